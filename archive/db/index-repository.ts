@@ -1,0 +1,270 @@
+import type pg from 'pg';
+import type { IndexRecord } from '../index/index-record.ts';
+
+export interface IndexedInstance {
+  instancePk: string;
+  seriesPk: string;
+  seriesInstanceUid: string;
+  /** False when a newer version was already current (a late, older receipt changes nothing). */
+  becameCurrent: boolean;
+}
+
+/**
+ * The only place with SQL that writes patients, studies, series and instances. Each receipt is
+ * indexed in one transaction; re-indexing the same receipt is harmless (idempotent jobs).
+ */
+export class IndexRepository {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async indexReceipt(receiptId: string, sourceId: string, record: IndexRecord): Promise<IndexedInstance> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const patientPk = await upsertPatient(client, sourceId, record.patient);
+      const studyPk = await upsertStudy(client, sourceId, patientPk, record.study);
+      const series = await upsertSeries(client, studyPk, record.series);
+      const instance = await upsertInstance(client, receiptId, series.pk, studyPk, record.instance);
+      if (instance?.inserted) {
+        await client.query('UPDATE series SET number_of_instances = number_of_instances + 1 WHERE id = $1', [series.pk]);
+        await client.query(
+          `UPDATE studies SET number_of_instances = number_of_instances + 1,
+             number_of_series = number_of_series + $2::int,
+             modalities = CASE WHEN $3::text IS NULL OR $3 = ANY (modalities) THEN modalities ELSE modalities || $3::text END
+           WHERE id = $1`,
+          [studyPk, series.inserted ? 1 : 0, record.series.modality],
+        );
+      } else if (instance?.movedFromSeriesPk) {
+        await recountAfterMove(client, instance.movedFromSeriesPk, series.pk);
+      }
+      await client.query('UPDATE receipts SET indexed_at = now() WHERE id = $1 AND indexed_at IS NULL', [receiptId]);
+      await client.query('COMMIT');
+      return {
+        instancePk: instance?.pk ?? '',
+        seriesPk: series.pk,
+        seriesInstanceUid: record.series.seriesInstanceUid,
+        becameCurrent: instance !== null,
+      };
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+}
+
+async function upsertPatient(client: pg.PoolClient, sourceId: string, patient: IndexRecord['patient']): Promise<string> {
+  const result = await client.query<{ id: string }>(
+    `INSERT INTO patients (issuer, patient_id, source_id, patient_name, name_search, birth_date, sex, other_patient_ids, attributes)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+     ON CONFLICT (issuer, patient_id) DO UPDATE SET
+       patient_name = EXCLUDED.patient_name, name_search = EXCLUDED.name_search,
+       birth_date = EXCLUDED.birth_date, sex = EXCLUDED.sex,
+       other_patient_ids = ARRAY(SELECT DISTINCT unnest(patients.other_patient_ids || EXCLUDED.other_patient_ids)),
+       attributes = EXCLUDED.attributes, updated_at = now()
+     RETURNING id`,
+    [
+      patient.issuer,
+      patient.patientId,
+      sourceId,
+      patient.patientName ? JSON.stringify(patient.patientName) : null,
+      patient.nameSearch,
+      patient.birthDate,
+      patient.sex,
+      patient.otherPatientIds,
+      JSON.stringify(patient.attributes),
+    ],
+  );
+  return result.rows[0]!.id;
+}
+
+async function upsertStudy(
+  client: pg.PoolClient,
+  sourceId: string,
+  patientPk: string,
+  study: IndexRecord['study'],
+): Promise<string> {
+  const result = await client.query<{ id: string }>(
+    `INSERT INTO studies (study_instance_uid, patient_pk, source_id, study_date, study_time, accession_number,
+       study_id, description, referring_name_search, institution_name, attributes)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+     ON CONFLICT (study_instance_uid) DO UPDATE SET
+       patient_pk = EXCLUDED.patient_pk, study_date = EXCLUDED.study_date, study_time = EXCLUDED.study_time,
+       accession_number = EXCLUDED.accession_number, study_id = EXCLUDED.study_id,
+       description = EXCLUDED.description, referring_name_search = EXCLUDED.referring_name_search,
+       institution_name = COALESCE(EXCLUDED.institution_name, studies.institution_name),
+       attributes = EXCLUDED.attributes, updated_at = now()
+     RETURNING id`,
+    [
+      study.studyInstanceUid,
+      patientPk,
+      sourceId,
+      study.studyDate,
+      study.studyTime,
+      study.accessionNumber,
+      study.studyId,
+      study.description,
+      study.referringNameSearch,
+      study.institutionName,
+      JSON.stringify(study.attributes),
+    ],
+  );
+  return result.rows[0]!.id;
+}
+
+async function upsertSeries(
+  client: pg.PoolClient,
+  studyPk: string,
+  series: IndexRecord['series'],
+): Promise<{ pk: string; inserted: boolean }> {
+  // xmax = 0 only on a freshly inserted row: tells insert from update in the same round trip.
+  const result = await client.query<{ id: string; inserted: boolean }>(
+    `INSERT INTO series (series_instance_uid, study_pk, modality, series_number, description, body_part,
+       performed_start_date, attributes)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+     ON CONFLICT (series_instance_uid) DO UPDATE SET
+       modality = EXCLUDED.modality, series_number = EXCLUDED.series_number, description = EXCLUDED.description,
+       body_part = EXCLUDED.body_part, performed_start_date = EXCLUDED.performed_start_date,
+       attributes = EXCLUDED.attributes
+     RETURNING id, (xmax = 0) AS inserted`,
+    [
+      series.seriesInstanceUid,
+      studyPk,
+      series.modality,
+      series.seriesNumber,
+      series.description,
+      series.bodyPart,
+      series.performedStartDate,
+      JSON.stringify(series.attributes),
+    ],
+  );
+  return { pk: result.rows[0]!.id, inserted: result.rows[0]!.inserted };
+}
+
+async function upsertInstance(
+  client: pg.PoolClient,
+  receiptId: string,
+  seriesPk: string,
+  studyPk: string,
+  instance: IndexRecord['instance'],
+): Promise<{ pk: string; inserted: boolean; movedFromSeriesPk: string | null } | null> {
+  // Only a newer receipt replaces the current version, so indexing order does not matter.
+  const result = await client.query<{ id: string; inserted: boolean; previousSeriesPk: string | null }>(
+    `WITH previous AS (SELECT series_pk FROM instances WHERE sop_instance_uid = $1)
+     INSERT INTO instances (sop_instance_uid, series_pk, study_pk, receipt_id, sop_class_uid, instance_number,
+       number_of_frames, attributes)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+     ON CONFLICT (sop_instance_uid) DO UPDATE SET
+       series_pk = EXCLUDED.series_pk, study_pk = EXCLUDED.study_pk, receipt_id = EXCLUDED.receipt_id,
+       sop_class_uid = EXCLUDED.sop_class_uid, instance_number = EXCLUDED.instance_number,
+       number_of_frames = EXCLUDED.number_of_frames, attributes = EXCLUDED.attributes, thumbnail_error = NULL
+     WHERE instances.receipt_id < EXCLUDED.receipt_id
+     RETURNING id, (xmax = 0) AS inserted, (SELECT series_pk FROM previous) AS "previousSeriesPk"`,
+    [
+      instance.sopInstanceUid,
+      seriesPk,
+      studyPk,
+      receiptId,
+      instance.sopClassUid,
+      instance.instanceNumber,
+      instance.numberOfFrames,
+      JSON.stringify(instance.attributes),
+    ],
+  );
+  const row = result.rows[0];
+  if (!row) return null;
+  const moved = !row.inserted && row.previousSeriesPk !== null && row.previousSeriesPk !== seriesPk;
+  return { pk: row.id, inserted: row.inserted, movedFromSeriesPk: moved ? row.previousSeriesPk : null };
+}
+
+/** A new version that names another series (a correction at the PACS): recount both sides exactly. */
+async function recountAfterMove(client: pg.PoolClient, fromSeriesPk: string, toSeriesPk: string): Promise<void> {
+  await client.query(
+    `UPDATE series SET number_of_instances = (SELECT count(*) FROM instances WHERE series_pk = series.id)
+     WHERE id = ANY ($1::bigint[])`,
+    [[fromSeriesPk, toSeriesPk]],
+  );
+  await client.query(
+    `UPDATE studies SET
+       number_of_instances = (SELECT count(*) FROM instances WHERE study_pk = studies.id),
+       number_of_series = (SELECT count(*) FROM series WHERE study_pk = studies.id AND number_of_instances > 0),
+       modalities = ARRAY(SELECT DISTINCT modality FROM series WHERE study_pk = studies.id AND modality IS NOT NULL
+                          AND number_of_instances > 0)
+     WHERE id IN (SELECT study_pk FROM series WHERE id = ANY ($1::bigint[]))`,
+    [[fromSeriesPk, toSeriesPk]],
+  );
+}
+
+export interface ThumbnailTarget {
+  sopInstanceUid: string;
+  receiptId: string;
+  objectKey: string;
+  thumbnailKey: string | null;
+  thumbnailReceiptId: string | null;
+}
+
+/** Reads and writes of the thumbnail columns of instances and series. */
+export class ThumbnailsRepository {
+  constructor(private readonly pool: pg.Pool) {}
+
+  /** The instance whose current version is this receipt, or null when a newer version replaced it. */
+  async currentInstanceForReceipt(receiptId: string): Promise<ThumbnailTarget | null> {
+    const result = await this.pool.query<ThumbnailTarget>(
+      `SELECT i.sop_instance_uid AS "sopInstanceUid", i.receipt_id AS "receiptId", r.object_key AS "objectKey",
+              i.thumbnail_key AS "thumbnailKey", i.thumbnail_receipt_id AS "thumbnailReceiptId"
+       FROM instances i JOIN receipts r ON r.id = i.receipt_id
+       WHERE i.receipt_id = $1`,
+      [receiptId],
+    );
+    return result.rows[0] ?? null;
+  }
+
+  /** The middle instance of a series by Instance Number: the image a person expects to represent it. */
+  async middleInstanceOfSeries(seriesInstanceUid: string): Promise<ThumbnailTarget | null> {
+    const result = await this.pool.query<ThumbnailTarget>(
+      `SELECT i.sop_instance_uid AS "sopInstanceUid", i.receipt_id AS "receiptId", r.object_key AS "objectKey",
+              i.thumbnail_key AS "thumbnailKey", i.thumbnail_receipt_id AS "thumbnailReceiptId"
+       FROM series s
+       JOIN instances i ON i.series_pk = s.id
+       JOIN receipts r ON r.id = i.receipt_id
+       WHERE s.series_instance_uid = $1 AND i.thumbnail_error IS NULL
+       ORDER BY i.instance_number NULLS LAST, i.id
+       OFFSET (SELECT GREATEST(count(*) - 1, 0) / 2 FROM instances
+               WHERE series_pk = s.id AND thumbnail_error IS NULL)
+       LIMIT 1`,
+      [seriesInstanceUid],
+    );
+    return result.rows[0] ?? null;
+  }
+
+  async recordInstanceThumbnail(receiptId: string, thumbnailKey: string): Promise<void> {
+    await this.pool.query(
+      'UPDATE instances SET thumbnail_key = $2, thumbnail_receipt_id = $1, thumbnail_error = NULL WHERE receipt_id = $1',
+      [receiptId, thumbnailKey],
+    );
+  }
+
+  async recordInstanceThumbnailError(receiptId: string, reason: string): Promise<void> {
+    await this.pool.query('UPDATE instances SET thumbnail_error = $2 WHERE receipt_id = $1', [receiptId, reason]);
+  }
+
+  async recordSeriesThumbnail(seriesInstanceUid: string, receiptId: string, thumbnailKey: string): Promise<void> {
+    await this.pool.query(
+      'UPDATE series SET thumbnail_key = $3, thumbnail_receipt_id = $2 WHERE series_instance_uid = $1',
+      [seriesInstanceUid, receiptId, thumbnailKey],
+    );
+  }
+
+  /** Current versions still without a thumbnail, indexed more than `olderThanSeconds` ago. */
+  async awaitingThumbnail(olderThanSeconds: number, limit: number): Promise<string[]> {
+    const result = await this.pool.query<{ receiptId: string }>(
+      `SELECT i.receipt_id AS "receiptId"
+       FROM instances i JOIN receipts r ON r.id = i.receipt_id
+       WHERE i.thumbnail_receipt_id IS DISTINCT FROM i.receipt_id AND i.thumbnail_error IS NULL
+         AND r.indexed_at < now() - make_interval(secs => $1)
+       LIMIT $2`,
+      [olderThanSeconds, limit],
+    );
+    return result.rows.map((row) => row.receiptId);
+  }
+}

@@ -1,0 +1,155 @@
+import type pg from 'pg';
+import type { BulkDataLocation, CharacterSetReport, DicomJsonDataset, PixelDescription } from '../dicom/types.ts';
+
+export interface NewReceipt {
+  sopInstanceUid: string;
+  sopClassUid: string;
+  studyInstanceUid: string;
+  seriesInstanceUid: string;
+  transferSyntaxUid: string;
+  objectKey: string;
+  objectSha256: string;
+  datasetSha256: string;
+  sizeBytes: number;
+  sourceId: string;
+  remoteAddress?: string;
+  calledAeTitle?: string;
+  metadata: DicomJsonDataset;
+  bulkData: BulkDataLocation[];
+  pixel?: PixelDescription;
+  datasetOffset: number;
+  deflated: boolean;
+  characterSet: CharacterSetReport;
+}
+
+export interface StoredReceipt {
+  id: string;
+  sopInstanceUid: string;
+  sopClassUid: string;
+  studyInstanceUid: string;
+  seriesInstanceUid: string;
+  transferSyntaxUid: string;
+  objectKey: string;
+  objectSha256: string;
+  datasetSha256: string;
+  sizeBytes: number;
+  sourceId: string;
+  receivedAt: string;
+  metadata: DicomJsonDataset;
+  bulkData: BulkDataLocation[];
+  pixel: PixelDescription | null;
+  datasetOffset: number;
+  deflated: boolean;
+  characterSet: CharacterSetReport;
+  indexedAt: string | null;
+}
+
+const RECEIPT_COLUMNS = `
+  id, sop_instance_uid AS "sopInstanceUid", sop_class_uid AS "sopClassUid",
+  study_instance_uid AS "studyInstanceUid", series_instance_uid AS "seriesInstanceUid",
+  transfer_syntax_uid AS "transferSyntaxUid", object_key AS "objectKey", object_sha256 AS "objectSha256",
+  dataset_sha256 AS "datasetSha256", size_bytes::float8 AS "sizeBytes", source_id AS "sourceId",
+  received_at AS "receivedAt", metadata, bulk_data AS "bulkData", pixel, dataset_offset AS "datasetOffset",
+  deflated, character_set AS "characterSet", indexed_at AS "indexedAt"`;
+
+/** The only place with SQL for sources, receipts and instance events. */
+export class ReceiptsRepository {
+  private readonly sourceIds = new Map<string, string>();
+
+  constructor(private readonly pool: pg.Pool) {}
+
+  async sourceId(via: string, name: string): Promise<string> {
+    const cacheKey = `${via}\u0000${name}`;
+    const cached = this.sourceIds.get(cacheKey);
+    if (cached) return cached;
+    const result = await this.pool.query<{ id: string }>(
+      `INSERT INTO sources (via, name) VALUES ($1, $2)
+       ON CONFLICT (via, name) DO UPDATE SET name = EXCLUDED.name
+       RETURNING id`,
+      [via, name],
+    );
+    const id = result.rows[0]!.id;
+    this.sourceIds.set(cacheKey, id);
+    return id;
+  }
+
+  async findByContent(sopInstanceUid: string, datasetSha256: string): Promise<string | null> {
+    const result = await this.pool.query<{ id: string }>(
+      'SELECT id FROM receipts WHERE sop_instance_uid = $1 AND dataset_sha256 = $2',
+      [sopInstanceUid, datasetSha256],
+    );
+    return result.rows[0]?.id ?? null;
+  }
+
+  /**
+   * Commits a receipt in one statement (so one round trip and atomic without a transaction block).
+   * When another version of the instance already exists, the new-version event is written with it.
+   * `receiptId` is null when an identical receipt won a race with this one.
+   */
+  async record(receipt: NewReceipt): Promise<{ receiptId: string | null; previousReceiptId: string | null }> {
+    const result = await this.pool.query<{ receiptId: string | null; previousReceiptId: string | null }>(
+      `WITH previous AS (
+         SELECT id FROM receipts WHERE sop_instance_uid = $1 AND dataset_sha256 <> $8 ORDER BY id DESC LIMIT 1
+       ), inserted AS (
+         INSERT INTO receipts (sop_instance_uid, sop_class_uid, study_instance_uid, series_instance_uid,
+           transfer_syntax_uid, object_key, object_sha256, dataset_sha256, size_bytes, source_id,
+           remote_address, called_ae_title, metadata, bulk_data, pixel, dataset_offset, deflated, character_set)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+         ON CONFLICT (sop_instance_uid, dataset_sha256) DO NOTHING
+         RETURNING id
+       ), event AS (
+         INSERT INTO instance_events (sop_instance_uid, kind, receipt_id, previous_receipt_id, detail)
+         SELECT $1, 'new-version', inserted.id, previous.id,
+                jsonb_build_object('datasetSha256', $8::text, 'sourceId', $10::bigint)
+         FROM inserted, previous
+       )
+       SELECT (SELECT id FROM inserted) AS "receiptId", (SELECT id FROM previous) AS "previousReceiptId"`,
+      [
+        receipt.sopInstanceUid,
+        receipt.sopClassUid,
+        receipt.studyInstanceUid,
+        receipt.seriesInstanceUid,
+        receipt.transferSyntaxUid,
+        receipt.objectKey,
+        receipt.objectSha256,
+        receipt.datasetSha256,
+        receipt.sizeBytes,
+        receipt.sourceId,
+        receipt.remoteAddress ?? null,
+        receipt.calledAeTitle ?? null,
+        JSON.stringify(receipt.metadata),
+        JSON.stringify(receipt.bulkData),
+        receipt.pixel ? JSON.stringify(receipt.pixel) : null,
+        receipt.datasetOffset,
+        receipt.deflated,
+        JSON.stringify(receipt.characterSet),
+      ],
+    );
+    return result.rows[0]!;
+  }
+
+  async get(receiptId: string): Promise<StoredReceipt | null> {
+    const result = await this.pool.query<StoredReceipt>(`SELECT ${RECEIPT_COLUMNS} FROM receipts WHERE id = $1`, [receiptId]);
+    return result.rows[0] ?? null;
+  }
+
+  /** Receipts whose index job has not finished after `olderThanSeconds`: lost or failed messages. */
+  async awaitingIndex(olderThanSeconds: number, limit: number): Promise<string[]> {
+    const result = await this.pool.query<{ id: string }>(
+      `SELECT id FROM receipts
+       WHERE indexed_at IS NULL AND received_at < now() - make_interval(secs => $1)
+       ORDER BY received_at LIMIT $2`,
+      [olderThanSeconds, limit],
+    );
+    return result.rows.map((row) => row.id);
+  }
+
+  async eventsFor(sopInstanceUid: string): Promise<Array<{ kind: string; receiptId: string; previousReceiptId: string | null }>> {
+    const result = await this.pool.query(
+      `SELECT kind, receipt_id AS "receiptId", previous_receipt_id AS "previousReceiptId"
+       FROM instance_events WHERE sop_instance_uid = $1 ORDER BY id`,
+      [sopInstanceUid],
+    );
+    return result.rows;
+  }
+}

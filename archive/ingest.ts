@@ -1,0 +1,151 @@
+import { createHash } from 'node:crypto';
+import type pg from 'pg';
+import { parseInstance } from './dicom/parse.ts';
+import { IngestRejection, type ParsedInstance } from './dicom/types.ts';
+import { ReceiptsRepository } from './db/receipts-repository.ts';
+import type { Logger } from './log.ts';
+import type { ObjectStore } from './storage/object-store.ts';
+
+export interface InstanceSource {
+  via: 'dimse' | 'stow' | 'import';
+  /** Calling AE title (DIMSE), HTTP user (STOW-RS) or import label. */
+  name: string;
+  remoteAddress?: string;
+  calledAeTitle?: string;
+}
+
+/** What the DIMSE command said the dataset is; the dataset must agree. */
+export interface StoreCommand {
+  affectedSopClassUid: string;
+  affectedSopInstanceUid: string;
+}
+
+export interface ReceivedObject {
+  /** The whole object as it will be stored: a DICOM Part 10 file. */
+  part10: Buffer;
+  /** Computed while the bytes arrived, when the receiver could; otherwise computed here. */
+  objectSha256?: string;
+  datasetSha256?: string;
+}
+
+export interface IngestOutcome {
+  result: 'stored' | 'duplicate' | 'new-version';
+  receiptId: string;
+  objectKey: string;
+  parsed: ParsedInstance;
+}
+
+/**
+ * The one ingest path for DIMSE C-STORE, STOW-RS and bulk import. It returns only after the object
+ * is durable in the object store and its receipt is committed in PostgreSQL; every failure before
+ * that throws an IngestRejection, which each edge turns into its own failure status.
+ */
+export class IngestService {
+  private readonly receipts: ReceiptsRepository;
+
+  constructor(
+    private readonly deps: {
+      pool: pg.Pool;
+      store: ObjectStore;
+      log: Logger;
+      /** Called after the commit (index job); a failure here is recovered by the reconciler. */
+      afterCommit: (receiptId: string) => Promise<void>;
+    },
+  ) {
+    this.receipts = new ReceiptsRepository(deps.pool);
+  }
+
+  async ingest(received: ReceivedObject, source: InstanceSource, command?: StoreCommand): Promise<IngestOutcome> {
+    const parsed = parseInstance(received.part10);
+    if (command) assertCommandMatches(command, parsed);
+    const datasetSha256 = received.datasetSha256 ?? sha256(received.part10.subarray(parsed.datasetOffset));
+    const objectKey = `instances/${parsed.studyInstanceUid}/${parsed.seriesInstanceUid}/${parsed.sopInstanceUid}/${datasetSha256.slice(0, 16)}.dcm`;
+
+    const existing = await this.databaseStep('look up earlier versions', () =>
+      this.receipts.findByContent(parsed.sopInstanceUid, datasetSha256),
+    );
+    if (existing) return { result: 'duplicate', receiptId: existing, objectKey, parsed };
+
+    const objectSha256 = received.objectSha256 ?? sha256(received.part10);
+    try {
+      await this.deps.store.put(objectKey, received.part10, 'application/dicom');
+    } catch (error) {
+      throw new IngestRejection('out-of-resources', `object store unavailable: ${describe(error)}`, { cause: error });
+    }
+
+    const sourceId = await this.databaseStep('register the source', () => this.receipts.sourceId(source.via, source.name));
+    const { receiptId, previousReceiptId } = await this.databaseStep('commit the receipt', () =>
+      this.receipts.record({
+        sopInstanceUid: parsed.sopInstanceUid,
+        sopClassUid: parsed.sopClassUid,
+        studyInstanceUid: parsed.studyInstanceUid,
+        seriesInstanceUid: parsed.seriesInstanceUid,
+        transferSyntaxUid: parsed.transferSyntaxUid,
+        objectKey,
+        objectSha256,
+        datasetSha256,
+        sizeBytes: received.part10.length,
+        sourceId,
+        remoteAddress: source.remoteAddress,
+        calledAeTitle: source.calledAeTitle,
+        metadata: parsed.metadata,
+        bulkData: parsed.bulkData,
+        pixel: parsed.pixel,
+        datasetOffset: parsed.datasetOffset,
+        deflated: parsed.deflated,
+        characterSet: parsed.characterSet,
+      }),
+    );
+    if (receiptId === null) {
+      // An identical copy arrived concurrently and committed first; ours wrote the same bytes under
+      // the same key, so there is nothing to undo.
+      const winner = await this.databaseStep('look up earlier versions', () =>
+        this.receipts.findByContent(parsed.sopInstanceUid, datasetSha256),
+      );
+      return { result: 'duplicate', receiptId: winner!, objectKey, parsed };
+    }
+    if (parsed.characterSet.detected || parsed.characterSet.note) {
+      this.deps.log.warn(
+        { sopInstanceUid: parsed.sopInstanceUid, source: source.name, characterSet: parsed.characterSet },
+        'character set repaired or questionable',
+      );
+    }
+    try {
+      await this.deps.afterCommit(receiptId);
+    } catch (error) {
+      this.deps.log.warn({ receiptId, err: error }, 'could not enqueue indexing; the reconciler will retry it');
+    }
+    return { result: previousReceiptId ? 'new-version' : 'stored', receiptId, objectKey, parsed };
+  }
+
+  private async databaseStep<T>(what: string, step: () => Promise<T>): Promise<T> {
+    try {
+      return await step();
+    } catch (error) {
+      throw new IngestRejection('out-of-resources', `database unavailable (${what}): ${describe(error)}`, { cause: error });
+    }
+  }
+}
+
+function assertCommandMatches(command: StoreCommand, parsed: ParsedInstance): void {
+  if (command.affectedSopClassUid !== parsed.sopClassUid) {
+    throw new IngestRejection(
+      'sop-class-mismatch',
+      `Affected SOP Class UID ${command.affectedSopClassUid} does not match the dataset's SOP Class UID ${parsed.sopClassUid}`,
+    );
+  }
+  if (command.affectedSopInstanceUid !== parsed.sopInstanceUid) {
+    throw new IngestRejection(
+      'sop-class-mismatch',
+      `Affected SOP Instance UID ${command.affectedSopInstanceUid} does not match the dataset's SOP Instance UID ${parsed.sopInstanceUid}`,
+    );
+  }
+}
+
+export function sha256(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

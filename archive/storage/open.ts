@@ -1,0 +1,14 @@
+import path from 'node:path';
+import type { Config } from '../config.ts';
+import { FileSystemObjectStore } from './fs-store.ts';
+import type { ObjectStore } from './object-store.ts';
+import { S3ObjectStore } from './s3-store.ts';
+
+export async function openObjectStore(config: Pick<Config, 's3' | 'dataDir'>): Promise<ObjectStore> {
+  if (config.s3) {
+    const store = new S3ObjectStore(config.s3);
+    await store.ensureBucket();
+    return store;
+  }
+  return new FileSystemObjectStore(path.join(config.dataDir, 'objects'));
+}

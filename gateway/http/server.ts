@@ -1,0 +1,76 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import type { Runtime } from '../../workers/runtime.ts';
+import { dicomWebRouter } from './dicomweb/router.ts';
+import { HttpProblem, problemHandler } from './problem.ts';
+
+export interface HttpServerHandle {
+  port: number;
+  close(): Promise<void>;
+}
+
+export function createHttpApp(runtime: Runtime, isReady: () => boolean): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+  app.use((_request, response, next) => {
+    response.setHeader('X-Content-Type-Options', 'nosniff');
+    next();
+  });
+
+  app.get('/healthz', (_request, response) => {
+    if (isReady()) response.json({ status: 'ok' });
+    else response.status(503).json({ status: 'starting' });
+  });
+
+  app.get('/api/jobs', async (request, response) => {
+    const limit = Math.min(1000, Math.max(1, Number(request.query.limit ?? 100) || 100));
+    const [counts, failed] = await Promise.all([runtime.queue.counts(), runtime.queue.listFailed(limit)]);
+    response.json({ queue: runtime.queue.description, counts, failed });
+  });
+
+  app.post('/api/jobs/retry', async (_request, response) => {
+    response.json({ retried: await runtime.queue.retryFailed() });
+  });
+
+  app.use(dicomWebRouter(runtime));
+
+  app.use((request, _response, next) => next(new HttpProblem(404, 'problem.notFound', `no resource at ${request.path}`)));
+  app.use(problemHandler(runtime.log.child({ component: 'http' })));
+  return app;
+}
+
+export async function startHttpServer(
+  runtime: Runtime,
+  options: { host: string; port: number },
+  isReady: () => boolean,
+): Promise<HttpServerHandle> {
+  const server = http.createServer(
+    {
+      // Slow-loris protection: a client must send its headers within 20 s.
+      headersTimeout: 20_000,
+      requestTimeout: 0,
+      keepAliveTimeout: 5_000,
+    },
+    createHttpApp(runtime, isReady),
+  );
+  server.on('connection', (socket) => socket.setNoDelay(true));
+  server.on('clientError', (error, socket) => {
+    runtime.log.debug({ err: error }, 'malformed HTTP from client');
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    else socket.destroy();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => resolve());
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }),
+  };
+}

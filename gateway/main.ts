@@ -1,0 +1,53 @@
+import { ConfigError, loadConfig } from '../archive/config.ts';
+import { createLogger } from '../archive/log.ts';
+import { startYingyun, type Role } from './start.ts';
+
+const role: Role = process.argv.includes('--role=gateway') ? 'gateway' : 'all';
+
+let config;
+try {
+  config = loadConfig();
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  console.error(error.message);
+  process.exit(2);
+}
+const log = createLogger(config.logLevel);
+
+try {
+  const running = await startYingyun(config, log, role);
+  const { runtime } = running;
+  log.info(
+    {
+      role,
+      http: `http://${config.http.host}:${running.httpPort}/`,
+      dicom: `${config.dicom.aeTitle}@${config.dicom.host}:${running.dicomPort}`,
+      database: runtime.db.description,
+      objects: runtime.store.description,
+      jobs: runtime.queue.description,
+    },
+    'Yingyun is ready',
+  );
+  // A plain line for people, besides the JSON log for machines.
+  console.log(
+    `Yingyun ready: web http://${config.http.host}:${running.httpPort}/  DICOM ${config.dicom.aeTitle}@${config.dicom.host}:${running.dicomPort}  (${runtime.db.description}; ${runtime.store.description}; ${runtime.queue.description})`,
+  );
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping: finishing in-flight associations, requests and jobs');
+    running.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log.error({ err: error }, 'unclean stop');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+} catch (error) {
+  log.fatal({ err: error }, 'Yingyun could not start');
+  process.exit(1);
+}

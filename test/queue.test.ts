@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { describe, it, type TestContext } from 'node:test';
+import { z } from 'zod';
+import { createLogger } from '../archive/log.ts';
+import { BullMqQueue } from '../workers/bullmq-queue.ts';
+import { InProcessQueue } from '../workers/in-process-queue.ts';
+import type { JobDefinition, JobQueue } from '../workers/queue.ts';
+import { redisAvailable, requirePeer, testRedisUrl } from './support/peers.ts';
+
+const log = createLogger('silent');
+
+/** The behaviours both queue implementations must share, run against each. */
+function queueContract(name: string, open: (t: TestContext) => Promise<JobQueue | null>) {
+  describe(name, () => {
+    it('runs each job once per job id while it is pending', async (t) => {
+      const queue = await open(t);
+      if (!queue) return;
+      const seen: string[] = [];
+      const job: JobDefinition<{ value: string }> = {
+        name: 'record',
+        payload: z.object({ value: z.string() }),
+        handle: async ({ value }) => {
+          seen.push(value);
+        },
+      };
+      await queue.enqueue('record', { value: 'a' }, { jobId: 'same' });
+      await queue.enqueue('record', { value: 'b' }, { jobId: 'same' });
+      await queue.enqueue('record', { value: 'c' });
+      queue.startWorkers([job], 2);
+      await queue.whenIdle();
+      assert.deepEqual(seen.sort(), ['a', 'c']);
+      await queue.close();
+    });
+
+    it('debounces a burst into one run with the last payload', async (t) => {
+      const queue = await open(t);
+      if (!queue) return;
+      const seen: number[] = [];
+      queue.startWorkers(
+        [{ name: 'burst', payload: z.object({ n: z.number() }), handle: async ({ n }) => void seen.push(n) }],
+        1,
+      );
+      for (let n = 1; n <= 5; n++) await queue.enqueue('burst', { n }, { debounceId: 'series-x', delayMs: 300 });
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      await queue.whenIdle();
+      assert.deepEqual(seen, [5]);
+      await queue.close();
+    });
+
+    it('retries a failing job, then keeps it in the failed list with its reason', async (t) => {
+      const queue = await open(t);
+      if (!queue) return;
+      let attempts = 0;
+      queue.startWorkers(
+        [
+          {
+            name: 'flaky',
+            payload: z.object({}),
+            handle: async () => {
+              attempts++;
+              if (attempts < 2) throw new Error('transient');
+            },
+          },
+          {
+            name: 'broken',
+            payload: z.object({ id: z.number() }),
+            handle: async () => {
+              throw new Error('object store unreachable');
+            },
+          },
+        ],
+        2,
+      );
+      await queue.enqueue('flaky', {});
+      await queue.enqueue('broken', { id: 7 }, { jobId: 'broken-7' });
+      const deadline = Date.now() + 60_000;
+      while ((await queue.listFailed(10)).length === 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      const failed = await queue.listFailed(10);
+      assert.equal(failed.length, 1);
+      assert.equal(failed[0]!.name, 'broken');
+      assert.equal(failed[0]!.reason, 'object store unreachable');
+      assert.deepEqual(failed[0]!.payload, { id: 7 });
+      assert.equal(failed[0]!.attempts, 5);
+      assert.equal(attempts, 2, 'the flaky job succeeded on its second attempt');
+      assert.equal((await queue.counts()).failed, 1);
+      await queue.close();
+    });
+
+    it('rejects a payload that does not match the job schema instead of running it', async (t) => {
+      const queue = await open(t);
+      if (!queue) return;
+      let ran = false;
+      queue.startWorkers([{ name: 'strict', payload: z.object({ receiptId: z.string().regex(/^\d+$/) }), handle: async () => void (ran = true) }], 1);
+      await queue.enqueue('strict', { receiptId: 'DROP TABLE' }, { jobId: 'strict-1' });
+      const deadline = Date.now() + 60_000;
+      while ((await queue.listFailed(10)).length === 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      assert.equal(ran, false);
+      const [failed] = await queue.listFailed(10);
+      assert.match(failed!.reason, /receiptId/);
+      assert.equal(failed!.attempts, 1, 'an invalid payload is not retried');
+      await queue.close();
+    });
+  });
+}
+
+const retryBaseMs = 20;
+queueContract('in-process queue', async () => new InProcessQueue(log, { retryBaseMs }));
+
+queueContract('BullMQ queue on real Redis', async (t) => {
+  if (!requirePeer(t, await redisAvailable(), `Redis at ${testRedisUrl}`)) return null;
+  // A queue name of its own per test: runs never see each other's jobs.
+  return new BullMqQueue(testRedisUrl, log, { queueName: `yingyun-test-${randomBytes(6).toString('hex')}`, retryBaseMs });
+});

@@ -1,0 +1,65 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { startEmbeddedPostgres } from '../../archive/db/database.ts';
+import { createLogger } from '../../archive/log.ts';
+
+/**
+ * A fresh, empty database for one test file: on the PostgreSQL server at TEST_POSTGRES_URL
+ * (default: the local server on 127.0.0.1:5432) when one answers, otherwise on an embedded
+ * PostgreSQL started for this test process — so `npm test` needs nothing but Node.
+ */
+export interface TestDatabase {
+  url: string;
+  drop(): Promise<void>;
+}
+
+const serverUrl = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+let embedded: Promise<{ adminUrl: string; stop(): Promise<void> }> | undefined;
+
+export async function createTestDatabase(): Promise<TestDatabase> {
+  const adminUrl = (await reachable(serverUrl)) ? serverUrl : (await startEmbedded()).adminUrl;
+  const name = `yingyun_test_${process.pid}_${randomBytes(4).toString('hex')}`;
+  await withClient(adminUrl, (client) => client.query(`CREATE DATABASE ${name}`));
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: () => withClient(adminUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => undefined),
+  };
+}
+
+async function reachable(url: string): Promise<boolean> {
+  try {
+    await withClient(url, (client) => client.query('SELECT 1'));
+    return true;
+  } catch {
+    if (process.env.CI === 'true' && !process.env.TEST_ALLOW_EMBEDDED) {
+      throw new Error(`CI=true but no PostgreSQL answers at ${url}; .ci/run starts one`);
+    }
+    return false;
+  }
+}
+
+function startEmbedded() {
+  embedded ??= (async () => {
+    const directory = await fs.mkdtemp(path.join(os.tmpdir(), 'yingyun-test-pg-'));
+    const server = await startEmbeddedPostgres(path.join(directory, 'postgres'), createLogger('silent'));
+    const adminUrl = server.url.replace(/\/yingyun$/, '/postgres');
+    process.once('exit', () => void server.stop());
+    return { adminUrl, stop: server.stop };
+  })();
+  return embedded;
+}
+
+async function withClient<T>(url: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
+  await client.connect();
+  try {
+    return await use(client);
+  } finally {
+    await client.end();
+  }
+}

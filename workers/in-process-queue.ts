@@ -1,0 +1,153 @@
+import type { Logger } from '../archive/log.ts';
+import { ZodError } from 'zod';
+import { JOB_ATTEMPTS, retryDelayMs, type EnqueueOptions, type QueueOptions, type FailedJob, type JobDefinition, type JobQueue, type QueueCounts } from './queue.ts';
+
+interface PendingJob {
+  id: string;
+  name: string;
+  payload: unknown;
+  attemptsMade: number;
+  debounceId?: string;
+  timer?: NodeJS.Timeout;
+}
+
+const MAX_FAILED_KEPT = 1000;
+
+/**
+ * The queue of the embedded default (no REDIS_URL): same handlers, retries and failed list as
+ * BullMQ, held in memory. Nothing is lost with it on a crash because the reconciler rebuilds the
+ * work from PostgreSQL (receipts not yet indexed, instances without a current thumbnail).
+ */
+export class InProcessQueue implements JobQueue {
+  readonly description = 'in-process jobs (no REDIS_URL)';
+  private readonly definitions = new Map<string, JobDefinition<any>>();
+  private readonly ready: PendingJob[] = [];
+  private readonly delayed = new Set<PendingJob>();
+  private readonly byId = new Map<string, PendingJob>();
+  private readonly debounced = new Map<string, PendingJob>();
+  private readonly failed: FailedJob[] = [];
+  private readonly idleWaiters: Array<() => void> = [];
+  private active = 0;
+  private concurrency = 0;
+  private closed = false;
+  private sequence = 0;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly options: QueueOptions = {},
+  ) {}
+
+  async enqueue(name: string, payload: unknown, options: EnqueueOptions = {}): Promise<void> {
+    if (this.closed) throw new Error('queue is closed');
+    if (options.debounceId) {
+      const existing = this.debounced.get(options.debounceId);
+      if (existing?.timer) {
+        existing.payload = payload;
+        clearTimeout(existing.timer);
+        this.schedule(existing, options.delayMs ?? 0);
+        return;
+      }
+    }
+    const id = options.jobId ?? options.debounceId ?? `${name}-${++this.sequence}`;
+    if (this.byId.has(id) && !options.debounceId) return;
+    const job: PendingJob = { id, name, payload, attemptsMade: 0, debounceId: options.debounceId };
+    this.byId.set(id, job);
+    if (options.debounceId) this.debounced.set(options.debounceId, job);
+    if (options.delayMs) this.schedule(job, options.delayMs);
+    else this.makeReady(job);
+  }
+
+  startWorkers(definitions: JobDefinition<any>[], concurrency: number): void {
+    for (const definition of definitions) this.definitions.set(definition.name, definition);
+    this.concurrency = concurrency;
+    this.pump();
+  }
+
+  async listFailed(limit: number): Promise<FailedJob[]> {
+    return this.failed.slice(-limit).reverse();
+  }
+
+  async retryFailed(): Promise<number> {
+    const retried = this.failed.splice(0);
+    for (const job of retried) await this.enqueue(job.name, job.payload, { jobId: job.id });
+    return retried.length;
+  }
+
+  async counts(): Promise<QueueCounts> {
+    return { waiting: this.ready.length, active: this.active, delayed: this.delayed.size, failed: this.failed.length };
+  }
+
+  whenIdle(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const job of this.delayed) clearTimeout(job.timer);
+    this.delayed.clear();
+    this.ready.length = 0;
+    if (this.active > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private schedule(job: PendingJob, delayMs: number): void {
+    this.delayed.add(job);
+    job.timer = setTimeout(() => {
+      job.timer = undefined;
+      this.delayed.delete(job);
+      this.makeReady(job);
+    }, delayMs);
+  }
+
+  private makeReady(job: PendingJob): void {
+    if (job.debounceId && this.debounced.get(job.debounceId) === job) this.debounced.delete(job.debounceId);
+    this.ready.push(job);
+    this.pump();
+  }
+
+  private pump(): void {
+    while (!this.closed && this.active < this.concurrency && this.ready.length > 0) {
+      const job = this.ready.shift()!;
+      this.active++;
+      void this.run(job).finally(() => {
+        this.active--;
+        this.pump();
+        if (this.isIdle()) for (const resolve of this.idleWaiters.splice(0)) resolve();
+      });
+    }
+  }
+
+  private async run(job: PendingJob): Promise<void> {
+    const definition = this.definitions.get(job.name);
+    job.attemptsMade++;
+    try {
+      if (!definition) throw new Error(`no handler for job type ${job.name}`);
+      await definition.handle(definition.payload.parse(job.payload));
+      this.byId.delete(job.id);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      // A payload that fails its schema will fail the same way every time: no retries.
+      const retryable = definition && !(error instanceof ZodError) && job.attemptsMade < JOB_ATTEMPTS;
+      if (retryable && !this.closed) {
+        this.log.warn({ job: job.name, jobId: job.id, attempt: job.attemptsMade, reason }, 'job failed; will retry');
+        this.schedule(job, retryDelayMs(job.attemptsMade, this.options.retryBaseMs));
+        return;
+      }
+      this.byId.delete(job.id);
+      this.log.error({ job: job.name, jobId: job.id, attempts: job.attemptsMade, reason }, 'job failed for good');
+      this.failed.push({
+        id: job.id,
+        name: job.name,
+        payload: job.payload,
+        reason,
+        attempts: job.attemptsMade,
+        failedAt: new Date().toISOString(),
+      });
+      if (this.failed.length > MAX_FAILED_KEPT) this.failed.shift();
+    }
+  }
+
+  private isIdle(): boolean {
+    return this.active === 0 && this.ready.length === 0 && this.delayed.size === 0;
+  }
+}

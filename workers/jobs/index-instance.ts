@@ -1,0 +1,34 @@
+import { z } from 'zod';
+import { buildIndexRecord } from '../../archive/index/index-record.ts';
+import type { JobQueue, JobDefinition } from '../queue.ts';
+import type { JobContext } from './context.ts';
+import { enqueueInstanceThumbnail } from './render-instance-thumbnail.ts';
+import { enqueueSeriesThumbnail } from './render-series-thumbnail.ts';
+
+export const INDEX_INSTANCE = 'index-instance';
+
+const payload = z.object({ receiptId: z.string().regex(/^\d+$/) });
+type IndexInstancePayload = z.infer<typeof payload>;
+
+export function enqueueIndexInstance(queue: JobQueue, receiptId: string): Promise<void> {
+  return queue.enqueue(INDEX_INSTANCE, { receiptId } satisfies IndexInstancePayload, { jobId: `index-${receiptId}` });
+}
+
+/**
+ * Turns a receipt into patient/study/series/instance rows, from the metadata parsed at receipt
+ * (the object is not read again), then asks for thumbnails.
+ */
+export function indexInstanceJob(context: JobContext): JobDefinition<IndexInstancePayload> {
+  return {
+    name: INDEX_INSTANCE,
+    payload,
+    async handle({ receiptId }) {
+      const receipt = await context.receipts.get(receiptId);
+      if (!receipt) throw new Error(`receipt ${receiptId} does not exist`);
+      const indexed = await context.index.indexReceipt(receipt.id, receipt.sourceId, buildIndexRecord(receipt));
+      if (!indexed.becameCurrent) return;
+      await enqueueInstanceThumbnail(context.queue, receipt.id);
+      await enqueueSeriesThumbnail(context.queue, indexed.seriesInstanceUid);
+    },
+  };
+}

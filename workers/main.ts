@@ -1,0 +1,33 @@
+import { ConfigError, loadConfig } from '../archive/config.ts';
+import { createLogger } from '../archive/log.ts';
+import { openRuntime } from './runtime.ts';
+
+/** `npm run worker`: processes jobs from Redis (BullMQ) beside separately started gateways. */
+let config;
+try {
+  config = loadConfig();
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  console.error(error.message);
+  process.exit(2);
+}
+const log = createLogger(config.logLevel);
+if (!config.redisUrl || !config.databaseUrl) {
+  log.fatal('a separate worker needs REDIS_URL and DATABASE_URL (the embedded default runs workers inside `npm start`)');
+  process.exit(2);
+}
+try {
+  const runtime = await openRuntime(config, log, { runWorkers: true });
+  log.info({ database: runtime.db.description, objects: runtime.store.description, jobs: runtime.queue.description }, 'worker ready');
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    runtime.close().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+} catch (error) {
+  log.fatal({ err: error }, 'worker could not start');
+  process.exit(1);
+}

@@ -1,0 +1,67 @@
+import type { ThumbnailsRepository } from '../archive/db/index-repository.ts';
+import type { ReceiptsRepository } from '../archive/db/receipts-repository.ts';
+import type { Logger } from '../archive/log.ts';
+import { enqueueIndexInstance } from './jobs/index-instance.ts';
+import { enqueueInstanceThumbnail } from './jobs/render-instance-thumbnail.ts';
+import type { JobQueue } from './queue.ts';
+
+const BATCH = 1000;
+
+/**
+ * PostgreSQL, not the queue, is the record of what still has to be done: receipts not indexed and
+ * current versions without a thumbnail are re-enqueued after a grace period, so a lost message
+ * (in-process queue after a crash, Redis flushed) delays work but never loses it.
+ */
+export class Reconciler {
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<void>;
+
+  constructor(
+    private readonly deps: {
+      receipts: ReceiptsRepository;
+      thumbnails: ThumbnailsRepository;
+      queue: JobQueue;
+      log: Logger;
+      graceSeconds: number;
+    },
+  ) {}
+
+  start(): void {
+    const everyMs = Math.max(1000, Math.min(30_000, (this.deps.graceSeconds * 1000) / 2));
+    this.timer = setInterval(() => void this.runOnce(), everyMs);
+    this.timer.unref();
+    void this.runOnce();
+  }
+
+  /** One pass; returns how many jobs were re-enqueued. Overlapping calls share one pass. */
+  async runOnce(): Promise<number> {
+    if (this.running) {
+      await this.running;
+      return 0;
+    }
+    let requeued = 0;
+    this.running = (async () => {
+      try {
+        for (const receiptId of await this.deps.receipts.awaitingIndex(this.deps.graceSeconds, BATCH)) {
+          await enqueueIndexInstance(this.deps.queue, receiptId);
+          requeued++;
+        }
+        for (const receiptId of await this.deps.thumbnails.awaitingThumbnail(this.deps.graceSeconds, BATCH)) {
+          await enqueueInstanceThumbnail(this.deps.queue, receiptId);
+          requeued++;
+        }
+        if (requeued > 0) this.deps.log.info({ requeued }, 'reconciler re-enqueued unfinished work');
+      } catch (error) {
+        this.deps.log.warn({ err: error }, 'reconciler pass failed; will try again');
+      }
+    })();
+    await this.running;
+    this.running = undefined;
+    return requeued;
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running;
+  }
+}

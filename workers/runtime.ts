@@ -1,0 +1,87 @@
+import type { Config } from '../archive/config.ts';
+import { openDatabase, type Database } from '../archive/db/database.ts';
+import { IndexRepository, ThumbnailsRepository } from '../archive/db/index-repository.ts';
+import { ReceiptsRepository } from '../archive/db/receipts-repository.ts';
+import { IngestService } from '../archive/ingest.ts';
+import type { Logger } from '../archive/log.ts';
+import type { ObjectStore } from '../archive/storage/object-store.ts';
+import { openObjectStore } from '../archive/storage/open.ts';
+import { BullMqQueue } from './bullmq-queue.ts';
+import { InProcessQueue } from './in-process-queue.ts';
+import type { JobContext } from './jobs/context.ts';
+import { enqueueIndexInstance, indexInstanceJob } from './jobs/index-instance.ts';
+import { renderInstanceThumbnailJob } from './jobs/render-instance-thumbnail.ts';
+import { renderSeriesThumbnailJob } from './jobs/render-series-thumbnail.ts';
+import type { JobQueue } from './queue.ts';
+import { Reconciler } from './reconciler.ts';
+
+export interface Runtime {
+  config: Config;
+  log: Logger;
+  db: Database;
+  store: ObjectStore;
+  queue: JobQueue;
+  ingest: IngestService;
+  jobs: JobContext;
+  /** Stops workers (finishing running jobs), then closes the queue and the database. */
+  close(): Promise<void>;
+}
+
+/**
+ * The composition root shared by every role: backends are chosen here, once, from configuration
+ * (embedded PostgreSQL or DATABASE_URL, local folder or S3, in-process jobs or BullMQ on Redis).
+ * `runWorkers` makes this process also process jobs and run the reconciler.
+ */
+export async function openRuntime(config: Config, log: Logger, options: { runWorkers: boolean }): Promise<Runtime> {
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log });
+  let queue: JobQueue | undefined;
+  try {
+    const store = await openObjectStore(config);
+    queue = config.redisUrl ? new BullMqQueue(config.redisUrl, log.child({ component: 'queue' })) : new InProcessQueue(log.child({ component: 'queue' }));
+    const jobs: JobContext = {
+      receipts: new ReceiptsRepository(db.pool),
+      index: new IndexRepository(db.pool),
+      thumbnails: new ThumbnailsRepository(db.pool),
+      store,
+      queue,
+      log: log.child({ component: 'jobs' }),
+    };
+    const jobQueue = queue;
+    const ingest = new IngestService({
+      pool: db.pool,
+      store,
+      log: log.child({ component: 'ingest' }),
+      afterCommit: (receiptId) => enqueueIndexInstance(jobQueue, receiptId),
+    });
+    let reconciler: Reconciler | undefined;
+    if (options.runWorkers) {
+      queue.startWorkers([indexInstanceJob(jobs), renderInstanceThumbnailJob(jobs), renderSeriesThumbnailJob(jobs)], config.workerConcurrency);
+      reconciler = new Reconciler({
+        receipts: jobs.receipts,
+        thumbnails: jobs.thumbnails,
+        queue,
+        log: log.child({ component: 'reconciler' }),
+        graceSeconds: config.reconcileAfterSeconds,
+      });
+      reconciler.start();
+    }
+    return {
+      config,
+      log,
+      db,
+      store,
+      queue,
+      ingest,
+      jobs,
+      async close() {
+        await reconciler?.stop();
+        await jobQueue.close();
+        await db.close();
+      },
+    };
+  } catch (error) {
+    await queue?.close().catch(() => undefined);
+    await db.close();
+    throw error;
+  }
+}
