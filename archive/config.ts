@@ -27,6 +27,7 @@ const environmentSchema = z.object({
   YINGYUN_DIMSE_PROCESSES: z.coerce.number().int().min(1).max(64).default(1),
   YINGYUN_MAX_STOW_BYTES: z.coerce.number().int().min(1024).default(2 * 1024 * 1024 * 1024),
   YINGYUN_RECONCILE_AFTER_SECONDS: z.coerce.number().int().min(1).default(60),
+  YINGYUN_QUEUE_NAME: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default('yingyun'),
   YINGYUN_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
   YINGYUN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATABASE_URL: optionalText,
@@ -55,6 +56,8 @@ export interface Config {
   s3?: S3Config;
   reconcileAfterSeconds: number;
   workerConcurrency: number;
+  /** BullMQ queue name: several archives (or test runs) can share one Redis. */
+  queueName: string;
   logLevel: string;
 }
 
@@ -97,6 +100,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     s3,
     reconcileAfterSeconds: env.YINGYUN_RECONCILE_AFTER_SECONDS,
     workerConcurrency: env.YINGYUN_WORKER_CONCURRENCY,
+    queueName: env.YINGYUN_QUEUE_NAME,
     logLevel: env.YINGYUN_LOG_LEVEL,
   };
 }

@@ -37,7 +37,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
   let queue: JobQueue | undefined;
   try {
     const store = await openObjectStore(config);
-    queue = config.redisUrl ? new BullMqQueue(config.redisUrl, log.child({ component: 'queue' })) : new InProcessQueue(log.child({ component: 'queue' }));
+    queue = config.redisUrl ? new BullMqQueue(config.redisUrl, log.child({ component: 'queue' }), { queueName: config.queueName }) : new InProcessQueue(log.child({ component: 'queue' }));
     const jobs: JobContext = {
       receipts: new ReceiptsRepository(db.pool),
       index: new IndexRepository(db.pool),
@@ -54,6 +54,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       afterCommit: (receiptId) => enqueueIndexInstance(jobQueue, receiptId),
     });
     let reconciler: Reconciler | undefined;
+    let closing: Promise<void> | undefined;
     if (options.runWorkers) {
       queue.startWorkers([indexInstanceJob(jobs), renderInstanceThumbnailJob(jobs), renderSeriesThumbnailJob(jobs)], config.workerConcurrency);
       reconciler = new Reconciler({
@@ -73,10 +74,13 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       queue,
       ingest,
       jobs,
-      async close() {
-        await reconciler?.stop();
-        await jobQueue.close();
-        await db.close();
+      close() {
+        closing ??= (async () => {
+          await reconciler?.stop();
+          await jobQueue.close();
+          await db.close();
+        })();
+        return closing;
       },
     };
   } catch (error) {

@@ -222,15 +222,16 @@ export class ThumbnailsRepository {
   /** The middle instance of a series by Instance Number: the image a person expects to represent it. */
   async middleInstanceOfSeries(seriesInstanceUid: string): Promise<ThumbnailTarget | null> {
     const result = await this.pool.query<ThumbnailTarget>(
-      `SELECT i.sop_instance_uid AS "sopInstanceUid", i.receipt_id AS "receiptId", r.object_key AS "objectKey",
-              i.thumbnail_key AS "thumbnailKey", i.thumbnail_receipt_id AS "thumbnailReceiptId"
-       FROM series s
-       JOIN instances i ON i.series_pk = s.id
-       JOIN receipts r ON r.id = i.receipt_id
-       WHERE s.series_instance_uid = $1 AND i.thumbnail_error IS NULL
-       ORDER BY i.instance_number NULLS LAST, i.id
-       OFFSET (SELECT GREATEST(count(*) - 1, 0) / 2 FROM instances
-               WHERE series_pk = s.id AND thumbnail_error IS NULL)
+      `WITH candidates AS (
+         SELECT i.sop_instance_uid, i.receipt_id, i.thumbnail_key, i.thumbnail_receipt_id, i.instance_number, i.id
+         FROM instances i
+         WHERE i.series_pk = (SELECT id FROM series WHERE series_instance_uid = $1) AND i.thumbnail_error IS NULL
+       )
+       SELECT c.sop_instance_uid AS "sopInstanceUid", c.receipt_id AS "receiptId", r.object_key AS "objectKey",
+              c.thumbnail_key AS "thumbnailKey", c.thumbnail_receipt_id AS "thumbnailReceiptId"
+       FROM candidates c JOIN receipts r ON r.id = c.receipt_id
+       ORDER BY c.instance_number NULLS LAST, c.id
+       OFFSET (SELECT GREATEST(count(*) - 1, 0) / 2 FROM candidates)
        LIMIT 1`,
       [seriesInstanceUid],
     );
@@ -253,6 +254,17 @@ export class ThumbnailsRepository {
       'UPDATE series SET thumbnail_key = $3, thumbnail_receipt_id = $2 WHERE series_instance_uid = $1',
       [seriesInstanceUid, receiptId, thumbnailKey],
     );
+  }
+
+  async counts(): Promise<{ instances: number; awaitingThumbnail: number; withoutImage: number }> {
+    const result = await this.pool.query<{ instances: number; awaitingThumbnail: number; withoutImage: number }>(
+      `SELECT count(*)::int AS instances,
+              count(*) FILTER (WHERE thumbnail_receipt_id IS DISTINCT FROM receipt_id AND thumbnail_error IS NULL)::int
+                AS "awaitingThumbnail",
+              count(*) FILTER (WHERE thumbnail_error IS NOT NULL)::int AS "withoutImage"
+       FROM instances`,
+    );
+    return result.rows[0]!;
   }
 
   /** Current versions still without a thumbnail, indexed more than `olderThanSeconds` ago. */

@@ -144,6 +144,14 @@ export class ReceiptsRepository {
     return result.rows.map((row) => row.id);
   }
 
+  async counts(): Promise<{ receipts: number; awaitingIndex: number }> {
+    const result = await this.pool.query<{ receipts: number; awaitingIndex: number }>(
+      `SELECT (SELECT count(*) FROM receipts)::int AS receipts,
+              (SELECT count(*) FROM receipts WHERE indexed_at IS NULL)::int AS "awaitingIndex"`,
+    );
+    return result.rows[0]!;
+  }
+
   async eventsFor(sopInstanceUid: string): Promise<Array<{ kind: string; receiptId: string; previousReceiptId: string | null }>> {
     const result = await this.pool.query(
       `SELECT kind, receipt_id AS "receiptId", previous_receipt_id AS "previousReceiptId"

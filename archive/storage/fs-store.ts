@@ -17,7 +17,8 @@ export class FileSystemObjectStore implements ObjectStore {
     this.description = `local folder ${root}`;
   }
 
-  async put(key: string, body: Buffer): Promise<void> {
+  // The content type is not kept: a file's key already says what it is (.dcm, .jpg).
+  async put(key: string, body: Buffer, _contentType?: string): Promise<void> {
     const target = this.pathOf(key);
     const directory = path.dirname(target);
     await this.ensureDirectory(directory);

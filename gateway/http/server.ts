@@ -24,6 +24,16 @@ export function createHttpApp(runtime: Runtime, isReady: () => boolean): express
     else response.status(503).json({ status: 'starting' });
   });
 
+  // What an administrator (or the benchmark) asks first: is everything received also indexed and drawn?
+  app.get('/api/stats', async (_request, response) => {
+    const [receipts, instances, queue] = await Promise.all([
+      runtime.jobs.receipts.counts(),
+      runtime.jobs.thumbnails.counts(),
+      runtime.queue.counts(),
+    ]);
+    response.json({ ...receipts, ...instances, queue });
+  });
+
   app.get('/api/jobs', async (request, response) => {
     const limit = Math.min(1000, Math.max(1, Number(request.query.limit ?? 100) || 100));
     const [counts, failed] = await Promise.all([runtime.queue.counts(), runtime.queue.listFailed(limit)]);

@@ -1,0 +1,55 @@
+/**
+ * The File Meta Information Yingyun writes in front of a dataset received over DIMSE (PS3.10 7.1),
+ * so every stored object is a Part 10 file any DICOM tool can open.
+ */
+
+/** Yingyun's Implementation Class UID: a UUID-derived UID (PS3.5 B.2), fixed for this implementation. */
+export const IMPLEMENTATION_CLASS_UID = '2.25.176915346125486219438921367465374180127';
+export const IMPLEMENTATION_VERSION_NAME = 'YINGYUN_010';
+
+export function buildFileMetaHeader(meta: {
+  sopClassUid: string;
+  sopInstanceUid: string;
+  transferSyntaxUid: string;
+  sourceAeTitle?: string;
+}): Buffer {
+  const elements = [
+    element(0x0001, 'OB', Buffer.from([0x00, 0x01])),
+    element(0x0002, 'UI', uid(meta.sopClassUid)),
+    element(0x0003, 'UI', uid(meta.sopInstanceUid)),
+    element(0x0010, 'UI', uid(meta.transferSyntaxUid)),
+    element(0x0012, 'UI', uid(IMPLEMENTATION_CLASS_UID)),
+    element(0x0013, 'SH', text(IMPLEMENTATION_VERSION_NAME)),
+    ...(meta.sourceAeTitle ? [element(0x0016, 'AE', text(meta.sourceAeTitle))] : []),
+  ];
+  const groupLength = elements.reduce((sum, bytes) => sum + bytes.length, 0);
+  const lengthElement = Buffer.alloc(12);
+  lengthElement.writeUInt16LE(0x0002, 0);
+  lengthElement.writeUInt16LE(0x0000, 2);
+  lengthElement.write('UL', 4, 'latin1');
+  lengthElement.writeUInt16LE(4, 6);
+  lengthElement.writeUInt32LE(groupLength, 8);
+  return Buffer.concat([Buffer.alloc(128), Buffer.from('DICM', 'latin1'), lengthElement, ...elements]);
+}
+
+/** UIDs are padded with NUL to an even length (PS3.5 9.1). */
+function uid(value: string): Buffer {
+  return Buffer.from(value.length % 2 ? `${value}\0` : value, 'latin1');
+}
+
+/** Other strings are padded with a space. */
+function text(value: string): Buffer {
+  return Buffer.from(value.length % 2 ? `${value} ` : value, 'latin1');
+}
+
+function element(elementNumber: number, vr: 'OB' | 'UI' | 'SH' | 'AE', value: Buffer): Buffer {
+  // Explicit VR little endian; OB has the long form (2 reserved bytes, 4-byte length).
+  const longForm = vr === 'OB';
+  const header = Buffer.alloc(longForm ? 12 : 8);
+  header.writeUInt16LE(0x0002, 0);
+  header.writeUInt16LE(elementNumber, 2);
+  header.write(vr, 4, 'latin1');
+  if (longForm) header.writeUInt32LE(value.length, 8);
+  else header.writeUInt16LE(value.length, 6);
+  return Buffer.concat([header, value]);
+}

@@ -1,0 +1,208 @@
+/**
+ * `npm run bench:ingest`: C-STORE throughput of Yingyun against DCMTK storescp (and Orthanc when
+ * installed), measured in the same run on the same corpus with DCMTK's storescu as the sender.
+ * Prints instances/s, MB/s, Yingyun's ratio to each peer, and the time from the last Success until
+ * every instance is indexed and every thumbnail exists.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, startOrthanc, startStorescp, stopChild, waitForPort, type Receiver } from './peers.ts';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const corpusDir = path.join(root, 'bench', 'corpus');
+
+interface Corpus {
+  name: string;
+  files: string[];
+  bytes: number;
+}
+
+async function ensureCorpus(): Promise<Corpus[]> {
+  try {
+    await fs.access(path.join(corpusDir, '.complete'));
+  } catch {
+    console.log('generating the benchmark corpus (once) …');
+    await fs.rm(corpusDir, { recursive: true, force: true });
+    execFileSync(process.execPath, ['--import', 'tsx', path.join(root, 'fixtures', 'cli.ts'), '--out', corpusDir, '--preset', 'bench'], {
+      stdio: 'inherit',
+      cwd: root,
+    });
+    await fs.writeFile(path.join(corpusDir, '.complete'), new Date().toISOString());
+  }
+  const files = await listFiles(corpusDir);
+  const withSizes = await Promise.all(files.map(async (file) => ({ file, size: (await fs.stat(file)).size })));
+  // The bench preset holds one large CT series and many small instances; split them by size.
+  const large = withSizes.filter((entry) => entry.size > 256 * 1024);
+  const small = withSizes.filter((entry) => entry.size <= 256 * 1024);
+  const corpus = (name: string, entries: typeof withSizes): Corpus => ({
+    name,
+    files: entries.map((entry) => entry.file),
+    bytes: entries.reduce((sum, entry) => sum + entry.size, 0),
+  });
+  return [corpus(`${large.length} CT 512×512 16-bit`, large), corpus(`${small.length} small instances`, small)];
+}
+
+async function listFiles(directory: string): Promise<string[]> {
+  const entries = await fs.readdir(directory, { withFileTypes: true, recursive: true });
+  return entries
+    .filter((entry) => entry.isFile() && !entry.name.startsWith('.'))
+    .map((entry) => path.join(entry.parentPath ?? (entry as unknown as { path: string }).path, entry.name))
+    .sort();
+}
+
+/** Sends the files over `associations` parallel storescu processes; resolves with the wall time. */
+async function send(receiver: Receiver, corpus: Corpus, associations: number): Promise<number> {
+  const groups: string[][] = Array.from({ length: associations }, () => []);
+  corpus.files.forEach((file, index) => groups[index % associations]!.push(file));
+  const started = process.hrtime.bigint();
+  await Promise.all(
+    groups.map(
+      (files) =>
+        new Promise<void>((resolve, reject) => {
+          // One association per process carrying all of its files; TCP_NODELAY as DCMTK wants it.
+          const child = spawn('storescu', ['-aec', receiver.aeTitle, '-aet', 'BENCH', '--max-send-pdu', '65536', '127.0.0.1', String(receiver.port), ...files], {
+            stdio: ['ignore', 'ignore', 'pipe'],
+            env: { ...process.env, TCP_NODELAY: '1' },
+          });
+          let errors = '';
+          child.stderr.on('data', (chunk: Buffer) => (errors += chunk.toString()));
+          child.once('exit', (code) =>
+            code === 0 ? resolve() : reject(new Error(`storescu to ${receiver.name} exited ${code}: ${errors.slice(0, 500)}`)),
+          );
+        }),
+    ),
+  );
+  return Number(process.hrtime.bigint() - started) / 1e9;
+}
+
+async function startYingyun(workDir: string): Promise<Receiver & { stats(): Promise<Stats> }> {
+  const httpPort = await freePort();
+  const dicomPort = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'gateway', 'main.ts')], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: {
+      ...process.env,
+      YINGYUN_DATA_DIR: path.join(workDir, `yingyun-${dicomPort}`),
+      YINGYUN_HTTP_PORT: String(httpPort),
+      YINGYUN_DICOM_PORT: String(dicomPort),
+      YINGYUN_DICOM_HOST: '127.0.0.1',
+      YINGYUN_LOG_LEVEL: 'warn',
+    },
+  });
+  child.stdout!.resume();
+  await waitForPort(dicomPort, 120_000);
+  await waitForPort(httpPort, 120_000);
+  const stats = async (): Promise<Stats> => (await (await fetch(`http://127.0.0.1:${httpPort}/api/stats`)).json()) as Stats;
+  return {
+    name: 'Yingyun',
+    aeTitle: 'YINGYUN',
+    port: dicomPort,
+    stats,
+    async settled() {
+      for (;;) {
+        const current = await stats();
+        const busy = current.queue.waiting + current.queue.active + current.queue.delayed;
+        if (current.awaitingIndex === 0 && current.awaitingThumbnail === 0 && busy === 0) return;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    },
+    stop: () => stopChild(child),
+  };
+}
+
+interface Stats {
+  receipts: number;
+  awaitingIndex: number;
+  instances: number;
+  awaitingThumbnail: number;
+  queue: { waiting: number; active: number; delayed: number; failed: number };
+}
+
+interface Row {
+  corpus: string;
+  associations: number;
+  receiver: string;
+  seconds: number;
+  instancesPerSecond: number;
+  megabytesPerSecond: number;
+  settleSeconds?: number;
+}
+
+async function main(): Promise<void> {
+  for (const tool of ['storescu', 'storescp']) {
+    try {
+      execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
+    } catch {
+      console.error(`${tool} (DCMTK) is needed: apt-get install dcmtk`);
+      process.exit(2);
+    }
+  }
+  let haveOrthanc = true;
+  try {
+    execFileSync('sh', ['-c', 'command -v Orthanc'], { stdio: 'ignore' });
+  } catch {
+    haveOrthanc = false;
+  }
+  const corpora = await ensureCorpus();
+  const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'yingyun-bench-'));
+  const rows: Row[] = [];
+  try {
+    for (const corpus of corpora) {
+      for (const associations of [1, 4]) {
+        const receivers: Array<() => Promise<Receiver>> = [
+          () => startStorescp(workDir, associations > 1),
+          () => startYingyun(workDir),
+          ...(haveOrthanc ? [() => startOrthanc(workDir)] : []),
+        ];
+        for (const start of receivers) {
+          const receiver = await start();
+          try {
+            const seconds = await send(receiver, corpus, associations);
+            const settleStarted = process.hrtime.bigint();
+            await receiver.settled?.();
+            const settleSeconds = receiver.settled ? Number(process.hrtime.bigint() - settleStarted) / 1e9 : undefined;
+            rows.push({
+              corpus: corpus.name,
+              associations,
+              receiver: receiver.name,
+              seconds,
+              instancesPerSecond: corpus.files.length / seconds,
+              megabytesPerSecond: corpus.bytes / 1e6 / seconds,
+              settleSeconds,
+            });
+            console.log(
+              `${corpus.name}, ${associations} association(s), ${receiver.name}: ${(corpus.files.length / seconds).toFixed(1)} inst/s` +
+                (settleSeconds !== undefined ? `, settled ${settleSeconds.toFixed(2)} s after the last Success` : ''),
+            );
+          } finally {
+            await receiver.stop();
+          }
+        }
+      }
+    }
+  } finally {
+    await fs.rm(workDir, { recursive: true, force: true });
+  }
+  printTable(rows);
+}
+
+function printTable(rows: Row[]): void {
+  console.log('\n| corpus | assoc. | receiver | inst/s | MB/s | Yingyun ÷ this | last Success → all indexed + thumbnails |');
+  console.log('|---|---|---|---|---|---|---|');
+  for (const row of rows) {
+    const yingyun = rows.find((r) => r.receiver === 'Yingyun' && r.corpus === row.corpus && r.associations === row.associations);
+    const ratio = yingyun && row.receiver !== 'Yingyun' ? `${(yingyun.instancesPerSecond / row.instancesPerSecond).toFixed(2)}` : '';
+    console.log(
+      `| ${row.corpus} | ${row.associations} | ${row.receiver} | ${row.instancesPerSecond.toFixed(1)} | ${row.megabytesPerSecond.toFixed(1)} | ${ratio} | ${
+        row.settleSeconds !== undefined ? `${row.settleSeconds.toFixed(2)} s` : ''
+      } |`,
+    );
+  }
+  console.log(`\nmachine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`);
+}
+
+await main();

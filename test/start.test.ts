@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { commandExists } from './support/peers.ts';
+
+const projectRoot = path.resolve(import.meta.dirname, '..');
+
+interface Started {
+  child: ChildProcess;
+  httpUrl: string;
+  dicomPort: number;
+  output: () => string;
+}
+
+/** Runs `npm start` exactly as the README says, with only the data folder and ports changed. */
+async function npmStart(dataDir: string): Promise<Started> {
+  const environment: NodeJS.ProcessEnv = { ...process.env, YINGYUN_DATA_DIR: dataDir, YINGYUN_HTTP_PORT: '0', YINGYUN_DICOM_PORT: '0', YINGYUN_DICOM_HOST: '127.0.0.1' };
+  // The embedded default is what a newcomer gets: no external services configured.
+  for (const name of ['DATABASE_URL', 'REDIS_URL', 'S3_ENDPOINT', 'S3_BUCKET']) delete environment[name];
+  const child = spawn('npm', ['start', '--silent'], { cwd: projectRoot, env: environment, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const ready = /Yingyun ready: web (http:\/\/\S+?)\/ +DICOM YINGYUN@[\d.]+:(\d+)/.exec(output);
+    if (ready) return { child, httpUrl: ready[1]!, dicomPort: Number(ready[2]), output: () => output };
+    if (child.exitCode !== null) throw new Error(`npm start exited ${child.exitCode}:\n${output}`);
+    if (Date.now() > deadline) throw new Error(`npm start not ready after 120 s:\n${output}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+function stop(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => {
+    child.once('exit', (code) => resolve(code));
+    child.kill('SIGTERM');
+  });
+}
+
+describe('npm start (embedded defaults)', () => {
+  it('starts embedded PostgreSQL, serves health and DICOM, stops cleanly on SIGTERM, and restarts on the same data', async () => {
+    const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'yingyun-start-'));
+    try {
+      const first = await npmStart(dataDir);
+      const health = await fetch(`${first.httpUrl}/healthz`);
+      assert.equal(health.status, 200);
+      assert.deepEqual(await health.json(), { status: 'ok' });
+      assert.match(first.output(), /embedded PostgreSQL in /);
+      if (commandExists('echoscu')) {
+        const echo = spawnSync('echoscu', ['-aec', 'YINGYUN', '127.0.0.1', String(first.dicomPort)], { env: { ...process.env, TCP_NODELAY: '1' } });
+        assert.equal(echo.status, 0, `echoscu: ${echo.stderr}`);
+      }
+      assert.equal(await stop(first.child), 0, `clean exit:\n${first.output()}`);
+      await fs.access(path.join(dataDir, 'postgres', 'PG_VERSION'));
+
+      const second = await npmStart(dataDir);
+      assert.doesNotMatch(second.output(), /creating the embedded PostgreSQL cluster/, 'the cluster is reused');
+      assert.equal((await fetch(`${second.httpUrl}/healthz`)).status, 200);
+      assert.equal(await stop(second.child), 0);
+    } finally {
+      await fs.rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses an invalid configuration with a clear message before opening any port', () => {
+    const result = spawnSync('npm', ['start', '--silent'], {
+      cwd: projectRoot,
+      env: { ...process.env, YINGYUN_AE_TITLE: 'THIS AE TITLE IS FAR TOO LONG', YINGYUN_HTTP_PORT: '99999' },
+      encoding: 'utf8',
+    });
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /YINGYUN_AE_TITLE: an AE title is 1 to 16 printable ASCII characters/);
+    assert.match(result.stderr, /YINGYUN_HTTP_PORT/);
+  });
+});
