@@ -24,7 +24,7 @@ const environmentSchema = z.object({
       message: 'an AE title is 1 to 16 printable ASCII characters, not all spaces, without a backslash',
     }),
   YINGYUN_MAX_PDU_LENGTH: z.coerce.number().int().min(4096).max(4_194_304).default(262_144),
-  YINGYUN_DIMSE_PROCESSES: z.coerce.number().int().min(1).max(64).default(1),
+  YINGYUN_DICOM_IDLE_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
   YINGYUN_MAX_STOW_BYTES: z.coerce.number().int().min(1024).default(2 * 1024 * 1024 * 1024),
   YINGYUN_RECONCILE_AFTER_SECONDS: z.coerce.number().int().min(1).default(60),
   YINGYUN_QUEUE_NAME: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default('yingyun'),
@@ -50,7 +50,7 @@ export interface S3Config {
 export interface Config {
   dataDir: string;
   http: { host: string; port: number; maxStowBytes: number };
-  dicom: { host: string; port: number; aeTitle: string; maxPduLength: number; processes: number };
+  dicom: { host: string; port: number; aeTitle: string; maxPduLength: number; idleSeconds: number };
   databaseUrl?: string;
   redisUrl?: string;
   s3?: S3Config;
@@ -93,7 +93,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       port: env.YINGYUN_DICOM_PORT,
       aeTitle: env.YINGYUN_AE_TITLE,
       maxPduLength: env.YINGYUN_MAX_PDU_LENGTH,
-      processes: env.YINGYUN_DIMSE_PROCESSES,
+      idleSeconds: env.YINGYUN_DICOM_IDLE_SECONDS,
     },
     databaseUrl: env.DATABASE_URL,
     redisUrl: env.REDIS_URL,

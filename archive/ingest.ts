@@ -14,10 +14,14 @@ export interface InstanceSource {
   calledAeTitle?: string;
 }
 
-/** What the DIMSE command said the dataset is; the dataset must agree. */
-export interface StoreCommand {
-  affectedSopClassUid: string;
-  affectedSopInstanceUid: string;
+/**
+ * What the sender said the dataset is, which the dataset must agree with: the DIMSE command's
+ * Affected SOP Class/Instance UIDs, or the study named in a STOW-RS URL.
+ */
+export interface IngestExpectations {
+  affectedSopClassUid?: string;
+  affectedSopInstanceUid?: string;
+  studyInstanceUid?: string;
 }
 
 export interface ReceivedObject {
@@ -55,9 +59,9 @@ export class IngestService {
     this.receipts = new ReceiptsRepository(deps.pool);
   }
 
-  async ingest(received: ReceivedObject, source: InstanceSource, command?: StoreCommand): Promise<IngestOutcome> {
+  async ingest(received: ReceivedObject, source: InstanceSource, expected: IngestExpectations = {}): Promise<IngestOutcome> {
     const parsed = parseInstance(received.part10);
-    if (command) assertCommandMatches(command, parsed);
+    assertAsExpected(expected, parsed);
     const datasetSha256 = received.datasetSha256 ?? sha256(received.part10.subarray(parsed.datasetOffset));
     const objectKey = `instances/${parsed.studyInstanceUid}/${parsed.seriesInstanceUid}/${parsed.sopInstanceUid}/${datasetSha256.slice(0, 16)}.dcm`;
 
@@ -127,18 +131,16 @@ export class IngestService {
   }
 }
 
-function assertCommandMatches(command: StoreCommand, parsed: ParsedInstance): void {
-  if (command.affectedSopClassUid !== parsed.sopClassUid) {
-    throw new IngestRejection(
-      'sop-class-mismatch',
-      `Affected SOP Class UID ${command.affectedSopClassUid} does not match the dataset's SOP Class UID ${parsed.sopClassUid}`,
-    );
-  }
-  if (command.affectedSopInstanceUid !== parsed.sopInstanceUid) {
-    throw new IngestRejection(
-      'sop-class-mismatch',
-      `Affected SOP Instance UID ${command.affectedSopInstanceUid} does not match the dataset's SOP Instance UID ${parsed.sopInstanceUid}`,
-    );
+function assertAsExpected(expected: IngestExpectations, parsed: ParsedInstance): void {
+  const mismatches = [
+    ['Affected SOP Class UID', expected.affectedSopClassUid, "SOP Class UID", parsed.sopClassUid],
+    ['Affected SOP Instance UID', expected.affectedSopInstanceUid, "SOP Instance UID", parsed.sopInstanceUid],
+    ['study in the request', expected.studyInstanceUid, "Study Instance UID", parsed.studyInstanceUid],
+  ] as const;
+  for (const [claim, claimed, attribute, actual] of mismatches) {
+    if (claimed !== undefined && claimed !== actual) {
+      throw new IngestRejection('sop-class-mismatch', `${claim} ${claimed} does not match the dataset's ${attribute} ${actual}`);
+    }
   }
 }
 

@@ -38,7 +38,10 @@ try {
     stopping = true;
     log.info({ signal }, 'stopping: finishing in-flight associations, requests and jobs');
     running.stop().then(
-      () => process.exit(0),
+      () => {
+        log.info('stopped cleanly');
+        process.exit(0);
+      },
       (error: unknown) => {
         log.error({ err: error }, 'unclean stop');
         process.exit(1);

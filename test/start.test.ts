@@ -20,7 +20,8 @@ async function npmStart(dataDir: string): Promise<Started> {
   const environment: NodeJS.ProcessEnv = { ...process.env, YINGYUN_DATA_DIR: dataDir, YINGYUN_HTTP_PORT: '0', YINGYUN_DICOM_PORT: '0', YINGYUN_DICOM_HOST: '127.0.0.1' };
   // The embedded default is what a newcomer gets: no external services configured.
   for (const name of ['DATABASE_URL', 'REDIS_URL', 'S3_ENDPOINT', 'S3_BUCKET']) delete environment[name];
-  const child = spawn('npm', ['start', '--silent'], { cwd: projectRoot, env: environment, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group, so Ctrl-C can be delivered as a terminal does: to npm, Yingyun and PostgreSQL at once.
+  const child = spawn('npm', ['start', '--silent'], { cwd: projectRoot, env: environment, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -34,15 +35,21 @@ async function npmStart(dataDir: string): Promise<Started> {
   }
 }
 
-function stop(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => {
-    child.once('exit', (code) => resolve(code));
-    child.kill('SIGTERM');
+/** Ctrl-C; true when Yingyun finished its orderly stop and embedded PostgreSQL is down. */
+async function stopCleanly(started: Started, dataDir: string): Promise<boolean> {
+  await new Promise<void>((resolve) => {
+    started.child.once('exit', () => resolve());
+    process.kill(-started.child.pid!, 'SIGINT');
   });
+  const postgresStopped = await fs.access(path.join(dataDir, 'postgres', 'postmaster.pid')).then(
+    () => false,
+    () => true,
+  );
+  return /"msg":"stopped cleanly"/.test(started.output()) && postgresStopped;
 }
 
 describe('npm start (embedded defaults)', () => {
-  it('starts embedded PostgreSQL, serves health and DICOM, stops cleanly on SIGTERM, and restarts on the same data', async () => {
+  it('starts embedded PostgreSQL, serves health and DICOM, stops cleanly on Ctrl-C, and restarts on the same data', async () => {
     const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'yingyun-start-'));
     try {
       const first = await npmStart(dataDir);
@@ -54,13 +61,13 @@ describe('npm start (embedded defaults)', () => {
         const echo = spawnSync('echoscu', ['-aec', 'YINGYUN', '127.0.0.1', String(first.dicomPort)], { env: { ...process.env, TCP_NODELAY: '1' } });
         assert.equal(echo.status, 0, `echoscu: ${echo.stderr}`);
       }
-      assert.equal(await stop(first.child), 0, `clean exit:\n${first.output()}`);
+      assert.ok(await stopCleanly(first, dataDir), `clean stop:\n${first.output()}`);
       await fs.access(path.join(dataDir, 'postgres', 'PG_VERSION'));
 
       const second = await npmStart(dataDir);
       assert.doesNotMatch(second.output(), /creating the embedded PostgreSQL cluster/, 'the cluster is reused');
       assert.equal((await fetch(`${second.httpUrl}/healthz`)).status, 200);
-      assert.equal(await stop(second.child), 0);
+      assert.ok(await stopCleanly(second, dataDir), `clean stop:\n${second.output()}`);
     } finally {
       await fs.rm(dataDir, { recursive: true, force: true });
     }

