@@ -87,7 +87,9 @@ export function parseQidoQuery(
     }
     return value ?? '';
   };
-  for (const [name, rawValue] of Object.entries(parameters)) {
+  // fuzzymatching changes how names match wherever it appears in the query string: read it first.
+  const entries = Object.entries(parameters).sort(([a], [b]) => Number(b === 'fuzzymatching') - Number(a === 'fuzzymatching'));
+  for (const [name, rawValue] of entries) {
     switch (name) {
       case 'limit':
         query.limit = boundedInteger(name, single(name, rawValue), 1, MAX_LIMIT);
