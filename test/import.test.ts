@@ -13,6 +13,7 @@ describe('npm run import', () => {
   it('imports a folder holding files, a zip and a tar.gz; reports stored, duplicates, skipped and rejected; exits 1 on rejects', async (t) => {
     if (!requirePeer(t, existsSync(PYDICOM_TEST_FILES) && commandExists('python3') && commandExists('tar'), 'pydicom test files, python3 and tar')) return;
     const work = await fs.mkdtemp(path.join(os.tmpdir(), 'yingyun-import-'));
+      await fs.chmod(work, 0o755);
     try {
       const folder = path.join(work, 'old-archive');
       await fs.mkdir(path.join(folder, 'cd1'), { recursive: true });
@@ -31,6 +32,7 @@ describe('npm run import', () => {
       for (const name of ['DATABASE_URL', 'REDIS_URL', 'S3_ENDPOINT', 'S3_BUCKET']) delete environment[name];
       const result = spawnSync('npm', ['run', '--silent', 'import', '--', folder], { cwd: projectRoot, env: environment, encoding: 'utf8', timeout: 180_000 });
       assert.equal(result.status, 1, `exit 1 because one file was rejected:\n${result.stdout}\n${result.stderr}`);
+      assert.match(result.stdout, /^rejected: 1$/m, result.stderr);
       assert.match(result.stdout, /^stored: 3$/m);
       assert.match(result.stdout, /^duplicates \(already stored, identical\): 1$/m);
       assert.match(result.stdout, /^skipped: 1$/m);

@@ -51,6 +51,7 @@ async function stopCleanly(started: Started, dataDir: string): Promise<boolean> 
 describe('npm start (embedded defaults)', () => {
   it('starts embedded PostgreSQL, serves health and DICOM, stops cleanly on Ctrl-C, and restarts on the same data', async () => {
     const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'yingyun-start-'));
+    await fs.chmod(dataDir, 0o755);
     try {
       const first = await npmStart(dataDir);
       const health = await fetch(`${first.httpUrl}/healthz`);

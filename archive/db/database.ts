@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -30,7 +31,7 @@ export async function openDatabase(options: { databaseUrl?: string; dataDir: str
     await migrate(pool, log);
     return { pool, description: redactPassword(options.databaseUrl), close: () => pool.end() };
   }
-  const embedded = await startEmbeddedPostgres(path.join(options.dataDir, 'postgres'), log);
+  const embedded = await startEmbeddedPostgres(embeddedClusterDirectory(options.dataDir, log), log);
   const pool = createPool(embedded.url, log);
   try {
     await migrate(pool, log);
@@ -53,7 +54,7 @@ function createPool(connectionString: string, log: Logger): pg.Pool {
   const pool = new pg.Pool({ connectionString, max: 10, idleTimeoutMillis: 30_000 });
   // An idle client losing its server (restart, failover) must not crash the process; the next query
   // gets a fresh connection or a clear error that the caller turns into a failure status.
-  pool.on('error', (error) => log.warn({ err: error }, 'idle database connection lost'));
+  pool.on('error', (error) => log.warn({ reason: error.message }, 'idle database connection lost'));
   return pool;
 }
 
@@ -64,6 +65,34 @@ function redactPassword(url: string): string {
     return parsed.toString();
   } catch {
     return 'DATABASE_URL (unparseable)';
+  }
+}
+
+/**
+ * Where the embedded cluster lives: `<data dir>/postgres`. As root, PostgreSQL runs as a separate
+ * system user, which must be able to pass through every folder above its cluster. When one of them
+ * is private (a data folder under /root, a 0700 temporary folder), the cluster goes to
+ * /var/lib/yingyun/<hash of the data folder> instead, and the start-up log says so.
+ */
+export function embeddedClusterDirectory(dataDir: string, log: Logger): string {
+  const preferred = path.join(dataDir, 'postgres');
+  if (process.getuid?.() !== 0) return preferred;
+  fs.mkdirSync(dataDir, { recursive: true });
+  const dataMode = fs.statSync(dataDir).mode & 0o777;
+  if ((dataMode & 0o001) === 0) fs.chmodSync(dataDir, dataMode | 0o001);
+  const blocked = ancestors(dataDir).find((folder) => (fs.statSync(folder).mode & 0o001) === 0);
+  if (!blocked) return preferred;
+  const fallback = path.join('/var/lib/yingyun', createHash('sha256').update(dataDir).digest('hex').slice(0, 16), 'postgres');
+  fs.mkdirSync(path.dirname(fallback), { recursive: true, mode: 0o711 });
+  log.warn({ dataDir, blocked, cluster: fallback }, 'embedded PostgreSQL cannot reach the data folder (a private folder above it); its cluster lives elsewhere');
+  return fallback;
+}
+
+function ancestors(folder: string): string[] {
+  const list: string[] = [];
+  for (let current = path.dirname(folder); ; current = path.dirname(current)) {
+    list.push(current);
+    if (current === path.dirname(current)) return list;
   }
 }
 
@@ -104,14 +133,6 @@ export async function startEmbeddedPostgres(
     onLog: (message: unknown) => log.debug({ postgres: String(message).trim() }),
     onError: (message: unknown) => log.debug({ postgres: String(message).trim() }),
   });
-  if (process.getuid?.() === 0) {
-    // As root the server runs as another system user, which must be able to pass through the data
-    // folder to reach its cluster (a private 0700 folder would stop initdb with "Permission denied").
-    const parent = path.dirname(directory);
-    fs.mkdirSync(parent, { recursive: true });
-    const mode = fs.statSync(parent).mode & 0o777;
-    if ((mode & 0o001) === 0) fs.chmodSync(parent, mode | 0o001);
-  }
   const firstStart = !fs.existsSync(path.join(directory, 'PG_VERSION'));
   if (firstStart) {
     log.info({ directory }, 'creating the embedded PostgreSQL cluster (first start)');

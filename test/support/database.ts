@@ -46,6 +46,8 @@ async function reachable(url: string): Promise<boolean> {
 function startEmbedded() {
   embedded ??= (async () => {
     const directory = await fs.mkdtemp(path.join(os.tmpdir(), 'yingyun-test-pg-'));
+    // As root PostgreSQL runs as another user, who must be able to enter this folder.
+    await fs.chmod(directory, 0o755);
     const server = await startEmbeddedPostgres(path.join(directory, 'postgres'), createLogger('silent'));
     const adminUrl = server.url.replace(/\/yingyun$/, '/postgres');
     process.once('exit', () => void server.stop());
