@@ -117,7 +117,7 @@ async function loadEmbeddedPostgres() {
 export async function startEmbeddedPostgres(
   directory: string,
   log: Logger,
-): Promise<{ url: string; port: number; directory: string; stop(): Promise<void> }> {
+): Promise<{ url: string; port: number; directory: string; stop(): Promise<void>; stopWithProcess(): void }> {
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const port = await findFreePort();
   const user = 'yingyun';
@@ -152,6 +152,17 @@ export async function startEmbeddedPostgres(
     port,
     directory,
     stop: () => server.stop(),
+    /**
+     * For test runs: the server must not keep the process alive, and must go when it exits
+     * (exit handlers run synchronously, so the signal is sent directly).
+     */
+    stopWithProcess() {
+      const child = (server as unknown as { process?: import('node:child_process').ChildProcess }).process;
+      if (!child) return;
+      child.unref();
+      for (const stream of [child.stdout, child.stderr]) (stream as unknown as { unref?: () => void } | null)?.unref?.();
+      process.once('exit', () => child.kill('SIGINT'));
+    },
   };
 }
 

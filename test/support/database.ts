@@ -50,7 +50,7 @@ function startEmbedded() {
     await fs.chmod(directory, 0o755);
     const server = await startEmbeddedPostgres(path.join(directory, 'postgres'), createLogger('silent'));
     const adminUrl = server.url.replace(/\/yingyun$/, '/postgres');
-    process.once('exit', () => void server.stop());
+    server.stopWithProcess();
     return { adminUrl, stop: server.stop };
   })();
   return embedded;
