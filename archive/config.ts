@@ -104,3 +104,25 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     logLevel: env.YINGYUN_LOG_LEVEL,
   };
 }
+
+/** For entry points: the configuration, or a clear message and exit code 2 before anything starts. */
+export function loadConfigOrExit(environment: NodeJS.ProcessEnv = process.env): Config {
+  try {
+    return loadConfig(environment);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(error.message);
+    process.exit(2);
+  }
+}
+
+/** A connection URL fit for a log line: the password replaced. */
+export function redactPassword(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}

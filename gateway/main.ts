@@ -1,17 +1,10 @@
-import { ConfigError, loadConfig } from '../archive/config.ts';
+import { loadConfigOrExit } from '../archive/config.ts';
 import { createLogger } from '../archive/log.ts';
 import { startYingyun, type Role } from './start.ts';
 
 const role: Role = process.argv.includes('--role=gateway') ? 'gateway' : 'all';
 
-let config;
-try {
-  config = loadConfig();
-} catch (error) {
-  if (!(error instanceof ConfigError)) throw error;
-  console.error(error.message);
-  process.exit(2);
-}
+const config = loadConfigOrExit();
 const log = createLogger(config.logLevel);
 
 try {

@@ -1,4 +1,5 @@
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { redactPassword } from '../archive/config.ts';
 import type { Logger } from '../archive/log.ts';
 import { JOB_ATTEMPTS, retryDelayMs, type EnqueueOptions, type QueueOptions, type FailedJob, type JobDefinition, type JobQueue, type QueueCounts } from './queue.ts';
 
@@ -108,12 +109,3 @@ export class BullMqQueue implements JobQueue {
   }
 }
 
-function redactPassword(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return 'REDIS_URL';
-  }
-}

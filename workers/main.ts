@@ -1,16 +1,9 @@
-import { ConfigError, loadConfig } from '../archive/config.ts';
+import { loadConfigOrExit } from '../archive/config.ts';
 import { createLogger } from '../archive/log.ts';
 import { openRuntime } from './runtime.ts';
 
 /** `npm run worker`: processes jobs from Redis (BullMQ) beside separately started gateways. */
-let config;
-try {
-  config = loadConfig();
-} catch (error) {
-  if (!(error instanceof ConfigError)) throw error;
-  console.error(error.message);
-  process.exit(2);
-}
+const config = loadConfigOrExit();
 const log = createLogger(config.logLevel);
 if (!config.redisUrl || !config.databaseUrl) {
   log.fatal('a separate worker needs REDIS_URL and DATABASE_URL (the embedded default runs workers inside `npm start`)');

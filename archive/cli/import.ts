@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { ConfigError, loadConfig } from '../config.ts';
+import { loadConfigOrExit } from '../config.ts';
 import { listImportEntries } from '../import/entries.ts';
 import { importEntries, type ImportProgress, type ImportSummary } from '../import/import.ts';
 import { createLogger } from '../log.ts';
@@ -22,14 +22,7 @@ for (const location of locations) {
   }
 }
 
-let config;
-try {
-  config = loadConfig({ YINGYUN_LOG_LEVEL: 'warn', ...process.env });
-} catch (error) {
-  if (!(error instanceof ConfigError)) throw error;
-  console.error(error.message);
-  process.exit(2);
-}
+const config = loadConfigOrExit({ YINGYUN_LOG_LEVEL: 'warn', ...process.env });
 const log = createLogger(config.logLevel);
 
 let runtime;

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
+import { redactPassword } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { migrate } from './migrate.ts';
 
@@ -58,15 +59,6 @@ function createPool(connectionString: string, log: Logger): pg.Pool {
   return pool;
 }
 
-function redactPassword(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return 'DATABASE_URL (unparseable)';
-  }
-}
 
 /**
  * Where the embedded cluster lives: `<data dir>/postgres`. As root, PostgreSQL runs as a separate

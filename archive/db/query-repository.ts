@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { DicomJsonDataset } from '../dicom/types.ts';
-import type { Condition, QidoQuery } from '../query/qido-query.ts';
+import type { Condition, MatchableTag, QidoQuery, QueryScope } from '../query/qido-query.ts';
 
 export interface StudyRow {
   studyInstanceUid: string;
@@ -20,78 +20,243 @@ export interface SeriesRow extends StudyRow {
 export interface InstanceRow extends SeriesRow {
   sopInstanceUid: string;
   instanceAttributes: DicomJsonDataset;
+  /** Attributes read from the receipt's full metadata, when asked for (see `SearchOptions`). */
+  metadataAttributes: DicomJsonDataset | null;
 }
 
+export interface SearchOptions {
+  /**
+   * Instance level only: attributes beyond those the index keeps per level, read from the current
+   * receipt's metadata ('all' for all of it).
+   */
+  metadataTags?: readonly string[] | 'all';
+}
+
+export interface SearchResult<Row> {
+  rows: Row[];
+  /** Matches after these rows; `atLeast` when counting stopped at COUNT_CAP. */
+  remaining: { count: number; atLeast: boolean };
+}
+
+/** Counting the matches after a page stops here, so a broad query on a huge index stays cheap. */
+export const COUNT_CAP = 10_000;
+
+/** Where each matchable attribute lives. Columns come only from here, never from a request. */
+const COLUMN: Record<MatchableTag, string> = {
+  '00100010': 'p.name_search',
+  '00100020': 'p.patient_id',
+  '00100021': 'p.issuer',
+  '00100030': 'p.birth_date',
+  '00100040': 'p.sex',
+  '0020000D': 'st.study_instance_uid',
+  '00080020': 'st.study_date',
+  '00080030': 'st.study_time',
+  '00080050': 'st.accession_number',
+  '00200010': 'st.study_id',
+  '00081030': 'st.description',
+  '00080090': 'st.referring_name_search',
+  '00080061': 'st.modalities',
+  '00080080': 'st.institution_name',
+  '0020000E': 'se.series_instance_uid',
+  '00080060': 'se.modality',
+  '00200011': 'se.series_number',
+  '0008103E': 'se.description',
+  '00180015': 'se.body_part',
+  '00400244': 'se.performed_start_date',
+  '00080016': 'i.sop_class_uid',
+  '00080018': 'i.sop_instance_uid',
+  '00200013': 'i.instance_number',
+};
+
+type Alias = 'p' | 'st' | 'se' | 'i';
+
 const STUDY_COLUMNS = `st.study_instance_uid AS "studyInstanceUid", p.attributes AS "patientAttributes",
-  st.attributes AS "studyAttributes", st.modalities, st.number_of_series AS "numberOfSeries",
-  st.number_of_instances AS "numberOfInstances"`;
-const SERIES_COLUMNS = `${STUDY_COLUMNS}, se.series_instance_uid AS "seriesInstanceUid", se.attributes AS "seriesAttributes",
-  se.number_of_instances AS "numberOfSeriesInstances"`;
+       st.attributes AS "studyAttributes", st.modalities, st.number_of_series AS "numberOfSeries",
+       st.number_of_instances AS "numberOfInstances"`;
+const SERIES_COLUMNS = `${STUDY_COLUMNS}, se.series_instance_uid AS "seriesInstanceUid",
+       se.attributes AS "seriesAttributes", se.number_of_instances AS "numberOfSeriesInstances"`;
+const INSTANCE_COLUMNS = `${SERIES_COLUMNS}, i.sop_instance_uid AS "sopInstanceUid", i.attributes AS "instanceAttributes"`;
+
+// Newest studies first; the ids break ties so paging is stable (PS3.18 8.3.4.4.1), and the
+// study order matches the index studies_by_date_recent (migration 002).
+const STUDY_ORDER = 'st.study_date DESC NULLS LAST, st.id DESC';
+const SERIES_ORDER = `${STUDY_ORDER}, se.series_number, se.id`;
+const INSTANCE_ORDER = `${SERIES_ORDER}, i.instance_number, i.id`;
+
+export interface SqlQuery {
+  text: string;
+  values: unknown[];
+}
 
 /**
- * The only SQL behind QIDO-RS. Study-level queries read studies and patients only (counts and
- * modalities are kept on the study row), so they never scan instances. EXPLAIN output of the hot
- * queries is in docs/qido-explain.md.
+ * The only SQL behind QIDO-RS, parameterised. Study-level queries read studies and patients only:
+ * counts and modalities are kept on the study row, so they never touch series, instances or
+ * receipts.
  */
 export class QueryRepository {
   constructor(private readonly pool: pg.Pool) {}
 
-  async searchStudies(query: QidoQuery): Promise<StudyRow[]> {
-    const { where, parameters } = whereClause(query.conditions);
-    const sql = `SELECT ${STUDY_COLUMNS}
-      FROM studies st JOIN patients p ON p.id = st.patient_pk
-      ${where}
-      ORDER BY st.study_date DESC NULLS LAST, st.id DESC
-      LIMIT ${query.limit + 1} OFFSET ${query.offset}`;
-    return (await this.pool.query<StudyRow>(sql, parameters)).rows;
+  searchStudies(query: QidoQuery): Promise<SearchResult<StudyRow>> {
+    return this.search<StudyRow>(query, studySearchSql(query));
   }
 
-  async searchSeries(query: QidoQuery): Promise<SeriesRow[]> {
-    const { where, parameters } = whereClause(query.conditions);
-    const sql = `SELECT ${SERIES_COLUMNS}
-      FROM series se JOIN studies st ON st.id = se.study_pk JOIN patients p ON p.id = st.patient_pk
-      ${where}
-      ORDER BY st.study_date DESC NULLS LAST, st.id DESC, se.series_number NULLS LAST, se.id
-      LIMIT ${query.limit + 1} OFFSET ${query.offset}`;
-    return (await this.pool.query<SeriesRow>(sql, parameters)).rows;
+  searchSeries(query: QidoQuery): Promise<SearchResult<SeriesRow>> {
+    return this.search<SeriesRow>(query, seriesSearchSql(query));
   }
 
-  async searchInstances(query: QidoQuery): Promise<InstanceRow[]> {
-    const { where, parameters } = whereClause(query.conditions);
-    const sql = `SELECT ${SERIES_COLUMNS}, i.sop_instance_uid AS "sopInstanceUid", i.attributes AS "instanceAttributes"
-      FROM instances i JOIN series se ON se.id = i.series_pk JOIN studies st ON st.id = i.study_pk
-      JOIN patients p ON p.id = st.patient_pk
-      ${where}
-      ORDER BY st.id DESC, se.series_number NULLS LAST, se.id, i.instance_number NULLS LAST, i.id
-      LIMIT ${query.limit + 1} OFFSET ${query.offset}`;
-    return (await this.pool.query<InstanceRow>(sql, parameters)).rows;
+  searchInstances(query: QidoQuery, options: SearchOptions = {}): Promise<SearchResult<InstanceRow>> {
+    return this.search<InstanceRow>(query, instanceSearchSql(query, options));
+  }
+
+  /** Which UID of a search's path names nothing stored, for a 404 that says so; null when both exist. */
+  async missingScope(scope: QueryScope): Promise<'study' | 'series' | null> {
+    const { rows } = await this.pool.query<{ study: boolean; series: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM studies WHERE study_instance_uid = $1) AS study,
+              $2::text IS NULL OR EXISTS (SELECT 1 FROM series se JOIN studies st ON st.id = se.study_pk
+                                          WHERE se.series_instance_uid = $2 AND st.study_instance_uid = $1) AS series`,
+      [scope.studyInstanceUid, scope.seriesInstanceUid ?? null],
+    );
+    if (!rows[0]!.study) return 'study';
+    return rows[0]!.series ? null : 'series';
+  }
+
+  private async search<Row>(query: QidoQuery, sql: SqlQuery): Promise<SearchResult<Row>> {
+    const { rows } = await this.pool.query(sql.text, sql.values);
+    if (rows.length <= query.limit) return { rows: rows as Row[], remaining: { count: 0, atLeast: false } };
+    // One row more than asked for was fetched: only then is counting the rest worth a query.
+    const count = matchCountSql(query);
+    const { rows: counted } = await this.pool.query<{ matches: number }>(count.text, count.values);
+    const matches = counted[0]!.matches;
+    return {
+      rows: rows.slice(0, query.limit) as Row[],
+      remaining: { count: matches - query.offset - query.limit, atLeast: matches >= query.offset + COUNT_CAP },
+    };
   }
 }
 
-/** Columns come from the fixed MATCHABLE table, never from the request; values are parameters. */
-function whereClause(conditions: Condition[]): { where: string; parameters: unknown[] } {
-  const parameters: unknown[] = [];
-  const parameter = (value: unknown) => {
-    parameters.push(value);
-    return `$${parameters.length}`;
+export function studySearchSql(query: QidoQuery): SqlQuery {
+  const where = whereClause(query.conditions, ['st.number_of_instances > 0']);
+  return page(
+    query,
+    where.values,
+    `SELECT ${STUDY_COLUMNS}
+     FROM studies st JOIN patients p ON p.id = st.patient_pk
+     ${where.text}
+     ORDER BY ${STUDY_ORDER}`,
+  );
+}
+
+export function seriesSearchSql(query: QidoQuery): SqlQuery {
+  const where = whereClause(query.conditions, ['se.number_of_instances > 0']);
+  return page(
+    query,
+    where.values,
+    `SELECT ${SERIES_COLUMNS}
+     FROM series se JOIN studies st ON st.id = se.study_pk JOIN patients p ON p.id = st.patient_pk
+     ${where.text}
+     ORDER BY ${SERIES_ORDER}`,
+  );
+}
+
+export function instanceSearchSql(query: QidoQuery, options: SearchOptions = {}): SqlQuery {
+  const where = whereClause(query.conditions, []);
+  let metadataColumn = 'NULL::jsonb';
+  let receiptJoin = '';
+  if (options.metadataTags === 'all') {
+    metadataColumn = 'r.metadata';
+  } else if (options.metadataTags?.length) {
+    where.values.push(options.metadataTags);
+    metadataColumn = `(SELECT jsonb_object_agg(key, value) FROM jsonb_each(r.metadata) WHERE key = ANY ($${where.values.length}::text[]))`;
+  }
+  if (metadataColumn !== 'NULL::jsonb') receiptJoin = 'JOIN receipts r ON r.id = i.receipt_id';
+  return page(
+    query,
+    where.values,
+    `SELECT ${INSTANCE_COLUMNS}, ${metadataColumn} AS "metadataAttributes"
+     FROM instances i JOIN series se ON se.id = i.series_pk JOIN studies st ON st.id = i.study_pk
+     JOIN patients p ON p.id = st.patient_pk ${receiptJoin}
+     ${where.text}
+     ORDER BY ${INSTANCE_ORDER}`,
+  );
+}
+
+/**
+ * How many results match, up to offset + COUNT_CAP: joins only the tables the conditions need, so
+ * counting studies by date or modality reads the studies table alone.
+ */
+export function matchCountSql(query: QidoQuery): SqlQuery {
+  const where = whereClause(query.conditions, query.level === 'study' ? ['st.number_of_instances > 0'] : query.level === 'series' ? ['se.number_of_instances > 0'] : []);
+  const needed = new Set<Alias>(query.conditions.map((condition) => COLUMN[condition.tag].split('.')[0] as Alias));
+  let from: string;
+  if (query.level === 'study') {
+    from = 'studies st';
+  } else if (query.level === 'series') {
+    from = 'series se';
+    if (needed.has('st') || needed.has('p')) from += ' JOIN studies st ON st.id = se.study_pk';
+  } else {
+    from = 'instances i';
+    if (needed.has('se')) from += ' JOIN series se ON se.id = i.series_pk';
+    if (needed.has('st') || needed.has('p')) from += ' JOIN studies st ON st.id = i.study_pk';
+  }
+  if (needed.has('p')) from += ' JOIN patients p ON p.id = st.patient_pk';
+  where.values.push(query.offset + COUNT_CAP);
+  return {
+    text: `SELECT count(*)::int AS matches FROM (SELECT 1 FROM ${from} ${where.text} LIMIT $${where.values.length}) AS matched`,
+    values: where.values,
   };
-  const clauses = conditions.map((condition) => {
-    switch (condition.kind) {
+}
+
+function page(query: QidoQuery, values: unknown[], select: string): SqlQuery {
+  values.push(query.limit + 1, query.offset);
+  return { text: `${select}\n     LIMIT $${values.length - 1} OFFSET $${values.length}`, values };
+}
+
+function whereClause(conditions: Condition[], always: string[]): { text: string; values: unknown[] } {
+  const values: unknown[] = [];
+  const parameter = (value: unknown) => {
+    values.push(value);
+    return `$${values.length}`;
+  };
+  const clauses = [...always];
+  for (const { tag, match } of conditions) {
+    const column = COLUMN[tag];
+    switch (match.kind) {
       case 'equals':
-        return `${condition.column} = ${parameter(condition.value)}`;
-      case 'like':
-        return `${condition.column} LIKE ${parameter(condition.pattern)}`;
-      case 'any':
-        return `${condition.column} = ANY (${parameter(condition.values)}::text[])`;
-      case 'overlaps':
-        return `${condition.column} && ${parameter(condition.values)}::text[]`;
-      case 'range': {
-        const bounds = [];
-        if (condition.from) bounds.push(`${condition.column} >= ${parameter(condition.from)}`);
-        if (condition.to) bounds.push(`${condition.column} <= ${parameter(condition.to)}`);
-        return bounds.join(' AND ');
-      }
+        clauses.push(`${column} = ${parameter(match.value)}`);
+        break;
+      case 'any-of':
+        clauses.push(`${column} = ANY (${parameter(match.values)}::text[])`);
+        break;
+      case 'wildcard':
+        clauses.push(`${column} LIKE ${parameter(likePattern(match.pattern))}`);
+        break;
+      case 'date-range':
+        if (match.from) clauses.push(`${column} >= ${parameter(match.from)}::date`);
+        if (match.to) clauses.push(`${column} <= ${parameter(match.to)}::date`);
+        break;
+      case 'time-range':
+        if (match.from) clauses.push(`${column} >= ${parameter(match.from)}`);
+        if (match.to) {
+          const to = parameter(match.to);
+          clauses.push(`(${column} <= ${to} OR starts_with(${column}, ${to}))`);
+        }
+        break;
+      case 'person-name':
+        for (const pattern of match.patterns) clauses.push(`${column} ~ ${parameter(pattern)}`);
+        break;
+      case 'contains-any':
+        if (match.patterns.some((pattern) => /[*?]/.test(pattern))) {
+          clauses.push(`EXISTS (SELECT 1 FROM unnest(${column}) AS value WHERE value LIKE ANY (${parameter(match.patterns.map(likePattern))}::text[]))`);
+        } else {
+          clauses.push(`${column} && ${parameter(match.patterns)}::text[]`);
+        }
+        break;
     }
-  });
-  return { where: clauses.length ? `WHERE ${clauses.join(' AND ')}` : '', parameters };
+  }
+  return { text: clauses.length ? `WHERE ${clauses.join('\n       AND ')}` : '', values };
+}
+
+/** DICOM wildcards to LIKE: '*' any run, '?' one character; LIKE's own metacharacters made literal. */
+function likePattern(pattern: string): string {
+  return pattern.replace(/[\\%_]/g, (character) => `\\${character}`).replace(/\*/g, '%').replace(/\?/g, '_');
 }

@@ -22,25 +22,10 @@ export interface NewReceipt {
   characterSet: CharacterSetReport;
 }
 
-export interface StoredReceipt {
+export interface StoredReceipt extends Omit<NewReceipt, 'remoteAddress' | 'calledAeTitle' | 'pixel'> {
   id: string;
-  sopInstanceUid: string;
-  sopClassUid: string;
-  studyInstanceUid: string;
-  seriesInstanceUid: string;
-  transferSyntaxUid: string;
-  objectKey: string;
-  objectSha256: string;
-  datasetSha256: string;
-  sizeBytes: number;
-  sourceId: string;
   receivedAt: string;
-  metadata: DicomJsonDataset;
-  bulkData: BulkDataLocation[];
   pixel: PixelDescription | null;
-  datasetOffset: number;
-  deflated: boolean;
-  characterSet: CharacterSetReport;
   indexedAt: string | null;
 }
 

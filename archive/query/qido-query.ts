@@ -1,190 +1,246 @@
 import { tagOf } from '../dicom/dictionary.ts';
-import { foldPersonName } from '../dicom/normalize.ts';
+import { dicomDateToIso } from '../dicom/normalize.ts';
+import { personNamePatterns } from './person-name.ts';
+import { defaultResultTags } from './result-attributes.ts';
 
 /**
- * QIDO-RS query parameters (PS3.18 8.3.4) parsed into a typed query. Pure: the SQL lives in
+ * QIDO-RS query parameters (PS3.18 8.3.4) parsed into a typed query, with the DICOM matching rules
+ * of PS3.4 C.2.2.2. Pure: which column an attribute lives in, and the SQL, are the business of
  * archive/db/query-repository.ts.
  */
 export type QueryLevel = 'study' | 'series' | 'instance';
 
-type MatchKind = 'uid' | 'text' | 'date' | 'integer' | 'person-name' | 'modalities';
-
-/** A matchable attribute: which level it belongs to, how it matches, and the column it matches. */
-interface MatchableAttribute {
-  level: 'patient' | QueryLevel;
-  kind: MatchKind;
-  column: string;
+/** The UIDs named in the resource path (/studies/{study}/series/{series}/instances). */
+export interface QueryScope {
+  studyInstanceUid?: string;
+  seriesInstanceUid?: string;
 }
 
-export const MATCHABLE: Record<string, MatchableAttribute> = {
-  '00100010': { level: 'patient', kind: 'person-name', column: 'p.name_search' },
-  '00100020': { level: 'patient', kind: 'text', column: 'p.patient_id' },
-  '00100021': { level: 'patient', kind: 'text', column: 'p.issuer' },
-  '00100030': { level: 'patient', kind: 'date', column: 'p.birth_date' },
-  '00100040': { level: 'patient', kind: 'text', column: 'p.sex' },
-  '0020000D': { level: 'study', kind: 'uid', column: 'st.study_instance_uid' },
-  '00080020': { level: 'study', kind: 'date', column: 'st.study_date' },
-  '00080030': { level: 'study', kind: 'text', column: 'st.study_time' },
-  '00080050': { level: 'study', kind: 'text', column: 'st.accession_number' },
-  '00200010': { level: 'study', kind: 'text', column: 'st.study_id' },
-  '00081030': { level: 'study', kind: 'text', column: 'st.description' },
-  '00080090': { level: 'study', kind: 'person-name', column: 'st.referring_name_search' },
-  '00080061': { level: 'study', kind: 'modalities', column: 'st.modalities' },
-  '00080080': { level: 'study', kind: 'text', column: 'st.institution_name' },
-  '0020000E': { level: 'series', kind: 'uid', column: 'se.series_instance_uid' },
-  '00080060': { level: 'series', kind: 'text', column: 'se.modality' },
-  '00200011': { level: 'series', kind: 'integer', column: 'se.series_number' },
-  '0008103E': { level: 'series', kind: 'text', column: 'se.description' },
-  '00180015': { level: 'series', kind: 'text', column: 'se.body_part' },
-  '00400244': { level: 'series', kind: 'date', column: 'se.performed_start_date' },
-  '00080016': { level: 'instance', kind: 'uid', column: 'i.sop_class_uid' },
-  '00080018': { level: 'instance', kind: 'uid', column: 'i.sop_instance_uid' },
-  '00200013': { level: 'instance', kind: 'integer', column: 'i.instance_number' },
-};
+type MatchKind = 'uid-list' | 'string' | 'date' | 'time' | 'integer' | 'person-name' | 'code-list';
 
-const LEVELS_VISIBLE: Record<QueryLevel, ReadonlySet<MatchableAttribute['level']>> = {
+/**
+ * The attributes the index can match on, the level each belongs to, and how its value is read.
+ * Other valid attributes in a query are returned but not matched (and the response says so).
+ */
+export const MATCHABLE = {
+  '00100010': { level: 'patient', kind: 'person-name' }, // PatientName
+  '00100020': { level: 'patient', kind: 'string' }, // PatientID
+  '00100021': { level: 'patient', kind: 'string' }, // IssuerOfPatientID
+  '00100030': { level: 'patient', kind: 'date' }, // PatientBirthDate
+  '00100040': { level: 'patient', kind: 'string' }, // PatientSex
+  '0020000D': { level: 'study', kind: 'uid-list' }, // StudyInstanceUID
+  '00080020': { level: 'study', kind: 'date' }, // StudyDate
+  '00080030': { level: 'study', kind: 'time' }, // StudyTime
+  '00080050': { level: 'study', kind: 'string' }, // AccessionNumber
+  '00200010': { level: 'study', kind: 'string' }, // StudyID
+  '00081030': { level: 'study', kind: 'string' }, // StudyDescription
+  '00080090': { level: 'study', kind: 'person-name' }, // ReferringPhysicianName
+  '00080061': { level: 'study', kind: 'code-list' }, // ModalitiesInStudy
+  '00080080': { level: 'study', kind: 'string' }, // InstitutionName
+  '0020000E': { level: 'series', kind: 'uid-list' }, // SeriesInstanceUID
+  '00080060': { level: 'series', kind: 'string' }, // Modality
+  '00200011': { level: 'series', kind: 'integer' }, // SeriesNumber
+  '0008103E': { level: 'series', kind: 'string' }, // SeriesDescription
+  '00180015': { level: 'series', kind: 'string' }, // BodyPartExamined
+  '00400244': { level: 'series', kind: 'date' }, // PerformedProcedureStepStartDate
+  '00080016': { level: 'instance', kind: 'uid-list' }, // SOPClassUID
+  '00080018': { level: 'instance', kind: 'uid-list' }, // SOPInstanceUID
+  '00200013': { level: 'instance', kind: 'integer' }, // InstanceNumber
+} as const satisfies Record<string, { level: 'patient' | QueryLevel; kind: MatchKind }>;
+
+export type MatchableTag = keyof typeof MATCHABLE;
+
+/** Levels whose attributes a query at each level can match on (relational queries, PS3.4 C.4.1.2.2). */
+const VISIBLE_LEVELS: Record<QueryLevel, ReadonlySet<string>> = {
   study: new Set(['patient', 'study']),
   series: new Set(['patient', 'study', 'series']),
   instance: new Set(['patient', 'study', 'series', 'instance']),
 };
 
-export type Condition =
-  | { kind: 'equals'; column: string; value: string | number }
-  | { kind: 'like'; column: string; pattern: string }
-  | { kind: 'any'; column: string; values: string[] }
-  | { kind: 'overlaps'; column: string; values: string[] }
-  | { kind: 'range'; column: string; from?: string; to?: string };
+export type Match =
+  | { kind: 'equals'; value: string | number }
+  | { kind: 'any-of'; values: string[] }
+  /** `pattern` keeps DICOM's '*' (any run) and '?' (one character); everything else is literal. */
+  | { kind: 'wildcard'; pattern: string }
+  /** Dates as 'YYYY-MM-DD'; either bound may be open. */
+  | { kind: 'date-range'; from?: string; to?: string }
+  /** Times as DICOM TM digits; a bound covers every time it is a prefix of ('10' is 10:00–10:59:59). */
+  | { kind: 'time-range'; from?: string; to?: string }
+  /** Regular expressions over the stored name search keys; all must match (see person-name.ts). */
+  | { kind: 'person-name'; patterns: string[] }
+  /** A multi-valued attribute (ModalitiesInStudy) holding at least one of these DICOM wildcard patterns. */
+  | { kind: 'contains-any'; patterns: string[] };
+
+export interface Condition {
+  tag: MatchableTag;
+  match: Match;
+}
 
 export interface QidoQuery {
   level: QueryLevel;
+  scope: QueryScope;
   conditions: Condition[];
   limit: number;
   offset: number;
-  /** Attributes named in the query that we do not match on; reported in a Warning header. */
-  ignored: string[];
   fuzzyMatching: boolean;
+  /** What to return: the level's default attributes, the query keys and includefield ones; or everything available. */
+  include: 'all' | ReadonlySet<string>;
+  /** Query keys that name valid attributes the index cannot match on: returned, not matched. */
+  notMatched: string[];
 }
 
+/** Results per response when the client does not say; and the most one response carries (maxResults). */
 export const DEFAULT_LIMIT = 100;
-export const MAX_LIMIT = 1000;
+export const MAX_RESULTS = 1000;
 
-export class QidoQueryError extends Error {}
+/** The request is malformed; the message says how. */
+export class QidoQueryError extends Error {
+  override name = 'QidoQueryError';
+}
 
-/**
- * `parameters` are the URL query parameters (repeated ones as arrays); `scope` the UIDs from the
- * path (/studies/{study}/series …), which match like any other UID condition.
- */
-export function parseQidoQuery(
-  level: QueryLevel,
-  parameters: Record<string, string | string[] | undefined>,
-  scope: { studyInstanceUid?: string; seriesInstanceUid?: string } = {},
-): QidoQuery {
-  const query: QidoQuery = { level, conditions: [], limit: DEFAULT_LIMIT, offset: 0, ignored: [], fuzzyMatching: false };
-  const single = (name: string, value: string | string[] | undefined): string => {
-    if (Array.isArray(value)) {
-      if (value.length !== 1) throw new QidoQueryError(`${name} may be given once`);
-      return value[0]!;
-    }
-    return value ?? '';
-  };
-  // fuzzymatching changes how names match wherever it appears in the query string: read it first.
-  const entries = Object.entries(parameters).sort(([a], [b]) => Number(b === 'fuzzymatching') - Number(a === 'fuzzymatching'));
-  for (const [name, rawValue] of entries) {
+type Parameters = Record<string, string | string[] | undefined>;
+
+export function parseQidoQuery(level: QueryLevel, parameters: Parameters, scope: QueryScope = {}): QidoQuery {
+  const conditions: Condition[] = [];
+  const notMatched: string[] = [];
+  const include = new Set(defaultResultTags(level, scope));
+  let includeAll = false;
+  let limit = DEFAULT_LIMIT;
+  let offset = 0;
+  let fuzzyMatching = false;
+  const matchKeys: [name: string, tag: string, value: string][] = [];
+
+  for (const [name, rawValue] of Object.entries(parameters)) {
+    const values = rawValue === undefined ? [] : Array.isArray(rawValue) ? rawValue : [rawValue];
     switch (name) {
       case 'limit':
-        query.limit = boundedInteger(name, single(name, rawValue), 1, MAX_LIMIT);
+        // Above maxResults the origin server returns maxResults and says how many remain (PS3.18 8.3.4.4.1).
+        limit = Math.min(unsignedInteger(name, single(name, values)), MAX_RESULTS);
+        if (limit === 0) throw new QidoQueryError('limit must be at least 1: a query that may return nothing asks nothing');
         continue;
       case 'offset':
-        query.offset = boundedInteger(name, single(name, rawValue), 0, Number.MAX_SAFE_INTEGER);
+        offset = unsignedInteger(name, single(name, values));
         continue;
       case 'fuzzymatching': {
-        const value = single(name, rawValue).toLowerCase();
-        if (value !== 'true' && value !== 'false') throw new QidoQueryError('fuzzymatching must be true or false');
-        query.fuzzyMatching = value === 'true';
+        const value = single(name, values);
+        if (value !== 'true' && value !== 'false') throw new QidoQueryError(`fuzzymatching must be true or false, not ${JSON.stringify(value)}`);
+        fuzzyMatching = value === 'true';
         continue;
       }
       case 'includefield':
-        // Every attribute the index keeps for the level is always returned (PS3.18 allows more
-        // than asked for); the names must still be valid.
-        for (const field of (Array.isArray(rawValue) ? rawValue : [rawValue ?? '']).flatMap((value) => value.split(','))) {
-          if (field !== 'all' && field !== '' && !tagOf(field.trim())) throw new QidoQueryError(`includefield: unknown attribute ${field}`);
+        for (const field of values.flatMap((value) => value.split(','))) {
+          if (field.trim() === 'all') includeAll = true;
+          else include.add(attributeTag(field.trim(), 'includefield'));
         }
         continue;
     }
-    const tag = tagOf(name.split('.')[0]!);
-    if (!tag) throw new QidoQueryError(`unknown query parameter or attribute: ${name}`);
-    const matchable = MATCHABLE[tag];
-    if (!matchable || name.includes('.') || !LEVELS_VISIBLE[level].has(matchable.level)) {
-      query.ignored.push(name);
+    const tag = attributeTag(name, 'query parameter');
+    matchKeys.push([name, tag, single(name, values).trim()]);
+  }
+
+  for (const [name, tag, value] of matchKeys) {
+    include.add(tag);
+    const matchable = isMatchable(tag) && !name.includes('.') && VISIBLE_LEVELS[level].has(MATCHABLE[tag].level) ? MATCHABLE[tag] : undefined;
+    if (!matchable) {
+      if (value !== '') notMatched.push(name);
       continue;
     }
-    const value = single(name, rawValue).trim();
-    if (value === '' || value === '*') continue; // universal matching
-    query.conditions.push(condition(name, matchable, value, query));
+    const match = value === '' ? undefined : matchOf(name, matchable.kind, value, fuzzyMatching);
+    if (match) conditions.push({ tag: tag as MatchableTag, match });
   }
-  if (scope.studyInstanceUid) query.conditions.push({ kind: 'equals', column: 'st.study_instance_uid', value: scope.studyInstanceUid });
-  if (scope.seriesInstanceUid) query.conditions.push({ kind: 'equals', column: 'se.series_instance_uid', value: scope.seriesInstanceUid });
-  return query;
+  if (scope.studyInstanceUid) conditions.push({ tag: '0020000D', match: { kind: 'equals', value: uid('study', scope.studyInstanceUid) } });
+  if (scope.seriesInstanceUid) conditions.push({ tag: '0020000E', match: { kind: 'equals', value: uid('series', scope.seriesInstanceUid) } });
+  return { level, scope, conditions, limit, offset, fuzzyMatching, include: includeAll ? 'all' : include, notMatched };
 }
 
-function condition(name: string, attribute: MatchableAttribute, value: string, query: QidoQuery): Condition {
-  const { column } = attribute;
-  switch (attribute.kind) {
-    case 'uid': {
-      const values = value.split(/[,\\]/).map((uid) => uid.trim()).filter(Boolean);
-      if (!values.every((uid) => /^[0-9]+(\.[0-9]+)*$/.test(uid) && uid.length <= 64)) throw new QidoQueryError(`${name}: not a UID list`);
-      return values.length === 1 ? { kind: 'equals', column, value: values[0]! } : { kind: 'any', column, values };
+function isMatchable(tag: string): tag is MatchableTag {
+  return Object.hasOwn(MATCHABLE, tag);
+}
+
+/** PS3.18 8.3.4.1: each attribute at most once, with a single value (a UID list is one comma-separated value). */
+function single(name: string, values: string[]): string {
+  if (values.length !== 1) throw new QidoQueryError(`${name} may be given only once`);
+  return values[0]!;
+}
+
+/** A keyword or tag, or a sequence path of them ('00400275.00401001'): the tag of its first attribute. */
+function attributeTag(attribute: string, what: string): string {
+  const ids = attribute.split('.');
+  const tags = ids.map((id) => tagOf(id));
+  if (!tags.every(Boolean)) throw new QidoQueryError(`unknown ${what} ${JSON.stringify(attribute)}: not a DICOM keyword or tag, nor limit, offset, fuzzymatching or includefield`);
+  return tags[0]!;
+}
+
+function unsignedInteger(name: string, value: string): number {
+  if (!/^\d{1,15}$/.test(value)) throw new QidoQueryError(`${name} must be a whole number, not ${JSON.stringify(value)}`);
+  return Number(value);
+}
+
+function uid(name: string, value: string): string {
+  if (value.length > 64 || !/^[0-9]+(\.[0-9]+)*$/.test(value)) throw new QidoQueryError(`${name}: ${JSON.stringify(value)} is not a UID`);
+  return value;
+}
+
+const hasWildcard = (value: string) => /[*?]/.test(value);
+
+function matchOf(name: string, kind: MatchKind, value: string, fuzzy: boolean): Match | undefined {
+  switch (kind) {
+    case 'uid-list': {
+      // PS3.18 separates UIDs with commas; C-FIND (PS3.4 C.2.2.2.2) with backslashes. Both are read.
+      const values = value.split(/[,\\]/).map((item) => uid(name, item.trim()));
+      return values.length === 1 ? { kind: 'equals', value: values[0]! } : { kind: 'any-of', values };
     }
-    case 'modalities':
-      return { kind: 'overlaps', column, values: value.split(/[,\\]/).map((modality) => modality.trim()).filter(Boolean) };
-    case 'integer': {
-      if (!/^-?\d+$/.test(value)) throw new QidoQueryError(`${name}: not an integer`);
-      return { kind: 'equals', column, value: Number(value) };
-    }
+    case 'string':
+      if (value.replace(/\*/g, '') === '') return undefined;
+      return hasWildcard(value) ? { kind: 'wildcard', pattern: value } : { kind: 'equals', value };
+    case 'integer':
+      if (!/^[+-]?\d{1,9}$/.test(value)) throw new QidoQueryError(`${name} must be an integer, not ${JSON.stringify(value)}`);
+      return { kind: 'equals', value: Number(value) };
     case 'date':
-      return dateCondition(name, column, value);
-    case 'person-name':
-      return personNameCondition(column, value, query.fuzzyMatching);
-    case 'text':
-      return /[*?]/.test(value) ? { kind: 'like', column, pattern: wildcardToLike(value) } : { kind: 'equals', column, value };
+      return dateMatch(name, value);
+    case 'time':
+      return timeMatch(name, value);
+    case 'person-name': {
+      const patterns = personNamePatterns(value, fuzzy);
+      return patterns.length ? { kind: 'person-name', patterns } : undefined;
+    }
+    case 'code-list': {
+      const patterns = value.split(/[,\\]/).map((item) => item.trim()).filter(Boolean);
+      return patterns.some((pattern) => pattern.replace(/\*/g, '') === '') ? undefined : { kind: 'contains-any', patterns };
+    }
   }
 }
 
-/** DA matching: a date, or a range 'from-to', '-to', 'from-' (PS3.4 C.2.2.2.5). */
-function dateCondition(name: string, column: string, value: string): Condition {
-  const toIso = (date: string) => {
-    if (!/^\d{8}$/.test(date)) throw new QidoQueryError(`${name}: ${date} is not a date (YYYYMMDD)`);
-    return `${date.slice(0, 4)}-${date.slice(4, 6)}-${date.slice(6, 8)}`;
+/** DA: a date or a range 'from-to', '-to', 'from-' (PS3.4 C.2.2.2.5); the old 'YYYY.MM.DD' form is read too. */
+function dateMatch(name: string, value: string): Match {
+  const iso = (date: string) => {
+    const converted = dicomDateToIso(date);
+    if (!converted) throw new QidoQueryError(`${name}: ${JSON.stringify(date)} is not a date (YYYYMMDD)`);
+    return converted;
   };
-  if (!value.includes('-')) return { kind: 'equals', column, value: toIso(value) };
-  const [from = '', to = ''] = value.split('-');
-  if (!from && !to) throw new QidoQueryError(`${name}: an empty range`);
-  return { kind: 'range', column, from: from ? toIso(from) : undefined, to: to ? toIso(to) : undefined };
+  if (!value.includes('-')) {
+    const date = iso(value);
+    return { kind: 'date-range', from: date, to: date };
+  }
+  const [from = '', to = '', ...rest] = value.split('-').map((part) => part.trim());
+  if (rest.length || (!from && !to)) throw new QidoQueryError(`${name}: ${JSON.stringify(value)} is not a date range`);
+  const range = { kind: 'date-range' as const, from: from ? iso(from) : undefined, to: to ? iso(to) : undefined };
+  if (range.from && range.to && range.from > range.to) throw new QidoQueryError(`${name}: the range ${value} ends before it starts`);
+  return range;
 }
 
-/**
- * Person names match any component group, case- and width-insensitively (see personNameSearchKeys).
- * Without wildcards the value must equal a whole group ('王^小东', 'WANG^XIAODONG'); '*' and '?'
- * are wildcards within a group; fuzzymatching=true matches the value as the start of any name
- * component ('xiao' finds Wang^XiaoDong, '小' finds 王^小东).
- */
-function personNameCondition(column: string, value: string, fuzzy: boolean): Condition {
-  const folded = foldPersonName(value);
-  if (fuzzy && !/[*?]/.test(value)) return { kind: 'like', column, pattern: `% ${escapeLike(folded)}%` };
-  return { kind: 'like', column, pattern: `%| ${wildcardToLike(folded)} |%` };
-}
-
-function escapeLike(value: string): string {
-  return value.replace(/[\\%_]/g, (character) => `\\${character}`);
-}
-
-function wildcardToLike(value: string): string {
-  return escapeLike(value).replace(/\*/g, '%').replace(/\?/g, '_');
-}
-
-function boundedInteger(name: string, value: string, min: number, max: number): number {
-  if (!/^\d+$/.test(value)) throw new QidoQueryError(`${name} must be a whole number`);
-  const number = Number(value);
-  if (number < min || number > max) throw new QidoQueryError(`${name} must be between ${min} and ${max}`);
-  return number;
+/** TM: a time or a range; 'HH', 'HHMM', 'HHMMSS.FFFFFF' (the old 'HH:MM:SS' form is read too). */
+function timeMatch(name: string, value: string): Match {
+  const digits = (time: string) => {
+    const normalized = time.replace(/:/g, '');
+    if (!/^\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?$/.test(normalized)) throw new QidoQueryError(`${name}: ${JSON.stringify(time)} is not a time (HHMMSS)`);
+    return normalized;
+  };
+  if (!value.includes('-')) {
+    const time = digits(value);
+    return { kind: 'time-range', from: time, to: time };
+  }
+  const [from = '', to = '', ...rest] = value.split('-').map((part) => part.trim());
+  if (rest.length || (!from && !to)) throw new QidoQueryError(`${name}: ${JSON.stringify(value)} is not a time range`);
+  return { kind: 'time-range', from: from ? digits(from) : undefined, to: to ? digits(to) : undefined };
 }

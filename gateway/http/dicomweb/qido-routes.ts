@@ -1,15 +1,21 @@
 import { Router, type Request, type Response } from 'express';
-import { QueryRepository, type InstanceRow, type SeriesRow, type StudyRow } from '../../../archive/db/query-repository.ts';
+import { QueryRepository, type InstanceRow, type SearchResult, type SeriesRow, type StudyRow } from '../../../archive/db/query-repository.ts';
 import type { DicomJsonDataset } from '../../../archive/dicom/types.ts';
 import { parseQidoQuery, QidoQueryError, type QidoQuery, type QueryLevel } from '../../../archive/query/qido-query.ts';
+import { metadataTagsToRead } from '../../../archive/query/result-attributes.ts';
 import type { Runtime } from '../../../workers/runtime.ts';
 import { HttpProblem } from '../problem.ts';
+import { accepts } from './multipart.ts';
 import { dicomWebBase, element, instanceUrl, isUid, seriesUrl, studyUrl } from './urls.ts';
 
+const RESPONSE_TYPES = ['application/dicom+json', 'application/json'];
+
 /**
- * QIDO-RS (PS3.18 10.6): search for studies, series and instances, answered from the index only.
- * All attributes the index keeps for a level are returned (more than the required set is allowed),
- * plus the computed ones: counts, ModalitiesInStudy, RetrieveURL.
+ * QIDO-RS (PS3.18 10.6), answered from the index alone, at every resource of Table 10.6.1-2:
+ * /studies, /series, /instances, /studies/{study}/series, /studies/{study}/instances and
+ * /studies/{study}/series/{series}/instances. Results carry the level's default attributes, the
+ * query keys and includefield's (PS3.18 10.6.3.3), with the computed ones: counts,
+ * ModalitiesInStudy, InstanceAvailability and RetrieveURL.
  */
 export function qidoRoutes(runtime: Runtime): Router {
   const router = Router();
@@ -18,11 +24,10 @@ export function qidoRoutes(runtime: Runtime): Router {
   const search = (level: QueryLevel) => async (request: Request, response: Response) => {
     const { study, series } = request.params as { study?: string; series?: string };
     for (const uid of [study, series]) {
-      if (uid !== undefined && !isUid(uid)) throw new HttpProblem(400, 'problem.badRequest', `"${uid}" is not a UID`);
+      if (uid !== undefined && !isUid(uid)) throw new HttpProblem(400, 'problem.badRequest', `${JSON.stringify(uid)} is not a UID`);
     }
-    const accept = request.get('accept');
-    if (accept && !/(application\/dicom\+json|application\/json|\*\/\*)/i.test(accept)) {
-      throw new HttpProblem(406, 'problem.notAcceptable', 'QIDO-RS results are available as application/dicom+json');
+    if (!accepts(request.get('accept'), RESPONSE_TYPES)) {
+      throw new HttpProblem(406, 'problem.notAcceptable', 'QIDO-RS results are available as application/dicom+json only');
     }
     let query: QidoQuery;
     try {
@@ -31,18 +36,32 @@ export function qidoRoutes(runtime: Runtime): Router {
       if (error instanceof QidoQueryError) throw new HttpProblem(400, 'problem.badRequest', error.message);
       throw error;
     }
+
     const base = dicomWebBase(request);
-    const rows =
-      level === 'study' ? await repository.searchStudies(query) : level === 'series' ? await repository.searchSeries(query) : await repository.searchInstances(query);
-    const more = rows.length > query.limit;
-    const results = rows.slice(0, query.limit).map((row) =>
-      level === 'study' ? studyResult(row, base) : level === 'series' ? seriesResult(row as SeriesRow, base) : instanceResult(row as InstanceRow, base),
-    );
-    const warnings: string[] = [];
-    if (query.ignored.length) warnings.push(`299 yingyun "The following attributes are not supported for matching and were ignored: ${query.ignored.join(', ')}"`);
-    if (more) warnings.push('299 yingyun "There are more results: use offset and limit to page through them"');
-    if (warnings.length) response.setHeader('Warning', warnings);
-    response.status(200).type('application/dicom+json').send(JSON.stringify(results));
+    let results: DicomJsonDataset[];
+    let remaining: SearchResult<unknown>['remaining'];
+    if (level === 'study') {
+      const found = await repository.searchStudies(query);
+      results = found.rows.map((row) => studyResult(row, base));
+      remaining = found.remaining;
+    } else if (level === 'series') {
+      const found = await repository.searchSeries(query);
+      results = found.rows.map((row) => seriesResult(row, base));
+      remaining = found.remaining;
+    } else {
+      const found = await repository.searchInstances(query, { metadataTags: metadataTagsToRead(level, query.include) });
+      results = found.rows.map((row) => instanceResult(row, base));
+      remaining = found.remaining;
+    }
+    if (results.length === 0 && study) {
+      // A search within a study or series that is not here is a search of a resource that does not exist.
+      const missing = await repository.missingScope(query.scope);
+      if (missing) throw new HttpProblem(404, 'problem.notFound', `no ${missing} ${missing === 'study' ? study : series} is stored here`);
+    }
+
+    for (const warning of warnings(query, remaining)) response.append('Warning', `299 ${warnAgent(request)} ${quoted(warning)}`);
+    // An empty result is 200 with [] (CP-2473; PS3.18 8.3.4.4.1 had said 204, which cannot carry the JSON array clients parse).
+    response.status(200).type('application/dicom+json').send(JSON.stringify(results.map((result) => selected(result, query.include))));
   };
 
   router.get('/studies', search('study'));
@@ -55,36 +74,66 @@ export function qidoRoutes(runtime: Runtime): Router {
 }
 
 function studyResult(row: StudyRow, base: string): DicomJsonDataset {
-  return sortedByTag({
+  return {
     ...row.patientAttributes,
     ...row.studyAttributes,
-    // JSON is UTF-8 whatever the instances declared: their text was decoded at receipt.
-    '00080005': { vr: 'CS', Value: ['ISO_IR 192'] },
-    '00080056': { vr: 'CS', Value: ['ONLINE'] },
+    // DICOM JSON is UTF-8 whatever the instances declared: their text was decoded at receipt.
+    '00080005': element.cs(['ISO_IR 192']),
+    '00080056': element.cs(['ONLINE']),
     '00080061': element.cs(row.modalities),
     '00081190': element.ur(studyUrl(base, row.studyInstanceUid)),
     '00201206': element.is(row.numberOfSeries),
     '00201208': element.is(row.numberOfInstances),
-  });
+  };
 }
 
 function seriesResult(row: SeriesRow, base: string): DicomJsonDataset {
-  return sortedByTag({
+  return {
     ...studyResult(row, base),
     ...row.seriesAttributes,
     '00081190': element.ur(seriesUrl(base, row.studyInstanceUid, row.seriesInstanceUid)),
     '00201209': element.is(row.numberOfSeriesInstances),
-  });
+  };
 }
 
 function instanceResult(row: InstanceRow, base: string): DicomJsonDataset {
-  return sortedByTag({
+  // Bulk data is not part of a search result; its URIs belong to WADO-RS metadata.
+  const fromMetadata = Object.entries(row.metadataAttributes ?? {}).filter(([, value]) => value.BulkDataURI === undefined);
+  return {
     ...seriesResult(row, base),
     ...row.instanceAttributes,
+    ...Object.fromEntries(fromMetadata),
     '00081190': element.ur(instanceUrl(base, row.studyInstanceUid, row.seriesInstanceUid, row.sopInstanceUid)),
-  });
+  };
 }
 
-function sortedByTag(dataset: DicomJsonDataset): DicomJsonDataset {
-  return Object.fromEntries(Object.entries(dataset).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+/** The attributes asked for, in tag order (as DICOM JSON is usually written). */
+function selected(dataset: DicomJsonDataset, include: QidoQuery['include']): DicomJsonDataset {
+  return Object.fromEntries(
+    Object.entries(dataset)
+      .filter(([tag]) => include === 'all' || include.has(tag))
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+  );
+}
+
+function warnings(query: QidoQuery, remaining: SearchResult<unknown>['remaining']): string[] {
+  const texts: string[] = [];
+  if (query.notMatched.length) {
+    texts.push(`The following attributes are not supported for matching; they were returned but did not narrow the search: ${query.notMatched.join(', ')}`);
+  }
+  // PS3.18 8.3.4.4.1; counting stops at a cap, so a very broad search reports a lower bound.
+  if (remaining.count > 0) {
+    texts.push(`There are ${remaining.atLeast ? 'at least ' : ''}${remaining.count} additional results that can be requested`);
+  }
+  return texts;
+}
+
+/** RFC 9111 5.5: warn-agent is the host (and port) the client reached, or a pseudonym. */
+function warnAgent(request: Request): string {
+  const host = request.get('host') ?? '';
+  return /^[A-Za-z0-9.\-[\]:]{1,255}$/.test(host) ? host : 'yingyun';
+}
+
+function quoted(text: string): string {
+  return `"${text.replace(/[\\"]/g, (character) => `\\${character}`)}"`;
 }

@@ -1,274 +1,380 @@
-import { Router, type Request, type Response } from 'express';
-import { RetrieveRepository, type RetrieveScope, type StoredInstance } from '../../../archive/db/retrieve-repository.ts';
-import { renderFrame, RenderUnsupported, chooseRenderedFormat, type RenderOptions } from '../../../archive/render/render.ts';
+import { pipeline } from 'node:stream/promises';
+import { Router, type Request, type RequestHandler, type Response } from 'express';
+import type { RetrieveScope } from '../../../archive/db/retrieve-repository.ts';
+import { chooseRenderedFormat, RenderUnsupported, type RenderedFormat } from '../../../archive/render/render.ts';
+import { bulkDataLocation, isBulkDataPath, NoSuchBulkData, readBulkValue } from '../../../archive/retrieve/bulk-data.ts';
+import { FrameDecodeError } from '../../../archive/retrieve/decode.ts';
+import { FrameOutOfRange, NoPixelData, UnreadablePixelData, type FrameReader } from '../../../archive/retrieve/frames.ts';
 import {
-  EXPLICIT_VR_LITTLE_ENDIAN,
-  FrameError,
-  mediaTypeOfTransferSyntax,
-  NATIVE_TRANSFER_SYNTAXES,
-  readBulkValue,
-  readFrames,
-} from '../../../archive/retrieve/frames.ts';
+  bulkDataRepresentation,
+  frameRepresentation,
+  instanceRepresentation,
+  type AcceptedMediaType,
+  type FrameRepresentation,
+} from '../../../archive/retrieve/negotiation.ts';
+import { NotStored, RetrieveService, type RenderRequest } from '../../../archive/retrieve/retrieve-service.ts';
+import { frameMediaType, isDecodableTransferSyntax, isNativeTransferSyntax } from '../../../archive/retrieve/transfer-syntaxes.ts';
 import type { Runtime } from '../../../workers/runtime.ts';
 import { HttpProblem } from '../problem.ts';
 import { MultipartRelatedWriter, parseMediaType, splitOutsideQuotes } from './multipart.ts';
-import { dicomWebBase, isUid } from './urls.ts';
-
-const THUMBNAIL_SIZE = 256;
+import { dicomWebBase, instanceUrl, isUid } from './urls.ts';
 
 /**
  * WADO-RS (PS3.18 10.4): instances as stored, metadata from the index, frames, bulk data, rendered
- * images and thumbnails, at study, series, instance and frame level.
+ * images and thumbnails, at study, series, instance and frame level. Parses and negotiates here;
+ * everything else is RetrieveService's.
  */
 export function wadoRoutes(runtime: Runtime): Router {
   const router = Router();
-  const repository = new RetrieveRepository(runtime.db.pool);
+  const service = new RetrieveService(runtime.db.pool, runtime.store);
 
-  const scopeOf = (request: Request): RetrieveScope => {
-    const { study, series, instance } = request.params as { study: string; series?: string; instance?: string };
-    for (const uid of [study, series, instance]) {
-      if (uid !== undefined && !isUid(uid)) throw new HttpProblem(400, 'problem.badRequest', `"${uid}" is not a UID`);
-    }
-    return { studyInstanceUid: study, seriesInstanceUid: series, sopInstanceUid: instance };
-  };
-  const existing = async (scope: RetrieveScope): Promise<StoredInstance[]> => {
-    const instances = await repository.instances(scope);
-    if (instances.length === 0) throw new HttpProblem(404, 'problem.notFound', `no ${describeScope(scope)} is stored here`);
-    return instances;
-  };
-
-  const retrieve = async (request: Request, response: Response) => {
-    const scope = scopeOf(request);
-    assertDicomAcceptable(request.get('accept'));
-    const instances = await existing(scope);
-    const writer = new MultipartRelatedWriter(response, 'application/dicom');
-    for (const instance of instances) {
-      // Stored bytes as received: the transfer syntax the sender chose, byte for byte.
-      await writer.writePart(`application/dicom; transfer-syntax=${instance.transferSyntaxUid}`, await runtime.store.stream(instance.objectKey));
-    }
-    await writer.end();
-  };
-  router.get('/studies/:study', retrieve);
-  router.get('/studies/:study/series/:series', retrieve);
-  router.get('/studies/:study/series/:series/instances/:instance', retrieve);
-
-  const metadata = async (request: Request, response: Response) => {
-    const scope = scopeOf(request);
-    const accept = request.get('accept');
-    if (accept && !/(application\/dicom\+json|application\/json|\*\/\*)/i.test(accept)) {
-      throw new HttpProblem(406, 'problem.notAcceptable', 'metadata is available as application/dicom+json');
-    }
-    const texts = await repository.metadataTexts(scope, dicomWebBase(request));
-    if (texts.length === 0) throw new HttpProblem(404, 'problem.notFound', `no ${describeScope(scope)} is stored here`);
-    response.status(200).type('application/dicom+json').send(`[${texts.join(',')}]`);
-  };
-  router.get('/studies/:study/metadata', metadata);
-  router.get('/studies/:study/series/:series/metadata', metadata);
-  router.get('/studies/:study/series/:series/instances/:instance/metadata', metadata);
-
-  router.get('/studies/:study/series/:series/instances/:instance/frames/:frames', async (request, response) => {
-    const scope = scopeOf(request);
-    const frameNumbers = parseFrameList(request.params.frames as string);
-    const [instance] = await existing(scope);
-    const choice = chooseFrameMediaType(request.get('accept'), instance!.transferSyntaxUid);
-    if (!choice) {
-      throw new HttpProblem(
-        406,
-        'problem.notAcceptable',
-        `frames are stored as ${instance!.transferSyntaxUid} (${mediaTypeOfTransferSyntax(instance!.transferSyntaxUid)}); ` +
-          'ask for that media type or for application/octet-stream with transfer-syntax=* (transcoding is not offered)',
-      );
-    }
-    let frames: Buffer[];
-    try {
-      frames = await readFrames(runtime.store, instance!, frameNumbers);
-    } catch (error) {
-      if (error instanceof FrameError) throw error.message.includes('does not exist') ? new HttpProblem(404, 'problem.notFound', error.message) : new HttpProblem(400, 'problem.badRequest', error.message);
-      throw error;
-    }
-    const writer = new MultipartRelatedWriter(response, choice.rootType, choice.transferSyntax ? `; transfer-syntax=${choice.transferSyntax}` : '');
-    for (const frame of frames) await writer.writePart(choice.partType, frame);
-    await writer.end();
-  });
-
-  router.get('/studies/:study/series/:series/instances/:instance/bulkdata/:path', async (request, response) => {
-    const scope = scopeOf(request);
-    const path = request.params.path as string;
-    if (!/^[0-9A-F]{8}(\.\d+\.[0-9A-F]{8})*$/.test(path)) throw new HttpProblem(400, 'problem.badRequest', `"${path}" is not a bulk data path`);
-    const [instance] = await existing(scope);
-    if (path === '7FE00010') {
-      // Pixel Data: every frame, in the form frames would give with transfer-syntax=*.
-      const pixel = instance!.pixel;
-      const frames = await readFrames(runtime.store, instance!, Array.from({ length: pixel?.numberOfFrames ?? 1 }, (_, index) => index + 1));
-      const partType = NATIVE_TRANSFER_SYNTAXES.has(instance!.transferSyntaxUid)
-        ? `application/octet-stream; transfer-syntax=${EXPLICIT_VR_LITTLE_ENDIAN}`
-        : `${mediaTypeOfTransferSyntax(instance!.transferSyntaxUid)}; transfer-syntax=${instance!.transferSyntaxUid}`;
-      const writer = new MultipartRelatedWriter(response, partType.split(';')[0]!);
-      for (const frame of frames) await writer.writePart(partType, frame);
-      await writer.end();
-      return;
-    }
-    const value = await readBulkValue(runtime.store, instance!, path);
-    if (!value) throw new HttpProblem(404, 'problem.notFound', `no bulk data at ${path}`);
-    const writer = new MultipartRelatedWriter(response, 'application/octet-stream');
-    await writer.writePart('application/octet-stream', value);
-    await writer.end();
-  });
-
-  const rendered = async (request: Request, response: Response) => {
-    const scope = scopeOf(request);
-    const format = chooseRenderedFormat(request.get('accept'));
-    if (!format) throw new HttpProblem(406, 'problem.notAcceptable', 'rendered images are available as image/jpeg, image/png or image/webp');
-    const options = renderOptionsFrom(request.query as Record<string, string>, format);
-    const frame = request.params.frames ? parseFrameList(request.params.frames as string) : undefined;
-    const instances = await existing(scope);
-    if (scope.sopInstanceUid) {
-      const [instance] = instances;
-      const image = await renderOrExplain(runtime, instance!, { ...options, frame: frame ? frame[0]! - 1 : 0 });
-      response.status(200).type(image.contentType).send(image.bytes);
-      return;
-    }
-    // A rendered study or series is every instance's first frame, as a multipart response.
-    const writer = new MultipartRelatedWriter(response, `image/${format}`);
-    for (const instance of instances) {
-      try {
-        const image = await renderFrame(await runtime.store.get(instance.objectKey), { ...options, frame: 0 });
-        await writer.writePart(image.contentType, image.bytes);
-      } catch (error) {
-        if (!(error instanceof RenderUnsupported)) throw error;
+  router.get(
+    ['/studies/:study', '/studies/:study/series/:series', '/studies/:study/series/:series/instances/:instance'],
+    handle(async (request, response) => {
+      const scope = scopeOf(request);
+      const representation = instanceRepresentation(acceptedMediaTypes(request, 'application/dicom'));
+      if (!representation) throw new HttpProblem(406, 'problem.notAcceptable', 'instances are available as multipart/related; type="application/dicom", as stored');
+      const objects = await service.objects(scope);
+      const selected = objects.filter((object) => representation.accepts(object.transferSyntaxUid));
+      if (selected.length === 0) {
+        const stored = [...new Set(objects.map((object) => object.transferSyntaxUid))].join(', ');
+        throw new HttpProblem(406, 'problem.notAcceptable', `stored as ${stored}; transcoding is not offered: ask for transfer-syntax=* or the stored transfer syntax`);
       }
-    }
-    await writer.end();
-  };
-  router.get('/studies/:study/rendered', rendered);
-  router.get('/studies/:study/series/:series/rendered', rendered);
-  router.get('/studies/:study/series/:series/instances/:instance/rendered', rendered);
-  router.get('/studies/:study/series/:series/instances/:instance/frames/:frames/rendered', rendered);
+      if (!representation.multipart) {
+        if (selected.length > 1) {
+          throw new HttpProblem(406, 'problem.notAcceptable', `${selected.length} instances need multipart/related; type="application/dicom"; single-part application/dicom holds one`);
+        }
+        const [object] = selected;
+        response.status(200).type('application/dicom').setHeader('Content-Length', object!.sizeBytes);
+        await pipeline(await service.content(object!), response);
+        return;
+      }
+      if (selected.length < objects.length) {
+        // PS3.18: what can be sent is sent; the rest are named by count so a client can tell.
+        response.setHeader('Warning', `299 yingyun: ${objects.length - selected.length} of ${objects.length} instances are stored in a transfer syntax that was not requested and are left out (no transcoding)`);
+      }
+      const writer = new MultipartRelatedWriter(response, 'application/dicom');
+      for (const object of selected) {
+        await writer.writePart(`application/dicom; transfer-syntax=${object.transferSyntaxUid}`, await service.content(object));
+      }
+      await writer.end();
+    }),
+  );
 
-  const thumbnail = async (request: Request, response: Response) => {
-    const scope = scopeOf(request);
-    const format = chooseRenderedFormat(request.get('accept'));
-    if (!format) throw new HttpProblem(406, 'problem.notAcceptable', 'thumbnails are available as image/jpeg, image/png or image/webp');
-    const frame = request.params.frames ? parseFrameList(request.params.frames as string)[0]! - 1 : undefined;
-    const instances = await existing(scope);
-    const custom = request.query.viewport !== undefined || format !== 'jpeg' || frame !== undefined;
-    const storedKey = custom
-      ? null
-      : scope.sopInstanceUid
-        ? instances[0]!.thumbnailKey
-        : await repository.seriesThumbnailKey(scope.studyInstanceUid, scope.seriesInstanceUid);
-    if (storedKey) {
-      response.status(200).type('image/jpeg').send(await runtime.store.get(storedKey));
-      return;
-    }
-    const representative = instances[Math.floor((instances.length - 1) / 2)]!;
-    const options = renderOptionsFrom(request.query as Record<string, string>, format);
-    const image = await renderOrExplain(runtime, representative, { ...options, frame, maxSize: options.viewport ? undefined : THUMBNAIL_SIZE });
-    response.status(200).type(image.contentType).send(image.bytes);
-  };
-  router.get('/studies/:study/thumbnail', thumbnail);
-  router.get('/studies/:study/series/:series/thumbnail', thumbnail);
-  router.get('/studies/:study/series/:series/instances/:instance/thumbnail', thumbnail);
-  router.get('/studies/:study/series/:series/instances/:instance/frames/:frames/thumbnail', thumbnail);
+  router.get(
+    ['/studies/:study/metadata', '/studies/:study/series/:series/metadata', '/studies/:study/series/:series/instances/:instance/metadata'],
+    handle(async (request, response) => {
+      const scope = scopeOf(request);
+      const acceptsJson = acceptedMediaTypes(request, 'application/dicom+json').some((range) =>
+        ['application/dicom+json', 'application/json', 'application/*', '*/*'].includes(range.type),
+      );
+      if (!acceptsJson) throw new HttpProblem(406, 'problem.notAcceptable', 'metadata is available as application/dicom+json');
+      const rows = await service.metadata(scope, dicomWebBase(request));
+      response.status(200).type('application/dicom+json');
+      await writeJsonArray(response, rows);
+    }),
+  );
+
+  router.get(
+    '/studies/:study/series/:series/instances/:instance/frames/:frames',
+    handle(async (request, response) => {
+      const scope = instanceScopeOf(request);
+      const frameNumbers = parseFrameList(request.params.frames as string);
+      const instance = await service.instance(scope);
+      const frames = service.frames(instance);
+      frames.assertFrames(frameNumbers);
+      const representation = frameRepresentation(acceptedMediaTypes(request, 'application/octet-stream'), instance.transferSyntaxUid);
+      if (!representation) throw framesNotAcceptable(instance.transferSyntaxUid);
+      await sendFrames(response, frames, frameNumbers, representation);
+    }),
+  );
+
+  router.get(
+    '/studies/:study/series/:series/instances/:instance/bulkdata/:path',
+    handle(async (request, response) => {
+      const scope = instanceScopeOf(request);
+      const path = request.params.path as string;
+      if (!isBulkDataPath(path)) throw new HttpProblem(400, 'problem.badRequest', `"${path}" is not a bulk data path such as 7FE00010 or 00540016.0.00181072`);
+      const instance = await service.instance(scope);
+      const location = bulkDataLocation(instance, path);
+      const contentLocation = `${instanceUrl(dicomWebBase(request), scope.studyInstanceUid, scope.seriesInstanceUid, scope.sopInstanceUid)}/bulkdata/${path}`;
+      const accepted = acceptedMediaTypes(request, 'application/octet-stream');
+      if (location.length < 0) {
+        // Encapsulated Pixel Data: each frame as a part, in the form /frames would give (PS3.18 10.4.3.3.5).
+        const frames = service.frames(instance);
+        const representation = frameRepresentation(accepted, instance.transferSyntaxUid);
+        if (!representation) throw framesNotAcceptable(instance.transferSyntaxUid);
+        await sendFrames(response, frames, Array.from({ length: frames.numberOfFrames }, (_, index) => index + 1), representation, contentLocation);
+        return;
+      }
+      const representation = bulkDataRepresentation(accepted);
+      if (!representation) throw new HttpProblem(406, 'problem.notAcceptable', 'bulk data is available as application/octet-stream (little endian)');
+      const value = await readBulkValue(runtime.store, instance, location);
+      if (!representation.multipart) {
+        response.status(200).type('application/octet-stream').send(value);
+        return;
+      }
+      const writer = new MultipartRelatedWriter(response, 'application/octet-stream');
+      await writer.writePart('application/octet-stream', value, { 'Content-Location': contentLocation });
+      await writer.end();
+    }),
+  );
+
+  router.get(
+    [
+      '/studies/:study/rendered',
+      '/studies/:study/series/:series/rendered',
+      '/studies/:study/series/:series/instances/:instance/rendered',
+      '/studies/:study/series/:series/instances/:instance/frames/:frames/rendered',
+    ],
+    handle(async (request, response) => {
+      const scope = scopeOf(request);
+      const format = renderedFormatOf(request);
+      const options = renderOptionsFrom(request.query as Record<string, unknown>, format);
+      const frameNumbers = request.params.frames ? parseFrameList(request.params.frames as string) : [1];
+      if (scope.sopInstanceUid) {
+        const instance = await service.instance(scope as Required<RetrieveScope>);
+        if (frameNumbers.length === 1) {
+          const image = await service.render(instance, { ...options, frameNumber: frameNumbers[0] });
+          response.status(200).type(image.contentType).send(image.bytes);
+          return;
+        }
+        const images = frameNumbers.map((frameNumber) => () => service.render(instance, { ...options, frameNumber }));
+        await sendRenderedParts(response, format, images);
+        return;
+      }
+      // A study or series renders as each instance's first frame; instances without an image are passed over.
+      const instances = await service.instances(scope);
+      const images = instances.map((instance) => async () => {
+        try {
+          return await service.render(instance, options);
+        } catch (error) {
+          if (error instanceof RenderUnsupported) return null;
+          throw error;
+        }
+      });
+      await sendRenderedParts(response, format, images);
+    }),
+  );
+
+  router.get(
+    [
+      '/studies/:study/thumbnail',
+      '/studies/:study/series/:series/thumbnail',
+      '/studies/:study/series/:series/instances/:instance/thumbnail',
+      '/studies/:study/series/:series/instances/:instance/frames/:frames/thumbnail',
+    ],
+    handle(async (request, response) => {
+      const scope = scopeOf(request);
+      const format = renderedFormatOf(request);
+      const { viewport } = renderOptionsFrom(request.query as Record<string, unknown>, format);
+      const frameNumbers = request.params.frames ? parseFrameList(request.params.frames as string) : undefined;
+      if (frameNumbers && frameNumbers.length > 1) throw new HttpProblem(400, 'problem.badRequest', 'a thumbnail is one image: name one frame');
+      const image = await service.thumbnail(scope, { format, viewport, frameNumber: frameNumbers?.[0] });
+      response.status(200).type(image.contentType).send(image.bytes);
+    }),
+  );
 
   return router;
 }
 
-export async function renderOrExplain(runtime: Runtime, instance: StoredInstance, options: RenderOptions) {
-  try {
-    return await renderFrame(await runtime.store.get(instance.objectKey), options);
-  } catch (error) {
-    if (error instanceof RenderUnsupported) throw new HttpProblem(406, 'problem.notAcceptable', `cannot render this instance: ${error.message}`);
-    if (error instanceof RangeError) throw new HttpProblem(404, 'problem.notFound', error.message);
-    throw error;
+/** Wraps a handler so that domain errors become the problem JSON a client can act on. */
+export function handle(handler: (request: Request, response: Response) => Promise<void>): RequestHandler {
+  return async (request, response) => {
+    try {
+      await handler(request, response);
+    } catch (error) {
+      throw retrieveProblem(error);
+    }
+  };
+}
+
+function retrieveProblem(error: unknown): unknown {
+  if (error instanceof NotStored || error instanceof NoSuchBulkData || error instanceof NoPixelData) {
+    return new HttpProblem(404, 'problem.notFound', error.message);
   }
+  if (error instanceof FrameOutOfRange) return new HttpProblem(400, 'problem.badRequest', error.message);
+  if (error instanceof RenderUnsupported) return new HttpProblem(406, 'problem.notAcceptable', `cannot render this: ${error.message}`);
+  // The archive holds pixel data it cannot read: worth telling the client exactly that.
+  if (error instanceof UnreadablePixelData || error instanceof FrameDecodeError) return new HttpProblem(500, 'problem.internal', error.message);
+  return error;
 }
 
-function describeScope(scope: RetrieveScope): string {
-  if (scope.sopInstanceUid) return `instance ${scope.sopInstanceUid} in series ${scope.seriesInstanceUid} of study ${scope.studyInstanceUid}`;
-  if (scope.seriesInstanceUid) return `series ${scope.seriesInstanceUid} in study ${scope.studyInstanceUid}`;
-  return `study ${scope.studyInstanceUid}`;
-}
-
-function parseFrameList(value: string): number[] {
-  const frames = value.split(',').map((frame) => frame.trim());
-  if (frames.length === 0 || frames.length > 10_000 || !frames.every((frame) => /^[1-9]\d{0,8}$/.test(frame))) {
-    throw new HttpProblem(400, 'problem.badRequest', `"${value}" is not a list of frame numbers (1-based, comma-separated)`);
+function scopeOf(request: Request): RetrieveScope {
+  const { study, series, instance } = request.params as { study: string; series?: string; instance?: string };
+  for (const uid of [study, series, instance]) {
+    if (uid !== undefined && !isUid(uid)) throw new HttpProblem(400, 'problem.badRequest', `"${uid}" is not a UID`);
   }
-  return frames.map(Number);
+  return { studyInstanceUid: study, seriesInstanceUid: series, sopInstanceUid: instance };
 }
 
-/** Instances are returned as stored; a request for another transfer syntax cannot be met (no transcoding). */
-function assertDicomAcceptable(accept: string | undefined): void {
-  if (!accept) return;
-  const acceptable = splitOutsideQuotes(accept, ',').some((range) => {
-    const media = parseMediaType(range);
-    if (media.type === '*/*' || media.type === 'application/dicom') return true;
-    if (media.type !== 'multipart/related') return false;
-    const type = (media.parameters.type ?? 'application/dicom').toLowerCase();
-    return type === 'application/dicom' || type === '*/*';
-  });
-  if (!acceptable) throw new HttpProblem(406, 'problem.notAcceptable', 'instances are available as multipart/related; type="application/dicom"');
-}
-
-interface FrameChoice {
-  rootType: string;
-  partType: string;
-  transferSyntax?: string;
+function instanceScopeOf(request: Request): Required<RetrieveScope> {
+  return scopeOf(request) as Required<RetrieveScope>;
 }
 
 /**
- * Which of the Accept header's media ranges we can satisfy for frames stored in `stored`
- * (PS3.18 8.7.3.5): native frames as application/octet-stream (Explicit VR Little Endian), or the
- * stored compressed bitstream when the client accepts its media type or transfer-syntax=*.
+ * The client's acceptable media types, most preferred first (q-values, then order): from the
+ * `accept` query parameter when given (PS3.18 8.3.3.1, for links), else the Accept header. A
+ * multipart range without a `type`, and a request that states nothing, mean `defaultPartType`.
  */
-export function chooseFrameMediaType(accept: string | undefined, stored: string): FrameChoice | null {
-  const native = NATIVE_TRANSFER_SYNTAXES.has(stored);
-  const compressedType = mediaTypeOfTransferSyntax(stored);
-  const ranges = accept ? splitOutsideQuotes(accept, ',').map(parseMediaType) : [{ type: 'multipart/related', parameters: {} as Record<string, string> }];
-  for (const range of ranges) {
-    const inner = range.type === 'multipart/related' ? (range.parameters.type ?? 'application/octet-stream').toLowerCase() : range.type;
-    const transferSyntax = range.parameters['transfer-syntax'];
-    if (range.type === '*/*' || inner === '*/*') {
-      return native
-        ? { rootType: 'application/octet-stream', partType: `application/octet-stream; transfer-syntax=${EXPLICIT_VR_LITTLE_ENDIAN}` }
-        : { rootType: compressedType, partType: `${compressedType}; transfer-syntax=${stored}` };
-    }
-    if (inner === 'application/octet-stream') {
-      if (native && (!transferSyntax || transferSyntax === '*' || transferSyntax === EXPLICIT_VR_LITTLE_ENDIAN)) {
-        return { rootType: inner, partType: `application/octet-stream; transfer-syntax=${EXPLICIT_VR_LITTLE_ENDIAN}`, transferSyntax: EXPLICIT_VR_LITTLE_ENDIAN };
-      }
-      if (!native && (transferSyntax === '*' || transferSyntax === stored)) {
-        return { rootType: inner, partType: `application/octet-stream; transfer-syntax=${stored}`, transferSyntax: stored };
-      }
-      continue;
-    }
-    if (!native && inner === compressedType && (!transferSyntax || transferSyntax === '*' || transferSyntax === stored)) {
-      return { rootType: inner, partType: `${compressedType}; transfer-syntax=${stored}`, transferSyntax: stored };
-    }
-  }
-  return null;
+export function acceptedMediaTypes(request: Request, defaultPartType: string): AcceptedMediaType[] {
+  const header = typeof request.query.accept === 'string' ? request.query.accept : request.get('accept');
+  if (!header || header.trim() === '') return [{ type: defaultPartType, multipart: true }];
+  return splitOutsideQuotes(header, ',')
+    .map((range, order) => ({ media: parseMediaType(range), order }))
+    .map(({ media, order }) => ({ media, order, quality: media.parameters.q === undefined ? 1 : Number(media.parameters.q) }))
+    .filter(({ media, quality }) => media.type !== '' && Number.isFinite(quality) && quality > 0)
+    .sort((a, b) => b.quality - a.quality || a.order - b.order)
+    .map(({ media }) => {
+      const multipart = media.type === 'multipart/related' || media.type === 'multipart/*';
+      return {
+        type: multipart ? (media.parameters.type ?? defaultPartType).toLowerCase() : media.type,
+        multipart,
+        transferSyntax: media.parameters['transfer-syntax'],
+      };
+    });
 }
 
-/** window=center,width[,function], viewport=width,height, quality=1..100 (PS3.18 8.3.5). */
-export function renderOptionsFrom(query: Record<string, string | undefined>, format: RenderOptions['format']): RenderOptions {
-  const options: RenderOptions = { format };
-  if (query.window) {
-    const [center, width] = query.window.split(',').map(Number);
+/** {frameList} (PS3.18 10.4.1.1.4): 1-based, comma-separated, no duplicates. */
+function parseFrameList(value: string): number[] {
+  const items = value.split(',').map((item) => item.trim());
+  if (items.length > 10_000 || !items.every((item) => /^[1-9]\d{0,8}$/.test(item))) {
+    throw new HttpProblem(400, 'problem.badRequest', `"${value}" is not a list of frame numbers (1-based, comma-separated)`);
+  }
+  const numbers = items.map(Number);
+  if (new Set(numbers).size !== numbers.length) throw new HttpProblem(400, 'problem.badRequest', `"${value}" names a frame twice`);
+  return numbers;
+}
+
+function framesNotAcceptable(transferSyntaxUid: string): HttpProblem {
+  if (isNativeTransferSyntax(transferSyntaxUid)) {
+    return new HttpProblem(406, 'problem.notAcceptable', 'frames are stored uncompressed: ask for multipart/related; type="application/octet-stream" (compressing is not offered)');
+  }
+  const mediaType = frameMediaType(transferSyntaxUid);
+  const decoding = isDecodableTransferSyntax(transferSyntaxUid)
+    ? ', or application/octet-stream for uncompressed pixels'
+    : `; they cannot be decoded here, and transcoding is not offered`;
+  return new HttpProblem(
+    406,
+    'problem.notAcceptable',
+    `frames are stored as ${transferSyntaxUid}: ask for multipart/related; type="${mediaType}" or type="application/octet-stream"; transfer-syntax=*${decoding}`,
+  );
+}
+
+/** The first frame is read before the response starts, so a decoding failure is still a problem JSON. */
+async function sendFrames(response: Response, frames: FrameReader, frameNumbers: number[], representation: FrameRepresentation, contentLocation?: string): Promise<void> {
+  const read = (frameNumber: number) => (representation.form === 'uncompressed' ? frames.uncompressed(frameNumber) : frames.stored(frameNumber));
+  if (!representation.multipart) {
+    if (frameNumbers.length > 1) throw new HttpProblem(406, 'problem.notAcceptable', `${frameNumbers.length} frames need a multipart/related response`);
+    const frame = await read(frameNumbers[0]!);
+    response.status(200).setHeader('Content-Type', representation.contentType);
+    response.send(frame);
+    return;
+  }
+  let frame = await read(frameNumbers[0]!);
+  const writer = new MultipartRelatedWriter(response, representation.mediaType);
+  const headers: Record<string, string> = contentLocation ? { 'Content-Location': contentLocation } : {};
+  for (let index = 0; ; index++) {
+    await writer.writePart(representation.contentType, frame, headers);
+    if (index + 1 === frameNumbers.length) break;
+    frame = await read(frameNumbers[index + 1]!);
+  }
+  await writer.end();
+}
+
+/** Rendered images as multipart/related, produced one at a time; `null` entries are skipped. */
+async function sendRenderedParts(response: Response, format: RenderedFormat, images: Array<() => Promise<{ bytes: Buffer; contentType: string } | null>>): Promise<void> {
+  let writer: MultipartRelatedWriter | undefined;
+  for (const produce of images) {
+    const image = await produce();
+    if (!image) continue;
+    writer ??= new MultipartRelatedWriter(response, `image/${format}`);
+    await writer.writePart(image.contentType, image.bytes);
+  }
+  if (!writer) throw new RenderUnsupported('none of its instances has an image to draw');
+  await writer.end();
+}
+
+/** Writes `[row,row,…]` in chunks of about 64 KiB, waiting when the client reads slower than we write. */
+async function writeJsonArray(response: Response, rows: AsyncIterable<string>): Promise<void> {
+  let pending: string[] = ['['];
+  let pendingLength = 1;
+  let first = true;
+  for await (const row of rows) {
+    pending.push(first ? row : `,${row}`);
+    pendingLength += row.length + 1;
+    first = false;
+    if (pendingLength >= 65_536) {
+      await write(response, pending.join(''));
+      pending = [];
+      pendingLength = 0;
+    }
+  }
+  pending.push(']');
+  response.end(pending.join(''));
+}
+
+function write(response: Response, chunk: string): Promise<void> {
+  if (response.write(chunk)) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const onDrain = () => {
+      response.off('close', onClose);
+      resolve();
+    };
+    const onClose = () => {
+      response.off('drain', onDrain);
+      reject(new Error('client went away'));
+    };
+    response.once('drain', onDrain);
+    response.once('close', onClose);
+  });
+}
+
+/** The rendered media type the client accepts (image/jpeg when it does not say), or 406. */
+export function renderedFormatOf(request: Request): RenderedFormat {
+  const format = chooseRenderedFormat(
+    acceptedMediaTypes(request, 'image/jpeg')
+      .map((range) => range.type)
+      .join(', '),
+  );
+  if (!format) throw new HttpProblem(406, 'problem.notAcceptable', 'images are rendered as image/jpeg, image/png or image/webp');
+  return format;
+}
+
+/**
+ * PS3.18 8.3.5 rendering parameters: window=center,width[,function] (linear whatever the function),
+ * viewport=width,height, quality=1..100. Others (annotation, charset, iccprofile) are ignored.
+ */
+export function renderOptionsFrom(query: Record<string, unknown>, format: RenderedFormat): Omit<RenderRequest, 'frameNumber'> {
+  const options: Omit<RenderRequest, 'frameNumber'> = { format };
+  const text = (name: string): string | undefined => {
+    const value = query[name];
+    if (value === undefined) return undefined;
+    if (typeof value !== 'string') throw new HttpProblem(400, 'problem.badRequest', `${name} may be given once`);
+    return value;
+  };
+  const window = text('window');
+  if (window !== undefined) {
+    const [center, width] = window.split(',').map((part) => Number(part.trim()));
     if (!Number.isFinite(center) || !Number.isFinite(width) || width! <= 0) throw new HttpProblem(400, 'problem.badRequest', 'window must be center,width[,function] with width > 0');
     options.window = { center: center!, width: width! };
   }
-  if (query.viewport) {
-    const [width, height] = query.viewport.split(',').map(Number);
+  const viewport = text('viewport');
+  if (viewport !== undefined) {
+    const values = viewport.split(',').map((part) => part.trim());
+    // Cropping a source region silently ignored would show a person the wrong part of the image.
+    if (values.length !== 2) throw new HttpProblem(400, 'problem.badRequest', 'viewport must be width,height (a source region is not supported)');
+    const [width, height] = values.map(Number);
     if (!Number.isInteger(width) || !Number.isInteger(height) || width! < 1 || height! < 1 || width! > 8192 || height! > 8192) {
-      throw new HttpProblem(400, 'problem.badRequest', 'viewport must be width,height in pixels (1 to 8192)');
+      throw new HttpProblem(400, 'problem.badRequest', 'viewport must be width,height in pixels, 1 to 8192');
     }
     options.viewport = { width: width!, height: height! };
   }
-  if (query.quality) {
-    const quality = Number(query.quality);
-    if (!Number.isInteger(quality) || quality < 1 || quality > 100) throw new HttpProblem(400, 'problem.badRequest', 'quality must be 1 to 100');
-    options.quality = quality;
+  const quality = text('quality');
+  if (quality !== undefined) {
+    const value = Number(quality);
+    if (!Number.isInteger(value) || value < 1 || value > 100) throw new HttpProblem(400, 'problem.badRequest', 'quality must be an integer from 1 to 100');
+    options.quality = value;
   }
   return options;
 }

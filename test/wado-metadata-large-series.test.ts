@@ -1,0 +1,40 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { makeCtSeries, STUDIES } from '../fixtures/generate.ts';
+import { startTestSystem, type TestSystem } from './support/system.ts';
+
+const SLICES = 500;
+
+/**
+ * Series metadata is what a viewer waits for before it can show anything: a 500-slice CT series of
+ * realistic attributes (pixels kept small: they are not read) comes back whole and in order, streamed
+ * from the index. How fast is measured by `npm run bench:ingest`, not here (docs/benchmarks.md).
+ */
+describe('WADO-RS series metadata of a large series', () => {
+  let system: TestSystem;
+  let metadataUrl: string;
+
+  before(async () => {
+    system = await startTestSystem();
+    let study = '';
+    let series = '';
+    for (const instance of makeCtSeries({ study: STUDIES.wangPriorCt, slices: SLICES, rows: 64, columns: 64 })) {
+      const outcome = await system.runtime.ingest.ingest({ part10: instance.bytes }, { via: 'import', name: 'speed-test' });
+      study = outcome.parsed.studyInstanceUid;
+      series = outcome.parsed.seriesInstanceUid;
+    }
+    await system.runtime.queue.whenIdle();
+    metadataUrl = `${system.dicomWebUrl}/studies/${study}/series/${series}/metadata`;
+  });
+  after(async () => system?.shutdown());
+
+  it(`returns the metadata of a ${SLICES}-instance series, in Instance Number order, with absolute bulk data links`, async () => {
+    const response = await fetch(metadataUrl, { headers: { Accept: 'application/dicom+json' } });
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get('content-type') ?? '', /^application\/dicom\+json/);
+    const instances = (await response.json()) as Array<Record<string, { Value?: unknown[]; BulkDataURI?: string }>>;
+    assert.equal(instances.length, SLICES);
+    assert.deepEqual(instances.map((instance) => instance['00200013']!.Value![0]), Array.from({ length: SLICES }, (_, index) => index + 1), 'in Instance Number order');
+    assert.match(instances[0]!['7FE00010']!.BulkDataURI!, /^http:\/\/127\.0\.0\.1:\d+\/dicom-web\/studies\/.+\/bulkdata\/7FE00010$/);
+  });
+});
