@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -29,6 +30,8 @@ const environmentSchema = z.object({
   YINGYUN_RECONCILE_AFTER_SECONDS: z.coerce.number().int().min(1).default(60),
   YINGYUN_QUEUE_NAME: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default('yingyun'),
   YINGYUN_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
+  // One core stays with the event loop (DIMSE, HTTP, database); the others draw images.
+  YINGYUN_RENDER_THREADS: z.coerce.number().int().min(1).max(64).default(Math.max(1, os.availableParallelism() - 1)),
   YINGYUN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATABASE_URL: optionalText,
   REDIS_URL: optionalText,
@@ -56,6 +59,8 @@ export interface Config {
   s3?: S3Config;
   reconcileAfterSeconds: number;
   workerConcurrency: number;
+  /** Worker threads that decode and encode images (thumbnails, /rendered). */
+  renderThreads: number;
   /** BullMQ queue name: several archives (or test runs) can share one Redis. */
   queueName: string;
   logLevel: string;
@@ -100,6 +105,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     s3,
     reconcileAfterSeconds: env.YINGYUN_RECONCILE_AFTER_SECONDS,
     workerConcurrency: env.YINGYUN_WORKER_CONCURRENCY,
+    renderThreads: env.YINGYUN_RENDER_THREADS,
     queueName: env.YINGYUN_QUEUE_NAME,
     logLevel: env.YINGYUN_LOG_LEVEL,
   };

@@ -63,16 +63,30 @@ export class IngestService {
     const parsed = parseInstance(received.part10);
     assertAsExpected(expected, parsed);
     const datasetSha256 = received.datasetSha256 ?? sha256(received.part10.subarray(parsed.datasetOffset));
-    const objectKey = `instances/${parsed.studyInstanceUid}/${parsed.seriesInstanceUid}/${parsed.sopInstanceUid}/${datasetSha256.slice(0, 16)}.dcm`;
-
-    const existing = await this.databaseStep('look up earlier versions', () =>
-      this.receipts.findByContent(parsed.sopInstanceUid, datasetSha256),
-    );
-    if (existing) return { result: 'duplicate', receiptId: existing, objectKey, parsed };
-
     const objectSha256 = received.objectSha256 ?? sha256(received.part10);
+    // Named by the object's own digest: two different objects never share a key (not even the same
+    // dataset under another File Meta header, racing in from two senders), and the same object
+    // always lands on the same key with the same bytes.
+    const objectKey = `instances/${parsed.studyInstanceUid}/${parsed.seriesInstanceUid}/${parsed.sopInstanceUid}.${objectSha256.slice(0, 16)}.dcm`;
+
+    // The duplicate look-up and the write of the bytes (flushed, not yet visible) run side by side:
+    // both wait on I/O, and the object is only made visible once it is known to be new.
+    const [lookup, staging] = await Promise.allSettled([
+      this.receipts.findByContent(parsed.sopInstanceUid, datasetSha256),
+      this.deps.store.stage(objectKey, received.part10, 'application/dicom'),
+    ]);
+    const staged = staging.status === 'fulfilled' ? staging.value : undefined;
+    if (lookup.status === 'rejected') {
+      await staged?.discard().catch(() => undefined);
+      throw databaseRejection('look up earlier versions', lookup.reason);
+    }
+    if (lookup.value) {
+      await staged?.discard().catch(() => undefined);
+      return { result: 'duplicate', ...lookup.value, parsed };
+    }
     try {
-      await this.deps.store.put(objectKey, received.part10, 'application/dicom');
+      if (!staged) throw (staging as PromiseRejectedResult).reason;
+      await staged.commit();
     } catch (error) {
       throw new IngestRejection('out-of-resources', `object store unavailable: ${describe(error)}`, { cause: error });
     }
@@ -101,12 +115,13 @@ export class IngestService {
       }),
     );
     if (receiptId === null) {
-      // An identical copy arrived concurrently and committed first; ours wrote the same bytes under
-      // the same key, so there is nothing to undo.
-      const winner = await this.databaseStep('look up earlier versions', () =>
+      // The same dataset arrived concurrently and committed first. The same object wrote the same
+      // bytes under the same key, which must stay; under another File Meta header ours is surplus.
+      const winner = (await this.databaseStep('look up earlier versions', () =>
         this.receipts.findByContent(parsed.sopInstanceUid, datasetSha256),
-      );
-      return { result: 'duplicate', receiptId: winner!, objectKey, parsed };
+      ))!;
+      if (winner.objectKey !== objectKey) await this.deps.store.delete(objectKey).catch(() => undefined);
+      return { result: 'duplicate', ...winner, parsed };
     }
     if (parsed.characterSet.detected || parsed.characterSet.note) {
       this.deps.log.warn(
@@ -126,9 +141,13 @@ export class IngestService {
     try {
       return await step();
     } catch (error) {
-      throw new IngestRejection('out-of-resources', `database unavailable (${what}): ${describe(error)}`, { cause: error });
+      throw databaseRejection(what, error);
     }
   }
+}
+
+function databaseRejection(what: string, error: unknown): IngestRejection {
+  return new IngestRejection('out-of-resources', `database unavailable (${what}): ${describe(error)}`, { cause: error });
 }
 
 function assertAsExpected(expected: IngestExpectations, parsed: ParsedInstance): void {

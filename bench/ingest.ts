@@ -114,6 +114,18 @@ async function startYingyun(workDir: string): Promise<Receiver & { stats(): Prom
   };
 }
 
+/** The DIMSE layer alone (bench/dimse-only.ts): the ceiling that storage and indexing sit under. */
+async function startDimseOnly(): Promise<Receiver> {
+  const dicomPort = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'bench', 'dimse-only.ts')], {
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, YINGYUN_DICOM_PORT: String(dicomPort), YINGYUN_DICOM_HOST: '127.0.0.1' },
+  });
+  await waitForPort(dicomPort, 60_000);
+  return { name: 'Yingyun DIMSE layer only (no storage)', aeTitle: 'YINGYUN', port: dicomPort, stop: () => stopChild(child) };
+}
+
 interface Stats {
   receipts: number;
   awaitingIndex: number;
@@ -156,6 +168,7 @@ async function main(): Promise<void> {
         const receivers: Array<() => Promise<Receiver>> = [
           () => startStorescp(workDir, associations > 1),
           () => startYingyun(workDir),
+          startDimseOnly,
           ...(haveOrthanc ? [() => startOrthanc(workDir)] : []),
         ];
         for (const start of receivers) {

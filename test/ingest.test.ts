@@ -88,13 +88,12 @@ describe('the ingest path', () => {
     if (!requirePeer(t, havePydicom, 'python3-pydicom test files')) return;
     const runtime = await openTestRuntime({ runWorkers: false });
     try {
-      const failingStore: ObjectStore = {
-        ...runtime.store,
-        description: 'failing',
-        put: async () => {
+      // The store's own methods, but every write fails as a full disk does.
+      const failingStore: ObjectStore = Object.assign(Object.create(runtime.store) as ObjectStore, {
+        stage: async () => {
           throw new Error('disk full');
         },
-      };
+      });
       const ingest = new IngestService({ pool: runtime.db.pool, store: failingStore, log: createLogger('silent'), afterCommit: async () => undefined });
       await assert.rejects(ingest.ingest({ part10: read('CT_small.dcm') }, source), (error: unknown) => {
         assert.ok(error instanceof IngestRejection);
@@ -113,8 +112,15 @@ describe('the ingest path', () => {
     const runtime = await openTestRuntime({ runWorkers: false });
     const deadPool = new pg.Pool({ connectionString: 'postgres://nobody@127.0.0.1:1/none', connectionTimeoutMillis: 500 });
     try {
-      let writes = 0;
-      const countingStore: ObjectStore = { ...runtime.store, put: async () => void writes++ };
+      // Staging (a flushed temporary file) may overlap the database look-up; nothing may be committed.
+      let commits = 0;
+      let discards = 0;
+      const countingStore: ObjectStore = Object.assign(Object.create(runtime.store) as ObjectStore, {
+        stage: async (key: string, body: Buffer, contentType: string) => {
+          const staged = await runtime.store.stage(key, body, contentType);
+          return { commit: async () => void commits++, discard: async () => (discards++, staged.discard()) };
+        },
+      });
       const ingest = new IngestService({ pool: deadPool, store: countingStore, log: createLogger('silent'), afterCommit: async () => undefined });
       await assert.rejects(ingest.ingest({ part10: read('CT_small.dcm') }, source), (error: unknown) => {
         assert.ok(error instanceof IngestRejection);
@@ -122,7 +128,8 @@ describe('the ingest path', () => {
         assert.match(error.message, /database unavailable/);
         return true;
       });
-      assert.equal(writes, 0);
+      assert.equal(commits, 0);
+      assert.equal(discards, 1, 'the staged temporary file is removed');
     } finally {
       await deadPool.end();
       await runtime.dispose();

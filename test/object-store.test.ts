@@ -33,6 +33,21 @@ function objectStoreContract(name: string, open: () => Promise<{ store: ObjectSt
       }
     });
 
+    it('makes a staged object visible only when committed, and leaves nothing when discarded', async () => {
+      const { store, close } = await open();
+      try {
+        const kept = await store.stage('staged/kept.dcm', Buffer.from('kept'), 'application/dicom');
+        const dropped = await store.stage('staged/dropped.dcm', Buffer.from('dropped'), 'application/dicom');
+        assert.equal(await store.exists('staged/kept.dcm'), false, 'invisible until committed');
+        await kept.commit();
+        await dropped.discard();
+        assert.equal((await store.get('staged/kept.dcm')).toString(), 'kept');
+        assert.equal(await store.exists('staged/dropped.dcm'), false);
+      } finally {
+        await close();
+      }
+    });
+
     it('refuses keys that could escape the store', async () => {
       const { store, close } = await open();
       try {
@@ -67,6 +82,9 @@ describe('local folder object store durability', () => {
       await store.put('a/b.dcm', Buffer.from('second'), 'application/dicom');
       assert.deepEqual(await fs.readdir(path.join(root, 'a')), ['b.dcm']);
       assert.equal((await store.get('a/b.dcm')).toString(), 'second');
+      const discarded = await store.stage('a/c.dcm', Buffer.from('never'), 'application/dicom');
+      await discarded.discard();
+      assert.deepEqual(await fs.readdir(path.join(root, 'a')), ['b.dcm'], 'a discarded stage leaves no temporary file');
     } finally {
       await fs.rm(root, { recursive: true, force: true });
     }

@@ -6,6 +6,7 @@ import { IngestService } from '../archive/ingest.ts';
 import type { Logger } from '../archive/log.ts';
 import type { ObjectStore } from '../archive/storage/object-store.ts';
 import { openObjectStore } from '../archive/storage/open.ts';
+import { Renderer } from '../archive/render/renderer.ts';
 import { BullMqQueue } from './bullmq-queue.ts';
 import { InProcessQueue } from './in-process-queue.ts';
 import type { JobContext } from './jobs/context.ts';
@@ -20,6 +21,7 @@ export interface Runtime {
   log: Logger;
   db: Database;
   store: ObjectStore;
+  renderer: Renderer;
   queue: JobQueue;
   ingest: IngestService;
   jobs: JobContext;
@@ -35,14 +37,16 @@ export interface Runtime {
 export async function openRuntime(config: Config, log: Logger, options: { runWorkers: boolean }): Promise<Runtime> {
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log });
   let queue: JobQueue | undefined;
+  const renderer = new Renderer(config.renderThreads);
   try {
     const store = await openObjectStore(config);
     queue = config.redisUrl ? new BullMqQueue(config.redisUrl, log.child({ component: 'queue' }), { queueName: config.queueName }) : new InProcessQueue(log.child({ component: 'queue' }));
     const jobs: JobContext = {
       receipts: new ReceiptsRepository(db.pool),
-      index: new IndexRepository(db.pool),
-      thumbnails: new ThumbnailsRepository(db.pool),
+      index: new IndexRepository(db.derivedPool),
+      thumbnails: new ThumbnailsRepository(db.derivedPool),
       store,
+      renderer,
       queue,
       log: log.child({ component: 'jobs' }),
     };
@@ -71,6 +75,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       log,
       db,
       store,
+      renderer,
       queue,
       ingest,
       jobs,
@@ -78,6 +83,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
         closing ??= (async () => {
           await reconciler?.stop();
           await jobQueue.close();
+          await renderer.close();
           await db.close();
         })();
         return closing;
@@ -85,6 +91,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
     };
   } catch (error) {
     await queue?.close().catch(() => undefined);
+    await renderer.close();
     await db.close();
     throw error;
   }

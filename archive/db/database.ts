@@ -13,6 +13,12 @@ pg.types.setTypeParser(pg.types.builtins.DATE, (value) => value);
 
 export interface Database {
   pool: pg.Pool;
+  /**
+   * For writes of derived data only (index rows, thumbnail records): they commit without waiting
+   * for the WAL flush. A crash may forget the last of them, never corrupt them, and the reconciler
+   * redoes what receipts say is not done. Receipts always go through `pool`.
+   */
+  derivedPool: pg.Pool;
   /** Where the index lives, for the start-up line (never includes a password). */
   description: string;
   close(): Promise<void>;
@@ -30,7 +36,15 @@ export async function openDatabase(options: { databaseUrl?: string; dataDir: str
   if (options.databaseUrl) {
     const pool = createPool(options.databaseUrl, log);
     await migrate(pool, log);
-    return { pool, description: redactPassword(options.databaseUrl), close: () => pool.end() };
+    const derivedPool = createPool(options.databaseUrl, log, { synchronousCommit: false });
+    return {
+      pool,
+      derivedPool,
+      description: redactPassword(options.databaseUrl),
+      close: async () => {
+        await Promise.all([pool.end(), derivedPool.end()]);
+      },
+    };
   }
   const embedded = await startEmbeddedPostgres(embeddedClusterDirectory(options.dataDir, log), log);
   const pool = createPool(embedded.url, log);
@@ -41,18 +55,25 @@ export async function openDatabase(options: { databaseUrl?: string; dataDir: str
     await embedded.stop();
     throw error;
   }
+  const derivedPool = createPool(embedded.url, log, { synchronousCommit: false });
   return {
     pool,
+    derivedPool,
     description: `embedded PostgreSQL in ${embedded.directory} (port ${embedded.port})`,
     close: async () => {
-      await pool.end();
+      await Promise.all([pool.end(), derivedPool.end()]);
       await embedded.stop();
     },
   };
 }
 
-function createPool(connectionString: string, log: Logger): pg.Pool {
-  const pool = new pg.Pool({ connectionString, max: 10, idleTimeoutMillis: 30_000 });
+function createPool(connectionString: string, log: Logger, { synchronousCommit = true } = {}): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString,
+    max: 10,
+    idleTimeoutMillis: 30_000,
+    ...(synchronousCommit ? {} : { options: '-c synchronous_commit=off' }),
+  });
   // An idle client losing its server (restart, failover) must not crash the process; the next query
   // gets a fresh connection or a clear error that the caller turns into a failure status.
   pool.on('error', (error) => log.warn({ reason: error.message }, 'idle database connection lost'));

@@ -58,12 +58,13 @@ export class ReceiptsRepository {
     return id;
   }
 
-  async findByContent(sopInstanceUid: string, datasetSha256: string): Promise<string | null> {
-    const result = await this.pool.query<{ id: string }>(
-      'SELECT id FROM receipts WHERE sop_instance_uid = $1 AND dataset_sha256 = $2',
+  /** The receipt already holding this dataset of the instance, if any. */
+  async findByContent(sopInstanceUid: string, datasetSha256: string): Promise<{ receiptId: string; objectKey: string } | null> {
+    const result = await this.pool.query<{ receiptId: string; objectKey: string }>(
+      'SELECT id AS "receiptId", object_key AS "objectKey" FROM receipts WHERE sop_instance_uid = $1 AND dataset_sha256 = $2',
       [sopInstanceUid, datasetSha256],
     );
-    return result.rows[0]?.id ?? null;
+    return result.rows[0] ?? null;
   }
 
   /**

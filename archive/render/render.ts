@@ -3,8 +3,11 @@ import dcmjsImaging from 'dcmjs-imaging';
 import sharp from 'sharp';
 
 const { DicomImage, NativePixelDecoder, WindowLevel, log: imagingLog } = dcmjsImaging;
-// dcmjs-imaging logs every decoder message at info; our own logs say what matters.
+// dcmjs-imaging logs every decoder message at info, and the dcmjs it parses with warns on every
+// multi-valued Specific Character Set (text is not what it draws; our own parser decodes it).
 imagingLog.setLevel('silent');
+const imagingRequire = createRequire(createRequire(import.meta.url).resolve('dcmjs-imaging'));
+(imagingRequire('dcmjs') as { log: { setLevel(level: string): void } }).log.setLevel('error');
 
 export type RenderedFormat = 'jpeg' | 'png' | 'webp';
 

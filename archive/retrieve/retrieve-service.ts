@@ -1,7 +1,8 @@
 import type { Readable } from 'node:stream';
 import type pg from 'pg';
 import { RetrieveRepository, type RetrieveScope, type StoredInstance, type StoredObject } from '../db/retrieve-repository.ts';
-import { renderFrame, RenderUnsupported, type RenderedFormat, type RenderedImage } from '../render/render.ts';
+import { RenderUnsupported, type RenderedFormat, type RenderedImage } from '../render/render.ts';
+import type { Renderer } from '../render/renderer.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import { FrameOutOfRange, FrameReader } from './frames.ts';
 
@@ -41,6 +42,7 @@ export class RetrieveService {
   constructor(
     pool: pg.Pool,
     private readonly store: ObjectStore,
+    private readonly renderer: Renderer,
   ) {
     this.repository = new RetrieveRepository(pool);
   }
@@ -90,7 +92,7 @@ export class RetrieveService {
   /** One frame (by default the first) of an instance, rendered. */
   async render(instance: StoredInstance, request: RenderRequest & { maxSize?: number }): Promise<RenderedImage> {
     try {
-      return await renderFrame(await this.store.get(instance.objectKey), {
+      return await this.renderer.render(await this.store.get(instance.objectKey), {
         format: request.format,
         window: request.window,
         viewport: request.viewport,
@@ -99,7 +101,7 @@ export class RetrieveService {
         frame: (request.frameNumber ?? 1) - 1,
       });
     } catch (error) {
-      // renderFrame's way of saying the frame number is beyond the instance's frames
+      // the renderer's way of saying the frame number is beyond the instance's frames
       if (error instanceof RangeError) throw new FrameOutOfRange(error.message);
       throw error;
     }

@@ -3,22 +3,29 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { assertSafeKey, ObjectNotFound, type ObjectStore } from './object-store.ts';
+import { assertSafeKey, ObjectNotFound, type ObjectStore, type StagedObject } from './object-store.ts';
 
 /**
- * Objects as files under a root folder. A put writes a temporary file, fsyncs it, renames it into
- * place and fsyncs the folder, so a crash leaves either the whole object or nothing under its key.
+ * Objects as files under a root folder. A put writes a temporary file beside the target and flushes
+ * it (stage), then renames it into place and flushes the folder (commit), so a crash leaves either
+ * the whole object or nothing under its key. Every folder's own entry is flushed once, when first
+ * used, so new folders survive a crash too.
  */
 export class FileSystemObjectStore implements ObjectStore {
   readonly description: string;
-  private readonly knownDirectories = new Set<string>();
+  /** Folders known to exist durably, or being made so (shared by concurrent puts into one new folder). */
+  private readonly directories = new Map<string, Promise<void>>();
 
   constructor(private readonly root: string) {
     this.description = `local folder ${root}`;
   }
 
+  async put(key: string, body: Buffer, contentType: string): Promise<void> {
+    await (await this.stage(key, body, contentType)).commit();
+  }
+
   // The content type is not kept: a file's key already says what it is (.dcm, .jpg).
-  async put(key: string, body: Buffer, _contentType?: string): Promise<void> {
+  async stage(key: string, body: Buffer, _contentType?: string): Promise<StagedObject> {
     const target = this.pathOf(key);
     const directory = path.dirname(target);
     await this.ensureDirectory(directory);
@@ -26,20 +33,26 @@ export class FileSystemObjectStore implements ObjectStore {
     const handle = await fsp.open(temporary, 'w');
     try {
       await handle.write(body, 0, body.length, 0);
-      await handle.sync();
+      // fdatasync: the data and the size, which is all a read needs; the name is made durable at commit.
+      await handle.datasync();
     } catch (error) {
       await handle.close();
       await fsp.rm(temporary, { force: true });
       throw error;
     }
     await handle.close();
-    try {
-      await fsp.rename(temporary, target);
-    } catch (error) {
-      await fsp.rm(temporary, { force: true });
-      throw error;
-    }
-    await syncDirectory(directory);
+    return {
+      async commit() {
+        try {
+          await fsp.rename(temporary, target);
+        } catch (error) {
+          await fsp.rm(temporary, { force: true });
+          throw error;
+        }
+        await syncDirectory(directory);
+      },
+      discard: () => fsp.rm(temporary, { force: true }),
+    };
   }
 
   async get(key: string): Promise<Buffer> {
@@ -94,14 +107,23 @@ export class FileSystemObjectStore implements ObjectStore {
     return path.join(this.root, key);
   }
 
-  private async ensureDirectory(directory: string): Promise<void> {
-    if (this.knownDirectories.has(directory)) return;
-    await fsp.mkdir(directory, { recursive: true });
-    // The new directory entries must survive a crash too, or the renamed file could vanish with them.
-    for (let current = directory; current.startsWith(this.root) && current !== this.root; current = path.dirname(current)) {
-      await syncDirectory(path.dirname(current));
+  /** Makes `directory` and its parents exist, each one's entry flushed in its parent. */
+  private ensureDirectory(directory: string): Promise<void> {
+    let ready = this.directories.get(directory);
+    if (!ready) {
+      ready = (async () => {
+        const parent = path.dirname(directory);
+        if (directory !== this.root) await this.ensureDirectory(parent);
+        await fsp.mkdir(directory, { recursive: directory === this.root });
+        await syncDirectory(parent);
+      })().catch((error: unknown) => {
+        if ((error as NodeJS.ErrnoException).code === 'EEXIST') return syncDirectory(path.dirname(directory));
+        this.directories.delete(directory);
+        throw error;
+      });
+      this.directories.set(directory, ready);
     }
-    this.knownDirectories.add(directory);
+    return ready;
   }
 }
 

@@ -1,6 +1,7 @@
 import type { IndexRepository, ThumbnailsRepository } from '../../archive/db/index-repository.ts';
 import type { ReceiptsRepository } from '../../archive/db/receipts-repository.ts';
 import type { Logger } from '../../archive/log.ts';
+import type { Renderer } from '../../archive/render/renderer.ts';
 import type { ObjectStore } from '../../archive/storage/object-store.ts';
 import type { JobQueue } from '../queue.ts';
 
@@ -10,6 +11,7 @@ export interface JobContext {
   index: IndexRepository;
   thumbnails: ThumbnailsRepository;
   store: ObjectStore;
+  renderer: Renderer;
   queue: JobQueue;
   log: Logger;
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { ThumbnailTarget } from '../../archive/db/index-repository.ts';
-import { RenderUnsupported, renderFrame } from '../../archive/render/render.ts';
+import { RenderUnsupported } from '../../archive/render/render.ts';
 import type { JobQueue, JobDefinition } from '../queue.ts';
 import type { JobContext } from './context.ts';
 
@@ -24,7 +24,7 @@ export function enqueueInstanceThumbnail(queue: JobQueue, receiptId: string): Pr
  */
 export async function renderInstanceThumbnail(context: JobContext, target: ThumbnailTarget): Promise<string | null> {
   try {
-    const image = await renderFrame(await context.store.get(target.objectKey), { maxSize: THUMBNAIL_SIZE, format: 'jpeg' });
+    const image = await context.renderer.render(await context.store.get(target.objectKey), { maxSize: THUMBNAIL_SIZE, format: 'jpeg' });
     const key = `thumbnails/instances/${target.sopInstanceUid}/${target.receiptId}.jpg`;
     await context.store.put(key, image.bytes, image.contentType);
     await context.thumbnails.recordInstanceThumbnail(target.receiptId, key);

@@ -26,7 +26,7 @@ import { dicomWebBase, instanceUrl, isUid } from './urls.ts';
  */
 export function wadoRoutes(runtime: Runtime): Router {
   const router = Router();
-  const service = new RetrieveService(runtime.db.pool, runtime.store);
+  const service = new RetrieveService(runtime.db.pool, runtime.store, runtime.renderer);
 
   router.get(
     ['/studies/:study', '/studies/:study/series/:series', '/studies/:study/series/:series/instances/:instance'],

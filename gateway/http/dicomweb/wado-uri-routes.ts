@@ -15,7 +15,7 @@ import { handle } from './wado-routes.ts';
  */
 export function wadoUriRoutes(runtime: Runtime): Router {
   const router = Router();
-  const service = new RetrieveService(runtime.db.pool, runtime.store);
+  const service = new RetrieveService(runtime.db.pool, runtime.store, runtime.renderer);
 
   router.get(
     '/',
