@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import dcmjs from 'dcmjs';
 import pg from 'pg';
 import { ReceiptsRepository } from '../archive/db/receipts-repository.ts';
 import { IngestRejection } from '../archive/dicom/types.ts';
@@ -79,6 +80,33 @@ describe('the ingest path', () => {
       assert.equal(rows.length, 1);
       assert.equal(rows[0].receipt_id, second.receiptId, 'the newest version is current');
       assert.equal(rows[0].number_of_instances, 1, 'a version is not a second instance');
+    } finally {
+      await runtime.dispose();
+    }
+  });
+
+  it('recounts both series when a new version moves an instance to another series', async (t) => {
+    if (!requirePeer(t, havePydicom, 'python3-pydicom test files')) return;
+    const runtime = await openTestRuntime();
+    try {
+      const original = read('MR_small.dcm');
+      // The same instance, corrected at the PACS into another series: a new version with another Series Instance UID.
+      const message = dcmjs.data.DicomMessage.readFile(original.buffer.slice(original.byteOffset, original.byteOffset + original.byteLength));
+      message.dict['0020000E']!.Value = ['1.2.826.0.1.3680043.8.498.99999.1'];
+      const moved = Buffer.from(message.write());
+      const first = await runtime.ingest.ingest({ part10: original }, source);
+      await runtime.queue.whenIdle();
+      const second = await runtime.ingest.ingest({ part10: moved }, source);
+      assert.equal(second.result, 'new-version');
+      await runtime.queue.whenIdle();
+      const { rows } = await runtime.db.pool.query(
+        `SELECT se.series_instance_uid AS uid, se.number_of_instances AS n, st.number_of_instances AS study_n, st.number_of_series AS study_series
+         FROM series se JOIN studies st ON st.id = se.study_pk ORDER BY se.series_instance_uid`,
+      );
+      const counts = Object.fromEntries(rows.map((row) => [row.uid, row.n]));
+      assert.deepEqual(counts, { [first.parsed.seriesInstanceUid]: 0, '1.2.826.0.1.3680043.8.498.99999.1': 1 });
+      assert.equal(rows[0].study_n, 1, 'still one instance in the study');
+      assert.equal(rows[0].study_series, 1, 'and one series with instances');
     } finally {
       await runtime.dispose();
     }

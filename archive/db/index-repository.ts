@@ -17,30 +17,18 @@ export class IndexRepository {
   constructor(private readonly pool: pg.Pool) {}
 
   async indexReceipt(receiptId: string, sourceId: string, record: IndexRecord): Promise<IndexedInstance> {
+    // Two statements, each a chain of data-modifying CTEs: round trips, not rows, are what an index
+    // job costs (every one is a wake-up of the server), and a county PACS sends thousands a day.
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
-      const patientPk = await upsertPatient(client, sourceId, record.patient);
-      const studyPk = await upsertStudy(client, sourceId, patientPk, record.study);
-      const series = await upsertSeries(client, studyPk, record.series);
-      const instance = await upsertInstance(client, receiptId, series.pk, studyPk, record.instance);
-      if (instance?.inserted) {
-        await client.query('UPDATE series SET number_of_instances = number_of_instances + 1 WHERE id = $1', [series.pk]);
-        await client.query(
-          `UPDATE studies SET number_of_instances = number_of_instances + 1,
-             number_of_series = number_of_series + $2::int,
-             modalities = CASE WHEN $3::text IS NULL OR $3 = ANY (modalities) THEN modalities ELSE modalities || $3::text END
-           WHERE id = $1`,
-          [studyPk, series.inserted ? 1 : 0, record.series.modality],
-        );
-      } else if (instance?.movedFromSeriesPk) {
-        await recountAfterMove(client, instance.movedFromSeriesPk, series.pk);
-      }
-      await client.query('UPDATE receipts SET indexed_at = now() WHERE id = $1 AND indexed_at IS NULL', [receiptId]);
+      const series = await upsertPatientStudySeries(client, sourceId, record);
+      const instance = await upsertInstanceAndCount(client, receiptId, series, record);
+      if (instance?.movedFromSeriesPk) await recountAfterMove(client, instance.movedFromSeriesPk, series.seriesPk);
       await client.query('COMMIT');
       return {
         instancePk: instance?.pk ?? '',
-        seriesPk: series.pk,
+        seriesPk: series.seriesPk,
         seriesInstanceUid: record.series.seriesInstanceUid,
         becameCurrent: instance !== null,
       };
@@ -53,16 +41,46 @@ export class IndexRepository {
   }
 }
 
-async function upsertPatient(client: pg.PoolClient, sourceId: string, patient: IndexRecord['patient']): Promise<string> {
-  const result = await client.query<{ id: string }>(
-    `INSERT INTO patients (issuer, patient_id, source_id, patient_name, name_search, birth_date, sex, other_patient_ids, attributes)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-     ON CONFLICT (issuer, patient_id) DO UPDATE SET
-       patient_name = EXCLUDED.patient_name, name_search = EXCLUDED.name_search,
-       birth_date = EXCLUDED.birth_date, sex = EXCLUDED.sex,
-       other_patient_ids = ARRAY(SELECT DISTINCT unnest(patients.other_patient_ids || EXCLUDED.other_patient_ids)),
-       attributes = EXCLUDED.attributes, updated_at = now()
-     RETURNING id`,
+interface UpsertedSeries {
+  studyPk: string;
+  seriesPk: string;
+  seriesInserted: boolean;
+}
+
+/** Patient, then its study, then the series, each inserted or refreshed from the newest instance. */
+async function upsertPatientStudySeries(client: pg.PoolClient, sourceId: string, record: IndexRecord): Promise<UpsertedSeries> {
+  const { patient, study, series } = record;
+  const result = await client.query<UpsertedSeries>(
+    `WITH patient AS (
+       INSERT INTO patients (issuer, patient_id, source_id, patient_name, name_search, birth_date, sex, other_patient_ids, attributes)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+       ON CONFLICT (issuer, patient_id) DO UPDATE SET
+         patient_name = EXCLUDED.patient_name, name_search = EXCLUDED.name_search,
+         birth_date = EXCLUDED.birth_date, sex = EXCLUDED.sex,
+         other_patient_ids = ARRAY(SELECT DISTINCT unnest(patients.other_patient_ids || EXCLUDED.other_patient_ids)),
+         attributes = EXCLUDED.attributes, updated_at = now()
+       RETURNING id
+     ), study AS (
+       INSERT INTO studies (study_instance_uid, patient_pk, source_id, study_date, study_time, accession_number,
+         study_id, description, referring_name_search, institution_name, attributes)
+       SELECT $10, patient.id, $3, $11, $12, $13, $14, $15, $16, $17, $18 FROM patient
+       ON CONFLICT (study_instance_uid) DO UPDATE SET
+         patient_pk = EXCLUDED.patient_pk, study_date = EXCLUDED.study_date, study_time = EXCLUDED.study_time,
+         accession_number = EXCLUDED.accession_number, study_id = EXCLUDED.study_id,
+         description = EXCLUDED.description, referring_name_search = EXCLUDED.referring_name_search,
+         institution_name = COALESCE(EXCLUDED.institution_name, studies.institution_name),
+         attributes = EXCLUDED.attributes, updated_at = now()
+       RETURNING id
+     )
+     -- xmax = 0 only on a freshly inserted row: tells insert from update in the same round trip.
+     INSERT INTO series (series_instance_uid, study_pk, modality, series_number, description, body_part,
+       performed_start_date, attributes)
+     SELECT $19, study.id, $20, $21, $22, $23, $24, $25 FROM study
+     ON CONFLICT (series_instance_uid) DO UPDATE SET
+       modality = EXCLUDED.modality, series_number = EXCLUDED.series_number, description = EXCLUDED.description,
+       body_part = EXCLUDED.body_part, performed_start_date = EXCLUDED.performed_start_date,
+       attributes = EXCLUDED.attributes
+     RETURNING study_pk AS "studyPk", id AS "seriesPk", (xmax = 0) AS "seriesInserted"`,
     [
       patient.issuer,
       patient.patientId,
@@ -73,32 +91,7 @@ async function upsertPatient(client: pg.PoolClient, sourceId: string, patient: I
       patient.sex,
       patient.otherPatientIds,
       JSON.stringify(patient.attributes),
-    ],
-  );
-  return result.rows[0]!.id;
-}
-
-async function upsertStudy(
-  client: pg.PoolClient,
-  sourceId: string,
-  patientPk: string,
-  study: IndexRecord['study'],
-): Promise<string> {
-  const result = await client.query<{ id: string }>(
-    `INSERT INTO studies (study_instance_uid, patient_pk, source_id, study_date, study_time, accession_number,
-       study_id, description, referring_name_search, institution_name, attributes)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-     ON CONFLICT (study_instance_uid) DO UPDATE SET
-       patient_pk = EXCLUDED.patient_pk, study_date = EXCLUDED.study_date, study_time = EXCLUDED.study_time,
-       accession_number = EXCLUDED.accession_number, study_id = EXCLUDED.study_id,
-       description = EXCLUDED.description, referring_name_search = EXCLUDED.referring_name_search,
-       institution_name = COALESCE(EXCLUDED.institution_name, studies.institution_name),
-       attributes = EXCLUDED.attributes, updated_at = now()
-     RETURNING id`,
-    [
       study.studyInstanceUid,
-      patientPk,
-      sourceId,
       study.studyDate,
       study.studyTime,
       study.accessionNumber,
@@ -107,29 +100,7 @@ async function upsertStudy(
       study.referringNameSearch,
       study.institutionName,
       JSON.stringify(study.attributes),
-    ],
-  );
-  return result.rows[0]!.id;
-}
-
-async function upsertSeries(
-  client: pg.PoolClient,
-  studyPk: string,
-  series: IndexRecord['series'],
-): Promise<{ pk: string; inserted: boolean }> {
-  // xmax = 0 only on a freshly inserted row: tells insert from update in the same round trip.
-  const result = await client.query<{ id: string; inserted: boolean }>(
-    `INSERT INTO series (series_instance_uid, study_pk, modality, series_number, description, body_part,
-       performed_start_date, attributes)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-     ON CONFLICT (series_instance_uid) DO UPDATE SET
-       modality = EXCLUDED.modality, series_number = EXCLUDED.series_number, description = EXCLUDED.description,
-       body_part = EXCLUDED.body_part, performed_start_date = EXCLUDED.performed_start_date,
-       attributes = EXCLUDED.attributes
-     RETURNING id, (xmax = 0) AS inserted`,
-    [
       series.seriesInstanceUid,
-      studyPk,
       series.modality,
       series.seriesNumber,
       series.description,
@@ -138,43 +109,62 @@ async function upsertSeries(
       JSON.stringify(series.attributes),
     ],
   );
-  return { pk: result.rows[0]!.id, inserted: result.rows[0]!.inserted };
+  return result.rows[0]!;
 }
 
-async function upsertInstance(
+/**
+ * The instance row (only a newer receipt replaces the current version, so indexing order does not
+ * matter), the series and study counters when it is new, and the receipt marked indexed.
+ * Returns null when a newer version was already current.
+ */
+async function upsertInstanceAndCount(
   client: pg.PoolClient,
   receiptId: string,
-  seriesPk: string,
-  studyPk: string,
-  instance: IndexRecord['instance'],
-): Promise<{ pk: string; inserted: boolean; movedFromSeriesPk: string | null } | null> {
-  // Only a newer receipt replaces the current version, so indexing order does not matter.
+  series: UpsertedSeries,
+  record: IndexRecord,
+): Promise<{ pk: string; movedFromSeriesPk: string | null } | null> {
+  const { instance } = record;
   const result = await client.query<{ id: string; inserted: boolean; previousSeriesPk: string | null }>(
-    `WITH previous AS (SELECT series_pk FROM instances WHERE sop_instance_uid = $1)
-     INSERT INTO instances (sop_instance_uid, series_pk, study_pk, receipt_id, sop_class_uid, instance_number,
-       number_of_frames, attributes)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-     ON CONFLICT (sop_instance_uid) DO UPDATE SET
-       series_pk = EXCLUDED.series_pk, study_pk = EXCLUDED.study_pk, receipt_id = EXCLUDED.receipt_id,
-       sop_class_uid = EXCLUDED.sop_class_uid, instance_number = EXCLUDED.instance_number,
-       number_of_frames = EXCLUDED.number_of_frames, attributes = EXCLUDED.attributes, thumbnail_error = NULL
-     WHERE instances.receipt_id < EXCLUDED.receipt_id
-     RETURNING id, (xmax = 0) AS inserted, (SELECT series_pk FROM previous) AS "previousSeriesPk"`,
+    `WITH previous AS (SELECT series_pk FROM instances WHERE sop_instance_uid = $1),
+     upserted AS (
+       INSERT INTO instances (sop_instance_uid, series_pk, study_pk, receipt_id, sop_class_uid, instance_number,
+         number_of_frames, attributes)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+       ON CONFLICT (sop_instance_uid) DO UPDATE SET
+         series_pk = EXCLUDED.series_pk, study_pk = EXCLUDED.study_pk, receipt_id = EXCLUDED.receipt_id,
+         sop_class_uid = EXCLUDED.sop_class_uid, instance_number = EXCLUDED.instance_number,
+         number_of_frames = EXCLUDED.number_of_frames, attributes = EXCLUDED.attributes, thumbnail_error = NULL
+       WHERE instances.receipt_id < EXCLUDED.receipt_id
+       RETURNING id, (xmax = 0) AS inserted
+     ), series_count AS (
+       UPDATE series SET number_of_instances = number_of_instances + 1
+       WHERE id = $2 AND EXISTS (SELECT 1 FROM upserted WHERE inserted)
+     ), study_count AS (
+       UPDATE studies SET number_of_instances = number_of_instances + 1,
+         number_of_series = number_of_series + $9::int,
+         modalities = CASE WHEN $10::text IS NULL OR $10 = ANY (modalities) THEN modalities ELSE modalities || $10::text END
+       WHERE id = $3 AND EXISTS (SELECT 1 FROM upserted WHERE inserted)
+     ), indexed AS (
+       UPDATE receipts SET indexed_at = now() WHERE id = $4 AND indexed_at IS NULL
+     )
+     SELECT id, inserted, (SELECT series_pk FROM previous) AS "previousSeriesPk" FROM upserted`,
     [
       instance.sopInstanceUid,
-      seriesPk,
-      studyPk,
+      series.seriesPk,
+      series.studyPk,
       receiptId,
       instance.sopClassUid,
       instance.instanceNumber,
       instance.numberOfFrames,
       JSON.stringify(instance.attributes),
+      series.seriesInserted ? 1 : 0,
+      record.series.modality,
     ],
   );
   const row = result.rows[0];
   if (!row) return null;
-  const moved = !row.inserted && row.previousSeriesPk !== null && row.previousSeriesPk !== seriesPk;
-  return { pk: row.id, inserted: row.inserted, movedFromSeriesPk: moved ? row.previousSeriesPk : null };
+  const moved = !row.inserted && row.previousSeriesPk !== null && row.previousSeriesPk !== series.seriesPk;
+  return { pk: row.id, movedFromSeriesPk: moved ? row.previousSeriesPk : null };
 }
 
 /** A new version that names another series (a correction at the PACS): recount both sides exactly. */

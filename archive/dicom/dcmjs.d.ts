@@ -1,8 +1,14 @@
-// dcmjs ships no types; this is the part of its API Yingyun uses (its PS3.6 data dictionary).
+// dcmjs ships no types; this is the part of its API Yingyun uses: its PS3.6 data dictionary, and
+// (in tests, to derive edited copies of real files) reading and writing a Part 10 file.
 declare module 'dcmjs' {
+  interface DicomDict {
+    dict: Record<string, { vr: string; Value: unknown[] }>;
+    write(): ArrayBuffer;
+  }
   const dcmjs: {
     data: {
       DicomMetaDictionary: { nameMap: Record<string, { tag: string; vr: string; name: string }> };
+      DicomMessage: { readFile(part10: ArrayBuffer): DicomDict };
     };
   };
   export default dcmjs;
