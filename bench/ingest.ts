@@ -78,7 +78,9 @@ async function send(receiver: Receiver, corpus: Corpus, associations: number): P
   return Number(process.hrtime.bigint() - started) / 1e9;
 }
 
-async function startYingyun(workDir: string): Promise<Receiver & { stats(): Promise<Stats> }> {
+type YingyunReceiver = Receiver & { stats(): Promise<Stats>; httpUrl: string };
+
+async function startYingyun(workDir: string): Promise<YingyunReceiver> {
   const httpPort = await freePort();
   const dicomPort = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'gateway', 'main.ts')], {
@@ -101,6 +103,7 @@ async function startYingyun(workDir: string): Promise<Receiver & { stats(): Prom
     name: 'Yingyun',
     aeTitle: 'YINGYUN',
     port: dicomPort,
+    httpUrl: `http://127.0.0.1:${httpPort}`,
     stats,
     async settled() {
       for (;;) {
@@ -124,6 +127,26 @@ async function startDimseOnly(): Promise<Receiver> {
   });
   await waitForPort(dicomPort, 60_000);
   return { name: 'Yingyun DIMSE layer only (no storage)', aeTitle: 'YINGYUN', port: dicomPort, stop: () => stopChild(child) };
+}
+
+/**
+ * WADO-RS metadata of the largest series received, as a viewer asks for it before showing anything:
+ * the median of 7 requests after one warm-up, timed to the last byte.
+ */
+async function seriesMetadataTiming(httpUrl: string): Promise<{ instances: number; megabytes: number; medianMs: number; bestMs: number }> {
+  const series = (await (await fetch(`${httpUrl}/dicom-web/series?includefield=00201209&limit=1000`)).json()) as Array<Record<string, { Value?: unknown[] }>>;
+  const largest = series.sort((a, b) => Number(b['00201209']?.Value?.[0] ?? 0) - Number(a['00201209']?.Value?.[0] ?? 0))[0]!;
+  const url = `${httpUrl}/dicom-web/studies/${largest['0020000D']!.Value![0]}/series/${largest['0020000E']!.Value![0]}/metadata`;
+  const timings: number[] = [];
+  let bytes = 0;
+  for (let run = 0; run < 8; run++) {
+    const started = performance.now();
+    const body = await (await fetch(url, { headers: { Accept: 'application/dicom+json' } })).arrayBuffer();
+    if (run > 0) timings.push(performance.now() - started);
+    bytes = body.byteLength;
+  }
+  timings.sort((a, b) => a - b);
+  return { instances: Number(largest['00201209']!.Value![0]), megabytes: bytes / 1e6, medianMs: timings[3]!, bestMs: timings[0]! };
 }
 
 interface Stats {
@@ -162,6 +185,7 @@ async function main(): Promise<void> {
   const corpora = await ensureCorpus();
   const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'yingyun-bench-'));
   const rows: Row[] = [];
+  let metadataLine = '';
   try {
     for (const corpus of corpora) {
       for (const associations of [1, 4]) {
@@ -191,6 +215,11 @@ async function main(): Promise<void> {
               `${corpus.name}, ${associations} association(s), ${receiver.name}: ${(corpus.files.length / seconds).toFixed(1)} inst/s` +
                 (settleSeconds !== undefined ? `, settled ${settleSeconds.toFixed(2)} s after the last Success` : ''),
             );
+            if ('httpUrl' in receiver && associations === 1 && corpus === corpora[0]) {
+              const metadata = await seriesMetadataTiming((receiver as YingyunReceiver).httpUrl);
+              metadataLine = `WADO-RS series metadata, ${metadata.instances} instances (${metadata.megabytes.toFixed(1)} MB of DICOM JSON): median ${metadata.medianMs.toFixed(0)} ms, best ${metadata.bestMs.toFixed(0)} ms`;
+              console.log(metadataLine);
+            }
           } finally {
             await receiver.stop();
           }
@@ -201,6 +230,7 @@ async function main(): Promise<void> {
     await fs.rm(workDir, { recursive: true, force: true });
   }
   printTable(rows);
+  if (metadataLine) console.log(metadataLine);
 }
 
 function printTable(rows: Row[]): void {
