@@ -1,5 +1,6 @@
 import { loadConfigOrExit } from '../archive/config.ts';
 import { createLogger } from '../archive/log.ts';
+import { buildViewerIfMissing } from './http/viewer-app.ts';
 import { startYingyun, type Role } from './start.ts';
 
 const role: Role = process.argv.includes('--role=gateway') ? 'gateway' : 'all';
@@ -8,6 +9,7 @@ const config = loadConfigOrExit();
 const log = createLogger(config.logLevel);
 
 try {
+  buildViewerIfMissing(log);
   const running = await startYingyun(config, log, role);
   const { runtime } = running;
   log.info(

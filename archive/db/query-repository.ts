@@ -7,6 +7,8 @@ export interface StudyRow {
   patientAttributes: DicomJsonDataset;
   studyAttributes: DicomJsonDataset;
   modalities: string[];
+  /** From the study's first series that named one (Institution Name is a series attribute). */
+  institutionName: string | null;
   numberOfSeries: number;
   numberOfInstances: number;
 }
@@ -37,6 +39,9 @@ export interface SearchResult<Row> {
   /** Matches after these rows; `atLeast` when counting stopped at COUNT_CAP. */
   remaining: { count: number; atLeast: boolean };
 }
+
+/** A person with more studies than this is shown their newest; the list is for comparison, not an archive. */
+const PRIORS_LIMIT = 200;
 
 /** Counting the matches after a page stops here, so a broad query on a huge index stays cheap. */
 export const COUNT_CAP = 10_000;
@@ -71,7 +76,7 @@ const COLUMN: Record<MatchableTag, string> = {
 type Alias = 'p' | 'st' | 'se' | 'i';
 
 const STUDY_COLUMNS = `st.study_instance_uid AS "studyInstanceUid", p.attributes AS "patientAttributes",
-       st.attributes AS "studyAttributes", st.modalities, st.number_of_series AS "numberOfSeries",
+       st.attributes AS "studyAttributes", st.modalities, st.institution_name AS "institutionName", st.number_of_series AS "numberOfSeries",
        st.number_of_instances AS "numberOfInstances"`;
 const SERIES_COLUMNS = `${STUDY_COLUMNS}, se.series_instance_uid AS "seriesInstanceUid",
        se.attributes AS "seriesAttributes", se.number_of_instances AS "numberOfSeriesInstances"`;
@@ -118,6 +123,42 @@ export class QueryRepository {
     );
     if (!rows[0]!.study) return 'study';
     return rows[0]!.series ? null : 'series';
+  }
+
+  /**
+   * The same person's other studies, newest first, or null when the study is not stored. One
+   * person is: the same patient record (Patient ID + issuer), or a record sharing an identifier
+   * from Other Patient IDs that names its issuer (the national resident ID, for one), or naming
+   * the other's own Patient ID + issuer. Identifiers without an issuer never link people: two
+   * hospitals' bare numbers colliding is exactly the wrong merge the index exists to avoid.
+   */
+  async priorStudies(studyInstanceUid: string, limit = PRIORS_LIMIT): Promise<StudyRow[] | null> {
+    const { rows } = await this.pool.query<StudyRow>(
+      `WITH current AS (
+         SELECT st.id AS study_pk, p.id AS patient_pk, p.issuer || '|' || p.patient_id AS own_identifier,
+                ARRAY(SELECT identifier FROM unnest(p.other_patient_ids) AS identifier
+                      WHERE identifier NOT LIKE '|%') AS identifiers
+         FROM studies st JOIN patients p ON p.id = st.patient_pk
+         WHERE st.study_instance_uid = $1
+       ), same_person AS (
+         SELECT patient_pk AS id FROM current
+         UNION
+         SELECT p.id FROM patients p, current c
+         WHERE p.other_patient_ids && c.identifiers OR p.other_patient_ids @> ARRAY[c.own_identifier]
+         UNION
+         SELECT p.id FROM patients p, current c, unnest(c.identifiers) AS identifier
+         WHERE p.issuer = split_part(identifier, '|', 1)
+           AND p.patient_id = substr(identifier, length(split_part(identifier, '|', 1)) + 2)
+       )
+       SELECT ${STUDY_COLUMNS}
+       FROM current c, studies st JOIN patients p ON p.id = st.patient_pk
+       WHERE st.patient_pk IN (SELECT id FROM same_person) AND st.id <> c.study_pk AND st.number_of_instances > 0
+       ORDER BY ${STUDY_ORDER}
+       LIMIT $2`,
+      [studyInstanceUid, limit],
+    );
+    if (rows.length === 0 && (await this.missingScope({ studyInstanceUid })) === 'study') return null;
+    return rows;
   }
 
   private async search<Row>(query: QidoQuery, sql: SqlQuery): Promise<SearchResult<Row>> {

@@ -13,6 +13,7 @@ const STUDY_RESULT_TAGS = [
   '00080050', // AccessionNumber
   '00080056', // InstanceAvailability
   '00080061', // ModalitiesInStudy
+  '00080080', // InstitutionName (also: a regional archive's study list says where a study was made)
   '00080090', // ReferringPhysicianName
   '00080201', // TimezoneOffsetFromUTC
   '00081030', // StudyDescription (also)

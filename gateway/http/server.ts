@@ -3,7 +3,9 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import type { Runtime } from '../../workers/runtime.ts';
 import { dicomWebRouter } from './dicomweb/router.ts';
+import { priorsRoutes } from './api/priors-routes.ts';
 import { HttpProblem, problemHandler } from './problem.ts';
+import { viewerRoutes } from './viewer-app.ts';
 
 export interface HttpServerHandle {
   port: number;
@@ -44,7 +46,9 @@ export function createHttpApp(runtime: Runtime, isReady: () => boolean): express
     response.json({ retried: await runtime.queue.retryFailed() });
   });
 
+  app.use('/api', priorsRoutes(runtime));
   app.use(dicomWebRouter(runtime));
+  app.use(viewerRoutes());
 
   app.use((request, _response, next) => next(new HttpProblem(404, 'problem.notFound', `no resource at ${request.path}`)));
   app.use(problemHandler(runtime.log.child({ component: 'http' })));

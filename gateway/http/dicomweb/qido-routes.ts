@@ -1,12 +1,13 @@
 import { Router, type Request, type Response } from 'express';
-import { QueryRepository, type InstanceRow, type SearchResult, type SeriesRow, type StudyRow } from '../../../archive/db/query-repository.ts';
+import { QueryRepository, type SearchResult } from '../../../archive/db/query-repository.ts';
 import type { DicomJsonDataset } from '../../../archive/dicom/types.ts';
 import { parseQidoQuery, QidoQueryError, type QidoQuery, type QueryLevel } from '../../../archive/query/qido-query.ts';
 import { metadataTagsToRead } from '../../../archive/query/result-attributes.ts';
 import type { Runtime } from '../../../workers/runtime.ts';
 import { HttpProblem } from '../problem.ts';
 import { accepts } from './multipart.ts';
-import { dicomWebBase, element, instanceUrl, isUid, seriesUrl, studyUrl } from './urls.ts';
+import { instanceResult, seriesResult, studyResult } from './query-results.ts';
+import { dicomWebBase, isUid } from './urls.ts';
 
 const RESPONSE_TYPES = ['application/dicom+json', 'application/json'];
 
@@ -71,40 +72,6 @@ export function qidoRoutes(runtime: Runtime): Router {
   router.get('/studies/:study/instances', search('instance'));
   router.get('/studies/:study/series/:series/instances', search('instance'));
   return router;
-}
-
-function studyResult(row: StudyRow, base: string): DicomJsonDataset {
-  return {
-    ...row.patientAttributes,
-    ...row.studyAttributes,
-    // DICOM JSON is UTF-8 whatever the instances declared: their text was decoded at receipt.
-    '00080005': element.cs(['ISO_IR 192']),
-    '00080056': element.cs(['ONLINE']),
-    '00080061': element.cs(row.modalities),
-    '00081190': element.ur(studyUrl(base, row.studyInstanceUid)),
-    '00201206': element.is(row.numberOfSeries),
-    '00201208': element.is(row.numberOfInstances),
-  };
-}
-
-function seriesResult(row: SeriesRow, base: string): DicomJsonDataset {
-  return {
-    ...studyResult(row, base),
-    ...row.seriesAttributes,
-    '00081190': element.ur(seriesUrl(base, row.studyInstanceUid, row.seriesInstanceUid)),
-    '00201209': element.is(row.numberOfSeriesInstances),
-  };
-}
-
-function instanceResult(row: InstanceRow, base: string): DicomJsonDataset {
-  // Bulk data is not part of a search result; its URIs belong to WADO-RS metadata.
-  const fromMetadata = Object.entries(row.metadataAttributes ?? {}).filter(([, value]) => value.BulkDataURI === undefined);
-  return {
-    ...seriesResult(row, base),
-    ...row.instanceAttributes,
-    ...Object.fromEntries(fromMetadata),
-    '00081190': element.ur(instanceUrl(base, row.studyInstanceUid, row.seriesInstanceUid, row.sopInstanceUid)),
-  };
 }
 
 /** The attributes asked for, in tag order (as DICOM JSON is usually written). */

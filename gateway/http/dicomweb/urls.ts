@@ -24,6 +24,7 @@ export const element = {
   ur: (value: string): DicomJsonElement => ({ vr: 'UR', Value: [value] }),
   us: (value: number): DicomJsonElement => ({ vr: 'US', Value: [value] }),
   is: (value: number): DicomJsonElement => ({ vr: 'IS', Value: [value] }),
+  lo: (value: string): DicomJsonElement => ({ vr: 'LO', Value: [value] }),
   cs: (values: string[]): DicomJsonElement => (values.length ? { vr: 'CS', Value: values } : { vr: 'CS' }),
 };
 
