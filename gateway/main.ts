@@ -1,6 +1,5 @@
 import { loadConfigOrExit } from '../archive/config.ts';
 import { createLogger } from '../archive/log.ts';
-import { buildViewerIfMissing } from './http/viewer-app.ts';
 import { startYingyun, type Role } from './start.ts';
 
 const role: Role = process.argv.includes('--role=gateway') ? 'gateway' : 'all';
@@ -9,7 +8,6 @@ const config = loadConfigOrExit();
 const log = createLogger(config.logLevel);
 
 try {
-  buildViewerIfMissing(log);
   const running = await startYingyun(config, log, role);
   const { runtime } = running;
   log.info(
