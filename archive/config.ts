@@ -29,9 +29,12 @@ const environmentSchema = z.object({
   YINGYUN_MAX_STOW_BYTES: z.coerce.number().int().min(1024).default(2 * 1024 * 1024 * 1024),
   YINGYUN_RECONCILE_AFTER_SECONDS: z.coerce.number().int().min(1).default(60),
   YINGYUN_QUEUE_NAME: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default('yingyun'),
-  YINGYUN_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
-  // One core stays with the event loop (DIMSE, HTTP, database); the others draw images.
-  YINGYUN_RENDER_THREADS: z.coerce.number().int().min(1).max(64).default(Math.max(1, os.availableParallelism() - 1)),
+  // Jobs wait on files and the database between renders: with 2 at once the render threads sat idle
+  // (500 CT thumbnails settled in 12 s after the last Success; with 4, 8.5 s: docs/benchmarks.md).
+  YINGYUN_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+  // One per core: the threads run at a lower priority, so receiving still comes first, and once
+  // the senders stop every core draws.
+  YINGYUN_RENDER_THREADS: z.coerce.number().int().min(1).max(64).default(os.availableParallelism()),
   YINGYUN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATABASE_URL: optionalText,
   REDIS_URL: optionalText,

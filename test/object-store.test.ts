@@ -48,6 +48,18 @@ function objectStoreContract(name: string, open: () => Promise<{ store: ObjectSt
       }
     });
 
+    it('stores derived data (thumbnails) whole under its key, replacing an older version', async () => {
+      const { store, close } = await open();
+      try {
+        await store.putDerived('thumbnails/a/1.jpg', Buffer.from('first'), 'image/jpeg');
+        await store.putDerived('thumbnails/a/1.jpg', Buffer.from('second'), 'image/jpeg');
+        assert.equal((await store.get('thumbnails/a/1.jpg')).toString(), 'second');
+        await assert.rejects(store.putDerived('../escape.jpg', Buffer.from('x'), 'image/jpeg'), /unsafe object key/);
+      } finally {
+        await close();
+      }
+    });
+
     it('refuses keys that could escape the store', async () => {
       const { store, close } = await open();
       try {

@@ -100,6 +100,21 @@ describe('WADO-RS rendered images and thumbnails, and WADO-URI', () => {
     await expectProblem(await fetch(`${system.dicomWebUrl}/studies/1.2.3/thumbnail`), 404, /no study 1\.2\.3/);
   });
 
+  it('draws a thumbnail again when its stored file was lost (thumbnails are stored unflushed)', async (t) => {
+    if (!requirePeer(t, havePydicom, 'python3-pydicom test files')) return;
+    const { rows } = await system.runtime.db.pool.query<{ instanceKey: string; seriesKey: string }>(
+      `SELECT i.thumbnail_key AS "instanceKey", se.thumbnail_key AS "seriesKey"
+       FROM instances i JOIN series se ON se.id = i.series_pk WHERE i.sop_instance_uid = $1`,
+      [ct.instance],
+    );
+    const before = await imageOf(await fetch(`${ct.url}/thumbnail`));
+    for (const key of [rows[0]!.instanceKey, rows[0]!.seriesKey]) await system.runtime.store.delete(key);
+    const after = await imageOf(await fetch(`${ct.url}/thumbnail`));
+    assert.equal(sha256(after.bytes), sha256(before.bytes), 'drawn again, identical');
+    const series = await imageOf(await fetch(`${system.dicomWebUrl}/studies/${ct.study}/series/${ct.series}/thumbnail`));
+    assert.deepEqual([series.format, series.width], ['jpeg', 128]);
+  });
+
   it('WADO-URI: the object as stored, or a rendered frame of the requested size', async (t) => {
     if (!requirePeer(t, havePydicom, 'python3-pydicom test files')) return;
     const wado = (uids: Stored, extra = '') => `${system.httpUrl}/wado?requestType=WADO&studyUID=${uids.study}&seriesUID=${uids.series}&objectUID=${uids.instance}${extra}`;

@@ -3,7 +3,7 @@ import type pg from 'pg';
 import { RetrieveRepository, type RetrieveScope, type StoredInstance, type StoredObject } from '../db/retrieve-repository.ts';
 import { RenderUnsupported, type RenderedFormat, type RenderedImage } from '../render/render.ts';
 import type { Renderer } from '../render/renderer.ts';
-import type { ObjectStore } from '../storage/object-store.ts';
+import { ObjectNotFound, type ObjectStore } from '../storage/object-store.ts';
 import { FrameOutOfRange, FrameReader } from './frames.ts';
 
 /** Nothing stored at the requested study, series or instance (current versions only). */
@@ -117,10 +117,11 @@ export class RetrieveService {
     let representative: StoredInstance | null;
     if (scope.sopInstanceUid) {
       representative = await this.instance(scope as Required<RetrieveScope>);
-      if (storedWillDo && representative.thumbnailKey) return { bytes: await this.store.get(representative.thumbnailKey), contentType: 'image/jpeg' };
+      const stored = storedWillDo && (await this.storedThumbnail(representative.thumbnailKey));
+      if (stored) return { bytes: stored, contentType: 'image/jpeg' };
     } else {
-      const storedKey = storedWillDo ? await this.repository.seriesThumbnailKey(scope) : null;
-      if (storedKey) return { bytes: await this.store.get(storedKey), contentType: 'image/jpeg' };
+      const stored = storedWillDo && (await this.storedThumbnail(await this.repository.seriesThumbnailKey(scope)));
+      if (stored) return { bytes: stored, contentType: 'image/jpeg' };
       representative = await this.repository.representativeInstance(scope);
       if (!representative) {
         await this.objects(scope);
@@ -135,5 +136,16 @@ export class RetrieveService {
       frameNumber: request.frameNumber ?? Math.floor(((representative.pixel?.numberOfFrames ?? 1) - 1) / 2) + 1,
     });
     return { bytes: image.bytes, contentType: image.contentType };
+  }
+
+  /** Thumbnails are stored unflushed (ObjectStore.putDerived): one lost to a crash is drawn again. */
+  private async storedThumbnail(key: string | null | undefined): Promise<Buffer | null> {
+    if (!key) return null;
+    try {
+      return await this.store.get(key);
+    } catch (error) {
+      if (error instanceof ObjectNotFound) return null;
+      throw error;
+    }
   }
 }

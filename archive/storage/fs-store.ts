@@ -24,12 +24,25 @@ export class FileSystemObjectStore implements ObjectStore {
     await (await this.stage(key, body, contentType)).commit();
   }
 
+  async putDerived(key: string, body: Buffer, _contentType?: string): Promise<void> {
+    const target = this.pathOf(key);
+    await this.ensureDirectory(path.dirname(target));
+    const temporary = this.temporaryPathFor(target);
+    try {
+      await fsp.writeFile(temporary, body);
+      await fsp.rename(temporary, target);
+    } catch (error) {
+      await fsp.rm(temporary, { force: true });
+      throw error;
+    }
+  }
+
   // The content type is not kept: a file's key already says what it is (.dcm, .jpg).
   async stage(key: string, body: Buffer, _contentType?: string): Promise<StagedObject> {
     const target = this.pathOf(key);
     const directory = path.dirname(target);
     await this.ensureDirectory(directory);
-    const temporary = path.join(directory, `.${path.basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
+    const temporary = this.temporaryPathFor(target);
     const handle = await fsp.open(temporary, 'w');
     try {
       await handle.write(body, 0, body.length, 0);
@@ -108,6 +121,11 @@ export class FileSystemObjectStore implements ObjectStore {
   }
 
   /** Makes `directory` and its parents exist, each one's entry flushed in its parent. */
+  /** Beside the target, so the rename is atomic; hidden and suffixed so listings and keys never meet it. */
+  private temporaryPathFor(target: string): string {
+    return path.join(path.dirname(target), `.${path.basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
+  }
+
   private ensureDirectory(directory: string): Promise<void> {
     let ready = this.directories.get(directory);
     if (!ready) {

@@ -8,6 +8,12 @@ export interface ObjectStore {
   /** Resolves only once the bytes are durable (fsync'd, or acknowledged by S3). */
   put(key: string, body: Buffer, contentType: string): Promise<void>;
   /**
+   * For derived data that can be drawn again (thumbnails): visible all at once or not at all, but
+   * not flushed, so it never queues behind received instances for the disk. After a power loss it
+   * may be missing; readers then draw it again.
+   */
+  putDerived(key: string, body: Buffer, contentType: string): Promise<void>;
+  /**
    * The first half of a put: whatever can be done before deciding to keep the object (a local
    * folder writes and flushes it under a temporary name). Lets the ingest path overlap that work
    * with its database look-up; `put` is stage then commit.

@@ -52,6 +52,11 @@ export class S3ObjectStore implements ObjectStore {
     );
   }
 
+  // An S3 PUT is atomic and its durability is the service's; derived or not, it is the same request.
+  putDerived(key: string, body: Buffer, contentType: string): Promise<void> {
+    return this.put(key, body, contentType);
+  }
+
   // A PUT is atomic and there is no temporary object worth sending early: staging only checks the key.
   async stage(key: string, body: Buffer, contentType: string): Promise<StagedObject> {
     assertSafeKey(key);

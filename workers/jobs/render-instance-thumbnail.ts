@@ -26,7 +26,7 @@ export async function renderInstanceThumbnail(context: JobContext, target: Thumb
   try {
     const image = await context.renderer.render(await context.store.get(target.objectKey), { maxSize: THUMBNAIL_SIZE, format: 'jpeg' });
     const key = `thumbnails/instances/${target.sopInstanceUid}/${target.receiptId}.jpg`;
-    await context.store.put(key, image.bytes, image.contentType);
+    await context.store.putDerived(key, image.bytes, image.contentType);
     await context.thumbnails.recordInstanceThumbnail(target.receiptId, key);
     return key;
   } catch (error) {
