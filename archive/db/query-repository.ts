@@ -133,32 +133,13 @@ export class QueryRepository {
    * hospitals' bare numbers colliding is exactly the wrong merge the index exists to avoid.
    */
   async priorStudies(studyInstanceUid: string, limit = PRIORS_LIMIT): Promise<StudyRow[] | null> {
-    const { rows } = await this.pool.query<StudyRow>(
-      `WITH current AS (
-         SELECT st.id AS study_pk, p.id AS patient_pk, p.issuer || '|' || p.patient_id AS own_identifier,
-                ARRAY(SELECT identifier FROM unnest(p.other_patient_ids) AS identifier
-                      WHERE identifier NOT LIKE '|%') AS identifiers
-         FROM studies st JOIN patients p ON p.id = st.patient_pk
-         WHERE st.study_instance_uid = $1
-       ), same_person AS (
-         SELECT patient_pk AS id FROM current
-         UNION
-         SELECT p.id FROM patients p, current c
-         WHERE p.other_patient_ids && c.identifiers OR p.other_patient_ids @> ARRAY[c.own_identifier]
-         UNION
-         SELECT p.id FROM patients p, current c, unnest(c.identifiers) AS identifier
-         WHERE p.issuer = split_part(identifier, '|', 1)
-           AND p.patient_id = substr(identifier, length(split_part(identifier, '|', 1)) + 2)
-       )
-       SELECT ${STUDY_COLUMNS}
-       FROM current c, studies st JOIN patients p ON p.id = st.patient_pk
-       WHERE st.patient_pk IN (SELECT id FROM same_person) AND st.id <> c.study_pk AND st.number_of_instances > 0
-       ORDER BY ${STUDY_ORDER}
-       LIMIT $2`,
-      [studyInstanceUid, limit],
-    );
-    if (rows.length === 0 && (await this.missingScope({ studyInstanceUid })) === 'study') return null;
-    return rows;
+    // Two statements, because the planner cannot estimate how many records one person has until it
+    // has found them: given the ids, the studies come by the studies_by_patient index.
+    const person = samePersonSql(studyInstanceUid);
+    const { rows: found } = await this.pool.query<{ studyPk: string; patientPks: string[] }>(person.text, person.values);
+    if (found.length === 0) return null;
+    const studies = priorStudiesSql(found[0]!.patientPks, found[0]!.studyPk, limit);
+    return (await this.pool.query<StudyRow>(studies.text, studies.values)).rows;
   }
 
   private async search<Row>(query: QidoQuery, sql: SqlQuery): Promise<SearchResult<Row>> {
@@ -173,6 +154,42 @@ export class QueryRepository {
       remaining: { count: matches - query.offset - query.limit, atLeast: matches >= query.offset + COUNT_CAP },
     };
   }
+}
+
+/** A study's key and its patient's records: the patient's own, and those linked by identifier. */
+export function samePersonSql(studyInstanceUid: string): SqlQuery {
+  return {
+    text: `WITH current AS (
+       SELECT st.id AS study_pk, p.id AS patient_pk, p.issuer || '|' || p.patient_id AS own_identifier,
+              ARRAY(SELECT identifier FROM unnest(p.other_patient_ids) AS identifier
+                    WHERE identifier NOT LIKE '|%') AS identifiers
+       FROM studies st JOIN patients p ON p.id = st.patient_pk
+       WHERE st.study_instance_uid = $1
+     )
+     SELECT c.study_pk AS "studyPk", ARRAY(
+              SELECT c.patient_pk
+              UNION
+              SELECT p.id FROM patients p WHERE p.other_patient_ids && array_append(c.identifiers, c.own_identifier)
+              UNION
+              SELECT p.id FROM patients p, unnest(c.identifiers) AS identifier
+              WHERE p.issuer = split_part(identifier, '|', 1)
+                AND p.patient_id = substr(identifier, length(split_part(identifier, '|', 1)) + 2)
+            ) AS "patientPks"
+     FROM current c`,
+    values: [studyInstanceUid],
+  };
+}
+
+/** The studies of those patient records but one, newest first. */
+export function priorStudiesSql(patientPks: string[], excludedStudyPk: string, limit: number): SqlQuery {
+  return {
+    text: `SELECT ${STUDY_COLUMNS}
+     FROM studies st JOIN patients p ON p.id = st.patient_pk
+     WHERE st.patient_pk = ANY ($1::bigint[]) AND st.id <> $2 AND st.number_of_instances > 0
+     ORDER BY ${STUDY_ORDER}
+     LIMIT $3`,
+    values: [patientPks, excludedStudyPk, limit],
+  };
 }
 
 export function studySearchSql(query: QidoQuery): SqlQuery {

@@ -61,6 +61,18 @@ function whereScope(scope: RetrieveScope): { where: string; parameters: string[]
   return { where: 'WHERE st.study_instance_uid = $1', parameters: [scope.studyInstanceUid] };
 }
 
+/** The metadata of a scope's current versions, in display order (see RetrieveRepository.metadataTexts). */
+export function metadataSql(scope: RetrieveScope, instanceUrlPrefix: string): { text: string; values: unknown[] } {
+  const { where, parameters } = whereScope(scope);
+  return {
+    text: `SELECT replace(r.metadata::text, '"BulkDataURI": "bulkdata/',
+                  '"BulkDataURI": "' || $${parameters.length + 1}::text || '/studies/' || st.study_instance_uid || '/series/'
+                  || se.series_instance_uid || '/instances/' || i.sop_instance_uid || '/bulkdata/') AS metadata
+           ${FROM_CURRENT_VERSIONS} ${where} ${DISPLAY_ORDER}`,
+    values: [...parameters, instanceUrlPrefix],
+  };
+}
+
 /** Rows fetched per round trip when streaming metadata: small enough to start answering at once. */
 const METADATA_BATCH = 100;
 
@@ -88,20 +100,12 @@ export class RetrieveRepository {
    * the pattern can only match a BulkDataURI member. `instanceUrlPrefix` must already be JSON-escaped.
    */
   async *metadataTexts(scope: RetrieveScope, instanceUrlPrefix: string): AsyncGenerator<string> {
-    const { where, parameters } = whereScope(scope);
-    const prefixParameter = `$${parameters.length + 1}`;
+    const select = metadataSql(scope, instanceUrlPrefix);
     const client = await this.pool.connect();
     let finished = false;
     try {
       await client.query('BEGIN READ ONLY');
-      await client.query(
-        `DECLARE wado_metadata NO SCROLL CURSOR FOR
-         SELECT replace(r.metadata::text, '"BulkDataURI": "bulkdata/',
-                  '"BulkDataURI": "' || ${prefixParameter}::text || '/studies/' || st.study_instance_uid || '/series/'
-                  || se.series_instance_uid || '/instances/' || i.sop_instance_uid || '/bulkdata/') AS metadata
-         ${FROM_CURRENT_VERSIONS} ${where} ${DISPLAY_ORDER}`,
-        [...parameters, instanceUrlPrefix],
-      );
+      await client.query(`DECLARE wado_metadata NO SCROLL CURSOR FOR ${select.text}`, select.values);
       for (;;) {
         const batch = await client.query<{ metadata: string }>(`FETCH ${METADATA_BATCH} FROM wado_metadata`);
         for (const row of batch.rows) yield row.metadata;
