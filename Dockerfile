@@ -1,4 +1,4 @@
-# One image for both roles: `npm run gateway` and `npm run worker` (see docker-compose.yml).
+# One image for both roles, gateway and worker (see docker-compose.yml).
 # The viewer is built in a first stage with the development dependencies (Vite, Cornerstone3D);
 # the runtime image has production dependencies only and the built viewer.
 FROM node:20-bookworm-slim AS viewer
@@ -17,4 +17,4 @@ RUN npm ci --no-audit --no-fund --omit=dev --ignore-scripts
 COPY . .
 COPY --from=viewer /build/viewer/dist ./viewer/dist
 EXPOSE 8080 11112
-CMD ["npm", "run", "gateway"]
+CMD ["node", "--import", "tsx", "gateway/main.ts", "--role=gateway"]
