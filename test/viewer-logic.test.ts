@@ -1,0 +1,308 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { formatDicomDate, formatPersonName, parsePersonName, type DicomJson } from '../viewer/src/dicom/dataset.ts';
+import { matchingSeries, studySummary, type SeriesSummary } from '../viewer/src/dicomweb/models.ts';
+import { chooseLocale, placeholders, translator } from '../viewer/src/i18n/i18n.ts';
+import { CATALOGUES, LOCALES } from '../viewer/src/i18n/messages.ts';
+import { assignSeries, changeLayout, compareWithPrior, initialLayout, type SeriesRef } from '../viewer/src/logic/layout.ts';
+import { planLinks, translationMatrix, type ViewportGeometry } from '../viewer/src/logic/linking.ts';
+import { overlayText } from '../viewer/src/logic/overlay.ts';
+import { prefetchOrder, reprioritise } from '../viewer/src/logic/prefetch.ts';
+import { DEFAULT_SORT, parseRoute, renderingFlags, routeUrl } from '../viewer/src/logic/route.ts';
+import { actionForKey, SHORTCUTS } from '../viewer/src/logic/shortcuts.ts';
+import { orderStack } from '../viewer/src/logic/stack.ts';
+import { EMPTY_CRITERIA, pageInfo, qidoParameters, remainingFromWarning } from '../viewer/src/logic/study-query.ts';
+import { sortStudiesInPage } from '../viewer/src/logic/study-sort.ts';
+import { CT_PRESETS, presetsFor, rangeToWindow, windowToRange } from '../viewer/src/logic/voi-presets.ts';
+
+/** DICOM JSON from keyword-free shorthand: tag → values. */
+function dataset(values: Record<string, unknown[]>): DicomJson {
+  return Object.fromEntries(Object.entries(values).map(([tag, value]) => [tag, { Value: value }]));
+}
+
+describe('viewer: prefetch order', () => {
+  it('starts at the slice on screen and works outward, ahead before behind', () => {
+    assert.deepEqual(prefetchOrder(7, 3), [3, 4, 2, 5, 1, 6, 0]);
+    assert.deepEqual(prefetchOrder(5, 0), [0, 1, 2, 3, 4]);
+    assert.deepEqual(prefetchOrder(5, 4), [4, 3, 2, 1, 0]);
+    assert.deepEqual(prefetchOrder(0, 0), []);
+    assert.deepEqual(prefetchOrder(3, 99), [2, 1, 0], 'a position past the end is the last slice');
+  });
+
+  it('covers every slice exactly once on a 500-slice CT', () => {
+    const order = prefetchOrder(500, 250);
+    assert.equal(order.length, 500);
+    assert.equal(new Set(order).size, 500);
+  });
+
+  it('re-orders what is still waiting around the slice the reader jumped to', () => {
+    assert.deepEqual(reprioritise([5, 6, 7, 8, 9, 0, 1], 10, 8), [8, 9, 7, 6, 5, 1, 0]);
+  });
+});
+
+describe('viewer: window presets', () => {
+  it("lists the image's own windows first (with their explanations), then the CT conventions", () => {
+    const presets = presetsFor('CT', { centers: [40, -600], widths: [400, 1500], explanations: ['MEDIASTINUM', 'LUNG'] });
+    assert.deepEqual(presets.slice(0, 2).map((preset) => [preset.label, preset.width, preset.center]), [
+      ['MEDIASTINUM', 400, 40],
+      ['LUNG', 1500, -600],
+    ]);
+    const ids = presets.map((preset) => preset.id);
+    assert.ok(!ids.includes('lung'), 'lung 1500/-600 is the image’s own LUNG window already');
+    for (const id of ['mediastinum', 'bone', 'brain', 'abdomen'] as const) assert.ok(ids.includes(id), id);
+  });
+
+  it('offers no CT windows on MR, and names unexplained windows by their values', () => {
+    assert.deepEqual(presetsFor('MR', { centers: [300], widths: [600], explanations: [] }), [{ id: 'image-0', width: 600, center: 300, label: '600/300' }]);
+  });
+
+  it('has the conventional CT windows', () => {
+    const byId = Object.fromEntries(CT_PRESETS.map((preset) => [preset.id, [preset.width, preset.center]]));
+    assert.deepEqual(byId.lung, [1500, -600]);
+    assert.deepEqual(byId.brain, [80, 40]);
+  });
+
+  it('maps a window to the VOI range of the DICOM linear function and back', () => {
+    assert.deepEqual(windowToRange({ width: 400, center: 40 }), { lower: -160, upper: 239 });
+    assert.deepEqual(rangeToWindow(windowToRange({ width: 1500, center: -600 })), { width: 1500, center: -600 });
+  });
+});
+
+describe('viewer: person names', () => {
+  it('writes Chinese names family-then-given without a space, Latin names "Family, Given"', () => {
+    const name = parsePersonName('Wang^XiaoDong=王^小东');
+    assert.equal(formatPersonName(name, 'zh-CN'), '王小东 (Wang, XiaoDong)');
+    assert.equal(formatPersonName(name, 'en'), 'Wang, XiaoDong (王小东)');
+  });
+
+  it('shows whichever component group is there, including the phonetic one alone', () => {
+    assert.equal(formatPersonName({ Ideographic: '李^𠮷' }, 'en'), '李𠮷');
+    assert.equal(formatPersonName({ Alphabetic: 'Li^Ji' }, 'zh-CN'), 'Li, Ji');
+    assert.equal(formatPersonName({ Phonetic: 'li^ji' }, 'zh-CN'), 'li, ji');
+    assert.equal(formatPersonName({}, 'en'), '');
+    assert.equal(formatPersonName({ Alphabetic: '李^明' }, 'en'), '李明', 'Chinese written in the first group, as many PACS do');
+  });
+
+  it('keeps prefixes, suffixes and middle names', () => {
+    assert.equal(formatPersonName(parsePersonName('Smith^John^Q^Dr^Jr'), 'en'), 'Dr Smith, John Q Jr');
+  });
+
+  it('formats DICOM dates as ISO dates', () => {
+    assert.equal(formatDicomDate('20241105'), '2024-11-05');
+    assert.equal(formatDicomDate(''), '');
+  });
+});
+
+describe('viewer: message catalogue', () => {
+  it('has every message in both languages, with the same placeholders', () => {
+    const english = CATALOGUES.en;
+    for (const locale of LOCALES) {
+      const catalogue = CATALOGUES[locale];
+      assert.deepEqual(Object.keys(catalogue).sort(), Object.keys(english).sort(), locale);
+      for (const [key, message] of Object.entries(catalogue)) {
+        assert.ok(message.trim() !== '', `${locale} ${key} is empty`);
+        assert.deepEqual(placeholders(message), placeholders(english[key as keyof typeof english]), `${locale} ${key}`);
+      }
+    }
+  });
+
+  it('translates shortcut descriptions in both languages', () => {
+    for (const shortcut of SHORTCUTS) for (const locale of LOCALES) assert.ok(CATALOGUES[locale][shortcut.description], `${locale} ${shortcut.description}`);
+  });
+
+  it('fills in values', () => {
+    assert.equal(translator('zh-CN')('overlay.image', { index: 3, total: 60 }), '图像 3/60');
+    assert.equal(translator('en')('overlay.window', { width: 400, center: 40 }), 'W 400 L 40');
+  });
+
+  it('defaults from the browser, and a remembered choice wins', () => {
+    assert.equal(chooseLocale(null, ['zh-TW', 'en']), 'zh-CN');
+    assert.equal(chooseLocale(null, ['en-GB', 'zh-CN']), 'en');
+    assert.equal(chooseLocale(null, ['fr-FR']), 'en');
+    assert.equal(chooseLocale('zh-CN', ['en-US']), 'zh-CN');
+    assert.equal(chooseLocale('klingon', ['zh']), 'zh-CN');
+  });
+});
+
+describe('viewer: layout', () => {
+  const a: SeriesRef = { studyInstanceUid: '1', seriesInstanceUid: '1.1' };
+  const b: SeriesRef = { studyInstanceUid: '1', seriesInstanceUid: '1.2' };
+  const prior: SeriesRef = { studyInstanceUid: '2', seriesInstanceUid: '2.1' };
+
+  it('fills new cells with series not yet on screen, and keeps cells that remain', () => {
+    const one = initialLayout(a);
+    const four = changeLayout(one, '2x2', [a, b, prior]);
+    assert.deepEqual(four.cells, [a, b, prior, null]);
+    const back = changeLayout({ ...four, active: 3 }, '1x1', [a, b, prior]);
+    assert.deepEqual(back, { layout: '1x1', cells: [a], active: 0 });
+  });
+
+  it('puts a dropped series in its cell and selects that cell', () => {
+    const state = assignSeries(changeLayout(initialLayout(a), '1x2', [a]), 1, b);
+    assert.deepEqual(state.cells, [a, b]);
+    assert.equal(state.active, 1);
+    assert.equal(assignSeries(state, 5, prior), state, 'a cell that does not exist changes nothing');
+  });
+
+  it('hangs a prior beside the series on screen in 1×2', () => {
+    const state = compareWithPrior({ layout: '2x2', cells: [a, b, null, null], active: 1 }, prior);
+    assert.deepEqual(state, { layout: '1x2', cells: [b, prior], active: 0 });
+  });
+});
+
+describe('viewer: routes (deep links)', () => {
+  it('reads the OHIF deep link, with several studies comma-separated or repeated', () => {
+    assert.deepEqual(parseRoute('/viewer', '?StudyInstanceUIDs=1.2.3,1.2.4&StudyInstanceUIDs=1.2.3'), { page: 'viewer', studyInstanceUids: ['1.2.3', '1.2.4'] });
+    assert.deepEqual(parseRoute('/viewer/', '?StudyInstanceUIDs=1.2.3&SeriesInstanceUIDs=1.2.3.4'), { page: 'viewer', studyInstanceUids: ['1.2.3'], seriesInstanceUid: '1.2.3.4' });
+    assert.deepEqual(parseRoute('/viewer', '?StudyInstanceUIDs=<script>'), { page: 'viewer', studyInstanceUids: [] }, 'not a UID: ignored');
+  });
+
+  it('round-trips the study list search, sort and page through the URL', () => {
+    const route = { page: 'studies' as const, criteria: { ...EMPTY_CRITERIA, patientName: '王小东', dateFrom: '2024-01-01' }, sort: { key: 'PatientName' as const, descending: false }, offset: 25 };
+    const url = routeUrl(route);
+    const [pathname, search = ''] = url.split('?');
+    assert.deepEqual(parseRoute(pathname!, `?${search}`), route);
+    assert.equal(routeUrl({ page: 'studies', criteria: EMPTY_CRITERIA, sort: DEFAULT_SORT, offset: 0 }), '/');
+    assert.equal(routeUrl({ page: 'viewer', studyInstanceUids: ['1.2', '1.3'] }), '/viewer?StudyInstanceUIDs=1.2%2C1.3');
+  });
+
+  it('reads the CPU rendering switch', () => {
+    assert.deepEqual(renderingFlags('?cpu=1'), { forceCpu: true });
+    assert.deepEqual(renderingFlags(''), { forceCpu: false });
+  });
+});
+
+describe('viewer: study search', () => {
+  it('turns the form into QIDO-RS parameters', () => {
+    assert.deepEqual(
+      qidoParameters({ ...EMPTY_CRITERIA, patientName: ' 王小东 ', modality: 'ct', dateFrom: '2024-01-01', dateTo: '2024-12-31', institution: '青石', description: 'CT*' }),
+      { PatientName: '王小东', fuzzymatching: 'true', ModalitiesInStudy: 'CT', StudyDate: '20240101-20241231', InstitutionName: '*青石*', StudyDescription: 'CT*' },
+    );
+    assert.deepEqual(qidoParameters({ ...EMPTY_CRITERIA, dateFrom: '2024-11-05', dateTo: '2024-11-05' }), { StudyDate: '20241105' });
+    assert.deepEqual(qidoParameters({ ...EMPTY_CRITERIA, dateTo: '2024-11-05' }), { StudyDate: '-20241105' });
+  });
+
+  it('pages from the Warning header instead of loading everything', () => {
+    const remaining = remainingFromWarning('299 127.0.0.1:8080 "There are 4 additional results that can be requested"');
+    assert.equal(remaining, 4);
+    assert.deepEqual(pageInfo(25, 25, remaining), { first: 26, last: 50, total: 54, hasPrevious: true, hasNext: true });
+    assert.deepEqual(pageInfo(0, 0, remainingFromWarning(null)), { first: 0, last: 0, total: 0, hasPrevious: false, hasNext: false });
+  });
+
+  it('sorts a page by name in the reader’s collation and by counts numerically', () => {
+    const study = (name: string, instances: number) =>
+      studySummary(dataset({ '00100010': [{ Ideographic: name }], '0020000D': [name], '00201208': [instances] }));
+    const page = [study('张^三', 10), study('王^五', 200), study('李^四', 9)];
+    assert.deepEqual(sortStudiesInPage(page, { key: 'PatientName', descending: false }, 'zh-CN').map((row) => row.studyInstanceUid), ['李^四', '王^五', '张^三']);
+    assert.deepEqual(sortStudiesInPage(page, { key: 'NumberOfStudyRelatedInstances', descending: true }, 'en').map((row) => row.instanceCount), [200, 10, 9]);
+  });
+});
+
+describe('viewer: stacks, overlays and linking', () => {
+  const slice = (uid: string, z: number, instanceNumber: number) =>
+    dataset({ '00080018': [uid], '00200013': [instanceNumber], '00200032': [0, 0, z], '00200037': [1, 0, 0, 0, 1, 0] });
+
+  it('orders axial slices head first by position, whatever their instance numbers', () => {
+    const frames = orderStack([slice('a', -10, 1), slice('b', 20, 3), slice('c', 5, 2)]);
+    assert.deepEqual(frames.map((frame) => frame.sopInstanceUid), ['b', 'c', 'a']);
+  });
+
+  it('expands a multi-frame instance into its frames, by instance number without positions', () => {
+    const cine = dataset({ '00080018': ['us'], '00200013': [2], '00280008': [3] });
+    const still = dataset({ '00080018': ['sc'], '00200013': [1] });
+    assert.deepEqual(
+      orderStack([cine, still]).map((frame) => `${frame.sopInstanceUid}:${frame.frameNumber}`),
+      ['sc:1', 'us:1', 'us:2', 'us:3'],
+    );
+  });
+
+  it('writes the corner overlays from the header and the view', () => {
+    const instance = dataset({
+      '00100010': [{ Alphabetic: 'Wang^XiaoDong', Ideographic: '王^小东' }],
+      '00100020': ['YX20240456'],
+      '00100040': ['M'],
+      '00101010': ['059Y'],
+      '00080080': ['云溪县人民医院'],
+      '00080020': ['20241105'],
+      '00200011': [2],
+      '0008103E': ['5mm 纵隔窗'],
+      '00201041': [-100],
+      '00180050': [5],
+    });
+    const text = overlayText(instance, { index: 2, total: 60, frameNumber: 1, frames: 1, window: { width: 400, center: 40 }, zoomPercent: 150 }, 'zh-CN', translator('zh-CN'));
+    assert.deepEqual(text.topLeft, ['王小东 (Wang, XiaoDong)', 'YX20240456', '男 59Y']);
+    assert.deepEqual(text.topRight, ['云溪县人民医院', '2024-11-05', '序列 2 5mm 纵隔窗']);
+    assert.deepEqual(text.bottomLeft, ['图像 3/60', '位置 -100 mm', '层厚 5 mm']);
+    assert.deepEqual(text.bottomRight, ['窗宽 400 窗位 40', '缩放 150%']);
+  });
+
+  const geometry = (viewportId: string, overrides: Partial<ViewportGeometry>): ViewportGeometry => ({
+    viewportId,
+    frameOfReferenceUid: 'for-1',
+    modality: 'CT',
+    normal: [0, 0, 1],
+    position: [0, 0, 0],
+    slices: 60,
+    color: false,
+    ...overrides,
+  });
+
+  it('links stacks in one frame of reference directly, and windows them together', () => {
+    const plan = planLinks([geometry('v0', {}), geometry('v1', { position: [0, 0, -50] })]);
+    assert.deepEqual(plan.sliceLinks, [
+      { source: 'v0', target: 'v1', translation: [0, 0, 0] },
+      { source: 'v1', target: 'v0', translation: [0, 0, 0] },
+    ]);
+    assert.deepEqual(plan.voiGroups, [['v0', 'v1']]);
+  });
+
+  it('registers a prior from another hospital by the positions on screen when linking starts', () => {
+    const plan = planLinks([geometry('current', { position: [0, 0, -100] }), geometry('prior', { frameOfReferenceUid: 'for-2', position: [0, 0, 30] })]);
+    assert.deepEqual(plan.sliceLinks[0], { source: 'current', target: 'prior', translation: [0, 0, 130] });
+    assert.deepEqual(plan.voiGroups, [['current', 'prior']]);
+  });
+
+  it('leaves independent what cannot be linked: other modality and frame, other plane, single images, colour', () => {
+    assert.deepEqual(planLinks([geometry('ct', {}), geometry('mr', { modality: 'MR', frameOfReferenceUid: 'for-2' })]).sliceLinks, []);
+    assert.deepEqual(planLinks([geometry('axial', {}), geometry('coronal', { normal: [0, 1, 0] })]).sliceLinks, []);
+    assert.deepEqual(planLinks([geometry('ct', {}), geometry('cr', { slices: 1, normal: undefined })]).sliceLinks, []);
+    const petCt = planLinks([geometry('ct', {}), geometry('pet', { modality: 'PT' })]);
+    assert.equal(petCt.sliceLinks.length, 2, 'PET/CT in one frame of reference scroll together');
+    assert.deepEqual(petCt.voiGroups, [], '…but a CT window means nothing on PET');
+    assert.deepEqual(planLinks([geometry('us1', { color: true }), geometry('us2', { color: true })]).voiGroups, []);
+  });
+
+  it('writes translations in the column-major layout Cornerstone reads', () => {
+    assert.deepEqual(translationMatrix([1, 2, 3]).slice(12, 15), [1, 2, 3]);
+  });
+
+  it('hangs the prior series that matches the one on screen', () => {
+    const series = (seriesInstanceUid: string, modality: string, description: string, instanceCount: number): SeriesSummary => ({
+      studyInstanceUid: 'p',
+      seriesInstanceUid,
+      modality,
+      seriesNumber: 1,
+      description,
+      instanceCount,
+    });
+    const current = series('c', 'CT', '5mm 纵隔窗', 60);
+    const candidates = [series('scout', 'CT', 'Topogram', 1), series('lung', 'CT', '1mm 肺窗', 300), series('med', 'CT', '5mm 纵隔窗', 60), series('sr', 'SR', 'report', 1)];
+    assert.equal(matchingSeries(current, candidates)?.seriesInstanceUid, 'med');
+    assert.equal(matchingSeries(undefined, candidates)?.seriesInstanceUid, 'scout');
+  });
+});
+
+describe('viewer: keyboard', () => {
+  it('maps keys to actions, leaving browser shortcuts alone', () => {
+    assert.equal(actionForKey({ key: 'ArrowDown' }), 'nextImage');
+    assert.equal(actionForKey({ key: 'W' }), 'tool.WindowLevel');
+    assert.equal(actionForKey({ key: '3' }), 'preset.2');
+    assert.equal(actionForKey({ key: 'r', ctrlKey: true }), undefined);
+    assert.equal(actionForKey({ key: 'q' }), undefined);
+  });
+
+  it('gives each key one action', () => {
+    const keys = SHORTCUTS.flatMap((shortcut) => shortcut.keys);
+    assert.equal(new Set(keys).size, keys.length);
+  });
+});

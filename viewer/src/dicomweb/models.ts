@@ -1,0 +1,89 @@
+import { formatPersonName, number, personName, text, texts, type DicomJson, type PersonNameValue } from '../dicom/dataset.ts';
+
+/** A row of the study list or the priors panel, from a QIDO-RS study result. */
+export interface StudySummary {
+  studyInstanceUid: string;
+  patientName: PersonNameValue;
+  patientId: string;
+  issuerOfPatientId: string;
+  patientBirthDate: string;
+  patientSex: string;
+  studyDate: string;
+  studyTime: string;
+  accessionNumber: string;
+  modalities: string[];
+  description: string;
+  institution: string;
+  seriesCount: number | undefined;
+  instanceCount: number | undefined;
+}
+
+export interface SeriesSummary {
+  studyInstanceUid: string;
+  seriesInstanceUid: string;
+  modality: string;
+  seriesNumber: number | undefined;
+  description: string;
+  instanceCount: number | undefined;
+}
+
+export function studySummary(dataset: DicomJson): StudySummary {
+  return {
+    studyInstanceUid: text(dataset, 'StudyInstanceUID'),
+    patientName: personName(dataset, 'PatientName'),
+    patientId: text(dataset, 'PatientID'),
+    issuerOfPatientId: text(dataset, 'IssuerOfPatientID'),
+    patientBirthDate: text(dataset, 'PatientBirthDate'),
+    patientSex: text(dataset, 'PatientSex'),
+    studyDate: text(dataset, 'StudyDate'),
+    studyTime: text(dataset, 'StudyTime'),
+    accessionNumber: text(dataset, 'AccessionNumber'),
+    modalities: texts(dataset, 'ModalitiesInStudy'),
+    description: text(dataset, 'StudyDescription'),
+    institution: text(dataset, 'InstitutionName'),
+    seriesCount: number(dataset, 'NumberOfStudyRelatedSeries'),
+    instanceCount: number(dataset, 'NumberOfStudyRelatedInstances'),
+  };
+}
+
+export function seriesSummary(dataset: DicomJson, studyInstanceUid: string): SeriesSummary {
+  return {
+    studyInstanceUid: text(dataset, 'StudyInstanceUID') || studyInstanceUid,
+    seriesInstanceUid: text(dataset, 'SeriesInstanceUID'),
+    modality: text(dataset, 'Modality'),
+    seriesNumber: number(dataset, 'SeriesNumber'),
+    description: text(dataset, 'SeriesDescription'),
+    instanceCount: number(dataset, 'NumberOfSeriesRelatedInstances'),
+  };
+}
+
+/** Series in the order a reader expects them: by Series Number, unnumbered last. */
+export function sortSeries(series: readonly SeriesSummary[]): SeriesSummary[] {
+  return [...series].sort((a, b) => (a.seriesNumber ?? Infinity) - (b.seriesNumber ?? Infinity));
+}
+
+/**
+ * The series of a prior to hang beside a current series: same modality first, then the closest
+ * description (kernels and windows are named alike within a region's hospitals), then the
+ * largest. Falls back to the prior's first series.
+ */
+export function matchingSeries(current: SeriesSummary | undefined, candidates: readonly SeriesSummary[]): SeriesSummary | undefined {
+  if (!current) return candidates[0];
+  const score = (candidate: SeriesSummary) =>
+    (candidate.modality === current.modality ? 1000 : 0) + sharedCharacters(candidate.description, current.description) * 10 + Math.min(9, Math.log10(1 + (candidate.instanceCount ?? 0)));
+  return [...candidates].sort((a, b) => score(b) - score(a))[0];
+}
+
+function sharedCharacters(a: string, b: string): number {
+  const left = new Set(a.toLowerCase());
+  return [...new Set(b.toLowerCase())].filter((character) => character.trim() && left.has(character)).length;
+}
+
+/** A comparison label: where and when, which is what tells a prior from the current study. */
+export function studyLabel(study: Pick<StudySummary, 'institution' | 'studyDate'>, formatDate: (dicomDate: string) => string): string {
+  return [study.institution, formatDate(study.studyDate)].filter(Boolean).join(' · ');
+}
+
+export function patientDisplayName(study: Pick<StudySummary, 'patientName'>, locale: string): string {
+  return formatPersonName(study.patientName, locale);
+}

@@ -1,0 +1,470 @@
+import {
+  cache,
+  Enums,
+  eventTarget,
+  getShouldUseCPURendering,
+  imageLoader,
+  init as initCore,
+  metaData,
+  RenderingEngine,
+  setUseCPURendering,
+  utilities as coreUtilities,
+  type StackViewport,
+} from '@cornerstonejs/core';
+import { init as initImageLoader } from '@cornerstonejs/dicom-image-loader';
+import {
+  addTool,
+  AngleTool,
+  annotation,
+  EllipticalROITool,
+  Enums as ToolEnums,
+  init as initTools,
+  LengthTool,
+  PanTool,
+  ProbeTool,
+  RectangleROITool,
+  StackScrollTool,
+  synchronizers,
+  SynchronizerManager,
+  ToolGroupManager,
+  utilities as toolUtilities,
+  WindowLevelTool,
+  ZoomTool,
+  type Types as ToolTypes,
+} from '@cornerstonejs/tools';
+import { planLinks, translationMatrix, type ViewportGeometry } from '../logic/linking.ts';
+import { reprioritise } from '../logic/prefetch.ts';
+import { rangeToWindow, windowToRange, type Window } from '../logic/voi-presets.ts';
+import { diagnostics } from './diagnostics.ts';
+
+/** The tools a reader picks for the left mouse button. */
+export const PRIMARY_TOOLS = ['WindowLevel', 'Pan', 'Zoom', 'StackScroll', 'Length', 'Angle', 'RectangleROI', 'EllipticalROI', 'Probe'] as const;
+export type PrimaryTool = (typeof PRIMARY_TOOLS)[number];
+
+const TOOL_CLASSES = {
+  WindowLevel: WindowLevelTool,
+  Pan: PanTool,
+  Zoom: ZoomTool,
+  StackScroll: StackScrollTool,
+  Length: LengthTool,
+  Angle: AngleTool,
+  RectangleROI: RectangleROITool,
+  EllipticalROI: EllipticalROITool,
+  Probe: ProbeTool,
+} as const;
+const toolName = (tool: PrimaryTool): string => TOOL_CLASSES[tool].toolName as string;
+const MEASUREMENT_TOOLS: readonly PrimaryTool[] = ['Length', 'Angle', 'RectangleROI', 'EllipticalROI', 'Probe'];
+
+const ENGINE_ID = 'yingyun';
+const TOOL_GROUP_ID = 'yingyun-tools';
+/** Images fetched at once per viewport beyond the one on screen: enough to fill the connection pool, few enough to re-order quickly when the reader jumps. */
+const PREFETCH_IN_FLIGHT = 6;
+
+/** What a viewport is given to show. */
+export interface StackInput {
+  imageIds: string[];
+  initialIndex: number;
+  geometry: Omit<ViewportGeometry, 'viewportId' | 'slices'>;
+}
+
+export interface ViewportReport {
+  imageIndex: number;
+  total: number;
+  window: Window | undefined;
+  zoomPercent: number | undefined;
+}
+
+/** What the engine tells the UI; it never touches the DOM outside the elements it is given. */
+export interface EngineListener {
+  viewChanged(viewportId: string, report: ViewportReport): void;
+  loadProgress(viewportId: string, loaded: number, total: number): void;
+  /** `error` as the loader gave it: an Error, an HTTP failure, or a codec's bare error number. */
+  imageFailed(viewportId: string, imageIndex: number, error: unknown): void;
+}
+
+interface ViewportEntry {
+  element: HTMLDivElement;
+  input: StackInput;
+  prefetch: Prefetch | undefined;
+  cinePlaying: boolean;
+}
+
+/** Starts Cornerstone (rendering, decoding in web workers, tools). CPU rendering when WebGL is missing or when asked. */
+export function startImaging(options: { forceCpu: boolean }): { cpu: boolean } {
+  initCore();
+  if (options.forceCpu) setUseCPURendering(true);
+  // Decoding is where loading spends its CPU; one worker per core keeps a 500-slice CT within seconds.
+  initImageLoader({ maxWebWorkers: Math.max(2, navigator.hardwareConcurrency || 2) });
+  initTools();
+  for (const tool of Object.values(TOOL_CLASSES)) addTool(tool);
+  // Cornerstone's image cache re-throws a failed load on a promise nobody holds, so every image
+  // that cannot be decoded would also surface as an unhandled rejection. Those failures are shown
+  // in the viewport (IMAGE_LOAD_FAILED, imageFailed below); only they are kept out of the console.
+  const reportedFailures = new Set<unknown>();
+  eventTarget.addEventListener(Enums.Events.IMAGE_LOAD_FAILED, ((event: CustomEvent<{ error: unknown }>) => {
+    reportedFailures.add(event.detail.error);
+  }) as EventListener);
+  addEventListener('unhandledrejection', (event) => {
+    if (reportedFailures.has(event.reason)) event.preventDefault();
+  });
+  const cpu = getShouldUseCPURendering();
+  diagnostics.renderer(cpu);
+  return { cpu };
+}
+
+/**
+ * Cornerstone behind one interface for the viewport grid: one rendering engine, one tool group,
+ * stack viewports with progressive loading, linking (slice and window synchronisers) and the
+ * reader's view actions.
+ */
+export class ImagingEngine {
+  private readonly renderingEngine = new RenderingEngine(ENGINE_ID);
+  private readonly toolGroup: ToolTypes.IToolGroup;
+  private readonly viewports = new Map<string, ViewportEntry>();
+  private primaryTool: PrimaryTool = 'WindowLevel';
+  private linked = true;
+  private readonly synchronizerIds: string[] = [];
+
+  constructor(private readonly listener: EngineListener) {
+    const group = ToolGroupManager.createToolGroup(TOOL_GROUP_ID);
+    if (!group) throw new Error('tool group exists already');
+    this.toolGroup = group;
+    for (const tool of Object.values(TOOL_CLASSES)) group.addTool(tool.toolName as string);
+    const { MouseBindings } = ToolEnums;
+    group.setToolActive(toolName('StackScroll'), { bindings: [{ mouseButton: MouseBindings.Wheel }] });
+    group.setToolActive(toolName('Zoom'), { bindings: [{ mouseButton: MouseBindings.Secondary }] });
+    group.setToolActive(toolName('Pan'), { bindings: [{ mouseButton: MouseBindings.Auxiliary }] });
+    this.setPrimaryTool('WindowLevel');
+
+    eventTarget.addEventListener(Enums.Events.IMAGE_LOAD_ERROR, ((event: CustomEvent<{ imageId: string; error: unknown }>) => {
+      for (const [viewportId, entry] of this.viewports) {
+        const index = entry.input.imageIds.indexOf(event.detail.imageId);
+        if (index >= 0) this.listener.imageFailed(viewportId, index, event.detail.error);
+      }
+    }) as EventListener);
+  }
+
+  /** Attaches a viewport to its element; the same id can later be given another stack. */
+  enable(viewportId: string, element: HTMLDivElement): void {
+    if (this.viewports.has(viewportId)) return;
+    this.renderingEngine.enableElement({ viewportId, element, type: Enums.ViewportType.STACK, defaultOptions: { background: [0, 0, 0] } });
+    this.toolGroup.addViewport(viewportId, ENGINE_ID);
+    const report = () => this.report(viewportId);
+    element.addEventListener(Enums.Events.STACK_NEW_IMAGE, () => {
+      const entry = this.viewports.get(viewportId);
+      entry?.prefetch?.moveTo(this.viewport(viewportId).getCurrentImageIdIndex());
+      report();
+    });
+    element.addEventListener(Enums.Events.VOI_MODIFIED, report);
+    element.addEventListener(Enums.Events.CAMERA_MODIFIED, report);
+    element.addEventListener(Enums.Events.IMAGE_RENDERED, () => diagnostics.rendered(viewportId));
+    this.viewports.set(viewportId, { element, input: { imageIds: [], initialIndex: 0, geometry: emptyGeometry() }, prefetch: undefined, cinePlaying: false });
+  }
+
+  disable(viewportId: string): void {
+    const entry = this.viewports.get(viewportId);
+    if (!entry) return;
+    entry.prefetch?.stop();
+    if (entry.cinePlaying) toolUtilities.cine.stopClip(entry.element);
+    this.toolGroup.removeViewports(ENGINE_ID, viewportId);
+    this.renderingEngine.disableElement(viewportId);
+    this.viewports.delete(viewportId);
+    this.relink();
+  }
+
+  /**
+   * Shows a stack: the image at initialIndex is fetched first and drawn as soon as it arrives;
+   * the rest follow from there outward (logic/prefetch.ts), re-ordered whenever the reader moves.
+   */
+  async show(viewportId: string, input: StackInput): Promise<void> {
+    const entry = this.viewports.get(viewportId);
+    if (!entry) return;
+    entry.prefetch?.stop();
+    if (entry.cinePlaying) this.stopCine(viewportId);
+    entry.input = input;
+    diagnostics.stackStarted(viewportId, input.imageIds.length);
+    const viewport = this.viewport(viewportId);
+    await viewport.setStack(input.imageIds, input.initialIndex);
+    viewport.render();
+    diagnostics.firstImage(viewportId);
+    entry.prefetch = new Prefetch(
+      input.imageIds,
+      viewport.getCurrentImageIdIndex(),
+      (imageId) => viewport.getLoaderImageOptions(imageId),
+      (loaded) => {
+        this.listener.loadProgress(viewportId, loaded, input.imageIds.length);
+        diagnostics.loaded(viewportId, loaded);
+      },
+      (index, error) => this.listener.imageFailed(viewportId, index, error),
+    );
+    this.relink(viewportId);
+    this.report(viewportId);
+  }
+
+  resize(): void {
+    this.renderingEngine.resize(true, false);
+  }
+
+  setPrimaryTool(tool: PrimaryTool): void {
+    const { MouseBindings } = ToolEnums;
+    const previous = this.primaryTool;
+    this.primaryTool = tool;
+    // The right and middle buttons and the wheel keep zoom, pan and scroll whatever the left button does.
+    const secondaryBinding: Record<string, ToolTypes.IToolBinding[]> = {
+      [toolName('Zoom')]: [{ mouseButton: MouseBindings.Secondary }],
+      [toolName('Pan')]: [{ mouseButton: MouseBindings.Auxiliary }],
+      [toolName('StackScroll')]: [{ mouseButton: MouseBindings.Wheel }],
+    };
+    const previousName = toolName(previous);
+    if (previous !== tool) {
+      if (secondaryBinding[previousName]) this.toolGroup.setToolActive(previousName, { bindings: secondaryBinding[previousName] });
+      // Measurements already drawn stay visible and editable once another tool is chosen.
+      else if (MEASUREMENT_TOOLS.includes(previous)) this.toolGroup.setToolPassive(previousName);
+      else this.toolGroup.setToolDisabled(previousName);
+    }
+    const name = toolName(tool);
+    this.toolGroup.setToolActive(name, { bindings: [{ mouseButton: MouseBindings.Primary }, ...(secondaryBinding[name] ?? [])] });
+  }
+
+  getPrimaryTool(): PrimaryTool {
+    return this.primaryTool;
+  }
+
+  scroll(viewportId: string, delta: number): void {
+    const viewport = this.viewport(viewportId);
+    if (viewport.getImageIds().length === 0) return;
+    coreUtilities.scroll(viewport, { delta });
+  }
+
+  jumpTo(viewportId: string, index: number): void {
+    const viewport = this.viewport(viewportId);
+    const count = viewport.getImageIds().length;
+    if (count === 0) return;
+    void viewport.setImageIdIndex(Math.min(Math.max(0, index), count - 1));
+  }
+
+  applyWindow(viewportId: string, window: Window): void {
+    const viewport = this.viewport(viewportId);
+    viewport.setProperties({ voiRange: windowToRange(window) });
+    viewport.render();
+  }
+
+  invert(viewportId: string): void {
+    const viewport = this.viewport(viewportId);
+    viewport.setProperties({ invert: !viewport.getProperties().invert });
+    viewport.render();
+  }
+
+  rotate(viewportId: string): void {
+    const viewport = this.viewport(viewportId);
+    viewport.setViewPresentation({ rotation: (viewport.getRotation() + 90) % 360 });
+    viewport.render();
+  }
+
+  flip(viewportId: string, direction: 'horizontal' | 'vertical'): void {
+    const viewport = this.viewport(viewportId);
+    const camera = viewport.getCamera();
+    viewport.setCamera(direction === 'horizontal' ? { flipHorizontal: !camera.flipHorizontal } : { flipVertical: !camera.flipVertical });
+    viewport.render();
+  }
+
+  reset(viewportId: string): void {
+    const viewport = this.viewport(viewportId);
+    viewport.resetCamera();
+    viewport.resetProperties();
+    viewport.render();
+  }
+
+  /** Cine runs until stopped; a new frame rate applies at once. */
+  playCine(viewportId: string, framesPerSecond: number): void {
+    const entry = this.viewports.get(viewportId);
+    if (!entry || entry.input.imageIds.length < 2) return;
+    toolUtilities.cine.playClip(entry.element, { framesPerSecond, loop: true });
+    entry.cinePlaying = true;
+  }
+
+  stopCine(viewportId: string): void {
+    const entry = this.viewports.get(viewportId);
+    if (!entry?.cinePlaying) return;
+    toolUtilities.cine.stopClip(entry.element);
+    entry.cinePlaying = false;
+  }
+
+  isCinePlaying(viewportId: string): boolean {
+    return this.viewports.get(viewportId)?.cinePlaying ?? false;
+  }
+
+  deleteMeasurements(viewportId: string): void {
+    const entry = this.viewports.get(viewportId);
+    if (!entry) return;
+    for (const tool of MEASUREMENT_TOOLS) annotation.state.removeAnnotations(toolName(tool), entry.element);
+    this.viewport(viewportId).render();
+  }
+
+  /**
+   * Calibrates the image on screen from the last length drawn on it, for images without pixel
+   * spacing (secondary captures, scanned film): the reader says how long that line really is.
+   * Returns false when there is no line to calibrate from.
+   */
+  calibrateFromLastLength(viewportId: string, realLengthMm: number): boolean {
+    const entry = this.viewports.get(viewportId);
+    if (!entry || !(realLengthMm > 0)) return false;
+    const viewport = this.viewport(viewportId);
+    const imageId = viewport.getCurrentImageId();
+    const lengths = (annotation.state.getAnnotations(toolName('Length'), entry.element) ?? []).filter(
+      (drawn) => drawn.metadata?.referencedImageId === imageId,
+    );
+    const last = lengths.at(-1);
+    const stats = last?.data.cachedStats as Record<string, { length?: number }> | undefined;
+    const measured = stats ? Object.values(stats)[0]?.length : undefined;
+    if (!measured) return false;
+    toolUtilities.calibrateImageSpacing(imageId, this.renderingEngine, realLengthMm / measured);
+    return true;
+  }
+
+  setLinked(linked: boolean): void {
+    this.linked = linked;
+    this.relink();
+  }
+
+  isLinked(): boolean {
+    return this.linked;
+  }
+
+  /** The canvas-level state the overlays show. */
+  private report(viewportId: string): void {
+    const entry = this.viewports.get(viewportId);
+    if (!entry || entry.input.imageIds.length === 0) return;
+    const viewport = this.viewport(viewportId);
+    const voiRange = viewport.getProperties().voiRange;
+    this.listener.viewChanged(viewportId, {
+      imageIndex: viewport.getCurrentImageIdIndex(),
+      total: entry.input.imageIds.length,
+      window: voiRange ? rangeToWindow(voiRange) : undefined,
+      zoomPercent: zoomPercent(viewport),
+    });
+  }
+
+  /**
+   * Rebuilds the synchronisers from logic/linking.ts's plan: slices move together, with a
+   * registration between different frames of reference, and windows are shared within a group.
+   */
+  private relink(joining?: string): void {
+    for (const id of this.synchronizerIds.splice(0)) SynchronizerManager.destroySynchronizer(id);
+    if (!this.linked) return;
+    const geometries: ViewportGeometry[] = [...this.viewports]
+      .filter(([, entry]) => entry.input.imageIds.length > 0)
+      .map(([viewportId, entry]) => ({ ...entry.input.geometry, ...this.currentPosition(viewportId, entry), viewportId, slices: entry.input.imageIds.length }));
+    const plan = planLinks(geometries);
+    if (plan.sliceLinks.length > 0) {
+      const id = 'yingyun-slices';
+      const synchronizer = synchronizers.createImageSliceSynchronizer(id);
+      this.synchronizerIds.push(id);
+      for (const link of plan.sliceLinks) {
+        coreUtilities.spatialRegistrationMetadataProvider.add([link.target, link.source], Float32Array.from(translationMatrix(link.translation)) as unknown as Parameters<typeof coreUtilities.spatialRegistrationMetadataProvider.add>[1]);
+      }
+      for (const viewportId of new Set(plan.sliceLinks.flatMap((link) => [link.source, link.target]))) {
+        synchronizer.add({ renderingEngineId: ENGINE_ID, viewportId });
+      }
+    }
+    plan.voiGroups.forEach((group, index) => {
+      const id = `yingyun-voi-${index}`;
+      const synchronizer = synchronizers.createVOISynchronizer(id, { syncInvertState: true, syncColormap: false });
+      this.synchronizerIds.push(id);
+      for (const viewportId of group) synchronizer.add({ renderingEngineId: ENGINE_ID, viewportId });
+      // A series joining a group (a prior opened beside the current study) takes the window the reader already chose.
+      const source = group.find((viewportId) => viewportId !== joining);
+      if (joining && source && group.includes(joining)) {
+        const { voiRange, invert } = this.viewport(source).getProperties();
+        const target = this.viewport(joining);
+        target.setProperties({ voiRange, invert });
+        target.render();
+      }
+    });
+  }
+
+  /** The position of the image on screen, from which a registration between two frames of reference starts. */
+  private currentPosition(viewportId: string, entry: ViewportEntry): Pick<ViewportGeometry, 'position'> {
+    const imageId = this.viewport(viewportId).getCurrentImageId() ?? entry.input.imageIds[0];
+    const plane = imageId ? (metaData.get('imagePlaneModule', imageId) as { imagePositionPatient?: number[] } | undefined) : undefined;
+    const position = plane?.imagePositionPatient;
+    return { position: position && position.length === 3 ? [position[0]!, position[1]!, position[2]!] : entry.input.geometry.position };
+  }
+
+  private viewport(viewportId: string): StackViewport {
+    return this.renderingEngine.getViewport(viewportId) as StackViewport;
+  }
+}
+
+/**
+ * Zoom as viewers state it: screen pixels per image pixel (100% = one to one), which reads the same
+ * whichever renderer (GPU or CPU, whose own zoom factors differ) draws the image.
+ */
+function zoomPercent(viewport: StackViewport): number | undefined {
+  const { parallelScale } = viewport.getCamera();
+  const rowSpacing = viewport.getImageData()?.spacing[1];
+  const height = viewport.element.clientHeight;
+  if (!parallelScale || !rowSpacing || !height) return undefined;
+  return (height / (2 * parallelScale)) * rowSpacing * 100;
+}
+
+function emptyGeometry(): StackInput['geometry'] {
+  return { frameOfReferenceUid: '', modality: '', normal: undefined, position: undefined, color: false };
+}
+
+/**
+ * Progressive loading of one stack: a few images in flight, the rest waiting in order of distance
+ * from the image on screen. moveTo re-orders what is still waiting; stop abandons it.
+ */
+class Prefetch {
+  private waiting: number[];
+  private inFlight = 0;
+  private loaded = 0;
+  private stopped = false;
+
+  constructor(
+    private readonly imageIds: string[],
+    current: number,
+    private readonly options: (imageId: string) => ReturnType<StackViewport['getLoaderImageOptions']>,
+    private readonly progress: (loaded: number) => void,
+    private readonly failed: (index: number, error: unknown) => void,
+  ) {
+    this.waiting = reprioritise(imageIds.map((_, index) => index), imageIds.length, current);
+    this.pump();
+  }
+
+  moveTo(current: number): void {
+    this.waiting = reprioritise(this.waiting, this.imageIds.length, current);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.waiting = [];
+  }
+
+  private pump(): void {
+    while (!this.stopped && this.inFlight < PREFETCH_IN_FLIGHT && this.waiting.length > 0) {
+      const index = this.waiting.shift()!;
+      const imageId = this.imageIds[index]!;
+      if (cache.isLoaded(imageId)) {
+        this.done();
+        continue;
+      }
+      this.inFlight++;
+      imageLoader
+        .loadAndCacheImage(imageId, { ...this.options(imageId), requestType: Enums.RequestType.Prefetch, priority: 0 })
+        .catch((error: unknown) => this.failed(index, error))
+        .finally(() => {
+          this.inFlight--;
+          this.done();
+          this.pump();
+        });
+    }
+  }
+
+  private done(): void {
+    if (this.stopped) return;
+    this.loaded++;
+    this.progress(this.loaded);
+  }
+}

@@ -1,0 +1,79 @@
+import type { SearchCriteria, SortKey } from './study-query.ts';
+import { EMPTY_CRITERIA, SORT_KEYS } from './study-query.ts';
+
+/** Where the app is, as the URL says: bookmarkable, and what the browser's back button returns to. */
+export type Route =
+  | { page: 'studies'; criteria: SearchCriteria; sort: Sort; offset: number }
+  | { page: 'viewer'; studyInstanceUids: string[]; seriesInstanceUid?: string };
+
+export interface Sort {
+  key: SortKey;
+  descending: boolean;
+}
+
+export const DEFAULT_SORT: Sort = { key: 'StudyDate', descending: true };
+
+const CRITERIA_PARAMS: Record<keyof SearchCriteria, string> = {
+  patientName: 'name',
+  patientId: 'pid',
+  accessionNumber: 'acc',
+  modality: 'mod',
+  dateFrom: 'from',
+  dateTo: 'to',
+  institution: 'inst',
+  description: 'desc',
+};
+
+const UID = /^[0-9]+(\.[0-9]+)*$/;
+
+/**
+ * Reads a location. `/viewer?StudyInstanceUIDs=a,b` is the deep link OHIF uses (several studies
+ * comma-separated or repeated), so links made by a PACS or HIS for OHIF open here too.
+ */
+export function parseRoute(pathname: string, search: string): Route {
+  const params = new URLSearchParams(search);
+  if (/^\/viewer\/?$/.test(pathname)) {
+    const studyInstanceUids = params
+      .getAll('StudyInstanceUIDs')
+      .flatMap((value) => value.split(','))
+      .map((uid) => uid.trim())
+      .filter((uid) => UID.test(uid));
+    const series = params.get('SeriesInstanceUIDs')?.split(',')[0]?.trim();
+    return { page: 'viewer', studyInstanceUids: [...new Set(studyInstanceUids)], ...(series && UID.test(series) ? { seriesInstanceUid: series } : {}) };
+  }
+  const criteria = { ...EMPTY_CRITERIA };
+  for (const [field, param] of Object.entries(CRITERIA_PARAMS) as [keyof SearchCriteria, string][]) {
+    criteria[field] = params.get(param)?.trim() ?? '';
+  }
+  const sortParam = params.get('sort') ?? '';
+  const descending = sortParam.startsWith('-');
+  const key = sortParam.replace(/^-/, '') as SortKey;
+  const sort = SORT_KEYS.includes(key) ? { key, descending } : DEFAULT_SORT;
+  const offset = Math.max(0, Math.trunc(Number(params.get('offset')) || 0));
+  return { page: 'studies', criteria, sort, offset };
+}
+
+/** The URL of a route (path and query), the inverse of parseRoute. */
+export function routeUrl(route: Route): string {
+  const params = new URLSearchParams();
+  if (route.page === 'viewer') {
+    params.set('StudyInstanceUIDs', route.studyInstanceUids.join(','));
+    if (route.seriesInstanceUid) params.set('SeriesInstanceUIDs', route.seriesInstanceUid);
+    return `/viewer?${params.toString()}`;
+  }
+  for (const [field, param] of Object.entries(CRITERIA_PARAMS) as [keyof SearchCriteria, string][]) {
+    if (route.criteria[field]) params.set(param, route.criteria[field]);
+  }
+  if (route.sort.key !== DEFAULT_SORT.key || route.sort.descending !== DEFAULT_SORT.descending) {
+    params.set('sort', `${route.sort.descending ? '-' : ''}${route.sort.key}`);
+  }
+  if (route.offset > 0) params.set('offset', String(route.offset));
+  const query = params.toString();
+  return query ? `/?${query}` : '/';
+}
+
+/** Switches read from the page's URL: `cpu=1` forces Cornerstone's CPU rendering (for testing the fallback). */
+export function renderingFlags(search: string): { forceCpu: boolean } {
+  const value = new URLSearchParams(search).get('cpu');
+  return { forceCpu: value === '1' || value === 'true' };
+}

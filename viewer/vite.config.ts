@@ -1,0 +1,36 @@
+import { createLogger, defineConfig } from 'vite';
+
+/** The running Yingyun that `npm run dev:viewer` proxies DICOMweb and the API to. */
+const backend = process.env.YINGYUN_BACKEND ?? 'http://127.0.0.1:8080';
+
+/**
+ * The codecs' Emscripten glue mentions Node's fs and path for running outside a browser; in the
+ * browser those branches never run, so the "externalized for browser compatibility" notes are noise.
+ */
+const logger = createLogger();
+const warn = logger.warn.bind(logger);
+logger.warn = (message, options) => {
+  if (message.includes('externalized for browser compatibility')) return;
+  warn(message, options);
+};
+
+export default defineConfig({
+  root: import.meta.dirname,
+  base: '/',
+  customLogger: logger,
+  resolve: { alias: { xmlbuilder2: `${import.meta.dirname}/src/imaging/xml-reader-unavailable.ts` } },
+  build: {
+    outDir: 'dist',
+    emptyOutDir: true,
+    target: 'es2022',
+    // Cornerstone (with vtk.js) is one large chunk by nature; it is cached for a year under its hash.
+    chunkSizeWarningLimit: 6000,
+  },
+  // The image loader starts its decoders as module workers, which load the WASM codecs.
+  worker: { format: 'es' },
+  optimizeDeps: { exclude: ['@cornerstonejs/dicom-image-loader'], include: ['dicom-parser'] },
+  server: {
+    host: '127.0.0.1',
+    proxy: { '/dicom-web': backend, '/wado': backend, '/api': backend },
+  },
+});
