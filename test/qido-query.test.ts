@@ -106,6 +106,18 @@ describe('parseQidoQuery', () => {
     assert.deepEqual(parseQidoQuery('study', { PatientName: '', AccessionNumber: '*', ModalitiesInStudy: '*' }).conditions, []);
   });
 
+  it('reads orderby keys, descending with -, and refuses keys the level cannot sort by', () => {
+    const query = parseQidoQuery('study', { orderby: '-StudyDate,PatientName', includefield: 'NumberOfStudyRelatedInstances' });
+    assert.deepEqual(query.orderBy, [
+      { tag: '00080020', descending: true },
+      { tag: '00100010', descending: false },
+    ]);
+    assert.deepEqual(parseQidoQuery('series', { orderby: '-00201209' }).orderBy, [{ tag: '00201209', descending: true }]);
+    assert.throws(() => parseQidoQuery('study', { orderby: 'SeriesNumber' }), /cannot be ordered by SeriesNumber/);
+    assert.throws(() => parseQidoQuery('study', { orderby: 'NumberOfSeriesRelatedInstances' }), /cannot be ordered/);
+    assert.throws(() => parseQidoQuery('study', { orderby: 'OtherPatientIDsSequence.PatientID' }), /inside a sequence/);
+  });
+
   it('refuses what is not a valid query, saying why', () => {
     const cases: [Record<string, string | string[]>, RegExp][] = [
       [{ NoSuchKeyword: 'x' }, /unknown query parameter "NoSuchKeyword"/],

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { DicomJsonDataset } from '../dicom/types.ts';
-import type { Condition, MatchableTag, QidoQuery, QueryScope } from '../query/qido-query.ts';
+import type { Condition, MatchableTag, QidoQuery, QueryScope, SortableTag } from '../query/qido-query.ts';
 
 export interface StudyRow {
   studyInstanceUid: string;
@@ -71,6 +71,14 @@ const COLUMN: Record<MatchableTag, string> = {
   '00080016': 'i.sop_class_uid',
   '00080018': 'i.sop_instance_uid',
   '00200013': 'i.instance_number',
+};
+
+/** What `orderby` sorts by: the matchable columns, and the counts kept on study and series rows. */
+const SORT_COLUMN: Record<SortableTag, string> = {
+  ...COLUMN,
+  '00201206': 'st.number_of_series',
+  '00201208': 'st.number_of_instances',
+  '00201209': 'se.number_of_instances',
 };
 
 type Alias = 'p' | 'st' | 'se' | 'i';
@@ -200,7 +208,7 @@ export function studySearchSql(query: QidoQuery): SqlQuery {
     `SELECT ${STUDY_COLUMNS}
      FROM studies st JOIN patients p ON p.id = st.patient_pk
      ${where.text}
-     ORDER BY ${STUDY_ORDER}`,
+     ORDER BY ${orderBy(query, STUDY_ORDER)}`,
   );
 }
 
@@ -212,7 +220,7 @@ export function seriesSearchSql(query: QidoQuery): SqlQuery {
     `SELECT ${SERIES_COLUMNS}
      FROM series se JOIN studies st ON st.id = se.study_pk JOIN patients p ON p.id = st.patient_pk
      ${where.text}
-     ORDER BY ${SERIES_ORDER}`,
+     ORDER BY ${orderBy(query, SERIES_ORDER)}`,
   );
 }
 
@@ -234,7 +242,7 @@ export function instanceSearchSql(query: QidoQuery, options: SearchOptions = {})
      FROM instances i JOIN series se ON se.id = i.series_pk JOIN studies st ON st.id = i.study_pk
      JOIN patients p ON p.id = st.patient_pk ${receiptJoin}
      ${where.text}
-     ORDER BY ${INSTANCE_ORDER}`,
+     ORDER BY ${orderBy(query, INSTANCE_ORDER)}`,
   );
 }
 
@@ -262,6 +270,12 @@ export function matchCountSql(query: QidoQuery): SqlQuery {
     text: `SELECT count(*)::int AS matches FROM (SELECT 1 FROM ${from} ${where.text} LIMIT $${where.values.length}) AS matched`,
     values: where.values,
   };
+}
+
+/** The client's `orderby` keys first (empty values last either way), then the level's own order, which keeps paging stable. */
+function orderBy(query: QidoQuery, levelOrder: string): string {
+  const keys = query.orderBy.map(({ tag, descending }) => `${SORT_COLUMN[tag]} ${descending ? 'DESC' : 'ASC'} NULLS LAST`);
+  return [...keys, levelOrder].join(', ');
 }
 
 function page(query: QidoQuery, values: unknown[], select: string): SqlQuery {

@@ -76,6 +76,20 @@ export interface Condition {
   match: Match;
 }
 
+/** Counts computed per result, sortable at the levels that carry them. */
+const SORTABLE_COUNTS = {
+  '00201206': 'study', // NumberOfStudyRelatedSeries
+  '00201208': 'study', // NumberOfStudyRelatedInstances
+  '00201209': 'series', // NumberOfSeriesRelatedInstances
+} as const;
+
+export type SortableTag = MatchableTag | keyof typeof SORTABLE_COUNTS;
+
+export interface SortKey {
+  tag: SortableTag;
+  descending: boolean;
+}
+
 export interface QidoQuery {
   level: QueryLevel;
   scope: QueryScope;
@@ -87,6 +101,11 @@ export interface QidoQuery {
   include: 'all' | ReadonlySet<string>;
   /** Query keys that name valid attributes the index cannot match on: returned, not matched. */
   notMatched: string[];
+  /**
+   * `orderby` (as dcm4chee-arc and other archives take it; PS3.18 leaves result order to the
+   * origin server): keys in order, '-' for descending. After them, the default order (newest first).
+   */
+  orderBy: SortKey[];
 }
 
 /** Results per response when the client does not say; and the most one response carries (maxResults). */
@@ -108,6 +127,7 @@ export function parseQidoQuery(level: QueryLevel, parameters: Parameters, scope:
   let limit = DEFAULT_LIMIT;
   let offset = 0;
   let fuzzyMatching = false;
+  const orderBy: SortKey[] = [];
   const matchKeys: [name: string, tag: string, value: string][] = [];
 
   for (const [name, rawValue] of Object.entries(parameters)) {
@@ -127,6 +147,9 @@ export function parseQidoQuery(level: QueryLevel, parameters: Parameters, scope:
         fuzzyMatching = value === 'true';
         continue;
       }
+      case 'orderby':
+        for (const field of values.flatMap((value) => value.split(','))) orderBy.push(sortKey(level, field.trim()));
+        continue;
       case 'includefield':
         for (const field of values.flatMap((value) => value.split(','))) {
           if (field.trim() === 'all') includeAll = true;
@@ -150,7 +173,20 @@ export function parseQidoQuery(level: QueryLevel, parameters: Parameters, scope:
   }
   if (scope.studyInstanceUid) conditions.push({ tag: '0020000D', match: { kind: 'equals', value: uid('study', scope.studyInstanceUid) } });
   if (scope.seriesInstanceUid) conditions.push({ tag: '0020000E', match: { kind: 'equals', value: uid('series', scope.seriesInstanceUid) } });
-  return { level, scope, conditions, limit, offset, fuzzyMatching, include: includeAll ? 'all' : include, notMatched };
+  return { level, scope, conditions, limit, offset, fuzzyMatching, include: includeAll ? 'all' : include, notMatched, orderBy };
+}
+
+function sortKey(level: QueryLevel, field: string): SortKey {
+  const descending = field.startsWith('-');
+  const name = descending ? field.slice(1) : field.replace(/^\+/, '');
+  if (name.includes('.')) throw new QidoQueryError(`results cannot be ordered by an attribute inside a sequence (${name})`);
+  const tag = attributeTag(name, 'orderby');
+  const visible = VISIBLE_LEVELS[level];
+  const sortable =
+    (isMatchable(tag) && visible.has(MATCHABLE[tag].level)) ||
+    (Object.hasOwn(SORTABLE_COUNTS, tag) && visible.has(SORTABLE_COUNTS[tag as keyof typeof SORTABLE_COUNTS]));
+  if (!sortable) throw new QidoQueryError(`results at ${level} level cannot be ordered by ${name}`);
+  return { tag: tag as SortableTag, descending };
 }
 
 function isMatchable(tag: string): tag is MatchableTag {
@@ -167,7 +203,7 @@ function single(name: string, values: string[]): string {
 function attributeTag(attribute: string, what: string): string {
   const ids = attribute.split('.');
   const tags = ids.map((id) => tagOf(id));
-  if (!tags.every(Boolean)) throw new QidoQueryError(`unknown ${what} ${JSON.stringify(attribute)}: not a DICOM keyword or tag, nor limit, offset, fuzzymatching or includefield`);
+  if (!tags.every(Boolean)) throw new QidoQueryError(`unknown ${what} ${JSON.stringify(attribute)}: not a DICOM keyword or tag, nor limit, offset, fuzzymatching, includefield or orderby`);
   return tags[0]!;
 }
 

@@ -26,7 +26,8 @@ const bareNumberOnly: Study = {
   description: '胸部DR',
 };
 
-describe('priors across institutions (GET /api/studies/{study}/priors)', () => {
+/** What the viewer's study list and priors panel ask of the archive, against a real system with the fixtures' small corpus. */
+describe('study list: priors across institutions and server-side ordering', () => {
   let system: TestSystem;
   const priors = async (study: string) => {
     const response = await fetch(`${system.httpUrl}/api/studies/${study}/priors`);
@@ -77,6 +78,28 @@ describe('priors across institutions (GET /api/studies/{study}/priors)', () => {
     assert.deepEqual(await priors(uidOf(bareNumberOnly)), []);
     // Unrelated patients have no priors, even at the same hospital.
     assert.deepEqual(await priors(uidOf(STUDIES.zhangMr)), []);
+  });
+
+  it('QIDO-RS orderby sorts the whole result before paging, then newest first; a bad key is a 400', async () => {
+    const studies = async (query: string) => {
+      const response = await fetch(`${system.dicomWebUrl}/studies?${query}`);
+      assert.equal(response.status, 200, query);
+      return (await response.json()) as StudyResult[];
+    };
+    const byInstances = await studies('orderby=-NumberOfStudyRelatedInstances');
+    const counts = byInstances.map((study) => Number(study['00201208']!.Value![0]));
+    assert.deepEqual(counts, [...counts].sort((a, b) => b - a));
+    const firstPage = await studies('orderby=PatientID&limit=2');
+    const secondPage = await studies('orderby=PatientID&limit=2&offset=2');
+    const ids = [...firstPage, ...secondPage].map((study) => String(study['00100020']!.Value![0]));
+    assert.deepEqual(ids, [...ids].sort(), 'pages continue one order');
+    const all = (await studies('orderby=PatientID')).map((study) => String(study['00100020']!.Value![0]));
+    assert.deepEqual(ids, all.slice(0, 4));
+    const byInstitution = await studies('orderby=InstitutionName,-StudyDate&includefield=00080080');
+    const institutions = byInstitution.map((study) => String(study['00080080']?.Value?.[0] ?? ''));
+    assert.deepEqual(institutions, [...institutions].sort());
+    await expectProblem(await fetch(`${system.dicomWebUrl}/studies?orderby=SeriesNumber`), 400, /cannot be ordered by SeriesNumber/);
+    await expectProblem(await fetch(`${system.dicomWebUrl}/studies?orderby=NoSuchKeyword`), 400, /unknown orderby/);
   });
 
   it('answers problem JSON for an unknown study and a malformed UID', async () => {
