@@ -51,12 +51,13 @@ const showProgress = (progress: ImportProgress) => {
 };
 
 const source = { via: 'import' as const, name: process.env.YINGYUN_IMPORT_LABEL ?? 'bulk-import' };
-const totals: ImportSummary = { stored: 0, newVersions: 0, duplicates: 0, skipped: [], rejected: [] };
+const totals: ImportSummary = { stored: 0, newVersions: 0, duplicates: 0, withoutFileMeta: 0, skipped: [], rejected: [] };
 for (const location of locations) {
   const summary = await importEntries(listImportEntries(location), runtime.ingest, source, showProgress);
   totals.stored += summary.stored;
   totals.newVersions += summary.newVersions;
   totals.duplicates += summary.duplicates;
+  totals.withoutFileMeta += summary.withoutFileMeta;
   totals.skipped.push(...summary.skipped);
   totals.rejected.push(...summary.rejected);
 }
@@ -68,6 +69,7 @@ const seconds = ((Date.now() - started) / 1000).toFixed(1);
 console.log(`stored: ${totals.stored}`);
 console.log(`new versions of existing instances: ${totals.newVersions}`);
 console.log(`duplicates (already stored, identical): ${totals.duplicates}`);
+if (totals.withoutFileMeta) console.log(`of those stored, bare datasets given File Meta Information: ${totals.withoutFileMeta}`);
 console.log(`skipped: ${totals.skipped.length}`);
 for (const { name, reason } of totals.skipped) console.log(`  ${name}: ${reason}`);
 console.log(`rejected: ${totals.rejected.length}`);

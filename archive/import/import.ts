@@ -1,11 +1,14 @@
 import { IngestRejection } from '../dicom/types.ts';
 import type { IngestService, InstanceSource } from '../ingest.ts';
 import type { ImportEntry } from './entries.ts';
+import { wrapRawDataset } from './raw-dataset.ts';
 
 export interface ImportSummary {
   stored: number;
   newVersions: number;
   duplicates: number;
+  /** Bare datasets (no File Meta Information) that were given one; see raw-dataset.ts. */
+  withoutFileMeta: number;
   skipped: Array<{ name: string; reason: string }>;
   rejected: Array<{ name: string; reason: string }>;
 }
@@ -30,15 +33,17 @@ export async function importEntries(
   source: InstanceSource,
   onProgress: (progress: ImportProgress) => void = () => undefined,
 ): Promise<ImportSummary> {
-  const summary: ImportSummary = { stored: 0, newVersions: 0, duplicates: 0, skipped: [], rejected: [] };
+  const summary: ImportSummary = { stored: 0, newVersions: 0, duplicates: 0, withoutFileMeta: 0, skipped: [], rejected: [] };
   const progress: ImportProgress = { done: 0, bytes: 0, current: '' };
   const inFlight = new Set<Promise<void>>();
 
   const importOne = async (entry: ImportEntry) => {
     try {
-      const part10 = await entry.read();
-      progress.bytes += part10.length;
-      const outcome = await ingest.ingest({ part10 }, source);
+      const bytes = await entry.read();
+      progress.bytes += bytes.length;
+      const wrapped = wrapRawDataset(bytes);
+      const outcome = await ingest.ingest({ part10: wrapped?.part10 ?? bytes }, source);
+      if (wrapped) summary.withoutFileMeta++;
       if (outcome.result === 'stored') summary.stored++;
       else if (outcome.result === 'new-version') summary.newVersions++;
       else summary.duplicates++;
