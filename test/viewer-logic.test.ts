@@ -1,18 +1,18 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { formatDicomDate, formatPersonName, parsePersonName, type DicomJson } from '../viewer/src/dicom/dataset.ts';
-import { matchingSeries, studySummary, type SeriesSummary } from '../viewer/src/dicomweb/models.ts';
+import { matchingSeries, type SeriesSummary } from '../viewer/src/dicomweb/models.ts';
 import { chooseLocale, placeholders, translator } from '../viewer/src/i18n/i18n.ts';
 import { CATALOGUES, LOCALES } from '../viewer/src/i18n/messages.ts';
 import { assignSeries, changeLayout, compareWithPrior, initialLayout, type SeriesRef } from '../viewer/src/logic/layout.ts';
 import { planLinks, translationMatrix, type ViewportGeometry } from '../viewer/src/logic/linking.ts';
+import { roiTextLines } from '../viewer/src/logic/measurement-text.ts';
 import { overlayText } from '../viewer/src/logic/overlay.ts';
 import { prefetchOrder, reprioritise } from '../viewer/src/logic/prefetch.ts';
-import { DEFAULT_SORT, parseRoute, renderingFlags, routeUrl } from '../viewer/src/logic/route.ts';
+import { DEFAULT_SORT, parseRoute, rendererFlag, routeUrl } from '../viewer/src/logic/route.ts';
 import { actionForKey, SHORTCUTS } from '../viewer/src/logic/shortcuts.ts';
 import { orderStack } from '../viewer/src/logic/stack.ts';
 import { EMPTY_CRITERIA, pageInfo, qidoParameters, remainingFromWarning } from '../viewer/src/logic/study-query.ts';
-import { sortStudiesInPage } from '../viewer/src/logic/study-sort.ts';
 import { CT_PRESETS, presetsFor, rangeToWindow, windowToRange } from '../viewer/src/logic/voi-presets.ts';
 
 /** DICOM JSON from keyword-free shorthand: tag → values. */
@@ -166,9 +166,10 @@ describe('viewer: routes (deep links)', () => {
     assert.equal(routeUrl({ page: 'viewer', studyInstanceUids: ['1.2', '1.3'] }), '/viewer?StudyInstanceUIDs=1.2%2C1.3');
   });
 
-  it('reads the CPU rendering switch', () => {
-    assert.deepEqual(renderingFlags('?cpu=1'), { forceCpu: true });
-    assert.deepEqual(renderingFlags(''), { forceCpu: false });
+  it('reads the renderer switch', () => {
+    assert.equal(rendererFlag('?cpu=1'), 'cpu');
+    assert.equal(rendererFlag('?StudyInstanceUIDs=1.2&cpu=0'), 'webgl');
+    assert.equal(rendererFlag(''), 'auto');
   });
 });
 
@@ -187,14 +188,6 @@ describe('viewer: study search', () => {
     assert.equal(remaining, 4);
     assert.deepEqual(pageInfo(25, 25, remaining), { first: 26, last: 50, total: 54, hasPrevious: true, hasNext: true });
     assert.deepEqual(pageInfo(0, 0, remainingFromWarning(null)), { first: 0, last: 0, total: 0, hasPrevious: false, hasNext: false });
-  });
-
-  it('sorts a page by name in the reader’s collation and by counts numerically', () => {
-    const study = (name: string, instances: number) =>
-      studySummary(dataset({ '00100010': [{ Ideographic: name }], '0020000D': [name], '00201208': [instances] }));
-    const page = [study('张^三', 10), study('王^五', 200), study('李^四', 9)];
-    assert.deepEqual(sortStudiesInPage(page, { key: 'PatientName', descending: false }, 'zh-CN').map((row) => row.studyInstanceUid), ['李^四', '王^五', '张^三']);
-    assert.deepEqual(sortStudiesInPage(page, { key: 'NumberOfStudyRelatedInstances', descending: true }, 'en').map((row) => row.instanceCount), [200, 10, 9]);
   });
 });
 
@@ -270,6 +263,13 @@ describe('viewer: stacks, overlays and linking', () => {
     assert.equal(petCt.sliceLinks.length, 2, 'PET/CT in one frame of reference scroll together');
     assert.deepEqual(petCt.voiGroups, [], '…but a CT window means nothing on PET');
     assert.deepEqual(planLinks([geometry('us1', { color: true }), geometry('us2', { color: true })]).voiGroups, []);
+  });
+
+  it('labels an ROI in the reader’s language, in real units', () => {
+    const stats = { area: 1234.567, areaUnit: 'mm²', mean: 42.04, stdDev: 8.456, max: 120, min: -3.2, modalityUnit: 'HU' };
+    assert.deepEqual(roiTextLines(stats, translator('zh-CN')), ['面积 1234.6 mm²', '均值 42.0 HU', '标准差 8.46 HU', '最大值 120.0 HU', '最小值 -3.20 HU']);
+    assert.deepEqual(roiTextLines({ ...stats, isEmptyArea: true, max: undefined, min: undefined }, translator('en')), ['Mean 42.0 HU', 'SD 8.46 HU']);
+    assert.deepEqual(roiTextLines(undefined, translator('en')), []);
   });
 
   it('writes translations in the column-major layout Cornerstone reads', () => {

@@ -2,13 +2,13 @@ import './styles.css';
 import { DicomWebClient } from './dicomweb/client.ts';
 import { chooseLocale, LOCALE_STORAGE_KEY } from './i18n/i18n.ts';
 import { ImagingEngine, startImaging } from './imaging/engine.ts';
-import { parseRoute, renderingFlags } from './logic/route.ts';
+import { parseRoute, rendererFlag } from './logic/route.ts';
 import { emptyList, emptyReading, type AppState } from './state/app-state.ts';
 import { Controller } from './state/controller.ts';
 import { createStore } from './state/store.ts';
 import { AppView } from './ui/app-view.ts';
 
-const { cpu } = startImaging(renderingFlags(location.search));
+const { cpu } = startImaging(rendererFlag(location.search));
 const client = new DicomWebClient();
 const store = createStore<AppState>({
   locale: chooseLocale(localStorage.getItem(LOCALE_STORAGE_KEY), navigator.languages ?? [navigator.language]),

@@ -10,7 +10,7 @@ const en = {
   'app.help': 'Shortcuts',
   'app.close': 'Close',
   'app.loadingApp': 'Starting the viewer…',
-  'app.renderingCpu': 'CPU rendering (no WebGL)',
+  'app.renderingCpu': 'Drawn on the CPU: this browser has no GPU for WebGL',
 
   'search.patientName': 'Patient name',
   'search.patientId': 'Patient ID',
@@ -42,7 +42,6 @@ const en = {
   'list.range': '{first}–{last} of {total}',
   'list.previous': 'Previous',
   'list.next': 'Next',
-  'list.sortedInPage': 'Sorted within this page only: the archive cannot sort by this column.',
   'list.open': 'Open',
   'list.showSeries': 'Show series',
   'list.hideSeries': 'Hide series',
@@ -113,6 +112,12 @@ const en = {
   'viewport.calibrated': 'Calibrated by the reader',
   'viewport.projection': 'Detector spacing: lengths at the detector, not the patient',
 
+  'measure.area': 'Area {value} {unit}',
+  'measure.mean': 'Mean {value} {unit}',
+  'measure.stdDev': 'SD {value} {unit}',
+  'measure.max': 'Max {value} {unit}',
+  'measure.min': 'Min {value} {unit}',
+
   'overlay.image': 'Im {index}/{total}',
   'overlay.frame': 'Frame {index}/{total}',
   'overlay.series': 'Se {number}',
@@ -153,7 +158,7 @@ const zhCN: Catalogue = {
   'app.help': '快捷键',
   'app.close': '关闭',
   'app.loadingApp': '正在启动阅片器…',
-  'app.renderingCpu': 'CPU 渲染（无 WebGL）',
+  'app.renderingCpu': 'CPU 绘制：此浏览器没有可用于 WebGL 的 GPU',
 
   'search.patientName': '姓名',
   'search.patientId': '患者编号',
@@ -185,7 +190,6 @@ const zhCN: Catalogue = {
   'list.range': '第 {first}–{last} 条，共 {total} 条',
   'list.previous': '上一页',
   'list.next': '下一页',
-  'list.sortedInPage': '仅在本页内排序：归档不支持按此列排序。',
   'list.open': '打开',
   'list.showSeries': '显示序列',
   'list.hideSeries': '收起序列',
@@ -255,6 +259,12 @@ const zhCN: Catalogue = {
   'viewport.uncalibrated': '无像素间距：校准前长度以像素计',
   'viewport.calibrated': '已由阅片者校准',
   'viewport.projection': '探测器像素间距：长度为探测器平面上的长度，非患者实际尺寸',
+
+  'measure.area': '面积 {value} {unit}',
+  'measure.mean': '均值 {value} {unit}',
+  'measure.stdDev': '标准差 {value} {unit}',
+  'measure.max': '最大值 {value} {unit}',
+  'measure.min': '最小值 {value} {unit}',
 
   'overlay.image': '图像 {index}/{total}',
   'overlay.frame': '帧 {index}/{total}',

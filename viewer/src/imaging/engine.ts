@@ -2,6 +2,7 @@ import {
   cache,
   Enums,
   eventTarget,
+  getRenderingCapabilities,
   getShouldUseCPURendering,
   imageLoader,
   init as initCore,
@@ -32,7 +33,9 @@ import {
   ZoomTool,
   type Types as ToolTypes,
 } from '@cornerstonejs/tools';
+import { translator, type Translate } from '../i18n/i18n.ts';
 import { planLinks, translationMatrix, type ViewportGeometry } from '../logic/linking.ts';
+import { roiTextLines, type RoiStats } from '../logic/measurement-text.ts';
 import { reprioritise } from '../logic/prefetch.ts';
 import { rangeToWindow, windowToRange, type Window } from '../logic/voi-presets.ts';
 import { diagnostics } from './diagnostics.ts';
@@ -56,9 +59,10 @@ const toolName = (tool: PrimaryTool): string => TOOL_CLASSES[tool].toolName as s
 const MEASUREMENT_TOOLS: readonly PrimaryTool[] = ['Length', 'Angle', 'RectangleROI', 'EllipticalROI', 'Probe'];
 
 const ENGINE_ID = 'yingyun';
+const FRAME_MEDIA_TYPE = 'application/octet-stream; transfer-syntax=*';
 const TOOL_GROUP_ID = 'yingyun-tools';
 /** Images fetched at once per viewport beyond the one on screen: enough to fill the connection pool, few enough to re-order quickly when the reader jumps. */
-const PREFETCH_IN_FLIGHT = 6;
+const PREFETCH_IN_FLIGHT = 12;
 
 /** What a viewport is given to show. */
 export interface StackInput {
@@ -89,12 +93,24 @@ interface ViewportEntry {
   cinePlaying: boolean;
 }
 
-/** Starts Cornerstone (rendering, decoding in web workers, tools). CPU rendering when WebGL is missing or when asked. */
-export function startImaging(options: { forceCpu: boolean }): { cpu: boolean } {
+/**
+ * Starts Cornerstone (rendering, decoding in web workers, tools). Draws with CPU rendering when
+ * WebGL is missing (Cornerstone's own fallback) and also when WebGL is only a software rasteriser
+ * (SwiftShader, llvmpipe: no GPU), where drawing a 512×512 slice on the CPU directly is more than
+ * twice as fast as emulating the GPU (docs/benchmarks.md). `renderer` overrides the choice.
+ */
+export function startImaging(renderer: 'auto' | 'cpu' | 'webgl'): { cpu: boolean } {
   initCore();
-  if (options.forceCpu) setUseCPURendering(true);
-  // Decoding is where loading spends its CPU; one worker per core keeps a 500-slice CT within seconds.
-  initImageLoader({ maxWebWorkers: Math.max(2, navigator.hardwareConcurrency || 2) });
+  const { softwareRasterizer } = getRenderingCapabilities();
+  if (renderer === 'cpu' || (renderer === 'auto' && softwareRasterizer)) setUseCPURendering(true);
+  initImageLoader({
+    // Decoding runs in these workers, off the thread that draws and scrolls: one per core.
+    maxWebWorkers: Math.max(2, navigator.hardwareConcurrency || 2),
+    // One frame per request, so ask for it single-part (PS3.18 8.7.3.5): Cornerstone otherwise
+    // scans every byte of a multipart body for the closing boundary on the main thread, which for
+    // a 512×512 CT costs more than decoding it. Stored form (`*`): compressed frames stay compressed.
+    beforeSend: () => ({ Accept: FRAME_MEDIA_TYPE }),
+  });
   initTools();
   for (const tool of Object.values(TOOL_CLASSES)) addTool(tool);
   // Cornerstone's image cache re-throws a failed load on a promise nobody holds, so every image
@@ -124,6 +140,7 @@ export class ImagingEngine {
   private primaryTool: PrimaryTool = 'WindowLevel';
   private linked = true;
   private readonly synchronizerIds: string[] = [];
+  private translate: Translate = translator('en');
 
   constructor(private readonly listener: EngineListener) {
     const group = ToolGroupManager.createToolGroup(TOOL_GROUP_ID);
@@ -131,6 +148,12 @@ export class ImagingEngine {
     this.toolGroup = group;
     for (const tool of Object.values(TOOL_CLASSES)) group.addTool(tool.toolName as string);
     const { MouseBindings } = ToolEnums;
+    // ROI labels in the reader's language; lengths, angles and probe values are numbers and units already.
+    for (const tool of ['RectangleROI', 'EllipticalROI'] as const) {
+      group.setToolConfiguration(toolName(tool), {
+        getTextLines: (data: { cachedStats: Record<string, RoiStats> }, targetId: string) => roiTextLines(data.cachedStats[targetId], this.translate),
+      });
+    }
     group.setToolActive(toolName('StackScroll'), { bindings: [{ mouseButton: MouseBindings.Wheel }] });
     group.setToolActive(toolName('Zoom'), { bindings: [{ mouseButton: MouseBindings.Secondary }] });
     group.setToolActive(toolName('Pan'), { bindings: [{ mouseButton: MouseBindings.Auxiliary }] });
@@ -157,7 +180,12 @@ export class ImagingEngine {
     });
     element.addEventListener(Enums.Events.VOI_MODIFIED, report);
     element.addEventListener(Enums.Events.CAMERA_MODIFIED, report);
-    element.addEventListener(Enums.Events.IMAGE_RENDERED, () => diagnostics.rendered(viewportId));
+    element.addEventListener(Enums.Events.IMAGE_RENDERED, () => {
+      diagnostics.rendered(viewportId);
+      // "First image" is when pixels of the stack are on the canvas, not when loading resolved.
+      const imageId = this.viewports.get(viewportId)?.input.imageIds.length ? this.viewport(viewportId).getCurrentImageId() : undefined;
+      if (imageId && cache.isLoaded(imageId)) diagnostics.firstImage(viewportId);
+    });
     this.viewports.set(viewportId, { element, input: { imageIds: [], initialIndex: 0, geometry: emptyGeometry() }, prefetch: undefined, cinePlaying: false });
   }
 
@@ -186,7 +214,6 @@ export class ImagingEngine {
     const viewport = this.viewport(viewportId);
     await viewport.setStack(input.imageIds, input.initialIndex);
     viewport.render();
-    diagnostics.firstImage(viewportId);
     entry.prefetch = new Prefetch(
       input.imageIds,
       viewport.getCurrentImageIdIndex(),
@@ -320,6 +347,12 @@ export class ImagingEngine {
     if (!measured) return false;
     toolUtilities.calibrateImageSpacing(imageId, this.renderingEngine, realLengthMm / measured);
     return true;
+  }
+
+  /** Measurement labels follow the reader's language; drawn ones are redrawn in it. */
+  setTranslator(translate: Translate): void {
+    this.translate = translate;
+    this.renderingEngine.render();
   }
 
   setLinked(linked: boolean): void {

@@ -72,8 +72,13 @@ export function routeUrl(route: Route): string {
   return query ? `/?${query}` : '/';
 }
 
-/** Switches read from the page's URL: `cpu=1` forces Cornerstone's CPU rendering (for testing the fallback). */
-export function renderingFlags(search: string): { forceCpu: boolean } {
+/**
+ * The renderer asked for in the page's URL: `cpu=1` forces Cornerstone's CPU rendering, `cpu=0`
+ * WebGL even when it is only a software rasteriser (both for testing); otherwise chosen at start.
+ */
+export function rendererFlag(search: string): 'auto' | 'cpu' | 'webgl' {
   const value = new URLSearchParams(search).get('cpu');
-  return { forceCpu: value === '1' || value === 'true' };
+  if (value === '1' || value === 'true') return 'cpu';
+  if (value === '0' || value === 'false') return 'webgl';
+  return 'auto';
 }

@@ -21,7 +21,7 @@ export const EMPTY_CRITERIA: SearchCriteria = {
   description: '',
 };
 
-/** Columns the list can be sorted by, named by DICOM keyword (as QIDO-RS `orderby` takes them). */
+/** Columns the list can be sorted by, named by DICOM keyword as QIDO-RS `orderby` takes them: the archive sorts the whole result before paging. */
 export const SORT_KEYS = [
   'PatientName',
   'PatientID',

@@ -17,7 +17,7 @@ export type Loadable<T> = { status: 'loading' } | { status: 'ready'; value: T } 
 export interface StudyListState {
   /** The search these results answer (so a result is never shown under another search's criteria). */
   resultsFor: string;
-  results: Loadable<{ studies: StudySummary[]; remaining: number; sortedInPage: boolean }> | undefined;
+  results: Loadable<{ studies: StudySummary[]; remaining: number }> | undefined;
   expandedStudy: string | undefined;
   seriesOf: Record<string, Loadable<SeriesSummary[]>>;
 }

@@ -7,7 +7,6 @@ import { seriesStack } from '../imaging/series-stack.ts';
 import { activate, assignSeries, changeLayout, compareWithPrior, initialLayout, type LayoutId, type SeriesRef } from '../logic/layout.ts';
 import { DEFAULT_SORT, parseRoute, routeUrl, type Route } from '../logic/route.ts';
 import type { SearchCriteria, SortKey } from '../logic/study-query.ts';
-import { sortStudiesInPage } from '../logic/study-sort.ts';
 import { emptyList, emptyReading, seriesKey, type AppState, type Loadable, type OpenStudy, type Problem } from './app-state.ts';
 import type { Store } from './store.ts';
 
@@ -79,22 +78,10 @@ export class Controller {
     const setResults = (results: AppState['list']['results']) =>
       this.store.update((state) => (state.list.resultsFor === key ? { ...state, list: { ...state.list, results } } : state));
     const ownOrder = route.sort.key === DEFAULT_SORT.key && route.sort.descending === DEFAULT_SORT.descending;
-    const search = { criteria: route.criteria, offset: route.offset, limit: PAGE_SIZE };
+    const search = { criteria: route.criteria, offset: route.offset, limit: PAGE_SIZE, ...(ownOrder ? {} : { orderBy: route.sort }) };
     try {
-      const page = await this.client.searchStudies(ownOrder ? search : { ...search, orderBy: route.sort });
-      setResults({ status: 'ready', value: { ...page, sortedInPage: false } });
+      setResults({ status: 'ready', value: await this.client.searchStudies(search) });
     } catch (error) {
-      if (!ownOrder && error instanceof DicomWebError && error.status === 400) {
-        // The archive does not sort by this column: show its page, sorted here, and say so.
-        try {
-          const page = await this.client.searchStudies(search);
-          const studies = sortStudiesInPage(page.studies, route.sort, this.store.get().locale);
-          setResults({ status: 'ready', value: { studies, remaining: page.remaining, sortedInPage: true } });
-        } catch (retryError) {
-          setResults(failed(retryError));
-        }
-        return;
-      }
       setResults(failed(error));
     }
   }
@@ -192,10 +179,10 @@ export class Controller {
     if (layout.active !== cell) this.setLayoutState(activate(layout, cell));
   }
 
-  /** Layout changes also start fetching the metadata of every series now on screen. */
+  /** Layout changes also fetch the metadata of every series now on screen (requested first, drawn after). */
   private setLayoutState(layout: AppState['reading']['layout']): void {
-    this.store.update((state) => ({ ...state, reading: { ...state.reading, layout } }));
     for (const cell of layout.cells) if (cell) void this.loadStack(cell);
+    this.store.update((state) => ({ ...state, reading: { ...state.reading, layout } }));
   }
 
   private async loadStack(series: SeriesRef): Promise<void> {
@@ -203,10 +190,11 @@ export class Controller {
     if (this.store.get().reading.stacks[key]) return;
     const setStack = (loadable: AppState['reading']['stacks'][string]) =>
       this.store.update((state) => ({ ...state, reading: { ...state.reading, stacks: { ...state.reading.stacks, [key]: loadable } } }));
+    // The request goes out before the store changes: redrawing for "loading" must not delay the first image.
+    const metadata = this.client.seriesMetadata(series.studyInstanceUid, series.seriesInstanceUid);
     setStack({ status: 'loading' });
     try {
-      const metadata = await this.client.seriesMetadata(series.studyInstanceUid, series.seriesInstanceUid);
-      setStack({ status: 'ready', value: seriesStack(this.client, series.studyInstanceUid, series.seriesInstanceUid, metadata) });
+      setStack({ status: 'ready', value: seriesStack(this.client, series.studyInstanceUid, series.seriesInstanceUid, await metadata) });
     } catch (error) {
       setStack(failed(error));
     }

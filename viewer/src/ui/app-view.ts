@@ -32,6 +32,7 @@ export class AppView {
     const t = translator(state.locale);
     const languageChanged = this.previous?.locale !== state.locale;
     if (languageChanged) {
+      this.controller.engine.setTranslator(t);
       document.documentElement.lang = state.locale;
       document.title = t('app.title');
     }

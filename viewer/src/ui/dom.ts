@@ -23,3 +23,8 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attributes: Att
 export function replaceChildren(parent: Element, ...children: (Child | Child[])[]): void {
   parent.replaceChildren(...children.flat().filter((child): child is Node | string => child !== null && child !== undefined && child !== false));
 }
+
+/** A thumbnail the archive could not draw (an image it cannot decode either) leaves an empty frame, not a broken-image icon. */
+export function hideBrokenImage(event: Event): void {
+  (event.target as HTMLImageElement).style.visibility = 'hidden';
+}

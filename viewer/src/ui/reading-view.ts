@@ -8,7 +8,7 @@ import { actionForKey, type ShortcutAction } from '../logic/shortcuts.ts';
 import { presetsFor, type VoiPreset } from '../logic/voi-presets.ts';
 import { seriesKey, type AppState, type OpenStudy } from '../state/app-state.ts';
 import type { Controller } from '../state/controller.ts';
-import { h, replaceChildren } from './dom.ts';
+import { h, hideBrokenImage, replaceChildren } from './dom.ts';
 import { problemText } from './problem-text.ts';
 import { SERIES_DRAG_TYPE, ViewportGrid } from './viewport-grid.ts';
 
@@ -189,7 +189,7 @@ export class ReadingView {
                 if (transfer) transfer.effectAllowed = 'copy';
               },
             },
-            h('img', { src: this.thumbnailUrl(series.studyInstanceUid, series.seriesInstanceUid), alt: '', width: 64, height: 64, draggable: 'false' }),
+            h('img', { onerror: hideBrokenImage, src: this.thumbnailUrl(series.studyInstanceUid, series.seriesInstanceUid), alt: '', width: 64, height: 64, draggable: 'false' }),
             h(
               'div',
               { class: 'series-text' },

@@ -7,7 +7,7 @@ import { EMPTY_CRITERIA, MODALITIES, pageInfo, type SearchCriteria, type SortKey
 import type { AppState, Loadable } from '../state/app-state.ts';
 import type { Controller } from '../state/controller.ts';
 import { PAGE_SIZE } from '../state/controller.ts';
-import { h, replaceChildren } from './dom.ts';
+import { h, hideBrokenImage, replaceChildren } from './dom.ts';
 import { problemText } from './problem-text.ts';
 
 interface Column {
@@ -112,7 +112,7 @@ export class StudyListView {
       replaceChildren(this.results, h('p', { class: 'status error', role: 'alert' }, t('list.error', { reason: problemText(results.problem, t) })));
       return;
     }
-    const { studies, remaining, sortedInPage } = results.value;
+    const { studies, remaining } = results.value;
     if (studies.length === 0) {
       replaceChildren(this.results, h('p', { class: 'status empty' }, t('list.empty')));
       return;
@@ -140,7 +140,6 @@ export class StudyListView {
     const page = pageInfo(route.offset, studies.length, remaining);
     replaceChildren(
       this.results,
-      sortedInPage ? h('p', { class: 'status note' }, t('list.sortedInPage')) : null,
       h('table', { class: 'studies' }, h('thead', {}, header), h('tbody', {}, rows)),
       h(
         'nav',
@@ -195,7 +194,7 @@ export class StudyListView {
           h(
             'button',
             { type: 'button', class: 'series-card', onclick: () => void this.controller.openStudy(study.studyInstanceUid, item.seriesInstanceUid) },
-            h('img', { src: this.thumbnailUrl(study.studyInstanceUid, item.seriesInstanceUid), alt: '', loading: 'lazy', width: 96, height: 96 }),
+            h('img', { onerror: hideBrokenImage, src: this.thumbnailUrl(study.studyInstanceUid, item.seriesInstanceUid), alt: '', loading: 'lazy', width: 96, height: 96 }),
             h('span', {}, t('list.seriesItem', { number: item.seriesNumber ?? '', description: item.description || item.modality, count: item.instanceCount ?? '' })),
           ),
         ),

@@ -10,6 +10,8 @@ import { viewportIdOf, type Controller } from '../state/controller.ts';
 import { h, replaceChildren } from './dom.ts';
 import { problemText } from './problem-text.ts';
 
+const PROGRESS_INTERVAL_MS = 250;
+
 /** MIME type of a dragged series card. */
 export const SERIES_DRAG_TYPE = 'application/x-yingyun-series';
 
@@ -26,6 +28,8 @@ interface Cell {
   stack: SeriesStack | undefined;
   report: ViewportReport | undefined;
   loaded: number;
+  total: number;
+  progressTimer: number | undefined;
   /** Images that could not be fetched or decoded, by stack index, with what the loader said. */
   failures: Map<number, unknown>;
 }
@@ -94,13 +98,25 @@ export class ViewportGrid {
     this.renderOverlay(cell);
   }
 
+  /**
+   * Progress arrives once per image; the bar is redrawn at most a few times a second, since each
+   * redraw over the canvas costs the browser a layout and a paint that loading needs more.
+   */
   loadProgress(viewportId: string, loaded: number, total: number): void {
     const cell = this.cellOf(viewportId);
     if (!cell) return;
     cell.loaded = loaded;
-    cell.progress.hidden = loaded >= total;
-    cell.progress.textContent = this.t('viewport.loading', { loaded, total });
-    cell.progress.style.setProperty('--done', `${(100 * loaded) / Math.max(1, total)}%`);
+    cell.total = total;
+    if (loaded >= total) this.drawProgress(cell);
+    else cell.progressTimer ??= window.setTimeout(() => this.drawProgress(cell), PROGRESS_INTERVAL_MS);
+  }
+
+  private drawProgress(cell: Cell): void {
+    window.clearTimeout(cell.progressTimer);
+    cell.progressTimer = undefined;
+    cell.progress.hidden = cell.loaded >= cell.total;
+    cell.progress.textContent = this.t('viewport.loading', { loaded: cell.loaded, total: cell.total });
+    cell.progress.style.setProperty('--done', `${(100 * cell.loaded) / Math.max(1, cell.total)}%`);
   }
 
   imageFailed(viewportId: string, index: number, error: unknown): void {
@@ -132,6 +148,8 @@ export class ViewportGrid {
       stack: undefined,
       report: undefined,
       loaded: 0,
+      total: 0,
+      progressTimer: undefined,
       failures: new Map(),
     };
     cell.root.append(element, cell.label, ...Object.values(corners), cell.status, cell.progress, cell.notice);

@@ -1,0 +1,153 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import type { FixtureInstance } from '../../fixtures/generate.ts';
+import { startTestSystem, type TestSystem } from './system.ts';
+
+/**
+ * Headless Chromium for the viewer's end-to-end suites and `npm run bench:viewer`, driven by
+ * playwright-core against Debian's chromium (.ci/run installs it): no browser download.
+ */
+
+const CANDIDATES = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
+
+export function findChromium(): string | undefined {
+  return CANDIDATES.find((candidate): candidate is string => !!candidate && fs.existsSync(candidate));
+}
+
+/**
+ * Why the browser suites cannot run here, or undefined when they can. Under CI=true a missing
+ * browser is a failure (thrown), not a skip, as for the other system peers.
+ */
+export function browserUnavailable(): string | undefined {
+  if (findChromium()) return undefined;
+  const reason = `no Chromium found (looked for ${CANDIDATES.filter(Boolean).join(', ')}; apt-get install chromium, or set CHROMIUM_PATH)`;
+  if (process.env.CI === 'true') throw new Error(`CI=true but ${reason}`);
+  return reason;
+}
+
+/** Headless, no GPU: WebGL is SwiftShader or absent, which is what the viewer's CPU fallback is for. */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: findChromium(),
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
+const VIEWER = fileURLToPath(new URL('../../viewer/', import.meta.url));
+
+function newestSourceTime(): number {
+  let newest = 0;
+  const visit = (entry: string) => {
+    const stat = fs.statSync(entry);
+    if (stat.isDirectory()) for (const child of fs.readdirSync(entry)) visit(path.join(entry, child));
+    else newest = Math.max(newest, stat.mtimeMs);
+  };
+  for (const entry of ['src', 'index.html', 'vite.config.ts']) visit(path.join(VIEWER, entry));
+  return newest;
+}
+
+/**
+ * The gateway serves viewer/dist; the suites test what is built. Builds it when missing or older
+ * than its sources (after `npm install` it is fresh, so CI does not build twice).
+ */
+export async function ensureViewerBuilt(): Promise<void> {
+  const index = path.join(VIEWER, 'dist', 'index.html');
+  if (fs.existsSync(index) && fs.statSync(index).mtimeMs >= newestSourceTime()) return;
+  const vite = await import('vite');
+  await vite.build({ configFile: path.join(VIEWER, 'vite.config.ts'), logLevel: 'warn' });
+}
+
+/** The whole system on free ports with the given fixture instances stored, indexed and thumbnailed. */
+export async function startSystemWith(instances: Iterable<FixtureInstance>): Promise<TestSystem> {
+  const system = await startTestSystem();
+  try {
+    for (const instance of instances) await system.runtime.ingest.ingest({ part10: instance.bytes }, { via: 'import', name: 'viewer-test' });
+    await system.runtime.queue.whenIdle();
+    return system;
+  } catch (error) {
+    await system.shutdown();
+    throw error;
+  }
+}
+
+/** Where the suites keep what the browser showed (test-artifacts/ is not committed). */
+export const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/viewer/', import.meta.url));
+
+export async function screenshot(page: Page, name: string): Promise<string> {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const file = path.join(ARTIFACTS, `${name}.png`);
+  await page.screenshot({ path: file });
+  return file;
+}
+
+/** What a viewport's canvas shows, reduced to numbers: changes when the image, window or view changes. */
+export interface CanvasSignature {
+  /** Mean of R+G+B over all pixels: 0 for a black (empty) canvas. */
+  mean: number;
+  /** A hash of the pixels, so two different images with equal means still differ. */
+  hash: number;
+  /** Share of pixels whose channels differ (a colour image), 0 for grayscale. */
+  colourShare: number;
+}
+
+/**
+ * Runs in the page (as source text: this file is type-checked without the DOM library). The
+ * viewport's canvas is a 2D canvas whichever renderer drew into it.
+ */
+const SIGNATURE_IN_PAGE = `(cellIndex) => {
+  const canvas = document.querySelector('.viewport[data-cell="' + cellIndex + '"] canvas');
+  const context = canvas && canvas.getContext('2d', { willReadFrequently: true });
+  if (!canvas || !context || canvas.width === 0) return { mean: 0, hash: 0, colourShare: 0 };
+  const data = context.getImageData(0, 0, canvas.width, canvas.height).data;
+  let sum = 0, hash = 0, coloured = 0;
+  for (let index = 0; index < data.length; index += 4) {
+    const r = data[index], g = data[index + 1], b = data[index + 2];
+    sum += r + g + b;
+    hash = (Math.imul(hash, 31) + r * 65536 + g * 256 + b) | 0;
+    if (Math.abs(r - g) > 8 || Math.abs(g - b) > 8) coloured++;
+  }
+  const pixels = data.length / 4;
+  return { mean: sum / pixels, hash, colourShare: coloured / pixels };
+}`;
+
+export function canvasSignature(page: Page, cell: number): Promise<CanvasSignature> {
+  return page.evaluate(`(${SIGNATURE_IN_PAGE})(${Number(cell)})`) as Promise<CanvasSignature>;
+}
+
+/** The text of one overlay corner of a viewport, lines joined by newlines. */
+export function cornerText(page: Page, cell: number, corner: 'top-left' | 'top-right' | 'bottom-left' | 'bottom-right'): Promise<string> {
+  return page.locator(`.viewport[data-cell="${cell}"] .corner.${corner}`).innerText();
+}
+
+/** Milliseconds-since-navigation timings the viewer keeps on window.__yingyun (viewer/src/imaging/diagnostics.ts). */
+export interface ViewportTimings {
+  total: number;
+  loaded: number;
+  stackStartedAt: number;
+  firstImageAt?: number;
+  fullyLoadedAt?: number;
+  renderedFrames: number;
+}
+
+export function viewportTimings(page: Page, viewportId: string): Promise<ViewportTimings | undefined> {
+  return page.evaluate((id) => (globalThis as unknown as { __yingyun?: { viewports: Record<string, ViewportTimings> } }).__yingyun?.viewports[id], viewportId);
+}
+
+export async function waitForFirstImage(page: Page, viewportId: string, timeout = 15_000): Promise<void> {
+  await page.waitForFunction(
+    (id) => (globalThis as unknown as { __yingyun?: { viewports: Record<string, { firstImageAt?: number }> } }).__yingyun?.viewports[id]?.firstImageAt !== undefined,
+    viewportId,
+    { timeout },
+  );
+}
+
+/** Waits until an element's text contains `text` (the check runs in the page, as source text). */
+export async function waitForText(page: Page, selector: string, text: string, timeout = 10_000): Promise<void> {
+  await page.waitForFunction(`(document.querySelector(${JSON.stringify(selector)})?.textContent ?? '').includes(${JSON.stringify(text)})`, undefined, { timeout });
+}
+
+export function waitForCornerText(page: Page, cell: number, corner: 'top-left' | 'top-right' | 'bottom-left' | 'bottom-right', text: string): Promise<void> {
+  return waitForText(page, `.viewport[data-cell="${cell}"] .corner.${corner}`, text);
+}

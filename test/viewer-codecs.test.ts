@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { parseInstance } from '../archive/dicom/parse.ts';
+import { makeCtSeries, STUDIES, type FixtureInstance } from '../fixtures/generate.ts';
+import { browserUnavailable, canvasSignature, ensureViewerBuilt, launchChromium, screenshot, startSystemWith, waitForFirstImage } from './support/browser.ts';
+import { runDcmtk } from './support/dcmtk.ts';
+import { commandExists, PYDICOM_TEST_FILES } from './support/peers.ts';
+import type { TestSystem } from './support/system.ts';
+
+/**
+ * Frames travel as stored (compressed when stored compressed) and are decoded in the browser's web
+ * workers by Cornerstone's WASM codecs: each stored transfer syntax is opened in the viewer and must
+ * draw without an error; lossless ones must draw exactly what the uncompressed original draws.
+ * Compressed files come from DCMTK (converting a fixture CT) and pydicom's sample files, each given
+ * UIDs of its own (dcmodify) so no two are versions of one instance.
+ */
+
+const havePeers = commandExists('dcmcjpls') && commandExists('dcmodify') && fs.existsSync(PYDICOM_TEST_FILES);
+if (!havePeers && process.env.CI === 'true') throw new Error('DCMTK and python3-pydicom are required when CI=true (.ci/run installs them)');
+const unavailable = browserUnavailable() ?? (havePeers ? undefined : 'DCMTK (dcmcjpeg, dcmcjpls, dcmcrle, dcmodify) or python3-pydicom test files are not installed here');
+
+interface Case {
+  name: string;
+  transferSyntaxUid: string;
+  file: string;
+  /** Lossless from the fixture CT: must draw the same pixels as the uncompressed original. */
+  lossless?: boolean;
+}
+
+describe('viewer decodes every stored transfer syntax in the browser', { skip: unavailable }, () => {
+  let directory: string;
+  let system: TestSystem;
+  let browser: Browser;
+  let page: Page;
+  const cases: Case[] = [];
+  const original = [...makeCtSeries({ study: STUDIES.wangCurrentCt, seriesNumber: 80, slices: 1, rows: 128, columns: 128 })][0]!;
+  const read = (file: string): FixtureInstance => {
+    const bytes = fs.readFileSync(file);
+    const parsed = parseInstance(bytes);
+    return { ...original, bytes, description: { ...original.description, studyInstanceUid: parsed.studyInstanceUid, seriesInstanceUid: parsed.seriesInstanceUid, sopInstanceUid: parsed.sopInstanceUid } };
+  };
+
+  before(async () => {
+    directory = fs.mkdtempSync(path.join(os.tmpdir(), 'yingyun-codecs-'));
+    const source = path.join(directory, 'ct.dcm');
+    fs.writeFileSync(source, original.bytes);
+    const convert = async (name: string, transferSyntaxUid: string, tool: string, args: string[], lossless = false) => {
+      const file = path.join(directory, `${cases.length}.dcm`);
+      const converted = await runDcmtk(tool, [...args, source, file]);
+      assert.equal(converted.code, 0, `${tool}: ${converted.output}`);
+      cases.push({ name, transferSyntaxUid, file, lossless });
+    };
+    await convert('JPEG Lossless SV1', '1.2.840.10008.1.2.4.70', 'dcmcjpeg', ['+e1'], true);
+    await convert('JPEG-LS Lossless', '1.2.840.10008.1.2.4.80', 'dcmcjpls', [], true);
+    await convert('RLE Lossless', '1.2.840.10008.1.2.5', 'dcmcrle', [], true);
+    for (const [name, transferSyntaxUid, sample] of [
+      ['JPEG Baseline (colour)', '1.2.840.10008.1.2.4.50', 'SC_rgb_jpeg_dcmtk.dcm'],
+      ['JPEG Extended (12-bit)', '1.2.840.10008.1.2.4.51', 'JPEG-lossy.dcm'],
+      ['JPEG 2000 Lossless', '1.2.840.10008.1.2.4.90', 'MR_small_jp2klossless.dcm'],
+      ['JPEG 2000', '1.2.840.10008.1.2.4.91', 'JPEG2000.dcm'],
+    ] as const) {
+      const file = path.join(directory, `${cases.length}.dcm`);
+      fs.copyFileSync(path.join(PYDICOM_TEST_FILES, sample), file);
+      cases.push({ name, transferSyntaxUid, file });
+    }
+    for (const { file } of cases) {
+      const renamed = await runDcmtk('dcmodify', ['-nb', '-gst', '-gse', '-gin', file]);
+      assert.equal(renamed.code, 0, `dcmodify: ${renamed.output}`);
+    }
+    [system] = await Promise.all([startSystemWith([original, ...cases.map((entry) => read(entry.file))]), ensureViewerBuilt()]);
+    browser = await launchChromium();
+    page = await browser.newPage({ viewport: { width: 900, height: 700 }, locale: 'en' });
+  });
+  after(async () => {
+    await browser?.close();
+    await system?.shutdown();
+    if (directory) fs.rmSync(directory, { recursive: true, force: true });
+  });
+
+  const open = async (file: string | Buffer) => {
+    const parsed = parseInstance(typeof file === 'string' ? fs.readFileSync(file) : file);
+    await page.goto(`${system.httpUrl}/viewer?StudyInstanceUIDs=${parsed.studyInstanceUid}`);
+    await waitForFirstImage(page, 'viewport-0');
+    // The first image is on screen; give the canvas a frame to settle before reading it.
+    await page.waitForTimeout(100);
+    return { parsed, signature: await canvasSignature(page, 0) };
+  };
+
+  it('draws each one, lossless ones exactly as the uncompressed original', async () => {
+    const reference = await open(original.bytes);
+    assert.ok(reference.signature.mean > 0);
+    for (const entry of cases) {
+      const { parsed, signature } = await open(entry.file);
+      assert.equal(parsed.transferSyntaxUid, entry.transferSyntaxUid, `${entry.name} is stored as ${entry.transferSyntaxUid}`);
+      assert.equal(await page.locator('.viewport-notice').isVisible(), false, `${entry.name}: ${await page.locator('.viewport-notice').innerText().catch(() => '')}`);
+      assert.ok(signature.mean > 5, `${entry.name} draws an image (mean ${signature.mean})`);
+      if (entry.lossless) assert.equal(signature.hash, reference.signature.hash, `${entry.name} draws the same pixels as the uncompressed original`);
+      await screenshot(page, `viewer-codec-${entry.name.replace(/\W+/g, '-').toLowerCase()}`);
+    }
+  });
+});

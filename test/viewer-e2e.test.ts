@@ -1,0 +1,371 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import type { Browser, Page } from 'playwright-core';
+import { parseInstance } from '../archive/dicom/parse.ts';
+import { generateCorpus, makeSecondaryCaptures, STUDIES, type FixtureInstance, type Study } from '../fixtures/generate.ts';
+import { translator } from '../viewer/src/i18n/i18n.ts';
+import {
+  browserUnavailable,
+  canvasSignature,
+  cornerText,
+  ensureViewerBuilt,
+  launchChromium,
+  screenshot,
+  startSystemWith,
+  viewportTimings,
+  waitForCornerText,
+  waitForFirstImage,
+  waitForText,
+} from './support/browser.ts';
+import type { TestSystem } from './support/system.ts';
+
+/**
+ * The viewer in headless Chromium against the real system loaded with the demo fixtures: every
+ * step is asserted from what is on screen (canvas pixels, overlay text, the measured value), and
+ * screenshots go to test-artifacts/viewer/. With UPDATE_DOC_IMAGES=1 the ones the guide uses are
+ * also written to docs/images/.
+ */
+
+const unavailable = browserUnavailable();
+const zh = translator('zh-CN');
+const en = translator('en');
+const DOC_IMAGES = fileURLToPath(new URL('../docs/images/', import.meta.url));
+
+const JPEG_BASELINE = '1.2.840.10008.1.2.4.50';
+
+/** A study no browser can show: JPEG Baseline declared, but the one fragment is not a JPEG image. */
+const brokenStudy: Study = {
+  ...STUDIES.taoDx,
+  patient: { name: 'Huai^TuXiang=坏^图像', id: 'NL000999', birthDate: '19800101', sex: 'F' },
+  accessionNumber: 'NL24111900001',
+  date: '20200101',
+  description: '无法解码的图像',
+};
+
+/** The same instance with its File Meta transfer syntax changed and its Pixel Data replaced by an encapsulated fragment. */
+function undecodable(instance: FixtureInstance): FixtureInstance {
+  const part10 = instance.bytes;
+  const parsed = parseInstance(part10);
+  const pixelData = parsed.bulkData.find((bulk) => bulk.path === '7FE00010')!;
+  const element = (group: number, number: number, vr: string, value: Buffer) => {
+    const header = Buffer.alloc(vr === 'OB' ? 12 : 8);
+    header.writeUInt16LE(group, 0);
+    header.writeUInt16LE(number, 2);
+    header.write(vr, 4, 'latin1');
+    if (vr === 'OB') header.writeUInt32LE(value.length, 8);
+    else header.writeUInt16LE(value.length, 6);
+    return Buffer.concat([header, value]);
+  };
+  const meta: Buffer[] = [];
+  for (let offset = 132; offset < parsed.datasetOffset; ) {
+    const number = part10.readUInt16LE(offset + 2);
+    const vr = part10.toString('latin1', offset + 4, offset + 6);
+    const long = ['OB', 'OW', 'UN', 'SQ', 'UT'].includes(vr);
+    const length = long ? part10.readUInt32LE(offset + 8) : part10.readUInt16LE(offset + 6);
+    const size = (long ? 12 : 8) + length;
+    // The UID has an even length, so it needs no padding.
+    if (number === 0x0010) meta.push(element(0x0002, 0x0010, 'UI', Buffer.from(JPEG_BASELINE, 'latin1')));
+    else if (number !== 0x0000) meta.push(part10.subarray(offset, offset + size));
+    offset += size;
+  }
+  const metaBody = Buffer.concat(meta);
+  const groupLength = Buffer.alloc(4);
+  groupLength.writeUInt32LE(metaBody.length);
+  const item = (value: Buffer, tag = 0xe000) => {
+    const header = Buffer.alloc(8);
+    header.writeUInt16LE(0xfffe, 0);
+    header.writeUInt16LE(tag, 2);
+    header.writeUInt32LE(value.length, 4);
+    return Buffer.concat([header, value]);
+  };
+  const notAJpeg = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 0x4a, 0x46, 0x49, 0x46, 0x00, 0x01, 0xde, 0xad, 0xbe, 0xef]);
+  const bytes = Buffer.concat([
+    part10.subarray(0, 132),
+    element(0x0002, 0x0000, 'UL', groupLength),
+    metaBody,
+    part10.subarray(parsed.datasetOffset, pixelData.offset - 12),
+    Buffer.from([0xe0, 0x7f, 0x10, 0x00, 0x4f, 0x42, 0, 0, 0xff, 0xff, 0xff, 0xff]),
+    item(Buffer.alloc(0)),
+    item(notAJpeg),
+    item(Buffer.alloc(0), 0xe0dd),
+  ]);
+  return { ...instance, bytes };
+}
+
+describe('viewer in the browser (end to end)', { skip: unavailable }, () => {
+  let system: TestSystem;
+  let browser: Browser;
+  let page: Page;
+  const demo = [...generateCorpus({ preset: 'demo' })];
+  const broken = [...makeSecondaryCaptures({ study: brokenStudy, seriesNumber: 1, count: 1 })].map(undecodable);
+  // Enough older studies for a second page of results.
+  const filler = Array.from({ length: 24 }, (_, index) => {
+    const number = String(index + 1).padStart(3, '0');
+    const study: Study = { ...brokenStudy, patient: { ...brokenStudy.patient, name: `Zhou^Shi${number}=周^十${number}`, id: `NL900${number}` }, accessionNumber: `NL19${number}`, date: `2019${String((index % 12) + 1).padStart(2, '0')}15`, description: '胸部DR' };
+    return [...makeSecondaryCaptures({ study, seriesNumber: 1, count: 1 })];
+  }).flat();
+  const uidOf = (study: Study) => demo.find(({ description }) => description.patientId === study.patient.id && description.studyDate === study.date)!.description.studyInstanceUid;
+  const consoleErrors: string[] = [];
+
+  before(async () => {
+    [system] = await Promise.all([startSystemWith([...demo, ...broken, ...filler]), ensureViewerBuilt()]);
+    browser = await launchChromium();
+    page = await browser.newPage({ viewport: { width: 1400, height: 860 }, locale: 'zh-CN' });
+    page.on('pageerror', (error) => consoleErrors.push(`${page.url()}: ${error.stack ?? error.message}`));
+  });
+  after(async () => {
+    await browser?.close();
+    await system?.shutdown();
+  });
+
+  const saveDocImage = async (name: string) => {
+    const file = await screenshot(page, name);
+    if (process.env.UPDATE_DOC_IMAGES === '1') {
+      fs.mkdirSync(DOC_IMAGES, { recursive: true });
+      fs.copyFileSync(file, path.join(DOC_IMAGES, `${name}.png`));
+    }
+  };
+
+  it('lists studies newest first, a page at a time, in Chinese by default for a Chinese browser', async () => {
+    await page.goto(system.httpUrl);
+    await page.waitForSelector('tr.study');
+    assert.equal(await page.locator('.app-header .brand').innerText(), zh('app.title'));
+    const total = 6 + broken.length + filler.length;
+    assert.equal(await page.locator('tr.study').count(), 25);
+    const dates = await page.locator('tr.study td.col-StudyDate').allInnerTexts();
+    assert.deepEqual(dates, [...dates].sort().reverse());
+    assert.equal(await page.locator('.pager .range').innerText(), zh('list.range', { first: 1, last: 25, total }));
+    await page.click('.pager button:last-child');
+    await waitForText(page, '.pager .range', zh('list.range', { first: 26, last: total, total }));
+    assert.equal(await page.locator('tr.study').count(), total - 25);
+    assert.ok(page.url().includes('offset=25'), 'the page is in the URL');
+  });
+
+  it('sorts by a column', async () => {
+    await page.goto(system.httpUrl);
+    await page.locator('th button.sort', { hasText: zh('column.patientId') }).click();
+    await page.waitForSelector('th[aria-sort=ascending]');
+    await page.waitForSelector('tr.study');
+    const ids = await page.locator('tr.study td.col-PatientID').allInnerTexts();
+    assert.deepEqual(ids, [...ids].sort(), 'ascending by patient ID');
+    assert.equal(ids[0], STUDIES.taoDx.patient.id, 'the archive sorted the whole result, not just the first page');
+  });
+
+  it('finds a patient by Chinese name and shows the series thumbnails of a study', async () => {
+    await page.goto(system.httpUrl);
+    await page.fill('input[name=patientName]', '王小东');
+    await page.click('.search button[type=submit]');
+    await page.waitForURL((url) => url.searchParams.get('name') === '王小东');
+    await page.waitForSelector('tr.study');
+    const names = await page.locator('tr.study td.col-PatientName').allInnerTexts();
+    assert.deepEqual(names, ['王小东 (Wang, XiaoDong)', '王小东 (Wang, XiaoDong)']);
+    const institutions = await page.locator('tr.study td.col-InstitutionName').allInnerTexts();
+    assert.deepEqual(institutions, ['云溪县人民医院', '青石县人民医院']);
+    await page.locator('tr.study button.expand').first().click();
+    const thumbnails = page.locator('.series-strip img');
+    await thumbnails.first().waitFor();
+    assert.equal(await thumbnails.count(), 2);
+    await page.waitForFunction(`[...document.querySelectorAll('.series-strip img')].every((image) => image.complete && image.naturalWidth > 0)`);
+    await saveDocImage('viewer-study-list');
+  });
+
+  it('opens the study: the first image is drawn, with the overlays', async () => {
+    await page.locator('tr.study button.open').first().click();
+    await page.waitForURL(/\/viewer\?StudyInstanceUIDs=/);
+    await waitForFirstImage(page, 'viewport-0');
+    assert.equal(new URL(page.url()).searchParams.get('StudyInstanceUIDs'), uidOf(STUDIES.wangCurrentCt));
+    assert.equal(await page.evaluate(() => (globalThis as unknown as { __yingyun: { renderer: string } }).__yingyun.renderer), 'cpu', 'no GPU here: drawn on the CPU');
+    assert.equal(await page.locator('.app-header .badge').innerText(), 'CPU');
+    const signature = await canvasSignature(page, 0);
+    assert.ok(signature.mean > 20, `the canvas shows an image (mean ${signature.mean})`);
+    assert.match(await cornerText(page, 0, 'top-left'), /王小东 \(Wang, XiaoDong\)\nYX20240456/);
+    assert.match(await cornerText(page, 0, 'top-right'), /云溪县人民医院\n2024-11-05/);
+    assert.match(await cornerText(page, 0, 'bottom-left'), new RegExp(zh('overlay.image', { index: 1, total: 60 })));
+    assert.match(await cornerText(page, 0, 'bottom-right'), new RegExp(zh('overlay.window', { width: 400, center: 40 })));
+  });
+
+  it('scrolls by wheel and keyboard: another slice is drawn and the overlay follows', async () => {
+    const before = await canvasSignature(page, 0);
+    const box = (await page.locator('.viewport[data-cell="0"]').boundingBox())!;
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.wheel(0, 100);
+    await waitForCornerText(page, 0, 'bottom-left', zh('overlay.image', { index: 2, total: 60 }));
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('ArrowDown');
+    await waitForCornerText(page, 0, 'bottom-left', zh('overlay.image', { index: 4, total: 60 }));
+    assert.match(await cornerText(page, 0, 'bottom-left'), /位置 -115 mm/);
+    assert.notEqual((await canvasSignature(page, 0)).hash, before.hash, 'the canvas shows another slice');
+  });
+
+  it('changes window/level by dragging and by preset', async () => {
+    const before = await canvasSignature(page, 0);
+    const box = (await page.locator('.viewport[data-cell="0"]').boundingBox())!;
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width / 2 + 120, box.y + box.height / 2 + 60, { steps: 6 });
+    await page.mouse.up();
+    const dragged = await cornerText(page, 0, 'bottom-right');
+    assert.doesNotMatch(dragged, new RegExp(zh('overlay.window', { width: 400, center: 40 })));
+    const afterDrag = await canvasSignature(page, 0);
+    assert.notEqual(afterDrag.mean, before.mean, 'the image got lighter or darker');
+    const bone = await page.locator('select[data-action=presets] option', { hasText: zh('preset.bone') }).getAttribute('value');
+    await page.selectOption('select[data-action=presets]', bone!);
+    await waitForCornerText(page, 0, 'bottom-right', zh('overlay.window', { width: 2000, center: 500 }));
+    await page.keyboard.press('2');
+    await waitForCornerText(page, 0, 'bottom-right', zh('overlay.window', { width: 1500, center: -600 }));
+    assert.notEqual((await canvasSignature(page, 0)).mean, afterDrag.mean);
+  });
+
+  it('measures a length in millimetres, from the pixel spacing', async () => {
+    await page.click('button[data-action=tool-Length]');
+    const box = (await page.locator('.viewport[data-cell="0"]').boundingBox())!;
+    const [x, y] = [box.x + box.width / 2, box.y + box.height / 2];
+    await page.mouse.move(x - 100, y);
+    await page.mouse.down();
+    await page.mouse.move(x + 100, y, { steps: 10 });
+    await page.mouse.up();
+    // The label follows the mouse while dragging and settles after the release is drawn.
+    const readMeasurement = async () => {
+      const label = (await page.locator('.viewport[data-cell="0"] svg text', { hasText: 'mm' }).allTextContents())[0] ?? '';
+      const lines = (await page.evaluate(
+        `[...document.querySelectorAll('.viewport[data-cell="0"] svg line')].map((line) => Math.hypot(line.x2.baseVal.value - line.x1.baseVal.value, line.y2.baseVal.value - line.y1.baseVal.value))`,
+      )) as number[];
+      return { measured: Number(/([\d.]+) mm/.exec(label)?.[1]), drawn: Math.max(0, ...lines) };
+    };
+    let reading = await readMeasurement();
+    for (let attempt = 0; attempt < 30; attempt++) {
+      await page.waitForTimeout(100);
+      const next = await readMeasurement();
+      if (next.measured === reading.measured && next.drawn === reading.drawn && next.measured > 0) break;
+      reading = next;
+    }
+    const { measured, drawn } = reading;
+    assert.ok(drawn > 150, `a line of about 200 screen pixels is drawn (${drawn})`);
+    const zoom = Number(/缩放 (\d+)%/.exec(await cornerText(page, 0, 'bottom-right'))?.[1]) / 100;
+    const expected = (drawn / zoom) * 0.68359375;
+    assert.ok(Math.abs(measured - expected) / expected < 0.03, `measured ${measured} mm, expected about ${expected.toFixed(1)} mm`);
+  });
+
+  it('measures an ellipse ROI: area in mm², mean and SD in HU', async () => {
+    await page.click('button[data-action=tool-EllipticalROI]');
+    const box = (await page.locator('.viewport[data-cell="0"]').boundingBox())!;
+    // Over the mediastinum, below the line measured above.
+    const [x, y] = [box.x + box.width / 2, box.y + box.height / 2 + 80];
+    await page.mouse.move(x - 40, y - 25);
+    await page.mouse.down();
+    await page.mouse.move(x + 40, y + 25, { steps: 8 });
+    await page.mouse.up();
+    const labels = page.locator('.viewport[data-cell="0"] svg text');
+    await waitForText(page, '.viewport[data-cell="0"] svg', '标准差');
+    const text = (await labels.allTextContents()).join('\n');
+    assert.match(text, /面积 [\d.]+ mm²/);
+    assert.match(text, /均值 -?[\d.]+ HU/);
+    assert.match(text, /标准差 [\d.]+ HU/);
+    await page.click('button[data-action=tool-WindowLevel]');
+    await saveDocImage('viewer-reading');
+  });
+
+  it('shows a series dragged from the series panel into a 2×2 layout', async () => {
+    await page.click('button[data-action=layout-2x2]');
+    await page.waitForFunction(`document.querySelectorAll('.viewport').length === 4`);
+    // The second series (2.5 mm lung kernel) fills the new cell it was not on screen in; drag it over the third.
+    const lung = page.locator('.study-series .series-card', { hasText: '2.5mm' });
+    await lung.dragTo(page.locator('.viewport[data-cell="2"]'));
+    await waitForFirstImage(page, 'viewport-2');
+    await waitForCornerText(page, 2, 'top-right', '序列 3 2.5mm 肺窗');
+    assert.match(await cornerText(page, 2, 'bottom-left'), new RegExp(zh('overlay.image', { index: 1, total: 120 })));
+    assert.ok((await canvasSignature(page, 2)).mean > 20);
+    await page.locator('.viewport[data-cell="0"]').click({ position: { x: 20, y: 300 } });
+    await page.click('button[data-action=layout-1x1]');
+    await page.waitForFunction(`document.querySelectorAll('.viewport').length === 1`);
+  });
+
+  it('lists the prior from the other hospital and opens it beside the current study, scrolling together', async () => {
+    const prior = page.locator('.priors li.prior');
+    await prior.first().waitFor();
+    assert.equal(await prior.count(), 1);
+    assert.match(await prior.innerText(), /2023-03-14[\s\S]*青石县人民医院[\s\S]*CT胸部平扫/);
+    await prior.locator('button.compare').click();
+    await waitForFirstImage(page, 'viewport-1');
+    await page.waitForFunction(`document.querySelectorAll('.viewport').length === 2`);
+    assert.deepEqual(await page.locator('.study-label').allInnerTexts(), ['云溪县人民医院 · 2024-11-05', '青石县人民医院 · 2023-03-14']);
+    assert.ok((await canvasSignature(page, 1)).mean > 20, 'the prior is drawn');
+    assert.match(await cornerText(page, 1, 'top-left'), /QS0012345/);
+    assert.equal(await cornerText(page, 1, 'bottom-right').then((text) => text.split('\n')[0]), (await cornerText(page, 0, 'bottom-right')).split('\n')[0], 'the prior takes the window the reader chose');
+
+    const left = Number(/图像 (\d+)\//.exec(await cornerText(page, 0, 'bottom-left'))?.[1]);
+    const right = Number(/图像 (\d+)\//.exec(await cornerText(page, 1, 'bottom-left'))?.[1]);
+    const priorBefore = await canvasSignature(page, 1);
+    const box = (await page.locator('.viewport[data-cell="0"]').boundingBox())!;
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.wheel(0, 100);
+    await page.mouse.wheel(0, 100);
+    await page.mouse.wheel(0, 100);
+    await waitForCornerText(page, 1, 'bottom-left', zh('overlay.image', { index: right + 3, total: 60 }));
+    assert.match(await cornerText(page, 0, 'bottom-left'), new RegExp(zh('overlay.image', { index: left + 3, total: 60 })));
+    assert.notEqual((await canvasSignature(page, 1)).hash, priorBefore.hash, 'the prior moved with the current study');
+    await saveDocImage('viewer-prior-compare');
+
+    await page.click('button[data-action=link]');
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.wheel(0, 100);
+    await waitForCornerText(page, 0, 'bottom-left', zh('overlay.image', { index: left + 4, total: 60 }));
+    assert.match(await cornerText(page, 1, 'bottom-left'), new RegExp(zh('overlay.image', { index: right + 3, total: 60 })), 'unlinked, the prior stays');
+  });
+
+  it('opens a deep link drawn with WebGL: a colour ultrasound cine, frame by frame', async () => {
+    // cpu=0 keeps WebGL even on SwiftShader, where the viewer would otherwise draw on the CPU (as the steps above did).
+    await page.goto(`${system.httpUrl}/viewer?StudyInstanceUIDs=${uidOf(STUDIES.chenUs)}&cpu=0`);
+    await waitForFirstImage(page, 'viewport-0');
+    assert.equal(await page.evaluate(() => (globalThis as unknown as { __yingyun: { renderer: string } }).__yingyun.renderer), 'gpu');
+    assert.ok((await canvasSignature(page, 0)).colourShare > 0.001, 'colour Doppler pixels are drawn in colour');
+    assert.match(await cornerText(page, 0, 'bottom-left'), new RegExp(zh('overlay.frame', { index: 1, total: 24 })));
+    await page.keyboard.press('End');
+    await waitForCornerText(page, 0, 'bottom-left', zh('overlay.frame', { index: 24, total: 24 }));
+  });
+
+  it('says why an image cannot be shown instead of a blank viewport', async () => {
+    await page.goto(`${system.httpUrl}/viewer?StudyInstanceUIDs=${broken[0]!.description.studyInstanceUid}`);
+    const notice = page.locator('.viewport[data-cell="0"] .viewport-notice');
+    await notice.waitFor({ state: 'visible' });
+    assert.match(await notice.innerText(), /无法显示第 1 幅图像：浏览器无法解码/);
+    await screenshot(page, 'viewer-undecodable');
+  });
+
+  it('says when a linked study is not in the archive', async () => {
+    await page.goto(`${system.httpUrl}/viewer?StudyInstanceUIDs=1.2.3.4.5`);
+    const message = page.locator('.reading-message[role=alert]');
+    await message.waitFor();
+    assert.match(await message.innerText(), /无法打开检查 1\.2\.3\.4\.5：HTTP 404/);
+  });
+
+  it('switches to English, remembers it, and lists the keyboard shortcuts', async () => {
+    await page.goto(system.httpUrl);
+    await page.selectOption('select[data-action=language]', 'en');
+    await waitForText(page, '.app-header .brand', en('app.title'));
+    await page.reload();
+    await page.waitForSelector('tr.study');
+    assert.equal(await page.locator('th button.sort').first().innerText(), en('column.patientName'));
+    await page.click('button[data-action=help]');
+    const dialog = page.locator('[role=dialog]');
+    await dialog.waitFor();
+    assert.match(await dialog.innerText(), new RegExp(`${en('shortcut.title')}[\\s\\S]*${en('shortcut.nextImage')}[\\s\\S]*${en('tool.Length')}`));
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+  });
+
+  it('raised no uncaught errors in the page', () => {
+    assert.deepEqual(consoleErrors, []);
+  });
+
+  it('kept its timings on window.__yingyun for the benchmark', async () => {
+    await page.goto(`${system.httpUrl}/viewer?StudyInstanceUIDs=${uidOf(STUDIES.wangCurrentCt)}`);
+    await page.waitForFunction(() => (globalThis as unknown as { __yingyun: { viewports: Record<string, { fullyLoadedAt?: number }> } }).__yingyun.viewports['viewport-0']?.fullyLoadedAt !== undefined);
+    const timings = (await viewportTimings(page, 'viewport-0'))!;
+    assert.equal(timings.loaded, 60);
+    assert.ok(timings.firstImageAt! <= timings.fullyLoadedAt!);
+  });
+});
