@@ -1,3 +1,5 @@
+import http from 'node:http';
+import { gunzipSync } from 'node:zlib';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { makeCtSeries, STUDIES } from '../fixtures/generate.ts';
@@ -37,4 +39,27 @@ describe('WADO-RS series metadata of a large series', () => {
     assert.deepEqual(instances.map((instance) => instance['00200013']!.Value![0]), Array.from({ length: SLICES }, (_, index) => index + 1), 'in Instance Number order');
     assert.match(instances[0]!['7FE00010']!.BulkDataURI!, /^http:\/\/127\.0\.0\.1:\d+\/dicom-web\/studies\/.+\/bulkdata\/7FE00010$/);
   });
+
+  it('compresses it for clients that accept gzip, and sends it plain to those that do not', async () => {
+    const plain = await rawGet(metadataUrl, {});
+    const gzipped = await rawGet(metadataUrl, { 'Accept-Encoding': 'gzip' });
+    assert.equal(plain.headers['content-encoding'], undefined);
+    assert.equal(gzipped.headers['content-encoding'], 'gzip');
+    assert.ok(gzipped.body.length * 4 < plain.body.length, `gzip ${gzipped.body.length} B vs ${plain.body.length} B`);
+    assert.ok(gunzipSync(gzipped.body).equals(plain.body), 'the same JSON either way');
+  });
 });
+
+/** node:http, not fetch: fetch always asks for compression and undoes it, hiding what was sent. */
+function rawGet(url: string, headers: Record<string, string>): Promise<{ headers: http.IncomingHttpHeaders; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { headers: { Accept: 'application/dicom+json', ...headers } }, (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => resolve({ headers: response.headers, body: Buffer.concat(chunks) }));
+        response.on('error', reject);
+      })
+      .on('error', reject);
+  });
+}
