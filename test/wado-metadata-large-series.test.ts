@@ -48,6 +48,21 @@ describe('WADO-RS series metadata of a large series', () => {
     assert.ok(gzipped.body.length * 4 < plain.body.length, `gzip ${gzipped.body.length} B vs ${plain.body.length} B`);
     assert.ok(gunzipSync(gzipped.body).equals(plain.body), 'the same JSON either way');
   });
+
+  it('never compresses frames or instances: pixel data does not shrink and the viewer waits for every frame', async () => {
+    const instances = (await (await fetch(metadataUrl)).json()) as Array<Record<string, { Value?: string[] }>>;
+    const instanceUrl = `${metadataUrl.replace(/\/metadata$/, '')}/instances/${instances[0]!['00080018']!.Value![0]}`;
+    for (const [url, accept] of [
+      [`${instanceUrl}/frames/1`, 'application/octet-stream; transfer-syntax=*'],
+      [`${instanceUrl}/frames/1`, 'multipart/related; type="application/octet-stream"; transfer-syntax=*'],
+      [instanceUrl, 'multipart/related; type="application/dicom"; transfer-syntax=*'],
+    ] as const) {
+      const asked = await rawGet(url, { Accept: accept, 'Accept-Encoding': 'gzip' });
+      const plain = await rawGet(url, { Accept: accept });
+      assert.equal(asked.headers['content-encoding'], undefined, accept);
+      assert.ok(plain.body.length > 1000 && asked.body.length === plain.body.length, `${accept}: sent as it is`);
+    }
+  });
 });
 
 /** node:http, not fetch: fetch always asks for compression and undoes it, hiding what was sent. */
