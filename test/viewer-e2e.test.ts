@@ -4,6 +4,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
+import sharp from 'sharp';
 import { parseInstance } from '../archive/dicom/parse.ts';
 import { generateCorpus, makeSecondaryCaptures, STUDIES, type FixtureInstance, type Study } from '../fixtures/generate.ts';
 import { translator } from '../viewer/src/i18n/i18n.ts';
@@ -125,7 +126,8 @@ describe('viewer in the browser (end to end)', { skip: unavailable }, () => {
     const file = await screenshot(page, name);
     if (process.env.UPDATE_DOC_IMAGES === '1') {
       fs.mkdirSync(DOC_IMAGES, { recursive: true });
-      fs.copyFileSync(file, path.join(DOC_IMAGES, `${name}.png`));
+      // A 128-colour palette keeps the guide's pictures small in the repository; they are for reading, not diagnosis.
+      await sharp(file).png({ palette: true, colours: 128, effort: 10 }).toFile(path.join(DOC_IMAGES, `${name}.png`));
     }
   };
 
@@ -292,13 +294,15 @@ describe('viewer in the browser (end to end)', { skip: unavailable }, () => {
     await waitForFirstImage(page, 'viewport-1');
     await page.waitForFunction(`document.querySelectorAll('.viewport').length === 2`);
     assert.deepEqual(await page.locator('.study-label').allInnerTexts(), ['云溪县人民医院 · 2024-11-05', '青石县人民医院 · 2023-03-14']);
-    assert.ok((await canvasSignature(page, 1)).mean > 20, 'the prior is drawn');
+    const priorDrawn = await canvasSignature(page, 1);
+    assert.ok(priorDrawn.mean > 20, `the prior is drawn (${JSON.stringify(priorDrawn)})`);
     assert.match(await cornerText(page, 1, 'top-left'), /QS0012345/);
     assert.equal(await cornerText(page, 1, 'bottom-right').then((text) => text.split('\n')[0]), (await cornerText(page, 0, 'bottom-right')).split('\n')[0], 'the prior takes the window the reader chose');
 
     const left = Number(/图像 (\d+)\//.exec(await cornerText(page, 0, 'bottom-left'))?.[1]);
     const right = Number(/图像 (\d+)\//.exec(await cornerText(page, 1, 'bottom-left'))?.[1]);
     const priorBefore = await canvasSignature(page, 1);
+    const windowBefore = (await cornerText(page, 0, 'bottom-right')).split('\n')[0];
     const box = (await page.locator('.viewport[data-cell="0"]').boundingBox())!;
     await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
     await page.mouse.wheel(0, 100);
@@ -307,6 +311,7 @@ describe('viewer in the browser (end to end)', { skip: unavailable }, () => {
     await waitForCornerText(page, 1, 'bottom-left', zh('overlay.image', { index: right + 3, total: 60 }));
     assert.match(await cornerText(page, 0, 'bottom-left'), new RegExp(zh('overlay.image', { index: left + 3, total: 60 })));
     assert.notEqual((await canvasSignature(page, 1)).hash, priorBefore.hash, 'the prior moved with the current study');
+    for (const cell of [0, 1]) assert.equal((await cornerText(page, cell, 'bottom-right')).split('\n')[0], windowBefore, 'the reader’s window stays while scrolling');
     await saveDocImage('viewer-prior-compare');
 
     await page.click('button[data-action=link]');
@@ -325,6 +330,26 @@ describe('viewer in the browser (end to end)', { skip: unavailable }, () => {
     assert.match(await cornerText(page, 0, 'bottom-left'), new RegExp(zh('overlay.frame', { index: 1, total: 24 })));
     await page.keyboard.press('End');
     await waitForCornerText(page, 0, 'bottom-left', zh('overlay.frame', { index: 24, total: 24 }));
+  });
+
+  it('measures a radiograph at the detector spacing, and calibrates from a line of known length', async () => {
+    await page.goto(`${system.httpUrl}/viewer?StudyInstanceUIDs=${uidOf(STUDIES.liJiCr)}`);
+    await waitForFirstImage(page, 'viewport-0');
+    await waitForCornerText(page, 0, 'bottom-left', zh('viewport.projection'));
+    await page.click('button[data-action=tool-Length]');
+    const box = (await page.locator('.viewport[data-cell="0"]').boundingBox())!;
+    const [x, y] = [box.x + box.width / 2, box.y + box.height / 2];
+    await page.mouse.move(x - 100, y);
+    await page.mouse.down();
+    await page.mouse.move(x + 100, y, { steps: 10 });
+    await page.mouse.up();
+    await page.mouse.move(x, y + 80);
+    await waitForText(page, '.viewport[data-cell="0"] svg', ' mm');
+    page.once('dialog', (dialog) => void dialog.accept('150'));
+    await page.click('button[data-action=calibrate]');
+    await waitForCornerText(page, 0, 'bottom-left', zh('viewport.calibrated'));
+    await page.mouse.move(x, y + 90);
+    await waitForText(page, '.viewport[data-cell="0"] svg', '150.0 mm');
   });
 
   it('says why an image cannot be shown instead of a blank viewport', async () => {

@@ -6,7 +6,7 @@ import { chooseLocale, placeholders, translator } from '../viewer/src/i18n/i18n.
 import { CATALOGUES, LOCALES } from '../viewer/src/i18n/messages.ts';
 import { assignSeries, changeLayout, compareWithPrior, initialLayout, type SeriesRef } from '../viewer/src/logic/layout.ts';
 import { planLinks, translationMatrix, type ViewportGeometry } from '../viewer/src/logic/linking.ts';
-import { roiTextLines } from '../viewer/src/logic/measurement-text.ts';
+import { lengthTextLines, roiTextLines } from '../viewer/src/logic/measurement-text.ts';
 import { overlayText } from '../viewer/src/logic/overlay.ts';
 import { prefetchOrder, reprioritise } from '../viewer/src/logic/prefetch.ts';
 import { DEFAULT_SORT, parseRoute, rendererFlag, routeUrl } from '../viewer/src/logic/route.ts';
@@ -221,12 +221,24 @@ describe('viewer: stacks, overlays and linking', () => {
       '0008103E': ['5mm 纵隔窗'],
       '00201041': [-100],
       '00180050': [5],
+      '00280030': [0.68359375, 0.68359375],
     });
-    const text = overlayText(instance, { index: 2, total: 60, frameNumber: 1, frames: 1, window: { width: 400, center: 40 }, zoomPercent: 150 }, 'zh-CN', translator('zh-CN'));
+    const view = { index: 2, total: 60, frameNumber: 1, frames: 1, window: { width: 400, center: 40 }, zoomPercent: 150, calibrated: false };
+    const text = overlayText(instance, view, 'zh-CN', translator('zh-CN'));
     assert.deepEqual(text.topLeft, ['王小东 (Wang, XiaoDong)', 'YX20240456', '男 59Y']);
     assert.deepEqual(text.topRight, ['云溪县人民医院', '2024-11-05', '序列 2 5mm 纵隔窗']);
     assert.deepEqual(text.bottomLeft, ['图像 3/60', '位置 -100 mm', '层厚 5 mm']);
     assert.deepEqual(text.bottomRight, ['窗宽 400 窗位 40', '缩放 150%']);
+  });
+
+  it('says how lengths are measured when not at Pixel Spacing: detector spacing, pixels, or the reader’s calibration', () => {
+    const t = translator('en');
+    const view = { index: 0, total: 1, frameNumber: 1, frames: 1, window: undefined, zoomPercent: undefined, calibrated: false };
+    const note = (instance: DicomJson, calibrated = false) => overlayText(instance, { ...view, calibrated }, 'en', t).bottomLeft.at(-1);
+    assert.equal(note(dataset({ '00181164': [0.4, 0.4] })), t('viewport.projection'));
+    assert.equal(note(dataset({})), t('viewport.uncalibrated'));
+    assert.equal(note(dataset({}), true), t('viewport.calibrated'));
+    assert.equal(note(dataset({ '00280030': [0.5, 0.5] })), t('overlay.image', { index: 1, total: 1 }));
   });
 
   const geometry = (viewportId: string, overrides: Partial<ViewportGeometry>): ViewportGeometry => ({
@@ -270,6 +282,9 @@ describe('viewer: stacks, overlays and linking', () => {
     assert.deepEqual(roiTextLines(stats, translator('zh-CN')), ['面积 1234.6 mm²', '均值 42.0 HU', '标准差 8.46 HU', '最大值 120.0 HU', '最小值 -3.20 HU']);
     assert.deepEqual(roiTextLines({ ...stats, isEmptyArea: true, max: undefined, min: undefined }, translator('en')), ['Mean 42.0 HU', 'SD 8.46 HU']);
     assert.deepEqual(roiTextLines(undefined, translator('en')), []);
+    assert.deepEqual(roiTextLines({ area: 10, areaUnit: 'mm² Proj' }, translator('en')), ['Area 10.0 mm²'], 'the calibration kind is the overlay’s to say');
+    assert.deepEqual(lengthTextLines({ length: 119.76, unit: 'mm Proj' }), ['119.8 mm']);
+    assert.deepEqual(lengthTextLines({ length: Number.NaN, unit: 'mm' }), []);
   });
 
   it('writes translations in the column-major layout Cornerstone reads', () => {

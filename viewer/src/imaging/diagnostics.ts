@@ -31,6 +31,10 @@ export const diagnostics = {
     const entry = state.viewports[viewportId];
     if (entry && entry.firstImageAt === undefined) entry.firstImageAt = performance.now();
   },
+  /** A viewport taken off screen: its figures no longer describe anything shown. */
+  forget(viewportId: string): void {
+    delete state.viewports[viewportId];
+  },
   loaded(viewportId: string, loaded: number): void {
     const entry = state.viewports[viewportId];
     if (!entry) return;

@@ -35,7 +35,7 @@ import {
 } from '@cornerstonejs/tools';
 import { translator, type Translate } from '../i18n/i18n.ts';
 import { planLinks, translationMatrix, type ViewportGeometry } from '../logic/linking.ts';
-import { roiTextLines, type RoiStats } from '../logic/measurement-text.ts';
+import { lengthTextLines, roiTextLines, type RoiStats } from '../logic/measurement-text.ts';
 import { reprioritise } from '../logic/prefetch.ts';
 import { rangeToWindow, windowToRange, type Window } from '../logic/voi-presets.ts';
 import { diagnostics } from './diagnostics.ts';
@@ -68,6 +68,8 @@ const PREFETCH_IN_FLIGHT = 12;
 export interface StackInput {
   imageIds: string[];
   initialIndex: number;
+  /** Millimetres per pixel at the detector, for images with no Pixel Spacing but an Imager Pixel Spacing. */
+  detectorSpacing?: number;
   geometry: Omit<ViewportGeometry, 'viewportId' | 'slices'>;
 }
 
@@ -76,6 +78,7 @@ export interface ViewportReport {
   total: number;
   window: Window | undefined;
   zoomPercent: number | undefined;
+  calibrated: boolean;
 }
 
 /** What the engine tells the UI; it never touches the DOM outside the elements it is given. */
@@ -91,6 +94,8 @@ interface ViewportEntry {
   input: StackInput;
   prefetch: Prefetch | undefined;
   cinePlaying: boolean;
+  /** The window last set on this stack (by the reader, a preset or a linked viewport); undefined: each image's own. */
+  window: { lower: number; upper: number } | undefined;
 }
 
 /**
@@ -141,6 +146,8 @@ export class ImagingEngine {
   private linked = true;
   private readonly synchronizerIds: string[] = [];
   private translate: Translate = translator('en');
+  /** Images measured other than at Pixel Spacing (detector spacing, or the reader's calibration), as given to Cornerstone. */
+  private readonly calibrations = new Map<string, { type: string; scale: number }>();
 
   constructor(private readonly listener: EngineListener) {
     const group = ToolGroupManager.createToolGroup(TOOL_GROUP_ID);
@@ -148,12 +155,15 @@ export class ImagingEngine {
     this.toolGroup = group;
     for (const tool of Object.values(TOOL_CLASSES)) group.addTool(tool.toolName as string);
     const { MouseBindings } = ToolEnums;
-    // ROI labels in the reader's language; lengths, angles and probe values are numbers and units already.
+    // Labels in the reader's language (Cornerstone's are English); angles and probe values are numbers and units only.
     for (const tool of ['RectangleROI', 'EllipticalROI'] as const) {
       group.setToolConfiguration(toolName(tool), {
         getTextLines: (data: { cachedStats: Record<string, RoiStats> }, targetId: string) => roiTextLines(data.cachedStats[targetId], this.translate),
       });
     }
+    group.setToolConfiguration(toolName('Length'), {
+      getTextLines: (data: { cachedStats: Record<string, { length?: number; unit?: string }> }, targetId: string) => lengthTextLines(data.cachedStats[targetId]),
+    });
     group.setToolActive(toolName('StackScroll'), { bindings: [{ mouseButton: MouseBindings.Wheel }] });
     group.setToolActive(toolName('Zoom'), { bindings: [{ mouseButton: MouseBindings.Secondary }] });
     group.setToolActive(toolName('Pan'), { bindings: [{ mouseButton: MouseBindings.Auxiliary }] });
@@ -176,17 +186,31 @@ export class ImagingEngine {
     element.addEventListener(Enums.Events.STACK_NEW_IMAGE, () => {
       const entry = this.viewports.get(viewportId);
       entry?.prefetch?.moveTo(this.viewport(viewportId).getCurrentImageIdIndex());
-      report();
+      // Runs once Cornerstone has finished taking the new image, which happens right after this event.
+      queueMicrotask(() => {
+        this.keepWindow(viewportId);
+        this.keepCalibration(viewportId);
+        report();
+      });
     });
-    element.addEventListener(Enums.Events.VOI_MODIFIED, report);
+    element.addEventListener(Enums.Events.VOI_MODIFIED, ((event: CustomEvent<{ range: { lower: number; upper: number } }>) => {
+      const entry = this.viewports.get(viewportId);
+      if (entry) entry.window = event.detail.range;
+      report();
+    }) as EventListener);
     element.addEventListener(Enums.Events.CAMERA_MODIFIED, report);
+    // Once the image is shown with its new spacing, the measurements on it are computed again in it.
+    element.addEventListener(Enums.Events.IMAGE_SPACING_CALIBRATED, ((event: CustomEvent<{ imageId: string }>) => {
+      for (const drawn of this.measurementsOn(element, event.detail.imageId)) drawn.invalidated = true;
+      this.viewport(viewportId).render();
+    }) as EventListener);
     element.addEventListener(Enums.Events.IMAGE_RENDERED, () => {
       diagnostics.rendered(viewportId);
       // "First image" is when pixels of the stack are on the canvas, not when loading resolved.
       const imageId = this.viewports.get(viewportId)?.input.imageIds.length ? this.viewport(viewportId).getCurrentImageId() : undefined;
       if (imageId && cache.isLoaded(imageId)) diagnostics.firstImage(viewportId);
     });
-    this.viewports.set(viewportId, { element, input: { imageIds: [], initialIndex: 0, geometry: emptyGeometry() }, prefetch: undefined, cinePlaying: false });
+    this.viewports.set(viewportId, { element, input: { imageIds: [], initialIndex: 0, geometry: emptyGeometry() }, prefetch: undefined, cinePlaying: false, window: undefined });
   }
 
   disable(viewportId: string): void {
@@ -197,6 +221,7 @@ export class ImagingEngine {
     this.toolGroup.removeViewports(ENGINE_ID, viewportId);
     this.renderingEngine.disableElement(viewportId);
     this.viewports.delete(viewportId);
+    diagnostics.forget(viewportId);
     this.relink();
   }
 
@@ -210,6 +235,10 @@ export class ImagingEngine {
     entry.prefetch?.stop();
     if (entry.cinePlaying) this.stopCine(viewportId);
     entry.input = input;
+    entry.window = undefined;
+    if (input.detectorSpacing) {
+      for (const imageId of input.imageIds) this.calibrate(imageId, { type: Enums.CalibrationTypes.PROJECTION, scale: 1 / input.detectorSpacing });
+    }
     diagnostics.stackStarted(viewportId, input.imageIds.length);
     const viewport = this.viewport(viewportId);
     await viewport.setStack(input.imageIds, input.initialIndex);
@@ -338,15 +367,27 @@ export class ImagingEngine {
     if (!entry || !(realLengthMm > 0)) return false;
     const viewport = this.viewport(viewportId);
     const imageId = viewport.getCurrentImageId();
-    const lengths = (annotation.state.getAnnotations(toolName('Length'), entry.element) ?? []).filter(
-      (drawn) => drawn.metadata?.referencedImageId === imageId,
-    );
-    const last = lengths.at(-1);
+    const last = this.measurementsOn(entry.element, imageId)
+      .filter((drawn) => drawn.metadata?.toolName === toolName('Length'))
+      .at(-1);
     const stats = last?.data.cachedStats as Record<string, { length?: number }> | undefined;
     const measured = stats ? Object.values(stats)[0]?.length : undefined;
     if (!measured) return false;
-    toolUtilities.calibrateImageSpacing(imageId, this.renderingEngine, realLengthMm / measured);
+    // Cornerstone's scale is image units per millimetre. The line was measured with the calibration
+    // in force (if any), so the new scale is relative to it.
+    this.calibrate(imageId, { type: Enums.CalibrationTypes.USER, scale: (this.calibrations.get(imageId)?.scale ?? 1) * (measured / realLengthMm) });
     return true;
+  }
+
+  private calibrate(imageId: string, calibration: { type: string; scale: number }): void {
+    this.calibrations.set(imageId, calibration);
+    toolUtilities.calibrateImageSpacing(imageId, this.renderingEngine, calibration as Parameters<typeof toolUtilities.calibrateImageSpacing>[2]);
+  }
+
+  private measurementsOn(element: HTMLDivElement, imageId: string) {
+    return MEASUREMENT_TOOLS.flatMap((tool) => annotation.state.getAnnotations(toolName(tool), element) ?? []).filter(
+      (drawn) => drawn.metadata?.referencedImageId === imageId,
+    );
   }
 
   /** Measurement labels follow the reader's language; drawn ones are redrawn in it. */
@@ -364,6 +405,37 @@ export class ImagingEngine {
     return this.linked;
   }
 
+  /**
+   * Keeps the reader's window across images when drawing on the CPU. Cornerstone's CPU path keeps
+   * drawing with the window in use but resets the window it reports (getProperties) to each new
+   * image's own, which the overlay, the window/level tool and the synchronisers then read: put the
+   * window in use back. (The WebGL path keeps both.)
+   */
+  private keepWindow(viewportId: string): void {
+    const window = this.viewports.get(viewportId)?.window;
+    if (!window || !getShouldUseCPURendering()) return;
+    const viewport = this.viewport(viewportId);
+    const reported = viewport.getProperties().voiRange;
+    if (reported && reported.lower === window.lower && reported.upper === window.upper) return;
+    viewport.setProperties({ voiRange: window }, true);
+  }
+
+  /**
+   * Cornerstone's CPU path records a reader's calibration but does not apply it to the image it
+   * shows (its WebGL path does): apply it as the WebGL path would, whenever a calibrated image
+   * is shown, and recompute the measurements on it.
+   */
+  private keepCalibration(viewportId: string): void {
+    const viewport = this.viewport(viewportId);
+    const imageId = viewport.getCurrentImageId();
+    const calibration = imageId ? this.calibrations.get(imageId) : undefined;
+    const entry = this.viewports.get(viewportId);
+    if (!imageId || !calibration || !entry || !getShouldUseCPURendering()) return;
+    Object.assign(viewport, { calibration, hasPixelSpacing: true });
+    for (const drawn of this.measurementsOn(entry.element, imageId)) drawn.invalidated = true;
+    viewport.render();
+  }
+
   /** The canvas-level state the overlays show. */
   private report(viewportId: string): void {
     const entry = this.viewports.get(viewportId);
@@ -375,6 +447,7 @@ export class ImagingEngine {
       total: entry.input.imageIds.length,
       window: voiRange ? rangeToWindow(voiRange) : undefined,
       zoomPercent: zoomPercent(viewport),
+      calibrated: this.calibrations.get(viewport.getCurrentImageId())?.type === Enums.CalibrationTypes.USER,
     });
   }
 

@@ -21,12 +21,17 @@ export function seriesStack(client: DicomWebClient, studyInstanceUid: string, se
     return imageId;
   });
   const first = frames[0]?.instance ?? {};
+  const detector = numbers(first, 'ImagerPixelSpacing');
   const orientation = numbers(first, 'ImageOrientationPatient');
   const position = numbers(first, 'ImagePositionPatient');
   return {
     frames,
     imageIds,
     initialIndex: 0,
+    // Radiographs often carry only the spacing at the detector, which Cornerstone's WADO-RS
+    // metadata ignores (lengths would stay in pixels): measuring at the detector plane is what
+    // PS3.3 10.7.1.3 allows without a magnification factor, and the overlay says so.
+    detectorSpacing: numbers(first, 'PixelSpacing').length === 2 ? undefined : detector[0],
     geometry: {
       frameOfReferenceUid: text(first, 'FrameOfReferenceUID'),
       modality: text(first, 'Modality'),
@@ -41,3 +46,4 @@ function normalOf(orientation: number[]): [number, number, number] {
   const [a0, a1, a2, b0, b1, b2] = orientation as [number, number, number, number, number, number];
   return [a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0];
 }
+

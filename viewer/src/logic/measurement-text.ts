@@ -24,8 +24,8 @@ export function formatMeasurement(value: number): string {
 export function roiTextLines(stats: RoiStats | undefined, t: Translate): string[] {
   if (!stats) return [];
   const lines: string[] = [];
-  const unit = stats.modalityUnit ?? '';
-  if (typeof stats.area === 'number' && !stats.isEmptyArea) lines.push(t('measure.area', { value: formatMeasurement(stats.area), unit: stats.areaUnit ?? '' }).trim());
+  const unit = baseUnit(stats.modalityUnit);
+  if (typeof stats.area === 'number' && !stats.isEmptyArea) lines.push(t('measure.area', { value: formatMeasurement(stats.area), unit: baseUnit(stats.areaUnit) }).trim());
   for (const [key, value] of [
     ['measure.mean', stats.mean],
     ['measure.stdDev', stats.stdDev],
@@ -35,4 +35,15 @@ export function roiTextLines(stats: RoiStats | undefined, t: Translate): string[
     if (typeof value === 'number' && Number.isFinite(value)) lines.push(t(key, { value: formatMeasurement(value), unit }).trim());
   }
   return lines;
+}
+
+/** A length label: the value and its unit (the overlay says how the image is calibrated, in the reader's language). */
+export function lengthTextLines(stats: { length?: number; unit?: string } | undefined): string[] {
+  if (typeof stats?.length !== 'number' || !Number.isFinite(stats.length)) return [];
+  return [`${formatMeasurement(stats.length)} ${baseUnit(stats.unit)}`.trim()];
+}
+
+/** Cornerstone appends the calibration kind to units in English ("mm Proj", "mm User"): keep the unit. */
+function baseUnit(unit: string | undefined): string {
+  return (unit ?? '').split(' ')[0] ?? '';
 }

@@ -1,4 +1,4 @@
-import { formatDicomDate, formatDicomTime, formatPersonName, number, personName, text, type DicomJson } from '../dicom/dataset.ts';
+import { formatDicomDate, formatDicomTime, formatPersonName, number, numbers, personName, text, type DicomJson } from '../dicom/dataset.ts';
 import type { Translate } from '../i18n/i18n.ts';
 import type { MessageKey } from '../i18n/messages.ts';
 import type { Window } from './voi-presets.ts';
@@ -11,6 +11,8 @@ export interface ViewState {
   frames: number;
   window: Window | undefined;
   zoomPercent: number | undefined;
+  /** The reader calibrated this image from a line of known length. */
+  calibrated: boolean;
 }
 
 export interface OverlayText {
@@ -54,6 +56,7 @@ export function overlayText(instance: DicomJson, view: ViewState, locale: string
     view.frames > 1 ? t('overlay.frame', { index: view.frameNumber, total: view.frames }) : '',
     location !== undefined ? t('overlay.location', { value: round(location) }) : '',
     thickness !== undefined ? t('overlay.thickness', { value: round(thickness, 2) }) : '',
+    spacingNote(instance, view.calibrated, t),
   ];
   const bottomRight = [
     view.window ? t('overlay.window', { width: Math.round(view.window.width), center: Math.round(view.window.center) }) : '',
@@ -61,4 +64,11 @@ export function overlayText(instance: DicomJson, view: ViewState, locale: string
   ];
   const present = (lines: string[]) => lines.filter((line) => line.trim() !== '');
   return { topLeft: present(topLeft), topRight: present(topRight), bottomLeft: present(bottomLeft), bottomRight: present(bottomRight) };
+}
+
+/** How lengths on this image are measured, when not simply in the patient at Pixel Spacing. */
+function spacingNote(instance: DicomJson, calibrated: boolean, t: Translate): string {
+  if (calibrated) return t('viewport.calibrated');
+  if (numbers(instance, 'PixelSpacing').length === 2) return '';
+  return numbers(instance, 'ImagerPixelSpacing').length === 2 ? t('viewport.projection') : t('viewport.uncalibrated');
 }

@@ -198,7 +198,7 @@ export class ViewportGrid {
     const frames = cell.stack.frames.filter((other) => other.sopInstanceUid === frame.sopInstanceUid).length;
     const text = overlayText(
       frame.instance,
-      { index: cell.report.imageIndex, total: cell.report.total, frameNumber: frame.frameNumber, frames, window: cell.report.window, zoomPercent: cell.report.zoomPercent },
+      { index: cell.report.imageIndex, total: cell.report.total, frameNumber: frame.frameNumber, frames, window: cell.report.window, zoomPercent: cell.report.zoomPercent, calibrated: cell.report.calibrated },
       this.state.locale,
       this.t,
     );
