@@ -28,7 +28,21 @@ export default defineConfig({
   },
   // The image loader starts its decoders as module workers, which load the WASM codecs.
   worker: { format: 'es' },
-  optimizeDeps: { exclude: ['@cornerstonejs/dicom-image-loader'], include: ['dicom-parser'] },
+  // The loader is left unbundled in dev so its worker URL resolves; its CommonJS dependencies
+  // (Emscripten codec glue, dicom-parser, pako) are pre-bundled so they import as ES modules.
+  optimizeDeps: {
+    exclude: ['@cornerstonejs/dicom-image-loader'],
+    include: [
+      'dicom-parser',
+      'pako',
+      '@cornerstonejs/codec-charls/decodewasmjs',
+      '@cornerstonejs/codec-libjpeg-turbo-8bit/decodewasmjs',
+      '@cornerstonejs/codec-libjxl/decodewasmjs',
+      '@cornerstonejs/codec-openjpeg/decodewasmjs',
+      '@cornerstonejs/codec-openjph/wasmjs',
+      '@cornerstonejs/jpeg-lossless-decoder-js',
+    ],
+  },
   server: {
     host: '127.0.0.1',
     proxy: { '/dicom-web': backend, '/wado': backend, '/api': backend },

@@ -1,11 +1,7 @@
 /** The DICOM attributes the viewer reads, by keyword, as DICOM JSON tags (PS3.18 F.2). */
 export const TAG = {
-  SpecificCharacterSet: '00080005',
-  ImageType: '00080008',
-  SOPClassUID: '00080016',
   SOPInstanceUID: '00080018',
   StudyDate: '00080020',
-  SeriesDate: '00080021',
   StudyTime: '00080030',
   AccessionNumber: '00080050',
   ModalitiesInStudy: '00080061',
@@ -31,20 +27,13 @@ export const TAG = {
   NumberOfStudyRelatedSeries: '00201206',
   NumberOfStudyRelatedInstances: '00201208',
   NumberOfSeriesRelatedInstances: '00201209',
-  SamplesPerPixel: '00280002',
   PhotometricInterpretation: '00280004',
   NumberOfFrames: '00280008',
-  Rows: '00280010',
-  Columns: '00280011',
   PixelSpacing: '00280030',
   ImagerPixelSpacing: '00181164',
   WindowCenter: '00281050',
   WindowWidth: '00281051',
-  RescaleIntercept: '00281052',
-  RescaleSlope: '00281053',
   WindowCenterWidthExplanation: '00281055',
-  TransferSyntaxUID: '00020010',
-  AvailableTransferSyntaxUID: '00083002',
 } as const;
 
 export type TagKeyword = keyof typeof TAG;

@@ -9,7 +9,6 @@ const en = {
   'app.language': 'Language',
   'app.help': 'Shortcuts',
   'app.close': 'Close',
-  'app.loadingApp': 'Starting the viewer…',
   'app.renderingCpu': 'Drawn on the CPU: this browser has no GPU for WebGL',
 
   'search.patientName': 'Patient name',
@@ -157,7 +156,6 @@ const zhCN: Catalogue = {
   'app.language': '语言',
   'app.help': '快捷键',
   'app.close': '关闭',
-  'app.loadingApp': '正在启动阅片器…',
   'app.renderingCpu': 'CPU 绘制：此浏览器没有可用于 WebGL 的 GPU',
 
   'search.patientName': '姓名',
