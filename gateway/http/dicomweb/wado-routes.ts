@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import type { RetrieveScope } from '../../../archive/db/retrieve-repository.ts';
@@ -297,6 +298,14 @@ async function sendRenderedParts(response: Response, format: RenderedFormat, ima
 
 /** Writes `[row,row,…]` in chunks of about 64 KiB, waiting when the client reads slower than we write. */
 async function writeJsonArray(response: Response, rows: AsyncIterable<string>): Promise<void> {
+  // pipeline, not write() and 'drain' by hand: it keeps one drain listener per response, which
+  // matters under the compression middleware (it moves 'drain' listeners to its zlib stream, where
+  // removing them by hand fails and they pile up).
+  await pipeline(Readable.from(jsonArrayChunks(rows)), response);
+}
+
+/** The rows as one JSON array, in chunks of about 64 KiB: few writes, and the first bytes leave early. */
+async function* jsonArrayChunks(rows: AsyncIterable<string>): AsyncGenerator<string> {
   let pending: string[] = ['['];
   let pendingLength = 1;
   let first = true;
@@ -305,29 +314,13 @@ async function writeJsonArray(response: Response, rows: AsyncIterable<string>): 
     pendingLength += row.length + 1;
     first = false;
     if (pendingLength >= 65_536) {
-      await write(response, pending.join(''));
+      yield pending.join('');
       pending = [];
       pendingLength = 0;
     }
   }
   pending.push(']');
-  response.end(pending.join(''));
-}
-
-function write(response: Response, chunk: string): Promise<void> {
-  if (response.write(chunk)) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const onDrain = () => {
-      response.off('close', onClose);
-      resolve();
-    };
-    const onClose = () => {
-      response.off('drain', onDrain);
-      reject(new Error('client went away'));
-    };
-    response.once('drain', onDrain);
-    response.once('close', onClose);
-  });
+  yield pending.join('');
 }
 
 /** The rendered media type the client accepts (image/jpeg when it does not say), or 406. */
