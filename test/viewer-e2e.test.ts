@@ -222,13 +222,7 @@ describe('viewer in the browser (end to end)', { skip: unavailable }, () => {
   });
 
   it('measures a length in millimetres, from the pixel spacing', async () => {
-    await page.click('button[data-action=tool-Length]');
-    const box = (await page.locator('.viewport[data-cell="0"]').boundingBox())!;
-    const [x, y] = [box.x + box.width / 2, box.y + box.height / 2];
-    await page.mouse.move(x - 100, y);
-    await page.mouse.down();
-    await page.mouse.move(x + 100, y, { steps: 10 });
-    await page.mouse.up();
+    const { x, y } = await drawLengthAcrossCentre(page);
     // The label follows the mouse while dragging and settles after the release is drawn.
     const readMeasurement = async () => {
       const label = (await page.locator('.viewport[data-cell="0"] svg text', { hasText: 'mm' }).allTextContents())[0] ?? '';
@@ -336,13 +330,7 @@ describe('viewer in the browser (end to end)', { skip: unavailable }, () => {
     await page.goto(`${system.httpUrl}/viewer?StudyInstanceUIDs=${uidOf(STUDIES.liJiCr)}`);
     await waitForFirstImage(page, 'viewport-0');
     await waitForCornerText(page, 0, 'bottom-left', zh('viewport.projection'));
-    await page.click('button[data-action=tool-Length]');
-    const box = (await page.locator('.viewport[data-cell="0"]').boundingBox())!;
-    const [x, y] = [box.x + box.width / 2, box.y + box.height / 2];
-    await page.mouse.move(x - 100, y);
-    await page.mouse.down();
-    await page.mouse.move(x + 100, y, { steps: 10 });
-    await page.mouse.up();
+    const { x, y } = await drawLengthAcrossCentre(page);
     await page.mouse.move(x, y + 80);
     await waitForText(page, '.viewport[data-cell="0"] svg', ' mm');
     page.once('dialog', (dialog) => void dialog.accept('150'));
@@ -394,3 +382,15 @@ describe('viewer in the browser (end to end)', { skip: unavailable }, () => {
     assert.ok(timings.firstImageAt! <= timings.fullyLoadedAt!);
   });
 });
+
+/** Picks the length tool and drags a 200-pixel horizontal line through the first viewport's centre. */
+async function drawLengthAcrossCentre(page: Page): Promise<{ x: number; y: number }> {
+  await page.click('button[data-action=tool-Length]');
+  const box = (await page.locator('.viewport[data-cell="0"]').boundingBox())!;
+  const [x, y] = [box.x + box.width / 2, box.y + box.height / 2];
+  await page.mouse.move(x - 100, y);
+  await page.mouse.down();
+  await page.mouse.move(x + 100, y, { steps: 10 });
+  await page.mouse.up();
+  return { x, y };
+}
