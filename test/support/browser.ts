@@ -35,29 +35,8 @@ export function launchChromium(): Promise<Browser> {
   });
 }
 
-const VIEWER = fileURLToPath(new URL('../../viewer/', import.meta.url));
-
-function newestSourceTime(): number {
-  let newest = 0;
-  const visit = (entry: string) => {
-    const stat = fs.statSync(entry);
-    if (stat.isDirectory()) for (const child of fs.readdirSync(entry)) visit(path.join(entry, child));
-    else newest = Math.max(newest, stat.mtimeMs);
-  };
-  for (const entry of ['src', 'index.html', 'vite.config.ts']) visit(path.join(VIEWER, entry));
-  return newest;
-}
-
-/**
- * The gateway serves viewer/dist; the suites test what is built. Builds it when missing or older
- * than its sources (after `npm install` it is fresh, so CI does not build twice).
- */
-export async function ensureViewerBuilt(): Promise<void> {
-  const index = path.join(VIEWER, 'dist', 'index.html');
-  if (fs.existsSync(index) && fs.statSync(index).mtimeMs >= newestSourceTime()) return;
-  const vite = await import('vite');
-  await vite.build({ configFile: path.join(VIEWER, 'vite.config.ts'), logLevel: 'warn' });
-}
+/** The gateway serves viewer/dist; the suites test what is built (rebuilt when older than its sources). */
+export { ensureViewerBuilt } from '../../gateway/viewer-build.ts';
 
 /** The whole system on free ports with the given fixture instances stored, indexed and thumbnailed. */
 export async function startSystemWith(instances: Iterable<FixtureInstance>): Promise<TestSystem> {
