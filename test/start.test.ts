@@ -38,13 +38,19 @@ async function npmStart(dataDir: string): Promise<Started> {
 /** Ctrl-C; true when Yingyun finished its orderly stop and embedded PostgreSQL is down. */
 async function stopCleanly(started: Started, dataDir: string): Promise<boolean> {
   await new Promise<void>((resolve) => {
-    started.child.once('exit', () => resolve());
+    // 'close', not 'exit': only then has everything the process wrote been read from its pipes.
+    started.child.once('close', () => resolve());
     process.kill(-started.child.pid!, 'SIGINT');
   });
-  const postgresStopped = await fs.access(path.join(dataDir, 'postgres', 'postmaster.pid')).then(
-    () => false,
-    () => true,
-  );
+  // PostgreSQL had the same Ctrl-C and shuts down on its own clock: give it a few seconds to remove its pid file.
+  let postgresStopped = false;
+  for (let waited = 0; waited < 5_000 && !postgresStopped; waited += 100) {
+    postgresStopped = await fs.access(path.join(dataDir, 'postgres', 'postmaster.pid')).then(
+      () => false,
+      () => true,
+    );
+    if (!postgresStopped) await new Promise((resolve) => setTimeout(resolve, 100));
+  }
   return /"msg":"stopped cleanly"/.test(started.output()) && postgresStopped;
 }
 
