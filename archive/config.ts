@@ -43,6 +43,32 @@ const environmentSchema = z.object({
   S3_ACCESS_KEY_ID: optionalText,
   S3_SECRET_ACCESS_KEY: optionalText,
   S3_REGION: z.string().default('us-east-1'),
+  // Server-side encryption of stored objects: 'AES256' (SSE-S3) or 'aws:kms' (with S3_SSE_KMS_KEY_ID).
+  S3_SSE: z.enum(['AES256', 'aws:kms']).optional(),
+  S3_SSE_KMS_KEY_ID: optionalText,
+  // Access (docs/security.md)
+  YINGYUN_ADMIN_PASSWORD: optionalText,
+  YINGYUN_SESSION_MINUTES: z.coerce.number().int().min(1).max(24 * 60).default(30),
+  YINGYUN_SESSION_MAX_HOURS: z.coerce.number().int().min(1).max(24 * 30).default(12),
+  YINGYUN_LOGIN_LOCK_AFTER: z.coerce.number().int().min(1).max(100).default(5),
+  YINGYUN_LOGIN_LOCK_MINUTES: z.coerce.number().int().min(1).max(24 * 60).default(15),
+  // PIPL and graded protection ask for at least six months of logs.
+  YINGYUN_AUDIT_RETENTION_DAYS: z.coerce.number().int().min(183).default(366),
+  YINGYUN_AUDIT_SOURCE_ID: z.string().default('YINGYUN'),
+  // What to do with an association from an unregistered AE title or address.
+  YINGYUN_DICOM_UNKNOWN_PEERS: z.enum(['reject', 'quarantine']).default('reject'),
+  YINGYUN_DICOM_TLS_PORT: port.optional(),
+  YINGYUN_DICOM_TLS_CERT: optionalText,
+  YINGYUN_DICOM_TLS_KEY: optionalText,
+  YINGYUN_DICOM_TLS_CA: optionalText,
+  YINGYUN_DICOM_TLS_VERIFY_CLIENT: z.enum(['true', 'false']).default('true'),
+  YINGYUN_HTTPS_CERT: optionalText,
+  YINGYUN_HTTPS_KEY: optionalText,
+  YINGYUN_OIDC_ISSUER: optionalText,
+  YINGYUN_OIDC_CLIENT_ID: optionalText,
+  YINGYUN_OIDC_CLIENT_SECRET: optionalText,
+  // The address people reach Yingyun at (the OIDC redirect is built from it), e.g. https://pacs.example.cn
+  YINGYUN_PUBLIC_URL: optionalText,
 });
 
 export interface S3Config {
@@ -51,12 +77,41 @@ export interface S3Config {
   accessKeyId: string;
   secretAccessKey: string;
   region: string;
+  serverSideEncryption?: { algorithm: 'AES256' | 'aws:kms'; kmsKeyId?: string };
+}
+
+export interface AccessConfig {
+  adminPassword?: string;
+  sessionTokenMinutes: number;
+  sessionMaxHours: number;
+  lockAfterFailures: number;
+  lockMinutes: number;
+  auditRetentionDays: number;
+  auditSourceId: string;
+  unknownPeers: 'reject' | 'quarantine';
+  oidc?: { issuer: string; clientId: string; clientSecret?: string };
+  publicUrl?: string;
+}
+
+export interface TlsFiles {
+  certFile: string;
+  keyFile: string;
+  caFile?: string;
 }
 
 export interface Config {
   dataDir: string;
-  http: { host: string; port: number; maxStowBytes: number };
-  dicom: { host: string; port: number; aeTitle: string; maxPduLength: number; idleSeconds: number };
+  http: { host: string; port: number; maxStowBytes: number; tls?: TlsFiles };
+  dicom: {
+    host: string;
+    port: number;
+    aeTitle: string;
+    maxPduLength: number;
+    idleSeconds: number;
+    /** DICOM TLS (BCP 195) on its own port, when certificates are configured. */
+    tls?: TlsFiles & { port: number; verifyClient: boolean };
+  };
+  access: AccessConfig;
   databaseUrl?: string;
   redisUrl?: string;
   s3?: S3Config;
@@ -91,17 +146,61 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       accessKeyId: env.S3_ACCESS_KEY_ID,
       secretAccessKey: env.S3_SECRET_ACCESS_KEY,
       region: env.S3_REGION,
+      ...(env.S3_SSE ? { serverSideEncryption: { algorithm: env.S3_SSE, kmsKeyId: env.S3_SSE_KMS_KEY_ID } } : {}),
     };
+  }
+  if ((env.YINGYUN_HTTPS_CERT === undefined) !== (env.YINGYUN_HTTPS_KEY === undefined)) {
+    throw new ConfigError('invalid configuration: YINGYUN_HTTPS_CERT and YINGYUN_HTTPS_KEY go together');
+  }
+  const dicomTlsSet = [env.YINGYUN_DICOM_TLS_PORT, env.YINGYUN_DICOM_TLS_CERT, env.YINGYUN_DICOM_TLS_KEY].filter((value) => value !== undefined).length;
+  if (dicomTlsSet !== 0 && dicomTlsSet !== 3) {
+    throw new ConfigError('invalid configuration: YINGYUN_DICOM_TLS_PORT, YINGYUN_DICOM_TLS_CERT and YINGYUN_DICOM_TLS_KEY go together');
+  }
+  if (env.YINGYUN_DICOM_TLS_VERIFY_CLIENT === 'true' && dicomTlsSet === 3 && !env.YINGYUN_DICOM_TLS_CA) {
+    throw new ConfigError('invalid configuration: verifying DICOM TLS clients (YINGYUN_DICOM_TLS_VERIFY_CLIENT=true) needs YINGYUN_DICOM_TLS_CA');
+  }
+  if ((env.YINGYUN_OIDC_ISSUER === undefined) !== (env.YINGYUN_OIDC_CLIENT_ID === undefined)) {
+    throw new ConfigError('invalid configuration: YINGYUN_OIDC_ISSUER and YINGYUN_OIDC_CLIENT_ID go together');
   }
   return {
     dataDir: path.resolve(env.YINGYUN_DATA_DIR),
-    http: { host: env.YINGYUN_HTTP_HOST, port: env.YINGYUN_HTTP_PORT, maxStowBytes: env.YINGYUN_MAX_STOW_BYTES },
+    http: {
+      host: env.YINGYUN_HTTP_HOST,
+      port: env.YINGYUN_HTTP_PORT,
+      maxStowBytes: env.YINGYUN_MAX_STOW_BYTES,
+      ...(env.YINGYUN_HTTPS_CERT && env.YINGYUN_HTTPS_KEY ? { tls: { certFile: env.YINGYUN_HTTPS_CERT, keyFile: env.YINGYUN_HTTPS_KEY } } : {}),
+    },
     dicom: {
       host: env.YINGYUN_DICOM_HOST,
       port: env.YINGYUN_DICOM_PORT,
       aeTitle: env.YINGYUN_AE_TITLE,
       maxPduLength: env.YINGYUN_MAX_PDU_LENGTH,
       idleSeconds: env.YINGYUN_DICOM_IDLE_SECONDS,
+      ...(dicomTlsSet === 3
+        ? {
+            tls: {
+              port: env.YINGYUN_DICOM_TLS_PORT!,
+              certFile: env.YINGYUN_DICOM_TLS_CERT!,
+              keyFile: env.YINGYUN_DICOM_TLS_KEY!,
+              caFile: env.YINGYUN_DICOM_TLS_CA,
+              verifyClient: env.YINGYUN_DICOM_TLS_VERIFY_CLIENT === 'true',
+            },
+          }
+        : {}),
+    },
+    access: {
+      adminPassword: env.YINGYUN_ADMIN_PASSWORD,
+      sessionTokenMinutes: env.YINGYUN_SESSION_MINUTES,
+      sessionMaxHours: env.YINGYUN_SESSION_MAX_HOURS,
+      lockAfterFailures: env.YINGYUN_LOGIN_LOCK_AFTER,
+      lockMinutes: env.YINGYUN_LOGIN_LOCK_MINUTES,
+      auditRetentionDays: env.YINGYUN_AUDIT_RETENTION_DAYS,
+      auditSourceId: env.YINGYUN_AUDIT_SOURCE_ID,
+      unknownPeers: env.YINGYUN_DICOM_UNKNOWN_PEERS,
+      ...(env.YINGYUN_OIDC_ISSUER && env.YINGYUN_OIDC_CLIENT_ID
+        ? { oidc: { issuer: env.YINGYUN_OIDC_ISSUER, clientId: env.YINGYUN_OIDC_CLIENT_ID, clientSecret: env.YINGYUN_OIDC_CLIENT_SECRET } }
+        : {}),
+      publicUrl: env.YINGYUN_PUBLIC_URL,
     },
     databaseUrl: env.DATABASE_URL,
     redisUrl: env.REDIS_URL,

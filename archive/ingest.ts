@@ -12,6 +12,10 @@ export interface InstanceSource {
   name: string;
   remoteAddress?: string;
   calledAeTitle?: string;
+  /** The institution the instance belongs to: the registered peer's, the STOW-RS user's, or the one an import names. */
+  institutionId: string;
+  /** A registered peer's character set override: decode text with it whatever the dataset declares. */
+  characterSetOverride?: string;
 }
 
 /**
@@ -22,6 +26,11 @@ export interface IngestExpectations {
   affectedSopClassUid?: string;
   affectedSopInstanceUid?: string;
   studyInstanceUid?: string;
+  /**
+   * Whether the sender may add to this study: false for an existing study of an institution the
+   * sender cannot see (adding to it would hand them nothing and change another hospital's record).
+   */
+  mayStoreInto?: (studyInstanceUid: string) => Promise<boolean>;
 }
 
 export interface ReceivedObject {
@@ -60,8 +69,11 @@ export class IngestService {
   }
 
   async ingest(received: ReceivedObject, source: InstanceSource, expected: IngestExpectations = {}): Promise<IngestOutcome> {
-    const parsed = parseInstance(received.part10);
+    const parsed = parseInstance(received.part10, { characterSetOverride: source.characterSetOverride });
     assertAsExpected(expected, parsed);
+    if (expected.mayStoreInto && !(await this.databaseStep('check the study owner', () => expected.mayStoreInto!(parsed.studyInstanceUid)))) {
+      throw new IngestRejection('not-authorized', `study ${parsed.studyInstanceUid} belongs to another institution`);
+    }
     const datasetSha256 = received.datasetSha256 ?? sha256(received.part10.subarray(parsed.datasetOffset));
     const objectSha256 = received.objectSha256 ?? sha256(received.part10);
     // Named by the object's own digest: two different objects never share a key (not even the same
@@ -91,7 +103,7 @@ export class IngestService {
       throw new IngestRejection('out-of-resources', `object store unavailable: ${describe(error)}`, { cause: error });
     }
 
-    const sourceId = await this.databaseStep('register the source', () => this.receipts.sourceId(source.via, source.name));
+    const sourceId = await this.databaseStep('register the source', () => this.receipts.sourceId(source.via, source.name, source.institutionId));
     const { receiptId, previousReceiptId } = await this.databaseStep('commit the receipt', () =>
       this.receipts.record({
         sopInstanceUid: parsed.sopInstanceUid,

@@ -5,6 +5,7 @@
  * index (100,000 patients, 200,000 studies over ten years) so the planner sees the table sizes it
  * would in production, not a handful of rows it would rather scan.
  */
+import type { Visibility } from '../archive/access/policy.ts';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,14 +24,16 @@ try {
   console.log('ingesting the benchmark corpus (2,500 instances) …');
   let ct = { study: '', series: '' };
   for (const instance of generateCorpus({ preset: 'bench' })) {
-    await system.runtime.ingest.ingest({ part10: instance.bytes }, { via: 'import', name: 'bench-queries' });
+    await system.runtime.ingest.ingest({ part10: instance.bytes }, { via: 'import', name: 'bench-queries', institutionId: system.institutionId });
     if (instance.description.modality === 'CT') ct = { study: instance.description.studyInstanceUid, series: instance.description.seriesInstanceUid };
   }
   await system.runtime.queue.whenIdle();
 
   console.log(`adding a synthetic regional index: ${SYNTHETIC_PATIENTS} patients, ${SYNTHETIC_STUDIES} studies …`);
   const pool = system.runtime.db.pool;
-  await pool.query(`INSERT INTO sources (via, name) VALUES ('import', 'synthetic') ON CONFLICT DO NOTHING`);
+  // 40 hospitals, each its own institution with one import source: as a city's regional index would be.
+  await pool.query(`INSERT INTO institutions (code, name, kind) SELECT 'SYNH' || i, 'synthetic hospital ' || i, 'hospital' FROM generate_series(0, 39) AS i`);
+  await pool.query(`INSERT INTO sources (via, name, institution_id) SELECT 'import', 'synthetic', id FROM institutions WHERE code LIKE 'SYNH%'`);
   // Names drawn from common surnames and given names, in the folded search-key form the index stores.
   await pool.query(
     `WITH names AS (
@@ -38,18 +41,18 @@ try {
               (ARRAY['伟','芳','娜','敏','静','丽','强','磊','军','洋','勇','艳','杰','娟','涛','明','超','秀英','小东','建华'])[1 + (n / 15) % 20] AS given,
               (ARRAY['wang','li','zhang','liu','chen','yang','huang','zhao','wu','zhou','xu','sun','ma','zhu','hu'])[1 + n % 15] AS family_latin
        FROM generate_series(1, $1::int) AS n)
-     INSERT INTO patients (issuer, patient_id, source_id, name_search, birth_date, sex, other_patient_ids, attributes)
-     SELECT 'SYN' || (n % 40), 'P' || lpad(n::text, 8, '0'), (SELECT id FROM sources WHERE name = 'synthetic'),
+     INSERT INTO patients (issuer, patient_id, source_id, institution_id, name_search, birth_date, sex, other_patient_ids, attributes)
+     SELECT 'SYN' || (n % 40), 'P' || lpad(n::text, 8, '0'), s.id, s.institution_id,
             '| ' || family_latin || ' | ' || family || ' ' || given || ' |', date '1940-01-01' + (n % 25000),
             CASE WHEN n % 2 = 0 THEN 'F' ELSE 'M' END,
             CASE WHEN n % 3 = 0 THEN ARRAY['GB11643|500199' || lpad(n::text, 12, '0')] ELSE '{}' END, '{}'::jsonb
-     FROM names`,
+     FROM names JOIN institutions i ON i.code = 'SYNH' || (n % 40) JOIN sources s ON s.institution_id = i.id`,
     [SYNTHETIC_PATIENTS],
   );
   await pool.query(
-    `INSERT INTO studies (study_instance_uid, patient_pk, source_id, study_date, accession_number, description,
+    `INSERT INTO studies (study_instance_uid, patient_pk, source_id, institution_id, study_date, accession_number, description,
                           institution_name, modalities, number_of_series, number_of_instances, attributes)
-     SELECT '2.25.' || (900000000000 + n), p.id, p.source_id, date '2015-01-01' + (n * 37 % 3650),
+     SELECT '2.25.' || (900000000000 + n), p.id, p.source_id, p.institution_id, date '2015-01-01' + (n * 37 % 3650),
             'SYN' || lpad(n::text, 9, '0'), 'synthetic study',
             'hospital ' || (n % 40), ARRAY[(ARRAY['CT','MR','DX','CR','US','MG'])[1 + n % 6]], 1, 1 + n % 300, '{}'::jsonb
      FROM generate_series(1, $1::int) AS n, LATERAL (SELECT 1 + n % $2::int AS m) AS owner
@@ -60,15 +63,19 @@ try {
   // as autovacuum would long before a real index grew this large.
   await pool.query('VACUUM ANALYZE');
 
+  // What a radiologist of one hospital sees (the usual case; a system administrator's searches are unscoped).
+  const { rows: [hospital] } = await pool.query<{ id: string }>(`SELECT id FROM institutions WHERE code = 'SYNH7'`);
+  const radiologist: Visibility = { institutionIds: [hospital!.id], linkedPatientsPurpose: null, maskIdentity: false };
+  const ownHospital: Visibility = { institutionIds: [system.institutionId], linkedPatientsPurpose: null, maskIdentity: false };
   const qido = (level: 'study' | 'series' | 'instance', parameters: Record<string, string>, scope = {}) => parseQidoQuery(level, parameters, scope);
   const queries: { name: string; purpose: string; sql: SqlQuery }[] = [
-    { name: 'studies-newest-first', purpose: 'the study list as a viewer first opens it: newest 25 studies', sql: studySearchSql(qido('study', { limit: '25' })) },
-    { name: 'studies-by-name', purpose: 'QIDO-RS PatientName=王*, newest first', sql: studySearchSql(qido('study', { PatientName: '王*', limit: '25' })) },
-    { name: 'studies-by-name-fuzzy', purpose: 'QIDO-RS PatientName=小东&fuzzymatching=true', sql: studySearchSql(qido('study', { PatientName: '小东', fuzzymatching: 'true', limit: '25' })) },
-    { name: 'studies-by-patient-id', purpose: 'QIDO-RS PatientID=P00012345', sql: studySearchSql(qido('study', { PatientID: 'P00012345' })) },
-    { name: 'studies-by-date-and-modality', purpose: 'QIDO-RS StudyDate=20240101-20240131&ModalitiesInStudy=CT', sql: studySearchSql(qido('study', { StudyDate: '20240101-20240131', ModalitiesInStudy: 'CT', limit: '25' })) },
-    { name: 'series-of-study', purpose: 'QIDO-RS /studies/{CT}/series', sql: seriesSearchSql(qido('series', {}, { studyInstanceUid: ct.study })) },
-    { name: 'instances-of-series', purpose: 'QIDO-RS /studies/{CT}/series/{500 slices}/instances', sql: instanceSearchSql(qido('instance', { limit: '1000' }, { studyInstanceUid: ct.study, seriesInstanceUid: ct.series })) },
+    { name: 'studies-newest-first', purpose: 'the study list as a viewer first opens it: newest 25 studies', sql: studySearchSql(qido('study', { limit: '25' }), radiologist) },
+    { name: 'studies-by-name', purpose: 'QIDO-RS PatientName=王*, newest first', sql: studySearchSql(qido('study', { PatientName: '王*', limit: '25' }), radiologist) },
+    { name: 'studies-by-name-fuzzy', purpose: 'QIDO-RS PatientName=小东&fuzzymatching=true', sql: studySearchSql(qido('study', { PatientName: '小东', fuzzymatching: 'true', limit: '25' }), radiologist) },
+    { name: 'studies-by-patient-id', purpose: 'QIDO-RS PatientID=P00012345', sql: studySearchSql(qido('study', { PatientID: 'P00012345' }), radiologist) },
+    { name: 'studies-by-date-and-modality', purpose: 'QIDO-RS StudyDate=20240101-20240131&ModalitiesInStudy=CT', sql: studySearchSql(qido('study', { StudyDate: '20240101-20240131', ModalitiesInStudy: 'CT', limit: '25' }), radiologist) },
+    { name: 'series-of-study', purpose: 'QIDO-RS /studies/{CT}/series', sql: seriesSearchSql(qido('series', {}, { studyInstanceUid: ct.study }), ownHospital) },
+    { name: 'instances-of-series', purpose: 'QIDO-RS /studies/{CT}/series/{500 slices}/instances', sql: instanceSearchSql(qido('instance', { limit: '1000' }, { studyInstanceUid: ct.study, seriesInstanceUid: ct.series }), ownHospital) },
     { name: 'series-metadata', purpose: 'WADO-RS /studies/{CT}/series/{500 slices}/metadata', sql: metadataSql({ studyInstanceUid: ct.study, seriesInstanceUid: ct.series }, 'http://127.0.0.1:8080/dicom-web') },
   ];
   // The priors of a synthetic patient with a national ID: who the person is, then their studies.
@@ -76,7 +83,7 @@ try {
   const { rows: [found] } = await pool.query<{ studyPk: string; patientPks: string[] }>(person.text, person.values);
   queries.push(
     { name: 'priors-same-person', purpose: 'GET /api/studies/{study}/priors, step 1: the patient records of the same person', sql: person },
-    { name: 'priors-studies', purpose: 'GET /api/studies/{study}/priors, step 2: their other studies', sql: priorStudiesSql(found!.patientPks, found!.studyPk, 200) },
+    { name: 'priors-studies', purpose: 'GET /api/studies/{study}/priors, step 2: their other studies', sql: priorStudiesSql(found!.patientPks, found!.studyPk, 200, { ...radiologist, linkedPatientsPurpose: 'comparison with prior studies' }) },
   );
 
   await fs.mkdir(outputDirectory, { recursive: true });

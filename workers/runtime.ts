@@ -1,4 +1,9 @@
+import { AuthService } from '../archive/access/auth-service.ts';
+import { AuditLog } from '../archive/audit/audit-log.ts';
 import type { Config } from '../archive/config.ts';
+import { AuditRepository } from '../archive/db/audit-repository.ts';
+import { InstitutionsRepository } from '../archive/db/institutions-repository.ts';
+import { UsersRepository } from '../archive/db/users-repository.ts';
 import { openDatabase, type Database } from '../archive/db/database.ts';
 import { IndexRepository, ThumbnailsRepository } from '../archive/db/index-repository.ts';
 import { ReceiptsRepository } from '../archive/db/receipts-repository.ts';
@@ -25,6 +30,10 @@ export interface Runtime {
   queue: JobQueue;
   ingest: IngestService;
   jobs: JobContext;
+  institutions: InstitutionsRepository;
+  users: UsersRepository;
+  audit: AuditLog;
+  auth: AuthService;
   /** Stops workers (finishing running jobs), then closes the queue and the database. */
   close(): Promise<void>;
 }
@@ -51,6 +60,15 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       log: log.child({ component: 'jobs' }),
     };
     const jobQueue = queue;
+    const institutions = new InstitutionsRepository(db.pool);
+    const users = new UsersRepository(db.pool);
+    const audit = new AuditLog(new AuditRepository(db.pool), log.child({ component: 'audit' }));
+    const auth = new AuthService(users, audit, {
+      sessionTokenMinutes: config.access.sessionTokenMinutes,
+      sessionMaxHours: config.access.sessionMaxHours,
+      lockAfterFailures: config.access.lockAfterFailures,
+      lockMinutes: config.access.lockMinutes,
+    });
     const ingest = new IngestService({
       pool: db.pool,
       store,
@@ -79,9 +97,14 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       queue,
       ingest,
       jobs,
+      institutions,
+      users,
+      audit,
+      auth,
       close() {
         closing ??= (async () => {
           await reconciler?.stop();
+          await audit.drain();
           await jobQueue.close();
           await renderer.close();
           await db.close();

@@ -6,13 +6,15 @@ import { createLogger } from '../log.ts';
 import { openRuntime } from '../../workers/runtime.ts';
 
 /**
- * `npm run import -- <folder|archive.zip|archive.tar.gz> [...]`: stores every instance through the
- * ingest path, waits until it is indexed and thumbnailed, prints a summary and exits non-zero if
- * anything was rejected.
+ * `npm run import -- --institution=CODE <folder|archive.zip|archive.tar.gz> [...]`: stores every
+ * instance through the ingest path as the named institution's, waits until it is indexed and
+ * thumbnailed, prints a summary and exits non-zero if anything was rejected. Without --institution
+ * the instances go to quarantine, where only system administrators see them.
  */
+const institutionCode = process.argv.find((argument) => argument.startsWith('--institution='))?.slice('--institution='.length);
 const locations = process.argv.slice(2).filter((argument) => !argument.startsWith('--'));
 if (locations.length === 0) {
-  console.error('usage: npm run import -- <folder | file.zip | file.tar[.gz]> [more …]');
+  console.error('usage: npm run import -- [--institution=CODE] <folder | file.zip | file.tar[.gz]> [more …]');
   process.exit(2);
 }
 for (const location of locations) {
@@ -50,7 +52,18 @@ const showProgress = (progress: ImportProgress) => {
   else process.stderr.write(`${line}\n`);
 };
 
-const source = { via: 'import' as const, name: process.env.YINGYUN_IMPORT_LABEL ?? 'bulk-import' };
+const institution = institutionCode ? await runtime.institutions.findInstitutionByCode(institutionCode) : null;
+if (institutionCode && !institution) {
+  console.error(`no institution ${institutionCode}: register it first (npm run admin -- institution add …)`);
+  await runtime.close();
+  process.exit(2);
+}
+if (!institution) process.stderr.write('no --institution given: the instances go to quarantine (visible to system administrators only)\n');
+const source = {
+  via: 'import' as const,
+  name: process.env.YINGYUN_IMPORT_LABEL ?? 'bulk-import',
+  institutionId: institution?.id ?? (await runtime.institutions.quarantineInstitutionId()),
+};
 const totals: ImportSummary = { stored: 0, newVersions: 0, duplicates: 0, withoutFileMeta: 0, skipped: [], rejected: [] };
 for (const location of locations) {
   const summary = await importEntries(listImportEntries(location), runtime.ingest, source, showProgress);

@@ -52,8 +52,8 @@ async function upsertPatientStudySeries(client: pg.PoolClient, sourceId: string,
   const { patient, study, series } = record;
   const result = await client.query<UpsertedSeries>(
     `WITH patient AS (
-       INSERT INTO patients (issuer, patient_id, source_id, patient_name, name_search, birth_date, sex, other_patient_ids, attributes)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+       INSERT INTO patients (issuer, patient_id, source_id, institution_id, patient_name, name_search, birth_date, sex, other_patient_ids, attributes)
+       VALUES ($1, $2, $3, (SELECT institution_id FROM sources WHERE id = $3), $4, $5, $6, $7, $8, $9)
        ON CONFLICT (issuer, patient_id) DO UPDATE SET
          patient_name = EXCLUDED.patient_name, name_search = EXCLUDED.name_search,
          birth_date = EXCLUDED.birth_date, sex = EXCLUDED.sex,
@@ -61,21 +61,23 @@ async function upsertPatientStudySeries(client: pg.PoolClient, sourceId: string,
          attributes = EXCLUDED.attributes, updated_at = now()
        RETURNING id
      ), study AS (
-       INSERT INTO studies (study_instance_uid, patient_pk, source_id, study_date, study_time, accession_number,
+       -- A study belongs to the institution that first sent it; a copy forwarded later by another
+       -- institution's PACS does not move it.
+       INSERT INTO studies (study_instance_uid, patient_pk, source_id, institution_id, study_date, study_time, accession_number,
          study_id, description, referring_name_search, institution_name, attributes)
-       SELECT $10, patient.id, $3, $11, $12, $13, $14, $15, $16, $17, $18 FROM patient
+       SELECT $10, patient.id, $3, (SELECT institution_id FROM sources WHERE id = $3), $11, $12, $13, $14, $15, $16, $17, $18 FROM patient
        ON CONFLICT (study_instance_uid) DO UPDATE SET
          patient_pk = EXCLUDED.patient_pk, study_date = EXCLUDED.study_date, study_time = EXCLUDED.study_time,
          accession_number = EXCLUDED.accession_number, study_id = EXCLUDED.study_id,
          description = EXCLUDED.description, referring_name_search = EXCLUDED.referring_name_search,
          institution_name = COALESCE(EXCLUDED.institution_name, studies.institution_name),
          attributes = EXCLUDED.attributes, updated_at = now()
-       RETURNING id
+       RETURNING id, institution_id
      )
      -- xmax = 0 only on a freshly inserted row: tells insert from update in the same round trip.
-     INSERT INTO series (series_instance_uid, study_pk, modality, series_number, description, body_part,
+     INSERT INTO series (series_instance_uid, study_pk, institution_id, modality, series_number, description, body_part,
        performed_start_date, attributes)
-     SELECT $19, study.id, $20, $21, $22, $23, $24, $25 FROM study
+     SELECT $19, study.id, study.institution_id, $20, $21, $22, $23, $24, $25 FROM study
      ON CONFLICT (series_instance_uid) DO UPDATE SET
        modality = EXCLUDED.modality, series_number = EXCLUDED.series_number, description = EXCLUDED.description,
        body_part = EXCLUDED.body_part, performed_start_date = EXCLUDED.performed_start_date,
@@ -127,9 +129,9 @@ async function upsertInstanceAndCount(
   const result = await client.query<{ id: string; inserted: boolean; previousSeriesPk: string | null }>(
     `WITH previous AS (SELECT series_pk FROM instances WHERE sop_instance_uid = $1),
      upserted AS (
-       INSERT INTO instances (sop_instance_uid, series_pk, study_pk, receipt_id, sop_class_uid, instance_number,
+       INSERT INTO instances (sop_instance_uid, series_pk, study_pk, institution_id, receipt_id, sop_class_uid, instance_number,
          number_of_frames, attributes)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+       VALUES ($1, $2, $3, (SELECT institution_id FROM studies WHERE id = $3), $4, $5, $6, $7, $8)
        ON CONFLICT (sop_instance_uid) DO UPDATE SET
          series_pk = EXCLUDED.series_pk, study_pk = EXCLUDED.study_pk, receipt_id = EXCLUDED.receipt_id,
          sop_class_uid = EXCLUDED.sop_class_uid, instance_number = EXCLUDED.instance_number,

@@ -1,6 +1,8 @@
 import type pg from 'pg';
+import type { Visibility } from '../access/policy.ts';
 import type { DicomJsonDataset } from '../dicom/types.ts';
 import type { Condition, MatchableTag, QidoQuery, QueryScope, SortableTag } from '../query/qido-query.ts';
+import { visibilityCondition } from './visibility-sql.ts';
 
 export interface StudyRow {
   studyInstanceUid: string;
@@ -24,6 +26,16 @@ export interface InstanceRow extends SeriesRow {
   instanceAttributes: DicomJsonDataset;
   /** Attributes read from the receipt's full metadata, when asked for (see `SearchOptions`). */
   metadataAttributes: DicomJsonDataset | null;
+}
+
+/** Whose a study is, and whether a caller may see it. */
+export interface StudyOwnership {
+  studyInstanceUid: string;
+  institutionId: string;
+  issuer: string;
+  patientId: string;
+  patientName: string | null;
+  visible: boolean;
 }
 
 export interface SearchOptions {
@@ -109,16 +121,29 @@ export interface SqlQuery {
 export class QueryRepository {
   constructor(private readonly pool: pg.Pool) {}
 
-  searchStudies(query: QidoQuery): Promise<SearchResult<StudyRow>> {
-    return this.search<StudyRow>(query, studySearchSql(query));
+  searchStudies(query: QidoQuery, visibility: Visibility): Promise<SearchResult<StudyRow>> {
+    return this.search<StudyRow>(query, visibility, studySearchSql(query, visibility));
   }
 
-  searchSeries(query: QidoQuery): Promise<SearchResult<SeriesRow>> {
-    return this.search<SeriesRow>(query, seriesSearchSql(query));
+  searchSeries(query: QidoQuery, visibility: Visibility): Promise<SearchResult<SeriesRow>> {
+    return this.search<SeriesRow>(query, visibility, seriesSearchSql(query, visibility));
   }
 
-  searchInstances(query: QidoQuery, options: SearchOptions = {}): Promise<SearchResult<InstanceRow>> {
-    return this.search<InstanceRow>(query, instanceSearchSql(query, options));
+  searchInstances(query: QidoQuery, visibility: Visibility, options: SearchOptions = {}): Promise<SearchResult<InstanceRow>> {
+    return this.search<InstanceRow>(query, visibility, instanceSearchSql(query, visibility, options));
+  }
+
+  /** The study's institution and patient, and whether `visibility` reaches it; null when not stored. */
+  async studyOwnership(studyInstanceUid: string, visibility: Visibility): Promise<StudyOwnership | null> {
+    const values: unknown[] = [studyInstanceUid];
+    const visible = visibilityCondition(visibility, (value) => `$${values.push(value)}`) ?? 'true';
+    const { rows } = await this.pool.query<StudyOwnership>(
+      `SELECT st.study_instance_uid AS "studyInstanceUid", st.institution_id AS "institutionId", p.issuer, p.patient_id AS "patientId",
+              NULLIF(concat_ws('=', p.patient_name->>'Alphabetic', p.patient_name->>'Ideographic'), '') AS "patientName", ${visible} AS visible
+       FROM studies st JOIN patients p ON p.id = st.patient_pk WHERE st.study_instance_uid = $1`,
+      values,
+    );
+    return rows[0] ?? null;
   }
 
   /** Which UID of a search's path names nothing stored, for a 404 that says so; null when both exist. */
@@ -140,21 +165,21 @@ export class QueryRepository {
    * the other's own Patient ID + issuer. Identifiers without an issuer never link people: two
    * hospitals' bare numbers colliding is exactly the wrong merge the index exists to avoid.
    */
-  async priorStudies(studyInstanceUid: string, limit = PRIORS_LIMIT): Promise<StudyRow[] | null> {
+  async priorStudies(studyInstanceUid: string, visibility: Visibility, limit = PRIORS_LIMIT): Promise<StudyRow[] | null> {
     // Two statements, because the planner cannot estimate how many records one person has until it
     // has found them: given the ids, the studies come by the studies_by_patient index.
     const person = samePersonSql(studyInstanceUid);
     const { rows: found } = await this.pool.query<{ studyPk: string; patientPks: string[] }>(person.text, person.values);
     if (found.length === 0) return null;
-    const studies = priorStudiesSql(found[0]!.patientPks, found[0]!.studyPk, limit);
+    const studies = priorStudiesSql(found[0]!.patientPks, found[0]!.studyPk, limit, visibility);
     return (await this.pool.query<StudyRow>(studies.text, studies.values)).rows;
   }
 
-  private async search<Row>(query: QidoQuery, sql: SqlQuery): Promise<SearchResult<Row>> {
+  private async search<Row>(query: QidoQuery, visibility: Visibility, sql: SqlQuery): Promise<SearchResult<Row>> {
     const { rows } = await this.pool.query(sql.text, sql.values);
     if (rows.length <= query.limit) return { rows: rows as Row[], remaining: { count: 0, atLeast: false } };
     // One row more than asked for was fetched: only then is counting the rest worth a query.
-    const count = matchCountSql(query);
+    const count = matchCountSql(query, visibility);
     const { rows: counted } = await this.pool.query<{ matches: number }>(count.text, count.values);
     const matches = counted[0]!.matches;
     return {
@@ -188,20 +213,22 @@ export function samePersonSql(studyInstanceUid: string): SqlQuery {
   };
 }
 
-/** The studies of those patient records but one, newest first. */
-export function priorStudiesSql(patientPks: string[], excludedStudyPk: string, limit: number): SqlQuery {
+/** The studies of those patient records but one that the caller may see, newest first. */
+export function priorStudiesSql(patientPks: string[], excludedStudyPk: string, limit: number, visibility: Visibility): SqlQuery {
+  const values: unknown[] = [patientPks, excludedStudyPk, limit];
+  const visible = visibilityCondition(visibility, (value) => `$${values.push(value)}`);
   return {
     text: `SELECT ${STUDY_COLUMNS}
      FROM studies st JOIN patients p ON p.id = st.patient_pk
-     WHERE st.patient_pk = ANY ($1::bigint[]) AND st.id <> $2 AND st.number_of_instances > 0
+     WHERE st.patient_pk = ANY ($1::bigint[]) AND st.id <> $2 AND st.number_of_instances > 0${visible ? ` AND ${visible}` : ''}
      ORDER BY ${STUDY_ORDER}
      LIMIT $3`,
-    values: [patientPks, excludedStudyPk, limit],
+    values,
   };
 }
 
-export function studySearchSql(query: QidoQuery): SqlQuery {
-  const where = whereClause(query.conditions, ['st.number_of_instances > 0']);
+export function studySearchSql(query: QidoQuery, visibility: Visibility): SqlQuery {
+  const where = whereClause(query.conditions, ['st.number_of_instances > 0'], visibility);
   return page(
     query,
     where.values,
@@ -212,8 +239,8 @@ export function studySearchSql(query: QidoQuery): SqlQuery {
   );
 }
 
-export function seriesSearchSql(query: QidoQuery): SqlQuery {
-  const where = whereClause(query.conditions, ['se.number_of_instances > 0']);
+export function seriesSearchSql(query: QidoQuery, visibility: Visibility): SqlQuery {
+  const where = whereClause(query.conditions, ['se.number_of_instances > 0'], visibility);
   return page(
     query,
     where.values,
@@ -224,8 +251,8 @@ export function seriesSearchSql(query: QidoQuery): SqlQuery {
   );
 }
 
-export function instanceSearchSql(query: QidoQuery, options: SearchOptions = {}): SqlQuery {
-  const where = whereClause(query.conditions, []);
+export function instanceSearchSql(query: QidoQuery, visibility: Visibility, options: SearchOptions = {}): SqlQuery {
+  const where = whereClause(query.conditions, [], visibility);
   let metadataColumn = 'NULL::jsonb';
   let receiptJoin = '';
   if (options.metadataTags === 'all') {
@@ -250,9 +277,12 @@ export function instanceSearchSql(query: QidoQuery, options: SearchOptions = {})
  * How many results match, up to offset + COUNT_CAP: joins only the tables the conditions need, so
  * counting studies by date or modality reads the studies table alone.
  */
-export function matchCountSql(query: QidoQuery): SqlQuery {
-  const where = whereClause(query.conditions, query.level === 'study' ? ['st.number_of_instances > 0'] : query.level === 'series' ? ['se.number_of_instances > 0'] : []);
+export function matchCountSql(query: QidoQuery, visibility: Visibility): SqlQuery {
+  const where = whereClause(query.conditions, query.level === 'study' ? ['st.number_of_instances > 0'] : query.level === 'series' ? ['se.number_of_instances > 0'] : [], visibility);
   const needed = new Set<Alias>(query.conditions.map((condition) => COLUMN[condition.tag].split('.')[0] as Alias));
+  // Counts obey the same visibility as rows: a count must not reveal studies the caller cannot open.
+  if (visibility.institutionIds !== 'all') needed.add('st');
+  if (visibility.linkedPatientsPurpose) needed.add('p');
   let from: string;
   if (query.level === 'study') {
     from = 'studies st';
@@ -283,13 +313,15 @@ function page(query: QidoQuery, values: unknown[], select: string): SqlQuery {
   return { text: `${select}\n     LIMIT $${values.length - 1} OFFSET $${values.length}`, values };
 }
 
-function whereClause(conditions: Condition[], always: string[]): { text: string; values: unknown[] } {
+function whereClause(conditions: Condition[], always: string[], visibility: Visibility): { text: string; values: unknown[] } {
   const values: unknown[] = [];
   const parameter = (value: unknown) => {
     values.push(value);
     return `$${values.length}`;
   };
   const clauses = [...always];
+  const visible = visibilityCondition(visibility, parameter);
+  if (visible) clauses.push(visible);
   for (const { tag, match } of conditions) {
     const column = COLUMN[tag];
     switch (match.kind) {

@@ -43,15 +43,15 @@ export class ReceiptsRepository {
 
   constructor(private readonly pool: pg.Pool) {}
 
-  async sourceId(via: string, name: string): Promise<string> {
-    const cacheKey = `${via}\u0000${name}`;
+  async sourceId(via: string, name: string, institutionId: string): Promise<string> {
+    const cacheKey = `${via}\u0000${name}\u0000${institutionId}`;
     const cached = this.sourceIds.get(cacheKey);
     if (cached) return cached;
     const result = await this.pool.query<{ id: string }>(
-      `INSERT INTO sources (via, name) VALUES ($1, $2)
-       ON CONFLICT (via, name) DO UPDATE SET name = EXCLUDED.name
+      `INSERT INTO sources (via, name, institution_id) VALUES ($1, $2, $3)
+       ON CONFLICT (via, name, institution_id) DO UPDATE SET name = EXCLUDED.name
        RETURNING id`,
-      [via, name],
+      [via, name, institutionId],
     );
     const id = result.rows[0]!.id;
     this.sourceIds.set(cacheKey, id);

@@ -82,7 +82,8 @@ export type RejectionKind =
   | 'missing-attribute' // 0xA900 "Data set does not match SOP class" / STOW 0xA900
   | 'sop-class-mismatch' // 0xA900 (command and dataset disagree)
   | 'out-of-resources' // 0xA700 / STOW 0xA700: object store or database unavailable
-  | 'processing-failure'; // 0x0110 / STOW 0x0110
+  | 'processing-failure' // 0x0110 / STOW 0x0110
+  | 'not-authorized'; // 0x0124 "Refused: Not authorized" (PS3.7 C.4): into a study the sender may not see
 
 export class IngestRejection extends Error {
   constructor(

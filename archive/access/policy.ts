@@ -1,0 +1,96 @@
+/**
+ * Who may do what, and see which data: the one policy every route asks (gateway/http/access.ts
+ * applies it; the repositories turn a Visibility into SQL). Roles follow the people of a regional
+ * imaging network; scopes follow its institutions and regions.
+ */
+export const ROLES = ['system_admin', 'institution_admin', 'radiologist', 'referring_doctor', 'qc_staff', 'auditor'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const PERMISSIONS = [
+  /** Find and view patient images (QIDO, WADO, thumbnails, priors, the viewer). */
+  'read-images',
+  /** Send images (STOW-RS); they belong to the sender's institution. */
+  'store',
+  /** Export a study, de-identified or not. */
+  'export',
+  /** Manage users and DICOM peers of one's own institution. */
+  'manage-institution',
+  /** Manage regions, institutions, every user and peer; see the job queue. */
+  'manage-system',
+  /** Search and export the audit trail, verify its chain. */
+  'read-audit',
+] as const;
+export type Permission = (typeof PERMISSIONS)[number];
+
+// Separation of duties (三员分立 in graded protection): administrators do not read the audit trail and
+// auditors see no patient images. System administrators keep image access because quarantined
+// studies (from unregistered senders) have nobody else to look at them; every access is audited.
+const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
+  system_admin: ['read-images', 'store', 'export', 'manage-institution', 'manage-system'],
+  institution_admin: ['store', 'manage-institution'],
+  radiologist: ['read-images', 'store', 'export'],
+  referring_doctor: ['read-images'],
+  qc_staff: ['read-images'],
+  auditor: ['read-audit'],
+};
+
+/** Roles that may open a linked patient's studies at other institutions, stating a purpose. */
+const CROSS_INSTITUTION_ROLES: readonly Role[] = ['radiologist', 'referring_doctor'];
+
+/** Roles that grade image quality without seeing who the patient is. */
+const MASKED_ROLES: readonly Role[] = ['qc_staff'];
+
+export interface Principal {
+  userId: string;
+  username: string;
+  displayName: string;
+  role: Role;
+  institutionId: string | null;
+  /** The session or API token this request came with (revocable). */
+  sessionId: string;
+  via: 'session' | 'api_token';
+}
+
+export function hasPermission(role: Role, permission: Permission): boolean {
+  return ROLE_PERMISSIONS[role].includes(permission);
+}
+
+export function permissionsOf(role: Role): readonly Permission[] {
+  return ROLE_PERMISSIONS[role];
+}
+
+/**
+ * Which studies a request may see. `institutionIds` 'all' is the system administrator's;
+ * `linkedPatientsPurpose` widens an institution scope to the same person's studies elsewhere
+ * (检查检验结果互认), only when the user stated why.
+ */
+export interface Visibility {
+  institutionIds: readonly string[] | 'all';
+  linkedPatientsPurpose: string | null;
+  /** Patient name, ID and birth date are hidden from this caller. */
+  maskIdentity: boolean;
+}
+
+/**
+ * The institutions a principal's role reaches: all for a system administrator; otherwise their
+ * own, and for a reading centre also every institution of its region (`regionInstitutions`).
+ */
+export function visibilityFor(
+  principal: Principal,
+  context: { ownInstitutionKind: string | null; regionInstitutionIds: readonly string[]; purpose: string | null },
+): Visibility {
+  const maskIdentity = MASKED_ROLES.includes(principal.role);
+  if (principal.role === 'system_admin') return { institutionIds: 'all', linkedPatientsPurpose: null, maskIdentity };
+  const own = principal.institutionId ? [principal.institutionId] : [];
+  const institutionIds = context.ownInstitutionKind === 'reading_centre' ? [...new Set([...own, ...context.regionInstitutionIds])] : own;
+  const purpose = context.purpose && CROSS_INSTITUTION_ROLES.includes(principal.role) ? context.purpose : null;
+  return { institutionIds, linkedPatientsPurpose: purpose, maskIdentity };
+}
+
+/** A stated purpose of use: short printable text (it goes into the audit trail verbatim). */
+export function parsePurpose(value: unknown): string | null {
+  if (typeof value !== 'string') return null;
+  const purpose = value.trim();
+  if (purpose === '' || purpose.length > 200 || /[\u0000-\u001f\u007f]/.test(purpose)) return null;
+  return purpose;
+}
