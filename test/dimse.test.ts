@@ -159,23 +159,36 @@ describe('DIMSE with DCMTK peers', () => {
     }
   });
 
-  it('answers a failure status when the database is down, and Success again once it is back', async (t) => {
+  it('refuses associations transiently while the database is down, answers Out of Resources for C-STOREs it cannot commit, and Success again once it is back', async (t) => {
     if (!requirePeer(t, available, 'DCMTK and pydicom test files')) return;
     const database = new URL(system.databaseUrl).pathname.slice(1);
-    const admin = system.runtime.db.pool;
     const otherPool = new (await import('pg')).default.Pool({ connectionString: system.databaseUrl.replace(`/${database}`, '/postgres') });
+    const institutions = system.runtime.institutions;
+    const registered = (await institutions.findPeerByAeTitle('COUNTY_PACS'))!;
     try {
       await otherPool.query(`ALTER DATABASE ${database} ALLOW_CONNECTIONS false`);
       await otherPool.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [database]);
+      // The peer registry is in the database: no association, but a rejection the sender may retry.
       const down = await storeFiles([], [file('rtplan.dcm')]);
       assert.doesNotMatch(down.output, /Received Store Response \(Success\)/, down.output);
-      assert.match(down.output, /Store Response \(Refused: OutOfResources\)/, down.output);
+      assert.match(down.output, /Association Rejected/, down.output);
+      assert.match(down.output, /Rejected Transient/, down.output);
+      assert.match(down.output, /Temporary Congestion/i, down.output);
+      // An association accepted just before the database went away: its C-STOREs cannot be committed.
+      const findPeerByAeTitle = institutions.findPeerByAeTitle;
+      institutions.findPeerByAeTitle = async () => registered;
+      try {
+        const midway = await storeFiles([], [file('rtplan.dcm')]);
+        assert.doesNotMatch(midway.output, /Received Store Response \(Success\)/, midway.output);
+        assert.match(midway.output, /Store Response \(Refused: OutOfResources\)/, midway.output);
+      } finally {
+        institutions.findPeerByAeTitle = findPeerByAeTitle;
+      }
     } finally {
       await otherPool.query(`ALTER DATABASE ${database} ALLOW_CONNECTIONS true`);
       await otherPool.end();
     }
     const up = await storeFiles([], [file('rtplan.dcm')]);
     assert.match(up.output, /Received Store Response \(Success\)/, up.output);
-    void admin;
   });
 });

@@ -100,6 +100,24 @@ function termKey(term: string): string {
   return term.trim().toUpperCase().replace(/[\s-]+/g, '_');
 }
 
+/**
+ * The terms of a Specific Character Set written as one string, as a registered sender's configured
+ * character set is ('GB18030', '\ISO 2022 IR 58'): split on the value delimiter like (0008,0005).
+ */
+export function splitCharacterSetTerms(value: string): string[] {
+  return value.split('\\').map((term) => term.trim());
+}
+
+/** Whether we can decode with these terms; unknown ones would fall back to Latin-1. */
+export function isKnownCharacterSet(terms: readonly string[]): boolean {
+  return terms.every((term) => Object.hasOwn(SINGLE_BYTE_AND_UNICODE, termKey(term)) || Object.hasOwn(ISO_2022_TERMS, termKey(term)));
+}
+
+/** Whether two Specific Character Set values name the same repertoires ('ISO_IR 100' = 'iso-ir 100'). */
+export function sameCharacterSet(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((term, index) => termKey(term) === termKey(b[index]!));
+}
+
 export type Delimiters = 'person-name' | 'text';
 
 /**

@@ -1,6 +1,6 @@
 import { inflateRawSync } from 'node:zlib';
 import dicomParser, { type DataSet, type Element } from 'dicom-parser';
-import { decodeText, hasHighBytes, looksLikeUndeclaredGb18030 } from './charset.ts';
+import { decodeText, hasHighBytes, isKnownCharacterSet, looksLikeUndeclaredGb18030, sameCharacterSet, splitCharacterSetTerms } from './charset.ts';
 import { vrOfTag } from './dictionary.ts';
 import {
   IngestRejection,
@@ -34,9 +34,20 @@ const UID_PATTERN = /^[0-9]+(\.[0-9]+)*$/;
 interface Context {
   bytes: Buffer;
   littleEndian: boolean;
-  /** Set when GB18030 was detected under a wrong or missing declaration: it replaces the declaration. */
-  gb18030Override: boolean;
+  /**
+   * Replaces every Specific Character Set in the dataset, items included: the sender's configured
+   * character set, or GB18030 detected under a wrong or missing declaration.
+   */
+  forcedCharset?: string[];
   bulkData: BulkDataLocation[];
+}
+
+export interface ParseOptions {
+  /**
+   * The character set a registered sender is known to write, whatever it declares (a PACS that
+   * declares ISO_IR 100 and writes GB18030): text is decoded with it, and no detection runs.
+   */
+  characterSetOverride?: string;
 }
 
 /**
@@ -44,7 +55,7 @@ interface Context {
  * DICOM JSON (text decoded per Specific Character Set, bulk data by reference with its location),
  * and describes the pixels. Throws IngestRejection with a reason a PACS administrator can act on.
  */
-export function parseInstance(part10: Buffer): ParsedInstance {
+export function parseInstance(part10: Buffer, options: ParseOptions = {}): ParsedInstance {
   const dataSet = parseOrReject(part10);
   const transferSyntaxUid = stringOf(dataSet, 'x00020010');
   if (!transferSyntaxUid) throw new IngestRejection('malformed', 'File Meta Information has no Transfer Syntax UID (0002,0010)');
@@ -53,18 +64,8 @@ export function parseInstance(part10: Buffer): ParsedInstance {
   assertWithinBounds(dataSet, bytes.length);
 
   const declared = stringValues(dataSet, 'x00080005', bytes);
-  const highByteValues: Uint8Array[] = [];
-  collectHighByteText(dataSet, highByteValues, 0);
-  const gb18030Override = looksLikeUndeclaredGb18030(declared, highByteValues);
-  const characterSet: CharacterSetReport = { declared };
-  if (gb18030Override) {
-    characterSet.detected = 'GB18030';
-    characterSet.note = `text is GB18030 but Specific Character Set is ${declared.length ? declared.join('\\') : 'absent'}; decoded as GB18030`;
-  } else if (declared[0]?.trim().toUpperCase().replace(/[\s-]+/g, '_') === 'ISO_IR_192' && highByteValues.some((value) => !isValidUtf8(value))) {
-    characterSet.note = 'Specific Character Set is ISO_IR 192 but some text is not valid UTF-8; invalid bytes were replaced';
-  }
-
-  const context: Context = { bytes, littleEndian: transferSyntaxUid !== TRANSFER_SYNTAX.explicitBigEndian, gb18030Override, bulkData: [] };
+  const { characterSet, forcedCharset } = chooseCharacterSet(dataSet, declared, options.characterSetOverride);
+  const context: Context = { bytes, littleEndian: transferSyntaxUid !== TRANSFER_SYNTAX.explicitBigEndian, forcedCharset, bulkData: [] };
   const metadata = toDicomJson(dataSet, context, declared, '', 0);
 
   const uid = (tag: string, name: string) => {
@@ -94,6 +95,36 @@ export function parseInstance(part10: Buffer): ParsedInstance {
     throw new IngestRejection('malformed', `Transfer Syntax UID ${JSON.stringify(transferSyntaxUid)} is not a valid UID`);
   }
   return parsed;
+}
+
+/** Which character set text is decoded with, and the receipt's record of why. */
+function chooseCharacterSet(
+  dataSet: DataSet,
+  declared: string[],
+  override: string | undefined,
+): { characterSet: CharacterSetReport; forcedCharset?: string[] } {
+  const characterSet: CharacterSetReport = { declared };
+  const declaredText = declared.length ? declared.join('\\') : 'absent';
+  if (override !== undefined && override.trim() !== '') {
+    const terms = splitCharacterSetTerms(override);
+    // A sender that declares what it is configured for needs no repair, nor a warning per instance.
+    if (sameCharacterSet(terms, declared)) return { characterSet, forcedCharset: terms };
+    characterSet.note = isKnownCharacterSet(terms)
+      ? `decoded as ${terms.join('\\')}, the sender's configured character set (override); Specific Character Set is ${declaredText}`
+      : `the sender's configured character set ${JSON.stringify(override)} is not one we know; decoded as Latin-1 (Specific Character Set is ${declaredText})`;
+    return { characterSet, forcedCharset: terms };
+  }
+  const highByteValues: Uint8Array[] = [];
+  collectHighByteText(dataSet, highByteValues, 0);
+  if (looksLikeUndeclaredGb18030(declared, highByteValues)) {
+    characterSet.detected = 'GB18030';
+    characterSet.note = `text is GB18030 but Specific Character Set is ${declaredText}; decoded as GB18030`;
+    return { characterSet, forcedCharset: ['GB18030'] };
+  }
+  if (declared[0]?.trim().toUpperCase().replace(/[\s-]+/g, '_') === 'ISO_IR_192' && highByteValues.some((value) => !isValidUtf8(value))) {
+    characterSet.note = 'Specific Character Set is ISO_IR 192 but some text is not valid UTF-8; invalid bytes were replaced';
+  }
+  return { characterSet };
 }
 
 function parseOrReject(part10: Buffer): DataSet {
@@ -180,7 +211,7 @@ function toDicomJson(dataSet: DataSet, context: Context, inheritedCharset: strin
   if (depth > MAX_SEQUENCE_DEPTH) throw new IngestRejection('malformed', `sequences nested deeper than ${MAX_SEQUENCE_DEPTH} levels`);
   // An item may declare its own Specific Character Set; otherwise it inherits its parent's.
   const ownCharset = depth > 0 && dataSet.elements.x00080005 ? stringValues(dataSet, 'x00080005', context.bytes) : undefined;
-  const charset = context.gb18030Override ? ['GB18030'] : (ownCharset ?? inheritedCharset);
+  const charset = context.forcedCharset ?? ownCharset ?? inheritedCharset;
   const json: DicomJsonDataset = {};
   for (const [key, element] of Object.entries(dataSet.elements)) {
     const tag = key.slice(1).toUpperCase();

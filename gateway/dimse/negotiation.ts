@@ -75,5 +75,6 @@ export const STORE_STATUS: Record<RejectionKind | 'unexpected', number> = {
   'sop-class-mismatch': 0xa900,
   malformed: 0xc000,
   'processing-failure': 0x0110,
+  'not-authorized': 0x0124,
   unexpected: 0x0110,
 };
