@@ -78,7 +78,28 @@ async function send(receiver: Receiver, corpus: Corpus, associations: number): P
   return Number(process.hrtime.bigint() - started) / 1e9;
 }
 
-type YingyunReceiver = Receiver & { stats(): Promise<Stats>; httpUrl: string };
+type YingyunReceiver = Receiver & { stats(): Promise<Stats>; httpUrl: string; headers: Record<string, string> };
+
+const BENCH_ADMIN_PASSWORD = 'bench-admin-password';
+
+/**
+ * Signs in as the first administrator and registers the benchmark's sender (AE title BENCH) for an
+ * institution, as a PACS administrator would before pointing a PACS at Yingyun.
+ */
+async function registerBenchSender(httpUrl: string): Promise<Record<string, string>> {
+  const login = await fetch(`${httpUrl}/api/auth/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: BENCH_ADMIN_PASSWORD }) });
+  if (!login.ok) throw new Error(`bench sign-in failed: ${login.status} ${await login.text()}`);
+  const { csrfToken } = (await login.json()) as { csrfToken: string };
+  const session = login.headers.getSetCookie().map((cookie) => cookie.split(';')[0]).join('; ');
+  const headers = { cookie: session, 'x-csrf-token': csrfToken };
+  const post = async (route: string, body: unknown) => {
+    const response = await fetch(`${httpUrl}${route}`, { method: 'POST', headers: { ...headers, 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    if (!response.ok) throw new Error(`${route}: ${response.status} ${await response.text()}`);
+  };
+  await post('/api/admin/institutions', { code: 'BENCH_HOSPITAL', name: 'Benchmark hospital', kind: 'hospital' });
+  await post('/api/admin/peers', { institutionCode: 'BENCH_HOSPITAL', aeTitle: 'BENCH', allowedNetworks: ['127.0.0.1/32'] });
+  return headers;
+}
 
 async function startYingyun(workDir: string): Promise<YingyunReceiver> {
   const httpPort = await freePort();
@@ -93,17 +114,21 @@ async function startYingyun(workDir: string): Promise<YingyunReceiver> {
       YINGYUN_DICOM_PORT: String(dicomPort),
       YINGYUN_DICOM_HOST: '127.0.0.1',
       YINGYUN_LOG_LEVEL: 'warn',
+      YINGYUN_ADMIN_PASSWORD: BENCH_ADMIN_PASSWORD,
     },
   });
   child.stdout!.resume();
   await waitForPort(dicomPort, 120_000);
   await waitForPort(httpPort, 120_000);
-  const stats = async (): Promise<Stats> => (await (await fetch(`http://127.0.0.1:${httpPort}/api/stats`)).json()) as Stats;
+  const httpUrl = `http://127.0.0.1:${httpPort}`;
+  const headers = await registerBenchSender(httpUrl);
+  const stats = async (): Promise<Stats> => (await (await fetch(`${httpUrl}/api/stats`, { headers })).json()) as Stats;
   return {
     name: 'Yingyun',
     aeTitle: 'YINGYUN',
     port: dicomPort,
-    httpUrl: `http://127.0.0.1:${httpPort}`,
+    httpUrl,
+    headers,
     stats,
     async settled() {
       for (;;) {
@@ -133,15 +158,15 @@ async function startDimseOnly(): Promise<Receiver> {
  * WADO-RS metadata of the largest series received, as a viewer asks for it before showing anything:
  * the median of 7 requests after one warm-up, timed to the last byte.
  */
-async function seriesMetadataTiming(httpUrl: string): Promise<{ instances: number; megabytes: number; medianMs: number; bestMs: number }> {
-  const series = (await (await fetch(`${httpUrl}/dicom-web/series?includefield=00201209&limit=1000`)).json()) as Array<Record<string, { Value?: unknown[] }>>;
+async function seriesMetadataTiming(httpUrl: string, headers: Record<string, string>): Promise<{ instances: number; megabytes: number; medianMs: number; bestMs: number }> {
+  const series = (await (await fetch(`${httpUrl}/dicom-web/series?includefield=00201209&limit=1000`, { headers })).json()) as Array<Record<string, { Value?: unknown[] }>>;
   const largest = series.sort((a, b) => Number(b['00201209']?.Value?.[0] ?? 0) - Number(a['00201209']?.Value?.[0] ?? 0))[0]!;
   const url = `${httpUrl}/dicom-web/studies/${largest['0020000D']!.Value![0]}/series/${largest['0020000E']!.Value![0]}/metadata`;
   const timings: number[] = [];
   let bytes = 0;
   for (let run = 0; run < 8; run++) {
     const started = performance.now();
-    const body = await (await fetch(url, { headers: { Accept: 'application/dicom+json' } })).arrayBuffer();
+    const body = await (await fetch(url, { headers: { ...headers, Accept: 'application/dicom+json' } })).arrayBuffer();
     if (run > 0) timings.push(performance.now() - started);
     bytes = body.byteLength;
   }
@@ -216,7 +241,7 @@ async function main(): Promise<void> {
                 (settleSeconds !== undefined ? `, settled ${settleSeconds.toFixed(2)} s after the last Success` : ''),
             );
             if ('httpUrl' in receiver && associations === 1 && corpus === corpora[0]) {
-              const metadata = await seriesMetadataTiming((receiver as YingyunReceiver).httpUrl);
+              const metadata = await seriesMetadataTiming((receiver as YingyunReceiver).httpUrl, (receiver as YingyunReceiver).headers);
               metadataLine = `WADO-RS series metadata, ${metadata.instances} instances (${metadata.megabytes.toFixed(1)} MB of DICOM JSON): median ${metadata.medianMs.toFixed(0)} ms, best ${metadata.bestMs.toFixed(0)} ms`;
               console.log(metadataLine);
             }

@@ -25,6 +25,14 @@ try {
   console.log(
     `Yingyun ready: web http://${config.http.host}:${running.httpPort}/  DICOM ${config.dicom.aeTitle}@${config.dicom.host}:${running.dicomPort}  (${runtime.db.description}; ${runtime.store.description}; ${runtime.queue.description})`,
   );
+  if (running.bootstrapAdmin) {
+    const { username, password, generated } = running.bootstrapAdmin;
+    console.log(
+      generated
+        ? `First start: administrator "${username}" created with the one-time password ${password} — sign in at the web address above and change it (npm run admin -- user set-password ${username}). 首次启动：已创建管理员 "${username}"，一次性密码 ${password}，请登录后修改。`
+        : `First start: administrator "${username}" created with the password in YINGYUN_ADMIN_PASSWORD. 首次启动：已用 YINGYUN_ADMIN_PASSWORD 创建管理员 "${username}"。`,
+    );
+  }
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

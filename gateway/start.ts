@@ -8,8 +8,12 @@ export type Role = 'all' | 'gateway';
 
 export interface RunningYingyun {
   runtime: Runtime;
+  /** On the very first start: the administrator account created, with its password when generated. */
+  bootstrapAdmin: { username: string; password: string; generated: boolean } | null;
   httpPort: number;
   dicomPort: number;
+  /** The DICOM TLS port, when YINGYUN_DICOM_TLS_* configure one. */
+  dicomTlsPort?: number;
   /** Stops accepting, finishes in-flight associations, requests and jobs, then closes backends. */
   stop(): Promise<void>;
 }
@@ -21,7 +25,10 @@ export interface RunningYingyun {
 export async function startYingyun(config: Config, log: Logger, role: Role): Promise<RunningYingyun> {
   let ready = false;
   const runtime = await openRuntime(config, log, { runWorkers: role === 'all' });
+  let retention: NodeJS.Timeout | undefined;
   try {
+    const bootstrapAdmin = await runtime.auth.bootstrapAdmin(config.access.adminPassword);
+    retention = keepAuditRetention(runtime, log);
     const httpServer = await startHttpServer(runtime, config.http, () => ready);
     const dimseServer = await startDimseServer(runtime, config.dicom).catch(async (error: unknown) => {
       await httpServer.close();
@@ -30,16 +37,34 @@ export async function startYingyun(config: Config, log: Logger, role: Role): Pro
     ready = true;
     return {
       runtime,
+      bootstrapAdmin,
       httpPort: httpServer.port,
       dicomPort: dimseServer.port,
+      ...(dimseServer.tlsPort !== undefined ? { dicomTlsPort: dimseServer.tlsPort } : {}),
       async stop() {
         ready = false;
+        clearInterval(retention);
         await Promise.all([dimseServer.close(), httpServer.close()]);
         await runtime.close();
       },
     };
   } catch (error) {
+    clearInterval(retention);
     await runtime.close();
     throw error;
   }
+}
+
+/** Audit events older than the retention period go, oldest first, at start and every six hours. */
+function keepAuditRetention(runtime: Runtime, log: Logger): NodeJS.Timeout {
+  const days = runtime.config.access.auditRetentionDays;
+  const removeOld = () =>
+    runtime.audit.removeOlderThanDays(days).then(
+      (removed) => removed > 0 && log.info({ removed, days }, 'audit events past their retention removed'),
+      (error: unknown) => log.error({ err: error }, 'audit retention failed'),
+    );
+  void removeOld();
+  const timer = setInterval(removeOld, 6 * 3_600_000);
+  timer.unref();
+  return timer;
 }

@@ -23,9 +23,9 @@ function multipart(parts: Buffer[], boundary = 'YingyunTestBoundary'): { body: B
   return { body: Buffer.concat(chunks), contentType: `multipart/related; type="application/dicom"; boundary=${boundary}` };
 }
 
-async function stow(url: string, parts: Buffer[]) {
+async function stow(system: TestSystem, url: string, parts: Buffer[]) {
   const { body, contentType } = multipart(parts);
-  const response = await fetch(`${url}/studies`, { method: 'POST', body, headers: { 'Content-Type': contentType, Accept: 'application/dicom+json' } });
+  const response = await system.fetch(`${url}/studies`, { method: 'POST', body, headers: { 'Content-Type': contentType, Accept: 'application/dicom+json' } });
   return { status: response.status, body: (await response.json()) as Record<string, { Value?: Array<Record<string, { Value?: unknown[] }>> }> };
 }
 
@@ -34,13 +34,13 @@ describe('DICOMweb', () => {
   let client: DicomWebClient;
   before(async () => {
     system = await startTestSystem();
-    client = dicomWebClient(system.dicomWebUrl);
+    client = dicomWebClient(system.dicomWebUrl, system.adminToken);
   });
   after(async () => system?.shutdown());
 
   it('STOW-RS stores instances and reports each failure: 200, 202 and 409', async (t) => {
     if (!requirePeer(t, havePydicom, 'python3-pydicom test files')) return;
-    const partial = await stow(system.dicomWebUrl, [read('CT_small.dcm'), read('MR_truncated.dcm'), read('JPEG2000.dcm')]);
+    const partial = await stow(system, system.dicomWebUrl, [read('CT_small.dcm'), read('MR_truncated.dcm'), read('JPEG2000.dcm')]);
     assert.equal(partial.status, 202);
     assert.equal(partial.body['00081199']!.Value!.length, 2);
     const failed = partial.body['00081198']!.Value!;
@@ -50,26 +50,26 @@ describe('DICOMweb', () => {
     assert.equal(stored['00081155']!.Value![0], CT.instance);
     assert.equal(stored['00081190']!.Value![0], `${system.dicomWebUrl}/studies/${CT.study}/series/${CT.series}/instances/${CT.instance}`);
 
-    const allBad = await stow(system.dicomWebUrl, [Buffer.from('not dicom')]);
+    const allBad = await stow(system, system.dicomWebUrl, [Buffer.from('not dicom')]);
     assert.equal(allBad.status, 409);
-    const good = await stow(system.dicomWebUrl, [read('MR_small.dcm'), fs.readFileSync(path.join(CHARSET_FILES, 'chrX2.dcm')), fs.readFileSync(path.join(CHARSET_FILES, 'chrX1.dcm'))]);
+    const good = await stow(system, system.dicomWebUrl, [read('MR_small.dcm'), fs.readFileSync(path.join(CHARSET_FILES, 'chrX2.dcm')), fs.readFileSync(path.join(CHARSET_FILES, 'chrX1.dcm'))]);
     assert.equal(good.status, 200);
     await system.runtime.queue.whenIdle();
   });
 
   it('STOW-RS rejects broken requests with problem JSON and keeps serving', async () => {
-    await expectProblem(await fetch(`${system.dicomWebUrl}/studies`, { method: 'POST', body: 'x', headers: { 'Content-Type': 'application/json' } }), 415, /multipart\/related/);
+    await expectProblem(await system.fetch(`${system.dicomWebUrl}/studies`, { method: 'POST', body: 'x', headers: { 'Content-Type': 'application/json' } }), 415, /multipart\/related/);
     await expectProblem(
-      await fetch(`${system.dicomWebUrl}/studies`, { method: 'POST', body: 'garbage without boundaries', headers: { 'Content-Type': 'multipart/related; type="application/dicom"; boundary=abc' } }),
+      await system.fetch(`${system.dicomWebUrl}/studies`, { method: 'POST', body: 'garbage without boundaries', headers: { 'Content-Type': 'multipart/related; type="application/dicom"; boundary=abc' } }),
       400,
       /no "--abc" delimiter/,
     );
     await expectProblem(
-      await fetch(`${system.dicomWebUrl}/studies`, { method: 'POST', body: '--abc\r\nContent-Type: application/dicom\r\n\r\nDICM', headers: { 'Content-Type': 'multipart/related; type="application/dicom"; boundary=abc' } }),
+      await system.fetch(`${system.dicomWebUrl}/studies`, { method: 'POST', body: '--abc\r\nContent-Type: application/dicom\r\n\r\nDICM', headers: { 'Content-Type': 'multipart/related; type="application/dicom"; boundary=abc' } }),
       400,
       /not followed by a "--abc" delimiter: the body is truncated/,
     );
-    assert.equal((await fetch(`${system.httpUrl}/healthz`)).status, 200);
+    assert.equal((await system.fetch(`${system.httpUrl}/healthz`)).status, 200);
   });
 
   it('QIDO-RS finds studies by name in any component group, by date range and UID list, with paging', async (t) => {
@@ -83,7 +83,7 @@ describe('DICOMweb', () => {
 
     // Non-ASCII query values go through fetch: dicomweb-client's Node transport (xhr2) does not
     // percent-encode them, which a browser would.
-    const qido = async (query: string) => (await (await fetch(`${system.dicomWebUrl}/studies?${query}`)).json()) as typeof all;
+    const qido = async (query: string) => (await (await system.fetch(`${system.dicomWebUrl}/studies?${query}`)).json()) as typeof all;
     const byIdeographic = await qido(`PatientName=${encodeURIComponent('王*')}`);
     assert.equal(byIdeographic.length, 2, 'GB18030 and UTF-8 encodings of 王^小东 are both found');
     for (const study of byIdeographic) {
@@ -112,11 +112,11 @@ describe('DICOMweb', () => {
   });
 
   it('QIDO-RS answers bad queries with 400 and unacceptable media types with 406', async () => {
-    await expectProblem(await fetch(`${system.dicomWebUrl}/studies?NoSuchAttribute=1`), 400, /unknown query parameter/);
-    await expectProblem(await fetch(`${system.dicomWebUrl}/studies?StudyDate=2004`), 400, /not a date/);
-    await expectProblem(await fetch(`${system.dicomWebUrl}/studies?limit=0`), 400, /limit/);
-    await expectProblem(await fetch(`${system.dicomWebUrl}/studies`, { headers: { Accept: 'application/dicom+xml' } }), 406, /dicom\+json/);
-    const ignored = await fetch(`${system.dicomWebUrl}/studies?SeriesDescription=x`);
+    await expectProblem(await system.fetch(`${system.dicomWebUrl}/studies?NoSuchAttribute=1`), 400, /unknown query parameter/);
+    await expectProblem(await system.fetch(`${system.dicomWebUrl}/studies?StudyDate=2004`), 400, /not a date/);
+    await expectProblem(await system.fetch(`${system.dicomWebUrl}/studies?limit=0`), 400, /limit/);
+    await expectProblem(await system.fetch(`${system.dicomWebUrl}/studies`, { headers: { Accept: 'application/dicom+xml' } }), 406, /dicom\+json/);
+    const ignored = await system.fetch(`${system.dicomWebUrl}/studies?SeriesDescription=x`);
     assert.equal(ignored.status, 200);
     assert.match(ignored.headers.get('warning') ?? '', /not supported for matching/);
   });
@@ -130,22 +130,22 @@ describe('DICOMweb', () => {
     assert.equal(metadata[0]!['00080060']!.Value![0], 'CT');
     const pixelData = metadata[0]!['7FE00010']!.BulkDataURI!;
     assert.equal(pixelData, `${system.dicomWebUrl}/studies/${CT.study}/series/${CT.series}/instances/${CT.instance}/bulkdata/7FE00010`);
-    assert.equal((await fetch(pixelData)).status, 200);
-    await expectProblem(await fetch(`${system.dicomWebUrl}/studies/1.2.3.4.5/metadata`), 404, /no study 1\.2\.3\.4\.5/);
+    assert.equal((await system.fetch(pixelData)).status, 200);
+    await expectProblem(await system.fetch(`${system.dicomWebUrl}/studies/1.2.3.4.5/metadata`), 404, /no study 1\.2\.3\.4\.5/);
   });
 
   it('WADO-RS frames: native frames as octet-stream, compressed frames as stored or decoded', async (t) => {
     if (!requirePeer(t, havePydicom, 'python3-pydicom test files')) return;
     const [frame] = await client.retrieveInstanceFrames({ studyInstanceUID: CT.study, seriesInstanceUID: CT.series, sopInstanceUID: CT.instance, frameNumbers: [1] });
     assert.equal(frame!.byteLength, 128 * 128 * 2);
-    const jpeg = await fetch(`${system.dicomWebUrl}/studies/1.3.6.1.4.1.5962.1.2.1.20040119072730.12322`, { method: 'HEAD' });
+    const jpeg = await system.fetch(`${system.dicomWebUrl}/studies/1.3.6.1.4.1.5962.1.2.1.20040119072730.12322`, { method: 'HEAD' });
     assert.equal(jpeg.status, 200);
     const j2k = parseInstance(read('JPEG2000.dcm'));
     const uids = { studyInstanceUID: j2k.studyInstanceUid, seriesInstanceUID: j2k.seriesInstanceUid, sopInstanceUID: j2k.sopInstanceUid };
     const [compressed] = await client.retrieveInstanceFrames({ ...uids, frameNumbers: [1], mediaTypes: [{ mediaType: 'application/octet-stream', transferSyntaxUID: '*' }] });
     const bytes = Buffer.from(compressed!);
     assert.ok(bytes[0] === 0xff && bytes[1] === 0x4f && bytes[2] === 0xff && bytes[3] === 0x51, 'a JPEG 2000 codestream (SOC, SIZ), as stored');
-    const asJp2 = await fetch(`${system.dicomWebUrl}/studies/${j2k.studyInstanceUid}/series/${j2k.seriesInstanceUid}/instances/${j2k.sopInstanceUid}/frames/1`, {
+    const asJp2 = await system.fetch(`${system.dicomWebUrl}/studies/${j2k.studyInstanceUid}/series/${j2k.seriesInstanceUid}/instances/${j2k.sopInstanceUid}/frames/1`, {
       headers: { Accept: 'multipart/related; type="image/jp2"' },
     });
     assert.equal(asJp2.status, 200);
@@ -153,14 +153,14 @@ describe('DICOMweb', () => {
     // Asked for uncompressed, the stored JPEG 2000 frame is decoded: 1024 rows × 256 columns × 16 bits.
     const [decoded] = await client.retrieveInstanceFrames({ ...uids, frameNumbers: [1] });
     assert.equal(decoded!.byteLength, 1024 * 256 * 2);
-    await expectProblem(await fetch(`${system.dicomWebUrl}/studies/${CT.study}/series/${CT.series}/instances/${CT.instance}/frames/2`), 400, /frame 2 does not exist/);
-    await expectProblem(await fetch(`${system.dicomWebUrl}/studies/${CT.study}/series/${CT.series}/instances/${CT.instance}/frames/0`), 400, /frame numbers/);
+    await expectProblem(await system.fetch(`${system.dicomWebUrl}/studies/${CT.study}/series/${CT.series}/instances/${CT.instance}/frames/2`), 400, /frame 2 does not exist/);
+    await expectProblem(await system.fetch(`${system.dicomWebUrl}/studies/${CT.study}/series/${CT.series}/instances/${CT.instance}/frames/0`), 400, /frame numbers/);
   });
 
   it('rendered images and thumbnails are decodable images of the right size; WADO-URI works', async (t) => {
     if (!requirePeer(t, havePydicom, 'python3-pydicom test files')) return;
     const rendered = await (
-      await fetch(`${system.dicomWebUrl}/studies/${CT.study}/series/${CT.series}/instances/${CT.instance}/rendered`, { headers: { Accept: 'image/png' } })
+      await system.fetch(`${system.dicomWebUrl}/studies/${CT.study}/series/${CT.series}/instances/${CT.instance}/rendered`, { headers: { Accept: 'image/png' } })
     ).arrayBuffer();
     const renderedInfo = await sharp(Buffer.from(rendered)).metadata();
     assert.equal(renderedInfo.format, 'png');
@@ -169,24 +169,24 @@ describe('DICOMweb', () => {
     assert.ok(stats.channels[0]!.stdev > 10, 'not a blank image');
 
     for (const url of [`/studies/${CT.study}/thumbnail`, `/studies/${CT.study}/series/${CT.series}/thumbnail`, `/studies/${CT.study}/series/${CT.series}/instances/${CT.instance}/thumbnail`]) {
-      const response = await fetch(`${system.dicomWebUrl}${url}`);
+      const response = await system.fetch(`${system.dicomWebUrl}${url}`);
       assert.equal(response.status, 200, url);
       const info = await sharp(Buffer.from(await response.arrayBuffer())).metadata();
       assert.equal(info.format, 'jpeg', url);
       assert.equal(info.width, 128, url);
     }
-    const viewport = await fetch(`${system.dicomWebUrl}/studies/${CT.study}/series/${CT.series}/instances/${CT.instance}/rendered?viewport=64,64&window=40,400`);
+    const viewport = await system.fetch(`${system.dicomWebUrl}/studies/${CT.study}/series/${CT.series}/instances/${CT.instance}/rendered?viewport=64,64&window=40,400`);
     assert.equal((await sharp(Buffer.from(await viewport.arrayBuffer())).metadata()).width, 64);
     await expectProblem(
-      await fetch(`${system.dicomWebUrl}/studies/${CT.study}/series/${CT.series}/instances/${CT.instance}/rendered`, { headers: { Accept: 'image/gif' } }),
+      await system.fetch(`${system.dicomWebUrl}/studies/${CT.study}/series/${CT.series}/instances/${CT.instance}/rendered`, { headers: { Accept: 'image/gif' } }),
       406,
       /image\/jpeg/,
     );
 
     const wado = `${system.httpUrl}/wado?requestType=WADO&studyUID=${CT.study}&seriesUID=${CT.series}&objectUID=${CT.instance}`;
-    assert.equal(sha256(await (await fetch(`${wado}&contentType=application/dicom`)).arrayBuffer()), sha256(read('CT_small.dcm')));
-    const jpeg = await fetch(wado);
+    assert.equal(sha256(await (await system.fetch(`${wado}&contentType=application/dicom`)).arrayBuffer()), sha256(read('CT_small.dcm')));
+    const jpeg = await system.fetch(wado);
     assert.equal(jpeg.headers.get('content-type'), 'image/jpeg');
-    await expectProblem(await fetch(`${system.httpUrl}/wado?requestType=WADO&studyUID=1.2`), 400, /seriesUID/);
+    await expectProblem(await system.fetch(`${system.httpUrl}/wado?requestType=WADO&studyUID=1.2`), 400, /seriesUID/);
   });
 });

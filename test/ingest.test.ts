@@ -11,9 +11,9 @@ import { IngestService } from '../archive/ingest.ts';
 import { createLogger } from '../archive/log.ts';
 import type { ObjectStore } from '../archive/storage/object-store.ts';
 import { PYDICOM_TEST_FILES, requirePeer } from './support/peers.ts';
-import { openTestRuntime } from './support/runtime.ts';
+import { openTestRuntime, QUARANTINE_INSTITUTION_ID } from './support/runtime.ts';
 
-const source = { via: 'import' as const, name: 'ingest-test' };
+const source = { via: 'import' as const, name: 'ingest-test', institutionId: QUARANTINE_INSTITUTION_ID };
 const havePydicom = fs.existsSync(PYDICOM_TEST_FILES);
 const read = (name: string) => fs.readFileSync(path.join(PYDICOM_TEST_FILES, name));
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');

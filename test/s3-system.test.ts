@@ -19,7 +19,7 @@ describe('the whole system on S3-compatible storage', () => {
       const part10 = fs.readFileSync(path.join(PYDICOM_TEST_FILES, 'MR_small.dcm'));
       const boundary = 'S3Boundary';
       const body = Buffer.concat([Buffer.from(`--${boundary}\r\nContent-Type: application/dicom\r\n\r\n`), part10, Buffer.from(`\r\n--${boundary}--\r\n`)]);
-      const stow = await fetch(`${system.dicomWebUrl}/studies`, {
+      const stow = await system.fetch(`${system.dicomWebUrl}/studies`, {
         method: 'POST',
         body,
         headers: { 'Content-Type': `multipart/related; type="application/dicom"; boundary=${boundary}` },
@@ -33,7 +33,7 @@ describe('the whole system on S3-compatible storage', () => {
       assert.ok(sha256(await system.runtime.store.get(rows[0].object_key)) === sha256(part10), 'the object in the bucket is what was sent');
       assert.equal((await system.runtime.store.get(rows[0].thumbnail_key)).subarray(0, 2).toString('hex'), 'ffd8');
 
-      const retrieved = await fetch(`${retrieveUrl}`, { headers: { Accept: 'multipart/related; type="application/dicom"' } });
+      const retrieved = await system.fetch(`${retrieveUrl}`, { headers: { Accept: 'multipart/related; type="application/dicom"' } });
       assert.equal(retrieved.status, 200);
       const multipart = Buffer.from(await retrieved.arrayBuffer());
       assert.notEqual(multipart.indexOf(part10), -1, 'the retrieved part holds the original bytes');

@@ -54,6 +54,20 @@ async function stopCleanly(started: Started, dataDir: string): Promise<boolean> 
   return /"msg":"stopped cleanly"/.test(started.output()) && postgresStopped;
 }
 
+/** Signs in with a password as the web app does; `post` then sends JSON with the session and its CSRF token. */
+async function signIn(httpUrl: string, username: string, password: string) {
+  const login = await fetch(`${httpUrl}/api/auth/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username, password }) });
+  assert.equal(login.status, 200, `sign-in: ${await login.clone().text()}`);
+  const { csrfToken } = (await login.json()) as { csrfToken: string };
+  const cookie = login.headers.getSetCookie().map((header) => header.split(';')[0]).join('; ');
+  return {
+    async post(route: string, body: unknown) {
+      const response = await fetch(`${httpUrl}${route}`, { method: 'POST', headers: { cookie, 'X-CSRF-Token': csrfToken, 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+      assert.equal(response.status, 201, `${route}: ${await response.text()}`);
+    },
+  };
+}
+
 describe('npm start (embedded defaults)', () => {
   it('starts embedded PostgreSQL, serves health and DICOM, stops cleanly on Ctrl-C, and restarts on the same data', async () => {
     const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'yingyun-start-'));
@@ -64,15 +78,28 @@ describe('npm start (embedded defaults)', () => {
       assert.equal(health.status, 200);
       assert.deepEqual(await health.json(), { status: 'ok' });
       assert.match(first.output(), /embedded PostgreSQL in /);
+      // First start: the administrator's one-time password is printed once, and signs in.
+      const password = /administrator "admin" created with the one-time password (\S+)/.exec(first.output())?.[1];
+      assert.ok(password, `a one-time password in:\n${first.output()}`);
+      const admin = await signIn(first.httpUrl, 'admin', password);
       if (commandExists('echoscu')) {
-        const echo = spawnSync('echoscu', ['-aec', 'YINGYUN', '127.0.0.1', String(first.dicomPort)], { env: { ...process.env, TCP_NODELAY: '1' } });
-        assert.equal(echo.status, 0, `echoscu: ${echo.stderr}`);
+        const echo = () => spawnSync('echoscu', ['-aec', 'YINGYUN', '127.0.0.1', String(first.dicomPort)], { env: { ...process.env, TCP_NODELAY: '1' }, encoding: 'utf8' });
+        const unknown = echo();
+        assert.notEqual(unknown.status, 0, 'an unregistered calling AE title is refused');
+        assert.match(unknown.stderr, /Association Rejected|rejected/i);
+        // What a PACS administrator does first: register the institution and its sender.
+        await admin.post('/api/admin/institutions', { code: 'FIRST_HOSPITAL', name: '第一医院', kind: 'hospital' });
+        await admin.post('/api/admin/peers', { institutionCode: 'FIRST_HOSPITAL', aeTitle: 'ECHOSCU', allowedNetworks: ['127.0.0.1/32'] });
+        const registered = echo();
+        assert.equal(registered.status, 0, `echoscu: ${registered.stderr}`);
       }
       assert.ok(await stopCleanly(first, dataDir), `clean stop:\n${first.output()}`);
       await fs.access(path.join(dataDir, 'postgres', 'PG_VERSION'));
 
       const second = await npmStart(dataDir);
       assert.doesNotMatch(second.output(), /creating the embedded PostgreSQL cluster/, 'the cluster is reused');
+      assert.doesNotMatch(second.output(), /one-time password/, 'the first administrator is created once');
+      await signIn(second.httpUrl, 'admin', password);
       assert.equal((await fetch(`${second.httpUrl}/healthz`)).status, 200);
       assert.ok(await stopCleanly(second, dataDir), `clean stop:\n${second.output()}`);
     } finally {

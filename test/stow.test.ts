@@ -37,7 +37,7 @@ const first = (dataset: DicomJsonDataset, tag: string) => dataset[tag]?.Value?.[
 async function stow(system: TestSystem, body: RequestInit["body"], init: { contentType?: string; accept?: string; study?: string } = {}) {
   const headers: Record<string, string> = { 'Content-Type': init.contentType ?? CONTENT_TYPE };
   if (init.accept) headers.Accept = init.accept;
-  const response = await fetch(`${system.dicomWebUrl}/studies${init.study ? `/${init.study}` : ''}`, { method: 'POST', headers, body, duplex: 'half' } as RequestInit);
+  const response = await system.fetch(`${system.dicomWebUrl}/studies${init.study ? `/${init.study}` : ''}`, { method: 'POST', headers, body, duplex: 'half' } as RequestInit);
   const text = await response.text();
   return { status: response.status, contentType: response.headers.get('content-type') ?? '', body: text ? JSON.parse(text) : undefined };
 }
@@ -172,7 +172,7 @@ describe('STOW-RS', { skip: !havePydicom && 'python3-pydicom test files are not 
       const result = await stow(system, body).catch((e) => { console.log('CASE', i, e.cause); throw e; });
       assert.ok([400, 409].includes(result.status), `status ${result.status}`);
     }
-    assert.equal((await fetch(`${system.httpUrl}/healthz`)).status, 200);
+    assert.equal((await system.fetch(`${system.httpUrl}/healthz`)).status, 200);
   });
 });
 
@@ -211,7 +211,7 @@ describe('STOW-RS size limit', { skip: !havePydicom && 'python3-pydicom test fil
   it('answers the 413 even to a client that keeps sending, and then closes the connection', async () => {
     const url = new URL(`${system.dicomWebUrl}/studies`);
     const status = await new Promise<number>((resolve, reject) => {
-      const request = http.request(url, { method: 'POST', headers: { 'Content-Type': CONTENT_TYPE, 'Transfer-Encoding': 'chunked' } }, (response) => {
+      const request = http.request(url, { method: 'POST', headers: { 'Content-Type': CONTENT_TYPE, 'Transfer-Encoding': 'chunked', Authorization: `Bearer ${system.adminToken}` } }, (response) => {
         response.resume();
         resolve(response.statusCode!);
       });

@@ -30,7 +30,7 @@ const bareNumberOnly: Study = {
 describe('study list: priors across institutions and server-side ordering', () => {
   let system: TestSystem;
   const priors = async (study: string) => {
-    const response = await fetch(`${system.httpUrl}/api/studies/${study}/priors`);
+    const response = await system.fetch(`${system.httpUrl}/api/studies/${study}/priors`);
     assert.equal(response.status, 200);
     assert.match(response.headers.get('content-type') ?? '', /application\/dicom\+json/);
     return (await response.json()) as StudyResult[];
@@ -49,7 +49,7 @@ describe('study list: priors across institutions and server-side ordering', () =
 
   before(async () => {
     system = await startTestSystem();
-    for (const instance of instances) await system.runtime.ingest.ingest({ part10: instance.bytes }, { via: 'import', name: 'priors-test' });
+    for (const instance of instances) await system.runtime.ingest.ingest({ part10: instance.bytes }, { via: 'import', name: 'priors-test', institutionId: system.institutionId });
     await system.runtime.queue.whenIdle();
   });
   after(async () => system?.shutdown());
@@ -82,7 +82,7 @@ describe('study list: priors across institutions and server-side ordering', () =
 
   it('QIDO-RS orderby sorts the whole result before paging, then newest first; a bad key is a 400', async () => {
     const studies = async (query: string) => {
-      const response = await fetch(`${system.dicomWebUrl}/studies?${query}`);
+      const response = await system.fetch(`${system.dicomWebUrl}/studies?${query}`);
       assert.equal(response.status, 200, query);
       return (await response.json()) as StudyResult[];
     };
@@ -98,13 +98,13 @@ describe('study list: priors across institutions and server-side ordering', () =
     const byInstitution = await studies('orderby=InstitutionName,-StudyDate&includefield=00080080');
     const institutions = byInstitution.map((study) => String(study['00080080']?.Value?.[0] ?? ''));
     assert.deepEqual(institutions, [...institutions].sort());
-    await expectProblem(await fetch(`${system.dicomWebUrl}/studies?orderby=SeriesNumber`), 400, /cannot be ordered by SeriesNumber/);
-    await expectProblem(await fetch(`${system.dicomWebUrl}/studies?orderby=NoSuchKeyword`), 400, /unknown orderby/);
+    await expectProblem(await system.fetch(`${system.dicomWebUrl}/studies?orderby=SeriesNumber`), 400, /cannot be ordered by SeriesNumber/);
+    await expectProblem(await system.fetch(`${system.dicomWebUrl}/studies?orderby=NoSuchKeyword`), 400, /unknown orderby/);
   });
 
   it('answers problem JSON for an unknown study and a malformed UID', async () => {
-    await expectProblem(await fetch(`${system.httpUrl}/api/studies/1.2.3.999/priors`), 404, /no study 1\.2\.3\.999/);
-    await expectProblem(await fetch(`${system.httpUrl}/api/studies/not-a-uid/priors`), 400, /not a UID/);
+    await expectProblem(await system.fetch(`${system.httpUrl}/api/studies/1.2.3.999/priors`), 404, /no study 1\.2\.3\.999/);
+    await expectProblem(await system.fetch(`${system.httpUrl}/api/studies/not-a-uid/priors`), 400, /not a UID/);
   });
 });
 

@@ -94,7 +94,7 @@ describe('WADO-RS frames', () => {
   let client: DicomWebClient;
   before(async () => {
     system = await startTestSystem();
-    client = dicomWebClient(system.dicomWebUrl);
+    client = dicomWebClient(system.dicomWebUrl, system.adminToken);
   });
   after(async () => system?.shutdown());
 
@@ -107,7 +107,7 @@ describe('WADO-RS frames', () => {
       const stored = await ingest(system, readTestFile(name));
       const [frame] = await client.retrieveInstanceFrames({ studyInstanceUID: stored.study, seriesInstanceUID: stored.series, sopInstanceUID: stored.instance, frameNumbers: [1] });
       assert.ok(Buffer.from(frame!).equals(reference), `${name}: frame 1 equals MR_small.dcm's pixels`);
-      const { parts, response } = await getParts(`${stored.url}/frames/1`);
+      const { parts, response } = await getParts(system, `${stored.url}/frames/1`);
       assert.match(response.headers.get('content-type') ?? '', /^multipart\/related; type="application\/octet-stream"/);
       assert.equal(parts[0]!.headers['content-type'], UNCOMPRESSED, name);
     }
@@ -121,7 +121,7 @@ describe('WADO-RS frames', () => {
     // (rtdose_rle.dcm would add RLE, but it has no SOP Class UID, so ingest refuses it.)
     for (const name of ['rtdose.dcm', 'rtdose_expb.dcm']) {
       const stored = await ingest(system, readTestFile(name));
-      const { parts } = await getParts(`${stored.url}/frames/15,1,7`);
+      const { parts } = await getParts(system, `${stored.url}/frames/15,1,7`);
       assert.equal(parts.length, 3, name);
       parts.forEach((part, index) => assert.ok(part.body.equals(expected[index]!), `${name}: part ${index + 1}`));
     }
@@ -136,26 +136,26 @@ describe('WADO-RS frames', () => {
     const [viaClient] = await client.retrieveInstanceFrames({ ...uids, frameNumbers: [1], mediaTypes: [{ mediaType: 'image/jpeg', transferSyntaxUID: '1.2.840.10008.1.2.4.50' }] });
     assert.ok(Buffer.from(viaClient!).equals(bitstream), 'the JPEG bitstream, byte for byte');
 
-    const asJpeg = await getParts(`${jpeg.url}/frames/1`, 'multipart/related; type="image/jpeg"');
+    const asJpeg = await getParts(system, `${jpeg.url}/frames/1`, 'multipart/related; type="image/jpeg"');
     assert.match(asJpeg.response.headers.get('content-type') ?? '', /^multipart\/related; type="image\/jpeg"/);
     assert.equal(asJpeg.parts[0]!.headers['content-type'], 'image/jpeg; transfer-syntax=1.2.840.10008.1.2.4.50');
-    const anyTransferSyntax = await getParts(`${jpeg.url}/frames/1`, 'multipart/related; type="application/octet-stream"; transfer-syntax=*');
+    const anyTransferSyntax = await getParts(system, `${jpeg.url}/frames/1`, 'multipart/related; type="application/octet-stream"; transfer-syntax=*');
     assert.equal(anyTransferSyntax.parts[0]!.headers['content-type'], 'application/octet-stream; transfer-syntax=1.2.840.10008.1.2.4.50');
     assert.ok(anyTransferSyntax.parts[0]!.body.equals(bitstream));
-    const decoded = await getParts(`${jpeg.url}/frames/1`, 'multipart/related; type="application/octet-stream"');
+    const decoded = await getParts(system, `${jpeg.url}/frames/1`, 'multipart/related; type="application/octet-stream"');
     assert.equal(decoded.parts[0]!.headers['content-type'], UNCOMPRESSED);
     assert.equal(decoded.parts[0]!.body.length, 100 * 100 * 3, 'decoded to RGB');
-    const single = await fetch(`${jpeg.url}/frames/1`, { headers: { Accept: 'image/jpeg' } });
+    const single = await system.fetch(`${jpeg.url}/frames/1`, { headers: { Accept: 'image/jpeg' } });
     assert.equal(single.headers.get('content-type'), 'image/jpeg; transfer-syntax=1.2.840.10008.1.2.4.50');
     assert.ok(Buffer.from(await single.arrayBuffer()).equals(bitstream), 'one frame as a single part on request');
 
     await expectProblem(
-      await fetch(`${jpeg.url}/frames/1`, { headers: { Accept: 'multipart/related; type="image/jp2"' } }),
+      await system.fetch(`${jpeg.url}/frames/1`, { headers: { Accept: 'multipart/related; type="image/jp2"' } }),
       406,
       /stored as 1\.2\.840\.10008\.1\.2\.4\.50: ask for multipart\/related; type="image\/jpeg"/,
     );
     const ct = await ingest(system, readTestFile('CT_small.dcm'));
-    await expectProblem(await fetch(`${ct.url}/frames/1`, { headers: { Accept: 'multipart/related; type="image/jpeg"' } }), 406, /stored uncompressed/);
+    await expectProblem(await system.fetch(`${ct.url}/frames/1`, { headers: { Accept: 'multipart/related; type="image/jpeg"' } }), 406, /stored uncompressed/);
   });
 
   it('finds frames by Basic Offset Table, fragment count, or codestream starts; multi-fragment frames are joined', async (t) => {
@@ -164,7 +164,7 @@ describe('WADO-RS frames', () => {
     const frames = fragmentsOf(original).map((fragment) => [fragment]);
     assert.equal(frames.length, 2);
     const asReceived = await ingest(system, original);
-    const expectedRgb = (await getParts(`${asReceived.url}/frames/1,2`)).parts.map((part) => part.body);
+    const expectedRgb = (await getParts(system, `${asReceived.url}/frames/1,2`)).parts.map((part) => part.body);
     assert.equal(expectedRgb[0]!.length, 100 * 100 * 3);
     assert.ok(!expectedRgb[0]!.equals(expectedRgb[1]!), 'two different frames');
 
@@ -175,9 +175,9 @@ describe('WADO-RS frames', () => {
     };
     for (const [variant, part10] of Object.entries(variants)) {
       const stored = await ingest(system, part10);
-      const { parts } = await getParts(`${stored.url}/frames/2,1`);
+      const { parts } = await getParts(system, `${stored.url}/frames/2,1`);
       assert.ok(parts[0]!.body.equals(expectedRgb[1]!) && parts[1]!.body.equals(expectedRgb[0]!), variant);
-      const asStored = await getParts(`${stored.url}/frames/2`, 'multipart/related; type="image/dicom-rle"');
+      const asStored = await getParts(system, `${stored.url}/frames/2`, 'multipart/related; type="image/dicom-rle"');
       assert.ok(asStored.parts[0]!.body.equals(frames[1]![0]!), `${variant}: the RLE frame as stored`);
     }
 
@@ -185,9 +185,9 @@ describe('WADO-RS frames', () => {
     const jpegFrame = Buffer.concat(fragmentsOf(readTestFile('SC_rgb_jpeg_gdcm.dcm')));
     const jpegTwoFrames = relaidPixelData(withTransferSyntax(original, '1.2.840.10008.1.2.4.70'), [split(jpegFrame), split(jpegFrame)], { basicOffsetTable: false });
     const stored = await ingest(system, jpegTwoFrames);
-    const asStored = await getParts(`${stored.url}/frames/1,2`, 'multipart/related; type="image/jpeg"');
+    const asStored = await getParts(system, `${stored.url}/frames/1,2`, 'multipart/related; type="image/jpeg"');
     assert.ok(asStored.parts.every((part) => part.body.equals(jpegFrame)));
-    const decoded = await getParts(`${stored.url}/frames/2`);
+    const decoded = await getParts(system, `${stored.url}/frames/2`);
     assert.ok(decoded.parts[0]!.body.equals(expectedRgb[0]!), 'JPEG Lossless and RLE of the same picture decode to the same pixels');
   });
 
@@ -236,11 +236,11 @@ describe('WADO-RS frames', () => {
     const inflated = Buffer.concat([deflatedFile.subarray(0, parsed.datasetOffset), inflateRawSync(deflatedFile.subarray(parsed.datasetOffset))]);
     const location = parsed.bulkData.find((bulk) => bulk.path === '7FE00010')!;
     const deflated = await ingest(system, deflatedFile);
-    const { parts } = await getParts(`${deflated.url}/frames/1`);
+    const { parts } = await getParts(system, `${deflated.url}/frames/1`);
     assert.ok(parts[0]!.body.equals(inflated.subarray(location.offset, location.offset + 512 * 512)));
 
     const bitmap = await ingest(system, readTestFile('liver_1frame.dcm'));
-    const bits = await getParts(`${bitmap.url}/frames/1`);
+    const bits = await getParts(system, `${bitmap.url}/frames/1`);
     assert.ok(bits.parts[0]!.body.equals(nativePixelData(bitmap.bytes).subarray(0, (512 * 512) / 8)));
   });
 
@@ -262,11 +262,11 @@ describe('WADO-RS frames', () => {
   it('answers bad frame lists with 400 and frames of instances without pixels with 404', async (t) => {
     if (!requirePeer(t, havePydicom, 'python3-pydicom test files')) return;
     const ct = await ingest(system, readTestFile('CT_small.dcm'));
-    await expectProblem(await fetch(`${ct.url}/frames/2`), 400, /frame 2 does not exist; .* has 1 frame/);
-    await expectProblem(await fetch(`${ct.url}/frames/0`), 400, /frame numbers/);
-    await expectProblem(await fetch(`${ct.url}/frames/1,1`), 400, /names a frame twice/);
-    await expectProblem(await fetch(`${ct.url}/frames/one`), 400, /frame numbers/);
+    await expectProblem(await system.fetch(`${ct.url}/frames/2`), 400, /frame 2 does not exist; .* has 1 frame/);
+    await expectProblem(await system.fetch(`${ct.url}/frames/0`), 400, /frame numbers/);
+    await expectProblem(await system.fetch(`${ct.url}/frames/1,1`), 400, /names a frame twice/);
+    await expectProblem(await system.fetch(`${ct.url}/frames/one`), 400, /frame numbers/);
     const report = await ingest(system, readTestFile('test-SR.dcm'));
-    await expectProblem(await fetch(`${report.url}/frames/1`), 404, /has no Pixel Data/);
+    await expectProblem(await system.fetch(`${report.url}/frames/1`), 404, /has no Pixel Data/);
   });
 });

@@ -21,7 +21,7 @@ describe('WADO-RS series metadata of a large series', () => {
     let study = '';
     let series = '';
     for (const instance of makeCtSeries({ study: STUDIES.wangPriorCt, slices: SLICES, rows: 64, columns: 64 })) {
-      const outcome = await system.runtime.ingest.ingest({ part10: instance.bytes }, { via: 'import', name: 'speed-test' });
+      const outcome = await system.runtime.ingest.ingest({ part10: instance.bytes }, { via: 'import', name: 'speed-test', institutionId: system.institutionId });
       study = outcome.parsed.studyInstanceUid;
       series = outcome.parsed.seriesInstanceUid;
     }
@@ -31,7 +31,7 @@ describe('WADO-RS series metadata of a large series', () => {
   after(async () => system?.shutdown());
 
   it(`returns the metadata of a ${SLICES}-instance series, in Instance Number order, with absolute bulk data links`, async () => {
-    const response = await fetch(metadataUrl, { headers: { Accept: 'application/dicom+json' } });
+    const response = await system.fetch(metadataUrl, { headers: { Accept: 'application/dicom+json' } });
     assert.equal(response.status, 200);
     assert.match(response.headers.get('content-type') ?? '', /^application\/dicom\+json/);
     const instances = (await response.json()) as Array<Record<string, { Value?: unknown[]; BulkDataURI?: string }>>;
@@ -41,8 +41,8 @@ describe('WADO-RS series metadata of a large series', () => {
   });
 
   it('compresses it for clients that accept gzip, and sends it plain to those that do not', async () => {
-    const plain = await rawGet(metadataUrl, {});
-    const gzipped = await rawGet(metadataUrl, { 'Accept-Encoding': 'gzip' });
+    const plain = await rawGet(metadataUrl, { Authorization: `Bearer ${system.adminToken}` });
+    const gzipped = await rawGet(metadataUrl, { 'Accept-Encoding': 'gzip', Authorization: `Bearer ${system.adminToken}` });
     assert.equal(plain.headers['content-encoding'], undefined);
     assert.equal(gzipped.headers['content-encoding'], 'gzip');
     assert.ok(gzipped.body.length * 4 < plain.body.length, `gzip ${gzipped.body.length} B vs ${plain.body.length} B`);
@@ -50,15 +50,15 @@ describe('WADO-RS series metadata of a large series', () => {
   });
 
   it('never compresses frames or instances: pixel data does not shrink and the viewer waits for every frame', async () => {
-    const instances = (await (await fetch(metadataUrl)).json()) as Array<Record<string, { Value?: string[] }>>;
+    const instances = (await (await system.fetch(metadataUrl)).json()) as Array<Record<string, { Value?: string[] }>>;
     const instanceUrl = `${metadataUrl.replace(/\/metadata$/, '')}/instances/${instances[0]!['00080018']!.Value![0]}`;
     for (const [url, accept] of [
       [`${instanceUrl}/frames/1`, 'application/octet-stream; transfer-syntax=*'],
       [`${instanceUrl}/frames/1`, 'multipart/related; type="application/octet-stream"; transfer-syntax=*'],
       [instanceUrl, 'multipart/related; type="application/dicom"; transfer-syntax=*'],
     ] as const) {
-      const asked = await rawGet(url, { Accept: accept, 'Accept-Encoding': 'gzip' });
-      const plain = await rawGet(url, { Accept: accept });
+      const asked = await rawGet(url, { Accept: accept, 'Accept-Encoding': 'gzip', Authorization: `Bearer ${system.adminToken}` });
+      const plain = await rawGet(url, { Accept: accept, Authorization: `Bearer ${system.adminToken}` });
       assert.equal(asked.headers['content-encoding'], undefined, accept);
       assert.ok(plain.body.length > 1000 && asked.body.length === plain.body.length, `${accept}: sent as it is`);
     }

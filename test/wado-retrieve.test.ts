@@ -19,7 +19,7 @@ describe('WADO-RS instances, metadata and bulk data', () => {
 
   before(async () => {
     system = await startTestSystem();
-    client = dicomWebClient(system.dicomWebUrl);
+    client = dicomWebClient(system.dicomWebUrl, system.adminToken);
     if (!havePydicom) return;
     ct = await ingest(system, readTestFile('CT_small.dcm'));
     mr = await ingest(system, readTestFile('MR_small_bigendian.dcm'));
@@ -35,10 +35,10 @@ describe('WADO-RS instances, metadata and bulk data', () => {
     if (!requirePeer(t, havePydicom, 'python3-pydicom test files')) return;
     const instance = await client.retrieveInstance({ studyInstanceUID: ct.study, seriesInstanceUID: ct.series, sopInstanceUID: ct.instance });
     assert.equal(sha256(instance), sha256(ct.bytes));
-    const { parts: series } = await getParts(`${system.dicomWebUrl}/studies/${ct.study}/series/${ct.series}`);
+    const { parts: series } = await getParts(system, `${system.dicomWebUrl}/studies/${ct.study}/series/${ct.series}`);
     assert.deepEqual(series.map((part) => sha256(part.body)), [sha256(ct.bytes)]);
     assert.equal(series[0]!.headers['content-type'], 'application/dicom; transfer-syntax=1.2.840.10008.1.2.1');
-    const { parts: study } = await getParts(`${system.dicomWebUrl}/studies/${mr.study}`, 'multipart/related; type="application/dicom"; transfer-syntax=*');
+    const { parts: study } = await getParts(system, `${system.dicomWebUrl}/studies/${mr.study}`, 'multipart/related; type="application/dicom"; transfer-syntax=*');
     assert.deepEqual(study.map((part) => sha256(part.body)), [sha256(mr.bytes)]);
     assert.equal(study[0]!.headers['content-type'], 'application/dicom; transfer-syntax=1.2.840.10008.1.2.2', 'stored big endian, sent as stored');
   });
@@ -46,38 +46,38 @@ describe('WADO-RS instances, metadata and bulk data', () => {
   it('serves a study of mixed transfer syntaxes by what the client accepts: all, some (with a warning) or 406', async (t) => {
     if (!requirePeer(t, havePydicom, 'python3-pydicom test files')) return;
     const studyUrl = `${system.dicomWebUrl}/studies/${explicit.study}`;
-    const all = await getParts(studyUrl);
+    const all = await getParts(system, studyUrl);
     assert.deepEqual(new Set(all.parts.map((part) => sha256(part.body))), new Set([explicit, j2k, rle].map((stored) => sha256(stored.bytes))));
 
-    const onlyJ2k = await getParts(studyUrl, 'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.4.91');
+    const onlyJ2k = await getParts(system, studyUrl, 'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.4.91');
     assert.deepEqual(onlyJ2k.parts.map((part) => sha256(part.body)), [sha256(j2k.bytes)]);
     assert.match(onlyJ2k.response.headers.get('warning') ?? '', /^299 .*2 of 3 instances .* left out/);
 
-    const two = await getParts(
+    const two = await getParts(system, 
       studyUrl,
       'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.4.91, multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.5; q=0.5',
     );
     assert.deepEqual(new Set(two.parts.map((part) => sha256(part.body))), new Set([j2k, rle].map((stored) => sha256(stored.bytes))));
 
     await expectProblem(
-      await fetch(studyUrl, { headers: { Accept: 'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.4.50' } }),
+      await system.fetch(studyUrl, { headers: { Accept: 'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.4.50' } }),
       406,
       /stored as .*transcoding is not offered/,
     );
-    await expectProblem(await fetch(`${system.dicomWebUrl}/studies/${ct.study}`, { headers: { Accept: 'application/dicom+xml' } }), 406, /application\/dicom/);
+    await expectProblem(await system.fetch(`${system.dicomWebUrl}/studies/${ct.study}`, { headers: { Accept: 'application/dicom+xml' } }), 406, /application\/dicom/);
   });
 
   it('sends one instance as single-part application/dicom when asked, with its length; HEAD works', async (t) => {
     if (!requirePeer(t, havePydicom, 'python3-pydicom test files')) return;
-    const single = await fetch(ct.url, { headers: { Accept: 'application/dicom' } });
+    const single = await system.fetch(ct.url, { headers: { Accept: 'application/dicom' } });
     assert.equal(single.status, 200);
     assert.equal(single.headers.get('content-type'), 'application/dicom');
     assert.equal(Number(single.headers.get('content-length')), ct.bytes.length);
     assert.equal(sha256(await single.arrayBuffer()), sha256(ct.bytes));
-    const viaQuery = await fetch(`${ct.url}?accept=${encodeURIComponent('application/dicom')}`);
+    const viaQuery = await system.fetch(`${ct.url}?accept=${encodeURIComponent('application/dicom')}`);
     assert.equal(sha256(await viaQuery.arrayBuffer()), sha256(ct.bytes), 'the accept query parameter stands in for the header');
-    await expectProblem(await fetch(`${system.dicomWebUrl}/studies/${explicit.study}`, { headers: { Accept: 'application/dicom' } }), 406, /need multipart/);
-    const head = await fetch(ct.url, { method: 'HEAD' });
+    await expectProblem(await system.fetch(`${system.dicomWebUrl}/studies/${explicit.study}`, { headers: { Accept: 'application/dicom' } }), 406, /need multipart/);
+    const head = await system.fetch(ct.url, { method: 'HEAD' });
     assert.equal(head.status, 200);
     assert.match(head.headers.get('content-type') ?? '', /^multipart\/related; type="application\/dicom"/);
   });
@@ -92,25 +92,25 @@ describe('WADO-RS instances, metadata and bulk data', () => {
     assert.equal(dataset['00020010'], undefined, 'File Meta is not part of the metadata');
     const pixelDataUri = dataset['7FE00010']!.BulkDataURI!;
     assert.equal(pixelDataUri, `${ct.url}/bulkdata/7FE00010`);
-    const { parts } = await getParts(pixelDataUri);
+    const { parts } = await getParts(system, pixelDataUri);
     assert.equal(parts.length, 1);
     assert.equal(parts[0]!.headers['content-location'], pixelDataUri);
     assert.equal(parts[0]!.body.length, 128 * 128 * 2);
 
-    const study = (await (await fetch(`${system.dicomWebUrl}/studies/${explicit.study}/metadata`)).json()) as Array<Record<string, { Value?: unknown[] }>>;
+    const study = (await (await system.fetch(`${system.dicomWebUrl}/studies/${explicit.study}/metadata`)).json()) as Array<Record<string, { Value?: unknown[] }>>;
     assert.deepEqual(study.map((instance) => instance['00080018']!.Value![0]).sort(), [explicit, j2k, rle].map((stored) => stored.instance).sort());
-    const response = await fetch(`${mr.url}/metadata`, { headers: { Accept: 'application/dicom+json' } });
+    const response = await system.fetch(`${mr.url}/metadata`, { headers: { Accept: 'application/dicom+json' } });
     assert.equal(response.headers.get('content-type'), 'application/dicom+json');
     const [mrMetadata] = (await response.json()) as Array<Record<string, { vr: string; Value?: unknown[]; InlineBinary?: string }>>;
     assert.deepEqual(mrMetadata!['00280010']!.Value, [64], 'numbers decoded from big endian');
-    await expectProblem(await fetch(`${mr.url}/metadata`, { headers: { Accept: 'application/dicom+xml' } }), 406, /dicom\+json/);
+    await expectProblem(await system.fetch(`${mr.url}/metadata`, { headers: { Accept: 'application/dicom+xml' } }), 406, /dicom\+json/);
   });
 
   it('BulkDataURIs stay valid JSON and absolute whatever Host the client used', async (t) => {
     if (!requirePeer(t, havePydicom, 'python3-pydicom test files')) return;
     const { default: http } = await import('node:http');
     const body = await new Promise<string>((resolve, reject) => {
-      const request = http.get(`${ct.url}/metadata`, { headers: { Host: 'pacs.example:8080' } }, (response) => {
+      const request = http.get(`${ct.url}/metadata`, { headers: { Host: 'pacs.example:8080', Authorization: `Bearer ${system.adminToken}` } }, (response) => {
         let text = '';
         response.setEncoding('utf8');
         response.on('data', (chunk: string) => (text += chunk));
@@ -124,28 +124,28 @@ describe('WADO-RS instances, metadata and bulk data', () => {
 
   it('bulk data: values in little endian, single part on request, encapsulated Pixel Data as frames', async (t) => {
     if (!requirePeer(t, havePydicom, 'python3-pydicom test files')) return;
-    const bigEndian = await getParts(`${mr.url}/bulkdata/7FE00010`);
+    const bigEndian = await getParts(system, `${mr.url}/bulkdata/7FE00010`);
     // MR_small.dcm holds the same image as MR_small_bigendian.dcm, in little endian.
     assert.ok(bigEndian.parts[0]!.body.equals(nativePixelData(readTestFile('MR_small.dcm'))), 'big endian Pixel Data comes back little endian');
 
-    const single = await fetch(`${rtdose.url}/bulkdata/7FE00010`, { headers: { Accept: 'application/octet-stream' } });
+    const single = await system.fetch(`${rtdose.url}/bulkdata/7FE00010`, { headers: { Accept: 'application/octet-stream' } });
     assert.equal(single.headers.get('content-type'), 'application/octet-stream');
     assert.equal((await single.arrayBuffer()).byteLength, 10 * 10 * 4 * 15);
 
-    const j2kPixelData = await getParts(`${j2k.url}/bulkdata/7FE00010`, 'multipart/related; type="image/jp2"');
+    const j2kPixelData = await getParts(system, `${j2k.url}/bulkdata/7FE00010`, 'multipart/related; type="image/jp2"');
     assert.equal(j2kPixelData.parts.length, 1);
     assert.equal(j2kPixelData.parts[0]!.headers['content-type'], 'image/jp2; transfer-syntax=1.2.840.10008.1.2.4.91');
     assert.deepEqual([...j2kPixelData.parts[0]!.body.subarray(0, 4)], [0xff, 0x4f, 0xff, 0x51], 'a JPEG 2000 codestream');
 
-    await expectProblem(await fetch(`${ct.url}/bulkdata/00291010`), 404, /no bulk data at 00291010/);
-    await expectProblem(await fetch(`${ct.url}/bulkdata/..%2Fetc`), 400, /not a bulk data path/);
+    await expectProblem(await system.fetch(`${ct.url}/bulkdata/00291010`), 404, /no bulk data at 00291010/);
+    await expectProblem(await system.fetch(`${ct.url}/bulkdata/..%2Fetc`), 400, /not a bulk data path/);
   });
 
   it('answers unknown resources with 404 and malformed UIDs with 400, as problem JSON', async (t) => {
     if (!requirePeer(t, havePydicom, 'python3-pydicom test files')) return;
-    await expectProblem(await fetch(`${system.dicomWebUrl}/studies/1.2.3.4.5`), 404, /no study 1\.2\.3\.4\.5/);
-    await expectProblem(await fetch(`${system.dicomWebUrl}/studies/${ct.study}/series/1.2.3/metadata`), 404, /no series 1\.2\.3 in study/);
-    await expectProblem(await fetch(`${system.dicomWebUrl}/studies/${ct.study}/series/${mr.series}/instances/${mr.instance}`), 404, /no instance/);
-    await expectProblem(await fetch(`${system.dicomWebUrl}/studies/1.2.x/metadata`), 400, /not a UID/);
+    await expectProblem(await system.fetch(`${system.dicomWebUrl}/studies/1.2.3.4.5`), 404, /no study 1\.2\.3\.4\.5/);
+    await expectProblem(await system.fetch(`${system.dicomWebUrl}/studies/${ct.study}/series/1.2.3/metadata`), 404, /no series 1\.2\.3 in study/);
+    await expectProblem(await system.fetch(`${system.dicomWebUrl}/studies/${ct.study}/series/${mr.series}/instances/${mr.instance}`), 404, /no instance/);
+    await expectProblem(await system.fetch(`${system.dicomWebUrl}/studies/1.2.x/metadata`), 400, /not a UID/);
   });
 });

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { PYDICOM_TEST_FILES, redisAvailable, requirePeer, testRedisUrl } from './support/peers.ts';
-import { openTestRuntime } from './support/runtime.ts';
+import { openTestRuntime, QUARANTINE_INSTITUTION_ID } from './support/runtime.ts';
 
 const projectRoot = path.resolve(import.meta.dirname, '..');
 
@@ -30,7 +30,7 @@ describe('separate worker processes on BullMQ', () => {
       let stored = 0;
       for (const name of fs.readdirSync(PYDICOM_TEST_FILES).filter((file) => file.endsWith('.dcm'))) {
         try {
-          const outcome = await gateway.ingest.ingest({ part10: fs.readFileSync(path.join(PYDICOM_TEST_FILES, name)) }, { via: 'import', name: 'test' });
+          const outcome = await gateway.ingest.ingest({ part10: fs.readFileSync(path.join(PYDICOM_TEST_FILES, name)) }, { via: 'import', name: 'test', institutionId: QUARANTINE_INSTITUTION_ID });
           if (outcome.result !== 'duplicate') stored++;
         } catch {
           // pydicom ships deliberately broken files; the ingest path rejects them, which is tested elsewhere.

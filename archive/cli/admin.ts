@@ -15,7 +15,7 @@ const USAGE = `usage: npm run admin -- <command> [options]
   institution list | institution add --code C --name N --kind hospital|reading_centre [--region C]
   peer list | peer add --institution C --ae AE [--network CIDR …] [--host H --port P] [--tls] [--charset CS]
   peer remove AE
-  user list | user add --username U --name N --role R [--institution C]
+  user list | user add --username U --name N --role R [--institution C] [--oidc]   (--oidc: no password; signs in through the OIDC provider)
   user set-password U | user disable U | user enable U        (new passwords: YINGYUN_NEW_PASSWORD or generated)
   token list | token create --user U --label L [--days N] | token revoke ID
   audit verify | audit retain          (remove events past YINGYUN_AUDIT_RETENTION_DAYS)`;
@@ -41,6 +41,7 @@ const { positionals, values } = parseArgs({
     user: { type: 'string' },
     label: { type: 'string' },
     days: { type: 'string' },
+    oidc: { type: 'boolean' },
   },
 });
 const [thing, verb, argument] = positionals;
@@ -78,9 +79,9 @@ const commands: Record<string, () => Promise<unknown>> = {
   'peer remove': () => administration.deletePeer(actor, required('AE title', argument)),
   'user list': () => administration.listUsers(actor),
   'user add': async () => {
-    const password = newPassword();
+    const password = values.oidc ? undefined : newPassword();
     const user = await administration.createUser(actor, { username: required('username', values.username), displayName: required('name', values.name), role: required('role', values.role) as never, institutionCode: values.institution, password });
-    return { ...user, ...(process.env.YINGYUN_NEW_PASSWORD ? {} : { password }) };
+    return { ...user, ...(password === undefined || process.env.YINGYUN_NEW_PASSWORD ? {} : { password }) };
   },
   'user set-password': async () => {
     const password = newPassword();

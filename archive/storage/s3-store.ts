@@ -48,7 +48,18 @@ export class S3ObjectStore implements ObjectStore {
   async put(key: string, body: Buffer, contentType: string): Promise<void> {
     assertSafeKey(key);
     await this.client.send(
-      new PutObjectCommand({ Bucket: this.config.bucket, Key: key, Body: body, ContentType: contentType, ContentLength: body.length }),
+      new PutObjectCommand({
+        Bucket: this.config.bucket,
+        Key: key,
+        Body: body,
+        ContentType: contentType,
+        ContentLength: body.length,
+        // Encryption at rest by the service (S3_SSE): patient data never sits in a bucket in the clear
+        // when the operator asked for it, whatever the bucket's default.
+        ...(this.config.serverSideEncryption
+          ? { ServerSideEncryption: this.config.serverSideEncryption.algorithm, SSEKMSKeyId: this.config.serverSideEncryption.kmsKeyId }
+          : {}),
+      }),
     );
   }
 

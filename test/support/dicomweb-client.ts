@@ -17,7 +17,8 @@ export interface DicomWebClient {
   retrieveInstanceRendered(options: { studyInstanceUID: string; seriesInstanceUID: string; sopInstanceUID: string; mediaTypes?: Array<{ mediaType: string }> }): Promise<ArrayBuffer>;
 }
 
-export function dicomWebClient(url: string): DicomWebClient {
-  const { api } = require('dicomweb-client') as { api: { DICOMwebClient: new (options: { url: string }) => DicomWebClient } };
-  return new api.DICOMwebClient({ url });
+/** A client signed in with an API token, as a PACS or a script would be. */
+export function dicomWebClient(url: string, token: string): DicomWebClient {
+  const { api } = require('dicomweb-client') as { api: { DICOMwebClient: new (options: { url: string; headers: Record<string, string> }) => DicomWebClient } };
+  return new api.DICOMwebClient({ url, headers: { Authorization: `Bearer ${token}` } });
 }

@@ -30,3 +30,6 @@ export async function openTestRuntime(
     },
   });
 }
+
+/** The quarantine institution, which migration 003 creates first in every new database. */
+export const QUARANTINE_INSTITUTION_ID = '1';

@@ -29,7 +29,7 @@ export interface Stored {
 
 /** Ingests Part 10 bytes by the one ingest path and waits until they are indexed and drawn. */
 export async function ingest(system: TestSystem, part10: Buffer): Promise<Stored> {
-  const outcome = await system.runtime.ingest.ingest({ part10 }, { via: 'import', name: 'wado-test' });
+  const outcome = await system.runtime.ingest.ingest({ part10 }, { via: 'import', name: 'wado-test', institutionId: system.institutionId });
   await system.runtime.queue.whenIdle();
   const { studyInstanceUid: study, seriesInstanceUid: series, sopInstanceUid: instance } = outcome.parsed;
   return { study, series, instance, url: `${system.dicomWebUrl}/studies/${study}/series/${series}/instances/${instance}`, bytes: part10 };
@@ -71,8 +71,8 @@ export function multipartParts(body: Buffer, contentType: string): Part[] {
   return parts;
 }
 
-export async function getParts(url: string, accept?: string): Promise<{ response: Response; parts: Part[] }> {
-  const response = await fetch(url, { headers: accept ? { Accept: accept } : {} });
+export async function getParts(system: TestSystem, url: string, accept?: string): Promise<{ response: Response; parts: Part[] }> {
+  const response = await system.fetch(url, { headers: accept ? { Accept: accept } : {} });
   assert.equal(response.status, 200, `${url}: ${response.status} ${response.status === 200 ? '' : await response.clone().text()}`);
   const contentType = response.headers.get('content-type') ?? '';
   assert.match(contentType, /^multipart\/related/);

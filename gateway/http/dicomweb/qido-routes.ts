@@ -3,13 +3,29 @@ import { QueryRepository, type SearchResult } from '../../../archive/db/query-re
 import type { DicomJsonDataset } from '../../../archive/dicom/types.ts';
 import { parseQidoQuery, QidoQueryError, type QidoQuery, type QueryLevel } from '../../../archive/query/qido-query.ts';
 import { metadataTagsToRead } from '../../../archive/query/result-attributes.ts';
+import { maskIdentity } from '../../../archive/access/masking.ts';
 import type { Runtime } from '../../../workers/runtime.ts';
+import { accessOf, noteAudited } from '../access.ts';
 import { HttpProblem } from '../problem.ts';
 import { accepts } from './multipart.ts';
 import { instanceResult, seriesResult, studyResult } from './query-results.ts';
 import { dicomWebBase, isUid } from './urls.ts';
 
 const RESPONSE_TYPES = ['application/dicom+json', 'application/json'];
+
+/** What a search returned, for its audit event: the studies, and the patient when there was one. */
+export function auditedResults(results: DicomJsonDataset[]): { studyUids: string[]; patientId?: string; patientName?: string } {
+  const text = (result: DicomJsonDataset, tag: string) => {
+    const value = result[tag]?.Value?.[0];
+    if (typeof value === 'string') return value;
+    if (value && typeof value === 'object') return Object.values(value as Record<string, string>).join('=');
+    return undefined;
+  };
+  const studyUids = [...new Set(results.map((result) => text(result, '0020000D')).filter((uid): uid is string => uid !== undefined))];
+  const patients = new Set(results.map((result) => `${text(result, '00100021') ?? ''}|${text(result, '00100020') ?? ''}`));
+  if (patients.size !== 1 || results.length === 0) return { studyUids };
+  return { studyUids, patientId: [...patients][0], patientName: text(results[0]!, '00100010') };
+}
 
 /**
  * QIDO-RS (PS3.18 10.6), answered from the index alone, at every resource of Table 10.6.1-2:
@@ -39,21 +55,24 @@ export function qidoRoutes(runtime: Runtime): Router {
     }
 
     const base = dicomWebBase(request);
+    const { visibility } = accessOf(response);
     let results: DicomJsonDataset[];
     let remaining: SearchResult<unknown>['remaining'];
     if (level === 'study') {
-      const found = await repository.searchStudies(query);
+      const found = await repository.searchStudies(query, visibility);
       results = found.rows.map((row) => studyResult(row, base));
       remaining = found.remaining;
     } else if (level === 'series') {
-      const found = await repository.searchSeries(query);
+      const found = await repository.searchSeries(query, visibility);
       results = found.rows.map((row) => seriesResult(row, base));
       remaining = found.remaining;
     } else {
-      const found = await repository.searchInstances(query, { metadataTags: metadataTagsToRead(level, query.include) });
+      const found = await repository.searchInstances(query, visibility, { metadataTags: metadataTagsToRead(level, query.include) });
       results = found.rows.map((row) => instanceResult(row, base));
       remaining = found.remaining;
     }
+    noteAudited(response, auditedResults(results));
+    if (visibility.maskIdentity) results = results.map(maskIdentity);
     if (results.length === 0 && study) {
       // A search within a study or series that is not here is a search of a resource that does not exist.
       const missing = await repository.missingScope(query.scope);

@@ -1,7 +1,9 @@
 import dicomParser from 'dicom-parser';
 import { Router, type Request, type Response } from 'express';
+import { QueryRepository } from '../../../archive/db/query-repository.ts';
 import { IngestRejection, type DicomJsonDataset, type RejectionKind } from '../../../archive/dicom/types.ts';
 import type { Runtime } from '../../../workers/runtime.ts';
+import { accessOf, noteAudited } from '../access.ts';
 import { HttpProblem } from '../problem.ts';
 import { accepts, isValidBoundary, MultipartError, parseMediaType, readMultipartRelated, type MultipartPart } from './multipart.ts';
 import { dicomWebBase, element, instanceUrl, isUid, studyUrl } from './urls.ts';
@@ -13,6 +15,7 @@ const FAILURE_REASON = {
   dataSetDoesNotMatchSopClass: 0xa900,
   cannotUnderstand: 0xc000,
   processingFailure: 0x0110,
+  notAuthorized: 0x0124,
 } as const;
 
 const REASON_OF_REJECTION: Record<RejectionKind, number> = {
@@ -21,6 +24,7 @@ const REASON_OF_REJECTION: Record<RejectionKind, number> = {
   'sop-class-mismatch': FAILURE_REASON.dataSetDoesNotMatchSopClass,
   malformed: FAILURE_REASON.cannotUnderstand,
   'processing-failure': FAILURE_REASON.processingFailure,
+  'not-authorized': FAILURE_REASON.notAuthorized,
 };
 
 const RESPONSE_TYPES = ['application/dicom+json', 'application/json'];
@@ -39,6 +43,7 @@ const LINGER_AFTER_REFUSAL_MS = 2000;
 export function stowRoutes(runtime: Runtime): Router {
   const router = Router();
   const maxBytes = runtime.config.http.maxStowBytes;
+  const studyOwners = new QueryRepository(runtime.db.pool);
 
   router.post(['/studies', '/studies/:study'], async (request: Request, response: Response) => {
     try {
@@ -59,7 +64,15 @@ export function stowRoutes(runtime: Runtime): Router {
     const parts = partsOf(request, maxBytes);
 
     const base = dicomWebBase(request);
-    const source = { via: 'stow' as const, name: 'anonymous', remoteAddress: request.ip };
+    const { principal } = accessOf(response);
+    // Instances belong to the sender's institution; an account outside any institution has nowhere to put them.
+    if (!principal.institutionId) throw new HttpProblem(403, 'problem.forbidden', `${principal.username} belongs to no institution, so stored instances would have no owner`);
+    const source = { via: 'stow' as const, name: principal.username, remoteAddress: request.ip, institutionId: principal.institutionId };
+    const { visibility } = accessOf(response);
+    const mayStoreInto = async (studyInstanceUid: string) => {
+      const owner = await studyOwners.studyOwnership(studyInstanceUid, visibility);
+      return owner === null || owner.visible;
+    };
     const referenced: DicomJsonDataset[] = [];
     const failed: DicomJsonDataset[] = [];
     const studies = new Set<string>();
@@ -74,7 +87,7 @@ export function stowRoutes(runtime: Runtime): Router {
           continue;
         }
         try {
-          const outcome = await runtime.ingest.ingest({ part10: part.body }, source, { studyInstanceUid: targetStudy });
+          const outcome = await runtime.ingest.ingest({ part10: part.body }, source, { studyInstanceUid: targetStudy, mayStoreInto });
           const { studyInstanceUid, seriesInstanceUid, sopInstanceUid, sopClassUid } = outcome.parsed;
           studies.add(studyInstanceUid);
           // A duplicate (identical bytes again) and a new version are successes: the archive holds the instance.
@@ -105,6 +118,7 @@ export function stowRoutes(runtime: Runtime): Router {
     if (failed.length) result['00081198'] = { vr: 'SQ', Value: failed };
     if (referenced.length) result['00081199'] = { vr: 'SQ', Value: referenced };
     const status = failed.length === 0 ? 200 : referenced.length === 0 ? 409 : 202;
+    noteAudited(response, { studyUids: [...studies], detail: { stored: referenced.length, failed: failed.length } });
     response.status(status).type('application/dicom+json').send(JSON.stringify(result));
   };
   return router;

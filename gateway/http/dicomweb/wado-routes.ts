@@ -15,7 +15,9 @@ import {
 } from '../../../archive/retrieve/negotiation.ts';
 import { NotStored, RetrieveService, type RenderRequest } from '../../../archive/retrieve/retrieve-service.ts';
 import { frameMediaType, isDecodableTransferSyntax, isNativeTransferSyntax } from '../../../archive/retrieve/transfer-syntaxes.ts';
+import { maskIdentityText } from '../../../archive/access/masking.ts';
 import type { Runtime } from '../../../workers/runtime.ts';
+import { accessOf } from '../access.ts';
 import { HttpProblem } from '../problem.ts';
 import { MultipartRelatedWriter, parseMediaType, splitOutsideQuotes } from './multipart.ts';
 import { dicomWebBase, instanceUrl, isUid } from './urls.ts';
@@ -72,7 +74,7 @@ export function wadoRoutes(runtime: Runtime): Router {
       if (!acceptsJson) throw new HttpProblem(406, 'problem.notAcceptable', 'metadata is available as application/dicom+json');
       const rows = await service.metadata(scope, dicomWebBase(request));
       response.status(200).type('application/dicom+json');
-      await writeJsonArray(response, rows);
+      await writeJsonArray(response, accessOf(response).visibility.maskIdentity ? masked(rows) : rows);
     }),
   );
 
@@ -305,6 +307,10 @@ async function writeJsonArray(response: Response, rows: AsyncIterable<string>): 
 }
 
 /** The rows as one JSON array, in chunks of about 64 KiB: few writes, and the first bytes leave early. */
+async function* masked(rows: AsyncIterable<string>): AsyncGenerator<string> {
+  for await (const row of rows) yield maskIdentityText(row);
+}
+
 async function* jsonArrayChunks(rows: AsyncIterable<string>): AsyncGenerator<string> {
   let pending: string[] = ['['];
   let pendingLength = 1;

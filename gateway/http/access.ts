@@ -1,0 +1,235 @@
+import type { Request, RequestHandler, Response } from 'express';
+import { hasPermission, parsePurpose, visibilityFor, type Permission, type Principal, type Visibility } from '../../archive/access/policy.ts';
+import type { AuditAction, AuditEventType } from '../../archive/audit/audit-event.ts';
+import type { StudyOwnership } from '../../archive/db/query-repository.ts';
+import { QueryRepository } from '../../archive/db/query-repository.ts';
+import type { Runtime } from '../../workers/runtime.ts';
+import { isUid } from './dicomweb/urls.ts';
+import { HttpProblem } from './problem.ts';
+
+export const SESSION_COOKIE = 'yingyun_session';
+export const CSRF_COOKIE = 'yingyun_csrf';
+export const CSRF_HEADER = 'x-csrf-token';
+/** Why a clinician opens another institution's study (percent-encoded UTF-8, so Chinese text fits a header). */
+export const PURPOSE_HEADER = 'x-purpose-of-use';
+
+type Requirement = Permission | 'public' | 'signed-in';
+
+interface RouteRule {
+  methods: readonly string[];
+  path: RegExp;
+  requires: Requirement;
+  /** Patient-data routes: one audit event per request, of this type. */
+  audit?: { eventType: AuditEventType; action: AuditAction };
+}
+
+const GET = ['GET', 'HEAD'] as const;
+// Any path segment: a malformed UID reaches its handler, which answers 400 saying so.
+const UID = '[^/]+';
+
+/**
+ * Every route the gateway serves, with what it requires: the policy lives here, in one table, not in
+ * the handlers. The first matching rule applies; a path under /api, /dicom-web or /wado that no rule
+ * names is refused (default deny), and everything else is the viewer's static app, which is public
+ * (it holds no patient data and asks for a sign-in itself).
+ */
+const RULES: readonly RouteRule[] = [
+  { methods: GET, path: /^\/healthz$/, requires: 'public' },
+  { methods: ['POST'], path: /^\/api\/auth\/login$/, requires: 'public' },
+  { methods: GET, path: /^\/api\/auth\/(providers|oidc\/login|oidc\/callback)$/, requires: 'public' },
+  { methods: GET, path: /^\/api\/auth\/me$/, requires: 'signed-in' },
+  { methods: ['POST'], path: /^\/api\/auth\/logout$/, requires: 'signed-in' },
+  // QIDO-RS and the priors list: searches
+  { methods: GET, path: new RegExp(`^/dicom-web/(studies|series|instances|studies/${UID}/series|studies/${UID}/instances|studies/${UID}/series/${UID}/instances)$`), requires: 'read-images', audit: { eventType: 'query', action: 'E' } },
+  { methods: GET, path: new RegExp(`^/api/studies/${UID}/priors$`), requires: 'read-images', audit: { eventType: 'query', action: 'E' } },
+  // WADO-RS, WADO-URI: retrieval of a study's data
+  { methods: GET, path: new RegExp(`^/dicom-web/studies/${UID}(/.*)?$`), requires: 'read-images', audit: { eventType: 'instances-accessed', action: 'R' } },
+  { methods: GET, path: /^\/wado$/, requires: 'read-images', audit: { eventType: 'instances-accessed', action: 'R' } },
+  // STOW-RS
+  { methods: ['POST'], path: new RegExp(`^/dicom-web/studies(/${UID})?$`), requires: 'store', audit: { eventType: 'instances-stored', action: 'C' } },
+  { methods: ['POST'], path: new RegExp(`^/api/studies/${UID}/export$`), requires: 'export', audit: { eventType: 'export', action: 'R' } },
+  // Administration and audit
+  { methods: [...GET, 'POST'], path: /^\/api\/(stats|jobs|jobs\/retry)$/, requires: 'manage-system' },
+  { methods: [...GET, 'POST', 'PATCH', 'DELETE'], path: /^\/api\/admin\/(regions|institutions)(\/[^/]+)?$/, requires: 'manage-system' },
+  { methods: [...GET, 'POST', 'PATCH', 'DELETE'], path: /^\/api\/admin\/(users|peers|tokens)(\/[^/]+)?$/, requires: 'manage-institution' },
+  { methods: GET, path: /^\/api\/audit(\/events|\/export\.csv|\/export\.xml|\/verify)$/, requires: 'read-audit', audit: { eventType: 'audit-log-used', action: 'R' } },
+];
+
+const GUARDED_PREFIX = /^\/(api|dicom-web|wado)(\/|$)/;
+const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+export interface RequestAccess {
+  principal: Principal;
+  visibility: Visibility;
+  /** The study the URL names, once the policy has found it visible. */
+  study?: StudyOwnership;
+}
+
+/** What a handler may see: set by `accessControl` before any route runs. */
+export function accessOf(response: Response): RequestAccess {
+  const access = response.locals.access as RequestAccess | undefined;
+  if (!access) throw new Error('route reached without access control');
+  return access;
+}
+
+/** What a patient-data handler found, for its audit event: the studies (and patient) it returned or stored. */
+export function noteAudited(response: Response, found: { studyUids?: string[]; patientId?: string; patientName?: string; detail?: Record<string, unknown> }): void {
+  response.locals.audited = { ...(response.locals.audited as object | undefined), ...found };
+}
+
+/**
+ * Authentication, authorisation, study visibility and the audit of patient data, for every request,
+ * before any handler. Handlers take `accessOf(response).visibility` into their queries.
+ */
+export function accessControl(runtime: Runtime): RequestHandler {
+  const studies = new QueryRepository(runtime.db.pool);
+  const institutionScopes = new InstitutionScopeCache(runtime);
+  return (request, response, next) => {
+    const rule = RULES.find((candidate) => candidate.methods.includes(request.method) && candidate.path.test(request.path));
+    if (!rule && !GUARDED_PREFIX.test(request.path)) return next();
+    if (rule?.requires === 'public') return next();
+    authorise(request, response, rule, studies, institutionScopes, runtime).then(() => next(), next);
+  };
+}
+
+async function authorise(request: Request, response: Response, rule: RouteRule | undefined, studies: QueryRepository, scopes: InstitutionScopeCache, runtime: Runtime): Promise<void> {
+  const bearer = /^Bearer (\S+)$/i.exec(request.get('authorization') ?? '')?.[1];
+  const sessionCookie = (request.cookies as Record<string, string> | undefined)?.[SESSION_COOKIE];
+  const authenticated = await runtime.auth.authenticate({ bearer, sessionCookie });
+  const denied = (status: 401 | 403 | 404, reason: string, principal?: Principal) => {
+    if (rule?.audit) {
+      runtime.audit.recordInBackground({
+        eventType: 'access-denied',
+        action: rule.audit.action,
+        outcome: 4,
+        userName: principal?.username,
+        userRole: principal?.role,
+        institutionId: principal?.institutionId ?? undefined,
+        sourceAddress: request.ip,
+        detail: { method: request.method, route: request.path, status, reason },
+      });
+    }
+    if (status === 401) return new HttpProblem(401, 'problem.unauthorized', reason);
+    if (status === 403) return new HttpProblem(403, 'problem.forbidden', reason);
+    return new HttpProblem(404, 'problem.notFound', reason);
+  };
+  if (!authenticated) throw denied(401, bearer || sessionCookie ? 'the credentials are not valid (expired, revoked or unknown)' : 'sign in, or send an API token as Authorization: Bearer');
+  const { principal } = authenticated;
+  if (authenticated.renewed) setSessionCookie(response, authenticated.renewed.token, authenticated.renewed.expiresAt, isSecure(request));
+  if (authenticated.csrfToken && UNSAFE_METHODS.has(request.method) && request.get(CSRF_HEADER) !== authenticated.csrfToken) {
+    throw denied(403, `a signed-in browser must echo the ${CSRF_COOKIE} cookie in the X-CSRF-Token header`, principal);
+  }
+  if (!rule) throw denied(404, `no resource at ${request.path}`, principal);
+  if (rule.requires !== 'signed-in' && rule.requires !== 'public' && !hasPermission(principal.role, rule.requires)) {
+    throw denied(403, `the ${principal.role} role may not ${describe(rule.requires)}`, principal);
+  }
+  const purpose = parsePurpose(decodeHeader(request.get(PURPOSE_HEADER)));
+  const scope = await scopes.of(principal.institutionId);
+  const visibility = visibilityFor(principal, { ownInstitutionKind: scope.kind, regionInstitutionIds: scope.regionInstitutionIds, purpose });
+  const access: RequestAccess = { principal, visibility };
+  response.locals.access = access;
+
+  const studyUid = studyNamedBy(request);
+  if (studyUid && (rule.requires === 'read-images' || rule.requires === 'export' || rule.requires === 'store')) {
+    const ownership = await studies.studyOwnership(studyUid, visibility);
+    // The same answer for "not stored" and "not yours": a 403 would confirm the study exists.
+    // Storing into a study not stored yet is fine; into another institution's study is not.
+    const refused = rule.requires === 'store' ? ownership !== null && !ownership.visible : !ownership?.visible;
+    if (refused) throw denied(404, `no study ${studyUid} is stored here`, principal);
+    if (!ownership) return auditOnFinish(request, response, rule.audit!, access, runtime);
+    if (visibility.maskIdentity && rule.requires === 'read-images' && !MASKED_ALLOWED.test(request.path)) {
+      throw denied(403, 'identity is masked for your role: metadata, rendered images, frames and thumbnails only', principal);
+    }
+    access.study = ownership ?? undefined;
+  }
+  if (rule.audit) auditOnFinish(request, response, rule.audit, access, runtime);
+}
+
+// What a masked role (QC grading image quality) may open: nothing that carries the unmasked header.
+const MASKED_ALLOWED = /\/(metadata|rendered|thumbnail|frames\/[0-9,]+|series|instances|priors)$/;
+
+function auditOnFinish(request: Request, response: Response, audit: NonNullable<RouteRule['audit']>, access: RequestAccess, runtime: Runtime): void {
+  // 'close', not 'finish': a response cut off half-way (client gone, export failed) is recorded too, as a failure.
+  response.once('close', () => {
+    const audited = (response.locals.audited ?? {}) as { studyUids?: string[]; patientId?: string; patientName?: string; detail?: Record<string, unknown> };
+    const study = access.study;
+    runtime.audit.recordInBackground({
+      eventType: audit.eventType,
+      action: audit.action,
+      outcome: !response.writableFinished || response.statusCode >= 500 ? 8 : response.statusCode >= 400 ? 4 : 0,
+      userName: access.principal.username,
+      userRole: access.principal.role,
+      institutionId: access.principal.institutionId ?? undefined,
+      sourceAddress: request.ip,
+      patientId: study ? `${study.issuer}|${study.patientId}` : audited.patientId,
+      patientName: study?.patientName ?? audited.patientName,
+      studyUids: study ? [study.studyInstanceUid] : (audited.studyUids ?? []),
+      purpose: access.visibility.linkedPatientsPurpose ?? undefined,
+      detail: {
+        method: request.method,
+        route: request.path,
+        ...(Object.keys(request.query).length ? { query: new URLSearchParams(request.query as Record<string, string>).toString() } : {}),
+        status: response.statusCode,
+        ...(response.writableFinished ? {} : { completed: false }),
+        ...(study && study.institutionId !== access.principal.institutionId ? { crossInstitution: true, studyInstitutionId: study.institutionId } : {}),
+        ...audited.detail,
+      },
+    });
+  });
+}
+
+/** The study a URL is about: /dicom-web/studies/{uid}/…, /api/studies/{uid}/…, or WADO-URI's studyUID. */
+function studyNamedBy(request: Request): string | undefined {
+  const fromPath = /^\/(?:dicom-web|api)\/studies\/([^/]+)\/./.exec(request.path)?.[1] ?? /^\/dicom-web\/studies\/([^/]+)$/.exec(request.path)?.[1];
+  if (fromPath !== undefined) return isUid(fromPath) ? fromPath : undefined;
+  // WADO-URI serves an object only when all three UIDs are well-formed; otherwise it answers 400 itself.
+  const { studyUID, seriesUID, objectUID } = request.query;
+  if (request.path !== '/wado' || ![studyUID, seriesUID, objectUID].every((uid) => typeof uid === 'string' && isUid(uid))) return undefined;
+  return studyUID as string;
+}
+
+function describe(permission: Permission): string {
+  return { 'read-images': 'view patient images', store: 'store images', export: 'export studies', 'manage-institution': "manage an institution's users and peers", 'manage-system': 'administer the system', 'read-audit': 'read the audit trail' }[permission];
+}
+
+function decodeHeader(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return undefined;
+  }
+}
+
+export function isSecure(request: Request): boolean {
+  return request.secure;
+}
+
+export function setSessionCookie(response: Response, token: string, expiresAt: Date, secure: boolean): void {
+  response.cookie(SESSION_COOKIE, token, { httpOnly: true, secure, sameSite: 'strict', path: '/', expires: expiresAt });
+}
+
+/**
+ * An institution's kind and, for a reading centre, the institutions of its region. Asked on every
+ * request, changed rarely: kept for 30 seconds.
+ */
+class InstitutionScopeCache {
+  private readonly entries = new Map<string, { at: number; value: Promise<{ kind: string | null; regionInstitutionIds: string[] }> }>();
+
+  constructor(private readonly runtime: Runtime) {}
+
+  of(institutionId: string | null): Promise<{ kind: string | null; regionInstitutionIds: string[] }> {
+    if (!institutionId) return Promise.resolve({ kind: null, regionInstitutionIds: [] });
+    const cached = this.entries.get(institutionId);
+    if (cached && Date.now() - cached.at < 30_000) return cached.value;
+    const value = (async () => {
+      const institution = await this.runtime.institutions.findInstitution(institutionId);
+      if (!institution) return { kind: null, regionInstitutionIds: [] };
+      const regionInstitutionIds = institution.kind === 'reading_centre' && institution.regionId ? await this.runtime.institutions.institutionsInRegion(institution.regionId) : [];
+      return { kind: institution.kind, regionInstitutionIds };
+    })();
+    value.catch(() => this.entries.delete(institutionId));
+    this.entries.set(institutionId, { at: Date.now(), value });
+    return value;
+  }
+}
