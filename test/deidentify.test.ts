@@ -4,13 +4,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import { inflateRawSync } from 'node:zlib';
-import dicomParser, { type DataSet, type Element } from 'dicom-parser';
-import { vrOfTag } from '../archive/dicom/dictionary.ts';
+import type { DataSet, Element } from 'dicom-parser';
 import { IMPLEMENTATION_CLASS_UID } from '../archive/dicom/part10.ts';
 import { actionFor, CONFIDENTIALITY_PROFILE } from '../archive/privacy/confidentiality-profile.ts';
 import { deidentify, MalformedInstanceError, remapUid, type DeidentifyOptions } from '../archive/privacy/deidentify.ts';
 import { makeChestRadiograph, makeCtSeries, makeSecondaryCaptures, makeUltrasoundCine, SOP_CLASS, STUDIES } from '../fixtures/generate.ts';
+import { parseWithDicomParser as parse, rawValue } from './support/dicom-parser.ts';
 import { commandExists, PYDICOM_TEST_FILES, requirePeer } from './support/peers.ts';
 
 const havePydicom = fs.existsSync(PYDICOM_TEST_FILES);
@@ -23,26 +22,6 @@ const PSEUDONYM = { patientId: 'ANON-3F2A', patientName: 'ANON^3F2A' };
 
 function optionsWith(overrides: Partial<DeidentifyOptions> = {}): DeidentifyOptions {
   return { retainLongitudinalDates: false, retainPatientCharacteristics: false, uidSecret: SECRET, pseudonym: PSEUDONYM, ...overrides };
-}
-
-/** dicom-parser, not the module under test, reads inputs and outputs; the dictionary finds implicit VR sequences. */
-function parse(part10: Buffer): DataSet {
-  return dicomParser.parseDicom(part10, {
-    vrCallback: (tag: string) => vrOfTag(tag.slice(1).toUpperCase()),
-    inflater: (array: Uint8Array, position: number) => {
-      const inflated = inflateRawSync(array.subarray(position));
-      const whole = new Uint8Array(position + inflated.length);
-      whole.set(array.subarray(0, position), 0);
-      whole.set(inflated, position);
-      return whole;
-    },
-  } as dicomParser.ParseDicomOptions);
-}
-
-function rawValue(dataSet: DataSet, tag: string): Buffer {
-  const element = dataSet.elements[tag];
-  assert.ok(element, `${tag} is present`);
-  return Buffer.from(dataSet.byteArray.buffer, dataSet.byteArray.byteOffset + element.dataOffset, element.length);
 }
 
 function items(dataSet: DataSet, tag: string): DataSet[] {

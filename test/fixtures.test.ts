@@ -4,8 +4,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { inflateRawSync } from 'node:zlib';
-import dicomParser, { type DataSet } from 'dicom-parser';
 import {
   generateCorpus,
   INSTITUTIONS,
@@ -19,29 +17,11 @@ import {
   writeCorpus,
   type FixtureInstance,
 } from '../fixtures/generate.ts';
+import { parseWithDicomParser as parse, rawValue } from './support/dicom-parser.ts';
 import { commandExists, requirePeer } from './support/peers.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const small = () => [...generateCorpus({ preset: 'small' })];
-
-function parse(bytes: Buffer): DataSet {
-  return dicomParser.parseDicom(bytes, {
-    inflater: (array: Uint8Array, position: number) => {
-      const inflated = inflateRawSync(array.subarray(position));
-      const whole = new Uint8Array(position + inflated.length);
-      whole.set(array.subarray(0, position), 0);
-      whole.set(inflated, position);
-      return whole;
-    },
-  } as dicomParser.ParseDicomOptions);
-}
-
-/** The raw value bytes of a top-level element (no padding removed). */
-function rawValue(dataSet: DataSet, tag: string): Buffer {
-  const element = dataSet.elements[tag];
-  assert.ok(element, `${tag} is present`);
-  return Buffer.from(dataSet.byteArray.buffer, dataSet.byteArray.byteOffset + element.dataOffset, element.length);
-}
 
 /**
  * Decodes PN bytes the way a receiver must, independently of the generator's encoder: TextDecoder

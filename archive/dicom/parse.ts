@@ -127,21 +127,27 @@ function chooseCharacterSet(
   return { characterSet };
 }
 
+/**
+ * How dicom-parser reads what we receive: the dictionary gives implicit-VR elements their VR (so
+ * sequences are walked), and deflated datasets are inflated. Tests read outputs the same way.
+ */
+export const DICOM_PARSER_OPTIONS = {
+  vrCallback: (tag: string) => vrOfTag(tag.slice(1).toUpperCase()),
+  inflater: (array: Uint8Array, position: number) => {
+    const inflated = inflateRawSync(array.subarray(position));
+    const whole = new Uint8Array(position + inflated.length);
+    whole.set(array.subarray(0, position), 0);
+    whole.set(inflated, position);
+    return whole;
+  },
+} as dicomParser.ParseDicomOptions;
+
 function parseOrReject(part10: Buffer): DataSet {
   if (part10.length < 132 || part10.toString('latin1', 128, 132) !== 'DICM') {
     throw new IngestRejection('malformed', 'not a DICOM Part 10 file: no "DICM" prefix after the 128-byte preamble');
   }
   try {
-    return dicomParser.parseDicom(part10, {
-      vrCallback: (tag: string) => vrOfTag(tag.slice(1).toUpperCase()),
-      inflater: (array: Uint8Array, position: number) => {
-        const inflated = inflateRawSync(array.subarray(position));
-        const whole = new Uint8Array(position + inflated.length);
-        whole.set(array.subarray(0, position), 0);
-        whole.set(inflated, position);
-        return whole;
-      },
-    } as dicomParser.ParseDicomOptions);
+    return dicomParser.parseDicom(part10, DICOM_PARSER_OPTIONS);
   } catch (error) {
     throw new IngestRejection('malformed', `cannot parse the dataset: ${describeParserError(error)}`, { cause: error });
   }
