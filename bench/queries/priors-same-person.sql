@@ -19,40 +19,40 @@ WITH current AS (
   ) AS "patientPks"
   FROM current c;
 
--- Nested Loop  (cost=0.71..1695.90 rows=1 width=40) (actual time=0.072..0.076 rows=1 loops=1)
+-- Nested Loop  (cost=0.71..1745.11 rows=1 width=40) (actual time=0.212..0.217 rows=1 loops=1)
 --   Buffers: shared hit=11
---   ->  Index Scan using studies_study_instance_uid_key on studies st  (cost=0.42..8.44 rows=1 width=16) (actual time=0.016..0.017 rows=1 loops=1)
+--   ->  Index Scan using studies_study_instance_uid_key on studies st  (cost=0.42..8.44 rows=1 width=16) (actual time=0.022..0.025 rows=1 loops=1)
 --         Index Cond: (study_instance_uid = '2.25.900000000003'::text)
 --         Buffers: shared hit=4
---   ->  Index Scan using patients_pkey on patients p  (cost=0.29..8.31 rows=1 width=49) (actual time=0.005..0.005 rows=1 loops=1)
+--   ->  Index Scan using patients_pkey on patients p  (cost=0.29..8.31 rows=1 width=49) (actual time=0.007..0.007 rows=1 loops=1)
 --         Index Cond: (id = st.patient_pk)
 --         Buffers: shared hit=3
 --   SubPlan 3
---     ->  HashAggregate  (cost=1669.13..1679.15 rows=1002 width=8) (actual time=0.038..0.045 rows=1 loops=1)
+--     ->  HashAggregate  (cost=1718.34..1728.36 rows=1002 width=8) (actual time=0.167..0.175 rows=1 loops=1)
 --           Group Key: (p.id)
 --           Batches: 1  Memory Usage: 73kB
 --           Buffers: shared hit=4
---           ->  Append  (cost=0.00..1666.63 rows=1002 width=8) (actual time=0.001..0.034 rows=1 loops=1)
+--           ->  Append  (cost=0.00..1715.84 rows=1002 width=8) (actual time=0.002..0.050 rows=1 loops=1)
 --                 Buffers: shared hit=4
 --                 ->  Result  (cost=0.00..0.01 rows=1 width=8) (actual time=0.001..0.001 rows=1 loops=1)
---                 ->  Bitmap Heap Scan on patients p_1  (cost=19.89..1566.76 rows=1000 width=8) (actual time=0.026..0.026 rows=0 loops=1)
+--                 ->  Bitmap Heap Scan on patients p_1  (cost=19.89..1615.97 rows=1000 width=8) (actual time=0.035..0.036 rows=0 loops=1)
 --                       Recheck Cond: (other_patient_ids && array_append($2, ((p.issuer || '|'::text) || p.patient_id)))
 --                       Buffers: shared hit=4
 --                       InitPlan 1 (returns $2)
---                         ->  Function Scan on unnest identifier  (cost=0.00..0.13 rows=10 width=32) (actual time=0.003..0.003 rows=0 loops=1)
+--                         ->  Function Scan on unnest identifier  (cost=0.00..0.13 rows=10 width=32) (actual time=0.004..0.004 rows=0 loops=1)
 --                               Filter: (identifier !~~ '|%'::text)
---                       ->  Bitmap Index Scan on patients_by_other_ids  (cost=0.00..19.51 rows=1000 width=0) (actual time=0.014..0.014 rows=0 loops=1)
+--                       ->  Bitmap Index Scan on patients_by_other_ids  (cost=0.00..19.51 rows=1000 width=0) (actual time=0.018..0.018 rows=0 loops=1)
 --                             Index Cond: (other_patient_ids && array_append($2, ((p.issuer || '|'::text) || p.patient_id)))
 --                             Buffers: shared hit=4
---                 ->  Nested Loop  (cost=0.56..84.83 rows=1 width=8) (actual time=0.003..0.004 rows=0 loops=1)
+--                 ->  Nested Loop  (cost=0.56..84.83 rows=1 width=8) (actual time=0.006..0.007 rows=0 loops=1)
 --                       InitPlan 2 (returns $5)
---                         ->  Function Scan on unnest identifier_1  (cost=0.00..0.13 rows=10 width=32) (actual time=0.001..0.001 rows=0 loops=1)
+--                         ->  Function Scan on unnest identifier_1  (cost=0.00..0.13 rows=10 width=32) (actual time=0.003..0.003 rows=0 loops=1)
 --                               Filter: (identifier !~~ '|%'::text)
---                       ->  Function Scan on unnest identifier_2  (cost=0.00..0.10 rows=10 width=32) (actual time=0.003..0.003 rows=0 loops=1)
+--                       ->  Function Scan on unnest identifier_2  (cost=0.00..0.10 rows=10 width=32) (actual time=0.006..0.006 rows=0 loops=1)
 --                       ->  Index Scan using patients_by_patient_id on patients p_2  (cost=0.43..8.45 rows=1 width=23) (never executed)
 --                             Index Cond: (patient_id = substr(identifier_2.identifier, (length(split_part(identifier_2.identifier, '|'::text, 1)) + 2)))
 --                             Filter: (split_part(identifier_2.identifier, '|'::text, 1) = issuer)
 -- Planning:
 --   Buffers: shared hit=16
--- Planning Time: 0.608 ms
--- Execution Time: 0.189 ms
+-- Planning Time: 0.814 ms
+-- Execution Time: 0.326 ms

@@ -9,23 +9,23 @@ SELECT replace(r.metadata::text, '"BulkDataURI": "bulkdata/',
   JOIN series se ON se.id = i.series_pk
   JOIN receipts r ON r.id = i.receipt_id WHERE st.study_instance_uid = $1 AND se.series_instance_uid = $2 ORDER BY se.series_number NULLS LAST, se.id, i.instance_number NULLS LAST, i.id;
 
--- Sort  (cost=104.22..104.23 rows=1 width=56) (actual time=39.686..39.722 rows=500 loops=1)
+-- Sort  (cost=102.78..102.79 rows=1 width=56) (actual time=36.102..36.137 rows=500 loops=1)
 --   Sort Key: se.series_number, se.id, i.instance_number, i.id
 --   Sort Method: quicksort  Memory: 2033kB
---   Buffers: shared hit=4146
---   ->  Nested Loop  (cost=1.12..104.21 rows=1 width=56) (actual time=0.228..38.387 rows=500 loops=1)
---         Buffers: shared hit=4146
---         ->  Nested Loop  (cost=0.84..103.07 rows=1 width=138) (actual time=0.043..2.254 rows=500 loops=1)
---               Buffers: shared hit=1138
---               ->  Nested Loop  (cost=0.70..102.63 rows=1 width=90) (actual time=0.035..0.772 rows=500 loops=1)
---                     Buffers: shared hit=138
---                     ->  Index Scan using studies_study_instance_uid_key on studies st  (cost=0.42..8.44 rows=1 width=26) (actual time=0.018..0.020 rows=1 loops=1)
+--   Buffers: shared hit=4141 read=3 written=2
+--   ->  Nested Loop  (cost=1.12..102.77 rows=1 width=56) (actual time=0.171..34.721 rows=500 loops=1)
+--         Buffers: shared hit=4141 read=3 written=2
+--         ->  Nested Loop  (cost=0.84..101.63 rows=1 width=138) (actual time=0.032..1.833 rows=500 loops=1)
+--               Buffers: shared hit=1136
+--               ->  Nested Loop  (cost=0.70..101.19 rows=1 width=90) (actual time=0.028..0.613 rows=500 loops=1)
+--                     Buffers: shared hit=136
+--                     ->  Index Scan using studies_study_instance_uid_key on studies st  (cost=0.42..8.44 rows=1 width=26) (actual time=0.017..0.020 rows=1 loops=1)
 --                           Index Cond: (study_instance_uid = '2.25.71383148389705834857779331160186825025'::text)
 --                           Buffers: shared hit=4
---                     ->  Index Scan using instances_by_study on instances i  (cost=0.28..90.03 rows=417 width=80) (actual time=0.013..0.491 rows=500 loops=1)
+--                     ->  Index Scan using instances_by_study on instances i  (cost=0.28..88.58 rows=417 width=80) (actual time=0.008..0.388 rows=500 loops=1)
 --                           Index Cond: (study_pk = st.id)
---                           Buffers: shared hit=134
---               ->  Index Scan using series_pkey on series se  (cost=0.14..0.29 rows=1 width=56) (actual time=0.002..0.002 rows=1 loops=500)
+--                           Buffers: shared hit=132
+--               ->  Index Scan using series_pkey on series se  (cost=0.14..0.29 rows=1 width=56) (actual time=0.001..0.001 rows=1 loops=500)
 --                     Index Cond: (id = i.series_pk)
 --                     Filter: (series_instance_uid = '2.25.221363882031806129416700143450163019841'::text)
 --                     Buffers: shared hit=1000
@@ -33,6 +33,6 @@ SELECT replace(r.metadata::text, '"BulkDataURI": "bulkdata/',
 --               Index Cond: (id = i.receipt_id)
 --               Buffers: shared hit=1500
 -- Planning:
---   Buffers: shared hit=48 read=1
--- Planning Time: 0.857 ms
--- Execution Time: 39.849 ms
+--   Buffers: shared hit=47 read=3 written=3
+-- Planning Time: 0.805 ms
+-- Execution Time: 36.300 ms
