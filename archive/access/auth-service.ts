@@ -76,7 +76,14 @@ export class AuthService {
   async bootstrapAdmin(password: string | undefined): Promise<{ username: string; password: string; generated: boolean } | null> {
     if ((await this.users.count()) > 0) return null;
     const chosen = password ?? generatePassword();
-    const user = await this.users.create({ username: 'admin', displayName: 'Administrator', role: 'system_admin', institutionId: null, passwordHash: await hashPassword(chosen) });
+    let user: User;
+    try {
+      user = await this.users.create({ username: 'admin', displayName: 'Administrator', role: 'system_admin', institutionId: null, passwordHash: await hashPassword(chosen) });
+    } catch (error) {
+      // Another gateway starting at the same moment created it first: theirs stands.
+      if ((error as { code?: string }).code === '23505') return null;
+      throw error;
+    }
     await this.audit.record({ eventType: 'admin-change', action: 'C', outcome: 0, userName: 'system', detail: { change: 'bootstrap administrator created', username: user.username } });
     return { username: user.username, password: chosen, generated: password === undefined };
   }
