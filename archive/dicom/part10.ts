@@ -53,3 +53,15 @@ function element(elementNumber: number, vr: 'OB' | 'UI' | 'SH' | 'AE', value: Bu
   else header.writeUInt16LE(value.length, 6);
   return Buffer.concat([header, value]);
 }
+
+/**
+ * PS3.5 A.5: a deflated bytestream of odd length takes one trailing NUL (after the deflate end
+ * marker, so inflating ignores it). Writers that leave it out make an odd-length dataset, which DCMTK
+ * refuses in P-DATA ("Odd Fragment Length"); the pad is what the standard asks of the bytes, not a
+ * re-encoding. Anything not deflated is returned as it is.
+ */
+export function padDeflatedDataset(dataset: Buffer, transferSyntaxUid: string): Buffer {
+  return transferSyntaxUid === DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN && dataset.length % 2 === 1 ? Buffer.concat([dataset, Buffer.alloc(1)]) : dataset;
+}
+
+const DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2.1.99';

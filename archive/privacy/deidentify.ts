@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { vrOfTag } from '../dicom/dictionary.ts';
 import { TRANSFER_SYNTAX } from '../dicom/parse.ts';
-import { buildFileMetaHeader } from '../dicom/part10.ts';
+import { buildFileMetaHeader, padDeflatedDataset } from '../dicom/part10.ts';
 import { actionFor, type Action } from './confidentiality-profile.ts';
 
 /**
@@ -61,7 +61,7 @@ export function deidentify(part10: Buffer, options: DeidentifyOptions): Deidenti
     // the sending AE, station and software.
     part10: Buffer.concat([
       buildFileMetaHeader({ sopClassUid, sopInstanceUid, transferSyntaxUid }),
-      transferSyntaxUid === TRANSFER_SYNTAX.deflatedExplicitLittleEndian ? deflateRawSync(body) : body,
+      transferSyntaxUid === TRANSFER_SYNTAX.deflatedExplicitLittleEndian ? padDeflatedDataset(deflateRawSync(body), transferSyntaxUid) : body,
     ]),
     sopInstanceUid,
     studyInstanceUid: requiredUid(deidentified, STUDY_INSTANCE_UID, 'Study Instance UID'),
