@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import yauzl from 'yauzl';
 import dicomParser from 'dicom-parser';
 import { COMMAND_LINE_ACTOR } from '../archive/access/administration.ts';
 import { makeSecondaryCaptures, STUDIES } from '../fixtures/generate.ts';
 import { startTestSystem, type TestSystem } from './support/system.ts';
+import { unzip } from './support/zip.ts';
 
 interface AuditRow {
   id: string;
@@ -16,28 +16,6 @@ interface AuditRow {
   study_uids: string[];
   outcome: number;
   purpose: string | null;
-}
-
-function unzip(bytes: Buffer): Promise<Map<string, Buffer>> {
-  return new Promise((resolve, reject) => {
-    yauzl.fromBuffer(bytes, { lazyEntries: true }, (error, zip) => {
-      if (error || !zip) return reject(error);
-      const files = new Map<string, Buffer>();
-      zip.on('entry', (entry: yauzl.Entry) => {
-        zip.openReadStream(entry, (openError, stream) => {
-          if (openError || !stream) return reject(openError);
-          const chunks: Buffer[] = [];
-          stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-          stream.on('end', () => {
-            files.set(entry.fileName, Buffer.concat(chunks));
-            zip.readEntry();
-          });
-        });
-      });
-      zip.on('end', () => resolve(files));
-      zip.readEntry();
-    });
-  });
 }
 
 describe('audit trail: one event per access to patient data, hash-chained, searchable and exportable', () => {

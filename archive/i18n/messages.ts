@@ -12,6 +12,7 @@ const catalogue = {
   'problem.tooLarge': { en: 'Request too large', zh: '请求内容过大' },
   'problem.unsupportedMediaType': { en: 'Unsupported media type', zh: '不支持的媒体类型' },
   'problem.unavailable': { en: 'Service unavailable', zh: '服务暂不可用' },
+  'problem.badGateway': { en: 'Bad gateway', zh: '网关错误' },
   'problem.internal': { en: 'Internal error', zh: '服务器内部错误' },
   'problem.notImplemented': { en: 'Not implemented', zh: '尚未实现' },
   'problem.tooManyRequests': { en: 'Too many requests', zh: '请求过于频繁' },

@@ -2,43 +2,46 @@ import type { RejectionKind } from '../../archive/dicom/types.ts';
 
 export const VERIFICATION_SOP_CLASS = '1.2.840.10008.1.1';
 
+/** Transfer syntaxes accepted for storage, by UID, with their names for messages. */
+export const TRANSFER_SYNTAX_NAMES: ReadonlyMap<string, string> = new Map([
+  ['1.2.840.10008.1.2', 'Implicit VR Little Endian'],
+  ['1.2.840.10008.1.2.1', 'Explicit VR Little Endian'],
+  ['1.2.840.10008.1.2.1.98', 'Encapsulated Uncompressed Explicit VR Little Endian'],
+  ['1.2.840.10008.1.2.1.99', 'Deflated Explicit VR Little Endian'],
+  ['1.2.840.10008.1.2.2', 'Explicit VR Big Endian'], // retired, still sent by old modalities
+  ['1.2.840.10008.1.2.4.50', 'JPEG Baseline (Process 1)'],
+  ['1.2.840.10008.1.2.4.51', 'JPEG Extended (Process 2 & 4)'],
+  ['1.2.840.10008.1.2.4.57', 'JPEG Lossless (Process 14)'],
+  ['1.2.840.10008.1.2.4.70', 'JPEG Lossless SV1'],
+  ['1.2.840.10008.1.2.4.80', 'JPEG-LS Lossless'],
+  ['1.2.840.10008.1.2.4.81', 'JPEG-LS Near-Lossless'],
+  ['1.2.840.10008.1.2.4.90', 'JPEG 2000 Lossless'],
+  ['1.2.840.10008.1.2.4.91', 'JPEG 2000'],
+  ['1.2.840.10008.1.2.4.92', 'JPEG 2000 Part 2 Multi-component Lossless'],
+  ['1.2.840.10008.1.2.4.93', 'JPEG 2000 Part 2 Multi-component'],
+  ['1.2.840.10008.1.2.4.100', 'MPEG2 Main Profile / Main Level'],
+  ['1.2.840.10008.1.2.4.101', 'MPEG2 Main Profile / High Level'],
+  ['1.2.840.10008.1.2.4.102', 'MPEG-4 AVC/H.264 High Profile / Level 4.1'],
+  ['1.2.840.10008.1.2.4.103', 'MPEG-4 AVC/H.264 BD-compatible'],
+  ['1.2.840.10008.1.2.4.104', 'MPEG-4 AVC/H.264 High Profile for 2D Video'],
+  ['1.2.840.10008.1.2.4.105', 'MPEG-4 AVC/H.264 High Profile for 3D Video'],
+  ['1.2.840.10008.1.2.4.106', 'MPEG-4 AVC/H.264 Stereo High Profile'],
+  ['1.2.840.10008.1.2.4.107', 'HEVC/H.265 Main Profile'],
+  ['1.2.840.10008.1.2.4.108', 'HEVC/H.265 Main 10 Profile'],
+  ['1.2.840.10008.1.2.4.110', 'JPEG XL Lossless'],
+  ['1.2.840.10008.1.2.4.111', 'JPEG XL JPEG Recompression'],
+  ['1.2.840.10008.1.2.4.112', 'JPEG XL'],
+  ['1.2.840.10008.1.2.4.201', 'High-Throughput JPEG 2000 Lossless'],
+  ['1.2.840.10008.1.2.4.202', 'High-Throughput JPEG 2000 with RPCL Options Lossless'],
+  ['1.2.840.10008.1.2.4.203', 'High-Throughput JPEG 2000'],
+  ['1.2.840.10008.1.2.5', 'RLE Lossless'],
+]);
+
 /**
  * Transfer syntaxes accepted for storage, stored as sent (Yingyun never transcodes on receipt).
  * Anything else is refused at negotiation, because the header could not be parsed.
  */
-export const ACCEPTED_TRANSFER_SYNTAXES = new Set([
-  '1.2.840.10008.1.2', // Implicit VR Little Endian
-  '1.2.840.10008.1.2.1', // Explicit VR Little Endian
-  '1.2.840.10008.1.2.1.98', // Encapsulated Uncompressed Explicit VR Little Endian
-  '1.2.840.10008.1.2.1.99', // Deflated Explicit VR Little Endian
-  '1.2.840.10008.1.2.2', // Explicit VR Big Endian (retired, still sent by old modalities)
-  '1.2.840.10008.1.2.4.50', // JPEG Baseline (Process 1)
-  '1.2.840.10008.1.2.4.51', // JPEG Extended (Process 2 & 4)
-  '1.2.840.10008.1.2.4.57', // JPEG Lossless (Process 14)
-  '1.2.840.10008.1.2.4.70', // JPEG Lossless SV1
-  '1.2.840.10008.1.2.4.80', // JPEG-LS Lossless
-  '1.2.840.10008.1.2.4.81', // JPEG-LS Near-Lossless
-  '1.2.840.10008.1.2.4.90', // JPEG 2000 Lossless
-  '1.2.840.10008.1.2.4.91', // JPEG 2000
-  '1.2.840.10008.1.2.4.92', // JPEG 2000 Part 2 Multi-component Lossless
-  '1.2.840.10008.1.2.4.93', // JPEG 2000 Part 2 Multi-component
-  '1.2.840.10008.1.2.4.100', // MPEG2 Main Profile / Main Level
-  '1.2.840.10008.1.2.4.101', // MPEG2 Main Profile / High Level
-  '1.2.840.10008.1.2.4.102', // MPEG-4 AVC/H.264 High Profile / Level 4.1
-  '1.2.840.10008.1.2.4.103', // MPEG-4 AVC/H.264 BD-compatible
-  '1.2.840.10008.1.2.4.104', // MPEG-4 AVC/H.264 High Profile for 2D Video
-  '1.2.840.10008.1.2.4.105', // MPEG-4 AVC/H.264 High Profile for 3D Video
-  '1.2.840.10008.1.2.4.106', // MPEG-4 AVC/H.264 Stereo High Profile
-  '1.2.840.10008.1.2.4.107', // HEVC/H.265 Main Profile
-  '1.2.840.10008.1.2.4.108', // HEVC/H.265 Main 10 Profile
-  '1.2.840.10008.1.2.4.110', // JPEG XL Lossless
-  '1.2.840.10008.1.2.4.111', // JPEG XL JPEG Recompression
-  '1.2.840.10008.1.2.4.112', // JPEG XL
-  '1.2.840.10008.1.2.4.201', // High-Throughput JPEG 2000 Lossless
-  '1.2.840.10008.1.2.4.202', // High-Throughput JPEG 2000 with RPCL Options Lossless
-  '1.2.840.10008.1.2.4.203', // High-Throughput JPEG 2000
-  '1.2.840.10008.1.2.5', // RLE Lossless
-]);
+export const ACCEPTED_TRANSFER_SYNTAXES: ReadonlySet<string> = new Set(TRANSFER_SYNTAX_NAMES.keys());
 
 const VERIFICATION_TRANSFER_SYNTAXES = new Set(['1.2.840.10008.1.2', '1.2.840.10008.1.2.1', '1.2.840.10008.1.2.2']);
 

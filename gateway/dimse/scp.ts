@@ -2,7 +2,6 @@ import { createHash, type Hash } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { TLSSocket } from 'node:tls';
-import dimse from 'dcmjs-dimse';
 import type { AuditEventInput } from '../../archive/audit/audit-event.ts';
 import type { AuditLog } from '../../archive/audit/audit-log.ts';
 import { firstString } from '../../archive/dicom/normalize.ts';
@@ -10,6 +9,7 @@ import { buildFileMetaHeader } from '../../archive/dicom/part10.ts';
 import { IngestRejection, type DicomJsonPersonName, type ParsedInstance } from '../../archive/dicom/types.ts';
 import type { IngestService } from '../../archive/ingest.ts';
 import type { Logger } from '../../archive/log.ts';
+import dimse from './library.ts';
 import { chooseTransferSyntax, isStorageSopClass, STORE_STATUS, VERIFICATION_SOP_CLASS } from './negotiation.ts';
 import { normaliseAddress, REJECTION, type AdmittedPeer, type AssociationRejection, type GateDecision, type PeerGate } from './peer-gate.ts';
 

@@ -1,18 +1,11 @@
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import tls from 'node:tls';
-import dimse from 'dcmjs-dimse';
 import type { Config } from '../../archive/config.ts';
-import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../../archive/dicom/part10.ts';
 import type { Runtime } from '../../workers/runtime.ts';
 import { guardPduFraming } from './pdu-guard.ts';
 import { normaliseAddress, PeerGate } from './peer-gate.ts';
 import { createScpClass } from './scp.ts';
-
-// dcmjs-dimse logs every PDU at info level; our own log records what an administrator needs.
-dimse.log.setLevel('silent');
-dimse.Implementation.setImplementationClassUid(IMPLEMENTATION_CLASS_UID);
-dimse.Implementation.setImplementationVersion(IMPLEMENTATION_VERSION_NAME);
 
 /** How long running associations may take to finish when the server stops. */
 const DRAIN_TIMEOUT_MS = 10_000;
