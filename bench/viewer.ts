@@ -10,7 +10,7 @@
 import os from 'node:os';
 import type { Page } from 'playwright-core';
 import { generateCorpus, type FixtureInstance } from '../fixtures/generate.ts';
-import { ensureViewerBuilt, launchChromium, startSystemWith, viewportTimings, waitForFirstImage } from '../test/support/browser.ts';
+import { createUser, ensureViewerBuilt, launchChromium, signIn, startSystemWith, viewportTimings, waitForFirstImage, type Credentials } from '../test/support/browser.ts';
 
 const SCROLL_SECONDS = 4;
 
@@ -57,9 +57,14 @@ async function scrollFrameRate(page: Page): Promise<{ framesPerSecond: number; s
   })`) as Promise<{ framesPerSecond: number; slicesPerSecond: number }>;
 }
 
-/** `choice`: the viewer's own renderer (CPU when WebGL is software-only, as here without a GPU), or WebGL forced. */
-async function measure(page: Page, baseUrl: string, studyInstanceUid: string, choice: 'auto' | 'webgl') {
+/**
+ * `choice`: the viewer's own renderer (CPU when WebGL is software-only, as here without a GPU), or
+ * WebGL forced. The reader is signed in first, through the sign-in screen; the timings include
+ * asking the archive who is signed in, as every page load does.
+ */
+async function measure(page: Page, baseUrl: string, reader: Credentials, studyInstanceUid: string, choice: 'auto' | 'webgl') {
   const flag = choice === 'webgl' ? '?cpu=0' : '';
+  await signIn(page, baseUrl, reader, `/${flag}`);
   // Cold deep link: the app itself (Cornerstone, codecs) is loaded, parsed and started first.
   await page.goto(`${baseUrl}/viewer?StudyInstanceUIDs=${studyInstanceUid}${choice === 'webgl' ? '&cpu=0' : ''}`);
   await waitForFirstImage(page, 'viewport-0', 60_000);
@@ -92,12 +97,13 @@ const [system] = await Promise.all([startSystemWith(benchCt()), ensureViewerBuil
 console.log(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 const browser = await launchChromium();
 try {
-  const { studies } = await fetch(`${system.dicomWebUrl}/studies?ModalitiesInStudy=CT`).then(async (response) => ({ studies: (await response.json()) as { '0020000D': { Value: string[] } }[] }));
+  const { studies } = await system.fetch(`${system.dicomWebUrl}/studies?ModalitiesInStudy=CT`).then(async (response) => ({ studies: (await response.json()) as { '0020000D': { Value: string[] } }[] }));
   const studyInstanceUid = studies[0]!['0020000D'].Value[0]!;
+  const reader = await createUser(system, 'bench-reader', 'radiologist');
   const rows = [];
   for (const choice of ['auto', 'webgl'] as const) {
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    rows.push({ choice, ...(await measure(page, system.httpUrl, studyInstanceUid, choice)) });
+    rows.push({ choice, ...(await measure(page, system.httpUrl, reader, studyInstanceUid, choice)) });
     await page.close();
   }
   console.log(`\nviewer, 500-slice 512×512 CT (16-bit, uncompressed), headless Chromium, ${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, node ${process.version}`);

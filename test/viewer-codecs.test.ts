@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { parseInstance } from '../archive/dicom/parse.ts';
 import { makeCtSeries, STUDIES, type FixtureInstance } from '../fixtures/generate.ts';
-import { browserUnavailable, canvasSignature, ensureViewerBuilt, launchChromium, screenshot, startSystemWith, waitForFirstImage } from './support/browser.ts';
+import { browserUnavailable, canvasSignature, createUser, ensureViewerBuilt, launchChromium, screenshot, signIn, startSystemWith, waitForFirstImage } from './support/browser.ts';
 import { runDcmtk } from './support/dcmtk.ts';
 import { commandExists, PYDICOM_TEST_FILES } from './support/peers.ts';
 import type { TestSystem } from './support/system.ts';
@@ -74,6 +74,7 @@ describe('viewer decodes every stored transfer syntax in the browser', { skip: u
     [system] = await Promise.all([startSystemWith([original, ...cases.map((entry) => read(entry.file))]), ensureViewerBuilt()]);
     browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 900, height: 700 }, locale: 'en' });
+    await signIn(page, system.httpUrl, await createUser(system, 'codec-reader', 'radiologist'));
   });
   after(async () => {
     await browser?.close();

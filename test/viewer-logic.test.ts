@@ -4,12 +4,48 @@ import { formatDicomDate, formatPersonName, parsePersonName, type DicomJson } fr
 import { matchingSeries, type SeriesSummary } from '../viewer/src/dicomweb/models.ts';
 import { chooseLocale, placeholders, translator } from '../viewer/src/i18n/i18n.ts';
 import { CATALOGUES, LOCALES } from '../viewer/src/i18n/messages.ts';
+import type { AdminUser, ApiToken, AuditEvent, DicomPeer, Institution, Region } from '../viewer/src/api/admin-models.ts';
+import {
+  adminTabsFor,
+  auditExportUrl,
+  auditRows,
+  auditSearch,
+  chooseAdminTab,
+  formatLocalTime,
+  grantableRoles,
+  institutionBody,
+  institutionRows,
+  networkList,
+  olderAuditPage,
+  passwordChange,
+  peerBody,
+  peerFormFields,
+  peerRows,
+  regionBody,
+  regionRows,
+  tokenBody,
+  tokenRows,
+  userBody,
+  userRows,
+} from '../viewer/src/logic/admin.ts';
 import { assignSeries, changeLayout, compareWithPrior, initialLayout, type SeriesRef } from '../viewer/src/logic/layout.ts';
 import { planLinks, translationMatrix, type ViewportGeometry } from '../viewer/src/logic/linking.ts';
 import { lengthTextLines, roiTextLines } from '../viewer/src/logic/measurement-text.ts';
 import { overlayText } from '../viewer/src/logic/overlay.ts';
 import { prefetchOrder, reprioritise } from '../viewer/src/logic/prefetch.ts';
-import { DEFAULT_SORT, parseRoute, rendererFlag, routeUrl } from '../viewer/src/logic/route.ts';
+import { PURPOSE_PRESETS, presetOf, presetPurpose, purposeToRemember, rememberedPurpose, statedPurpose } from '../viewer/src/logic/purpose.ts';
+import { DEFAULT_SORT, parseRoute, permittedRoute, rendererFlag, routeUrl } from '../viewer/src/logic/route.ts';
+import {
+  canStatePurpose,
+  cookieValue,
+  imageRequestHeaders,
+  oidcSignInUrl,
+  requestHeaders,
+  signedInUser,
+  signInErrorText,
+  type Permission,
+  type SignedInUser,
+} from '../viewer/src/logic/session.ts';
 import { actionForKey, SHORTCUTS } from '../viewer/src/logic/shortcuts.ts';
 import { orderStack } from '../viewer/src/logic/stack.ts';
 import { EMPTY_CRITERIA, pageInfo, qidoParameters, remainingFromWarning } from '../viewer/src/logic/study-query.ts';
@@ -166,6 +202,26 @@ describe('viewer: routes (deep links)', () => {
     assert.equal(routeUrl({ page: 'viewer', studyInstanceUids: ['1.2', '1.3'] }), '/viewer?StudyInstanceUIDs=1.2%2C1.3');
   });
 
+  it('reads and writes the administration page and its tab', () => {
+    assert.deepEqual(parseRoute('/admin', '?tab=users'), { page: 'admin', tab: 'users' });
+    assert.deepEqual(parseRoute('/admin/', '?tab=nonsense'), { page: 'admin' }, 'an unknown tab is no tab');
+    assert.equal(routeUrl({ page: 'admin', tab: 'audit' }), '/admin?tab=audit');
+    assert.equal(routeUrl({ page: 'admin' }), '/admin');
+  });
+
+  it('sends each user where their permissions lead: auditors to the audit trail, readers away from administration', () => {
+    const list = parseRoute('/', '');
+    const viewer = parseRoute('/viewer', '?StudyInstanceUIDs=1.2.3');
+    const auditor: Permission[] = ['read-audit'];
+    assert.deepEqual(permittedRoute(list, auditor, adminTabsFor(auditor)), { page: 'admin' });
+    assert.deepEqual(permittedRoute(viewer, auditor, adminTabsFor(auditor)), { page: 'admin' });
+    const radiologist: Permission[] = ['read-images', 'store', 'export'];
+    assert.equal(permittedRoute(viewer, radiologist, adminTabsFor(radiologist)), undefined);
+    assert.deepEqual(permittedRoute({ page: 'admin' }, radiologist, adminTabsFor(radiologist)), list);
+    const systemAdmin: Permission[] = ['read-images', 'store', 'export', 'manage-institution', 'manage-system'];
+    assert.equal(permittedRoute({ page: 'admin', tab: 'users' }, systemAdmin, adminTabsFor(systemAdmin)), undefined);
+  });
+
   it('reads the renderer switch', () => {
     assert.equal(rendererFlag('?cpu=1'), 'cpu');
     assert.equal(rendererFlag('?StudyInstanceUIDs=1.2&cpu=0'), 'webgl');
@@ -319,5 +375,282 @@ describe('viewer: keyboard', () => {
   it('gives each key one action', () => {
     const keys = SHORTCUTS.flatMap((shortcut) => shortcut.keys);
     assert.equal(new Set(keys).size, keys.length);
+  });
+});
+
+const RADIOLOGIST: SignedInUser = { username: 'dr.li', displayName: '李医生', role: 'radiologist', institutionId: '7', permissions: ['read-images', 'store', 'export'], maskIdentity: false };
+
+describe('viewer: session', () => {
+  it("reads /api/auth/me, keeping only the roles and permissions it knows", () => {
+    const user = signedInUser({ username: 'qc', displayName: '', role: 'qc_staff', institutionId: '3', permissions: ['read-images', 'fly'], maskIdentity: true, via: 'session' });
+    assert.deepEqual(user, { username: 'qc', displayName: 'qc', role: 'qc_staff', institutionId: '3', permissions: ['read-images'], maskIdentity: true });
+    assert.throws(() => signedInUser({ username: 'x', role: 'emperor' }), /known role/);
+  });
+
+  it('echoes the CSRF cookie on unsafe methods only, names the language, and percent-encodes the purpose', () => {
+    const cookies = 'theme=dark; yingyun_csrf=abc%2Bdef; other=1';
+    assert.equal(cookieValue(cookies, 'yingyun_csrf'), 'abc+def');
+    assert.equal(cookieValue(cookies, 'missing'), undefined);
+    assert.deepEqual(requestHeaders({ method: 'GET', accept: 'application/dicom+json', locale: 'zh-CN', cookies }), { 'Accept-Language': 'zh-CN', Accept: 'application/dicom+json' });
+    assert.deepEqual(requestHeaders({ method: 'POST', json: true, locale: 'en', cookies }), { 'Accept-Language': 'en', 'Content-Type': 'application/json', 'X-CSRF-Token': 'abc+def' });
+    assert.equal(requestHeaders({ method: 'DELETE', locale: 'en', cookies })['X-CSRF-Token'], 'abc+def');
+    assert.equal(requestHeaders({ method: 'PATCH', locale: 'en', cookies: '' })['X-CSRF-Token'], undefined, 'no cookie, no header (the archive answers 403 and says why)');
+    const purpose = '对比既往检查 comparison with priors';
+    assert.equal(requestHeaders({ method: 'GET', locale: 'en', cookies: '', purpose })['X-Purpose-Of-Use'], encodeURIComponent(purpose));
+    assert.equal(decodeURIComponent(imageRequestHeaders(purpose)['X-Purpose-Of-Use']!), purpose);
+    assert.deepEqual(imageRequestHeaders(undefined), {});
+  });
+
+  it('sends single sign-on back to a path of this site only', () => {
+    assert.equal(oidcSignInUrl('/viewer?StudyInstanceUIDs=1.2'), '/api/auth/oidc/login?returnTo=%2Fviewer%3FStudyInstanceUIDs%3D1.2');
+    assert.equal(oidcSignInUrl('//evil.example/'), '/api/auth/oidc/login?returnTo=%2F');
+    assert.equal(oidcSignInUrl('https://evil.example/'), '/api/auth/oidc/login?returnTo=%2F');
+  });
+
+  it("says why signing in failed: the archive's own words for credentials and lock-outs, the viewer's for the rest", () => {
+    const zh = translator('zh-CN');
+    const en = translator('en');
+    assert.equal(signInErrorText({ status: 401, title: '需要身份认证', detail: '用户名或密码错误' }, zh), '用户名或密码错误');
+    assert.equal(signInErrorText({ status: 423, title: 'Account locked', detail: 'Too many failed sign-ins', retryAfterSeconds: 290 }, en), 'Too many failed sign-ins Try again in 5 min.');
+    assert.equal(signInErrorText({ status: 429, detail: 'too many sign-in attempts from 10.0.0.1' }, zh), zh('signIn.tooManyAttempts'));
+    assert.equal(signInErrorText({ status: 0, detail: 'Failed to fetch' }, en), 'the archive did not answer (Failed to fetch)');
+    assert.equal(signInErrorText({ status: 500, detail: 'logged' }, en), 'HTTP 500: logged');
+  });
+
+  it('asks for a purpose of use only where the archive honours one', () => {
+    assert.equal(canStatePurpose(RADIOLOGIST), true);
+    assert.equal(canStatePurpose({ ...RADIOLOGIST, role: 'referring_doctor' }), true);
+    for (const role of ['system_admin', 'qc_staff', 'auditor', 'institution_admin'] as const) assert.equal(canStatePurpose({ ...RADIOLOGIST, role }), false, role);
+    assert.equal(canStatePurpose(undefined), false);
+  });
+});
+
+describe('viewer: purpose of use', () => {
+  it('sends a preset in both languages, with the reader’s own words after it', () => {
+    assert.deepEqual(statedPurpose('priors', ''), { purpose: '对比既往检查 comparison with priors' });
+    assert.deepEqual(statedPurpose('consultation', '  MDT 肺结节  '), { purpose: '会诊 consultation – MDT 肺结节' });
+    assert.deepEqual(statedPurpose('', '术前评估'), { purpose: '术前评估' });
+    for (const preset of PURPOSE_PRESETS) assert.equal(presetOf(presetPurpose(preset)), preset);
+    assert.equal(presetOf('术前评估'), undefined);
+  });
+
+  it('refuses what the archive would silently ignore', () => {
+    assert.deepEqual(statedPurpose('', '   '), { problem: 'purpose.required' });
+    assert.deepEqual(statedPurpose('', 'a'.repeat(201)), { problem: 'purpose.tooLong' });
+    assert.deepEqual(statedPurpose('', 'line\nbreak'), { problem: 'purpose.invalid' });
+  });
+
+  it('remembers a purpose for the same user only', () => {
+    const stored = purposeToRemember('dr.li', '会诊 consultation');
+    assert.equal(rememberedPurpose(stored, 'dr.li'), '会诊 consultation');
+    assert.equal(rememberedPurpose(stored, 'dr.wang'), undefined);
+    assert.equal(rememberedPurpose('not json', 'dr.li'), undefined);
+    assert.equal(rememberedPurpose(null, 'dr.li'), undefined);
+  });
+});
+
+describe('viewer: administration', () => {
+  const SYSTEM: Permission[] = ['read-images', 'store', 'export', 'manage-institution', 'manage-system'];
+  const INSTITUTION: Permission[] = ['store', 'manage-institution'];
+
+  it('gives each role its tabs', () => {
+    assert.deepEqual(adminTabsFor(SYSTEM), ['institutions', 'peers', 'users', 'tokens']);
+    assert.deepEqual(adminTabsFor(INSTITUTION), ['peers', 'users', 'tokens']);
+    assert.deepEqual(adminTabsFor(['read-audit']), ['audit']);
+    assert.deepEqual(adminTabsFor(['read-images']), []);
+    assert.equal(chooseAdminTab('users', INSTITUTION), 'users');
+    assert.equal(chooseAdminTab('institutions', INSTITUTION), 'peers', 'a tab the user lacks falls back to their first');
+    assert.equal(chooseAdminTab(undefined, ['read-audit']), 'audit');
+    assert.equal(chooseAdminTab(undefined, ['read-images']), undefined);
+  });
+
+  it('lets institution administrators give only their institution’s roles', () => {
+    assert.equal(grantableRoles(SYSTEM).length, 6);
+    assert.deepEqual(grantableRoles(INSTITUTION), ['institution_admin', 'radiologist', 'referring_doctor', 'qc_staff']);
+  });
+
+  it('turns the region and institution forms into request bodies', () => {
+    assert.deepEqual(regionBody({ code: ' CQ ', name: '重庆市', level: 'province', parentCode: '' }), { ok: true, body: { code: 'CQ', name: '重庆市', level: 'province' } });
+    assert.deepEqual(regionBody({ code: 'CQ-QS', name: '青石县', level: 'county', parentCode: 'CQ' }), { ok: true, body: { code: 'CQ-QS', name: '青石县', level: 'county', parentCode: 'CQ' } });
+    assert.deepEqual(regionBody({ code: '青石', name: '', level: 'town' }), {
+      ok: false,
+      errors: [
+        { field: 'code', problem: 'admin.invalid.code' },
+        { field: 'name', problem: 'admin.invalid.name' },
+        { field: 'level', problem: 'admin.invalid.level' },
+      ],
+    });
+    assert.deepEqual(institutionBody({ code: 'QSXRMYY', name: '青石县人民医院', kind: 'hospital', regionCode: 'CQ-QS' }), {
+      ok: true,
+      body: { code: 'QSXRMYY', name: '青石县人民医院', kind: 'hospital', regionCode: 'CQ-QS' },
+    });
+    assert.equal(institutionBody({ code: 'Q', name: 'Q', kind: 'quarantine' }).ok, false, 'the quarantine is the archive’s own');
+  });
+
+  it('turns the DICOM peer form into a request body', () => {
+    assert.deepEqual(networkList('10.1.0.0/16\n 192.168.3.7 ,fd00::/8；'), ['10.1.0.0/16', '192.168.3.7', 'fd00::/8']);
+    assert.deepEqual(peerBody({ institutionCode: 'QSXRMYY', aeTitle: ' CT_QS1 ', allowedNetworks: '10.1.0.0/16', host: 'ct1.qs.local', port: '104', tlsRequired: 'on', characterSet: '' }, 'required'), {
+      ok: true,
+      body: { institutionCode: 'QSXRMYY', aeTitle: 'CT_QS1', allowedNetworks: ['10.1.0.0/16'], host: 'ct1.qs.local', port: 104, tlsRequired: true, characterSet: null },
+    });
+    assert.deepEqual(peerBody({ aeTitle: 'PACS', allowedNetworks: '', host: '', port: '' }, 'own'), {
+      ok: true,
+      body: { aeTitle: 'PACS', allowedNetworks: [], host: null, port: null, tlsRequired: false, characterSet: null },
+    });
+    const invalid = peerBody({ aeTitle: 'A\\B', allowedNetworks: 'everywhere', port: '70000' }, 'required');
+    assert.deepEqual(invalid.ok ? [] : invalid.errors.map((error) => error.field), ['aeTitle', 'allowedNetworks', 'port', 'institutionCode']);
+    const peer: DicomPeer = { id: '4', institutionId: '1', aeTitle: 'CT1', allowedNetworks: ['10.0.0.0/8', '192.168.1.9'], host: 'ct1', port: 11112, tlsRequired: false, characterSet: 'GB18030' };
+    const roundTrip = peerBody(peerFormFields(peer), 'none');
+    assert.deepEqual(roundTrip, { ok: true, body: { aeTitle: 'CT1', allowedNetworks: ['10.0.0.0/8', '192.168.1.9'], host: 'ct1', port: 11112, tlsRequired: false, characterSet: 'GB18030' } }, 'a peer loaded into the form saves unchanged');
+  });
+
+  it('turns the user forms into request bodies, with the archive’s password rule', () => {
+    const fields = { username: 'dr.zhao', displayName: '赵医生', role: 'radiologist', institutionCode: 'QSXRMYY', password: 'correct horse battery' };
+    assert.deepEqual(userBody(fields, SYSTEM), { ok: true, body: fields });
+    const noInstitution = userBody({ ...fields, institutionCode: '' }, SYSTEM);
+    assert.deepEqual(noInstitution.ok ? [] : noInstitution.errors, [{ field: 'institutionCode', problem: 'admin.invalid.code' }], 'a system administrator names the radiologist’s institution');
+    assert.deepEqual(userBody({ ...fields, role: 'auditor', institutionCode: '' }, SYSTEM), { ok: true, body: { username: 'dr.zhao', displayName: '赵医生', role: 'auditor', password: 'correct horse battery' } });
+    assert.deepEqual(userBody({ ...fields, institutionCode: 'ELSEWHERE' }, INSTITUTION), { ok: true, body: { username: 'dr.zhao', displayName: '赵医生', role: 'radiologist', password: 'correct horse battery' } }, 'an institution administrator’s users join their institution');
+    const auditor = userBody({ ...fields, role: 'auditor' }, INSTITUTION);
+    assert.deepEqual(auditor.ok ? [] : auditor.errors, [{ field: 'role', problem: 'admin.invalid.role' }]);
+    const bad = userBody({ username: 'dr zhao', displayName: '', role: 'radiologist', institutionCode: 'Q', password: 'short' }, SYSTEM);
+    assert.deepEqual(bad.ok ? [] : bad.errors.map((error) => error.problem), ['admin.invalid.username', 'admin.invalid.name', 'admin.invalid.passwordShort']);
+    assert.deepEqual(userBody({ ...fields, password: '' }, SYSTEM), { ok: true, body: { username: 'dr.zhao', displayName: '赵医生', role: 'radiologist', institutionCode: 'QSXRMYY' } }, 'no password: single sign-on only');
+    assert.deepEqual(passwordChange('twelve chars'), { ok: true, body: { password: 'twelve chars' } });
+    assert.equal(passwordChange('eleven char').ok, false);
+  });
+
+  it('turns the token form into a request body', () => {
+    assert.deepEqual(tokenBody({ username: 'ct-modality', label: 'CT-1 STOW', days: '' }), { ok: true, body: { username: 'ct-modality', label: 'CT-1 STOW', days: 365 } });
+    const bad = tokenBody({ username: '', label: '', days: '1.5' });
+    assert.deepEqual(bad.ok ? [] : bad.errors.map((error) => error.field), ['username', 'label', 'days']);
+  });
+
+  it('searches the audit trail by the reader’s calendar days, both included', () => {
+    const beijing = () => -480;
+    assert.deepEqual(auditSearch({ patientId: ' QS0012345 ', user: '', study: '', type: 'instances-accessed', from: '2024-11-05', to: '2024-11-30' }, beijing), {
+      ok: true,
+      body: 'patientId=QS0012345&type=instances-accessed&from=2024-11-05T00%3A00%3A00%2B08%3A00&to=2024-12-01T00%3A00%3A00%2B08%3A00',
+    });
+    assert.deepEqual(auditSearch({}, beijing), { ok: true, body: '' });
+    assert.equal(new URLSearchParams((auditSearch({ to: '2024-12-31' }, () => 300) as { body: string }).body).get('to'), '2025-01-01T00:00:00-05:00');
+    const bad = auditSearch({ study: 'not-a-uid', type: 'coffee', from: '2024-12-01', to: '2024-11-01' }, beijing);
+    assert.deepEqual(bad.ok ? [] : bad.errors.map((error) => error.problem), ['admin.invalid.studyUid', 'admin.invalid.eventType', 'admin.invalid.dateRange']);
+    assert.equal(auditExportUrl('csv', 'user=dr.li'), '/api/audit/export.csv?user=dr.li');
+    assert.equal(auditExportUrl('xml', ''), '/api/audit/export.xml');
+  });
+
+  it('pages back through the audit trail while pages come full', () => {
+    const events = (count: number, first = 500) => Array.from({ length: count }, (_, index) => ({ id: String(first - index) }) as AuditEvent);
+    assert.equal(olderAuditPage(events(100)), '401');
+    assert.equal(olderAuditPage(events(37)), undefined);
+    assert.equal(olderAuditPage([]), undefined);
+  });
+
+  const institutions: Institution[] = [
+    { id: '1', code: 'QSXRMYY', name: '青石县人民医院', kind: 'hospital', regionId: '11' },
+    { id: '2', code: 'CENTRE', name: '区域影像中心', kind: 'reading_centre', regionId: null },
+  ];
+  const regions: Region[] = [
+    { id: '10', parentId: null, code: 'CQ', name: '重庆市', level: 'province' },
+    { id: '11', parentId: '10', code: 'CQ-QS', name: '青石县', level: 'county' },
+  ];
+
+  it('lists regions and institutions with their parents by name', () => {
+    assert.deepEqual(regionRows(regions).map((row) => row.parent), ['', '重庆市 (CQ)']);
+    assert.deepEqual(institutionRows(institutions, regions).map((row) => row.region), ['青石县 (CQ-QS)', '']);
+  });
+
+  it('lists peers with their institution and address', () => {
+    const peers: DicomPeer[] = [
+      { id: '4', institutionId: '1', aeTitle: 'CT1', allowedNetworks: [], host: 'ct1', port: 104, tlsRequired: true, characterSet: null },
+      { id: '5', institutionId: '9', aeTitle: 'US1', allowedNetworks: ['10.0.0.0/8'], host: null, port: null, tlsRequired: false, characterSet: 'GBK' },
+    ];
+    assert.deepEqual(
+      peerRows(peers, institutions).map((row) => [row.aeTitle, row.institution, row.address, row.networks]),
+      [
+        ['CT1', '青石县人民医院 (QSXRMYY)', 'ct1:104', []],
+        ['US1', undefined, '', ['10.0.0.0/8']],
+      ],
+    );
+  });
+
+  it('shows a user as active, disabled or locked (while the lock lasts)', () => {
+    const now = new Date('2025-01-01T08:00:00Z');
+    const user = (username: string, changes: Partial<AdminUser>): AdminUser => ({ id: username, username, displayName: username, role: 'radiologist', institutionId: '1', disabled: false, lockedUntil: null, oidc: false, ...changes });
+    const rows = userRows(
+      [user('a', {}), user('b', { disabled: true, lockedUntil: '2025-01-01T09:00:00Z' }), user('c', { lockedUntil: '2025-01-01T09:00:00Z' }), user('d', { lockedUntil: '2024-12-31T09:00:00Z', institutionId: '99' })],
+      institutions,
+      now,
+    );
+    assert.deepEqual(rows.map((row) => [row.username, row.status, row.institution]), [
+      ['a', 'active', '青石县人民医院 (QSXRMYY)'],
+      ['b', 'disabled', '青石县人民医院 (QSXRMYY)'],
+      ['c', 'locked', '青石县人民医院 (QSXRMYY)'],
+      ['d', 'active', undefined],
+    ]);
+  });
+
+  it('lists API tokens newest first, active, expired or revoked', () => {
+    const now = new Date('2025-06-01T00:00:00Z');
+    const token = (id: string, createdAt: string, expiresAt: string, revokedAt: string | null = null): ApiToken => ({ id, userId: '1', username: 'ct', label: id, createdAt, expiresAt, revokedAt });
+    const rows = tokenRows([token('old', '2024-01-01T00:00:00Z', '2025-01-01T00:00:00Z'), token('new', '2025-05-01T00:00:00Z', '2026-05-01T00:00:00Z'), token('gone', '2025-02-01T00:00:00Z', '2026-02-01T00:00:00Z', '2025-03-01T00:00:00Z')], now);
+    assert.deepEqual(rows.map((row) => [row.id, row.status]), [
+      ['new', 'active'],
+      ['gone', 'revoked'],
+      ['old', 'expired'],
+    ]);
+  });
+
+  it('writes audit events as table rows in local time', () => {
+    const occurredAt = new Date(2024, 10, 5, 9, 3, 7).toISOString();
+    assert.equal(formatLocalTime(occurredAt), '2024-11-05 09:03:07');
+    assert.equal(formatLocalTime(null), '');
+    const event: AuditEvent = {
+      id: '42',
+      occurredAt,
+      eventType: 'instances-accessed',
+      action: 'R',
+      outcome: 0,
+      userName: 'dr.li',
+      userRole: 'radiologist',
+      institutionId: '1',
+      sourceAddress: '10.1.2.3',
+      patientId: 'QSXRMYY|QS0012345',
+      patientName: 'Wang^XiaoDong=王^小东',
+      studyUids: ['1.2.3', '1.2.4'],
+      purpose: '对比既往检查 comparison with priors',
+      detail: { path: '/dicom-web/studies/1.2.3/metadata', status: 200 },
+    };
+    assert.deepEqual(auditRows([event, { ...event, id: '43', outcome: 4, userRole: null, detail: {}, purpose: null }]), [
+      {
+        id: '42',
+        time: '2024-11-05 09:03:07',
+        eventType: 'instances-accessed',
+        action: 'R',
+        outcome: 'success',
+        user: 'dr.li',
+        role: 'radiologist',
+        source: '10.1.2.3',
+        patient: 'QSXRMYY|QS0012345 Wang^XiaoDong=王^小东',
+        studies: '1.2.3, 1.2.4',
+        purpose: '对比既往检查 comparison with priors',
+        detail: '{"path":"/dicom-web/studies/1.2.3/metadata","status":200}',
+      },
+      {
+        id: '43',
+        time: '2024-11-05 09:03:07',
+        eventType: 'instances-accessed',
+        action: 'R',
+        outcome: 'minorFailure',
+        user: 'dr.li',
+        role: undefined,
+        source: '10.1.2.3',
+        patient: 'QSXRMYY|QS0012345 Wang^XiaoDong=王^小东',
+        studies: '1.2.3, 1.2.4',
+        purpose: '',
+        detail: '',
+      },
+    ]);
   });
 });

@@ -1,4 +1,4 @@
-import { createLogger, defineConfig } from 'vite';
+import { createLogger, defineConfig, type Plugin } from 'vite';
 
 /** The running Yingyun that `npm run dev:viewer` proxies DICOMweb and the API to. */
 const backend = process.env.YINGYUN_BACKEND ?? 'http://127.0.0.1:8080';
@@ -14,8 +14,31 @@ logger.warn = (message, options) => {
   warn(message, options);
 };
 
+/**
+ * Cornerstone draws each measurement label with an inline style attribute (no text selection, a
+ * drop shadow), which the gateway's Content-Security-Policy (style-src 'self', no inline styles)
+ * refuses, with a console error at every label. The same declarations set through the CSSOM are
+ * allowed, so the build sets them that way. (The dev server sends no such policy, and serves the
+ * tools pre-bundled, untouched.) Fails the build if a Cornerstone upgrade changes the line, so the
+ * patch is looked at again rather than silently lost.
+ */
+function cornerstoneLabelsWithoutInlineStyle(): Plugin {
+  const file = '@cornerstonejs/tools/dist/esm/drawingSvg/drawTextBox.js';
+  const inline = "textElement.setAttribute('style', combinedStyle);";
+  return {
+    name: 'yingyun-cornerstone-labels-without-inline-style',
+    apply: 'build',
+    transform(code, id) {
+      if (!id.split('?')[0]!.replaceAll('\\', '/').endsWith(file)) return null;
+      if (!code.includes(inline)) throw new Error(`${file} no longer has ${inline}: check its labels against the Content-Security-Policy again`);
+      return { code: code.replace(inline, 'textElement.style.cssText = combinedStyle;'), map: null };
+    },
+  };
+}
+
 export default defineConfig({
   root: import.meta.dirname,
+  plugins: [cornerstoneLabelsWithoutInlineStyle()],
   base: '/',
   customLogger: logger,
   resolve: { alias: { xmlbuilder2: `${import.meta.dirname}/src/imaging/xml-reader-unavailable.ts` } },

@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { COMMAND_LINE_ACTOR } from '../../archive/access/administration.ts';
+import type { Role } from '../../archive/access/policy.ts';
 import type { FixtureInstance } from '../../fixtures/generate.ts';
 import { startTestSystem, type TestSystem } from './system.ts';
 
@@ -42,13 +44,61 @@ export { ensureViewerBuilt } from '../../gateway/viewer-build.ts';
 export async function startSystemWith(instances: Iterable<FixtureInstance>): Promise<TestSystem> {
   const system = await startTestSystem();
   try {
-    for (const instance of instances) await system.runtime.ingest.ingest({ part10: instance.bytes }, { via: 'import', name: 'viewer-test' });
+    for (const instance of instances) await system.runtime.ingest.ingest({ part10: instance.bytes }, { via: 'import', name: 'viewer-test', institutionId: system.institutionId });
     await system.runtime.queue.whenIdle();
     return system;
   } catch (error) {
     await system.shutdown();
     throw error;
   }
+}
+
+/** A user the browser signs in as. */
+export interface Credentials {
+  username: string;
+  password: string;
+  displayName: string;
+}
+
+/** The archive's password rule wants at least 12 characters. */
+const TEST_PASSWORD = 'viewer-e2e passphrase';
+
+/** A user of TEST_HOSPITAL (system administrators and auditors too, though they need none), created as `npm run admin` would. */
+export async function createUser(system: TestSystem, username: string, role: Role, displayName = username): Promise<Credentials> {
+  await system.administration.createUser(COMMAND_LINE_ACTOR, { username, displayName, role, institutionCode: 'TEST_HOSPITAL', password: TEST_PASSWORD });
+  return { username, password: TEST_PASSWORD, displayName };
+}
+
+/**
+ * Opens `path` and signs in through the viewer's own sign-in screen, as a person would; resolves
+ * once the header shows the user signed in (the page then continues to `path`).
+ */
+export async function signIn(page: Page, baseUrl: string, credentials: Credentials, path = '/'): Promise<void> {
+  await page.goto(`${baseUrl}${path}`);
+  await fillSignIn(page, credentials);
+  await page.waitForSelector('.app-header [data-action=sign-out]');
+}
+
+/** Types the credentials into the sign-in screen on show and submits them. */
+export async function fillSignIn(page: Page, credentials: Pick<Credentials, 'username' | 'password'>): Promise<void> {
+  const form = page.locator('form.sign-in-form');
+  await form.locator('input[name=username]').waitFor();
+  await form.locator('input[name=username]').fill(credentials.username);
+  await form.locator('input[name=password]').fill(credentials.password);
+  await form.locator('button[data-action=sign-in]').click();
+}
+
+/**
+ * Collects what should never happen in a page: uncaught errors, and Content-Security-Policy
+ * violations (the gateway's policy allows no inline script or style), as Chromium reports them
+ * on the console and as the page's own securitypolicyviolation events.
+ */
+export async function watchForPageProblems(page: Page, problems: string[]): Promise<void> {
+  page.on('pageerror', (error) => problems.push(`${page.url()}: ${error.stack ?? error.message}`));
+  page.on('console', (message) => {
+    if (/Content Security Policy|securitypolicyviolation/i.test(message.text())) problems.push(`${page.url()}: ${message.text()}`);
+  });
+  await page.addInitScript(`addEventListener('securitypolicyviolation', (event) => console.error('securitypolicyviolation: ' + event.violatedDirective + ' blocked ' + event.blockedURI + ' at ' + event.sourceFile + ':' + event.lineNumber));`);
 }
 
 /** Where the suites keep what the browser showed (test-artifacts/ is not committed). */
@@ -122,9 +172,29 @@ export async function waitForFirstImage(page: Page, viewportId: string, timeout 
   );
 }
 
-/** Waits until an element's text contains `text` (the check runs in the page, as source text). */
+/**
+ * Waits until `expression` (page source text) is true. Asked from here, a poll at a time, rather
+ * than with page.waitForFunction(string), which evaluates the text with eval inside the page: the
+ * viewer's Content-Security-Policy refuses that, as it should.
+ */
+export async function waitForCondition(page: Page, expression: string, timeout = 30_000): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (!(await page.evaluate(expression))) {
+    if (Date.now() > deadline) throw new Error(`waited ${timeout} ms in vain for ${expression}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Waits until an element's text contains `text`; says what it showed instead when it never does. */
 export async function waitForText(page: Page, selector: string, text: string, timeout = 10_000): Promise<void> {
-  await page.waitForFunction(`(document.querySelector(${JSON.stringify(selector)})?.textContent ?? '').includes(${JSON.stringify(text)})`, undefined, { timeout });
+  const deadline = Date.now() + timeout;
+  let shown: string | null = null;
+  for (;;) {
+    shown = (await page.evaluate(`document.querySelector(${JSON.stringify(selector)})?.textContent ?? null`)) as string | null;
+    if (shown?.includes(text)) return;
+    if (Date.now() > deadline) throw new Error(`waited ${timeout} ms in vain for ${JSON.stringify(text)} in ${selector}, which shows ${JSON.stringify(shown)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 export function waitForCornerText(page: Page, cell: number, corner: 'top-left' | 'top-right' | 'bottom-left' | 'bottom-right', text: string): Promise<void> {

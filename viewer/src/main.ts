@@ -1,23 +1,45 @@
 import './styles.css';
+import { AdminClient } from './api/admin-client.ts';
+import { AuthClient } from './api/auth-client.ts';
+import { Connection } from './api/http.ts';
 import { DicomWebClient } from './dicomweb/client.ts';
 import { chooseLocale, LOCALE_STORAGE_KEY } from './i18n/i18n.ts';
 import { ImagingEngine, startImaging } from './imaging/engine.ts';
 import { parseRoute, rendererFlag } from './logic/route.ts';
-import { emptyList, emptyReading, type AppState } from './state/app-state.ts';
+import { imageRequestHeaders } from './logic/session.ts';
+import { AdminController } from './state/admin-controller.ts';
+import { emptyAdmin, emptyList, emptyReading, type AppState } from './state/app-state.ts';
 import { Controller } from './state/controller.ts';
 import { createStore } from './state/store.ts';
 import { AppView } from './ui/app-view.ts';
 
-const { cpu } = startImaging(rendererFlag(location.search));
-const client = new DicomWebClient();
+// Requests and the image loader report a lost session to the controller, which exists only once
+// everything it uses does: they reach it through this.
+let controller: Controller | undefined;
+const sessionLost = () => controller?.sessionLost();
+
+const { cpu } = startImaging(rendererFlag(location.search), {
+  headers: () => imageRequestHeaders(store.get().purpose.text),
+  unauthorized: sessionLost,
+});
 const store = createStore<AppState>({
   locale: chooseLocale(localStorage.getItem(LOCALE_STORAGE_KEY), navigator.languages ?? [navigator.language]),
   route: parseRoute(location.pathname, location.search),
   cpuRendering: cpu,
   helpOpen: false,
+  session: { status: 'checking' },
+  purpose: { text: undefined, dialogOpen: false },
   list: emptyList(),
   reading: emptyReading(),
+  admin: emptyAdmin(),
 });
+const connection = new Connection({
+  cookies: () => document.cookie,
+  locale: () => store.get().locale,
+  purpose: () => store.get().purpose.text,
+  unauthorized: sessionLost,
+});
+const client = new DicomWebClient(connection);
 
 // The engine reports to the viewport grid, which exists only once the view is built: forward through it.
 let view: AppView | undefined;
@@ -26,16 +48,23 @@ const engine = new ImagingEngine({
   loadProgress: (viewportId, loaded, total) => view?.reading.grid.loadProgress(viewportId, loaded, total),
   imageFailed: (viewportId, index, reason) => view?.reading.grid.imageFailed(viewportId, index, reason),
 });
-const controller = new Controller(
+controller = new Controller(
   store,
   client,
+  new AuthClient(connection),
+  new AdminController(store, new AdminClient(connection)),
   engine,
-  { push: (url) => history.pushState(null, '', url) },
+  {
+    push: (url) => history.pushState(null, '', url),
+    replace: (url) => history.replaceState(null, '', url),
+    reload: (url) => (url ? location.assign(url) : location.reload()),
+  },
   localStorage,
+  sessionStorage,
 );
-view = new AppView(controller, (study, series) => client.seriesThumbnailUrl(study, series));
+view = new AppView(controller, (study, series) => client.seriesThumbnail(study, series));
 document.getElementById('app')!.replaceChildren(view.element);
 store.subscribe((state) => view?.render(state));
 view.render(store.get());
-addEventListener('popstate', () => void controller.followLocation(location.pathname, location.search));
-void controller.followLocation(location.pathname, location.search);
+addEventListener('popstate', () => void controller?.followLocation(location.pathname, location.search));
+void controller.start();

@@ -1,20 +1,7 @@
+import type { Connection } from '../api/http.ts';
 import type { DicomJson } from '../dicom/dataset.ts';
 import { qidoParameters, remainingFromWarning, type SearchCriteria, type SortKey } from '../logic/study-query.ts';
 import { seriesSummary, sortSeries, studySummary, type SeriesSummary, type StudySummary } from './models.ts';
-
-/**
- * A failed request, with what the archive said (its problem JSON `detail`) so the reader sees a
- * reason, not a blank viewport. `status` is 0 when the server did not answer at all.
- */
-export class DicomWebError extends Error {
-  constructor(
-    readonly status: number,
-    readonly detail: string,
-    readonly url: string,
-  ) {
-    super(status ? `HTTP ${status}: ${detail}` : detail);
-  }
-}
 
 export interface StudyPage {
   studies: StudySummary[];
@@ -34,16 +21,19 @@ export interface StudySearch {
 const STUDY_FIELDS = ['00080080', '00100021', '00201206', '00201208'];
 
 /**
- * The viewer's only way to the archive: QIDO-RS, WADO-RS metadata, thumbnails and the priors API,
- * all standard DICOMweb except priors. Pixel data is fetched by Cornerstone's WADO-RS image loader
- * from the frame URLs this client builds.
+ * The viewer's way to patient data: QIDO-RS, WADO-RS metadata, thumbnails and the priors API, all
+ * standard DICOMweb except priors, each request carrying the stated purpose of use. Pixel data is
+ * fetched by Cornerstone's WADO-RS image loader from the frame URLs this client builds.
  */
 export class DicomWebClient {
+  /** Thumbnails fetched this session, as object URLs: an <img> cannot send the purpose-of-use header itself. */
+  private readonly thumbnails = new Map<string, Promise<string>>();
+
   constructor(
+    private readonly connection: Connection,
     /** Origin-relative roots, so the app works behind any host name or proxy. */
     readonly dicomWebRoot = '/dicom-web',
     readonly apiRoot = '/api',
-    private readonly fetcher: typeof fetch = (...args) => fetch(...args),
   ) {}
 
   async searchStudies(search: StudySearch): Promise<StudyPage> {
@@ -77,14 +67,22 @@ export class DicomWebClient {
     return (await response.json()) as DicomJson[];
   }
 
-  /** The same person's other studies, at every institution, newest first. */
+  /** The same person's other studies the reader may see (other institutions' with a stated purpose), newest first. */
   async priors(studyInstanceUid: string): Promise<StudySummary[]> {
     const response = await this.get(`${this.apiRoot}/studies/${studyInstanceUid}/priors`);
     return ((await response.json()) as DicomJson[]).map(studySummary);
   }
 
-  seriesThumbnailUrl(studyInstanceUid: string, seriesInstanceUid: string): string {
-    return `${this.seriesUrl(studyInstanceUid, seriesInstanceUid)}/thumbnail?viewport=128,128`;
+  /** A series thumbnail as an object URL for an <img>; a failure is not kept, so it is asked again next time. */
+  seriesThumbnail(studyInstanceUid: string, seriesInstanceUid: string): Promise<string> {
+    const url = `${this.seriesUrl(studyInstanceUid, seriesInstanceUid)}/thumbnail?viewport=128,128`;
+    let thumbnail = this.thumbnails.get(url);
+    if (!thumbnail) {
+      thumbnail = this.connection.request(url, { accept: 'image/jpeg, image/png', withPurpose: true }).then(async (response) => URL.createObjectURL(await response.blob()));
+      thumbnail.catch(() => this.thumbnails.delete(url));
+      this.thumbnails.set(url, thumbnail);
+    }
+    return thumbnail;
   }
 
   /** The WADO-RS frame URL, as a Cornerstone `wadors:` image id. */
@@ -96,24 +94,7 @@ export class DicomWebClient {
     return `${this.dicomWebRoot}/studies/${studyInstanceUid}/series/${seriesInstanceUid}`;
   }
 
-  private async get(url: string): Promise<Response> {
-    let response: Response;
-    try {
-      response = await this.fetcher(url, { headers: { Accept: 'application/dicom+json' } });
-    } catch (error) {
-      throw new DicomWebError(0, error instanceof Error ? error.message : String(error), url);
-    }
-    if (!response.ok) throw new DicomWebError(response.status, await problemDetail(response), url);
-    return response;
-  }
-}
-
-async function problemDetail(response: Response): Promise<string> {
-  const body = await response.text().catch(() => '');
-  try {
-    const problem = JSON.parse(body) as { detail?: string; title?: string };
-    return problem.detail ?? problem.title ?? response.statusText;
-  } catch {
-    return body.slice(0, 200) || response.statusText;
+  private get(url: string): Promise<Response> {
+    return this.connection.request(url, { accept: 'application/dicom+json', withPurpose: true });
   }
 }

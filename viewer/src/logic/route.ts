@@ -1,10 +1,14 @@
+import { ADMIN_TABS, type AdminTab } from './admin.ts';
+import type { Permission } from './session.ts';
 import type { SearchCriteria, SortKey } from './study-query.ts';
 import { EMPTY_CRITERIA, SORT_KEYS } from './study-query.ts';
 
 /** Where the app is, as the URL says: bookmarkable, and what the browser's back button returns to. */
 export type Route =
   | { page: 'studies'; criteria: SearchCriteria; sort: Sort; offset: number }
-  | { page: 'viewer'; studyInstanceUids: string[]; seriesInstanceUid?: string };
+  | { page: 'viewer'; studyInstanceUids: string[]; seriesInstanceUid?: string }
+  /** Administration and audit; no tab: the first the user has. */
+  | { page: 'admin'; tab?: AdminTab };
 
 export interface Sort {
   key: SortKey;
@@ -32,6 +36,10 @@ const UID = /^[0-9]+(\.[0-9]+)*$/;
  */
 export function parseRoute(pathname: string, search: string): Route {
   const params = new URLSearchParams(search);
+  if (/^\/admin\/?$/.test(pathname)) {
+    const tab = ADMIN_TABS.find((candidate) => candidate === params.get('tab'));
+    return tab ? { page: 'admin', tab } : { page: 'admin' };
+  }
   if (/^\/viewer\/?$/.test(pathname)) {
     const studyInstanceUids = params
       .getAll('StudyInstanceUIDs')
@@ -56,6 +64,7 @@ export function parseRoute(pathname: string, search: string): Route {
 /** The URL of a route (path and query), the inverse of parseRoute. */
 export function routeUrl(route: Route): string {
   const params = new URLSearchParams();
+  if (route.page === 'admin') return route.tab ? `/admin?tab=${route.tab}` : '/admin';
   if (route.page === 'viewer') {
     params.set('StudyInstanceUIDs', route.studyInstanceUids.join(','));
     if (route.seriesInstanceUid) params.set('SeriesInstanceUIDs', route.seriesInstanceUid);
@@ -70,6 +79,16 @@ export function routeUrl(route: Route): string {
   if (route.offset > 0) params.set('offset', String(route.offset));
   const query = params.toString();
   return query ? `/?${query}` : '/';
+}
+
+/**
+ * Where a user may go: images need 'read-images' (an auditor's start page is the audit trail),
+ * administration needs one of its permissions. Undefined when the route is fine as it is.
+ */
+export function permittedRoute(route: Route, permissions: readonly Permission[], adminTabs: readonly AdminTab[]): Route | undefined {
+  if (route.page === 'admin') return adminTabs.length === 0 ? parseRoute('/', '') : undefined;
+  if (permissions.includes('read-images')) return undefined;
+  return adminTabs.length > 0 ? { page: 'admin' } : undefined;
 }
 
 /**

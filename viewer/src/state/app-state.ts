@@ -1,14 +1,21 @@
+import { ApiError } from '../api/http.ts';
+import type { AdminUser, ApiToken, AuditEvent, AuditVerification, CreatedToken, DicomPeer, Institution, Region } from '../api/admin-models.ts';
 import type { SeriesSummary, StudySummary } from '../dicomweb/models.ts';
-import type { Locale } from '../i18n/messages.ts';
+import type { Locale, MessageKey } from '../i18n/messages.ts';
 import type { PrimaryTool } from '../imaging/engine.ts';
 import type { SeriesStack } from '../imaging/series-stack.ts';
+import type { AdminTab, FieldError } from '../logic/admin.ts';
 import { initialLayout, type LayoutState, type SeriesRef } from '../logic/layout.ts';
 import type { Route } from '../logic/route.ts';
+import type { SignedInUser, SignInProviders } from '../logic/session.ts';
 
 /** Why something could not be fetched: HTTP status (0: no answer) and what the archive said. Translated when shown. */
 export interface Problem {
   status: number;
   detail: string;
+  /** The problem's title, in the reader's language. */
+  title?: string;
+  retryAfterSeconds?: number;
 }
 
 /** Something fetched: on its way, there, or failed with a reason to show. */
@@ -39,13 +46,74 @@ export interface ReadingState {
   cineFps: number;
 }
 
+/**
+ * Whether someone is signed in. Signed out, the route stays what the address says, so signing in
+ * (again, after a session expired) continues there.
+ */
+export type SessionState =
+  | { status: 'checking' }
+  | {
+      status: 'signed-out';
+      /** A session ended under the reader (expired, revoked): said on the sign-in screen. */
+      expired: boolean;
+      providers: SignInProviders | undefined;
+      signingIn: boolean;
+      problem: Problem | undefined;
+    }
+  | { status: 'signed-in'; user: SignedInUser };
+
+/** The purpose of use stated for this browser session (检查检验结果互认), sent with every request for patient data. */
+export interface PurposeState {
+  text: string | undefined;
+  dialogOpen: boolean;
+}
+
+/** What happened to the last change asked for on the administration page; `form`: the form it came from, if any, to say it there. */
+export type AdminOutcome = { form?: string } & (
+  | { kind: 'done'; message: MessageKey; values?: Record<string, string> }
+  | { kind: 'invalid'; errors: FieldError[] }
+  | { kind: 'failed'; problem: Problem }
+);
+
+export interface AuditSearchState {
+  /** The query string searched for (logic/admin.ts auditSearch). */
+  search: string;
+  events: Loadable<AuditEvent[]> | undefined;
+  /** The id to page back from, when the last page was full. */
+  olderThan: string | undefined;
+  loadingOlder: boolean;
+  verification: Loadable<AuditVerification> | undefined;
+}
+
+export interface AdminState {
+  tab: AdminTab | undefined;
+  regions: Loadable<Region[]> | undefined;
+  institutions: Loadable<Institution[]> | undefined;
+  peers: Loadable<DicomPeer[]> | undefined;
+  users: Loadable<AdminUser[]> | undefined;
+  tokens: Loadable<ApiToken[]> | undefined;
+  outcome: AdminOutcome | undefined;
+  /** A change is on its way: the forms wait. */
+  busy: boolean;
+  /** The token just created, shown once; never stored anywhere else. */
+  newToken: (CreatedToken & { username: string; label: string }) | undefined;
+  audit: AuditSearchState;
+}
+
 export interface AppState {
   locale: Locale;
   route: Route;
   cpuRendering: boolean;
   helpOpen: boolean;
+  session: SessionState;
+  purpose: PurposeState;
   list: StudyListState;
   reading: ReadingState;
+  admin: AdminState;
+}
+
+export function signedInUserOf(state: AppState): SignedInUser | undefined {
+  return state.session.status === 'signed-in' ? state.session.user : undefined;
 }
 
 export function seriesKey(ref: SeriesRef): string {
@@ -58,4 +126,27 @@ export function emptyReading(): ReadingState {
 
 export function emptyList(): StudyListState {
   return { resultsFor: '', results: undefined, expandedStudy: undefined, seriesOf: {} };
+}
+
+export function emptyAdmin(): AdminState {
+  return {
+    tab: undefined,
+    regions: undefined,
+    institutions: undefined,
+    peers: undefined,
+    users: undefined,
+    tokens: undefined,
+    outcome: undefined,
+    busy: false,
+    newToken: undefined,
+    audit: { search: '', events: undefined, olderThan: undefined, loadingOlder: false, verification: undefined },
+  };
+}
+
+/** A failed request as the state keeps it: the archive's status, title and detail, or that it did not answer. */
+export function failed(error: unknown): { status: 'error'; problem: Problem } {
+  if (error instanceof ApiError) {
+    return { status: 'error', problem: { status: error.status, detail: error.detail, title: error.title, ...(error.retryAfterSeconds ? { retryAfterSeconds: error.retryAfterSeconds } : {}) } };
+  }
+  return { status: 'error', problem: { status: 0, detail: error instanceof Error ? error.message : String(error) } };
 }

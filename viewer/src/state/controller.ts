@@ -1,35 +1,62 @@
-import { DicomWebError, type DicomWebClient } from '../dicomweb/client.ts';
+import type { AuthClient } from '../api/auth-client.ts';
+import { ApiError } from '../api/http.ts';
+import type { DicomWebClient } from '../dicomweb/client.ts';
 import { matchingSeries, type SeriesSummary, type StudySummary } from '../dicomweb/models.ts';
 import { LOCALE_STORAGE_KEY, type LocaleStorage } from '../i18n/i18n.ts';
 import type { Locale } from '../i18n/messages.ts';
 import type { ImagingEngine, PrimaryTool } from '../imaging/engine.ts';
 import { seriesStack } from '../imaging/series-stack.ts';
+import { adminTabsFor, type AdminTab } from '../logic/admin.ts';
 import { activate, assignSeries, changeLayout, compareWithPrior, initialLayout, type LayoutId, type SeriesRef } from '../logic/layout.ts';
-import { DEFAULT_SORT, parseRoute, routeUrl, type Route } from '../logic/route.ts';
+import { PURPOSE_STORAGE_KEY, purposeToRemember, rememberedPurpose, type PurposeStorage } from '../logic/purpose.ts';
+import { DEFAULT_SORT, parseRoute, permittedRoute, routeUrl, type Route } from '../logic/route.ts';
+import { canStatePurpose, type SignedInUser } from '../logic/session.ts';
 import type { SearchCriteria, SortKey } from '../logic/study-query.ts';
-import { emptyList, emptyReading, seriesKey, type AppState, type Loadable, type OpenStudy, type Problem } from './app-state.ts';
+import type { AdminController } from './admin-controller.ts';
+import { emptyList, emptyReading, failed, seriesKey, signedInUserOf, type AppState, type Loadable, type OpenStudy, type Problem } from './app-state.ts';
 import type { Store } from './store.ts';
 
 /** Rows per page of the study list: one screen, so the archive is asked for a page at a time. */
 export const PAGE_SIZE = 25;
 
-/** The browser's history, behind an interface so the controller does not reach for globals. */
+/** The browser's history and location, behind an interface so the controller does not reach for globals. */
 export interface Navigation {
   push(url: string): void;
+  replace(url: string): void;
+  /** Loads the app afresh (at `url`, or where it is): nothing of the session before stays in memory. */
+  reload(url?: string): void;
 }
 
 /**
  * Every action the UI can take, and the only place that fetches: components call these and
- * render the store; the controller asks the DICOMweb client and writes results into the store.
+ * render the store; the controller asks the clients and writes results into the store.
+ * Administration's actions are the AdminController's.
  */
 export class Controller {
   constructor(
     private readonly store: Store<AppState>,
     private readonly client: DicomWebClient,
+    private readonly auth: AuthClient,
+    readonly admin: AdminController,
     readonly engine: ImagingEngine,
     private readonly navigation: Navigation,
     private readonly storage: LocaleStorage,
+    private readonly sessionStorage: PurposeStorage,
   ) {}
+
+  /** Asks who is signed in, then shows where the address points, or the sign-in screen. */
+  async start(): Promise<void> {
+    let user: SignedInUser | undefined;
+    try {
+      user = await this.auth.me();
+    } catch (error) {
+      this.signedOut(false, failed(error).problem);
+      return;
+    }
+    if (!user) return this.signedOut(false);
+    this.signedIn(user);
+    await this.enter(this.store.get().route);
+  }
 
   /** Follows the URL the page was opened at (or returned to with the back button). */
   async followLocation(pathname: string, search: string): Promise<void> {
@@ -41,10 +68,110 @@ export class Controller {
     await this.enter(route);
   }
 
-  private async enter(route: Route): Promise<void> {
+  /** Shows a route, once someone is signed in; until then only remembers it, to continue there. */
+  private async enter(requested: Route): Promise<void> {
+    const user = signedInUserOf(this.store.get());
+    if (!user) {
+      this.store.update((state) => ({ ...state, route: requested }));
+      return;
+    }
+    const adminTabs = adminTabsFor(user.permissions);
+    const redirect = permittedRoute(requested, user.permissions, adminTabs);
+    if (redirect) this.navigation.replace(routeUrl(redirect));
+    const route = redirect ?? requested;
     this.store.update((state) => ({ ...state, route }));
     if (route.page === 'studies') await this.loadList(route);
-    else await this.loadReading(route);
+    else if (route.page === 'viewer') await this.loadReading(route);
+    else await this.admin.enter(route.tab);
+  }
+
+  // Signing in and out.
+
+  async signIn(username: string, password: string): Promise<void> {
+    const session = this.store.get().session;
+    if (session.status !== 'signed-out' || session.signingIn) return;
+    this.store.update((state) => ({ ...state, session: { ...session, signingIn: true, problem: undefined } }));
+    let user: SignedInUser | undefined;
+    try {
+      await this.auth.login(username, password);
+      user = await this.auth.me();
+      if (!user) throw new ApiError(401, 'the session did not start', '/api/auth/me');
+    } catch (error) {
+      this.store.update((state) => (state.session.status === 'signed-out' ? { ...state, session: { ...state.session, signingIn: false, problem: failed(error).problem } } : state));
+      return;
+    }
+    // After an expired session the page starts afresh at the same address: whatever the reader
+    // had open is fetched again under the new session, and nothing of the old one lingers.
+    if (session.expired) return this.navigation.reload();
+    this.signedIn(user);
+    await this.enter(this.store.get().route);
+  }
+
+  /** Ends the session at the archive, then starts the app afresh at the study list (and so at the sign-in screen). */
+  async signOut(): Promise<void> {
+    this.engine.stopLoading();
+    await this.auth.logout().catch(() => undefined);
+    this.sessionStorage.removeItem(PURPOSE_STORAGE_KEY);
+    this.navigation.reload('/');
+  }
+
+  /** A request was refused for want of a session: back to the sign-in screen, keeping the address. */
+  sessionLost(): void {
+    if (this.store.get().session.status !== 'signed-in') return;
+    this.engine.stopLoading();
+    this.signedOut(true);
+  }
+
+  /** The user is known: the route becomes one they may see in the same change, so no other screen flashes by. */
+  private signedIn(user: SignedInUser): void {
+    const purpose = canStatePurpose(user) ? rememberedPurpose(this.sessionStorage.getItem(PURPOSE_STORAGE_KEY), user.username) : undefined;
+    const redirect = permittedRoute(this.store.get().route, user.permissions, adminTabsFor(user.permissions));
+    if (redirect) this.navigation.replace(routeUrl(redirect));
+    this.store.update((state) => ({ ...state, route: redirect ?? state.route, session: { status: 'signed-in', user }, purpose: { text: purpose, dialogOpen: false } }));
+  }
+
+  private signedOut(expired: boolean, problem?: Problem): void {
+    this.store.update((state) => ({
+      ...state,
+      helpOpen: false,
+      session: { status: 'signed-out', expired, providers: undefined, signingIn: false, problem },
+      purpose: { text: undefined, dialogOpen: false },
+    }));
+    void this.auth.providers().then(
+      (providers) => this.store.update((state) => (state.session.status === 'signed-out' ? { ...state, session: { ...state.session, providers } } : state)),
+      () => undefined,
+    );
+  }
+
+  // Purpose of use (检查检验结果互认).
+
+  setPurposeDialogOpen(dialogOpen: boolean): void {
+    this.store.update((state) => ({ ...state, purpose: { ...state.purpose, dialogOpen } }));
+  }
+
+  /** Remembers the purpose for this browser session and asks again for what it widens: the list or the priors. */
+  async statePurpose(purpose: string): Promise<void> {
+    const user = signedInUserOf(this.store.get());
+    if (!user) return;
+    this.sessionStorage.setItem(PURPOSE_STORAGE_KEY, purposeToRemember(user.username, purpose));
+    this.store.update((state) => ({ ...state, purpose: { text: purpose, dialogOpen: false } }));
+    await this.refreshForPurpose();
+  }
+
+  async withdrawPurpose(): Promise<void> {
+    this.sessionStorage.removeItem(PURPOSE_STORAGE_KEY);
+    this.store.update((state) => ({ ...state, purpose: { text: undefined, dialogOpen: false } }));
+    await this.refreshForPurpose();
+  }
+
+  private async refreshForPurpose(): Promise<void> {
+    const route = this.store.get().route;
+    if (route.page === 'studies') await this.loadList(route);
+    else if (route.page === 'viewer' && route.studyInstanceUids[0]) await this.loadPriors(route.studyInstanceUids[0]);
+  }
+
+  showAdmin(tab?: AdminTab): Promise<void> {
+    return this.go(tab ? { page: 'admin', tab } : { page: 'admin' });
   }
 
   // The study list.
@@ -132,7 +259,7 @@ export class Controller {
     setStudy({ status: 'loading' });
     try {
       const [summary, series] = await Promise.all([this.client.study(studyInstanceUid), this.client.series(studyInstanceUid)]);
-      if (!summary) throw new DicomWebError(404, `no study ${studyInstanceUid} is stored here`, '');
+      if (!summary) throw new ApiError(404, `no study ${studyInstanceUid} is stored here`, '');
       const study = { summary, series };
       setStudy({ status: 'ready', value: study });
       return study;
@@ -247,9 +374,4 @@ export function viewportIdOf(cell: number): string {
 
 function ref(series: SeriesSummary): SeriesRef {
   return { studyInstanceUid: series.studyInstanceUid, seriesInstanceUid: series.seriesInstanceUid };
-}
-
-function failed(error: unknown): { status: 'error'; problem: Problem } {
-  if (error instanceof DicomWebError) return { status: 'error', problem: { status: error.status, detail: error.detail } };
-  return { status: 'error', problem: { status: 0, detail: error instanceof Error ? error.message : String(error) } };
 }

@@ -1,69 +1,126 @@
-import { translator } from '../i18n/i18n.ts';
+import { translator, type Translate } from '../i18n/i18n.ts';
 import { LOCALE_NAMES, LOCALES, type Locale } from '../i18n/messages.ts';
-import type { AppState } from '../state/app-state.ts';
+import { adminTabsFor } from '../logic/admin.ts';
+import { signedInUserOf, type AppState } from '../state/app-state.ts';
 import type { Controller } from '../state/controller.ts';
+import { AdminView } from './admin/admin-view.ts';
 import { h, replaceChildren } from './dom.ts';
 import { helpDialog } from './help-dialog.ts';
+import { purposeDialog } from './purpose-dialog.ts';
 import { ReadingView } from './reading-view.ts';
+import { SignInView } from './sign-in-view.ts';
 import { StudyListView } from './study-list.ts';
+import type { ThumbnailSource } from './thumbnail.ts';
 
-/** The page: header (title, language, help) and whichever screen the route names. */
+/**
+ * The page: header (title, the places the user may go, who is signed in, language, help) and
+ * whichever screen the route names, or the sign-in screen while nobody is signed in.
+ */
 export class AppView {
   readonly element = h('div', { class: 'app' });
   readonly reading: ReadingView;
   private readonly header = h('header', { class: 'app-header' });
+  private readonly signIn: SignInView;
   private readonly studyList: StudyListView;
+  private readonly admin: AdminView;
   private readonly dialogHost = h('div');
   private previous: AppState | undefined;
 
   constructor(
     private readonly controller: Controller,
-    thumbnailUrl: (studyInstanceUid: string, seriesInstanceUid: string) => string,
+    thumbnails: ThumbnailSource,
   ) {
-    this.studyList = new StudyListView(controller, thumbnailUrl);
-    this.reading = new ReadingView(controller, thumbnailUrl);
-    this.element.append(this.header, this.studyList.element, this.reading.element, this.dialogHost);
+    this.signIn = new SignInView(controller);
+    this.studyList = new StudyListView(controller, thumbnails);
+    this.reading = new ReadingView(controller, thumbnails);
+    this.admin = new AdminView(controller);
+    this.element.append(this.header, this.signIn.element, this.studyList.element, this.reading.element, this.admin.element, this.dialogHost);
     document.addEventListener('keydown', (event) => {
-      if (event.key === 'Escape' && this.previous?.helpOpen) this.controller.setHelpOpen(false);
+      if (event.key !== 'Escape') return;
+      if (this.previous?.helpOpen) this.controller.setHelpOpen(false);
+      else if (this.previous?.purpose.dialogOpen) this.controller.setPurposeDialogOpen(false);
     });
   }
 
   render(state: AppState): void {
     const t = translator(state.locale);
-    const languageChanged = this.previous?.locale !== state.locale;
+    const previous = this.previous;
+    const languageChanged = previous?.locale !== state.locale;
     if (languageChanged) {
       this.controller.engine.setTranslator(t);
       document.documentElement.lang = state.locale;
       document.title = t('app.title');
     }
-    if (languageChanged || this.previous?.cpuRendering !== state.cpuRendering) {
+    if (languageChanged || previous?.cpuRendering !== state.cpuRendering || previous?.session !== state.session) this.renderHeader(state, t);
+    const signedIn = state.session.status === 'signed-in';
+    const page = signedIn ? state.route.page : undefined;
+    this.signIn.element.hidden = signedIn;
+    this.studyList.element.hidden = page !== 'studies';
+    this.reading.element.hidden = page !== 'viewer';
+    this.admin.element.hidden = page !== 'admin';
+    if (!signedIn) this.signIn.render(state, t);
+    else if (page === 'studies') this.studyList.render(state, t, languageChanged);
+    else if (page === 'viewer') this.reading.render(state, t);
+    else this.admin.render(state, t);
+    if (languageChanged || previous?.helpOpen !== state.helpOpen || previous?.purpose.dialogOpen !== state.purpose.dialogOpen) {
       replaceChildren(
-        this.header,
-        h('a', { class: 'brand', href: '/', onclick: (event: Event) => { event.preventDefault(); void this.controller.showStudyList(); } }, t('app.title')),
-        h('nav', {}, h('a', { href: '/', onclick: (event: Event) => { event.preventDefault(); void this.controller.showStudyList(); } }, t('app.studies'))),
-        state.cpuRendering ? h('span', { class: 'badge', title: t('app.renderingCpu') }, 'CPU') : null,
-        h('span', { class: 'spacer' }),
-        h(
-          'label',
-          { class: 'language' },
-          h('span', {}, t('app.language')),
-          h(
-            'select',
-            { 'data-action': 'language', onchange: (event: Event) => this.controller.setLocale((event.target as HTMLSelectElement).value as Locale) },
-            LOCALES.map((locale) => h('option', { value: locale, selected: locale === state.locale }, LOCALE_NAMES[locale])),
-          ),
-        ),
-        h('button', { type: 'button', 'data-action': 'help', onclick: () => this.controller.setHelpOpen(true) }, `? ${t('app.help')}`),
+        this.dialogHost,
+        state.helpOpen ? helpDialog(t, () => this.controller.setHelpOpen(false)) : null,
+        signedIn && state.purpose.dialogOpen ? purposeDialog(state, t, this.controller) : null,
       );
     }
-    const onList = state.route.page === 'studies';
-    this.studyList.element.hidden = !onList;
-    this.reading.element.hidden = onList;
-    if (onList) this.studyList.render(state, t, languageChanged);
-    else this.reading.render(state, t);
-    if (languageChanged || this.previous?.helpOpen !== state.helpOpen) {
-      replaceChildren(this.dialogHost, state.helpOpen ? helpDialog(t, () => this.controller.setHelpOpen(false)) : null);
-    }
     this.previous = state;
+  }
+
+  private renderHeader(state: AppState, t: Translate): void {
+    const user = signedInUserOf(state);
+    const link = (label: string, href: string, go: () => void, name: string) =>
+      h(
+        'a',
+        {
+          href,
+          class: name === 'brand' ? 'brand' : undefined,
+          'data-nav': name,
+          onclick: (event: Event) => {
+            event.preventDefault();
+            go();
+          },
+        },
+        label,
+      );
+    const readsImages = !!user?.permissions.includes('read-images');
+    const administers = !!user && adminTabsFor(user.permissions).length > 0;
+    replaceChildren(
+      this.header,
+      readsImages ? link(t('app.title'), '/', () => void this.controller.showStudyList(), 'brand') : h('span', { class: 'brand' }, t('app.title')),
+      h(
+        'nav',
+        {},
+        readsImages ? link(t('app.studies'), '/', () => void this.controller.showStudyList(), 'studies') : null,
+        administers ? link(t('app.admin'), '/admin', () => void this.controller.showAdmin(), 'admin') : null,
+      ),
+      state.cpuRendering && readsImages ? h('span', { class: 'badge', title: t('app.renderingCpu') }, 'CPU') : null,
+      h('span', { class: 'spacer' }),
+      user
+        ? h(
+            'span',
+            { class: 'user', title: t('app.signedInAs', { username: user.username }) },
+            h('span', { class: 'user-name' }, user.displayName),
+            h('span', { class: 'user-role' }, t(`role.${user.role}`)),
+          )
+        : null,
+      user ? h('button', { type: 'button', 'data-action': 'sign-out', onclick: () => void this.controller.signOut() }, t('app.signOut')) : null,
+      h(
+        'label',
+        { class: 'language' },
+        h('span', {}, t('app.language')),
+        h(
+          'select',
+          { 'data-action': 'language', onchange: (event: Event) => this.controller.setLocale((event.target as HTMLSelectElement).value as Locale) },
+          LOCALES.map((locale) => h('option', { value: locale, selected: locale === state.locale }, LOCALE_NAMES[locale])),
+        ),
+      ),
+      readsImages ? h('button', { type: 'button', 'data-action': 'help', onclick: () => this.controller.setHelpOpen(true) }, `? ${t('app.help')}`) : null,
+    );
   }
 }

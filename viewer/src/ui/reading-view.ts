@@ -8,8 +8,10 @@ import { actionForKey, type ShortcutAction } from '../logic/shortcuts.ts';
 import { presetsFor, type VoiPreset } from '../logic/voi-presets.ts';
 import { seriesKey, type AppState, type OpenStudy } from '../state/app-state.ts';
 import type { Controller } from '../state/controller.ts';
-import { h, hideBrokenImage, replaceChildren } from './dom.ts';
+import { h, replaceChildren } from './dom.ts';
 import { problemText } from './problem-text.ts';
+import { purposeNotice } from './purpose-dialog.ts';
+import { thumbnailImage, type ThumbnailSource } from './thumbnail.ts';
 import { SERIES_DRAG_TYPE, ViewportGrid } from './viewport-grid.ts';
 
 /** Images moved by PageUp/PageDown. */
@@ -30,7 +32,7 @@ export class ReadingView {
 
   constructor(
     private readonly controller: Controller,
-    private readonly thumbnailUrl: (studyInstanceUid: string, seriesInstanceUid: string) => string,
+    private readonly thumbnails: ThumbnailSource,
   ) {
     this.grid = new ViewportGrid(controller, controller.engine);
     const main = h('div', { class: 'reading-main' }, this.message, this.grid.element);
@@ -109,7 +111,7 @@ export class ReadingView {
         button('◐', () => engine.invert(viewportId), { title: t('action.invert'), name: 'invert' }),
         button('↺', () => engine.reset(viewportId), { title: t('action.reset'), name: 'reset' }),
         button('✕', () => engine.deleteMeasurements(viewportId), { title: t('action.deleteMeasurements'), name: 'delete-measurements' }),
-        button(t('action.calibrate'), () => this.calibrate(t), { title: t('action.calibrateTitle'), name: 'calibrate' }),
+        button(t('action.calibrate'), () => void this.calibrate(t), { title: t('action.calibrateTitle'), name: 'calibrate' }),
       ),
       group('viewer.presets', presetSelect),
       group('action.cine', button(engine.isCinePlaying(viewportId) ? '⏸' : '▶', () => this.controller.toggleCine(), { title: t('action.cine'), name: 'cine', pressed: engine.isCinePlaying(viewportId) }), fps, h('span', {}, t('viewer.fps'))),
@@ -130,11 +132,11 @@ export class ReadingView {
     });
   }
 
-  private calibrate(t: Translate): void {
+  private async calibrate(t: Translate): Promise<void> {
     const answer = window.prompt(t('action.calibratePrompt'));
     if (answer === null) return;
     const length = Number(answer.replace(',', '.'));
-    if (!this.controller.engine.calibrateFromLastLength(this.controller.activeViewportId(), length)) window.alert(t('action.calibrateNeedsLine'));
+    if (!(await this.controller.engine.calibrateFromLastLength(this.controller.activeViewportId(), length))) window.alert(t('action.calibrateNeedsLine'));
   }
 
   private renderSidebar(state: AppState, t: Translate): void {
@@ -157,6 +159,7 @@ export class ReadingView {
       h('p', { class: 'hint' }, t('viewer.dragHint')),
       studies.map((study) => this.seriesList(study, state, t)),
       h('h2', {}, t('viewer.priors')),
+      purposeNotice(state, t, this.controller, 'priors'),
       this.priorsPanel(state, t),
     );
   }
@@ -189,7 +192,7 @@ export class ReadingView {
                 if (transfer) transfer.effectAllowed = 'copy';
               },
             },
-            h('img', { onerror: hideBrokenImage, src: this.thumbnailUrl(series.studyInstanceUid, series.seriesInstanceUid), alt: '', width: 64, height: 64, draggable: 'false' }),
+            thumbnailImage(this.thumbnails, series.studyInstanceUid, series.seriesInstanceUid, 64, false),
             h(
               'div',
               { class: 'series-text' },
@@ -228,7 +231,7 @@ export class ReadingView {
 
   private onKey(event: KeyboardEvent): void {
     const state = this.state;
-    if (!state || state.route.page !== 'viewer' || state.helpOpen) return;
+    if (!state || state.route.page !== 'viewer' || state.helpOpen || state.purpose.dialogOpen || state.session.status !== 'signed-in') return;
     const target = event.target as HTMLElement | null;
     if (target && ['INPUT', 'SELECT', 'TEXTAREA'].includes(target.tagName)) return;
     const action = actionForKey(event);

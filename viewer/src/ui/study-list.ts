@@ -7,8 +7,10 @@ import { EMPTY_CRITERIA, MODALITIES, pageInfo, type SearchCriteria, type SortKey
 import type { AppState, Loadable } from '../state/app-state.ts';
 import type { Controller } from '../state/controller.ts';
 import { PAGE_SIZE } from '../state/controller.ts';
-import { h, hideBrokenImage, replaceChildren } from './dom.ts';
+import { h, replaceChildren } from './dom.ts';
 import { problemText } from './problem-text.ts';
+import { purposeNotice } from './purpose-dialog.ts';
+import { thumbnailImage, type ThumbnailSource } from './thumbnail.ts';
 
 interface Column {
   key: SortKey;
@@ -38,13 +40,15 @@ type TextField = Exclude<keyof SearchCriteria, 'modality'>;
 export class StudyListView {
   readonly element = h('section', { class: 'study-list' });
   private readonly form = h('form', { class: 'search', role: 'search' });
+  /** Whose studies the list covers: the reader's institution, or with a stated purpose also linked patients' elsewhere. */
+  private readonly scope = h('div', { class: 'scope' });
   private readonly results = h('div', { class: 'results' });
 
   constructor(
     private readonly controller: Controller,
-    private readonly thumbnailUrl: (studyInstanceUid: string, seriesInstanceUid: string) => string,
+    private readonly thumbnails: ThumbnailSource,
   ) {
-    this.element.append(this.form, this.results);
+    this.element.append(this.form, this.scope, this.results);
     this.form.addEventListener('submit', (event) => {
       event.preventDefault();
       void this.controller.search(this.readForm());
@@ -55,6 +59,7 @@ export class StudyListView {
     const route = state.route;
     if (route.page !== 'studies') return;
     if (languageChanged || this.form.childElementCount === 0 || this.form.dataset.route !== JSON.stringify(route.criteria)) this.renderForm(route.criteria, t);
+    replaceChildren(this.scope, purposeNotice(state, t, this.controller));
     this.renderResults(state, route, t);
   }
 
@@ -194,7 +199,7 @@ export class StudyListView {
           h(
             'button',
             { type: 'button', class: 'series-card', onclick: () => void this.controller.openStudy(study.studyInstanceUid, item.seriesInstanceUid) },
-            h('img', { onerror: hideBrokenImage, src: this.thumbnailUrl(study.studyInstanceUid, item.seriesInstanceUid), alt: '', loading: 'lazy', width: 96, height: 96 }),
+            thumbnailImage(this.thumbnails, study.studyInstanceUid, item.seriesInstanceUid, 96),
             h('span', {}, t('list.seriesItem', { number: item.seriesNumber ?? '', description: item.description || item.modality, count: item.instanceCount ?? '' })),
           ),
         ),

@@ -1,0 +1,82 @@
+import type { InstitutionBody, PeerBody, RegionBody, TokenBody, UserBody, UserChanges } from '../logic/admin.ts';
+import type { AdminUser, ApiToken, AuditEvent, AuditVerification, CreatedToken, DicomPeer, Institution, Region } from './admin-models.ts';
+import type { Connection } from './http.ts';
+
+/**
+ * /api/admin (regions, institutions, DICOM peers, users, API tokens) and /api/audit. Which calls a
+ * user may make is the archive's decision; this only speaks to it.
+ */
+export class AdminClient {
+  constructor(
+    private readonly connection: Connection,
+    readonly apiRoot = '/api',
+  ) {}
+
+  regions(): Promise<Region[]> {
+    return this.connection.json(`${this.apiRoot}/admin/regions`);
+  }
+
+  createRegion(body: RegionBody): Promise<Region> {
+    return this.connection.json(`${this.apiRoot}/admin/regions`, { method: 'POST', json: body });
+  }
+
+  institutions(): Promise<Institution[]> {
+    return this.connection.json(`${this.apiRoot}/admin/institutions`);
+  }
+
+  createInstitution(body: InstitutionBody): Promise<Institution> {
+    return this.connection.json(`${this.apiRoot}/admin/institutions`, { method: 'POST', json: body });
+  }
+
+  peers(): Promise<DicomPeer[]> {
+    return this.connection.json(`${this.apiRoot}/admin/peers`);
+  }
+
+  createPeer(body: PeerBody): Promise<DicomPeer> {
+    return this.connection.json(`${this.apiRoot}/admin/peers`, { method: 'POST', json: body });
+  }
+
+  updatePeer(id: string, body: Omit<PeerBody, 'institutionCode'>): Promise<DicomPeer> {
+    return this.connection.json(`${this.apiRoot}/admin/peers/${encodeURIComponent(id)}`, { method: 'PATCH', json: body });
+  }
+
+  deletePeer(id: string): Promise<void> {
+    return this.connection.json(`${this.apiRoot}/admin/peers/${encodeURIComponent(id)}`, { method: 'DELETE' });
+  }
+
+  users(): Promise<AdminUser[]> {
+    return this.connection.json(`${this.apiRoot}/admin/users`);
+  }
+
+  createUser(body: UserBody): Promise<AdminUser> {
+    return this.connection.json(`${this.apiRoot}/admin/users`, { method: 'POST', json: body });
+  }
+
+  updateUser(username: string, changes: UserChanges): Promise<AdminUser> {
+    return this.connection.json(`${this.apiRoot}/admin/users/${encodeURIComponent(username)}`, { method: 'PATCH', json: changes });
+  }
+
+  tokens(): Promise<ApiToken[]> {
+    return this.connection.json(`${this.apiRoot}/admin/tokens`);
+  }
+
+  createToken(body: TokenBody): Promise<CreatedToken> {
+    return this.connection.json(`${this.apiRoot}/admin/tokens`, { method: 'POST', json: body });
+  }
+
+  revokeToken(id: string): Promise<void> {
+    return this.connection.json(`${this.apiRoot}/admin/tokens/${encodeURIComponent(id)}`, { method: 'DELETE' });
+  }
+
+  /** `search`: the query string of logic/admin.ts auditSearch (patientId, user, study, type, from, to), plus paging. */
+  auditEvents(search: string, limit: number, before?: string): Promise<AuditEvent[]> {
+    const params = new URLSearchParams(search);
+    params.set('limit', String(limit));
+    if (before) params.set('before', before);
+    return this.connection.json(`${this.apiRoot}/audit/events?${params.toString()}`);
+  }
+
+  verifyAudit(): Promise<AuditVerification> {
+    return this.connection.json(`${this.apiRoot}/audit/verify`);
+  }
+}

@@ -1,0 +1,222 @@
+import type { AdminClient } from '../api/admin-client.ts';
+import type { MessageKey } from '../i18n/messages.ts';
+import {
+  AUDIT_PAGE_SIZE,
+  auditSearch,
+  chooseAdminTab,
+  institutionBody,
+  olderAuditPage,
+  passwordChange,
+  peerBody,
+  regionBody,
+  tokenBody,
+  userBody,
+  type AdminTab,
+  type FormFields,
+  type FormResult,
+} from '../logic/admin.ts';
+import type { Role } from '../logic/session.ts';
+import { emptyAdmin, failed, signedInUserOf, type AdminState, type AppState, type Loadable } from './app-state.ts';
+import type { Store } from './store.ts';
+
+type ListKey = 'regions' | 'institutions' | 'peers' | 'users' | 'tokens';
+
+/**
+ * The administration page's actions: what each tab lists, and the changes an administrator
+ * makes (each checked by logic/admin.ts before it is sent, then the list asked for again).
+ * An auditor's tab searches and verifies the audit trail.
+ */
+export class AdminController {
+  constructor(
+    private readonly store: Store<AppState>,
+    private readonly client: AdminClient,
+  ) {}
+
+  private get permissions() {
+    return signedInUserOf(this.store.get())?.permissions ?? [];
+  }
+
+  private update(change: (admin: AdminState) => AdminState): void {
+    this.store.update((state) => ({ ...state, admin: change(state.admin) }));
+  }
+
+  /** Opens a tab (the first the user has when none or another is asked for) and fetches what it lists. */
+  async enter(requested: AdminTab | undefined): Promise<void> {
+    const tab = chooseAdminTab(requested, this.permissions);
+    const previous = this.store.get().admin;
+    this.update((admin) => (admin.tab === tab ? admin : { ...emptyAdmin(), audit: admin.audit, tab }));
+    const systemAdministrator = this.permissions.includes('manage-system');
+    switch (tab) {
+      case 'institutions':
+        return this.reload('regions', 'institutions');
+      case 'peers':
+        return this.reload('peers', ...(systemAdministrator ? (['institutions'] as const) : []));
+      case 'users':
+        return this.reload('users', ...(systemAdministrator ? (['institutions'] as const) : []));
+      case 'tokens':
+        return this.reload('tokens', 'users');
+      case 'audit':
+        return this.runAuditSearch(previous.audit.search);
+      case undefined:
+        return;
+    }
+  }
+
+  private async reload(...keys: ListKey[]): Promise<void> {
+    await Promise.all(keys.map((key) => this.load(key)));
+  }
+
+  private async load(key: ListKey): Promise<void> {
+    const fetchers: Record<ListKey, () => Promise<unknown[]>> = {
+      regions: () => this.client.regions(),
+      institutions: () => this.client.institutions(),
+      peers: () => this.client.peers(),
+      users: () => this.client.users(),
+      tokens: () => this.client.tokens(),
+    };
+    const set = (loadable: Loadable<unknown[]>) => this.update((admin) => ({ ...admin, [key]: loadable }));
+    if (!this.store.get().admin[key]) set({ status: 'loading' });
+    try {
+      set({ status: 'ready', value: await fetchers[key]() });
+    } catch (error) {
+      set(failed(error));
+    }
+  }
+
+  /**
+   * One change: refused with the form's problems when it does not validate; otherwise sent,
+   * reported, and the lists it touches fetched again. Resolves true when it was made.
+   */
+  private async change<Body>(
+    /** The form the change came from (problems are said there); `closes`: it closes when done, so "done" is said above it. */
+    from: { form: string; closes?: boolean } | undefined,
+    form: FormResult<Body>,
+    send: (body: Body) => Promise<unknown>,
+    done: MessageKey,
+    values: Record<string, string>,
+    reload: ListKey[],
+  ): Promise<boolean> {
+    if (!form.ok) {
+      this.update((admin) => ({ ...admin, outcome: { form: from?.form, kind: 'invalid', errors: form.errors } }));
+      return false;
+    }
+    this.update((admin) => ({ ...admin, busy: true, outcome: undefined }));
+    try {
+      await send(form.body);
+    } catch (error) {
+      this.update((admin) => ({ ...admin, busy: false, outcome: { form: from?.form, kind: 'failed', problem: failed(error).problem } }));
+      return false;
+    }
+    this.update((admin) => ({ ...admin, busy: false, outcome: { form: from?.closes ? undefined : from?.form, kind: 'done', message: done, values } }));
+    await this.reload(...reload);
+    return true;
+  }
+
+  createRegion(fields: FormFields): Promise<boolean> {
+    return this.change({ form: 'region' }, regionBody(fields), (body) => this.client.createRegion(body), 'admin.done.regionCreated', { code: fields.code ?? '' }, ['regions']);
+  }
+
+  createInstitution(fields: FormFields): Promise<boolean> {
+    return this.change({ form: 'institution' }, institutionBody(fields), (body) => this.client.createInstitution(body), 'admin.done.institutionCreated', { code: fields.code ?? '' }, ['institutions']);
+  }
+
+  /** Registers a peer, or changes the one with `peerId`. */
+  savePeer(fields: FormFields, peerId: string | undefined): Promise<boolean> {
+    const aeTitle = (fields.aeTitle ?? '').trim();
+    if (peerId) return this.change({ form: 'peer' }, peerBody(fields, 'none'), (body) => this.client.updatePeer(peerId, body), 'admin.done.peerChanged', { aeTitle }, ['peers']);
+    const institution = this.permissions.includes('manage-system') ? 'required' : 'own';
+    return this.change({ form: 'peer' }, peerBody(fields, institution), (body) => this.client.createPeer(body), 'admin.done.peerCreated', { aeTitle }, ['peers']);
+  }
+
+  deletePeer(peerId: string, aeTitle: string): Promise<boolean> {
+    return this.change(undefined, { ok: true, body: peerId }, (id) => this.client.deletePeer(id), 'admin.done.peerDeleted', { aeTitle }, ['peers']);
+  }
+
+  createUser(fields: FormFields): Promise<boolean> {
+    return this.change({ form: 'user' }, userBody(fields, this.permissions), (body) => this.client.createUser(body), 'admin.done.userCreated', { username: (fields.username ?? '').trim() }, ['users']);
+  }
+
+  setUserRole(username: string, role: Role): Promise<boolean> {
+    return this.change(undefined, { ok: true, body: { role } }, (body) => this.client.updateUser(username, body), 'admin.done.roleChanged', { username }, ['users']);
+  }
+
+  setUserDisabled(username: string, disabled: boolean): Promise<boolean> {
+    return this.change(undefined, { ok: true, body: { disabled } }, (body) => this.client.updateUser(username, body), disabled ? 'admin.done.userDisabled' : 'admin.done.userEnabled', { username }, ['users']);
+  }
+
+  resetPassword(username: string, password: string): Promise<boolean> {
+    return this.change({ form: 'password', closes: true }, passwordChange(password), (body) => this.client.updateUser(username, body), 'admin.done.passwordReset', { username }, ['users']);
+  }
+
+  /** Creates a token and keeps its secret in the state just long enough to show it once. */
+  createToken(fields: FormFields): Promise<boolean> {
+    return this.change(
+      { form: 'token' },
+      tokenBody(fields),
+      async (body) => {
+        const created = await this.client.createToken(body);
+        this.update((admin) => ({ ...admin, newToken: { ...created, username: body.username, label: body.label } }));
+      },
+      'admin.done.tokenCreated',
+      { label: (fields.label ?? '').trim() },
+      ['tokens'],
+    );
+  }
+
+  dismissNewToken(): void {
+    this.update((admin) => ({ ...admin, newToken: undefined }));
+  }
+
+  revokeToken(tokenId: string, label: string): Promise<boolean> {
+    return this.change(undefined, { ok: true, body: tokenId }, (id) => this.client.revokeToken(id), 'admin.done.tokenRevoked', { label }, ['tokens']);
+  }
+
+  // The audit trail.
+
+  async searchAudit(fields: FormFields): Promise<void> {
+    const search = auditSearch(fields);
+    if (!search.ok) {
+      this.update((admin) => ({ ...admin, outcome: { form: 'audit', kind: 'invalid', errors: search.errors } }));
+      return;
+    }
+    this.update((admin) => ({ ...admin, outcome: undefined }));
+    await this.runAuditSearch(search.body);
+  }
+
+  private async runAuditSearch(search: string): Promise<void> {
+    this.update((admin) => ({ ...admin, audit: { ...admin.audit, search, events: { status: 'loading' }, olderThan: undefined } }));
+    const setEvents = (audit: Partial<AdminState['audit']>) =>
+      this.update((admin) => (admin.audit.search === search ? { ...admin, audit: { ...admin.audit, ...audit } } : admin));
+    try {
+      const events = await this.client.auditEvents(search, AUDIT_PAGE_SIZE);
+      setEvents({ events: { status: 'ready', value: events }, olderThan: olderAuditPage(events) });
+    } catch (error) {
+      setEvents({ events: failed(error) });
+    }
+  }
+
+  /** The next page back in time, added below the events shown. */
+  async olderAudit(): Promise<void> {
+    const { audit } = this.store.get().admin;
+    if (!audit.olderThan || audit.loadingOlder || audit.events?.status !== 'ready') return;
+    const shown = audit.events.value;
+    this.update((admin) => ({ ...admin, audit: { ...admin.audit, loadingOlder: true } }));
+    try {
+      const older = await this.client.auditEvents(audit.search, AUDIT_PAGE_SIZE, audit.olderThan);
+      const events = [...shown, ...older];
+      this.update((admin) => ({ ...admin, audit: { ...admin.audit, events: { status: 'ready', value: events }, olderThan: olderAuditPage(events), loadingOlder: false } }));
+    } catch (error) {
+      this.update((admin) => ({ ...admin, audit: { ...admin.audit, loadingOlder: false }, outcome: { kind: 'failed', problem: failed(error).problem } }));
+    }
+  }
+
+  async verifyAudit(): Promise<void> {
+    const set = (verification: AdminState['audit']['verification']) => this.update((admin) => ({ ...admin, audit: { ...admin.audit, verification } }));
+    set({ status: 'loading' });
+    try {
+      set({ status: 'ready', value: await this.client.verifyAudit() });
+    } catch (error) {
+      set(failed(error));
+    }
+  }
+}
