@@ -98,13 +98,21 @@ interface ViewportEntry {
   window: { lower: number; upper: number } | undefined;
 }
 
+/** What the image loader's frame requests need from the app. */
+export interface ImageRequests {
+  /** Headers to add to each frame request (the stated purpose of use). */
+  headers(): Record<string, string>;
+  /** A frame was refused for want of a session. */
+  unauthorized(): void;
+}
+
 /**
  * Starts Cornerstone (rendering, decoding in web workers, tools). Draws with CPU rendering when
  * WebGL is missing (Cornerstone's own fallback) and also when WebGL is only a software rasteriser
  * (SwiftShader, llvmpipe: no GPU), where drawing a 512×512 slice on the CPU directly is more than
  * twice as fast as emulating the GPU (docs/benchmarks.md). `renderer` overrides the choice.
  */
-export function startImaging(renderer: 'auto' | 'cpu' | 'webgl'): { cpu: boolean } {
+export function startImaging(renderer: 'auto' | 'cpu' | 'webgl', requests: ImageRequests): { cpu: boolean } {
   initCore();
   const { softwareRasterizer } = getRenderingCapabilities();
   if (renderer === 'cpu' || (renderer === 'auto' && softwareRasterizer)) setUseCPURendering(true);
@@ -114,7 +122,11 @@ export function startImaging(renderer: 'auto' | 'cpu' | 'webgl'): { cpu: boolean
     // One frame per request, so ask for it single-part (PS3.18 8.7.3.5): Cornerstone otherwise
     // scans every byte of a multipart body for the closing boundary on the main thread, which for
     // a 512×512 CT costs more than decoding it. Stored form (`*`): compressed frames stay compressed.
-    beforeSend: () => ({ Accept: FRAME_MEDIA_TYPE }),
+    // The session cookie goes by itself (same origin); the purpose of use must be added.
+    beforeSend: () => ({ ...requests.headers(), Accept: FRAME_MEDIA_TYPE }),
+    errorInterceptor: (error) => {
+      if (error.status === 401) requests.unauthorized();
+    },
   });
   initTools();
   for (const tool of Object.values(TOOL_CLASSES)) addTool(tool);
@@ -223,6 +235,11 @@ export class ImagingEngine {
     this.viewports.delete(viewportId);
     diagnostics.forget(viewportId);
     this.relink();
+  }
+
+  /** Stops fetching images into every viewport (the session ended: each request would be refused). */
+  stopLoading(): void {
+    for (const entry of this.viewports.values()) entry.prefetch?.stop();
   }
 
   /**
@@ -362,7 +379,7 @@ export class ImagingEngine {
    * spacing (secondary captures, scanned film): the reader says how long that line really is.
    * Returns false when there is no line to calibrate from.
    */
-  calibrateFromLastLength(viewportId: string, realLengthMm: number): boolean {
+  async calibrateFromLastLength(viewportId: string, realLengthMm: number): Promise<boolean> {
     const entry = this.viewports.get(viewportId);
     if (!entry || !(realLengthMm > 0)) return false;
     const viewport = this.viewport(viewportId);
@@ -370,7 +387,18 @@ export class ImagingEngine {
     const last = this.measurementsOn(entry.element, imageId)
       .filter((drawn) => drawn.metadata?.toolName === toolName('Length'))
       .at(-1);
-    const stats = last?.data.cachedStats as Record<string, { length?: number }> | undefined;
+    if (!last) return false;
+    // The line may have been measured before the calibration in force reached the viewport (Cornerstone
+    // re-reads an image's own spacing when it displays it): measure it again under that calibration first.
+    const measuredAgain = new Promise<void>((resolve) => {
+      entry.element.addEventListener(ToolEnums.Events.ANNOTATION_RENDERED, () => resolve(), { once: true });
+      setTimeout(resolve, 1000);
+    });
+    this.keepCalibration(viewportId);
+    last.invalidated = true;
+    viewport.render();
+    await measuredAgain;
+    const stats = last.data.cachedStats as Record<string, { length?: number }> | undefined;
     const measured = stats ? Object.values(stats)[0]?.length : undefined;
     if (!measured) return false;
     // Cornerstone's scale is image units per millimetre. The line was measured with the calibration
