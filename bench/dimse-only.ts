@@ -12,6 +12,13 @@ import type { Runtime } from '../workers/runtime.ts';
 
 const config = loadConfig();
 const log = createLogger('warn');
-const answerAtOnce = { ingest: async () => ({ result: 'stored' }) } as unknown as IngestService;
-const server = await startDimseServer({ log, ingest: answerAtOnce } as unknown as Runtime, config.dicom);
+// What the SCP reads of an outcome (the study, for its per-association audit summary), made up.
+const parsed = { studyInstanceUid: '2.25.1', sopClassUid: '1.2.840.10008.5.1.4.1.1.2', metadata: {} };
+const answerAtOnce = { ingest: async () => ({ result: 'stored', parsed }) } as unknown as IngestService;
+// The peer look-up (once per association) and the audit records stay out too: every caller is the one
+// registered peer, and audit events go nowhere.
+const benchPeer = { id: '1', institutionId: '1', aeTitle: 'BENCH', allowedNetworks: [], host: null, port: null, tlsRequired: false, characterSet: null };
+const institutions = { findPeerByAeTitle: async () => benchPeer, quarantineInstitutionId: async () => '1' };
+const audit = { recordInBackground: () => undefined, record: async () => undefined };
+const server = await startDimseServer({ log, ingest: answerAtOnce, config, institutions, audit } as unknown as Runtime, config.dicom);
 process.once('SIGTERM', () => void server.close().then(() => process.exit(0)));
