@@ -125,7 +125,9 @@ export class Administration {
   async createUser(actor: Actor, input: z.input<typeof userInput>) {
     const user = parse(userInput, input);
     this.requireRoleGrantable(actor, user.role);
-    const institutionId = user.role === 'system_admin' || user.role === 'auditor' ? (user.institutionCode ? await this.targetInstitution(actor, user.institutionCode) : null) : await this.targetInstitution(actor, user.institutionCode);
+    // System administrators and auditors may work for no institution; everyone else works for one.
+    const mayBeWithout = user.role === 'system_admin' || user.role === 'auditor';
+    const institutionId = mayBeWithout && !user.institutionCode ? null : await this.targetInstitution(actor, user.institutionCode);
     const problem = user.password === undefined ? null : passwordProblem(user.password);
     if (problem) throw new AdministrationError('invalid', problem);
     const passwordHash = user.password === undefined ? null : await hashPassword(user.password);

@@ -47,6 +47,11 @@ export interface AuditEventInput {
   detail?: Record<string, unknown>;
 }
 
+/** How the trail names a patient: 'issuer|Patient ID' when the issuer is known, else the bare ID (searches match both). */
+export function auditPatientId(issuer: string | null | undefined, patientId: string): string {
+  return issuer ? `${issuer}|${patientId}` : patientId;
+}
+
 /** A stored event: the input plus its place in the hash chain. */
 export interface AuditEventRecord extends Required<Pick<AuditEventInput, 'eventType' | 'action' | 'outcome'>> {
   id: string;

@@ -139,7 +139,9 @@ export class QueryRepository {
     const visible = visibilityCondition(visibility, (value) => `$${values.push(value)}`) ?? 'true';
     const { rows } = await this.pool.query<StudyOwnership>(
       `SELECT st.study_instance_uid AS "studyInstanceUid", st.institution_id AS "institutionId", p.issuer, p.patient_id AS "patientId",
-              NULLIF(concat_ws('=', p.patient_name->>'Alphabetic', p.patient_name->>'Ideographic'), '') AS "patientName", ${visible} AS visible
+              -- as personNameText writes it (archive/dicom/normalize.ts): groups by '=', trailing empties dropped
+              NULLIF(rtrim(concat_ws('=', coalesce(p.patient_name->>'Alphabetic', ''), coalesce(p.patient_name->>'Ideographic', ''),
+                                      coalesce(p.patient_name->>'Phonetic', '')), '='), '') AS "patientName", ${visible} AS visible
        FROM studies st JOIN patients p ON p.id = st.patient_pk WHERE st.study_instance_uid = $1`,
       values,
     );

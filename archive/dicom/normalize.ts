@@ -21,6 +21,11 @@ export function personNameSearchKeys(names: readonly DicomJsonPersonName[]): str
   return groups.length ? `|${groups.join('|')}|` : '';
 }
 
+/** A PN value as DICOM writes it: component groups joined by '=' (trailing empty groups dropped). */
+export function personNameText(name: DicomJsonPersonName): string {
+  return [name.Alphabetic ?? '', name.Ideographic ?? '', name.Phonetic ?? ''].join('=').replace(/=+$/, '');
+}
+
 /** The folding applied to both stored names and query values. */
 export function foldPersonName(value: string): string {
   return value.normalize('NFKC').toLowerCase().replace(/\^/g, ' ').replace(/\s+/g, ' ').trim();

@@ -2,9 +2,9 @@ import { createHash, type Hash } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { TLSSocket } from 'node:tls';
-import type { AuditEventInput } from '../../archive/audit/audit-event.ts';
+import { auditPatientId, type AuditEventInput } from '../../archive/audit/audit-event.ts';
 import type { AuditLog } from '../../archive/audit/audit-log.ts';
-import { firstString } from '../../archive/dicom/normalize.ts';
+import { firstString, personNameText } from '../../archive/dicom/normalize.ts';
 import { buildFileMetaHeader } from '../../archive/dicom/part10.ts';
 import { IngestRejection, type DicomJsonPersonName, type ParsedInstance } from '../../archive/dicom/types.ts';
 import type { IngestService } from '../../archive/ingest.ts';
@@ -341,9 +341,9 @@ function patientOf(parsed: ParsedInstance): { patientId?: string; patientName?: 
   const id = firstString(parsed.metadata, '00100020');
   const issuer = firstString(parsed.metadata, '00100021');
   const name = parsed.metadata['00100010']?.Value?.[0] as DicomJsonPersonName | null | undefined;
-  const patientName = name && typeof name === 'object' ? [name.Alphabetic, name.Ideographic].filter(Boolean).join('=') : '';
+  const patientName = name && typeof name === 'object' ? personNameText(name) : '';
   return {
-    ...(id ? { patientId: issuer ? `${issuer}|${id}` : id } : {}),
+    ...(id ? { patientId: auditPatientId(issuer, id) } : {}),
     ...(patientName ? { patientName } : {}),
   };
 }

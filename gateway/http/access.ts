@@ -1,6 +1,6 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { hasPermission, parsePurpose, visibilityFor, type Permission, type Principal, type Visibility } from '../../archive/access/policy.ts';
-import type { AuditAction, AuditEventType } from '../../archive/audit/audit-event.ts';
+import { auditPatientId, type AuditAction, type AuditEventType } from '../../archive/audit/audit-event.ts';
 import type { StudyOwnership } from '../../archive/db/query-repository.ts';
 import { QueryRepository } from '../../archive/db/query-repository.ts';
 import type { Runtime } from '../../workers/runtime.ts';
@@ -136,11 +136,12 @@ async function authorise(request: Request, response: Response, rule: RouteRule |
     // Storing into a study not stored yet is fine; into another institution's study is not.
     const refused = rule.requires === 'store' ? ownership !== null && !ownership.visible : !ownership?.visible;
     if (refused) throw denied(404, `no study ${studyUid} is stored here`, principal);
-    if (!ownership) return auditOnFinish(request, response, rule.audit!, access, runtime);
-    if (visibility.maskIdentity && rule.requires === 'read-images' && !MASKED_ALLOWED.test(request.path)) {
-      throw denied(403, 'identity is masked for your role: metadata, rendered images, frames and thumbnails only', principal);
+    if (ownership) {
+      if (visibility.maskIdentity && rule.requires === 'read-images' && !MASKED_ALLOWED.test(request.path)) {
+        throw denied(403, 'identity is masked for your role: metadata, rendered images, frames and thumbnails only', principal);
+      }
+      access.study = ownership;
     }
-    access.study = ownership ?? undefined;
   }
   if (rule.audit) auditOnFinish(request, response, rule.audit, access, runtime);
 }
@@ -161,7 +162,7 @@ function auditOnFinish(request: Request, response: Response, audit: NonNullable<
       userRole: access.principal.role,
       institutionId: access.principal.institutionId ?? undefined,
       sourceAddress: request.ip,
-      patientId: study ? `${study.issuer}|${study.patientId}` : audited.patientId,
+      patientId: study ? auditPatientId(study.issuer, study.patientId) : audited.patientId,
       patientName: study?.patientName ?? audited.patientName,
       studyUids: study ? [study.studyInstanceUid] : (audited.studyUids ?? []),
       purpose: access.visibility.linkedPatientsPurpose ?? undefined,

@@ -1,6 +1,8 @@
 import { Router, type Request, type Response } from 'express';
 import { QueryRepository, type SearchResult } from '../../../archive/db/query-repository.ts';
-import type { DicomJsonDataset } from '../../../archive/dicom/types.ts';
+import { auditPatientId } from '../../../archive/audit/audit-event.ts';
+import { personNameText } from '../../../archive/dicom/normalize.ts';
+import type { DicomJsonDataset, DicomJsonPersonName } from '../../../archive/dicom/types.ts';
 import { parseQidoQuery, QidoQueryError, type QidoQuery, type QueryLevel } from '../../../archive/query/qido-query.ts';
 import { metadataTagsToRead } from '../../../archive/query/result-attributes.ts';
 import { maskIdentity } from '../../../archive/access/masking.ts';
@@ -18,11 +20,11 @@ export function auditedResults(results: DicomJsonDataset[]): { studyUids: string
   const text = (result: DicomJsonDataset, tag: string) => {
     const value = result[tag]?.Value?.[0];
     if (typeof value === 'string') return value;
-    if (value && typeof value === 'object') return Object.values(value as Record<string, string>).join('=');
+    if (value && typeof value === 'object') return personNameText(value as DicomJsonPersonName);
     return undefined;
   };
   const studyUids = [...new Set(results.map((result) => text(result, '0020000D')).filter((uid): uid is string => uid !== undefined))];
-  const patients = new Set(results.map((result) => `${text(result, '00100021') ?? ''}|${text(result, '00100020') ?? ''}`));
+  const patients = new Set(results.map((result) => auditPatientId(text(result, '00100021'), text(result, '00100020') ?? '')));
   if (patients.size !== 1 || results.length === 0) return { studyUids };
   return { studyUids, patientId: [...patients][0], patientName: text(results[0]!, '00100010') };
 }
