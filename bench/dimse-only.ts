@@ -1,5 +1,5 @@
 /**
- * Yingyun's DIMSE layer (dcmjs-dimse plus our SCP) with the ingest step replaced by an immediate
+ * Yingyun's DIMSE layer (gateway/dimse: upper layer and SCP) with the ingest step replaced by an immediate
  * answer: no parse, no storage, no database. `npm run bench:ingest` sends it the same corpus as the
  * real receivers, so the table shows how much of Yingyun's time is the protocol layer's alone.
  * Never used outside the benchmark.

@@ -1,8 +1,7 @@
 import ipaddr from 'ipaddr.js';
-import dimse from 'dcmjs-dimse';
 import type { DicomPeer, InstitutionsRepository } from '../../archive/db/institutions-repository.ts';
+import { REJECT_REASON, REJECT_RESULT, REJECT_SOURCE } from './pdu.ts';
 
-const { RejectResult, RejectSource, RejectReason } = dimse.constants;
 
 /** An A-ASSOCIATE-RJ (PS3.8 9.3.4, Table 9-21), with the names the standard gives its values, for the log and the audit trail. */
 export interface AssociationRejection {
@@ -14,9 +13,9 @@ export interface AssociationRejection {
 
 export const REJECTION = {
   calledAeTitleNotRecognised: {
-    result: RejectResult.Permanent,
-    source: RejectSource.ServiceUser,
-    reason: RejectReason.CalledAeNotRecognized,
+    result: REJECT_RESULT.permanent,
+    source: REJECT_SOURCE.serviceUser,
+    reason: REJECT_REASON.calledAeTitleNotRecognised,
     description: 'rejected-permanent, DICOM UL service-user, called-AE-title-not-recognized',
   },
   /**
@@ -26,9 +25,9 @@ export const REJECTION = {
    * learns nothing about which AE titles exist).
    */
   callingAeTitleNotRecognised: {
-    result: RejectResult.Permanent,
-    source: RejectSource.ServiceUser,
-    reason: RejectReason.CallingAeNotRecognized,
+    result: REJECT_RESULT.permanent,
+    source: REJECT_SOURCE.serviceUser,
+    reason: REJECT_REASON.callingAeTitleNotRecognised,
     description: 'rejected-permanent, DICOM UL service-user, calling-AE-title-not-recognized',
   },
   /**
@@ -37,9 +36,9 @@ export const REJECTION = {
    * honest value. Permanent, because calling again on the same port cannot succeed.
    */
   tlsRequired: {
-    result: RejectResult.Permanent,
-    source: RejectSource.ServiceUser,
-    reason: RejectReason.NoReasonGiven,
+    result: REJECT_RESULT.permanent,
+    source: REJECT_SOURCE.serviceUser,
+    reason: REJECT_REASON.noReasonGiven,
     description: 'rejected-permanent, DICOM UL service-user, no-reason-given (TLS required)',
   },
   /**
@@ -49,9 +48,9 @@ export const REJECTION = {
    * associations are open.
    */
   temporarilyUnavailable: {
-    result: RejectResult.Transient,
-    source: RejectSource.ServiceProviderPresentation,
-    reason: RejectReason.TemporaryCongestion,
+    result: REJECT_RESULT.transient,
+    source: REJECT_SOURCE.serviceProviderPresentation,
+    reason: REJECT_REASON.temporaryCongestion,
     description: 'rejected-transient, DICOM UL service-provider (presentation), temporary-congestion',
   },
 } as const satisfies Record<string, AssociationRejection>;

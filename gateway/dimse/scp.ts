@@ -1,33 +1,29 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { Writable } from 'node:stream';
 import { TLSSocket } from 'node:tls';
 import { auditPatientId, type AuditEventInput } from '../../archive/audit/audit-event.ts';
 import type { AuditLog } from '../../archive/audit/audit-log.ts';
 import { firstString, personNameText } from '../../archive/dicom/normalize.ts';
-import { buildFileMetaHeader } from '../../archive/dicom/part10.ts';
+import { buildFileMetaHeader, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../../archive/dicom/part10.ts';
 import { IngestRejection, type DicomJsonPersonName, type ParsedInstance } from '../../archive/dicom/types.ts';
 import type { IngestService } from '../../archive/ingest.ts';
 import type { Logger } from '../../archive/log.ts';
-import dimse from './library.ts';
+import { AcceptorAssociation, type AcceptorHandler, type AssociationDecision, type DatasetSink } from './association.ts';
+import { COMMAND, type CommandSet } from './command-set.ts';
 import { chooseTransferSyntax, isStorageSopClass, STORE_STATUS, VERIFICATION_SOP_CLASS } from './negotiation.ts';
-import { normaliseAddress, REJECTION, type AdmittedPeer, type AssociationRejection, type GateDecision, type PeerGate } from './peer-gate.ts';
+import { CONTEXT_RESULT, type AssociateRequest, type ContextAnswer } from './pdu.ts';
+import { normaliseAddress, REJECTION, type AdmittedPeer, type AssociationRejection, type PeerGate } from './peer-gate.ts';
 
-const { Scp, constants, responses } = dimse;
-const { AbortReason, AbortSource, PresentationContextResult, Status } = constants;
-
-type Association = dimse.association.Association;
-type PresentationContext = dimse.association.PresentationContext;
-type CStoreRequest = dimse.requests.CStoreRequest;
-type CEchoRequest = dimse.requests.CEchoRequest;
-
-/** What the store stream hands to cStoreRequest in place of a parsed dcmjs Dataset. */
-class ReceivedInstance {
-  readonly chunks: Buffer[];
+/** A C-STORE dataset as it arrives: kept for the ingest path, hashed fragment by fragment. */
+class ReceivedInstance implements DatasetSink {
+  private readonly chunks: Buffer[];
   private readonly objectHash: Hash;
   private readonly datasetHash = createHash('sha256');
 
-  constructor(fileMetaHeader: Buffer) {
+  constructor(
+    fileMetaHeader: Buffer,
+    private readonly store: (received: ReceivedInstance) => Promise<{ status: number; errorComment?: string }>,
+  ) {
     this.chunks = [fileMetaHeader];
     this.objectHash = createHash('sha256').update(fileMetaHeader);
   }
@@ -39,7 +35,15 @@ class ReceivedInstance {
     this.datasetHash.update(fragment);
   }
 
-  finish(): { part10: Buffer; objectSha256: string; datasetSha256: string } {
+  finish(): Promise<{ status: number; errorComment?: string }> {
+    return this.store(this);
+  }
+
+  abandon(): void {
+    this.chunks.length = 0;
+  }
+
+  object(): { part10: Buffer; objectSha256: string; datasetSha256: string } {
     return { part10: Buffer.concat(this.chunks), objectSha256: this.objectHash.digest('hex'), datasetSha256: this.datasetHash.digest('hex') };
   }
 }
@@ -69,262 +73,181 @@ export interface ScpDependencies {
 }
 
 /**
- * One DICOM association. dcmjs-dimse does the PDU and DIMSE work; we decide negotiation, feed
- * C-STORE data into the ingest path without letting dcmjs parse it, and map outcomes to statuses.
+ * The storage SCP behind one DICOM connection: decides on the association (AE titles, the peer
+ * registry), answers each presentation context, feeds C-STORE datasets into the ingest path and
+ * maps its outcome to a status, and audits the association and what it stored. The protocol itself
+ * is AcceptorAssociation's.
  */
-export function createScpClass(dependencies: ScpDependencies) {
-  const { log, audit } = dependencies;
-  return class YingyunScp extends Scp {
-    private association?: Association;
-    /** Set once the association is accepted: whose data arrives on it. */
-    private admitted?: AdmittedPeer;
-    private readonly connection: Socket;
-    /** `address:port`, for the log and the receipt. */
-    private readonly peer: string;
-    /** The caller's IP address (IPv4-mapped IPv6 unwrapped), for the gate and the audit trail. */
-    private readonly remoteAddress: string;
-    private readonly transport: Transport;
-    private readonly studiesReceived = new Map<string, StudyReceived>();
-    private readonly ingesting = new Set<Promise<void>>();
-    private ending?: Promise<void>;
+export class DimseSession implements AcceptorHandler {
+  private readonly association: AcceptorAssociation;
+  /** Set once the association is accepted: whose data arrives on it. */
+  private admitted?: AdmittedPeer;
+  /** `address:port`, for the log and the receipt. */
+  private readonly peer: string;
+  /** The caller's IP address (IPv4-mapped IPv6 unwrapped), for the gate and the audit trail. */
+  private readonly remoteAddress: string;
+  private readonly transport: Transport;
+  private readonly studiesReceived = new Map<string, StudyReceived>();
+  private readonly ingesting = new Set<Promise<unknown>>();
+  private readonly closing: Promise<void>;
+  private markClosed!: () => void;
+  private ending?: Promise<void>;
 
-    constructor(socket: Socket, options: ConstructorParameters<typeof Scp>[1]) {
-      super(socket, options);
-      this.connection = socket;
-      this.peer = `${socket.remoteAddress}:${socket.remotePort}`;
-      this.remoteAddress = normaliseAddress(socket.remoteAddress ?? '');
-      this.transport = transportOf(socket);
-      socket.once('close', () => void this.ended());
+  constructor(
+    socket: Socket,
+    private readonly dependencies: ScpDependencies & { idleMs: number },
+  ) {
+    this.peer = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.remoteAddress = normaliseAddress(socket.remoteAddress ?? '');
+    this.transport = transportOf(socket);
+    this.closing = new Promise((resolve) => (this.markClosed = resolve));
+    this.association = new AcceptorAssociation(socket, this, {
+      maxPduLength: dependencies.maxPduLength,
+      idleMs: dependencies.idleMs,
+      implementationClassUid: IMPLEMENTATION_CLASS_UID,
+      implementationVersionName: IMPLEMENTATION_VERSION_NAME,
+    });
+  }
+
+  async decide(request: AssociateRequest): Promise<AssociationDecision> {
+    const callingAeTitle = request.callingAeTitle;
+    if (request.calledAeTitle !== this.dependencies.aeTitle) return this.reject(REJECTION.calledAeTitleNotRecognised, 'called AE title is not ours');
+    if (callingAeTitle === '') return this.reject(REJECTION.callingAeTitleNotRecognised, 'empty calling AE title');
+    const decision = await this.dependencies.gate.decide({ callingAeTitle, remoteAddress: this.remoteAddress, tls: this.transport.tls });
+    if (!decision.admitted) return this.reject(decision.rejection, decision.why, decision.institutionId);
+    const contexts = request.contexts.map(answerContext);
+    const accepted = contexts.filter((context) => context.result === CONTEXT_RESULT.acceptance).length;
+    this.admitted = decision.peer;
+    const details = this.describe();
+    if (decision.peer.quarantined) this.dependencies.log.warn({ ...details, why: decision.why, accepted }, 'association accepted from an unregistered peer: its data goes to quarantine');
+    else this.dependencies.log.debug({ ...details, why: decision.why, accepted }, 'association accepted');
+    this.auditAssociation('association-accepted', 0, decision.peer.institutionId, { reason: decision.why, ...(decision.peer.quarantined ? { quarantined: true } : {}) });
+    return { accept: true, contexts };
+  }
+
+  private reject(rejection: AssociationRejection, why: string, institutionId?: string): AssociationDecision {
+    const transient = rejection === REJECTION.temporarilyUnavailable;
+    this.dependencies.log.warn({ ...this.describe(), rejection: rejection.description, why }, 'association rejected');
+    this.auditAssociation('association-rejected', transient ? 8 : 4, institutionId, { reason: why, rejection: rejection.description });
+    return { accept: false, result: rejection.result, source: rejection.source, reason: rejection.reason };
+  }
+
+  storeStarted(command: CommandSet, transferSyntaxUid: string): DatasetSink {
+    const sopClassUid = command.uid(COMMAND.affectedSopClassUid) ?? '';
+    const sopInstanceUid = command.uid(COMMAND.affectedSopInstanceUid) ?? '';
+    const fileMetaHeader = buildFileMetaHeader({ sopClassUid, sopInstanceUid, transferSyntaxUid, sourceAeTitle: this.association.callingAeTitle });
+    return new ReceivedInstance(fileMetaHeader, (received) => this.store(received, sopClassUid, sopInstanceUid));
+  }
+
+  private async store(received: ReceivedInstance, sopClassUid: string, sopInstanceUid: string): Promise<{ status: number; errorComment?: string }> {
+    const admitted = this.admitted!;
+    const callingAeTitle = this.association.callingAeTitle ?? '';
+    const ingesting = this.dependencies.ingest.ingest(
+      received.object(),
+      {
+        via: 'dimse',
+        name: callingAeTitle,
+        remoteAddress: this.peer,
+        calledAeTitle: this.dependencies.aeTitle,
+        institutionId: admitted.institutionId,
+        ...(admitted.characterSetOverride ? { characterSetOverride: admitted.characterSetOverride } : {}),
+      },
+      { affectedSopClassUid: sopClassUid, affectedSopInstanceUid: sopInstanceUid },
+    );
+    this.ingesting.add(ingesting);
+    try {
+      const outcome = await ingesting;
+      this.noteReceived(outcome.parsed);
+      return { status: 0x0000 };
+    } catch (error) {
+      const kind = error instanceof IngestRejection ? error.kind : 'unexpected';
+      const reason = error instanceof Error ? error.message : String(error);
+      this.dependencies.log.warn({ peer: this.peer, callingAeTitle, sopInstanceUid, kind, reason }, 'C-STORE refused');
+      return { status: STORE_STATUS[kind], errorComment: reason };
+    } finally {
+      this.ingesting.delete(ingesting);
     }
+  }
 
-    override associationRequested(association: Association): void {
-      this.association = association;
-      const callingAeTitle = association.getCallingAeTitle().trim();
-      const calledAeTitle = association.getCalledAeTitle().trim();
-      if (calledAeTitle !== dependencies.aeTitle) {
-        this.reject(REJECTION.calledAeTitleNotRecognised, 'called AE title is not ours');
-        return;
+  protocolProblem(reason: string): void {
+    this.dependencies.log.warn({ ...this.describe(), reason }, 'association aborted or refused by the protocol layer');
+  }
+
+  ended(): void {
+    this.markClosed();
+  }
+
+  /** Who is calling, for the log: AE titles, address, transport. */
+  private describe() {
+    return {
+      peer: this.peer,
+      callingAeTitle: this.association?.callingAeTitle,
+      calledAeTitle: this.association?.calledAeTitle,
+      tls: this.transport.tls,
+      ...(this.transport.clientCertificate ? { clientCertificate: this.transport.clientCertificate } : {}),
+    };
+  }
+
+  private auditAssociation(eventType: 'association-accepted' | 'association-rejected', outcome: 0 | 4 | 8, institutionId: string | undefined, detail: Record<string, unknown>): void {
+    const { callingAeTitle, calledAeTitle, tls, clientCertificate } = this.describe();
+    this.dependencies.audit.recordInBackground({
+      eventType,
+      action: 'E',
+      outcome,
+      userName: callingAeTitle || undefined,
+      institutionId,
+      sourceAddress: this.remoteAddress,
+      detail: { calledAeTitle, tls, ...(clientCertificate ? { clientCertificate } : {}), ...detail },
+    });
+  }
+
+  /**
+   * Resolves once the connection has closed (after release, abort or a dropped connection) and its
+   * `instances-stored` events, one per study, are handed to the audit log.
+   */
+  whenEnded(): Promise<void> {
+    this.ending ??= (async () => {
+      await this.closing;
+      // An abort can arrive while instances are still being committed: they count once they are.
+      while (this.ingesting.size > 0) await Promise.allSettled([...this.ingesting]);
+      if (!this.admitted) return;
+      const callingAeTitle = this.association.callingAeTitle ?? '';
+      for (const [studyInstanceUid, study] of this.studiesReceived) {
+        this.dependencies.audit.recordInBackground({
+          eventType: 'instances-stored',
+          action: 'C',
+          outcome: 0,
+          userName: callingAeTitle,
+          institutionId: this.admitted.institutionId,
+          sourceAddress: this.remoteAddress,
+          patientId: study.patientId,
+          patientName: study.patientName,
+          studyUids: [studyInstanceUid],
+          detail: { count: study.count, sopClassUids: [...study.sopClassUids], via: 'dimse', callingAeTitle },
+        } satisfies AuditEventInput);
       }
-      if (callingAeTitle === '') {
-        this.reject(REJECTION.callingAeTitleNotRecognised, 'empty calling AE title');
-        return;
-      }
-      // The A-ASSOCIATE-AC/RJ goes out once the registry answers; the requestor waits for it.
-      dependencies.gate
-        .decide({ callingAeTitle, remoteAddress: this.remoteAddress, tls: this.transport.tls })
-        .then((decision) => {
-          if (this.connection.destroyed) return;
-          if (decision.admitted) this.accept(association, decision);
-          else this.reject(decision.rejection, decision.why, decision.institutionId);
-        })
-        .catch((error: unknown) => {
-          log.error({ peer: this.peer, callingAeTitle, err: error }, 'association set-up failed');
-          this.connection.destroy();
-        });
-    }
+    })();
+    return this.ending;
+  }
 
-    private accept(association: Association, decision: Extract<GateDecision, { admitted: true }>): void {
-      let accepted = 0;
-      for (const { context } of association.getPresentationContexts()) {
-        const abstractSyntaxUid = context.getAbstractSyntaxUid().replace(/\0+$/, '').trim();
-        if (abstractSyntaxUid !== VERIFICATION_SOP_CLASS && !isStorageSopClass(abstractSyntaxUid)) {
-          context.setResult(PresentationContextResult.RejectAbstractSyntaxNotSupported);
-          continue;
-        }
-        const transferSyntaxUid = chooseTransferSyntax(abstractSyntaxUid, context.getTransferSyntaxUids());
-        if (transferSyntaxUid) {
-          context.setResult(PresentationContextResult.Accept, transferSyntaxUid);
-          accepted++;
-        } else {
-          context.setResult(PresentationContextResult.RejectTransferSyntaxesNotSupported);
-        }
-      }
-      association.setMaxPduLength(dependencies.maxPduLength);
-      this.admitted = decision.peer;
-      const details = this.describe();
-      if (decision.peer.quarantined) log.warn({ ...details, why: decision.why, accepted }, 'association accepted from an unregistered peer: its data goes to quarantine');
-      else log.debug({ ...details, why: decision.why, accepted }, 'association accepted');
-      this.auditAssociation('association-accepted', 0, decision.peer.institutionId, { reason: decision.why, ...(decision.peer.quarantined ? { quarantined: true } : {}) });
-      this.sendAssociationAccept();
+  /** Tallies a stored instance under its study, from the header already parsed (no extra look-up). */
+  private noteReceived(parsed: ParsedInstance): void {
+    let study = this.studiesReceived.get(parsed.studyInstanceUid);
+    if (!study) {
+      study = { count: 0, sopClassUids: new Set(), ...patientOf(parsed) };
+      this.studiesReceived.set(parsed.studyInstanceUid, study);
     }
+    study.count++;
+    study.sopClassUids.add(parsed.sopClassUid);
+  }
+}
 
-    private reject(rejection: AssociationRejection, why: string, institutionId?: string): void {
-      const transient = rejection === REJECTION.temporarilyUnavailable;
-      log.warn({ ...this.describe(), rejection: rejection.description, why }, 'association rejected');
-      this.auditAssociation('association-rejected', transient ? 8 : 4, institutionId, { reason: why, rejection: rejection.description });
-      this.sendAssociationReject(rejection.result, rejection.source, rejection.reason);
-    }
-
-    /** Who is calling, for the log: AE titles, address, transport. */
-    private describe() {
-      return {
-        peer: this.peer,
-        callingAeTitle: this.association?.getCallingAeTitle().trim(),
-        calledAeTitle: this.association?.getCalledAeTitle().trim(),
-        tls: this.transport.tls,
-        ...(this.transport.clientCertificate ? { clientCertificate: this.transport.clientCertificate } : {}),
-      };
-    }
-
-    private auditAssociation(eventType: 'association-accepted' | 'association-rejected', outcome: 0 | 4 | 8, institutionId: string | undefined, detail: Record<string, unknown>): void {
-      const { callingAeTitle, calledAeTitle, tls, clientCertificate } = this.describe();
-      audit.recordInBackground({
-        eventType,
-        action: 'E',
-        outcome,
-        userName: callingAeTitle || undefined,
-        institutionId,
-        sourceAddress: this.remoteAddress,
-        detail: { calledAeTitle, tls, ...(clientCertificate ? { clientCertificate } : {}), ...detail },
-      });
-    }
-
-    /**
-     * A DIMSE message before we accepted the association (a peer that does not wait for the
-     * A-ASSOCIATE-AC): PS3.8 9.2 (state Sta3, action AA-8) answers with an A-ABORT.
-     */
-    private abortIfNotAdmitted(): boolean {
-      if (this.admitted) return false;
-      if (!this.connection.destroyed) {
-        log.warn({ peer: this.peer }, 'DIMSE message before the association was accepted: aborted');
-        this.sendAbort(AbortSource.ServiceProvider, AbortReason.UnexpectedPdu);
-        this.connection.destroySoon();
-      }
-      return true;
-    }
-
-    override associationReleaseRequested(): void {
-      this.sendAssociationReleaseResponse();
-      void this.ended();
-    }
-
-    override abort(): void {
-      void this.ended();
-    }
-
-    /**
-     * Resolves once the association has ended (released, aborted or disconnected) and its
-     * `instances-stored` events, one per study, are handed to the audit log.
-     */
-    ended(): Promise<void> {
-      this.ending ??= (async () => {
-        // An abort can arrive while instances are still being committed: they count once they are.
-        while (this.ingesting.size > 0) await Promise.allSettled([...this.ingesting]);
-        if (!this.admitted) return;
-        const callingAeTitle = this.association?.getCallingAeTitle().trim() ?? '';
-        for (const [studyInstanceUid, study] of this.studiesReceived) {
-          audit.recordInBackground({
-            eventType: 'instances-stored',
-            action: 'C',
-            outcome: 0,
-            userName: callingAeTitle,
-            institutionId: this.admitted.institutionId,
-            sourceAddress: this.remoteAddress,
-            patientId: study.patientId,
-            patientName: study.patientName,
-            studyUids: [studyInstanceUid],
-            detail: { count: study.count, sopClassUids: [...study.sopClassUids], via: 'dimse', callingAeTitle },
-          } satisfies AuditEventInput);
-        }
-      })();
-      return this.ending;
-    }
-
-    override cEchoRequest(request: CEchoRequest, callback: (response: dimse.responses.CEchoResponse) => void): void {
-      if (this.abortIfNotAdmitted()) return;
-      const response = responses.CEchoResponse.fromRequest(request);
-      response.setStatus(Status.Success);
-      callback(response);
-    }
-
-    override createStoreWritableStream(context: PresentationContext, request: CStoreRequest): Writable {
-      if (this.abortIfNotAdmitted()) return new Writable({ write: (_fragment, _encoding, done) => done() });
-      const received = new ReceivedInstance(
-        buildFileMetaHeader({
-          sopClassUid: request.getAffectedSopClassUid(),
-          sopInstanceUid: request.getAffectedSopInstanceUid(),
-          transferSyntaxUid: context.getAcceptedTransferSyntaxUid() ?? '',
-          sourceAeTitle: this.association?.getCallingAeTitle().trim(),
-        }),
-      );
-      const stream = new Writable({
-        write(fragment: Buffer, _encoding, done) {
-          received.append(fragment);
-          done();
-        },
-      });
-      return Object.assign(stream, { received });
-    }
-
-    override createDatasetFromStoreWritableStream(
-      writable: Writable,
-      _context: PresentationContext,
-      callback: (dataset: dimse.Dataset) => void,
-    ): void {
-      callback((writable as Writable & { received?: ReceivedInstance }).received as unknown as dimse.Dataset);
-    }
-
-    override cStoreRequest(request: CStoreRequest, callback: (response: dimse.responses.CStoreResponse) => void): void {
-      const admitted = this.admitted;
-      if (!admitted) {
-        this.abortIfNotAdmitted();
-        return;
-      }
-      const response = responses.CStoreResponse.fromRequest(request);
-      const received = request.getDataset() as unknown as ReceivedInstance | undefined;
-      const sopInstanceUid = request.getAffectedSopInstanceUid();
-      const callingAeTitle = this.association?.getCallingAeTitle().trim() ?? '';
-      const respond = (status: number, comment?: string) => {
-        response.setStatus(status);
-        // Error Comment (0000,0902) is an LO: 64 characters at most.
-        if (comment) response.setErrorComment(comment.slice(0, 64));
-        callback(response);
-      };
-      if (!(received instanceof ReceivedInstance)) {
-        respond(STORE_STATUS.malformed, 'no dataset received');
-        return;
-      }
-      const ingesting = dependencies.ingest
-        .ingest(
-          received.finish(),
-          {
-            via: 'dimse',
-            name: callingAeTitle,
-            remoteAddress: this.peer,
-            calledAeTitle: dependencies.aeTitle,
-            institutionId: admitted.institutionId,
-            ...(admitted.characterSetOverride ? { characterSetOverride: admitted.characterSetOverride } : {}),
-          },
-          { affectedSopClassUid: request.getAffectedSopClassUid(), affectedSopInstanceUid: sopInstanceUid },
-        )
-        .then(
-          (outcome) => {
-            this.noteReceived(outcome.parsed);
-            respond(Status.Success);
-          },
-          (error: unknown) => {
-            const kind = error instanceof IngestRejection ? error.kind : 'unexpected';
-            const reason = error instanceof Error ? error.message : String(error);
-            log.warn({ peer: this.peer, callingAeTitle, sopInstanceUid, kind, reason }, 'C-STORE refused');
-            respond(STORE_STATUS[kind], reason);
-          },
-        )
-        .catch((error: unknown) => log.error({ peer: this.peer, sopInstanceUid, err: error }, 'could not answer the C-STORE'))
-        .finally(() => this.ingesting.delete(ingesting));
-      this.ingesting.add(ingesting);
-    }
-
-    /** Tallies a stored instance under its study, from the header already parsed (no extra look-up). */
-    private noteReceived(parsed: ParsedInstance): void {
-      let study = this.studiesReceived.get(parsed.studyInstanceUid);
-      if (!study) {
-        study = { count: 0, sopClassUids: new Set(), ...patientOf(parsed) };
-        this.studiesReceived.set(parsed.studyInstanceUid, study);
-      }
-      study.count++;
-      study.sopClassUids.add(parsed.sopClassUid);
-    }
-  };
+/** Verification and every storage SOP class, each in the first transfer syntax we take of those proposed. */
+function answerContext(context: { id: number; abstractSyntaxUid: string; transferSyntaxUids: string[] }): ContextAnswer {
+  const refused = (result: number): ContextAnswer => ({ id: context.id, result, transferSyntaxUid: context.transferSyntaxUids[0] ?? '1.2.840.10008.1.2' });
+  if (context.abstractSyntaxUid !== VERIFICATION_SOP_CLASS && !isStorageSopClass(context.abstractSyntaxUid)) return refused(CONTEXT_RESULT.abstractSyntaxNotSupported);
+  const transferSyntaxUid = chooseTransferSyntax(context.abstractSyntaxUid, context.transferSyntaxUids);
+  return transferSyntaxUid ? { id: context.id, result: CONTEXT_RESULT.acceptance, transferSyntaxUid } : refused(CONTEXT_RESULT.transferSyntaxesNotSupported);
 }
 
 function transportOf(socket: Socket): Transport {

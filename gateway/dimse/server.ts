@@ -3,9 +3,8 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Config } from '../../archive/config.ts';
 import type { Runtime } from '../../workers/runtime.ts';
-import { guardPduFraming } from './pdu-guard.ts';
 import { normaliseAddress, PeerGate } from './peer-gate.ts';
-import { createScpClass } from './scp.ts';
+import { DimseSession, type ScpDependencies } from './scp.ts';
 
 /** How long running associations may take to finish when the server stops. */
 const DRAIN_TIMEOUT_MS = 10_000;
@@ -36,24 +35,24 @@ export interface DimseServerHandle {
 
 /**
  * The DIMSE listeners: plain TCP, and DICOM TLS on its own port when configured, both serving the
- * same SCP. We own the servers (rather than dcmjs-dimse's Server) to bind the configured address,
- * set TCP no-delay on every socket — DCMTK peers leave Nagle on, and each request/response exchange
- * would otherwise stall ~40 ms — guard PDU framing, and drain on close.
+ * same SCP. They bind the configured address, set TCP no-delay on every socket — DCMTK peers leave Nagle on,
+ * and each request/response exchange would otherwise stall ~40 ms — and drain on close.
  */
 export async function startDimseServer(runtime: Runtime, options: Config['dicom']): Promise<DimseServerHandle> {
   const log = runtime.log.child({ component: 'dimse' });
-  const Scp = createScpClass({
+  const dependencies: ScpDependencies & { idleMs: number } = {
     ingest: runtime.ingest,
     gate: new PeerGate(runtime.institutions, runtime.config.access.unknownPeers),
     audit: runtime.audit,
     aeTitle: options.aeTitle,
     maxPduLength: options.maxPduLength,
+    idleMs: options.idleSeconds * 1000,
     log,
-  });
+  };
   /** Every TCP connection of both listeners, ended at the drain deadline. */
   const sockets = new Set<net.Socket>();
   /** Running associations, whose end (and audit events) the drain waits for. */
-  const associations = new Set<InstanceType<typeof Scp>>();
+  const associations = new Set<DimseSession>();
 
   /** Per TCP connection, TLS or not: no-delay and tracking for the drain. */
   const trackConnections = (server: net.Server) =>
@@ -68,17 +67,10 @@ export async function startDimseServer(runtime: Runtime, options: Config['dicom'
   const serveAssociation = (socket: net.Socket) => {
     const peer = `${socket.remoteAddress}:${socket.remotePort}`;
     socket.on('error', (error) => log.debug({ peer, err: error }, 'connection error'));
-    guardPduFraming(socket, options.maxPduLength, (reason) => log.warn({ peer, reason }, 'connection aborted'));
     try {
-      const scp = new Scp(socket, { associationTimeout: options.idleSeconds * 1000, pduTimeout: options.idleSeconds * 1000 });
-      // dcmjs-dimse's own Server marks the SCP connected; its idle timeouts depend on it.
-      (scp as unknown as { connected: boolean }).connected = true;
-      scp.on('networkError', (error: Error) => {
-        log.warn({ peer, reason: error.message }, 'association ended by a network or protocol error');
-        socket.destroy();
-      });
-      associations.add(scp);
-      socket.once('close', () => void scp.ended().finally(() => associations.delete(scp)));
+      const session = new DimseSession(socket, dependencies);
+      associations.add(session);
+      void session.whenEnded().finally(() => associations.delete(session));
     } catch (error) {
       log.warn({ peer, err: error }, 'could not set up the association');
       socket.destroy();
@@ -131,7 +123,7 @@ export async function startDimseServer(runtime: Runtime, options: Config['dicom'
       deadline.unref();
       await closeServers();
       clearTimeout(deadline);
-      await Promise.all([...associations].map((association) => association.ended()));
+      await Promise.all([...associations].map((association) => association.whenEnded()));
     },
   };
 }

@@ -1,0 +1,224 @@
+/**
+ * The DICOM Upper Layer PDUs an association acceptor reads and writes (PS3.8 9.3): the
+ * A-ASSOCIATE-RQ parsed into what negotiation needs, and every PDU we send built byte for byte.
+ */
+
+export const PDU_TYPE = {
+  associateRq: 0x01,
+  associateAc: 0x02,
+  associateRj: 0x03,
+  pData: 0x04,
+  releaseRq: 0x05,
+  releaseRp: 0x06,
+  abort: 0x07,
+} as const;
+
+/** The one application context name of DICOM (PS3.7 Annex A.2.1). */
+export const DICOM_APPLICATION_CONTEXT = '1.2.840.10008.3.1.1.1';
+
+/** A-ASSOCIATE-RJ Result, Source and Reason/Diag. values (PS3.8 Table 9-21). */
+export const REJECT_RESULT = { permanent: 1, transient: 2 } as const;
+export const REJECT_SOURCE = { serviceUser: 1, serviceProviderAcse: 2, serviceProviderPresentation: 3 } as const;
+export const REJECT_REASON = {
+  // source service-user
+  noReasonGiven: 1,
+  applicationContextNameNotSupported: 2,
+  callingAeTitleNotRecognised: 3,
+  calledAeTitleNotRecognised: 7,
+  // source service-provider (ACSE)
+  protocolVersionNotSupported: 2,
+  // source service-provider (presentation)
+  temporaryCongestion: 1,
+} as const;
+
+/** A-ABORT Source and Reason/Diag. values (PS3.8 Table 9-26). */
+export const ABORT_SOURCE = { serviceUser: 0, serviceProvider: 2 } as const;
+export const ABORT_REASON = {
+  notSpecified: 0,
+  unrecognisedPdu: 1,
+  unexpectedPdu: 2,
+  unrecognisedPduParameter: 4,
+  unexpectedPduParameter: 5,
+  invalidPduParameterValue: 6,
+} as const;
+
+/** Presentation context Result/Reason values in the A-ASSOCIATE-AC (PS3.8 Table 9-18). */
+export const CONTEXT_RESULT = {
+  acceptance: 0,
+  userRejection: 1,
+  noReason: 2,
+  abstractSyntaxNotSupported: 3,
+  transferSyntaxesNotSupported: 4,
+} as const;
+
+/** A PDU whose content breaks PS3.8: the association is aborted with this reason. */
+export class PduError extends Error {
+  constructor(
+    message: string,
+    readonly abortReason: number = ABORT_REASON.invalidPduParameterValue,
+  ) {
+    super(message);
+    this.name = 'PduError';
+  }
+}
+
+export interface ProposedContext {
+  id: number;
+  abstractSyntaxUid: string;
+  transferSyntaxUids: string[];
+}
+
+export interface AssociateRequest {
+  protocolVersion: number;
+  calledAeTitle: string;
+  callingAeTitle: string;
+  applicationContextName: string;
+  contexts: ProposedContext[];
+  /** The requestor's Maximum Length Received (0: no limit), which bounds the PDUs we send it. */
+  maxPduLength: number;
+  implementationClassUid?: string;
+  implementationVersionName?: string;
+  /** Bytes 7–74 of the request, which the A-ASSOCIATE-AC repeats unchanged (PS3.8 9.3.3.2). */
+  fixedFields: Buffer;
+}
+
+export interface ContextAnswer {
+  id: number;
+  result: number;
+  /** The accepted transfer syntax; for a refused context the field is not significant. */
+  transferSyntaxUid: string;
+}
+
+/** UIDs and AE titles in PDU items: ASCII, trailing NULs or spaces allowed and ignored. */
+function text(bytes: Buffer): string {
+  return bytes.toString('latin1').replace(/[\0 ]+$/, '').trim();
+}
+
+/** Walks the items of a variable field: type (1), reserved (1), length (2, big endian), value. */
+function* items(bytes: Buffer, what: string): Generator<{ type: number; value: Buffer }> {
+  let offset = 0;
+  while (offset < bytes.length) {
+    if (offset + 4 > bytes.length) throw new PduError(`${what}: truncated item header`);
+    const type = bytes[offset]!;
+    const length = bytes.readUInt16BE(offset + 2);
+    const end = offset + 4 + length;
+    if (end > bytes.length) throw new PduError(`${what}: item 0x${type.toString(16)} claims ${length} bytes, ${bytes.length - offset - 4} remain`);
+    yield { type, value: bytes.subarray(offset + 4, end) };
+    offset = end;
+  }
+}
+
+/** Parses the body (after the 6-byte PDU header) of an A-ASSOCIATE-RQ. */
+export function parseAssociateRequest(body: Buffer): AssociateRequest {
+  if (body.length < 68) throw new PduError(`A-ASSOCIATE-RQ of ${body.length} bytes is shorter than its fixed fields (68)`);
+  const request: AssociateRequest = {
+    protocolVersion: body.readUInt16BE(0),
+    calledAeTitle: text(body.subarray(4, 20)),
+    callingAeTitle: text(body.subarray(20, 36)),
+    applicationContextName: '',
+    contexts: [],
+    maxPduLength: 0,
+    fixedFields: body.subarray(0, 68),
+  };
+  let sawUserInformation = false;
+  for (const item of items(body.subarray(68), 'A-ASSOCIATE-RQ')) {
+    if (item.type === 0x10) request.applicationContextName = text(item.value);
+    else if (item.type === 0x20) request.contexts.push(parseProposedContext(item.value));
+    else if (item.type === 0x50) {
+      sawUserInformation = true;
+      for (const sub of items(item.value, 'User Information')) {
+        if (sub.type === 0x51) {
+          if (sub.value.length !== 4) throw new PduError('Maximum Length sub-item is not 4 bytes long');
+          request.maxPduLength = sub.value.readUInt32BE(0);
+        } else if (sub.type === 0x52) request.implementationClassUid = text(sub.value);
+        else if (sub.type === 0x55) request.implementationVersionName = text(sub.value);
+        // Asynchronous operations, role selection, extended negotiation and user identity are left
+        // unanswered: PS3.7 D.3.3 makes their absence in the A-ASSOCIATE-AC mean the defaults (one
+        // operation at a time, the requestor as SCU, no extended behaviour, identity not asserted).
+      }
+    }
+    // Items of other types are skipped, as PS3.8 9.3.1 asks of a receiver.
+  }
+  if (!request.applicationContextName) throw new PduError('A-ASSOCIATE-RQ has no Application Context item');
+  if (!sawUserInformation) throw new PduError('A-ASSOCIATE-RQ has no User Information item');
+  if (request.contexts.length === 0) throw new PduError('A-ASSOCIATE-RQ proposes no presentation context');
+  return request;
+}
+
+function parseProposedContext(value: Buffer): ProposedContext {
+  if (value.length < 4) throw new PduError('presentation context item shorter than 4 bytes');
+  const context: ProposedContext = { id: value[0]!, abstractSyntaxUid: '', transferSyntaxUids: [] };
+  for (const sub of items(value.subarray(4), `presentation context ${context.id}`)) {
+    if (sub.type === 0x30) context.abstractSyntaxUid = text(sub.value);
+    else if (sub.type === 0x40) context.transferSyntaxUids.push(text(sub.value));
+  }
+  return context;
+}
+
+function pdu(type: number, body: Buffer): Buffer {
+  const header = Buffer.alloc(6);
+  header[0] = type;
+  header.writeUInt32BE(body.length, 2);
+  return Buffer.concat([header, body]);
+}
+
+function item(type: number, value: Buffer): Buffer {
+  const header = Buffer.alloc(4);
+  header[0] = type;
+  header.writeUInt16BE(value.length, 2);
+  return Buffer.concat([header, value]);
+}
+
+const ascii = (value: string) => Buffer.from(value, 'latin1');
+
+export function buildAssociateAccept(
+  request: AssociateRequest,
+  answers: readonly ContextAnswer[],
+  ours: { maxPduLength: number; implementationClassUid: string; implementationVersionName: string },
+): Buffer {
+  const maxLength = Buffer.alloc(4);
+  maxLength.writeUInt32BE(ours.maxPduLength, 0);
+  const contexts = answers.map((answer) =>
+    item(0x21, Buffer.concat([Buffer.from([answer.id, 0, answer.result, 0]), item(0x40, ascii(answer.transferSyntaxUid))])),
+  );
+  const userInformation = item(
+    0x50,
+    Buffer.concat([item(0x51, maxLength), item(0x52, ascii(ours.implementationClassUid)), item(0x55, ascii(ours.implementationVersionName))]),
+  );
+  return pdu(PDU_TYPE.associateAc, Buffer.concat([request.fixedFields, item(0x10, ascii(DICOM_APPLICATION_CONTEXT)), ...contexts, userInformation]));
+}
+
+export function buildAssociateReject(result: number, source: number, reason: number): Buffer {
+  return pdu(PDU_TYPE.associateRj, Buffer.from([0, result, source, reason]));
+}
+
+export function buildReleaseResponse(): Buffer {
+  return pdu(PDU_TYPE.releaseRp, Buffer.alloc(4));
+}
+
+export function buildAbort(source: number, reason: number): Buffer {
+  return pdu(PDU_TYPE.abort, Buffer.from([0, 0, source, reason]));
+}
+
+/**
+ * A DIMSE message part (command or dataset) as P-DATA-TF PDUs no longer than the peer's maximum,
+ * one PDV per PDU, the last one flagged as such (PS3.8 9.3.5, E.2).
+ */
+export function buildPData(contextId: number, command: boolean, bytes: Buffer, peerMaxPduLength: number): Buffer[] {
+  // PDU length = PDV item length field (4) + context ID (1) + control header (1) + fragment.
+  const fragmentMax = peerMaxPduLength > 6 ? peerMaxPduLength - 6 : bytes.length || 1;
+  const pdus: Buffer[] = [];
+  let offset = 0;
+  do {
+    const fragment = bytes.subarray(offset, offset + fragmentMax);
+    offset += fragment.length;
+    const header = Buffer.alloc(12);
+    header[0] = PDU_TYPE.pData;
+    header.writeUInt32BE(6 + fragment.length, 2);
+    header.writeUInt32BE(2 + fragment.length, 6);
+    header[10] = contextId;
+    header[11] = (command ? 0x01 : 0x00) | (offset >= bytes.length ? 0x02 : 0x00);
+    pdus.push(Buffer.concat([header, fragment]));
+  } while (offset < bytes.length);
+  return pdus;
+}
