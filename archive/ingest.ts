@@ -81,24 +81,13 @@ export class IngestService {
     // always lands on the same key with the same bytes.
     const objectKey = `instances/${parsed.studyInstanceUid}/${parsed.seriesInstanceUid}/${parsed.sopInstanceUid}.${objectSha256.slice(0, 16)}.dcm`;
 
-    // The duplicate look-up and the write of the bytes (flushed, not yet visible) run side by side:
-    // both wait on I/O, and the object is only made visible once it is known to be new.
-    const [lookup, staging] = await Promise.allSettled([
-      this.receipts.findByContent(parsed.sopInstanceUid, datasetSha256),
-      this.deps.store.stage(objectKey, received.part10, 'application/dicom'),
-    ]);
-    const staged = staging.status === 'fulfilled' ? staging.value : undefined;
-    if (lookup.status === 'rejected') {
-      await staged?.discard().catch(() => undefined);
-      throw databaseRejection('look up earlier versions', lookup.reason);
-    }
-    if (lookup.value) {
-      await staged?.discard().catch(() => undefined);
-      return { result: 'duplicate', ...lookup.value, parsed };
-    }
+    // No look-up first: a re-sent object writes the same bytes under the same key, and the receipt's
+    // uniqueness (instance + dataset digest) turns it into a duplicate below. That saves a database
+    // round trip on every instance for the rare re-send. Should the receipt then fail to commit, the
+    // object stays unreferenced (invisible, and overwritten by the sender's retry) rather than being
+    // deleted: a concurrent identical store may already reference the same key.
     try {
-      if (!staged) throw (staging as PromiseRejectedResult).reason;
-      await staged.commit();
+      await this.deps.store.put(objectKey, received.part10, 'application/dicom');
     } catch (error) {
       throw new IngestRejection('out-of-resources', `object store unavailable: ${describe(error)}`, { cause: error });
     }
@@ -127,8 +116,9 @@ export class IngestService {
       }),
     );
     if (receiptId === null) {
-      // The same dataset arrived concurrently and committed first. The same object wrote the same
-      // bytes under the same key, which must stay; under another File Meta header ours is surplus.
+      // The same dataset was received before (or concurrently, and committed first). The same object
+      // wrote the same bytes under the same key, which must stay; under another File Meta header ours
+      // is surplus.
       const winner = (await this.databaseStep('look up earlier versions', () =>
         this.receipts.findByContent(parsed.sopInstanceUid, datasetSha256),
       ))!;

@@ -35,8 +35,7 @@ describe('S3 server-side encryption (S3_SSE)', () => {
       try {
         const config = loadConfig({ ...s3.env, S3_ENDPOINT: proxy.url, S3_SSE: sse, ...(kmsKeyId ? { S3_SSE_KMS_KEY_ID: kmsKeyId } : {}), YINGYUN_DATA_DIR: '/nonexistent' });
         const store = await openObjectStore(config);
-        const original = await store.stage('instances/1/2/3.dcm', Buffer.from('DICM object'), 'application/dicom');
-        await original.commit();
+        await store.put('instances/1/2/3.dcm', Buffer.from('DICM object'), 'application/dicom');
         await store.putDerived('thumbnails/1/2/3.jpg', Buffer.from('jpeg'), 'image/jpeg');
         assert.equal((await store.get('instances/1/2/3.dcm')).toString(), 'DICM object', 'stored and readable');
         // The object writes, not the bucket's creation: they carry the objects' media types.

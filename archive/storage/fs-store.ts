@@ -3,11 +3,11 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { assertSafeKey, ObjectNotFound, type ObjectStore, type StagedObject } from './object-store.ts';
+import { assertSafeKey, ObjectNotFound, type ObjectStore } from './object-store.ts';
 
 /**
  * Objects as files under a root folder. A put writes a temporary file beside the target and flushes
- * it (stage), then renames it into place and flushes the folder (commit), so a crash leaves either
+ * it, then renames it into place and flushes the folder, so a crash leaves either
  * the whole object or nothing under its key. Every folder's own entry is flushed once, when first
  * used, so new folders survive a crash too.
  */
@@ -18,10 +18,6 @@ export class FileSystemObjectStore implements ObjectStore {
 
   constructor(private readonly root: string) {
     this.description = `local folder ${root}`;
-  }
-
-  async put(key: string, body: Buffer, contentType: string): Promise<void> {
-    await (await this.stage(key, body, contentType)).commit();
   }
 
   async putDerived(key: string, body: Buffer, _contentType?: string): Promise<void> {
@@ -38,34 +34,26 @@ export class FileSystemObjectStore implements ObjectStore {
   }
 
   // The content type is not kept: a file's key already says what it is (.dcm, .jpg).
-  async stage(key: string, body: Buffer, _contentType?: string): Promise<StagedObject> {
+  async put(key: string, body: Buffer, _contentType?: string): Promise<void> {
     const target = this.pathOf(key);
     const directory = path.dirname(target);
     await this.ensureDirectory(directory);
     const temporary = this.temporaryPathFor(target);
-    const handle = await fsp.open(temporary, 'w');
     try {
-      await handle.write(body, 0, body.length, 0);
-      // fdatasync: the data and the size, which is all a read needs; the name is made durable at commit.
-      await handle.datasync();
+      const handle = await fsp.open(temporary, 'w');
+      try {
+        await handle.write(body, 0, body.length, 0);
+        // fdatasync: the data and the size, which is all a read needs; the name is made durable below.
+        await handle.datasync();
+      } finally {
+        await handle.close();
+      }
+      await fsp.rename(temporary, target);
     } catch (error) {
-      await handle.close();
       await fsp.rm(temporary, { force: true });
       throw error;
     }
-    await handle.close();
-    return {
-      async commit() {
-        try {
-          await fsp.rename(temporary, target);
-        } catch (error) {
-          await fsp.rm(temporary, { force: true });
-          throw error;
-        }
-        await syncDirectory(directory);
-      },
-      discard: () => fsp.rm(temporary, { force: true }),
-    };
+    await syncDirectory(directory);
   }
 
   async get(key: string): Promise<Buffer> {

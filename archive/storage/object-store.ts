@@ -13,12 +13,6 @@ export interface ObjectStore {
    * may be missing; readers then draw it again.
    */
   putDerived(key: string, body: Buffer, contentType: string): Promise<void>;
-  /**
-   * The first half of a put: whatever can be done before deciding to keep the object (a local
-   * folder writes and flushes it under a temporary name). Lets the ingest path overlap that work
-   * with its database look-up; `put` is stage then commit.
-   */
-  stage(key: string, body: Buffer, contentType: string): Promise<StagedObject>;
   get(key: string): Promise<Buffer>;
   /** A byte range [offset, offset + length) of the object, for frames and bulk data. */
   getRange(key: string, offset: number, length: number): Promise<Buffer>;
@@ -26,13 +20,6 @@ export interface ObjectStore {
   exists(key: string): Promise<boolean>;
   delete(key: string): Promise<void>;
   readonly description: string;
-}
-
-export interface StagedObject {
-  /** Makes the object durable and visible under its key. */
-  commit(): Promise<void>;
-  /** Leaves nothing behind. */
-  discard(): Promise<void>;
 }
 
 export class ObjectNotFound extends Error {

@@ -10,7 +10,7 @@ import {
   S3ServiceException,
 } from '@aws-sdk/client-s3';
 import type { S3Config } from '../config.ts';
-import { assertSafeKey, ObjectNotFound, type ObjectStore, type StagedObject } from './object-store.ts';
+import { assertSafeKey, ObjectNotFound, type ObjectStore } from './object-store.ts';
 
 /**
  * Objects in any S3-compatible service. Path-style addressing, because MinIO, Ceph RGW and most
@@ -66,12 +66,6 @@ export class S3ObjectStore implements ObjectStore {
   // An S3 PUT is atomic and its durability is the service's; derived or not, it is the same request.
   putDerived(key: string, body: Buffer, contentType: string): Promise<void> {
     return this.put(key, body, contentType);
-  }
-
-  // A PUT is atomic and there is no temporary object worth sending early: staging only checks the key.
-  async stage(key: string, body: Buffer, contentType: string): Promise<StagedObject> {
-    assertSafeKey(key);
-    return { commit: () => this.put(key, body, contentType), discard: async () => undefined };
   }
 
   async get(key: string): Promise<Buffer> {
