@@ -4,6 +4,7 @@ import { parseInstance } from './dicom/parse.ts';
 import { IngestRejection, type ParsedInstance } from './dicom/types.ts';
 import { ReceiptsRepository } from './db/receipts-repository.ts';
 import type { Logger } from './log.ts';
+import type { ForegroundActivity } from './foreground-activity.ts';
 import type { ObjectStore } from './storage/object-store.ts';
 
 export interface InstanceSource {
@@ -63,12 +64,23 @@ export class IngestService {
       log: Logger;
       /** Called after the commit (index job); a failure here is recovered by the reconciler. */
       afterCommit: (receiptId: string) => Promise<void>;
+      /** Told while an instance is being ingested, so in-process background work can give way. */
+      foreground?: ForegroundActivity;
     },
   ) {
     this.receipts = new ReceiptsRepository(deps.pool);
   }
 
   async ingest(received: ReceivedObject, source: InstanceSource, expected: IngestExpectations = {}): Promise<IngestOutcome> {
+    const ended = this.deps.foreground?.begin();
+    try {
+      return await this.ingestNow(received, source, expected);
+    } finally {
+      ended?.();
+    }
+  }
+
+  private async ingestNow(received: ReceivedObject, source: InstanceSource, expected: IngestExpectations): Promise<IngestOutcome> {
     const parsed = parseInstance(received.part10, { characterSetOverride: source.characterSetOverride });
     assertAsExpected(expected, parsed);
     if (expected.mayStoreInto && !(await this.databaseStep('check the study owner', () => expected.mayStoreInto!(parsed.studyInstanceUid)))) {

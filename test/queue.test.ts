@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it, type TestContext } from 'node:test';
 import { z } from 'zod';
+import { ForegroundActivity } from '../archive/foreground-activity.ts';
 import { createLogger } from '../archive/log.ts';
 import { BullMqQueue } from '../workers/bullmq-queue.ts';
 import { InProcessQueue } from '../workers/in-process-queue.ts';
@@ -115,4 +116,44 @@ queueContract('BullMQ queue on real Redis', async (t) => {
   if (!requirePeer(t, await redisAvailable(), `Redis at ${testRedisUrl}`)) return null;
   // A queue name of its own per test: runs never see each other's jobs.
   return new BullMqQueue(testRedisUrl, log, { queueName: `yingyun-test-${randomBytes(6).toString('hex')}`, retryBaseMs });
+});
+
+describe('in-process queue while instances are being received', () => {
+  it('runs one job at a time while an ingest is in flight, and all of its workers once the receivers are quiet', async () => {
+    const foreground = new ForegroundActivity();
+    const queue = new InProcessQueue(log, { foreground });
+    let running = 0;
+    let mostAtOnce = 0;
+    const releases: Array<() => void> = [];
+    const job: JobDefinition<{ n: number }> = {
+      name: 'work',
+      payload: z.object({ n: z.number() }),
+      handle: async () => {
+        running++;
+        mostAtOnce = Math.max(mostAtOnce, running);
+        await new Promise<void>((resolve) => releases.push(resolve));
+        running--;
+      },
+    };
+    const receiving = foreground.begin();
+    for (let n = 0; n < 6; n++) await queue.enqueue('work', { n });
+    queue.startWorkers([job], 4);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(running, 1, 'one job while an instance is in flight');
+    releases.shift()!();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(running, 1, 'still one: the next job took the freed place, no more');
+    assert.equal(mostAtOnce, 1);
+    receiving();
+    assert.equal(foreground.busy, true, 'busy for a moment after the last instance, as the next one usually follows');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal(foreground.busy, false);
+    assert.equal(running, 4, 'every worker busy once the receivers are quiet');
+    while (releases.length > 0 || running > 0) {
+      releases.splice(0).forEach((release) => release());
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    await queue.whenIdle();
+    await queue.close();
+  });
 });

@@ -31,6 +31,8 @@ export class InProcessQueue implements JobQueue {
   private concurrency = 0;
   private closed = false;
   private sequence = 0;
+  /** Set while jobs wait for the receivers to go quiet. */
+  private resumeTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly log: Logger,
@@ -84,6 +86,7 @@ export class InProcessQueue implements JobQueue {
 
   async close(): Promise<void> {
     this.closed = true;
+    clearTimeout(this.resumeTimer);
     for (const job of this.delayed) clearTimeout(job.timer);
     this.delayed.clear();
     this.ready.length = 0;
@@ -106,7 +109,15 @@ export class InProcessQueue implements JobQueue {
   }
 
   private pump(): void {
-    while (!this.closed && this.active < this.concurrency && this.ready.length > 0) {
+    const foreground = this.options.foreground;
+    const limit = foreground?.busy ? Math.min(1, this.concurrency) : this.concurrency;
+    if (limit < this.concurrency && this.ready.length > 0 && !this.resumeTimer) {
+      this.resumeTimer = setTimeout(() => {
+        this.resumeTimer = undefined;
+        this.pump();
+      }, foreground!.quietInMs);
+    }
+    while (!this.closed && this.active < limit && this.ready.length > 0) {
       const job = this.ready.shift()!;
       this.active++;
       void this.run(job).finally(() => {

@@ -1,3 +1,4 @@
+import type { ForegroundActivity } from '../archive/foreground-activity.ts';
 import type { z } from 'zod';
 
 /**
@@ -62,4 +63,6 @@ export function retryDelayMs(attemptsMade: number, baseMs = 1000): number {
 export interface QueueOptions {
   /** First retry delay; tests shorten it. */
   retryBaseMs?: number;
+  /** Instances being received, which an in-process queue gives way to (one job at a time meanwhile). */
+  foreground?: ForegroundActivity;
 }

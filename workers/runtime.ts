@@ -13,6 +13,7 @@ import type { ObjectStore } from '../archive/storage/object-store.ts';
 import { openObjectStore } from '../archive/storage/open.ts';
 import { Renderer } from '../archive/render/renderer.ts';
 import { BullMqQueue } from './bullmq-queue.ts';
+import { ForegroundActivity } from '../archive/foreground-activity.ts';
 import { InProcessQueue } from './in-process-queue.ts';
 import type { JobContext } from './jobs/context.ts';
 import { enqueueIndexInstance, indexInstanceJob } from './jobs/index-instance.ts';
@@ -49,7 +50,10 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
   const renderer = new Renderer(config.renderThreads);
   try {
     const store = await openObjectStore(config);
-    queue = config.redisUrl ? new BullMqQueue(config.redisUrl, log.child({ component: 'queue' }), { queueName: config.queueName }) : new InProcessQueue(log.child({ component: 'queue' }));
+    const foreground = new ForegroundActivity();
+    queue = config.redisUrl
+      ? new BullMqQueue(config.redisUrl, log.child({ component: 'queue' }), { queueName: config.queueName })
+      : new InProcessQueue(log.child({ component: 'queue' }), { foreground });
     const jobs: JobContext = {
       receipts: new ReceiptsRepository(db.pool),
       index: new IndexRepository(db.derivedPool),
@@ -74,6 +78,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       store,
       log: log.child({ component: 'ingest' }),
       afterCommit: (receiptId) => enqueueIndexInstance(jobQueue, receiptId),
+      foreground,
     });
     let reconciler: Reconciler | undefined;
     let closing: Promise<void> | undefined;
