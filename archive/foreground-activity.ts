@@ -2,11 +2,11 @@
 const QUIET_AFTER_MS = 250;
 
 /**
- * Whether instances are being received right now. The embedded queue shares this process and its
- * two cores with the receivers; while a PACS is sending it runs one background job at a time, so
- * each acknowledgement waits for the disk and the database rather than for index and thumbnail
- * work that can as well happen a moment later. (Workers in their own process, with REDIS_URL,
- * are not held back: there the operating system shares the cores.)
+ * Whether instances are being received right now. The embedded queue shares this process, its two
+ * cores, the disk's journal and the database with the receivers; while a PACS is sending it holds
+ * index and thumbnail work back (for up to 10 s), so each acknowledgement waits only for its own
+ * disk and database work, and the derived work follows a moment later. (Workers in their own
+ * process, with REDIS_URL, are not held back: there the operating system shares the cores.)
  */
 export class ForegroundActivity {
   private inFlight = 0;

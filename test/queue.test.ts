@@ -119,9 +119,9 @@ queueContract('BullMQ queue on real Redis', async (t) => {
 });
 
 describe('in-process queue while instances are being received', () => {
-  it('runs one job at a time while an ingest is in flight, and all of its workers once the receivers are quiet', async () => {
+  it('holds jobs back while instances arrive, runs one at a time once the oldest is overdue, and all workers once the receivers are quiet', async () => {
     const foreground = new ForegroundActivity();
-    const queue = new InProcessQueue(log, { foreground });
+    const queue = new InProcessQueue(log, { foreground, maxWaitWhileReceivingMs: 300 });
     let running = 0;
     let mostAtOnce = 0;
     const releases: Array<() => void> = [];
@@ -135,23 +135,26 @@ describe('in-process queue while instances are being received', () => {
         running--;
       },
     };
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
     const receiving = foreground.begin();
     for (let n = 0; n < 6; n++) await queue.enqueue('work', { n });
     queue.startWorkers([job], 4);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    assert.equal(running, 1, 'one job while an instance is in flight');
+    await sleep(100);
+    assert.equal(running, 0, 'nothing runs while an instance is in flight');
+    await sleep(400);
+    assert.equal(running, 1, 'the oldest job waited too long: one runs');
     releases.shift()!();
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    assert.equal(running, 1, 'still one: the next job took the freed place, no more');
+    await sleep(50);
+    assert.equal(running, 1, 'the next overdue job took the freed place, no more');
     assert.equal(mostAtOnce, 1);
     receiving();
     assert.equal(foreground.busy, true, 'busy for a moment after the last instance, as the next one usually follows');
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await sleep(500);
     assert.equal(foreground.busy, false);
     assert.equal(running, 4, 'every worker busy once the receivers are quiet');
     while (releases.length > 0 || running > 0) {
       releases.splice(0).forEach((release) => release());
-      await new Promise((resolve) => setTimeout(resolve, 10));
+      await sleep(10);
     }
     await queue.whenIdle();
     await queue.close();

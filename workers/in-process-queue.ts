@@ -9,9 +9,17 @@ interface PendingJob {
   attemptsMade: number;
   debounceId?: string;
   timer?: NodeJS.Timeout;
+  /** performance.now() when it became ready to run. */
+  readySince?: number;
 }
 
 const MAX_FAILED_KEPT = 1000;
+/**
+ * While instances keep arriving, background jobs wait at most this long; then they run one at a time
+ * even so, so that a sender that never pauses delays new studies' index and thumbnails but never
+ * starves them.
+ */
+const MAX_WAIT_WHILE_RECEIVING_MS = 10_000;
 
 /**
  * The queue of the embedded default (no REDIS_URL): same handlers, retries and failed list as
@@ -104,19 +112,13 @@ export class InProcessQueue implements JobQueue {
 
   private makeReady(job: PendingJob): void {
     if (job.debounceId && this.debounced.get(job.debounceId) === job) this.debounced.delete(job.debounceId);
+    job.readySince = performance.now();
     this.ready.push(job);
     this.pump();
   }
 
   private pump(): void {
-    const foreground = this.options.foreground;
-    const limit = foreground?.busy ? Math.min(1, this.concurrency) : this.concurrency;
-    if (limit < this.concurrency && this.ready.length > 0 && !this.resumeTimer) {
-      this.resumeTimer = setTimeout(() => {
-        this.resumeTimer = undefined;
-        this.pump();
-      }, foreground!.quietInMs);
-    }
+    const limit = this.currentLimit();
     while (!this.closed && this.active < limit && this.ready.length > 0) {
       const job = this.ready.shift()!;
       this.active++;
@@ -126,6 +128,25 @@ export class InProcessQueue implements JobQueue {
         if (this.isIdle()) for (const resolve of this.idleWaiters.splice(0)) resolve();
       });
     }
+  }
+
+  /**
+   * How many jobs may run now: all workers, or while instances are being received none (each
+   * acknowledgement then waits only for its own disk and database work), except one once the
+   * oldest job has waited MAX_WAIT_WHILE_RECEIVING_MS. A timer looks again when that may change.
+   */
+  private currentLimit(): number {
+    const foreground = this.options.foreground;
+    if (!foreground?.busy || this.ready.length === 0) return this.concurrency;
+    const oldestWaitedMs = performance.now() - (this.ready[0]!.readySince ?? performance.now());
+    const untilOverdueMs = (this.options.maxWaitWhileReceivingMs ?? MAX_WAIT_WHILE_RECEIVING_MS) - oldestWaitedMs;
+    if (!this.resumeTimer && !this.closed) {
+      this.resumeTimer = setTimeout(() => {
+        this.resumeTimer = undefined;
+        this.pump();
+      }, Math.max(1, Math.min(foreground.quietInMs, untilOverdueMs > 0 ? untilOverdueMs : foreground.quietInMs)));
+    }
+    return untilOverdueMs > 0 ? 0 : Math.min(1, this.concurrency);
   }
 
   private async run(job: PendingJob): Promise<void> {

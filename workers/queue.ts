@@ -63,6 +63,8 @@ export function retryDelayMs(attemptsMade: number, baseMs = 1000): number {
 export interface QueueOptions {
   /** First retry delay; tests shorten it. */
   retryBaseMs?: number;
-  /** Instances being received, which an in-process queue gives way to (one job at a time meanwhile). */
+  /** Instances being received, which an in-process queue gives way to. */
   foreground?: ForegroundActivity;
+  /** How long jobs wait for the receivers before one runs regardless (default 10 s); tests shorten it. */
+  maxWaitWhileReceivingMs?: number;
 }
