@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import dcmjsImaging from 'dcmjs-imaging';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
+import { renderNativeGrayscale } from './native-grayscale.ts';
 
 const { DicomImage, NativePixelDecoder, WindowLevel, log: imagingLog } = dcmjsImaging;
 // dcmjs-imaging logs every decoder message at info, and the dcmjs it parses with warns on every
@@ -73,6 +74,8 @@ function loadCodecs(): Promise<void> {
  * models, then encodes with sharp.
  */
 export async function renderFrame(part10: Buffer, options: RenderOptions): Promise<RenderedImage> {
+  const grayscale = renderNativeGrayscale(part10, options.frame, options.window);
+  if (grayscale) return encode(sharp(grayscale.pixels, { raw: { width: grayscale.width, height: grayscale.height, channels: 1 } }), options);
   await loadCodecs();
   let image: InstanceType<typeof DicomImage>;
   try {
@@ -101,7 +104,12 @@ export async function renderFrame(part10: Buffer, options: RenderOptions): Promi
   } catch (error) {
     throw new RenderUnsupported(`cannot decode the pixel data: ${describe(error)}`, { cause: error });
   }
-  let pipeline = sharp(Buffer.from(rendered.pixels), { raw: { width: rendered.width, height: rendered.height, channels: 4 } }).removeAlpha();
+  return encode(sharp(Buffer.from(rendered.pixels), { raw: { width: rendered.width, height: rendered.height, channels: 4 } }).removeAlpha(), options);
+}
+
+/** Fits the drawn frame to the requested size and encodes it in the requested format. */
+async function encode(image: Sharp, options: RenderOptions): Promise<RenderedImage> {
+  let pipeline = image;
   if (options.viewport) {
     pipeline = pipeline.resize(options.viewport.width, options.viewport.height, { fit: 'contain', background: '#000' });
   } else if (options.maxSize) {
