@@ -94,19 +94,14 @@ export class IngestService {
     const objectKey = `instances/${parsed.studyInstanceUid}/${parsed.seriesInstanceUid}/${parsed.sopInstanceUid}.${objectSha256.slice(0, 16)}.dcm`;
 
     // No look-up first: a re-sent object writes the same bytes under the same key, and the receipt's
-    // uniqueness (instance + dataset digest) turns it into a duplicate below. That saves a database
-    // round trip on every instance for the rare re-send. Should the receipt then fail to commit, the
-    // object stays unreferenced (invisible, and overwritten by the sender's retry) rather than being
-    // deleted: a concurrent identical store may already reference the same key.
-    try {
-      await this.deps.store.put(objectKey, received.part10, 'application/dicom');
-    } catch (error) {
-      throw new IngestRejection('out-of-resources', `object store unavailable: ${describe(error)}`, { cause: error });
-    }
-
+    // uniqueness (instance + dataset digest) turns it into a duplicate below. The receipt is inserted
+    // while the object is flushed, and committed only once the object is durable; if either fails,
+    // nothing is committed. An object flushed for a receipt that then fails to commit stays
+    // unreferenced (invisible, and rewritten by the sender's retry) rather than being deleted: a
+    // concurrent identical store may reference the same key.
     const sourceId = await this.databaseStep('register the source', () => this.receipts.sourceId(source.via, source.name, source.institutionId));
-    const { receiptId, previousReceiptId } = await this.databaseStep('commit the receipt', () =>
-      this.receipts.record({
+    const [recording, storing] = await Promise.allSettled([
+      this.receipts.begin({
         sopInstanceUid: parsed.sopInstanceUid,
         sopClassUid: parsed.sopClassUid,
         studyInstanceUid: parsed.studyInstanceUid,
@@ -126,7 +121,15 @@ export class IngestService {
         deflated: parsed.deflated,
         characterSet: parsed.characterSet,
       }),
-    );
+      this.deps.store.put(objectKey, received.part10, 'application/dicom'),
+    ]);
+    if (storing.status === 'rejected') {
+      if (recording.status === 'fulfilled') await recording.value.rollback().catch(() => undefined);
+      throw new IngestRejection('out-of-resources', `object store unavailable: ${describe(storing.reason)}`, { cause: storing.reason });
+    }
+    if (recording.status === 'rejected') throw databaseRejection('record the receipt', recording.reason);
+    const { receiptId, previousReceiptId } = recording.value;
+    await this.databaseStep('commit the receipt', () => recording.value.commit());
     if (receiptId === null) {
       // The same dataset was received before (or concurrently, and committed first). The same object
       // wrote the same bytes under the same key, which must stay; under another File Meta header ours

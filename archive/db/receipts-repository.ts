@@ -37,6 +37,14 @@ const RECEIPT_COLUMNS = `
   received_at AS "receivedAt", metadata, bulk_data AS "bulkData", pixel, dataset_offset AS "datasetOffset",
   deflated, character_set AS "characterSet", indexed_at AS "indexedAt"`;
 
+/** A receipt inserted but not yet committed (ReceiptsRepository.begin). */
+export interface PendingReceipt {
+  receiptId: string | null;
+  previousReceiptId: string | null;
+  commit(): Promise<void>;
+  rollback(): Promise<void>;
+}
+
 /** The only place with SQL for sources, receipts and instance events. */
 export class ReceiptsRepository {
   private readonly sourceIds = new Map<string, string>();
@@ -68,50 +76,68 @@ export class ReceiptsRepository {
   }
 
   /**
-   * Commits a receipt in one statement (so one round trip and atomic without a transaction block).
+   * Inserts a receipt inside a transaction left open, visible to nobody until `commit`: the ingest
+   * path overlaps this with the flush of the object, and commits only once the object is durable.
    * When another version of the instance already exists, the new-version event is written with it.
-   * `receiptId` is null when an identical receipt won a race with this one.
+   * `receiptId` is null when an identical receipt exists (or won a race with this one).
    */
-  async record(receipt: NewReceipt): Promise<{ receiptId: string | null; previousReceiptId: string | null }> {
-    const result = await this.pool.query<{ receiptId: string | null; previousReceiptId: string | null }>(
-      `WITH previous AS (
-         SELECT id FROM receipts WHERE sop_instance_uid = $1 AND dataset_sha256 <> $8 ORDER BY id DESC LIMIT 1
-       ), inserted AS (
-         INSERT INTO receipts (sop_instance_uid, sop_class_uid, study_instance_uid, series_instance_uid,
-           transfer_syntax_uid, object_key, object_sha256, dataset_sha256, size_bytes, source_id,
-           remote_address, called_ae_title, metadata, bulk_data, pixel, dataset_offset, deflated, character_set)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
-         ON CONFLICT (sop_instance_uid, dataset_sha256) DO NOTHING
-         RETURNING id
-       ), event AS (
-         INSERT INTO instance_events (sop_instance_uid, kind, receipt_id, previous_receipt_id, detail)
-         SELECT $1, 'new-version', inserted.id, previous.id,
-                jsonb_build_object('datasetSha256', $8::text, 'sourceId', $10::bigint)
-         FROM inserted, previous
-       )
-       SELECT (SELECT id FROM inserted) AS "receiptId", (SELECT id FROM previous) AS "previousReceiptId"`,
-      [
-        receipt.sopInstanceUid,
-        receipt.sopClassUid,
-        receipt.studyInstanceUid,
-        receipt.seriesInstanceUid,
-        receipt.transferSyntaxUid,
-        receipt.objectKey,
-        receipt.objectSha256,
-        receipt.datasetSha256,
-        receipt.sizeBytes,
-        receipt.sourceId,
-        receipt.remoteAddress ?? null,
-        receipt.calledAeTitle ?? null,
-        JSON.stringify(receipt.metadata),
-        JSON.stringify(receipt.bulkData),
-        receipt.pixel ? JSON.stringify(receipt.pixel) : null,
-        receipt.datasetOffset,
-        receipt.deflated,
-        JSON.stringify(receipt.characterSet),
-      ],
-    );
-    return result.rows[0]!;
+  async begin(receipt: NewReceipt): Promise<PendingReceipt> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await client.query<{ receiptId: string | null; previousReceiptId: string | null }>(
+        `WITH previous AS (
+           SELECT id FROM receipts WHERE sop_instance_uid = $1 AND dataset_sha256 <> $8 ORDER BY id DESC LIMIT 1
+         ), inserted AS (
+           INSERT INTO receipts (sop_instance_uid, sop_class_uid, study_instance_uid, series_instance_uid,
+             transfer_syntax_uid, object_key, object_sha256, dataset_sha256, size_bytes, source_id,
+             remote_address, called_ae_title, metadata, bulk_data, pixel, dataset_offset, deflated, character_set)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+           ON CONFLICT (sop_instance_uid, dataset_sha256) DO NOTHING
+           RETURNING id
+         ), event AS (
+           INSERT INTO instance_events (sop_instance_uid, kind, receipt_id, previous_receipt_id, detail)
+           SELECT $1, 'new-version', inserted.id, previous.id,
+                  jsonb_build_object('datasetSha256', $8::text, 'sourceId', $10::bigint)
+           FROM inserted, previous
+         )
+         SELECT (SELECT id FROM inserted) AS "receiptId", (SELECT id FROM previous) AS "previousReceiptId"`,
+        [
+          receipt.sopInstanceUid,
+          receipt.sopClassUid,
+          receipt.studyInstanceUid,
+          receipt.seriesInstanceUid,
+          receipt.transferSyntaxUid,
+          receipt.objectKey,
+          receipt.objectSha256,
+          receipt.datasetSha256,
+          receipt.sizeBytes,
+          receipt.sourceId,
+          receipt.remoteAddress ?? null,
+          receipt.calledAeTitle ?? null,
+          JSON.stringify(receipt.metadata),
+          JSON.stringify(receipt.bulkData),
+          receipt.pixel ? JSON.stringify(receipt.pixel) : null,
+          receipt.datasetOffset,
+          receipt.deflated,
+          JSON.stringify(receipt.characterSet),
+        ],
+      );
+      const end = async (statement: 'COMMIT' | 'ROLLBACK') => {
+        try {
+          await client.query(statement);
+          client.release();
+        } catch (error) {
+          // A connection that failed mid-transaction is not handed out again.
+          client.release(error instanceof Error ? error : new Error(String(error)));
+          throw error;
+        }
+      };
+      return { ...result.rows[0]!, commit: () => end('COMMIT'), rollback: () => end('ROLLBACK') };
+    } catch (error) {
+      client.release(error instanceof Error ? error : new Error(String(error)));
+      throw error;
+    }
   }
 
   async get(receiptId: string): Promise<StoredReceipt | null> {
