@@ -161,6 +161,46 @@ describe('the ingest path', () => {
     }
   });
 
+  it('answers a failure, commits nothing and keeps running when the database connection drops while the object is flushed', async (t) => {
+    if (!requirePeer(t, havePydicom, 'python3-pydicom test files')) return;
+    const runtime = await openTestRuntime({ runWorkers: false });
+    try {
+      let flushed!: () => void;
+      const flushing = new Promise<void>((resolve) => (flushed = resolve));
+      // A store whose flush takes as long as the test needs to cut the receipt's connection.
+      const slowStore: ObjectStore = Object.assign(Object.create(runtime.store) as ObjectStore, {
+        put: async (key: string, body: Buffer, contentType: string) => {
+          await flushing;
+          return runtime.store.put(key, body, contentType);
+        },
+      });
+      const ingest = new IngestService({ pool: runtime.db.pool, store: slowStore, log: createLogger('silent'), afterCommit: async () => undefined });
+      const attempt = ingest.ingest({ part10: read('CT_small.dcm') }, source);
+      let pid: number | undefined;
+      for (let tries = 0; tries < 250 && pid === undefined; tries++) {
+        const open = await runtime.db.pool.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'");
+        pid = open.rows[0]?.pid;
+        if (pid === undefined) await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      assert.ok(pid, "the receipt's transaction is open while the object is flushed");
+      await runtime.db.pool.query('SELECT pg_terminate_backend($1)', [pid]);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      flushed();
+      await assert.rejects(attempt, (error: unknown) => {
+        assert.ok(error instanceof IngestRejection);
+        assert.equal(error.kind, 'out-of-resources');
+        // Cut after BEGIN or after the INSERT: either step reports it.
+        assert.match(error.message, /database unavailable \((record|commit) the receipt\)/);
+        return true;
+      });
+      assert.equal((await runtime.jobs.receipts.counts()).receipts, 0, 'nothing committed');
+      const retried = await runtime.ingest.ingest({ part10: read('CT_small.dcm') }, source);
+      assert.equal(retried.result, 'stored', 'the pool hands out a working connection for the retry');
+    } finally {
+      await runtime.dispose();
+    }
+  });
+
   it('rejects malformed input with a reason and stores nothing', async () => {
     const runtime = await openTestRuntime({ runWorkers: false });
     try {

@@ -77,6 +77,11 @@ function createPool(connectionString: string, log: Logger, { synchronousCommit =
   // An idle client losing its server (restart, failover) must not crash the process; the next query
   // gets a fresh connection or a clear error that the caller turns into a failure status.
   pool.on('error', (error) => log.warn({ reason: error.message }, 'idle database connection lost'));
+  // The same for a client checked out between two queries (an open transaction waiting for the
+  // object's flush, a batch of audit rows): pg-pool listens only to idle ones, and an 'error' event
+  // without a listener would end the process. The transaction's next query then fails, and its caller
+  // answers a failure status.
+  pool.on('connect', (client) => client.on('error', (error) => log.warn({ reason: error.message }, 'database connection lost while in use')));
   return pool;
 }
 
