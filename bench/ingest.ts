@@ -142,6 +142,18 @@ async function startYingyun(workDir: string): Promise<YingyunReceiver> {
   };
 }
 
+/** bench/durable-floor.ts: our DIMSE layer plus only the flush and one commit a durable acknowledgement needs. */
+async function startDurableFloor(workDir: string): Promise<Receiver> {
+  const dicomPort = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'bench', 'durable-floor.ts')], {
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, YINGYUN_DATA_DIR: path.join(workDir, `floor-${dicomPort}`), YINGYUN_DICOM_PORT: String(dicomPort), YINGYUN_DICOM_HOST: '127.0.0.1' },
+  });
+  await waitForPort(dicomPort, 120_000);
+  return { name: 'Durable floor: DIMSE layer + flush + one commit, nothing else', aeTitle: 'YINGYUN', port: dicomPort, stop: () => stopChild(child) };
+}
+
 /** The DIMSE layer alone (bench/dimse-only.ts): the ceiling that storage and indexing sit under. */
 async function startDimseOnly(): Promise<Receiver> {
   const dicomPort = await freePort();
@@ -218,6 +230,7 @@ async function main(): Promise<void> {
           () => startStorescp(workDir, associations > 1),
           () => startYingyun(workDir),
           startDimseOnly,
+          () => startDurableFloor(workDir),
           ...(haveOrthanc ? [() => startOrthanc(workDir)] : []),
         ];
         for (const start of receivers) {
