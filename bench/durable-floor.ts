@@ -2,7 +2,8 @@
  * The floor under any receiver that keeps Yingyun's promise, measured on this machine: our DIMSE layer
  * with a C-STORE handler that does only what a durable acknowledgement needs — the object written to
  * a local folder and flushed (FileSystemObjectStore.put: temporary file, fdatasync, rename, folder
- * fsync) and one row committed in (embedded) PostgreSQL — with no parsing, no metadata, no index and
+ * fsync) and one row committed in (embedded) PostgreSQL, the row inserted while the object is flushed
+ * as Yingyun's ingest path does — with no parsing, no metadata, no index and
  * no thumbnails. `npm run bench:ingest` sends it the same corpus: the gap from storescp to this row is
  * the price of durability on this disk; the gap from this row to Yingyun is Yingyun's own.
  * Never used outside the benchmark.
@@ -33,8 +34,15 @@ function storeDurably(): DatasetSink {
     async finish() {
       const sha256 = hash.digest('hex');
       const key = `floor/${sha256}.dcm`;
-      await store.put(key, Buffer.concat(chunks), 'application/dicom');
-      await db.pool.query('INSERT INTO bench_floor (object_key, sha256) VALUES ($1, $2)', [key, sha256]);
+      // As Yingyun does it: the row inserted while the object is flushed, committed once it is durable.
+      const client = await db.pool.connect();
+      try {
+        const recording = client.query('BEGIN').then(() => client.query('INSERT INTO bench_floor (object_key, sha256) VALUES ($1, $2)', [key, sha256]));
+        await Promise.all([recording, store.put(key, Buffer.concat(chunks), 'application/dicom')]);
+        await client.query('COMMIT');
+      } finally {
+        client.release();
+      }
       return { status: 0x0000 };
     },
     abandon() {

@@ -348,6 +348,51 @@ describe('DICOM upper layer and DIMSE of the acceptor, from a raw socket', () =>
     for (const peer of [early, refusedContext, orphan]) assert.ok(await peer.closedByServer());
   });
 
+  it('survives 400 mutated conversations (flipped, cut and inflated bytes in every PDU) and keeps answering C-ECHO', async () => {
+    // Deterministic: the same mutations on every run, so a failure can be replayed.
+    let seed = 0x5eed;
+    const random = (below: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % below;
+    };
+    const conversation = [associateRequest(), ...pData(1, true, echoRequest(1), 20), pdu(0x05, Buffer.alloc(4))];
+    const answers = new Map<number, number>();
+    for (let round = 0; round < 400; round++) {
+      const mutated = conversation.map((original) => {
+        const bytes = Buffer.from(original);
+        const mutation = random(4);
+        if (mutation === 0) for (let flips = 1 + random(4); flips > 0; flips--) bytes[random(bytes.length)] = random(256);
+        if (mutation === 1) return bytes.subarray(0, random(bytes.length));
+        if (mutation === 2) bytes.writeUInt32BE(random(2) ? 0xffffffff : random(bytes.length * 2), 2);
+        return bytes;
+      });
+      // The request first; once accepted, the rest (a requestor waits for the A-ASSOCIATE-AC).
+      const first = await new Promise<number>((resolve) => {
+        const socket = net.connect({ host: '127.0.0.1', port: system.dicomPort }, () => socket.write(mutated[0]!));
+        let answered = -1;
+        socket.on('data', (chunk: Buffer) => {
+          if (answered >= 0) return;
+          answered = chunk[0]!;
+          if (answered === 0x02) socket.end(Buffer.concat(mutated.slice(1)));
+        });
+        socket.on('error', () => undefined);
+        socket.on('close', () => resolve(answered));
+        socket.setTimeout(3000, () => socket.destroy());
+      });
+      answers.set(first, (answers.get(first) ?? 0) + 1);
+    }
+    // Every conversation got an answer the standard allows first (AC, RJ or A-ABORT), or a closed connection
+    // (a request cut short, then the connection ended, has nothing to answer).
+    for (const first of answers.keys()) assert.ok([-1, 0x02, 0x03, 0x07].includes(first), `first PDU type ${first}`);
+    assert.ok((answers.get(0x07) ?? 0) > 0 && (answers.get(0x02) ?? 0) > 0, `answers: ${JSON.stringify([...answers])}`);
+    const peer = await RawPeer.open(system.dicomPort);
+    peer.send(associateRequest());
+    assert.equal((await peer.next()).type, 0x02);
+    peer.send(...pData(1, true, echoRequest(9)));
+    assert.equal((await peer.response()).fields.get(0x0900)!.readUInt16LE(0), 0x0000, 'still serving');
+    peer.end();
+  });
+
   it('stores an instance sent by another SCU implementation (dcmjs-dimse), its pixel data intact', async () => {
     // The DX of the fixtures: dcmjs, which the client encodes with, writes neither ISO 2022 code extensions nor deflate.
     const instance = [...generateCorpus({ preset: 'small' })].find((candidate) => candidate.description.modality === 'DX')!;
