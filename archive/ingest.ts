@@ -5,7 +5,7 @@ import { IngestRejection, type ParsedInstance } from './dicom/types.ts';
 import { ReceiptsRepository } from './db/receipts-repository.ts';
 import type { Logger } from './log.ts';
 import type { ForegroundActivity } from './foreground-activity.ts';
-import type { ObjectStore } from './storage/object-store.ts';
+import type { IncomingObject, ObjectStore } from './storage/object-store.ts';
 
 export interface InstanceSource {
   via: 'dimse' | 'stow' | 'import';
@@ -40,6 +40,11 @@ export interface ReceivedObject {
   /** Computed while the bytes arrived, when the receiver could; otherwise computed here. */
   objectSha256?: string;
   datasetSha256?: string;
+  /**
+   * The same bytes already written to the object store as they arrived (IngestService.openUpload):
+   * then storing is only its `finish`. Discarded here if the instance is refused.
+   */
+  upload?: IncomingObject;
 }
 
 export interface IngestOutcome {
@@ -71,10 +76,22 @@ export class IngestService {
     this.receipts = new ReceiptsRepository(deps.pool);
   }
 
+  /**
+   * Where a receiver that gets an object piece by piece can write it as it arrives, to pass as
+   * `upload` with the whole; undefined when the object store gains nothing by it (S3).
+   */
+  openUpload(): IncomingObject | undefined {
+    return this.deps.store.openUpload?.();
+  }
+
   async ingest(received: ReceivedObject, source: InstanceSource, expected: IngestExpectations = {}): Promise<IngestOutcome> {
     const ended = this.deps.foreground?.begin();
     try {
       return await this.ingestNow(received, source, expected);
+    } catch (error) {
+      // A refused instance leaves no temporary file (after a finish, the object stays, as for `put`).
+      await received.upload?.discard().catch(() => undefined);
+      throw error;
     } finally {
       ended?.();
     }
@@ -121,7 +138,7 @@ export class IngestService {
         deflated: parsed.deflated,
         characterSet: parsed.characterSet,
       }),
-      this.deps.store.put(objectKey, received.part10, 'application/dicom'),
+      received.upload ? received.upload.finish(objectKey) : this.deps.store.put(objectKey, received.part10, 'application/dicom'),
     ]);
     if (storing.status === 'rejected') {
       if (recording.status === 'fulfilled') await recording.value.rollback().catch(() => undefined);

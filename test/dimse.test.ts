@@ -147,7 +147,11 @@ describe('DIMSE with DCMTK peers', () => {
     if (!requirePeer(t, available, 'DCMTK and pydicom test files')) return;
     const ingest = system.runtime.ingest as unknown as { deps: { store: ObjectStore } };
     const realStore = ingest.deps.store;
-    ingest.deps.store = Object.assign(Object.create(realStore) as ObjectStore, { put: async () => Promise.reject(new Error('simulated disk failure')) });
+    ingest.deps.store = Object.assign(Object.create(realStore) as ObjectStore, {
+      put: async () => Promise.reject(new Error('simulated disk failure')),
+      // What a C-STORE writes as it arrives fails as a full disk would, at the flush.
+      openUpload: () => ({ write: () => undefined, finish: async () => Promise.reject(new Error('simulated disk failure')), discard: async () => undefined }),
+    });
     try {
       const result = await storeFiles([], [file('SC_rgb_small_odd.dcm')]);
       assert.match(result.output, /Store Response \(Refused: OutOfResources\)/, result.output);

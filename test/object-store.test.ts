@@ -79,10 +79,26 @@ describe('local folder object store durability', () => {
       await store.put('a/b.dcm', Buffer.from('second'), 'application/dicom');
       assert.deepEqual(await fs.readdir(path.join(root, 'a')), ['b.dcm']);
       assert.equal((await store.get('a/b.dcm')).toString(), 'second');
+      // An upload: written in pieces before its key is known, visible only once finished.
+      const pieces = Array.from({ length: 12 }, (_, index) => Buffer.alloc(50_000 + index, index));
+      const upload = store.openUpload();
+      for (const piece of pieces) upload.write(piece);
+      assert.equal(await store.exists('a/uploaded.dcm'), false);
+      await upload.finish('a/uploaded.dcm');
+      assert.ok((await store.get('a/uploaded.dcm')).equals(Buffer.concat(pieces)), 'the pieces in order, byte for byte');
+      const dropped = store.openUpload();
+      dropped.write(Buffer.from('never'));
+      await dropped.discard();
+      assert.deepEqual(await fs.readdir(path.join(root, '.incoming')), [], 'finished and discarded uploads leave no temporary file');
+      await fs.rm(path.join(root, 'a', 'uploaded.dcm'));
       // A put whose final rename fails (a folder already holds the name) after the temporary file was written.
       await fs.mkdir(path.join(root, 'a', 'taken', 'inside'), { recursive: true });
       await assert.rejects(store.put('a/taken', Buffer.from('never'), 'application/dicom'));
       assert.deepEqual((await fs.readdir(path.join(root, 'a'))).sort(), ['b.dcm', 'taken'], 'a failed put leaves no temporary file');
+      const refused = store.openUpload();
+      refused.write(Buffer.from('never'));
+      await assert.rejects(refused.finish('a/taken'));
+      assert.deepEqual(await fs.readdir(path.join(root, '.incoming')), [], 'nor does a failed upload');
     } finally {
       await fs.rm(root, { recursive: true, force: true });
     }

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { assertSafeKey, ObjectNotFound, type ObjectStore } from './object-store.ts';
+import { assertSafeKey, ObjectNotFound, type IncomingObject, type ObjectStore } from './object-store.ts';
 
 /**
  * Objects as files under a root folder. A put writes a temporary file beside the target and flushes
@@ -54,6 +54,17 @@ export class FileSystemObjectStore implements ObjectStore {
       throw error;
     }
     await syncDirectory(directory);
+  }
+
+  openUpload(): IncomingObject {
+    // One folder for objects whose key is not known yet, on the same file system as the rest, so the
+    // final rename is atomic; its own entry need not be durable (what it holds never is acknowledged).
+    const incoming = path.join(this.root, INCOMING_FOLDER);
+    return new FileUpload(path.join(incoming, `${randomBytes(8).toString('hex')}.tmp`), this.ensureDirectory(incoming), async (key) => {
+      const target = this.pathOf(key);
+      await this.ensureDirectory(path.dirname(target));
+      return target;
+    });
   }
 
   async get(key: string): Promise<Buffer> {
@@ -108,12 +119,12 @@ export class FileSystemObjectStore implements ObjectStore {
     return path.join(this.root, key);
   }
 
-  /** Makes `directory` and its parents exist, each one's entry flushed in its parent. */
   /** Beside the target, so the rename is atomic; hidden and suffixed so listings and keys never meet it. */
   private temporaryPathFor(target: string): string {
     return path.join(path.dirname(target), `.${path.basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
   }
 
+  /** Makes `directory` and its parents exist, each one's entry flushed in its parent. */
   private ensureDirectory(directory: string): Promise<void> {
     let ready = this.directories.get(directory);
     if (!ready) {
@@ -130,6 +141,86 @@ export class FileSystemObjectStore implements ObjectStore {
       this.directories.set(directory, ready);
     }
     return ready;
+  }
+}
+
+/** Under the root, beside the keys' top folders (instances/, thumbnails/…), none of which starts with a dot. */
+const INCOMING_FOLDER = '.incoming';
+/** Bytes gathered before each write, so a 500 KB image is a few writes rather than one per fragment. */
+const WRITE_BATCH_BYTES = 256 * 1024;
+
+/**
+ * A temporary file filled as fragments arrive: writes are queued in order, and `finish` flushes it
+ * (fdatasync), renames it to its key and flushes that folder — the same steps as `put`.
+ */
+class FileUpload implements IncomingObject {
+  private readonly file: Promise<fsp.FileHandle>;
+  private writing: Promise<unknown>;
+  private batch: Buffer[] = [];
+  private batchBytes = 0;
+  private position = 0;
+  private state: 'open' | 'finished' | 'discarded' = 'open';
+
+  constructor(
+    private readonly temporary: string,
+    folderReady: Promise<void>,
+    private readonly targetFor: (key: string) => Promise<string>,
+  ) {
+    this.file = folderReady.then(() => fsp.open(temporary, 'w'));
+    this.writing = this.file;
+    // Failures are reported by finish(); until then nobody awaits these promises.
+    this.writing.catch(() => undefined);
+  }
+
+  write(bytes: Buffer): void {
+    if (this.state !== 'open') return;
+    this.batch.push(bytes);
+    this.batchBytes += bytes.length;
+    if (this.batchBytes >= WRITE_BATCH_BYTES) this.flushBatch();
+  }
+
+  async finish(key: string): Promise<void> {
+    if (this.state !== 'open') throw new Error(`upload already ${this.state}`);
+    this.flushBatch();
+    this.state = 'finished';
+    try {
+      const file = await this.file;
+      try {
+        await this.writing;
+        await file.datasync();
+      } finally {
+        await file.close();
+      }
+      const target = await this.targetFor(key);
+      await fsp.rename(this.temporary, target);
+      await syncDirectory(path.dirname(target));
+    } catch (error) {
+      await fsp.rm(this.temporary, { force: true });
+      throw error;
+    }
+  }
+
+  async discard(): Promise<void> {
+    if (this.state === 'open') {
+      this.state = 'discarded';
+      await this.writing.catch(() => undefined);
+      await (await this.file.catch(() => undefined))?.close().catch(() => undefined);
+    }
+    await fsp.rm(this.temporary, { force: true });
+  }
+
+  private flushBatch(): void {
+    if (this.batchBytes === 0) return;
+    const bytes = this.batch.length === 1 ? this.batch[0]! : Buffer.concat(this.batch, this.batchBytes);
+    const at = this.position;
+    this.position += bytes.length;
+    this.batch = [];
+    this.batchBytes = 0;
+    this.writing = this.writing.then(async () => {
+      const file = await this.file;
+      await file.write(bytes, 0, bytes.length, at);
+    });
+    this.writing.catch(() => undefined);
   }
 }
 

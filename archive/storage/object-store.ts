@@ -13,6 +13,13 @@ export interface ObjectStore {
    * may be missing; readers then draw it again.
    */
   putDerived(key: string, body: Buffer, contentType: string): Promise<void>;
+  /**
+   * Starts an object whose key is known only once all of it has arrived (a C-STORE: its UIDs and
+   * digest come with the last fragment), so its bytes can go to disk while the rest is still on the
+   * wire. Offered by stores where that saves time (the local folder); absent elsewhere, and callers
+   * then `put` the whole object.
+   */
+  openUpload?(): IncomingObject;
   get(key: string): Promise<Buffer>;
   /** A byte range [offset, offset + length) of the object, for frames and bulk data. */
   getRange(key: string, offset: number, length: number): Promise<Buffer>;
@@ -20,6 +27,16 @@ export interface ObjectStore {
   exists(key: string): Promise<boolean>;
   delete(key: string): Promise<void>;
   readonly description: string;
+}
+
+/** An object being written before its key is known (ObjectStore.openUpload). */
+export interface IncomingObject {
+  /** Appends bytes; errors surface at `finish`. */
+  write(bytes: Buffer): void;
+  /** Makes everything written durable and visible under `key`, as `put` would. */
+  finish(key: string): Promise<void>;
+  /** Leaves nothing behind (harmless after `finish`). */
+  discard(): Promise<void>;
 }
 
 export class ObjectNotFound extends Error {

@@ -6,7 +6,8 @@ import type { AuditLog } from '../../archive/audit/audit-log.ts';
 import { firstString, personNameText } from '../../archive/dicom/normalize.ts';
 import { buildFileMetaHeader, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../../archive/dicom/part10.ts';
 import { IngestRejection, type DicomJsonPersonName, type ParsedInstance } from '../../archive/dicom/types.ts';
-import type { IngestService } from '../../archive/ingest.ts';
+import type { IngestService, ReceivedObject } from '../../archive/ingest.ts';
+import type { IncomingObject } from '../../archive/storage/object-store.ts';
 import type { Logger } from '../../archive/log.ts';
 import { AcceptorAssociation, type AcceptorHandler, type AssociationDecision, type DatasetSink } from './association.ts';
 import { COMMAND, type CommandSet } from './command-set.ts';
@@ -14,7 +15,11 @@ import { chooseTransferSyntax, isStorageSopClass, STORE_STATUS, VERIFICATION_SOP
 import { CONTEXT_RESULT, type AssociateRequest, type ContextAnswer } from './pdu.ts';
 import { normaliseAddress, REJECTION, type AdmittedPeer, type AssociationRejection, type PeerGate } from './peer-gate.ts';
 
-/** A C-STORE dataset as it arrives: kept for the ingest path, hashed fragment by fragment. */
+/**
+ * A C-STORE dataset as it arrives: kept for the ingest path, hashed and (where the object store
+ * offers it) written to disk fragment by fragment, so that after the last fragment only the flush
+ * remains.
+ */
 class ReceivedInstance implements DatasetSink {
   private readonly chunks: Buffer[];
   private readonly objectHash: Hash;
@@ -22,17 +27,19 @@ class ReceivedInstance implements DatasetSink {
 
   constructor(
     fileMetaHeader: Buffer,
+    private readonly upload: IncomingObject | undefined,
     private readonly store: (received: ReceivedInstance) => Promise<{ status: number; errorComment?: string }>,
   ) {
     this.chunks = [fileMetaHeader];
     this.objectHash = createHash('sha256').update(fileMetaHeader);
+    upload?.write(fileMetaHeader);
   }
 
-  /** Hashing as fragments arrive keeps the digest off the critical path after the last fragment. */
   append(fragment: Buffer): void {
     this.chunks.push(fragment);
     this.objectHash.update(fragment);
     this.datasetHash.update(fragment);
+    this.upload?.write(fragment);
   }
 
   finish(): Promise<{ status: number; errorComment?: string }> {
@@ -41,10 +48,16 @@ class ReceivedInstance implements DatasetSink {
 
   abandon(): void {
     this.chunks.length = 0;
+    void this.upload?.discard().catch(() => undefined);
   }
 
-  object(): { part10: Buffer; objectSha256: string; datasetSha256: string } {
-    return { part10: Buffer.concat(this.chunks), objectSha256: this.objectHash.digest('hex'), datasetSha256: this.datasetHash.digest('hex') };
+  object(): ReceivedObject {
+    return {
+      part10: Buffer.concat(this.chunks),
+      objectSha256: this.objectHash.digest('hex'),
+      datasetSha256: this.datasetHash.digest('hex'),
+      ...(this.upload ? { upload: this.upload } : {}),
+    };
   }
 }
 
@@ -136,7 +149,7 @@ export class DimseSession implements AcceptorHandler {
     const sopClassUid = command.uid(COMMAND.affectedSopClassUid) ?? '';
     const sopInstanceUid = command.uid(COMMAND.affectedSopInstanceUid) ?? '';
     const fileMetaHeader = buildFileMetaHeader({ sopClassUid, sopInstanceUid, transferSyntaxUid, sourceAeTitle: this.association.callingAeTitle });
-    return new ReceivedInstance(fileMetaHeader, (received) => this.store(received, sopClassUid, sopInstanceUid));
+    return new ReceivedInstance(fileMetaHeader, this.dependencies.ingest.openUpload(), (received) => this.store(received, sopClassUid, sopInstanceUid));
   }
 
   private async store(received: ReceivedInstance, sopClassUid: string, sopInstanceUid: string): Promise<{ status: number; errorComment?: string }> {
