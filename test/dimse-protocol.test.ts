@@ -4,6 +4,7 @@ import dcmjs from 'dcmjs';
 import dicomParser from 'dicom-parser';
 import { after, before, describe, it } from 'node:test';
 import { generateCorpus } from '../fixtures/generate.ts';
+import { AcceptorAssociation, type AcceptorHandler } from '../gateway/dimse/association.ts';
 import dimse from '../gateway/dimse/library.ts';
 import { startTestSystem, type TestSystem } from './support/system.ts';
 
@@ -421,5 +422,99 @@ describe('DICOM upper layer and DIMSE of the acceptor, from a raw socket', () =>
     const stored = await system.runtime.store.get(rows.rows[0].object_key);
     assert.ok(pixels(stored).length > 0);
     assert.ok(pixels(stored).equals(pixels(instance.bytes)), 'the same pixel data');
+  });
+});
+
+describe('the acceptor around a stand-in service (protocol rules alone)', () => {
+  let server: net.Server;
+  let port: number;
+  const problems: string[] = [];
+  let finishStore: () => void = () => undefined;
+  const handler: AcceptorHandler = {
+    decide: async (request) => ({ accept: true, contexts: request.contexts.map((context) => ({ id: context.id, result: 0, transferSyntaxUid: context.transferSyntaxUids[0]! })) }),
+    // A store that answers only when the test says so.
+    storeStarted: () => ({ append: () => undefined, finish: () => new Promise((resolve) => (finishStore = () => resolve({ status: 0 }))), abandon: () => undefined }),
+    protocolProblem: (reason) => problems.push(reason),
+    ended: () => undefined,
+  };
+
+  before(async () => {
+    server = net.createServer((socket) => {
+      socket.on('error', () => undefined);
+      new AcceptorAssociation(socket, handler, { maxPduLength: 16384, idleMs: 400, implementationClassUid: '1.2.3', implementationVersionName: 'TEST' });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as net.AddressInfo).port;
+  });
+  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  const storeCommand = (messageId: number, sopClassUid = CT_IMAGE_STORAGE) =>
+    commandSet([
+      [0x0002, uid(sopClassUid)],
+      [0x0100, us(0x0001)],
+      [0x0110, us(messageId)],
+      [0x0700, us(0)],
+      [0x0800, us(0x0000)],
+      [0x1000, uid(`1.2.3.${messageId}`)],
+    ]);
+  const storeContexts = [
+    { id: 1, abstractSyntax: VERIFICATION, transferSyntaxes: [IMPLICIT_LE] },
+    { id: 3, abstractSyntax: CT_IMAGE_STORAGE, transferSyntaxes: [IMPLICIT_LE] },
+  ];
+
+  it('answers with protocol version 1 and zeroed reserved bytes, whatever the request carried there', async () => {
+    const peer = await RawPeer.open(port);
+    const request = associateRequest();
+    request.writeUInt16BE(0x0003, 6); // versions 1 and a future 2
+    request.writeUInt16BE(0xabcd, 8); // reserved
+    peer.send(request);
+    const accept = await peer.next();
+    assert.equal(accept.type, 0x02);
+    assert.equal(accept.body.readUInt16BE(0), 0x0001);
+    assert.equal(accept.body.readUInt16BE(2), 0x0000);
+    peer.end();
+  });
+
+  it('rejects a well-framed request with no presentation context (A-ASSOCIATE-RJ, not an abort)', async () => {
+    const peer = await RawPeer.open(port);
+    peer.send(associateRequest({ contexts: [] }));
+    const rejected = await peer.next();
+    assert.equal(rejected.type, 0x03);
+    assert.deepEqual([...rejected.body.subarray(1, 4)], [1, 2, 1], 'permanent, service-provider (ACSE), no-reason-given');
+    peer.end();
+  });
+
+  it('answers a C-STORE sent on the Verification context with SOP Class Not Supported (0122H)', async () => {
+    const peer = await RawPeer.open(port);
+    peer.send(associateRequest({ contexts: storeContexts }));
+    assert.equal((await peer.next()).type, 0x02);
+    peer.send(...pData(1, true, storeCommand(5)), ...pData(1, false, Buffer.alloc(16)));
+    const { fields } = await peer.response();
+    assert.equal(fields.get(0x0100)!.readUInt16LE(0), 0x8001);
+    assert.equal(fields.get(0x0900)!.readUInt16LE(0), 0x0122);
+    peer.end();
+  });
+
+  it('aborts a peer that stops in the middle of a dataset, once it has been silent for the idle time', async () => {
+    const peer = await RawPeer.open(port);
+    peer.send(associateRequest({ contexts: storeContexts }));
+    assert.equal((await peer.next()).type, 0x02);
+    const [firstFragment] = pData(3, false, Buffer.alloc(64), 32);
+    peer.send(...pData(3, true, storeCommand(1)), firstFragment!);
+    const abort = await peer.next(3000);
+    assert.equal(abort.type, 0x07, 'A-ABORT after 0.4 s of silence');
+    assert.ok(await peer.closedByServer());
+  });
+
+  it('serves a peer that does not wait for answers, up to 8 operations, and aborts it beyond', async () => {
+    const peer = await RawPeer.open(port);
+    peer.send(associateRequest({ contexts: storeContexts }));
+    assert.equal((await peer.next()).type, 0x02);
+    for (let message = 1; message <= 9; message++) peer.send(...pData(3, true, storeCommand(message)), ...pData(3, false, Buffer.alloc(16)));
+    const abort = await peer.next();
+    assert.equal(abort.type, 0x07, 'the ninth operation outstanding is one too many');
+    assert.ok(problems.some((reason) => /more than 8 operations outstanding/.test(reason)));
+    finishStore();
+    peer.end();
   });
 });

@@ -42,7 +42,7 @@ export class FileSystemObjectStore implements ObjectStore {
     try {
       const handle = await fsp.open(temporary, 'w');
       try {
-        await handle.write(body, 0, body.length, 0);
+        await writeAll(handle, body, 0);
         // fdatasync: the data and the size, which is all a read needs; the name is made durable below.
         await handle.datasync();
       } finally {
@@ -54,6 +54,30 @@ export class FileSystemObjectStore implements ObjectStore {
       throw error;
     }
     await syncDirectory(directory);
+  }
+
+  /**
+   * Removes what uploads interrupted by a crash or a kill left in `.incoming` (none of it was ever
+   * acknowledged). Only files older than an hour: another process may be receiving into the folder.
+   */
+  async sweepIncoming(): Promise<number> {
+    const incoming = path.join(this.root, INCOMING_FOLDER);
+    let names: string[];
+    try {
+      names = await fsp.readdir(incoming);
+    } catch {
+      return 0;
+    }
+    let removed = 0;
+    for (const name of names) {
+      const file = path.join(incoming, name);
+      const stat = await fsp.stat(file).catch(() => undefined);
+      if (stat && Date.now() - stat.mtimeMs > 3_600_000) {
+        await fsp.rm(file, { force: true });
+        removed++;
+      }
+    }
+    return removed;
   }
 
   openUpload(): IncomingObject {
@@ -188,6 +212,8 @@ class FileUpload implements IncomingObject {
       try {
         await this.writing;
         await file.datasync();
+        const { size } = await file.stat();
+        if (size !== this.position) throw new Error(`upload holds ${size} bytes of ${this.position}`);
       } finally {
         await file.close();
       }
@@ -216,11 +242,18 @@ class FileUpload implements IncomingObject {
     this.position += bytes.length;
     this.batch = [];
     this.batchBytes = 0;
-    this.writing = this.writing.then(async () => {
-      const file = await this.file;
-      await file.write(bytes, 0, bytes.length, at);
-    });
+    this.writing = this.writing.then(async () => writeAll(await this.file, bytes, at));
     this.writing.catch(() => undefined);
+  }
+}
+
+/** Writes all of `bytes` at `position`: a write may take fewer bytes than asked (a disk filling up). */
+async function writeAll(file: fsp.FileHandle, bytes: Buffer, position: number): Promise<void> {
+  let written = 0;
+  while (written < bytes.length) {
+    const { bytesWritten } = await file.write(bytes, written, bytes.length - written, position + written);
+    if (bytesWritten === 0) throw new Error(`no space left to write ${bytes.length - written} more bytes`);
+    written += bytesWritten;
   }
 }
 

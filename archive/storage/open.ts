@@ -10,5 +10,7 @@ export async function openObjectStore(config: Pick<Config, 's3' | 'dataDir'>): P
     await store.ensureBucket();
     return store;
   }
-  return new FileSystemObjectStore(path.join(config.dataDir, 'objects'));
+  const store = new FileSystemObjectStore(path.join(config.dataDir, 'objects'));
+  await store.sweepIncoming();
+  return store;
 }

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { CommandSet, COMMAND_FIELD, responseTo, UNRECOGNIZED_OPERATION } from './command-set.ts';
+import { COMMAND, CommandSet, COMMAND_FIELD, responseTo, SOP_CLASS_NOT_SUPPORTED, UNRECOGNIZED_OPERATION } from './command-set.ts';
 import {
   ABORT_REASON,
   ABORT_SOURCE,
@@ -14,6 +14,8 @@ import {
   REJECT_REASON,
   REJECT_RESULT,
   REJECT_SOURCE,
+  REJECT_UNACCEPTABLE_REQUEST,
+  UnacceptableRequest,
   PduError,
   type AssociateRequest,
   type ContextAnswer,
@@ -23,9 +25,9 @@ import { PduReader } from './pdu-reader.ts';
 /** Command sets are a few hundred bytes; anything near this is not DICOM. */
 const MAX_COMMAND_SET_LENGTH = 64 * 1024;
 /**
- * Operations a peer may have outstanding before we stop reading from it. We negotiate one at a
- * time (PS3.7 D.3.3.3), so only a peer that ignores that gets here; reading pauses instead of
- * buffering without end.
+ * Operations a peer may have outstanding. We negotiate one at a time (PS3.7 D.3.3.3); a peer that
+ * sends the next request before our answer is served all the same, up to this many, and aborted
+ * beyond it rather than buffered without end.
  */
 const MAX_OUTSTANDING_OPERATIONS = 8;
 /** After our A-RELEASE-RP the requestor closes the connection; if it does not, we do (PS3.8 ARTIM). */
@@ -84,8 +86,8 @@ export class AcceptorAssociation {
   private state: State = 'awaiting-request';
   private readonly reader: PduReader;
   private request?: AssociateRequest;
-  /** Accepted presentation contexts: ID → transfer syntax. */
-  private readonly accepted = new Map<number, string>();
+  /** Accepted presentation contexts: ID → abstract syntax and transfer syntax. */
+  private readonly accepted = new Map<number, { abstractSyntaxUid: string; transferSyntaxUid: string }>();
   private peerMaxPduLength = 0;
   private commandFragments: Buffer[] = [];
   private commandLength = 0;
@@ -93,7 +95,6 @@ export class AcceptorAssociation {
   private dataset?: DatasetInProgress;
   private outstanding = 0;
   private releaseRequested = false;
-  private paused = false;
 
   constructor(
     private readonly socket: Socket,
@@ -101,7 +102,8 @@ export class AcceptorAssociation {
     private readonly options: AcceptorOptions,
   ) {
     this.reader = new PduReader(options.maxPduLength);
-    socket.setTimeout(options.idleMs, () => this.idle());
+    socket.setTimeout(options.idleMs);
+    socket.on('timeout', () => this.idle());
     socket.on('data', (chunk: Buffer) => this.received(chunk));
     socket.once('close', () => this.closed());
   }
@@ -141,13 +143,23 @@ export class AcceptorAssociation {
 
   private dispatch(type: number, body: Buffer): void {
     if (type === PDU_TYPE.abort) {
+      this.closed();
       this.socket.destroy();
       return;
     }
     switch (this.state) {
       case 'awaiting-request':
         if (type !== PDU_TYPE.associateRq) throw new PduError(`PDU type 0x${type.toString(16)} before an A-ASSOCIATE-RQ`, ABORT_REASON.unexpectedPdu);
-        this.associationRequested(parseAssociateRequest(body));
+        try {
+          this.associationRequested(parseAssociateRequest(body));
+        } catch (error) {
+          if (!(error instanceof UnacceptableRequest)) throw error;
+          this.handler.protocolProblem(`association rejected: ${error.message}`);
+          this.state = 'released';
+          const { result, source, reason } = REJECT_UNACCEPTABLE_REQUEST;
+          this.socket.end(buildAssociateReject(result, source, reason));
+          this.closeSoon();
+        }
         return;
       case 'established':
         if (type === PDU_TYPE.pData) this.pData(body);
@@ -175,7 +187,10 @@ export class AcceptorAssociation {
           this.closeSoon();
           return;
         }
-        for (const answer of decision.contexts) if (answer.result === 0) this.accepted.set(answer.id, answer.transferSyntaxUid);
+        for (const answer of decision.contexts) {
+          const proposed = request.contexts.find((context) => context.id === answer.id);
+          if (answer.result === 0 && proposed) this.accepted.set(answer.id, { abstractSyntaxUid: proposed.abstractSyntaxUid, transferSyntaxUid: answer.transferSyntaxUid });
+        }
         this.peerMaxPduLength = request.maxPduLength;
         this.state = 'established';
         this.socket.write(
@@ -190,7 +205,8 @@ export class AcceptorAssociation {
         this.handler.protocolProblem(`association set-up failed: ${error instanceof Error ? error.message : String(error)}`);
         this.socket.destroy();
       },
-    );
+    )
+      .catch((error: unknown) => this.protocolError(error));
   }
 
   /** P-DATA-TF: presentation data values, each a command or dataset fragment (PS3.8 9.3.5, Annex E). */
@@ -229,22 +245,28 @@ export class AcceptorAssociation {
   private commandReceived(contextId: number, command: CommandSet): void {
     const field = command.commandField;
     if (field === COMMAND_FIELD.cCancelRq) return; // nothing of ours is cancellable; C-CANCEL has no response
-    if (field === COMMAND_FIELD.cStoreRq && command.hasDataset) {
-      this.dataset = { command, contextId, sink: this.handler.storeStarted(command, this.accepted.get(contextId)!) };
+    const context = this.accepted.get(contextId)!;
+    // PS3.7 9.1.1.1 / 9.3.1.1: the Affected SOP Class is the context's abstract syntax.
+    const onItsContext = command.uid(COMMAND.affectedSopClassUid) === context.abstractSyntaxUid;
+    if (field === COMMAND_FIELD.cStoreRq && command.hasDataset && onItsContext) {
       this.operationStarted();
+      this.dataset = { command, contextId, sink: this.handler.storeStarted(command, context.transferSyntaxUid) };
       return;
     }
-    if (field === COMMAND_FIELD.cEchoRq) {
+    if (field === COMMAND_FIELD.cEchoRq && onItsContext) {
       this.respond(contextId, command, 0x0000);
       return;
     }
-    // A request we do not perform (or a C-STORE without its dataset): answered, not aborted. A
-    // dataset that follows is read and dropped before the answer goes out.
-    const status = field === COMMAND_FIELD.cStoreRq ? 0xc000 : UNRECOGNIZED_OPERATION;
-    const comment = field === COMMAND_FIELD.cStoreRq ? 'C-STORE-RQ without a dataset' : `operation 0x${field.toString(16).padStart(4, '0')} not supported`;
+    // A request we do not perform, on the wrong context, or a C-STORE without its dataset: answered,
+    // not aborted. A dataset that follows is read and dropped before the answer goes out.
+    const [status, comment] = !onItsContext
+      ? [SOP_CLASS_NOT_SUPPORTED, 'SOP class differs from the presentation context']
+      : field === COMMAND_FIELD.cStoreRq
+        ? [0xc000, 'C-STORE-RQ without a dataset']
+        : [UNRECOGNIZED_OPERATION, `operation 0x${field.toString(16).padStart(4, '0')} not supported`];
     if (command.hasDataset) {
-      this.dataset = { command, contextId, sink: discardingSink(status, comment) };
       this.operationStarted();
+      this.dataset = { command, contextId, sink: discardingSink(status, comment) };
     } else if (field & 0x8000) {
       throw new PduError(`a DIMSE response (0x${field.toString(16)}) sent to the acceptor`, ABORT_REASON.unexpectedPduParameter);
     } else this.respond(contextId, command, status, comment);
@@ -266,7 +288,8 @@ export class AcceptorAssociation {
           this.respond(contextId, dataset.command, 0x0110, 'processing failure');
         },
       )
-      .finally(() => this.operationFinished());
+      .finally(() => this.operationFinished())
+      .catch((error: unknown) => this.protocolError(error));
   }
 
   private respond(contextId: number, request: CommandSet, status: number, errorComment?: string): void {
@@ -276,25 +299,20 @@ export class AcceptorAssociation {
   }
 
   private operationStarted(): void {
-    this.outstanding++;
-    if (this.outstanding >= MAX_OUTSTANDING_OPERATIONS && !this.paused) {
-      this.paused = true;
-      this.socket.pause();
+    if (this.outstanding >= MAX_OUTSTANDING_OPERATIONS) {
+      throw new PduError(`more than ${MAX_OUTSTANDING_OPERATIONS} operations outstanding, where one was negotiated`, ABORT_REASON.unexpectedPdu);
     }
+    this.outstanding++;
   }
 
   private operationFinished(): void {
     this.outstanding--;
-    if (this.paused && this.outstanding < MAX_OUTSTANDING_OPERATIONS) {
-      this.paused = false;
-      this.socket.resume();
-    }
     if (this.releaseRequested && this.outstanding === 0) this.sendReleaseResponse();
   }
 
   /** A-RELEASE-RQ: answered once every operation already requested has had its response. */
   private releaseRequestedByPeer(): void {
-    if (this.dataset) throw new PduError('A-RELEASE-RQ in the middle of a dataset', ABORT_REASON.unexpectedPdu);
+    if (this.dataset || this.commandFragments.length > 0) throw new PduError('A-RELEASE-RQ in the middle of a DIMSE message', ABORT_REASON.unexpectedPdu);
     this.releaseRequested = true;
     this.state = 'releasing';
     if (this.outstanding === 0) this.sendReleaseResponse();
@@ -312,7 +330,8 @@ export class AcceptorAssociation {
   }
 
   private idle(): void {
-    if (this.outstanding > 0) return; // we are the ones working; the peer is waiting for us
+    // While the peer waits for an answer of ours, the silence is ours; a dataset still arriving is not.
+    if (this.outstanding - (this.dataset ? 1 : 0) > 0) return;
     if (this.state === 'established') {
       this.handler.protocolProblem(`no PDU for ${this.options.idleMs / 1000} s: aborted`);
       this.abort(ABORT_REASON.notSpecified);

@@ -29,6 +29,9 @@ export const NO_DATASET = 0x0101;
 /** Status 0211H, Unrecognized Operation (PS3.7 Annex C.5.14). */
 export const UNRECOGNIZED_OPERATION = 0x0211;
 
+/** Status 0122H, SOP Class Not Supported (PS3.7 Annex C.5.7). */
+export const SOP_CLASS_NOT_SUPPORTED = 0x0122;
+
 /** A received command set: each element's value bytes by tag. */
 export class CommandSet {
   private constructor(private readonly elements: Map<number, Buffer>) {}

@@ -62,6 +62,18 @@ export class PduError extends Error {
   }
 }
 
+/**
+ * An A-ASSOCIATE-RQ that is well framed but cannot be accepted as it stands (no presentation
+ * context, no User Information): PS3.8 9.2 (Sta2, AE-6) answers it with an A-ASSOCIATE-RJ
+ * (rejected-permanent, service-provider (ACSE), no-reason-given) rather than an A-ABORT.
+ */
+export class UnacceptableRequest extends PduError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnacceptableRequest';
+  }
+}
+
 export interface ProposedContext {
   id: number;
   abstractSyntaxUid: string;
@@ -78,7 +90,7 @@ export interface AssociateRequest {
   maxPduLength: number;
   implementationClassUid?: string;
   implementationVersionName?: string;
-  /** Bytes 7–74 of the request, which the A-ASSOCIATE-AC repeats unchanged (PS3.8 9.3.3.2). */
+  /** Bytes 7–74 of the request, from which the A-ASSOCIATE-AC repeats the AE title and reserved fields (PS3.8 9.3.3.2). */
   fixedFields: Buffer;
 }
 
@@ -128,7 +140,7 @@ export function parseAssociateRequest(body: Buffer): AssociateRequest {
       sawUserInformation = true;
       for (const sub of items(item.value, 'User Information')) {
         if (sub.type === 0x51) {
-          if (sub.value.length !== 4) throw new PduError('Maximum Length sub-item is not 4 bytes long');
+          if (sub.value.length !== 4) throw new UnacceptableRequest('Maximum Length sub-item is not 4 bytes long');
           request.maxPduLength = sub.value.readUInt32BE(0);
         } else if (sub.type === 0x52) request.implementationClassUid = text(sub.value);
         else if (sub.type === 0x55) request.implementationVersionName = text(sub.value);
@@ -139,9 +151,9 @@ export function parseAssociateRequest(body: Buffer): AssociateRequest {
     }
     // Items of other types are skipped, as PS3.8 9.3.1 asks of a receiver.
   }
-  if (!request.applicationContextName) throw new PduError('A-ASSOCIATE-RQ has no Application Context item');
-  if (!sawUserInformation) throw new PduError('A-ASSOCIATE-RQ has no User Information item');
-  if (request.contexts.length === 0) throw new PduError('A-ASSOCIATE-RQ proposes no presentation context');
+  if (!request.applicationContextName) throw new UnacceptableRequest('A-ASSOCIATE-RQ has no Application Context item');
+  if (!sawUserInformation) throw new UnacceptableRequest('A-ASSOCIATE-RQ has no User Information item');
+  if (request.contexts.length === 0) throw new UnacceptableRequest('A-ASSOCIATE-RQ proposes no presentation context');
   return request;
 }
 
@@ -185,8 +197,15 @@ export function buildAssociateAccept(
     0x50,
     Buffer.concat([item(0x51, maxLength), item(0x52, ascii(ours.implementationClassUid)), item(0x55, ascii(ours.implementationVersionName))]),
   );
-  return pdu(PDU_TYPE.associateAc, Buffer.concat([request.fixedFields, item(0x10, ascii(DICOM_APPLICATION_CONTEXT)), ...contexts, userInformation]));
+  // Bytes 11–74 (AE title fields and reserved) go back as received (PS3.8 9.3.3.2); the protocol
+  // version is the one we speak, and bytes 9–10 are reserved zeros.
+  const fixedFields = Buffer.from(request.fixedFields);
+  fixedFields.writeUInt16BE(0x0001, 0);
+  fixedFields.writeUInt16BE(0x0000, 2);
+  return pdu(PDU_TYPE.associateAc, Buffer.concat([fixedFields, item(0x10, ascii(DICOM_APPLICATION_CONTEXT)), ...contexts, userInformation]));
 }
+
+export const REJECT_UNACCEPTABLE_REQUEST = { result: REJECT_RESULT.permanent, source: REJECT_SOURCE.serviceProviderAcse, reason: REJECT_REASON.noReasonGiven } as const;
 
 export function buildAssociateReject(result: number, source: number, reason: number): Buffer {
   return pdu(PDU_TYPE.associateRj, Buffer.from([0, result, source, reason]));

@@ -5,8 +5,8 @@ import { auditPatientId, type AuditEventInput } from '../../archive/audit/audit-
 import type { AuditLog } from '../../archive/audit/audit-log.ts';
 import { firstString, personNameText } from '../../archive/dicom/normalize.ts';
 import { buildFileMetaHeader, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../../archive/dicom/part10.ts';
-import { IngestRejection, type DicomJsonPersonName, type ParsedInstance } from '../../archive/dicom/types.ts';
-import type { IngestService, ReceivedObject } from '../../archive/ingest.ts';
+import { IngestRejection, type DicomJsonPersonName, type ParsedInstance, type RejectionKind } from '../../archive/dicom/types.ts';
+import type { IngestOutcome, IngestService, ReceivedObject } from '../../archive/ingest.ts';
 import type { IncomingObject } from '../../archive/storage/object-store.ts';
 import type { Logger } from '../../archive/log.ts';
 import { AcceptorAssociation, type AcceptorHandler, type AssociationDecision, type DatasetSink } from './association.ts';
@@ -14,6 +14,9 @@ import { COMMAND, type CommandSet } from './command-set.ts';
 import { chooseTransferSyntax, isStorageSopClass, STORE_STATUS, VERIFICATION_SOP_CLASS } from './negotiation.ts';
 import { CONTEXT_RESULT, type AssociateRequest, type ContextAnswer } from './pdu.ts';
 import { normaliseAddress, REJECTION, type AdmittedPeer, type AssociationRejection, type PeerGate } from './peer-gate.ts';
+
+/** Rejections that are about us, not about the sender's data. */
+const INTERNAL_KINDS = new Set<RejectionKind | 'unexpected'>(['out-of-resources', 'processing-failure', 'unexpected']);
 
 /**
  * A C-STORE dataset as it arrives: kept for the ingest path, hashed and (where the object store
@@ -25,9 +28,14 @@ class ReceivedInstance implements DatasetSink {
   private readonly objectHash: Hash;
   private readonly datasetHash = createHash('sha256');
 
+  private bytes = 0;
+  /** Set once the dataset passes the size limit: its bytes are dropped, and it is refused at the end. */
+  oversize = false;
+
   constructor(
     fileMetaHeader: Buffer,
     private readonly upload: IncomingObject | undefined,
+    private readonly maxBytes: number,
     private readonly store: (received: ReceivedInstance) => Promise<{ status: number; errorComment?: string }>,
   ) {
     this.chunks = [fileMetaHeader];
@@ -36,6 +44,13 @@ class ReceivedInstance implements DatasetSink {
   }
 
   append(fragment: Buffer): void {
+    if (this.oversize) return;
+    this.bytes += fragment.length;
+    if (this.bytes > this.maxBytes) {
+      this.oversize = true;
+      this.chunks.length = 0;
+      return;
+    }
     this.chunks.push(fragment);
     this.objectHash.update(fragment);
     this.datasetHash.update(fragment);
@@ -82,6 +97,8 @@ export interface ScpDependencies {
   audit: Pick<AuditLog, 'recordInBackground'>;
   aeTitle: string;
   maxPduLength: number;
+  /** The largest dataset taken (the same limit as a STOW-RS body); beyond it, Out of Resources. */
+  maxObjectBytes: number;
   log: Logger;
 }
 
@@ -149,14 +166,28 @@ export class DimseSession implements AcceptorHandler {
     const sopClassUid = command.uid(COMMAND.affectedSopClassUid) ?? '';
     const sopInstanceUid = command.uid(COMMAND.affectedSopInstanceUid) ?? '';
     const fileMetaHeader = buildFileMetaHeader({ sopClassUid, sopInstanceUid, transferSyntaxUid, sourceAeTitle: this.association.callingAeTitle });
-    return new ReceivedInstance(fileMetaHeader, this.dependencies.ingest.openUpload(), (received) => this.store(received, sopClassUid, sopInstanceUid));
+    return new ReceivedInstance(fileMetaHeader, this.dependencies.ingest.openUpload(), this.dependencies.maxObjectBytes, (received) =>
+      this.store(received, sopClassUid, sopInstanceUid),
+    );
   }
 
   private async store(received: ReceivedInstance, sopClassUid: string, sopInstanceUid: string): Promise<{ status: number; errorComment?: string }> {
     const admitted = this.admitted!;
     const callingAeTitle = this.association.callingAeTitle ?? '';
+    if (received.oversize) {
+      received.abandon();
+      this.dependencies.log.warn({ peer: this.peer, callingAeTitle, sopInstanceUid, limit: this.dependencies.maxObjectBytes }, 'C-STORE refused: object too large');
+      return { status: STORE_STATUS['out-of-resources'], errorComment: `object larger than ${this.dependencies.maxObjectBytes} bytes` };
+    }
+    let object: ReceivedObject;
+    try {
+      object = received.object();
+    } catch (error) {
+      received.abandon();
+      throw error;
+    }
     const ingesting = this.dependencies.ingest.ingest(
-      received.object(),
+      object,
       {
         via: 'dimse',
         name: callingAeTitle,
@@ -168,18 +199,21 @@ export class DimseSession implements AcceptorHandler {
       { affectedSopClassUid: sopClassUid, affectedSopInstanceUid: sopInstanceUid },
     );
     this.ingesting.add(ingesting);
+    let outcome: IngestOutcome;
     try {
-      const outcome = await ingesting;
-      this.noteReceived(outcome.parsed);
-      return { status: 0x0000 };
+      outcome = await ingesting;
     } catch (error) {
       const kind = error instanceof IngestRejection ? error.kind : 'unexpected';
       const reason = error instanceof Error ? error.message : String(error);
       this.dependencies.log.warn({ peer: this.peer, callingAeTitle, sopInstanceUid, kind, reason }, 'C-STORE refused');
-      return { status: STORE_STATUS[kind], errorComment: reason };
+      // What is wrong with the sender's data is told to the sender; our own trouble (disk, database,
+      // a bug) only in our log, so host names and paths do not travel to other hospitals.
+      return { status: STORE_STATUS[kind], errorComment: INTERNAL_KINDS.has(kind) ? 'archive temporarily unable to store; retry later' : reason };
     } finally {
       this.ingesting.delete(ingesting);
     }
+    this.noteReceived(outcome.parsed);
+    return { status: 0x0000 };
   }
 
   protocolProblem(reason: string): void {

@@ -46,6 +46,7 @@ export async function startDimseServer(runtime: Runtime, options: Config['dicom'
     audit: runtime.audit,
     aeTitle: options.aeTitle,
     maxPduLength: options.maxPduLength,
+    maxObjectBytes: runtime.config.http.maxStowBytes,
     idleMs: options.idleSeconds * 1000,
     log,
   };
