@@ -6,9 +6,9 @@ import type { Readable } from 'node:stream';
 import { assertSafeKey, ObjectNotFound, type IncomingObject, type ObjectStore } from './object-store.ts';
 
 /**
- * Objects as files under a root folder. A put writes a temporary file beside the target and flushes
- * it, then renames it into place and flushes the folder, so a crash leaves either
- * the whole object or nothing under its key. Every folder's own entry is flushed once, when first
+ * Objects as files under a root folder. A put writes a temporary file (in `.incoming`, on the same
+ * file system) and flushes it, then renames it into place and flushes the folder, so a crash leaves
+ * either the whole object or nothing under its key. Every folder's own entry is flushed once, when first
  * used, so new folders survive a crash too.
  */
 export class FileSystemObjectStore implements ObjectStore {
@@ -33,27 +33,13 @@ export class FileSystemObjectStore implements ObjectStore {
     }
   }
 
-  // The content type is not kept: a file's key already says what it is (.dcm, .jpg).
+  // The content type is not kept: a file's key already says what it is (.dcm, .jpg). One way to write
+  // an object durably: a whole object is an upload written at once.
   async put(key: string, body: Buffer, _contentType?: string): Promise<void> {
-    const target = this.pathOf(key);
-    const directory = path.dirname(target);
-    await this.ensureDirectory(directory);
-    const temporary = this.temporaryPathFor(target);
-    try {
-      const handle = await fsp.open(temporary, 'w');
-      try {
-        await writeAll(handle, body, 0);
-        // fdatasync: the data and the size, which is all a read needs; the name is made durable below.
-        await handle.datasync();
-      } finally {
-        await handle.close();
-      }
-      await fsp.rename(temporary, target);
-    } catch (error) {
-      await fsp.rm(temporary, { force: true });
-      throw error;
-    }
-    await syncDirectory(directory);
+    this.pathOf(key); // refuses an unsafe key before anything is written
+    const upload = this.openUpload();
+    upload.write(body);
+    await upload.finish(key);
   }
 
   /**
@@ -174,8 +160,8 @@ const INCOMING_FOLDER = '.incoming';
 const WRITE_BATCH_BYTES = 256 * 1024;
 
 /**
- * A temporary file filled as fragments arrive: writes are queued in order, and `finish` flushes it
- * (fdatasync), renames it to its key and flushes that folder — the same steps as `put`.
+ * A temporary file filled as fragments arrive (or at once, for `put`): writes are queued in order,
+ * and `finish` flushes it (fdatasync), checks its size, renames it to its key and flushes that folder.
  */
 class FileUpload implements IncomingObject {
   private readonly file: Promise<fsp.FileHandle>;

@@ -6,7 +6,7 @@ import {
   buildAbort,
   buildAssociateAccept,
   buildAssociateReject,
-  buildPData,
+  buildCommandPData,
   buildReleaseResponse,
   DICOM_APPLICATION_CONTEXT,
   parseAssociateRequest,
@@ -78,9 +78,9 @@ interface DatasetInProgress {
  * fragment by fragment, without being parsed or copied into one buffer by this layer; every other
  * DIMSE request is answered Unrecognized Operation.
  *
- * Written for Yingyun rather than taken from dcmjs-dimse: dcmjs-dimse's SCP received at most 225
- * CT images/s on this machine where this loop receives over 1,000 (docs/benchmarks.md), and
- * throughput with a durable acknowledgement is the archive's first promise.
+ * Written for Yingyun rather than taken from dcmjs-dimse: with nothing stored, dcmjs-dimse's SCP
+ * received 226–262 CT images/s on our benchmark machine where this one receives 443–706
+ * (docs/benchmarks.md), and throughput with a durable acknowledgement is the archive's first promise.
  */
 export class AcceptorAssociation {
   private state: State = 'awaiting-request';
@@ -155,10 +155,7 @@ export class AcceptorAssociation {
         } catch (error) {
           if (!(error instanceof UnacceptableRequest)) throw error;
           this.handler.protocolProblem(`association rejected: ${error.message}`);
-          this.state = 'released';
-          const { result, source, reason } = REJECT_UNACCEPTABLE_REQUEST;
-          this.socket.end(buildAssociateReject(result, source, reason));
-          this.closeSoon();
+          this.reject(REJECT_UNACCEPTABLE_REQUEST);
         }
         return;
       case 'established':
@@ -182,9 +179,7 @@ export class AcceptorAssociation {
       (decision) => {
         if (this.state !== 'deciding') return;
         if (!decision.accept) {
-          this.state = 'released';
-          this.socket.end(buildAssociateReject(decision.result, decision.source, decision.reason));
-          this.closeSoon();
+          this.reject(decision);
           return;
         }
         for (const answer of decision.contexts) {
@@ -295,7 +290,7 @@ export class AcceptorAssociation {
   private respond(contextId: number, request: CommandSet, status: number, errorComment?: string): void {
     if (this.state !== 'established' && this.state !== 'releasing') return;
     const responseField = request.commandField | 0x8000;
-    for (const pdu of buildPData(contextId, true, responseTo(request, responseField, status, errorComment), this.peerMaxPduLength)) this.socket.write(pdu);
+    for (const pdu of buildCommandPData(contextId, responseTo(request, responseField, status, errorComment), this.peerMaxPduLength)) this.socket.write(pdu);
   }
 
   private operationStarted(): void {
@@ -322,6 +317,13 @@ export class AcceptorAssociation {
     if (this.state !== 'releasing') return;
     this.state = 'released';
     this.socket.write(buildReleaseResponse());
+    this.closeSoon();
+  }
+
+  /** A-ASSOCIATE-RJ, then the requestor closes the connection (or we do, after a while). */
+  private reject({ result, source, reason }: { result: number; source: number; reason: number }): void {
+    this.state = 'released';
+    this.socket.end(buildAssociateReject(result, source, reason));
     this.closeSoon();
   }
 

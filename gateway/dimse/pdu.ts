@@ -220,10 +220,10 @@ export function buildAbort(source: number, reason: number): Buffer {
 }
 
 /**
- * A DIMSE message part (command or dataset) as P-DATA-TF PDUs no longer than the peer's maximum,
- * one PDV per PDU, the last one flagged as such (PS3.8 9.3.5, E.2).
+ * A command set (all an acceptor sends: responses) as P-DATA-TF PDUs no longer than the peer's
+ * maximum, one PDV per PDU, the last one flagged as such (PS3.8 9.3.5, E.2).
  */
-export function buildPData(contextId: number, command: boolean, bytes: Buffer, peerMaxPduLength: number): Buffer[] {
+export function buildCommandPData(contextId: number, bytes: Buffer, peerMaxPduLength: number): Buffer[] {
   // PDU length = PDV item length field (4) + context ID (1) + control header (1) + fragment.
   const fragmentMax = peerMaxPduLength > 6 ? peerMaxPduLength - 6 : bytes.length || 1;
   const pdus: Buffer[] = [];
@@ -236,7 +236,7 @@ export function buildPData(contextId: number, command: boolean, bytes: Buffer, p
     header.writeUInt32BE(6 + fragment.length, 2);
     header.writeUInt32BE(2 + fragment.length, 6);
     header[10] = contextId;
-    header[11] = (command ? 0x01 : 0x00) | (offset >= bytes.length ? 0x02 : 0x00);
+    header[11] = 0x01 | (offset >= bytes.length ? 0x02 : 0x00);
     pdus.push(Buffer.concat([header, fragment]));
   } while (offset < bytes.length);
   return pdus;
