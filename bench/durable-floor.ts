@@ -6,6 +6,12 @@
  * as Yingyun's ingest path does — with no parsing, no metadata, no index and
  * no thumbnails. `npm run bench:ingest` sends it the same corpus: the gap from storescp to this row is
  * the price of durability on this disk; the gap from this row to Yingyun is Yingyun's own.
+ *
+ * With `--commit-only` it is the **commit ceiling** instead: the same DIMSE layer and one committed row per
+ * instance (a single INSERT, one round trip), nothing written to the object store and nothing hashed.
+ * Every receiver that commits a receipt before each Success is slower than this row, whatever its
+ * storage: with one association storescu sends the next instance only after the answer, so this is
+ * the most any such receiver can reach on this machine.
  * Never used outside the benchmark.
  */
 import { createHash } from 'node:crypto';
@@ -22,6 +28,19 @@ const log = createLogger('warn');
 const db = await openDatabase({ dataDir, log });
 await db.pool.query('CREATE TABLE IF NOT EXISTS bench_floor (id bigserial PRIMARY KEY, object_key text NOT NULL, sha256 text NOT NULL)');
 const store = new FileSystemObjectStore(path.join(dataDir, 'objects'));
+const commitOnly = process.argv.includes('--commit-only');
+let sequence = 0;
+
+function commitOnce(): DatasetSink {
+  return {
+    append: () => undefined,
+    async finish() {
+      await db.pool.query('INSERT INTO bench_floor (object_key, sha256) VALUES ($1, $2)', [`ceiling/${++sequence}`, '']);
+      return { status: 0x0000 };
+    },
+    abandon: () => undefined,
+  };
+}
 
 function storeDurably(): DatasetSink {
   const chunks: Buffer[] = [];
@@ -56,7 +75,7 @@ const handler: AcceptorHandler = {
     accept: true,
     contexts: request.contexts.map((context) => ({ id: context.id, result: 0, transferSyntaxUid: context.transferSyntaxUids[0]! })),
   }),
-  storeStarted: storeDurably,
+  storeStarted: commitOnly ? commitOnce : storeDurably,
   protocolProblem: (reason) => log.warn({ reason }, 'protocol problem'),
   ended: () => undefined,
 };

@@ -142,16 +142,20 @@ async function startYingyun(workDir: string): Promise<YingyunReceiver> {
   };
 }
 
-/** bench/durable-floor.ts: our DIMSE layer plus only the flush and one commit a durable acknowledgement needs. */
-async function startDurableFloor(workDir: string): Promise<Receiver> {
+/**
+ * bench/durable-floor.ts: our DIMSE layer plus only the flush and one commit a durable acknowledgement
+ * needs; with `commitOnly`, the commit ceiling: one committed row per instance and nothing else.
+ */
+async function startDurableFloor(workDir: string, { commitOnly = false } = {}): Promise<Receiver> {
   const dicomPort = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'bench', 'durable-floor.ts')], {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'bench', 'durable-floor.ts'), ...(commitOnly ? ['--commit-only'] : [])], {
     cwd: root,
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, YINGYUN_DATA_DIR: path.join(workDir, `floor-${dicomPort}`), YINGYUN_DICOM_PORT: String(dicomPort), YINGYUN_DICOM_HOST: '127.0.0.1' },
   });
   await waitForPort(dicomPort, 120_000);
-  return { name: 'Durable floor: DIMSE layer + flush + one commit, nothing else', aeTitle: 'YINGYUN', port: dicomPort, stop: () => stopChild(child) };
+  const name = commitOnly ? 'Commit ceiling: DIMSE layer + one commit, no object written' : 'Durable floor: DIMSE layer + flush + one commit, nothing else';
+  return { name, aeTitle: 'YINGYUN', port: dicomPort, stop: () => stopChild(child) };
 }
 
 /** The DIMSE layer alone (bench/dimse-only.ts): the ceiling that storage and indexing sit under. */
@@ -231,6 +235,7 @@ async function main(): Promise<void> {
           () => startYingyun(workDir),
           startDimseOnly,
           () => startDurableFloor(workDir),
+          () => startDurableFloor(workDir, { commitOnly: true }),
           ...(haveOrthanc ? [() => startOrthanc(workDir)] : []),
         ];
         for (const start of receivers) {
@@ -272,13 +277,15 @@ async function main(): Promise<void> {
 }
 
 function printTable(rows: Row[]): void {
-  console.log('\n| corpus | assoc. | receiver | inst/s | MB/s | Yingyun ÷ this | last Success → all indexed + thumbnails |');
-  console.log('|---|---|---|---|---|---|---|');
+  console.log('\n| corpus | assoc. | receiver | inst/s | MB/s | Yingyun ÷ this | this ÷ storescp | last Success → all indexed + thumbnails |');
+  console.log('|---|---|---|---|---|---|---|---|');
   for (const row of rows) {
     const yingyun = rows.find((r) => r.receiver === 'Yingyun' && r.corpus === row.corpus && r.associations === row.associations);
+    const storescp = rows.find((r) => r.receiver === 'DCMTK storescp' && r.corpus === row.corpus && r.associations === row.associations);
     const ratio = yingyun && row.receiver !== 'Yingyun' ? `${(yingyun.instancesPerSecond / row.instancesPerSecond).toFixed(2)}` : '';
+    const ofStorescp = storescp && row !== storescp ? `${(row.instancesPerSecond / storescp.instancesPerSecond).toFixed(2)}` : '';
     console.log(
-      `| ${row.corpus} | ${row.associations} | ${row.receiver} | ${row.instancesPerSecond.toFixed(1)} | ${row.megabytesPerSecond.toFixed(1)} | ${ratio} | ${
+      `| ${row.corpus} | ${row.associations} | ${row.receiver} | ${row.instancesPerSecond.toFixed(1)} | ${row.megabytesPerSecond.toFixed(1)} | ${ratio} | ${ofStorescp} | ${
         row.settleSeconds !== undefined ? `${row.settleSeconds.toFixed(2)} s` : ''
       } |`,
     );

@@ -18,12 +18,12 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
  * Each must take a C-STORE from storescu and answer Success.
  */
 describe('benchmark receivers', () => {
-  for (const script of ['dimse-only.ts', 'durable-floor.ts']) {
-    it(`bench/${script} takes a C-STORE from storescu and answers Success`, async (t) => {
+  for (const [script, ...args] of [['dimse-only.ts'], ['durable-floor.ts'], ['durable-floor.ts', '--commit-only']]) {
+    it(`bench/${[script, ...args].join(' ')} takes a C-STORE from storescu and answers Success`, async (t) => {
       if (!requirePeer(t, commandExists('storescu'), 'DCMTK storescu')) return;
       const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'yingyun-bench-receiver-'));
       const port = await freePort();
-      const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'bench', script)], {
+      const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'bench', script!), ...args], {
         cwd: root,
         stdio: ['ignore', 'ignore', 'inherit'],
         env: { ...process.env, YINGYUN_DATA_DIR: workDir, YINGYUN_DICOM_PORT: String(port), YINGYUN_DICOM_HOST: '127.0.0.1' },
