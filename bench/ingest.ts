@@ -142,20 +142,22 @@ async function startYingyun(workDir: string): Promise<YingyunReceiver> {
   };
 }
 
-/**
- * bench/durable-floor.ts: our DIMSE layer plus only the flush and one commit a durable acknowledgement
- * needs; with `commitOnly`, the commit ceiling: one committed row per instance and nothing else.
- */
-async function startDurableFloor(workDir: string, { commitOnly = false } = {}): Promise<Receiver> {
+const FLOOR_NAMES = {
+  flush: 'Durable floor: DIMSE layer + file flush + one commit, nothing else',
+  segment: 'Best-case durable floor: DIMSE layer + flush into a preallocated file + one commit',
+  'commit-only': 'Commit ceiling: DIMSE layer + one commit, no object written',
+} as const;
+
+/** bench/durable-floor.ts in one of its modes: what durability alone costs on this machine. */
+async function startDurableFloor(workDir: string, mode: keyof typeof FLOOR_NAMES): Promise<Receiver> {
   const dicomPort = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'bench', 'durable-floor.ts'), ...(commitOnly ? ['--commit-only'] : [])], {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'bench', 'durable-floor.ts'), mode], {
     cwd: root,
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, YINGYUN_DATA_DIR: path.join(workDir, `floor-${dicomPort}`), YINGYUN_DICOM_PORT: String(dicomPort), YINGYUN_DICOM_HOST: '127.0.0.1' },
   });
   await waitForPort(dicomPort, 120_000);
-  const name = commitOnly ? 'Commit ceiling: DIMSE layer + one commit, no object written' : 'Durable floor: DIMSE layer + flush + one commit, nothing else';
-  return { name, aeTitle: 'YINGYUN', port: dicomPort, stop: () => stopChild(child) };
+  return { name: FLOOR_NAMES[mode], aeTitle: 'YINGYUN', port: dicomPort, stop: () => stopChild(child) };
 }
 
 /** The DIMSE layer alone (bench/dimse-only.ts): the ceiling that storage and indexing sit under. */
@@ -234,8 +236,9 @@ async function main(): Promise<void> {
           () => startStorescp(workDir, associations > 1),
           () => startYingyun(workDir),
           startDimseOnly,
-          () => startDurableFloor(workDir),
-          () => startDurableFloor(workDir, { commitOnly: true }),
+          () => startDurableFloor(workDir, 'flush'),
+          () => startDurableFloor(workDir, 'segment'),
+          () => startDurableFloor(workDir, 'commit-only'),
           ...(haveOrthanc ? [() => startOrthanc(workDir)] : []),
         ];
         for (const start of receivers) {

@@ -18,7 +18,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
  * Each must take a C-STORE from storescu and answer Success.
  */
 describe('benchmark receivers', () => {
-  for (const [script, ...args] of [['dimse-only.ts'], ['durable-floor.ts'], ['durable-floor.ts', '--commit-only']]) {
+  for (const [script, ...args] of [['dimse-only.ts'], ['durable-floor.ts', 'flush'], ['durable-floor.ts', 'segment'], ['durable-floor.ts', 'commit-only']]) {
     it(`bench/${[script, ...args].join(' ')} takes a C-STORE from storescu and answers Success`, async (t) => {
       if (!requirePeer(t, commandExists('storescu'), 'DCMTK storescu')) return;
       const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'yingyun-bench-receiver-'));
@@ -26,7 +26,7 @@ describe('benchmark receivers', () => {
       const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'bench', script!), ...args], {
         cwd: root,
         stdio: ['ignore', 'ignore', 'inherit'],
-        env: { ...process.env, YINGYUN_DATA_DIR: workDir, YINGYUN_DICOM_PORT: String(port), YINGYUN_DICOM_HOST: '127.0.0.1' },
+        env: { ...process.env, YINGYUN_DATA_DIR: workDir, YINGYUN_FLOOR_SEGMENT_MB: '4', YINGYUN_DICOM_PORT: String(port), YINGYUN_DICOM_HOST: '127.0.0.1' },
       });
       try {
         await waitForPort(port, 120_000);
