@@ -160,3 +160,42 @@ describe('in-process queue while instances are being received', () => {
     await queue.close();
   });
 });
+
+describe('in-process queue stopping', () => {
+  it('waits for a running job, and one cut short by the stop (its follow-up refused) is not listed as failed', async () => {
+    const queue = new InProcessQueue(log, { retryBaseMs });
+    let release!: () => void;
+    let started!: () => void;
+    const running = new Promise<void>((resolve) => (started = resolve));
+    let followUpRefused: unknown;
+    queue.startWorkers(
+      [
+        {
+          name: 'index',
+          payload: z.object({}),
+          handle: async () => {
+            started();
+            await new Promise<void>((resolve) => (release = resolve));
+            try {
+              await queue.enqueue('thumbnail', {});
+            } catch (error) {
+              followUpRefused = error;
+              throw error;
+            }
+          },
+        },
+      ],
+      1,
+    );
+    await queue.enqueue('index', {});
+    await running;
+    let closed = false;
+    const closing = queue.close().then(() => (closed = true));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(closed, false, 'close waits for the running job');
+    release();
+    await closing;
+    assert.match(String(followUpRefused), /closed/);
+    assert.deepEqual(await queue.listFailed(10), [], 'a job cut short by the stop is redone at the next start, not failed');
+  });
+});

@@ -158,9 +158,16 @@ export class InProcessQueue implements JobQueue {
       this.byId.delete(job.id);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
+      if (this.closed) {
+        // Stopping: a job cut short (typically while queuing its follow-up) is not a failure to
+        // report; what it left undone is found again at the next start by the reconciler.
+        this.byId.delete(job.id);
+        this.log.info({ job: job.name, jobId: job.id, reason }, 'job cut short by the stop; the reconciler redoes it at the next start');
+        return;
+      }
       // A payload that fails its schema will fail the same way every time: no retries.
       const retryable = definition && !(error instanceof ZodError) && job.attemptsMade < JOB_ATTEMPTS;
-      if (retryable && !this.closed) {
+      if (retryable) {
         this.log.warn({ job: job.name, jobId: job.id, attempt: job.attemptsMade, reason }, 'job failed; will retry');
         this.schedule(job, retryDelayMs(job.attemptsMade, this.options.retryBaseMs));
         return;
