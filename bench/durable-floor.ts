@@ -14,9 +14,9 @@
  *   entry, no allocation — then the same commit. No one-file-per-object store can do better on this
  *   disk; a log-structured store could come close.
  * - `commit-only`, the **commit ceiling**: one committed row per instance (a single INSERT, one round
- *   trip), nothing written and nothing hashed. Every receiver that commits a receipt before each Success
- *   is slower than this, whatever it does with the bytes: storescu sends the next instance on an
- *   association only after the answer to the last.
+ *   trip), nothing written and nothing hashed. A receiver on these layers (this DIMSE layer,
+ *   node-postgres) that commits a receipt before each Success is slower than this, whatever it does with
+ *   the bytes: storescu sends the next instance on an association only after the answer to the last.
  *
  * Never used outside the benchmark.
  */
