@@ -475,13 +475,16 @@ describe('the acceptor around a stand-in service (protocol rules alone)', () => 
     peer.end();
   });
 
-  it('rejects a well-framed request with no presentation context (A-ASSOCIATE-RJ, not an abort)', async () => {
-    const peer = await RawPeer.open(port);
-    peer.send(associateRequest({ contexts: [] }));
-    const rejected = await peer.next();
-    assert.equal(rejected.type, 0x03);
-    assert.deepEqual([...rejected.body.subarray(1, 4)], [1, 2, 1], 'permanent, service-provider (ACSE), no-reason-given');
-    peer.end();
+  it('rejects a well-framed request with no presentation context, an even context ID or one ID twice (A-ASSOCIATE-RJ, not an abort)', async () => {
+    const verification = (id: number) => ({ id, abstractSyntax: VERIFICATION, transferSyntaxes: [IMPLICIT_LE] });
+    for (const contexts of [[], [verification(2)], [verification(0)], [verification(1), verification(3), verification(1)]]) {
+      const peer = await RawPeer.open(port);
+      peer.send(associateRequest({ contexts }));
+      const rejected = await peer.next();
+      assert.equal(rejected.type, 0x03, `contexts ${contexts.map((context) => context.id).join(',')}`);
+      assert.deepEqual([...rejected.body.subarray(1, 4)], [1, 2, 1], 'permanent, service-provider (ACSE), no-reason-given');
+      peer.end();
+    }
   });
 
   it('answers a C-STORE sent on the Verification context with SOP Class Not Supported (0122H)', async () => {

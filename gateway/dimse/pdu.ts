@@ -154,6 +154,14 @@ export function parseAssociateRequest(body: Buffer): AssociateRequest {
   if (!request.applicationContextName) throw new UnacceptableRequest('A-ASSOCIATE-RQ has no Application Context item');
   if (!sawUserInformation) throw new UnacceptableRequest('A-ASSOCIATE-RQ has no User Information item');
   if (request.contexts.length === 0) throw new UnacceptableRequest('A-ASSOCIATE-RQ proposes no presentation context');
+  // Each context is answered, and later addressed by P-DATA, by its ID alone: an ID that is not odd
+  // (PS3.8 9.3.2.2) or is proposed twice would make the answer ambiguous.
+  const ids = new Set<number>();
+  for (const { id } of request.contexts) {
+    if (id % 2 === 0) throw new UnacceptableRequest(`presentation context ID ${id} is not odd`);
+    if (ids.has(id)) throw new UnacceptableRequest(`presentation context ID ${id} is proposed twice`);
+    ids.add(id);
+  }
   return request;
 }
 
