@@ -196,3 +196,26 @@ describe('DIMSE with DCMTK peers', () => {
     assert.match(up.output, /Received Store Response \(Success\)/, up.output);
   });
 });
+
+describe('DIMSE size limit (YINGYUN_MAX_STOW_BYTES)', () => {
+  let system: TestSystem;
+  before(async () => {
+    if (available) system = await startTestSystem({ YINGYUN_MAX_STOW_BYTES: '65536' });
+  });
+  after(async () => {
+    await system?.shutdown();
+  });
+
+  it('refuses a dataset over the limit with Out of Resources, keeps nothing of it, and stores the next one on the same association', async (t) => {
+    if (!requirePeer(t, available, 'DCMTK and pydicom test files')) return;
+    const large = file('waveform_ecg.dcm'); // 291 KB
+    const small = file('CT_small.dcm'); // 39 KB
+    const result = await runDcmtk('storescu', ['-v', '--no-halt', '-aec', 'YINGYUN', '-aet', 'COUNTY_PACS', '127.0.0.1', String(system.dicomPort), large, small], 120_000);
+    const answers = [...result.output.matchAll(/Received Store Response \(([^)]*)\)/g)].map((match) => match[1]);
+    assert.deepEqual(answers, ['Refused: OutOfResources', 'Success'], result.output);
+    const uids = (await system.runtime.db.pool.query<{ sop_instance_uid: string }>('SELECT sop_instance_uid FROM receipts')).rows.map((row) => row.sop_instance_uid);
+    const uidOf = (name: string) => dicomParser.parseDicom(fs.readFileSync(name), { untilTag: 'x00080018' } as dicomParser.ParseDicomOptions).string('x00080018')!;
+    assert.deepEqual(uids, [uidOf(small)]);
+    assert.deepEqual(fs.readdirSync(path.join(system.dataDir, 'objects', '.incoming')), [], 'the refused upload left no temporary file');
+  });
+});

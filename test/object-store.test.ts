@@ -103,4 +103,21 @@ describe('local folder object store durability', () => {
       await fs.rm(root, { recursive: true, force: true });
     }
   });
+
+  it('sweeps uploads a crash left behind once they are an hour old, and not the ones still arriving', async () => {
+    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'yingyun-objects-'));
+    try {
+      const store = new FileSystemObjectStore(root);
+      const incoming = path.join(root, '.incoming');
+      await fs.mkdir(incoming);
+      await fs.writeFile(path.join(incoming, 'crashed.tmp'), 'half an instance');
+      const twoHoursAgo = new Date(Date.now() - 2 * 3_600_000);
+      await fs.utimes(path.join(incoming, 'crashed.tmp'), twoHoursAgo, twoHoursAgo);
+      await fs.writeFile(path.join(incoming, 'arriving.tmp'), 'another process is receiving this');
+      assert.equal(await store.sweepIncoming(), 1);
+      assert.deepEqual(await fs.readdir(incoming), ['arriving.tmp']);
+    } finally {
+      await fs.rm(root, { recursive: true, force: true });
+    }
+  });
 });

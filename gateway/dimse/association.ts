@@ -94,7 +94,6 @@ export class AcceptorAssociation {
   private commandContextId?: number;
   private dataset?: DatasetInProgress;
   private outstanding = 0;
-  private releaseRequested = false;
 
   constructor(
     private readonly socket: Socket,
@@ -302,13 +301,12 @@ export class AcceptorAssociation {
 
   private operationFinished(): void {
     this.outstanding--;
-    if (this.releaseRequested && this.outstanding === 0) this.sendReleaseResponse();
+    if (this.state === 'releasing' && this.outstanding === 0) this.sendReleaseResponse();
   }
 
   /** A-RELEASE-RQ: answered once every operation already requested has had its response. */
   private releaseRequestedByPeer(): void {
     if (this.dataset || this.commandFragments.length > 0) throw new PduError('A-RELEASE-RQ in the middle of a DIMSE message', ABORT_REASON.unexpectedPdu);
-    this.releaseRequested = true;
     this.state = 'releasing';
     if (this.outstanding === 0) this.sendReleaseResponse();
   }

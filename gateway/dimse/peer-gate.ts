@@ -2,7 +2,6 @@ import ipaddr from 'ipaddr.js';
 import type { DicomPeer, InstitutionsRepository } from '../../archive/db/institutions-repository.ts';
 import { REJECT_REASON, REJECT_RESULT, REJECT_SOURCE } from './pdu.ts';
 
-
 /** An A-ASSOCIATE-RJ (PS3.8 9.3.4, Table 9-21), with the names the standard gives its values, for the log and the audit trail. */
 export interface AssociationRejection {
   result: number;
