@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { COMMAND_LINE_ACTOR } from '../archive/access/administration.ts';
 import type { Role } from '../archive/access/policy.ts';
@@ -102,6 +103,14 @@ describe('authorisation matrix: role × scope × endpoint', () => {
   });
   after(() => system?.shutdown());
 
+  let auditHighWater = 0;
+  const newestAuditEvent = async () => {
+    const { rows } = await system.runtime.db.pool.query<{ id: number; event_type: string; study_uids: string[]; detail: { route?: string } }>(
+      'SELECT id::int, event_type, study_uids, detail FROM audit_events ORDER BY id DESC LIMIT 1',
+    );
+    return rows[0];
+  };
+
   /** Every endpoint that reads one study, with what a masked role may open. */
   const studyEndpoints = (s: StoredStudy) => [
     { name: 'QIDO series of study', path: `/dicom-web/studies/${s.study}/series`, maskedAllowed: true },
@@ -140,6 +149,13 @@ describe('authorisation matrix: role × scope × endpoint', () => {
             }
             if (expected !== 200) {
               for (const other of stored.values()) assert.ok(!body.includes(other.series) && !body.includes(other.instance), `${label}: no UID leaks in a refusal`);
+            }
+            if (expected === 200) {
+              // Served only once audited: the event naming this study is committed before the answer arrives.
+              const event = await newestAuditEvent();
+              assert.ok(event && event.id > auditHighWater, `${label}: no audit event for a patient-data answer`);
+              assert.ok(event.study_uids.includes(study.study), `${label}: the audit event names the study (${event.study_uids.join(',')})`);
+              auditHighWater = event.id;
             }
             if (expected === 200 && principal === 'qc_staff' && endpoint.name === 'WADO-RS study metadata') {
               const metadata = JSON.parse(body.toString()) as Record<string, { Value?: unknown[] }>[];
@@ -245,5 +261,103 @@ describe('authorisation matrix: role × scope × endpoint', () => {
     }
     t.diagnostic(`administration cases: ${cases}`);
     console.log(`authorisation matrix: ${cases} store/administration/audit cases`);
+  });
+
+  /**
+   * Issue 13, findings 1–3: the same request spelt another way. A capitalised prefix is a path the
+   * table does not name (refused: 401 without credentials, 404 with); a percent-encoded UID is the
+   * same request once decoded (the same answer as the plain one); HEAD is answered as GET is.
+   */
+  it('gives every path the same decision whatever its case or percent-encoding, and HEAD the same as GET', async (t) => {
+    const capitalised = (path: string) => path.replace(/^\/(dicom-web|wado|api)/, (prefix) => (prefix === '/dicom-web' ? '/DICOM-WEB' : prefix === '/wado' ? '/WADO' : '/Api'));
+    const encoded = (path: string, study: string) => path.replace(study, `%${study.charCodeAt(0).toString(16)}${study.slice(1)}`).replace(/\/series\//, '/%73eries/');
+    let cases = 0;
+    for (const { name: principal } of PRINCIPALS) {
+      for (const withPurpose of [false, true]) {
+        const purpose = withPurpose ? 'comparison' : undefined;
+        for (const [key, study] of stored) {
+          for (const endpoint of studyEndpoints(study)) {
+            const headers: Record<string, string> = endpoint.accept ? { Accept: endpoint.accept } : {};
+            const label = `${principal}${withPurpose ? ' +purpose' : ''} → ${endpoint.name} of ${key}`;
+            const plain = await call(principal, endpoint.path, { headers, purpose });
+            const plainBody = Buffer.from(await plain.arrayBuffer());
+
+            cases++;
+            const upper = await call(principal, capitalised(endpoint.path), { headers, purpose });
+            const upperBody = await upper.text();
+            assert.equal(upper.status, principal === 'anonymous' ? 401 : 404, `${label}, capitalised: ${upperBody.slice(0, 200)}`);
+            // A refusal that says only that: nothing but the problem's own fields, the path echoed at most.
+            assert.deepEqual(Object.keys(JSON.parse(upperBody) as object).sort(), ['detail', 'status', 'title', 'type'], `${label}, capitalised`);
+
+            cases++;
+            const percent = await call(principal, encoded(endpoint.path, study.study), { headers, purpose });
+            const percentBody = Buffer.from(await percent.arrayBuffer());
+            assert.equal(percent.status, plain.status, `${label}, percent-encoded: ${percentBody.toString('utf8', 0, 200)}`);
+            if (plain.status !== 200) assert.equal(percentBody.toString(), plainBody.toString(), `${label}, percent-encoded: the same refusal`);
+
+            cases++;
+            const head = await call(principal, endpoint.path, { method: 'HEAD', headers, purpose });
+            assert.equal(head.status, plain.status, `${label}, HEAD`);
+            assert.equal((await head.arrayBuffer()).byteLength, 0, `${label}, HEAD has no body`);
+          }
+        }
+      }
+    }
+    // The API outside the study endpoints: audit trail, statistics, queue, administration.
+    for (const path of ['/api/audit/events', '/api/audit/export.csv', '/api/audit/verify', '/api/stats', '/api/jobs', '/api/admin/institutions', '/api/admin/regions', '/api/admin/users']) {
+      for (const variant of [path.toUpperCase(), path.replace('/api', '/Api'), path.replace(/\/(\w)/g, (_all, first: string) => `/%${first.charCodeAt(0).toString(16)}`)]) {
+        for (const { name: principal } of PRINCIPALS) {
+          cases++;
+          const response = await call(principal, variant);
+          const canonical = await call(principal, path);
+          // Percent-encoding decodes to the canonical path: the same answer. Case variants name nothing.
+          const expected = variant.includes('%') ? canonical.status : principal === 'anonymous' ? 401 : 404;
+          assert.equal(response.status, expected, `${principal} → ${variant}: ${await response.text()}`);
+        }
+      }
+    }
+    t.diagnostic(`path-variant cases: ${cases}`);
+    console.log(`authorisation matrix: ${cases} path-variant cases (case, percent-encoding, HEAD)`);
+  });
+
+  const rawGet = (path: string, token: string) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const request = http.get({ host: '127.0.0.1', port: new URL(system.httpUrl).port, path, headers: { authorization: `Bearer ${token}` } }, (response) => {
+        let body = '';
+        response.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+        response.on('end', () => resolve({ status: response.statusCode!, body }));
+      });
+      request.on('error', reject);
+    });
+
+  it('refuses paths that cannot be decoded to one canonical form, before any rule or route', async () => {
+    const study = stored.get('prior')!;
+    for (const path of [
+      `/dicom-web/studies/${study.study}%2Fseries`,
+      `/dicom-web/studies/${study.study}/../${stored.get('tao')!.study}/metadata`,
+      `/dicom-web/studies/${study.study}/%2e%2e/metadata`,
+      `/dicom-web//studies/${study.study}/metadata`,
+      `/dicom-web/studies/${study.study}%00/metadata`,
+      `/dicom-web/studies/%E0%A4%A/metadata`,
+      `/dicom-web/studies/%2531.2/metadata`,
+    ]) {
+      // Sent as written: fetch would resolve dot segments before sending.
+      const { status, body } = await rawGet(path, tokens.get('radiologist')!);
+      assert.equal(status, 400, `${path}: ${body}`);
+      assert.match(body, /request path/);
+    }
+  });
+
+  it('QC staff see masked identity and cannot match or sort on it', async () => {
+    for (const query of ['PatientName=WANG*', 'PatientID=Q*', 'PatientBirthDate=19000101-20991231', '00100010=W*', 'orderby=PatientName', 'IssuerOfPatientID=X']) {
+      const response = await call('qc_staff', `/dicom-web/studies?${query}`);
+      const body = await response.text();
+      assert.equal(response.status, 403, `qc_staff ?${query}: ${body}`);
+      assert.match(body, /identity is masked/);
+      // A role that sees identity matches as before.
+      assert.equal((await call('radiologist', `/dicom-web/studies?${query}`)).status, 200, `radiologist ?${query}`);
+    }
+    // Matching on what QC needs is untouched.
+    assert.equal((await call('qc_staff', '/dicom-web/studies?ModalitiesInStudy=CT')).status, 200);
   });
 });

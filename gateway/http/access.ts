@@ -5,7 +5,7 @@ import type { StudyOwnership } from '../../archive/db/query-repository.ts';
 import { QueryRepository } from '../../archive/db/query-repository.ts';
 import type { Runtime } from '../../workers/runtime.ts';
 import { isUid } from './dicomweb/urls.ts';
-import { HttpProblem } from './problem.ts';
+import { HttpProblem, sendProblem } from './problem.ts';
 
 export const SESSION_COOKIE = 'yingyun_session';
 export const CSRF_COOKIE = 'yingyun_csrf';
@@ -55,7 +55,9 @@ const RULES: readonly RouteRule[] = [
   { methods: GET, path: /^\/api\/audit(\/events|\/export\.csv|\/export\.xml|\/verify)$/, requires: 'read-audit', audit: { eventType: 'audit-log-used', action: 'R' } },
 ];
 
-const GUARDED_PREFIX = /^\/(api|dicom-web|wado)(\/|$)/;
+// Case-insensitive on purpose: the rules above are matched case-sensitively, so /DICOM-WEB/… or /Api/…
+// is under a guarded prefix that no rule names, and is refused like any other unnamed path.
+const GUARDED_PREFIX = /^\/(api|dicom-web|wado)(\/|$)/i;
 const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 export interface RequestAccess {
@@ -85,10 +87,50 @@ export function accessControl(runtime: Runtime): RequestHandler {
   const studies = new QueryRepository(runtime.db.pool);
   const institutionScopes = new InstitutionScopeCache(runtime);
   return (request, response, next) => {
-    const rule = RULES.find((candidate) => candidate.methods.includes(request.method) && candidate.path.test(request.path));
+    const rule = ruleFor(request.method, request.path);
     if (!rule && !GUARDED_PREFIX.test(request.path)) return next();
     if (rule?.requires === 'public') return next();
     authorise(request, response, rule, studies, institutionScopes, runtime).then(() => next(), next);
+  };
+}
+
+/** The rule that governs a request, if any (exported for the test that walks the router's routes). */
+export function ruleFor(method: string, path: string): RouteRule | undefined {
+  return RULES.find((candidate) => candidate.methods.includes(method) && candidate.path.test(path));
+}
+
+export function isGuardedPath(path: string): boolean {
+  return GUARDED_PREFIX.test(path);
+}
+
+/**
+ * The one normalisation point, before the access table and the router: the path is percent-decoded
+ * once, and the request continues with that decoded path, so the table, the audit event and the
+ * handler's parameters all read the same value (a decoded path holds no '%' left to decode twice).
+ * A path that cannot be put in that form unambiguously — bad or encoded separators, dot segments,
+ * empty segments, control or non-ASCII characters — is refused here, whatever it was aiming at.
+ */
+export function canonicalPath(): RequestHandler {
+  return (request, _response, next) => {
+    const queryAt = request.url.indexOf('?');
+    const rawPath = queryAt === -1 ? request.url : request.url.slice(0, queryAt);
+    const refuse = (why: string) => next(new HttpProblem(400, 'problem.badRequest', `the request path ${why}`));
+    if (!rawPath.startsWith('/')) return refuse('must start with /');
+    let segments: string[];
+    try {
+      segments = rawPath.slice(1).split('/').map((segment) => decodeURIComponent(segment));
+    } catch {
+      return refuse('holds a malformed percent-encoding');
+    }
+    for (const [index, segment] of segments.entries()) {
+      if (/[^\x21-\x7e]/.test(segment)) return refuse('holds a character outside printable ASCII');
+      if (/[/\\%]/.test(segment)) return refuse('holds an encoded separator or percent sign');
+      if (segment === '.' || segment === '..') return refuse('holds a dot segment');
+      if (segment === '' && index < segments.length - 1) return refuse('holds an empty segment');
+    }
+    const decodedPath = `/${segments.join('/')}`;
+    if (decodedPath !== rawPath) request.url = decodedPath + (queryAt === -1 ? '' : request.url.slice(queryAt));
+    next();
   };
 }
 
@@ -143,21 +185,27 @@ async function authorise(request: Request, response: Response, rule: RouteRule |
       access.study = ownership;
     }
   }
-  if (rule.audit) auditOnFinish(request, response, rule.audit, access, runtime);
+  if (rule.audit) auditBeforeServing(request, response, rule.audit, access, runtime);
 }
 
 // What a masked role (QC grading image quality) may open: nothing that carries the unmasked header.
 const MASKED_ALLOWED = /\/(metadata|rendered|thumbnail|frames\/[0-9,]+|series|instances|priors)$/;
 
-function auditOnFinish(request: Request, response: Response, audit: NonNullable<RouteRule['audit']>, access: RequestAccess, runtime: Runtime): void {
-  // 'close', not 'finish': a response cut off half-way (client gone, export failed) is recorded too, as a failure.
-  response.once('close', () => {
+/**
+ * Patient data leaves only once its audit event is committed: the first byte the handler writes
+ * (its headers included) is held, the event — naming the study, or what the handler noted it
+ * found — is recorded, and only then does the response go out. When the audit trail cannot be
+ * written, the caller gets 503 saying so instead of the data. A response cut off after it began
+ * (client gone, export failed) gets a second event saying it did not complete.
+ */
+function auditBeforeServing(request: Request, response: Response, audit: NonNullable<RouteRule['audit']>, access: RequestAccess, runtime: Runtime): void {
+  const event = (outcome: 0 | 4 | 8, extra: Record<string, unknown> = {}) => {
     const audited = (response.locals.audited ?? {}) as { studyUids?: string[]; patientId?: string; patientName?: string; detail?: Record<string, unknown> };
     const study = access.study;
-    runtime.audit.recordInBackground({
+    return {
       eventType: audit.eventType,
       action: audit.action,
-      outcome: !response.writableFinished || response.statusCode >= 500 ? 8 : response.statusCode >= 400 ? 4 : 0,
+      outcome,
       userName: access.principal.username,
       userRole: access.principal.role,
       institutionId: access.principal.institutionId ?? undefined,
@@ -171,11 +219,53 @@ function auditOnFinish(request: Request, response: Response, audit: NonNullable<
         route: request.path,
         ...(Object.keys(request.query).length ? { query: new URLSearchParams(request.query as Record<string, string>).toString() } : {}),
         status: response.statusCode,
-        ...(response.writableFinished ? {} : { completed: false }),
         ...(study && study.institutionId !== access.principal.institutionId ? { crossInstitution: true, studyInstitutionId: study.institutionId } : {}),
         ...audited.detail,
+        ...extra,
       },
-    });
+    };
+  };
+  const outcomeOf = (status: number) => (status >= 500 ? 8 : status >= 400 ? 4 : 0);
+  const original = { write: response.write, end: response.end, flushHeaders: response.flushHeaders };
+  let state: 'waiting' | 'recording' | 'serving' | 'refused' = 'waiting';
+  const held: (() => void)[] = [];
+  const serve = () => {
+    Object.assign(response, original);
+    state = 'serving';
+    for (const call of held.splice(0)) call();
+  };
+  const refuse = (error: unknown) => {
+    state = 'refused';
+    held.length = 0;
+    runtime.log.error({ err: error, route: request.path }, 'audit trail unavailable: patient data withheld');
+    if (response.headersSent) {
+      response.destroy();
+      return;
+    }
+    for (const name of response.getHeaderNames()) response.removeHeader(name);
+    // The problem goes out through the real `end`; the handler's later writes keep being swallowed.
+    const swallowing = response.end;
+    response.end = original.end;
+    sendProblem(request, response, new HttpProblem(503, 'problem.unavailable', 'the audit trail cannot be written just now, so no patient data is served; try again shortly'));
+    response.end = swallowing;
+  };
+  // Every way out of the response goes through one of these three; until the event is committed they queue.
+  const hold =
+    <Args extends unknown[], Result>(method: (...args: Args) => Result, answer: () => Result) =>
+    (...args: Args): Result => {
+      if (state === 'refused') return answer();
+      held.push(() => method.apply(response, args));
+      if (state === 'waiting') {
+        state = 'recording';
+        runtime.audit.record(event(outcomeOf(response.statusCode))).then(serve, refuse);
+      }
+      return answer();
+    };
+  response.write = hold(original.write as (...args: unknown[]) => boolean, () => true) as Response['write'];
+  response.end = hold(original.end as (...args: unknown[]) => Response, () => response) as Response['end'];
+  response.flushHeaders = hold(original.flushHeaders as () => void, () => undefined);
+  response.once('close', () => {
+    if (state === 'serving' && !response.writableFinished) runtime.audit.recordInBackground(event(8, { completed: false }));
   });
 }
 

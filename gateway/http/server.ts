@@ -9,7 +9,7 @@ import helmet from 'helmet';
 import { Administration } from '../../archive/access/administration.ts';
 import type { Config } from '../../archive/config.ts';
 import type { Runtime } from '../../workers/runtime.ts';
-import { accessControl } from './access.ts';
+import { accessControl, canonicalPath } from './access.ts';
 import { adminRoutes } from './api/admin-routes.ts';
 import { auditRoutes } from './api/audit-routes.ts';
 import { authRoutes } from './api/auth-routes.ts';
@@ -32,6 +32,11 @@ export function createHttpApp(runtime: Runtime, isReady: () => boolean): express
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  // Routes match exactly as the access table does (every Router is made case-sensitive too).
+  app.set('case sensitive routing', true);
+  // The base of every URL Yingyun writes into an answer (dicomweb/urls.ts), never the request's Host.
+  app.locals.publicUrl = runtime.config.access.publicUrl;
+  app.use(canonicalPath());
   app.use(
     helmet({
       // The viewer is our own scripts only. Cornerstone's codecs are WebAssembly ('wasm-unsafe-eval')

@@ -16,7 +16,7 @@ const SERVER_PATHS = /^\/(dicom-web|wado|api|healthz|metrics)(\/|$)/;
  * open in the app.
  */
 export function viewerRoutes(distDirectory = VIEWER_DIST): Router {
-  const router = Router();
+  const router = Router({ caseSensitive: true });
   router.use(
     express.static(distDirectory, {
       index: false,

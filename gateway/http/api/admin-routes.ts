@@ -10,7 +10,7 @@ import { HttpProblem } from '../problem.ts';
  * their institution is Administration's. Handlers only translate.
  */
 export function adminRoutes(runtime: Runtime, administration: Administration): Router {
-  const router = Router();
+  const router = Router({ caseSensitive: true });
   router.use(express.json({ limit: '64kb' }));
   const actor = (request: Request, response: Response): Actor => {
     const { principal } = accessOf(response);

@@ -27,7 +27,7 @@ const searchQuery = z.object({
  * Using the trail is itself audited (Audit Log Used), through the access table.
  */
 export function auditRoutes(runtime: Runtime): Router {
-  const router = Router();
+  const router = Router({ caseSensitive: true });
   const repository = new AuditRepository(runtime.db.pool);
 
   const parseSearch = (request: Request): AuditSearch => {

@@ -15,7 +15,7 @@ const loginBody = z.object({ username: z.string().min(1).max(128), password: z.s
  * tokens instead (`npm run admin -- token create`), sent as Authorization: Bearer.
  */
 export function authRoutes(runtime: Runtime): Router {
-  const router = Router();
+  const router = Router({ caseSensitive: true });
   // Per address, on top of the per-account lock-out: slows a password spray across many accounts.
   const loginLimiter = rateLimit({
     windowMs: 5 * 60_000,

@@ -26,7 +26,7 @@ const exportBody = z.object({
  * prove it meant it (CSRF token).
  */
 export function exportRoutes(runtime: Runtime): Router {
-  const router = Router();
+  const router = Router({ caseSensitive: true });
   const exporter = new StudyExport(new RetrieveService(runtime.db.pool, runtime.store, runtime.renderer), () =>
     runtime.users.secret('deidentification-key', () => randomBytes(32)),
   );

@@ -27,7 +27,7 @@ const REFUSAL: Record<OidcFailureReason, { status: number; titleKey: MessageKey 
  * Without OIDC configured both answer 404. Both paths are public in the access table.
  */
 export function oidcRoutes(runtime: Runtime): Router {
-  const router = Router();
+  const router = Router({ caseSensitive: true });
   // Checked here, at start-up: an http issuer or a missing YINGYUN_PUBLIC_URL stops Yingyun with the reason.
   const settings = oidcSettings(runtime.config.access);
   if (!settings) {

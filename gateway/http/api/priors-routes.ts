@@ -14,7 +14,7 @@ import { HttpProblem } from '../problem.ts';
  * judgement (see QueryRepository.priorStudies for which identifiers count).
  */
 export function priorsRoutes(runtime: Runtime): Router {
-  const router = Router();
+  const router = Router({ caseSensitive: true });
   const repository = new QueryRepository(runtime.db.pool);
 
   router.get('/studies/:study/priors', async (request, response) => {

@@ -1,17 +1,18 @@
 import { Router, type Request, type Response } from 'express';
 import { QueryRepository, type SearchResult } from '../../../archive/db/query-repository.ts';
 import { auditPatientId } from '../../../archive/audit/audit-event.ts';
+import { keywordOf } from '../../../archive/dicom/dictionary.ts';
 import { personNameText } from '../../../archive/dicom/normalize.ts';
 import type { DicomJsonDataset, DicomJsonPersonName } from '../../../archive/dicom/types.ts';
 import { parseQidoQuery, QidoQueryError, type QidoQuery, type QueryLevel } from '../../../archive/query/qido-query.ts';
 import { metadataTagsToRead } from '../../../archive/query/result-attributes.ts';
-import { maskIdentity } from '../../../archive/access/masking.ts';
+import { identityKeysOf, maskIdentity } from '../../../archive/access/masking.ts';
 import type { Runtime } from '../../../workers/runtime.ts';
 import { accessOf, noteAudited } from '../access.ts';
 import { HttpProblem } from '../problem.ts';
 import { accepts } from './multipart.ts';
 import { instanceResult, seriesResult, studyResult } from './query-results.ts';
-import { dicomWebBase, isUid } from './urls.ts';
+import { dicomWebBase, gatewayBase, isUid } from './urls.ts';
 
 const RESPONSE_TYPES = ['application/dicom+json', 'application/json'];
 
@@ -37,7 +38,7 @@ export function auditedResults(results: DicomJsonDataset[]): { studyUids: string
  * ModalitiesInStudy, InstanceAvailability and RetrieveURL.
  */
 export function qidoRoutes(runtime: Runtime): Router {
-  const router = Router();
+  const router = Router({ caseSensitive: true });
   const repository = new QueryRepository(runtime.db.pool);
 
   const search = (level: QueryLevel) => async (request: Request, response: Response) => {
@@ -58,6 +59,10 @@ export function qidoRoutes(runtime: Runtime): Router {
 
     const base = dicomWebBase(request);
     const { visibility } = accessOf(response);
+    const identityKeys = visibility.maskIdentity ? identityKeysOf(query) : [];
+    if (identityKeys.length) {
+      throw new HttpProblem(403, 'problem.forbidden', `identity is masked for your role: ${identityKeys.map((tag) => keywordOf(tag) ?? tag).join(', ')} may not be used to match or sort`);
+    }
     let results: DicomJsonDataset[];
     let remaining: SearchResult<unknown>['remaining'];
     if (level === 'study') {
@@ -116,10 +121,9 @@ function warnings(query: QidoQuery, remaining: SearchResult<unknown>['remaining'
   return texts;
 }
 
-/** RFC 9111 5.5: warn-agent is the host (and port) the client reached, or a pseudonym. */
+/** RFC 9111 5.5: warn-agent is this server's host (and port), as gatewayBase names it. */
 function warnAgent(request: Request): string {
-  const host = request.get('host') ?? '';
-  return /^[A-Za-z0-9.\-[\]:]{1,255}$/.test(host) ? host : 'yingyun';
+  return new URL(gatewayBase(request)).host;
 }
 
 function quoted(text: string): string {

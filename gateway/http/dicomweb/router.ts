@@ -7,7 +7,7 @@ import { wadoUriRoutes } from './wado-uri-routes.ts';
 
 /** DICOMweb (PS3.18) under /dicom-web, and WADO-URI at /wado. */
 export function dicomWebRouter(runtime: Runtime): Router {
-  const router = Router();
+  const router = Router({ caseSensitive: true });
   router.use('/dicom-web', stowRoutes(runtime), qidoRoutes(runtime), wadoRoutes(runtime));
   router.use('/wado', wadoUriRoutes(runtime));
   return router;

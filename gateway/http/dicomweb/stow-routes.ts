@@ -41,7 +41,7 @@ const LINGER_AFTER_REFUSAL_MS = 2000;
  * stored (PS3.18 10.5.3); a request that cannot be read is a problem+json 400, 406, 413 or 415.
  */
 export function stowRoutes(runtime: Runtime): Router {
-  const router = Router();
+  const router = Router({ caseSensitive: true });
   const maxBytes = runtime.config.http.maxStowBytes;
   const studyOwners = new QueryRepository(runtime.db.pool);
 

@@ -1,9 +1,22 @@
 import type { Request } from 'express';
 import type { DicomJsonElement } from '../../../archive/dicom/types.ts';
 
-/** The DICOMweb base URL as the client reached it, for RetrieveURL and BulkDataURI values. */
+/**
+ * The gateway's own base URL: YINGYUN_PUBLIC_URL when configured, otherwise the address and port the
+ * connection reached. Never the request's Host header, which the client writes: RetrieveURLs built
+ * from it would point a viewer (and its credentials) wherever an attacker's request said.
+ */
+export function gatewayBase(request: Request): string {
+  const configured = (request.app.locals as { publicUrl?: string }).publicUrl;
+  if (configured) return configured.replace(/\/+$/, '');
+  const { localAddress = '127.0.0.1', localPort } = request.socket;
+  const host = localAddress.includes(':') ? (localAddress.startsWith('::ffff:') ? localAddress.slice(7) : `[${localAddress}]`) : localAddress;
+  return `${request.protocol}://${host}:${localPort}`;
+}
+
+/** The DICOMweb base URL, for RetrieveURL and BulkDataURI values. */
 export function dicomWebBase(request: Request): string {
-  return `${request.protocol}://${request.get('host') ?? 'localhost'}/dicom-web`;
+  return `${gatewayBase(request)}/dicom-web`;
 }
 
 export function studyUrl(base: string, study: string): string {

@@ -28,7 +28,7 @@ import { dicomWebBase, instanceUrl, isUid } from './urls.ts';
  * everything else is RetrieveService's.
  */
 export function wadoRoutes(runtime: Runtime): Router {
-  const router = Router();
+  const router = Router({ caseSensitive: true });
   const service = new RetrieveService(runtime.db.pool, runtime.store, runtime.renderer);
 
   router.get(

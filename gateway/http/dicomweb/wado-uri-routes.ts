@@ -14,7 +14,7 @@ import { handle } from './wado-routes.ts';
  * stored; image/jpeg (the default), image/png or image/webp one rendered frame.
  */
 export function wadoUriRoutes(runtime: Runtime): Router {
-  const router = Router();
+  const router = Router({ caseSensitive: true });
   const service = new RetrieveService(runtime.db.pool, runtime.store, runtime.renderer);
 
   router.get(
