@@ -43,9 +43,13 @@ describe('HTTP hardening (issue 13)', () => {
     const sample = (path: string) => path.replace(/:(\w+)/g, (_all, name: string) => (/study|series|instance|uid/i.test(name) ? '1.2.840.113619.2.1' : name === 'frames' ? '1' : 'x'));
     const unnamed = routes.filter(({ method, path }) => isGuardedPath(path) && !ruleFor(method, sample(path)) && !(method === 'HEAD' && ruleFor('GET', sample(path))));
     assert.deepEqual(unnamed, [], 'routes under /api, /dicom-web or /wado that no access rule names');
-    // Patient-data routes are audited: every DICOMweb retrieval or search the router serves has an audit rule.
-    for (const { method, path } of routes.filter((route) => route.path.startsWith('/dicom-web') || route.path.startsWith('/wado'))) {
-      assert.ok(ruleFor(method, sample(path))?.audit, `${method} ${path} is audited`);
+    // Patient-data routes are audited: every route whose rule reaches images, exports or the audit trail
+    // (which names patients) has an audit event, and so does every DICOMweb route.
+    const patientData = new Set(['read-images', 'store', 'export', 'read-audit']);
+    for (const { method, path } of routes) {
+      const rule = ruleFor(method, sample(path));
+      if (!rule || !(patientData.has(rule.requires) || /^\/(dicom-web|wado)/.test(path))) continue;
+      assert.ok(rule.audit, `${method} ${path} is audited`);
     }
   });
 

@@ -15,7 +15,7 @@ export const PURPOSE_HEADER = 'x-purpose-of-use';
 
 type Requirement = Permission | 'public' | 'signed-in';
 
-interface RouteRule {
+export interface RouteRule {
   methods: readonly string[];
   path: RegExp;
   requires: Requirement;
