@@ -34,18 +34,27 @@ export interface IngestExpectations {
   mayStoreInto?: (studyInstanceUid: string) => Promise<boolean>;
 }
 
-export interface ReceivedObject {
-  /** The whole object as it will be stored: a DICOM Part 10 file. */
+/** An object received whole, in memory (STOW-RS, import). */
+export interface WholeObject {
+  /** The object as it will be stored: a DICOM Part 10 file. */
   part10: Buffer;
-  /** Computed while the bytes arrived, when the receiver could; otherwise computed here. */
-  objectSha256?: string;
-  datasetSha256?: string;
-  /**
-   * The same bytes already written to the object store as they arrived (IngestService.openUpload):
-   * then storing is only its `finish`. Discarded here if the instance is refused.
-   */
-  upload?: IncomingObject;
 }
+
+/**
+ * An object written to the object store as it arrived (a C-STORE, IngestService.openUpload), of
+ * which only the beginning is in memory: storing it is its upload's `finish`; refused, it is discarded.
+ */
+export interface StreamedObject {
+  /** The object's first bytes: everything before the Pixel Data value at least, all of it when it has none. */
+  beginning: Buffer;
+  sizeBytes: number;
+  /** Computed while the bytes arrived. */
+  objectSha256: string;
+  datasetSha256: string;
+  upload: IncomingObject;
+}
+
+export type ReceivedObject = WholeObject | StreamedObject;
 
 export interface IngestOutcome {
   result: 'stored' | 'duplicate' | 'new-version';
@@ -76,12 +85,9 @@ export class IngestService {
     this.receipts = new ReceiptsRepository(deps.pool);
   }
 
-  /**
-   * Where a receiver that gets an object piece by piece can write it as it arrives, to pass as
-   * `upload` with the whole; undefined when the object store gains nothing by it (S3).
-   */
-  openUpload(): IncomingObject | undefined {
-    return this.deps.store.openUpload?.();
+  /** Where a receiver that gets an object piece by piece writes it as it arrives (a StreamedObject's `upload`). */
+  openUpload(): IncomingObject {
+    return this.deps.store.openUpload();
   }
 
   async ingest(received: ReceivedObject, source: InstanceSource, expected: IngestExpectations = {}): Promise<IngestOutcome> {
@@ -90,7 +96,7 @@ export class IngestService {
       return await this.ingestNow(received, source, expected);
     } catch (error) {
       // A refused instance leaves no temporary file (after a finish, the object stays, as for `put`).
-      await received.upload?.discard().catch(() => undefined);
+      if ('upload' in received) await received.upload.discard().catch(() => undefined);
       throw error;
     } finally {
       ended?.();
@@ -98,13 +104,24 @@ export class IngestService {
   }
 
   private async ingestNow(received: ReceivedObject, source: InstanceSource, expected: IngestExpectations): Promise<IngestOutcome> {
-    const parsed = parseInstance(received.part10, { characterSetOverride: source.characterSetOverride });
+    const characterSetOverride = source.characterSetOverride;
+    const parsed =
+      'part10' in received
+        ? parseInstance(received.part10, { characterSetOverride })
+        : parseInstance(received.beginning, { characterSetOverride, objectLength: received.sizeBytes });
     assertAsExpected(expected, parsed);
     if (expected.mayStoreInto && !(await this.databaseStep('check the study owner', () => expected.mayStoreInto!(parsed.studyInstanceUid)))) {
       throw new IngestRejection('not-authorized', `study ${parsed.studyInstanceUid} belongs to another institution`);
     }
-    const datasetSha256 = received.datasetSha256 ?? sha256(received.part10.subarray(parsed.datasetOffset));
-    const objectSha256 = received.objectSha256 ?? sha256(received.part10);
+    const { sizeBytes, objectSha256, datasetSha256, storeAs } =
+      'part10' in received
+        ? {
+            sizeBytes: received.part10.length,
+            objectSha256: sha256(received.part10),
+            datasetSha256: sha256(received.part10.subarray(parsed.datasetOffset)),
+            storeAs: (key: string) => this.deps.store.put(key, received.part10, 'application/dicom'),
+          }
+        : { ...received, storeAs: (key: string) => received.upload.finish(key) };
     // Named by the object's own digest: two different objects never share a key (not even the same
     // dataset under another File Meta header, racing in from two senders), and the same object
     // always lands on the same key with the same bytes.
@@ -127,7 +144,7 @@ export class IngestService {
         objectKey,
         objectSha256,
         datasetSha256,
-        sizeBytes: received.part10.length,
+        sizeBytes,
         sourceId,
         remoteAddress: source.remoteAddress,
         calledAeTitle: source.calledAeTitle,
@@ -138,7 +155,7 @@ export class IngestService {
         deflated: parsed.deflated,
         characterSet: parsed.characterSet,
       }),
-      received.upload ? received.upload.finish(objectKey) : this.deps.store.put(objectKey, received.part10, 'application/dicom'),
+      storeAs(objectKey),
     ]);
     if (storing.status === 'rejected') {
       if (recording.status === 'fulfilled') await recording.value.rollback().catch(() => undefined);

@@ -14,7 +14,9 @@ const config = loadConfig();
 const log = createLogger('warn');
 // What the SCP reads of an outcome (the study, for its per-association audit summary), made up.
 const parsed = { studyInstanceUid: '2.25.1', sopClassUid: '1.2.840.10008.5.1.4.1.1.2', metadata: {} };
-const answerAtOnce = { ingest: async () => ({ result: 'stored', parsed }), openUpload: () => undefined } as unknown as IngestService;
+// Where the dataset's bytes go as they arrive: nowhere.
+const nowhere = { write: () => undefined, finish: async () => undefined, discard: async () => undefined };
+const answerAtOnce = { ingest: async () => ({ result: 'stored', parsed }), openUpload: () => nowhere } as unknown as IngestService;
 // The peer look-up (once per association) and the audit records stay out too: every caller is the one
 // registered peer, and audit events go nowhere.
 const benchPeer = { id: '1', institutionId: '1', aeTitle: 'BENCH', allowedNetworks: [], host: null, port: null, tlsRequired: false, characterSet: null };

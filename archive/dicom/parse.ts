@@ -48,12 +48,35 @@ export interface ParseOptions {
    * declares ISO_IR 100 and writes GB18030): text is decoded with it, and no detection runs.
    */
   characterSetOverride?: string;
+  /**
+   * The whole object's size, when `part10` is only its beginning (a C-STORE written to the object
+   * store as it arrived): what holdsHeader accepted, ending somewhere in the pixels.
+   */
+  objectLength?: number;
+}
+
+/** Parsing ends at the Pixel Data element's header: its value is located, never read, so it need not be in memory. */
+const STOP_AT_PIXEL_DATA = 'x7fe00010';
+
+/**
+ * Whether `beginning`, the first bytes of a Part 10 object, holds all that parseInstance reads of it:
+ * every element before the Pixel Data value. False while more is needed (or the bytes are not DICOM:
+ * the whole object is then kept, and refused by parseInstance with its reason).
+ */
+export function holdsHeader(beginning: Buffer): boolean {
+  try {
+    return dicomParser.parseDicom(beginning, { ...DICOM_PARSER_OPTIONS, untilTag: STOP_AT_PIXEL_DATA }).elements[STOP_AT_PIXEL_DATA] !== undefined;
+  } catch {
+    return false;
+  }
 }
 
 /**
  * Parses a DICOM Part 10 object once: validates what the archive needs, converts the dataset to
  * DICOM JSON (text decoded per Specific Character Set, bulk data by reference with its location),
- * and describes the pixels. Throws IngestRejection with a reason a PACS administrator can act on.
+ * and describes the pixels. Elements after the Pixel Data (trailing padding, signatures) are not
+ * read, whether the object arrived whole or streamed, so both give the same metadata. Throws
+ * IngestRejection with a reason a PACS administrator can act on.
  */
 export function parseInstance(part10: Buffer, options: ParseOptions = {}): ParsedInstance {
   const dataSet = parseOrReject(part10);
@@ -61,7 +84,8 @@ export function parseInstance(part10: Buffer, options: ParseOptions = {}): Parse
   if (!transferSyntaxUid) throw new IngestRejection('malformed', 'File Meta Information has no Transfer Syntax UID (0002,0010)');
   const deflated = transferSyntaxUid === TRANSFER_SYNTAX.deflatedExplicitLittleEndian;
   const bytes = deflated ? Buffer.from(dataSet.byteArray.buffer, dataSet.byteArray.byteOffset, dataSet.byteArray.byteLength) : part10;
-  assertWithinBounds(dataSet, bytes.length);
+  // A deflated object is always whole (holdsHeader cannot inflate a part of it).
+  assertWithinBounds(dataSet, deflated ? bytes.length : (options.objectLength ?? bytes.length));
 
   const declared = stringValues(dataSet, 'x00080005', bytes);
   const { characterSet, forcedCharset } = chooseCharacterSet(dataSet, declared, options.characterSetOverride);
@@ -147,7 +171,7 @@ function parseOrReject(part10: Buffer): DataSet {
     throw new IngestRejection('malformed', 'not a DICOM Part 10 file: no "DICM" prefix after the 128-byte preamble');
   }
   try {
-    return dicomParser.parseDicom(part10, DICOM_PARSER_OPTIONS);
+    return dicomParser.parseDicom(part10, { ...DICOM_PARSER_OPTIONS, untilTag: STOP_AT_PIXEL_DATA });
   } catch (error) {
     throw new IngestRejection('malformed', `cannot parse the dataset: ${describeParserError(error)}`, { cause: error });
   }

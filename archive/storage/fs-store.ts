@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { FileUpload, sweepInterruptedUploads, syncDirectory } from './file-upload.ts';
 import { assertSafeKey, ObjectNotFound, type IncomingObject, type ObjectStore } from './object-store.ts';
 
 /**
@@ -42,38 +43,21 @@ export class FileSystemObjectStore implements ObjectStore {
     await upload.finish(key);
   }
 
-  /**
-   * Removes what uploads interrupted by a crash or a kill left in `.incoming` (none of it was ever
-   * acknowledged). Only files older than an hour: another process may be receiving into the folder.
-   */
-  async sweepIncoming(): Promise<number> {
-    const incoming = path.join(this.root, INCOMING_FOLDER);
-    let names: string[];
-    try {
-      names = await fsp.readdir(incoming);
-    } catch {
-      return 0;
-    }
-    let removed = 0;
-    for (const name of names) {
-      const file = path.join(incoming, name);
-      const stat = await fsp.stat(file).catch(() => undefined);
-      if (stat && Date.now() - stat.mtimeMs > 3_600_000) {
-        await fsp.rm(file, { force: true });
-        removed++;
-      }
-    }
-    return removed;
+  /** Removes what uploads interrupted by a crash or a kill left in `.incoming`. */
+  sweepIncoming(): Promise<number> {
+    return sweepInterruptedUploads(path.join(this.root, INCOMING_FOLDER));
   }
 
   openUpload(): IncomingObject {
     // One folder for objects whose key is not known yet, on the same file system as the rest, so the
     // final rename is atomic; its own entry need not be durable (what it holds never is acknowledged).
     const incoming = path.join(this.root, INCOMING_FOLDER);
-    return new FileUpload(path.join(incoming, `${randomBytes(8).toString('hex')}.tmp`), this.ensureDirectory(incoming), async (key) => {
+    return new FileUpload(path.join(incoming, `${randomBytes(8).toString('hex')}.tmp`), this.ensureDirectory(incoming), async ({ temporary, file }, key) => {
+      await file.datasync();
       const target = this.pathOf(key);
       await this.ensureDirectory(path.dirname(target));
-      return target;
+      await fsp.rename(temporary, target);
+      await syncDirectory(path.dirname(target));
     });
   }
 
@@ -124,6 +108,11 @@ export class FileSystemObjectStore implements ObjectStore {
     await fsp.rm(this.pathOf(key), { force: true });
   }
 
+  async checkAvailable(): Promise<void> {
+    // The root itself, not a cached "created" flag: an unmounted or removed volume must show.
+    await fsp.access(this.root, fs.constants.W_OK);
+  }
+
   private pathOf(key: string): string {
     assertSafeKey(key);
     return path.join(this.root, key);
@@ -156,101 +145,6 @@ export class FileSystemObjectStore implements ObjectStore {
 
 /** Under the root, beside the keys' top folders (instances/, thumbnails/…), none of which starts with a dot. */
 const INCOMING_FOLDER = '.incoming';
-/** Bytes gathered before each write, so a 500 KB image is a few writes rather than one per fragment. */
-const WRITE_BATCH_BYTES = 256 * 1024;
-
-/**
- * A temporary file filled as fragments arrive (or at once, for `put`): writes are queued in order,
- * and `finish` flushes it (fdatasync), checks its size, renames it to its key and flushes that folder.
- */
-class FileUpload implements IncomingObject {
-  private readonly file: Promise<fsp.FileHandle>;
-  private writing: Promise<unknown>;
-  private batch: Buffer[] = [];
-  private batchBytes = 0;
-  private position = 0;
-  private state: 'open' | 'finished' | 'discarded' = 'open';
-
-  constructor(
-    private readonly temporary: string,
-    folderReady: Promise<void>,
-    private readonly targetFor: (key: string) => Promise<string>,
-  ) {
-    this.file = folderReady.then(() => fsp.open(temporary, 'w'));
-    this.writing = this.file;
-    // Failures are reported by finish(); until then nobody awaits these promises.
-    this.writing.catch(() => undefined);
-  }
-
-  write(bytes: Buffer): void {
-    if (this.state !== 'open') return;
-    this.batch.push(bytes);
-    this.batchBytes += bytes.length;
-    if (this.batchBytes >= WRITE_BATCH_BYTES) this.flushBatch();
-  }
-
-  async finish(key: string): Promise<void> {
-    if (this.state !== 'open') throw new Error(`upload already ${this.state}`);
-    this.flushBatch();
-    this.state = 'finished';
-    try {
-      const file = await this.file;
-      try {
-        await this.writing;
-        await file.datasync();
-        const { size } = await file.stat();
-        if (size !== this.position) throw new Error(`upload holds ${size} bytes of ${this.position}`);
-      } finally {
-        await file.close();
-      }
-      const target = await this.targetFor(key);
-      await fsp.rename(this.temporary, target);
-      await syncDirectory(path.dirname(target));
-    } catch (error) {
-      await fsp.rm(this.temporary, { force: true });
-      throw error;
-    }
-  }
-
-  async discard(): Promise<void> {
-    if (this.state === 'open') {
-      this.state = 'discarded';
-      await this.writing.catch(() => undefined);
-      await (await this.file.catch(() => undefined))?.close().catch(() => undefined);
-    }
-    await fsp.rm(this.temporary, { force: true });
-  }
-
-  private flushBatch(): void {
-    if (this.batchBytes === 0) return;
-    const bytes = this.batch.length === 1 ? this.batch[0]! : Buffer.concat(this.batch, this.batchBytes);
-    const at = this.position;
-    this.position += bytes.length;
-    this.batch = [];
-    this.batchBytes = 0;
-    this.writing = this.writing.then(async () => writeAll(await this.file, bytes, at));
-    this.writing.catch(() => undefined);
-  }
-}
-
-/** Writes all of `bytes` at `position`: a write may take fewer bytes than asked (a disk filling up). */
-async function writeAll(file: fsp.FileHandle, bytes: Buffer, position: number): Promise<void> {
-  let written = 0;
-  while (written < bytes.length) {
-    const { bytesWritten } = await file.write(bytes, written, bytes.length - written, position + written);
-    if (bytesWritten === 0) throw new Error(`no space left to write ${bytes.length - written} more bytes`);
-    written += bytesWritten;
-  }
-}
-
-async function syncDirectory(directory: string): Promise<void> {
-  const handle = await fsp.open(directory, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
 
 function notFoundOr(error: unknown, key: string): unknown {
   return (error as NodeJS.ErrnoException).code === 'ENOENT' ? new ObjectNotFound(key) : error;

@@ -15,24 +15,30 @@ export interface ObjectStore {
   putDerived(key: string, body: Buffer, contentType: string): Promise<void>;
   /**
    * Starts an object whose key is known only once all of it has arrived (a C-STORE: its UIDs and
-   * digest come with the last fragment), so its bytes can go to disk while the rest is still on the
-   * wire. Offered by stores where that saves time (the local folder); absent elsewhere, and callers
-   * then `put` the whole object.
+   * digest come with the last fragment), so its bytes go to disk while the rest is still on the wire
+   * and are never held whole in memory: the local folder writes them where they will stay, S3 spools
+   * them to a local file it sends at `finish`.
    */
-  openUpload?(): IncomingObject;
+  openUpload(): IncomingObject;
   get(key: string): Promise<Buffer>;
   /** A byte range [offset, offset + length) of the object, for frames and bulk data. */
   getRange(key: string, offset: number, length: number): Promise<Buffer>;
   stream(key: string): Promise<Readable>;
   exists(key: string): Promise<boolean>;
   delete(key: string): Promise<void>;
+  /** Resolves when objects can be written right now (the folder is there and writable; the bucket answers). */
+  checkAvailable(): Promise<void>;
   readonly description: string;
 }
 
 /** An object being written before its key is known (ObjectStore.openUpload). */
 export interface IncomingObject {
-  /** Appends bytes; errors surface at `finish`. */
-  write(bytes: Buffer): void;
+  /**
+   * Appends bytes; errors surface at `finish`. Returns a promise while more is queued than the disk has
+   * taken (a sender faster than the disk), resolved once it has caught up: the caller stops reading
+   * until then, so a fast sender waits instead of filling memory.
+   */
+  write(bytes: Buffer): Promise<void> | undefined;
   /** Makes everything written durable and visible under `key`, as `put` would. */
   finish(key: string): Promise<void>;
   /** Leaves nothing behind (harmless after `finish`). */

@@ -6,8 +6,9 @@ import { S3ObjectStore } from './s3-store.ts';
 
 export async function openObjectStore(config: Pick<Config, 's3' | 'dataDir'>): Promise<ObjectStore> {
   if (config.s3) {
-    const store = new S3ObjectStore(config.s3);
+    const store = new S3ObjectStore(config.s3, path.join(config.dataDir, 'spool'));
     await store.ensureBucket();
+    await store.sweepSpool();
     return store;
   }
   const store = new FileSystemObjectStore(path.join(config.dataDir, 'objects'));

@@ -1,3 +1,7 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
 import type { Readable } from 'node:stream';
 import {
   CreateBucketCommand,
@@ -10,7 +14,8 @@ import {
   S3ServiceException,
 } from '@aws-sdk/client-s3';
 import type { S3Config } from '../config.ts';
-import { assertSafeKey, ObjectNotFound, type ObjectStore } from './object-store.ts';
+import { FileUpload, sweepInterruptedUploads } from './file-upload.ts';
+import { assertSafeKey, ObjectNotFound, type IncomingObject, type ObjectStore } from './object-store.ts';
 
 /**
  * Objects in any S3-compatible service. Path-style addressing, because MinIO, Ceph RGW and most
@@ -19,8 +24,16 @@ import { assertSafeKey, ObjectNotFound, type ObjectStore } from './object-store.
 export class S3ObjectStore implements ObjectStore {
   readonly description: string;
   private readonly client: S3Client;
+  private spoolReady?: Promise<unknown>;
 
-  constructor(private readonly config: S3Config) {
+  /**
+   * `spoolDirectory`: a local folder where an object arriving piece by piece (a C-STORE) waits until
+   * its key is known, so it is sent from disk rather than held in memory.
+   */
+  constructor(
+    private readonly config: S3Config,
+    private readonly spoolDirectory: string,
+  ) {
     this.description = `S3 bucket ${config.bucket} at ${config.endpoint}`;
     this.client = new S3Client({
       endpoint: config.endpoint,
@@ -45,7 +58,24 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async put(key: string, body: Buffer, contentType: string): Promise<void> {
+  put(key: string, body: Buffer, contentType: string): Promise<void> {
+    return this.send(key, body, body.length, contentType);
+  }
+
+  openUpload(): IncomingObject {
+    this.spoolReady ??= fsp.mkdir(this.spoolDirectory, { recursive: true });
+    const spooled = path.join(this.spoolDirectory, `${randomBytes(8).toString('hex')}.tmp`);
+    return new FileUpload(spooled, this.spoolReady.then(() => undefined), ({ temporary, size }, key) =>
+      this.send(key, fs.createReadStream(temporary), size, 'application/dicom'),
+    );
+  }
+
+  /** Removes what uploads interrupted by a crash or a kill left in the spool folder. */
+  sweepSpool(): Promise<number> {
+    return sweepInterruptedUploads(this.spoolDirectory);
+  }
+
+  private async send(key: string, body: Buffer | Readable, length: number, contentType: string): Promise<void> {
     assertSafeKey(key);
     await this.client.send(
       new PutObjectCommand({
@@ -53,7 +83,7 @@ export class S3ObjectStore implements ObjectStore {
         Key: key,
         Body: body,
         ContentType: contentType,
-        ContentLength: body.length,
+        ContentLength: length,
         // Encryption at rest by the service (S3_SSE): patient data never sits in a bucket in the clear
         // when the operator asked for it, whatever the bucket's default.
         ...(this.config.serverSideEncryption
@@ -95,6 +125,10 @@ export class S3ObjectStore implements ObjectStore {
   async delete(key: string): Promise<void> {
     assertSafeKey(key);
     await this.client.send(new DeleteObjectCommand({ Bucket: this.config.bucket, Key: key }));
+  }
+
+  async checkAvailable(): Promise<void> {
+    await this.client.send(new HeadBucketCommand({ Bucket: this.config.bucket }));
   }
 
   private async getObject(key: string, range?: string) {

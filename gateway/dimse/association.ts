@@ -39,7 +39,8 @@ export type AssociationDecision =
 
 /** Where a C-STORE's dataset goes as its fragments arrive. */
 export interface DatasetSink {
-  append(fragment: Buffer): void;
+  /** A promise when the sink cannot keep up: no more is read from the peer until it resolves. */
+  append(fragment: Buffer): Promise<void> | void;
   /** All fragments are in: the status to answer (and an Error Comment for a failure). */
   finish(): Promise<{ status: number; errorComment?: string }>;
   /** The association ended before the last fragment. */
@@ -93,6 +94,8 @@ export class AcceptorAssociation {
   private commandLength = 0;
   private commandContextId?: number;
   private dataset?: DatasetInProgress;
+  /** While set, the socket is paused until this sink's backlog clears. */
+  private readingPausedFor?: Promise<void>;
   private outstanding = 0;
 
   constructor(
@@ -270,7 +273,8 @@ export class AcceptorAssociation {
     const dataset = this.dataset;
     if (!dataset) throw new PduError('a dataset fragment arrived without a command', ABORT_REASON.unexpectedPduParameter);
     if (dataset.contextId !== contextId) throw new PduError(`dataset fragment on presentation context ${contextId}, its command on ${dataset.contextId}`);
-    dataset.sink.append(fragment);
+    const backlog = dataset.sink.append(fragment);
+    if (backlog) this.pauseReadingUntil(backlog);
     if (!last) return;
     this.dataset = undefined;
     dataset.sink
@@ -284,6 +288,20 @@ export class AcceptorAssociation {
       )
       .finally(() => this.operationFinished())
       .catch((error: unknown) => this.protocolError(error));
+  }
+
+  /**
+   * TCP flow control does the rest: the peer's sends block while we do not read. PDUs already read
+   * are still dispatched, a bounded overshoot of one socket chunk.
+   */
+  private pauseReadingUntil(backlog: Promise<void>): void {
+    this.readingPausedFor = backlog;
+    this.socket.pause();
+    void backlog.then(() => {
+      if (this.readingPausedFor !== backlog) return;
+      this.readingPausedFor = undefined;
+      this.socket.resume();
+    });
   }
 
   private respond(contextId: number, request: CommandSet, status: number, errorComment?: string): void {

@@ -4,9 +4,10 @@ import { TLSSocket } from 'node:tls';
 import { auditPatientId, type AuditEventInput } from '../../archive/audit/audit-event.ts';
 import type { AuditLog } from '../../archive/audit/audit-log.ts';
 import { firstString, personNameText } from '../../archive/dicom/normalize.ts';
+import { holdsHeader } from '../../archive/dicom/parse.ts';
 import { buildFileMetaHeader, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../../archive/dicom/part10.ts';
 import { IngestRejection, type DicomJsonPersonName, type ParsedInstance, type RejectionKind } from '../../archive/dicom/types.ts';
-import type { IngestOutcome, IngestService, ReceivedObject } from '../../archive/ingest.ts';
+import type { IngestOutcome, IngestService, StreamedObject } from '../../archive/ingest.ts';
 import type { IncomingObject } from '../../archive/storage/object-store.ts';
 import type { Logger } from '../../archive/log.ts';
 import { AcceptorAssociation, type AcceptorHandler, type AssociationDecision, type DatasetSink } from './association.ts';
@@ -18,13 +19,20 @@ import { normaliseAddress, REJECTION, type AdmittedPeer, type AssociationRejecti
 /** Rejections that are about us, not about the sender's data. */
 const INTERNAL_KINDS = new Set<RejectionKind | 'unexpected'>(['out-of-resources', 'processing-failure', 'unexpected']);
 
+/** The first look for the end of the header; each later one after twice as many bytes (a header of several MB is rare). */
+const FIRST_HEADER_CHECK_BYTES = 64 * 1024;
+
 /**
- * A C-STORE dataset as it arrives: kept for the ingest path, hashed and (where the object store
- * offers it) written to disk fragment by fragment, so that after the last fragment only the flush
- * remains.
+ * A C-STORE dataset as it arrives: hashed and written to the object store fragment by fragment, so
+ * that after the last fragment only the flush remains. Only its beginning is kept in memory, up to
+ * the Pixel Data value (the ingest parses the header from it), so a 2 GB multi-frame object costs
+ * its header, not its size.
  */
 class ReceivedInstance implements DatasetSink {
-  private readonly chunks: Buffer[];
+  private beginning: Buffer[];
+  private beginningBytes: number;
+  private headerComplete = false;
+  private nextHeaderCheck = FIRST_HEADER_CHECK_BYTES;
   private readonly objectHash: Hash;
   private readonly datasetHash = createHash('sha256');
 
@@ -33,28 +41,29 @@ class ReceivedInstance implements DatasetSink {
   oversize = false;
 
   constructor(
-    fileMetaHeader: Buffer,
-    private readonly upload: IncomingObject | undefined,
+    private readonly fileMetaHeader: Buffer,
+    private readonly upload: IncomingObject,
     private readonly maxBytes: number,
     private readonly store: (received: ReceivedInstance) => Promise<{ status: number; errorComment?: string }>,
   ) {
-    this.chunks = [fileMetaHeader];
+    this.beginning = [fileMetaHeader];
+    this.beginningBytes = fileMetaHeader.length;
     this.objectHash = createHash('sha256').update(fileMetaHeader);
-    upload?.write(fileMetaHeader);
+    upload.write(fileMetaHeader);
   }
 
-  append(fragment: Buffer): void {
-    if (this.oversize) return;
+  append(fragment: Buffer): Promise<void> | undefined {
+    if (this.oversize) return undefined;
     this.bytes += fragment.length;
     if (this.bytes > this.maxBytes) {
       this.oversize = true;
-      this.chunks.length = 0;
-      return;
+      this.beginning.length = 0;
+      return undefined;
     }
-    this.chunks.push(fragment);
     this.objectHash.update(fragment);
     this.datasetHash.update(fragment);
-    this.upload?.write(fragment);
+    if (!this.headerComplete) this.keep(fragment);
+    return this.upload.write(fragment);
   }
 
   finish(): Promise<{ status: number; errorComment?: string }> {
@@ -62,17 +71,27 @@ class ReceivedInstance implements DatasetSink {
   }
 
   abandon(): void {
-    this.chunks.length = 0;
-    void this.upload?.discard().catch(() => undefined);
+    this.beginning.length = 0;
+    void this.upload.discard().catch(() => undefined);
   }
 
-  object(): ReceivedObject {
+  object(): StreamedObject {
     return {
-      part10: Buffer.concat(this.chunks),
+      beginning: Buffer.concat(this.beginning),
+      sizeBytes: this.fileMetaHeader.length + this.bytes,
       objectSha256: this.objectHash.digest('hex'),
       datasetSha256: this.datasetHash.digest('hex'),
-      ...(this.upload ? { upload: this.upload } : {}),
+      upload: this.upload,
     };
+  }
+
+  private keep(fragment: Buffer): void {
+    this.beginning.push(fragment);
+    this.beginningBytes += fragment.length;
+    if (this.beginningBytes < this.nextHeaderCheck) return;
+    this.beginning = [Buffer.concat(this.beginning, this.beginningBytes)];
+    this.headerComplete = holdsHeader(this.beginning[0]!);
+    this.nextHeaderCheck *= 2;
   }
 }
 
@@ -179,7 +198,7 @@ export class DimseSession implements AcceptorHandler {
       this.dependencies.log.warn({ peer: this.peer, callingAeTitle, sopInstanceUid, limit: this.dependencies.maxObjectBytes }, 'C-STORE refused: object too large');
       return { status: STORE_STATUS['out-of-resources'], errorComment: `object larger than ${this.dependencies.maxObjectBytes} bytes` };
     }
-    let object: ReceivedObject;
+    let object: StreamedObject;
     try {
       object = received.object();
     } catch (error) {

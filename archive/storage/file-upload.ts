@@ -1,0 +1,148 @@
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import type { IncomingObject } from './object-store.ts';
+
+/** Bytes gathered before each write, so a 500 KB image is a few writes rather than one per fragment. */
+const WRITE_BATCH_BYTES = 256 * 1024;
+/** Bytes waiting for the disk beyond which `write` asks its caller to wait. */
+const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
+
+/** A temporary file complete on disk, for an upload's `deliver` step to make it the object under its key. */
+export interface WrittenFile {
+  temporary: string;
+  file: fsp.FileHandle;
+  size: number;
+}
+
+/**
+ * A temporary file filled as fragments arrive (or at once, for `put`): writes are queued in order,
+ * and `finish` checks its size and hands it to `deliver`, which makes it durable under its key (the
+ * local folder flushes and renames it; S3 sends it). Whatever `deliver` leaves of the file is removed.
+ */
+export class FileUpload implements IncomingObject {
+  private readonly file: Promise<fsp.FileHandle>;
+  private writing: Promise<unknown>;
+  private batch: Buffer[] = [];
+  private batchBytes = 0;
+  private position = 0;
+  /** Bytes handed to `write` and not yet on disk. */
+  private queuedBytes = 0;
+  private caughtUp?: { promise: Promise<void>; resolve: () => void };
+  private state: 'open' | 'finished' | 'discarded' = 'open';
+
+  constructor(
+    private readonly temporary: string,
+    folderReady: Promise<void>,
+    private readonly deliver: (written: WrittenFile, key: string) => Promise<void>,
+  ) {
+    this.file = folderReady.then(() => fsp.open(temporary, 'w'));
+    this.writing = this.file;
+    // Failures are reported by finish(); until then nobody awaits these promises.
+    this.writing.catch(() => undefined);
+  }
+
+  write(bytes: Buffer): Promise<void> | undefined {
+    if (this.state !== 'open') return undefined;
+    this.batch.push(bytes);
+    this.batchBytes += bytes.length;
+    this.queuedBytes += bytes.length;
+    if (this.batchBytes >= WRITE_BATCH_BYTES) this.flushBatch();
+    if (this.queuedBytes <= MAX_QUEUED_BYTES) return undefined;
+    if (!this.caughtUp) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((done) => (resolve = done));
+      this.caughtUp = { promise, resolve };
+    }
+    return this.caughtUp.promise;
+  }
+
+  async finish(key: string): Promise<void> {
+    if (this.state !== 'open') throw new Error(`upload already ${this.state}`);
+    this.flushBatch();
+    this.state = 'finished';
+    try {
+      const file = await this.file;
+      try {
+        await this.writing;
+        const { size } = await file.stat();
+        if (size !== this.position) throw new Error(`upload holds ${size} bytes of ${this.position}`);
+        await this.deliver({ temporary: this.temporary, file, size }, key);
+      } finally {
+        await file.close();
+      }
+    } finally {
+      await fsp.rm(this.temporary, { force: true });
+    }
+  }
+
+  async discard(): Promise<void> {
+    if (this.state === 'open') {
+      this.state = 'discarded';
+      await this.writing.catch(() => undefined);
+      await (await this.file.catch(() => undefined))?.close().catch(() => undefined);
+    }
+    await fsp.rm(this.temporary, { force: true });
+  }
+
+  private flushBatch(): void {
+    if (this.batchBytes === 0) return;
+    const bytes = this.batch.length === 1 ? this.batch[0]! : Buffer.concat(this.batch, this.batchBytes);
+    const at = this.position;
+    this.position += bytes.length;
+    this.batch = [];
+    this.batchBytes = 0;
+    this.writing = this.writing.then(async () => writeAll(await this.file, bytes, at)).finally(() => this.written(bytes.length));
+    this.writing.catch(() => undefined);
+  }
+
+  /** Also after a failed write: the failure is for `finish` to report, and the sender must not wait for ever. */
+  private written(length: number): void {
+    this.queuedBytes -= length;
+    if (this.caughtUp && this.queuedBytes <= MAX_QUEUED_BYTES / 2) {
+      this.caughtUp.resolve();
+      this.caughtUp = undefined;
+    }
+  }
+}
+
+/** Writes all of `bytes` at `position`: a write may take fewer bytes than asked (a disk filling up). */
+async function writeAll(file: fsp.FileHandle, bytes: Buffer, position: number): Promise<void> {
+  let written = 0;
+  while (written < bytes.length) {
+    const { bytesWritten } = await file.write(bytes, written, bytes.length - written, position + written);
+    if (bytesWritten === 0) throw new Error(`no space left to write ${bytes.length - written} more bytes`);
+    written += bytesWritten;
+  }
+}
+
+export async function syncDirectory(directory: string): Promise<void> {
+  const handle = await fsp.open(directory, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Removes what uploads interrupted by a crash or a kill left in `folder` (none of it was ever
+ * acknowledged). Only files older than an hour: another process may be receiving into the folder.
+ */
+export async function sweepInterruptedUploads(folder: string): Promise<number> {
+  let names: string[];
+  try {
+    names = await fsp.readdir(folder);
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  for (const name of names) {
+    const file = path.join(folder, name);
+    const stat = await fsp.stat(file).catch(() => undefined);
+    if (stat && Date.now() - stat.mtimeMs > 3_600_000) {
+      await fsp.rm(file, { force: true });
+      removed++;
+    }
+  }
+  return removed;
+}
