@@ -103,6 +103,11 @@ export class BullMqQueue implements JobQueue {
     }
   }
 
+  async checkAvailable(): Promise<void> {
+    // One round trip to Redis through the queue's own connection, whichever client BullMQ uses.
+    await this.queue.getJobCounts('waiting');
+  }
+
   async close(): Promise<void> {
     await this.worker?.close();
     await this.queue.close();

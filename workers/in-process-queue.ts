@@ -87,6 +87,10 @@ export class InProcessQueue implements JobQueue {
     return { waiting: this.ready.length, active: this.active, delayed: this.delayed.size, failed: this.failed.length };
   }
 
+  async checkAvailable(): Promise<void> {
+    if (this.closed) throw new Error('queue is closed');
+  }
+
   whenIdle(): Promise<void> {
     if (this.isIdle()) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));

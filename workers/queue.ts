@@ -46,6 +46,8 @@ export interface JobQueue {
   listFailed(limit: number): Promise<FailedJob[]>;
   retryFailed(): Promise<number>;
   counts(): Promise<QueueCounts>;
+  /** Resolves when jobs can be enqueued right now (Redis answers; the in-process queue is open). */
+  checkAvailable(): Promise<void>;
   /** Resolves when nothing is waiting, delayed or running (for tests and benchmarks). */
   whenIdle(): Promise<void>;
   /** Stops taking new jobs and waits for running ones to finish. */

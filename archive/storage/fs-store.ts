@@ -109,7 +109,8 @@ export class FileSystemObjectStore implements ObjectStore {
   }
 
   async checkAvailable(): Promise<void> {
-    // The root itself, not a cached "created" flag: an unmounted or removed volume must show.
+    await this.ensureDirectory(this.root);
+    // The folder itself, not only the flag that it was once made: an unmounted or removed volume must show.
     await fsp.access(this.root, fs.constants.W_OK);
   }
 

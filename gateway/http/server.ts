@@ -17,6 +17,7 @@ import { oidcRoutes } from './api/oidc-routes.ts';
 import { exportRoutes } from './api/export-routes.ts';
 import { dicomWebRouter } from './dicomweb/router.ts';
 import { priorsRoutes } from './api/priors-routes.ts';
+import { healthRoutes } from './health-routes.ts';
 import { HttpProblem, problemHandler } from './problem.ts';
 import { viewerRoutes } from './viewer-app.ts';
 
@@ -71,10 +72,7 @@ export function createHttpApp(runtime: Runtime, isReady: () => boolean): express
   // and gzipping every frame made a 500-slice CT load in 18 s instead of 5.5 s.
   app.use(compression({ level: 1, filter: (_request, response) => COMPRESSIBLE.test(String(response.getHeader('Content-Type') ?? '')) }));
 
-  app.get('/healthz', (_request, response) => {
-    if (isReady()) response.json({ status: 'ok' });
-    else response.status(503).json({ status: 'starting' });
-  });
+  app.use(healthRoutes(runtime, isReady));
 
   // Everything below is behind the one access policy: authentication, role, study visibility, audit.
   app.use(accessControl(runtime));

@@ -8,7 +8,7 @@ import { HttpProblem } from './problem.ts';
 export const VIEWER_DIST = fileURLToPath(new URL('../../viewer/dist/', import.meta.url));
 
 /** Paths that belong to the server; everything else a browser GETs is a route of the viewer app. */
-const SERVER_PATHS = /^\/(dicom-web|wado|api|healthz|metrics)(\/|$)/;
+const SERVER_PATHS = /^\/(dicom-web|wado|api|healthz|readyz|metrics)(\/|$)/;
 
 /**
  * The built viewer at `/`: hashed assets cached for a year, and index.html (never cached, so a new
