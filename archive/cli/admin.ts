@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { Administration, AdministrationError, COMMAND_LINE_ACTOR } from '../access/administration.ts';
 import { generatePassword } from '../access/passwords.ts';
 import { loadConfigOrExit } from '../config.ts';
+import { failureReason } from '../failure-reason.ts';
 import { createLogger } from '../log.ts';
 import { openRuntime } from '../../workers/runtime.ts';
 
@@ -51,7 +52,10 @@ if (!thing || !verb) {
 }
 
 const config = loadConfigOrExit({ YINGYUN_LOG_LEVEL: 'warn', ...process.env });
-const runtime = await openRuntime(config, createLogger(config.logLevel), { runWorkers: false });
+const runtime = await openRuntime(config, createLogger(config.logLevel), { runWorkers: false }).catch((error: unknown) => {
+  console.error(`cannot open the archive: ${failureReason(error)}`);
+  process.exit(1);
+});
 const administration = new Administration(runtime.institutions, runtime.users, runtime.auth, runtime.audit);
 const actor = COMMAND_LINE_ACTOR;
 const newPassword = () => process.env.YINGYUN_NEW_PASSWORD ?? generatePassword();
@@ -111,9 +115,9 @@ try {
     if (result !== undefined) console.log(JSON.stringify(result, null, 2));
   }
 } catch (error) {
-  if (!(error instanceof AdministrationError)) throw error;
-  console.error(`${error.kind}: ${error.message}`);
-  process.exitCode = 2;
+  const refused = error instanceof AdministrationError;
+  console.error(refused ? `${error.kind}: ${error.message}` : failureReason(error));
+  process.exitCode = refused ? 2 : 1;
 } finally {
   await runtime.close();
 }

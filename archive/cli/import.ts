@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { loadConfigOrExit } from '../config.ts';
 import { listImportEntries } from '../import/entries.ts';
 import { importEntries, type ImportProgress, type ImportSummary } from '../import/import.ts';
+import { failureReason } from '../failure-reason.ts';
 import { createLogger } from '../log.ts';
 import { openRuntime } from '../../workers/runtime.ts';
 
@@ -32,7 +33,7 @@ try {
   runtime = await openRuntime(config, log, { runWorkers: !config.redisUrl });
 } catch (error) {
   console.error(
-    `cannot open the archive: ${(error as Error).message}\n` +
+    `cannot open the archive: ${failureReason(error)}\n` +
       'If Yingyun is running on the same data folder with its embedded database, stop it first, ' +
       'or point both at a shared server with DATABASE_URL.',
   );

