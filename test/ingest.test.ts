@@ -183,8 +183,9 @@ describe('the ingest path', () => {
         if (pid === undefined) await new Promise((resolve) => setTimeout(resolve, 20));
       }
       assert.ok(pid, "the receipt's transaction is open while the object is flushed");
-      await runtime.db.pool.query('SELECT pg_terminate_backend($1)', [pid]);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      // With a timeout, PostgreSQL answers once the backend has gone, not when it was only signalled.
+      const { rows } = await runtime.db.pool.query<{ terminated: boolean }>('SELECT pg_terminate_backend($1, 5000) AS terminated', [pid]);
+      assert.equal(rows[0]!.terminated, true);
       flushed();
       await assert.rejects(attempt, (error: unknown) => {
         assert.ok(error instanceof IngestRejection);
