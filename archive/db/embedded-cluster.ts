@@ -199,17 +199,17 @@ async function awaitPreviousCluster(directory: string, log: Logger): Promise<voi
       return;
     }
     const postmaster = lock && running.includes(lock.pid) ? lock.pid : undefined;
-    // A moment's grace first: right after kill -9 of a whole process group, the old postmaster and its
-    // node parent may not have finished dying.
-    if (postmaster !== undefined && lock!.status !== 'stopping' && !askedToStop && Date.now() - started > LIVING_CLUSTER_GRACE_MS) {
-      if (parentIsNode(postmaster)) {
+    if (postmaster !== undefined && lock!.status !== 'stopping' && !askedToStop) {
+      if (!parentIsLivingNode(postmaster)) {
+        log.warn({ pid: postmaster }, 'stopping an embedded PostgreSQL left running by a Yingyun that is gone');
+        process.kill(postmaster, 'SIGINT');
+        askedToStop = true;
+      } else if (Date.now() - started > LIVING_CLUSTER_GRACE_MS) {
+        // After a moment's grace: right after kill -9 of a process group, its node may not have finished dying.
         throw new EmbeddedPostgresError(
           `another Yingyun is using ${directory} (its PostgreSQL, process ${postmaster}, is running): stop it first (npm start, npm run admin and npm run import each run the embedded database), or point all of them at one PostgreSQL with DATABASE_URL`,
         );
       }
-      log.warn({ pid: postmaster }, 'stopping an embedded PostgreSQL left running by a Yingyun that is gone');
-      process.kill(postmaster, 'SIGINT');
-      askedToStop = true;
     }
     if (!announced) {
       log.warn({ pids: running }, 'waiting for the processes of the previous embedded PostgreSQL to end');
@@ -265,14 +265,20 @@ function processAlive(pid: number): boolean {
   }
 }
 
-function parentIsNode(pid: number): boolean {
+/** Whether the postmaster's parent is a node process that has not ended: Yingyun runs it, and nothing else does. */
+function parentIsLivingNode(pid: number): boolean {
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    return fs.readFileSync(`/proc/${parent}/comm`, 'utf8').trim() === 'node';
+    const parent = Number(statFields(pid)[1]);
+    return statFields(parent)[0] !== 'Z' && fs.readFileSync(`/proc/${parent}/comm`, 'utf8').trim() === 'node';
   } catch {
     return false;
   }
+}
+
+/** /proc/<pid>/stat after the command name: state, parent PID, … */
+function statFields(pid: number): string[] {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
 }
 
 async function startPostmaster(directory: string, binaries: string, account: Account | undefined, log: Logger): Promise<RunningCluster> {
