@@ -53,6 +53,15 @@ describe('npm start (embedded defaults)', () => {
       assert.ok(await stopCleanly(first, path.join(dataDir, 'postgres')), `clean stop:\n${first.output()}`);
       await fs.access(path.join(dataDir, 'postgres', 'PG_VERSION'));
 
+      // When PostgreSQL itself refuses, its own reason is the one line printed, not a bare "could not start".
+      const configuration = path.join(dataDir, 'postgres', 'postgresql.conf');
+      const intact = await fs.readFile(configuration);
+      await fs.appendFile(configuration, 'shared_buffers = plenty\n');
+      const refused = spawnSync('npm', ['start', '--silent'], { cwd: projectRoot, env: embeddedEnvironment(dataDir), encoding: 'utf8' });
+      await fs.writeFile(configuration, intact);
+      assert.equal(refused.status, 1, refused.stdout);
+      assert.match(refused.stderr, /^Yingyun could not start: embedded PostgreSQL in .* did not start \(exit code 1\): LOG: +invalid value for parameter "shared_buffers": "plenty" FATAL: +configuration file .* contains errors$/m);
+
       const second = await npmStart(dataDir);
       assert.doesNotMatch(second.output(), /creating the embedded PostgreSQL cluster/, 'the cluster is reused');
       assert.doesNotMatch(second.output(), /one-time password/, 'the first administrator is created once');

@@ -306,8 +306,7 @@ async function startPostmaster(directory: string, binaries: string, account: Acc
     if (outcome.error) throw cannotRun(path.join(binaries, 'postgres'), outcome.error);
     // 'close' comes after the last of stderr has been read.
     await new Promise((resolve) => (child.stderr!.readableEnded ? resolve(undefined) : child.once('close', resolve)));
-    const reason = recent.filter((line) => /FATAL|PANIC|ERROR|HINT|DETAIL/.test(line)).join(' ') || recent.slice(-3).join(' ') || 'no output';
-    throw new EmbeddedPostgresError(`embedded PostgreSQL in ${directory} did not start (${outcome.signal ?? `exit code ${outcome.code}`}): ${reason}`);
+    throw new EmbeddedPostgresError(`embedded PostgreSQL in ${directory} did not start (${outcome.signal ?? `exit code ${outcome.code}`}): ${refusal(recent)}`);
   }
   const running = () => child.exitCode === null && child.signalCode === null;
   // The safety net for an exit without the orderly stop (an uncaught error): a fast shutdown, which
@@ -333,6 +332,20 @@ async function startPostmaster(directory: string, binaries: string, account: Acc
       for (const stream of [child.stdout, child.stderr]) (stream as unknown as { unref?: () => void } | null)?.unref?.();
     },
   };
+}
+
+/**
+ * PostgreSQL's reason from its own log: the FATAL line with the line before it (often the cause, as
+ * "invalid value for parameter …") and the DETAIL and HINT after it, without time stamps.
+ */
+function refusal(lines: string[]): string {
+  const messages = lines.map((line) => line.replace(/^\d{4}-\d\d-\d\d [\d:.]+ \S+ \[\d+\] /, ''));
+  const fatal = messages.findIndex((message) => /^(FATAL|PANIC):/.test(message));
+  if (fatal === -1) return messages.slice(-3).join(' ') || 'no output';
+  return messages
+    .slice(Math.max(0, fatal - 1))
+    .filter((message, index) => index <= 1 || /^(DETAIL|HINT|FATAL|PANIC):/.test(message))
+    .join(' ');
 }
 
 /** Ready when the postmaster's own lock file says so: no log line to match, whatever the language. */
