@@ -4,6 +4,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { generateCorpus } from '../fixtures/generate.ts';
 import { embeddedEnvironment, npmStart, projectRoot, signIn, stopCleanly } from './support/npm-start.ts';
 import { commandExists, requirePeer } from './support/peers.ts';
 
@@ -78,7 +79,7 @@ describe('npm start (embedded defaults)', () => {
     }
   });
 
-  it('works as root from a clone in a private (0700) folder, the cluster and binaries where the postgres account can reach them', async (t) => {
+  it('npm run admin, npm start and npm run import work as root from a clone in a private (0700) folder, the cluster and binaries where the postgres account can reach them', async (t) => {
     if (process.getuid?.() !== 0) return t.skip('only root runs PostgreSQL as another account (postgres), who must reach the binaries and the cluster');
     // A clone under /root or in `mktemp -d`: the postgres account cannot pass through the top folder.
     const privateFolder = await fs.mkdtemp(path.join(os.tmpdir(), 'yingyun-private-'));
@@ -99,6 +100,13 @@ describe('npm start (embedded defaults)', () => {
       const listed = admin('institution', 'list');
       assert.equal(listed.status, 0, listed.stderr);
       assert.match(listed.stdout, /PRIVATE1/);
+      const study = path.join(privateFolder, 'study');
+      await fs.mkdir(study);
+      const [instance] = generateCorpus({ preset: 'small' });
+      await fs.writeFile(path.join(study, 'instance.dcm'), instance!.bytes);
+      const imported = spawnSync('npm', ['run', '--silent', 'import', '--', '--institution=PRIVATE1', study], { cwd: clone, env: embeddedEnvironment(dataDir), encoding: 'utf8' });
+      assert.equal(imported.status, 0, `${imported.stdout}\n${imported.stderr}`);
+      assert.match(imported.stdout, /^stored: 1$/m);
     } finally {
       await fs.rm(privateFolder, { recursive: true, force: true });
       if (clusterDir) await fs.rm(path.dirname(clusterDir), { recursive: true, force: true });

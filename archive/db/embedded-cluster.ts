@@ -103,7 +103,13 @@ async function reachableBinaries(account: Account | undefined, log: Logger): Pro
     const partial = `${copy}.partial-${process.pid}`;
     fs.cpSync(native, partial, { recursive: true, verbatimSymlinks: true });
     fs.chmodSync(partial, 0o755);
-    fs.renameSync(partial, copy);
+    try {
+      fs.renameSync(partial, copy);
+    } catch (error) {
+      // Another Yingyun starting at the same moment made the same copy first.
+      fs.rmSync(partial, { recursive: true, force: true });
+      if (!fs.existsSync(copy)) throw error;
+    }
   }
   return path.join(copy, 'bin');
 }
@@ -120,6 +126,9 @@ function privateAncestor(target: string, account: Account): string | undefined {
 
 async function initialiseCluster(options: { directory: string; user: string; password: string; log: Logger; binaries: string; account: Account | undefined }) {
   const { directory, account, log } = options;
+  if (fs.existsSync(directory) && fs.readdirSync(directory).length > 0) {
+    throw new EmbeddedPostgresError(`${directory} is not empty but holds no PostgreSQL cluster (no PG_VERSION): move it away, and Yingyun creates a new cluster at the next start`);
+  }
   log.info({ directory }, 'creating the embedded PostgreSQL cluster (first start)');
   // initdb works in a folder beside the cluster, renamed when complete: a first start cut short leaves
   // no half-made cluster that every later start would refuse.
@@ -202,7 +211,7 @@ async function awaitPreviousCluster(directory: string, log: Logger): Promise<voi
     if (postmaster !== undefined && lock!.status !== 'stopping' && !askedToStop) {
       if (!parentIsLivingNode(postmaster)) {
         log.warn({ pid: postmaster }, 'stopping an embedded PostgreSQL left running by a Yingyun that is gone');
-        process.kill(postmaster, 'SIGINT');
+        signal(postmaster, 'SIGINT');
         askedToStop = true;
       } else if (Date.now() - started > LIVING_CLUSTER_GRACE_MS) {
         // After a moment's grace: right after kill -9 of a process group, its node may not have finished dying.
@@ -253,6 +262,15 @@ function readLockFile(lockFile: string): { pid: number; status: string } | undef
     return Number.isInteger(pid) && pid > 0 ? { pid, status: (lines[7] ?? '').trim() } : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** Sends a signal to a process that may have ended meanwhile. */
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
   }
 }
 
