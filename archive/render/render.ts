@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import dcmjsImaging from 'dcmjs-imaging';
 import sharp, { type Sharp } from 'sharp';
+import { decodeFrame, isJpegXl } from '../retrieve/decode.ts';
 import { renderNativeGrayscale } from './native-grayscale.ts';
 
 const { DicomImage, NativePixelDecoder, WindowLevel, log: imagingLog } = dcmjsImaging;
@@ -97,14 +98,55 @@ export async function renderFrame(part10: Buffer, options: RenderOptions): Promi
   }
   let rendered: ReturnType<typeof image.render>;
   try {
+    const drawn = isJpegXl(transferSyntaxUid) ? await decodeJpegXlFrameFirst(image, frame, frames) : frame;
     rendered = image.render({
-      frame,
+      frame: drawn,
       windowLevel: options.window ? new WindowLevel(options.window.width, options.window.center) : undefined,
     });
   } catch (error) {
     throw new RenderUnsupported(`cannot decode the pixel data: ${describe(error)}`, { cause: error });
   }
   return encode(sharp(Buffer.from(rendered.pixels), { raw: { width: rendered.width, height: rendered.height, channels: 4 } }).removeAlpha(), options);
+}
+
+const EXPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2.1';
+
+/**
+ * dcmjs-imaging draws JPEG XL of fewer than 16 bits stored wrongly (a flat grey): libjxl hands its
+ * samples out scaled to the full 16-bit range, beyond Bits Stored. So the frame is decoded by
+ * decodeFrame, which scales them back (as for WADO-RS frames), and drawn as the image's only, native,
+ * frame; returns the frame to draw.
+ */
+async function decodeJpegXlFrameFirst(image: InstanceType<typeof DicomImage>, frame: number, frames: number): Promise<number> {
+  const fragments = image.getElement('PixelData') as unknown as ArrayBuffer[];
+  // One item per frame, as dcmjs reads them; a single frame may come in several fragments.
+  const encoded =
+    fragments.length === frames ? Buffer.from(fragments[frame]!) : frames === 1 ? Buffer.concat(fragments.map((fragment) => Buffer.from(fragment))) : undefined;
+  if (!encoded) throw new RenderUnsupported(`${fragments.length} JPEG XL fragments for ${frames} frames`);
+  const number = (keyword: string, fallback: number) => Number(image.getElement(keyword) ?? fallback);
+  const bitsAllocated = number('BitsAllocated', 16);
+  const decoded = await decodeFrame(
+    {
+      rows: number('Rows', 0),
+      columns: number('Columns', 0),
+      numberOfFrames: frames,
+      samplesPerPixel: number('SamplesPerPixel', 1),
+      bitsAllocated,
+      bitsStored: number('BitsStored', bitsAllocated),
+      highBit: number('HighBit', bitsAllocated - 1),
+      pixelRepresentation: number('PixelRepresentation', 0),
+      photometricInterpretation: String(image.getElement('PhotometricInterpretation') ?? 'MONOCHROME2'),
+      planarConfiguration: number('PlanarConfiguration', 0),
+      encapsulated: true,
+    },
+    image.getTransferSyntaxUid(),
+    encoded,
+  );
+  const setElement = image.setElement.bind(image) as (keyword: string, value: unknown) => void;
+  setElement('PixelData', [decoded.buffer.slice(decoded.byteOffset, decoded.byteOffset + decoded.byteLength)]);
+  setElement('NumberOfFrames', 1);
+  image.setTransferSyntaxUid(EXPLICIT_VR_LITTLE_ENDIAN);
+  return 0;
 }
 
 /** Fits the drawn frame to the requested size and encodes it in the requested format. */

@@ -55,8 +55,9 @@ function decoderFor(transferSyntaxUid: string): { decode: Decode; options?: { co
   if (/\.4\.(50|51)$/.test(transferSyntaxUid)) return { decode: decoders.decodeJpeg, options: { convertColorspaceToRgb: true } };
   if (/\.4\.(57|70)$/.test(transferSyntaxUid)) return { decode: decoders.decodeJpeg };
   if (/\.4\.(80|81)$/.test(transferSyntaxUid)) return { decode: decoders.decodeJpegLs };
+  // OpenJPEG (2.5) decodes HTJ2K's block coder too; dcmjs-imaging's own DicomImage routes HTJ2K here alike.
   if (/\.4\.(90|91|201|202|203)$/.test(transferSyntaxUid)) return { decode: decoders.decodeJpeg2000 };
-  if (/\.4\.(110|111|112)$/.test(transferSyntaxUid)) return { decode: decoders.decodeJpegXl };
+  if (isJpegXl(transferSyntaxUid)) return { decode: decoders.decodeJpegXl };
   return null;
 }
 
@@ -90,5 +91,23 @@ export async function decodeFrame(pixel: PixelDescription, transferSyntaxUid: st
   if (decoded.byteLength < expected) {
     throw new FrameDecodeError(`the ${transferSyntaxUid} frame decoded to ${decoded.byteLength} bytes; its image needs ${expected}`);
   }
-  return Buffer.from(decoded.buffer, decoded.byteOffset, expected);
+  const frame = Buffer.from(decoded.buffer, decoded.byteOffset, expected);
+  return isJpegXl(transferSyntaxUid) ? fromFullRange(frame, pixel) : frame;
+}
+
+export function isJpegXl(transferSyntaxUid: string): boolean {
+  return /\.4\.(110|111|112)$/.test(transferSyntaxUid);
+}
+
+/**
+ * libjxl, asked for 16-bit samples, scales a codestream of fewer bits to the full 16-bit range: a 12-bit
+ * CT value of 1154 comes back as 18468. The codestream's depth is Bits Stored (what encoders write for
+ * DICOM), so the samples are scaled back to it; the rounding inverts libjxl's exactly.
+ */
+function fromFullRange(frame: Buffer, pixel: PixelDescription): Buffer {
+  if (pixel.bitsAllocated !== 16 || pixel.bitsStored >= 16) return frame;
+  const top = 2 ** pixel.bitsStored - 1;
+  const scaled = Buffer.allocUnsafe(frame.length);
+  for (let offset = 0; offset + 1 < frame.length; offset += 2) scaled.writeUInt16LE(Math.round((frame.readUInt16LE(offset) * top) / 0xffff), offset);
+  return scaled;
 }
