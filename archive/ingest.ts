@@ -15,6 +15,12 @@ export interface InstanceSource {
   calledAeTitle?: string;
   /** The institution the instance belongs to: the registered peer's, the STOW-RS user's, or the one an import names. */
   institutionId: string;
+  /**
+   * The institutions whose studies, series and instances the sender may add to or replace ('all': any);
+   * `[institutionId]` when absent. A STOW-RS user's scope (a reading centre's region); a DIMSE peer
+   * and an import write into their own institution only.
+   */
+  writableInstitutionIds?: readonly string[] | 'all';
   /** A registered peer's character set override: decode text with it whatever the dataset declares. */
   characterSetOverride?: string;
 }
@@ -27,11 +33,6 @@ export interface IngestExpectations {
   affectedSopClassUid?: string;
   affectedSopInstanceUid?: string;
   studyInstanceUid?: string;
-  /**
-   * Whether the sender may add to this study: false for an existing study of an institution the
-   * sender cannot see (adding to it would hand them nothing and change another hospital's record).
-   */
-  mayStoreInto?: (studyInstanceUid: string) => Promise<boolean>;
 }
 
 /** An object received whole, in memory (STOW-RS, import). */
@@ -110,9 +111,6 @@ export class IngestService {
         ? parseInstance(received.part10, { characterSetOverride })
         : parseInstance(received.beginning, { characterSetOverride, objectLength: received.sizeBytes });
     assertAsExpected(expected, parsed);
-    if (expected.mayStoreInto && !(await this.databaseStep('check the study owner', () => expected.mayStoreInto!(parsed.studyInstanceUid)))) {
-      throw new IngestRejection('not-authorized', `study ${parsed.studyInstanceUid} belongs to another institution`);
-    }
     const { sizeBytes, objectSha256, datasetSha256, storeAs } =
       'part10' in received
         ? {
@@ -128,7 +126,8 @@ export class IngestService {
     const objectKey = `instances/${parsed.studyInstanceUid}/${parsed.seriesInstanceUid}/${parsed.sopInstanceUid}.${objectSha256.slice(0, 16)}.dcm`;
 
     // No look-up first: a re-sent object writes the same bytes under the same key, and the receipt's
-    // uniqueness (instance + dataset digest) turns it into a duplicate below. The receipt is inserted
+    // uniqueness (instance + dataset digest) turns it into a duplicate below; whose the study, series
+    // and instance are is checked by the same insert, for every edge alike. The receipt is inserted
     // while the object is flushed, and committed only once the object is durable; if either fails,
     // nothing is committed. An object flushed for a receipt that then fails to commit stays
     // unreferenced (invisible, and rewritten by the sender's retry) rather than being deleted: a
@@ -154,7 +153,7 @@ export class IngestService {
         datasetOffset: parsed.datasetOffset,
         deflated: parsed.deflated,
         characterSet: parsed.characterSet,
-      }),
+      }, source.writableInstitutionIds ?? [source.institutionId]),
       storeAs(objectKey),
     ]);
     if (storing.status === 'rejected') {
@@ -162,7 +161,19 @@ export class IngestService {
       throw new IngestRejection('out-of-resources', `object store unavailable: ${describe(storing.reason)}`, { cause: storing.reason });
     }
     if (recording.status === 'rejected') throw databaseRejection('record the receipt', recording.reason);
-    const { receiptId, previousReceiptId } = recording.value;
+    const { refused, receiptId, previousReceiptId } = recording.value;
+    if (refused) {
+      await recording.value.rollback().catch(() => undefined);
+      // Another institution's record. An identical copy is refused too: were it a success, the answer
+      // would tell the sender whether its guess of the other hospital's content is right. Our object
+      // goes, unless it is the very object the owner stored (same bytes, same key) or that cannot be told.
+      const ownersKey = await this.receipts.findByContent(parsed.sopInstanceUid, datasetSha256).then((owners) => owners?.objectKey, () => objectKey);
+      if (ownersKey !== objectKey) await this.deps.store.delete(objectKey).catch(() => undefined);
+      throw new IngestRejection(
+        'not-authorized',
+        `study ${parsed.studyInstanceUid}, series ${parsed.seriesInstanceUid} or instance ${parsed.sopInstanceUid} belongs to another institution`,
+      );
+    }
     await this.databaseStep('commit the receipt', () => recording.value.commit());
     if (receiptId === null) {
       // The same dataset was received before (or concurrently, and committed first). The same object

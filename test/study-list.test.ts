@@ -7,8 +7,11 @@ import { expectProblem } from './support/wado.ts';
 type StudyResult = Record<string, { Value?: unknown[] }>;
 
 const nanling = STUDIES.taoDx.institution;
-/** Nanling knows this man by its own number, and records Qingshi's number (with its issuer) as another of his IDs. */
-const linkedByQingshiId: Study = {
+/**
+ * Nanling's record names Qingshi's number (with its issuer) as another of this man's IDs: a claim about
+ * Qingshi's namespace that Qingshi never made, so it links nobody.
+ */
+const claimsQingshiId: Study = {
   institution: nanling,
   patient: { name: 'Wang^XiaoDong=王^小东', id: 'NL000777', birthDate: '19650312', sex: 'M' },
   accessionNumber: 'NL24111500001',
@@ -19,7 +22,7 @@ const linkedByQingshiId: Study = {
 };
 /** A bare number equal to Wang's Qingshi Patient ID, without an issuer: it must not link anyone. */
 const bareNumberOnly: Study = {
-  ...linkedByQingshiId,
+  ...claimsQingshiId,
   patient: { name: 'Ding^Yi=丁^一', id: 'NL000888', birthDate: '19700101', sex: 'F' },
   accessionNumber: 'NL24111600002',
   date: '20241116',
@@ -43,7 +46,7 @@ describe('study list: priors across institutions and server-side ordering', () =
   };
   const instances = [
     ...generateCorpus({ preset: 'small' }),
-    ...makeSecondaryCaptures({ study: linkedByQingshiId, seriesNumber: 1, count: 1, overrides: { OtherPatientIDsSequence: [{ PatientID: 'QS0012345', IssuerOfPatientID: 'QSXRMYY' }] } }),
+    ...makeSecondaryCaptures({ study: claimsQingshiId, seriesNumber: 1, count: 1, overrides: { OtherPatientIDsSequence: [{ PatientID: 'QS0012345', IssuerOfPatientID: 'QSXRMYY' }] } }),
     ...makeSecondaryCaptures({ study: bareNumberOnly, seriesNumber: 1, count: 1, overrides: { OtherPatientIDs: 'QS0012345' } }),
   ];
 
@@ -70,9 +73,10 @@ describe('study list: priors across institutions and server-side ordering', () =
     assert.deepEqual(dates, [...dates].sort().reverse(), 'newest first');
   });
 
-  it("links a record that names the other's Patient ID with its issuer, but never by a bare number", async () => {
+  it("links records only by an identifier both name, never by one naming the other's Patient ID nor by a bare number", async () => {
     const qingshiPrior = found(await priors(uidOf(STUDIES.wangPriorCt)));
-    assert.ok(qingshiPrior.includes(linkedByQingshiId.accessionNumber), 'Nanling record naming QSXRMYY|QS0012345 is the same man');
+    assert.ok(!qingshiPrior.includes(claimsQingshiId.accessionNumber), 'a Nanling record naming QSXRMYY|QS0012345 is not linked to it');
+    assert.ok(!found(await priors(uidOf(claimsQingshiId))).includes(STUDIES.wangPriorCt.accessionNumber), 'nor the other way round');
     assert.ok(qingshiPrior.includes(STUDIES.wangCurrentCt.accessionNumber));
     assert.ok(!qingshiPrior.includes(bareNumberOnly.accessionNumber), 'an issuer-less Other Patient ID must not merge two people');
     assert.deepEqual(await priors(uidOf(bareNumberOnly)), []);

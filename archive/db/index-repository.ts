@@ -51,28 +51,42 @@ interface UpsertedSeries {
 async function upsertPatientStudySeries(client: pg.PoolClient, sourceId: string, record: IndexRecord): Promise<UpsertedSeries> {
   const { patient, study, series } = record;
   const result = await client.query<UpsertedSeries>(
-    `WITH patient AS (
+    `WITH sender AS (
+       SELECT institution_id FROM sources WHERE id = $3
+     ), patient AS (
+       -- The sender's institution's own record of the patient: another institution's upload naming the
+       -- same issuer and Patient ID makes a record of its own and never rewrites this one. None at all
+       -- for an instance added to another institution's study (by a reading centre): the study keeps its patient.
        INSERT INTO patients (issuer, patient_id, source_id, institution_id, patient_name, name_search, birth_date, sex, other_patient_ids, attributes)
-       VALUES ($1, $2, $3, (SELECT institution_id FROM sources WHERE id = $3), $4, $5, $6, $7, $8, $9)
-       ON CONFLICT (issuer, patient_id) DO UPDATE SET
+       SELECT $1, $2, $3, sender.institution_id, $4, $5, $6, $7, $8, $9 FROM sender
+       WHERE NOT EXISTS (SELECT 1 FROM studies WHERE study_instance_uid = $10 AND institution_id <> sender.institution_id)
+       ON CONFLICT (institution_id, issuer, patient_id) DO UPDATE SET
          patient_name = EXCLUDED.patient_name, name_search = EXCLUDED.name_search,
          birth_date = EXCLUDED.birth_date, sex = EXCLUDED.sex,
          other_patient_ids = ARRAY(SELECT DISTINCT unnest(patients.other_patient_ids || EXCLUDED.other_patient_ids)),
          attributes = EXCLUDED.attributes, updated_at = now()
        RETURNING id
-     ), study AS (
-       -- A study belongs to the institution that first sent it; a copy forwarded later by another
-       -- institution's PACS does not move it.
+     ), upserted_study AS (
+       -- A study belongs to the institution that first sent it. The ingest path refuses other
+       -- institutions' instances into it, except a caller whose scope covers it (a reading centre):
+       -- those add series and instances but never re-point the study to a patient record of their
+       -- own nor rewrite its attributes (nor in a race with the check above: the WHERE below).
        INSERT INTO studies (study_instance_uid, patient_pk, source_id, institution_id, study_date, study_time, accession_number,
          study_id, description, referring_name_search, institution_name, attributes)
-       SELECT $10, patient.id, $3, (SELECT institution_id FROM sources WHERE id = $3), $11, $12, $13, $14, $15, $16, $17, $18 FROM patient
+       SELECT $10, patient.id, $3, sender.institution_id, $11, $12, $13, $14, $15, $16, $17, $18 FROM patient, sender
        ON CONFLICT (study_instance_uid) DO UPDATE SET
          patient_pk = EXCLUDED.patient_pk, study_date = EXCLUDED.study_date, study_time = EXCLUDED.study_time,
          accession_number = EXCLUDED.accession_number, study_id = EXCLUDED.study_id,
          description = EXCLUDED.description, referring_name_search = EXCLUDED.referring_name_search,
          institution_name = COALESCE(EXCLUDED.institution_name, studies.institution_name),
          attributes = EXCLUDED.attributes, updated_at = now()
+       WHERE studies.institution_id = EXCLUDED.institution_id
        RETURNING id, institution_id
+     ), study AS (
+       -- Not updated (another institution's study): the row as it is.
+       SELECT id, institution_id FROM upserted_study
+       UNION ALL
+       SELECT id, institution_id FROM studies WHERE study_instance_uid = $10 AND NOT EXISTS (SELECT 1 FROM upserted_study)
      )
      -- xmax = 0 only on a freshly inserted row: tells insert from update in the same round trip.
      INSERT INTO series (series_instance_uid, study_pk, institution_id, modality, series_number, description, body_part,
@@ -136,7 +150,8 @@ async function upsertInstanceAndCount(
          series_pk = EXCLUDED.series_pk, study_pk = EXCLUDED.study_pk, receipt_id = EXCLUDED.receipt_id,
          sop_class_uid = EXCLUDED.sop_class_uid, instance_number = EXCLUDED.instance_number,
          number_of_frames = EXCLUDED.number_of_frames, attributes = EXCLUDED.attributes, thumbnail_error = NULL
-       WHERE instances.receipt_id < EXCLUDED.receipt_id
+       -- never moving an instance into another institution's study (the ingest path refuses that first)
+       WHERE instances.receipt_id < EXCLUDED.receipt_id AND instances.institution_id = EXCLUDED.institution_id
        RETURNING id, (xmax = 0) AS inserted
      ), series_count AS (
        UPDATE series SET number_of_instances = number_of_instances + 1

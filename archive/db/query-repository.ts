@@ -162,10 +162,12 @@ export class QueryRepository {
 
   /**
    * The same person's other studies, newest first, or null when the study is not stored. One
-   * person is: the same patient record (Patient ID + issuer), or a record sharing an identifier
-   * from Other Patient IDs that names its issuer (the national resident ID, for one), or naming
-   * the other's own Patient ID + issuer. Identifiers without an issuer never link people: two
-   * hospitals' bare numbers colliding is exactly the wrong merge the index exists to avoid.
+   * person is: the same patient record (one institution's Patient ID + issuer), or a record whose
+   * Other Patient IDs share an identifier that names its issuer (the national resident ID, for one)
+   * with this record's: both institutions vouch for it. A record naming the other's own Patient ID +
+   * issuer does not link them (an uploader's claim about another institution's namespace), and
+   * identifiers without an issuer never do: two hospitals' bare numbers colliding is exactly the
+   * wrong merge the index exists to avoid.
    */
   async priorStudies(studyInstanceUid: string, visibility: Visibility, limit = PRIORS_LIMIT): Promise<StudyRow[] | null> {
     // Two statements, because the planner cannot estimate how many records one person has until it
@@ -195,20 +197,14 @@ export class QueryRepository {
 export function samePersonSql(studyInstanceUid: string): SqlQuery {
   return {
     text: `WITH current AS (
-       SELECT st.id AS study_pk, p.id AS patient_pk, p.issuer || '|' || p.patient_id AS own_identifier,
-              ARRAY(SELECT identifier FROM unnest(p.other_patient_ids) AS identifier
-                    WHERE identifier NOT LIKE '|%') AS identifiers
+       SELECT st.id AS study_pk, p.id AS patient_pk, array_remove_bare(p.other_patient_ids) AS identifiers
        FROM studies st JOIN patients p ON p.id = st.patient_pk
        WHERE st.study_instance_uid = $1
      )
      SELECT c.study_pk AS "studyPk", ARRAY(
               SELECT c.patient_pk
               UNION
-              SELECT p.id FROM patients p WHERE p.other_patient_ids && array_append(c.identifiers, c.own_identifier)
-              UNION
-              SELECT p.id FROM patients p, unnest(c.identifiers) AS identifier
-              WHERE p.issuer = split_part(identifier, '|', 1)
-                AND p.patient_id = substr(identifier, length(split_part(identifier, '|', 1)) + 2)
+              SELECT p.id FROM patients p WHERE p.other_patient_ids && c.identifiers
             ) AS "patientPks"
      FROM current c`,
     values: [studyInstanceUid],

@@ -39,6 +39,8 @@ const RECEIPT_COLUMNS = `
 
 /** A receipt inserted but not yet committed (ReceiptsRepository.begin). */
 export interface PendingReceipt {
+  /** True when the study, series or instance belongs to an institution outside the writable ones: nothing was inserted. */
+  refused: boolean;
   receiptId: string | null;
   previousReceiptId: string | null;
   commit(): Promise<void>;
@@ -80,19 +82,35 @@ export class ReceiptsRepository {
    * path overlaps this with the flush of the object, and commits only once the object is durable.
    * When another version of the instance already exists, the new-version event is written with it.
    * `receiptId` is null when an identical receipt exists (or won a race with this one).
+   *
+   * The study and the instance belong to the institution of their first receipt's source, the
+   * series to the institution it was indexed under: when one of them belongs to an institution not
+   * in `writableInstitutionIds` ('all': any), nothing is inserted and `refused` is true. Checked in
+   * the same statement as the insert, so ownership costs no round trip of its own.
    */
-  async begin(receipt: NewReceipt): Promise<PendingReceipt> {
+  async begin(receipt: NewReceipt, writableInstitutionIds: readonly string[] | 'all'): Promise<PendingReceipt> {
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
-      const result = await client.query<{ receiptId: string | null; previousReceiptId: string | null }>(
-        `WITH previous AS (
+      const result = await client.query<{ refused: boolean; receiptId: string | null; previousReceiptId: string | null }>(
+        `WITH owners AS (
+           SELECT (SELECT s.institution_id FROM receipts r JOIN sources s ON s.id = r.source_id
+                   WHERE r.study_instance_uid = $3 ORDER BY r.id LIMIT 1) AS study_owner,
+                  (SELECT s.institution_id FROM receipts r JOIN sources s ON s.id = r.source_id
+                   WHERE r.sop_instance_uid = $1 ORDER BY r.id LIMIT 1) AS instance_owner,
+                  (SELECT institution_id FROM series WHERE series_instance_uid = $4) AS series_owner
+         ), refused AS (
+           SELECT 1 FROM owners
+           WHERE $19::bigint[] IS NOT NULL
+             AND (study_owner <> ALL ($19::bigint[]) OR instance_owner <> ALL ($19::bigint[]) OR series_owner <> ALL ($19::bigint[]))
+         ), previous AS (
            SELECT id FROM receipts WHERE sop_instance_uid = $1 AND dataset_sha256 <> $8 ORDER BY id DESC LIMIT 1
          ), inserted AS (
            INSERT INTO receipts (sop_instance_uid, sop_class_uid, study_instance_uid, series_instance_uid,
              transfer_syntax_uid, object_key, object_sha256, dataset_sha256, size_bytes, source_id,
              remote_address, called_ae_title, metadata, bulk_data, pixel, dataset_offset, deflated, character_set)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+           SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18
+           WHERE NOT EXISTS (SELECT 1 FROM refused)
            ON CONFLICT (sop_instance_uid, dataset_sha256) DO NOTHING
            RETURNING id
          ), event AS (
@@ -101,7 +119,8 @@ export class ReceiptsRepository {
                   jsonb_build_object('datasetSha256', $8::text, 'sourceId', $10::bigint)
            FROM inserted, previous
          )
-         SELECT (SELECT id FROM inserted) AS "receiptId", (SELECT id FROM previous) AS "previousReceiptId"`,
+         SELECT EXISTS (SELECT 1 FROM refused) AS refused, (SELECT id FROM inserted) AS "receiptId",
+                (SELECT id FROM previous) AS "previousReceiptId"`,
         [
           receipt.sopInstanceUid,
           receipt.sopClassUid,
@@ -121,6 +140,7 @@ export class ReceiptsRepository {
           receipt.datasetOffset,
           receipt.deflated,
           JSON.stringify(receipt.characterSet),
+          writableInstitutionIds === 'all' ? null : writableInstitutionIds,
         ],
       );
       const end = async (statement: 'COMMIT' | 'ROLLBACK') => {

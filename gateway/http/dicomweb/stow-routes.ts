@@ -1,6 +1,5 @@
 import dicomParser from 'dicom-parser';
 import { Router, type Request, type Response } from 'express';
-import { QueryRepository } from '../../../archive/db/query-repository.ts';
 import { IngestRejection, type DicomJsonDataset, type RejectionKind } from '../../../archive/dicom/types.ts';
 import type { Runtime } from '../../../workers/runtime.ts';
 import { accessOf, noteAudited } from '../access.ts';
@@ -43,7 +42,6 @@ const LINGER_AFTER_REFUSAL_MS = 2000;
 export function stowRoutes(runtime: Runtime): Router {
   const router = Router({ caseSensitive: true });
   const maxBytes = runtime.config.http.maxStowBytes;
-  const studyOwners = new QueryRepository(runtime.db.pool);
 
   router.post(['/studies', '/studies/:study'], async (request: Request, response: Response) => {
     try {
@@ -64,15 +62,12 @@ export function stowRoutes(runtime: Runtime): Router {
     const parts = partsOf(request, maxBytes);
 
     const base = dicomWebBase(request);
-    const { principal } = accessOf(response);
+    const { principal, visibility } = accessOf(response);
     // Instances belong to the sender's institution; an account outside any institution has nowhere to put them.
     if (!principal.institutionId) throw new HttpProblem(403, 'problem.forbidden', `${principal.username} belongs to no institution, so stored instances would have no owner`);
-    const source = { via: 'stow' as const, name: principal.username, remoteAddress: request.ip, institutionId: principal.institutionId };
-    const { visibility } = accessOf(response);
-    const mayStoreInto = async (studyInstanceUid: string) => {
-      const owner = await studyOwners.studyOwnership(studyInstanceUid, visibility);
-      return owner === null || owner.visible;
-    };
+    // The sender adds to the studies of its institution scope (a reading centre: its region), never to
+    // those a purpose of use lets it read: a linked patient's studies elsewhere stay read-only.
+    const source = { via: 'stow' as const, name: principal.username, remoteAddress: request.ip, institutionId: principal.institutionId, writableInstitutionIds: visibility.institutionIds };
     const referenced: DicomJsonDataset[] = [];
     const failed: DicomJsonDataset[] = [];
     const studies = new Set<string>();
@@ -87,7 +82,7 @@ export function stowRoutes(runtime: Runtime): Router {
           continue;
         }
         try {
-          const outcome = await runtime.ingest.ingest({ part10: part.body }, source, { studyInstanceUid: targetStudy, mayStoreInto });
+          const outcome = await runtime.ingest.ingest({ part10: part.body }, source, { studyInstanceUid: targetStudy });
           const { studyInstanceUid, seriesInstanceUid, sopInstanceUid, sopClassUid } = outcome.parsed;
           studies.add(studyInstanceUid);
           // A duplicate (identical bytes again) and a new version are successes: the archive holds the instance.
