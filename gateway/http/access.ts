@@ -34,7 +34,7 @@ const UID = '[^/]+';
  * (it holds no patient data and asks for a sign-in itself).
  */
 const RULES: readonly RouteRule[] = [
-  { methods: GET, path: /^\/healthz$/, requires: 'public' },
+  { methods: GET, path: /^\/(healthz|readyz)$/, requires: 'public' },
   { methods: ['POST'], path: /^\/api\/auth\/login$/, requires: 'public' },
   { methods: GET, path: /^\/api\/auth\/(providers|oidc\/login|oidc\/callback)$/, requires: 'public' },
   { methods: GET, path: /^\/api\/auth\/me$/, requires: 'signed-in' },
