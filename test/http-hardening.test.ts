@@ -53,6 +53,17 @@ describe('HTTP hardening (issue 13)', () => {
     }
   });
 
+  it('audits a refused request to a guarded path that no rule names, whatever its case', async () => {
+    const response = await fetch(`${system.httpUrl}/API/audit/events`);
+    assert.equal(response.status, 401);
+    await response.arrayBuffer();
+    await system.runtime.audit.drain();
+    const { rows } = await system.runtime.db.pool.query<{ detail: { route: string; status: number } }>(
+      `SELECT detail FROM audit_events WHERE event_type = 'access-denied' ORDER BY id DESC LIMIT 1`,
+    );
+    assert.deepEqual([rows[0]?.detail.route, rows[0]?.detail.status], ['/API/audit/events', 401]);
+  });
+
   it('writes RetrieveURLs from the gateway address, never from the Host header', async () => {
     const response = await system.fetch(`${system.dicomWebUrl}/studies?StudyInstanceUID=${stored.study}`, { headers: { Host: 'evil.example' } });
     assert.equal(response.status, 200);

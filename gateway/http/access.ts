@@ -139,10 +139,11 @@ async function authorise(request: Request, response: Response, rule: RouteRule |
   const sessionCookie = (request.cookies as Record<string, string> | undefined)?.[SESSION_COOKIE];
   const authenticated = await runtime.auth.authenticate({ bearer, sessionCookie });
   const denied = (status: 401 | 403 | 404, reason: string, principal?: Principal) => {
-    if (rule?.audit) {
+    // Refusals of patient-data routes, and of any guarded path no rule names (a probe: /DICOM-WEB/…, /API/…).
+    if (rule?.audit || !rule) {
       runtime.audit.recordInBackground({
         eventType: 'access-denied',
-        action: rule.audit.action,
+        action: rule?.audit?.action ?? 'R',
         outcome: 4,
         userName: principal?.username,
         userRole: principal?.role,
