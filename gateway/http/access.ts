@@ -200,6 +200,8 @@ const MASKED_ALLOWED = /\/(metadata|rendered|thumbnail|frames\/[0-9,]+|series|in
  * (client gone, export failed) gets a second event saying it did not complete.
  */
 function auditBeforeServing(request: Request, response: Response, audit: NonNullable<RouteRule['audit']>, access: RequestAccess, runtime: Runtime): void {
+  // The path the rule matched: inside a router mounted at /dicom-web, request.path loses that prefix.
+  const route = request.path;
   const event = (outcome: 0 | 4 | 8, extra: Record<string, unknown> = {}) => {
     const audited = (response.locals.audited ?? {}) as { studyUids?: string[]; patientId?: string; patientName?: string; detail?: Record<string, unknown> };
     const study = access.study;
@@ -217,7 +219,7 @@ function auditBeforeServing(request: Request, response: Response, audit: NonNull
       purpose: access.visibility.linkedPatientsPurpose ?? undefined,
       detail: {
         method: request.method,
-        route: request.path,
+        route,
         ...(Object.keys(request.query).length ? { query: new URLSearchParams(request.query as Record<string, string>).toString() } : {}),
         status: response.statusCode,
         ...(study && study.institutionId !== access.principal.institutionId ? { crossInstitution: true, studyInstitutionId: study.institutionId } : {}),
