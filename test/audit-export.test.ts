@@ -35,6 +35,7 @@ const DICOM_MESSAGES: Record<AuditEventType, { eventId: [string, string]; eventT
   query: { eventId: ['110112', 'Query'], action: 'E' },
   'instances-accessed': { eventId: ['110103', 'DICOM Instances Accessed'], action: 'R' },
   export: { eventId: ['110106', 'Export'], action: 'R' },
+  'procedure-record': { eventId: ['110111', 'Procedure Record'], action: 'U' },
   'instances-stored': { eventId: ['110104', 'DICOM Instances Transferred'], action: 'C' },
   'association-accepted': { eventId: ['110108', 'Network Entry'], eventTypeCode: ['110124', 'Attach'], action: 'E' },
   'association-rejected': { eventId: ['110113', 'Security Alert'], eventTypeCode: ['110126', 'Node Authentication'], action: 'E' },

@@ -11,6 +11,8 @@ export const PERMISSIONS = [
   'read-images',
   /** Send images (STOW-RS); they belong to the sender's institution. */
   'store',
+  /** Create, claim, update and cancel workitems of the reading worklist (UPS-RS). */
+  'manage-workitems',
   /** Export a study, de-identified or not. */
   'export',
   /** Manage users and DICOM peers of one's own institution. */
@@ -26,9 +28,9 @@ export type Permission = (typeof PERMISSIONS)[number];
 // auditors see no patient images. System administrators keep image access because quarantined
 // studies (from unregistered senders) have nobody else to look at them; every access is audited.
 const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
-  system_admin: ['read-images', 'store', 'export', 'manage-institution', 'manage-system'],
+  system_admin: ['read-images', 'store', 'manage-workitems', 'export', 'manage-institution', 'manage-system'],
   institution_admin: ['store', 'manage-institution'],
-  radiologist: ['read-images', 'store', 'export'],
+  radiologist: ['read-images', 'store', 'manage-workitems', 'export'],
   referring_doctor: ['read-images'],
   qc_staff: ['read-images'],
   auditor: ['read-audit'],

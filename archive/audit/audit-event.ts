@@ -9,6 +9,7 @@ export const AUDIT_EVENT_TYPES = [
   'query', // 110112 Query (QIDO-RS, study lists, priors)
   'instances-accessed', // 110103 DICOM Instances Accessed (WADO-RS/URI, metadata, thumbnails, viewing)
   'export', // 110106 Export (de-identified or not: detail.deidentified)
+  'procedure-record', // 110111 Procedure Record (UPS-RS workitems: C create, R retrieve, U update or state change)
   'instances-stored', // 110104 DICOM Instances Transferred, action C (C-STORE, STOW-RS, import)
   'association-accepted', // 110108 Network Entry, type 110124 Attach
   'association-rejected', // 110113 Security Alert, type 110126 Node Authentication

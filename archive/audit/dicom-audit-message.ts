@@ -130,6 +130,7 @@ const MESSAGE_KINDS: Record<AuditEventType, MessageKind> = {
   // Both the person and the process exporting are Source; the export destination (media participant)
   // is not in the record.
   export: { eventId: dcm('110106', 'Export'), actorRole: SOURCE_ROLE, actorIsRequestor: true, archive: { role: SOURCE_ROLE } },
+  'procedure-record': { eventId: dcm('110111', 'Procedure Record'), actorIsRequestor: true, archive: {} },
   'instances-stored': {
     eventId: dcm('110104', 'DICOM Instances Transferred'),
     actorRole: SOURCE_ROLE,

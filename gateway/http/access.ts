@@ -47,6 +47,12 @@ const RULES: readonly RouteRule[] = [
   { methods: GET, path: /^\/wado$/, requires: 'read-images', audit: { eventType: 'instances-accessed', action: 'R' } },
   // STOW-RS
   { methods: ['POST'], path: new RegExp(`^/dicom-web/studies(/${UID})?$`), requires: 'store', audit: { eventType: 'instances-stored', action: 'C' } },
+  // UPS-RS worklist: searching it is a query; each workitem is a procedure record
+  { methods: GET, path: /^\/dicom-web\/workitems$/, requires: 'read-images', audit: { eventType: 'query', action: 'E' } },
+  { methods: GET, path: new RegExp(`^/dicom-web/workitems/${UID}$`), requires: 'read-images', audit: { eventType: 'procedure-record', action: 'R' } },
+  { methods: ['POST'], path: /^\/dicom-web\/workitems$/, requires: 'manage-workitems', audit: { eventType: 'procedure-record', action: 'C' } },
+  { methods: ['POST'], path: new RegExp(`^/dicom-web/workitems/${UID}(/cancelrequest)?$`), requires: 'manage-workitems', audit: { eventType: 'procedure-record', action: 'U' } },
+  { methods: ['PUT'], path: new RegExp(`^/dicom-web/workitems/${UID}/state$`), requires: 'manage-workitems', audit: { eventType: 'procedure-record', action: 'U' } },
   { methods: ['POST'], path: new RegExp(`^/api/studies/${UID}/export$`), requires: 'export', audit: { eventType: 'export', action: 'R' } },
   // Administration and audit
   { methods: [...GET, 'POST'], path: /^\/api\/(stats|jobs|jobs\/retry)$/, requires: 'manage-system' },
@@ -283,7 +289,7 @@ function studyNamedBy(request: Request): string | undefined {
 }
 
 function describe(permission: Permission): string {
-  return { 'read-images': 'view patient images', store: 'store images', export: 'export studies', 'manage-institution': "manage an institution's users and peers", 'manage-system': 'administer the system', 'read-audit': 'read the audit trail' }[permission];
+  return { 'read-images': 'view patient images', store: 'store images', 'manage-workitems': 'create, claim or change workitems', export: 'export studies', 'manage-institution': "manage an institution's users and peers", 'manage-system': 'administer the system', 'read-audit': 'read the audit trail' }[permission];
 }
 
 function decodeHeader(value: string | undefined): string | undefined {

@@ -1,0 +1,273 @@
+import { randomUUID } from 'node:crypto';
+import type { Principal, Visibility } from '../access/policy.ts';
+import { foldPersonName } from '../dicom/normalize.ts';
+import type { WorkitemRow, WorkitemSearch, WorkitemsRepository } from '../db/workitems-repository.ts';
+import { personNamePatterns } from '../query/person-name.ts';
+import { upsTransition, UPS_STATUS, type UpsAction, type UpsState, type UpsStatus } from './ups-state.ts';
+import {
+  checkNewWorkitem,
+  checkUpdate,
+  dateTimeRange,
+  firstValue,
+  isUpsState,
+  meetsCompletedRequirements,
+  parseWorkitemDataset,
+  UPS_PRIORITIES,
+  UPS_PUSH_SOP_CLASS_UID,
+  WORKITEM_TAGS as T,
+  workitemIndexKeys,
+  WorkitemError,
+  type Workitem,
+} from './workitem.ts';
+
+/** Why a worklist request was refused: the HTTP status, the PS3.4 status when there is one, and the reason. */
+export class WorklistRefusal extends Error {
+  constructor(
+    readonly httpStatus: 400 | 403 | 404 | 409,
+    readonly reason: string,
+    readonly dicomStatus?: UpsStatus | string,
+  ) {
+    super(reason);
+    this.name = 'WorklistRefusal';
+  }
+}
+
+/** A request that succeeded with a warning status (the workitem already was where it was asked to go). */
+export interface WorklistWarning {
+  dicomStatus: UpsStatus;
+  reason: string;
+}
+
+/** Search keys by keyword and by tag path, as QIDO-RS names them (PS3.18 8.3.4.1). */
+const SEARCH_KEYS: Record<string, keyof typeof PARSERS> = {
+  ProcedureStepState: 'state',
+  '00741000': 'state',
+  ScheduledProcedureStepPriority: 'priority',
+  '00741200': 'priority',
+  ScheduledProcedureStepStartDateTime: 'scheduled',
+  '00404005': 'scheduled',
+  PatientID: 'patientId',
+  '00100020': 'patientId',
+  IssuerOfPatientID: 'issuer',
+  '00100021': 'issuer',
+  PatientName: 'patientName',
+  '00100010': 'patientName',
+  'ScheduledStationNameCodeSequence.CodeValue': 'station',
+  '00404025.00080100': 'station',
+  'ScheduledHumanPerformersSequence.HumanPerformerCodeSequence.CodeValue': 'performer',
+  '00404034.00404009.00080100': 'performer',
+  'ScheduledHumanPerformersSequence.HumanPerformerName': 'performer',
+  '00404034.00404037': 'performer',
+  'ReferencedRequestSequence.StudyInstanceUID': 'requestedStudy',
+  '0040A370.0020000D': 'requestedStudy',
+  'InputInformationSequence.StudyInstanceUID': 'inputStudy',
+  '00404021.0020000D': 'inputStudy',
+  ProcedureStepLabel: 'procedureStepLabel',
+  '00741204': 'procedureStepLabel',
+  WorklistLabel: 'worklistLabel',
+  '00741202': 'worklistLabel',
+};
+
+/** The keys whose values say who the patient is: a masked caller may not match on them. */
+const IDENTITY_KEYS = new Set(['patientId', 'issuer', 'patientName']);
+const PAGE_LIMIT = 100;
+
+type Parser = (value: string, search: WorkitemSearch, fuzzy: boolean) => void;
+const fold = (value: string) => value.normalize('NFKC').toLowerCase().trim();
+const PARSERS = {
+  state: (value, search) => {
+    const states = value.split(',').map((state) => state.trim());
+    if (!states.every(isUpsState)) throw new WorkitemError(`ProcedureStepState is one of SCHEDULED, IN PROGRESS, CANCELED, COMPLETED, not ${JSON.stringify(value)}`);
+    search.states = states as UpsState[];
+  },
+  priority: (value, search) => {
+    const priorities = value.split(',');
+    if (!priorities.every((priority) => UPS_PRIORITIES.includes(priority as never))) throw new WorkitemError(`ScheduledProcedureStepPriority is one of ${UPS_PRIORITIES.join(', ')}`);
+    search.priorities = priorities;
+  },
+  scheduled: (value, search) => {
+    const [from, until, ...rest] = value.split('-');
+    const lower = from ? dateTimeRange(from) : undefined;
+    const upper = until ? dateTimeRange(until) : undefined;
+    if (rest.length || lower === null || upper === null || (until === undefined && !lower)) throw new WorkitemError(`ScheduledProcedureStepStartDateTime is a DT value or a range of them (from-until), not ${JSON.stringify(value)}`);
+    search.scheduledFrom = lower?.from;
+    search.scheduledUntil = until === undefined ? lower!.until : upper?.until;
+  },
+  patientId: (value, search) => void (search.patientIdPattern = likePattern(value)),
+  issuer: (value, search) => void (search.issuer = value),
+  patientName: (value, search, fuzzy) => void (search.patientNamePatterns = personNamePatterns(value, fuzzy)),
+  station: (value, search) => void (search.stationKey = fold(value)),
+  performer: (value, search) => void (search.performerKey = fold(foldPersonName(value))),
+  requestedStudy: (value, search) => void (search.requestedStudyUid = value),
+  inputStudy: (value, search) => void (search.inputStudyUid = value),
+  procedureStepLabel: (value, search) => void (search.procedureStepLabelPattern = likePattern(value)),
+  worklistLabel: (value, search) => void (search.worklistLabelPattern = likePattern(value)),
+} satisfies Record<string, Parser>;
+
+/** DICOM wildcards ('*', '?') as a LIKE pattern; everything else literal. */
+function likePattern(value: string): string {
+  return value.replace(/[\\%_]/g, (character) => `\\${character}`).replace(/\*/g, '%').replace(/\?/g, '_');
+}
+
+/**
+ * The UPS worklist (PS3.4 Annex CC, served as UPS-RS by gateway/http/dicomweb/ups-routes.ts):
+ * create, retrieve, search, update, change state and request cancellation, every transition
+ * decided by ups-state.ts. A workitem belongs to the institution of the user who created it and
+ * is seen by the users whose scope covers that institution; one outside it is answered as absent.
+ */
+export class WorklistService {
+  constructor(private readonly workitems: WorkitemsRepository) {}
+
+  async create(principal: Principal, body: unknown, requestedUid: string | undefined): Promise<{ sopInstanceUid: string; workitem: Workitem }> {
+    if (!principal.institutionId) throw new WorklistRefusal(403, 'a workitem belongs to an institution: create it as a user of one');
+    const dataset = refusing(() => parseWorkitemDataset(body));
+    refusing(() => checkNewWorkitem(dataset));
+    const inDataset = firstValue(dataset, T.sopInstanceUid);
+    if (requestedUid !== undefined && inDataset !== undefined && requestedUid !== inDataset) {
+      throw new WorklistRefusal(400, `the workitem query parameter (${requestedUid}) and the dataset's SOP Instance UID (${inDataset}) differ`);
+    }
+    const sopInstanceUid = requestedUid ?? inDataset ?? newUid();
+    const workitem: Workitem = {
+      ...dataset,
+      [T.sopClassUid]: { vr: 'UI', Value: [UPS_PUSH_SOP_CLASS_UID] },
+      [T.sopInstanceUid]: { vr: 'UI', Value: [sopInstanceUid] },
+      [T.procedureStepState]: { vr: 'CS', Value: ['SCHEDULED'] },
+    };
+    // PS3.7 0111 Duplicate SOP Instance: the same answer whoever's the existing one is.
+    if (!(await this.workitems.insert(principal.institutionId, workitem, sopInstanceUid, workitemIndexKeys(workitem)))) {
+      throw new WorklistRefusal(409, `a workitem ${sopInstanceUid} exists already`, '0111');
+    }
+    return { sopInstanceUid, workitem };
+  }
+
+  async retrieve(sopInstanceUid: string, visibility: Visibility): Promise<Workitem> {
+    const row = await this.workitems.find(sopInstanceUid, visibility);
+    if (!row) throw absent(sopInstanceUid);
+    return row.dataset;
+  }
+
+  async search(query: Record<string, string | string[] | undefined>, visibility: Visibility): Promise<{ workitems: Workitem[]; more: boolean; notMatched: string[] }> {
+    const search: WorkitemSearch = { limit: PAGE_LIMIT, offset: 0 };
+    const notMatched: string[] = [];
+    const fuzzy = query.fuzzymatching === 'true';
+    for (const [name, raw] of Object.entries(query)) {
+      const value = Array.isArray(raw) ? raw.join(',') : (raw ?? '');
+      if (name === 'limit' || name === 'offset') {
+        const number = Number(value);
+        if (!Number.isInteger(number) || number < 0) throw new WorklistRefusal(400, `${name} must be a whole number`);
+        if (name === 'limit') search.limit = Math.min(Math.max(number, 1), PAGE_LIMIT);
+        else search.offset = number;
+        continue;
+      }
+      if (name === 'fuzzymatching' || name === 'includefield') continue;
+      const key = SEARCH_KEYS[name];
+      if (!key) {
+        notMatched.push(name);
+        continue;
+      }
+      if (visibility.maskIdentity && IDENTITY_KEYS.has(key)) throw new WorklistRefusal(403, `identity is masked for your role: ${name} may not be used to match`);
+      if (value === '' || value === '*') continue;
+      refusing(() => PARSERS[key](value, search, fuzzy));
+    }
+    const { rows, more } = await this.workitems.search(search, visibility);
+    return { workitems: rows.map((row) => row.dataset), more, notMatched };
+  }
+
+  async update(sopInstanceUid: string, transactionUid: string | undefined, body: unknown, visibility: Visibility): Promise<Workitem> {
+    const changes = refusing(() => parseWorkitemDataset(body));
+    refusing(() => checkUpdate(changes));
+    return this.transition(sopInstanceUid, visibility, (current) => ({ kind: 'update', transactionUidMatches: matches(current, transactionUid) }), (current) => ({
+      dataset: { ...current.dataset, ...changes },
+      transactionUid: current.transactionUid,
+    })).then(({ workitem }) => workitem);
+  }
+
+  /** Change State (PS3.4 CC.2.1): the body names the state asked for and the performer's Transaction UID. */
+  async changeState(sopInstanceUid: string, body: unknown, visibility: Visibility): Promise<{ workitem: Workitem; warning?: WorklistWarning }> {
+    const request = refusing(() => parseWorkitemDataset(body));
+    const to = firstValue(request, T.procedureStepState);
+    const transactionUid = firstValue(request, T.transactionUid);
+    if (!isUpsState(to)) throw new WorklistRefusal(400, 'the body must give Procedure Step State (0074,1000): IN PROGRESS, COMPLETED or CANCELED');
+    if (to === 'IN PROGRESS' && !isUidText(transactionUid)) throw new WorklistRefusal(400, 'claiming a workitem needs a new Transaction UID (0008,1195) in the body', UPS_STATUS.wrongTransactionUid);
+    return this.transition(
+      sopInstanceUid,
+      visibility,
+      (current) => ({ kind: 'change-state', to, transactionUidMatches: to === 'IN PROGRESS' || matches(current, transactionUid), finalStateRequirementsMet: to !== 'COMPLETED' || meetsCompletedRequirements(current.dataset) }),
+      (current) => ({
+        dataset: to === 'CANCELED' ? withCancellation(current.dataset, {}) : current.dataset,
+        transactionUid: to === 'IN PROGRESS' ? transactionUid! : current.transactionUid,
+      }),
+    );
+  }
+
+  /**
+   * Request Cancellation (PS3.4 CC.2.2): a SCHEDULED workitem is cancelled at once (this service
+   * claims it and cancels it); an IN PROGRESS one stays with its performer, who cannot be told.
+   */
+  async requestCancellation(sopInstanceUid: string, body: unknown, visibility: Visibility): Promise<{ warning?: WorklistWarning }> {
+    const request = body === undefined || (typeof body === 'object' && body !== null && Object.keys(body).length === 0) ? {} : refusing(() => parseWorkitemDataset(body));
+    const { warning } = await this.transition(
+      sopInstanceUid,
+      visibility,
+      () => ({ kind: 'request-cancel' }),
+      (current) => ({ dataset: withCancellation(current.dataset, request), transactionUid: newUid() }),
+    );
+    return { warning };
+  }
+
+  private async transition(
+    sopInstanceUid: string,
+    visibility: Visibility,
+    action: (current: WorkitemRow) => UpsAction,
+    changed: (current: WorkitemRow) => { dataset: Workitem; transactionUid: string | null },
+  ): Promise<{ workitem: Workitem; warning?: WorklistWarning }> {
+    type Result = { refusal?: WorklistRefusal; workitem?: Workitem; warning?: WorklistWarning };
+    const outcome = await this.workitems.change<Result>(sopInstanceUid, visibility, (current) => {
+      const decision = upsTransition(current.state, action(current));
+      if (decision.outcome === 'refuse') return { result: { refusal: new WorklistRefusal(409, decision.reason, decision.status) } };
+      if (decision.outcome === 'warning') return { result: { workitem: current.dataset, warning: { dicomStatus: decision.status, reason: decision.reason } } };
+      const next = changed(current);
+      const dataset: Workitem = { ...next.dataset, [T.procedureStepState]: { vr: 'CS', Value: [decision.next] } };
+      return { write: { dataset, keys: workitemIndexKeys(dataset), transactionUid: next.transactionUid }, result: { workitem: dataset } };
+    });
+    if (!outcome) throw absent(sopInstanceUid);
+    const { result } = outcome;
+    if (result.refusal) throw result.refusal;
+    return { workitem: result.workitem!, warning: result.warning };
+  }
+}
+
+/** The performer's lock, compared without ever being shown: a missing one matches nothing. */
+function matches(current: WorkitemRow, transactionUid: string | undefined): boolean {
+  return transactionUid !== undefined && current.transactionUid !== null && transactionUid === current.transactionUid;
+}
+
+function absent(sopInstanceUid: string): WorklistRefusal {
+  return new WorklistRefusal(404, `no workitem ${sopInstanceUid} is here`, UPS_STATUS.noSuchWorkitem);
+}
+
+function isUidText(value: string | undefined): value is string {
+  return value !== undefined && value.length <= 64 && /^[0-9]+(\.[0-9]+)*$/.test(value);
+}
+
+function newUid(): string {
+  return `2.25.${BigInt(`0x${randomUUID().replace(/-/g, '')}`).toString(10)}`;
+}
+
+/** PS3.4 CC.2.5.1.3: a cancelled workitem records when, and why if the request said. */
+function withCancellation(dataset: Workitem, request: Workitem): Workitem {
+  const now = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14);
+  const progress: Workitem = { [T.cancellationDateTime]: { vr: 'DT', Value: [now] } };
+  for (const tag of [T.reasonForCancellation, T.contactDisplayName, T.contactUri]) if (request[tag]) progress[tag] = request[tag];
+  const previous = (dataset[T.progressInformationSequence]?.Value?.[0] ?? {}) as Workitem;
+  return { ...dataset, [T.progressInformationSequence]: { vr: 'SQ', Value: [{ ...previous, ...progress }] } };
+}
+
+function refusing<Result>(step: () => Result): Result {
+  try {
+    return step();
+  } catch (error) {
+    if (error instanceof WorkitemError) throw new WorklistRefusal(400, error.message, error.dicomStatus);
+    throw error;
+  }
+}
