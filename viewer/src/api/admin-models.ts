@@ -73,6 +73,7 @@ export const AUDIT_EVENT_TYPES = [
   'query',
   'instances-accessed',
   'export',
+  'procedure-record',
   'instances-stored',
   'association-accepted',
   'association-rejected',
