@@ -78,13 +78,65 @@ describe('sign-in, sessions, tokens and the protections around them', () => {
     assert.equal((await huge.json() as { status: number }).status, 413, 'as problem JSON');
   });
 
-  it('locks an account after consecutive failures, even for the right password, until an administrator resets it', async () => {
-    for (let attempt = 0; attempt < 3; attempt++) assert.equal((await login('locked-out', 'wrong password')).status, attempt < 2 ? 401 : 423);
-    const locked = await login('locked-out', PASSWORD);
-    assert.equal(locked.status, 423);
-    assert.ok(Number(locked.headers.get('retry-after')) > 0);
+  it('answers every failed sign-in alike: unknown user, wrong password, disabled account, backing off', async () => {
+    await system.administration.createUser(COMMAND_LINE_ACTOR, { username: 'dormant', displayName: 'dormant', role: 'radiologist', institutionCode: 'TEST_HOSPITAL', password: PASSWORD });
+    await system.administration.updateUser(COMMAND_LINE_ACTOR, 'dormant', { disabled: true });
+    const answer = async (username: string, password: string) => {
+      const response = await login(username, password);
+      return { status: response.status, body: await response.text(), retryAfter: response.headers.get('retry-after') };
+    };
+    const unknown = await answer('nobody-by-this-name', 'a wrong password');
+    const wrong = await answer('reader', 'a wrong password');
+    const disabled = await answer('dormant', PASSWORD);
+    for (const other of [wrong, disabled]) assert.deepEqual(other, unknown, 'the same status, body and headers whether or not the account exists');
+    assert.equal(unknown.status, 401);
+    // Two more failures from this address (YINGYUN_LOGIN_LOCK_AFTER=3): both names now wait, alike.
+    for (const username of ['nobody-by-this-name', 'reader']) {
+      await answer(username, 'a wrong password');
+      const third = await answer(username, 'a wrong password');
+      assert.equal(third.status, 401);
+      assert.equal(third.body, unknown.body);
+      assert.equal(third.retryAfter, '1', `${username}: the third failure makes this address wait a second`);
+    }
+    const events = await system.runtime.db.pool.query<{ reason: string }>(`SELECT detail->>'reason' AS reason FROM audit_events WHERE event_type = 'login' AND outcome = 4 AND user_name = 'dormant'`);
+    assert.deepEqual(events.rows.map((row) => row.reason), ['disabled'], 'the audit trail still says what really happened');
+  });
+
+  it('backs off per user name and source address, doubling, so a stranger cannot lock the user out', async () => {
+    const auth = system.runtime.auth;
+    const attacker = '198.51.100.7';
+    const failure = async (password: string, source: string) => {
+      const error = await auth.login('locked-out', password, source).then(() => assert.fail('signed in'), (caught: unknown) => caught as { retryAfterSeconds?: number });
+      return error.retryAfterSeconds;
+    };
+    assert.equal(await failure('wrong one', attacker), undefined);
+    assert.equal(await failure('wrong two', attacker), undefined);
+    assert.equal(await failure('wrong three', attacker), 1, 'from the third failure on, that address waits');
+    assert.equal(await failure(PASSWORD, attacker), 1, 'even the right password waits, from that address');
+    // Meanwhile the user, from the hospital's address, signs in as always.
+    const session = await auth.login('locked-out', PASSWORD, '203.0.113.20');
+    assert.equal(session.user.username, 'locked-out');
+    assert.equal((await login('locked-out', PASSWORD)).status, 200, 'and over HTTP from yet another address');
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    assert.equal(await failure('wrong four', attacker), 2, 'the wait doubles');
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
+    assert.equal(await failure('wrong five', attacker), 4);
+    // An administrator's new password lifts every wait on the account.
     await system.administration.updateUser(COMMAND_LINE_ACTOR, 'locked-out', { password: 'a brand new password' });
-    assert.equal((await login('locked-out', 'a brand new password')).status, 200);
+    assert.equal((await auth.login('locked-out', 'a brand new password', attacker)).user.username, 'locked-out');
+  });
+
+  it('refuses common passwords and ones built on the user name', async () => {
+    for (const [password, reason] of [
+      ['password1234', /most common/],
+      ['Password2024!', /most common/],
+      ['qwertyuiop123', /most common/],
+      ['aaaaaaaaaaaaaa', /most common/],
+      ['xx-reader-2026-xx', /user name/],
+    ] as const) {
+      await assert.rejects(system.administration.updateUser(COMMAND_LINE_ACTOR, 'reader', { password }), reason, password);
+    }
+    await assert.rejects(system.administration.createUser(COMMAND_LINE_ACTOR, { username: 'newcomer', displayName: 'n', role: 'radiologist', institutionCode: 'TEST_HOSPITAL', password: 'iloveyou12345' }), /most common/);
   });
 
   it('revokes API tokens and every session of a disabled user', async () => {

@@ -124,11 +124,11 @@ export class Administration {
 
   async createUser(actor: Actor, input: z.input<typeof userInput>) {
     const user = parse(userInput, input);
-    this.requireRoleGrantable(actor, user.role);
+    await this.requireRoleGrantable(actor, user.role, { target: 'user', user: user.username });
     // System administrators and auditors may work for no institution; everyone else works for one.
     const mayBeWithout = user.role === 'system_admin' || user.role === 'auditor';
     const institutionId = mayBeWithout && !user.institutionCode ? null : await this.targetInstitution(actor, user.institutionCode);
-    const problem = user.password === undefined ? null : passwordProblem(user.password);
+    const problem = user.password === undefined ? null : passwordProblem(user.password, user.username);
     if (problem) throw new AdministrationError('invalid', problem);
     const passwordHash = user.password === undefined ? null : await hashPassword(user.password);
     const created = await this.unique(() => this.users.create({ username: user.username, displayName: user.displayName, role: user.role, institutionId, passwordHash }));
@@ -139,9 +139,20 @@ export class Administration {
   async updateUser(actor: Actor, username: string, input: z.input<typeof userChanges>) {
     const existing = await this.userInReach(actor, username);
     const changes = parse(userChanges, input);
-    if (changes.role) this.requireRoleGrantable(actor, changes.role);
+    const attempted = { target: 'user', user: existing.username, fields: Object.keys(changes) };
+    // No self-elevation, for any role: a second person changes what an account may do.
+    if (changes.role !== undefined && changes.role !== existing.role && existing.username === actor.username) {
+      throw await this.refused(actor, 'U', 'nobody changes their own role; another administrator must', attempted);
+    }
+    if (changes.role) await this.requireRoleGrantable(actor, changes.role, attempted);
+    // Taking access away is always allowed; anything else on an account that reaches patient data —
+    // a new password, another role, re-enabling it — only a system administrator may do.
+    const onlyDisables = Object.keys(changes).every((key) => key === 'disabled') && changes.disabled === true;
+    if (!this.isSystem(actor) && reachesPatientData(existing.role) && !onlyDisables) {
+      throw await this.refused(actor, 'U', `only a system administrator may change a ${existing.role}'s account (an institution administrator may disable it)`, attempted);
+    }
     if (changes.password !== undefined) {
-      const problem = passwordProblem(changes.password);
+      const problem = passwordProblem(changes.password, existing.username);
       if (problem) throw new AdministrationError('invalid', problem);
     }
     const updated = await this.users.update(existing.id, {
@@ -160,6 +171,10 @@ export class Administration {
     const request = parse(tokenInput, input);
     const user = request.username === actor.username ? await this.users.findByUsername(request.username) : await this.userInReach(actor, request.username);
     if (!user) throw new AdministrationError('not-found', `no user ${request.username}`);
+    // A token is a credential: minting one for another account that reaches patient data is signing in as them.
+    if (!this.isSystem(actor) && user.username !== actor.username && reachesPatientData(user.role)) {
+      throw await this.refused(actor, 'C', `only a system administrator may issue an API token for a ${user.role}`, { target: 'api-token', user: user.username });
+    }
     const token = await this.auth.createApiToken(user, request.label, request.days);
     await this.changed(actor, 'C', 'API token created', { target: 'api-token', user: user.username, token: token.id, label: request.label, expiresAt: token.expiresAt });
     return token;
@@ -187,11 +202,21 @@ export class Administration {
     if (!this.isSystem(actor)) throw new AdministrationError('forbidden', 'only a system administrator may do this');
   }
 
-  /** Institution administrators grant only roles of their own institution. */
-  private requireRoleGrantable(actor: Actor, role: Role): void {
-    if (!this.isSystem(actor) && (role === 'system_admin' || role === 'auditor')) {
-      throw new AdministrationError('forbidden', `an institution administrator may not grant the ${role} role`);
+  /**
+   * Roles that reach patient data (images or the audit trail, which names patients) are granted by a
+   * system administrator only: an institution administrator, who has no such access, must not be able
+   * to hand it to an account whose password they chose — their own included.
+   */
+  private async requireRoleGrantable(actor: Actor, role: Role, attempted: Record<string, unknown>): Promise<void> {
+    if (!this.isSystem(actor) && reachesPatientData(role)) {
+      throw await this.refused(actor, 'U', `only a system administrator may grant the ${role} role (it reaches patient data)`, { ...attempted, role });
     }
+  }
+
+  /** A refused change, audited like a granted one (outcome 4), as the error to throw. */
+  private async refused(actor: Actor, action: 'C' | 'U' | 'D', reason: string, detail: Record<string, unknown>): Promise<AdministrationError> {
+    await this.audit.record({ eventType: 'admin-change', action, outcome: 4, userName: actor.username, userRole: actor.role, institutionId: actor.institutionId ?? undefined, sourceAddress: actor.sourceAddress, detail: { change: 'refused', reason, ...detail } });
+    return new AdministrationError('forbidden', reason);
   }
 
   private async targetInstitution(actor: Actor, institutionCode: string | undefined): Promise<string> {
@@ -233,6 +258,10 @@ export class Administration {
   private changed(actor: Actor, action: 'C' | 'U' | 'D', change: string, detail: Record<string, unknown>): Promise<void> {
     return this.audit.record({ eventType: 'admin-change', action, outcome: 0, userName: actor.username, userRole: actor.role, institutionId: actor.institutionId ?? undefined, sourceAddress: actor.sourceAddress, detail: { change, ...detail } });
   }
+}
+
+function reachesPatientData(role: Role): boolean {
+  return hasPermission(role, 'read-images') || hasPermission(role, 'read-audit');
 }
 
 function parse<Schema extends z.ZodType>(schema: Schema, input: unknown): z.output<Schema> {

@@ -10,13 +10,14 @@ export interface AuthSettings {
   sessionTokenMinutes: number;
   /** A session ends this long after sign-in, active or not. */
   sessionMaxHours: number;
-  /** Consecutive failed sign-ins that lock an account… */
+  /** Failed sign-ins of one username from one address before that pair must wait (1 s, doubling)… */
   lockAfterFailures: number;
-  /** …for this long. */
+  /** …at most this long. */
   lockMinutes: number;
 }
 
-export type AuthFailureReason = 'invalid-credentials' | 'locked' | 'disabled';
+/** One reason for the caller, whatever went wrong (the audit event records which). */
+export type AuthFailureReason = 'invalid-credentials';
 
 export class AuthFailure extends Error {
   constructor(
@@ -88,25 +89,28 @@ export class AuthService {
     return { username: user.username, password: chosen, generated: password === undefined };
   }
 
+  /**
+   * Every failure looks the same to the caller (AuthFailure 'invalid-credentials'): unknown user,
+   * wrong password, disabled account, or a (username, address) pair that must wait — so the answer
+   * says nothing about which accounts exist. Unknown users cost the same password check. Failures
+   * back off per username *and* source address, so nobody can lock the real user out from elsewhere.
+   */
   async login(username: string, password: string, sourceAddress: string | undefined): Promise<IssuedSession> {
+    const source = sourceAddress ?? 'unknown';
     const user = await this.users.findByUsername(username);
-    const fail = async (reason: AuthFailureReason, retryAfterSeconds?: number): Promise<never> => {
+    const fail = async (reason: 'invalid-credentials' | 'disabled' | 'backing-off', retryAfter: Date | null): Promise<never> => {
       await this.audit.record({ eventType: 'login', action: 'E', outcome: 4, userName: username, userRole: user?.role, institutionId: user?.institutionId ?? undefined, sourceAddress, detail: { reason } });
-      throw new AuthFailure(reason, retryAfterSeconds);
+      throw new AuthFailure('invalid-credentials', retryAfter ? Math.max(1, Math.ceil((retryAfter.getTime() - Date.now()) / 1000)) : undefined);
     };
-    if (!user || !user.passwordHash) {
-      this.dummyHash ??= hashPassword(DUMMY_HASH_PASSWORD);
-      await verifyPassword(password, await this.dummyHash);
-      return fail('invalid-credentials');
+    const waitUntil = await this.users.signInBlockedUntil(username, source);
+    if (waitUntil) return fail('backing-off', waitUntil);
+    this.dummyHash ??= hashPassword(DUMMY_HASH_PASSWORD);
+    const verified = await verifyPassword(password, user?.passwordHash ?? (await this.dummyHash));
+    if (!user || !user.passwordHash || !verified || user.disabled) {
+      const blockedUntil = await this.users.recordFailedSignIn(username, source, this.settings.lockAfterFailures, this.settings.lockMinutes * 60);
+      return fail(user?.disabled && verified ? 'disabled' : 'invalid-credentials', blockedUntil);
     }
-    if (user.lockedUntil && user.lockedUntil.getTime() > Date.now()) return fail('locked', Math.ceil((user.lockedUntil.getTime() - Date.now()) / 1000));
-    if (!(await verifyPassword(password, user.passwordHash))) {
-      const { lockedUntil } = await this.users.recordFailedLogin(user.id, this.settings.lockAfterFailures, this.settings.lockMinutes * 60);
-      if (lockedUntil && lockedUntil.getTime() > Date.now()) return fail('locked', Math.ceil((lockedUntil.getTime() - Date.now()) / 1000));
-      return fail('invalid-credentials');
-    }
-    if (user.disabled) return fail('disabled');
-    await this.users.recordSuccessfulLogin(user.id);
+    await this.users.recordSuccessfulSignIn(username, source);
     return this.startSession(user, sourceAddress, 'password');
   }
 

@@ -1,4 +1,5 @@
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { dictionary } from '@zxcvbn-ts/language-common';
 
 // scrypt from Node's own OpenSSL binding: a memory-hard KDF the issue allows (besides Argon2id),
 // with no native add-on to build. N=2^15, r=8, p=1 costs ~32 MiB and ~50 ms per check here,
@@ -28,10 +29,21 @@ export async function verifyPassword(password: string, stored: string): Promise<
   return actual.length === expected.length && timingSafeEqual(actual, expected);
 }
 
-/** What a password must be: long enough to resist guessing; no composition rules (NIST SP 800-63B). */
-export function passwordProblem(password: string): string | null {
+// zxcvbn-ts's list of the ~49,000 most common passwords from public breach corpora (maintained, MIT).
+const COMMON_PASSWORDS: ReadonlySet<string> = new Set((dictionary['passwords-common'] as string[]).map((password) => password.toLowerCase()));
+
+/**
+ * What a password must be (NIST SP 800-63B 5.1.1.2): long enough, not one that attackers try first
+ * (a breached or common one, in any case, or one with a year or digits added), and not built on the
+ * account's own name. No composition rules.
+ */
+export function passwordProblem(password: string, username?: string): string | null {
   if (password.length < 12) return 'a password has at least 12 characters';
   if (password.length > 256) return 'a password has at most 256 characters';
+  const folded = password.normalize('NFC').toLowerCase();
+  const stem = folded.replace(/[\d\W_]+$/u, '');
+  if (COMMON_PASSWORDS.has(folded) || COMMON_PASSWORDS.has(stem) || new Set(folded).size < 4) return 'this password is among the most common ones attackers try first; choose another';
+  if (username && username.length >= 3 && folded.includes(username.toLowerCase())) return 'a password must not contain the user name';
   return null;
 }
 

@@ -8,7 +8,6 @@ export interface User {
   role: Role;
   institutionId: string | null;
   disabled: boolean;
-  failedLogins: number;
   lockedUntil: Date | null;
   passwordHash: string | null;
   oidcIssuer: string | null;
@@ -45,7 +44,8 @@ export interface ApiTokenSummary {
 }
 
 const USER_COLUMNS = `u.id, u.username, u.display_name AS "displayName", u.role, u.institution_id AS "institutionId",
-  u.disabled, u.failed_logins AS "failedLogins", u.locked_until AS "lockedUntil", u.password_hash AS "passwordHash",
+  u.disabled, (SELECT max(t.blocked_until) FROM login_throttle t WHERE t.username = u.username AND t.blocked_until > now()) AS "lockedUntil",
+  u.password_hash AS "passwordHash",
   u.oidc_issuer AS "oidcIssuer", u.oidc_subject AS "oidcSubject"`;
 
 /** The only place with SQL for users, sessions, API tokens and shared secrets. */
@@ -105,28 +105,44 @@ export class UsersRepository {
     // Only the fields given change; an undefined one means "leave as it is".
     const next = { ...current, ...Object.fromEntries(Object.entries(changes).filter(([, value]) => value !== undefined)) };
     await this.pool.query(
-      `UPDATE users SET display_name = $2, role = $3, institution_id = $4, disabled = $5, password_hash = $6,
-         failed_logins = CASE WHEN $6 IS DISTINCT FROM password_hash THEN 0 ELSE failed_logins END,
-         locked_until = CASE WHEN $6 IS DISTINCT FROM password_hash THEN NULL ELSE locked_until END
-       WHERE id = $1`,
-      [id, next.displayName, next.role, next.institutionId, next.disabled, next.passwordHash],
+      `WITH changed AS (
+         UPDATE users SET display_name = $2, role = $3, institution_id = $4, disabled = $5, password_hash = $6
+         WHERE id = $1 RETURNING username, (password_hash IS DISTINCT FROM $7) AS "newPassword"
+       )
+       -- A new password set by an administrator lifts every back-off on the account.
+       DELETE FROM login_throttle WHERE username = (SELECT username FROM changed WHERE "newPassword")`,
+      [id, next.displayName, next.role, next.institutionId, next.disabled, next.passwordHash, current.passwordHash],
     );
     return this.find(id);
   }
 
-  /** Counts a failed sign-in; from `lockAfter` consecutive failures on, the account is locked for `lockSeconds`. */
-  async recordFailedLogin(id: string, lockAfter: number, lockSeconds: number): Promise<{ failedLogins: number; lockedUntil: Date | null }> {
-    const result = await this.pool.query<{ failedLogins: number; lockedUntil: Date | null }>(
-      `UPDATE users SET failed_logins = failed_logins + 1,
-         locked_until = CASE WHEN failed_logins + 1 >= $2 THEN now() + make_interval(secs => $3) ELSE locked_until END
-       WHERE id = $1 RETURNING failed_logins AS "failedLogins", locked_until AS "lockedUntil"`,
-      [id, lockAfter, lockSeconds],
+  /** Until when sign-ins of this username from this address must wait, if they must. */
+  async signInBlockedUntil(username: string, sourceAddress: string): Promise<Date | null> {
+    const { rows } = await this.pool.query<{ blockedUntil: Date }>(
+      'SELECT blocked_until AS "blockedUntil" FROM login_throttle WHERE username = $1 AND source_address = $2 AND blocked_until > now()',
+      [username, sourceAddress],
     );
-    return result.rows[0]!;
+    return rows[0]?.blockedUntil ?? null;
   }
 
-  async recordSuccessfulLogin(id: string): Promise<void> {
-    await this.pool.query('UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1', [id]);
+  /**
+   * Counts a failed sign-in of this username from this address. From `backOffAfter` failures on, the
+   * pair waits 1 s, then 2 s, 4 s, … doubling with each further failure, at most `maxSeconds`.
+   */
+  async recordFailedSignIn(username: string, sourceAddress: string, backOffAfter: number, maxSeconds: number): Promise<Date | null> {
+    const waitAfter = (failures: string) => `CASE WHEN ${failures} >= $3 THEN now() + make_interval(secs => least($4::float8, power(2, least(${failures} - $3, 30)))) END`;
+    const { rows } = await this.pool.query<{ blockedUntil: Date | null }>(
+      `INSERT INTO login_throttle AS t (username, source_address, failures, blocked_until) VALUES ($1, $2, 1, ${waitAfter('1')})
+       ON CONFLICT (username, source_address) DO UPDATE
+         SET failures = t.failures + 1, blocked_until = ${waitAfter('t.failures + 1')}, updated_at = now()
+       RETURNING blocked_until AS "blockedUntil"`,
+      [username, sourceAddress, backOffAfter, maxSeconds],
+    );
+    return rows[0]?.blockedUntil ?? null;
+  }
+
+  async recordSuccessfulSignIn(username: string, sourceAddress: string): Promise<void> {
+    await this.pool.query('DELETE FROM login_throttle WHERE username = $1 AND source_address = $2', [username, sourceAddress]);
   }
 
   async createSession(session: { id: string; userId: string; kind: 'session' | 'api_token'; secretSha256: string | null; label: string | null; expiresAt: Date; sourceAddress: string | null }): Promise<void> {

@@ -16,9 +16,10 @@ const catalogue = {
   'problem.internal': { en: 'Internal error', zh: '服务器内部错误' },
   'problem.notImplemented': { en: 'Not implemented', zh: '尚未实现' },
   'problem.tooManyRequests': { en: 'Too many requests', zh: '请求过于频繁' },
-  'problem.locked': { en: 'Account locked', zh: '账户已锁定' },
-  'auth.invalidCredentials': { en: 'The user name or password is wrong', zh: '用户名或密码错误' },
-  'auth.locked': { en: 'Too many failed sign-ins: the account is locked for a while', zh: '登录失败次数过多，账户暂时锁定' },
+  'auth.invalidCredentials': {
+    en: 'Sign-in failed: the user name or password is wrong (after repeated failures, wait a moment before trying again)',
+    zh: '登录失败：用户名或密码错误（多次失败后请稍候再试）',
+  },
   'auth.disabled': { en: 'This account is disabled', zh: '该账户已停用' },
 } as const;
 

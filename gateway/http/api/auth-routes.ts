@@ -35,12 +35,9 @@ export function authRoutes(runtime: Runtime): Router {
       startBrowserSession(request, response, session);
     } catch (error) {
       if (!(error instanceof AuthFailure)) throw error;
-      const language = request.headers['accept-language'];
-      if (error.reason === 'locked') {
-        response.setHeader('Retry-After', String(error.retryAfterSeconds ?? 60));
-        throw new HttpProblem(423, 'problem.locked', message('auth.locked', language));
-      }
-      throw new HttpProblem(401, 'problem.unauthorized', message(error.reason === 'disabled' ? 'auth.disabled' : 'auth.invalidCredentials', language));
+      // One answer for every failure (issue 13, finding 9): the status and body never tell a known account from an unknown one.
+      if (error.retryAfterSeconds !== undefined) response.setHeader('Retry-After', String(error.retryAfterSeconds));
+      throw new HttpProblem(401, 'problem.unauthorized', message('auth.invalidCredentials', request.headers['accept-language']));
     }
   });
 
