@@ -125,7 +125,7 @@ const server = net.createServer((socket) => {
   socket.setNoDelay(true);
   socket.on('error', () => undefined);
   new AcceptorAssociation(socket, handler, {
-    maxPduLength: 262_144,
+    maxPduLength: Number(process.env.YINGYUN_MAX_PDU_LENGTH ?? 262_144),
     idleMs: 60_000,
     implementationClassUid: IMPLEMENTATION_CLASS_UID,
     implementationVersionName: IMPLEMENTATION_VERSION_NAME,

@@ -2,14 +2,25 @@
  * `npm run bench:ingest`: C-STORE throughput of Yingyun against DCMTK storescp (and Orthanc when
  * installed), measured in the same run on the same corpus with DCMTK's storescu as the sender.
  * Prints instances/s, MB/s, Yingyun's ratio to each peer, and the time from the last Success until
- * every instance is indexed and every thumbnail exists.
+ * every instance is indexed and every thumbnail exists. Every receiver and the sender get the same network
+ * settings (bench/peers.ts, BENCH_NETWORK); each receiver's settings are printed with the results.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, startOrthanc, startStorescp, stopChild, waitForPort, type Receiver } from './peers.ts';
+import {
+  BENCH_NETWORK,
+  DCMTK_NETWORK_ENV,
+  freePort,
+  networkSettings,
+  startOrthanc,
+  startStorescp,
+  stopChild,
+  waitForPort,
+  type Receiver,
+} from './peers.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const corpusDir = path.join(root, 'bench', 'corpus');
@@ -53,6 +64,13 @@ async function listFiles(directory: string): Promise<string[]> {
     .sort();
 }
 
+const SENDER_ARGUMENTS = ['--max-send-pdu', String(BENCH_NETWORK.maxPduLength)];
+const SENDER_SETTINGS = `storescu ${SENDER_ARGUMENTS.join(' ')}, ${networkSettings('environment TCP_NODELAY=1')}`;
+
+/** The network settings of our own receivers: the same as the peers', through our configuration. */
+const YINGYUN_NETWORK_ENV = { YINGYUN_MAX_PDU_LENGTH: String(BENCH_NETWORK.maxPduLength) };
+const YINGYUN_NETWORK_SETTINGS = networkSettings('socket.setNoDelay(true) on each accepted connection');
+
 /** Sends the files over `associations` parallel storescu processes; resolves with the wall time. */
 async function send(receiver: Receiver, corpus: Corpus, associations: number): Promise<number> {
   const groups: string[][] = Array.from({ length: associations }, () => []);
@@ -62,10 +80,10 @@ async function send(receiver: Receiver, corpus: Corpus, associations: number): P
     groups.map(
       (files) =>
         new Promise<void>((resolve, reject) => {
-          // One association per process carrying all of its files; TCP_NODELAY as DCMTK wants it.
-          const child = spawn('storescu', ['-aec', receiver.aeTitle, '-aet', 'BENCH', '--max-send-pdu', '65536', '127.0.0.1', String(receiver.port), ...files], {
+          // One association per process carrying all of its files.
+          const child = spawn('storescu', ['-aec', receiver.aeTitle, '-aet', 'BENCH', ...SENDER_ARGUMENTS, '127.0.0.1', String(receiver.port), ...files], {
             stdio: ['ignore', 'ignore', 'pipe'],
-            env: { ...process.env, TCP_NODELAY: '1' },
+            env: { ...process.env, ...DCMTK_NETWORK_ENV },
           });
           let errors = '';
           child.stderr.on('data', (chunk: Buffer) => (errors += chunk.toString()));
@@ -117,6 +135,7 @@ async function startYingyun(workDir: string): Promise<YingyunReceiver> {
       YINGYUN_DICOM_HOST: '127.0.0.1',
       YINGYUN_LOG_LEVEL: 'warn',
       YINGYUN_ADMIN_PASSWORD: BENCH_ADMIN_PASSWORD,
+      ...YINGYUN_NETWORK_ENV,
     },
   });
   child.stdout!.resume();
@@ -129,6 +148,9 @@ async function startYingyun(workDir: string): Promise<YingyunReceiver> {
     name: 'Yingyun',
     aeTitle: 'YINGYUN',
     port: dicomPort,
+    settings:
+      `${YINGYUN_NETWORK_SETTINGS} (gateway/dimse/server.ts); ${process.env.DATABASE_URL ? 'PostgreSQL at DATABASE_URL' : 'embedded PostgreSQL'}; ` +
+      'local object store, each object flushed (fdatasync, folder fsync) and its receipt committed before Success; index and thumbnail jobs in-process',
     httpUrl,
     headers,
     stats,
@@ -156,10 +178,16 @@ async function startDurableFloor(workDir: string, mode: keyof typeof FLOOR_NAMES
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'bench', 'durable-floor.ts'), mode], {
     cwd: root,
     stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, YINGYUN_DATA_DIR: path.join(workDir, `floor-${dicomPort}`), YINGYUN_DICOM_PORT: String(dicomPort), YINGYUN_DICOM_HOST: '127.0.0.1' },
+    env: {
+      ...process.env,
+      YINGYUN_DATA_DIR: path.join(workDir, `floor-${dicomPort}`),
+      YINGYUN_DICOM_PORT: String(dicomPort),
+      YINGYUN_DICOM_HOST: '127.0.0.1',
+      ...YINGYUN_NETWORK_ENV,
+    },
   });
   await waitForPort(dicomPort, 120_000);
-  return { name: FLOOR_NAMES[mode], aeTitle: 'YINGYUN', port: dicomPort, stop: () => stopChild(child) };
+  return { name: FLOOR_NAMES[mode], aeTitle: 'YINGYUN', port: dicomPort, settings: `${YINGYUN_NETWORK_SETTINGS} (bench/durable-floor.ts); embedded PostgreSQL`, stop: () => stopChild(child) };
 }
 
 /** The DIMSE layer alone (bench/dimse-only.ts): the ceiling that storage and indexing sit under. */
@@ -168,10 +196,10 @@ async function startDimseOnly(): Promise<Receiver> {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'bench', 'dimse-only.ts')], {
     cwd: root,
     stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, YINGYUN_DICOM_PORT: String(dicomPort), YINGYUN_DICOM_HOST: '127.0.0.1' },
+    env: { ...process.env, YINGYUN_DICOM_PORT: String(dicomPort), YINGYUN_DICOM_HOST: '127.0.0.1', ...YINGYUN_NETWORK_ENV },
   });
   await waitForPort(dicomPort, 60_000);
-  return { name: 'Yingyun DIMSE layer only (no storage)', aeTitle: 'YINGYUN', port: dicomPort, stop: () => stopChild(child) };
+  return { name: 'Yingyun DIMSE layer only (no storage)', aeTitle: 'YINGYUN', port: dicomPort, settings: `${YINGYUN_NETWORK_SETTINGS} (gateway/dimse/server.ts)`, stop: () => stopChild(child) };
 }
 
 /**
@@ -230,6 +258,10 @@ async function main(): Promise<void> {
   const corpora = await ensureCorpus();
   const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'yingyun-bench-'));
   const rows: Row[] = [];
+  /** Each receiver's settings, by name, as it printed them when first started. */
+  const settings = new Map<string, string>();
+  const loadAtStart = os.loadavg();
+  console.log(`sender: ${SENDER_SETTINGS}`);
   let metadataLine = '';
   try {
     for (const corpus of corpora) {
@@ -245,6 +277,10 @@ async function main(): Promise<void> {
         ];
         for (const start of receivers) {
           const receiver = await start();
+          if (!settings.has(receiver.name)) {
+            settings.set(receiver.name, receiver.settings);
+            console.log(`${receiver.name}: ${receiver.settings}`);
+          }
           try {
             const seconds = await send(receiver, corpus, associations);
             const settleStarted = process.hrtime.bigint();
@@ -277,7 +313,9 @@ async function main(): Promise<void> {
   } finally {
     await fs.rm(workDir, { recursive: true, force: true });
   }
-  printTable(rows);
+  printTable(rows, loadAtStart);
+  console.log(`\nsender: ${SENDER_SETTINGS}`);
+  for (const [name, setting] of settings) console.log(`- ${name}: ${setting}`);
   if (metadataLine) console.log(metadataLine);
   printTargets(rows, corpora.map((corpus) => corpus.name));
 }
@@ -321,7 +359,7 @@ function printTargets(rows: Row[], corpusNames: string[]): void {
   }
 }
 
-function printTable(rows: Row[]): void {
+function printTable(rows: Row[], loadAtStart: number[]): void {
   console.log('\n| corpus | assoc. | receiver | inst/s | MB/s | Yingyun ÷ this | this ÷ storescp | last Success → all indexed + thumbnails |');
   console.log('|---|---|---|---|---|---|---|---|');
   for (const row of rows) {
@@ -335,7 +373,11 @@ function printTable(rows: Row[]): void {
       } |`,
     );
   }
-  console.log(`\nmachine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`);
+  const load = (averages: number[]) => averages.map((average) => average.toFixed(2)).join(' ');
+  console.log(
+    `\nmachine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}; ` +
+      `load average (1, 5, 15 min) ${load(loadAtStart)} at the start, ${load(os.loadavg())} at the end`,
+  );
 }
 
 await main();

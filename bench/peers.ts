@@ -3,11 +3,33 @@ import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 
-/** A receiver under test: where storescu sends, and how to stop it. */
+/**
+ * The network settings every receiver gets, and the sender (storescu) too, so that no receiver is
+ * measured with a handicap the others do not have:
+ * - Nagle's algorithm off. DCMTK, and so storescu, storescp and Orthanc (built on DCMTK), leaves it on
+ *   unless the environment variable TCP_NODELAY is 1; then every short DIMSE message waits for the peer's
+ *   delayed ACK (about 40 ms), which held Orthanc at about 20 instances/s per association in the runs
+ *   before 2026-12-05. Our own DIMSE servers turn it off on each socket they accept (setNoDelay).
+ * - The same largest PDU: storescu sends at most 65,536 bytes per PDU, and each receiver announces that
+ *   same maximum (storescp's and Orthanc's own default is 16,384), so each one receives the same PDUs.
+ */
+export const BENCH_NETWORK = { tcpNoDelay: true, maxPduLength: 65_536 } as const;
+
+/** What DCMTK-based programs (storescu, storescp, Orthanc) need in their environment for BENCH_NETWORK. */
+export const DCMTK_NETWORK_ENV = { TCP_NODELAY: BENCH_NETWORK.tcpNoDelay ? '1' : '0' } as const;
+
+/** The network part of every receiver's printed settings. */
+export function networkSettings(tcpNoDelayHow: string): string {
+  return `TCP_NODELAY ${BENCH_NETWORK.tcpNoDelay ? 'on' : 'off'} (${tcpNoDelayHow}), max PDU ${BENCH_NETWORK.maxPduLength}`;
+}
+
+/** A receiver under test: where storescu sends, how it is set up, and how to stop it. */
 export interface Receiver {
   name: string;
   aeTitle: string;
   port: number;
+  /** The settings that bear on its throughput, printed with the results. */
+  settings: string;
   /** Waits until everything received is fully processed (Yingyun: indexed and thumbnailed). */
   settled?(): Promise<void>;
   stop(): Promise<void>;
@@ -58,13 +80,19 @@ export async function startStorescp(workDir: string, parallel: boolean): Promise
   const outputDir = path.join(workDir, `storescp-${port}`);
   await fs.mkdir(outputDir, { recursive: true });
   // --fork gives each association its own process, as several parallel associations need.
-  const args = ['-aet', 'STORESCP', '-od', outputDir, ...(parallel ? ['--fork'] : []), String(port)];
-  const child = spawn('storescp', args, { stdio: 'ignore', env: { ...process.env, TCP_NODELAY: '1' } });
+  const args = ['-aet', 'STORESCP', '-od', outputDir, '--max-pdu', String(BENCH_NETWORK.maxPduLength), ...(parallel ? ['--fork'] : []), String(port)];
+  const child = spawn('storescp', args, { stdio: 'ignore', env: { ...process.env, ...DCMTK_NETWORK_ENV } });
   await waitForPort(port);
-  return { name: 'DCMTK storescp', aeTitle: 'STORESCP', port, stop: () => stopChild(child) };
+  const settings = `${networkSettings('environment TCP_NODELAY=1')}; a file per instance in a folder, not flushed${parallel ? '; --fork, a process per association' : ''}`;
+  return { name: 'DCMTK storescp', aeTitle: 'STORESCP', port, settings, stop: () => stopChild(child) };
 }
 
-/** Orthanc with its default SQLite index and file storage, in a folder of its own. */
+/**
+ * Orthanc with its default SQLite index and file storage, in a folder of its own, set up for its best
+ * receiving speed that keeps what it does by default for each instance: each file flushed to disk
+ * (SyncStorageArea, as Yingyun flushes its objects) and its MD5 stored (as Yingyun takes its digests).
+ * No compression, no transcoding on ingest, no plugins or Lua scripts.
+ */
 export async function startOrthanc(workDir: string): Promise<Receiver> {
   const port = await freePort();
   const httpPort = await freePort();
@@ -82,11 +110,19 @@ export async function startOrthanc(workDir: string): Promise<Receiver> {
     DicomCheckCalledAet: false,
     Plugins: [],
     StorageCompression: false,
+    SyncStorageArea: true,
+    StoreMD5ForAttachments: true,
+    MaximumPduLength: BENCH_NETWORK.maxPduLength,
+    // Orthanc's default: one thread per association for up to four at once, as the benchmark sends.
+    DicomThreadsCount: 4,
     ConcurrentJobs: 2,
   };
   const configFile = path.join(directory, 'orthanc.json');
   await fs.writeFile(configFile, JSON.stringify(configuration));
-  const child = spawn('Orthanc', [configFile], { stdio: 'ignore' });
+  const child = spawn('Orthanc', [configFile], { stdio: 'ignore', env: { ...process.env, ...DCMTK_NETWORK_ENV } });
   await waitForPort(port);
-  return { name: 'Orthanc', aeTitle: 'ORTHANC', port, stop: () => stopChild(child) };
+  const settings =
+    `${networkSettings('environment TCP_NODELAY=1')}; SQLite index; file storage, each file flushed (SyncStorageArea), ` +
+    `MD5 stored, no compression or ingest transcoding; ${configuration.DicomThreadsCount} DICOM threads; no plugins`;
+  return { name: 'Orthanc', aeTitle: 'ORTHANC', port, settings, stop: () => stopChild(child) };
 }
