@@ -466,7 +466,7 @@ describe('viewer: administration', () => {
 
   it('lets institution administrators give only their institution’s roles', () => {
     assert.equal(grantableRoles(SYSTEM).length, 6);
-    assert.deepEqual(grantableRoles(INSTITUTION), ['institution_admin', 'radiologist', 'referring_doctor', 'qc_staff']);
+    assert.deepEqual(grantableRoles(INSTITUTION), ['institution_admin'], 'roles reaching patient data are granted by a system administrator only');
   });
 
   it('turns the region and institution forms into request bodies', () => {
@@ -510,7 +510,9 @@ describe('viewer: administration', () => {
     const noInstitution = userBody({ ...fields, institutionCode: '' }, SYSTEM);
     assert.deepEqual(noInstitution.ok ? [] : noInstitution.errors, [{ field: 'institutionCode', problem: 'admin.invalid.code' }], 'a system administrator names the radiologist’s institution');
     assert.deepEqual(userBody({ ...fields, role: 'auditor', institutionCode: '' }, SYSTEM), { ok: true, body: { username: 'dr.zhao', displayName: '赵医生', role: 'auditor', password: 'correct horse battery' } });
-    assert.deepEqual(userBody({ ...fields, institutionCode: 'ELSEWHERE' }, INSTITUTION), { ok: true, body: { username: 'dr.zhao', displayName: '赵医生', role: 'radiologist', password: 'correct horse battery' } }, 'an institution administrator’s users join their institution');
+    assert.deepEqual(userBody({ ...fields, role: 'institution_admin', institutionCode: 'ELSEWHERE' }, INSTITUTION), { ok: true, body: { username: 'dr.zhao', displayName: '赵医生', role: 'institution_admin', password: 'correct horse battery' } }, 'an institution administrator’s users join their institution');
+    const radiologist = userBody({ ...fields, institutionCode: 'ELSEWHERE' }, INSTITUTION);
+    assert.deepEqual(radiologist.ok ? [] : radiologist.errors.map((error) => error.field), ['role'], 'a role reaching patient data is not the institution administrator’s to grant');
     const auditor = userBody({ ...fields, role: 'auditor' }, INSTITUTION);
     assert.deepEqual(auditor.ok ? [] : auditor.errors, [{ field: 'role', problem: 'admin.invalid.role' }]);
     const bad = userBody({ username: 'dr zhao', displayName: '', role: 'radiologist', institutionCode: 'Q', password: 'short' }, SYSTEM);

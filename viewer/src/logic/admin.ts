@@ -41,10 +41,14 @@ export function chooseAdminTab(requested: AdminTab | undefined, permissions: rea
   return requested && tabs.includes(requested) ? requested : tabs[0];
 }
 
-/** Roles a user may give: institution administrators neither create system administrators nor auditors (separation of duties). */
+/**
+ * Roles a user may give. Every role but the institution administrator's reaches patient data (images
+ * or the audit trail), and only a system administrator grants those (docs/security.md): the server
+ * refuses the rest, so the form does not offer them.
+ */
 export function grantableRoles(permissions: readonly Permission[]): Role[] {
   if (permissions.includes('manage-system')) return [...ROLES];
-  return ROLES.filter((role) => role !== 'system_admin' && role !== 'auditor');
+  return ['institution_admin'];
 }
 
 /** Roles that belong to no institution necessarily. */
