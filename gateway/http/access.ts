@@ -313,7 +313,7 @@ export function setSessionCookie(response: Response, token: string, expiresAt: D
  * An institution's kind and, for a reading centre, the institutions of its region. Asked on every
  * request, changed rarely: kept for 30 seconds.
  */
-class InstitutionScopeCache {
+export class InstitutionScopeCache {
   private readonly entries = new Map<string, { at: number; value: Promise<{ kind: string | null; regionInstitutionIds: string[] }> }>();
 
   constructor(private readonly runtime: Runtime) {}

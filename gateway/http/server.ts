@@ -20,6 +20,7 @@ import { priorsRoutes } from './api/priors-routes.ts';
 import { healthRoutes } from './health-routes.ts';
 import { HttpProblem, problemHandler } from './problem.ts';
 import { viewerRoutes } from './viewer-app.ts';
+import { attachWebSockets, type WebSocketRoute } from './websocket.ts';
 
 /** Text the gateway sends: JSON of every kind, and the viewer's HTML, scripts, styles and SVG. */
 const COMPRESSIBLE = /^(application\/([a-z+.-]*\+)?json|application\/javascript|text\/|image\/svg\+xml)/i;
@@ -109,6 +110,11 @@ export function createHttpApp(runtime: Runtime, isReady: () => boolean): express
   return app;
 }
 
+/** Every WebSocket endpoint, under the same access policy as HTTP (websocket.ts). */
+function webSocketRoutes(_runtime: Runtime): WebSocketRoute[] {
+  return [];
+}
+
 export async function startHttpServer(runtime: Runtime, options: Config['http'], isReady: () => boolean): Promise<HttpServerHandle> {
   const serverOptions = {
     // Slow-loris protection: a client must send its headers within 20 s.
@@ -123,6 +129,7 @@ export async function startHttpServer(runtime: Runtime, options: Config['http'],
     ? https.createServer({ ...serverOptions, cert: fs.readFileSync(options.tls.certFile), key: fs.readFileSync(options.tls.keyFile), minVersion: 'TLSv1.2' }, app)
     : http.createServer(serverOptions, app);
   server.on('connection', (socket) => socket.setNoDelay(true));
+  const webSockets = attachWebSockets(server, runtime, webSocketRoutes(runtime));
   server.on('clientError', (error, socket) => {
     runtime.log.debug({ err: error }, 'malformed HTTP from client');
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
@@ -137,6 +144,7 @@ export async function startHttpServer(runtime: Runtime, options: Config['http'],
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
+        webSockets.closeAll();
         server.closeIdleConnections();
       }),
   };
