@@ -1,0 +1,241 @@
+import type pg from 'pg';
+import type { Visibility } from '../access/policy.ts';
+import type { NewTemplate, ReaderAttributes, Report, ReportContent, ReportSearchHit, ReportSignature, ReportStatus, ReportTemplate, ReportVersion } from '../reading/report.ts';
+import { visibilityCondition } from './visibility-sql.ts';
+
+/** A signer as the service needs them: who they are, what they may do, and how they sign. */
+export interface Reader {
+  userId: string;
+  displayName: string;
+  institutionId: string | null;
+  institutionName: string | null;
+  professionalTitle: string | null;
+  licenceNumber: string | null;
+  mayVerifyReports: boolean;
+}
+
+/** The study header an SR repeats (Patient, General Study modules), as the index holds it. */
+export interface StudyHeader {
+  studyInstanceUid: string;
+  institutionId: string;
+  institutionName: string;
+  patientId: string;
+  issuer: string;
+  /** DICOM JSON PN value ({Alphabetic, Ideographic, Phonetic}). */
+  patientName: Record<string, string> | null;
+  birthDate: string | null;
+  sex: string | null;
+  studyDate: string | null;
+  studyTime: string | null;
+  accessionNumber: string | null;
+  studyId: string | null;
+  /** The study's stored attributes (DICOM JSON of the study level), for Referring Physician's Name and the like. */
+  attributes: Record<string, { vr: string; Value?: unknown[] }>;
+}
+
+/** A version to write, with its signatures. */
+export interface NewVersion {
+  status: ReportVersion['status'];
+  content: ReportContent;
+  amendmentReason: string | null;
+  signatures: ReportSignature[];
+  srSopInstanceUid: string;
+  srSeriesInstanceUid: string;
+}
+
+const REPORT_COLUMNS = `r.id::text AS id, r.study_instance_uid AS "studyInstanceUid", r.workitem_uid AS "workitemUid",
+  r.study_institution_id::text AS "studyInstitutionId", r.status, r.draft, r.draft_revision AS "draftRevision",
+  to_char(r.draft_updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "draftUpdatedAt", r.draft_updated_by::text AS "draftUpdatedBy"`;
+
+const ISO = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
+/** Reports, their versions and signatures, templates, and the reporting attributes of users and centres: the only SQL for them. */
+export class ReportsRepository {
+  constructor(private readonly pool: pg.Pool) {}
+
+  /** The study a report would be about, if stored and visible to the caller (`visibility` null: the system itself). */
+  async studyHeader(studyInstanceUid: string, visibility: Visibility | null): Promise<StudyHeader | null> {
+    const values: unknown[] = [studyInstanceUid];
+    const visible = visibility ? (visibilityCondition(visibility, (value) => `$${values.push(value)}`) ?? 'TRUE') : 'TRUE';
+    const { rows } = await this.pool.query<StudyHeader>(
+      `SELECT st.study_instance_uid AS "studyInstanceUid", st.institution_id::text AS "institutionId", i.name AS "institutionName",
+              p.patient_id AS "patientId", p.issuer, p.patient_name AS "patientName", to_char(p.birth_date, 'YYYYMMDD') AS "birthDate", p.sex,
+              to_char(st.study_date, 'YYYYMMDD') AS "studyDate", st.study_time AS "studyTime", st.accession_number AS "accessionNumber",
+              st.study_id AS "studyId", st.attributes
+       FROM studies st JOIN patients p ON p.id = st.patient_pk JOIN institutions i ON i.id = st.institution_id
+       WHERE st.study_instance_uid = $1 AND ${visible}`,
+      values,
+    );
+    return rows[0] ?? null;
+  }
+
+  /** The report of a study, made (empty) if there is none yet. */
+  async open(studyInstanceUid: string, studyInstitutionId: string, workitemUid: string | null, emptyDraft: ReportContent): Promise<Report> {
+    await this.pool.query(
+      `INSERT INTO reports (study_instance_uid, study_institution_id, workitem_uid, draft) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (study_instance_uid) DO UPDATE SET workitem_uid = coalesce(reports.workitem_uid, EXCLUDED.workitem_uid)`,
+      [studyInstanceUid, studyInstitutionId, workitemUid, emptyDraft],
+    );
+    return (await this.findByStudy(studyInstanceUid))!;
+  }
+
+  async findByStudy(studyInstanceUid: string): Promise<Report | null> {
+    const { rows } = await this.pool.query<Omit<Report, 'versions'>>(`SELECT ${REPORT_COLUMNS} FROM reports r WHERE r.study_instance_uid = $1`, [studyInstanceUid]);
+    return rows[0] ? this.withVersions(this.pool, rows[0]) : null;
+  }
+
+  async find(reportId: string): Promise<Report | null> {
+    const { rows } = await this.pool.query<Omit<Report, 'versions'>>(`SELECT ${REPORT_COLUMNS} FROM reports r WHERE r.id = $1`, [reportId]);
+    return rows[0] ? this.withVersions(this.pool, rows[0]) : null;
+  }
+
+  /** Saves the draft if nobody saved since `revision`; the new revision, or null when another save came first. */
+  async saveDraft(reportId: string, content: ReportContent, revision: number, userId: string): Promise<{ revision: number; updatedAt: string } | null> {
+    const { rows } = await this.pool.query<{ revision: number; updatedAt: string }>(
+      `UPDATE reports SET draft = $2, draft_revision = draft_revision + 1, draft_updated_at = now(), draft_updated_by = $4
+       WHERE id = $1 AND draft_revision = $3
+       RETURNING draft_revision AS revision, ${ISO('draft_updated_at')} AS "updatedAt"`,
+      [reportId, content, revision, userId],
+    );
+    return rows[0] ?? null;
+  }
+
+  /**
+   * Reads the report locked for this transaction, lets `decide` say which version to add, and adds it
+   * (with its signatures, the new status and the searched text), so two signers at once cannot both sign.
+   */
+  async sign<Result>(reportId: string, decide: (current: Report) => { add?: NewVersion; result: Result }): Promise<Result> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const { rows } = await client.query<Omit<Report, 'versions'>>(`SELECT ${REPORT_COLUMNS} FROM reports r WHERE r.id = $1 FOR UPDATE`, [reportId]);
+      if (!rows[0]) throw new Error(`report ${reportId} does not exist`);
+      const current = await this.withVersions(client, rows[0]);
+      const { add, result } = decide(current);
+      if (add) {
+        const version = (current.versions.at(-1)?.version ?? 0) + 1;
+        await client.query(
+          `INSERT INTO report_versions (report_id, version, status, content, amendment_reason, sr_sop_instance_uid, sr_series_instance_uid)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+          [reportId, version, add.status, add.content, add.amendmentReason, add.srSopInstanceUid, add.srSeriesInstanceUid],
+        );
+        for (const signature of add.signatures) {
+          await client.query(
+            `INSERT INTO report_signatures (report_id, version, role, user_id, name, professional_title, licence_number, institution, signed_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+            [reportId, version, signature.role, signature.userId, signature.name, signature.title, signature.licence, signature.institution, signature.signedAt],
+          );
+        }
+        await client.query(
+          `UPDATE reports SET status = $2, draft = $3, draft_revision = draft_revision + 1, draft_updated_at = now(), search_text = $4 WHERE id = $1`,
+          [reportId, add.status, add.content, `${add.content.findings}\n${add.content.impression}\n${add.content.criticalFinding?.text ?? ''}`],
+        );
+      }
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  /** Signed reports whose text holds every term (substring match, so Chinese needs no word splitting), newest first. */
+  async search(terms: string[], visibility: Visibility, limit: number): Promise<ReportSearchHit[]> {
+    const values: unknown[] = [];
+    const parameter = (value: unknown) => `$${values.push(value)}`;
+    const conditions = terms.map((term) => `r.search_text ILIKE ${parameter(`%${term.replace(/[\\%_]/g, (character) => `\\${character}`)}%`)}`);
+    const visible = visibilityCondition(visibility, parameter);
+    if (visible) conditions.push(visible);
+    const { rows } = await this.pool.query<ReportSearchHit>(
+      `SELECT r.id::text AS "reportId", r.study_instance_uid AS "studyInstanceUid", r.status, v.content->>'impression' AS impression, ${ISO('v.created_at')} AS "signedAt"
+       FROM reports r
+       JOIN studies st ON st.study_instance_uid = r.study_instance_uid JOIN patients p ON p.id = st.patient_pk
+       JOIN LATERAL (SELECT content, created_at FROM report_versions WHERE report_id = r.id ORDER BY version DESC LIMIT 1) v ON TRUE
+       WHERE r.status <> 'draft' AND ${conditions.join(' AND ')}
+       ORDER BY v.created_at DESC LIMIT ${parameter(limit)}`,
+      values,
+    );
+    return rows;
+  }
+
+  /** Report statuses of studies (for the study list), for those that have a report. */
+  async statusesOf(studyInstanceUids: string[]): Promise<Map<string, ReportStatus>> {
+    const { rows } = await this.pool.query<{ studyInstanceUid: string; status: ReportStatus }>(
+      'SELECT study_instance_uid AS "studyInstanceUid", status FROM reports WHERE study_instance_uid = ANY ($1::text[])',
+      [studyInstanceUids],
+    );
+    return new Map(rows.map((row) => [row.studyInstanceUid, row.status]));
+  }
+
+  async reader(userId: string): Promise<Reader | null> {
+    const { rows } = await this.pool.query<Reader>(
+      `SELECT u.id::text AS "userId", u.display_name AS "displayName", u.institution_id::text AS "institutionId", i.name AS "institutionName",
+              u.professional_title AS "professionalTitle", u.licence_number AS "licenceNumber", u.may_verify_reports AS "mayVerifyReports"
+       FROM users u LEFT JOIN institutions i ON i.id = u.institution_id WHERE u.id = $1`,
+      [userId],
+    );
+    return rows[0] ?? null;
+  }
+
+  /** Sets a user's reporting attributes; false when no such user is in `institutionId` (null: any institution). */
+  async setReaderAttributes(userId: string, institutionId: string | null, attributes: ReaderAttributes): Promise<boolean> {
+    const result = await this.pool.query(
+      `UPDATE users SET professional_title = $3, licence_number = $4, may_verify_reports = $5
+       WHERE id = $1 AND ($2::bigint IS NULL OR institution_id = $2)`,
+      [userId, institutionId, attributes.professionalTitle, attributes.licenceNumber, attributes.mayVerifyReports],
+    );
+    return result.rowCount === 1;
+  }
+
+  async signingLevels(institutionId: string): Promise<1 | 2> {
+    const { rows } = await this.pool.query<{ levels: 1 | 2 }>('SELECT report_signing_levels AS levels FROM institutions WHERE id = $1', [institutionId]);
+    return rows[0]?.levels ?? 2;
+  }
+
+  async setSigningLevels(institutionId: string, levels: 1 | 2): Promise<void> {
+    await this.pool.query('UPDATE institutions SET report_signing_levels = $2 WHERE id = $1', [institutionId, levels]);
+  }
+
+  /** A centre's own templates and phrases. */
+  async templatesOf(institutionId: string): Promise<ReportTemplate[]> {
+    const { rows } = await this.pool.query<ReportTemplate>(
+      `SELECT id::text AS id, kind, modality, body_part AS "bodyPart", language, name, findings, impression, institution_id::text AS "institutionId"
+       FROM report_templates WHERE institution_id = $1 ORDER BY kind, name`,
+      [institutionId],
+    );
+    return rows;
+  }
+
+  async insertTemplate(institutionId: string, template: NewTemplate, createdBy: string): Promise<ReportTemplate> {
+    const { rows } = await this.pool.query<ReportTemplate>(
+      `INSERT INTO report_templates (institution_id, kind, modality, body_part, language, name, findings, impression, created_by)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+       RETURNING id::text AS id, kind, modality, body_part AS "bodyPart", language, name, findings, impression, institution_id::text AS "institutionId"`,
+      [institutionId, template.kind, template.modality, template.bodyPart, template.language, template.name, template.findings, template.impression, createdBy],
+    );
+    return rows[0]!;
+  }
+
+  private async withVersions(client: pg.Pool | pg.PoolClient, report: Omit<Report, 'versions'>): Promise<Report> {
+    const { rows: versions } = await client.query<Omit<ReportVersion, 'signatures'>>(
+      `SELECT version, status, content, amendment_reason AS "amendmentReason", sr_sop_instance_uid AS "srSopInstanceUid",
+              sr_series_instance_uid AS "srSeriesInstanceUid", ${ISO('created_at')} AS "createdAt"
+       FROM report_versions WHERE report_id = $1 ORDER BY version`,
+      [report.id],
+    );
+    const { rows: signatures } = await client.query<ReportSignature & { version: number }>(
+      `SELECT version, role, user_id::text AS "userId", name, professional_title AS title, licence_number AS licence, institution, ${ISO('signed_at')} AS "signedAt"
+       FROM report_signatures WHERE report_id = $1 ORDER BY version, signed_at, role DESC`,
+      [report.id],
+    );
+    return {
+      ...report,
+      versions: versions.map((version) => ({
+        ...version,
+        signatures: signatures.filter((signature) => signature.version === version.version).map(({ version: _version, ...signature }) => signature),
+      })),
+    };
+  }
+}
