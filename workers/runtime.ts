@@ -2,6 +2,11 @@ import { AuthService } from '../archive/access/auth-service.ts';
 import { AuditLog } from '../archive/audit/audit-log.ts';
 import type { Config } from '../archive/config.ts';
 import { AuditRepository } from '../archive/db/audit-repository.ts';
+import { AccessGrantsRepository } from '../archive/db/access-grants-repository.ts';
+import { ConsultationsRepository } from '../archive/db/consultations-repository.ts';
+import { QueryRepository } from '../archive/db/query-repository.ts';
+import { ConsultationRelay } from '../archive/consultation/consultation-relay.ts';
+import { ConsultationService } from '../archive/consultation/consultation-service.ts';
 import { InstitutionsRepository } from '../archive/db/institutions-repository.ts';
 import { UsersRepository } from '../archive/db/users-repository.ts';
 import { openDatabase, type Database } from '../archive/db/database.ts';
@@ -35,6 +40,9 @@ export interface Runtime {
   users: UsersRepository;
   audit: AuditLog;
   auth: AuthService;
+  /** Live study access grants (consultations, share links): the access policy asks them on image routes. */
+  accessGrants: AccessGrantsRepository;
+  consultations: ConsultationService;
   /** Stops workers (finishing running jobs), then closes the queue and the database. */
   close(): Promise<void>;
 }
@@ -80,6 +88,8 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       afterCommit: (receiptId) => enqueueIndexInstance(jobQueue, receiptId),
       foreground,
     });
+    const consultationRelay = new ConsultationRelay(db.pool, log.child({ component: 'consultation-relay' }));
+    const consultations = new ConsultationService({ consultations: new ConsultationsRepository(db.pool), users, studies: new QueryRepository(db.pool), relay: consultationRelay });
     let reconciler: Reconciler | undefined;
     let closing: Promise<void> | undefined;
     if (options.runWorkers) {
@@ -106,9 +116,12 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       users,
       audit,
       auth,
+      accessGrants: new AccessGrantsRepository(db.pool),
+      consultations,
       close() {
         closing ??= (async () => {
           await reconciler?.stop();
+          await consultationRelay.close();
           await audit.drain();
           await jobQueue.close();
           await renderer.close();

@@ -71,6 +71,17 @@ export interface Visibility {
   linkedPatientsPurpose: string | null;
   /** Patient name, ID and birth date are hidden from this caller. */
   maskIdentity: boolean;
+  /**
+   * Single studies of other institutions this user may read while a grant is live (a consultation,
+   * a share link). Loaded by the access policy for image routes only; absent elsewhere.
+   */
+  grantedStudies?: readonly StudyGrant[];
+}
+
+/** A live study access grant: which study, and the grant the audit trail names for each use. */
+export interface StudyGrant {
+  grantId: string;
+  studyInstanceUid: string;
 }
 
 /**
@@ -79,14 +90,15 @@ export interface Visibility {
  */
 export function visibilityFor(
   principal: Principal,
-  context: { ownInstitutionKind: string | null; regionInstitutionIds: readonly string[]; purpose: string | null },
+  context: { ownInstitutionKind: string | null; regionInstitutionIds: readonly string[]; purpose: string | null; grantedStudies?: readonly StudyGrant[] },
 ): Visibility {
   const maskIdentity = MASKED_ROLES.includes(principal.role);
   if (principal.role === 'system_admin') return { institutionIds: 'all', linkedPatientsPurpose: null, maskIdentity };
   const own = principal.institutionId ? [principal.institutionId] : [];
   const institutionIds = context.ownInstitutionKind === 'reading_centre' ? [...new Set([...own, ...context.regionInstitutionIds])] : own;
   const purpose = context.purpose && CROSS_INSTITUTION_ROLES.includes(principal.role) ? context.purpose : null;
-  return { institutionIds, linkedPatientsPurpose: purpose, maskIdentity };
+  const grantedStudies = context.grantedStudies?.length ? { grantedStudies: context.grantedStudies } : {};
+  return { institutionIds, linkedPatientsPurpose: purpose, maskIdentity, ...grantedStudies };
 }
 
 /** A stated purpose of use: short printable text (it goes into the audit trail verbatim). */

@@ -14,15 +14,23 @@ import type { Visibility } from '../access/policy.ts';
  * institution's patient record speaks for it. One EXISTS on the GIN index on other_patient_ids:
  * a combined array expression over both records would make PostgreSQL read a hospital's every
  * patient per row.
+ *
+ * A live study access grant (`grantedStudies`) adds that one study, whatever its institution.
  */
 export function visibilityCondition(visibility: Visibility, parameter: (value: unknown) => string): string | null {
   if (visibility.institutionIds === 'all') return null;
   const institutions = parameter([...visibility.institutionIds]);
   // A single institution as `=`, so the (institution_id, study_date, id) index also gives the order.
   const own = visibility.institutionIds.length === 1 ? `st.institution_id = (${institutions}::bigint[])[1]` : `st.institution_id = ANY (${institutions}::bigint[])`;
-  if (!visibility.linkedPatientsPurpose) return own;
-  return `(${own}
+  const scoped = visibility.linkedPatientsPurpose
+    ? `(${own}
        OR (p.institution_id = st.institution_id
            AND EXISTS (SELECT 1 FROM patients mine
-                       WHERE mine.other_patient_ids && array_remove_bare(p.other_patient_ids) AND mine.institution_id = ANY (${institutions}::bigint[]))))`;
+                       WHERE mine.other_patient_ids && array_remove_bare(p.other_patient_ids) AND mine.institution_id = ANY (${institutions}::bigint[]))))`
+    : own;
+  // Studies granted one by one (a consultation, a share link): only when there are any, so that
+  // everyone else's plans stay those of the institution scope alone.
+  if (!visibility.grantedStudies?.length) return scoped;
+  const granted = parameter(visibility.grantedStudies.map((grant) => grant.studyInstanceUid));
+  return `(${scoped} OR st.study_instance_uid = ANY (${granted}::text[]))`;
 }

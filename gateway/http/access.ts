@@ -54,6 +54,12 @@ const RULES: readonly RouteRule[] = [
   { methods: ['POST'], path: new RegExp(`^/dicom-web/workitems/${UID}(/cancelrequest)?$`), requires: 'manage-workitems', audit: { eventType: 'procedure-record', action: 'U' } },
   { methods: ['PUT'], path: new RegExp(`^/dicom-web/workitems/${UID}/state$`), requires: 'manage-workitems', audit: { eventType: 'procedure-record', action: 'U' } },
   { methods: ['POST'], path: new RegExp(`^/api/studies/${UID}/export$`), requires: 'export', audit: { eventType: 'export', action: 'R' } },
+  // Live consultations (远程会诊): records of a procedure on a study, naming both participants
+  { methods: GET, path: /^\/api\/consultations$/, requires: 'read-images', audit: { eventType: 'query', action: 'E' } },
+  { methods: GET, path: new RegExp(`^/api/studies/${UID}/consultations$`), requires: 'read-images', audit: { eventType: 'query', action: 'E' } },
+  { methods: ['POST'], path: /^\/api\/consultations$/, requires: 'read-images', audit: { eventType: 'procedure-record', action: 'C' } },
+  { methods: GET, path: /^\/api\/consultations\/[0-9]+$/, requires: 'read-images', audit: { eventType: 'procedure-record', action: 'R' } },
+  { methods: ['POST'], path: /^\/api\/consultations\/[0-9]+\/(accept|decline|end|opinion)$/, requires: 'read-images', audit: { eventType: 'procedure-record', action: 'U' } },
   // Administration and audit
   { methods: [...GET, 'POST'], path: /^\/api\/(stats|jobs|jobs\/retry)$/, requires: 'manage-system' },
   { methods: [...GET, 'POST', 'PATCH', 'DELETE'], path: /^\/api\/admin\/(regions|institutions)(\/[^/]+)?$/, requires: 'manage-system' },
@@ -174,7 +180,10 @@ async function authorise(request: Request, response: Response, rule: RouteRule |
   }
   const purpose = parsePurpose(decodeHeader(request.get(PURPOSE_HEADER)));
   const scope = await scopes.of(principal.institutionId);
-  const visibility = visibilityFor(principal, { ownInstitutionKind: scope.kind, regionInstitutionIds: scope.regionInstitutionIds, purpose });
+  // Grants open single studies for reading only, so only reading routes ask for them (and always
+  // afresh: a revoked grant closes the study at the next request).
+  const grantedStudies = rule.requires === 'read-images' ? await runtime.accessGrants.liveGrantsOf(principal.userId) : undefined;
+  const visibility = visibilityFor(principal, { ownInstitutionKind: scope.kind, regionInstitutionIds: scope.regionInstitutionIds, purpose, grantedStudies });
   const access: RequestAccess = { principal, visibility };
   response.locals.access = access;
 
@@ -229,6 +238,7 @@ function auditBeforeServing(request: Request, response: Response, audit: NonNull
         ...(Object.keys(request.query).length ? { query: new URLSearchParams(request.query as Record<string, string>).toString() } : {}),
         status: response.statusCode,
         ...(study && study.institutionId !== access.principal.institutionId ? { crossInstitution: true, studyInstitutionId: study.institutionId } : {}),
+        ...grantsUsed(access.visibility, study ? [study.studyInstanceUid] : (audited.studyUids ?? [])),
         ...audited.detail,
         ...extra,
       },
@@ -276,6 +286,12 @@ function auditBeforeServing(request: Request, response: Response, audit: NonNull
   response.once('close', () => {
     if (state === 'serving' && !response.writableFinished) runtime.audit.recordInBackground(event(8, { completed: false }));
   });
+}
+
+/** The live grants covering a study this response served: its audit event names them. */
+function grantsUsed(visibility: Visibility, studyUids: readonly string[]): { accessGrantIds?: string[] } {
+  const grantIds = (visibility.grantedStudies ?? []).filter((grant) => studyUids.includes(grant.studyInstanceUid)).map((grant) => grant.grantId);
+  return grantIds.length ? { accessGrantIds: grantIds } : {};
 }
 
 /** The study a URL is about: /dicom-web/studies/{uid}/…, /api/studies/{uid}/…, or WADO-URI's studyUID. */

@@ -17,6 +17,8 @@ import { oidcRoutes } from './api/oidc-routes.ts';
 import { exportRoutes } from './api/export-routes.ts';
 import { dicomWebRouter } from './dicomweb/router.ts';
 import { priorsRoutes } from './api/priors-routes.ts';
+import { consultationRoutes } from './api/consultation-routes.ts';
+import { consultationSocket } from './api/consultation-socket.ts';
 import { healthRoutes } from './health-routes.ts';
 import { HttpProblem, problemHandler } from './problem.ts';
 import { viewerRoutes } from './viewer-app.ts';
@@ -102,6 +104,7 @@ export function createHttpApp(runtime: Runtime, isReady: () => boolean): express
   });
 
   app.use('/api', priorsRoutes(runtime), exportRoutes(runtime));
+  app.use('/api', consultationRoutes(runtime));
   app.use(dicomWebRouter(runtime));
   app.use(viewerRoutes());
 
@@ -111,8 +114,8 @@ export function createHttpApp(runtime: Runtime, isReady: () => boolean): express
 }
 
 /** Every WebSocket endpoint, under the same access policy as HTTP (websocket.ts). */
-function webSocketRoutes(_runtime: Runtime): WebSocketRoute[] {
-  return [];
+function webSocketRoutes(runtime: Runtime): WebSocketRoute[] {
+  return [consultationSocket(runtime)];
 }
 
 export async function startHttpServer(runtime: Runtime, options: Config['http'], isReady: () => boolean): Promise<HttpServerHandle> {
