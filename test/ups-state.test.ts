@@ -15,7 +15,8 @@ const TABLE: { event: string; action: UpsAction; expected: Record<UpsState, stri
   { event: 'change to CANCELED without the correct Transaction UID', action: change('CANCELED', false), expected: { SCHEDULED: 'C310', 'IN PROGRESS': 'C301', CANCELED: 'C300', COMPLETED: 'C300' } },
   { event: 'update with the correct Transaction UID', action: { kind: 'update', transactionUidMatches: true }, expected: { SCHEDULED: '→SCHEDULED', 'IN PROGRESS': '→IN PROGRESS', CANCELED: 'C300', COMPLETED: 'C300' } },
   { event: 'update without the correct Transaction UID', action: { kind: 'update', transactionUidMatches: false }, expected: { SCHEDULED: '→SCHEDULED', 'IN PROGRESS': 'C301', CANCELED: 'C300', COMPLETED: 'C300' } },
-  { event: 'request cancellation', action: { kind: 'request-cancel' }, expected: { SCHEDULED: '→CANCELED', 'IN PROGRESS': 'C312', CANCELED: 'B304', COMPLETED: 'C311' } },
+  { event: 'request cancellation, the performer not subscribed', action: { kind: 'request-cancel', performerSubscribed: false }, expected: { SCHEDULED: '→CANCELED', 'IN PROGRESS': 'C312', CANCELED: 'B304', COMPLETED: 'C311' } },
+  { event: 'request cancellation, the performer subscribed (told by a UPS Cancel Requested event)', action: { kind: 'request-cancel', performerSubscribed: true }, expected: { SCHEDULED: '→CANCELED', 'IN PROGRESS': '→IN PROGRESS', CANCELED: 'B304', COMPLETED: 'C311' } },
 ];
 
 describe('UPS state machine (PS3.4 Table CC.1.1-2)', () => {
@@ -43,6 +44,6 @@ describe('UPS state machine (PS3.4 Table CC.1.1-2)', () => {
   });
 
   it('a cancellation request of a SCHEDULED workitem passes through IN PROGRESS (PS3.4 CC.2.2.3)', () => {
-    assert.deepEqual(upsTransition('SCHEDULED', { kind: 'request-cancel' }), { outcome: 'apply', next: 'CANCELED', steps: ['IN PROGRESS', 'CANCELED'] });
+    assert.deepEqual(upsTransition('SCHEDULED', { kind: 'request-cancel', performerSubscribed: false }), { outcome: 'apply', next: 'CANCELED', steps: ['IN PROGRESS', 'CANCELED'] });
   });
 });

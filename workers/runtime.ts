@@ -9,6 +9,11 @@ import { ConsultationRelay } from '../archive/consultation/consultation-relay.ts
 import { ConsultationService } from '../archive/consultation/consultation-service.ts';
 import { InstitutionsRepository } from '../archive/db/institutions-repository.ts';
 import { UsersRepository } from '../archive/db/users-repository.ts';
+import { UpsSubscriptionsRepository } from '../archive/db/ups-subscriptions-repository.ts';
+import { WorkitemsRepository } from '../archive/db/workitems-repository.ts';
+import { UpsEventChannel } from '../archive/reading/ups-event-channel.ts';
+import { UpsSubscriptionService } from '../archive/reading/ups-subscriptions.ts';
+import { WorklistService } from '../archive/reading/worklist-service.ts';
 import { openDatabase, type Database } from '../archive/db/database.ts';
 import { IndexRepository, ThumbnailsRepository } from '../archive/db/index-repository.ts';
 import { ReceiptsRepository } from '../archive/db/receipts-repository.ts';
@@ -43,6 +48,11 @@ export interface Runtime {
   /** Live study access grants (consultations, share links): the access policy asks them on image routes. */
   accessGrants: AccessGrantsRepository;
   consultations: ConsultationService;
+  /** The UPS worklist (UPS-RS): every change it makes is published on `upsEvents`. */
+  worklist: WorklistService;
+  upsSubscriptions: UpsSubscriptionService;
+  /** UPS event reports to subscribers' WebSockets, across gateway processes (PostgreSQL LISTEN/NOTIFY). */
+  upsEvents: UpsEventChannel;
   /** Stops workers (finishing running jobs), then closes the queue and the database. */
   close(): Promise<void>;
 }
@@ -90,6 +100,11 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
     });
     const consultationRelay = new ConsultationRelay(db.pool, log.child({ component: 'consultation-relay' }));
     const consultations = new ConsultationService({ consultations: new ConsultationsRepository(db.pool), users, studies: new QueryRepository(db.pool), relay: consultationRelay });
+    const workitems = new WorkitemsRepository(db.pool);
+    const subscriptions = new UpsSubscriptionsRepository(db.pool);
+    const upsEvents = new UpsEventChannel(subscriptions, workitems, log.child({ component: 'ups-events' }));
+    const worklist = new WorklistService(workitems, upsEvents, config.dicom.aeTitle);
+    const upsSubscriptions = new UpsSubscriptionService(subscriptions, workitems, upsEvents);
     let reconciler: Reconciler | undefined;
     let closing: Promise<void> | undefined;
     if (options.runWorkers) {
@@ -118,10 +133,14 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       auth,
       accessGrants: new AccessGrantsRepository(db.pool),
       consultations,
+      worklist,
+      upsSubscriptions,
+      upsEvents,
       close() {
         closing ??= (async () => {
           await reconciler?.stop();
           await consultationRelay.close();
+          await upsEvents.close();
           await audit.drain();
           await jobQueue.close();
           await renderer.close();

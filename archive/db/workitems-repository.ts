@@ -9,11 +9,15 @@ export interface WorkitemRow {
   institutionId: string;
   state: UpsState;
   transactionUid: string | null;
+  /** The user who claimed it (Change State to IN PROGRESS), if anyone has. */
+  performerUserId: string | null;
   dataset: Workitem;
 }
 
 /** What a search asks, already validated: patterns are LIKE patterns, `patientNamePatterns` regular expressions. */
 export interface WorkitemSearch {
+  /** This one workitem only: whether it matches (a filtered subscription's question). */
+  sopInstanceUid?: string;
   states?: UpsState[];
   priorities?: string[];
   scheduledFrom?: string;
@@ -31,7 +35,7 @@ export interface WorkitemSearch {
   offset: number;
 }
 
-const COLUMNS = 'sop_instance_uid AS "sopInstanceUid", institution_id::text AS "institutionId", state, transaction_uid AS "transactionUid", dataset';
+const COLUMNS = 'sop_instance_uid AS "sopInstanceUid", institution_id::text AS "institutionId", state, transaction_uid AS "transactionUid", performer_user_id::text AS "performerUserId", dataset';
 
 /** The workitems table: the only file with its SQL. */
 export class WorkitemsRepository {
@@ -61,7 +65,7 @@ export class WorkitemsRepository {
   async change<Result>(
     sopInstanceUid: string,
     visibility: Visibility,
-    decide: (current: WorkitemRow) => { write?: { dataset: Workitem; keys: WorkitemIndexKeys; transactionUid: string | null }; result: Result },
+    decide: (current: WorkitemRow) => { write?: { dataset: Workitem; keys: WorkitemIndexKeys; transactionUid: string | null; performerUserId?: string }; result: Result },
   ): Promise<{ result: Result } | null> {
     const client = await this.pool.connect();
     try {
@@ -76,9 +80,10 @@ export class WorkitemsRepository {
       const { write, result } = decide(current);
       if (write) {
         await client.query(
-          `UPDATE workitems SET dataset = $2, transaction_uid = $3, updated_at = now(), ${KEY_COLUMNS.map((column, index) => `${column} = $${index + 4}`).join(', ')}
+          `UPDATE workitems SET dataset = $2, transaction_uid = $3, performer_user_id = COALESCE($4::bigint, performer_user_id), updated_at = now(),
+           ${KEY_COLUMNS.map((column, index) => `${column} = $${index + 5}`).join(', ')}
            WHERE sop_instance_uid = $1`,
-          [sopInstanceUid, write.dataset, write.transactionUid, ...keyValues(write.keys)],
+          [sopInstanceUid, write.dataset, write.transactionUid, write.performerUserId ?? null, ...keyValues(write.keys)],
         );
       }
       await client.query('COMMIT');
@@ -96,6 +101,7 @@ export class WorkitemsRepository {
     const parameters: unknown[] = [];
     const parameter = (value: unknown) => `$${parameters.push(value)}`;
     const conditions = [visible(visibility, parameters)];
+    if (search.sopInstanceUid) conditions.push(`sop_instance_uid = ${parameter(search.sopInstanceUid)}`);
     if (search.states) conditions.push(`state = ANY (${parameter(search.states)}::text[])`);
     if (search.priorities) conditions.push(`priority = ANY (${parameter(search.priorities)}::text[])`);
     if (search.scheduledFrom) conditions.push(`scheduled_start >= ${parameter(search.scheduledFrom)}::timestamp`);

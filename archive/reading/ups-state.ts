@@ -10,7 +10,8 @@ export type UpsState = (typeof UPS_STATES)[number];
 export type UpsAction =
   | { kind: 'change-state'; to: UpsState; transactionUidMatches: boolean; finalStateRequirementsMet: boolean }
   | { kind: 'update'; transactionUidMatches: boolean }
-  | { kind: 'request-cancel' };
+  /** `performerSubscribed`: whether whoever claimed the workitem would hear of the request (a subscription covers it). */
+  | { kind: 'request-cancel'; performerSubscribed: boolean };
 
 /** PS3.4 CC.2 status codes this service answers with (Tables CC.2.1-2, CC.2.2-2, CC.2.6-1). */
 export const UPS_STATUS = {
@@ -53,8 +54,10 @@ export function upsTransition(state: UpsState, action: UpsAction): UpsOutcome {
       if (state === 'SCHEDULED') return apply('CANCELED', ['IN PROGRESS', 'CANCELED']);
       if (state === 'CANCELED') return { outcome: 'warning', status: UPS_STATUS.alreadyCanceled, reason: 'the workitem is already CANCELED' };
       if (state === 'COMPLETED') return refuse(UPS_STATUS.cancelAlreadyCompleted, 'the workitem is already COMPLETED');
-      // CC.2.2.3: with no subscription through which the performer would hear of the request, the SCP may refuse.
-      return refuse(UPS_STATUS.performerCannotBeContacted, 'the workitem is IN PROGRESS and its performer cannot be told of a cancellation request; the performer may cancel it');
+      // CC.2.2.3: the request goes to the performer as a UPS Cancel Requested event, who decides; the
+      // workitem stays as it is. With no subscription through which they would hear of it, the SCP may refuse.
+      if (action.performerSubscribed) return apply('IN PROGRESS', []);
+      return refuse(UPS_STATUS.performerCannotBeContacted, 'the workitem is IN PROGRESS and its performer is not subscribed to it, so cannot be told of a cancellation request; the performer may cancel it');
   }
 }
 

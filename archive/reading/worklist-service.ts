@@ -3,6 +3,8 @@ import type { Principal, Visibility } from '../access/policy.ts';
 import { foldPersonName } from '../dicom/normalize.ts';
 import type { WorkitemRow, WorkitemSearch, WorkitemsRepository } from '../db/workitems-repository.ts';
 import { personNamePatterns } from '../query/person-name.ts';
+import type { UpsEventChannel } from './ups-event-channel.ts';
+import { cancelRequested, eventsOfCreate, eventsOfStateChange, eventsOfUpdate } from './ups-events.ts';
 import { upsTransition, UPS_STATUS, type UpsAction, type UpsState, type UpsStatus } from './ups-state.ts';
 import {
   checkNewWorkitem,
@@ -110,13 +112,50 @@ function likePattern(value: string): string {
 }
 
 /**
+ * Search keys (QIDO-style query parameters) as a repository search: what a worklist search and a
+ * filtered subscription both match by. `notMatched` names valid-looking keys this service does not match on.
+ */
+export function workitemSearchOf(query: Record<string, string | string[] | undefined>, visibility: Visibility): { search: WorkitemSearch; notMatched: string[] } {
+  const search: WorkitemSearch = { limit: PAGE_LIMIT, offset: 0 };
+  const notMatched: string[] = [];
+  const fuzzy = query.fuzzymatching === 'true';
+  for (const [name, raw] of Object.entries(query)) {
+    const value = Array.isArray(raw) ? raw.join(',') : (raw ?? '');
+    if (name === 'limit' || name === 'offset') {
+      const number = Number(value);
+      if (!Number.isInteger(number) || number < 0) throw new WorklistRefusal(400, `${name} must be a whole number`);
+      if (name === 'limit') search.limit = Math.min(Math.max(number, 1), PAGE_LIMIT);
+      else search.offset = number;
+      continue;
+    }
+    if (name === 'fuzzymatching' || name === 'includefield') continue;
+    const key = SEARCH_KEYS[name];
+    if (!key) {
+      notMatched.push(name);
+      continue;
+    }
+    if (visibility.maskIdentity && IDENTITY_KEYS.has(key)) throw new WorklistRefusal(403, `identity is masked for your role: ${name} may not be used to match`);
+    if (value === '' || value === '*') continue;
+    refusing(() => PARSERS[key](value, search, fuzzy));
+  }
+  return { search, notMatched };
+}
+
+/**
  * The UPS worklist (PS3.4 Annex CC, served as UPS-RS by gateway/http/dicomweb/ups-routes.ts):
  * create, retrieve, search, update, change state and request cancellation, every transition
  * decided by ups-state.ts. A workitem belongs to the institution of the user who created it and
  * is seen by the users whose scope covers that institution; one outside it is answered as absent.
+ * Every change is published to the workitem's subscribers as the events PS3.4 CC.2.4 names
+ * (ups-events.ts), once it is committed.
  */
 export class WorklistService {
-  constructor(private readonly workitems: WorkitemsRepository) {}
+  constructor(
+    private readonly workitems: WorkitemsRepository,
+    private readonly events: UpsEventChannel,
+    /** The AE Title a UPS Cancel Requested names as the requester: the gateway's own (HTTP requests name none). */
+    private readonly requestingAe: string,
+  ) {}
 
   async create(principal: Principal, body: unknown, requestedUid: string | undefined): Promise<{ sopInstanceUid: string; workitem: Workitem }> {
     if (!principal.institutionId) throw new WorklistRefusal(403, 'a workitem belongs to an institution: create it as a user of one');
@@ -137,6 +176,7 @@ export class WorklistService {
     if (!(await this.workitems.insert(principal.institutionId, workitem, sopInstanceUid, workitemIndexKeys(workitem)))) {
       throw new WorklistRefusal(409, `a workitem ${sopInstanceUid} exists already`, '0111');
     }
+    await this.events.publish(sopInstanceUid, principal.institutionId, eventsOfCreate(workitem));
     return { sopInstanceUid, workitem };
   }
 
@@ -147,28 +187,7 @@ export class WorklistService {
   }
 
   async search(query: Record<string, string | string[] | undefined>, visibility: Visibility): Promise<{ workitems: Workitem[]; more: boolean; notMatched: string[] }> {
-    const search: WorkitemSearch = { limit: PAGE_LIMIT, offset: 0 };
-    const notMatched: string[] = [];
-    const fuzzy = query.fuzzymatching === 'true';
-    for (const [name, raw] of Object.entries(query)) {
-      const value = Array.isArray(raw) ? raw.join(',') : (raw ?? '');
-      if (name === 'limit' || name === 'offset') {
-        const number = Number(value);
-        if (!Number.isInteger(number) || number < 0) throw new WorklistRefusal(400, `${name} must be a whole number`);
-        if (name === 'limit') search.limit = Math.min(Math.max(number, 1), PAGE_LIMIT);
-        else search.offset = number;
-        continue;
-      }
-      if (name === 'fuzzymatching' || name === 'includefield') continue;
-      const key = SEARCH_KEYS[name];
-      if (!key) {
-        notMatched.push(name);
-        continue;
-      }
-      if (visibility.maskIdentity && IDENTITY_KEYS.has(key)) throw new WorklistRefusal(403, `identity is masked for your role: ${name} may not be used to match`);
-      if (value === '' || value === '*') continue;
-      refusing(() => PARSERS[key](value, search, fuzzy));
-    }
+    const { search, notMatched } = workitemSearchOf(query, visibility);
     const { rows, more } = await this.workitems.search(search, visibility);
     return { workitems: rows.map((row) => row.dataset), more, notMatched };
   }
@@ -176,64 +195,86 @@ export class WorklistService {
   async update(sopInstanceUid: string, transactionUid: string | undefined, body: unknown, visibility: Visibility): Promise<Workitem> {
     const changes = refusing(() => parseWorkitemDataset(body));
     refusing(() => checkUpdate(changes));
-    return this.transition(sopInstanceUid, visibility, (current) => ({ kind: 'update', transactionUidMatches: matches(current, transactionUid) }), (current) => ({
+    const { workitem, before, institutionId } = await this.transition(sopInstanceUid, visibility, (current) => ({ kind: 'update', transactionUidMatches: matches(current, transactionUid) }), (current) => ({
       dataset: { ...current.dataset, ...changes },
       transactionUid: current.transactionUid,
-    })).then(({ workitem }) => workitem);
+    }));
+    await this.events.publish(sopInstanceUid, institutionId, eventsOfUpdate(before, workitem));
+    return workitem;
   }
 
+
   /** Change State (PS3.4 CC.2.1): the body names the state asked for and the performer's Transaction UID. */
-  async changeState(sopInstanceUid: string, body: unknown, visibility: Visibility): Promise<{ workitem: Workitem; warning?: WorklistWarning }> {
+  async changeState(sopInstanceUid: string, body: unknown, principal: Principal, visibility: Visibility): Promise<{ workitem: Workitem; warning?: WorklistWarning }> {
     const request = refusing(() => parseWorkitemDataset(body));
     const to = firstValue(request, T.procedureStepState);
     const transactionUid = firstValue(request, T.transactionUid);
     if (!isUpsState(to)) throw new WorklistRefusal(400, 'the body must give Procedure Step State (0074,1000): IN PROGRESS, COMPLETED or CANCELED');
     if (to === 'IN PROGRESS' && !isUidText(transactionUid)) throw new WorklistRefusal(400, 'claiming a workitem needs a new Transaction UID (0008,1195) in the body', UPS_STATUS.wrongTransactionUid);
-    return this.transition(
+    const { workitem, warning, steps, institutionId } = await this.transition(
       sopInstanceUid,
       visibility,
       (current) => ({ kind: 'change-state', to, transactionUidMatches: to === 'IN PROGRESS' || matches(current, transactionUid), finalStateRequirementsMet: to !== 'COMPLETED' || meetsCompletedRequirements(current.dataset) }),
       (current) => ({
         dataset: to === 'CANCELED' ? withCancellation(current.dataset, {}) : current.dataset,
         transactionUid: to === 'IN PROGRESS' ? transactionUid! : current.transactionUid,
+        // Whoever claims it is its performer: a cancellation request is delivered to them.
+        ...(to === 'IN PROGRESS' ? { performerUserId: principal.userId } : {}),
       }),
     );
+    await this.events.publish(sopInstanceUid, institutionId, eventsOfStateChange(workitem, steps));
+    return { workitem, warning };
   }
 
   /**
    * Request Cancellation (PS3.4 CC.2.2): a SCHEDULED workitem is cancelled at once (this service
-   * claims it and cancels it); an IN PROGRESS one stays with its performer, who cannot be told.
+   * claims it and cancels it); an IN PROGRESS one stays with its performer, who is told by a UPS
+   * Cancel Requested event when subscribed to it, and decides. Unsubscribed, they cannot be told (C312).
    */
   async requestCancellation(sopInstanceUid: string, body: unknown, visibility: Visibility): Promise<{ warning?: WorklistWarning }> {
     const request = body === undefined || (typeof body === 'object' && body !== null && Object.keys(body).length === 0) ? {} : refusing(() => parseWorkitemDataset(body));
-    const { warning } = await this.transition(
+    const performer = (await this.workitems.find(sopInstanceUid, visibility))?.performerUserId ?? null;
+    const performerSubscribed = performer !== null && (await this.events.isSubscribed(sopInstanceUid, performer));
+    const { warning, steps, institutionId, workitem, written } = await this.transition(
       sopInstanceUid,
       visibility,
-      () => ({ kind: 'request-cancel' }),
-      (current) => ({ dataset: withCancellation(current.dataset, request), transactionUid: newUid() }),
+      () => ({ kind: 'request-cancel', performerSubscribed }),
+      (current) => (current.state === 'IN PROGRESS' ? null : { dataset: withCancellation(current.dataset, request), transactionUid: newUid() }),
     );
+    if (written) await this.events.publish(sopInstanceUid, institutionId, eventsOfStateChange(workitem, steps));
+    else if (!warning) await this.events.publish(sopInstanceUid, institutionId, [cancelRequested(request, this.requestingAe)]);
     return { warning };
   }
 
+  /**
+   * Decides and writes one transition. `changed` says what to write, or null for nothing (a
+   * cancellation request left to the performer). The answer says what the workitem was and became,
+   * the states it passed through and whether anything was written, for the events to publish.
+   */
   private async transition(
     sopInstanceUid: string,
     visibility: Visibility,
     action: (current: WorkitemRow) => UpsAction,
-    changed: (current: WorkitemRow) => { dataset: Workitem; transactionUid: string | null },
-  ): Promise<{ workitem: Workitem; warning?: WorklistWarning }> {
-    type Result = { refusal?: WorklistRefusal; workitem?: Workitem; warning?: WorklistWarning };
+    changed: (current: WorkitemRow) => { dataset: Workitem; transactionUid: string | null; performerUserId?: string } | null,
+  ): Promise<{ workitem: Workitem; before: Workitem; institutionId: string; steps: UpsState[]; written: boolean; warning?: WorklistWarning }> {
+    type Result = { refusal?: WorklistRefusal; workitem?: Workitem; before?: Workitem; institutionId?: string; steps?: UpsState[]; warning?: WorklistWarning };
     const outcome = await this.workitems.change<Result>(sopInstanceUid, visibility, (current) => {
       const decision = upsTransition(current.state, action(current));
+      const unchanged = { workitem: current.dataset, before: current.dataset, institutionId: current.institutionId, steps: [] };
       if (decision.outcome === 'refuse') return { result: { refusal: new WorklistRefusal(409, decision.reason, decision.status) } };
-      if (decision.outcome === 'warning') return { result: { workitem: current.dataset, warning: { dicomStatus: decision.status, reason: decision.reason } } };
+      if (decision.outcome === 'warning') return { result: { ...unchanged, warning: { dicomStatus: decision.status, reason: decision.reason } } };
       const next = changed(current);
+      if (!next) return { result: unchanged };
       const dataset: Workitem = { ...next.dataset, [T.procedureStepState]: { vr: 'CS', Value: [decision.next] } };
-      return { write: { dataset, keys: workitemIndexKeys(dataset), transactionUid: next.transactionUid }, result: { workitem: dataset } };
+      return {
+        write: { dataset, keys: workitemIndexKeys(dataset), transactionUid: next.transactionUid, performerUserId: next.performerUserId },
+        result: { workitem: dataset, before: current.dataset, institutionId: current.institutionId, steps: decision.steps },
+      };
     });
     if (!outcome) throw absent(sopInstanceUid);
     const { result } = outcome;
     if (result.refusal) throw result.refusal;
-    return { workitem: result.workitem!, warning: result.warning };
+    return { workitem: result.workitem!, before: result.before!, institutionId: result.institutionId!, steps: result.steps!, written: result.workitem !== result.before, warning: result.warning };
   }
 }
 

@@ -53,6 +53,9 @@ const RULES: readonly RouteRule[] = [
   { methods: ['POST'], path: /^\/dicom-web\/workitems$/, requires: 'manage-workitems', audit: { eventType: 'procedure-record', action: 'C' } },
   { methods: ['POST'], path: new RegExp(`^/dicom-web/workitems/${UID}(/cancelrequest)?$`), requires: 'manage-workitems', audit: { eventType: 'procedure-record', action: 'U' } },
   { methods: ['PUT'], path: new RegExp(`^/dicom-web/workitems/${UID}/state$`), requires: 'manage-workitems', audit: { eventType: 'procedure-record', action: 'U' } },
+  // UPS-RS subscriptions: whoever may read the worklist may follow it (events carry no patient identity)
+  { methods: ['POST', 'DELETE'], path: new RegExp(`^/dicom-web/workitems/${UID}/subscribers/${UID}$`), requires: 'read-images', audit: { eventType: 'procedure-record', action: 'E' } },
+  { methods: ['POST'], path: new RegExp(`^/dicom-web/workitems/${UID}/subscribers/${UID}/suspend$`), requires: 'read-images', audit: { eventType: 'procedure-record', action: 'E' } },
   { methods: ['POST'], path: new RegExp(`^/api/studies/${UID}/export$`), requires: 'export', audit: { eventType: 'export', action: 'R' } },
   // Live consultations (远程会诊): records of a procedure on a study, naming both participants
   { methods: GET, path: /^\/api\/consultations$/, requires: 'read-images', audit: { eventType: 'query', action: 'E' } },

@@ -16,6 +16,7 @@ import { authRoutes } from './api/auth-routes.ts';
 import { oidcRoutes } from './api/oidc-routes.ts';
 import { exportRoutes } from './api/export-routes.ts';
 import { dicomWebRouter } from './dicomweb/router.ts';
+import { upsEventSocket } from './dicomweb/ups-event-socket.ts';
 import { priorsRoutes } from './api/priors-routes.ts';
 import { consultationRoutes } from './api/consultation-routes.ts';
 import { consultationSocket } from './api/consultation-socket.ts';
@@ -115,7 +116,7 @@ export function createHttpApp(runtime: Runtime, isReady: () => boolean): express
 
 /** Every WebSocket endpoint, under the same access policy as HTTP (websocket.ts). */
 function webSocketRoutes(runtime: Runtime): WebSocketRoute[] {
-  return [consultationSocket(runtime)];
+  return [consultationSocket(runtime), upsEventSocket(runtime)];
 }
 
 export async function startHttpServer(runtime: Runtime, options: Config['http'], isReady: () => boolean): Promise<HttpServerHandle> {

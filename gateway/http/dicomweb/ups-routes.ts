@@ -1,11 +1,11 @@
 import express, { Router, type Request, type Response } from 'express';
 import { auditPatientId } from '../../../archive/audit/audit-event.ts';
 import { maskIdentity } from '../../../archive/access/masking.ts';
-import { WorkitemsRepository } from '../../../archive/db/workitems-repository.ts';
 import { personNameText } from '../../../archive/dicom/normalize.ts';
 import type { DicomJsonPersonName } from '../../../archive/dicom/types.ts';
 import { firstValue, WORKITEM_TAGS, type Workitem } from '../../../archive/reading/workitem.ts';
-import { WorklistRefusal, WorklistService, type WorklistWarning } from '../../../archive/reading/worklist-service.ts';
+import { eventChannelUrl } from '../../../archive/reading/ups-event-report.ts';
+import { WorklistRefusal, type WorklistWarning } from '../../../archive/reading/worklist-service.ts';
 import type { Runtime } from '../../../workers/runtime.ts';
 import { accessOf, noteAudited } from '../access.ts';
 import { HttpProblem } from '../problem.ts';
@@ -22,7 +22,7 @@ const TITLES = { 400: 'problem.badRequest', 403: 'problem.forbidden', 404: 'prob
  */
 export function upsRoutes(runtime: Runtime): Router {
   const router = Router({ caseSensitive: true });
-  const worklist = new WorklistService(new WorkitemsRepository(runtime.db.pool));
+  const { worklist, upsSubscriptions } = runtime;
   const body = express.json({ type: ['application/dicom+json', 'application/json'], limit: '1mb' });
 
   const answering = (handler: (request: Request, response: Response) => Promise<void>) => async (request: Request, response: Response) => {
@@ -88,7 +88,8 @@ export function upsRoutes(runtime: Runtime): Router {
     '/workitems/:workitem/state',
     body,
     answering(async (request, response) => {
-      const { workitem, warning: already } = await worklist.changeState(request.params.workitem as string, request.body, accessOf(response).visibility);
+      const { principal, visibility } = accessOf(response);
+      const { workitem, warning: already } = await worklist.changeState(request.params.workitem as string, request.body, principal, visibility);
       noteAudited(response, audited(workitem));
       warn(request, response, already);
       response.status(200).end();
@@ -103,6 +104,40 @@ export function upsRoutes(runtime: Runtime): Router {
       noteAudited(response, { detail: { workitem: request.params.workitem } });
       warn(request, response, already);
       response.status(202).end();
+    }),
+  );
+
+  // Subscriptions (PS3.18 11 Create, Suspend, Delete Subscription): {workitem} is a workitem's UID or
+  // a well-known one (global 1.2.840.10008.5.1.4.34.5, filtered global 1.2.840.10008.5.1.4.34.5.1).
+  router.post(
+    '/workitems/:workitem/subscribers/:aetitle',
+    answering(async (request, response) => {
+      const { principal, visibility } = accessOf(response);
+      const { workitem, aetitle } = request.params as { workitem: string; aetitle: string };
+      await upsSubscriptions.subscribe(principal, visibility, workitem, aetitle, request.query as Record<string, string | string[]>);
+      noteAudited(response, { detail: { workitem, subscriber: aetitle } });
+      response.status(201).set('Content-Location', eventChannelUrl(gatewayBase(request), aetitle)).end();
+    }),
+  );
+
+  router.post(
+    '/workitems/:workitem/subscribers/:aetitle/suspend',
+    answering(async (request, response) => {
+      const { workitem, aetitle } = request.params as { workitem: string; aetitle: string };
+      await upsSubscriptions.suspend(accessOf(response).principal, workitem, aetitle);
+      noteAudited(response, { detail: { workitem, subscriber: aetitle } });
+      response.status(200).end();
+    }),
+  );
+
+  router.delete(
+    '/workitems/:workitem/subscribers/:aetitle',
+    answering(async (request, response) => {
+      const { principal, visibility } = accessOf(response);
+      const { workitem, aetitle } = request.params as { workitem: string; aetitle: string };
+      await upsSubscriptions.unsubscribe(principal, visibility, workitem, aetitle);
+      noteAudited(response, { detail: { workitem, subscriber: aetitle } });
+      response.status(200).end();
     }),
   );
   return router;

@@ -1,0 +1,179 @@
+import type { Visibility } from '../access/policy.ts';
+import type { CoveringSubscription, UpsSubscriptionsRepository } from '../db/ups-subscriptions-repository.ts';
+import type { WorkitemsRepository } from '../db/workitems-repository.ts';
+import type { Logger } from '../log.ts';
+import { eventReport, UPS_FILTERED_GLOBAL_SUBSCRIPTION_UID, UPS_GLOBAL_SUBSCRIPTION_UID, type UpsEvent, type UpsEventReport } from './ups-event-report.ts';
+import { stateReport } from './ups-events.ts';
+import type { UpsState } from './ups-state.ts';
+import { workitemSearchOf } from './worklist-service.ts';
+
+/** One open event channel (a WebSocket): the subscriber it is for, what its user may see, where reports go. */
+export interface UpsEventSink {
+  userId: string;
+  aeTitle: string;
+  visibility: Visibility;
+  send(report: UpsEventReport): void;
+}
+
+/** What travels between processes over PostgreSQL NOTIFY: events of a workitem, or a new subscription wanting its initial state. */
+type Notice =
+  | { kind: 'events'; workitemUid: string; institutionId: string; events: UpsEvent[] }
+  | { kind: 'subscribed'; userId: string; aeTitle: string; target: string };
+
+/** PostgreSQL refuses a NOTIFY payload of 8000 bytes or more. */
+const MAX_PAYLOAD = 7900;
+const ACTIVE_STATES: UpsState[] = ['SCHEDULED', 'IN PROGRESS'];
+const PAGE = 500;
+
+interface OpenSink {
+  sink: UpsEventSink;
+  /** Message ID (0000,0110) of the next report: one sequence per channel, as per association in DIMSE. */
+  nextMessageId: number;
+}
+
+/**
+ * UPS event reports (PS3.4 CC.2.4) from whichever process changed a workitem to whichever process
+ * holds the subscriber's WebSocket: changes are published through PostgreSQL NOTIFY (committed, in
+ * commit order); every gateway process with an open channel LISTENs, finds the subscriptions that
+ * cover the workitem, and sends each report to the channels of those subscribers whose users may see
+ * the workitem (the scope of a Retrieve). Nothing is queued for a subscriber not connected, as PS3.18
+ * allows. A process listens only while it has channels open.
+ */
+export class UpsEventChannel {
+  private readonly open = new Set<OpenSink>();
+  private listening: Promise<{ stop(): Promise<void> }> | undefined;
+  /** Notices are delivered one after another, so each channel receives reports in the order of the changes. */
+  private delivering: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  constructor(
+    private readonly subscriptions: UpsSubscriptionsRepository,
+    private readonly workitems: WorkitemsRepository,
+    private readonly log: Logger,
+  ) {}
+
+  /** Publishes a committed change of a workitem to its subscribers, wherever they are connected. */
+  async publish(workitemUid: string, institutionId: string, events: UpsEvent[]): Promise<void> {
+    if (!events.length) return;
+    let payload = JSON.stringify({ kind: 'events', workitemUid, institutionId, events } satisfies Notice);
+    // Long performer or progress sequences could pass NOTIFY's limit: the reports then go without their
+    // sequences, and a subscriber retrieves the workitem for them.
+    if (Buffer.byteLength(payload) > MAX_PAYLOAD) {
+      const compact = events.map((event) => ({ ...event, attributes: Object.fromEntries(Object.entries(event.attributes).filter(([, element]) => element.vr !== 'SQ')) }));
+      payload = JSON.stringify({ kind: 'events', workitemUid, institutionId, events: compact } satisfies Notice);
+    }
+    await this.subscriptions.notify(payload);
+  }
+
+  /** After a subscription is made: its initial UPS State Reports (PS3.4 CC.2.3.3), sent by whichever process holds its channel. */
+  async subscribed(userId: string, aeTitle: string, target: string): Promise<void> {
+    await this.subscriptions.notify(JSON.stringify({ kind: 'subscribed', userId, aeTitle, target } satisfies Notice));
+  }
+
+  /** Whether a user has a subscription (any AE Title) that covers the workitem: would they hear of a cancellation request? */
+  async isSubscribed(workitemUid: string, userId: string): Promise<boolean> {
+    const covering = (await this.subscriptions.covering(workitemUid)).filter((subscription) => subscription.userId === userId);
+    for (const subscription of covering) if (await this.filterMatches(subscription, workitemUid, ALL)) return true;
+    return false;
+  }
+
+  /** Opens a channel; reports flow to it until the returned function is called. */
+  async connect(sink: UpsEventSink): Promise<() => void> {
+    if (this.closed) throw new Error('the UPS event channel is closed');
+    await this.listen();
+    const entry: OpenSink = { sink, nextMessageId: 1 };
+    this.open.add(entry);
+    return () => {
+      this.open.delete(entry);
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.open.clear();
+    const listening = this.listening;
+    this.listening = undefined;
+    await listening?.then((listener) => listener.stop(), () => undefined);
+    await this.delivering;
+  }
+
+  private listen(): Promise<unknown> {
+    this.listening ??= this.subscriptions.listen(
+      (payload) => {
+        this.delivering = this.delivering.then(() => this.deliver(JSON.parse(payload) as Notice)).catch((error: unknown) => this.log.error({ err: error }, 'UPS event not delivered'));
+      },
+      (error) => {
+        // Events published while no connection listens are lost for this process's channels; say so.
+        this.log.warn({ reason: error.message }, 'UPS event listener lost its database connection; listening again');
+        this.listening = undefined;
+        if (!this.closed && this.open.size) setTimeout(() => void this.listen().catch((failure: unknown) => this.log.error({ err: failure }, 'UPS event listener could not listen again')), 1000).unref();
+      },
+      this.log,
+    );
+    this.listening.catch(() => (this.listening = undefined));
+    return this.listening;
+  }
+
+  private async deliver(notice: Notice): Promise<void> {
+    if (!this.open.size) return;
+    if (notice.kind === 'subscribed') return this.sendInitialState(notice);
+    const covering = await this.subscriptions.covering(notice.workitemUid);
+    for (const entry of this.open) {
+      const { sink } = entry;
+      if (!sees(sink.visibility, notice.institutionId)) continue;
+      let covered = false;
+      for (const subscription of covering) {
+        if (subscription.userId !== sink.userId || subscription.aeTitle !== sink.aeTitle) continue;
+        if (await this.filterMatches(subscription, notice.workitemUid, sink.visibility)) {
+          covered = true;
+          break;
+        }
+      }
+      if (covered) for (const event of notice.events) this.send(entry, notice.workitemUid, event);
+    }
+  }
+
+  /** A UPS State Report of each workitem a new subscription covers that is not yet COMPLETED or CANCELED. */
+  private async sendInitialState(notice: Extract<Notice, { kind: 'subscribed' }>): Promise<void> {
+    const entries = [...this.open].filter(({ sink }) => sink.userId === notice.userId && sink.aeTitle === notice.aeTitle);
+    if (!entries.length) return;
+    const subscription = await this.subscriptions.find(notice.userId, notice.aeTitle, notice.target);
+    if (!subscription) return;
+    for (const entry of entries) {
+      const { visibility } = entry.sink;
+      if (subscription.target !== UPS_GLOBAL_SUBSCRIPTION_UID && subscription.target !== UPS_FILTERED_GLOBAL_SUBSCRIPTION_UID) {
+        const row = await this.workitems.find(subscription.target, visibility);
+        if (row) this.send(entry, row.sopInstanceUid, stateReport(row.dataset, row.state));
+        continue;
+      }
+      const { search } = workitemSearchOf(subscription.filter ?? {}, visibility);
+      search.states = (search.states ?? ACTIVE_STATES).filter((state) => ACTIVE_STATES.includes(state));
+      for (let offset = 0; search.states.length; offset += PAGE) {
+        const { rows, more } = await this.workitems.search({ ...search, limit: PAGE, offset }, visibility);
+        for (const row of rows) this.send(entry, row.sopInstanceUid, stateReport(row.dataset, row.state));
+        if (!more) break;
+      }
+    }
+  }
+
+  /** A filtered global subscription covers a workitem only when the workitem matches its keys. */
+  private async filterMatches(subscription: CoveringSubscription, workitemUid: string, visibility: Visibility): Promise<boolean> {
+    if (subscription.target !== UPS_FILTERED_GLOBAL_SUBSCRIPTION_UID) return true;
+    const { search } = workitemSearchOf(subscription.filter ?? {}, visibility);
+    const { rows } = await this.workitems.search({ ...search, sopInstanceUid: workitemUid, limit: 1, offset: 0 }, visibility);
+    return rows.length === 1;
+  }
+
+  private send(entry: OpenSink, workitemUid: string, event: UpsEvent): void {
+    const messageId = entry.nextMessageId;
+    entry.nextMessageId = (messageId % 0xffff) + 1;
+    entry.sink.send(eventReport(workitemUid, event, messageId));
+  }
+}
+
+/** Matching a filter for isSubscribed: the performer claimed the workitem, so they could see it. */
+const ALL: Visibility = { institutionIds: 'all', linkedPatientsPurpose: null, maskIdentity: false };
+
+function sees(visibility: Visibility, institutionId: string): boolean {
+  return visibility.institutionIds === 'all' || visibility.institutionIds.includes(institutionId);
+}
