@@ -61,8 +61,8 @@ const RULES: readonly RouteRule[] = [
   { methods: GET, path: /^\/api\/consultations$/, requires: 'read-images', audit: { eventType: 'query', action: 'E' } },
   { methods: GET, path: new RegExp(`^/api/studies/${UID}/consultations$`), requires: 'read-images', audit: { eventType: 'query', action: 'E' } },
   { methods: ['POST'], path: /^\/api\/consultations$/, requires: 'read-images', audit: { eventType: 'procedure-record', action: 'C' } },
-  { methods: GET, path: /^\/api\/consultations\/[0-9]+$/, requires: 'read-images', audit: { eventType: 'procedure-record', action: 'R' } },
-  { methods: ['POST'], path: /^\/api\/consultations\/[0-9]+\/(accept|decline|end|opinion)$/, requires: 'read-images', audit: { eventType: 'procedure-record', action: 'U' } },
+  { methods: GET, path: new RegExp(`^/api/consultations/${UID}$`), requires: 'read-images', audit: { eventType: 'procedure-record', action: 'R' } },
+  { methods: ['POST'], path: new RegExp(`^/api/consultations/${UID}/(accept|decline|end|opinion)$`), requires: 'read-images', audit: { eventType: 'procedure-record', action: 'U' } },
   // Administration and audit
   { methods: [...GET, 'POST'], path: /^\/api\/(stats|jobs|jobs\/retry)$/, requires: 'manage-system' },
   { methods: [...GET, 'POST', 'PATCH', 'DELETE'], path: /^\/api\/admin\/(regions|institutions)(\/[^/]+)?$/, requires: 'manage-system' },
