@@ -1,6 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_SHARE_LINK_SETTINGS, type ShareLinkSettings } from './reading/share-links.ts';
 
 /**
  * Configuration is read from the environment once, at start-up, and validated here so that a
@@ -69,6 +70,11 @@ const environmentSchema = z.object({
   YINGYUN_OIDC_CLIENT_SECRET: optionalText,
   // The address people reach Yingyun at (the OIDC redirect is built from it), e.g. https://pacs.example.cn
   YINGYUN_PUBLIC_URL: optionalText,
+  // Share links (docs/security.md, cloud film): a patient's link lives 30 days by default, locks after
+  // 5 wrong second factors; a doctor's share link lives 72 hours unless they say.
+  YINGYUN_FILM_LINK_DAYS: z.coerce.number().int().min(1).max(366).default(30),
+  YINGYUN_FILM_LOCK_AFTER: z.coerce.number().int().min(1).max(20).default(5),
+  YINGYUN_SHARE_LINK_HOURS: z.coerce.number().int().min(1).max(720).default(72),
 });
 
 export interface S3Config {
@@ -112,6 +118,8 @@ export interface Config {
     tls?: TlsFiles & { port: number; verifyClient: boolean };
   };
   access: AccessConfig;
+  /** Cloud film and share links (archive/reading/share-links.ts). */
+  shareLinks: ShareLinkSettings;
   databaseUrl?: string;
   redisUrl?: string;
   s3?: S3Config;
@@ -201,6 +209,12 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
         ? { oidc: { issuer: env.YINGYUN_OIDC_ISSUER, clientId: env.YINGYUN_OIDC_CLIENT_ID, clientSecret: env.YINGYUN_OIDC_CLIENT_SECRET } }
         : {}),
       publicUrl: env.YINGYUN_PUBLIC_URL,
+    },
+    shareLinks: {
+      ...DEFAULT_SHARE_LINK_SETTINGS,
+      patientLinkDays: env.YINGYUN_FILM_LINK_DAYS,
+      lockAfterFailures: env.YINGYUN_FILM_LOCK_AFTER,
+      doctorLinkHours: env.YINGYUN_SHARE_LINK_HOURS,
     },
     databaseUrl: env.DATABASE_URL,
     redisUrl: env.REDIS_URL,

@@ -17,6 +17,9 @@ import { WorklistService } from '../archive/reading/worklist-service.ts';
 import { openDatabase, type Database } from '../archive/db/database.ts';
 import { IndexRepository, ThumbnailsRepository } from '../archive/db/index-repository.ts';
 import { ReceiptsRepository } from '../archive/db/receipts-repository.ts';
+import { ReportsRepository } from '../archive/db/reports-repository.ts';
+import { ShareLinksRepository } from '../archive/db/share-links-repository.ts';
+import { ShareLinksService } from '../archive/reading/share-links.ts';
 import { IngestService } from '../archive/ingest.ts';
 import type { Logger } from '../archive/log.ts';
 import type { ObjectStore } from '../archive/storage/object-store.ts';
@@ -48,6 +51,8 @@ export interface Runtime {
   /** Live study access grants (consultations, share links): the access policy asks them on image routes. */
   accessGrants: AccessGrantsRepository;
   consultations: ConsultationService;
+  /** Cloud film (云胶片) and share links: patients' links behind a second factor, doctors' through grants. */
+  shareLinks: ShareLinksService;
   /** The UPS worklist (UPS-RS): every change it makes is published on `upsEvents`. */
   worklist: WorklistService;
   upsSubscriptions: UpsSubscriptionService;
@@ -100,6 +105,8 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
     });
     const consultationRelay = new ConsultationRelay(db.pool, log.child({ component: 'consultation-relay' }));
     const consultations = new ConsultationService({ consultations: new ConsultationsRepository(db.pool), users, studies: new QueryRepository(db.pool), relay: consultationRelay });
+    const accessGrants = new AccessGrantsRepository(db.pool);
+    const shareLinks = new ShareLinksService(new ShareLinksRepository(db.pool), users, accessGrants, audit, config.shareLinks, new ReportsRepository(db.pool));
     const workitems = new WorkitemsRepository(db.pool);
     const subscriptions = new UpsSubscriptionsRepository(db.pool);
     const upsEvents = new UpsEventChannel(subscriptions, workitems, log.child({ component: 'ups-events' }));
@@ -131,7 +138,8 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       users,
       audit,
       auth,
-      accessGrants: new AccessGrantsRepository(db.pool),
+      accessGrants,
+      shareLinks,
       consultations,
       worklist,
       upsSubscriptions,

@@ -57,6 +57,13 @@ const RULES: readonly RouteRule[] = [
   { methods: ['POST', 'DELETE'], path: new RegExp(`^/dicom-web/workitems/${UID}/subscribers/${UID}$`), requires: 'read-images', audit: { eventType: 'procedure-record', action: 'E' } },
   { methods: ['POST'], path: new RegExp(`^/dicom-web/workitems/${UID}/subscribers/${UID}/suspend$`), requires: 'read-images', audit: { eventType: 'procedure-record', action: 'E' } },
   { methods: ['POST'], path: new RegExp(`^/api/studies/${UID}/export$`), requires: 'export', audit: { eventType: 'export', action: 'R' } },
+  // Share links (云胶片, doctors' shares): disclosure of a study, so for those who may export it
+  { methods: GET, path: new RegExp(`^/api/studies/${UID}/share-links$`), requires: 'export', audit: { eventType: 'query', action: 'E' } },
+  { methods: ['POST'], path: new RegExp(`^/api/studies/${UID}/share-links/(patient|doctor|[0-9]+/token)$`), requires: 'export', audit: { eventType: 'export', action: 'C' } },
+  { methods: ['DELETE'], path: new RegExp(`^/api/studies/${UID}/share-links/[0-9]+$`), requires: 'export', audit: { eventType: 'export', action: 'D' } },
+  // The patient's cloud film: no account; the link's token and second factor guard it, and
+  // ShareLinksService audits every opening and failure itself (gateway/http/film).
+  { methods: [...GET, 'POST'], path: /^\/film\/[^/]+(\/images\/[^/]+\/[^/]+\/[^/]+)?$/, requires: 'public' },
   // Live consultations (远程会诊): records of a procedure on a study, naming both participants
   { methods: GET, path: /^\/api\/consultations$/, requires: 'read-images', audit: { eventType: 'query', action: 'E' } },
   { methods: GET, path: new RegExp(`^/api/studies/${UID}/consultations$`), requires: 'read-images', audit: { eventType: 'query', action: 'E' } },

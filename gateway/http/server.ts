@@ -20,6 +20,8 @@ import { upsEventSocket } from './dicomweb/ups-event-socket.ts';
 import { priorsRoutes } from './api/priors-routes.ts';
 import { consultationRoutes } from './api/consultation-routes.ts';
 import { consultationSocket } from './api/consultation-socket.ts';
+import { shareLinkRoutes } from './api/share-link-routes.ts';
+import { filmRoutes } from './film/film-routes.ts';
 import { healthRoutes } from './health-routes.ts';
 import { HttpProblem, problemHandler } from './problem.ts';
 import { viewerRoutes } from './viewer-app.ts';
@@ -106,6 +108,8 @@ export function createHttpApp(runtime: Runtime, isReady: () => boolean): express
 
   app.use('/api', priorsRoutes(runtime), exportRoutes(runtime));
   app.use('/api', consultationRoutes(runtime));
+  app.use('/api', shareLinkRoutes(runtime));
+  app.use(filmRoutes(runtime));
   app.use(dicomWebRouter(runtime));
   app.use(viewerRoutes());
 

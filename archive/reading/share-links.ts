@@ -1,0 +1,422 @@
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { renderSVG } from 'uqr';
+import { hasPermission, type Principal } from '../access/policy.ts';
+import { auditPatientId } from '../audit/audit-event.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
+import type { StudyOwnership } from '../db/query-repository.ts';
+import type { FilmStudy, ShareLinksRepository, StoredShareLink } from '../db/share-links-repository.ts';
+import type { UsersRepository } from '../db/users-repository.ts';
+import type { Report } from './report.ts';
+import type { IssuedShareLink, SecondFactorKind, ShareLinkState, ShareLinkSummary } from './share-link-types.ts';
+
+/**
+ * Cloud film (云胶片) and share links: one study opened by a patient without an account, or by a
+ * named doctor of another institution. A patient link is a 256-bit random token in a URL (SMS,
+ * WeChat, the QR code on the report's PDF) plus a second factor the hospital chose; the link
+ * expires, can be revoked, locks after repeated wrong factors, and every opening and every failure
+ * is in the audit trail. A doctor's link is a study access grant to their account.
+ *
+ * Re-showing a link: the database keeps only each token's SHA-256, so a copy of the database (a
+ * backup, a replica, a dump taken by an intruder) opens no film. The price is that the server cannot
+ * show a token again; staff who need the link again (a second SMS, a lost QR code, the PDF made
+ * after signing) get a NEW token for the SAME link — same study, expiry, factor, failure counter
+ * and revocation — while tokens already sent keep working. Keeping the tokens decryptable instead
+ * would need a key the same database dump could not reach, which a single-machine deployment does
+ * not have.
+ */
+
+export interface ShareLinkSettings {
+  /** Patient links, from creation (default 30). */
+  patientLinkDays: number;
+  /** Doctor share links when the doctor does not say (default 72). */
+  doctorLinkHours: number;
+  /** Wrong second factors after which a patient link locks for good (default 5). */
+  lockAfterFailures: number;
+  /** Failed openings (unknown token, wrong factor) from one address per window before it must wait. */
+  addressFailureLimit: number;
+  addressWindowMinutes: number;
+  /** How long a verified second factor opens the film without asking again. */
+  filmSessionMinutes: number;
+}
+
+export const DEFAULT_SHARE_LINK_SETTINGS: ShareLinkSettings = {
+  patientLinkDays: 30,
+  doctorLinkHours: 72,
+  lockAfterFailures: 5,
+  addressFailureLimit: 20,
+  addressWindowMinutes: 15,
+  filmSessionMinutes: 60,
+};
+
+/** The final report as the patient sees it: the current signed version, once 审核 is signed. */
+export interface FilmReport {
+  findings: string;
+  impression: string;
+  /** The verifier's name as DICOM PN text ('Li^Ming=李^明'). */
+  signedBy: string;
+  signedAt: string;
+  /** True when the current version amends an earlier one. */
+  amended: boolean;
+}
+
+/** Where reports come from (the reports' repository or service: anything that finds a study's report). */
+export interface ReportSource {
+  findByStudy(studyInstanceUid: string): Promise<Report | null>;
+}
+
+/** The newest final or amended version: a preliminary (初诊) alone is never shown to the patient. */
+export function filmReportOf(report: Report | null): FilmReport | null {
+  const current = report?.versions.at(-1);
+  if (!current || (current.status !== 'final' && current.status !== 'amended')) return null;
+  const verifier = [...current.signatures].reverse().find((signature) => signature.role === 'final') ?? current.signatures.at(-1);
+  return {
+    findings: current.content.findings,
+    impression: current.content.impression,
+    signedBy: verifier?.name ?? '',
+    signedAt: verifier?.signedAt ?? current.createdAt,
+    amended: current.status === 'amended',
+  };
+}
+
+/** The study access grants this service makes doctor links with (the consultation's mechanism). */
+export interface StudyGrants {
+  grant(grant: { granteeUserId: string; studyInstanceUid: string; grantedByUserId: string; reason: string; source: 'share'; expiresAt: Date }): Promise<string>;
+  revoke(grantId: string): Promise<boolean>;
+}
+
+/** A refusal a person can act on; the route turns it into a problem (status) or a page. */
+export class ShareLinkError extends Error {
+  constructor(
+    readonly status: 400 | 404 | 409,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ShareLinkError';
+  }
+}
+
+/** Why a film does not open: each is a page of its own for the patient, and an audit event. */
+export type FilmRefusal = 'unknown' | 'expired' | 'revoked' | 'locked' | 'throttled' | 'wrong-factor';
+
+export type FilmOpening =
+  | { kind: 'refused'; refusal: FilmRefusal; link?: StoredShareLink }
+  | { kind: 'ask-factor'; link: StoredShareLink }
+  | { kind: 'open'; link: StoredShareLink };
+
+export interface FilmCaller {
+  sourceAddress: string;
+  /** The film session cookie, when the browser sent one. */
+  session?: string;
+}
+
+export interface FilmContent {
+  study: FilmStudy;
+  report: FilmReport | null;
+  /** Images the report points at (Key Object Selection documents), else one per series. */
+  keyImages: { seriesInstanceUid: string; sopInstanceUid: string; frameNumber: number }[];
+  keyImagesAreMarked: boolean;
+}
+
+/** What the patient's page is reached by: /film/{token}. */
+export const FILM_PATH = '/film';
+
+export class ShareLinksService {
+  private sessionKey?: Promise<Buffer>;
+
+  constructor(
+    private readonly links: ShareLinksRepository,
+    private readonly users: UsersRepository,
+    private readonly grants: StudyGrants,
+    private readonly audit: AuditLog,
+    private readonly settings: ShareLinkSettings,
+    private readonly reports: ReportSource,
+  ) {}
+
+  // ---- Staff and doctors: making, listing, showing again and revoking links
+
+  /**
+   * A patient link to the study: the second factor is the birth date the study records, or the last
+   * 4 digits of a phone number (staff's, else Patient's Telephone Numbers in the study).
+   */
+  async createPatientLink(
+    study: StudyOwnership,
+    request: { factor: SecondFactorKind; phoneLast4?: string; days?: number },
+    by: { userId: string | null; via: 'staff' | 'report-signed' },
+    baseUrl: string,
+  ): Promise<IssuedShareLink> {
+    const factorValue = await this.factorValueFor(study.studyInstanceUid, request.factor, request.phoneLast4);
+    const days = request.days ?? this.settings.patientLinkDays;
+    if (!Number.isInteger(days) || days < 1 || days > 366) throw new ShareLinkError(400, 'days must be a whole number from 1 to 366');
+    const id = await this.links.create({
+      studyInstanceUid: study.studyInstanceUid,
+      institutionId: study.institutionId,
+      audience: 'patient',
+      createdVia: by.via,
+      createdByUserId: by.userId,
+      expiresAt: new Date(Date.now() + days * 86_400_000),
+      factor: { kind: request.factor, value: factorValue },
+    });
+    return this.issueToken((await this.links.find(id))!, by.userId, baseUrl);
+  }
+
+  /**
+   * The patient link of a study as a URL, for the report's PDF and the signing hook: the live one
+   * (with a fresh token: see the class comment) or, when there is none, a new one whose second
+   * factor is the birth date when the study has one, else the phone's last 4 digits.
+   */
+  async patientLinkFor(study: StudyOwnership, by: { userId: string | null }, baseUrl: string): Promise<IssuedShareLink> {
+    const live = await this.links.livePatientLink(study.studyInstanceUid);
+    if (live) return this.issueToken(live, by.userId, baseUrl);
+    const factor: SecondFactorKind = (await this.links.patientBirthDate(study.studyInstanceUid)) ? 'birth-date' : 'phone-last4';
+    return this.createPatientLink(study, { factor }, { userId: by.userId, via: 'report-signed' }, baseUrl);
+  }
+
+  /** A new token for a patient link still usable, for staff to send again. */
+  async reissue(study: StudyOwnership, linkId: string, by: Principal, baseUrl: string): Promise<IssuedShareLink> {
+    const link = await this.linkOfStudy(study, linkId);
+    if (link.audience !== 'patient') throw new ShareLinkError(400, `link ${linkId} is a doctor's share link: it has no token to show`);
+    const state = stateOf(link);
+    if (state !== 'active') throw new ShareLinkError(409, `link ${linkId} is ${state}: make a new one`);
+    return this.issueToken(link, by.userId, baseUrl);
+  }
+
+  /**
+   * A doctor of another institution may read the study until the link expires: a study access grant
+   * to their account, with the reason. The URL opens the study in the viewer after their sign-in.
+   */
+  async shareWithDoctor(study: StudyOwnership, request: { username: string; reason: string; hours?: number }, by: Principal, baseUrl: string): Promise<IssuedShareLink> {
+    const reason = request.reason.trim();
+    if (reason === '' || reason.length > 500) throw new ShareLinkError(400, 'say why the study is shared (at most 500 characters)');
+    const hours = request.hours ?? this.settings.doctorLinkHours;
+    if (!Number.isInteger(hours) || hours < 1 || hours > 24 * 30) throw new ShareLinkError(400, 'hours must be a whole number from 1 to 720');
+    const grantee = await this.users.findByUsername(request.username);
+    // One answer for "no such user" and "not a doctor": the form is no way to list accounts.
+    if (!grantee || grantee.disabled || !hasPermission(grantee.role, 'read-images') || grantee.role === 'system_admin') {
+      throw new ShareLinkError(404, `no doctor ${JSON.stringify(request.username)} can be shared with`);
+    }
+    if (grantee.institutionId === study.institutionId) throw new ShareLinkError(400, `${grantee.username} works at the study's institution and sees it already`);
+    const expiresAt = new Date(Date.now() + hours * 3_600_000);
+    const grantId = await this.grants.grant({ granteeUserId: grantee.id, studyInstanceUid: study.studyInstanceUid, grantedByUserId: by.userId, reason, source: 'share', expiresAt });
+    const id = await this.links.create({
+      studyInstanceUid: study.studyInstanceUid,
+      institutionId: study.institutionId,
+      audience: 'doctor',
+      createdVia: 'doctor',
+      createdByUserId: by.userId,
+      expiresAt,
+      granteeUserId: grantee.id,
+      grantId,
+    });
+    const url = `${baseUrl}/viewer?StudyInstanceUIDs=${encodeURIComponent(study.studyInstanceUid)}`;
+    return { link: summaryOf((await this.links.find(id))!), url, qrSvg: renderSVG(url) };
+  }
+
+  async list(study: StudyOwnership): Promise<ShareLinkSummary[]> {
+    return (await this.links.ofStudy(study.studyInstanceUid)).map(summaryOf);
+  }
+
+  /** Revokes either kind: a patient link stops opening, a doctor's grant ends at their next request. */
+  async revoke(study: StudyOwnership, linkId: string, by: Principal): Promise<ShareLinkSummary> {
+    const link = await this.linkOfStudy(study, linkId);
+    if (!(await this.links.revoke(link.id, by.userId))) throw new ShareLinkError(409, `link ${linkId} is revoked already`);
+    if (link.grantId) await this.grants.revoke(link.grantId);
+    return summaryOf((await this.links.find(link.id))!);
+  }
+
+  // ---- The patient: opening a film
+
+  /** A GET of /film/{token}: the film when the session cookie is good, else the second factor's form, else why not. */
+  async open(token: string, caller: FilmCaller): Promise<FilmOpening> {
+    const found = await this.usableLink(token, caller);
+    if (found.kind === 'refused') return found;
+    const { link } = found;
+    if (caller.session && (await this.sessionOpens(caller.session, link))) {
+      await this.audit.record(await this.openingEvent(link, caller, 'film opened'));
+      return { kind: 'open', link };
+    }
+    return { kind: 'ask-factor', link };
+  }
+
+  /**
+   * A POST of the second factor. Right: a session value for the cookie (the caller's GET then opens
+   * the film). Wrong: counted against the link (locking it at the limit) and the address.
+   */
+  async verifyFactor(token: string, presented: string, caller: FilmCaller): Promise<FilmOpening | { kind: 'verified'; link: StoredShareLink; session: string; expiresAt: Date }> {
+    const found = await this.usableLink(token, caller);
+    if (found.kind === 'refused') return found;
+    const { link } = found;
+    if (!factorMatches(link.factorKind!, link.factorValue!, presented)) {
+      const locked = await this.links.recordFailedFactor(link.id, this.settings.lockAfterFailures);
+      await this.links.recordAddressFailure(caller.sourceAddress, this.settings.addressWindowMinutes);
+      await this.refusalEvent(locked ? 'locked' : 'wrong-factor', caller, link, { attempt: link.failedAttempts + 1 });
+      return { kind: 'refused', refusal: locked ? 'locked' : 'wrong-factor', link };
+    }
+    await this.links.resetFailedFactors(link.id);
+    const expiresAt = new Date(Date.now() + this.settings.filmSessionMinutes * 60_000);
+    return { kind: 'verified', link, session: await this.sessionFor(link, expiresAt), expiresAt };
+  }
+
+  /** The link of a film request (an image, a thumbnail) when its session cookie still opens it; else null. */
+  async openedLink(token: string, session: string | undefined): Promise<StoredShareLink | null> {
+    if (!session || !isTokenShaped(token)) return null;
+    const link = await this.links.findByToken(sha256(token));
+    if (!link || link.audience !== 'patient' || stateOf(link) !== 'active') return null;
+    return (await this.sessionOpens(session, link)) ? link : null;
+  }
+
+  async content(link: StoredShareLink): Promise<FilmContent | null> {
+    const study = await this.links.filmStudy(link.studyInstanceUid);
+    if (!study) return null;
+    const report = filmReportOf(await this.reports.findByStudy(link.studyInstanceUid));
+    const marked = await this.links.keyImages(link.studyInstanceUid);
+    const shown = new Set(study.series.flatMap((series) => series.images.map((image) => image.sopInstanceUid)));
+    const keyImages = marked.filter((image) => shown.has(image.sopInstanceUid));
+    if (keyImages.length) return { study, report, keyImages, keyImagesAreMarked: true };
+    // No key images marked: the middle image of each series stands for it, as the thumbnails do.
+    const representative = study.series
+      .filter((series) => series.images.length)
+      .map((series) => ({ seriesInstanceUid: series.seriesInstanceUid, ...series.images[Math.floor((series.images.length - 1) / 2)]! }));
+    return { study, report, keyImages: representative, keyImagesAreMarked: false };
+  }
+
+  // ---- inside
+
+  private async usableLink(token: string, caller: FilmCaller): Promise<{ kind: 'usable'; link: StoredShareLink } | { kind: 'refused'; refusal: FilmRefusal; link?: StoredShareLink }> {
+    if ((await this.links.addressFailures(caller.sourceAddress, this.settings.addressWindowMinutes)) >= this.settings.addressFailureLimit) {
+      await this.refusalEvent('throttled', caller);
+      return { kind: 'refused', refusal: 'throttled' };
+    }
+    const link = isTokenShaped(token) ? await this.links.findByToken(sha256(token)) : null;
+    if (!link || link.audience !== 'patient') {
+      // Someone guessing tokens: counted against the address, as a wrong factor is.
+      await this.links.recordAddressFailure(caller.sourceAddress, this.settings.addressWindowMinutes);
+      await this.refusalEvent('unknown', caller);
+      return { kind: 'refused', refusal: 'unknown' };
+    }
+    const state = stateOf(link);
+    if (state !== 'active') {
+      await this.refusalEvent(state, caller, link);
+      return { kind: 'refused', refusal: state, link };
+    }
+    return { kind: 'usable', link };
+  }
+
+  private async factorValueFor(studyInstanceUid: string, kind: SecondFactorKind, phoneLast4: string | undefined): Promise<string> {
+    if (kind === 'birth-date') {
+      const birthDate = await this.links.patientBirthDate(studyInstanceUid);
+      if (!birthDate) throw new ShareLinkError(400, "the study records no Patient's Birth Date: choose the phone's last 4 digits as the second factor");
+      return birthDate.replaceAll('-', '');
+    }
+    const digits = phoneLast4 !== undefined ? phoneLast4.trim() : ((await this.links.patientTelephone(studyInstanceUid)) ?? '').replace(/\D/g, '').slice(-4);
+    if (!/^[0-9]{4}$/.test(digits)) {
+      throw new ShareLinkError(400, phoneLast4 !== undefined ? 'phoneLast4 must be 4 digits' : "the study records no Patient's Telephone Numbers: enter the last 4 digits of the patient's phone");
+    }
+    return digits;
+  }
+
+  private async issueToken(link: StoredShareLink, byUserId: string | null, baseUrl: string): Promise<IssuedShareLink> {
+    const token = randomBytes(32).toString('base64url');
+    await this.links.addToken(link.id, sha256(token), byUserId);
+    const url = `${baseUrl}${FILM_PATH}/${token}`;
+    return { link: summaryOf(link), url, qrSvg: renderSVG(url) };
+  }
+
+  private async linkOfStudy(study: StudyOwnership, linkId: string): Promise<StoredShareLink> {
+    const link = /^[0-9]{1,18}$/.test(linkId) ? await this.links.find(linkId) : null;
+    if (!link || link.studyInstanceUid !== study.studyInstanceUid) throw new ShareLinkError(404, `no share link ${linkId} of study ${study.studyInstanceUid}`);
+    return link;
+  }
+
+  // The cookie: link id and expiry, signed with a key every gateway of the deployment shares.
+  private async sessionFor(link: StoredShareLink, expiresAt: Date): Promise<string> {
+    const payload = `${link.id}.${expiresAt.getTime()}`;
+    return `${payload}.${await this.sign(payload)}`;
+  }
+
+  private async sessionOpens(session: string, link: StoredShareLink): Promise<boolean> {
+    const match = /^([0-9]+)\.([0-9]+)\.([A-Za-z0-9_-]+)$/.exec(session);
+    if (!match || match[1] !== link.id || Number(match[2]) <= Date.now()) return false;
+    const expected = Buffer.from(await this.sign(`${match[1]}.${match[2]}`));
+    const presented = Buffer.from(match[3]!);
+    return expected.length === presented.length && timingSafeEqual(expected, presented);
+  }
+
+  private async sign(payload: string): Promise<string> {
+    this.sessionKey ??= this.users.secret('film-session-key', () => randomBytes(32));
+    return createHmac('sha256', await this.sessionKey).update(`film-session:${payload}`).digest('base64url');
+  }
+
+  private async openingEvent(link: StoredShareLink, caller: FilmCaller, what: string) {
+    const patient = await this.links.studyPatient(link.studyInstanceUid);
+    return {
+      eventType: 'instances-accessed' as const,
+      action: 'R' as const,
+      outcome: 0 as const,
+      userName: `share-link:${link.id}`,
+      userRole: 'patient',
+      sourceAddress: caller.sourceAddress,
+      ...(patient ? { patientId: auditPatientId(patient.issuer, patient.patientId), patientName: patient.patientName ?? undefined } : {}),
+      studyUids: [link.studyInstanceUid],
+      detail: { shareLinkId: link.id, what },
+    };
+  }
+
+  private async refusalEvent(refusal: FilmRefusal, caller: FilmCaller, link?: StoredShareLink, extra: Record<string, unknown> = {}): Promise<void> {
+    await this.audit.record({
+      eventType: 'access-denied',
+      action: 'R',
+      outcome: 4,
+      userName: link ? `share-link:${link.id}` : 'share-link:unknown',
+      userRole: 'patient',
+      sourceAddress: caller.sourceAddress,
+      ...(link ? { studyUids: [link.studyInstanceUid] } : {}),
+      detail: { route: FILM_PATH, refusal, ...(link ? { shareLinkId: link.id } : {}), ...extra },
+    });
+  }
+}
+
+export function stateOf(link: Pick<StoredShareLink, 'revokedAt' | 'lockedAt' | 'expiresAt'>, now = new Date()): ShareLinkState {
+  if (link.revokedAt) return 'revoked';
+  if (link.lockedAt) return 'locked';
+  return link.expiresAt <= now ? 'expired' : 'active';
+}
+
+function summaryOf(link: StoredShareLink): ShareLinkSummary {
+  return {
+    id: link.id,
+    studyInstanceUid: link.studyInstanceUid,
+    audience: link.audience,
+    createdVia: link.createdVia,
+    createdBy: link.createdBy,
+    createdAt: link.createdAt.toISOString(),
+    expiresAt: link.expiresAt.toISOString(),
+    state: stateOf(link),
+    factorKind: link.factorKind,
+    failedAttempts: link.failedAttempts,
+    grantee: link.grantee,
+  };
+}
+
+/** Digits only for a phone; a birth date as 8 digits, typed as 1980-03-07, 1980/3/7 or 19800307. */
+export function normaliseFactor(kind: SecondFactorKind, presented: string): string {
+  const text = presented.trim();
+  if (kind === 'phone-last4') return text.replace(/\D/g, '');
+  const parts = /^([0-9]{4})\D?([0-9]{1,2})\D?([0-9]{1,2})$/.exec(text);
+  if (!parts) return text;
+  return `${parts[1]}${parts[2]!.padStart(2, '0')}${parts[3]!.padStart(2, '0')}`;
+}
+
+function factorMatches(kind: SecondFactorKind, stored: string, presented: string): boolean {
+  const expected = Buffer.from(stored);
+  const given = Buffer.from(normaliseFactor(kind, presented));
+  return expected.length === given.length && timingSafeEqual(expected, given);
+}
+
+// 32 random bytes in base64url: exactly 43 characters. Anything else is not looked up at all.
+function isTokenShaped(token: string): boolean {
+  return /^[A-Za-z0-9_-]{43}$/.test(token);
+}
+
+function sha256(token: string): Buffer {
+  return createHash('sha256').update(token).digest();
+}

@@ -1,0 +1,104 @@
+import fs from 'node:fs';
+import express, { Router, type Request, type Response } from 'express';
+import { preferredLanguage, type Language } from '../../../archive/i18n/messages.ts';
+import { RenderUnsupported } from '../../../archive/render/render.ts';
+import { FrameOutOfRange } from '../../../archive/retrieve/frames.ts';
+import { NotStored, RetrieveService } from '../../../archive/retrieve/retrieve-service.ts';
+import { FILM_PATH, type FilmRefusal } from '../../../archive/reading/share-links.ts';
+import type { Runtime } from '../../../workers/runtime.ts';
+import { isSecure } from '../access.ts';
+import { isUid } from '../dicomweb/urls.ts';
+import { HttpProblem } from '../problem.ts';
+import { factorPage, filmPage, refusalPage, type FilmPageContext } from './film-page.ts';
+
+/** The film session, set once the second factor is right; its path is the one link's. */
+export const FILM_COOKIE = 'yingyun_film';
+
+const STYLESHEET = fs.readFileSync(new URL('./film.css', import.meta.url));
+
+/** Sharp enough on a phone (a 3× screen 400 points wide), small enough for a slow network. */
+const FILM_IMAGE_SIZE = 1024;
+
+const REFUSAL_STATUS: Record<FilmRefusal, number> = { unknown: 404, expired: 410, revoked: 410, locked: 403, throttled: 429, 'wrong-factor': 401 };
+
+/**
+ * The patient's cloud film, public in the access table and guarded here: /film/{token} asks for the
+ * second factor, then shows the study; its images are served only with the film session cookie of
+ * that link, and only from that link's study. Everything it does goes through ShareLinksService,
+ * which audits each opening and each failure.
+ */
+export function filmRoutes(runtime: Runtime): Router {
+  const router = Router({ caseSensitive: true });
+  const service = runtime.shareLinks;
+  const retrieve = new RetrieveService(runtime.db.pool, runtime.store, runtime.renderer);
+
+  router.get(`${FILM_PATH}/film.css`, (_request, response) => {
+    response.status(200).type('text/css').setHeader('Cache-Control', 'public, max-age=3600').send(STYLESHEET);
+  });
+
+  router.get(`${FILM_PATH}/:token`, async (request, response) => {
+    const token = request.params.token as string;
+    const context = pageContext(request, token);
+    const opening = await service.open(token, caller(request));
+    if (opening.kind === 'refused') return sendPage(response, REFUSAL_STATUS[opening.refusal], refusalPage(context, opening.refusal));
+    if (opening.kind === 'ask-factor') return sendPage(response, 200, factorPage(context, opening.link.factorKind!));
+    const content = await service.content(opening.link);
+    if (!content) return sendPage(response, 404, refusalPage(context, 'unknown'));
+    sendPage(response, 200, filmPage(context, content));
+  });
+
+  router.post(`${FILM_PATH}/:token`, express.urlencoded({ extended: false, limit: '1kb' }), async (request, response) => {
+    const token = request.params.token as string;
+    const context = pageContext(request, token);
+    const presented = typeof request.body?.factor === 'string' ? (request.body.factor as string).slice(0, 64) : '';
+    const result = await service.verifyFactor(token, presented, caller(request));
+    if (result.kind === 'verified') {
+      response.cookie(FILM_COOKIE, result.session, { httpOnly: true, secure: isSecure(request), sameSite: 'strict', path: `${FILM_PATH}/${token}`, expires: result.expiresAt });
+      // Post/redirect/get: a reload does not send the factor again.
+      response.redirect(303, `${FILM_PATH}/${token}?lang=${context.language}`);
+      return;
+    }
+    if (result.kind === 'refused' && result.refusal === 'wrong-factor') return sendPage(response, 401, factorPage(context, result.link!.factorKind!, 'wrong-factor'));
+    if (result.kind === 'refused') return sendPage(response, REFUSAL_STATUS[result.refusal], refusalPage(context, result.refusal));
+    sendPage(response, 200, factorPage(context, result.link.factorKind!));
+  });
+
+  // One frame of the link's study as JPEG. Anything else — another study, no cookie, a dead link — is 404.
+  router.get(`${FILM_PATH}/:token/images/:series/:instance/:frame`, async (request, response) => {
+    const { token, series, instance, frame } = request.params as { token: string; series: string; instance: string; frame: string };
+    const link = await service.openedLink(token, cookieOf(request));
+    const frameNumber = Number(frame);
+    if (!link || !isUid(series) || !isUid(instance) || !/^[1-9][0-9]{0,5}$/.test(frame)) throw new HttpProblem(404, 'problem.notFound', 'no such image in this film');
+    try {
+      const stored = await retrieve.instance({ studyInstanceUid: link.studyInstanceUid, seriesInstanceUid: series, sopInstanceUid: instance });
+      const image = await retrieve.render(stored, { format: 'jpeg', maxSize: FILM_IMAGE_SIZE, frameNumber });
+      response.status(200).type(image.contentType).setHeader('Cache-Control', 'private, max-age=3600').send(image.bytes);
+    } catch (error) {
+      if (error instanceof NotStored || error instanceof FrameOutOfRange || error instanceof RenderUnsupported) throw new HttpProblem(404, 'problem.notFound', 'no such image in this film');
+      throw error;
+    }
+  });
+
+  return router;
+}
+
+function pageContext(request: Request, token: string): FilmPageContext {
+  const asked = request.query.lang;
+  const language: Language = asked === 'zh' || asked === 'en' ? asked : preferredLanguage(request.headers['accept-language']);
+  return { language, basePath: `${FILM_PATH}/${encodeURIComponent(token)}` };
+}
+
+function caller(request: Request) {
+  return { sourceAddress: request.ip ?? 'unknown', session: cookieOf(request) };
+}
+
+function cookieOf(request: Request): string | undefined {
+  return (request.cookies as Record<string, string> | undefined)?.[FILM_COOKIE];
+}
+
+function sendPage(response: Response, status: number, html: string): void {
+  // Nothing of a film is kept by a shared phone's browser or a proxy; the token never leaves as a Referer.
+  response.status(status).type('text/html; charset=utf-8').setHeader('Cache-Control', 'no-store').setHeader('Referrer-Policy', 'no-referrer');
+  if (status === 429) response.setHeader('Retry-After', '900');
+  response.send(html);
+}
