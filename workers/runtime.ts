@@ -21,6 +21,8 @@ import { ReportsRepository } from '../archive/db/reports-repository.ts';
 import { ShareLinksRepository } from '../archive/db/share-links-repository.ts';
 import { ShareLinksService } from '../archive/reading/share-links.ts';
 import { IngestService } from '../archive/ingest.ts';
+import { ReportService } from '../archive/reading/report-service.ts';
+import { enqueueWriteReportSr, writeReportSrJob } from './jobs/write-report-sr.ts';
 import type { Logger } from '../archive/log.ts';
 import type { ObjectStore } from '../archive/storage/object-store.ts';
 import { openObjectStore } from '../archive/storage/open.ts';
@@ -43,6 +45,8 @@ export interface Runtime {
   renderer: Renderer;
   queue: JobQueue;
   ingest: IngestService;
+  /** Reports (初诊 + 审核): drafts, signatures, amendments; each signature writes its SR through `ingest`. */
+  reports: ReportService;
   jobs: JobContext;
   institutions: InstitutionsRepository;
   users: UsersRepository;
@@ -103,6 +107,9 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       afterCommit: (receiptId) => enqueueIndexInstance(jobQueue, receiptId),
       foreground,
     });
+    const reports = new ReportService(new ReportsRepository(db.pool), log.child({ component: 'reports' }), [
+      ({ report, version }) => enqueueWriteReportSr(jobQueue, report.id, version.version),
+    ]);
     const consultationRelay = new ConsultationRelay(db.pool, log.child({ component: 'consultation-relay' }));
     const consultations = new ConsultationService({ consultations: new ConsultationsRepository(db.pool), users, studies: new QueryRepository(db.pool), relay: consultationRelay });
     const accessGrants = new AccessGrantsRepository(db.pool);
@@ -115,7 +122,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
     let reconciler: Reconciler | undefined;
     let closing: Promise<void> | undefined;
     if (options.runWorkers) {
-      queue.startWorkers([indexInstanceJob(jobs), renderInstanceThumbnailJob(jobs), renderSeriesThumbnailJob(jobs)], config.workerConcurrency);
+      queue.startWorkers([indexInstanceJob(jobs), renderInstanceThumbnailJob(jobs), renderSeriesThumbnailJob(jobs), writeReportSrJob({ reports, ingest, log: log.child({ component: 'report-sr' }) })], config.workerConcurrency);
       reconciler = new Reconciler({
         receipts: jobs.receipts,
         thumbnails: jobs.thumbnails,
@@ -133,6 +140,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       renderer,
       queue,
       ingest,
+      reports,
       jobs,
       institutions,
       users,

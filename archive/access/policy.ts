@@ -13,6 +13,8 @@ export const PERMISSIONS = [
   'store',
   /** Create, claim, update and cancel workitems of the reading worklist (UPS-RS). */
   'manage-workitems',
+  /** Write, sign and amend reports of the studies one sees (whether one may verify is a per-user attribute). */
+  'write-reports',
   /** Export a study, de-identified or not. */
   'export',
   /** Manage users and DICOM peers of one's own institution. */
@@ -30,7 +32,7 @@ export type Permission = (typeof PERMISSIONS)[number];
 const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
   system_admin: ['read-images', 'store', 'manage-workitems', 'export', 'manage-institution', 'manage-system'],
   institution_admin: ['store', 'manage-institution'],
-  radiologist: ['read-images', 'store', 'manage-workitems', 'export'],
+  radiologist: ['read-images', 'store', 'manage-workitems', 'write-reports', 'export'],
   referring_doctor: ['read-images'],
   qc_staff: ['read-images'],
   auditor: ['read-audit'],

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { Visibility } from '../access/policy.ts';
 import type { NewTemplate, ReaderAttributes, Report, ReportContent, ReportSearchHit, ReportSignature, ReportStatus, ReportTemplate, ReportVersion } from '../reading/report.ts';
+import type { StudyHeader } from '../reading/report-sr.ts';
 import { visibilityCondition } from './visibility-sql.ts';
 
 /** A signer as the service needs them: who they are, what they may do, and how they sign. */
@@ -12,25 +13,6 @@ export interface Reader {
   professionalTitle: string | null;
   licenceNumber: string | null;
   mayVerifyReports: boolean;
-}
-
-/** The study header an SR repeats (Patient, General Study modules), as the index holds it. */
-export interface StudyHeader {
-  studyInstanceUid: string;
-  institutionId: string;
-  institutionName: string;
-  patientId: string;
-  issuer: string;
-  /** DICOM JSON PN value ({Alphabetic, Ideographic, Phonetic}). */
-  patientName: Record<string, string> | null;
-  birthDate: string | null;
-  sex: string | null;
-  studyDate: string | null;
-  studyTime: string | null;
-  accessionNumber: string | null;
-  studyId: string | null;
-  /** The study's stored attributes (DICOM JSON of the study level), for Referring Physician's Name and the like. */
-  attributes: Record<string, { vr: string; Value?: unknown[] }>;
 }
 
 /** A version to write, with its signatures. */

@@ -70,6 +70,16 @@ const RULES: readonly RouteRule[] = [
   { methods: ['POST'], path: /^\/api\/consultations$/, requires: 'read-images', audit: { eventType: 'procedure-record', action: 'C' } },
   { methods: GET, path: new RegExp(`^/api/consultations/${UID}$`), requires: 'read-images', audit: { eventType: 'procedure-record', action: 'R' } },
   { methods: ['POST'], path: new RegExp(`^/api/consultations/${UID}/(accept|decline|end|opinion)$`), requires: 'read-images', audit: { eventType: 'procedure-record', action: 'U' } },
+  // Reports (初诊 + 审核): reading one is access to the study's data; writing and signing are records of the reading
+  { methods: GET, path: new RegExp(`^/api/studies/${UID}/report$`), requires: 'read-images', audit: { eventType: 'instances-accessed', action: 'R' } },
+  { methods: ['POST'], path: new RegExp(`^/api/studies/${UID}/report$`), requires: 'write-reports', audit: { eventType: 'procedure-record', action: 'C' } },
+  { methods: ['PUT'], path: new RegExp(`^/api/studies/${UID}/report/draft$`), requires: 'write-reports', audit: { eventType: 'procedure-record', action: 'U' } },
+  { methods: ['POST'], path: new RegExp(`^/api/studies/${UID}/report/signatures$`), requires: 'write-reports', audit: { eventType: 'procedure-record', action: 'C' } },
+  { methods: GET, path: /^\/api\/reports$/, requires: 'read-images', audit: { eventType: 'query', action: 'E' } },
+  { methods: [...GET, 'POST'], path: /^\/api\/report-templates$/, requires: 'write-reports' },
+  { methods: GET, path: /^\/api\/report-settings$/, requires: 'write-reports' },
+  { methods: ['PUT'], path: /^\/api\/report-settings$/, requires: 'manage-institution' },
+  { methods: ['PUT'], path: /^\/api\/report-readers\/[0-9]+$/, requires: 'manage-institution' },
   // Administration and audit
   { methods: [...GET, 'POST'], path: /^\/api\/(stats|jobs|jobs\/retry)$/, requires: 'manage-system' },
   { methods: [...GET, 'POST', 'PATCH', 'DELETE'], path: /^\/api\/admin\/(regions|institutions)(\/[^/]+)?$/, requires: 'manage-system' },
@@ -315,7 +325,7 @@ function studyNamedBy(request: Request): string | undefined {
 }
 
 function describe(permission: Permission): string {
-  return { 'read-images': 'view patient images', store: 'store images', 'manage-workitems': 'create, claim or change workitems', export: 'export studies', 'manage-institution': "manage an institution's users and peers", 'manage-system': 'administer the system', 'read-audit': 'read the audit trail' }[permission];
+  return { 'read-images': 'view patient images', store: 'store images', 'manage-workitems': 'create, claim or change workitems', 'write-reports': 'write or sign reports', export: 'export studies', 'manage-institution': "manage an institution's users and peers", 'manage-system': 'administer the system', 'read-audit': 'read the audit trail' }[permission];
 }
 
 function decodeHeader(value: string | undefined): string | undefined {

@@ -18,6 +18,7 @@ import { exportRoutes } from './api/export-routes.ts';
 import { dicomWebRouter } from './dicomweb/router.ts';
 import { upsEventSocket } from './dicomweb/ups-event-socket.ts';
 import { priorsRoutes } from './api/priors-routes.ts';
+import { reportRoutes } from './api/report-routes.ts';
 import { consultationRoutes } from './api/consultation-routes.ts';
 import { consultationSocket } from './api/consultation-socket.ts';
 import { shareLinkRoutes } from './api/share-link-routes.ts';
@@ -107,6 +108,7 @@ export function createHttpApp(runtime: Runtime, isReady: () => boolean): express
   });
 
   app.use('/api', priorsRoutes(runtime), exportRoutes(runtime));
+  app.use('/api', reportRoutes(runtime));
   app.use('/api', consultationRoutes(runtime));
   app.use('/api', shareLinkRoutes(runtime));
   app.use(filmRoutes(runtime));

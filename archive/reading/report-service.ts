@@ -1,0 +1,253 @@
+import { randomUUID } from 'node:crypto';
+import type { Principal, Visibility } from '../access/policy.ts';
+import type { NewVersion, Reader, ReportsRepository } from '../db/reports-repository.ts';
+import type { Logger } from '../log.ts';
+import {
+  draftSaveSchema,
+  EMPTY_REPORT_CONTENT,
+  newTemplateSchema,
+  readerAttributesSchema,
+  reportSettingsSchema,
+  signRequestSchema,
+  type Report,
+  type ReportSearchHit,
+  type ReportSettings,
+  type ReportSignature,
+  type ReportStatus,
+  type ReportTemplate,
+  type ReportVersion,
+  type SignRequest,
+} from './report.ts';
+import type { StudyHeader } from './report-sr.ts';
+import { SHIPPED_TEMPLATES } from './report-templates.ts';
+
+/** Why a report request was refused: the HTTP status and what to do about it. */
+export class ReportRefusal extends Error {
+  constructor(
+    readonly httpStatus: 400 | 403 | 404 | 409,
+    readonly reason: string,
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(reason);
+    this.name = 'ReportRefusal';
+  }
+}
+
+/** What happens once a signature is committed: the SR job, the workitem's stage, critical-finding notices. */
+export interface ReportSignedEvent {
+  report: Report;
+  version: ReportVersion;
+  signer: Principal;
+}
+export type ReportSignedListener = (event: ReportSignedEvent) => Promise<void>;
+
+/**
+ * Reports of studies (初诊 + 审核): the draft a reader types, saved as typed with optimistic
+ * concurrency; signatures — preliminary by a reader, final by a verifier (a per-user attribute),
+ * or final at once where the centre signs in one level; amendments with a reason. A signed version
+ * never changes. A report is seen by whoever sees its study.
+ */
+export class ReportService {
+  constructor(
+    private readonly reports: ReportsRepository,
+    private readonly log: Logger,
+    /** Run in order after each signature commits; a failing listener is logged, the signature stands. */
+    private readonly signedListeners: ReportSignedListener[],
+  ) {}
+
+  /** The report of a visible study, made empty (a draft) when the study has none yet. */
+  async open(principal: Principal, visibility: Visibility, studyInstanceUid: string, workitemUid: string | null): Promise<{ report: Report; study: StudyHeader }> {
+    const study = await this.visibleStudy(studyInstanceUid, visibility);
+    const report = await this.reports.open(studyInstanceUid, study.institutionId, workitemUid, EMPTY_REPORT_CONTENT);
+    this.log.debug({ reportId: report.id, userId: principal.userId }, 'report opened');
+    return { report, study };
+  }
+
+  /** The report of a visible study; 404 when there is none (or the study is not visible). */
+  async get(visibility: Visibility, studyInstanceUid: string): Promise<{ report: Report; study: StudyHeader }> {
+    const study = await this.visibleStudy(studyInstanceUid, visibility);
+    const report = await this.reports.findByStudy(studyInstanceUid);
+    if (!report) throw new ReportRefusal(404, `study ${studyInstanceUid} has no report yet`);
+    return { report, study };
+  }
+
+  /** Saves the draft as typed; refused (409, with the stored draft) when someone saved since the revision it was made from. */
+  async saveDraft(principal: Principal, visibility: Visibility, studyInstanceUid: string, body: unknown): Promise<{ revision: number; updatedAt: string; study: StudyHeader }> {
+    const save = parse(draftSaveSchema, body);
+    const { report, study } = await this.get(visibility, studyInstanceUid);
+    const saved = await this.reports.saveDraft(report.id, save.content, save.revision, principal.userId);
+    if (!saved) {
+      const current = (await this.reports.find(report.id))!;
+      throw new ReportRefusal(409, `the draft was saved by someone else since revision ${save.revision}: reload it (revision ${current.draftRevision})`, { revision: current.draftRevision, draft: current.draft });
+    }
+    return { ...saved, study };
+  }
+
+  /** Signs the draft as it stands at `revision`: 初诊, 审核, or an amendment with its reason. */
+  async sign(principal: Principal, visibility: Visibility, studyInstanceUid: string, body: unknown): Promise<{ report: Report; version: ReportVersion; study: StudyHeader }> {
+    const request = parse(signRequestSchema, body);
+    const { report, study } = await this.get(visibility, studyInstanceUid);
+    const signer = await this.reports.reader(principal.userId);
+    if (!signer?.institutionId) throw new ReportRefusal(403, 'a report is signed by a user of an institution');
+    const levels = await this.reports.signingLevels(signer.institutionId);
+    const refusal = await this.reports.sign<ReportRefusal | null>(report.id, (current) => {
+      const refused = refusalOf(current, request, signer, levels);
+      if (refused) return { result: refused };
+      return { add: newVersion(current, request, signature(request.role === 'preliminary' ? 'preliminary' : 'final', signer)), result: null };
+    });
+    if (refusal) throw refusal;
+    const signed = (await this.reports.find(report.id))!;
+    const version = signed.versions.at(-1)!;
+    for (const listener of this.signedListeners) {
+      await listener({ report: signed, version, signer: principal }).catch((error: unknown) => this.log.error({ err: error, reportId: report.id, version: version.version }, 'a step after signing failed'));
+    }
+    return { report: signed, version, study };
+  }
+
+  /** Every version of a report, oldest first (for the PDF, FHIR and notification slices). */
+  async versionsOf(reportId: string): Promise<ReportVersion[]> {
+    return (await this.reports.find(reportId))?.versions ?? [];
+  }
+
+  /** A study's report as the system sees it (no caller's scope): for jobs and other services. */
+  async currentReportOfStudy(studyInstanceUid: string): Promise<Report | null> {
+    return this.reports.findByStudy(studyInstanceUid);
+  }
+
+  async report(reportId: string): Promise<Report | null> {
+    return this.reports.find(reportId);
+  }
+
+  /** The study header an SR or a PDF repeats, as the system sees it. */
+  async studyHeader(studyInstanceUid: string): Promise<StudyHeader | null> {
+    return this.reports.studyHeader(studyInstanceUid, null);
+  }
+
+  /** Shipped templates and the caller's centre's own, for a modality and body part (either may be absent: all). */
+  async templates(principal: Principal, filter: { modality?: string; bodyPart?: string }): Promise<ReportTemplate[]> {
+    const own = principal.institutionId ? await this.reports.templatesOf(principal.institutionId) : [];
+    const fits = (template: ReportTemplate) =>
+      (!filter.modality || template.modality === null || template.modality === filter.modality.toUpperCase()) && (!filter.bodyPart || template.bodyPart === null || template.bodyPart === filter.bodyPart.toUpperCase());
+    return [...own, ...SHIPPED_TEMPLATES].filter(fits);
+  }
+
+  async addTemplate(principal: Principal, body: unknown): Promise<ReportTemplate> {
+    if (!principal.institutionId) throw new ReportRefusal(403, "a template belongs to a centre: add it as a user of one");
+    return this.reports.insertTemplate(principal.institutionId, parse(newTemplateSchema, body), principal.userId);
+  }
+
+  /** Signed reports holding every word of `query` (Chinese matched as typed, no word splitting needed). */
+  async search(visibility: Visibility, query: string): Promise<ReportSearchHit[]> {
+    const terms = query.split(/\s+/).map((term) => term.trim()).filter(Boolean);
+    if (terms.length === 0 || terms.some((term) => term.length > 100)) throw new ReportRefusal(400, 'q must hold one or more words of at most 100 characters');
+    return this.reports.search(terms, visibility, 100);
+  }
+
+  async statusesOf(studyInstanceUids: string[]): Promise<Map<string, ReportStatus>> {
+    return this.reports.statusesOf(studyInstanceUids);
+  }
+
+  /** 职称, 执业证号 and whether they may verify: set by a system administrator, or an institution's for its own users. */
+  async setReaderAttributes(actor: Principal, userId: string, body: unknown): Promise<void> {
+    const attributes = parse(readerAttributesSchema, body);
+    const scope = actor.role === 'system_admin' ? null : actor.institutionId;
+    if (actor.role !== 'system_admin' && !scope) throw new ReportRefusal(403, 'only administrators of an institution set its readers');
+    if (!(await this.reports.setReaderAttributes(userId, scope, attributes))) throw new ReportRefusal(404, `no user ${userId} is in your institution`);
+  }
+
+  async settings(principal: Principal): Promise<ReportSettings> {
+    return { signingLevels: principal.institutionId ? await this.reports.signingLevels(principal.institutionId) : 2 };
+  }
+
+  /** One or two signing levels for the administrator's own centre. */
+  async setSettings(actor: Principal, body: unknown): Promise<ReportSettings> {
+    const settings = parse(reportSettingsSchema, body);
+    if (!actor.institutionId) throw new ReportRefusal(403, 'report settings are a centre’s: set them as a user of one');
+    await this.reports.setSigningLevels(actor.institutionId, settings.signingLevels);
+    return settings;
+  }
+
+  private async visibleStudy(studyInstanceUid: string, visibility: Visibility): Promise<StudyHeader> {
+    const study = await this.reports.studyHeader(studyInstanceUid, visibility);
+    // The same answer for "not stored" and "not yours", as for images.
+    if (!study) throw new ReportRefusal(404, `no study ${studyInstanceUid} is stored here`);
+    return study;
+  }
+}
+
+/** Whether this signature may be made now; the state machine of a report, in one place. */
+export function refusalOf(current: Report, request: SignRequest, signer: Reader, levels: 1 | 2): ReportRefusal | null {
+  if (request.revision !== current.draftRevision) {
+    return new ReportRefusal(409, `the draft changed since revision ${request.revision} (now ${current.draftRevision}): sign what you see after reloading`, { revision: current.draftRevision });
+  }
+  if (!current.draft.impression.trim()) return new ReportRefusal(400, 'a report is signed with an impression (诊断意见)');
+  const preliminary = current.versions.at(-1)?.signatures.find((signature) => signature.role === 'preliminary');
+  switch (request.role) {
+    case 'preliminary':
+      if (current.status !== 'draft') return new ReportRefusal(409, `the report is ${current.status} already: it changes only by ${current.status === 'preliminary' ? 'verification' : 'amendment'}`);
+      if (levels === 1) return new ReportRefusal(409, 'your centre signs reports in one level: sign the final report');
+      return null;
+    case 'final':
+      if (!signer.mayVerifyReports) return new ReportRefusal(403, 'you may not verify reports (审核): an administrator grants it');
+      if (current.status === 'final' || current.status === 'amended') return new ReportRefusal(409, 'the report is final: it changes only by amendment, with a reason');
+      if (levels === 2 && current.status !== 'preliminary') return new ReportRefusal(409, 'your centre signs in two levels: a preliminary report (初诊) comes first');
+      if (levels === 2 && preliminary?.userId === signer.userId) return new ReportRefusal(403, 'the final report is verified by someone other than its preliminary reader');
+      return null;
+    case 'amendment':
+      if (!signer.mayVerifyReports) return new ReportRefusal(403, 'amendments are signed by a verifier (审核): an administrator grants it');
+      if (current.status !== 'final' && current.status !== 'amended') return new ReportRefusal(409, 'only a final report is amended; until then, edit the draft and sign');
+      return null;
+  }
+}
+
+function newVersion(current: Report, request: SignRequest, signed: ReportSignature): NewVersion {
+  const previous = current.versions.at(-1);
+  // A final keeps the 初诊 signature it verifies; an amendment is the amender's alone.
+  const carried = request.role === 'final' ? (previous?.signatures.filter((signature) => signature.role === 'preliminary') ?? []) : [];
+  return {
+    status: request.role === 'amendment' ? 'amended' : request.role,
+    content: current.draft,
+    amendmentReason: request.role === 'amendment' ? request.reason : null,
+    signatures: [...carried, signed],
+    srSopInstanceUid: newUid(),
+    srSeriesInstanceUid: newUid(),
+  };
+}
+
+function signature(role: ReportSignature['role'], signer: Reader): ReportSignature {
+  return {
+    role,
+    userId: signer.userId,
+    name: personNameText(signer.displayName),
+    title: signer.professionalTitle,
+    licence: signer.licenceNumber,
+    institution: signer.institutionName ?? '',
+    signedAt: new Date().toISOString(),
+  };
+}
+
+/**
+ * A display name as DICOM PN text, keeping both writings: '李明 Li Ming' becomes 'Li^Ming=李^明'
+ * (family name first in both; a Chinese name's first character taken as the family name, the usual
+ * case; compound family names would need the name stored in parts). A name already in PN form is kept.
+ */
+export function personNameText(displayName: string): string {
+  const name = displayName.trim();
+  if (/[\^=]/.test(name)) return name;
+  const ideographic = (name.match(/[\u3400-\u9fff\uf900-\ufaff]+/g) ?? []).join('');
+  const alphabetic = name.replace(/[\u3400-\u9fff\uf900-\ufaff]+/g, ' ').trim().split(/\s+/).filter(Boolean);
+  const alphabeticText = alphabetic.length > 1 ? `${alphabetic[0]}^${alphabetic.slice(1).join(' ')}` : (alphabetic[0] ?? '');
+  const ideographicText = ideographic.length > 1 ? `${ideographic[0]}^${ideographic.slice(1)}` : ideographic;
+  return ideographicText ? `${alphabeticText}=${ideographicText}` : alphabeticText;
+}
+
+function newUid(): string {
+  return `2.25.${BigInt(`0x${randomUUID().replace(/-/g, '')}`).toString(10)}`;
+}
+
+function parse<Output>(schema: { safeParse(value: unknown): { success: true; data: Output } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } } }, body: unknown): Output {
+  const parsed = schema.safeParse(body);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  throw new ReportRefusal(400, `${issue.path.map(String).join('.') || 'the body'}: ${issue.message}`);
+}
