@@ -73,8 +73,7 @@ export class UpsEventChannel {
   /** Whether a user has a subscription (any AE Title) that covers the workitem: would they hear of a cancellation request? */
   async isSubscribed(workitemUid: string, userId: string): Promise<boolean> {
     const covering = (await this.subscriptions.covering(workitemUid)).filter((subscription) => subscription.userId === userId);
-    for (const subscription of covering) if (await this.filterMatches(subscription, workitemUid, ALL)) return true;
-    return false;
+    return this.anyCovers(covering, workitemUid, ALL);
   }
 
   /** Opens a channel; reports flow to it until the returned function is called. */
@@ -121,16 +120,22 @@ export class UpsEventChannel {
     for (const entry of this.open) {
       const { sink } = entry;
       if (!sees(sink.visibility, notice.institutionId)) continue;
-      let covered = false;
-      for (const subscription of covering) {
-        if (subscription.userId !== sink.userId || subscription.aeTitle !== sink.aeTitle) continue;
-        if (await this.filterMatches(subscription, notice.workitemUid, sink.visibility)) {
-          covered = true;
-          break;
-        }
-      }
-      if (covered) for (const event of notice.events) this.send(entry, notice.workitemUid, event);
+      const own = covering.filter((subscription) => subscription.userId === sink.userId && subscription.aeTitle === sink.aeTitle);
+      if (await this.anyCovers(own, notice.workitemUid, sink.visibility)) for (const event of notice.events) this.send(entry, notice.workitemUid, event);
     }
+  }
+
+  private async anyCovers(subscriptions: CoveringSubscription[], workitemUid: string, visibility: Visibility): Promise<boolean> {
+    for (const subscription of subscriptions) {
+      try {
+        if (await this.filterMatches(subscription, workitemUid, visibility)) return true;
+      } catch (error) {
+        // A filter its user may no longer match by (their role now masks identity) covers nothing;
+        // the other subscribers still hear of the change.
+        this.log.warn({ err: error, aeTitle: subscription.aeTitle, userId: subscription.userId }, 'filtered UPS subscription no longer applicable');
+      }
+    }
+    return false;
   }
 
   /** A UPS State Report of each workitem a new subscription covers that is not yet COMPLETED or CANCELED. */

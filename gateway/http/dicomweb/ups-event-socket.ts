@@ -9,6 +9,8 @@ import type { WebSocketRoute } from '../websocket.ts';
  * one text message per event report (a DICOM JSON dataset) for the subscriptions of that AE Title of
  * its user. Messages from the client are not part of the protocol and are ignored.
  */
+const HEARTBEAT_MS = 30_000;
+
 export function upsEventSocket(runtime: Runtime): WebSocketRoute {
   return {
     path: /^\/dicom-web\/subscribers\/([^/]+)$/,
@@ -24,7 +26,20 @@ export function upsEventSocket(runtime: Runtime): WebSocketRoute {
         send: (report) => socket.send(JSON.stringify(report)),
       });
       if (socket.readyState !== socket.OPEN) return disconnect();
-      socket.once('close', disconnect);
+      // A subscriber may hear nothing for hours: a ping keeps proxies from closing the idle connection,
+      // and a peer that stopped answering (a laptop closed) is let go instead of being written to.
+      let answering = true;
+      socket.on('pong', () => (answering = true));
+      const heartbeat = setInterval(() => {
+        if (!answering) return socket.terminate();
+        answering = false;
+        socket.ping();
+      }, HEARTBEAT_MS);
+      heartbeat.unref();
+      socket.once('close', () => {
+        clearInterval(heartbeat);
+        disconnect();
+      });
     },
   };
 }
