@@ -33,6 +33,8 @@ export interface RequestOptions {
   accept?: string;
   /** Sent as application/json. */
   json?: unknown;
+  /** Any other body (a STOW-RS multipart), sent with its own Content-Type. */
+  body?: { content: Blob; contentType: string };
   /** Patient data: carries the stated purpose of use. */
   withPurpose?: boolean;
   /** A 401 here is an answer, not a lost session (signing in, asking whether one is signed in). */
@@ -60,9 +62,10 @@ export class Connection {
       cookies: this.context.cookies(),
       purpose: options.withPurpose ? this.context.purpose() : undefined,
     });
+    if (options.body) headers['Content-Type'] = options.body.contentType;
     let response: Response;
     try {
-      response = await this.fetcher(url, { method, headers, credentials: 'same-origin', body: options.json === undefined ? undefined : JSON.stringify(options.json) });
+      response = await this.fetcher(url, { method, headers, credentials: 'same-origin', body: options.json === undefined ? options.body?.content : JSON.stringify(options.json) });
     } catch (error) {
       throw new ApiError(0, error instanceof Error ? error.message : String(error), url);
     }

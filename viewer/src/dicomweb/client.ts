@@ -1,4 +1,4 @@
-import type { Connection } from '../api/http.ts';
+import { ApiError, type Connection } from '../api/http.ts';
 import type { DicomJson } from '../dicom/dataset.ts';
 import { qidoParameters, remainingFromWarning, type SearchCriteria, type SortKey } from '../logic/study-query.ts';
 import { seriesSummary, sortSeries, studySummary, type SeriesSummary, type StudySummary } from './models.ts';
@@ -67,6 +67,25 @@ export class DicomWebClient {
     return (await response.json()) as DicomJson[];
   }
 
+  /**
+   * Stores new instances in a study by STOW-RS (PS3.18 10.5), all in one request; a part the
+   * archive refused (a 202 or 409 answer) is a failure with the archive's Failure Reason.
+   */
+  async store(studyInstanceUid: string, instances: readonly ArrayBuffer[]): Promise<void> {
+    const boundary = `yingyun-${crypto.randomUUID()}`;
+    const parts: BlobPart[] = instances.flatMap((instance) => [`--${boundary}\r\nContent-Type: application/dicom\r\n\r\n`, instance, '\r\n']);
+    const content = new Blob([...parts, `--${boundary}--\r\n`]);
+    const response = await this.connection.request(`${this.dicomWebRoot}/studies/${studyInstanceUid}`, {
+      method: 'POST',
+      accept: 'application/dicom+json',
+      withPurpose: true,
+      body: { content, contentType: `multipart/related; type="application/dicom"; boundary=${boundary}` },
+    });
+    const result = (await response.json()) as DicomJson;
+    const failures = numbersIn(result['00081198']?.Value as DicomJson[] | undefined, '00081197');
+    if (failures.length) throw new ApiError(409, `the archive refused ${failures.length} of ${instances.length} objects (Failure Reason ${failures.map((reason) => reason.toString(16).toUpperCase().padStart(4, '0')).join(', ')})`, response.url);
+  }
+
   /** The same person's other studies the reader may see (other institutions' with a stated purpose), newest first. */
   async priors(studyInstanceUid: string): Promise<StudySummary[]> {
     const response = await this.get(`${this.apiRoot}/studies/${studyInstanceUid}/priors`);
@@ -97,4 +116,8 @@ export class DicomWebClient {
   private get(url: string): Promise<Response> {
     return this.connection.request(url, { accept: 'application/dicom+json', withPurpose: true });
   }
+}
+
+function numbersIn(items: readonly DicomJson[] | undefined, tag: string): number[] {
+  return (items ?? []).flatMap((item) => (item[tag]?.Value ?? []) as number[]);
 }

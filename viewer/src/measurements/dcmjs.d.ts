@@ -1,0 +1,2 @@
+/** dcmjs ships no types; structured-report.ts states the part of its API it uses. */
+declare module 'dcmjs';
