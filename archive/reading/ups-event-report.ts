@@ -39,8 +39,6 @@ export const UPS_EVENT_TAGS = {
   contactUri: '0074100A',
   contactDisplayName: '0074100C',
   progressInformationSequence: '00741002',
-  scheduledHumanPerformersSequence: '00404034',
-  scheduledStationNameCodeSequence: '00404025',
 } as const;
 
 /** N-EVENT-REPORT-RQ (PS3.7 E.1): its Command Field value. */

@@ -10,19 +10,18 @@ import { WORKITEM_TAGS as T, type Workitem } from './workitem.ts';
  * workitem's state, performers, stations and progress; clients Retrieve the workitem for the rest.
  */
 
-/** Input Readiness State is mandatory in a State Report; a workitem that never said is taken as READY. */
-const INPUT_READINESS_STATE = '00404041';
-const DISCONTINUATION_REASON_CODE_SEQUENCE = '0074100E';
+/** Input Readiness State is mandatory in State Report and Assigned; a workitem that never said is taken as READY. */
+function inputReadiness(workitem: Workitem): DicomJsonDataset {
+  return { [E.inputReadinessState]: workitem[E.inputReadinessState] ?? { vr: 'CS', Value: ['READY'] } };
+}
 
+/** A UPS State Report (the event attributes have the tags of the workitem's own attributes). */
 export function stateReport(workitem: Workitem, state: UpsState): UpsEvent {
-  const attributes: DicomJsonDataset = {
-    [E.procedureStepState]: { vr: 'CS', Value: [state] },
-    [E.inputReadinessState]: workitem[INPUT_READINESS_STATE] ?? { vr: 'CS', Value: ['READY'] },
-  };
+  const attributes: DicomJsonDataset = { [E.procedureStepState]: { vr: 'CS', Value: [state] }, ...inputReadiness(workitem) };
   if (state === 'CANCELED') {
     const progress = (workitem[T.progressInformationSequence]?.Value?.[0] ?? {}) as Workitem;
     const reason = progress[T.reasonForCancellation];
-    const reasonCode = progress[DISCONTINUATION_REASON_CODE_SEQUENCE];
+    const reasonCode = progress[E.discontinuationReasonCodeSequence];
     if (reason) attributes[E.reasonForCancellation] = reason;
     if (reasonCode) attributes[E.discontinuationReasonCodeSequence] = reasonCode;
   }
@@ -31,7 +30,7 @@ export function stateReport(workitem: Workitem, state: UpsState): UpsEvent {
 
 /** UPS Assigned: the performers and stations the workitem is scheduled for. */
 function assigned(workitem: Workitem): UpsEvent {
-  const attributes: DicomJsonDataset = { [E.inputReadinessState]: workitem[INPUT_READINESS_STATE] ?? { vr: 'CS', Value: ['READY'] } };
+  const attributes = inputReadiness(workitem);
   for (const tag of [T.scheduledHumanPerformersSequence, T.scheduledStationNameCodeSequence]) {
     const sequence = workitem[tag];
     if (sequence) attributes[tag] = sequence;
@@ -50,7 +49,7 @@ export function eventsOfCreate(workitem: Workitem): UpsEvent[] {
 export function eventsOfUpdate(before: Workitem, after: Workitem): UpsEvent[] {
   const changed = (tag: string) => !isDeepStrictEqual(before[tag], after[tag]);
   const events: UpsEvent[] = [];
-  if (changed(INPUT_READINESS_STATE)) events.push(stateReport(after, after[T.procedureStepState]?.Value?.[0] as UpsState));
+  if (changed(E.inputReadinessState)) events.push(stateReport(after, after[T.procedureStepState]?.Value?.[0] as UpsState));
   if (changed(T.scheduledHumanPerformersSequence) || changed(T.scheduledStationNameCodeSequence)) events.push(assigned(after));
   const progress = after[T.progressInformationSequence];
   if (changed(T.progressInformationSequence) && progress) events.push({ eventTypeId: UPS_EVENT_TYPES.progressReport, attributes: { [E.progressInformationSequence]: progress } });
