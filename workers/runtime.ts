@@ -14,6 +14,8 @@ import { WorkitemsRepository } from '../archive/db/workitems-repository.ts';
 import { UpsEventChannel } from '../archive/reading/ups-event-channel.ts';
 import { UpsSubscriptionService } from '../archive/reading/ups-subscriptions.ts';
 import { WorklistService } from '../archive/reading/worklist-service.ts';
+import { ReadingRepository } from '../archive/db/reading-repository.ts';
+import { ReadingService } from '../archive/reading/reading-service.ts';
 import { openDatabase, type Database } from '../archive/db/database.ts';
 import { IndexRepository, ThumbnailsRepository } from '../archive/db/index-repository.ts';
 import { ReceiptsRepository } from '../archive/db/receipts-repository.ts';
@@ -23,6 +25,14 @@ import { ShareLinksService } from '../archive/reading/share-links.ts';
 import { IngestService } from '../archive/ingest.ts';
 import { ReportService } from '../archive/reading/report-service.ts';
 import { enqueueWriteReportSr, writeReportSrJob } from './jobs/write-report-sr.ts';
+import { CriticalFindingsRepository } from '../archive/db/critical-findings-repository.ts';
+import { CriticalFindingsService } from '../archive/reading/critical-findings.ts';
+import { deliverCriticalWebhookJob, enqueueCriticalWebhook } from './jobs/deliver-critical-webhook.ts';
+import { CriticalEscalation } from './critical-escalation.ts';
+import { enqueueWriteReportPdf, writeReportPdfJob } from './jobs/write-report-pdf.ts';
+import { FhirRepository } from '../archive/db/fhir-repository.ts';
+import { FhirService } from '../archive/fhir/fhir-service.ts';
+import { RetrieveService } from '../archive/retrieve/retrieve-service.ts';
 import type { Logger } from '../archive/log.ts';
 import type { ObjectStore } from '../archive/storage/object-store.ts';
 import { openObjectStore } from '../archive/storage/open.ts';
@@ -62,6 +72,12 @@ export interface Runtime {
   upsSubscriptions: UpsSubscriptionService;
   /** UPS event reports to subscribers' WebSockets, across gateway processes (PostgreSQL LISTEN/NOTIFY). */
   upsEvents: UpsEventChannel;
+  /** Reading intake and assignment: rules, hospitals' requests, round-robin, returns, turnaround limits. */
+  reading: ReadingService;
+  /** FHIR R4 read access (ImagingStudy, DiagnosticReport) under the same scopes as QIDO-RS. */
+  fhir: FhirService;
+  /** Critical findings (危急值): notices to the sending hospital, read-back, escalation, the register. */
+  criticalFindings: CriticalFindingsService;
   /** Stops workers (finishing running jobs), then closes the queue and the database. */
   close(): Promise<void>;
 }
@@ -109,20 +125,53 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
     });
     const reports = new ReportService(new ReportsRepository(db.pool), log.child({ component: 'reports' }), [
       ({ report, version }) => enqueueWriteReportSr(jobQueue, report.id, version.version),
+      // 云胶片: the patient's link exists from the moment the final report is signed.
+      async ({ report, version, signer }) => {
+        if (version.status === 'final') await shareLinks.ensurePatientLink(report.studyInstanceUid, signer);
+      },
+      ({ report, version }) => enqueueWriteReportPdf(jobQueue, report.id, version.version),
+      (event) => criticalFindings.onReportSigned(event),
     ]);
     const consultationRelay = new ConsultationRelay(db.pool, log.child({ component: 'consultation-relay' }));
     const consultations = new ConsultationService({ consultations: new ConsultationsRepository(db.pool), users, studies: new QueryRepository(db.pool), relay: consultationRelay });
     const accessGrants = new AccessGrantsRepository(db.pool);
-    const shareLinks = new ShareLinksService(new ShareLinksRepository(db.pool), users, accessGrants, audit, config.shareLinks, new ReportsRepository(db.pool));
+    const shareLinks = new ShareLinksService({
+      links: new ShareLinksRepository(db.pool),
+      users,
+      grants: accessGrants,
+      audit,
+      settings: config.shareLinks,
+      reports: { findByStudy: (studyInstanceUid) => reports.currentReportOfStudy(studyInstanceUid) },
+      publicUrl: config.access.publicUrl ?? `${config.http.tls ? 'https' : 'http'}://${config.http.host}:${config.http.port}`,
+    });
     const workitems = new WorkitemsRepository(db.pool);
     const subscriptions = new UpsSubscriptionsRepository(db.pool);
     const upsEvents = new UpsEventChannel(subscriptions, workitems, log.child({ component: 'ups-events' }));
     const worklist = new WorklistService(workitems, upsEvents, config.dicom.aeTitle);
     const upsSubscriptions = new UpsSubscriptionService(subscriptions, workitems, upsEvents);
+    const reading = new ReadingService({ repository: new ReadingRepository(db.pool), worklist, institutions, audit, log: log.child({ component: 'reading' }) });
+    const fhir = new FhirService({ studies: new QueryRepository(db.pool), fhir: new FhirRepository(db.pool), reports });
+    const criticalFindings = new CriticalFindingsService({
+      repository: new CriticalFindingsRepository(db.pool),
+      studies: new QueryRepository(db.pool),
+      audit,
+      log: log.child({ component: 'critical-findings' }),
+      enqueueWebhook: (stepId) => enqueueCriticalWebhook(jobQueue, stepId),
+    });
     let reconciler: Reconciler | undefined;
+    let criticalEscalation: CriticalEscalation | undefined;
     let closing: Promise<void> | undefined;
     if (options.runWorkers) {
-      queue.startWorkers([indexInstanceJob(jobs), renderInstanceThumbnailJob(jobs), renderSeriesThumbnailJob(jobs), writeReportSrJob({ reports, ingest, log: log.child({ component: 'report-sr' }) })], config.workerConcurrency);
+      queue.startWorkers([indexInstanceJob(jobs, reading), renderInstanceThumbnailJob(jobs), renderSeriesThumbnailJob(jobs), writeReportSrJob({ reports, ingest, log: log.child({ component: 'report-sr' }) }),
+        writeReportPdfJob({
+          reports,
+          retrieve: new RetrieveService(db.pool, store, renderer),
+          filmLink: async (studyInstanceUid) => (await shareLinks.patientLinkFor(studyInstanceUid, { userId: null, username: 'report-pdf' }))?.url ?? null,
+          ingest,
+          store,
+          log: log.child({ component: 'report-pdf' }),
+        }),
+        deliverCriticalWebhookJob(criticalFindings)], config.workerConcurrency);
       reconciler = new Reconciler({
         receipts: jobs.receipts,
         thumbnails: jobs.thumbnails,
@@ -131,6 +180,8 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
         graceSeconds: config.reconcileAfterSeconds,
       });
       reconciler.start();
+      criticalEscalation = new CriticalEscalation(criticalFindings, log.child({ component: 'critical-escalation' }));
+      criticalEscalation.start();
     }
     return {
       config,
@@ -152,9 +203,13 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       worklist,
       upsSubscriptions,
       upsEvents,
+      reading,
+      fhir,
+      criticalFindings,
       close() {
         closing ??= (async () => {
           await reconciler?.stop();
+          await criticalEscalation?.stop();
           await consultationRelay.close();
           await upsEvents.close();
           await audit.drain();

@@ -43,15 +43,15 @@ export function diagnosticReport(report: Report, study: ReportedStudy, urls: { g
     imagingStudy: [{ reference: `ImagingStudy/${report.studyInstanceUid}`, identifier: { system: SYSTEM.dicomUid, value: `urn:oid:${report.studyInstanceUid}` } }],
     ...(version.content.impression.trim() ? { conclusion: version.content.impression } : {}),
     presentedForm: [
-      { contentType: 'application/pdf', language, url: reportPdfUrl(urls.gateway, report.id, version.version), title: `report-${report.id}-v${version.version}.pdf`, creation: version.createdAt },
+      { contentType: 'application/pdf', language, url: reportPdfUrl(urls.gateway, report.studyInstanceUid, version.version), title: `report-${report.id}-v${version.version}.pdf`, creation: version.createdAt },
       { contentType: 'text/plain; charset=utf-8', language, data: Buffer.from(reportText, 'utf8').toString('base64'), creation: version.createdAt },
     ],
   };
 }
 
 /** Where the signed PDF of a version is downloaded (gateway/http/api/report-pdf-routes.ts). */
-export function reportPdfUrl(gatewayBase: string, reportId: string, version: number): string {
-  return `${gatewayBase}/api/reports/${reportId}/pdf?version=${version}`;
+export function reportPdfUrl(gatewayBase: string, studyInstanceUid: string, version: number): string {
+  return `${gatewayBase}/api/studies/${studyInstanceUid}/report/pdf?version=${version}`;
 }
 
 function signersOf(version: ReportVersion): { display: string }[] {

@@ -3,7 +3,7 @@ import { auditPatientId } from '../audit/audit-event.ts';
 import type { DicomJsonDataset } from '../dicom/types.ts';
 import type { FhirRepository } from '../db/fhir-repository.ts';
 import type { QueryRepository, InstanceRow } from '../db/query-repository.ts';
-import type { ReportsRepository } from '../db/reports-repository.ts';
+import type { ReportService } from '../reading/report-service.ts';
 import { MAX_RESULTS, parseQidoQuery } from '../query/qido-query.ts';
 import { diagnosticReport } from './diagnostic-report.ts';
 import { imagingStudy, text } from './imaging-study.ts';
@@ -31,7 +31,7 @@ export interface FhirAudited {
  * same scope as QIDO-RS: a study or report the caller may not see is not found.
  */
 export class FhirService {
-  constructor(private readonly deps: { studies: QueryRepository; fhir: FhirRepository; reports: ReportsRepository }) {}
+  constructor(private readonly deps: { studies: QueryRepository; fhir: FhirRepository; reports: Pick<ReportService, 'report'> }) {}
 
   async searchImagingStudies(search: ImagingStudySearch, visibility: Visibility, urls: FhirUrls): Promise<{ bundle: Bundle<ImagingStudy>; audited: FhirAudited }> {
     const found = await this.deps.studies.searchStudies(imagingStudyQuery(search, search.count), visibility);
@@ -60,7 +60,7 @@ export class FhirService {
     const shown = rows.slice(0, search.count);
     const resources: DiagnosticReport[] = [];
     for (const row of shown) {
-      const report = await this.deps.reports.find(row.reportId);
+      const report = await this.deps.reports.report(row.reportId);
       if (report?.versions.length) resources.push(diagnosticReport(report, row, urls));
     }
     return {
@@ -71,7 +71,7 @@ export class FhirService {
 
   async readDiagnosticReport(reportId: string, visibility: Visibility, urls: FhirUrls): Promise<{ resource: DiagnosticReport; audited: FhirAudited } | null> {
     if (!/^[1-9][0-9]{0,17}$/.test(reportId)) return null;
-    const report = await this.deps.reports.find(reportId);
+    const report = await this.deps.reports.report(reportId);
     if (!report?.versions.length) return null;
     const found = await this.deps.studies.searchStudies(imagingStudyQuery({ studyUids: [report.studyInstanceUid] }, 1), visibility);
     const study = found.rows[0];

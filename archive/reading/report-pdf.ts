@@ -27,7 +27,6 @@ const PDF_SERIES_BASE = 950;
 export interface KeyImage {
   /** JPEG or PNG. */
   bytes: Buffer;
-  caption: string;
 }
 
 export interface ReportPdfInput {
@@ -133,10 +132,9 @@ export async function renderReportPdf(input: ReportPdfInput): Promise<Buffer> {
       const x = PAGE.margin + index * (size + 12);
       document.rect(x, top, size, size).fill('#000000');
       document.image(image.bytes, x, top, { fit: [size, size], align: 'center', valign: 'center' });
-      document.font('regular').fontSize(7).fillColor(MUTED).text(image.caption, x, top + size + 2, { width: size, align: 'center' });
     }
     document.x = PAGE.margin;
-    document.y = top + size + 20;
+    document.y = top + size + 12;
   }
 
   // Signatures and the QR code share the last block.
@@ -231,6 +229,11 @@ function firstText(dataset: DicomJsonDataset, tag: string): string | undefined {
 function firstPersonName(dataset: DicomJsonDataset, tag: string): DicomJsonPersonName | undefined {
   const value = dataset[tag]?.Value?.[0];
   return value && typeof value === 'object' ? (value as DicomJsonPersonName) : undefined;
+}
+
+/** Where the PDF of a version is kept for download, beside its Encapsulated PDF copy in the study. */
+export function reportPdfObjectKey(reportId: string, version: number): string {
+  return `reports/${reportId}/v${version}.pdf`;
 }
 
 /**

@@ -29,7 +29,7 @@ const UID = '[^/]+';
 
 /**
  * Every route the gateway serves, with what it requires: the policy lives here, in one table, not in
- * the handlers. The first matching rule applies; a path under /api, /dicom-web or /wado that no rule
+ * the handlers. The first matching rule applies; a path under /api, /dicom-web, /wado or /fhir that no rule
  * names is refused (default deny), and everything else is the viewer's static app, which is public
  * (it holds no patient data and asks for a sign-in itself).
  */
@@ -75,6 +75,11 @@ const RULES: readonly RouteRule[] = [
   { methods: ['POST'], path: new RegExp(`^/api/studies/${UID}/report$`), requires: 'write-reports', audit: { eventType: 'procedure-record', action: 'C' } },
   { methods: ['PUT'], path: new RegExp(`^/api/studies/${UID}/report/draft$`), requires: 'write-reports', audit: { eventType: 'procedure-record', action: 'U' } },
   { methods: ['POST'], path: new RegExp(`^/api/studies/${UID}/report/signatures$`), requires: 'write-reports', audit: { eventType: 'procedure-record', action: 'C' } },
+  { methods: GET, path: new RegExp(`^/api/studies/${UID}/report/pdf$`), requires: 'read-images', audit: { eventType: 'instances-accessed', action: 'R' } },
+  // FHIR R4 read access: the same scopes as QIDO-RS; the CapabilityStatement is public, as FHIR clients expect
+  { methods: GET, path: /^\/fhir\/metadata$/, requires: 'public' },
+  { methods: GET, path: /^\/fhir\/(ImagingStudy|DiagnosticReport)$/, requires: 'read-images', audit: { eventType: 'query', action: 'E' } },
+  { methods: GET, path: new RegExp(`^/fhir/(ImagingStudy|DiagnosticReport)/${UID}$`), requires: 'read-images', audit: { eventType: 'instances-accessed', action: 'R' } },
   { methods: GET, path: /^\/api\/reports$/, requires: 'read-images', audit: { eventType: 'query', action: 'E' } },
   { methods: [...GET, 'POST'], path: /^\/api\/report-templates$/, requires: 'write-reports' },
   { methods: GET, path: /^\/api\/report-settings$/, requires: 'write-reports' },
@@ -89,7 +94,7 @@ const RULES: readonly RouteRule[] = [
 
 // Case-insensitive on purpose: the rules above are matched case-sensitively, so /DICOM-WEB/… or /Api/…
 // is under a guarded prefix that no rule names, and is refused like any other unnamed path.
-const GUARDED_PREFIX = /^\/(api|dicom-web|wado)(\/|$)/i;
+const GUARDED_PREFIX = /^\/(api|dicom-web|wado|fhir)(\/|$)/i;
 const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 export interface RequestAccess {

@@ -19,6 +19,8 @@ import { dicomWebRouter } from './dicomweb/router.ts';
 import { upsEventSocket } from './dicomweb/ups-event-socket.ts';
 import { priorsRoutes } from './api/priors-routes.ts';
 import { reportRoutes } from './api/report-routes.ts';
+import { reportPdfRoutes } from './api/report-pdf-routes.ts';
+import { fhirOutcomes, fhirRoutes } from './fhir/fhir-routes.ts';
 import { consultationRoutes } from './api/consultation-routes.ts';
 import { consultationSocket } from './api/consultation-socket.ts';
 import { shareLinkRoutes } from './api/share-link-routes.ts';
@@ -109,6 +111,9 @@ export function createHttpApp(runtime: Runtime, isReady: () => boolean): express
 
   app.use('/api', priorsRoutes(runtime), exportRoutes(runtime));
   app.use('/api', reportRoutes(runtime));
+  app.use('/api', reportPdfRoutes(runtime));
+  // FHIR clients read OperationOutcome: every error under /fhir, the access policy's included, is answered as one.
+  app.use('/fhir', fhirRoutes(runtime), fhirOutcomes(runtime.log.child({ component: 'fhir' })));
   app.use('/api', consultationRoutes(runtime));
   app.use('/api', shareLinkRoutes(runtime));
   app.use(filmRoutes(runtime));

@@ -1,0 +1,74 @@
+import { z } from 'zod';
+import type { IngestService } from '../../archive/ingest.ts';
+import type { Logger } from '../../archive/log.ts';
+import { RenderUnsupported } from '../../archive/render/render.ts';
+import { encapsulatedReportPdf, renderReportPdf, reportPdfObjectKey, type KeyImage } from '../../archive/reading/report-pdf.ts';
+import type { ReportService } from '../../archive/reading/report-service.ts';
+import type { RetrieveService } from '../../archive/retrieve/retrieve-service.ts';
+import type { ObjectStore } from '../../archive/storage/object-store.ts';
+import type { JobDefinition, JobQueue } from '../queue.ts';
+
+export const WRITE_REPORT_PDF = 'write-report-pdf';
+
+const payload = z.object({ reportId: z.string().regex(/^\d+$/), version: z.number().int().min(1) });
+type WriteReportPdfPayload = z.infer<typeof payload>;
+
+/** Key images on the page: one per image series, the first few series. */
+const KEY_IMAGES = 4;
+
+/** Enqueued after a signature commits, beside the SR job: one job per signed version. */
+export function enqueueWriteReportPdf(queue: JobQueue, reportId: string, version: number): Promise<void> {
+  return queue.enqueue(WRITE_REPORT_PDF, { reportId, version } satisfies WriteReportPdfPayload, { jobId: `report-pdf-${reportId}-${version}` });
+}
+
+/**
+ * Prints a signed report version as a PDF, keeps it for download (GET /api/reports/{id}/pdf), and
+ * stores it in the study as an Encapsulated PDF through the one ingest path, on behalf of the
+ * institution owning the study. A rerun stores the same instance (its UIDs come from the version's
+ * SR), as a new version of it if the film link's token changed in between.
+ */
+export function writeReportPdfJob(deps: {
+  reports: ReportService;
+  retrieve: RetrieveService;
+  /** The patient's cloud film link (share-links.ts), printed as a QR code once the report is final. */
+  filmLink: (studyInstanceUid: string) => Promise<string | null>;
+  ingest: IngestService;
+  store: ObjectStore;
+  log: Logger;
+}): JobDefinition<WriteReportPdfPayload> {
+  return {
+    name: WRITE_REPORT_PDF,
+    payload,
+    async handle({ reportId, version: number }) {
+      const report = await deps.reports.report(reportId);
+      const version = report?.versions.find((candidate) => candidate.version === number);
+      if (!report || !version) throw new Error(`report ${reportId} has no version ${number}`);
+      const study = await deps.reports.studyHeader(report.studyInstanceUid);
+      if (!study) throw new Error(`study ${report.studyInstanceUid} of report ${reportId} is not indexed`);
+      // The patient is given their film only for a verified report.
+      const filmUrl = version.status === 'preliminary' ? null : await deps.filmLink(report.studyInstanceUid);
+      const pdf = await renderReportPdf({ study, reportId, version, keyImages: await keyImages(deps.retrieve, report.studyInstanceUid), filmUrl });
+      await deps.store.put(reportPdfObjectKey(reportId, number), pdf, 'application/pdf');
+      const outcome = await deps.ingest.ingest({ part10: encapsulatedReportPdf(study, version, pdf) }, { via: 'import', name: 'report-pdf', institutionId: study.institutionId });
+      deps.log.info({ reportId, version: number, sopInstanceUid: outcome.parsed.sopInstanceUid, result: outcome.result, bytes: pdf.length }, 'report PDF stored');
+    },
+  };
+}
+
+/**
+ * Until readers mark key images (a Key Object Selection), the page shows each image series'
+ * representative image (its middle instance), as the study list's thumbnails do.
+ */
+async function keyImages(retrieve: RetrieveService, studyInstanceUid: string): Promise<KeyImage[]> {
+  const series = new Set<string>();
+  for (const instance of await retrieve.instances({ studyInstanceUid })) if (instance.pixel) series.add(instance.seriesInstanceUid);
+  const images: KeyImage[] = [];
+  for (const seriesInstanceUid of [...series].slice(0, KEY_IMAGES)) {
+    try {
+      images.push(await retrieve.thumbnail({ studyInstanceUid, seriesInstanceUid }, { format: 'jpeg', viewport: { width: 384, height: 384 } }));
+    } catch (error) {
+      if (!(error instanceof RenderUnsupported)) throw error;
+    }
+  }
+  return images;
+}
