@@ -2,16 +2,19 @@ import './styles.css';
 import { AdminClient } from './api/admin-client.ts';
 import { AuthClient } from './api/auth-client.ts';
 import { Connection } from './api/http.ts';
+import { ReportClient } from './api/report-client.ts';
 import { DicomWebClient } from './dicomweb/client.ts';
-import { chooseLocale, LOCALE_STORAGE_KEY } from './i18n/i18n.ts';
+import { chooseLocale, LOCALE_STORAGE_KEY, translator } from './i18n/i18n.ts';
 import { ImagingEngine, startImaging } from './imaging/engine.ts';
 import { parseRoute, rendererFlag } from './logic/route.ts';
 import { imageRequestHeaders } from './logic/session.ts';
 import { AdminController } from './state/admin-controller.ts';
 import { emptyAdmin, emptyList, emptyReading, type AppState } from './state/app-state.ts';
 import { Controller } from './state/controller.ts';
+import { ReportController } from './state/report-controller.ts';
 import { createStore } from './state/store.ts';
 import { AppView } from './ui/app-view.ts';
+import { ReportPanel } from './ui/report-panel.ts';
 
 // Requests and the image loader report a lost session to the controller, which exists only once
 // everything it uses does: they reach it through this.
@@ -66,5 +69,13 @@ view = new AppView(controller, (study, series) => client.seriesThumbnail(study, 
 document.getElementById('app')!.replaceChildren(view.element);
 store.subscribe((state) => view?.render(state));
 view.render(store.get());
+// The report editor beside the images of the study the reading screen opened.
+const reports = new ReportController(new ReportClient(connection), store);
+const reportPanel = new ReportPanel(reports);
+view.reading.besideImages(reportPanel.element);
+const renderReport = () => reportPanel.render(reports.store.get(), translator(store.get().locale), store.get().route.page === 'viewer');
+store.subscribe(renderReport);
+reports.store.subscribe(renderReport);
+renderReport();
 addEventListener('popstate', () => void controller?.followLocation(location.pathname, location.search));
 void controller.start();

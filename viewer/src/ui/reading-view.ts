@@ -26,6 +26,7 @@ export class ReadingView {
   readonly grid: ViewportGrid;
   private readonly toolbar = h('div', { class: 'toolbar', role: 'toolbar' });
   private readonly sidebar = h('aside', { class: 'sidebar' });
+  private readonly body = h('div', { class: 'reading-body' });
   private readonly message = h('div', { class: 'reading-message', hidden: true });
   private state: AppState | undefined;
   private presets: VoiPreset[] = [];
@@ -36,8 +37,14 @@ export class ReadingView {
   ) {
     this.grid = new ViewportGrid(controller, controller.engine);
     const main = h('div', { class: 'reading-main' }, this.message, this.grid.element);
-    this.element.append(this.toolbar, h('div', { class: 'reading-body' }, this.sidebar, main));
+    this.element.append(this.toolbar, this.body);
+    this.body.append(this.sidebar, main);
     document.addEventListener('keydown', (event) => this.onKey(event));
+  }
+
+  /** A panel shown to the right of the images (the report editor). */
+  besideImages(panel: HTMLElement): void {
+    this.body.append(panel);
   }
 
   render(state: AppState, t: Translate): void {
