@@ -173,10 +173,10 @@ export class ShareLinksRepository {
     return rows[0]?.birthDate ?? null;
   }
 
-  /** Whose study it is, for the audit trail. */
-  async studyPatient(studyInstanceUid: string): Promise<{ issuer: string; patientId: string; patientName: string | null } | null> {
-    const { rows } = await this.pool.query<{ issuer: string; patientId: string; patientName: string | null }>(
-      `SELECT p.issuer, p.patient_id AS "patientId",
+  /** Whose study it is: its institution, and its patient for the audit trail. */
+  async studyPatient(studyInstanceUid: string): Promise<{ institutionId: string; issuer: string; patientId: string; patientName: string | null } | null> {
+    const { rows } = await this.pool.query<{ institutionId: string; issuer: string; patientId: string; patientName: string | null }>(
+      `SELECT st.institution_id::text AS "institutionId", p.issuer, p.patient_id AS "patientId",
               NULLIF(rtrim(concat_ws('=', coalesce(p.patient_name->>'Alphabetic', ''), coalesce(p.patient_name->>'Ideographic', ''),
                                       coalesce(p.patient_name->>'Phonetic', '')), '='), '') AS "patientName"
        FROM studies st JOIN patients p ON p.id = st.patient_pk WHERE st.study_instance_uid = $1`,

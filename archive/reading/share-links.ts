@@ -123,14 +123,27 @@ export const FILM_PATH = '/film';
 export class ShareLinksService {
   private sessionKey?: Promise<Buffer>;
 
-  constructor(
-    private readonly links: ShareLinksRepository,
-    private readonly users: UsersRepository,
-    private readonly grants: StudyGrants,
-    private readonly audit: AuditLog,
-    private readonly settings: ShareLinkSettings,
-    private readonly reports: ReportSource,
-  ) {}
+  private readonly links: ShareLinksRepository;
+  private readonly users: UsersRepository;
+  private readonly grants: StudyGrants;
+  private readonly audit: AuditLog;
+  private readonly settings: ShareLinkSettings;
+  private readonly reports: ReportSource;
+  private readonly publicUrl: string;
+
+  constructor(dependencies: {
+    links: ShareLinksRepository;
+    users: UsersRepository;
+    grants: StudyGrants;
+    audit: AuditLog;
+    settings: ShareLinkSettings;
+    reports: ReportSource;
+    /** Where people reach Yingyun: the base of links made without a request to take it from (at signing). */
+    publicUrl: string;
+  }) {
+    ({ links: this.links, users: this.users, grants: this.grants, audit: this.audit, settings: this.settings, reports: this.reports } = dependencies);
+    this.publicUrl = dependencies.publicUrl.replace(/\/+$/, '');
+  }
 
   // ---- Staff and doctors: making, listing, showing again and revoking links
 
@@ -139,7 +152,7 @@ export class ShareLinksService {
    * 4 digits of a phone number (staff's, else Patient's Telephone Numbers in the study).
    */
   async createPatientLink(
-    study: StudyOwnership,
+    study: Pick<StudyOwnership, 'studyInstanceUid' | 'institutionId'>,
     request: { factor: SecondFactorKind; phoneLast4?: string; days?: number },
     by: { userId: string | null; via: 'staff' | 'report-signed' },
     baseUrl: string,
@@ -160,15 +173,61 @@ export class ShareLinksService {
   }
 
   /**
-   * The patient link of a study as a URL, for the report's PDF and the signing hook: the live one
-   * (with a fresh token: see the class comment) or, when there is none, a new one whose second
-   * factor is the birth date when the study has one, else the phone's last 4 digits.
+   * The study's live patient link, made when there is none: what signing the final report calls.
+   * Its second factor is the birth date when the study records one, else the phone's last 4 digits
+   * (0010,2154). No token yet: one is minted whenever the link is shown (patientLinkFor, reissue).
+   * Null when the study is not stored or records neither factor (staff then make one by hand).
    */
-  async patientLinkFor(study: StudyOwnership, by: { userId: string | null }, baseUrl: string): Promise<IssuedShareLink> {
-    const live = await this.links.livePatientLink(study.studyInstanceUid);
-    if (live) return this.issueToken(live, by.userId, baseUrl);
-    const factor: SecondFactorKind = (await this.links.patientBirthDate(study.studyInstanceUid)) ? 'birth-date' : 'phone-last4';
-    return this.createPatientLink(study, { factor }, { userId: by.userId, via: 'report-signed' }, baseUrl);
+  async ensurePatientLink(studyInstanceUid: string, by: { userId: string | null; username?: string }): Promise<StoredShareLink | null> {
+    const live = await this.links.livePatientLink(studyInstanceUid);
+    if (live) return live;
+    const patient = await this.links.studyPatient(studyInstanceUid);
+    if (!patient) return null;
+    const factor: SecondFactorKind = (await this.links.patientBirthDate(studyInstanceUid)) ? 'birth-date' : 'phone-last4';
+    let factorValue: string;
+    try {
+      factorValue = await this.factorValueFor(studyInstanceUid, factor, undefined);
+    } catch (error) {
+      if (error instanceof ShareLinkError) return null;
+      throw error;
+    }
+    const id = await this.links.create({
+      studyInstanceUid,
+      institutionId: patient.institutionId,
+      audience: 'patient',
+      createdVia: 'report-signed',
+      createdByUserId: by.userId,
+      expiresAt: new Date(Date.now() + this.settings.patientLinkDays * 86_400_000),
+      factor: { kind: factor, value: factorValue },
+    });
+    await this.recordDisclosure(studyInstanceUid, by, { shareLinkId: id, audience: 'patient', via: 'report-signed' });
+    return this.links.find(id);
+  }
+
+  /**
+   * The patient link of a study as a URL with a fresh token (see the class comment): for the QR code
+   * of the report's PDF. Null as for ensurePatientLink.
+   */
+  async patientLinkFor(studyInstanceUid: string, by: { userId: string | null; username?: string }, baseUrl = this.publicUrl): Promise<IssuedShareLink | null> {
+    const link = await this.ensurePatientLink(studyInstanceUid, by);
+    if (!link) return null;
+    const issued = await this.issueToken(link, by.userId, baseUrl);
+    await this.recordDisclosure(studyInstanceUid, by, { shareLinkId: link.id, audience: 'patient', newToken: true });
+    return issued;
+  }
+
+  // Calls from inside the archive (signing, the PDF) pass no HTTP rule that would audit them.
+  private async recordDisclosure(studyInstanceUid: string, by: { username?: string }, detail: Record<string, unknown>): Promise<void> {
+    const patient = await this.links.studyPatient(studyInstanceUid);
+    await this.audit.record({
+      eventType: 'export',
+      action: 'C',
+      outcome: 0,
+      userName: by.username,
+      ...(patient ? { patientId: auditPatientId(patient.issuer, patient.patientId), patientName: patient.patientName ?? undefined } : {}),
+      studyUids: [studyInstanceUid],
+      detail,
+    });
   }
 
   /** A new token for a patient link still usable, for staff to send again. */

@@ -1,0 +1,339 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Browser } from 'playwright-core';
+import { COMMAND_LINE_ACTOR } from '../archive/access/administration.ts';
+import { message } from '../archive/i18n/messages.ts';
+import type { IssuedShareLink, ShareLinkSummary } from '../archive/reading/share-link-types.ts';
+import { makeSecondaryCaptures, STUDIES, type Study } from '../fixtures/generate.ts';
+import { browserUnavailable, launchChromium, screenshot, waitForCondition } from './support/browser.ts';
+import { startTestSystem, type TestSystem } from './support/system.ts';
+
+/**
+ * The patient's cloud film (云胶片) and doctors' share links against the running system: Qingshi's
+ * radiologist makes links to Wang's study; the patient opens theirs on a phone-sized Chromium with
+ * the second factor; wrong factors lock the link; expired and revoked links do not open; the film's
+ * cookie reaches only that study's images; a share with a Nanling doctor is a grant they lose on
+ * revocation; every opening and every failure is in the audit trail.
+ */
+const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
+const BIRTH_DATE = '1965-03-12'; // STUDIES.wangPriorCt's patient
+const TELEPHONE = '+86 138 0013 8642';
+
+interface StoredStudy {
+  study: string;
+  series: string;
+  instances: string[];
+}
+
+describe('cloud film and share links', { skip: browserUnavailable() }, () => {
+  let system: TestSystem;
+  let browser: Browser;
+  let filmed: StoredStudy;
+  let other: StoredStudy;
+  const tokens = new Map<string, string>();
+  let ingestOne: (study: Study) => Promise<string>;
+
+  const call = (username: string, path: string, init: RequestInit & { json?: unknown } = {}) => {
+    const headers = new Headers(init.headers);
+    headers.set('authorization', `Bearer ${tokens.get(username)}`);
+    if (init.json !== undefined) headers.set('content-type', 'application/json');
+    return fetch(`${system.httpUrl}${path}`, { ...init, headers, body: init.json !== undefined ? JSON.stringify(init.json) : init.body });
+  };
+  const json = async <T>(response: Response, status: number): Promise<T> => {
+    const text = await response.text();
+    assert.equal(response.status, status, text);
+    return JSON.parse(text) as T;
+  };
+  const patientLink = async (body: unknown = { factor: 'birth-date' }) =>
+    json<IssuedShareLink>(await call('qs-radiologist', `/api/studies/${filmed.study}/share-links/patient`, { method: 'POST', json: body }), 201);
+  /** The link's page as a phone without a cookie would load it (the URL names the gateway it was made by). */
+  const open = (url: string, init: RequestInit = {}) => fetch(url, { redirect: 'manual', ...init });
+  const submitFactor = (url: string, factor: string) =>
+    open(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ factor }).toString() });
+  const auditOf = async (linkId: string) => {
+    const { rows } = await system.runtime.db.pool.query<{ event_type: string; outcome: number; source_address: string; study_uids: string[]; patient_id: string | null; detail: Record<string, unknown> }>(
+      `SELECT event_type, outcome, source_address, study_uids, patient_id, detail FROM audit_events WHERE user_name = $1 ORDER BY id`,
+      [`share-link:${linkId}`],
+    );
+    return rows;
+  };
+
+  before(async () => {
+    system = await startTestSystem();
+    const { administration } = system;
+    const actor = COMMAND_LINE_ACTOR;
+    const institutions: Record<string, string> = {};
+    for (const [code, name] of [
+      ['QINGSHI', '青石县人民医院'],
+      ['NANLING', '南岭县中医院'],
+    ] as const) {
+      institutions[code] = (await administration.createInstitution(actor, { code, name, kind: 'hospital' })).id;
+    }
+    for (const [username, role, institutionCode] of [
+      ['qs-radiologist', 'radiologist', 'QINGSHI'],
+      ['qs-referrer', 'referring_doctor', 'QINGSHI'],
+      ['nl-radiologist', 'radiologist', 'NANLING'],
+      ['nl-doctor', 'referring_doctor', 'NANLING'],
+      ['qs-verifier', 'radiologist', 'QINGSHI'],
+    ] as const) {
+      await administration.createUser(actor, { username, displayName: username, role, institutionCode });
+      tokens.set(username, (await administration.createToken(actor, { username, label: 'cloud film' })).token);
+    }
+    const ingestStudy = async (study: Study, count: number, overrides = {}): Promise<StoredStudy> => {
+      const stored: StoredStudy = { study: '', series: '', instances: [] };
+      for (const instance of makeSecondaryCaptures({ study, count, seriesNumber: 2, overrides })) {
+        const outcome = await system.runtime.ingest.ingest({ part10: instance.bytes }, { via: 'import', name: 'cloud-film', institutionId: institutions.QINGSHI! });
+        stored.study = outcome.parsed.studyInstanceUid;
+        stored.series = outcome.parsed.seriesInstanceUid;
+        stored.instances.push(outcome.parsed.sopInstanceUid);
+      }
+      return stored;
+    };
+    ingestOne = async (study: Study) => {
+      const stored = await ingestStudy(study, 1);
+      await system.runtime.queue.whenIdle();
+      return stored.study;
+    };
+    filmed = await ingestStudy(STUDIES.wangPriorCt, 5, { PatientTelephoneNumbers: TELEPHONE });
+    other = await ingestStudy(STUDIES.liJiCr, 1);
+    await system.runtime.queue.whenIdle();
+    browser = await launchChromium();
+  });
+  after(async () => {
+    await browser?.close();
+    await system?.shutdown();
+  });
+
+  it('opens on a phone with the right birth date: the study, its images to swipe, and nothing of any other study', async () => {
+    const issued = await patientLink();
+    assert.match(issued.url, /\/film\/[A-Za-z0-9_-]{43}$/);
+    assert.match(issued.qrSvg, /^<svg/);
+    assert.equal(issued.link.state, 'active');
+    assert.equal(issued.link.factorKind, 'birth-date');
+    const days = (Date.parse(issued.link.expiresAt) - Date.now()) / 86_400_000;
+    assert.ok(days > 29.9 && days <= 30, `expires in 30 days by default, not ${days}`);
+
+    const context = await browser.newContext({ ...PHONE, locale: 'zh-CN' });
+    try {
+      const page = await context.newPage();
+      const scripts: string[] = [];
+      page.on('request', (request) => {
+        if (request.resourceType() === 'script') scripts.push(request.url());
+      });
+      await page.goto(issued.url);
+      assert.equal(await page.locator('label[for=factor]').innerText(), message('film.factor.birth-date', 'zh'));
+      await page.fill('#factor', '1965-03-13');
+      await page.click('button[type=submit]');
+      assert.equal(await page.locator('.refusal').innerText(), message('film.refused.wrong-factor', 'zh'));
+      await page.fill('#factor', BIRTH_DATE);
+      await page.click('button[type=submit]');
+      await page.locator('main.film').waitFor();
+      assert.match(await page.locator('header h1').innerText(), /王小东/);
+      assert.equal(await page.locator('.no-report').innerText(), message('film.noReport', 'zh'), 'no final report signed yet');
+      // No key images marked: the middle image of the series stands for it, drawn first.
+      assert.equal(await page.locator('img.key-image').count(), 1);
+      await waitForCondition(page, "(() => { const image = document.querySelector('img.key-image'); return !!image && image.complete && image.naturalWidth > 0; })()");
+      assert.equal(await page.locator('.series .strip figure').count(), 5, 'every image of the series, to swipe through');
+      assert.equal(await page.locator('.series figcaption').first().innerText(), '1 / 5');
+      assert.deepEqual(scripts, [], 'no script at all on the patient page');
+      const width = (await page.evaluate('document.documentElement.scrollWidth')) as number;
+      assert.ok(width <= 390, `fits the phone's width (${width}px)`);
+      await screenshot(page, 'cloud-film-phone');
+
+      // The cookie is the link's: that study's images open, another study's do not, nor DICOMweb.
+      const base = new URL(issued.url);
+      const own = await page.request.get(`${base.href}/images/${filmed.series}/${filmed.instances[0]}/1`);
+      assert.equal(own.status(), 200);
+      assert.equal(own.headers()['content-type'], 'image/jpeg');
+      const foreign = await page.request.get(`${base.href}/images/${other.series}/${other.instances[0]}/1`);
+      assert.equal(foreign.status(), 404, 'another study of the same hospital');
+      const mixed = await page.request.get(`${base.href}/images/${filmed.series}/${other.instances[0]}/1`);
+      assert.equal(mixed.status(), 404, "another study's instance under this study's series");
+      const dicomWeb = await page.request.get(`${base.origin}/dicom-web/studies/${other.study}/metadata`);
+      assert.equal(dicomWeb.status(), 401, 'the film cookie is no sign-in');
+      const ownDicomWeb = await page.request.get(`${base.origin}/dicom-web/studies/${filmed.study}/metadata`);
+      assert.equal(ownDicomWeb.status(), 401);
+
+      // English on request, the same film.
+      await page.goto(`${issued.url}?lang=en`);
+      assert.equal(await page.locator('.all-images h2').innerText(), message('film.allImages', 'en'));
+    } finally {
+      await context.close();
+    }
+
+    const events = await auditOf(issued.link.id);
+    assert.deepEqual(
+      events.map((event) => [event.event_type, event.outcome]),
+      [
+        ['access-denied', 4],
+        ['instances-accessed', 0],
+        ['instances-accessed', 0],
+      ],
+      'the wrong birth date, then each opening',
+    );
+    assert.equal(events[0]!.detail.refusal, 'wrong-factor');
+    assert.deepEqual(events[1]!.study_uids, [filmed.study]);
+    assert.match(events[1]!.patient_id ?? '', /QS0012345/);
+    assert.equal(events[1]!.source_address.replace('::ffff:', ''), '127.0.0.1');
+  });
+
+  it('shows nothing without the second factor, with a forged cookie, or with a malformed token', async () => {
+    const issued = await patientLink();
+    const form = await open(issued.url);
+    assert.equal(form.status, 200);
+    const html = await form.text();
+    assert.match(html, /name="factor"/);
+    assert.doesNotMatch(html, /images\//, 'no image address before the factor');
+    const image = `${issued.url}/images/${filmed.series}/${filmed.instances[0]}/1`;
+    assert.equal((await open(image)).status, 404);
+    const forged = `yingyun_film=${issued.link.id}.${Date.now() + 3_600_000}.${'A'.repeat(43)}`;
+    assert.equal((await open(image, { headers: { cookie: forged } })).status, 404);
+    assert.equal((await open(issued.url, { headers: { cookie: forged } })).status, 200, 'a forged cookie gets the form again');
+    assert.equal((await open(`${new URL(issued.url).origin}/film/not-a-token`)).status, 404);
+  });
+
+  it("the phone's last 4 digits come from the study, and the link locks after 5 wrong ones", async () => {
+    const issued = await patientLink({ factor: 'phone-last4' });
+    const statuses: number[] = [];
+    for (const wrong of ['0000', '1111', '2222', '3333', '4444']) statuses.push((await submitFactor(issued.url, wrong)).status);
+    assert.deepEqual(statuses, [401, 401, 401, 401, 403], 'the fifth failure locks it');
+    const right = await submitFactor(issued.url, '8642');
+    assert.equal(right.status, 403, 'locked: even the right digits do not open it');
+    assert.match(await right.text(), new RegExp(message('film.refused.locked', 'en').slice(0, 20)));
+    const listed = await json<ShareLinkSummary[]>(await call('qs-radiologist', `/api/studies/${filmed.study}/share-links`), 200);
+    const summary = listed.find((link) => link.id === issued.link.id)!;
+    assert.equal(summary.state, 'locked');
+    assert.equal(summary.failedAttempts, 5);
+    assert.ok(!('factorValue' in summary), 'the list never shows the factor');
+    const refusals = (await auditOf(issued.link.id)).map((event) => event.detail.refusal);
+    assert.deepEqual(refusals, ['wrong-factor', 'wrong-factor', 'wrong-factor', 'wrong-factor', 'locked', 'locked']);
+
+    // Staff may type the digits themselves; four digits only.
+    await patientLink({ factor: 'phone-last4', phoneLast4: '5678' });
+    const bad = await call('qs-radiologist', `/api/studies/${filmed.study}/share-links/patient`, { method: 'POST', json: { factor: 'phone-last4', phoneLast4: '56' } });
+    assert.equal(bad.status, 400);
+  });
+
+  it('does not open once expired or revoked, and a film already open closes with the revocation', async () => {
+    const expiring = await patientLink();
+    await system.runtime.db.pool.query(`UPDATE share_links SET expires_at = now() - interval '1 second' WHERE id = $1`, [expiring.link.id]);
+    assert.equal((await open(expiring.url)).status, 410);
+    assert.equal((await submitFactor(expiring.url, BIRTH_DATE)).status, 410);
+
+    const revoked = await patientLink();
+    const verified = await submitFactor(revoked.url, BIRTH_DATE);
+    assert.equal(verified.status, 303);
+    const cookie = verified.headers.get('set-cookie')!.split(';')[0]!;
+    assert.match(verified.headers.get('set-cookie')!, new RegExp(`Path=/film/[A-Za-z0-9_-]{43}; .*HttpOnly.*SameSite=Strict`, 'i'));
+    const image = `${revoked.url}/images/${filmed.series}/${filmed.instances[1]}/1`;
+    assert.equal((await open(image, { headers: { cookie } })).status, 200);
+    const after = await json<ShareLinkSummary>(await call('qs-radiologist', `/api/studies/${filmed.study}/share-links/${revoked.link.id}`, { method: 'DELETE' }), 200);
+    assert.equal(after.state, 'revoked');
+    assert.equal((await open(revoked.url, { headers: { cookie } })).status, 410);
+    assert.equal((await open(image, { headers: { cookie } })).status, 404);
+    assert.equal((await call('qs-radiologist', `/api/studies/${filmed.study}/share-links/${revoked.link.id}`, { method: 'DELETE' })).status, 409);
+    const refusals = [...(await auditOf(expiring.link.id)), ...(await auditOf(revoked.link.id))].filter((event) => event.event_type === 'access-denied').map((event) => event.detail.refusal);
+    assert.deepEqual(refusals, ['expired', 'expired', 'revoked']);
+  });
+
+  it('shown again, a link gets a new URL while the one already sent keeps working; signing makes one by itself', async () => {
+    const first = await patientLink();
+    const again = await json<IssuedShareLink>(await call('qs-radiologist', `/api/studies/${filmed.study}/share-links/${first.link.id}/token`, { method: 'POST' }), 201);
+    assert.equal(again.link.id, first.link.id);
+    assert.notEqual(again.url, first.url);
+    for (const url of [first.url, again.url]) assert.equal((await submitFactor(url, BIRTH_DATE)).status, 303);
+    const { rows } = await system.runtime.db.pool.query<{ tokens: string }>('SELECT count(*) AS tokens FROM share_link_tokens WHERE link_id = $1', [first.link.id]);
+    assert.equal(Number(rows[0]!.tokens), 2);
+    const stored = await system.runtime.db.pool.query<{ found: number }>('SELECT count(*)::int AS found FROM share_link_tokens WHERE token_sha256 = sha256(convert_to($1, $2))', [first.url.split('/').pop(), 'UTF8']);
+    assert.equal(stored.rows[0]!.found, 1, 'the token is kept as its SHA-256 only');
+
+    // The hook report signing calls: the live link (newest), with a token of its own.
+    const signed = await system.runtime.shareLinks.patientLinkFor(filmed.study, { userId: null, username: 'qs-radiologist' });
+    assert.ok(signed);
+    assert.equal((await submitFactor(signed.url.replace(/^https?:\/\/[^/]+/, system.httpUrl), BIRTH_DATE)).status, 303);
+    assert.equal(await system.runtime.shareLinks.patientLinkFor('2.25.999999999999', { userId: null }), null, 'no study, no link');
+  });
+
+  it("signing the final report (审核) makes the patient's link, and the film shows that report", async () => {
+    const study = await ingestOne(STUDIES.zhangMr);
+    const verifier = (await system.runtime.users.findByUsername('qs-verifier'))!;
+    const granted = await fetch(`${system.httpUrl}/api/report-readers/${verifier.id}`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${system.adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ professionalTitle: '主任医师', licenceNumber: '110420000123', mayVerifyReports: true }),
+    });
+    assert.equal(granted.status, 204, await granted.text());
+    const opened = await json<{ draftRevision: number }>(await call('qs-radiologist', `/api/studies/${study}/report`, { method: 'POST', json: {} }), 200);
+    const content = { findings: '颅内未见异常信号。\nNo abnormal signal.', impression: '头颅 MR 平扫未见异常。', criticalFinding: null, templateId: null };
+    const saved = await json<{ revision: number }>(await call('qs-radiologist', `/api/studies/${study}/report/draft`, { method: 'PUT', json: { content, revision: opened.draftRevision } }), 200);
+    const preliminary = await json<{ draftRevision: number }>(await call('qs-radiologist', `/api/studies/${study}/report/signatures`, { method: 'POST', json: { role: 'preliminary', revision: saved.revision } }), 201);
+    const noLinkYet = await json<ShareLinkSummary[]>(await call('qs-radiologist', `/api/studies/${study}/share-links`), 200);
+    assert.deepEqual(noLinkYet, [], 'a preliminary report (初诊) is not for the patient');
+    await json(await call('qs-verifier', `/api/studies/${study}/report/signatures`, { method: 'POST', json: { role: 'final', revision: preliminary.draftRevision } }), 201);
+    const [link] = await json<ShareLinkSummary[]>(await call('qs-radiologist', `/api/studies/${study}/share-links`), 200);
+    assert.equal(link?.createdVia, 'report-signed');
+    assert.equal(link?.factorKind, 'birth-date');
+    assert.equal(link?.state, 'active');
+
+    // Staff show it (SMS, QR) and the patient opens it: the final report is on the page.
+    const shown = await json<IssuedShareLink>(await call('qs-radiologist', `/api/studies/${study}/share-links/${link.id}/token`, { method: 'POST' }), 201);
+    const verified = await submitFactor(shown.url, '1972-01-05');
+    assert.equal(verified.status, 303);
+    const page = await open(shown.url, { headers: { cookie: verified.headers.get('set-cookie')!.split(';')[0]!, 'accept-language': 'zh-CN' } });
+    const html = await page.text();
+    assert.equal(page.status, 200);
+    assert.match(html, /颅内未见异常信号。<br>No abnormal signal\./);
+    assert.match(html, /头颅 MR 平扫未见异常。/);
+    assert.match(html, new RegExp(message('film.verifiedBy', 'zh')));
+  });
+
+  it('only those who may export the study make links, and only for studies they see', async () => {
+    const referrer = await call('qs-referrer', `/api/studies/${filmed.study}/share-links/patient`, { method: 'POST', json: { factor: 'birth-date' } });
+    assert.equal(referrer.status, 403);
+    const outsider = await call('nl-radiologist', `/api/studies/${filmed.study}/share-links/patient`, { method: 'POST', json: { factor: 'birth-date' } });
+    assert.equal(outsider.status, 404);
+    assert.equal((await call('nl-radiologist', `/api/studies/${filmed.study}/share-links`)).status, 404);
+  });
+
+  it("a doctor's share link lets one doctor of another institution read that one study until revoked", async () => {
+    const metadata = (study: string) => call('nl-doctor', `/dicom-web/studies/${study}/metadata`);
+    assert.equal((await metadata(filmed.study)).status, 404, 'before the share');
+    const issued = await json<IssuedShareLink>(
+      await call('qs-radiologist', `/api/studies/${filmed.study}/share-links/doctor`, { method: 'POST', json: { username: 'nl-doctor', reason: '会诊前阅片 second opinion', hours: 24 } }),
+      201,
+    );
+    assert.ok(issued.url.endsWith(`/viewer?StudyInstanceUIDs=${filmed.study}`));
+    assert.equal(issued.link.grantee, 'nl-doctor');
+    assert.equal(issued.link.audience, 'doctor');
+    assert.equal((await metadata(filmed.study)).status, 200, 'shared');
+    assert.equal((await metadata(other.study)).status, 404, 'only that study');
+    const { rows } = await system.runtime.db.pool.query<{ detail: Record<string, unknown> }>(
+      `SELECT detail FROM audit_events WHERE user_name = 'nl-doctor' AND event_type = 'instances-accessed' ORDER BY id DESC LIMIT 1`,
+    );
+    assert.ok(Array.isArray(rows[0]!.detail.accessGrantIds), 'the read names the grant');
+
+    const unknown = await call('qs-radiologist', `/api/studies/${filmed.study}/share-links/doctor`, { method: 'POST', json: { username: 'nobody', reason: 'x' } });
+    assert.equal(unknown.status, 404);
+    const colleague = await call('qs-radiologist', `/api/studies/${filmed.study}/share-links/doctor`, { method: 'POST', json: { username: 'qs-referrer', reason: 'x' } });
+    assert.equal(colleague.status, 400, 'same institution: sees it already');
+
+    await json<ShareLinkSummary>(await call('qs-radiologist', `/api/studies/${filmed.study}/share-links/${issued.link.id}`, { method: 'DELETE' }), 200);
+    assert.equal((await metadata(filmed.study)).status, 404, 'revoked');
+  });
+
+  it('one address guessing tokens is stopped, whatever links it tries', async () => {
+    const issued = await patientLink();
+    let status = 0;
+    for (let guess = 0; guess < 25 && status !== 429; guess++) {
+      status = (await open(`${system.httpUrl}/film/${'x'.repeat(42)}${String.fromCharCode(65 + guess)}`)).status;
+    }
+    assert.equal(status, 429);
+    const real = await open(issued.url);
+    assert.equal(real.status, 429, 'a real link from that address waits too');
+    assert.equal(real.headers.get('retry-after'), '900');
+    const { rows } = await system.runtime.db.pool.query<{ refusal: string }>(
+      `SELECT detail ->> 'refusal' AS refusal FROM audit_events WHERE user_name LIKE 'share-link:%' AND event_type = 'access-denied' ORDER BY id DESC LIMIT 2`,
+    );
+    assert.deepEqual(rows.map((row) => row.refusal), ['throttled', 'throttled']);
+  });
+});
