@@ -91,6 +91,11 @@ class Channel {
     }
   }
 
+  /** Every report received so far, read or not. */
+  received(): UpsEventSummary[] {
+    return this.reports.map(({ summary }) => summary);
+  }
+
   close(): void {
     this.socket.close();
   }
@@ -320,6 +325,22 @@ describe('UPS-RS subscriptions and WebSocket event reports', () => {
     const anonymous = await fetch(`${system.dicomWebUrl}/workitems/${GLOBAL}/subscribers/RC_READER`, { method: 'POST' });
     assert.equal(anonymous.status, 401);
     assert.equal((await call('s-auditor', 'POST', `/workitems/${GLOBAL}/subscribers/AUDIT`)).status, 403);
+  });
+
+  it('ends the channel of a revoked token at the next report instead of delivering it', async () => {
+    const { id, token } = await system.administration.createToken(COMMAND_LINE_ACTOR, { username: 's-rc-radiologist', label: 'to be revoked' });
+    const channel = await Channel.open(`${system.httpUrl.replace(/^http/, 'ws')}/dicom-web/subscribers/RC_REVOKED`, { authorization: `Bearer ${token}` });
+    channels.push(channel);
+    const closed = new Promise<number>((resolve) => channel.socket.once('close', (code) => resolve(code)));
+    const subscribed = await fetch(`${system.dicomWebUrl}/workitems/${GLOBAL}/subscribers/RC_REVOKED`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    assert.equal(subscribed.status, 201);
+    const heard = await create('s-qs-radiologist', workitem());
+    assert.equal((await channel.nextAbout(heard)).found.state, 'SCHEDULED');
+    await system.administration.revokeToken(COMMAND_LINE_ACTOR, id);
+    const unheard = await create('s-qs-radiologist', workitem());
+    // Frames arrive in order: every report sent before the close has been received by now.
+    assert.equal(await closed, 1008);
+    assert.equal(channel.received().some((summary) => summary.workitemUid === unheard), false);
   });
 
   it("opens from Yingyun's own pages with the session cookie (same Origin only), as the worklist screen does", async () => {

@@ -177,6 +177,15 @@ export class AuthService {
     return { principal: principalOf(session.user, session.sessionId, 'api_token') };
   }
 
+  /**
+   * Whether the session or API token a principal came with is still good (not revoked or expired, its
+   * user not disabled): a connection that outlives its request (a WebSocket) asks again before it serves.
+   */
+  async isLive(principal: Principal): Promise<boolean> {
+    const session = await this.users.findSession(principal.sessionId);
+    return session !== null && session.user.id === principal.userId && usable(session);
+  }
+
   async logout(principal: Principal, sourceAddress: string | undefined): Promise<void> {
     await this.users.revokeSession(principal.sessionId);
     await this.audit.record({ eventType: 'logout', action: 'E', outcome: 0, userName: principal.username, userRole: principal.role, institutionId: principal.institutionId ?? undefined, sourceAddress, detail: { session: principal.sessionId } });

@@ -13,6 +13,10 @@ export interface UpsEventSink {
   aeTitle: string;
   visibility: Visibility;
   send(report: UpsEventReport): void;
+  /** Asked before each delivery: false once the credentials the channel was opened with are revoked or expired. */
+  authorised(): Promise<boolean>;
+  /** Ends the channel (its credentials went); it receives nothing more. */
+  end(reason: string): void;
 }
 
 /** What travels between processes over PostgreSQL NOTIFY: events of a workitem, or a new subscription wanting its initial state. */
@@ -121,8 +125,17 @@ export class UpsEventChannel {
       const { sink } = entry;
       if (!sees(sink.visibility, notice.institutionId)) continue;
       const own = covering.filter((subscription) => subscription.userId === sink.userId && subscription.aeTitle === sink.aeTitle);
-      if (await this.anyCovers(own, notice.workitemUid, sink.visibility)) for (const event of notice.events) this.send(entry, notice.workitemUid, event);
+      if (!(await this.anyCovers(own, notice.workitemUid, sink.visibility)) || !(await this.stillAuthorised(entry))) continue;
+      for (const event of notice.events) this.send(entry, notice.workitemUid, event);
     }
+  }
+
+  /** A signed-out session or revoked token hears nothing more: its channel is ended, not just skipped. */
+  private async stillAuthorised(entry: OpenSink): Promise<boolean> {
+    if (await entry.sink.authorised()) return true;
+    this.open.delete(entry);
+    entry.sink.end('the credentials this channel was opened with are no longer valid (signed out, revoked or expired)');
+    return false;
   }
 
   private async anyCovers(subscriptions: CoveringSubscription[], workitemUid: string, visibility: Visibility): Promise<boolean> {
@@ -145,6 +158,7 @@ export class UpsEventChannel {
     const subscription = await this.subscriptions.find(notice.userId, notice.aeTitle, notice.target);
     if (!subscription) return;
     for (const entry of entries) {
+      if (!(await this.stillAuthorised(entry))) continue;
       const { visibility } = entry.sink;
       if (subscription.target !== UPS_GLOBAL_SUBSCRIPTION_UID && subscription.target !== UPS_FILTERED_GLOBAL_SUBSCRIPTION_UID) {
         const row = await this.workitems.find(subscription.target, visibility);
