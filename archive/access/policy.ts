@@ -13,6 +13,8 @@ export const PERMISSIONS = [
   'store',
   /** Create, claim, update and cancel workitems of the reading worklist (UPS-RS). */
   'manage-workitems',
+  /** Ask a reading centre to read a study of one's own institution (远程诊断申请), and answer its returns. */
+  'request-reading',
   /** Write, sign and amend reports of the studies one sees (whether one may verify is a per-user attribute). */
   'write-reports',
   /** Export a study, de-identified or not. */
@@ -30,10 +32,10 @@ export type Permission = (typeof PERMISSIONS)[number];
 // auditors see no patient images. System administrators keep image access because quarantined
 // studies (from unregistered senders) have nobody else to look at them; every access is audited.
 const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
-  system_admin: ['read-images', 'store', 'manage-workitems', 'export', 'manage-institution', 'manage-system'],
+  system_admin: ['read-images', 'store', 'manage-workitems', 'request-reading', 'export', 'manage-institution', 'manage-system'],
   institution_admin: ['store', 'manage-institution'],
-  radiologist: ['read-images', 'store', 'manage-workitems', 'write-reports', 'export'],
-  referring_doctor: ['read-images'],
+  radiologist: ['read-images', 'store', 'manage-workitems', 'request-reading', 'write-reports', 'export'],
+  referring_doctor: ['read-images', 'request-reading'],
   qc_staff: ['read-images'],
   auditor: ['read-audit'],
 };

@@ -203,6 +203,20 @@ export class WorklistService {
     return workitem;
   }
 
+  /**
+   * A change the reading workflow makes on the server's own authority (assignment, a return to the
+   * hospital, the report stage): an update that needs no performer's Transaction UID and is refused
+   * only once the workitem is final (C300). `change` sees the stored workitem under its row lock and
+   * may throw a WorklistRefusal to refuse.
+   */
+  async amend(sopInstanceUid: string, visibility: Visibility, change: (current: Workitem, state: UpsState) => Workitem): Promise<Workitem> {
+    const { workitem, before, institutionId } = await this.transition(sopInstanceUid, visibility, () => ({ kind: 'update', transactionUidMatches: true }), (current) => ({
+      dataset: change(current.dataset, current.state),
+      transactionUid: current.transactionUid,
+    }));
+    await this.events.publish(sopInstanceUid, institutionId, eventsOfUpdate(before, workitem));
+    return workitem;
+  }
 
   /** Change State (PS3.4 CC.2.1): the body names the state asked for and the performer's Transaction UID. */
   async changeState(sopInstanceUid: string, body: unknown, principal: Principal, visibility: Visibility): Promise<{ workitem: Workitem; warning?: WorklistWarning }> {

@@ -57,6 +57,14 @@ const RULES: readonly RouteRule[] = [
   { methods: ['POST', 'DELETE'], path: new RegExp(`^/dicom-web/workitems/${UID}/subscribers/${UID}$`), requires: 'read-images', audit: { eventType: 'procedure-record', action: 'E' } },
   { methods: ['POST'], path: new RegExp(`^/dicom-web/workitems/${UID}/subscribers/${UID}/suspend$`), requires: 'read-images', audit: { eventType: 'procedure-record', action: 'E' } },
   { methods: ['POST'], path: new RegExp(`^/api/studies/${UID}/export$`), requires: 'export', audit: { eventType: 'export', action: 'R' } },
+  // Reading intake (远程诊断): a hospital's requests and answers, a centre's assignment and returns
+  { methods: GET, path: /^\/api\/reading\/context$/, requires: 'read-images' },
+  { methods: ['PUT'], path: /^\/api\/reading\/availability$/, requires: 'manage-workitems' },
+  { methods: ['POST'], path: /^\/api\/reading\/requests$/, requires: 'request-reading', audit: { eventType: 'procedure-record', action: 'C' } },
+  { methods: GET, path: /^\/api\/reading\/requests$/, requires: 'read-images', audit: { eventType: 'query', action: 'E' } },
+  { methods: ['POST'], path: new RegExp(`^/api/reading/tasks/${UID}/(assign|return)$`), requires: 'manage-workitems', audit: { eventType: 'procedure-record', action: 'U' } },
+  { methods: GET, path: new RegExp(`^/api/reading/tasks/${UID}/notes$`), requires: 'read-images', audit: { eventType: 'procedure-record', action: 'R' } },
+  { methods: ['POST'], path: new RegExp(`^/api/reading/tasks/${UID}/notes$`), requires: 'request-reading', audit: { eventType: 'procedure-record', action: 'U' } },
   // Share links (云胶片, doctors' shares): disclosure of a study, so for those who may export it
   { methods: GET, path: new RegExp(`^/api/studies/${UID}/share-links$`), requires: 'export', audit: { eventType: 'query', action: 'E' } },
   { methods: ['POST'], path: new RegExp(`^/api/studies/${UID}/share-links/(patient|doctor|[0-9]+/token)$`), requires: 'export', audit: { eventType: 'export', action: 'C' } },
@@ -89,6 +97,9 @@ const RULES: readonly RouteRule[] = [
   { methods: [...GET, 'POST'], path: /^\/api\/(stats|jobs|jobs\/retry)$/, requires: 'manage-system' },
   { methods: [...GET, 'POST', 'PATCH', 'DELETE'], path: /^\/api\/admin\/(regions|institutions)(\/[^/]+)?$/, requires: 'manage-system' },
   { methods: [...GET, 'POST', 'PATCH', 'DELETE'], path: /^\/api\/admin\/(users|peers|tokens)(\/[^/]+)?$/, requires: 'manage-institution' },
+  // Reading rules: a centre's institution administrator keeps its own (ReadingService checks whose)
+  { methods: [...GET, 'POST', 'PATCH', 'DELETE'], path: /^\/api\/admin\/reading-rules(\/[^/]+)?$/, requires: 'manage-institution' },
+  { methods: ['PUT'], path: /^\/api\/admin\/turnaround-limits$/, requires: 'manage-system' },
   { methods: GET, path: /^\/api\/audit(\/events|\/export\.csv|\/export\.xml|\/verify)$/, requires: 'read-audit', audit: { eventType: 'audit-log-used', action: 'R' } },
 ];
 
@@ -330,7 +341,7 @@ function studyNamedBy(request: Request): string | undefined {
 }
 
 function describe(permission: Permission): string {
-  return { 'read-images': 'view patient images', store: 'store images', 'manage-workitems': 'create, claim or change workitems', 'write-reports': 'write or sign reports', export: 'export studies', 'manage-institution': "manage an institution's users and peers", 'manage-system': 'administer the system', 'read-audit': 'read the audit trail' }[permission];
+  return { 'read-images': 'view patient images', store: 'store images', 'manage-workitems': 'create, claim or change workitems', 'request-reading': 'request remote reading', 'write-reports': 'write or sign reports', export: 'export studies', 'manage-institution': "manage an institution's users and peers", 'manage-system': 'administer the system', 'read-audit': 'read the audit trail' }[permission];
 }
 
 function decodeHeader(value: string | undefined): string | undefined {

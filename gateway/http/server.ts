@@ -18,6 +18,7 @@ import { exportRoutes } from './api/export-routes.ts';
 import { dicomWebRouter } from './dicomweb/router.ts';
 import { upsEventSocket } from './dicomweb/ups-event-socket.ts';
 import { priorsRoutes } from './api/priors-routes.ts';
+import { readingRoutes } from './api/reading-routes.ts';
 import { reportRoutes } from './api/report-routes.ts';
 import { reportPdfRoutes } from './api/report-pdf-routes.ts';
 import { fhirOutcomes, fhirRoutes } from './fhir/fhir-routes.ts';
@@ -110,6 +111,7 @@ export function createHttpApp(runtime: Runtime, isReady: () => boolean): express
   });
 
   app.use('/api', priorsRoutes(runtime), exportRoutes(runtime));
+  app.use('/api', readingRoutes(runtime));
   app.use('/api', reportRoutes(runtime));
   app.use('/api', reportPdfRoutes(runtime));
   // FHIR clients read OperationOutcome: every error under /fhir, the access policy's included, is answered as one.

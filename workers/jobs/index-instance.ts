@@ -14,18 +14,27 @@ export function enqueueIndexInstance(queue: JobQueue, receiptId: string): Promis
   return queue.enqueue(INDEX_INSTANCE, { receiptId } satisfies IndexInstancePayload, { jobId: `index-${receiptId}` });
 }
 
+/** What happens once a study is known or grows: reading rules make its tasks (archive/reading/reading-service.ts). */
+export interface StudyIntake {
+  studyArrived(studyInstanceUid: string): Promise<void>;
+}
+
 /**
  * Turns a receipt into patient/study/series/instance rows, from the metadata parsed at receipt
- * (the object is not read again), then asks for thumbnails.
+ * (the object is not read again), hands the study to the reading intake, then asks for thumbnails.
  */
-export function indexInstanceJob(context: JobContext): JobDefinition<IndexInstancePayload> {
+export function indexInstanceJob(context: JobContext, intake: StudyIntake): JobDefinition<IndexInstancePayload> {
   return {
     name: INDEX_INSTANCE,
     payload,
     async handle({ receiptId }) {
       const receipt = await context.receipts.get(receiptId);
       if (!receipt) throw new Error(`receipt ${receiptId} does not exist`);
-      const indexed = await context.index.indexReceipt(receipt.id, receipt.sourceId, buildIndexRecord(receipt));
+      const record = buildIndexRecord(receipt);
+      const indexed = await context.index.indexReceipt(receipt.id, receipt.sourceId, record);
+      // After the index commit, so the intake sees the study; a failure retries the whole job, which
+      // is idempotent on both sides (upserts, and one task per study and rule by its UID).
+      await intake.studyArrived(record.study.studyInstanceUid);
       if (!indexed.becameCurrent) return;
       await enqueueInstanceThumbnail(context.queue, receipt.id);
       await enqueueSeriesThumbnail(context.queue, indexed.seriesInstanceUid);
