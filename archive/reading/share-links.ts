@@ -290,7 +290,7 @@ export class ShareLinksService {
     if (found.kind === 'refused') return found;
     const { link } = found;
     if (caller.session && (await this.sessionOpens(caller.session, link))) {
-      await this.audit.record(await this.openingEvent(link, caller, 'film opened'));
+      await this.audit.record(await this.accessEvent(link, caller, { what: 'film page' }));
       return { kind: 'open', link };
     }
     return { kind: 'ask-factor', link };
@@ -315,12 +315,25 @@ export class ShareLinksService {
     return { kind: 'verified', link, session: await this.sessionFor(link, expiresAt), expiresAt };
   }
 
-  /** The link of a film request (an image, a thumbnail) when its session cookie still opens it; else null. */
+  /** The link of an image request when its session cookie still opens it; else null (the route answers 404). */
   async openedLink(token: string, session: string | undefined): Promise<StoredShareLink | null> {
     if (!session || !isTokenShaped(token)) return null;
     const link = await this.links.findByToken(sha256(token));
     if (!link || link.audience !== 'patient' || stateOf(link) !== 'active') return null;
     return (await this.sessionOpens(session, link)) ? link : null;
+  }
+
+  /**
+   * Each image a film serves is recorded before it leaves, as every other image request of the
+   * archive is (no patient data without its audit event); the caller withholds the image when this fails.
+   */
+  async recordImageAccess(link: StoredShareLink, caller: FilmCaller, image: { seriesInstanceUid: string; sopInstanceUid: string; frameNumber: number }): Promise<void> {
+    await this.audit.record(await this.accessEvent(link, caller, { what: 'image', ...image }));
+  }
+
+  /** An image asked for with a good film session but not of its study: someone probing, recorded. */
+  async recordForeignImage(link: StoredShareLink, caller: FilmCaller, image: { seriesInstanceUid: string; sopInstanceUid: string }): Promise<void> {
+    await this.refusalEvent('not-in-film', caller, link, image);
   }
 
   async content(link: StoredShareLink): Promise<FilmContent | null> {
@@ -405,7 +418,7 @@ export class ShareLinksService {
     return createHmac('sha256', await this.sessionKey).update(`film-session:${payload}`).digest('base64url');
   }
 
-  private async openingEvent(link: StoredShareLink, caller: FilmCaller, what: string) {
+  private async accessEvent(link: StoredShareLink, caller: FilmCaller, detail: Record<string, unknown>) {
     const patient = await this.links.studyPatient(link.studyInstanceUid);
     return {
       eventType: 'instances-accessed' as const,
@@ -416,11 +429,11 @@ export class ShareLinksService {
       sourceAddress: caller.sourceAddress,
       ...(patient ? { patientId: auditPatientId(patient.issuer, patient.patientId), patientName: patient.patientName ?? undefined } : {}),
       studyUids: [link.studyInstanceUid],
-      detail: { shareLinkId: link.id, what },
+      detail: { route: FILM_PATH, shareLinkId: link.id, ...detail },
     };
   }
 
-  private async refusalEvent(refusal: FilmRefusal, caller: FilmCaller, link?: StoredShareLink, extra: Record<string, unknown> = {}): Promise<void> {
+  private async refusalEvent(refusal: FilmRefusal | 'not-in-film', caller: FilmCaller, link?: StoredShareLink, extra: Record<string, unknown> = {}): Promise<void> {
     await this.audit.record({
       eventType: 'access-denied',
       action: 'R',

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import express, { Router, type Request, type Response } from 'express';
 import { preferredLanguage, type Language } from '../../../archive/i18n/messages.ts';
-import { RenderUnsupported } from '../../../archive/render/render.ts';
+import { RenderUnsupported, type RenderedImage } from '../../../archive/render/render.ts';
 import { FrameOutOfRange } from '../../../archive/retrieve/frames.ts';
 import { NotStored, RetrieveService } from '../../../archive/retrieve/retrieve-service.ts';
 import { FILM_PATH, type FilmRefusal } from '../../../archive/reading/share-links.ts';
@@ -66,17 +66,21 @@ export function filmRoutes(runtime: Runtime): Router {
   // One frame of the link's study as JPEG. Anything else — another study, no cookie, a dead link — is 404.
   router.get(`${FILM_PATH}/:token/images/:series/:instance/:frame`, async (request, response) => {
     const { token, series, instance, frame } = request.params as { token: string; series: string; instance: string; frame: string };
+    const notInFilm = new HttpProblem(404, 'problem.notFound', 'no such image in this film');
     const link = await service.openedLink(token, cookieOf(request));
-    const frameNumber = Number(frame);
-    if (!link || !isUid(series) || !isUid(instance) || !/^[1-9][0-9]{0,5}$/.test(frame)) throw new HttpProblem(404, 'problem.notFound', 'no such image in this film');
+    if (!link || !isUid(series) || !isUid(instance) || !/^[1-9][0-9]{0,5}$/.test(frame)) throw notInFilm;
+    const image = { seriesInstanceUid: series, sopInstanceUid: instance, frameNumber: Number(frame) };
+    let rendered: RenderedImage;
     try {
       const stored = await retrieve.instance({ studyInstanceUid: link.studyInstanceUid, seriesInstanceUid: series, sopInstanceUid: instance });
-      const image = await retrieve.render(stored, { format: 'jpeg', maxSize: FILM_IMAGE_SIZE, frameNumber });
-      response.status(200).type(image.contentType).setHeader('Cache-Control', 'private, max-age=3600').send(image.bytes);
+      rendered = await retrieve.render(stored, { format: 'jpeg', maxSize: FILM_IMAGE_SIZE, frameNumber: image.frameNumber });
     } catch (error) {
-      if (error instanceof NotStored || error instanceof FrameOutOfRange || error instanceof RenderUnsupported) throw new HttpProblem(404, 'problem.notFound', 'no such image in this film');
+      if (error instanceof NotStored) await service.recordForeignImage(link, caller(request), image);
+      if (error instanceof NotStored || error instanceof FrameOutOfRange || error instanceof RenderUnsupported) throw notInFilm;
       throw error;
     }
+    await service.recordImageAccess(link, caller(request), image);
+    response.status(200).type(rendered.contentType).setHeader('Cache-Control', 'private, max-age=3600').send(rendered.bytes);
   });
 
   return router;
