@@ -359,6 +359,20 @@ describe('UPS-RS subscriptions and WebSocket event reports', () => {
     assert.equal((await channel.nextAbout(uid)).found.state, 'SCHEDULED');
   });
 
+  it('ends its channels when it stops hearing of events (database connection lost), and serves them again on reconnection', async () => {
+    const channel = await open('s-rc-radiologist', 'RC_RESILIENT');
+    await subscribe('s-rc-radiologist', GLOBAL, 'RC_RESILIENT');
+    const closed = new Promise<number>((resolve) => channel.socket.once('close', (code) => resolve(code)));
+    const { rowCount } = await system.runtime.db.pool.query(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN yingyun_ups_events'`,
+    );
+    assert.equal(rowCount, 1, 'one connection listens for the whole process');
+    assert.equal(await closed, 1012);
+    const again = await open('s-rc-radiologist', 'RC_RESILIENT');
+    const uid = await create('s-qs-radiologist', workitem());
+    assert.equal((await again.nextAbout(uid)).found.state, 'SCHEDULED');
+  });
+
   it('delivers an event raised through one gateway process to a subscriber connected to another', async () => {
     const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'yingyun-test-second-'));
     let second: RunningYingyun | undefined;

@@ -139,6 +139,7 @@ export class UpsSubscriptionsRepository {
     };
     client.on('notification', deliver);
     client.on('error', fail);
+    client.on('end', () => fail(new Error('the database connection ended')));
     try {
       await client.query(`LISTEN ${CHANNEL}`);
     } catch (error) {

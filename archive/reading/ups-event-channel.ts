@@ -15,8 +15,8 @@ export interface UpsEventSink {
   send(report: UpsEventReport): void;
   /** Asked before each delivery: false once the credentials the channel was opened with are revoked or expired. */
   authorised(): Promise<boolean>;
-  /** Ends the channel (its credentials went); it receives nothing more. */
-  end(reason: string): void;
+  /** Ends the channel: 1008 when its credentials went, 1012 when this process stopped hearing of events. */
+  end(code: 1008 | 1012, reason: string): void;
 }
 
 /** What travels between processes over PostgreSQL NOTIFY: events of a workitem, or a new subscription wanting its initial state. */
@@ -106,10 +106,12 @@ export class UpsEventChannel {
         this.delivering = this.delivering.then(() => this.deliver(JSON.parse(payload) as Notice)).catch((error: unknown) => this.log.error({ err: error }, 'UPS event not delivered'));
       },
       (error) => {
-        // Events published while no connection listens are lost for this process's channels; say so.
-        this.log.warn({ reason: error.message }, 'UPS event listener lost its database connection; listening again');
+        // Reports published until a new connection listens would be missed without anyone knowing: the
+        // channels end instead (1012 Service Restart), and their clients reconnect and search to catch up.
+        this.log.warn({ reason: error.message, channels: this.open.size }, 'UPS event listener lost its database connection; its channels are ended');
         this.listening = undefined;
-        if (!this.closed && this.open.size) setTimeout(() => void this.listen().catch((failure: unknown) => this.log.error({ err: failure }, 'UPS event listener could not listen again')), 1000).unref();
+        for (const { sink } of this.open) sink.end(1012, 'the event channel lost its database connection: reconnect, and search to catch up');
+        this.open.clear();
       },
       this.log,
     );
@@ -134,7 +136,7 @@ export class UpsEventChannel {
   private async stillAuthorised(entry: OpenSink): Promise<boolean> {
     if (await entry.sink.authorised()) return true;
     this.open.delete(entry);
-    entry.sink.end('the credentials this channel was opened with are no longer valid (signed out, revoked or expired)');
+    entry.sink.end(1008, 'the credentials this channel was opened with are no longer valid (signed out, revoked or expired)');
     return false;
   }
 

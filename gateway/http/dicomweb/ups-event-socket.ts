@@ -25,8 +25,7 @@ export function upsEventSocket(runtime: Runtime): WebSocketRoute {
         visibility,
         send: (report) => socket.send(JSON.stringify(report)),
         authorised: () => runtime.auth.isLive(principal),
-        // 1008 Policy Violation: the subscriber must sign in again and reconnect.
-        end: (reason) => socket.close(1008, reason),
+        end: (code, reason) => socket.close(code, reason),
       });
       if (socket.readyState !== socket.OPEN) return disconnect();
       // A subscriber may hear nothing for hours: a ping keeps proxies from closing the idle connection,
