@@ -315,6 +315,19 @@ describe('UPS-RS subscriptions and WebSocket event reports', () => {
     const outside = await call('s-nl-radiologist', 'POST', `/workitems/${qingshi}/subscribers/NL_READER`);
     assert.equal(outside.status, 404);
     assert.equal(outside.json?.dicomStatus, 'C307');
+
+    // Subscription requests are in the audit trail, the refused one too.
+    await system.runtime.audit.drain();
+    const { rows } = await system.runtime.db.pool.query<{ event_type: string; action: string; outcome: number; user_name: string }>(
+      `SELECT event_type, action, outcome, user_name FROM audit_events WHERE detail->>'route' = $1 ORDER BY id`,
+      [`/dicom-web/workitems/${qingshi}/subscribers/NL_READER`],
+    );
+    assert.deepEqual(rows, [{ event_type: 'procedure-record', action: 'E', outcome: 4, user_name: 's-nl-radiologist' }]);
+    const { rows: global } = await system.runtime.db.pool.query<{ detail: { subscriber: string; workitem: string } }>(
+      `SELECT detail FROM audit_events WHERE detail->>'route' = $1 AND user_name = 's-nl-radiologist'`,
+      [`/dicom-web/workitems/${GLOBAL}/subscribers/NL_READER`],
+    );
+    assert.deepEqual(global.map(({ detail }) => [detail.workitem, detail.subscriber]), [[GLOBAL, 'NL_READER']]);
   });
 
   it('refuses the event channel and subscriptions to wrong credentials and to roles that may not read the worklist', async () => {
