@@ -13,6 +13,7 @@ import {
   progressDescription,
   READING_TAGS as T,
   REOPENED,
+  REPORT_STAGES,
   RETURN_REASONS,
   RETURNED,
   taskSummary,
@@ -299,7 +300,7 @@ export class ReadingService {
     }
     const assigned = reader;
     const workitem = await this.deps.worklist.amend(workitemUid, visibility, (current, state) => {
-      if (state !== 'SCHEDULED' || progressDescription(current) === 'drafting') throw new WorklistRefusal(409, 'the reading of this task has begun: it stays with its reader');
+      if (state !== 'SCHEDULED' || reportBegun(current)) throw new WorklistRefusal(409, 'the reading of this task has begun: it stays with its reader');
       if (progressDescription(current) === RETURNED) throw new WorklistRefusal(409, 'the task is returned to the hospital: it is assigned again once the hospital answers');
       return {
         ...current,
@@ -323,7 +324,7 @@ export class ReadingService {
     const { reason, text: note } = parse(z.object({ reason: z.enum(RETURN_REASONS), text: text(1000).default('') }).strict(), body);
     await this.centreOfTask(principal, visibility, workitemUid);
     const workitem = await this.deps.worklist.amend(workitemUid, visibility, (current, state) => {
-      if (state !== 'SCHEDULED' || progressDescription(current) === 'drafting') throw new WorklistRefusal(409, 'the reading of this task has begun: its reader cancels it instead');
+      if (state !== 'SCHEDULED' || reportBegun(current)) throw new WorklistRefusal(409, 'the reading of this task has begun: its reader cancels it instead');
       const { [T.scheduledHumanPerformersSequence]: _performers, ...rest } = current;
       return withProgress(rest, {
         [T.progressDescription]: { vr: 'ST', Value: [RETURNED] },
@@ -396,6 +397,11 @@ export class ReadingService {
  */
 export function setReportStage(worklist: WorklistService, workitemUid: string, stage: ReportStage): Promise<DicomJsonDataset> {
   return worklist.amend(workitemUid, ALL, (current) => withProgress(current, { [T.progressDescription]: { vr: 'ST', Value: [stage] } }));
+}
+
+/** A report is being written or signed: the task stays with its reader. */
+function reportBegun(workitem: DicomJsonDataset): boolean {
+  return REPORT_STAGES.includes(progressDescription(workitem) as ReportStage);
 }
 
 /** The rule's or request's workitem UID: a 2.25 UUID-style UID from what it is the task of. */
