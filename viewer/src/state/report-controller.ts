@@ -120,7 +120,8 @@ export class ReportController {
     if (!studyInstanceUid) return;
     const next = { ...content, ...change };
     this.storage.setItem(BACKUP_PREFIX + studyInstanceUid, JSON.stringify({ content: next, revision }));
-    this.update({ content: next, outcome: undefined });
+    // 保存中 from the first key: a change waiting for its pause is not saved yet. Offline stays offline.
+    this.update({ content: next, outcome: undefined, save: this.store.get().save === 'offline' ? 'offline' : 'saving' });
     this.schedule(AUTOSAVE_DELAY_MS);
   }
 
