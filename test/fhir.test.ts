@@ -193,6 +193,11 @@ describe('FHIR R4 read access', () => {
     assert.equal(afterAmendment.json.status, 'amended');
     assert.equal(afterAmendment.json.conclusion, '右肺下叶磨玻璃结节，建议3个月后复查胸部CT。');
     assert.equal(afterAmendment.json.meta?.versionId, '3');
+    // Every signed version stays readable (vread): the 初诊 as it was signed.
+    const firstVersion = await fhir<DiagnosticReport>('qs-referrer', `/DiagnosticReport/${amended.id}/_history/1`);
+    assertValid(firstVersion.json);
+    assert.deepEqual([firstVersion.json.status, firstVersion.json.meta?.versionId, firstVersion.json.conclusion], ['preliminary', '1', IMPRESSION]);
+    assert.equal((await fhir('qs-referrer', `/DiagnosticReport/${amended.id}/_history/9`)).status, 404);
 
     assert.equal((await fhir<Bundle>('qs-referrer', `/DiagnosticReport?patient.identifier=${PATIENT_TOKEN}&status=amended`)).json.entry.length, 1);
     assert.equal((await fhir<Bundle>('qs-referrer', `/DiagnosticReport?patient.identifier=${PATIENT_TOKEN}&status=final`)).json.entry.length, 0);

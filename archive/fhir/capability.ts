@@ -34,7 +34,10 @@ export function capabilityStatement(fhirBase: string, software: { name: string; 
           },
           {
             type: 'DiagnosticReport',
-            interaction: [{ code: 'read' }, { code: 'search-type' }],
+            // Each signed version (初诊, 审核, every amendment) is a version of the resource.
+            interaction: [{ code: 'read' }, { code: 'vread' }, { code: 'search-type' }],
+            versioning: 'versioned',
+            readHistory: false,
             searchParam: [
               ...common,
               searchParam('study', 'reference', 'The study reported: ImagingStudy/<Study Instance UID>'),

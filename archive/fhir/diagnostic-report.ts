@@ -11,13 +11,12 @@ export interface ReportedStudy {
 
 /**
  * A report as an R4 DiagnosticReport (http://hl7.org/fhir/R4/diagnosticreport.html), as its newest
- * signed version stands: preliminary after the 初诊, final after the 审核, amended after an
+ * signed version stands (or, for a vread, as an earlier one stood): preliminary after the 初诊, final after the 审核, amended after an
  * amendment (every amendment here corrects a final report and is kept as a new version, so
  * 'corrected' is not used). The conclusion is the impression (诊断意见); the findings (检查所见) are
  * in the presented forms: the signed PDF and the text itself.
  */
-export function diagnosticReport(report: Report, study: ReportedStudy, urls: { gateway: string }): DiagnosticReport {
-  const version = report.versions.at(-1);
+export function diagnosticReport(report: Report, study: ReportedStudy, urls: { gateway: string }, version: ReportVersion | undefined = report.versions.at(-1)): DiagnosticReport {
   if (!version) throw new Error(`report ${report.id} has no signed version`);
   const interpreters = signersOf(version);
   const language = /[\u3400-\u9fff]/.test(`${version.content.findings}${version.content.impression}`) ? 'zh-CN' : 'en';

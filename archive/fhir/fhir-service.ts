@@ -69,14 +69,16 @@ export class FhirService {
     };
   }
 
-  async readDiagnosticReport(reportId: string, visibility: Visibility, urls: FhirUrls): Promise<{ resource: DiagnosticReport; audited: FhirAudited } | null> {
+  /** The report as it stands, or as version `versionId` stood (vread): every signed version stays readable. */
+  async readDiagnosticReport(reportId: string, visibility: Visibility, urls: FhirUrls, versionId?: string): Promise<{ resource: DiagnosticReport; audited: FhirAudited } | null> {
     if (!/^[1-9][0-9]{0,17}$/.test(reportId)) return null;
     const report = await this.deps.reports.report(reportId);
-    if (!report?.versions.length) return null;
+    const version = versionId === undefined ? report?.versions.at(-1) : report?.versions.find((candidate) => String(candidate.version) === versionId);
+    if (!report || !version) return null;
     const found = await this.deps.studies.searchStudies(imagingStudyQuery({ studyUids: [report.studyInstanceUid] }, 1), visibility);
     const study = found.rows[0];
     if (!study) return null;
-    return { resource: diagnosticReport(report, study, urls), audited: auditedOf([study]) };
+    return { resource: diagnosticReport(report, study, urls, version), audited: auditedOf([study]) };
   }
 
   private async seriesOf(studyInstanceUid: string, visibility: Visibility) {

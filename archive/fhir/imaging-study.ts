@@ -1,6 +1,7 @@
 import type { InstanceRow, SeriesRow, StudyRow } from '../db/query-repository.ts';
 import { personNameText } from '../dicom/normalize.ts';
 import type { DicomJsonDataset, DicomJsonPersonName } from '../dicom/types.ts';
+import { message } from '../i18n/messages.ts';
 import { patientIdentifierSystem } from './search.ts';
 import { SYSTEM, type Endpoint, type ImagingStudy, type ImagingStudySeries, type Reference } from './resources.ts';
 
@@ -49,9 +50,12 @@ export function imagingStudy(study: StudyRow, series: readonly SeriesRow[], inst
 /** The patient as a logical reference (Yingyun serves no Patient resource): their identifier and name. */
 export function patientReference(patient: DicomJsonDataset): Reference {
   const system = patientIdentifierSystem(text(patient, '00100021'));
+  const value = text(patient, '00100020');
   const name = personName(patient, '00100010');
+  // FHIR allows no empty values: a study sent without Patient ID or name still names someone.
+  if (!value && !name) return { display: `${message('fhir.unidentifiedPatient', 'zh')} ${message('fhir.unidentifiedPatient', 'en')}` };
   return {
-    identifier: { ...(system ? { system } : {}), value: text(patient, '00100020') ?? '' },
+    ...(value ? { identifier: { ...(system ? { system } : {}), value } } : {}),
     ...(name ? { display: name } : {}),
   };
 }

@@ -16,6 +16,7 @@ const catalogue = {
   'problem.internal': { en: 'Internal error', zh: '服务器内部错误' },
   'problem.notImplemented': { en: 'Not implemented', zh: '尚未实现' },
   'problem.tooManyRequests': { en: 'Too many requests', zh: '请求过于频繁' },
+  'problem.readBackMismatch': { en: 'The read-back does not match the critical finding', zh: '复述内容与危急值不符' },
   // The report PDF (archive/reading/report-pdf.ts): labels are printed in both languages, Chinese first.
   'reportPdf.title': { en: 'Diagnostic Imaging Report', zh: '影像诊断报告' },
   'reportPdf.status.preliminary': { en: 'Preliminary report, awaiting verification', zh: '初步报告（待审核）' },
@@ -42,6 +43,7 @@ const catalogue = {
   'reportPdf.licence': { en: 'Licence No.', zh: '执业证号' },
   'reportPdf.film': { en: 'Scan for your cloud film', zh: '扫码查看云胶片' },
   'reportPdf.footer': { en: 'Electronically signed report, Yingyun regional imaging cloud', zh: '电子签名报告 · 影云区域影像云' },
+  'fhir.unidentifiedPatient': { en: 'Patient without ID or name', zh: '无编号及姓名的患者' },
   'auth.invalidCredentials': {
     en: 'Sign-in failed: the user name or password is wrong (after repeated failures, wait a moment before trying again)',
     zh: '登录失败：用户名或密码错误（多次失败后请稍候再试）',

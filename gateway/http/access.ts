@@ -87,12 +87,23 @@ const RULES: readonly RouteRule[] = [
   // FHIR R4 read access: the same scopes as QIDO-RS; the CapabilityStatement is public, as FHIR clients expect
   { methods: GET, path: /^\/fhir\/metadata$/, requires: 'public' },
   { methods: GET, path: /^\/fhir\/(ImagingStudy|DiagnosticReport)$/, requires: 'read-images', audit: { eventType: 'query', action: 'E' } },
-  { methods: GET, path: new RegExp(`^/fhir/(ImagingStudy|DiagnosticReport)/${UID}$`), requires: 'read-images', audit: { eventType: 'instances-accessed', action: 'R' } },
+  { methods: GET, path: new RegExp(`^/fhir/(ImagingStudy/${UID}|DiagnosticReport/${UID}(/_history/${UID})?)$`), requires: 'read-images', audit: { eventType: 'instances-accessed', action: 'R' } },
   { methods: GET, path: /^\/api\/reports$/, requires: 'read-images', audit: { eventType: 'query', action: 'E' } },
   { methods: [...GET, 'POST'], path: /^\/api\/report-templates$/, requires: 'write-reports' },
   { methods: GET, path: /^\/api\/report-settings$/, requires: 'write-reports' },
   { methods: ['PUT'], path: /^\/api\/report-settings$/, requires: 'manage-institution' },
   { methods: ['PUT'], path: /^\/api\/report-readers\/[0-9]+$/, requires: 'manage-institution' },
+  // Critical findings (危急值): the list and a hospital's receiving settings hold no patient data;
+  // notices, acknowledgements and the register do
+  { methods: GET, path: /^\/api\/critical-findings\/categories$/, requires: 'signed-in' },
+  { methods: ['PUT'], path: new RegExp(`^/api/critical-findings/categories/${UID}$`), requires: 'manage-system' },
+  { methods: [...GET, 'PUT'], path: new RegExp(`^/api/critical-findings/settings/${UID}$`), requires: 'manage-institution' },
+  { methods: ['POST'], path: /^\/api\/critical-findings$/, requires: 'write-reports', audit: { eventType: 'procedure-record', action: 'C' } },
+  { methods: GET, path: /^\/api\/critical-findings(\/register)?$/, requires: 'read-images', audit: { eventType: 'query', action: 'E' } },
+  { methods: GET, path: /^\/api\/critical-findings\/register\.csv$/, requires: 'read-images', audit: { eventType: 'export', action: 'R' } },
+  { methods: GET, path: new RegExp(`^/api/critical-findings/${UID}$`), requires: 'read-images', audit: { eventType: 'procedure-record', action: 'R' } },
+  { methods: ['POST'], path: new RegExp(`^/api/critical-findings/${UID}/acknowledge$`), requires: 'read-images', audit: { eventType: 'procedure-record', action: 'U' } },
+  { methods: GET, path: new RegExp(`^/api/studies/${UID}/critical-findings$`), requires: 'read-images', audit: { eventType: 'query', action: 'E' } },
   // Administration and audit
   { methods: [...GET, 'POST'], path: /^\/api\/(stats|jobs|jobs\/retry)$/, requires: 'manage-system' },
   { methods: [...GET, 'POST', 'PATCH', 'DELETE'], path: /^\/api\/admin\/(regions|institutions)(\/[^/]+)?$/, requires: 'manage-system' },

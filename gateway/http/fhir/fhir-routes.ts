@@ -53,10 +53,10 @@ export function fhirRoutes(runtime: Runtime): Router {
     send(response, bundle);
   });
 
-  router.get('/DiagnosticReport/:id', async (request, response) => {
-    const { id } = request.params;
-    const found = await runtime.fhir.readDiagnosticReport(id, unmaskedVisibility(response), urlsOf(request));
-    if (!found) throw new HttpProblem(404, 'problem.notFound', `no DiagnosticReport ${id} is here`);
+  router.get(['/DiagnosticReport/:id', '/DiagnosticReport/:id/_history/:version'], async (request, response) => {
+    const { id, version } = request.params as { id: string; version?: string };
+    const found = await runtime.fhir.readDiagnosticReport(id, unmaskedVisibility(response), urlsOf(request), version);
+    if (!found) throw new HttpProblem(404, 'problem.notFound', `no DiagnosticReport ${id}${version ? ` version ${version}` : ''} is here`);
     noteAudited(response, found.audited);
     send(response, found.resource);
   });
