@@ -3,18 +3,21 @@ import { AdminClient } from './api/admin-client.ts';
 import { AuthClient } from './api/auth-client.ts';
 import { Connection } from './api/http.ts';
 import { ReportClient } from './api/report-client.ts';
+import { ReadingClient } from './api/reading-client.ts';
 import { DicomWebClient } from './dicomweb/client.ts';
 import { chooseLocale, LOCALE_STORAGE_KEY, translator } from './i18n/i18n.ts';
 import { ImagingEngine, startImaging } from './imaging/engine.ts';
 import { parseRoute, rendererFlag } from './logic/route.ts';
 import { imageRequestHeaders } from './logic/session.ts';
 import { AdminController } from './state/admin-controller.ts';
-import { emptyAdmin, emptyList, emptyReading, type AppState } from './state/app-state.ts';
+import { emptyAdmin, emptyList, emptyReading, signedInUserOf, type AppState } from './state/app-state.ts';
 import { Controller } from './state/controller.ts';
 import { ReportController } from './state/report-controller.ts';
+import { WorklistController } from './state/worklist-controller.ts';
 import { createStore } from './state/store.ts';
 import { AppView } from './ui/app-view.ts';
 import { ReportPanel } from './ui/report-panel.ts';
+import { WorklistView } from './ui/worklist-view.ts';
 
 // Requests and the image loader report a lost session to the controller, which exists only once
 // everything it uses does: they reach it through this.
@@ -77,5 +80,20 @@ const renderReport = () => reportPanel.render(reports.store.get(), translator(st
 store.subscribe(renderReport);
 reports.store.subscribe(renderReport);
 renderReport();
+// The reading worklist (its own state): entered when the route goes there, left when it goes away.
+const worklist = new WorklistController(new ReadingClient(connection), (studyInstanceUid) => void controller?.openStudy(studyInstanceUid));
+const worklistView = new WorklistView(worklist);
+view.element.append(worklistView.element);
+const renderWorklist = () => {
+  const state = store.get();
+  const user = signedInUserOf(state);
+  worklistView.element.hidden = !user || state.route.page !== 'worklist';
+  if (!user || state.route.page !== 'worklist') return worklist.leave();
+  void worklist.enter(user.username);
+  worklistView.render(worklist.store.get(), translator(state.locale), user.username);
+};
+store.subscribe(renderWorklist);
+worklist.store.subscribe(renderWorklist);
+renderWorklist();
 addEventListener('popstate', () => void controller?.followLocation(location.pathname, location.search));
 void controller.start();

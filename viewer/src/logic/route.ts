@@ -8,7 +8,9 @@ export type Route =
   | { page: 'studies'; criteria: SearchCriteria; sort: Sort; offset: number }
   | { page: 'viewer'; studyInstanceUids: string[]; seriesInstanceUid?: string }
   /** Administration and audit; no tab: the first the user has. */
-  | { page: 'admin'; tab?: AdminTab };
+  | { page: 'admin'; tab?: AdminTab }
+  /** Reading tasks: a reading centre's worklist, or a hospital's requests (远程诊断). */
+  | { page: 'worklist' };
 
 export interface Sort {
   key: SortKey;
@@ -40,6 +42,7 @@ export function parseRoute(pathname: string, search: string): Route {
     const tab = ADMIN_TABS.find((candidate) => candidate === params.get('tab'));
     return tab ? { page: 'admin', tab } : { page: 'admin' };
   }
+  if (/^\/worklist\/?$/.test(pathname)) return { page: 'worklist' };
   if (/^\/viewer\/?$/.test(pathname)) {
     const studyInstanceUids = params
       .getAll('StudyInstanceUIDs')
@@ -65,6 +68,7 @@ export function parseRoute(pathname: string, search: string): Route {
 export function routeUrl(route: Route): string {
   const params = new URLSearchParams();
   if (route.page === 'admin') return route.tab ? `/admin?tab=${route.tab}` : '/admin';
+  if (route.page === 'worklist') return '/worklist';
   if (route.page === 'viewer') {
     params.set('StudyInstanceUIDs', route.studyInstanceUids.join(','));
     if (route.seriesInstanceUid) params.set('SeriesInstanceUIDs', route.seriesInstanceUid);

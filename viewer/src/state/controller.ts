@@ -82,7 +82,7 @@ export class Controller {
     this.store.update((state) => ({ ...state, route }));
     if (route.page === 'studies') await this.loadList(route);
     else if (route.page === 'viewer') await this.loadReading(route);
-    else await this.admin.enter(route.tab);
+    else if (route.page === 'admin') await this.admin.enter(route.tab);
   }
 
   // Signing in and out.
@@ -168,6 +168,11 @@ export class Controller {
     const route = this.store.get().route;
     if (route.page === 'studies') await this.loadList(route);
     else if (route.page === 'viewer' && route.studyInstanceUids[0]) await this.loadPriors(route.studyInstanceUids[0]);
+  }
+
+  /** The reading worklist; its state and actions are the WorklistController's, which follows the route. */
+  showWorklist(): Promise<void> {
+    return this.go({ page: 'worklist' });
   }
 
   showAdmin(tab?: AdminTab): Promise<void> {

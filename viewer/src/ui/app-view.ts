@@ -61,7 +61,7 @@ export class AppView {
     if (!signedIn) this.signIn.render(state, t);
     else if (page === 'studies') this.studyList.render(state, t, languageChanged);
     else if (page === 'viewer') this.reading.render(state, t);
-    else this.admin.render(state, t);
+    else if (page === 'admin') this.admin.render(state, t);
     if (languageChanged || previous?.helpOpen !== state.helpOpen || previous?.purpose.dialogOpen !== state.purpose.dialogOpen) {
       replaceChildren(
         this.dialogHost,
@@ -97,6 +97,7 @@ export class AppView {
         'nav',
         {},
         readsImages ? link(t('app.studies'), '/', () => void this.controller.showStudyList(), 'studies') : null,
+        readsImages ? link(t('app.worklist'), '/worklist', () => void this.controller.showWorklist(), 'worklist') : null,
         administers ? link(t('app.admin'), '/admin', () => void this.controller.showAdmin(), 'admin') : null,
       ),
       state.cpuRendering && readsImages ? h('span', { class: 'badge', title: t('app.renderingCpu') }, 'CPU') : null,
