@@ -61,14 +61,14 @@ describe('report editor in the viewer', { skip: browserUnavailable() }, () => {
 
     await page.reload();
     await page.locator('.report-panel textarea[name=findings]').waitFor();
-    await page.waitForFunction(() => (document.querySelector('.report-panel textarea[name=findings]') as HTMLTextAreaElement | null)?.value.includes('磨玻璃'));
+    await page.waitForFunction(`document.querySelector('.report-panel textarea[name=findings]')?.value.includes('磨玻璃')`);
 
     // The connection drops while typing: the text stays, marked 离线, and is saved once it returns.
     await page.context().setOffline(true);
     await page.locator('.report-panel textarea[name=findings]').fill('右肺上叶见一磨玻璃结节，直径约8mm，边界清楚。');
     await waitForText(page, '.report-panel .report-save', zh('report.save.offline'));
     await page.context().setOffline(false);
-    await page.evaluate(() => dispatchEvent(new Event('online')));
+    await page.evaluate(`dispatchEvent(new Event('online'))`);
     await waitForText(page, '.report-panel .report-save', zh('report.save.saved'), 20_000);
     assert.equal((await report()).draft.findings, '右肺上叶见一磨玻璃结节，直径约8mm，边界清楚。');
 

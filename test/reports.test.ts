@@ -270,6 +270,32 @@ describe('reports (初诊 + 审核) and their SR', () => {
     assert.ok(signatures.every((row) => row.patient_id === 'QINGSHI|QS-0001'));
   });
 
+  it('moves the study’s reading task along as the report is signed (待审核, then 已发布)', async () => {
+    const study = studies[2]!;
+    const workitemUid = newUid();
+    const created = await fetch(`${system.dicomWebUrl}/workitems?workitem=${workitemUid}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tokens.get('rc-reader')}`, 'content-type': 'application/dicom+json' },
+      body: JSON.stringify({
+        '00741200': { vr: 'CS', Value: ['MEDIUM'] },
+        '00404005': { vr: 'DT', Value: ['20261205100000'] },
+        '00404021': { vr: 'SQ', Value: [{ '0020000D': { vr: 'UI', Value: [study] } }] },
+      }),
+    });
+    assert.equal(created.status, 201);
+    const progress = async () => {
+      const response = await fetch(`${system.dicomWebUrl}/workitems/${workitemUid}`, { headers: { authorization: `Bearer ${tokens.get('rc-reader')}`, accept: 'application/dicom+json' } });
+      return JSON.stringify(await response.json());
+    };
+    const report = await open('rc-reader', study);
+    const saved = await save('rc-reader', study, {}, report.draftRevision);
+    const preliminary = await sign('rc-reader', study, { role: 'preliminary', revision: saved.json.revision });
+    assert.equal(preliminary.status, 201);
+    assert.match(await progress(), /preliminary-signed/);
+    assert.equal((await sign('rc-senior', study, { role: 'final', revision: preliminary.json.draftRevision })).status, 201);
+    assert.match(await progress(), /final-signed/);
+  });
+
   it('offers shipped templates by modality and body part with a centre’s own, and phrases', async () => {
     const added = await call<ReportTemplate>('rc-reader', 'POST', '/api/report-templates', { kind: 'template', modality: 'ct', bodyPart: 'chest', language: 'zh-CN', name: '本中心胸部CT模板', findings: '双肺…', impression: '未见异常。' });
     assert.equal(added.status, 201);

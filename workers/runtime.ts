@@ -24,6 +24,7 @@ import { ShareLinksRepository } from '../archive/db/share-links-repository.ts';
 import { ShareLinksService } from '../archive/reading/share-links.ts';
 import { IngestService } from '../archive/ingest.ts';
 import { ReportService } from '../archive/reading/report-service.ts';
+import { markReportStage } from '../archive/reading/report-workitem.ts';
 import { enqueueWriteReportSr, writeReportSrJob } from './jobs/write-report-sr.ts';
 import { CriticalFindingsRepository } from '../archive/db/critical-findings-repository.ts';
 import { CriticalFindingsService } from '../archive/reading/critical-findings.ts';
@@ -125,6 +126,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
     });
     const reports = new ReportService(new ReportsRepository(db.pool), log.child({ component: 'reports' }), [
       ({ report, version }) => enqueueWriteReportSr(jobQueue, report.id, version.version),
+      (event) => markReportStage(worklist, event),
       // 云胶片: the patient's link exists from the moment the final report is signed.
       async ({ report, version, signer }) => {
         if (version.status === 'final') await shareLinks.ensurePatientLink(report.studyInstanceUid, signer);
