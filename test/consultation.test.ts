@@ -35,7 +35,7 @@ interface StoredStudy {
 const VIEW: SharedView = {
   layout: '1x1',
   activeCell: 0,
-  cells: [{ seriesInstanceUid: '1.2.3', imageIndex: 4 }],
+  cells: [{ studyInstanceUid: '1.2.3', seriesInstanceUid: '1.2.3.4', imageIndex: 4 }],
   voi: { windowCenter: 40, windowWidth: 400 },
   camera: { parallelScale: 120, focalPoint: [0, 0, 0], position: [0, 0, 500] },
   annotations: [],

@@ -40,16 +40,16 @@ export interface ConsultationInvitation {
  */
 export interface SharedView {
   layout: string;
-  /** The cell the presenter works in, and each cell's series and slice. */
+  /** The cell the presenter works in, and each cell's series (null: empty) and slice. */
   activeCell: number;
-  cells: { seriesInstanceUid: string; imageIndex: number }[];
+  cells: ({ studyInstanceUid: string; seriesInstanceUid: string; imageIndex: number } | null)[];
   voi: { windowCenter: number; windowWidth: number } | null;
   camera: { parallelScale: number; focalPoint: [number, number, number]; position: [number, number, number] } | null;
-  /** Measurements of the active cell, as Cornerstone's annotation state serialises them. */
+  /** The measurements drawn, as Cornerstone's annotation state serialises them. */
   annotations: unknown[];
 }
 
-/** Where a participant points, as a fraction of the active viewport (0..1 across, 0..1 down). */
+/** Where a participant points, as a fraction of the viewport grid (0..1 across, 0..1 down): both show the same layout. */
 export interface SharedPointer {
   x: number;
   y: number;

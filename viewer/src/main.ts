@@ -1,6 +1,7 @@
 import './styles.css';
 import { AdminClient } from './api/admin-client.ts';
 import { AuthClient } from './api/auth-client.ts';
+import { ConsultationClient } from './api/consultation-client.ts';
 import { Connection } from './api/http.ts';
 import { ReportClient } from './api/report-client.ts';
 import { ReadingClient } from './api/reading-client.ts';
@@ -11,11 +12,13 @@ import { parseRoute, rendererFlag } from './logic/route.ts';
 import { imageRequestHeaders } from './logic/session.ts';
 import { AdminController } from './state/admin-controller.ts';
 import { emptyAdmin, emptyList, emptyReading, signedInUserOf, type AppState } from './state/app-state.ts';
+import { ConsultationController } from './state/consultation-controller.ts';
 import { Controller } from './state/controller.ts';
 import { ReportController } from './state/report-controller.ts';
 import { WorklistController } from './state/worklist-controller.ts';
 import { createStore } from './state/store.ts';
 import { AppView } from './ui/app-view.ts';
+import { ConsultationPanel } from './ui/consultation-panel.ts';
 import { ReportPanel } from './ui/report-panel.ts';
 import { WorklistView } from './ui/worklist-view.ts';
 
@@ -49,8 +52,12 @@ const client = new DicomWebClient(connection);
 
 // The engine reports to the viewport grid, which exists only once the view is built: forward through it.
 let view: AppView | undefined;
+let consultations: ConsultationController | undefined;
 const engine = new ImagingEngine({
-  viewChanged: (viewportId, report) => view?.reading.grid.viewChanged(viewportId, report),
+  viewChanged: (viewportId, report) => {
+    view?.reading.grid.viewChanged(viewportId, report);
+    consultations?.viewChanged();
+  },
   loadProgress: (viewportId, loaded, total) => view?.reading.grid.loadProgress(viewportId, loaded, total),
   imageFailed: (viewportId, index, reason) => view?.reading.grid.imageFailed(viewportId, index, reason),
 });
@@ -72,6 +79,14 @@ view = new AppView(controller, (study, series) => client.seriesThumbnail(study, 
 document.getElementById('app')!.replaceChildren(view.element);
 store.subscribe((state) => view?.render(state));
 view.render(store.get());
+// Live consultation sits beside every screen (its own state: the session outlives a change of page).
+consultations = new ConsultationController(new ConsultationClient(connection), store, controller, engine);
+const consultationPanel = new ConsultationPanel(consultations, view.reading.grid.element);
+view.element.append(consultationPanel.toggle, consultationPanel.element);
+const renderConsultation = () => consultationPanel.render(store.get(), consultations!.store.get(), translator(store.get().locale));
+store.subscribe(renderConsultation);
+consultations.store.subscribe(renderConsultation);
+renderConsultation();
 // The report editor beside the images of the study the reading screen opened.
 const reports = new ReportController(new ReportClient(connection), store);
 const reportPanel = new ReportPanel(reports);

@@ -11,7 +11,7 @@ const clientMessage: z.ZodType<ConsultationClientMessage> = z.discriminatedUnion
     view: z.object({
       layout: z.string().max(20),
       activeCell: z.number().int().min(0).max(15),
-      cells: z.array(z.object({ seriesInstanceUid: z.string().max(64), imageIndex: z.number().int().min(0) })).max(16),
+      cells: z.array(z.object({ studyInstanceUid: z.string().max(64), seriesInstanceUid: z.string().max(64), imageIndex: z.number().int().min(0) }).nullable()).max(16),
       voi: z.object({ windowCenter: z.number().finite(), windowWidth: z.number().finite() }).nullable(),
       camera: z.object({ parallelScale: z.number().finite(), focalPoint: point, position: point }).nullable(),
       annotations: z.array(z.unknown()).max(200),

@@ -81,6 +81,15 @@ export interface ViewportReport {
   calibrated: boolean;
 }
 
+type Point3 = [number, number, number];
+
+/** The part of a viewport's view that another screen can show the same way (engine.viewOf / followView). */
+export interface FollowedView {
+  imageIndex: number;
+  window: Window | undefined;
+  camera: { parallelScale: number; focalPoint: Point3; position: Point3 } | undefined;
+}
+
 /** What the engine tells the UI; it never touches the DOM outside the elements it is given. */
 export interface EngineListener {
   viewChanged(viewportId: string, report: ViewportReport): void;
@@ -418,6 +427,67 @@ export class ImagingEngine {
     );
   }
 
+  /**
+   * What a consultation shares of a viewport: the slice, and the window and camera (in world
+   * coordinates, so another screen of another size shows the same region). Undefined while empty.
+   */
+  viewOf(viewportId: string): FollowedView | undefined {
+    const entry = this.viewports.get(viewportId);
+    if (!entry || entry.input.imageIds.length === 0) return undefined;
+    const viewport = this.viewport(viewportId);
+    const voiRange = viewport.getProperties().voiRange;
+    const { parallelScale, focalPoint, position } = viewport.getCamera();
+    return {
+      imageIndex: viewport.getCurrentImageIdIndex(),
+      window: voiRange ? rangeToWindow(voiRange) : undefined,
+      camera: parallelScale && focalPoint && position ? { parallelScale, focalPoint: [...focalPoint] as Point3, position: [...position] as Point3 } : undefined,
+    };
+  }
+
+  /**
+   * Shows another reader's view in a viewport. Only what differs is set, so applying the same view
+   * again (on every report while a stack loads) changes nothing and raises no events.
+   */
+  followView(viewportId: string, view: Partial<FollowedView>): void {
+    const current = this.viewOf(viewportId);
+    if (!current) return;
+    const viewport = this.viewport(viewportId);
+    let changed = false;
+    if (view.window && !(current.window && near(current.window.width, view.window.width) && near(current.window.center, view.window.center))) {
+      viewport.setProperties({ voiRange: windowToRange(view.window) });
+      changed = true;
+    }
+    const camera = view.camera;
+    if (camera && !(current.camera && near(current.camera.parallelScale, camera.parallelScale) && camera.focalPoint.every((value, axis) => near(value, current.camera!.focalPoint[axis]!)))) {
+      viewport.setCamera({ parallelScale: camera.parallelScale, focalPoint: camera.focalPoint, position: camera.position });
+      changed = true;
+    }
+    if (changed) viewport.render();
+    if (view.imageIndex !== undefined && view.imageIndex !== current.imageIndex) this.jumpTo(viewportId, view.imageIndex);
+  }
+
+  /** The measurements drawn in every viewport, as plain data (a consultation sends them). */
+  measurements(): unknown[] {
+    const drawn = MEASUREMENT_TOOLS.flatMap((tool) => [...this.viewports.values()].flatMap((entry) => annotation.state.getAnnotations(toolName(tool), entry.element) ?? []));
+    return JSON.parse(JSON.stringify([...new Map(drawn.map((one) => [one.annotationUID, one])).values()])) as unknown[];
+  }
+
+  /** Replaces the measurements drawn with another reader's, each in the viewport showing its image. */
+  replaceMeasurements(measurements: unknown[]): void {
+    for (const entry of this.viewports.values()) for (const tool of MEASUREMENT_TOOLS) annotation.state.removeAnnotations(toolName(tool), entry.element);
+    for (const measurement of measurements as ToolTypes.Annotation[]) {
+      const imageId = measurement.metadata?.referencedImageId;
+      const entry = [...this.viewports.values()].find((candidate) => imageId && candidate.input.imageIds.includes(imageId));
+      if (entry) annotation.state.addAnnotation(measurement, entry.element);
+    }
+    this.renderingEngine.render();
+  }
+
+  /** Calls `listener` whenever a measurement is drawn, moved or deleted. */
+  onMeasurementsChanged(listener: () => void): void {
+    for (const type of [ToolEnums.Events.ANNOTATION_COMPLETED, ToolEnums.Events.ANNOTATION_MODIFIED, ToolEnums.Events.ANNOTATION_REMOVED]) eventTarget.addEventListener(type, listener);
+  }
+
   /** Measurement labels follow the reader's language; drawn ones are redrawn in it. */
   setTranslator(translate: Translate): void {
     this.translate = translate;
@@ -540,6 +610,14 @@ function zoomPercent(viewport: StackViewport): number | undefined {
   const height = viewport.element.clientHeight;
   if (!parallelScale || !rowSpacing || !height) return undefined;
   return (height / (2 * parallelScale)) * rowSpacing * 100;
+}
+
+/**
+ * Equal as far as a reader can see: a window or camera that went over the wire, and that the CPU
+ * renderer may have adjusted by a rounding when it was set.
+ */
+function near(a: number, b: number): boolean {
+  return Math.abs(a - b) <= 1e-3 * Math.max(1, Math.abs(a), Math.abs(b));
 }
 
 function emptyGeometry(): StackInput['geometry'] {

@@ -7,7 +7,7 @@ import type { Locale } from '../i18n/messages.ts';
 import type { ImagingEngine, PrimaryTool } from '../imaging/engine.ts';
 import { seriesStack } from '../imaging/series-stack.ts';
 import { adminTabsFor, type AdminTab } from '../logic/admin.ts';
-import { activate, assignSeries, changeLayout, compareWithPrior, initialLayout, type LayoutId, type SeriesRef } from '../logic/layout.ts';
+import { activate, assignSeries, changeLayout, compareWithPrior, initialLayout, type LayoutId, type LayoutState, type SeriesRef } from '../logic/layout.ts';
 import { PURPOSE_STORAGE_KEY, purposeToRemember, rememberedPurpose, type PurposeStorage } from '../logic/purpose.ts';
 import { DEFAULT_SORT, parseRoute, permittedRoute, routeUrl, type Route } from '../logic/route.ts';
 import { canStatePurpose, type SignedInUser } from '../logic/session.ts';
@@ -304,6 +304,11 @@ export class Controller {
 
   showSeries(cell: number, series: SeriesRef): void {
     this.setLayoutState(assignSeries(this.store.get().reading.layout, cell, series));
+  }
+
+  /** A consultation's presenter chose this layout, these series and this cell: shown as they are. */
+  followLayout(layout: LayoutState): void {
+    this.setLayoutState(layout);
   }
 
   activateCell(cell: number): void {
