@@ -139,8 +139,8 @@ describe('measurements and key images saved with the study (TID 1500, KOS)', () 
     ];
     keyImages = [second].map((image) => ({ studyInstanceUid, seriesInstanceUid: image.seriesInstanceUid, sopClassUid: image.sopClassUid, sopInstanceUid: image.sopInstanceUid }));
     context = { seriesNumber: 901, seriesDescription: '测量与关键图像 Measurements', observer: { Alphabetic: 'Li^Ming', Ideographic: '李^明' }, studyHeader: first.header };
-    report = measurementReport(drawn, metaData, context);
-    keyDocument = keyObjectSelection(keyImages, { ...context, seriesNumber: 902 });
+    report = measurementReport(drawn, metaData, context).part10;
+    keyDocument = keyObjectSelection(keyImages, { ...context, seriesNumber: 902 }).part10;
   });
   after(async () => {
     await system?.shutdown();

@@ -1,5 +1,6 @@
 /** The DICOM attributes the viewer reads, by keyword, as DICOM JSON tags (PS3.18 F.2). */
 export const TAG = {
+  SOPClassUID: '00080016',
   SOPInstanceUID: '00080018',
   StudyDate: '00080020',
   StudyTime: '00080030',

@@ -57,6 +57,22 @@ export function seriesSummary(dataset: DicomJson, studyInstanceUid: string): Ser
   };
 }
 
+/**
+ * What a series holds, by its modality: images to hang in a viewport, or a document of the study —
+ * a structured report (measurements, a diagnostic report), key images (Key Object Selection), an
+ * encapsulated PDF report, a presentation state — listed beside the images but never drawn as one.
+ */
+export type SeriesKind = 'images' | 'structured-report' | 'key-images' | 'pdf' | 'presentation-state';
+const DOCUMENT_KINDS: Record<string, SeriesKind> = { SR: 'structured-report', KO: 'key-images', DOC: 'pdf', PR: 'presentation-state' };
+
+export function seriesKind(series: Pick<SeriesSummary, 'modality'>): SeriesKind {
+  return DOCUMENT_KINDS[series.modality] ?? 'images';
+}
+
+export function isImageSeries(series: Pick<SeriesSummary, 'modality'>): boolean {
+  return seriesKind(series) === 'images';
+}
+
 /** Series in the order a reader expects them: by Series Number, unnumbered last. */
 export function sortSeries(series: readonly SeriesSummary[]): SeriesSummary[] {
   return [...series].sort((a, b) => (a.seriesNumber ?? Infinity) - (b.seriesNumber ?? Infinity));

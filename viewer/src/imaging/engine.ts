@@ -38,6 +38,7 @@ import { planLinks, translationMatrix, type ViewportGeometry } from '../logic/li
 import { lengthTextLines, roiTextLines, type RoiStats } from '../logic/measurement-text.ts';
 import { reprioritise } from '../logic/prefetch.ts';
 import { rangeToWindow, windowToRange, type Window } from '../logic/voi-presets.ts';
+import { measurementReport, measurementsOf, REPORTED_TOOLS, type DocumentContext, type SavedReport, type StoredDocument } from '../measurements/structured-report.ts';
 import { diagnostics } from './diagnostics.ts';
 
 /** The tools a reader picks for the left mouse button. */
@@ -167,6 +168,11 @@ export class ImagingEngine {
   private linked = true;
   private readonly synchronizerIds: string[] = [];
   private translate: Translate = translator('en');
+  /**
+   * Saved reports whose measurements are drawn: `report` (all of it: the reader saved what is on
+   * screen) or `report|stack`. Annotation state outlives the page's screens, so each is drawn once.
+   */
+  private readonly drawnReports = new Set<string>();
   /** Images measured other than at Pixel Spacing (detector spacing, or the reader's calibration), as given to Cornerstone. */
   private readonly calibrations = new Map<string, { type: string; scale: number }>();
 
@@ -381,6 +387,42 @@ export class ImagingEngine {
     if (!entry) return;
     for (const tool of MEASUREMENT_TOOLS) annotation.state.removeAnnotations(toolName(tool), entry.element);
     this.viewport(viewportId).render();
+  }
+
+  /** The index in its stack of the image on screen in a viewport, if it shows one. */
+  currentImageIndex(viewportId: string): number | undefined {
+    const entry = this.viewports.get(viewportId);
+    return entry && entry.input.imageIds.length > 0 ? this.viewport(viewportId).getCurrentImageIdIndex() : undefined;
+  }
+
+  /**
+   * The measurements drawn on a study's images as a TID 1500 report (undefined when there are
+   * none); the report then counts as drawn, so reading it back does not draw its measurements twice.
+   */
+  measurementReport(studyInstanceUid: string, context: DocumentContext): StoredDocument | undefined {
+    const onStudy = `/studies/${studyInstanceUid}/`;
+    const drawn = annotation.state
+      .getAllAnnotations()
+      .filter((item) => (REPORTED_TOOLS as readonly string[]).includes(item.metadata?.toolName ?? '') && item.metadata?.referencedImageId?.includes(onStudy));
+    if (drawn.length === 0) return undefined;
+    const document = measurementReport(drawn, metaData, context);
+    this.drawnReports.add(document.sopInstanceUid);
+    return document;
+  }
+
+  /**
+   * Draws a saved report's measurements that lie on a stack's images (`imageIdOf`: instance and
+   * frame to image id), once per report and stack.
+   */
+  showSavedMeasurements(report: SavedReport, stackKey: string, imageIdOf: ReadonlyMap<string, string>): void {
+    const key = `${report.sopInstanceUid}|${stackKey}`;
+    if (this.drawnReports.has(report.sopInstanceUid) || this.drawnReports.has(key)) return;
+    this.drawnReports.add(key);
+    for (const saved of measurementsOf(report.metadata, imageIdOf, metaData)) {
+      saved.invalidated = true;
+      annotation.state.addAnnotation(saved, saved.metadata?.FrameOfReferenceUID as string);
+    }
+    this.renderingEngine.render();
   }
 
   /**

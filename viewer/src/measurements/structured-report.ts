@@ -47,6 +47,12 @@ export interface KeyImage {
   frameNumber?: number;
 }
 
+/** A document ready to store: its SOP Instance UID and the Part 10 file. */
+export interface StoredDocument {
+  sopInstanceUid: string;
+  part10: ArrayBuffer;
+}
+
 /** What the viewer draws again from a stored report: the annotation, ready for Cornerstone's annotation state. */
 export type RestoredAnnotation = ToolTypes.Annotation;
 
@@ -80,7 +86,7 @@ const EXPLICIT_LITTLE_ENDIAN = '1.2.840.10008.1.2.1';
  * measurements on images (Comprehensive 3D SR when one is in patient space). The adapters take
  * patient and study from the measured images' own headers.
  */
-export function measurementReport(annotations: readonly RestoredAnnotation[], metadata: MetadataSource, context: DocumentContext): ArrayBuffer {
+export function measurementReport(annotations: readonly RestoredAnnotation[], metadata: MetadataSource, context: DocumentContext): StoredDocument {
   const toolState: Record<string, Record<string, { data: RestoredAnnotation[] }>> = {};
   for (const drawn of annotations) {
     const { toolName, referencedImageId } = drawn.metadata ?? {};
@@ -113,7 +119,7 @@ export function measurementReport(annotations: readonly RestoredAnnotation[], me
  * A Key Object Selection Document titled (113000, DCM, "Of Interest") listing the key images,
  * with the patient and study of the first one (all must be of one study).
  */
-export function keyObjectSelection(keyImages: readonly KeyImage[], context: DocumentContext): ArrayBuffer {
+export function keyObjectSelection(keyImages: readonly KeyImage[], context: DocumentContext): StoredDocument {
   const [first] = keyImages;
   if (!first) throw new Error('there are no key images to list');
   if (keyImages.some((image) => image.studyInstanceUid !== first.studyInstanceUid)) throw new Error('key images of more than one study cannot be listed in one document');
@@ -202,6 +208,42 @@ export function keyImagesOf(document: DicomJson): KeyImage[] {
     });
 }
 
+/** A stored measurement report as the viewer reads it back. */
+export interface SavedReport {
+  sopInstanceUid: string;
+  /** Its WADO-RS metadata. */
+  metadata: DicomJson;
+}
+
+/**
+ * A study's current measurements and key images among its stored documents (the instances of its
+ * SR and KO series): the newest TID 1500 report and the newest KOS, since each save writes the
+ * reader's whole set again.
+ */
+export function currentDocuments(documents: readonly DicomJson[]): { measurementReport: SavedReport | undefined; keyImages: KeyImage[] } {
+  const newest = (matching: (document: DicomJson) => boolean) =>
+    documents.filter(matching).sort((a, b) => createdAt(b).localeCompare(createdAt(a)))[0];
+  const report = newest((document) => value(document, '0040A504') !== undefined && templateOf(document) === '1500');
+  const keyDocument = newest((document) => value(document, '00080016') === SR_SOP_CLASS.keyObjectSelection);
+  return {
+    measurementReport: report ? { sopInstanceUid: String(value(report, '00080018')), metadata: report } : undefined,
+    keyImages: keyDocument ? keyImagesOf(keyDocument) : [],
+  };
+}
+
+function value(document: DicomJson, tag: string): unknown {
+  return document[tag]?.Value?.[0];
+}
+
+function templateOf(document: DicomJson): string {
+  return String(value(value(document, '0040A504') as DicomJson, '0040DB00') ?? '');
+}
+
+/** Content Date and Time, then Instance Creation: when the document was written, as sortable text. */
+function createdAt(document: DicomJson): string {
+  return ['00080023', '00080033', '00080012', '00080013'].map((tag) => String(value(document, tag) ?? '').padEnd(14, '0')).join('');
+}
+
 /** The key Cornerstone's image ids are looked up by when a report is read: instance and frame. */
 export function imageKey(sopInstanceUid: string, frameNumber = 1): string {
   return `${sopInstanceUid}:${frameNumber}`;
@@ -257,7 +299,7 @@ function code(value: string, scheme: string, meaning: string): NaturalDataset {
 }
 
 /** The dataset as a Part 10 file in Explicit VR Little Endian, under Yingyun's File Meta Information. */
-function part10(dataset: NaturalDataset): ArrayBuffer {
+function part10(dataset: NaturalDataset): StoredDocument {
   const { _meta, ...content } = dataset;
   const meta = {
     '00020001': { vr: 'OB', Value: [new Uint8Array([0, 1]).buffer] },
@@ -269,7 +311,7 @@ function part10(dataset: NaturalDataset): ArrayBuffer {
   };
   const dict = new dcmjs.data.DicomDict(meta);
   dict.dict = DicomMetaDictionary.denaturalizeDataset(content);
-  return dict.write();
+  return { sopInstanceUid: String(content.SOPInstanceUID), part10: dict.write() };
 }
 
 function asArray(value: unknown): NaturalDataset[] {

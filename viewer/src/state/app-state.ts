@@ -5,6 +5,7 @@ import type { Locale, MessageKey } from '../i18n/messages.ts';
 import type { PrimaryTool } from '../imaging/engine.ts';
 import type { SeriesStack } from '../imaging/series-stack.ts';
 import type { AdminTab, FieldError } from '../logic/admin.ts';
+import type { KeyImage, SavedReport } from '../measurements/structured-report.ts';
 import { initialLayout, type LayoutState, type SeriesRef } from '../logic/layout.ts';
 import type { Route } from '../logic/route.ts';
 import type { SignedInUser, SignInProviders } from '../logic/session.ts';
@@ -34,6 +35,15 @@ export interface OpenStudy {
   series: SeriesSummary[];
 }
 
+/** A study's saved measurements and key images: its newest TID 1500 report and newest KOS. */
+export interface StudyDocuments {
+  measurementReport: SavedReport | undefined;
+  keyImages: KeyImage[];
+}
+
+/** The last "save measurements": on its way, stored, nothing to store, or refused with the reason. */
+export type SaveOutcome = { status: 'saving' } | { status: 'saved' } | { status: 'nothing' } | { status: 'error'; problem: Problem };
+
 export interface ReadingState {
   /** The studies the link opened, then priors opened beside them. */
   studies: Record<string, Loadable<OpenStudy>>;
@@ -44,6 +54,11 @@ export interface ReadingState {
   tool: PrimaryTool;
   linked: boolean;
   cineFps: number;
+  /** Saved measurements and key images by study, fetched when the study opens. */
+  documents: Record<string, Loadable<StudyDocuments>>;
+  /** The images marked key: those of the studies' saved KOS, then as the reader marks and unmarks them. */
+  keyImages: KeyImage[];
+  save: SaveOutcome | undefined;
 }
 
 /**
@@ -121,7 +136,7 @@ export function seriesKey(ref: SeriesRef): string {
 }
 
 export function emptyReading(): ReadingState {
-  return { studies: {}, stacks: {}, layout: initialLayout(undefined), priors: undefined, tool: 'WindowLevel', linked: true, cineFps: 15 };
+  return { studies: {}, stacks: {}, layout: initialLayout(undefined), priors: undefined, tool: 'WindowLevel', linked: true, cineFps: 15, documents: {}, keyImages: [], save: undefined };
 }
 
 export function emptyList(): StudyListState {

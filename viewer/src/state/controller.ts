@@ -1,7 +1,8 @@
 import type { AuthClient } from '../api/auth-client.ts';
 import { ApiError } from '../api/http.ts';
 import type { DicomWebClient } from '../dicomweb/client.ts';
-import { matchingSeries, type SeriesSummary, type StudySummary } from '../dicomweb/models.ts';
+import { text } from '../dicom/dataset.ts';
+import { isImageSeries, matchingSeries, seriesKind, type SeriesSummary, type StudySummary } from '../dicomweb/models.ts';
 import { LOCALE_STORAGE_KEY, type LocaleStorage } from '../i18n/i18n.ts';
 import type { Locale } from '../i18n/messages.ts';
 import type { ImagingEngine, PrimaryTool } from '../imaging/engine.ts';
@@ -9,6 +10,7 @@ import { seriesStack } from '../imaging/series-stack.ts';
 import { adminTabsFor, type AdminTab } from '../logic/admin.ts';
 import { activate, assignSeries, changeLayout, compareWithPrior, initialLayout, type LayoutId, type LayoutState, type SeriesRef } from '../logic/layout.ts';
 import { PURPOSE_STORAGE_KEY, purposeToRemember, rememberedPurpose, type PurposeStorage } from '../logic/purpose.ts';
+import { currentDocuments, imageKey, keyObjectSelection, type KeyImage } from '../measurements/structured-report.ts';
 import { DEFAULT_SORT, parseRoute, permittedRoute, routeUrl, type Route } from '../logic/route.ts';
 import { canStatePurpose, type SignedInUser } from '../logic/session.ts';
 import type { SearchCriteria, SortKey } from '../logic/study-query.ts';
@@ -246,10 +248,10 @@ export class Controller {
     if (route.studyInstanceUids.length === 0) return;
     const opened = await Promise.all(route.studyInstanceUids.map((uid) => this.loadStudy(uid)));
     const [first, second] = opened;
-    const wanted = first?.series.find((series) => series.seriesInstanceUid === route.seriesInstanceUid) ?? first?.series[0];
+    const wanted = first?.series.find((series) => series.seriesInstanceUid === route.seriesInstanceUid && isImageSeries(series)) ?? first?.series.find(isImageSeries);
     let layout = initialLayout(wanted && ref(wanted));
     // Two studies in one link are a comparison: current on the left, the other beside it.
-    const counterpart = second && matchingSeries(wanted, second.series);
+    const counterpart = second && matchingSeries(wanted, second.series.filter(isImageSeries));
     if (counterpart) layout = compareWithPrior(layout, ref(counterpart));
     this.setLayoutState(layout);
     const primary = route.studyInstanceUids[0]!;
@@ -267,6 +269,7 @@ export class Controller {
       if (!summary) throw new ApiError(404, `no study ${studyInstanceUid} is stored here`, '');
       const study = { summary, series };
       setStudy({ status: 'ready', value: study });
+      void this.loadDocuments(studyInstanceUid, series);
       return study;
     } catch (error) {
       setStudy(failed(error));
@@ -292,13 +295,13 @@ export class Controller {
     const onScreen = layout.cells[layout.active] ?? layout.cells[0];
     const currentStudy = onScreen ? studies[onScreen.studyInstanceUid] : undefined;
     const currentSeries = currentStudy?.status === 'ready' ? currentStudy.value.series.find((series) => onScreen && series.seriesInstanceUid === onScreen.seriesInstanceUid) : undefined;
-    const counterpart = matchingSeries(currentSeries, opened.series);
+    const counterpart = matchingSeries(currentSeries, opened.series.filter(isImageSeries));
     if (counterpart) this.setLayoutState(compareWithPrior(layout, ref(counterpart)));
   }
 
   setLayout(layout: LayoutId): void {
     const { reading } = this.store.get();
-    const available = Object.values(reading.studies).flatMap((study) => (study.status === 'ready' ? study.value.series.map(ref) : []));
+    const available = Object.values(reading.studies).flatMap((study) => (study.status === 'ready' ? study.value.series.filter(isImageSeries).map(ref) : []));
     this.setLayoutState(changeLayout(reading.layout, layout, available));
   }
 
@@ -334,6 +337,104 @@ export class Controller {
       setStack({ status: 'ready', value: seriesStack(this.client, series.studyInstanceUid, series.seriesInstanceUid, await metadata) });
     } catch (error) {
       setStack(failed(error));
+      return;
+    }
+    this.showSavedMeasurements(series);
+  }
+
+  // Measurements and key images saved with the study (TID 1500 report, Key Object Selection).
+
+  /** Finds a study's saved measurements and key images (its SR and KO series) and draws them on the series shown. */
+  private async loadDocuments(studyInstanceUid: string, series: readonly SeriesSummary[]): Promise<void> {
+    const setDocuments = (loadable: AppState['reading']['documents'][string]) =>
+      this.store.update((state) => ({ ...state, reading: { ...state.reading, documents: { ...state.reading.documents, [studyInstanceUid]: loadable } } }));
+    setDocuments({ status: 'loading' });
+    try {
+      const documentSeries = series.filter((candidate) => ['structured-report', 'key-images'].includes(seriesKind(candidate)));
+      const headers = (await Promise.all(documentSeries.map((candidate) => this.client.seriesMetadata(studyInstanceUid, candidate.seriesInstanceUid)))).flat();
+      const documents = currentDocuments(headers);
+      setDocuments({ status: 'ready', value: documents });
+      this.store.update((state) => ({
+        ...state,
+        reading: { ...state.reading, keyImages: [...state.reading.keyImages.filter((image) => image.studyInstanceUid !== studyInstanceUid), ...documents.keyImages] },
+      }));
+    } catch (error) {
+      setDocuments(failed(error));
+      return;
+    }
+    for (const candidate of series) this.showSavedMeasurements(ref(candidate));
+  }
+
+  /** Draws the study's saved measurements on a series once both its images and the report are here. */
+  private showSavedMeasurements(series: SeriesRef): void {
+    const { documents, stacks } = this.store.get().reading;
+    const saved = documents[series.studyInstanceUid];
+    const stack = stacks[seriesKey(series)];
+    if (saved?.status !== 'ready' || !saved.value.measurementReport || stack?.status !== 'ready') return;
+    const imageIdOf = new Map(stack.value.frames.map((frame, index) => [imageKey(frame.sopInstanceUid, frame.frameNumber), stack.value.imageIds[index]!]));
+    this.engine.showSavedMeasurements(saved.value.measurementReport, seriesKey(series), imageIdOf);
+  }
+
+  /** Marks the image on screen in the selected viewport as a key image, or unmarks it. */
+  toggleKeyImage(): void {
+    const { layout, stacks, keyImages } = this.store.get().reading;
+    const cell = layout.cells[layout.active];
+    const stack = cell ? stacks[seriesKey(cell)] : undefined;
+    const index = this.engine.currentImageIndex(this.activeViewportId());
+    const frame = stack?.status === 'ready' && index !== undefined ? stack.value.frames[index] : undefined;
+    if (!cell || !frame) return;
+    const multiFrame = stack?.status === 'ready' && stack.value.frames.some((other) => other.sopInstanceUid === frame.sopInstanceUid && other.frameNumber > 1);
+    const image: KeyImage = {
+      studyInstanceUid: cell.studyInstanceUid,
+      seriesInstanceUid: cell.seriesInstanceUid,
+      sopClassUid: text(frame.instance, 'SOPClassUID'),
+      sopInstanceUid: frame.sopInstanceUid,
+      ...(multiFrame ? { frameNumber: frame.frameNumber } : {}),
+    };
+    const same = (other: KeyImage) => other.sopInstanceUid === image.sopInstanceUid && (other.frameNumber ?? 1) === (image.frameNumber ?? 1);
+    const marked = keyImages.some(same) ? keyImages.filter((other) => !same(other)) : [...keyImages, image];
+    this.store.update((state) => ({ ...state, reading: { ...state.reading, keyImages: marked } }));
+  }
+
+  /**
+   * Saves the measurements drawn on the current study's images as a TID 1500 report and its key
+   * images as a Key Object Selection Document, each a new series of the study (STOW-RS), written
+   * by the signed-in reader; then lists the study's series again so the new ones show.
+   */
+  async saveMeasurements(): Promise<void> {
+    const state = this.store.get();
+    const route = state.route;
+    const user = signedInUserOf(state);
+    const studyInstanceUid = route.page === 'viewer' ? route.studyInstanceUids[0] : undefined;
+    const study = studyInstanceUid ? state.reading.studies[studyInstanceUid] : undefined;
+    if (!user || !studyInstanceUid || study?.status !== 'ready' || state.reading.save?.status === 'saving') return;
+    const setSave = (save: AppState['reading']['save']) => this.store.update((current) => ({ ...current, reading: { ...current.reading, save } }));
+    // The study's own header (patient, study) from any of its series on screen.
+    const header = Object.entries(state.reading.stacks).flatMap(([key, stack]) => (key.startsWith(`${studyInstanceUid}/`) && stack.status === 'ready' ? [stack.value.frames[0]?.instance] : []))[0];
+    const keyImages = state.reading.keyImages.filter((image) => image.studyInstanceUid === studyInstanceUid);
+    const lastSeriesNumber = Math.max(0, ...study.value.series.map((series) => series.seriesNumber ?? 0));
+    const context = (offset: number, description: string) => ({
+      seriesNumber: lastSeriesNumber + offset,
+      seriesDescription: description,
+      observer: { Alphabetic: user.displayName },
+      institutionName: study.value.summary.institution || undefined,
+      studyHeader: header ?? {},
+    });
+    const report = header ? this.engine.measurementReport(studyInstanceUid, context(1, SERIES_DESCRIPTION.measurements)) : undefined;
+    const keyDocument = header && keyImages.length ? keyObjectSelection(keyImages, context(report ? 2 : 1, SERIES_DESCRIPTION.keyImages)) : undefined;
+    const documents = [report, keyDocument].flatMap((document) => (document ? [document.part10] : []));
+    if (documents.length === 0) return setSave({ status: 'nothing' });
+    setSave({ status: 'saving' });
+    try {
+      await this.client.store(studyInstanceUid, documents);
+      const series = await this.client.series(studyInstanceUid);
+      this.store.update((current) => {
+        const open = current.reading.studies[studyInstanceUid];
+        const studies = open?.status === 'ready' ? { ...current.reading.studies, [studyInstanceUid]: { status: 'ready' as const, value: { ...open.value, series } } } : current.reading.studies;
+        return { ...current, reading: { ...current.reading, studies, save: { status: 'saved' } } };
+      });
+    } catch (error) {
+      setSave(failed(error));
     }
   }
 
@@ -376,6 +477,12 @@ export class Controller {
     this.store.update((state) => ({ ...state, helpOpen }));
   }
 }
+
+/**
+ * The saved series' descriptions, in both languages: they are stored in the study for every viewer
+ * and PACS that lists it, whatever language its reader uses.
+ */
+const SERIES_DESCRIPTION = { measurements: '测量 Measurements', keyImages: '关键图像 Key images' };
 
 /** Viewport ids follow grid cells, so a cell keeps its Cornerstone viewport across layout changes. */
 export function viewportIdOf(cell: number): string {

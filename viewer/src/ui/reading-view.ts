@@ -1,12 +1,12 @@
 import { formatDicomDate, numbers, text, texts } from '../dicom/dataset.ts';
-import { patientDisplayName, studyLabel, type StudySummary } from '../dicomweb/models.ts';
+import { patientDisplayName, seriesKind, studyLabel, type SeriesSummary, type StudySummary } from '../dicomweb/models.ts';
 import type { Translate } from '../i18n/i18n.ts';
 import type { MessageKey } from '../i18n/messages.ts';
 import { PRIMARY_TOOLS } from '../imaging/engine.ts';
 import { LAYOUTS, sameSeries } from '../logic/layout.ts';
 import { actionForKey, type ShortcutAction } from '../logic/shortcuts.ts';
 import { presetsFor, type VoiPreset } from '../logic/voi-presets.ts';
-import { seriesKey, type AppState, type OpenStudy } from '../state/app-state.ts';
+import { seriesKey, type AppState, type OpenStudy, type SaveOutcome } from '../state/app-state.ts';
 import type { Controller } from '../state/controller.ts';
 import { h, replaceChildren } from './dom.ts';
 import { problemText } from './problem-text.ts';
@@ -123,6 +123,12 @@ export class ReadingView {
       group('viewer.presets', presetSelect),
       group('action.cine', button(engine.isCinePlaying(viewportId) ? '⏸' : '▶', () => this.controller.toggleCine(), { title: t('action.cine'), name: 'cine', pressed: engine.isCinePlaying(viewportId) }), fps, h('span', {}, t('viewer.fps'))),
       button(t('viewer.link'), () => this.controller.setLinked(!reading.linked), { pressed: reading.linked, title: t('viewer.linkTitle'), name: 'link' }),
+      group(
+        'viewer.measurements',
+        button(`★ ${t('action.keyImage')}`, () => this.controller.toggleKeyImage(), { title: t('action.keyImageTitle'), name: 'key-image' }),
+        button(t('action.saveMeasurements'), () => void this.controller.saveMeasurements(), { title: t('action.saveMeasurementsTitle'), name: 'save-measurements' }),
+        h('span', { class: `save-status ${reading.save?.status ?? ''}`, role: 'status', 'data-save': reading.save?.status ?? '' }, saveText(reading.save, t)),
+      ),
     );
   }
 
@@ -182,6 +188,8 @@ export class ReadingView {
         'ul',
         { class: 'series-cards' },
         study.series.map((series) => {
+          if (seriesKind(series) !== 'images') return this.documentCard(series, t);
+          const keyImages = state.reading.keyImages.filter((image) => image.seriesInstanceUid === series.seriesInstanceUid).length;
           const ref = { studyInstanceUid: series.studyInstanceUid, seriesInstanceUid: series.seriesInstanceUid };
           const shownIn = layout.cells.findIndex((cell) => cell !== null && sameSeries(cell, ref));
           const card = h(
@@ -206,10 +214,29 @@ export class ReadingView {
               h('div', {}, `#${series.seriesNumber ?? ''} ${series.modality}`),
               h('div', { class: 'muted' }, series.description),
               h('div', { class: 'muted' }, t('viewer.seriesImages', { count: series.instanceCount ?? '' })),
+              keyImages ? h('div', { class: 'key-images', 'data-key-images': keyImages }, `★ ${t('viewer.keyImagesInSeries', { count: keyImages })}`) : null,
             ),
           );
           return card;
         }),
+      ),
+    );
+  }
+
+  /**
+   * A series that is a document of the study (a measurement or diagnostic report, key images, a PDF
+   * report): listed with what it is, not offered as images to hang in a viewport.
+   */
+  private documentCard(series: SeriesSummary, t: Translate): HTMLElement {
+    return h(
+      'li',
+      { class: 'series-card document', 'data-series': series.seriesInstanceUid, 'data-kind': seriesKind(series) },
+      h('div', { class: 'document-icon', 'aria-hidden': 'true' }, series.modality),
+      h(
+        'div',
+        { class: 'series-text' },
+        h('div', {}, `#${series.seriesNumber ?? ''} ${t(`seriesKind.${seriesKind(series)}` as MessageKey)}`),
+        h('div', { class: 'muted' }, series.description),
       ),
     );
   }
@@ -290,6 +317,12 @@ export class ReadingView {
         return this.controller.setHelpOpen(true);
     }
   }
+}
+
+function saveText(save: SaveOutcome | undefined, t: Translate): string {
+  if (!save) return '';
+  if (save.status === 'error') return t('save.failed', { reason: problemText(save.problem, t) });
+  return t(`save.${save.status}`);
 }
 
 function presetLabel(preset: VoiPreset, t: Translate): string {

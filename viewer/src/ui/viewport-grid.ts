@@ -205,6 +205,8 @@ export class ViewportGrid {
     for (const [corner, lines] of Object.entries(text) as [keyof Cell['corners'], string[]][]) {
       replaceChildren(cell.corners[corner], lines.map((line) => h('div', {}, line)));
     }
+    const isKey = this.state.reading.keyImages.some((image) => image.sopInstanceUid === frame.sopInstanceUid && (image.frameNumber ?? frame.frameNumber) === frame.frameNumber);
+    if (isKey) cell.corners.topRight.prepend(h('div', { class: 'key-image-mark' }, `★ ${this.t('viewport.keyImage')}`));
   }
 
   /**
