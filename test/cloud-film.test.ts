@@ -5,7 +5,7 @@ import { COMMAND_LINE_ACTOR } from '../archive/access/administration.ts';
 import { message } from '../archive/i18n/messages.ts';
 import type { IssuedShareLink, ShareLinkSummary } from '../archive/reading/share-link-types.ts';
 import { makeSecondaryCaptures, STUDIES, type Study } from '../fixtures/generate.ts';
-import { browserUnavailable, launchChromium, screenshot, waitForCondition } from './support/browser.ts';
+import { browserUnavailable, ensureViewerBuilt, launchChromium, screenshot, signIn, waitForCondition, watchForPageProblems } from './support/browser.ts';
 import { startTestSystem, type TestSystem } from './support/system.ts';
 
 /**
@@ -18,6 +18,7 @@ import { startTestSystem, type TestSystem } from './support/system.ts';
 const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
 const BIRTH_DATE = '1965-03-12'; // STUDIES.wangPriorCt's patient
 const TELEPHONE = '+86 138 0013 8642';
+const PASSWORD = 'cloud-film passphrase';
 
 interface StoredStudy {
   study: string;
@@ -76,7 +77,7 @@ describe('cloud film and share links', { skip: browserUnavailable() }, () => {
       ['nl-doctor', 'referring_doctor', 'NANLING'],
       ['qs-verifier', 'radiologist', 'QINGSHI'],
     ] as const) {
-      await administration.createUser(actor, { username, displayName: username, role, institutionCode });
+      await administration.createUser(actor, { username, displayName: username, role, institutionCode, password: PASSWORD });
       tokens.set(username, (await administration.createToken(actor, { username, label: 'cloud film' })).token);
     }
     const ingestStudy = async (study: Study, count: number, overrides = {}): Promise<StoredStudy> => {
@@ -97,7 +98,7 @@ describe('cloud film and share links', { skip: browserUnavailable() }, () => {
     filmed = await ingestStudy(STUDIES.wangPriorCt, 5, { PatientTelephoneNumbers: TELEPHONE });
     other = await ingestStudy(STUDIES.liJiCr, 1);
     await system.runtime.queue.whenIdle();
-    browser = await launchChromium();
+    [browser] = await Promise.all([launchChromium(), ensureViewerBuilt()]);
   });
   after(async () => {
     await browser?.close();
@@ -284,6 +285,45 @@ describe('cloud film and share links', { skip: browserUnavailable() }, () => {
     assert.match(html, /颅内未见异常信号。<br>No abnormal signal\./);
     assert.match(html, /头颅 MR 平扫未见异常。/);
     assert.match(html, new RegExp(message('film.verifiedBy', 'zh')));
+  });
+
+  it('staff make a link in the viewer, show it with its QR code for SMS or WeChat, show it again and revoke it', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'zh-CN' });
+    try {
+      const page = await context.newPage();
+      const problems: string[] = [];
+      await watchForPageProblems(page, problems);
+      await signIn(page, system.httpUrl, { username: 'qs-radiologist', password: PASSWORD, displayName: 'qs-radiologist' }, `/viewer?StudyInstanceUIDs=${filmed.study}`);
+      await page.click('[data-action=share]');
+      await page.locator('.share-panel select[name=factor]').selectOption('phone-last4');
+      await page.fill('.share-panel input[name=phoneLast4]', '2468');
+      await page.fill('.share-panel input[name=days]', '7');
+      await page.click('[data-action=create-patient-link]');
+      await page.locator('.share-url').waitFor();
+      const url = await page.locator('.share-url').inputValue();
+      assert.match(url, /\/film\/[A-Za-z0-9_-]{43}$/);
+      await waitForCondition(page, "(() => { const image = document.querySelector('.share-qr'); return !!image && image.complete && image.naturalWidth > 0; })()");
+      await page.locator('.share-link-list li[data-state=active]').first().waitFor();
+      await screenshot(page, 'cloud-film-share-panel');
+      const made = await json<ShareLinkSummary[]>(await call('qs-radiologist', `/api/studies/${filmed.study}/share-links`), 200);
+      const link = made.find((candidate) => candidate.createdVia === 'staff' && candidate.factorKind === 'phone-last4' && candidate.state === 'active' && Date.parse(candidate.expiresAt) - Date.parse(candidate.createdAt) === 7 * 86_400_000)!;
+      assert.ok(link, 'the link made in the viewer: phone digits, 7 days');
+      assert.equal((await submitFactor(url, '2468')).status, 303, 'the typed digits open it');
+
+      await page.click(`.share-link-list li[data-link="${link.id}"] [data-action=show-link]`);
+      await waitForCondition(page, `document.querySelector('.share-url')?.value !== ${JSON.stringify(url)}`);
+      const shownAgain = await page.locator('.share-url').inputValue();
+      assert.match(shownAgain, /\/film\/[A-Za-z0-9_-]{43}$/);
+      assert.notEqual(shownAgain, url);
+
+      await page.click(`.share-link-list li[data-link="${link.id}"] [data-action=revoke-link]`);
+      await page.locator(`.share-link-list li[data-link="${link.id}"][data-state=revoked]`).waitFor();
+      assert.equal((await open(url)).status, 410);
+      assert.equal((await open(shownAgain)).status, 410);
+      assert.deepEqual(problems, []);
+    } finally {
+      await context.close();
+    }
   });
 
   it('only those who may export the study make links, and only for studies they see', async () => {

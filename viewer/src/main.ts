@@ -4,6 +4,7 @@ import { AuthClient } from './api/auth-client.ts';
 import { ConsultationClient } from './api/consultation-client.ts';
 import { Connection } from './api/http.ts';
 import { ReportClient } from './api/report-client.ts';
+import { ShareLinkClient } from './api/share-link-client.ts';
 import { ReadingClient } from './api/reading-client.ts';
 import { DicomWebClient } from './dicomweb/client.ts';
 import { chooseLocale, LOCALE_STORAGE_KEY, translator } from './i18n/i18n.ts';
@@ -15,11 +16,13 @@ import { emptyAdmin, emptyList, emptyReading, signedInUserOf, type AppState } fr
 import { ConsultationController } from './state/consultation-controller.ts';
 import { Controller } from './state/controller.ts';
 import { ReportController } from './state/report-controller.ts';
+import { ShareController } from './state/share-controller.ts';
 import { WorklistController } from './state/worklist-controller.ts';
 import { createStore } from './state/store.ts';
 import { AppView } from './ui/app-view.ts';
 import { ConsultationPanel } from './ui/consultation-panel.ts';
 import { ReportPanel } from './ui/report-panel.ts';
+import { SharePanel } from './ui/share-panel.ts';
 import { WorklistView } from './ui/worklist-view.ts';
 
 // Requests and the image loader report a lost session to the controller, which exists only once
@@ -95,6 +98,14 @@ const renderReport = () => reportPanel.render(reports.store.get(), translator(st
 store.subscribe(renderReport);
 reports.store.subscribe(renderReport);
 renderReport();
+// Share links of the open study (云胶片 for the patient, shares with other institutions' doctors).
+const shares = new ShareController(new ShareLinkClient(connection), store);
+const sharePanel = new SharePanel(shares);
+view.element.append(sharePanel.toggle, sharePanel.element);
+const renderShare = () => sharePanel.render(store.get(), shares.store.get(), translator(store.get().locale));
+store.subscribe(renderShare);
+shares.store.subscribe(renderShare);
+renderShare();
 // The reading worklist (its own state): entered when the route goes there, left when it goes away.
 const worklist = new WorklistController(new ReadingClient(connection), (studyInstanceUid) => void controller?.openStudy(studyInstanceUid));
 const worklistView = new WorklistView(worklist);
