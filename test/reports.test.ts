@@ -8,6 +8,7 @@ import { COMMAND_LINE_ACTOR } from '../archive/access/administration.ts';
 import type { Role } from '../archive/access/policy.ts';
 import type { DicomJsonDataset } from '../archive/dicom/types.ts';
 import type { Report, ReportContent, ReportSearchHit, ReportTemplate } from '../archive/reading/report.ts';
+import { buildReportSr, writeReportSr } from '../archive/reading/report-sr.ts';
 import { checkTid2000 } from '../archive/reading/tid2000.ts';
 import { commandExists, requirePeer } from './support/peers.ts';
 import { newUid, studyInstance } from './support/report-study.ts';
@@ -294,6 +295,23 @@ describe('reports (初诊 + 审核) and their SR', () => {
     assert.match(await progress(), /preliminary-signed/);
     assert.equal((await sign('rc-senior', study, { role: 'final', revision: preliminary.json.draftRevision })).status, 201);
     assert.match(await progress(), /final-signed/);
+  });
+
+  it('stores a received SR that departs from TID 2000 as sent, and flags it; its own SRs pass the same check', async () => {
+    const study = studies[3]!;
+    const header = (await system.runtime.reports.studyHeader(study))!;
+    const signature = { role: 'final' as const, userId: '1', name: 'Chen^Jing=陈^静', title: null, licence: null, institution: '外院', signedAt: new Date().toISOString() };
+    const sr = buildReportSr({ study: header, version: { version: 1, status: 'final', content: { findings: '外院报告', impression: '未见异常', criticalFinding: null, templateId: null }, signatures: [signature], amendmentReason: null, srSopInstanceUid: newUid(), srSeriesInstanceUid: newUid(), createdAt: '' }, predecessor: null });
+    // As an older system writes it: the retired DCM heading for Findings.
+    const findings = (sr['0040A730']!.Value as DicomJsonDataset[]).find((item) => JSON.stringify(item['0040A043']).includes('59776-5'))!;
+    findings['0040A043'] = { vr: 'SQ', Value: [{ '00080100': { vr: 'SH', Value: ['121070'] }, '00080102': { vr: 'SH', Value: ['DCM'] }, '00080104': { vr: 'LO', Value: ['Findings'] } }] };
+    await system.runtime.ingest.ingest({ part10: writeReportSr(sr) }, { via: 'import', name: 'other-pacs', institutionId: institutionIds.get('QINGSHI')! });
+    const series = await srSeries(study);
+    assert.equal(series.length, 1, 'stored all the same');
+    const flagged = await system.runtime.reports.templateProblemsOf(study);
+    assert.equal(flagged.length, 1);
+    assert.match(JSON.stringify(flagged[0]!.problems), /retired/);
+    assert.deepEqual(await system.runtime.reports.templateProblemsOf(studies[0]!), [], 'the SRs Yingyun wrote conform');
   });
 
   it('offers shipped templates by modality and body part with a centre’s own, and phrases', async () => {

@@ -26,6 +26,7 @@ import { IngestService } from '../archive/ingest.ts';
 import { ReportService } from '../archive/reading/report-service.ts';
 import { markReportStage } from '../archive/reading/report-workitem.ts';
 import { enqueueWriteReportSr, writeReportSrJob } from './jobs/write-report-sr.ts';
+import { checkSrTemplateJob } from './jobs/check-sr-template.ts';
 import { CriticalFindingsRepository } from '../archive/db/critical-findings-repository.ts';
 import { CriticalFindingsService } from '../archive/reading/critical-findings.ts';
 import { deliverCriticalWebhookJob, enqueueCriticalWebhook } from './jobs/deliver-critical-webhook.ts';
@@ -164,7 +165,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
     let criticalEscalation: CriticalEscalation | undefined;
     let closing: Promise<void> | undefined;
     if (options.runWorkers) {
-      queue.startWorkers([indexInstanceJob(jobs, reading), renderInstanceThumbnailJob(jobs), renderSeriesThumbnailJob(jobs), writeReportSrJob({ reports, ingest, log: log.child({ component: 'report-sr' }) }),
+      queue.startWorkers([indexInstanceJob(jobs, reading), renderInstanceThumbnailJob(jobs), renderSeriesThumbnailJob(jobs), writeReportSrJob({ reports, ingest, log: log.child({ component: 'report-sr' }) }), checkSrTemplateJob({ receipts: jobs.receipts, reports }),
         writeReportPdfJob({
           reports,
           retrieve: new RetrieveService(db.pool, store, renderer),

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { Visibility } from '../access/policy.ts';
 import type { NewTemplate, ReaderAttributes, Report, ReportContent, ReportSearchHit, ReportSignature, ReportStatus, ReportTemplate, ReportVersion } from '../reading/report.ts';
 import type { StudyHeader } from '../reading/report-sr.ts';
+import type { TemplateProblem } from '../reading/tid2000.ts';
 import { visibilityCondition } from './visibility-sql.ts';
 
 /** A signer as the service needs them: who they are, what they may do, and how they sign. */
@@ -198,6 +199,23 @@ export class ReportsRepository {
       [institutionId, template.kind, template.modality, template.bodyPart, template.language, template.name, template.findings, template.impression, createdBy],
     );
     return rows[0]!;
+  }
+
+  /** Flags a received SR whose content departs from the template it claims (kept once per object). */
+  async recordTemplateProblems(sopInstanceUid: string, studyInstanceUid: string, template: string, problems: TemplateProblem[]): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO sr_template_problems (sop_instance_uid, study_instance_uid, template, problems) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (sop_instance_uid) DO UPDATE SET problems = EXCLUDED.problems, checked_at = now()`,
+      [sopInstanceUid, studyInstanceUid, template, JSON.stringify(problems)],
+    );
+  }
+
+  async templateProblemsOf(studyInstanceUid: string): Promise<{ sopInstanceUid: string; template: string; problems: TemplateProblem[] }[]> {
+    const { rows } = await this.pool.query<{ sopInstanceUid: string; template: string; problems: TemplateProblem[] }>(
+      'SELECT sop_instance_uid AS "sopInstanceUid", template, problems FROM sr_template_problems WHERE study_instance_uid = $1 ORDER BY sop_instance_uid',
+      [studyInstanceUid],
+    );
+    return rows;
   }
 
   private async withVersions(client: pg.Pool | pg.PoolClient, report: Omit<Report, 'versions'>): Promise<Report> {

@@ -20,6 +20,7 @@ import {
 } from './report.ts';
 import type { StudyHeader } from './report-sr.ts';
 import { SHIPPED_TEMPLATES } from './report-templates.ts';
+import type { TemplateProblem } from './tid2000.ts';
 
 /** Why a report request was refused: the HTTP status and what to do about it. */
 export class ReportRefusal extends Error {
@@ -121,6 +122,17 @@ export class ReportService {
   /** The study header an SR or a PDF repeats, as the system sees it. */
   async studyHeader(studyInstanceUid: string): Promise<StudyHeader | null> {
     return this.reports.studyHeader(studyInstanceUid, null);
+  }
+
+  /** Flags a received SR that claims TID 2000 but departs from it (never refused: it is stored as sent). */
+  async flagTemplateProblems(sopInstanceUid: string, studyInstanceUid: string, problems: TemplateProblem[]): Promise<void> {
+    this.log.warn({ sopInstanceUid, studyInstanceUid, problems }, 'a received SR departs from TID 2000');
+    await this.reports.recordTemplateProblems(sopInstanceUid, studyInstanceUid, 'TID 2000', problems);
+  }
+
+  /** The received SRs of a study flagged as departing from their template. */
+  templateProblemsOf(studyInstanceUid: string) {
+    return this.reports.templateProblemsOf(studyInstanceUid);
   }
 
   /** Shipped templates and the caller's centre's own, for a modality and body part (either may be absent: all). */

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { buildIndexRecord } from '../../archive/index/index-record.ts';
+import { claimsTid2000 } from '../../archive/reading/tid2000.ts';
 import type { JobQueue, JobDefinition } from '../queue.ts';
+import { enqueueCheckSrTemplate } from './check-sr-template.ts';
 import type { JobContext } from './context.ts';
 import { enqueueInstanceThumbnail } from './render-instance-thumbnail.ts';
 import { enqueueSeriesThumbnail } from './render-series-thumbnail.ts';
@@ -36,6 +38,8 @@ export function indexInstanceJob(context: JobContext, intake: StudyIntake): JobD
       // is idempotent on both sides (upserts, and one task per study and rule by its UID).
       await intake.studyArrived(record.study.studyInstanceUid);
       if (!indexed.becameCurrent) return;
+      // An SR claiming TID 2000 is checked against the template (flagged, never refused).
+      if (claimsTid2000(receipt.metadata)) await enqueueCheckSrTemplate(context.queue, receipt.id);
       await enqueueInstanceThumbnail(context.queue, receipt.id);
       await enqueueSeriesThumbnail(context.queue, indexed.seriesInstanceUid);
     },
