@@ -201,6 +201,21 @@ export class ReportsRepository {
     return rows[0]!;
   }
 
+  /**
+   * Signed versions whose SR was never received (the job was lost: a crash between the signature's
+   * commit and its enqueue, the queue unreachable), signed more than `olderThanSeconds` ago.
+   */
+  async versionsAwaitingSr(olderThanSeconds: number): Promise<{ reportId: string; version: number }[]> {
+    const { rows } = await this.pool.query<{ reportId: string; version: number }>(
+      `SELECT v.report_id::text AS "reportId", v.version FROM report_versions v
+       WHERE v.created_at < now() - make_interval(secs => $1)
+         AND NOT EXISTS (SELECT 1 FROM receipts r WHERE r.sop_instance_uid = v.sr_sop_instance_uid)
+       ORDER BY v.created_at`,
+      [olderThanSeconds],
+    );
+    return rows;
+  }
+
   /** Flags a received SR whose content departs from the template it claims (kept once per object). */
   async recordTemplateProblems(sopInstanceUid: string, studyInstanceUid: string, template: string, problems: TemplateProblem[]): Promise<void> {
     await this.pool.query(

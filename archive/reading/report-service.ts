@@ -124,6 +124,11 @@ export class ReportService {
     return this.reports.studyHeader(studyInstanceUid, null);
   }
 
+  /** Signed versions whose SR job was lost, for the start-up sweep (workers/jobs/write-report-sr.ts). */
+  versionsAwaitingSr(olderThanSeconds: number): Promise<{ reportId: string; version: number }[]> {
+    return this.reports.versionsAwaitingSr(olderThanSeconds);
+  }
+
   /** Flags a received SR that claims TID 2000 but departs from it (never refused: it is stored as sent). */
   async flagTemplateProblems(sopInstanceUid: string, studyInstanceUid: string, problems: TemplateProblem[]): Promise<void> {
     this.log.warn({ sopInstanceUid, studyInstanceUid, problems }, 'a received SR departs from TID 2000');

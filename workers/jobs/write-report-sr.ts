@@ -17,6 +17,16 @@ export function enqueueWriteReportSr(queue: JobQueue, reportId: string, version:
 }
 
 /**
+ * Enqueues again the SR of every signed version that has none in the archive (its job lost between
+ * the signature's commit and the enqueue): run when workers start, so each signature ends in its SR.
+ */
+export async function enqueueMissingReportSrs(queue: JobQueue, reports: ReportService, olderThanSeconds: number): Promise<number> {
+  const missing = await reports.versionsAwaitingSr(olderThanSeconds);
+  for (const { reportId, version } of missing) await enqueueWriteReportSr(queue, reportId, version);
+  return missing.length;
+}
+
+/**
  * Writes a signed report version as an Enhanced SR (TID 2000) and stores it as a new series of its
  * study through the one ingest path, on behalf of the institution owning the study, so QIDO, WADO
  * and DIMSE serve it like any other object. Idempotent: the SR's UIDs and dates were fixed at
