@@ -9,7 +9,7 @@ import type { DicomJsonDataset } from '../archive/dicom/types.ts';
 import { ENCAPSULATED_PDF_SOP_CLASS_UID, reportPdfUids } from '../archive/reading/report-pdf.ts';
 import type { Report } from '../archive/reading/report.ts';
 import { commandExists, requirePeer } from './support/peers.ts';
-import { FINDINGS, IMPRESSION, readingCentre, type ReadingCentre } from './support/reading-centre.ts';
+import { FINDINGS, IMPRESSION, newUid, PATIENT, readingCentre, type ReadingCentre } from './support/reading-centre.ts';
 import { startTestSystem, type TestSystem } from './support/system.ts';
 
 /**
@@ -19,6 +19,46 @@ import { startTestSystem, type TestSystem } from './support/system.ts';
  * and says every font is embedded.
  */
 const compact = (text: string) => text.replace(/\s+/g, '');
+
+/** Images placed in a PDF, by pdfimages' list (two header lines, then one line per image). */
+const imagesIn = (file: string) => execFileSync('pdfimages', ['-list', file], { encoding: 'utf8' }).split('\n').slice(2).filter((line) => line.trim()).length;
+
+/** A Key Object Selection document marking one image of the study, as a viewer saves it (the evidence is what counts). */
+function keyObjectSelection(study: string, image: DicomJsonDataset): Buffer {
+  const sopInstanceUid = newUid();
+  const dictionary = new dcmjs.data.DicomDict({
+    '00020001': { vr: 'OB', Value: [new Uint8Array([0, 1]).buffer] },
+    '00020002': { vr: 'UI', Value: ['1.2.840.10008.5.1.4.1.1.88.59'] },
+    '00020003': { vr: 'UI', Value: [sopInstanceUid] },
+    '00020010': { vr: 'UI', Value: ['1.2.840.10008.1.2.1'] },
+  });
+  dictionary.dict = {
+    '00080005': { vr: 'CS', Value: ['ISO_IR 192'] },
+    '00080016': { vr: 'UI', Value: ['1.2.840.10008.5.1.4.1.1.88.59'] },
+    '00080018': { vr: 'UI', Value: [sopInstanceUid] },
+    '00080060': { vr: 'CS', Value: ['KO'] },
+    '00100010': { vr: 'PN', Value: [PATIENT.name] },
+    '00100020': { vr: 'LO', Value: [PATIENT.id] },
+    '00100021': { vr: 'LO', Value: [PATIENT.issuer] },
+    '0020000D': { vr: 'UI', Value: [study] },
+    '0020000E': { vr: 'UI', Value: [newUid()] },
+    '00200011': { vr: 'IS', Value: [99] },
+    '00200013': { vr: 'IS', Value: [1] },
+    '0040A375': {
+      vr: 'SQ',
+      Value: [
+        {
+          '0020000D': { vr: 'UI', Value: [study] },
+          '00081115': {
+            vr: 'SQ',
+            Value: [{ '0020000E': image['0020000E']!, '00081199': { vr: 'SQ', Value: [{ '00081150': image['00080016']!, '00081155': image['00080018']! }] } }],
+          },
+        },
+      ],
+    },
+  };
+  return Buffer.from(dictionary.write());
+}
 
 describe('report PDF and Encapsulated PDF', () => {
   let system: TestSystem;
@@ -62,6 +102,7 @@ describe('report PDF and Encapsulated PDF', () => {
     for (const expected of ['青石县人民医院', '影像诊断报告', '正式报告', FINDINGS, IMPRESSION, '王小东', '李明', '住院医师', '张伟', '主任医师', '初诊医师', '审核医师', '清河市影像诊断中心', '胸部CT平扫', '扫码查看云胶片']) {
       assert.ok(flat.includes(compact(expected)), `the PDF's text holds ${expected}`);
     }
+    assert.equal(imagesIn(path.join(workDir, 'final.pdf')), 2, 'no key images marked: the representative image of each of the 2 series');
     const fontLines = fonts.split('\n').slice(2).filter((line) => line.trim());
     assert.ok(fontLines.length >= 1);
     assert.ok(fontLines.some((line) => line.includes('NotoSansHans')), fonts);
@@ -119,6 +160,23 @@ describe('report PDF and Encapsulated PDF', () => {
     assert.match(dump, /\(0042,0012\) LO \[application\/pdf\]/);
     assert.match(dump, /\(0008,0016\) UI =EncapsulatedPDFStorage/);
     assert.match(dump, /王\^小东/);
+  });
+
+  it('prints the key images the readers marked (a Key Object Selection in the study) instead of representative ones', async (t) => {
+    if (!requirePeer(t, commandExists('pdfimages'), 'poppler-utils (pdfimages)')) return;
+    const marked = await centre.countyStudy(3);
+    const instances = await centre.call<DicomJsonDataset[]>(null, 'GET', `/dicom-web/studies/${marked}/instances`, undefined, { accept: 'application/dicom+json' });
+    const chosen = instances.json[1]!;
+    await system.runtime.ingest.ingest({ part10: keyObjectSelection(marked, chosen) }, { via: 'import', name: 'key-images', institutionId: centre.institutionIds.get('QINGSHI')! });
+    // Indexed before the report is signed, as a reader's marks are.
+    await system.runtime.queue.whenIdle();
+    await centre.signPreliminary(marked);
+    await system.runtime.queue.whenIdle();
+    const response = await centre.call('rc-reader', 'GET', `/api/studies/${marked}/report/pdf`);
+    assert.equal(response.status, 200);
+    const file = path.join(workDir, 'marked.pdf');
+    await fs.writeFile(file, response.bytes);
+    assert.equal(imagesIn(file), 1, 'the one marked image, not one per series (3)');
   });
 
   it('hides the PDF as its study is hidden, refuses a masked role, and audits each download against the study', async () => {

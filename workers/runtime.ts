@@ -153,6 +153,8 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
     const worklist = new WorklistService(workitems, upsEvents, config.dicom.aeTitle);
     const upsSubscriptions = new UpsSubscriptionService(subscriptions, workitems, upsEvents);
     const reading = new ReadingService({ repository: new ReadingRepository(db.pool), worklist, institutions, audit, log: log.child({ component: 'reading' }) });
+    // The key images readers mark, as the patient's film shows them: printed on the report PDF too.
+    const keyObjects = new ShareLinksRepository(db.pool);
     const fhir = new FhirService({ studies: new QueryRepository(db.pool), fhir: new FhirRepository(db.pool), reports });
     const criticalFindings = new CriticalFindingsService({
       repository: new CriticalFindingsRepository(db.pool),
@@ -170,6 +172,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
           reports,
           retrieve: new RetrieveService(db.pool, store, renderer),
           filmLink: async (studyInstanceUid) => (await shareLinks.patientLinkFor(studyInstanceUid, { userId: null, username: 'report-pdf' }))?.url ?? null,
+          markedImages: (studyInstanceUid) => keyObjects.keyImages(studyInstanceUid),
           ingest,
           store,
           log: log.child({ component: 'report-pdf' }),

@@ -4,7 +4,8 @@ import type { Logger } from '../../archive/log.ts';
 import { RenderUnsupported } from '../../archive/render/render.ts';
 import { encapsulatedReportPdf, renderReportPdf, reportPdfObjectKey, type KeyImage } from '../../archive/reading/report-pdf.ts';
 import type { ReportService } from '../../archive/reading/report-service.ts';
-import type { RetrieveService } from '../../archive/retrieve/retrieve-service.ts';
+import { FrameOutOfRange } from '../../archive/retrieve/frames.ts';
+import { NotStored, type RetrieveService } from '../../archive/retrieve/retrieve-service.ts';
 import type { ObjectStore } from '../../archive/storage/object-store.ts';
 import type { JobDefinition, JobQueue } from '../queue.ts';
 
@@ -13,8 +14,15 @@ export const WRITE_REPORT_PDF = 'write-report-pdf';
 const payload = z.object({ reportId: z.string().regex(/^\d+$/), version: z.number().int().min(1) });
 type WriteReportPdfPayload = z.infer<typeof payload>;
 
-/** Key images on the page: one per image series, the first few series. */
+/** Key images on the page, at most. */
 const KEY_IMAGES = 4;
+
+/** An image a Key Object Selection document of the study marks (share-links-repository.ts reads them). */
+export interface MarkedImage {
+  seriesInstanceUid: string;
+  sopInstanceUid: string;
+  frameNumber: number;
+}
 
 /** Enqueued after a signature commits, beside the SR job: one job per signed version. */
 export function enqueueWriteReportPdf(queue: JobQueue, reportId: string, version: number): Promise<void> {
@@ -32,6 +40,8 @@ export function writeReportPdfJob(deps: {
   retrieve: RetrieveService;
   /** The patient's cloud film link (share-links.ts), printed as a QR code once the report is final. */
   filmLink: (studyInstanceUid: string) => Promise<string | null>;
+  /** The images the readers marked (Key Object Selection documents of the study), in order. */
+  markedImages: (studyInstanceUid: string) => Promise<MarkedImage[]>;
   ingest: IngestService;
   store: ObjectStore;
   log: Logger;
@@ -47,7 +57,7 @@ export function writeReportPdfJob(deps: {
       if (!study) throw new Error(`study ${report.studyInstanceUid} of report ${reportId} is not indexed`);
       // The patient is given their film only for a verified report.
       const filmUrl = version.status === 'preliminary' ? null : await deps.filmLink(report.studyInstanceUid);
-      const pdf = await renderReportPdf({ study, reportId, version, keyImages: await keyImages(deps.retrieve, report.studyInstanceUid), filmUrl });
+      const pdf = await renderReportPdf({ study, reportId, version, keyImages: await keyImages(deps.retrieve, await deps.markedImages(report.studyInstanceUid), report.studyInstanceUid), filmUrl });
       await deps.store.put(reportPdfObjectKey(reportId, number), pdf, 'application/pdf');
       const outcome = await deps.ingest.ingest({ part10: encapsulatedReportPdf(study, version, pdf) }, { via: 'import', name: 'report-pdf', institutionId: study.institutionId });
       deps.log.info({ reportId, version: number, sopInstanceUid: outcome.parsed.sopInstanceUid, result: outcome.result, bytes: pdf.length }, 'report PDF stored');
@@ -56,10 +66,21 @@ export function writeReportPdfJob(deps: {
 }
 
 /**
- * Until readers mark key images (a Key Object Selection), the page shows each image series'
- * representative image (its middle instance), as the study list's thumbnails do.
+ * The images the readers marked as key images (Key Object Selection), the first few; when none are
+ * marked, each image series' representative image (its middle instance), as the thumbnails show.
  */
-async function keyImages(retrieve: RetrieveService, studyInstanceUid: string): Promise<KeyImage[]> {
+async function keyImages(retrieve: RetrieveService, marked: readonly MarkedImage[], studyInstanceUid: string): Promise<KeyImage[]> {
+  const drawn: KeyImage[] = [];
+  for (const image of marked.slice(0, KEY_IMAGES)) {
+    try {
+      const instance = await retrieve.instance({ studyInstanceUid, seriesInstanceUid: image.seriesInstanceUid, sopInstanceUid: image.sopInstanceUid });
+      drawn.push(await retrieve.render(instance, { format: 'jpeg', viewport: { width: 384, height: 384 }, frameNumber: image.frameNumber }));
+    } catch (error) {
+      // A marked image since replaced or removed, or one that cannot be drawn, is left out.
+      if (!(error instanceof RenderUnsupported || error instanceof NotStored || error instanceof FrameOutOfRange)) throw error;
+    }
+  }
+  if (drawn.length) return drawn;
   const series = new Set<string>();
   for (const instance of await retrieve.instances({ studyInstanceUid })) if (instance.pixel) series.add(instance.seriesInstanceUid);
   const images: KeyImage[] = [];
