@@ -67,8 +67,8 @@ const RULES: readonly RouteRule[] = [
   { methods: ['POST'], path: new RegExp(`^/api/reading/tasks/${UID}/notes$`), requires: 'request-reading', audit: { eventType: 'procedure-record', action: 'U' } },
   // Share links (云胶片, doctors' shares): disclosure of a study, so for those who may export it
   { methods: GET, path: new RegExp(`^/api/studies/${UID}/share-links$`), requires: 'export', audit: { eventType: 'query', action: 'E' } },
-  { methods: ['POST'], path: new RegExp(`^/api/studies/${UID}/share-links/(patient|doctor|[0-9]+/token)$`), requires: 'export', audit: { eventType: 'export', action: 'C' } },
-  { methods: ['DELETE'], path: new RegExp(`^/api/studies/${UID}/share-links/[0-9]+$`), requires: 'export', audit: { eventType: 'export', action: 'D' } },
+  { methods: ['POST'], path: new RegExp(`^/api/studies/${UID}/share-links/(patient|doctor|[^/]+/token)$`), requires: 'export', audit: { eventType: 'export', action: 'C' } },
+  { methods: ['DELETE'], path: new RegExp(`^/api/studies/${UID}/share-links/[^/]+$`), requires: 'export', audit: { eventType: 'export', action: 'D' } },
   // The patient's cloud film: no account; the link's token and second factor guard it, and
   // ShareLinksService audits every opening and failure itself (gateway/http/film).
   { methods: [...GET, 'POST'], path: /^\/film\/[^/]+(\/images\/[^/]+\/[^/]+\/[^/]+)?$/, requires: 'public' },
