@@ -1,0 +1,138 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { COMMAND_LINE_ACTOR } from '../archive/access/administration.ts';
+import type { DicomJsonDataset } from '../archive/dicom/types.ts';
+import { makeCtSeries } from '../fixtures/modalities.ts';
+import type { Institution, Study } from '../fixtures/model.ts';
+import { browserUnavailable, ensureViewerBuilt, launchChromium, screenshot, signIn, waitForCondition, watchForPageProblems } from './support/browser.ts';
+import { startTestSystem, type TestSystem } from './support/system.ts';
+
+/**
+ * The reading centre's worklist screen in headless Chromium, signed in as a reader of the centre:
+ * tasks made elsewhere (through UPS-RS) show with their turnaround clocks red and amber, a county
+ * study arriving appears without a reload, green, and the reader assigns it to a colleague.
+ */
+const unavailable = browserUnavailable();
+const PASSWORD = 'worklist screen passphrase';
+const qingshi: Institution = { name: '青石县人民医院', code: 'QINGSHI', address: '青石路1号', patientIdIssuer: 'QINGSHI', characterSet: 'ISO_IR 192' };
+const arriving: Study = {
+  institution: qingshi,
+  patient: { name: 'Chen^Jing=陈^静', id: 'QS-7001', birthDate: '19800202', sex: 'F' },
+  accessionNumber: 'QS-ACC-7001',
+  date: '20261205',
+  time: '100000',
+  description: '胸部CT平扫',
+  referringPhysicianName: '',
+};
+
+/** A DT value `minutes` ago, in UTC as Yingyun writes scheduled starts. */
+const minutesAgo = (minutes: number) => `${new Date(Date.now() - minutes * 60_000).toISOString().replace(/[-:T]/g, '').slice(0, 14)}+0000`;
+
+/** An emergency CT reading asked of the centre by another system through UPS-RS, scheduled `minutes` ago. */
+function emergencyTask(patientId: string, minutes: number): DicomJsonDataset {
+  return {
+    '00100010': { vr: 'PN', Value: [{ Alphabetic: `Test^${patientId}` }] },
+    '00100020': { vr: 'LO', Value: [patientId] },
+    '00741200': { vr: 'CS', Value: ['HIGH'] },
+    '00404005': { vr: 'DT', Value: [minutesAgo(minutes)] },
+    '00404041': { vr: 'CS', Value: ['READY'] },
+    '00404025': { vr: 'SQ', Value: [{ '00080100': { vr: 'SH', Value: ['RC'] }, '00080102': { vr: 'SH', Value: ['99YINGYUN'] }, '00080104': { vr: 'LO', Value: ['清河市影像诊断中心'] } }] },
+    '0040A370': { vr: 'SQ', Value: [{ '0020000D': { vr: 'UI', Value: [`1.2.826.0.1.3680043.8.498.77${minutes}`] }, '00401002': { vr: 'LO', Value: ['排除颅内出血'] } }] },
+    '00080060': { vr: 'CS', Value: ['CT'] },
+    '00380300': { vr: 'LO', Value: ['emergency'] },
+    '00080080': { vr: 'LO', Value: ['青石县人民医院'] },
+  };
+}
+
+describe('worklist screen', { skip: unavailable }, () => {
+  let system: TestSystem;
+  let browser: Browser;
+  let page: Page;
+  const pageProblems: string[] = [];
+  /** The rows on screen, read in the page (a string expression: this suite is compiled without the DOM's types). */
+  const rows = () =>
+    page.evaluate(`[...document.querySelectorAll('.worklist-table tbody tr[data-workitem]')].map((row) => ({
+      workitem: row.getAttribute('data-workitem'),
+      status: row.getAttribute('data-status'),
+      colour: row.querySelector('td.clock')?.getAttribute('data-colour'),
+      reader: row.querySelector('td[data-reader]')?.getAttribute('data-reader'),
+      text: row.textContent ?? '',
+    }))`) as Promise<{ workitem: string | null; status: string | null; colour: string | null | undefined; reader: string | null | undefined; text: string }[]>;
+
+  before(async () => {
+    [system] = await Promise.all([startTestSystem(), ensureViewerBuilt()]);
+    const { administration } = system;
+    const actor = COMMAND_LINE_ACTOR;
+    const region = await administration.createRegion(actor, { code: 'QINGHE', name: '清河市', level: 'city' });
+    await administration.createInstitution(actor, { code: 'QINGSHI', name: '青石县人民医院', kind: 'hospital', regionCode: 'QINGHE' });
+    const centre = await administration.createInstitution(actor, { code: 'RC', name: '清河市影像诊断中心', kind: 'reading_centre', regionCode: 'QINGHE' });
+    await administration.createUser(actor, { username: 'rc-reader', displayName: '李明', role: 'radiologist', institutionCode: 'RC', password: PASSWORD });
+    await administration.createUser(actor, { username: 'rc-colleague', displayName: '王芳', role: 'radiologist', institutionCode: 'RC', password: PASSWORD });
+    await administration.createUser(actor, { username: 'qs-radiologist', displayName: '赵医生', role: 'radiologist', institutionCode: 'QINGSHI' });
+    const qsToken = (await administration.createToken(actor, { username: 'qs-radiologist', label: 'worklist-screen' })).token;
+    const rule = await system.fetch(`${system.httpUrl}/api/admin/reading-rules`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ readingCentreId: centre.id, regionId: region.id, modalities: ['CT'] }) });
+    assert.equal(rule.status, 201);
+    // Emergency CT: 1 h. Three hours waiting is red; fifty minutes is amber (after 75 %).
+    for (const [patientId, minutes] of [['RED-1', 180], ['AMBER-1', 50]] as const) {
+      const created = await fetch(`${system.dicomWebUrl}/workitems`, { method: 'POST', headers: { authorization: `Bearer ${qsToken}`, 'content-type': 'application/dicom+json' }, body: JSON.stringify(emergencyTask(patientId, minutes)) });
+      assert.equal(created.status, 201, await created.text());
+    }
+    browser = await launchChromium();
+    const context = await browser.newContext({ viewport: { width: 1500, height: 860 }, locale: 'zh-CN' });
+    page = await context.newPage();
+    await watchForPageProblems(page, pageProblems);
+  });
+  after(async () => {
+    await browser?.close();
+    await system?.shutdown();
+  });
+
+  it('shows the centre’s tasks, emergencies first, with red and amber clocks and Chinese states', async () => {
+    await signIn(page, system.httpUrl, { username: 'rc-reader', password: PASSWORD, displayName: '李明' }, '/worklist');
+    await waitForCondition(page, `document.querySelectorAll('.worklist-table tbody tr[data-workitem]').length === 2`);
+    const shown = await rows();
+    assert.deepEqual(shown.map((row) => row.colour), ['red', 'amber'], 'the longest waiting first');
+    assert.ok(shown[0]!.text.includes('RED-1') && shown[0]!.text.includes('待分配') && shown[0]!.text.includes('急诊') && shown[0]!.text.includes('排除颅内出血'), shown[0]!.text);
+    assert.ok(shown[0]!.text.includes('超时'), 'a red clock says how far over');
+  });
+
+  it('a county study arriving appears without a reload, green, and the screen listens on the UPS event channel', async () => {
+    await waitForCondition(page, `document.querySelector('[data-live]')?.getAttribute('data-live') === 'socket'`);
+    for (const instance of makeCtSeries({ study: arriving, slices: 2, rows: 32, columns: 32 })) {
+      await system.runtime.ingest.ingest({ part10: instance.bytes }, { via: 'import', name: 'worklist-screen', institutionId: (await system.runtime.institutions.findInstitutionByCode('QINGSHI'))!.id });
+    }
+    await system.runtime.queue.whenIdle();
+    await waitForCondition(page, `[...document.querySelectorAll('.worklist-table tbody tr[data-workitem]')].some((row) => row.textContent.includes('QS-7001'))`, 15_000);
+    const shown = await rows();
+    const arrived = shown.find((row) => row.text.includes('QS-7001'))!;
+    assert.equal(shown.at(-1), arrived, 'a routine task after the emergencies');
+    assert.equal(arrived.colour, 'green');
+    assert.equal(arrived.status, 'unassigned');
+    await screenshot(page, 'worklist-centre');
+  });
+
+  it('assigns a task to a colleague, and filters to emergencies', async () => {
+    const target = (await rows()).find((row) => row.text.includes('QS-7001'))!.workitem!;
+    const row = page.locator(`tr[data-workitem="${target}"]`);
+    const colleague = (await page.evaluate(`[...document.querySelectorAll('select[data-action=assign-to] option')].find((option) => option.textContent === '王芳')?.getAttribute('value')`)) as string | undefined;
+    assert.ok(colleague);
+    await row.locator('select[data-action=assign-to]').selectOption(colleague);
+    await row.locator('button[data-action=assign]').click();
+    await waitForCondition(page, `document.querySelector('tr[data-workitem="${target}"]')?.getAttribute('data-status') === 'assigned'`);
+    assert.equal((await rows()).find((entry) => entry.workitem === target)?.reader, 'rc-colleague');
+    assert.ok((await rows()).find((entry) => entry.workitem === target)?.text.includes('已分配'));
+
+    await page.locator('input[data-filter=emergency]').check();
+    await waitForCondition(page, `document.querySelectorAll('.worklist-table tbody tr[data-workitem]').length === 2`);
+    await page.locator('input[data-filter=emergency]').uncheck();
+    await waitForCondition(page, `document.querySelectorAll('.worklist-table tbody tr[data-workitem]').length === 3`);
+  });
+
+  it('opens the study of a task in the reading view', async () => {
+    const target = (await rows()).find((row) => row.text.includes('QS-7001'))!.workitem!;
+    await page.locator(`tr[data-workitem="${target}"] button[data-action=open]`).click();
+    await page.waitForURL(/\/viewer\?StudyInstanceUIDs=/);
+    assert.deepEqual(pageProblems, []);
+  });
+});
