@@ -236,6 +236,14 @@ describe('live consultation', () => {
     it('relays the presenter view, pointers and chat, and hands the floor over on request', async () => {
       const presenter = await connect(INVITER);
       const follower = await connect(EXPERT);
+      // Opening the session is audited for each participant, naming the study and both of them.
+      await system.runtime.audit.drain();
+      const opened = (await newestAuditEvents(10)).filter((event) => event.detail.route === `/api/consultations/${consultation.id}/live`);
+      assert.deepEqual(opened.map((event) => event.user_name).sort(), [INVITER, EXPERT].sort());
+      for (const event of opened) {
+        assert.deepEqual(event.study_uids, [consulted.study]);
+        assert.deepEqual(event.detail.participants, [INVITER, EXPERT]);
+      }
       // The presenter hears that the follower joined, and answers with its whole view.
       await presenter.next('joined', (message) => message.username === EXPERT);
       presenter.send({ type: 'view', view: VIEW });

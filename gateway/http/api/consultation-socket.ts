@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConsultationRefusal } from '../../../archive/consultation/consultation-service.ts';
+import { ConsultationRefusal, consultationAudit } from '../../../archive/consultation/consultation-service.ts';
 import type { Consultation, ConsultationClientMessage, ConsultationServerMessage } from '../../../archive/consultation/wire.ts';
 import type { Runtime } from '../../../workers/runtime.ts';
 import type { WebSocketRoute } from '../websocket.ts';
@@ -38,7 +38,7 @@ export function consultationSocket(runtime: Runtime): WebSocketRoute {
   return {
     path: /^\/api\/consultations\/([0-9]{1,18})\/live$/,
     requires: 'read-images',
-    async open(socket, { principal, match }) {
+    async open(socket, { principal, match, url, request }) {
       const id = match[1]!;
       const send = (message: ConsultationServerMessage) => socket.send(JSON.stringify(message));
       const row = await consultations.get(principal, id).catch((error: unknown) => {
@@ -47,6 +47,19 @@ export function consultationSocket(runtime: Runtime): WebSocketRoute {
       });
       if (!row) return socket.close(NOT_A_PARTICIPANT, `no consultation ${id}`);
       if (row.status !== 'active') return socket.close(NOT_IN_SESSION, `the consultation is ${row.status}`);
+      // Opening the session shows the study to this participant: audited like reading the consultation.
+      const audited = consultationAudit(row.consultation, row.grantId);
+      runtime.audit.recordInBackground({
+        eventType: 'procedure-record',
+        action: 'R',
+        outcome: 0,
+        userName: principal.username,
+        userRole: principal.role,
+        institutionId: principal.institutionId ?? undefined,
+        sourceAddress: request.socket.remoteAddress,
+        studyUids: audited.studyUids,
+        detail: { route: url.pathname, ...audited.detail },
+      });
       let current: Consultation = row.consultation;
       const unsubscribe = consultations.subscribe(id, (event) => {
         if ('consultation' in event) {
