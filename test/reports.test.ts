@@ -273,7 +273,7 @@ describe('reports (初诊 + 审核) and their SR', () => {
     assert.ok(signatures.every((row) => row.patient_id === 'QINGSHI|QS-0001'));
   });
 
-  it('moves the study’s reading task along as the report is signed (待审核, then 已发布)', async () => {
+  it('moves the study’s reading task along as the report is written and signed (初诊中, 待审核, 已发布)', async () => {
     const study = studies[2]!;
     const workitemUid = newUid();
     const created = await fetch(`${system.dicomWebUrl}/workitems?workitem=${workitemUid}`, {
@@ -291,7 +291,9 @@ describe('reports (初诊 + 审核) and their SR', () => {
       return JSON.stringify(await response.json());
     };
     const report = await open('rc-reader', study);
+    assert.doesNotMatch(await progress(), /drafting/, 'opening a report is not writing it');
     const saved = await save('rc-reader', study, {}, report.draftRevision);
+    assert.match(await progress(), /drafting/, '初诊中 from the first save');
     const preliminary = await sign('rc-reader', study, { role: 'preliminary', revision: saved.json.revision });
     assert.equal(preliminary.status, 201);
     assert.match(await progress(), /preliminary-signed/);

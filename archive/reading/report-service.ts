@@ -54,6 +54,8 @@ export class ReportService {
     private readonly log: Logger,
     /** Run in order after each signature commits; a failing listener is logged, the signature stands. */
     private readonly signedListeners: ReportSignedListener[],
+    /** Run when a report's first draft is saved (the reading has begun); failures are logged. */
+    private readonly draftBegunListeners: ((report: Report) => Promise<void>)[] = [],
   ) {}
 
   /** The report of a visible study, made empty (a draft) when the study has none yet. */
@@ -80,6 +82,9 @@ export class ReportService {
     if (!saved) {
       const current = (await this.reports.find(report.id))!;
       throw new ReportRefusal(409, `the draft was saved by someone else since revision ${save.revision}: reload it (revision ${current.draftRevision})`, { revision: current.draftRevision, draft: current.draft });
+    }
+    if (save.revision === 0) {
+      for (const listener of this.draftBegunListeners) await listener(report).catch((error: unknown) => this.log.error({ err: error, reportId: report.id }, 'a step after the first draft failed'));
     }
     return { ...saved, study };
   }

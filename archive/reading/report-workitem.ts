@@ -1,20 +1,23 @@
 import type { Visibility } from '../access/policy.ts';
-import type { ReportSignedEvent } from './report-service.ts';
 import { setReportStage } from './reading-service.ts';
 import type { ReportStage } from './reading-wire.ts';
+import type { Report, ReportVersion } from './report.ts';
 import { firstValue, WORKITEM_TAGS } from './workitem.ts';
 import type { WorklistService } from './worklist-service.ts';
 
-/** The system's own view: a signature moves the study's task wherever the task is kept. */
+/** The system's own view: a report moves the study's task wherever the task is kept. */
 const EVERY_INSTITUTION: Visibility = { institutionIds: 'all', linkedPatientsPurpose: null, maskIdentity: false };
 
+/** 初诊中 once the draft is first saved, 待审核 after the 初诊, 已发布 once final or amended. */
+export function stageAfterSignature(version: ReportVersion): ReportStage {
+  return version.status === 'preliminary' ? 'preliminary-signed' : 'final-signed';
+}
+
 /**
- * After each signature, the reading tasks the report answers show where it has got to (待审核 after
- * the 初诊, 已发布 once final or amended): the workitem it was opened from, or else the open tasks
- * whose input is its study (the viewer opens a study, not a task).
+ * The reading tasks a report answers show where it has got to: the workitem it was opened from, or
+ * else the open tasks whose input is its study (the viewer opens a study, not a task).
  */
-export async function markReportStage(worklist: WorklistService, { report, version }: ReportSignedEvent): Promise<void> {
-  const stage: ReportStage = version.status === 'preliminary' ? 'preliminary-signed' : 'final-signed';
+export async function markReportStage(worklist: WorklistService, report: Report, stage: ReportStage): Promise<void> {
   const workitemUids = report.workitemUid
     ? [report.workitemUid]
     : (await worklist.search({ 'InputInformationSequence.StudyInstanceUID': report.studyInstanceUid, ProcedureStepState: 'SCHEDULED,IN PROGRESS' }, EVERY_INSTITUTION)).workitems
