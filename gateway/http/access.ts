@@ -58,7 +58,8 @@ const RULES: readonly RouteRule[] = [
   { methods: ['POST'], path: new RegExp(`^/dicom-web/workitems/${UID}/subscribers/${UID}/suspend$`), requires: 'read-images', audit: { eventType: 'procedure-record', action: 'E' } },
   { methods: ['POST'], path: new RegExp(`^/api/studies/${UID}/export$`), requires: 'export', audit: { eventType: 'export', action: 'R' } },
   // Reading intake (远程诊断): a hospital's requests and answers, a centre's assignment and returns
-  { methods: GET, path: /^\/api\/reading\/context$/, requires: 'read-images' },
+  // The worklist screen's context (the user's centre, its readers, turnaround limits): no patient data
+  { methods: GET, path: /^\/api\/reading\/context$/, requires: 'signed-in' },
   { methods: ['PUT'], path: /^\/api\/reading\/availability$/, requires: 'manage-workitems' },
   { methods: ['POST'], path: /^\/api\/reading\/requests$/, requires: 'request-reading', audit: { eventType: 'procedure-record', action: 'C' } },
   { methods: GET, path: /^\/api\/reading\/requests$/, requires: 'read-images', audit: { eventType: 'query', action: 'E' } },
