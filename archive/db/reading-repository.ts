@@ -73,11 +73,11 @@ export class ReadingRepository {
 
   /**
    * A study as it stands, with the enabled rules that send it to a reading centre: those naming its
-   * institution, or a region at or above the institution's, and one of its modalities (or none).
-   * One round trip, since every indexed instance asks.
+   * institution, or a region at or above the institution's, and one of its modalities (or none);
+   * and its tasks that wait, returned, for more images. One round trip: every indexed instance asks.
    */
-  async arrival(studyInstanceUid: string): Promise<{ study: StudyFacts; matches: RuleMatch[] } | null> {
-    const { rows } = await this.pool.query<StudyFacts & { matches: (ReadingRule & { centreCode: string; centreName: string })[] }>(
+  async arrival(studyInstanceUid: string): Promise<{ study: StudyFacts; matches: RuleMatch[]; returnedWorkitems: string[] } | null> {
+    const { rows } = await this.pool.query<StudyFacts & { matches: (ReadingRule & { centreCode: string; centreName: string })[]; returnedWorkitems: string[] }>(
       `WITH RECURSIVE study AS (
          ${STUDY_FACTS}
        ), regions_up AS (
@@ -93,29 +93,22 @@ export class ReadingRepository {
          WHERE r.enabled
            AND (r.sending_institution_id = study."institutionId"::bigint OR r.region_id IN (SELECT id FROM regions_up))
            AND (cardinality(r.modalities) = 0 OR r.modalities && study.modalities)
-       ), '[]') AS matches
+       ), '[]') AS matches,
+       -- Its tasks returned to the hospital and waiting for more images.
+       ARRAY(SELECT sop_instance_uid FROM workitems
+             WHERE requested_study_uids @> ARRAY[study."studyInstanceUid"] AND state = 'SCHEDULED'
+               AND dataset #>> '{00741002,Value,0,00741006,Value,0}' = 'returned') AS "returnedWorkitems"
        FROM study`,
       [studyInstanceUid],
     );
     const row = rows[0];
     if (!row) return null;
-    const { matches, ...study } = row;
-    return { study, matches: matches.map(({ centreCode, centreName, ...rule }) => ({ rule, centreCode, centreName })) };
+    const { matches, returnedWorkitems, ...study } = row;
+    return { study, matches: matches.map(({ centreCode, centreName, ...rule }) => ({ rule, centreCode, centreName })), returnedWorkitems };
   }
 
   async studyFacts(studyInstanceUid: string): Promise<StudyFacts | null> {
     return (await this.pool.query<StudyFacts>(STUDY_FACTS, [studyInstanceUid])).rows[0] ?? null;
-  }
-
-  /** The workitems about this study that were returned to its hospital and are waiting for it. */
-  async returnedWorkitems(studyInstanceUid: string): Promise<string[]> {
-    const { rows } = await this.pool.query<{ uid: string }>(
-      `SELECT sop_instance_uid AS uid FROM workitems
-       WHERE requested_study_uids @> ARRAY[$1::text] AND state = 'SCHEDULED'
-         AND dataset #>> '{00741002,Value,0,00741006,Value,0}' = 'returned'`,
-      [studyInstanceUid],
-    );
-    return rows.map((row) => row.uid);
   }
 
   async findCentre(id: string): Promise<ReadingCentre | null> {

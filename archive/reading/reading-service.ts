@@ -180,7 +180,7 @@ export class ReadingService {
         this.auditTask('C', arrival.study, workitemUid, { readingRule: match.rule.id });
       }
     }
-    for (const workitemUid of await this.deps.repository.returnedWorkitems(studyInstanceUid)) await this.reopen(workitemUid, arrival.study);
+    for (const workitemUid of arrival.returnedWorkitems) await this.reopen(workitemUid, arrival.study);
   }
 
   /** False when the workitem exists already (the unique UID refused a second one). */
