@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { DicomJsonDataset } from '../archive/dicom/types.ts';
 import { compareTasks, readingStatus, taskSummary, type TaskSummary } from '../archive/reading/reading-wire.ts';
+import { EMPTY_FILTER, visibleTasks } from '../viewer/src/state/worklist-controller.ts';
 import { DEFAULT_TURNAROUND_LIMITS, modalityGroupOf, turnaroundClock, workingMinutesBetween, type TurnaroundLimit } from '../archive/reading/turnaround.ts';
 
 /** The work states a reading centre names (docs/reading.md's table, row by row) and the turnaround clock. */
@@ -52,6 +53,28 @@ describe('reading status (登记 / 待分配 / 已分配 / 初诊中 / 待审核
     const task = (workitemUid: string, priority: string, arrivedAt: string) => ({ workitemUid, priority, arrivedAt }) as TaskSummary;
     const sorted = [task('a', 'LOW', '2026-12-05T08:00:00Z'), task('b', 'HIGH', '2026-12-05T09:00:00Z'), task('c', 'LOW', '2026-12-05T07:00:00Z'), task('d', 'HIGH', '2026-12-05T08:30:00Z')].sort(compareTasks);
     assert.deepEqual(sorted.map((entry) => entry.workitemUid), ['d', 'b', 'c', 'a']);
+  });
+});
+
+describe('worklist filters', () => {
+  const task = (workitemUid: string, overrides: Partial<TaskSummary>) => ({ ...taskSummary({}), workitemUid, notes: [], ...overrides });
+  const tasks = [
+    task('ct', { modality: 'CT', priority: 'HIGH', status: 'unassigned', sendingInstitution: '青石县人民医院', clinicalQuestion: '排除颅内出血' }),
+    task('dx', { modality: 'DX', priority: 'LOW', status: 'assigned', patientName: '王 芳' }),
+    task('mr', { modality: 'MR', priority: 'MEDIUM', status: 'returned', patientId: 'NL-0001' }),
+  ];
+  const uids = (filter: Partial<typeof EMPTY_FILTER>) => visibleTasks(tasks, { ...EMPTY_FILTER, ...filter }).map((entry) => entry.workitemUid);
+
+  it('narrows by status, modality, emergency and free text (patient, hospital, question)', () => {
+    assert.deepEqual(uids({}), ['ct', 'dx', 'mr']);
+    assert.deepEqual(uids({ status: 'returned' }), ['mr']);
+    assert.deepEqual(uids({ modality: 'DX' }), ['dx']);
+    assert.deepEqual(uids({ emergencyOnly: true }), ['ct']);
+    assert.deepEqual(uids({ text: '王' }), ['dx']);
+    assert.deepEqual(uids({ text: '青石' }), ['ct']);
+    assert.deepEqual(uids({ text: '颅内' }), ['ct']);
+    assert.deepEqual(uids({ text: 'nl-0001' }), ['mr']);
+    assert.deepEqual(uids({ status: 'assigned', emergencyOnly: true }), []);
   });
 });
 
