@@ -187,6 +187,13 @@ describe('writes across institutions (issue 13, findings 4 to 6)', () => {
     assert.equal(await found(zhaoAtBeta), 0, 'without a purpose, only Alpha');
     assert.equal(await found(zhaoAtBeta, PURPOSE), 1, 'with a purpose, the same person by the resident ID both hospitals vouch for');
     assert.equal((await asAlpha(`${system.dicomWebUrl}/studies/${zhaoAtBeta}/metadata`, PURPOSE)).status, 200);
+
+    // A purpose opens the study for reading only: exporting it, sharing it or writing its report stays Beta's (and the region's).
+    const asAlphaWriting = (path: string, body: unknown) =>
+      system.fetch(`${system.httpUrl}${path}`, { method: 'POST', headers: { authorization: `Bearer ${tokens['alpha-radiologist']}`, 'content-type': 'application/json', 'x-purpose-of-use': encodeURIComponent(PURPOSE) }, body: JSON.stringify(body) });
+    assert.equal((await asAlphaWriting(`/api/studies/${zhaoAtBeta}/export`, {})).status, 404, 'export with a purpose');
+    assert.equal((await asAlphaWriting(`/api/studies/${zhaoAtBeta}/share-links/patient`, { factor: 'birth-date' })).status, 404, 'a patient link with a purpose');
+    assert.equal((await asAlphaWriting(`/api/studies/${zhaoAtBeta}/report`, {})).status, 404, 'a report with a purpose');
   });
 
   it("indexes an instance of Alpha naming Beta's issuer and Patient ID as Alpha's own patient, leaving Beta's record alone", async () => {

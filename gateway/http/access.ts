@@ -231,7 +231,10 @@ async function authorise(request: Request, response: Response, rule: RouteRule |
   // Grants open single studies for reading only, so only reading routes ask for them (and always
   // afresh: a revoked grant closes the study at the next request).
   const grantedStudies = rule.requires === 'read-images' ? await runtime.accessGrants.liveGrantsOf(principal.userId) : undefined;
-  const visibility = visibilityFor(principal, { ownInstitutionKind: scope.kind, regionInstitutionIds: scope.regionInstitutionIds, purpose, grantedStudies });
+  // A stated purpose widens reading only, as grants do: writing a report, exporting, sharing or storing
+  // into a linked patient's study at another institution would turn a reason to look into a standing right.
+  const readingPurpose = rule.requires === 'read-images' ? purpose : null;
+  const visibility = visibilityFor(principal, { ownInstitutionKind: scope.kind, regionInstitutionIds: scope.regionInstitutionIds, purpose: readingPurpose, grantedStudies });
   const access: RequestAccess = { principal, visibility };
   response.locals.access = access;
 
