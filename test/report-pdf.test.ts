@@ -60,6 +60,18 @@ function keyObjectSelection(study: string, image: DicomJsonDataset): Buffer {
   return Buffer.from(dictionary.write());
 }
 
+describe('Encapsulated PDF of a version (pure)', () => {
+  it('derives the same valid 2.25 UIDs from the same SR, and different ones from another', () => {
+    const first = reportPdfUids({ srSopInstanceUid: '2.25.1', srSeriesInstanceUid: '2.25.2' });
+    assert.deepEqual(reportPdfUids({ srSopInstanceUid: '2.25.1', srSeriesInstanceUid: '2.25.2' }), first);
+    assert.notEqual(reportPdfUids({ srSopInstanceUid: '2.25.3', srSeriesInstanceUid: '2.25.2' }).sopInstanceUid, first.sopInstanceUid);
+    for (const uid of Object.values(first)) {
+      assert.match(uid, /^2\.25\.(0|[1-9][0-9]*)$/);
+      assert.ok(uid.length <= 64);
+    }
+  });
+});
+
 describe('report PDF and Encapsulated PDF', () => {
   let system: TestSystem;
   let centre: ReadingCentre;
