@@ -61,7 +61,7 @@ export function auditEventToCsvRow(event: AuditEventRecord): string {
  */
 const FORMULA_START = /^[=+\-@\t\r]/;
 
-function csvField(value: string): string {
+export function csvField(value: string): string {
   const text = FORMULA_START.test(value) ? `'${value}` : value;
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }

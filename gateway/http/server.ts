@@ -25,6 +25,7 @@ import { fhirOutcomes, fhirRoutes } from './fhir/fhir-routes.ts';
 import { consultationRoutes } from './api/consultation-routes.ts';
 import { consultationSocket } from './api/consultation-socket.ts';
 import { shareLinkRoutes } from './api/share-link-routes.ts';
+import { criticalFindingRoutes } from './api/critical-finding-routes.ts';
 import { filmRoutes } from './film/film-routes.ts';
 import { healthRoutes } from './health-routes.ts';
 import { HttpProblem, problemHandler } from './problem.ts';
@@ -118,6 +119,7 @@ export function createHttpApp(runtime: Runtime, isReady: () => boolean): express
   app.use('/fhir', fhirRoutes(runtime), fhirOutcomes(runtime.log.child({ component: 'fhir' })));
   app.use('/api', consultationRoutes(runtime));
   app.use('/api', shareLinkRoutes(runtime));
+  app.use('/api', criticalFindingRoutes(runtime));
   app.use(filmRoutes(runtime));
   app.use(dicomWebRouter(runtime));
   app.use(viewerRoutes());
