@@ -421,6 +421,9 @@ export class ImagingEngine {
     for (const saved of measurementsOf(report.metadata, imageIdOf, metaData)) {
       saved.invalidated = true;
       annotation.state.addAnnotation(saved, saved.metadata?.FrameOfReferenceUID as string);
+      // A disabled tool draws nothing: a tool not used yet this page becomes passive to show its saved measurements.
+      const tool = MEASUREMENT_TOOLS.find((candidate) => toolName(candidate) === saved.metadata?.toolName);
+      if (tool && tool !== this.primaryTool) this.toolGroup.setToolPassive(toolName(tool));
     }
     this.renderingEngine.render();
   }

@@ -47,8 +47,9 @@ export interface KeyImage {
   frameNumber?: number;
 }
 
-/** A document ready to store: its SOP Instance UID and the Part 10 file. */
+/** A document ready to store: its UIDs and the Part 10 file. */
 export interface StoredDocument {
+  seriesInstanceUid: string;
   sopInstanceUid: string;
   part10: ArrayBuffer;
 }
@@ -311,7 +312,7 @@ function part10(dataset: NaturalDataset): StoredDocument {
   };
   const dict = new dcmjs.data.DicomDict(meta);
   dict.dict = DicomMetaDictionary.denaturalizeDataset(content);
-  return { sopInstanceUid: String(content.SOPInstanceUID), part10: dict.write() };
+  return { seriesInstanceUid: String(content.SeriesInstanceUID), sopInstanceUid: String(content.SOPInstanceUID), part10: dict.write() };
 }
 
 function asArray(value: unknown): NaturalDataset[] {

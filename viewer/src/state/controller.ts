@@ -375,6 +375,19 @@ export class Controller {
     this.engine.showSavedMeasurements(saved.value.measurementReport, seriesKey(series), imageIdOf);
   }
 
+  /**
+   * The study's series once the new ones are listed: the archive indexes what STOW-RS stored just
+   * after answering, so the listing is asked again for a few seconds (then shown as it is).
+   */
+  private async seriesListing(studyInstanceUid: string, expected: readonly string[]): Promise<SeriesSummary[]> {
+    for (let attempt = 1; ; attempt++) {
+      const series = await this.client.series(studyInstanceUid);
+      const listed = new Set(series.map((candidate) => candidate.seriesInstanceUid));
+      if (expected.every((uid) => listed.has(uid)) || attempt >= LISTING_ATTEMPTS) return series;
+      await new Promise((resolve) => setTimeout(resolve, LISTING_INTERVAL_MS));
+    }
+  }
+
   /** Marks the image on screen in the selected viewport as a key image, or unmarks it. */
   toggleKeyImage(): void {
     const { layout, stacks, keyImages } = this.store.get().reading;
@@ -422,12 +435,12 @@ export class Controller {
     });
     const report = header ? this.engine.measurementReport(studyInstanceUid, context(1, SERIES_DESCRIPTION.measurements)) : undefined;
     const keyDocument = header && keyImages.length ? keyObjectSelection(keyImages, context(report ? 2 : 1, SERIES_DESCRIPTION.keyImages)) : undefined;
-    const documents = [report, keyDocument].flatMap((document) => (document ? [document.part10] : []));
+    const documents = [report, keyDocument].flatMap((document) => (document ? [document] : []));
     if (documents.length === 0) return setSave({ status: 'nothing' });
     setSave({ status: 'saving' });
     try {
-      await this.client.store(studyInstanceUid, documents);
-      const series = await this.client.series(studyInstanceUid);
+      await this.client.store(studyInstanceUid, documents.map((document) => document.part10));
+      const series = await this.seriesListing(studyInstanceUid, documents.map((document) => document.seriesInstanceUid));
       this.store.update((current) => {
         const open = current.reading.studies[studyInstanceUid];
         const studies = open?.status === 'ready' ? { ...current.reading.studies, [studyInstanceUid]: { status: 'ready' as const, value: { ...open.value, series } } } : current.reading.studies;
@@ -483,6 +496,9 @@ export class Controller {
  * and PACS that lists it, whatever language its reader uses.
  */
 const SERIES_DESCRIPTION = { measurements: '测量 Measurements', keyImages: '关键图像 Key images' };
+/** How often, and how many times, the series are listed again after a save until the new ones show. */
+const LISTING_INTERVAL_MS = 250;
+const LISTING_ATTEMPTS = 20;
 
 /** Viewport ids follow grid cells, so a cell keeps its Cornerstone viewport across layout changes. */
 export function viewportIdOf(cell: number): string {

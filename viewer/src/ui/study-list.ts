@@ -1,5 +1,5 @@
 import { formatDicomDate } from '../dicom/dataset.ts';
-import { patientDisplayName, type SeriesSummary, type StudySummary } from '../dicomweb/models.ts';
+import { isImageSeries, patientDisplayName, seriesKind, type SeriesSummary, type StudySummary } from '../dicomweb/models.ts';
 import type { Translate } from '../i18n/i18n.ts';
 import type { MessageKey } from '../i18n/messages.ts';
 import type { Route } from '../logic/route.ts';
@@ -198,8 +198,13 @@ export class StudyListView {
           {},
           h(
             'button',
-            { type: 'button', class: 'series-card', onclick: () => void this.controller.openStudy(study.studyInstanceUid, item.seriesInstanceUid) },
-            thumbnailImage(this.thumbnails, study.studyInstanceUid, item.seriesInstanceUid, 96),
+            // A document (report, key images, PDF) has no image to show: it opens the study at its images.
+            isImageSeries(item)
+              ? { type: 'button', class: 'series-card', onclick: () => void this.controller.openStudy(study.studyInstanceUid, item.seriesInstanceUid) }
+              : { type: 'button', class: 'series-card document', 'data-kind': seriesKind(item), onclick: () => void this.controller.openStudy(study.studyInstanceUid) },
+            isImageSeries(item)
+              ? thumbnailImage(this.thumbnails, study.studyInstanceUid, item.seriesInstanceUid, 96)
+              : h('span', { class: 'document-icon', title: t(`seriesKind.${seriesKind(item)}` as MessageKey) }, item.modality),
             h('span', {}, t('list.seriesItem', { number: item.seriesNumber ?? '', description: item.description || item.modality, count: item.instanceCount ?? '' })),
           ),
         ),
