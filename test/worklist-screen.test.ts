@@ -70,6 +70,7 @@ describe('worklist screen', { skip: unavailable }, () => {
     await administration.createUser(actor, { username: 'rc-reader', displayName: '李明', role: 'radiologist', institutionCode: 'RC', password: PASSWORD });
     await administration.createUser(actor, { username: 'rc-colleague', displayName: '王芳', role: 'radiologist', institutionCode: 'RC', password: PASSWORD });
     await administration.createUser(actor, { username: 'qs-radiologist', displayName: '赵医生', role: 'radiologist', institutionCode: 'QINGSHI' });
+    await administration.createUser(actor, { username: 'qs-doctor', displayName: '孙医生', role: 'referring_doctor', institutionCode: 'QINGSHI', password: PASSWORD });
     const qsToken = (await administration.createToken(actor, { username: 'qs-radiologist', label: 'worklist-screen' })).token;
     const rule = await system.fetch(`${system.httpUrl}/api/admin/reading-rules`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ readingCentreId: centre.id, regionId: region.id, modalities: ['CT'] }) });
     assert.equal(rule.status, 201);
@@ -127,6 +128,30 @@ describe('worklist screen', { skip: unavailable }, () => {
     await waitForCondition(page, `document.querySelectorAll('.worklist-table tbody tr[data-workitem]').length === 2`);
     await page.locator('input[data-filter=emergency]').uncheck();
     await waitForCondition(page, `document.querySelectorAll('.worklist-table tbody tr[data-workitem]').length === 3`);
+  });
+
+  it('returns a task with a reason, which the hospital sees on its screen and answers', async () => {
+    const target = (await rows()).find((row) => row.text.includes('QS-7001'))!.workitem!;
+    await page.locator(`tr[data-workitem="${target}"] button[data-action=return]`).click();
+    await page.locator(`tr[data-return-for="${target}"] select[data-field=return-reason]`).selectOption('needs-more-series');
+    await page.locator(`tr[data-return-for="${target}"] input[data-field=return-text]`).fill('请补充增强扫描');
+    await page.locator(`tr[data-return-for="${target}"] button[data-action=confirm-return]`).click();
+    await waitForCondition(page, `document.querySelector('tr[data-workitem="${target}"]')?.getAttribute('data-status') === 'returned'`);
+
+    const hospital = await (await browser.newContext({ viewport: { width: 1400, height: 860 }, locale: 'zh-CN' })).newPage();
+    const hospitalProblems: string[] = [];
+    await watchForPageProblems(hospital, hospitalProblems);
+    await signIn(hospital, system.httpUrl, { username: 'qs-doctor', password: PASSWORD, displayName: '孙医生' }, '/worklist');
+    const row = `tr[data-workitem="${target}"]`;
+    await waitForCondition(hospital, `document.querySelector('${row}')?.getAttribute('data-status') === 'returned'`);
+    const shown = (await hospital.evaluate(`document.querySelector('${row}').textContent`)) as string;
+    assert.ok(shown.includes('需补充序列') && shown.includes('请补充增强扫描'), shown);
+    await hospital.locator(`${row} input[data-field=reply]`).fill('已补传增强序列');
+    await hospital.locator(`${row} button[data-action=reply]`).click();
+    await waitForCondition(hospital, `document.querySelector('${row} td.notes')?.textContent.includes('已补传增强序列')`);
+    await screenshot(hospital, 'worklist-hospital');
+    assert.deepEqual(hospitalProblems, []);
+    await hospital.close();
   });
 
   it('opens the study of a task in the reading view', async () => {
