@@ -173,6 +173,8 @@ export class ImagingEngine {
    * screen) or `report|stack`. Annotation state outlives the page's screens, so each is drawn once.
    */
   private readonly drawnReports = new Set<string>();
+  /** Saved measurements read back, waiting for a viewport to show their image. */
+  private savedMeasurementsWaiting: ToolTypes.Annotation[] = [];
   /** Images measured other than at Pixel Spacing (detector spacing, or the reader's calibration), as given to Cornerstone. */
   private readonly calibrations = new Map<string, { type: string; scale: number }>();
 
@@ -287,6 +289,7 @@ export class ImagingEngine {
     );
     this.relink(viewportId);
     this.report(viewportId);
+    this.placeSavedMeasurements();
   }
 
   resize(): void {
@@ -412,20 +415,36 @@ export class ImagingEngine {
 
   /**
    * Draws a saved report's measurements that lie on a stack's images (`imageIdOf`: instance and
-   * frame to image id), once per report and stack.
+   * frame to image id), once per report and stack: each goes onto a viewport once one shows its image.
    */
   showSavedMeasurements(report: SavedReport, stackKey: string, imageIdOf: ReadonlyMap<string, string>): void {
     const key = `${report.sopInstanceUid}|${stackKey}`;
     if (this.drawnReports.has(report.sopInstanceUid) || this.drawnReports.has(key)) return;
     this.drawnReports.add(key);
-    for (const saved of measurementsOf(report.metadata, imageIdOf, metaData)) {
-      saved.invalidated = true;
-      annotation.state.addAnnotation(saved, saved.metadata?.FrameOfReferenceUID as string);
-      // A disabled tool draws nothing: a tool not used yet this page becomes passive to show its saved measurements.
-      const tool = MEASUREMENT_TOOLS.find((candidate) => toolName(candidate) === saved.metadata?.toolName);
-      if (tool && tool !== this.primaryTool) this.toolGroup.setToolPassive(toolName(tool));
+    this.savedMeasurementsWaiting.push(...measurementsOf(report.metadata, imageIdOf, metaData));
+    this.placeSavedMeasurements();
+  }
+
+  /**
+   * Puts waiting saved measurements on the viewports showing their images. Only a viewport with its
+   * image in place can take one: Cornerstone measures it again there, against that image.
+   */
+  private placeSavedMeasurements(): void {
+    for (const [viewportId, entry] of this.viewports) {
+      const viewport = this.viewport(viewportId);
+      if (entry.input.imageIds.length === 0 || !viewport.getImageData()) continue;
+      const onThisStack = this.savedMeasurementsWaiting.filter((saved) => entry.input.imageIds.includes(saved.metadata?.referencedImageId ?? ''));
+      if (onThisStack.length === 0) continue;
+      this.savedMeasurementsWaiting = this.savedMeasurementsWaiting.filter((saved) => !onThisStack.includes(saved));
+      for (const saved of onThisStack) {
+        saved.invalidated = true;
+        annotation.state.addAnnotation(saved, entry.element);
+        // A disabled tool draws nothing: a tool not used yet this page becomes passive to show its saved measurements.
+        const tool = MEASUREMENT_TOOLS.find((candidate) => toolName(candidate) === saved.metadata?.toolName);
+        if (tool && tool !== this.primaryTool) this.toolGroup.setToolPassive(toolName(tool));
+      }
+      viewport.render();
     }
-    this.renderingEngine.render();
   }
 
   /**
