@@ -214,6 +214,20 @@ describe('cloud film and share links', { skip: browserUnavailable() }, () => {
     assert.equal(bad.status, 400);
   });
 
+  it('30 wrong factors sent at once get no more comparisons than the lock allows, and the right one then finds it locked', async () => {
+    const issued = await patientLink({ factor: 'phone-last4' });
+    const wrong = Array.from({ length: 30 }, (_, guess) => String(1000 + guess));
+    const statuses = await Promise.all(wrong.map(async (guess) => (await submitFactor(issued.url, guess)).status));
+    assert.ok(statuses.every((status) => status === 401 || status === 403 || status === 429), statuses.join(','));
+    const right = await submitFactor(issued.url, '8642');
+    assert.equal(right.status, 403);
+    assert.equal(right.headers.get('set-cookie'), null, 'no session');
+    const { rows } = await system.runtime.db.pool.query<{ failed: number; locked: boolean }>('SELECT failed_attempts AS failed, locked_at IS NOT NULL AS locked FROM share_links WHERE id = $1', [issued.link.id]);
+    assert.deepEqual(rows[0], { failed: 5, locked: true });
+    const compared = (await auditOf(issued.link.id)).filter((event) => event.detail.attempt !== undefined);
+    assert.equal(compared.length, 5, 'each compared guess is audited with its attempt number');
+  });
+
   it('does not open once expired or revoked, and a film already open closes with the revocation', async () => {
     const expiring = await patientLink();
     await system.runtime.db.pool.query(`UPDATE share_links SET expires_at = now() - interval '1 second' WHERE id = $1`, [expiring.link.id]);

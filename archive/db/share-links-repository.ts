@@ -120,19 +120,30 @@ export class ShareLinksRepository {
     return result.rowCount === 1;
   }
 
-  /** Counts a wrong second factor; the link locks once `lockAfter` are reached. Returns whether it is locked now. */
-  async recordFailedFactor(linkId: string, lockAfter: number): Promise<boolean> {
-    const { rows } = await this.pool.query<{ locked: boolean }>(
+  /**
+   * Takes one of the link's second-factor attempts BEFORE the factor is compared: a check read first
+   * and a failure written after would let a burst of parallel guesses all pass the check. So at most
+   * `lockAfter` comparisons ever happen; the attempt that reaches the limit locks the link at once.
+   * Null when none is left (or the link was revoked, locked or has expired meanwhile).
+   */
+  async reserveFactorAttempt(linkId: string, lockAfter: number): Promise<{ attempt: number; locked: boolean } | null> {
+    const { rows } = await this.pool.query<{ attempt: number; locked: boolean }>(
       `UPDATE share_links SET failed_attempts = failed_attempts + 1,
-              locked_at = CASE WHEN locked_at IS NULL AND failed_attempts + 1 >= $2 THEN now() ELSE locked_at END
-       WHERE id = $1 RETURNING locked_at IS NOT NULL AS locked`,
+              locked_at = CASE WHEN failed_attempts + 1 >= $2 THEN now() END
+       WHERE id = $1 AND locked_at IS NULL AND revoked_at IS NULL AND expires_at > now() AND failed_attempts < $2
+       RETURNING failed_attempts AS attempt, locked_at IS NOT NULL AS locked`,
       [linkId, lockAfter],
     );
-    return rows[0]?.locked ?? false;
+    return rows[0] ?? null;
   }
 
-  async resetFailedFactors(linkId: string): Promise<void> {
-    await this.pool.query('UPDATE share_links SET failed_attempts = 0 WHERE id = $1 AND locked_at IS NULL', [linkId]);
+  /**
+   * A right factor: its reserved attempt is given back and earlier failures are forgiven, lifting the
+   * lock only when that attempt itself set it. False when other attempts locked the link meanwhile.
+   */
+  async releaseFactorAttempt(linkId: string, lockedByThisAttempt: boolean): Promise<boolean> {
+    const result = await this.pool.query('UPDATE share_links SET failed_attempts = 0, locked_at = NULL WHERE id = $1 AND (locked_at IS NULL OR $2)', [linkId, lockedByThisAttempt]);
+    return result.rowCount === 1;
   }
 
   /** Failures from this address within the window (a window older than `windowMinutes` starts afresh). */
@@ -152,6 +163,27 @@ export class ShareLinksRepository {
          window_started = CASE WHEN share_link_throttle.window_started > now() - make_interval(mins => $2) THEN share_link_throttle.window_started ELSE now() END`,
       [sourceAddress, windowMinutes],
     );
+  }
+
+  /**
+   * Takes one of the address's failures before a second factor is compared, for the reason
+   * reserveFactorAttempt gives; false when the address has none left in its window.
+   */
+  async reserveAddressAttempt(sourceAddress: string, limit: number, windowMinutes: number): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
+      `INSERT INTO share_link_throttle (source_address, failures, window_started) VALUES ($1, 1, now())
+       ON CONFLICT (source_address) DO UPDATE SET
+         failures = CASE WHEN share_link_throttle.window_started > now() - make_interval(mins => $2) THEN share_link_throttle.failures + 1 ELSE 1 END,
+         window_started = CASE WHEN share_link_throttle.window_started > now() - make_interval(mins => $2) THEN share_link_throttle.window_started ELSE now() END
+       WHERE share_link_throttle.window_started <= now() - make_interval(mins => $2) OR share_link_throttle.failures < $3`,
+      [sourceAddress, windowMinutes, limit],
+    );
+    return rowCount === 1;
+  }
+
+  /** Gives back an attempt reserveAddressAttempt took, when the factor was right or not compared. */
+  async releaseAddressAttempt(sourceAddress: string): Promise<void> {
+    await this.pool.query('UPDATE share_link_throttle SET failures = greatest(failures - 1, 0) WHERE source_address = $1', [sourceAddress]);
   }
 
   /** The Patient's Telephone Numbers (0010,2154) the study's instances carry, first one found. */

@@ -298,19 +298,30 @@ export class ShareLinksService {
 
   /**
    * A POST of the second factor. Right: a session value for the cookie (the caller's GET then opens
-   * the film). Wrong: counted against the link (locking it at the limit) and the address.
+   * the film). Wrong: counted against the link (locking it at the limit) and the address. Both
+   * counts are taken before the comparison and given back when it is right, so parallel guesses get
+   * no more comparisons than the limits allow (reserveFactorAttempt).
    */
   async verifyFactor(token: string, presented: string, caller: FilmCaller): Promise<FilmOpening | { kind: 'verified'; link: StoredShareLink; session: string; expiresAt: Date }> {
     const found = await this.usableLink(token, caller);
     if (found.kind === 'refused') return found;
     const { link } = found;
-    if (!factorMatches(link.factorKind!, link.factorValue!, presented)) {
-      const locked = await this.links.recordFailedFactor(link.id, this.settings.lockAfterFailures);
-      await this.links.recordAddressFailure(caller.sourceAddress, this.settings.addressWindowMinutes);
-      await this.refusalEvent(locked ? 'locked' : 'wrong-factor', caller, link, { attempt: link.failedAttempts + 1 });
-      return { kind: 'refused', refusal: locked ? 'locked' : 'wrong-factor', link };
+    if (!(await this.links.reserveAddressAttempt(caller.sourceAddress, this.settings.addressFailureLimit, this.settings.addressWindowMinutes))) {
+      await this.refusalEvent('throttled', caller);
+      return { kind: 'refused', refusal: 'throttled' };
     }
-    await this.links.resetFailedFactors(link.id);
+    const attempt = await this.links.reserveFactorAttempt(link.id, this.settings.lockAfterFailures);
+    if (!attempt) {
+      // Locked (or revoked, expired) since usableLink read it: this guess is never compared.
+      await this.links.releaseAddressAttempt(caller.sourceAddress);
+      return this.refuseChanged(link, caller);
+    }
+    if (!factorMatches(link.factorKind!, link.factorValue!, presented)) {
+      await this.refusalEvent(attempt.locked ? 'locked' : 'wrong-factor', caller, link, { attempt: attempt.attempt });
+      return { kind: 'refused', refusal: attempt.locked ? 'locked' : 'wrong-factor', link };
+    }
+    await this.links.releaseAddressAttempt(caller.sourceAddress);
+    if (!(await this.links.releaseFactorAttempt(link.id, attempt.locked))) return this.refuseChanged(link, caller);
     const expiresAt = new Date(Date.now() + this.settings.filmSessionMinutes * 60_000);
     return { kind: 'verified', link, session: await this.sessionFor(link, expiresAt), expiresAt };
   }
@@ -371,6 +382,15 @@ export class ShareLinksService {
       return { kind: 'refused', refusal: state, link };
     }
     return { kind: 'usable', link };
+  }
+
+  /** A link that stopped being usable during a request: refused as it is now (locked when not stated otherwise). */
+  private async refuseChanged(link: StoredShareLink, caller: FilmCaller): Promise<FilmOpening> {
+    const now = await this.links.find(link.id);
+    const state = now ? stateOf(now) : 'locked';
+    const refusal: FilmRefusal = state === 'active' ? 'locked' : state;
+    await this.refusalEvent(refusal, caller, link);
+    return { kind: 'refused', refusal, link };
   }
 
   private async factorValueFor(studyInstanceUid: string, kind: SecondFactorKind, phoneLast4: string | undefined): Promise<string> {
