@@ -240,7 +240,9 @@ describe('cloud film and share links', { skip: browserUnavailable() }, () => {
     const cookie = verified.headers.get('set-cookie')!.split(';')[0]!;
     assert.match(verified.headers.get('set-cookie')!, new RegExp(`Path=/film/[A-Za-z0-9_-]{43}; .*HttpOnly.*SameSite=Strict`, 'i'));
     const image = `${revoked.url}/images/${filmed.series}/${filmed.instances[1]}/1`;
-    assert.equal((await open(image, { headers: { cookie } })).status, 200);
+    const served = await open(image, { headers: { cookie } });
+    assert.equal(served.status, 200);
+    assert.equal(served.headers.get('cache-control'), 'no-store', 'no image of the film stays on a shared phone after revocation');
     const after = await json<ShareLinkSummary>(await call('qs-radiologist', `/api/studies/${filmed.study}/share-links/${revoked.link.id}`, { method: 'DELETE' }), 200);
     assert.equal(after.state, 'revoked');
     assert.equal((await open(revoked.url, { headers: { cookie } })).status, 410);

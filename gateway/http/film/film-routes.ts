@@ -80,7 +80,8 @@ export function filmRoutes(runtime: Runtime): Router {
       throw error;
     }
     await service.recordImageAccess(link, caller(request), image);
-    response.status(200).type(rendered.contentType).setHeader('Cache-Control', 'private, max-age=3600').send(rendered.bytes);
+    // As the pages: a shared phone keeps no image of the film once the tab is closed or the link revoked.
+    response.status(200).type(rendered.contentType).setHeader('Cache-Control', 'no-store').send(rendered.bytes);
   });
 
   return router;
