@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { COMMAND_LINE_ACTOR } from '../archive/access/administration.ts';
 import type { CriticalCategory, CriticalNotice, CriticalSettings, CriticalWebhookBody } from '../archive/reading/critical-finding-wire.ts';
-import { readBackMatches } from '../archive/reading/critical-finding-wire.ts';
+import { readBackMatches } from '../archive/reading/critical-read-back.ts';
 import { DELIVERY_HEADER, SIGNATURE_HEADER, signWebhook, TIMESTAMP_HEADER } from '../archive/reading/critical-findings.ts';
 import type { Report } from '../archive/reading/report.ts';
 import { makeSecondaryCaptures, STUDIES, type Study } from '../fixtures/generate.ts';

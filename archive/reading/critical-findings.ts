@@ -11,13 +11,13 @@ import {
   categoryUpdateSchema,
   criticalSettingsUpdateSchema,
   raiseSchema,
-  readBackMatches,
   type CriticalCategory,
   type CriticalContact,
   type CriticalNotice,
   type CriticalSettings,
   type CriticalWebhookBody,
 } from './critical-finding-wire.ts';
+import { readBackMatches } from './critical-read-back.ts';
 import type { ReportSignedEvent } from './report-service.ts';
 
 /** Escalation within the hospital when it has not set its own time: 10 minutes, as most 危急值 rules say. */

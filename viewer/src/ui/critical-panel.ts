@@ -1,4 +1,5 @@
-import { readBackMatches, type CriticalNotice } from '../../../archive/reading/critical-finding-wire.ts';
+import type { CriticalNotice } from '../../../archive/reading/critical-finding-wire.ts';
+import { readBackMatches } from '../../../archive/reading/critical-read-back.ts';
 import type { Translate } from '../i18n/i18n.ts';
 import { signedInUserOf, type AppState } from '../state/app-state.ts';
 import type { CriticalController, CriticalState } from '../state/critical-controller.ts';
@@ -95,7 +96,8 @@ export class CriticalPanel {
 
     this.openHeading.textContent = t('critical.openHeading');
     this.problem.hidden = !state.problem;
-    this.problem.textContent = state.problem ? problemText(state.problem, t) : '';
+    // 422 is the archive refusing the read-back: said in the reader's language, as the hint says it.
+    this.problem.textContent = !state.problem ? '' : state.problem.status === 422 ? t('critical.readBackMismatch') : problemText(state.problem, t);
     this.readBackLabel.textContent = t('critical.readBack');
     this.takerNote.textContent = t('critical.takerNote');
     this.nameLabel.textContent = t('critical.takerName');
