@@ -93,7 +93,7 @@ const RULES: readonly RouteRule[] = [
   { methods: [...GET, 'POST'], path: /^\/api\/report-templates$/, requires: 'write-reports' },
   { methods: GET, path: /^\/api\/report-settings$/, requires: 'write-reports' },
   { methods: ['PUT'], path: /^\/api\/report-settings$/, requires: 'manage-institution' },
-  { methods: ['PUT'], path: /^\/api\/report-readers\/[0-9]+$/, requires: 'manage-institution' },
+  { methods: ['PUT'], path: new RegExp(`^/api/report-readers/${UID}$`), requires: 'manage-institution' },
   // Critical findings (危急值): the list and a hospital's receiving settings hold no patient data;
   // notices, acknowledgements and the register do
   { methods: GET, path: /^\/api\/critical-findings\/categories$/, requires: 'signed-in' },
