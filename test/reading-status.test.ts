@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { DicomJsonDataset } from '../archive/dicom/types.ts';
 import { compareTasks, readingStatus, taskSummary, type TaskSummary } from '../archive/reading/reading-wire.ts';
-import { EMPTY_FILTER, visibleTasks } from '../viewer/src/state/worklist-controller.ts';
+import { EMPTY_FILTER, visibleTasks } from '../viewer/src/logic/worklist.ts';
 import { DEFAULT_TURNAROUND_LIMITS, modalityGroupOf, turnaroundClock, workingMinutesBetween, type TurnaroundLimit } from '../archive/reading/turnaround.ts';
 
 /** The work states a reading centre names (docs/reading.md's table, row by row) and the turnaround clock. */

@@ -110,7 +110,7 @@ store.subscribe(renderShare);
 shares.store.subscribe(renderShare);
 renderShare();
 // The reading worklist (its own state): entered when the route goes there, left when it goes away.
-const worklist = new WorklistController(new ReadingClient(connection), (studyInstanceUid) => void controller?.openStudy(studyInstanceUid));
+const worklist = new WorklistController(new ReadingClient(connection, () => location.href), (studyInstanceUid) => void controller?.openStudy(studyInstanceUid));
 const worklistView = new WorklistView(worklist);
 view.element.append(worklistView.element);
 const renderWorklist = () => {

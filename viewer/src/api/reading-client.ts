@@ -21,7 +21,11 @@ const GLOBAL_SUBSCRIPTION = '1.2.840.10008.5.1.4.34.5';
  * client uses), the rest through /api/reading. Types are the server's own (archive/reading/reading-wire.ts).
  */
 export class ReadingClient {
-  constructor(private readonly connection: Connection) {}
+  constructor(
+    private readonly connection: Connection,
+    /** The page's address, which the event channel's ws: or wss: address is made from. */
+    private readonly pageUrl: () => string,
+  ) {}
 
   context(): Promise<ReadingContext> {
     return this.connection.json('/api/reading/context');
@@ -64,7 +68,7 @@ export class ReadingClient {
    */
   async listen(aeTitle: string, changed: () => void): Promise<WebSocket> {
     await this.connection.request(`/dicom-web/workitems/${GLOBAL_SUBSCRIPTION}/subscribers/${encodeURIComponent(aeTitle)}?deletionlock=false`, { method: 'POST' });
-    const url = new URL(`/dicom-web/subscribers/${encodeURIComponent(aeTitle)}`, location.href);
+    const url = new URL(`/dicom-web/subscribers/${encodeURIComponent(aeTitle)}`, this.pageUrl());
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     const socket = new WebSocket(url);
     socket.addEventListener('message', () => changed());

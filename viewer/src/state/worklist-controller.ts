@@ -1,15 +1,8 @@
 import type { ReadingClient, ReadingContext, RequestedTask } from '../api/reading-client.ts';
-import { compareTasks, taskSummary, type ReadingStatus, type ReturnReason, type TaskSummary } from '../../../archive/reading/reading-wire.ts';
+import { compareTasks, taskSummary, type ReturnReason, type TaskSummary } from '../../../archive/reading/reading-wire.ts';
+import { EMPTY_FILTER, type WorklistFilter } from '../logic/worklist.ts';
 import { failed, type Loadable, type Problem } from './app-state.ts';
 import { createStore, type Store } from './store.ts';
-
-/** What the list is narrowed to; empty strings match everything. */
-export interface WorklistFilter {
-  status: ReadingStatus | '';
-  modality: string;
-  emergencyOnly: boolean;
-  text: string;
-}
 
 export interface WorklistState {
   context: Loadable<ReadingContext> | undefined;
@@ -26,21 +19,9 @@ export interface WorklistState {
   problem: Problem | undefined;
 }
 
-export const EMPTY_FILTER: WorklistFilter = { status: '', modality: '', emergencyOnly: false, text: '' };
 /** How often the list is asked for when no event channel is open, and the clocks move. */
 const POLL_MS = 5_000;
 const CLOCK_MS = 15_000;
-
-export function visibleTasks(tasks: readonly RequestedTask[], filter: WorklistFilter): RequestedTask[] {
-  const text = filter.text.trim().toLowerCase();
-  return tasks.filter(
-    (task) =>
-      (!filter.status || task.status === filter.status) &&
-      (!filter.modality || task.modality === filter.modality) &&
-      (!filter.emergencyOnly || task.priority === 'HIGH') &&
-      (!text || [task.patientName, task.patientId, task.accessionNumber, task.sendingInstitution, task.clinicalQuestion, task.bodyPart].some((value) => value.toLowerCase().includes(text))),
-  );
-}
 
 /**
  * The worklist screen's state and actions, apart from the rest of the app: a reading centre's tasks

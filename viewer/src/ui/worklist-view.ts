@@ -3,7 +3,8 @@ import { turnaroundClock } from '../../../archive/reading/turnaround.ts';
 import type { ReadingContext, RequestedTask } from '../api/reading-client.ts';
 import type { Translate } from '../i18n/i18n.ts';
 import type { MessageKey } from '../i18n/messages.ts';
-import { visibleTasks, type WorklistController, type WorklistState } from '../state/worklist-controller.ts';
+import { visibleTasks } from '../logic/worklist.ts';
+import type { WorklistController, WorklistState } from '../state/worklist-controller.ts';
 import { h, replaceChildren } from './dom.ts';
 import { problemText } from './problem-text.ts';
 
