@@ -117,6 +117,19 @@ describe('live consultation in the browser (end to end)', { skip: unavailable },
     await waitForCornerText(presenterPage, 0, 'bottom-right', zh('overlay.window', { width: 80, center: 40 }));
     await expertPage.keyboard.press('Home');
     await waitForCornerText(presenterPage, 0, 'bottom-left', zh('overlay.image', { index: 1, total: 12 }));
+
+    const box = (await expertPage.locator('.viewport[data-cell="0"]').boundingBox())!;
+    const [x, y] = [box.x + box.width / 2, box.y + box.height / 2];
+    // Zoom (the camera) follows: the presenter's overlay comes to say the expert's zoom.
+    await expertPage.click('button[data-action=tool-Zoom]');
+    await expertPage.mouse.move(x, y + 40);
+    await expertPage.mouse.down();
+    await expertPage.mouse.move(x, y - 110, { steps: 8 });
+    await expertPage.mouse.up();
+    const zoomLine = async (page: Page) => (await cornerText(page, 0, 'bottom-right')).split('\n').find((line) => line.includes('%')) ?? '';
+    const zoomed = await zoomLine(expertPage);
+    assert.notEqual(zoomed, zh('overlay.zoom', { value: 100 }));
+    await waitForCornerText(presenterPage, 0, 'bottom-right', zoomed);
   });
 
   it('carries the pointer and the chat, and keeps the opinion with the study', async () => {

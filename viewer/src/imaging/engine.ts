@@ -439,9 +439,7 @@ export class ImagingEngine {
       for (const saved of onThisStack) {
         saved.invalidated = true;
         annotation.state.addAnnotation(saved, entry.element);
-        // A disabled tool draws nothing: a tool not used yet this page becomes passive to show its saved measurements.
-        const tool = MEASUREMENT_TOOLS.find((candidate) => toolName(candidate) === saved.metadata?.toolName);
-        if (tool && tool !== this.primaryTool) this.toolGroup.setToolPassive(toolName(tool));
+        this.drawWith(saved);
       }
       viewport.render();
     }
@@ -542,9 +540,19 @@ export class ImagingEngine {
     for (const measurement of measurements as ToolTypes.Annotation[]) {
       const imageId = measurement.metadata?.referencedImageId;
       const entry = [...this.viewports.values()].find((candidate) => imageId && candidate.input.imageIds.includes(imageId));
-      if (entry) annotation.state.addAnnotation(measurement, entry.element);
+      if (!entry) continue;
+      // Its numbers are computed again here, for this screen's viewport.
+      measurement.invalidated = true;
+      annotation.state.addAnnotation(measurement, entry.element);
+      this.drawWith(measurement);
     }
     this.renderingEngine.render();
+  }
+
+  /** A disabled tool draws nothing: a tool not used yet this page becomes passive to show a measurement saved or made elsewhere. */
+  private drawWith(measurement: ToolTypes.Annotation): void {
+    const tool = MEASUREMENT_TOOLS.find((candidate) => toolName(candidate) === measurement.metadata?.toolName);
+    if (tool && tool !== this.primaryTool) this.toolGroup.setToolPassive(toolName(tool));
   }
 
   /** Calls `listener` whenever a measurement is drawn, moved or deleted. */

@@ -83,7 +83,10 @@ export class ConsultationController {
   }
 
   async accept(consultation: Consultation): Promise<void> {
-    await this.attempt(async () => this.join(await this.client.act(consultation.id, 'accept')));
+    await this.attempt(async () => {
+      await this.join(await this.client.act(consultation.id, 'accept'));
+      await this.refresh();
+    });
   }
 
   async decline(consultation: Consultation): Promise<void> {
