@@ -1,4 +1,5 @@
 import './styles.css';
+import { config as zodConfig } from 'zod';
 import { AdminClient } from './api/admin-client.ts';
 import { AuthClient } from './api/auth-client.ts';
 import { ConsultationClient } from './api/consultation-client.ts';
@@ -27,6 +28,10 @@ import { CriticalPanel } from './ui/critical-panel.ts';
 import { ReportPanel } from './ui/report-panel.ts';
 import { SharePanel } from './ui/share-panel.ts';
 import { WorklistView } from './ui/worklist-view.ts';
+
+// The wire schemas shared with the server (zod) would otherwise probe `new Function` once, which the
+// gateway's Content-Security-Policy (no 'unsafe-eval') reports as a violation.
+zodConfig({ jitless: true });
 
 // Requests and the image loader report a lost session to the controller, which exists only once
 // everything it uses does: they reach it through this.
