@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { Report } from '../archive/reading/report.ts';
 import { translator } from '../viewer/src/i18n/i18n.ts';
-import { browserUnavailable, createUser, ensureViewerBuilt, launchChromium, signIn, waitForText, watchForPageProblems, type Credentials } from './support/browser.ts';
+import { browserUnavailable, createUser, ensureViewerBuilt, launchChromium, screenshot, signIn, waitForText, watchForPageProblems, type Credentials } from './support/browser.ts';
 import { newUid, studyInstance } from './support/report-study.ts';
 import { startTestSystem, type TestSystem } from './support/system.ts';
 
@@ -72,6 +72,7 @@ describe('report editor in the viewer', { skip: browserUnavailable() }, () => {
     await waitForText(page, '.report-panel .report-save', zh('report.save.saved'), 20_000);
     assert.equal((await report()).draft.findings, '右肺上叶见一磨玻璃结节，直径约8mm，边界清楚。');
 
+    await screenshot(page, 'report-editor');
     await page.click('.report-panel [data-action=sign-preliminary]');
     await waitForText(page, '.report-panel .report-status', zh('report.status.preliminary'));
     assert.equal((await report()).status, 'preliminary');
@@ -84,6 +85,7 @@ describe('report editor in the viewer', { skip: browserUnavailable() }, () => {
     await page.click('.report-panel [data-action=sign-final]');
     await waitForText(page, '.report-panel .report-status', zh('report.status.final'));
     assert.equal(await page.locator('.report-panel .report-history > li').count(), 2);
+    await screenshot(page, 'report-editor-final');
     const signed = await report();
     assert.equal(signed.status, 'final');
     assert.equal(signed.versions[1]!.content.impression, '右肺上叶磨玻璃结节，建议3个月后复查。');

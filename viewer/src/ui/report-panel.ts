@@ -15,7 +15,7 @@ const CRITICAL_CATEGORIES: MessageKey[] = ['report.critical.haemorrhage', 'repor
  * 更正), and the version history. Inputs are built once, so what is being typed survives redraws.
  */
 export class ReportPanel {
-  readonly element = h('aside', { class: 'report-panel', 'aria-live': 'polite' });
+  readonly element = h('aside', { class: 'report-panel' });
   private readonly heading = h('h2');
   private readonly status = h('span', { class: 'report-status' });
   private readonly saveState = h('span', { class: 'report-save', role: 'status', 'data-save': 'saved' });
@@ -37,7 +37,7 @@ export class ReportPanel {
   private readonly amendReason = h('input', { name: 'amend-reason', maxlength: 1000 });
   private readonly signAmendment = h('button', { type: 'button', 'data-action': 'sign-amendment' });
   private readonly reloadButton = h('button', { type: 'button', 'data-action': 'report-reload' });
-  private readonly outcome = h('p', { class: 'report-outcome' });
+  private readonly outcome = h('p', { class: 'report-outcome', 'aria-live': 'polite' });
   private readonly historyHeading = h('h3');
   private readonly history = h('ol', { class: 'report-history' });
   private readonly editor = h(
