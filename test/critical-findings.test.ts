@@ -25,6 +25,7 @@ const USERS = [
   { username: 'cf-qs-admin', institution: 'CF_QINGSHI', role: 'institution_admin' },
   { username: 'cf-nl-doctor', institution: 'CF_NANLING', role: 'referring_doctor' },
   { username: 'cf-nl-admin', institution: 'CF_NANLING', role: 'institution_admin' },
+  { username: 'cf-qs-qc', institution: 'CF_QINGSHI', role: 'qc_staff' },
 ] as const;
 type Username = (typeof USERS)[number]['username'];
 const WEBHOOK_SECRET = 'qingshi-sms-gateway-secret-0123456789';
@@ -177,6 +178,16 @@ describe('critical findings (危急值)', () => {
     await json(await call('cf-nl-doctor', `/api/critical-findings/${haemorrhage.id}`), 404);
     await json(await call('cf-nl-doctor', `/api/studies/${wangCt}/critical-findings`), 404);
     await json(await send('cf-nl-doctor', 'POST', `/api/critical-findings/${haemorrhage.id}/acknowledge`, { readBack: '颅内出血' }), 404);
+  });
+
+  it('the masked QC role (read-images, identities masked) gets no notice: each names the patient', async () => {
+    for (const path of ['/api/critical-findings', '/api/critical-findings/register', '/api/critical-findings/register.csv', `/api/critical-findings/${haemorrhage.id}`, `/api/studies/${wangCt}/critical-findings`]) {
+      const response = await call('cf-qs-qc', path);
+      const text = await response.text();
+      assert.equal(response.status, 403, `${path}: ${text}`);
+      assert.ok(!text.includes(haemorrhage.patientId) && !(haemorrhage.patientName && text.includes(haemorrhage.patientName)), `${path} names no patient`);
+    }
+    await json(await send('cf-qs-qc', 'POST', `/api/critical-findings/${haemorrhage.id}/acknowledge`, { readBack: '颅内出血' }), 403);
   });
 
   it('the webhook is delivered signed (HMAC-SHA256), retried by the job after the gateway refused it', async () => {
