@@ -162,6 +162,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       audit,
       log: log.child({ component: 'critical-findings' }),
       enqueueWebhook: (stepId) => enqueueCriticalWebhook(jobQueue, stepId),
+      webhookAllowLoopback: config.webhookAllowLoopback,
     });
     let reconciler: Reconciler | undefined;
     let criticalEscalation: CriticalEscalation | undefined;
@@ -171,7 +172,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
         writeReportPdfJob({
           reports,
           retrieve: new RetrieveService(db.pool, store, renderer),
-          filmLink: async (studyInstanceUid) => (await shareLinks.patientLinkFor(studyInstanceUid, { userId: null, username: 'report-pdf' }))?.url ?? null,
+          filmLink: async (studyInstanceUid, printed) => (await shareLinks.patientLinkFor(studyInstanceUid, { userId: null, username: 'report-pdf' }, undefined, printed))?.url ?? null,
           markedImages: (studyInstanceUid) => keyObjects.keyImages(studyInstanceUid),
           ingest,
           store,
