@@ -267,7 +267,8 @@ describe('cloud film and share links', { skip: browserUnavailable() }, () => {
     // The hook report signing calls: the live link (newest), with a token of its own.
     const signed = await system.runtime.shareLinks.patientLinkFor(filmed.study, { userId: null, username: 'qs-radiologist' });
     assert.ok(signed);
-    assert.equal((await submitFactor(signed.url.replace(/^https?:\/\/[^/]+/, system.httpUrl), BIRTH_DATE)).status, 303);
+    assert.ok(signed.url.startsWith(`${system.httpUrl}/film/`), `made without a request, the URL names the address the server listens at: ${signed.url}`);
+    assert.equal((await submitFactor(signed.url, BIRTH_DATE)).status, 303);
     assert.equal(await system.runtime.shareLinks.patientLinkFor('2.25.999999999999', { userId: null }), null, 'no study, no link');
   });
 
@@ -311,6 +312,7 @@ describe('cloud film and share links', { skip: browserUnavailable() }, () => {
       [study],
     );
     const printed = (await system.runtime.store.get(filmUrlObjectKey(final!.id, final!.version))).toString('utf8');
+    assert.ok(printed.startsWith(`${system.httpUrl}/film/`), printed);
     const tokensOf = async () => Number((await pool.query<{ n: string }>('SELECT count(*) AS n FROM share_link_tokens WHERE link_id = $1', [link.id])).rows[0]!.n);
     const before = await tokensOf();
     const rerun = await system.runtime.shareLinks.patientLinkFor(study, { userId: null, username: 'report-pdf' }, undefined, printed);

@@ -129,7 +129,7 @@ export class ShareLinksService {
   private readonly audit: AuditLog;
   private readonly settings: ShareLinkSettings;
   private readonly reports: ReportSource;
-  private readonly publicUrl: string;
+  private readonly publicUrl: () => string;
 
   constructor(dependencies: {
     links: ShareLinksRepository;
@@ -138,11 +138,11 @@ export class ShareLinksService {
     audit: AuditLog;
     settings: ShareLinkSettings;
     reports: ReportSource;
-    /** Where people reach Yingyun: the base of links made without a request to take it from (at signing). */
-    publicUrl: string;
+    /** Where people reach Yingyun: the base of links made without a request to take it from (the PDF's). Asked each time: it may be known only once the server listens. */
+    publicUrl: () => string;
   }) {
     ({ links: this.links, users: this.users, grants: this.grants, audit: this.audit, settings: this.settings, reports: this.reports } = dependencies);
-    this.publicUrl = dependencies.publicUrl.replace(/\/+$/, '');
+    this.publicUrl = () => dependencies.publicUrl().replace(/\/+$/, '');
   }
 
   // ---- Staff and doctors: making, listing, showing again and revoking links
@@ -219,7 +219,7 @@ export class ShareLinksService {
    * store), never in the database, which holds token hashes only. A new version (an amendment) is a
    * new document and gets a token of its own; the earlier PDF's keeps working.
    */
-  async patientLinkFor(studyInstanceUid: string, by: { userId: string | null; username?: string }, baseUrl = this.publicUrl, printed?: string): Promise<IssuedShareLink | null> {
+  async patientLinkFor(studyInstanceUid: string, by: { userId: string | null; username?: string }, baseUrl = this.publicUrl(), printed?: string): Promise<IssuedShareLink | null> {
     const link = await this.ensurePatientLink(studyInstanceUid, by);
     if (!link) return null;
     const printedToken = printed?.split('/').pop() ?? '';
