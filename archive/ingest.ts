@@ -21,6 +21,12 @@ export interface InstanceSource {
    * and an import write into their own institution only.
    */
   writableInstitutionIds?: readonly string[] | 'all';
+  /**
+   * When set, only objects of these SOP classes go into the other institutions' studies that
+   * `writableInstitutionIds` names; anything else only into the sender's own. A reading centre's
+   * readers add their documents (measurements, key images) to the region's studies, never images.
+   */
+  foreignWritableSopClasses?: readonly string[];
   /** A registered peer's character set override: decode text with it whatever the dataset declares. */
   characterSetOverride?: string;
 }
@@ -153,7 +159,7 @@ export class IngestService {
         datasetOffset: parsed.datasetOffset,
         deflated: parsed.deflated,
         characterSet: parsed.characterSet,
-      }, source.writableInstitutionIds ?? [source.institutionId]),
+      }, writableFor(source, parsed.sopClassUid)),
       storeAs(objectKey),
     ]);
     if (storing.status === 'rejected') {
@@ -231,4 +237,11 @@ export function sha256(bytes: Buffer): string {
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** The institutions whose records this object may join (InstanceSource.writableInstitutionIds, foreignWritableSopClasses). */
+function writableFor(source: InstanceSource, sopClassUid: string): readonly string[] | 'all' {
+  const own = [source.institutionId];
+  if (source.foreignWritableSopClasses && !source.foreignWritableSopClasses.includes(sopClassUid)) return own;
+  return source.writableInstitutionIds ?? own;
 }

@@ -6,6 +6,9 @@ import { after, before, describe, it } from 'node:test';
 import { COMMAND_LINE_ACTOR } from '../archive/access/administration.ts';
 import { makeSecondaryCaptures, residentIdNumber, type Study } from '../fixtures/generate.ts';
 import type { Institution } from '../fixtures/model.ts';
+import { parseInstance } from '../archive/dicom/parse.ts';
+import type { DicomJson } from '../viewer/src/dicom/dataset.ts';
+import { keyObjectSelection } from '../viewer/src/measurements/structured-report.ts';
 import { runDcmtk } from './support/dcmtk.ts';
 import { commandExists, requirePeer } from './support/peers.ts';
 import { startTestSystem, type TestSystem } from './support/system.ts';
@@ -156,10 +159,12 @@ describe('writes across institutions (issue 13, findings 4 to 6)', () => {
     assert.deepEqual(await stow('alpha-radiologist', one({ study: alphaFake, seriesNumber: 7 }).bytes), { status: 200, failureReasons: [] }, "Alpha's own study");
   });
 
-  it("lets a reading centre add to a study of its region without moving the study to a patient record of its own", async () => {
-    const report = one({ study: study(beta, { ...betaStudy.patient, name: 'Renamed^ByReader' }, 'BETA0001'), seriesNumber: 9 });
-    assert.equal(report.description.studyInstanceUid, betaUids.studyInstanceUid);
-    assert.deepEqual(await stow('reading-radiologist', report.bytes), { status: 200, failureReasons: [] });
+  it("lets a reading centre add a reader's document to a study of its region without moving the study to a patient record of its own", async () => {
+    const renamed = one({ study: study(beta, { ...betaStudy.patient, name: 'Renamed^ByReader' }, 'BETA0001'), seriesNumber: 9 });
+    assert.equal(renamed.description.studyInstanceUid, betaUids.studyInstanceUid);
+    // Key images, the patient as the reader's copy names them; images from the centre are refused (test/measurements.test.ts).
+    const keyImages = keyObjectSelection([betaUids], { seriesNumber: 9, seriesDescription: 'Key images', observer: { Alphabetic: 'Reader' }, studyHeader: parseInstance(renamed.bytes).metadata as DicomJson });
+    assert.deepEqual(await stow('reading-radiologist', Buffer.from(keyImages.part10)), { status: 200, failureReasons: [] });
     await system.runtime.queue.whenIdle();
     const { rows } = await system.runtime.db.pool.query(
       `SELECT p.institution_id::text AS institution_id, p.patient_name, st.number_of_series,

@@ -7,7 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import { metaData } from '@cornerstonejs/core';
 import { wadors } from '@cornerstonejs/dicom-image-loader';
 import { COMMAND_LINE_ACTOR } from '../archive/access/administration.ts';
-import { makeCtSeries, type Institution, type Study } from '../fixtures/generate.ts';
+import { READER_DOCUMENT_SOP_CLASS } from '../archive/reading/reader-documents.ts';
+import { makeCtSeries, makeSecondaryCaptures, type Institution, type Study } from '../fixtures/generate.ts';
 import type { DicomJson } from '../viewer/src/dicom/dataset.ts';
 import {
   imageKey,
@@ -15,7 +16,6 @@ import {
   keyObjectSelection,
   measurementReport,
   measurementsOf,
-  SR_SOP_CLASS,
   type DocumentContext,
   type KeyImage,
   type RestoredAnnotation,
@@ -70,10 +70,10 @@ describe('measurements and key images saved with the study (TID 1500, KOS)', () 
     return (await response.json()) as DicomJson[];
   };
   /** STOW-RS to /studies/{target}, or to /studies when target is undefined. */
-  const stow = async (username: string, target: string | undefined, instances: ArrayBuffer[]) => {
+  const stow = async (username: string, target: string | undefined, instances: (ArrayBuffer | Uint8Array)[]) => {
     const boundary = 'measurements-boundary';
     const body = Buffer.concat([
-      ...instances.flatMap((instance) => [Buffer.from(`--${boundary}\r\nContent-Type: application/dicom\r\n\r\n`), Buffer.from(instance), Buffer.from('\r\n')]),
+      ...instances.flatMap((instance) => [Buffer.from(`--${boundary}\r\nContent-Type: application/dicom\r\n\r\n`), Buffer.from(new Uint8Array(instance)), Buffer.from('\r\n')]),
       Buffer.from(`--${boundary}--\r\n`),
     ]);
     const response = await system.fetch(`${system.dicomWebUrl}/studies${target ? `/${target}` : ''}`, {
@@ -159,9 +159,16 @@ describe('measurements and key images saved with the study (TID 1500, KOS)', () 
     assert.deepEqual(rows, ['CT', 'SR', 'KO'].map((modality) => ({ modality, institution_id: institutionIds.QH_COUNTY })), 'written on behalf of the study owner');
   });
 
+  it("the reading centre adds only a reader's documents to the hospital's study: an image is refused (0124)", async () => {
+    const [image] = [...makeSecondaryCaptures({ study, seriesNumber: 950, count: 1, rows: 16, columns: 16 })];
+    assert.equal(image!.description.studyInstanceUid, studyInstanceUid);
+    assert.deepEqual(await stow('centre-reader', studyInstanceUid, [image!.bytes]), { status: 409, failureReasons: [0x0124] });
+    assert.deepEqual(await stow('county-radiologist', studyInstanceUid, [image!.bytes]), { status: 200, failureReasons: [] }, "the hospital's own reader may");
+  });
+
   it('QIDO lists the report as an SR series and the key images as a KO series, to the hospital as to the centre', async () => {
     for (const username of ['county-radiologist', 'centre-reader']) {
-      for (const [modality, sopClassUid, seriesNumber] of [['SR', SR_SOP_CLASS.enhancedSr, 901], ['KO', SR_SOP_CLASS.keyObjectSelection, 902]] as const) {
+      for (const [modality, sopClassUid, seriesNumber] of [['SR', READER_DOCUMENT_SOP_CLASS.enhancedSr, 901], ['KO', READER_DOCUMENT_SOP_CLASS.keyObjectSelection, 902]] as const) {
         const series = await json(username, `/studies/${studyInstanceUid}/series?Modality=${modality}`);
         assert.equal(series.length, 1, `${username}: one ${modality} series`);
         assert.equal(Number(series[0]!['00200011']?.Value?.[0]), seriesNumber);

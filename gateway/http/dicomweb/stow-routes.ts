@@ -1,6 +1,7 @@
 import dicomParser from 'dicom-parser';
 import { Router, type Request, type Response } from 'express';
 import { IngestRejection, type DicomJsonDataset, type RejectionKind } from '../../../archive/dicom/types.ts';
+import { READER_DOCUMENT_SOP_CLASSES } from '../../../archive/reading/reader-documents.ts';
 import type { Runtime } from '../../../workers/runtime.ts';
 import { accessOf, noteAudited } from '../access.ts';
 import { HttpProblem } from '../problem.ts';
@@ -65,9 +66,17 @@ export function stowRoutes(runtime: Runtime): Router {
     const { principal, visibility } = accessOf(response);
     // Instances belong to the sender's institution; an account outside any institution has nowhere to put them.
     if (!principal.institutionId) throw new HttpProblem(403, 'problem.forbidden', `${principal.username} belongs to no institution, so stored instances would have no owner`);
-    // The sender adds to the studies of its institution scope (a reading centre: its region), never to
-    // those a purpose of use lets it read: a linked patient's studies elsewhere stay read-only.
-    const source = { via: 'stow' as const, name: principal.username, remoteAddress: request.ip, institutionId: principal.institutionId, writableInstitutionIds: visibility.institutionIds };
+    // The sender adds to the studies of its institution scope, never to those a purpose of use lets
+    // it read (a linked patient's studies elsewhere stay read-only); to another institution's study
+    // in that scope (a reading centre's region) only a reader's documents, written on the owner's behalf.
+    const source = {
+      via: 'stow' as const,
+      name: principal.username,
+      remoteAddress: request.ip,
+      institutionId: principal.institutionId,
+      writableInstitutionIds: visibility.institutionIds,
+      foreignWritableSopClasses: READER_DOCUMENT_SOP_CLASSES,
+    };
     const referenced: DicomJsonDataset[] = [];
     const failed: DicomJsonDataset[] = [];
     const studies = new Set<string>();

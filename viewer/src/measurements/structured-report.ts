@@ -2,6 +2,7 @@ import { adaptersSR } from '@cornerstonejs/adapters';
 import type { Types as ToolTypes } from '@cornerstonejs/tools';
 import dcmjsModule from 'dcmjs';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../../../archive/dicom/part10.ts';
+import { READER_DOCUMENT_SOP_CLASS as SR_SOP_CLASS } from '../../../archive/reading/reader-documents.ts';
 import type { DicomJson } from '../dicom/dataset.ts';
 
 /**
@@ -10,13 +11,6 @@ import type { DicomJson } from '../dicom/dataset.ts';
  * as OHIF does, so a report from one opens in the other), the key images a Key Object Selection
  * Document (TID 2010). Pure: no DOM, no requests; the same code runs in the viewer and in the tests.
  */
-
-export const SR_SOP_CLASS = {
-  enhancedSr: '1.2.840.10008.5.1.4.1.1.88.22',
-  comprehensiveSr: '1.2.840.10008.5.1.4.1.1.88.33',
-  comprehensive3dSr: '1.2.840.10008.5.1.4.1.1.88.34',
-  keyObjectSelection: '1.2.840.10008.5.1.4.1.1.88.59',
-} as const;
 
 /** The Cornerstone tools whose annotations go into a measurement report (the adapters know each). */
 export const REPORTED_TOOLS = ['Length', 'Angle', 'RectangleROI', 'EllipticalROI', 'Probe', 'ArrowAnnotate'] as const;
