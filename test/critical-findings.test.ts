@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
 import { COMMAND_LINE_ACTOR } from '../archive/access/administration.ts';
 import type { CriticalCategory, CriticalNotice, CriticalSettings, CriticalWebhookBody } from '../archive/reading/critical-finding-wire.ts';
 import { readBackMatches } from '../archive/reading/critical-read-back.ts';
@@ -25,6 +26,7 @@ const USERS = [
   { username: 'cf-qs-admin', institution: 'CF_QINGSHI', role: 'institution_admin' },
   { username: 'cf-nl-doctor', institution: 'CF_NANLING', role: 'referring_doctor' },
   { username: 'cf-nl-admin', institution: 'CF_NANLING', role: 'institution_admin' },
+  { username: 'cf-qs-qc', institution: 'CF_QINGSHI', role: 'qc_staff' },
 ] as const;
 type Username = (typeof USERS)[number]['username'];
 const WEBHOOK_SECRET = 'qingshi-sms-gateway-secret-0123456789';
@@ -73,7 +75,8 @@ describe('critical findings (危急值)', () => {
   const steps = (found: CriticalNotice) => found.steps.map((step) => step.step);
 
   before(async () => {
-    system = await startTestSystem();
+    // The stand-in SMS gateway is http://127.0.0.1: allowed only by this tests-and-development setting.
+    system = await startTestSystem({ YINGYUN_WEBHOOK_ALLOW_LOOPBACK: 'true' });
     const { administration } = system;
     const actor = COMMAND_LINE_ACTOR;
     await administration.createRegion(actor, { code: 'CF_REGION', name: '青石区', level: 'district' });
@@ -142,6 +145,11 @@ describe('critical findings (危急值)', () => {
       ],
     };
     await json(await send('cf-qs-admin', 'PUT', path, { ...settings, webhookSecret: undefined }), 400);
+    // Patient data over https only, and never aimed at the archive's own network (SSRF).
+    for (const refused of ['http://sms.example.com/hook', 'https://10.1.2.3/sms', 'https://192.168.0.9/sms', 'https://169.254.169.254/latest/meta-data', 'https://[fd00::1]/sms', 'https://[::ffff:10.0.0.1]/sms']) {
+      const problem = await json<{ detail: string }>(await send('cf-qs-admin', 'PUT', path, { ...settings, webhookUrl: refused }), 400);
+      assert.match(problem.detail, /https|private/, refused);
+    }
     const saved = await json<CriticalSettings>(await send('cf-qs-admin', 'PUT', path, settings), 200);
     assert.equal(saved.webhookUrl, webhookUrl);
     assert.equal(saved.hasWebhookSecret, true);
@@ -177,6 +185,16 @@ describe('critical findings (危急值)', () => {
     await json(await call('cf-nl-doctor', `/api/critical-findings/${haemorrhage.id}`), 404);
     await json(await call('cf-nl-doctor', `/api/studies/${wangCt}/critical-findings`), 404);
     await json(await send('cf-nl-doctor', 'POST', `/api/critical-findings/${haemorrhage.id}/acknowledge`, { readBack: '颅内出血' }), 404);
+  });
+
+  it('the masked QC role (read-images, identities masked) gets no notice: each names the patient', async () => {
+    for (const path of ['/api/critical-findings', '/api/critical-findings/register', '/api/critical-findings/register.csv', `/api/critical-findings/${haemorrhage.id}`, `/api/studies/${wangCt}/critical-findings`]) {
+      const response = await call('cf-qs-qc', path);
+      const text = await response.text();
+      assert.equal(response.status, 403, `${path}: ${text}`);
+      assert.ok(!text.includes(haemorrhage.patientId) && !(haemorrhage.patientName && text.includes(haemorrhage.patientName)), `${path} names no patient`);
+    }
+    await json(await send('cf-qs-qc', 'POST', `/api/critical-findings/${haemorrhage.id}/acknowledge`, { readBack: '颅内出血' }), 403);
   });
 
   it('the webhook is delivered signed (HMAC-SHA256), retried by the job after the gateway refused it', async () => {
@@ -310,6 +328,59 @@ describe('critical findings (危急值)', () => {
     await system.runtime.criticalFindings.onReportSigned({ report: { ...report, studyInstanceUid: liCr }, version: { content } as never, signer: (await system.runtime.auth.authenticate({ bearer: tokens.get('cf-reader') }))!.principal });
     const again = await json<CriticalNotice[]>(await call('cf-doctor', `/api/studies/${liCr}/critical-findings`), 200);
     assert.equal(again.filter((item) => item.reportId === report.id).length, 1, 'the listener run again raises nothing new');
+  });
+
+  it('a signed version whose notice was never raised (the listener failed after the signing commit) gets one from the sweep, once', async () => {
+    const report = await json<Report>(await send('cf-reader', 'POST', `/api/studies/${wangCt}/report`, {}), 200);
+    const content = { findings: '右侧胸腔大量积气，纵隔左移。', impression: '右侧张力性气胸。', criticalFinding: { category: '张力性气胸', text: '右侧张力性气胸，纵隔左移' }, templateId: null };
+    const saved = await json<{ revision: number }>(await send('cf-reader', 'PUT', `/api/studies/${wangCt}/report/draft`, { content, revision: report.draftRevision }), 200);
+    await json(await send('cf-reader', 'POST', `/api/studies/${wangCt}/report/signatures`, { role: 'preliminary', revision: saved.revision }), 201);
+    const ofReport = async () => (await json<CriticalNotice[]>(await call('cf-reader', `/api/studies/${wangCt}/critical-findings`), 200)).filter((item) => item.reportId === report.id);
+    const [fromListener] = await ofReport();
+    assert.ok(fromListener, 'the listener raised it');
+    // As if the listener had failed: the notice is gone, the signed version stays.
+    const client = new pg.Client({ connectionString: system.databaseUrl });
+    await client.connect();
+    try {
+      await client.query('DELETE FROM critical_notice_steps WHERE notice_id = $1', [fromListener.id]);
+      await client.query('DELETE FROM critical_notices WHERE id = $1', [fromListener.id]);
+    } finally {
+      await client.end();
+    }
+    assert.deepEqual(await ofReport(), []);
+    const swept = await eventually(async () => {
+      const found = await ofReport();
+      assert.equal(found.length, 1, 'not swept yet');
+      return found[0]!;
+    }, 'the sweep raised the missed finding');
+    assert.equal(swept.category.code, 'tension-pneumothorax');
+    assert.equal(swept.text, '右侧张力性气胸，纵隔左移');
+    assert.equal(swept.raisedBy, 'cf-reader', 'raised as by the signer');
+    assert.deepEqual(steps(swept).slice(0, 2), ['raised', 'notified']);
+    await system.runtime.queue.whenIdle();
+    assert.equal((await ofReport()).length, 1, 'one notice per report and finding, however many passes');
+  });
+
+  it('a webhook whose address has become private since it was saved is refused at delivery, recorded, and not sent', async () => {
+    // As if the name now resolved to the hospital's internal network (DNS changes after saving).
+    const client = new pg.Client({ connectionString: system.databaseUrl });
+    await client.connect();
+    try {
+      await client.query('UPDATE critical_settings SET webhook_url = $1 WHERE institution_id = $2', ['https://10.255.255.1/sms', institutions.CF_QINGSHI]);
+    } finally {
+      await client.end();
+    }
+    const sentBefore = deliveries.length;
+    const raised = await json<CriticalNotice>(await send('cf-reader', 'POST', '/api/critical-findings', { studyInstanceUid: liCr, category: '张力性气胸', text: '右侧张力性气胸' }), 201);
+    const refused = await eventually(async () => {
+      const found = await notice('cf-reader', raised.id);
+      assert.ok(steps(found).includes('webhook-failed'), 'not tried yet');
+      return found;
+    }, 'webhook refused');
+    assert.match(String(refused.steps.find((step) => step.step === 'webhook-failed')!.detail.error), /private/);
+    await system.runtime.queue.whenIdle();
+    assert.equal(deliveries.length, sentBefore, 'nothing was sent');
+    assert.ok(!steps(await notice('cf-reader', raised.id)).includes('webhook-delivered'));
   });
 
   it('复述确认 matches the category in either language or the finding itself, ignoring spaces, case and punctuation', () => {

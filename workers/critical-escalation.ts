@@ -5,10 +5,12 @@ import type { CriticalFindingsService } from '../archive/reading/critical-findin
 const CHECK_EVERY_MS = 5_000;
 /** A webhook job not run within this long was lost (in-process queue across a restart). */
 const LOST_WEBHOOK_AFTER_SECONDS = 120;
+/** A signed report's finding the listener has not raised within this long is raised by the sweep. */
+const MISSED_FINDING_AFTER_SECONDS = 10;
 
 /**
  * The worker's timer for critical findings (危急值): escalates unacknowledged notices that are due
- * and re-enqueues webhook deliveries that were lost. The state lives in PostgreSQL, so a pass is
+ * re-enqueues webhook deliveries that were lost, and raises signed reports' findings that have no notice. The state lives in PostgreSQL, so a pass is
  * idempotent and any number of worker processes may run it.
  */
 export class CriticalEscalation {
@@ -29,6 +31,7 @@ export class CriticalEscalation {
   async runOnce(): Promise<void> {
     this.running ??= (async () => {
       try {
+        await this.criticalFindings.raiseMissedReportFindings(MISSED_FINDING_AFTER_SECONDS);
         await this.criticalFindings.escalateDue();
         await this.criticalFindings.requeueLostWebhooks(LOST_WEBHOOK_AFTER_SECONDS);
       } catch (error) {

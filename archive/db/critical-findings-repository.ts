@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { Role } from '../access/policy.ts';
 import type { CategoryUpdate, CriticalCategory, CriticalContact, CriticalNotice, CriticalSettingsUpdate, CriticalStep, CriticalStepKind } from '../reading/critical-finding-wire.ts';
 
 /** What the service stores when a finding is raised: the notice's facts, copied once. */
@@ -150,6 +151,33 @@ export class CriticalFindingsRepository {
       const notifiedStepId = await insertStep(client, noticeId, steps.notified);
       return { noticeId, notifiedStepId };
     });
+  }
+
+  /**
+   * Signed report versions carrying a critical finding that no notice of their report names (by
+   * the category's code or either name, as the content carries it): the listener after signing
+   * failed or never ran. Older than the grace, so the listener gets the first try.
+   */
+  async signedFindingsWithoutNotice(graceSeconds: number): Promise<MissedReportFinding[]> {
+    const { rows } = await this.pool.query<MissedReportFinding>(
+      `SELECT r.id::text AS "reportId", r.study_instance_uid AS "studyInstanceUid", v.version,
+              v.content->'criticalFinding'->>'category' AS category, v.content->'criticalFinding'->>'text' AS text,
+              u.id::text AS "userId", u.username, u.display_name AS "displayName", u.role, u.institution_id::text AS "institutionId"
+         FROM report_versions v
+         JOIN reports r ON r.id = v.report_id
+         JOIN LATERAL (SELECT user_id FROM report_signatures s WHERE s.report_id = v.report_id AND s.version = v.version ORDER BY s.signed_at DESC LIMIT 1) s ON true
+         JOIN users u ON u.id = s.user_id
+        WHERE jsonb_typeof(v.content->'criticalFinding') = 'object'
+          AND v.created_at < now() - make_interval(secs => $1)
+          AND NOT EXISTS (
+            SELECT 1 FROM critical_notices n JOIN critical_categories c ON c.code = n.category_code
+             WHERE n.report_id = r.id::text
+               AND (c.code = lower(btrim(v.content->'criticalFinding'->>'category')) OR c.name_zh = btrim(v.content->'criticalFinding'->>'category')
+                    OR lower(c.name_en) = lower(btrim(v.content->'criticalFinding'->>'category'))))
+        ORDER BY v.created_at LIMIT 100`,
+      [graceSeconds],
+    );
+    return rows;
   }
 
   async addStep(noticeId: string, step: StepInput): Promise<string> {
@@ -306,6 +334,20 @@ export class CriticalFindingsRepository {
       client.release();
     }
   }
+}
+
+/** A signed version's critical finding with no notice yet, and who signed it (the notice's raiser). */
+export interface MissedReportFinding {
+  reportId: string;
+  studyInstanceUid: string;
+  version: number;
+  category: string;
+  text: string;
+  userId: string;
+  username: string;
+  displayName: string;
+  role: Role;
+  institutionId: string | null;
 }
 
 export interface StepInput {

@@ -1,4 +1,6 @@
 import { createHmac } from 'node:crypto';
+import { lookup } from 'node:dns/promises';
+import ipaddr from 'ipaddr.js';
 import type { z } from 'zod';
 import type { Principal, Visibility } from '../access/policy.ts';
 import { auditPatientId, type AuditAction, type AuditEventInput } from '../audit/audit-event.ts';
@@ -29,6 +31,9 @@ export const SYSTEM_ACTOR = 'Yingyun';
 export const SIGNATURE_HEADER = 'x-yingyun-signature';
 export const TIMESTAMP_HEADER = 'x-yingyun-timestamp';
 export const DELIVERY_HEADER = 'x-yingyun-delivery';
+
+/** Who raises a notice: the signed-in reader, or a report's signer when the sweep raises it. */
+type Raiser = Pick<Principal, 'userId' | 'username' | 'displayName' | 'role' | 'institutionId'>;
 
 /** Why a request was refused: the HTTP status and what to do about it. */
 export class CriticalFindingRefusal extends Error {
@@ -66,6 +71,8 @@ export class CriticalFindingsService {
       log: Logger;
       /** Hands a webhook delivery to the durable queue (workers/jobs/deliver-critical-webhook.ts). */
       enqueueWebhook: (stepId: string) => Promise<void>;
+      /** Tests and development: a webhook may be plain http to loopback (YINGYUN_WEBHOOK_ALLOW_LOOPBACK). */
+      webhookAllowLoopback: boolean;
     },
   ) {}
 
@@ -93,6 +100,10 @@ export class CriticalFindingsService {
   async saveSettings(principal: Principal, institutionId: string, body: unknown): Promise<CriticalSettings> {
     this.mayConfigure(principal, institutionId);
     const update = parse(criticalSettingsUpdateSchema, body);
+    if (update.webhookUrl) {
+      const refused = webhookUrlRefusal(new URL(update.webhookUrl), this.deps.webhookAllowLoopback);
+      if (refused) throw new CriticalFindingRefusal(400, refused);
+    }
     if (update.webhookUrl && !update.webhookSecret && (await this.deps.repository.settings(institutionId)).webhookSecret === null) {
       throw new CriticalFindingRefusal(400, 'a webhook needs a secret (at least 16 characters) for its signature');
     }
@@ -104,7 +115,7 @@ export class CriticalFindingsService {
    * Raises a finding on a study the caller may see, notifying the study's institution. A report's
    * finding raised twice (the listener re-run) answers the first notice.
    */
-  async raise(principal: Principal, visibility: Visibility, body: unknown): Promise<CriticalNotice> {
+  async raise(principal: Raiser, visibility: Visibility, body: unknown): Promise<CriticalNotice> {
     const request = parse(raiseSchema, body);
     const category = await this.category(request.category);
     const study = await this.deps.studies.studyOwnership(request.studyInstanceUid, visibility);
@@ -150,6 +161,27 @@ export class CriticalFindingsService {
       category: finding.category,
       text: finding.text,
     });
+  }
+
+  /**
+   * The escalation timer's sweep: a signed version whose notice was never raised (the listener
+   * failed or the process stopped after the signing commit) is raised now, as by its signer. Raising
+   * is idempotent per report and category, so a sweep racing the listener adds nothing.
+   */
+  async raiseMissedReportFindings(graceSeconds: number): Promise<number> {
+    let raised = 0;
+    for (const missed of await this.deps.repository.signedFindingsWithoutNotice(graceSeconds)) {
+      const { reportId, studyInstanceUid, version, category, text, ...signer } = missed;
+      try {
+        await this.raise(signer, EVERY_STUDY, { studyInstanceUid, reportId, category, text });
+        raised += 1;
+        this.deps.log.warn({ reportId, version }, 'critical finding of a signed report had no notice: raised by the sweep');
+      } catch (error) {
+        // A category retired before signing checked it: a person must raise this one; say so every pass.
+        this.deps.log.error({ err: error, reportId, version, category }, 'critical finding of a signed report cannot be raised');
+      }
+    }
+    return raised;
   }
 
   /** Notices the caller may see (their hospital's, or those their centre raised), open ones or all. */
@@ -238,6 +270,14 @@ export class CriticalFindingsService {
     const notice = (await this.deps.repository.find(step.noticeId))!;
     const settings = await this.deps.repository.settings(notice.institutionId);
     if (!settings.webhookUrl || !settings.webhookSecret) return;
+    // Checked again now, on the addresses the name resolves to today: DNS can change after the URL was saved.
+    const refused = await this.webhookAddressRefusal(settings.webhookUrl);
+    if (refused) {
+      await this.deps.repository.addStep(notice.id, { step: 'webhook-failed', actor: SYSTEM_ACTOR, recipients: settings.webhookUrl, detail: { forStepId: stepId, error: refused } });
+      this.auditStep(notice, 'E', 4, { step: 'webhook-failed', forStepId: stepId, error: refused });
+      this.deps.log.error({ noticeId: notice.id, institutionId: notice.institutionId }, `critical-finding webhook refused: ${refused}`);
+      return;
+    }
     const level = typeof step.detail.level === 'number' ? step.detail.level : 0;
     const { steps: _steps, ...summary } = notice;
     const payload: CriticalWebhookBody = {
@@ -271,6 +311,20 @@ export class CriticalFindingsService {
     await this.deps.repository.addStep(notice.id, { step: 'webhook-failed', actor: SYSTEM_ACTOR, recipients: settings.webhookUrl, detail: { forStepId: stepId, error: failure, attempt } });
     this.auditStep(notice, 'E', 4, { step: 'webhook-failed', forStepId: stepId, error: failure, attempt });
     throw new Error(`critical-finding webhook for step ${stepId} failed: ${failure}`);
+  }
+
+  private async webhookAddressRefusal(webhookUrl: string): Promise<string | null> {
+    const url = new URL(webhookUrl);
+    const byUrl = webhookUrlRefusal(url, this.deps.webhookAllowLoopback);
+    if (byUrl) return byUrl;
+    let addresses: string[];
+    try {
+      addresses = (await lookup(url.hostname.replace(/^\[|\]$/g, ''), { all: true })).map((found) => found.address);
+    } catch {
+      return null; // Unresolvable now: fetch fails and the queue retries, as for any unreachable gateway.
+    }
+    const bad = addresses.find((address) => !publicAddress(address, this.deps.webhookAllowLoopback));
+    return bad ? `${url.hostname} resolves to ${bad}, a private, loopback or link-local address` : null;
   }
 
   private async visibleNotice(principal: Principal, visibility: Visibility, noticeId: string): Promise<CriticalNotice> {
@@ -313,6 +367,25 @@ export class CriticalFindingsService {
     };
     this.deps.audit.recordInBackground(event);
   }
+}
+
+/**
+ * Why a webhook URL will not do, or null: patient data goes over https only, and never to the
+ * archive's own network (the worker would be a way in, SSRF). Loopback over http only when allowed.
+ */
+function webhookUrlRefusal(url: URL, allowLoopback: boolean): string | null {
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const loopbackName = host === 'localhost' || (ipaddr.isValid(host) && ipaddr.process(host).range() === 'loopback');
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && allowLoopback && loopbackName)) return 'a webhook URL must be https (it carries patient data)';
+  if (host === 'localhost' && !allowLoopback) return 'a webhook URL may not name this server (localhost)';
+  if (ipaddr.isValid(host) && !publicAddress(host, allowLoopback)) return `a webhook URL may not name a private, loopback or link-local address (${host})`;
+  return null;
+}
+
+/** A unicast address on the public internet (loopback too when allowed for tests). */
+function publicAddress(address: string, allowLoopback: boolean): boolean {
+  const range = ipaddr.process(address).range();
+  return range === 'unicast' || (allowLoopback && range === 'loopback');
 }
 
 function describeContacts(contacts: readonly CriticalContact[]): string {
