@@ -75,6 +75,8 @@ const environmentSchema = z.object({
   YINGYUN_FILM_LINK_DAYS: z.coerce.number().int().min(1).max(366).default(30),
   YINGYUN_FILM_LOCK_AFTER: z.coerce.number().int().min(1).max(20).default(5),
   YINGYUN_SHARE_LINK_HOURS: z.coerce.number().int().min(1).max(720).default(72),
+  // Tests and development only: lets a hospital's critical-finding webhook be http://127.0.0.1 or localhost.
+  YINGYUN_WEBHOOK_ALLOW_LOOPBACK: z.enum(['true', 'false']).default('false'),
 });
 
 export interface S3Config {
@@ -120,6 +122,8 @@ export interface Config {
   access: AccessConfig;
   /** Cloud film and share links (archive/reading/share-links.ts). */
   shareLinks: ShareLinkSettings;
+  /** Critical-finding webhooks may go to loopback over plain http (tests and development; never in production). */
+  webhookAllowLoopback: boolean;
   databaseUrl?: string;
   redisUrl?: string;
   s3?: S3Config;
@@ -216,6 +220,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       lockAfterFailures: env.YINGYUN_FILM_LOCK_AFTER,
       doctorLinkHours: env.YINGYUN_SHARE_LINK_HOURS,
     },
+    webhookAllowLoopback: env.YINGYUN_WEBHOOK_ALLOW_LOOPBACK === 'true',
     databaseUrl: env.DATABASE_URL,
     redisUrl: env.REDIS_URL,
     s3,

@@ -457,7 +457,8 @@ const percentile = (samples: number[], fraction: number) => [...samples].sort((a
  * runs no script), fresh context and empty cache each time, under DevTools' Slow 4G and unthrottled.
  */
 async function benchCloudFilm(system: TestSystem, browser: Browser, study: string, birthDate: string): Promise<void> {
-  const { url } = (await system.runtime.shareLinks.patientLinkFor(study, { userId: null, username: 'bench' }))!;
+  // The link names the gateway it was made by; the test system's configured port is 0 (any free one).
+  const { url } = (await system.runtime.shareLinks.patientLinkFor(study, { userId: null, username: 'bench' }, system.httpUrl))!;
   const firstKeyImage = async (throttled: boolean): Promise<number> => {
     const context = await browser.newContext({ ...PHONE, locale: 'zh-CN' });
     const page = await context.newPage();

@@ -7,6 +7,7 @@ import type { IssuedShareLink, ShareLinkSummary } from '../archive/reading/share
 import { makeSecondaryCaptures, STUDIES, type Study } from '../fixtures/generate.ts';
 import { browserUnavailable, ensureViewerBuilt, launchChromium, screenshot, signIn, waitForCondition, waitForFirstImage } from './support/browser.ts';
 import { startTestSystem, type TestSystem } from './support/system.ts';
+import { filmUrlObjectKey } from '../workers/jobs/write-report-pdf.ts';
 
 /**
  * The patient's cloud film (云胶片) and doctors' share links against the running system: Qingshi's
@@ -266,7 +267,8 @@ describe('cloud film and share links', { skip: browserUnavailable() }, () => {
     // The hook report signing calls: the live link (newest), with a token of its own.
     const signed = await system.runtime.shareLinks.patientLinkFor(filmed.study, { userId: null, username: 'qs-radiologist' });
     assert.ok(signed);
-    assert.equal((await submitFactor(signed.url.replace(/^https?:\/\/[^/]+/, system.httpUrl), BIRTH_DATE)).status, 303);
+    assert.ok(signed.url.startsWith(`${system.httpUrl}/film/`), `made without a request, the URL names the address the server listens at: ${signed.url}`);
+    assert.equal((await submitFactor(signed.url, BIRTH_DATE)).status, 303);
     assert.equal(await system.runtime.shareLinks.patientLinkFor('2.25.999999999999', { userId: null }), null, 'no study, no link');
   });
 
@@ -301,6 +303,29 @@ describe('cloud film and share links', { skip: browserUnavailable() }, () => {
     assert.match(html, /颅内未见异常信号。<br>No abnormal signal\./);
     assert.match(html, /头颅 MR 平扫未见异常。/);
     assert.match(html, new RegExp(message('film.verifiedBy', 'zh')));
+
+    // The PDF job printed a token of that link; a rerun of the same version prints the same URL and adds no token.
+    await system.runtime.queue.whenIdle();
+    const pool = system.runtime.db.pool;
+    const { rows: [final] } = await pool.query<{ id: string; version: number }>(
+      `SELECT r.id::text AS id, max(v.version) AS version FROM reports r JOIN report_versions v ON v.report_id = r.id WHERE r.study_instance_uid = $1 GROUP BY r.id`,
+      [study],
+    );
+    const printed = (await system.runtime.store.get(filmUrlObjectKey(final!.id, final!.version))).toString('utf8');
+    assert.ok(printed.startsWith(`${system.httpUrl}/film/`), printed);
+    const tokensOf = async () => Number((await pool.query<{ n: string }>('SELECT count(*) AS n FROM share_link_tokens WHERE link_id = $1', [link.id])).rows[0]!.n);
+    const before = await tokensOf();
+    const rerun = await system.runtime.shareLinks.patientLinkFor(study, { userId: null, username: 'report-pdf' }, undefined, printed);
+    assert.equal(rerun?.url, printed);
+    assert.equal(await tokensOf(), before, 'a rerun adds no token');
+
+    // Revoked by staff, the link does not come back: no new link, no QR code on the next PDF (an amendment's).
+    await json(await call('qs-radiologist', `/api/studies/${study}/share-links/${link.id}`, { method: 'DELETE' }), 200);
+    assert.equal(await system.runtime.shareLinks.patientLinkFor(study, { userId: null, username: 'report-pdf' }, undefined, printed), null);
+    assert.equal(await system.runtime.shareLinks.ensurePatientLink(study, { userId: null }), null);
+    const links = await json<ShareLinkSummary[]>(await call('qs-radiologist', `/api/studies/${study}/share-links`), 200);
+    assert.deepEqual(links.map((one) => one.state), ['revoked'], 'no link made behind staff');
+    assert.equal(await tokensOf(), before);
   });
 
   it('staff make a link in the viewer, show it with its QR code for SMS or WeChat, show it again and revoke it', async () => {

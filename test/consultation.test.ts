@@ -233,6 +233,19 @@ describe('live consultation', () => {
       anonymous.terminate();
     });
 
+    it("ends a participant's session once the token it was opened with is revoked", async () => {
+      // A consultation of its own, so the other tests' audit and state are not this one's.
+      const own = await invite();
+      await json<Consultation>(await post(EXPERT, `/api/consultations/${own.id}/accept`), 200);
+      const { id, token } = await system.administration.createToken(COMMAND_LINE_ACTOR, { username: EXPERT, label: 'consultation, revoked' });
+      const socket = new WebSocket(url(own.id), { headers: { authorization: `Bearer ${token}` } });
+      const closed = new Promise<number>((resolve) => socket.on('close', resolve));
+      await new Promise((resolve) => socket.once('message', resolve));
+      await system.administration.revokeToken(COMMAND_LINE_ACTOR, id);
+      assert.equal(await closed, 1008);
+      await json<Consultation>(await post(INVITER, `/api/consultations/${own.id}/end`), 200);
+    });
+
     it('relays the presenter view, pointers and chat, and hands the floor over on request', async () => {
       const presenter = await connect(INVITER);
       const follower = await connect(EXPERT);

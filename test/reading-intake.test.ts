@@ -186,6 +186,38 @@ describe('reading intake, requests and assignment', () => {
     assert.equal((await api('qs-doctor', 'POST', '/api/reading/requests', { ...asked, clinicalQuestion: '' })).status, 400);
   });
 
+  it("one task per study and centre: an institution's rule beside the region's makes no second task", async () => {
+    const rule = await api('rc-admin', 'POST', '/api/admin/reading-rules', { readingCentreId: ids.RC, sendingInstitutionId: ids.QINGSHI, modalities: ['CT'] });
+    assert.equal(rule.status, 201, JSON.stringify(rule.json));
+    try {
+      const instances = ct('ACC-TWO-RULES', 'P-1006');
+      await ingest(instances);
+      assert.equal((await tasksOf(instances[0]!.description.studyInstanceUid)).length, 1);
+    } finally {
+      assert.equal((await api('rc-admin', 'DELETE', `/api/admin/reading-rules/${(rule.json as { id: string }).id}`)).status, 204);
+    }
+  });
+
+  it("a hospital's request racing the rule's intake of the study makes one task, carrying the clinical information", async () => {
+    const ultrasound = makeUltrasoundCine({ study: study('ACC-RACE', 'P-1007', 'Wu^Fang'), frames: 2, rows: 32, columns: 32 });
+    await ingest([ultrasound]);
+    const studyUid = ultrasound.description.studyInstanceUid;
+    const rule = await api('rc-admin', 'POST', '/api/admin/reading-rules', { readingCentreId: ids.RC, sendingInstitutionId: ids.QINGSHI, modalities: ['US'] });
+    assert.equal(rule.status, 201, JSON.stringify(rule.json));
+    try {
+      const request = { studyInstanceUid: studyUid, clinicalQuestion: '胆囊结石?', orderingDoctor: '钱医生', patientClass: 'outpatient' };
+      const [asked] = await Promise.all([api('qs-doctor', 'POST', '/api/reading/requests', request), system.runtime.reading.studyArrived(studyUid)]);
+      assert.equal(asked.status, 201, JSON.stringify(asked.json));
+      const tasks = await tasksOf(studyUid);
+      assert.equal(tasks.length, 1);
+      assert.equal(tasks[0]!.workitemUid, (asked.json as { workitemUid: string }).workitemUid);
+      assert.equal(tasks[0]!.clinicalQuestion, '胆囊结石?');
+      assert.equal(tasks[0]!.orderingDoctor, '钱医生');
+    } finally {
+      assert.equal((await api('rc-admin', 'DELETE', `/api/admin/reading-rules/${(rule.json as { id: string }).id}`)).status, 204);
+    }
+  });
+
   it('assigns round-robin among available readers, by hand, and by self-claim; a hand-assigned reader waits their turn', async () => {
     assert.equal((await api('rc-lead', 'PUT', '/api/reading/availability', { available: false })).status, 204);
     const uids: string[] = [];

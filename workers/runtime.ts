@@ -69,6 +69,8 @@ export interface Runtime {
   consultations: ConsultationService;
   /** Cloud film (云胶片) and share links: patients' links behind a second factor, doctors' through grants. */
   shareLinks: ShareLinksService;
+  /** Where this process's HTTP server listens, once startHttpServer has started it (none in a worker process). */
+  listening: { httpUrl?: string };
   /** The UPS worklist (UPS-RS): every change it makes is published on `upsEvents`. */
   worklist: WorklistService;
   upsSubscriptions: UpsSubscriptionService;
@@ -138,6 +140,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
     const consultationRelay = new ConsultationRelay(db.pool, log.child({ component: 'consultation-relay' }));
     const consultations = new ConsultationService({ consultations: new ConsultationsRepository(db.pool), users, studies: new QueryRepository(db.pool), relay: consultationRelay });
     const accessGrants = new AccessGrantsRepository(db.pool);
+    const listening: Runtime['listening'] = {};
     const shareLinks = new ShareLinksService({
       links: new ShareLinksRepository(db.pool),
       users,
@@ -145,7 +148,9 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       audit,
       settings: config.shareLinks,
       reports: { findByStudy: (studyInstanceUid) => reports.currentReportOfStudy(studyInstanceUid) },
-      publicUrl: config.access.publicUrl ?? `${config.http.tls ? 'https' : 'http'}://${config.http.host}:${config.http.port}`,
+      // Without YINGYUN_PUBLIC_URL: the address the HTTP server actually listens at (a free port is
+      // known only after start), else, in a worker process, the configured one.
+      publicUrl: () => config.access.publicUrl ?? listening.httpUrl ?? `${config.http.tls ? 'https' : 'http'}://${config.http.host}:${config.http.port}`,
     });
     const workitems = new WorkitemsRepository(db.pool);
     const subscriptions = new UpsSubscriptionsRepository(db.pool);
@@ -162,6 +167,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       audit,
       log: log.child({ component: 'critical-findings' }),
       enqueueWebhook: (stepId) => enqueueCriticalWebhook(jobQueue, stepId),
+      webhookAllowLoopback: config.webhookAllowLoopback,
     });
     let reconciler: Reconciler | undefined;
     let criticalEscalation: CriticalEscalation | undefined;
@@ -171,7 +177,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
         writeReportPdfJob({
           reports,
           retrieve: new RetrieveService(db.pool, store, renderer),
-          filmLink: async (studyInstanceUid) => (await shareLinks.patientLinkFor(studyInstanceUid, { userId: null, username: 'report-pdf' }))?.url ?? null,
+          filmLink: async (studyInstanceUid, printed) => (await shareLinks.patientLinkFor(studyInstanceUid, { userId: null, username: 'report-pdf' }, undefined, printed))?.url ?? null,
           markedImages: (studyInstanceUid) => keyObjects.keyImages(studyInstanceUid),
           ingest,
           store,
@@ -207,6 +213,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       auth,
       accessGrants,
       shareLinks,
+      listening,
       consultations,
       worklist,
       upsSubscriptions,

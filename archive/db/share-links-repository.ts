@@ -103,12 +103,10 @@ export class ShareLinksRepository {
     return rows;
   }
 
-  /** The newest patient link of a study still usable: not revoked, locked or expired. */
-  async livePatientLink(studyInstanceUid: string): Promise<StoredShareLink | null> {
+  /** The newest patient link of a study, whatever its state (revoked, locked, expired or active). */
+  async newestPatientLink(studyInstanceUid: string): Promise<StoredShareLink | null> {
     const { rows } = await this.pool.query<StoredShareLink>(
-      `SELECT ${LINK_COLUMNS} ${FROM_LINKS}
-       WHERE l.study_instance_uid = $1 AND l.audience = 'patient' AND l.revoked_at IS NULL AND l.locked_at IS NULL AND l.expires_at > now()
-       ORDER BY l.id DESC LIMIT 1`,
+      `SELECT ${LINK_COLUMNS} ${FROM_LINKS} WHERE l.study_instance_uid = $1 AND l.audience = 'patient' ORDER BY l.id DESC LIMIT 1`,
       [studyInstanceUid],
     );
     return rows[0] ?? null;

@@ -165,16 +165,18 @@ export class ReadingService {
   // ---- Intake: a study arrives
 
   /**
-   * Called for every indexed instance: each enabled rule matching the study makes one task, under a
-   * UID derived from the rule and the study, so the workitems' unique UID — not a look-up first —
-   * keeps it to one however the instances arrive and however often. A task returned to the hospital
-   * is reopened by anything new arriving for the study.
+   * Called for every indexed instance: each enabled rule matching the study makes the task of its
+   * centre, under a UID derived from the centre and the study, so the workitems' unique UID — not a
+   * look-up first — keeps it to one task per study and centre however many rules match (an
+   * institution's and a region's, a CT and an MR rule on a CT+MR study), however the instances
+   * arrive and however often. A task returned to the hospital is reopened by anything new arriving
+   * for the study.
    */
   async studyArrived(studyInstanceUid: string): Promise<void> {
     const arrival = await this.deps.repository.arrival(studyInstanceUid);
     if (!arrival) return;
     for (const match of arrival.matches) {
-      const workitemUid = derivedUid('rule', match.rule.id, studyInstanceUid);
+      const workitemUid = taskUid(match.rule.readingCentreId, studyInstanceUid);
       const workitem = intakeWorkitem(arrival.study, { code: match.centreCode, name: match.centreName }, match.rule.priority, match.rule.patientClass);
       if (await this.createOnce(arrival.study.institutionId, workitem, workitemUid)) {
         this.auditTask('C', arrival.study, workitemUid, { readingRule: match.rule.id });
@@ -210,9 +212,10 @@ export class ReadingService {
   // ---- A hospital's request (远程诊断申请)
 
   /**
-   * A request names a study the hospital may see and the clinical information; it becomes a task
-   * for the reading centre (the one asked, or the one covering the hospital), or enriches the task a
-   * rule already made for that study and centre. Asking twice enriches the same task.
+   * A request names a study the hospital may see and the clinical information; it becomes the task
+   * of the study at the reading centre (the one asked, or the one covering the hospital) under the
+   * same UID a rule uses, or — when a rule or an earlier request made it first (0111) — enriches that
+   * task. No look-up first: a request racing the study's indexing still finds one task.
    */
   async requestReading(visibility: Visibility, body: unknown): Promise<{ workitemUid: string; created: boolean }> {
     const request = parse(requestSchema, body);
@@ -220,12 +223,7 @@ export class ReadingService {
     if (!study || (visibility.institutionIds !== 'all' && !visibility.institutionIds.includes(study.institutionId))) throw new ReadingError('not-found', `no study ${request.studyInstanceUid} is here`);
     const centre = await this.centreFor(study.institutionId, request.readingCentreId);
     const clinical = clinicalAttributes(request, study);
-    const existing = await this.openTaskOf(study.studyInstanceUid, centre.code);
-    if (existing) {
-      await this.deps.worklist.amend(existing, ALL, (current) => mergeClinical(current, clinical, request.patientClass));
-      return { workitemUid: existing, created: false };
-    }
-    const workitemUid = derivedUid('request', centre.id, study.studyInstanceUid);
+    const workitemUid = taskUid(centre.id, study.studyInstanceUid);
     const workitem = mergeClinical(intakeWorkitem(study, centre, PRIORITY_OF_CLASS[request.patientClass], request.patientClass), clinical, request.patientClass);
     const created = await this.createOnce(study.institutionId, workitem, workitemUid);
     if (!created) await this.deps.worklist.amend(workitemUid, ALL, (current) => mergeClinical(current, clinical, request.patientClass));
@@ -241,15 +239,6 @@ export class ReadingService {
     }
     if (covering.length !== 1) throw new ReadingError('invalid', covering.length ? 'more than one reading centre covers this hospital: name one (readingCentreId)' : "no reading centre covers this hospital's region");
     return covering[0]!;
-  }
-
-  /** The open task of a study at a centre, made by a rule or an earlier request. */
-  private async openTaskOf(studyInstanceUid: string, centreCode: string): Promise<string | undefined> {
-    const { workitems } = await this.deps.worklist.search(
-      { 'ReferencedRequestSequence.StudyInstanceUID': studyInstanceUid, 'ScheduledStationNameCodeSequence.CodeValue': centreCode, ProcedureStepState: 'SCHEDULED,IN PROGRESS' },
-      ALL,
-    );
-    return workitems.map((workitem) => taskSummary(workitem).workitemUid)[0];
   }
 
   /** The tasks of the caller's own institution, as a hospital follows its requests, with their conversations. */
@@ -404,9 +393,9 @@ function reportBegun(workitem: DicomJsonDataset): boolean {
   return REPORT_STAGES.includes(progressDescription(workitem) as ReportStage);
 }
 
-/** The rule's or request's workitem UID: a 2.25 UUID-style UID from what it is the task of. */
-function derivedUid(kind: 'rule' | 'request', owner: string, studyInstanceUid: string): string {
-  const digest = createHash('sha256').update(`yingyun reading ${kind}|${owner}|${studyInstanceUid}`).digest();
+/** The workitem UID of a study's task at a centre, whether a rule or a request makes it: a 2.25 UUID-style UID. */
+function taskUid(readingCentreId: string, studyInstanceUid: string): string {
+  const digest = createHash('sha256').update(`yingyun reading task|${readingCentreId}|${studyInstanceUid}`).digest();
   return `2.25.${BigInt(`0x${digest.subarray(0, 16).toString('hex')}`).toString(10)}`;
 }
 

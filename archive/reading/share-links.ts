@@ -129,7 +129,7 @@ export class ShareLinksService {
   private readonly audit: AuditLog;
   private readonly settings: ShareLinkSettings;
   private readonly reports: ReportSource;
-  private readonly publicUrl: string;
+  private readonly publicUrl: () => string;
 
   constructor(dependencies: {
     links: ShareLinksRepository;
@@ -138,11 +138,11 @@ export class ShareLinksService {
     audit: AuditLog;
     settings: ShareLinkSettings;
     reports: ReportSource;
-    /** Where people reach Yingyun: the base of links made without a request to take it from (at signing). */
-    publicUrl: string;
+    /** Where people reach Yingyun: the base of links made without a request to take it from (the PDF's). Asked each time: it may be known only once the server listens. */
+    publicUrl: () => string;
   }) {
     ({ links: this.links, users: this.users, grants: this.grants, audit: this.audit, settings: this.settings, reports: this.reports } = dependencies);
-    this.publicUrl = dependencies.publicUrl.replace(/\/+$/, '');
+    this.publicUrl = () => dependencies.publicUrl().replace(/\/+$/, '');
   }
 
   // ---- Staff and doctors: making, listing, showing again and revoking links
@@ -173,14 +173,17 @@ export class ShareLinksService {
   }
 
   /**
-   * The study's live patient link, made when there is none: what signing the final report calls.
-   * Its second factor is the birth date when the study records one, else the phone's last 4 digits
-   * (0010,2154). No token yet: one is minted whenever the link is shown (patientLinkFor, reissue).
-   * Null when the study is not stored or records neither factor (staff then make one by hand).
+   * The study's patient link, made when the study never had one: what signing the final report
+   * calls. Its second factor is the birth date when the study records one, else the phone's last 4
+   * digits (0010,2154). No token yet: one is minted whenever the link is shown (patientLinkFor,
+   * reissue). Null when the study is not stored or records neither factor (staff then make one by
+   * hand), and when its newest link is revoked, locked or expired: a link staff revoked (wrong
+   * patient, leaked) must not come back by itself with the next signature or PDF; staff decide
+   * whether the patient gets a new one.
    */
   async ensurePatientLink(studyInstanceUid: string, by: { userId: string | null; username?: string }): Promise<StoredShareLink | null> {
-    const live = await this.links.livePatientLink(studyInstanceUid);
-    if (live) return live;
+    const newest = await this.links.newestPatientLink(studyInstanceUid);
+    if (newest) return stateOf(newest) === 'active' ? newest : null;
     const patient = await this.links.studyPatient(studyInstanceUid);
     if (!patient) return null;
     const factor: SecondFactorKind = (await this.links.patientBirthDate(studyInstanceUid)) ? 'birth-date' : 'phone-last4';
@@ -206,11 +209,23 @@ export class ShareLinksService {
 
   /**
    * The patient link of a study as a URL with a fresh token (see the class comment): for the QR code
-   * of the report's PDF. Null as for ensurePatientLink.
+   * of the report's PDF. Null as for ensurePatientLink, so no QR code is printed for a link revoked,
+   * locked or expired.
+   *
+   * `printed` is the URL an earlier run printed on the same document (the PDF job of one report
+   * version, run again after a failure, renders the PDF again): while its token still opens the
+   * study's current link it is given back unchanged, so every copy of that version shows one URL
+   * and reruns add no tokens. The caller keeps it beside the PDF it printed it on (the object
+   * store), never in the database, which holds token hashes only. A new version (an amendment) is a
+   * new document and gets a token of its own; the earlier PDF's keeps working.
    */
-  async patientLinkFor(studyInstanceUid: string, by: { userId: string | null; username?: string }, baseUrl = this.publicUrl): Promise<IssuedShareLink | null> {
+  async patientLinkFor(studyInstanceUid: string, by: { userId: string | null; username?: string }, baseUrl = this.publicUrl(), printed?: string): Promise<IssuedShareLink | null> {
     const link = await this.ensurePatientLink(studyInstanceUid, by);
     if (!link) return null;
+    const printedToken = printed?.split('/').pop() ?? '';
+    if (isTokenShaped(printedToken) && (await this.links.findByToken(sha256(printedToken)))?.id === link.id) {
+      return { link: summaryOf(link), url: printed!, qrSvg: renderSVG(printed!) };
+    }
     const issued = await this.issueToken(link, by.userId, baseUrl);
     await this.recordDisclosure(studyInstanceUid, by, { shareLinkId: link.id, audience: 'patient', newToken: true });
     return issued;

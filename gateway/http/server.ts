@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
 import compression from 'compression';
 import cookieParser from 'cookie-parser';
 import express from 'express';
@@ -134,6 +135,13 @@ function webSocketRoutes(runtime: Runtime): WebSocketRoute[] {
   return [consultationSocket(runtime), upsEventSocket(runtime)];
 }
 
+// Links made without a request (the report PDF's film link) fall back to this when YINGYUN_PUBLIC_URL
+// is not set: an address listened on as "any" names this machine instead.
+function listeningHost({ address, family }: AddressInfo): string {
+  if (address === '0.0.0.0' || address === '::') return os.hostname();
+  return family === 'IPv6' ? `[${address}]` : address;
+}
+
 export async function startHttpServer(runtime: Runtime, options: Config['http'], isReady: () => boolean): Promise<HttpServerHandle> {
   const serverOptions = {
     // Slow-loris protection: a client must send its headers within 20 s.
@@ -158,8 +166,10 @@ export async function startHttpServer(runtime: Runtime, options: Config['http'],
     server.once('error', reject);
     server.listen(options.port, options.host, () => resolve());
   });
+  const address = server.address() as AddressInfo;
+  runtime.listening.httpUrl = `${options.tls ? 'https' : 'http'}://${listeningHost(address)}:${address.port}`;
   return {
-    port: (server.address() as AddressInfo).port,
+    port: address.port,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

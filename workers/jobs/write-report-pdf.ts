@@ -38,8 +38,11 @@ export function enqueueWriteReportPdf(queue: JobQueue, reportId: string, version
 export function writeReportPdfJob(deps: {
   reports: ReportService;
   retrieve: RetrieveService;
-  /** The patient's cloud film link (share-links.ts), printed as a QR code once the report is final. */
-  filmLink: (studyInstanceUid: string) => Promise<string | null>;
+  /**
+   * The patient's cloud film link (share-links.ts), printed as a QR code once the report is final;
+   * `printed` is the one an earlier run of the same version printed, given back while it still opens.
+   */
+  filmLink: (studyInstanceUid: string, printed: string | undefined) => Promise<string | null>;
   /** The images the readers marked (Key Object Selection documents of the study), in order. */
   markedImages: (studyInstanceUid: string) => Promise<MarkedImage[]>;
   ingest: IngestService;
@@ -56,13 +59,32 @@ export function writeReportPdfJob(deps: {
       const study = await deps.reports.studyHeader(report.studyInstanceUid);
       if (!study) throw new Error(`study ${report.studyInstanceUid} of report ${reportId} is not indexed`);
       // The patient is given their film only for a verified report.
-      const filmUrl = version.status === 'preliminary' ? null : await deps.filmLink(report.studyInstanceUid);
+      const filmUrl = version.status === 'preliminary' ? null : await printedFilmLink(deps, report.studyInstanceUid, reportId, number);
       const pdf = await renderReportPdf({ study, reportId, version, keyImages: await keyImages(deps.retrieve, await deps.markedImages(report.studyInstanceUid), report.studyInstanceUid), filmUrl });
       await deps.store.put(reportPdfObjectKey(reportId, number), pdf, 'application/pdf');
       const outcome = await deps.ingest.ingest({ part10: encapsulatedReportPdf(study, version, pdf) }, { via: 'import', name: 'report-pdf', institutionId: study.institutionId });
       deps.log.info({ reportId, version: number, sopInstanceUid: outcome.parsed.sopInstanceUid, result: outcome.result, bytes: pdf.length }, 'report PDF stored');
     },
   };
+}
+
+/**
+ * The film URL this version's PDF prints, kept beside the PDF in the object store (where the PDF
+ * printing it is anyway; the database keeps token hashes only) before the PDF is drawn, so a rerun
+ * prints the same URL instead of minting another token. Null when the link is revoked, locked or
+ * expired: no QR code then.
+ */
+async function printedFilmLink(deps: { filmLink: (studyInstanceUid: string, printed: string | undefined) => Promise<string | null>; store: ObjectStore }, studyInstanceUid: string, reportId: string, version: number): Promise<string | null> {
+  const key = filmUrlObjectKey(reportId, version);
+  const printed = (await deps.store.exists(key)) ? (await deps.store.get(key)).toString('utf8') : undefined;
+  const url = await deps.filmLink(studyInstanceUid, printed);
+  if (url && url !== printed) await deps.store.put(key, Buffer.from(url, 'utf8'), 'text/plain; charset=utf-8');
+  return url;
+}
+
+/** Where the film URL printed on a report version's PDF is kept. */
+export function filmUrlObjectKey(reportId: string, version: number): string {
+  return `${reportPdfObjectKey(reportId, version)}.film-url`;
 }
 
 /**

@@ -26,6 +26,7 @@ const clientMessage: z.ZodType<ConsultationClientMessage> = z.discriminatedUnion
 /** Close codes: the application range (4000–4999), mirroring the HTTP status a request would get. */
 const NOT_A_PARTICIPANT = 4404;
 const NOT_IN_SESSION = 4409;
+const LIVENESS_CHECK_MS = 5_000;
 
 /**
  * /api/consultations/{id}/live: the shared session of one consultation, for its two participants
@@ -73,7 +74,18 @@ export function consultationSocket(runtime: Runtime): WebSocketRoute {
         if ((message.type === 'view' || message.type === 'pointer') && message.from === principal.username) return;
         send(message);
       });
-      socket.on('close', unsubscribe);
+      // The session shows a patient's images as they move: a sign-out, a revoked token or a disabled
+      // account ends it within LIVENESS_CHECK_MS, as the UPS event channel ends (1008).
+      const liveness = setInterval(() => {
+        runtime.auth.isLive(principal).then(
+          (live) => void (live || socket.close(1008, 'the credentials this session was opened with are no longer valid')),
+          (error: unknown) => runtime.log.warn({ err: error, consultationId: id }, 'consultation liveness check failed'),
+        );
+      }, LIVENESS_CHECK_MS);
+      socket.on('close', () => {
+        clearInterval(liveness);
+        unsubscribe();
+      });
 
       const handle = async (message: ConsultationClientMessage) => {
         switch (message.type) {

@@ -69,32 +69,32 @@ export function criticalFindingRoutes(runtime: Runtime): Router {
     response.status(201).json(notice);
   }));
   router.get('/critical-findings', answering(async (request, response) => {
-    const { principal, visibility } = accessOf(response);
+    const { principal, visibility } = unmaskedAccess(response);
     const notices = await service.list(principal, visibility, { openOnly: request.query.open === 'true' });
     audited(response, notices);
     response.json(notices);
   }));
   router.get('/critical-findings/register', answering(async (request, response) => {
-    const { principal, visibility } = accessOf(response);
+    const { principal, visibility } = unmaskedAccess(response);
     const notices = await service.register(principal, visibility, registerFilter(request));
     audited(response, notices);
     response.json(notices);
   }));
   router.get('/critical-findings/register.csv', answering(async (request, response) => {
-    const { principal, visibility } = accessOf(response);
+    const { principal, visibility } = unmaskedAccess(response);
     const notices = await service.register(principal, visibility, registerFilter(request));
     audited(response, notices);
     response.status(200).type('text/csv; charset=utf-8').attachment('critical-findings-register.csv');
     response.send(criticalRegisterCsv(notices));
   }));
   router.get('/critical-findings/:id', answering(async (request, response) => {
-    const { principal, visibility } = accessOf(response);
+    const { principal, visibility } = unmaskedAccess(response);
     const notice = await service.get(principal, visibility, String(request.params.id));
     audited(response, [notice]);
     response.json(notice);
   }));
   router.post('/critical-findings/:id/acknowledge', body, answering(async (request, response) => {
-    const { principal, visibility } = accessOf(response);
+    const { principal, visibility } = unmaskedAccess(response);
     const notice = await service.acknowledge(principal, visibility, String(request.params.id), request.body);
     audited(response, [notice]);
     response.json(notice);
@@ -107,4 +107,14 @@ export function criticalFindingRoutes(runtime: Runtime): Router {
     response.json(notices);
   }));
   return router;
+}
+
+/**
+ * A notice names the patient: a role that works with identities masked (QC) gets none. The access
+ * table's masked-role check covers study paths only, and these are not.
+ */
+function unmaskedAccess(response: Response) {
+  const access = accessOf(response);
+  if (access.visibility.maskIdentity) throw new HttpProblem(403, 'problem.forbidden', 'identity is masked for your role, and critical-finding notices name the patient');
+  return access;
 }
