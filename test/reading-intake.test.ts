@@ -79,7 +79,7 @@ describe('reading intake, requests and assignment', () => {
     const actor = COMMAND_LINE_ACTOR;
     ids.QINGHE_REGION = (await administration.createRegion(actor, { code: 'QINGHE', name: '清河市', level: 'city' })).id;
     await administration.createRegion(actor, { code: 'QINGSHI_COUNTY', name: '青石县', level: 'county', parentCode: 'QINGHE' });
-    await administration.createRegion(actor, { code: 'NANLING_COUNTY', name: '南岭县', level: 'county' });
+    ids.NANLING_REGION = (await administration.createRegion(actor, { code: 'NANLING_COUNTY', name: '南岭县', level: 'county' })).id;
     for (const [code, name, kind, regionCode] of [
       ['QINGSHI', '青石县人民医院', 'hospital', 'QINGSHI_COUNTY'],
       ['NANLING', '南岭县中医院', 'hospital', 'NANLING_COUNTY'],
@@ -105,8 +105,16 @@ describe('reading intake, requests and assignment', () => {
     assert.equal((await api('rc-admin', 'POST', '/api/admin/reading-rules', { readingCentreId: ids.NANLING, sendingInstitutionId: ids.QINGSHI })).status, 400);
     assert.equal((await api('rc-admin', 'POST', '/api/admin/reading-rules', { readingCentreId: ids.RC, sendingInstitutionId: ids.QINGSHI, regionId: ids.QINGHE_REGION })).status, 400, 'one sender or one region');
     assert.equal((await api('rc-lead', 'GET', '/api/admin/reading-rules')).status, 403, 'a radiologist does not administer rules');
+    // The centre sees only its own region (and those below it): a rule reaching further would strand its tasks.
+    const outsideSender = await api('rc-admin', 'POST', '/api/admin/reading-rules', { readingCentreId: ids.RC, sendingInstitutionId: ids.NANLING });
+    assert.equal(outsideSender.status, 400, JSON.stringify(outsideSender.json));
+    assert.match((outsideSender.json as { detail: string }).detail, /outside the reading centre's region/);
+    const outsideRegion = await api(null, 'POST', '/api/admin/reading-rules', { readingCentreId: ids.RC, regionId: ids.NANLING_REGION });
+    assert.equal(outsideRegion.status, 400, 'not even a system administrator strands tasks');
     const listed = (await api('rc-admin', 'GET', '/api/admin/reading-rules')).json as { readingCentreId: string; modalities: string[] }[];
     assert.deepEqual(listed.map((rule) => [rule.readingCentreId, rule.modalities]), [[ids.RC, ['CT', 'MR']]]);
+    const moved = await api('rc-admin', 'PATCH', `/api/admin/reading-rules/${(listed[0] as unknown as { id: string }).id}`, { regionId: ids.NANLING_REGION });
+    assert.equal(moved.status, 400, 'nor is a rule moved outside the region');
   });
 
   it('a county CT sent twice with storescu is one task on the centre list, 待分配, with the study, patient and arrival', async (t) => {

@@ -129,6 +129,25 @@ export class ReadingRepository {
     return rows;
   }
 
+  /**
+   * Whether a rule's sender (an institution) or region lies in the centre's region or one below it:
+   * the centre sees only that far, so a rule reaching further would make tasks nobody there can see.
+   */
+  async withinCentreRegion(readingCentreId: string, scope: { sendingInstitutionId: string | null; regionId: string | null }): Promise<boolean> {
+    const { rows } = await this.pool.query<{ within: boolean }>(
+      `WITH RECURSIVE regions_down AS (
+         SELECT region_id AS id FROM institutions WHERE id = $1 AND region_id IS NOT NULL
+         UNION
+         SELECT regions.id FROM regions JOIN regions_down ON regions.parent_id = regions_down.id
+       )
+       SELECT CASE WHEN $2::bigint IS NOT NULL
+                   THEN EXISTS (SELECT 1 FROM institutions WHERE id = $2::bigint AND region_id IN (SELECT id FROM regions_down))
+                   ELSE $3::bigint IN (SELECT id FROM regions_down) END AS within`,
+      [readingCentreId, scope.sendingInstitutionId, scope.regionId],
+    );
+    return rows[0]?.within === true;
+  }
+
   /** The radiologists of a centre, with their availability. */
   async readers(centreId: string): Promise<Reader[]> {
     const { rows } = await this.pool.query<Reader>(

@@ -117,6 +117,7 @@ export class ReadingService {
   async createRule(actor: Principal, body: unknown, sourceAddress?: string): Promise<ReadingRule> {
     const rule = parse(ruleSchema, body);
     await this.checkRuleOwner(actor, rule.readingCentreId);
+    await this.checkRuleScope(rule);
     const created = await this.deps.repository.createRule(rule);
     this.auditRule(actor, 'C', created, sourceAddress);
     return created;
@@ -126,6 +127,7 @@ export class ReadingService {
     const current = await this.ownRule(actor, ruleId);
     const { readingCentreId, ...changes } = parse(ruleSchema, { ...current, id: undefined, ...(body as object) });
     if (readingCentreId !== current.readingCentreId) throw new ReadingError('invalid', 'a rule keeps its reading centre: make a new rule for another');
+    await this.checkRuleScope({ readingCentreId, ...changes });
     const updated = (await this.deps.repository.updateRule(ruleId, changes))!;
     this.auditRule(actor, 'U', updated, sourceAddress);
     return updated;
@@ -147,6 +149,13 @@ export class ReadingService {
   private async checkRuleOwner(actor: Principal, readingCentreId: string): Promise<void> {
     if (!(await this.deps.repository.findCentre(readingCentreId))) throw new ReadingError('invalid', `institution ${readingCentreId} is not a reading centre`);
     if (actor.role !== 'system_admin' && actor.institutionId !== readingCentreId) throw new ReadingError('forbidden', "an institution administrator sets only their own reading centre's rules");
+  }
+
+  /** A rule reaches only hospitals the centre sees: its sender, or its region, within the centre's region. */
+  private async checkRuleScope(rule: Pick<ReadingRule, 'readingCentreId' | 'sendingInstitutionId' | 'regionId'>): Promise<void> {
+    if (!(await this.deps.repository.withinCentreRegion(rule.readingCentreId, rule))) {
+      throw new ReadingError('invalid', rule.sendingInstitutionId ? `institution ${rule.sendingInstitutionId} is outside the reading centre's region` : `region ${rule.regionId} is outside the reading centre's region`);
+    }
   }
 
   private auditRule(actor: Principal, action: 'C' | 'U' | 'D', rule: ReadingRule, sourceAddress?: string): void {
