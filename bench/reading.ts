@@ -405,8 +405,13 @@ async function benchConsultation(system: TestSystem, browser: Browser, study: st
   await follower.click('button[data-action=consultation]');
   await follower.click('button[data-action=consultation-accept]');
   await waitForFirstImage(follower, 'viewport-0', 60_000);
-  await presenter.click('button[data-action=consultations-refresh]');
-  await presenter.click('button[data-action=consultation-join]');
+  // The presenter's list learns of the acceptance when refreshed; under load one refresh can come too early.
+  const join = presenter.locator('button[data-action=consultation-join]');
+  for (let attempt = 0; attempt < 20 && !(await join.count()); attempt++) {
+    await presenter.click('button[data-action=consultations-refresh]');
+    await join.waitFor({ timeout: 1_000 }).catch(() => undefined);
+  }
+  await join.click();
   await waitForText(presenter, '.consultation-floor', zh('consult.floorYou', { name: browserUser(1).displayName }));
 
   await presenter.evaluate(`document.addEventListener('change', (event) => { if (event.target.matches('select[data-action=presets]')) globalThis.sentAt = performance.timeOrigin + performance.now(); }, { capture: true })`);
