@@ -35,7 +35,7 @@ export function indexInstanceJob(context: JobContext, intake: StudyIntake): JobD
       const record = buildIndexRecord(receipt);
       const indexed = await context.index.indexReceipt(receipt.id, receipt.sourceId, record);
       // After the index commit, so the intake sees the study; a failure retries the whole job, which
-      // is idempotent on both sides (upserts, and one task per study and rule by its UID).
+      // is idempotent on both sides (upserts, and one task per study and centre by its UID).
       await intake.studyArrived(record.study.studyInstanceUid);
       if (!indexed.becameCurrent) return;
       // An SR claiming TID 2000 is checked against the template (flagged, never refused).
