@@ -290,7 +290,15 @@ describe('reports (初诊 + 审核) and their SR', () => {
       const response = await fetch(`${system.dicomWebUrl}/workitems/${workitemUid}`, { headers: { authorization: `Bearer ${tokens.get('rc-reader')}`, accept: 'application/dicom+json' } });
       return JSON.stringify(await response.json());
     };
-    const report = await open('rc-reader', study);
+    // A report moves only a task of its own study that its writer may see (review finding: any UID was taken).
+    const otherStudy = await call<{ detail: string }>('rc-reader', 'POST', `/api/studies/${studies[3]}/report`, { workitemUid });
+    assert.equal(otherStudy.status, 400, JSON.stringify(otherStudy.json));
+    assert.equal((await call('rc-reader', 'POST', `/api/studies/${study}/report`, { workitemUid: newUid() })).status, 404, 'a workitem that is not here');
+    assert.equal(await system.runtime.reports.currentReportOfStudy(studies[3]!), null, 'nothing was opened');
+    const opened = await call<Report>('rc-reader', 'POST', `/api/studies/${study}/report`, { workitemUid });
+    assert.equal(opened.status, 200, JSON.stringify(opened.json));
+    const report = opened.json;
+    assert.equal(report.workitemUid, workitemUid);
     assert.doesNotMatch(await progress(), /drafting/, 'opening a report is not writing it');
     const saved = await save('rc-reader', study, {}, report.draftRevision);
     assert.match(await progress(), /drafting/, '初诊中 from the first save');

@@ -24,7 +24,7 @@ import { ShareLinksRepository } from '../archive/db/share-links-repository.ts';
 import { ShareLinksService } from '../archive/reading/share-links.ts';
 import { IngestService } from '../archive/ingest.ts';
 import { ReportService } from '../archive/reading/report-service.ts';
-import { markReportStage, stageAfterSignature } from '../archive/reading/report-workitem.ts';
+import { markReportStage, stageAfterSignature, studiesOfWorkitem } from '../archive/reading/report-workitem.ts';
 import { enqueueMissingReportSrs, enqueueWriteReportSr, writeReportSrJob } from './jobs/write-report-sr.ts';
 import { checkSrTemplateJob } from './jobs/check-sr-template.ts';
 import { CriticalFindingsRepository } from '../archive/db/critical-findings-repository.ts';
@@ -136,7 +136,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       },
       ({ report, version }) => enqueueWriteReportPdf(jobQueue, report.id, version.version),
       (event) => criticalFindings.onReportSigned(event),
-    ], [(report) => markReportStage(worklist, report, 'drafting')]);
+    ], [(report) => markReportStage(worklist, report, 'drafting')], (workitemUid, visibility) => studiesOfWorkitem(worklist, workitemUid, visibility));
     const consultationRelay = new ConsultationRelay(db.pool, log.child({ component: 'consultation-relay' }));
     const consultations = new ConsultationService({ consultations: new ConsultationsRepository(db.pool), users, studies: new QueryRepository(db.pool), relay: consultationRelay });
     const accessGrants = new AccessGrantsRepository(db.pool);

@@ -56,11 +56,22 @@ export class ReportService {
     private readonly signedListeners: ReportSignedListener[],
     /** Run when a report's first draft is saved (the reading has begun); failures are logged. */
     private readonly draftBegunListeners: ((report: Report) => Promise<void>)[] = [],
+    /**
+     * The studies a workitem names (Referenced Request and Input Information), null when the
+     * caller cannot see it: a report moves only a task of its own study the caller may see.
+     */
+    private readonly workitemStudies: (workitemUid: string, visibility: Visibility) => Promise<string[] | null> = async () => null,
   ) {}
 
   /** The report of a visible study, made empty (a draft) when the study has none yet. */
   async open(principal: Principal, visibility: Visibility, studyInstanceUid: string, workitemUid: string | null): Promise<{ report: Report; study: StudyHeader }> {
     const study = await this.visibleStudy(studyInstanceUid, visibility);
+    if (workitemUid) {
+      const studies = await this.workitemStudies(workitemUid, visibility);
+      // The same answer for "absent" and "not yours", as for workitems.
+      if (!studies) throw new ReportRefusal(404, `no workitem ${workitemUid} is here`);
+      if (!studies.includes(studyInstanceUid)) throw new ReportRefusal(400, `workitem ${workitemUid} is not a task of study ${studyInstanceUid}`);
+    }
     const report = await this.reports.open(studyInstanceUid, study.institutionId, workitemUid, EMPTY_REPORT_CONTENT);
     this.log.debug({ reportId: report.id, userId: principal.userId }, 'report opened');
     return { report, study };

@@ -2,8 +2,8 @@ import type { Visibility } from '../access/policy.ts';
 import { setReportStage } from './reading-service.ts';
 import type { ReportStage } from './reading-wire.ts';
 import type { Report, ReportVersion } from './report.ts';
-import { firstValue, WORKITEM_TAGS } from './workitem.ts';
-import type { WorklistService } from './worklist-service.ts';
+import { firstValue, WORKITEM_TAGS, workitemIndexKeys } from './workitem.ts';
+import { WorklistRefusal, type WorklistService } from './worklist-service.ts';
 
 /** The system's own view: a report moves the study's task wherever the task is kept. */
 const EVERY_INSTITUTION: Visibility = { institutionIds: 'all', linkedPatientsPurpose: null, maskIdentity: false };
@@ -24,4 +24,15 @@ export async function markReportStage(worklist: WorklistService, report: Report,
         .map((workitem) => firstValue(workitem, WORKITEM_TAGS.sopInstanceUid))
         .filter((uid): uid is string => uid !== undefined);
   for (const workitemUid of workitemUids) await setReportStage(worklist, workitemUid, stage);
+}
+
+/** The studies a workitem names (Referenced Request and Input Information); null when the caller cannot see it. */
+export async function studiesOfWorkitem(worklist: WorklistService, workitemUid: string, visibility: Visibility): Promise<string[] | null> {
+  try {
+    const keys = workitemIndexKeys(await worklist.retrieve(workitemUid, visibility));
+    return [...keys.requestedStudyUids, ...keys.inputStudyUids];
+  } catch (error) {
+    if (error instanceof WorklistRefusal && error.httpStatus === 404) return null;
+    throw error;
+  }
 }
