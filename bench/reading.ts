@@ -6,6 +6,12 @@
  * Worklist: 100,000 workitems over 40 county hospitals of one region; a reading-centre radiologist
  * (whose scope is the whole region) searches it as the worklist screen does. The floor is the same
  * search run straight through the repository (SQL only: no HTTP, no access check, no audit event).
+ *
+ * Then, in a reading centre of its own (test/support/reading-centre.ts) with one chest CT: opening its
+ * task from the worklist screen to first image, signing → SR in QIDO-RS, the report PDF cold and
+ * warm, a consultation's window/level reaching the other browser, and the patient's cloud film under
+ * DevTools' Slow 4G, each with its floor (see the functions below and docs/benchmarks.md).
+ * BENCH_WORKITEMS sets the worklist's size (the other measurements do not depend on it).
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
