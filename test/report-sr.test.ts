@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Reader } from '../archive/db/reports-repository.ts';
 import type { DicomJsonDataset } from '../archive/dicom/types.ts';
-import type { Report, ReportSignature, ReportVersion, SignRequest } from '../archive/reading/report.ts';
+import { readerAttributesSchema, type Report, type ReportSignature, type ReportVersion, type SignRequest } from '../archive/reading/report.ts';
 import { personNameText, refusalOf } from '../archive/reading/report-service.ts';
 import { buildReportSr, ENHANCED_SR_SOP_CLASS_UID, type StudyHeader } from '../archive/reading/report-sr.ts';
 import { checkTid2000, claimsTid2000, TAGS } from '../archive/reading/tid2000.ts';
@@ -86,6 +86,18 @@ describe('report SR (Enhanced SR, TID 2000)', () => {
     const referenced = items(items(predecessor, '00081115')[0]!, '00081199')[0]!;
     assert.equal(value(referenced, '00081155'), '2.25.100');
     assert.equal(value(sr, '00200011'), 902, 'a new series per version');
+  });
+
+  it('writes a licence number over 16 characters as Long Code Value, and refuses one with a backslash or control character', () => {
+    const licence = 'ZJ-2026-110100000000000002';
+    const sr = buildReportSr({ study: STUDY, version: version({ version: 2, status: 'final', signatures: [signature('preliminary'), signature('final', { licence })] }), predecessor: { sopInstanceUid: '2.25.100', seriesInstanceUid: '2.25.200' } });
+    assert.deepEqual(checkTid2000(sr), []);
+    const code = items(items(sr, '0040A073')[0]!, '0040A088')[0]!;
+    assert.equal(code['00080100'], undefined, 'Code Value is SH: 16 characters at most');
+    assert.deepEqual(code['00080119'], { vr: 'UC', Value: [licence] });
+    assert.equal(readerAttributesSchema.safeParse({ professionalTitle: null, licenceNumber: '1101\\0002', mayVerifyReports: true }).success, false);
+    assert.equal(readerAttributesSchema.safeParse({ professionalTitle: null, licenceNumber: '1101\n0002', mayVerifyReports: true }).success, false);
+    assert.equal(readerAttributesSchema.safeParse({ professionalTitle: null, licenceNumber: licence, mayVerifyReports: true }).success, true);
   });
 
   it('adds Communication of Critical Results (73568-8) when the report has a critical finding', () => {

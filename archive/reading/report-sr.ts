@@ -169,7 +169,9 @@ function section(heading: Code, element: Code, text: string): DicomJsonDataset {
 }
 
 function codeItem(code: Code): DicomJsonDataset {
-  return { [TAGS.codeValue]: { vr: 'SH', Value: [code.value] }, [TAGS.codingSchemeDesignator]: { vr: 'SH', Value: [code.scheme] }, [TAGS.codeMeaning]: { vr: 'LO', Value: [code.meaning] } };
+  // Code Value is SH (16 characters); a longer one (a licence number) goes in Long Code Value (PS3.3 8.8).
+  const value: DicomJsonDataset = code.value.length > 16 ? { '00080119': { vr: 'UC', Value: [code.value] } } : { [TAGS.codeValue]: { vr: 'SH', Value: [code.value] } };
+  return { ...value, [TAGS.codingSchemeDesignator]: { vr: 'SH', Value: [code.scheme] }, [TAGS.codeMeaning]: { vr: 'LO', Value: [code.meaning] } };
 }
 
 function codeSequence(code: Code) {

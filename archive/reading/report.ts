@@ -138,7 +138,8 @@ export interface ReportSearchHit {
 /** What an administrator sets on a user for reporting (users columns). */
 export const readerAttributesSchema = z.object({
   professionalTitle: z.string().trim().max(64).nullable(),
-  licenceNumber: z.string().trim().max(64).nullable(),
+  // Written into the SR as a code value: DICOM text takes no backslash (the value separator) nor control characters.
+  licenceNumber: z.string().trim().max(64).regex(/^[^\\\u0000-\u001f\u007f]*$/, 'a licence number holds no backslash or control character').nullable(),
   mayVerifyReports: z.boolean(),
 });
 export type ReaderAttributes = z.infer<typeof readerAttributesSchema>;
