@@ -208,8 +208,10 @@ describe('reading intake, requests and assignment', () => {
 
   it("a hospital's request racing the rule's intake of the study makes one task, carrying the clinical information", async () => {
     const ultrasound = makeUltrasoundCine({ study: study('ACC-RACE', 'P-1007', 'Wu^Fang'), frames: 2, rows: 32, columns: 32 });
-    await ingest([ultrasound]);
+    const later = makeUltrasoundCine({ study: study('ACC-RACE-2', 'P-1008', 'Wu^Fang'), frames: 2, rows: 32, columns: 32 });
+    await ingest([ultrasound, later]);
     const studyUid = ultrasound.description.studyInstanceUid;
+    const laterUid = later.description.studyInstanceUid;
     const rule = await api('rc-admin', 'POST', '/api/admin/reading-rules', { readingCentreId: ids.RC, sendingInstitutionId: ids.QINGSHI, modalities: ['US'] });
     assert.equal(rule.status, 201, JSON.stringify(rule.json));
     try {
@@ -221,6 +223,14 @@ describe('reading intake, requests and assignment', () => {
       assert.equal(tasks[0]!.workitemUid, (asked.json as { workitemUid: string }).workitemUid);
       assert.equal(tasks[0]!.clinicalQuestion, '胆囊结石?');
       assert.equal(tasks[0]!.orderingDoctor, '钱医生');
+
+      // One order the race can take, made certain: the request first, then the rule's intake.
+      const first = await api('qs-doctor', 'POST', '/api/reading/requests', { ...request, studyInstanceUid: laterUid });
+      assert.equal(first.status, 201, JSON.stringify(first.json));
+      await system.runtime.reading.studyArrived(laterUid);
+      const laterTasks = await tasksOf(laterUid);
+      assert.equal(laterTasks.length, 1);
+      assert.equal(laterTasks[0]!.clinicalQuestion, '胆囊结石?');
     } finally {
       assert.equal((await api('rc-admin', 'DELETE', `/api/admin/reading-rules/${(rule.json as { id: string }).id}`)).status, 204);
     }
