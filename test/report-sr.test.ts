@@ -100,6 +100,15 @@ describe('report SR (Enhanced SR, TID 2000)', () => {
     assert.equal(readerAttributesSchema.safeParse({ professionalTitle: null, licenceNumber: licence, mayVerifyReports: true }).success, true);
   });
 
+  it('leaves out Issuer of Patient ID when the images had none (the index keeps its own key then)', () => {
+    assert.equal(value(buildReportSr({ study: STUDY, version: version(), predecessor: null }), '00100021'), 'QINGSHI');
+    for (const issuer of ['source:12', `study:${STUDY.studyInstanceUid}`]) {
+      const sr = buildReportSr({ study: { ...STUDY, issuer }, version: version(), predecessor: null });
+      assert.equal(sr['00100021'], undefined, issuer);
+      assert.equal(value(sr, '00100020'), 'QS-0001');
+    }
+  });
+
   it('adds Communication of Critical Results (73568-8) when the report has a critical finding', () => {
     const sr = buildReportSr({ study: STUDY, version: version({ content: { ...version().content, criticalFinding: { category: '肺栓塞', text: '左肺动脉主干充盈缺损' } } }), predecessor: null });
     assert.deepEqual(checkTid2000(sr), []);

@@ -9,7 +9,7 @@ import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../dicom/
 import type { DicomJsonDataset, DicomJsonPersonName } from '../dicom/types.ts';
 import { message, type MessageKey } from '../i18n/messages.ts';
 import type { ReportVersion } from './report.ts';
-import type { StudyHeader } from './report-sr.ts';
+import { issuerOfPatientId, type StudyHeader } from './report-sr.ts';
 
 /**
  * A signed report version as a printable PDF (A4): the hospital's header, patient and study, 检查所见
@@ -288,7 +288,7 @@ export function encapsulatedReportPdf(study: StudyHeader, version: ReportVersion
     '0008103E': { vr: 'LO', Value: [`诊断报告 PDF v${version.version} ${message(`reportPdf.status.${version.status}`, 'zh')}`] },
     '00100010': study.patientName ? { vr: 'PN', Value: [study.patientName] } : empty('PN'),
     '00100020': { vr: 'LO', Value: [study.patientId] },
-    '00100021': { vr: 'LO', Value: [study.issuer] },
+    ...issuerOfPatientId(study.issuer),
     '00100030': study.birthDate ? { vr: 'DA', Value: [study.birthDate] } : empty('DA'),
     '00100040': study.sex ? { vr: 'CS', Value: [study.sex] } : empty('CS'),
     '0020000D': { vr: 'UI', Value: [study.studyInstanceUid] },

@@ -74,7 +74,7 @@ export function buildReportSr({ study, version, predecessor }: ReportSrInput): D
     '00081111': { vr: 'SQ', Value: [] },
     '00100010': study.patientName ? { vr: 'PN', Value: [study.patientName] } : empty('PN'),
     '00100020': { vr: 'LO', Value: [study.patientId] },
-    '00100021': { vr: 'LO', Value: [study.issuer] },
+    ...issuerOfPatientId(study.issuer),
     '00100030': study.birthDate ? da(study.birthDate) : empty('DA'),
     '00100040': study.sex ? cs(study.sex) : empty('CS'),
     '0020000D': ui(study.studyInstanceUid),
@@ -120,6 +120,14 @@ export function buildReportSr({ study, version, predecessor }: ReportSrInput): D
     },
   };
   return dataset;
+}
+
+/**
+ * Issuer of Patient ID as the images had it: left out when they had none, for the index's own key
+ * then ('source:<id>', 'study:<uid>', archive/index/index-record.ts) names nothing outside Yingyun.
+ */
+export function issuerOfPatientId(issuer: string): DicomJsonDataset {
+  return /^(source|study):/.test(issuer) ? {} : { '00100021': { vr: 'LO', Value: [issuer] } };
 }
 
 /** The SR as a Part 10 file (explicit VR little endian, UTF-8 text under ISO_IR 192). */
