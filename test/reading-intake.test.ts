@@ -37,6 +37,7 @@ const USERS: { username: string; role: Role; institution: string }[] = [
   { username: 'rc-reader-2', role: 'radiologist', institution: 'RC' },
   { username: 'rc-admin', role: 'institution_admin', institution: 'RC' },
   { username: 'qs-doctor', role: 'referring_doctor', institution: 'QINGSHI' },
+  { username: 'qs-qc', role: 'qc_staff', institution: 'QINGSHI' },
   { username: 'nl-doctor', role: 'referring_doctor', institution: 'NANLING' },
   { username: 'nl-radiologist', role: 'radiologist', institution: 'NANLING' },
 ];
@@ -315,6 +316,10 @@ describe('reading intake, requests and assignment', () => {
     assert.deepEqual((await api('nl-doctor', 'GET', '/api/reading/requests')).json, []);
     const qingshiSees = (await api('qs-doctor', 'GET', '/api/reading/requests')).json as TaskSummary[];
     assert.equal(qingshiSees.length, centre.length, 'Qingshi follows every task about its studies');
+    const qcSees = (await api('qs-qc', 'GET', '/api/reading/requests')).json as TaskSummary[];
+    assert.equal(qcSees.length, centre.length);
+    assert.ok(qingshiSees.some((task) => task.patientId === 'P-1001'));
+    assert.ok(qcSees.every((task) => !/^P-10/.test(task.patientId) && !/Zhang|Li\^Na|Sun|Wu/.test(task.patientName)), 'a masked role sees no identity in the requests it follows');
     const someone = centre[0]!.workitemUid;
     assert.equal((await api('nl-radiologist', 'POST', `/api/reading/tasks/${someone}/assign`, { claim: true })).status, 404);
     assert.equal((await api('nl-doctor', 'POST', `/api/reading/tasks/${someone}/notes`, { text: 'x' })).status, 404);

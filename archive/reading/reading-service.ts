@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Principal, Visibility } from '../access/policy.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
+import { maskIdentity } from '../access/masking.ts';
 import { auditPatientId } from '../audit/audit-event.ts';
 import type { InstitutionsRepository } from '../db/institutions-repository.ts';
 import type { ReadingCentre, ReadingRepository, StudyFacts } from '../db/reading-repository.ts';
@@ -250,12 +251,12 @@ export class ReadingService {
     return covering[0]!;
   }
 
-  /** The tasks of the caller's own institution, as a hospital follows its requests, with their conversations. */
+  /** The tasks of the caller's own institution, as a hospital follows its requests, with their conversations; identity masked for masked roles, as on UPS-RS. */
   async requestsOf(principal: Principal, visibility: Visibility): Promise<(TaskSummary & { notes: ReadingNote[] })[]> {
     const own: Visibility = principal.role === 'system_admin' ? visibility : { ...visibility, institutionIds: principal.institutionId ? [principal.institutionId] : [] };
     const { workitems } = await this.deps.worklist.search({ limit: '100' }, own);
     return Promise.all(workitems.map(async (workitem) => {
-      const summary = taskSummary(workitem);
+      const summary = taskSummary(visibility.maskIdentity ? maskIdentity(workitem) : workitem);
       return { ...summary, notes: await this.deps.repository.notes(summary.workitemUid) };
     }));
   }
