@@ -319,7 +319,14 @@ describe('critical findings (危急值)', () => {
   it('a signed report carrying a critical finding raises it once, however many signatures follow', async () => {
     const report = await json<Report>(await send('cf-reader', 'POST', `/api/studies/${liCr}/report`, {}), 200);
     const content = { findings: '右肺动脉主干见充盈缺损。', impression: '右肺动脉栓塞。', criticalFinding: { category: 'Pulmonary embolism', text: '右肺动脉主干栓塞' }, templateId: null };
-    const saved = await json<{ revision: number }>(await send('cf-reader', 'PUT', `/api/studies/${liCr}/report/draft`, { content, revision: report.draftRevision }), 200);
+    // A category the list does not know could never be raised after the signature: the signature is refused instead.
+    const unknown = { ...content, criticalFinding: { category: '肺动脉高压', text: '肺动脉增宽' } };
+    const typed = await json<{ revision: number }>(await send('cf-reader', 'PUT', `/api/studies/${liCr}/report/draft`, { content: unknown, revision: report.draftRevision }), 200);
+    const refused = await send('cf-reader', 'POST', `/api/studies/${liCr}/report/signatures`, { role: 'preliminary', revision: typed.revision });
+    assert.equal(refused.status, 400);
+    assert.match(await refused.text(), /critical-findings list/);
+    assert.equal((await json<Report>(await call('cf-reader', `/api/studies/${liCr}/report`), 200)).versions.length, 0, 'nothing was signed');
+    const saved = await json<{ revision: number }>(await send('cf-reader', 'PUT', `/api/studies/${liCr}/report/draft`, { content, revision: typed.revision }), 200);
     await json(await send('cf-reader', 'POST', `/api/studies/${liCr}/report/signatures`, { role: 'preliminary', revision: saved.revision }), 201);
     const raised = await json<CriticalNotice[]>(await call('cf-doctor', `/api/studies/${liCr}/critical-findings`), 200);
     const fromReport = raised.filter((item) => item.reportId === report.id);

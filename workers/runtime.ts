@@ -136,7 +136,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       },
       ({ report, version }) => enqueueWriteReportPdf(jobQueue, report.id, version.version),
       (event) => criticalFindings.onReportSigned(event),
-    ], [(report) => markReportStage(worklist, report, 'drafting')], (workitemUid, visibility) => studiesOfWorkitem(worklist, workitemUid, visibility));
+    ], [(report) => markReportStage(worklist, report, 'drafting')], (workitemUid, visibility) => studiesOfWorkitem(worklist, workitemUid, visibility), (category) => criticalFindings.isActiveCategory(category));
     const consultationRelay = new ConsultationRelay(db.pool, log.child({ component: 'consultation-relay' }));
     const consultations = new ConsultationService({ consultations: new ConsultationsRepository(db.pool), users, studies: new QueryRepository(db.pool), relay: consultationRelay });
     const accessGrants = new AccessGrantsRepository(db.pool);

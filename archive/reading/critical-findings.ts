@@ -336,6 +336,17 @@ export class CriticalFindingsService {
     return notice;
   }
 
+  /** Whether `named` (code, Chinese or English name) is an active category: a report is signed only with one. */
+  async isActiveCategory(named: string): Promise<boolean> {
+    return this.category(named).then(
+      () => true,
+      (error: unknown) => {
+        if (error instanceof CriticalFindingRefusal) return false;
+        throw error;
+      },
+    );
+  }
+
   private async category(named: string): Promise<CriticalCategory> {
     const wanted = named.trim().toLowerCase();
     const found = (await this.deps.repository.categories({ activeOnly: true })).find(

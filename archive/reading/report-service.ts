@@ -62,6 +62,11 @@ export class ReportService {
      * caller cannot see it: a report moves only a task of its own study the caller may see.
      */
     private readonly workitemStudies: (workitemUid: string, visibility: Visibility) => Promise<string[] | null> = async () => null,
+    /**
+     * Whether a critical finding's category is on the active 危急值 list. Checked before signing:
+     * the notice is raised after the signature commits, and one the list no longer knows could not be.
+     */
+    private readonly criticalCategoryActive: (category: string) => Promise<boolean> = async () => true,
   ) {}
 
   /** The report of a visible study, made empty (a draft) when the study has none yet. */
@@ -105,6 +110,10 @@ export class ReportService {
   async sign(principal: Principal, visibility: Visibility, studyInstanceUid: string, body: unknown): Promise<{ report: Report; version: ReportVersion; study: StudyHeader }> {
     const request = parse(signRequestSchema, body);
     const { report, study } = await this.get(visibility, studyInstanceUid);
+    const finding = report.draft.criticalFinding;
+    if (finding && !(await this.criticalCategoryActive(finding.category))) {
+      throw new ReportRefusal(400, `the critical finding's category "${finding.category}" is not on the critical-findings list: choose one from GET /api/critical-findings/categories before signing`);
+    }
     const signer = await this.reports.reader(principal.userId);
     if (!signer?.institutionId) throw new ReportRefusal(403, 'a report is signed by a user of an institution');
     const levels = await this.reports.signingLevels(signer.institutionId);
