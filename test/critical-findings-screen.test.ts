@@ -62,6 +62,8 @@ describe('critical findings screen', { skip: unavailable }, () => {
     const item = `.critical-open li[data-notice="${notice.id}"]`;
     await waitForText(page, item, '张力性气胸');
     await waitForText(page, item, '右侧张力性气胸，纵隔左移');
+    // The name as the study list shows it in Chinese, not the raw Part 10 form (Wang^XiaoDong=王^小东).
+    await waitForText(page, item, '患者 王小东 (Wang, XiaoDong)（');
     await page.click(`${item} [data-action=start-acknowledge]`);
 
     await page.fill(`${item} textarea[name=readBack]`, '收到');

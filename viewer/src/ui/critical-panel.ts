@@ -1,5 +1,6 @@
 import type { CriticalNotice } from '../../../archive/reading/critical-finding-wire.ts';
 import { readBackMatches } from '../../../archive/reading/critical-read-back.ts';
+import { formatPersonName, parsePersonName } from '../dicom/dataset.ts';
 import type { Translate } from '../i18n/i18n.ts';
 import { signedInUserOf, type AppState } from '../state/app-state.ts';
 import type { CriticalController, CriticalState } from '../state/critical-controller.ts';
@@ -147,7 +148,7 @@ export class CriticalPanel {
       { class: 'critical-notice' },
       h('strong', { class: 'critical-category' }, category),
       h('p', { class: 'critical-text' }, notice.text),
-      h('p', {}, t('critical.patient', { name: notice.patientName ?? '', id: notice.patientId })),
+      h('p', {}, t('critical.patient', { name: formatPersonName(parsePersonName(notice.patientName ?? ''), locale), id: notice.patientId })),
       h('p', {}, t('critical.raised', { by: notice.raisedBy, centre: notice.raisingInstitutionName ?? '', at: notice.raisedAt.slice(0, 16).replace('T', ' '), hospital: notice.institutionName })),
       notice.escalationLevel > 0 ? h('p', { class: 'critical-escalated' }, t('critical.escalated', { level: String(notice.escalationLevel) })) : null,
     );
