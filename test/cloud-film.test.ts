@@ -361,6 +361,7 @@ describe('cloud film and share links', { skip: browserUnavailable() }, () => {
       assert.equal(keyImages.length, 1);
       assert.ok(filmed.instances.includes(keyImages[0]!), 'an image of the study');
       assert.doesNotMatch(film, /1 \/ 6|· 1<\/h3>/, 'the KOS and the measurement SR are documents, not images on the film');
+      assert.match(film, /<header>[\s\S]*?<p>[^<]* OT CT胸部平扫<\/p>/, 'the header names the image modality only, not KO or SR');
 
       await page.click(`.share-link-list li[data-link="${link.id}"] [data-action=show-link]`);
       await waitForCondition(page, `document.querySelector('.share-url')?.value !== ${JSON.stringify(url)}`);

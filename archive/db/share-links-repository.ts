@@ -41,7 +41,6 @@ export interface FilmStudy {
   patientName: string | null;
   studyDate: string | null;
   description: string | null;
-  modalities: string[];
   series: FilmSeries[];
 }
 
@@ -241,7 +240,7 @@ export class ShareLinksRepository {
       `SELECT st.study_instance_uid AS "studyInstanceUid", st.institution_name AS "institutionName",
               -- the name as a Chinese reader writes it: the ideographic group, else the alphabetic one
               NULLIF(coalesce(NULLIF(replace(p.patient_name->>'Ideographic', '^', ''), ''), trim(replace(p.patient_name->>'Alphabetic', '^', ' '))), '') AS "patientName",
-              to_char(st.study_date, 'YYYY-MM-DD') AS "studyDate", st.description, st.modalities
+              to_char(st.study_date, 'YYYY-MM-DD') AS "studyDate", st.description
        FROM studies st JOIN patients p ON p.id = st.patient_pk WHERE st.study_instance_uid = $1`,
       [studyInstanceUid],
     );

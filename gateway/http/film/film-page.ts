@@ -48,7 +48,10 @@ export function filmPage(context: FilmPageContext, content: FilmContent): string
   const { language, basePath } = context;
   const { study, report, keyImages } = content;
   const image = (seriesUid: string, sopUid: string, frame: number) => `${basePath}/images/${seriesUid}/${sopUid}/${frame}`;
-  const header = [study.institutionName, study.studyDate, [study.modalities.join('/'), study.description].filter(Boolean).join(' ')].filter(Boolean).map((part) => escapeHtml(part!));
+  // The modalities of the series shown, which are images only: the study's own list also names its
+  // report (SR, DOC), key-image (KO) and presentation-state (PR) series, which are not modalities to a patient.
+  const modalities = [...new Set(study.series.flatMap((series) => (series.modality ? [series.modality] : [])))];
+  const header = [study.institutionName, study.studyDate, [modalities.join('/'), study.description].filter(Boolean).join(' ')].filter(Boolean).map((part) => escapeHtml(part!));
   const reportSection = report
     ? `<section class="report">
     <h2>${text(report.amended ? 'film.amended' : 'film.report', language)}</h2>
