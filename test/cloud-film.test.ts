@@ -5,7 +5,7 @@ import { COMMAND_LINE_ACTOR } from '../archive/access/administration.ts';
 import { message } from '../archive/i18n/messages.ts';
 import type { IssuedShareLink, ShareLinkSummary } from '../archive/reading/share-link-types.ts';
 import { makeSecondaryCaptures, STUDIES, type Study } from '../fixtures/generate.ts';
-import { browserUnavailable, ensureViewerBuilt, launchChromium, screenshot, signIn, waitForCondition, waitForFirstImage } from './support/browser.ts';
+import { browserUnavailable, ensureViewerBuilt, launchChromium, screenshot, signIn, waitForCondition, waitForFirstImage, watchForPageProblems } from './support/browser.ts';
 import { startTestSystem, type TestSystem } from './support/system.ts';
 import { filmUrlObjectKey } from '../workers/jobs/write-report-pdf.ts';
 
@@ -332,6 +332,8 @@ describe('cloud film and share links', { skip: browserUnavailable() }, () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'zh-CN' });
     try {
       const page = await context.newPage();
+      const problems: string[] = [];
+      await watchForPageProblems(page, problems);
       await signIn(page, system.httpUrl, { username: 'qs-radiologist', password: PASSWORD, displayName: 'qs-radiologist' }, `/viewer?StudyInstanceUIDs=${filmed.study}`);
       // The radiologist marks the image on show as key and saves it (a KOS in the study): the film shows it first.
       await waitForFirstImage(page, 'viewport-0');
@@ -373,6 +375,7 @@ describe('cloud film and share links', { skip: browserUnavailable() }, () => {
       await page.locator(`.share-link-list li[data-link="${link.id}"][data-state=revoked]`).waitFor();
       assert.equal((await open(url)).status, 410);
       assert.equal((await open(shownAgain)).status, 410);
+      assert.deepEqual(problems, []);
     } finally {
       await context.close();
     }
