@@ -16,6 +16,7 @@ import {
   waitForCornerText,
   waitForFirstImage,
   waitForText,
+  watchForPageProblems,
   type Credentials,
 } from './support/browser.ts';
 import type { TestSystem } from './support/system.ts';
@@ -53,8 +54,8 @@ describe('measurements saved with the study, in the browser', { skip: unavailabl
     browser = await launchChromium();
     const context = await browser.newContext({ viewport: { width: 1400, height: 860 }, locale: 'zh-CN' });
     page = await context.newPage();
-    // Exceptions only: the Content-Security-Policy is the viewer-e2e suite's to watch (watchForPageProblems).
-    page.on('pageerror', (error) => pageErrors.push(error.stack ?? error.message));
+    // Exceptions and Content-Security-Policy violations: zod runs jitless, so its probe no longer trips the CSP.
+    await watchForPageProblems(page, pageErrors);
     await signIn(page, system.httpUrl, reader, `/viewer?StudyInstanceUIDs=${studyInstanceUid}`);
   });
   after(async () => {
