@@ -73,6 +73,12 @@ describe('report editor in the viewer', { skip: browserUnavailable() }, () => {
     assert.equal((await report()).draft.findings, '右肺上叶见一磨玻璃结节，直径约8mm，边界清楚。');
 
     await screenshot(page, 'report-editor');
+    // The consultation panel opens beside the report editor, not over it.
+    await page.click('.consultation-toggle');
+    const consultation = (await page.locator('.consultation-panel').boundingBox())!;
+    const editor = (await page.locator('.report-panel').boundingBox())!;
+    assert.ok(consultation.x + consultation.width <= editor.x + 1, `the consultation panel (${consultation.x}+${consultation.width}) ends before the editor (${editor.x})`);
+    await page.click('.consultation-toggle');
     await page.click('.report-panel [data-action=sign-preliminary]');
     await waitForText(page, '.report-panel .report-status', zh('report.status.preliminary'));
     assert.equal((await report()).status, 'preliminary');
