@@ -93,7 +93,8 @@ view.render(store.get());
 // Live consultation sits beside every screen (its own state: the session outlives a change of page).
 consultations = new ConsultationController(new ConsultationClient(connection), store, controller, engine);
 const consultationPanel = new ConsultationPanel(consultations, view.reading.grid.element);
-view.element.append(consultationPanel.toggle, consultationPanel.element);
+view.headerTools.append(consultationPanel.toggle);
+view.element.append(consultationPanel.element);
 const renderConsultation = () => consultationPanel.render(store.get(), consultations!.store.get(), translator(store.get().locale));
 store.subscribe(renderConsultation);
 consultations.store.subscribe(renderConsultation);
@@ -109,7 +110,8 @@ renderReport();
 // Share links of the open study (云胶片 for the patient, shares with other institutions' doctors).
 const shares = new ShareController(new ShareLinkClient(connection), store);
 const sharePanel = new SharePanel(shares);
-view.element.append(sharePanel.toggle, sharePanel.element);
+view.headerTools.append(sharePanel.toggle);
+view.element.append(sharePanel.element);
 const renderShare = () => sharePanel.render(store.get(), shares.store.get(), translator(store.get().locale));
 store.subscribe(renderShare);
 shares.store.subscribe(renderShare);
@@ -132,7 +134,8 @@ renderWorklist();
 // Critical findings (危急值) beside every screen, polled while someone who reads images is signed in.
 const critical = new CriticalController(new CriticalClient(connection));
 const criticalPanel = new CriticalPanel(critical);
-view.element.append(criticalPanel.toggle, criticalPanel.element);
+view.headerTools.append(criticalPanel.toggle);
+view.element.append(criticalPanel.element);
 const renderCritical = () => {
   const state = store.get();
   if (signedInUserOf(state)?.permissions.includes('read-images')) critical.follow();

@@ -20,6 +20,8 @@ export class AppView {
   readonly element = h('div', { class: 'app' });
   readonly reading: ReadingView;
   private readonly header = h('header', { class: 'app-header' });
+  /** Buttons of the panels every screen offers (critical findings, share, consultation): in the header, where they cover nothing. */
+  readonly headerTools = h('span', { class: 'header-tools' });
   private readonly signIn: SignInView;
   private readonly studyList: StudyListView;
   private readonly admin: AdminView;
@@ -102,6 +104,7 @@ export class AppView {
       ),
       state.cpuRendering && readsImages ? h('span', { class: 'badge', title: t('app.renderingCpu') }, 'CPU') : null,
       h('span', { class: 'spacer' }),
+      this.headerTools,
       user
         ? h(
             'span',
