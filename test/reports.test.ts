@@ -11,9 +11,9 @@ import type { Report, ReportContent, ReportSearchHit, ReportTemplate } from '../
 import { buildReportSr, writeReportSr } from '../archive/reading/report-sr.ts';
 import { checkTid2000 } from '../archive/reading/tid2000.ts';
 import { ReportsRepository } from '../archive/db/reports-repository.ts';
+import { enqueueMissingReportSrs } from '../workers/jobs/write-report-sr.ts';
 import { commandExists, requirePeer } from './support/peers.ts';
 import { newUid, studyInstance } from './support/report-study.ts';
-import { enqueueMissingReportDocuments } from '../workers/reconciler.ts';
 import { startTestSystem, type TestSystem } from './support/system.ts';
 
 /**
@@ -326,10 +326,10 @@ describe('reports (初诊 + 审核) and their SR', () => {
     assert.deepEqual(await system.runtime.reports.templateProblemsOf(studies[0]!), [], 'the SRs Yingyun wrote conform');
   });
 
-  it('writes the SR and PDF of a signature whose jobs were lost when the reconciler sweeps', async () => {
+  it('writes the SR of a signature whose job was lost when the sweep runs (as at start-up)', async () => {
     const study = studies[3]!;
     await system.runtime.queue.whenIdle();
-    assert.deepEqual(await system.runtime.reports.versionsAwaitingDocuments(0), [], 'every signature so far has its SR and PDF');
+    assert.deepEqual(await system.runtime.reports.versionsAwaitingSr(0), [], 'every signature so far has its SR');
     // A signature committed whose enqueue never happened (the process died in between).
     const repository = new ReportsRepository(system.runtime.db.pool);
     const report = await repository.open(study, institutionIds.get('QINGSHI')!, null, { findings: FINDINGS, impression: IMPRESSION, criticalFinding: null, templateId: null });
@@ -338,11 +338,10 @@ describe('reports (初诊 + 审核) and their SR', () => {
       add: { status: 'preliminary', content: report.draft, amendmentReason: null, signatures: [{ role: 'preliminary', userId: userIds.get('rc-reader')!, name: 'Li^Ming=李^明', title: null, licence: null, institution: '清河市影像诊断中心', signedAt }], srSopInstanceUid: newUid(), srSeriesInstanceUid: newUid() },
       result: undefined,
     }));
-    assert.deepEqual(await system.runtime.reports.versionsAwaitingDocuments(0), [{ reportId: report.id, version: 1, sr: true, pdf: true }]);
-    assert.equal(await enqueueMissingReportDocuments(system.runtime.queue, system.runtime.reports, 0), 2);
+    assert.deepEqual(await system.runtime.reports.versionsAwaitingSr(0), [{ reportId: report.id, version: 1 }]);
+    assert.equal(await enqueueMissingReportSrs(system.runtime.queue, system.runtime.reports, 0), 1);
     await system.runtime.queue.whenIdle();
-    assert.deepEqual(await system.runtime.reports.versionsAwaitingDocuments(0), []);
-    assert.equal(await enqueueMissingReportDocuments(system.runtime.queue, system.runtime.reports, 0), 0, 'nothing left to redo');
+    assert.deepEqual(await system.runtime.reports.versionsAwaitingSr(0), []);
     const series = await srSeries(study);
     assert.ok(series.some((item) => JSON.stringify(item).includes('v1 初诊')), 'the preliminary SR is in the study');
   });

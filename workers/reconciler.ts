@@ -1,19 +1,15 @@
 import type { ThumbnailsRepository } from '../archive/db/index-repository.ts';
 import type { ReceiptsRepository } from '../archive/db/receipts-repository.ts';
 import type { Logger } from '../archive/log.ts';
-import type { ReportService } from '../archive/reading/report-service.ts';
 import { enqueueIndexInstance } from './jobs/index-instance.ts';
 import { enqueueInstanceThumbnail } from './jobs/render-instance-thumbnail.ts';
-import { enqueueWriteReportPdf } from './jobs/write-report-pdf.ts';
-import { enqueueWriteReportSr } from './jobs/write-report-sr.ts';
 import type { JobQueue } from './queue.ts';
 
 const BATCH = 1000;
 
 /**
- * PostgreSQL, not the queue, is the record of what still has to be done: receipts not indexed,
- * current versions without a thumbnail and signed report versions without their SR or PDF are
- * re-enqueued after a grace period, so a lost message
+ * PostgreSQL, not the queue, is the record of what still has to be done: receipts not indexed and
+ * current versions without a thumbnail are re-enqueued after a grace period, so a lost message
  * (in-process queue after a crash, Redis flushed) delays work but never loses it.
  */
 export class Reconciler {
@@ -24,7 +20,6 @@ export class Reconciler {
     private readonly deps: {
       receipts: ReceiptsRepository;
       thumbnails: ThumbnailsRepository;
-      reports: ReportService;
       queue: JobQueue;
       log: Logger;
       graceSeconds: number;
@@ -55,7 +50,6 @@ export class Reconciler {
           await enqueueInstanceThumbnail(this.deps.queue, receiptId);
           requeued++;
         }
-        requeued += await enqueueMissingReportDocuments(this.deps.queue, this.deps.reports, this.deps.graceSeconds);
         if (requeued > 0) this.deps.log.info({ requeued }, 'reconciler re-enqueued unfinished work');
       } catch (error) {
         this.deps.log.warn({ err: error }, 'reconciler pass failed; will try again');
@@ -70,20 +64,4 @@ export class Reconciler {
     clearInterval(this.timer);
     await this.running;
   }
-}
-
-/**
- * Enqueues again the SR and PDF jobs of signed report versions that still lack them after
- * `graceSeconds`. A job that failed for good is kept by the queue under its id, so each grace
- * period's retry has an id of its own: at most one retry per version and document per period.
- */
-export async function enqueueMissingReportDocuments(queue: JobQueue, reports: ReportService, graceSeconds: number, now = Date.now()): Promise<number> {
-  const retry = `retry-${Math.floor(now / (Math.max(1, graceSeconds) * 1000))}`;
-  let enqueued = 0;
-  for (const missing of await reports.versionsAwaitingDocuments(graceSeconds)) {
-    if (missing.sr) await enqueueWriteReportSr(queue, missing.reportId, missing.version, retry);
-    if (missing.pdf) await enqueueWriteReportPdf(queue, missing.reportId, missing.version, retry);
-    enqueued += Number(missing.sr) + Number(missing.pdf);
-  }
-  return enqueued;
 }

@@ -25,7 +25,7 @@ import { ShareLinksService } from '../archive/reading/share-links.ts';
 import { IngestService } from '../archive/ingest.ts';
 import { ReportService } from '../archive/reading/report-service.ts';
 import { markReportStage, stageAfterSignature, studiesOfWorkitem } from '../archive/reading/report-workitem.ts';
-import { enqueueWriteReportSr, writeReportSrJob } from './jobs/write-report-sr.ts';
+import { enqueueMissingReportSrs, enqueueWriteReportSr, writeReportSrJob } from './jobs/write-report-sr.ts';
 import { checkSrTemplateJob } from './jobs/check-sr-template.ts';
 import { CriticalFindingsRepository } from '../archive/db/critical-findings-repository.ts';
 import { CriticalFindingsService } from '../archive/reading/critical-findings.ts';
@@ -187,12 +187,13 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       reconciler = new Reconciler({
         receipts: jobs.receipts,
         thumbnails: jobs.thumbnails,
-        reports,
         queue,
         log: log.child({ component: 'reconciler' }),
         graceSeconds: config.reconcileAfterSeconds,
       });
       reconciler.start();
+      // A signature whose SR job was lost (a crash right after its commit) gets its SR now.
+      enqueueMissingReportSrs(jobQueue, reports, config.reconcileAfterSeconds).catch((error: unknown) => log.error({ err: error }, 'could not look for reports awaiting their SR'));
       criticalEscalation = new CriticalEscalation(criticalFindings, log.child({ component: 'critical-escalation' }));
       criticalEscalation.start();
     }

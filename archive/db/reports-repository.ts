@@ -202,25 +202,18 @@ export class ReportsRepository {
   }
 
   /**
-   * Versions signed between `withinDays` days and `olderThanSeconds` seconds ago, and whether their
-   * SR was received: the sweep for SRs and PDFs whose job was lost looks among these.
+   * Signed versions whose SR was never received (the job was lost: a crash between the signature's
+   * commit and its enqueue, the queue unreachable), signed more than `olderThanSeconds` ago.
    */
-  async signedVersionsToCheck(olderThanSeconds: number, withinDays: number): Promise<{ reportId: string; version: number; srSopInstanceUid: string; srSeriesInstanceUid: string; srStored: boolean }[]> {
-    const { rows } = await this.pool.query<{ reportId: string; version: number; srSopInstanceUid: string; srSeriesInstanceUid: string; srStored: boolean }>(
-      `SELECT v.report_id::text AS "reportId", v.version, v.sr_sop_instance_uid AS "srSopInstanceUid", v.sr_series_instance_uid AS "srSeriesInstanceUid",
-              EXISTS (SELECT 1 FROM receipts r WHERE r.sop_instance_uid = v.sr_sop_instance_uid) AS "srStored"
-       FROM report_versions v
-       WHERE v.created_at < now() - make_interval(secs => $1) AND v.created_at > now() - make_interval(days => $2)
+  async versionsAwaitingSr(olderThanSeconds: number): Promise<{ reportId: string; version: number }[]> {
+    const { rows } = await this.pool.query<{ reportId: string; version: number }>(
+      `SELECT v.report_id::text AS "reportId", v.version FROM report_versions v
+       WHERE v.created_at < now() - make_interval(secs => $1)
+         AND NOT EXISTS (SELECT 1 FROM receipts r WHERE r.sop_instance_uid = v.sr_sop_instance_uid)
        ORDER BY v.created_at`,
-      [olderThanSeconds, withinDays],
+      [olderThanSeconds],
     );
     return rows;
-  }
-
-  /** Which of these SOP Instance UIDs have been received. */
-  async receivedInstances(sopInstanceUids: string[]): Promise<Set<string>> {
-    const { rows } = await this.pool.query<{ uid: string }>('SELECT DISTINCT sop_instance_uid AS uid FROM receipts WHERE sop_instance_uid = ANY ($1)', [sopInstanceUids]);
-    return new Set(rows.map((row) => row.uid));
   }
 
   /** Flags a received SR whose content departs from the template it claims (kept once per object). */

@@ -18,7 +18,6 @@ import {
   type ReportVersion,
   type SignRequest,
 } from './report.ts';
-import { reportPdfUids } from './report-pdf.ts';
 import type { StudyHeader } from './report-sr.ts';
 import { SHIPPED_TEMPLATES } from './report-templates.ts';
 import type { TemplateProblem } from './tid2000.ts';
@@ -150,18 +149,9 @@ export class ReportService {
     return this.reports.studyHeader(studyInstanceUid, null);
   }
 
-  /**
-   * Versions signed in the last week, more than `olderThanSeconds` ago, whose SR or PDF was never
-   * received (the job lost between commit and enqueue, or failed for good): for the reconciler's sweep.
-   */
-  async versionsAwaitingDocuments(olderThanSeconds: number): Promise<{ reportId: string; version: number; sr: boolean; pdf: boolean }[]> {
-    const versions = await this.reports.signedVersionsToCheck(olderThanSeconds, 7);
-    if (versions.length === 0) return [];
-    const pdfUids = versions.map((version) => reportPdfUids(version).sopInstanceUid);
-    const received = await this.reports.receivedInstances(pdfUids);
-    return versions
-      .map((version, index) => ({ reportId: version.reportId, version: version.version, sr: !version.srStored, pdf: !received.has(pdfUids[index]!) }))
-      .filter((missing) => missing.sr || missing.pdf);
+  /** Signed versions whose SR job was lost, for the start-up sweep (workers/jobs/write-report-sr.ts). */
+  versionsAwaitingSr(olderThanSeconds: number): Promise<{ reportId: string; version: number }[]> {
+    return this.reports.versionsAwaitingSr(olderThanSeconds);
   }
 
   /** Flags a received SR that claims TID 2000 but departs from it (never refused: it is stored as sent). */

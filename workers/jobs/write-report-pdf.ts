@@ -24,9 +24,9 @@ export interface MarkedImage {
   frameNumber: number;
 }
 
-/** Enqueued after a signature commits, beside the SR job: one job per signed version; `retry` as for the SR (write-report-sr.ts). */
-export function enqueueWriteReportPdf(queue: JobQueue, reportId: string, version: number, retry?: string): Promise<void> {
-  return queue.enqueue(WRITE_REPORT_PDF, { reportId, version } satisfies WriteReportPdfPayload, { jobId: `report-pdf-${reportId}-${version}${retry ? `-${retry}` : ''}` });
+/** Enqueued after a signature commits, beside the SR job: one job per signed version. */
+export function enqueueWriteReportPdf(queue: JobQueue, reportId: string, version: number): Promise<void> {
+  return queue.enqueue(WRITE_REPORT_PDF, { reportId, version } satisfies WriteReportPdfPayload, { jobId: `report-pdf-${reportId}-${version}` });
 }
 
 /**

@@ -11,12 +11,19 @@ export const WRITE_REPORT_SR = 'write-report-sr';
 const payload = z.object({ reportId: z.string().regex(/^\d+$/), version: z.number().int().min(1) });
 type WriteReportSrPayload = z.infer<typeof payload>;
 
+/** Enqueued after a signature commits: one job per signed version. */
+export function enqueueWriteReportSr(queue: JobQueue, reportId: string, version: number): Promise<void> {
+  return queue.enqueue(WRITE_REPORT_SR, { reportId, version } satisfies WriteReportSrPayload, { jobId: `report-sr-${reportId}-${version}` });
+}
+
 /**
- * Enqueued after a signature commits: one job per signed version. `retry` names a later attempt
- * (the sweep's), for a queue keeps a failed job by its id and would ignore the same id again.
+ * Enqueues again the SR of every signed version that has none in the archive (its job lost between
+ * the signature's commit and the enqueue): run when workers start, so each signature ends in its SR.
  */
-export function enqueueWriteReportSr(queue: JobQueue, reportId: string, version: number, retry?: string): Promise<void> {
-  return queue.enqueue(WRITE_REPORT_SR, { reportId, version } satisfies WriteReportSrPayload, { jobId: `report-sr-${reportId}-${version}${retry ? `-${retry}` : ''}` });
+export async function enqueueMissingReportSrs(queue: JobQueue, reports: ReportService, olderThanSeconds: number): Promise<number> {
+  const missing = await reports.versionsAwaitingSr(olderThanSeconds);
+  for (const { reportId, version } of missing) await enqueueWriteReportSr(queue, reportId, version);
+  return missing.length;
 }
 
 /**
