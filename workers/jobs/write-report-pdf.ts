@@ -30,7 +30,7 @@ export function enqueueWriteReportPdf(queue: JobQueue, reportId: string, version
 }
 
 /**
- * Prints a signed report version as a PDF, keeps it for download (GET /api/reports/{id}/pdf), and
+ * Prints a signed report version as a PDF, keeps it for download (GET /api/studies/{study}/report/pdf), and
  * stores it in the study as an Encapsulated PDF through the one ingest path, on behalf of the
  * institution owning the study. A rerun stores the same instance (its UIDs come from the version's
  * SR), as a new version of it if the film link's token changed in between.
