@@ -73,22 +73,15 @@ export function readingRoutes(runtime: Runtime): Router {
     }),
   );
 
-  router.post(
-    '/reading/tasks/:workitem/assign',
+  /** Assignment and return are the same kind of request: the service changes the task, which is audited and answered. */
+  const changeTask = (change: 'assign' | 'returnToHospital') =>
     handle(async (request, response) => {
-      const task = await reading.assign(who(response), seen(response), workitem(request), request.body);
+      const task = await reading[change](who(response), seen(response), workitem(request), request.body);
       audited(response, task);
       return task;
-    }),
-  );
-  router.post(
-    '/reading/tasks/:workitem/return',
-    handle(async (request, response) => {
-      const task = await reading.returnToHospital(who(response), seen(response), workitem(request), request.body);
-      audited(response, task);
-      return task;
-    }),
-  );
+    });
+  router.post('/reading/tasks/:workitem/assign', changeTask('assign'));
+  router.post('/reading/tasks/:workitem/return', changeTask('returnToHospital'));
   router.get(
     '/reading/tasks/:workitem/notes',
     handle(async (request, response) => {
