@@ -107,6 +107,8 @@ describe('report SR (Enhanced SR, TID 2000)', () => {
       assert.equal(sr['00100021'], undefined, issuer);
       assert.equal(value(sr, '00100020'), 'QS-0001');
     }
+    const overlong = buildReportSr({ study: { ...STUDY, issuer: 'Q'.repeat(70) }, version: version(), predecessor: null });
+    assert.equal(value(overlong, '00100021'), 'Q'.repeat(64), 'LO holds 64 characters, as the reading workitem has it');
   });
 
   it('adds Communication of Critical Results (73568-8) when the report has a critical finding', () => {

@@ -25,6 +25,7 @@ import {
   type ReportStage,
   type TaskSummary,
 } from './reading-wire.ts';
+import { issuerOfPatientId } from './report-sr.ts';
 import { DEFAULT_TURNAROUND_LIMITS, MODALITY_GROUPS, type TurnaroundLimit } from './turnaround.ts';
 import { WorklistRefusal, type WorklistService } from './worklist-service.ts';
 
@@ -423,12 +424,11 @@ function intakePrincipal(institutionId: string): Principal {
 function intakeWorkitem(study: StudyFacts, centre: { code: string; name: string }, priority: string, patientClass: PatientClass): DicomJsonDataset {
   const cs = (values: string[]) => ({ vr: 'CS', Value: values });
   const lo = (value: string) => ({ vr: 'LO', Value: [value.slice(0, 64)] });
-  const issuer: DicomJsonDataset = /^(source|study):/.test(study.issuer) ? {} : { '00100021': lo(study.issuer) };
   const label = [study.modalities.join('/'), study.bodyParts.join('/')].filter(Boolean).join(' ');
   return {
     ...(study.patientName ? { [T.patientName]: { vr: 'PN', Value: [study.patientName] } } : {}),
     [T.patientId]: lo(study.patientId),
-    ...issuer,
+    ...issuerOfPatientId(study.issuer),
     [T.priority]: cs([priority]),
     [T.scheduledStartDateTime]: { vr: 'DT', Value: [isoToDicomDateTime(study.arrivedAt)] },
     '00741204': lo(`远程诊断 ${label}`.trim()),

@@ -125,9 +125,11 @@ export function buildReportSr({ study, version, predecessor }: ReportSrInput): D
 /**
  * Issuer of Patient ID as the images had it: left out when they had none, for the index's own key
  * then ('source:<id>', 'study:<uid>', archive/index/index-record.ts) names nothing outside Yingyun.
+ * The one rule for every object Yingyun writes about a study (report SR and PDF, reading workitems),
+ * cut to LO's 64 characters.
  */
 export function issuerOfPatientId(issuer: string): DicomJsonDataset {
-  return /^(source|study):/.test(issuer) ? {} : { '00100021': { vr: 'LO', Value: [issuer] } };
+  return /^(source|study):/.test(issuer) ? {} : { '00100021': { vr: 'LO', Value: [issuer.slice(0, 64)] } };
 }
 
 /** The SR as a Part 10 file (explicit VR little endian, UTF-8 text under ISO_IR 192). */
