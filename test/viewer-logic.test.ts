@@ -46,6 +46,8 @@ import {
   type Permission,
   type SignedInUser,
 } from '../viewer/src/logic/session.ts';
+import { emptyRequestForm, readingRequest } from '../viewer/src/logic/reading-request.ts';
+import { reportBadge, statusesByStudy } from '../viewer/src/logic/report-status.ts';
 import { actionForKey, SHORTCUTS } from '../viewer/src/logic/shortcuts.ts';
 import { orderStack } from '../viewer/src/logic/stack.ts';
 import { EMPTY_CRITERIA, pageInfo, qidoParameters, remainingFromWarning } from '../viewer/src/logic/study-query.ts';
@@ -653,6 +655,42 @@ describe('viewer: administration', () => {
         purpose: '',
         detail: '',
       },
+    ]);
+  });
+});
+
+describe('viewer: report status in the study list and the priors panel', () => {
+  const summary = (studyInstanceUid: string, status: 'preliminary' | 'final' | 'amended', critical = false) => ({ studyInstanceUid, status, critical, signedAt: '2026-12-05T02:00:00.000Z' });
+
+  it('says 未报告 for a study the archive named no signed report of, and the status with 危急值 for the others', () => {
+    const byStudy = statusesByStudy([summary('1.2.1', 'preliminary', true), summary('1.2.2', 'final'), summary('1.2.3', 'amended')]);
+    assert.deepEqual(reportBadge(byStudy['1.2.1']), { badge: 'preliminary', critical: true });
+    assert.deepEqual(reportBadge(byStudy['1.2.2']), { badge: 'final', critical: false });
+    assert.deepEqual(reportBadge(byStudy['1.2.3']), { badge: 'amended', critical: false });
+    assert.deepEqual(reportBadge(byStudy['1.2.4']), { badge: 'unreported', critical: false });
+  });
+});
+
+describe('viewer: the request for remote reading (远程诊断申请)', () => {
+  it('starts as an outpatient request by the signed-in doctor', () => {
+    assert.deepEqual(emptyRequestForm('孙医生'), { clinicalQuestion: '', history: '', clinicalDiagnosis: '', orderingDoctor: '孙医生', department: '', patientClass: 'outpatient' });
+  });
+
+  it('sends what was typed, trimmed, leaving out optional fields left empty', () => {
+    const form = { ...emptyRequestForm('孙医生'), clinicalQuestion: ' 排除肺栓塞 ', history: '胸痛3小时', patientClass: 'emergency' };
+    assert.deepEqual(readingRequest('1.2.3', form), { request: { studyInstanceUid: '1.2.3', clinicalQuestion: '排除肺栓塞', history: '胸痛3小时', orderingDoctor: '孙医生', patientClass: 'emergency' } });
+    const full = readingRequest('1.2.3', { ...form, clinicalDiagnosis: '肺栓塞？', department: '急诊科' });
+    assert.ok('request' in full && full.request.clinicalDiagnosis === '肺栓塞？' && full.request.department === '急诊科');
+  });
+
+  it('names each field that stops it: the question and the doctor required, each within its attribute, a known urgency', () => {
+    const result = readingRequest('1.2.3', { ...emptyRequestForm('  '), clinicalDiagnosis: '诊'.repeat(65), history: '史'.repeat(4001), patientClass: 'urgent' });
+    assert.deepEqual('problems' in result && result.problems, [
+      { field: 'clinicalQuestion', problem: 'required' },
+      { field: 'orderingDoctor', problem: 'required' },
+      { field: 'history', problem: 'tooLong' },
+      { field: 'clinicalDiagnosis', problem: 'tooLong' },
+      { field: 'patientClass', problem: 'invalid' },
     ]);
   });
 });

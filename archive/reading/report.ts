@@ -135,6 +135,21 @@ export interface ReportSearchHit {
   signedAt: string | null;
 }
 
+/**
+ * Where a study's report stands, as the study list and the priors panel show it: the newest signed
+ * version's status, whether it carries a critical finding (危急值) and when it was signed. A study
+ * with only a draft, or none, has no such summary (未报告).
+ */
+export interface ReportStatusSummary {
+  studyInstanceUid: string;
+  status: Exclude<ReportStatus, 'draft'>;
+  critical: boolean;
+  signedAt: string;
+}
+
+/** How many studies one report-status request may name: a page of the study list, or a patient's priors. */
+export const REPORT_STATUS_BATCH = 100;
+
 /** What an administrator sets on a user for reporting (users columns). */
 export const readerAttributesSchema = z.object({
   professionalTitle: z.string().trim().max(64).nullable(),
