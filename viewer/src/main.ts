@@ -19,6 +19,7 @@ import { ConsultationController } from './state/consultation-controller.ts';
 import { CriticalController } from './state/critical-controller.ts';
 import { Controller } from './state/controller.ts';
 import { ReportController } from './state/report-controller.ts';
+import { RequestController } from './state/request-controller.ts';
 import { ShareController } from './state/share-controller.ts';
 import { WorklistController } from './state/worklist-controller.ts';
 import { createStore } from './state/store.ts';
@@ -26,6 +27,7 @@ import { AppView } from './ui/app-view.ts';
 import { ConsultationPanel } from './ui/consultation-panel.ts';
 import { CriticalPanel } from './ui/critical-panel.ts';
 import { ReportPanel } from './ui/report-panel.ts';
+import { RequestDialog } from './ui/request-dialog.ts';
 import { SharePanel } from './ui/share-panel.ts';
 import { WorklistView } from './ui/worklist-view.ts';
 
@@ -60,6 +62,7 @@ const connection = new Connection({
   unauthorized: sessionLost,
 });
 const client = new DicomWebClient(connection);
+const reportClient = new ReportClient(connection);
 
 // The engine reports to the viewport grid, which exists only once the view is built: forward through it.
 let view: AppView | undefined;
@@ -85,6 +88,7 @@ controller = new Controller(
   },
   localStorage,
   sessionStorage,
+  reportClient,
 );
 view = new AppView(controller, (study, series) => client.seriesThumbnail(study, series));
 document.getElementById('app')!.replaceChildren(view.element);
@@ -100,7 +104,7 @@ store.subscribe(renderConsultation);
 consultations.store.subscribe(renderConsultation);
 renderConsultation();
 // The report editor beside the images of the study the reading screen opened.
-const reports = new ReportController(new ReportClient(connection), store);
+const reports = new ReportController(reportClient, store);
 const reportPanel = new ReportPanel(reports);
 view.reading.besideImages(reportPanel.element);
 const renderReport = () => reportPanel.render(reports.store.get(), translator(store.get().locale), store.get().route.page === 'viewer');
@@ -117,7 +121,8 @@ store.subscribe(renderShare);
 shares.store.subscribe(renderShare);
 renderShare();
 // The reading worklist (its own state): entered when the route goes there, left when it goes away.
-const worklist = new WorklistController(new ReadingClient(connection, () => location.href), (studyInstanceUid) => void controller?.openStudy(studyInstanceUid));
+const readingClient = new ReadingClient(connection, () => location.href);
+const worklist = new WorklistController(readingClient, (studyInstanceUid) => void controller?.openStudy(studyInstanceUid));
 const worklistView = new WorklistView(worklist);
 view.element.append(worklistView.element);
 const renderWorklist = () => {
@@ -131,6 +136,16 @@ const renderWorklist = () => {
 store.subscribe(renderWorklist);
 worklist.store.subscribe(renderWorklist);
 renderWorklist();
+// A hospital's request for remote reading (远程诊断申请): on each row of the study list, and in the header of the reading screen.
+const requests = new RequestController(readingClient, () => controller!.showWorklist());
+const requestDialog = new RequestDialog(requests);
+view.studyList.addRowAction(requestDialog.rowAction);
+view.headerTools.append(requestDialog.toggle);
+view.element.append(requestDialog.element);
+const renderRequest = () => requestDialog.render(store.get(), requests.store.get(), translator(store.get().locale));
+store.subscribe(renderRequest);
+requests.store.subscribe(renderRequest);
+renderRequest();
 // Critical findings (危急值) beside every screen, polled while someone who reads images is signed in.
 const critical = new CriticalController(new CriticalClient(connection));
 const criticalPanel = new CriticalPanel(critical);

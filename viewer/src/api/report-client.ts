@@ -1,4 +1,4 @@
-import type { DraftSave, Report, ReportContent, ReportTemplate, SignRequest } from '../../../archive/reading/report.ts';
+import type { DraftSave, Report, ReportContent, ReportStatusSummary, ReportTemplate, SignRequest } from '../../../archive/reading/report.ts';
 import type { Connection } from './http.ts';
 
 /** /api/studies/{study}/report and the report templates: the report editor's one way to the archive. */
@@ -33,6 +33,12 @@ export class ReportClient {
   async workitem(workitemUid: string): Promise<Record<string, { vr: string; Value?: unknown[] }>> {
     const body = await this.connection.json<Record<string, { vr: string; Value?: unknown[] }>[]>(`/dicom-web/workitems/${encodeURIComponent(workitemUid)}`, { accept: 'application/dicom+json' });
     return body[0] ?? {};
+  }
+
+  /** Where the signed reports of these studies stand (a page of the list, a patient's priors), in one request. */
+  statuses(studyInstanceUids: readonly string[]): Promise<ReportStatusSummary[]> {
+    const query = new URLSearchParams(studyInstanceUids.map((study) => ['study', study]));
+    return this.connection.json(`${this.apiRoot}/report-statuses?${query}`, { withPurpose: true });
   }
 
   templates(modality: string | undefined, bodyPart: string | undefined): Promise<ReportTemplate[]> {

@@ -1,5 +1,6 @@
 import { ApiError } from '../api/http.ts';
 import type { AdminUser, ApiToken, AuditEvent, AuditVerification, CreatedToken, DicomPeer, Institution, Region } from '../api/admin-models.ts';
+import type { ReportStatusSummary } from '../../../archive/reading/report.ts';
 import type { SeriesSummary, StudySummary } from '../dicomweb/models.ts';
 import type { Locale, MessageKey } from '../i18n/messages.ts';
 import type { PrimaryTool } from '../imaging/engine.ts';
@@ -28,6 +29,8 @@ export interface StudyListState {
   results: Loadable<{ studies: StudySummary[]; remaining: number }> | undefined;
   expandedStudy: string | undefined;
   seriesOf: Record<string, Loadable<SeriesSummary[]>>;
+  /** The signed reports of the page's studies, by study (a study not named has none). */
+  reports: Loadable<Record<string, ReportStatusSummary>> | undefined;
 }
 
 export interface OpenStudy {
@@ -51,6 +54,8 @@ export interface ReadingState {
   stacks: Record<string, Loadable<SeriesStack>>;
   layout: LayoutState;
   priors: Loadable<StudySummary[]> | undefined;
+  /** The signed reports of the priors, by study. */
+  priorReports: Loadable<Record<string, ReportStatusSummary>> | undefined;
   tool: PrimaryTool;
   linked: boolean;
   cineFps: number;
@@ -136,11 +141,11 @@ export function seriesKey(ref: SeriesRef): string {
 }
 
 export function emptyReading(): ReadingState {
-  return { studies: {}, stacks: {}, layout: initialLayout(undefined), priors: undefined, tool: 'WindowLevel', linked: true, cineFps: 15, documents: {}, keyImages: [], save: undefined };
+  return { studies: {}, stacks: {}, layout: initialLayout(undefined), priors: undefined, priorReports: undefined, tool: 'WindowLevel', linked: true, cineFps: 15, documents: {}, keyImages: [], save: undefined };
 }
 
 export function emptyList(): StudyListState {
-  return { resultsFor: '', results: undefined, expandedStudy: undefined, seriesOf: {} };
+  return { resultsFor: '', results: undefined, expandedStudy: undefined, seriesOf: {}, reports: undefined };
 }
 
 export function emptyAdmin(): AdminState {

@@ -1,5 +1,7 @@
+import type { ReportStatusSummary } from '../../../archive/reading/report.ts';
 import type { AuthClient } from '../api/auth-client.ts';
 import { ApiError } from '../api/http.ts';
+import type { ReportClient } from '../api/report-client.ts';
 import type { DicomWebClient } from '../dicomweb/client.ts';
 import { text } from '../dicom/dataset.ts';
 import { isImageSeries, matchingSeries, seriesKind, type SeriesSummary, type StudySummary } from '../dicomweb/models.ts';
@@ -11,6 +13,7 @@ import { adminTabsFor, type AdminTab } from '../logic/admin.ts';
 import { activate, assignSeries, changeLayout, compareWithPrior, initialLayout, type LayoutId, type LayoutState, type SeriesRef } from '../logic/layout.ts';
 import { PURPOSE_STORAGE_KEY, purposeToRemember, rememberedPurpose, type PurposeStorage } from '../logic/purpose.ts';
 import { currentDocuments, imageKey, keyObjectSelection, type KeyImage } from '../measurements/structured-report.ts';
+import { statusesByStudy } from '../logic/report-status.ts';
 import { DEFAULT_SORT, parseRoute, permittedRoute, routeUrl, type Route } from '../logic/route.ts';
 import { canStatePurpose, type SignedInUser } from '../logic/session.ts';
 import type { SearchCriteria, SortKey } from '../logic/study-query.ts';
@@ -44,6 +47,7 @@ export class Controller {
     private readonly navigation: Navigation,
     private readonly storage: LocaleStorage,
     private readonly sessionStorage: PurposeStorage,
+    private readonly reports: Pick<ReportClient, 'statuses'>,
   ) {}
 
   /** Asks who is signed in, then shows where the address points, or the sign-in screen. */
@@ -213,10 +217,27 @@ export class Controller {
       this.store.update((state) => (state.list.resultsFor === key ? { ...state, list: { ...state.list, results } } : state));
     const ownOrder = route.sort.key === DEFAULT_SORT.key && route.sort.descending === DEFAULT_SORT.descending;
     const search = { criteria: route.criteria, offset: route.offset, limit: PAGE_SIZE, ...(ownOrder ? {} : { orderBy: route.sort }) };
+    let page: Awaited<ReturnType<DicomWebClient['searchStudies']>>;
     try {
-      setResults({ status: 'ready', value: await this.client.searchStudies(search) });
+      page = await this.client.searchStudies(search);
+      setResults({ status: 'ready', value: page });
     } catch (error) {
-      setResults(failed(error));
+      return setResults(failed(error));
+    }
+    await this.loadReportStatuses(
+      page.studies.map((study) => study.studyInstanceUid),
+      (reports) => this.store.update((state) => (state.list.resultsFor === key ? { ...state, list: { ...state.list, reports } } : state)),
+    );
+  }
+
+  /** Where the reports of a page of studies (or of the priors) stand: one request for them all, never one per row. */
+  private async loadReportStatuses(studyInstanceUids: string[], set: (reports: Loadable<Record<string, ReportStatusSummary>>) => void): Promise<void> {
+    if (studyInstanceUids.length === 0) return set({ status: 'ready', value: {} });
+    set({ status: 'loading' });
+    try {
+      set({ status: 'ready', value: statusesByStudy(await this.reports.statuses(studyInstanceUids)) });
+    } catch (error) {
+      set(failed(error));
     }
   }
 
@@ -280,11 +301,17 @@ export class Controller {
   private async loadPriors(studyInstanceUid: string): Promise<void> {
     const setPriors = (priors: Loadable<StudySummary[]>) => this.store.update((state) => ({ ...state, reading: { ...state.reading, priors } }));
     setPriors({ status: 'loading' });
+    let priors: StudySummary[];
     try {
-      setPriors({ status: 'ready', value: await this.client.priors(studyInstanceUid) });
+      priors = await this.client.priors(studyInstanceUid);
+      setPriors({ status: 'ready', value: priors });
     } catch (error) {
-      setPriors(failed(error));
+      return setPriors(failed(error));
     }
+    await this.loadReportStatuses(
+      priors.map((prior) => prior.studyInstanceUid),
+      (priorReports) => this.store.update((state) => ({ ...state, reading: { ...state.reading, priorReports } })),
+    );
   }
 
   /** A prior beside the current study (1×2), with the prior's series that best matches the one on screen. */

@@ -23,7 +23,7 @@ export class AppView {
   /** Buttons of the panels every screen offers (critical findings, share, consultation): in the header, where they cover nothing. */
   readonly headerTools = h('span', { class: 'header-tools' });
   private readonly signIn: SignInView;
-  private readonly studyList: StudyListView;
+  readonly studyList: StudyListView;
   private readonly admin: AdminView;
   private readonly dialogHost = h('div');
   private previous: AppState | undefined;

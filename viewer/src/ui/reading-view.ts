@@ -11,6 +11,7 @@ import type { Controller } from '../state/controller.ts';
 import { h, replaceChildren } from './dom.ts';
 import { problemText } from './problem-text.ts';
 import { purposeNotice } from './purpose-dialog.ts';
+import { reportStatusBadge } from './report-badge.ts';
 import { thumbnailImage, type ThumbnailSource } from './thumbnail.ts';
 import { SERIES_DRAG_TYPE, ViewportGrid } from './viewport-grid.ts';
 
@@ -254,7 +255,15 @@ export class ReadingView {
         h(
           'li',
           { class: shown.has(prior.studyInstanceUid) ? 'prior shown' : 'prior', 'data-study': prior.studyInstanceUid },
-          h('div', { class: 'prior-date' }, formatDicomDate(prior.studyDate), ' ', h('span', { class: 'modality' }, prior.modalities.join(' '))),
+          h(
+            'div',
+            { class: 'prior-date' },
+            formatDicomDate(prior.studyDate),
+            ' ',
+            h('span', { class: 'modality' }, prior.modalities.join(' ')),
+            ' ',
+            reportStatusBadge(state.reading.priorReports, prior.studyInstanceUid, t, () => void this.controller.openStudy(prior.studyInstanceUid)),
+          ),
           h('div', { class: 'prior-institution' }, prior.institution),
           h('div', { class: 'muted' }, prior.description),
           h('button', { type: 'button', class: 'compare', onclick: () => void this.controller.comparePrior(prior) }, t('viewer.compare')),

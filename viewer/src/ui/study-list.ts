@@ -10,6 +10,7 @@ import { PAGE_SIZE } from '../state/controller.ts';
 import { h, replaceChildren } from './dom.ts';
 import { problemText } from './problem-text.ts';
 import { purposeNotice } from './purpose-dialog.ts';
+import { reportStatusBadge } from './report-badge.ts';
 import { thumbnailImage, type ThumbnailSource } from './thumbnail.ts';
 
 interface Column {
@@ -33,6 +34,9 @@ const COLUMNS: readonly Column[] = [
 
 type TextField = Exclude<keyof SearchCriteria, 'modality'>;
 
+/** Something else a row offers beside 打开 (the remote reading request), or nothing for this user. */
+export type RowAction = (study: StudySummary, state: AppState, t: Translate) => HTMLElement | null;
+
 /**
  * The study browser: the search form, the sortable result table one page at a time, and a
  * study's series with thumbnails when its row is expanded.
@@ -43,6 +47,7 @@ export class StudyListView {
   /** Whose studies the list covers: the reader's institution, or with a stated purpose also linked patients' elsewhere. */
   private readonly scope = h('div', { class: 'scope' });
   private readonly results = h('div', { class: 'results' });
+  private readonly rowActions: RowAction[] = [];
 
   constructor(
     private readonly controller: Controller,
@@ -53,6 +58,11 @@ export class StudyListView {
       event.preventDefault();
       void this.controller.search(this.readForm());
     });
+  }
+
+  /** Adds an action to every row, after 打开 (as ReadingView.besideImages adds a panel). */
+  addRowAction(action: RowAction): void {
+    this.rowActions.push(action);
   }
 
   render(state: AppState, t: Translate, languageChanged: boolean): void {
@@ -139,6 +149,7 @@ export class StudyListView {
           ),
         );
       }),
+      h('th', { class: 'col-report' }, t('column.report')),
       h('th'),
     );
     const rows = studies.flatMap((study) => this.studyRows(study, state, t));
@@ -178,10 +189,11 @@ export class StudyListView {
         ),
       ),
       COLUMNS.map((column) => h('td', { class: column.numeric ? `numeric col-${column.key}` : `col-${column.key}` }, column.cell(study, state.locale))),
-      h('td', {}, h('button', { type: 'button', class: 'open primary', onclick: open }, t('list.open'))),
+      h('td', { class: 'col-report' }, reportStatusBadge(state.list.reports, study.studyInstanceUid, t, open)),
+      h('td', { class: 'study-actions' }, h('button', { type: 'button', class: 'open primary', onclick: open }, t('list.open')), this.rowActions.map((action) => action(study, state, t))),
     );
     if (!expanded) return [row];
-    const detail = h('td', { colspan: COLUMNS.length + 2 }, this.seriesStrip(study, state.list.seriesOf[study.studyInstanceUid], t));
+    const detail = h('td', { colspan: COLUMNS.length + 3 }, this.seriesStrip(study, state.list.seriesOf[study.studyInstanceUid], t));
     return [row, h('tr', { class: 'series-row' }, detail)];
   }
 
