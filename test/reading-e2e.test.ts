@@ -15,12 +15,11 @@ import type { CriticalNotice } from '../archive/reading/critical-finding-wire.ts
 import type { Report } from '../archive/reading/report.ts';
 import type { ShareLinkSummary, IssuedShareLink } from '../archive/reading/share-link-types.ts';
 import { makeCtSeries } from '../fixtures/modalities.ts';
-import type { Institution, Study } from '../fixtures/model.ts';
 import { translator } from '../viewer/src/i18n/i18n.ts';
 import { browserUnavailable, ensureViewerBuilt, launchChromium, screenshot, signIn, waitForCondition, waitForFirstImage, waitForText, watchForPageProblems, type Credentials } from './support/browser.ts';
 import { runDcmtk } from './support/dcmtk.ts';
 import { commandExists, requirePeer } from './support/peers.ts';
-import { readingCentre, type ReadingCentre } from './support/reading-centre.ts';
+import { askEmergencies, qingshiChestCt, readingCentre, type ReadingCentre } from './support/reading-centre.ts';
 import { startTestSystem, type TestSystem } from './support/system.ts';
 
 /**
@@ -45,35 +44,7 @@ const IMPRESSION = '右侧张力性气胸，请立即处理。右肺上叶磨玻
 const AMENDED_IMPRESSION = '右侧张力性气胸，请立即处理。右肺上叶磨玻璃结节，建议6个月后复查胸部CT。';
 const CRITICAL_TEXT = '右侧张力性气胸，纵隔左移';
 
-const qingshi: Institution = { name: '青石县人民医院', code: 'QINGSHI', address: '青石路1号', patientIdIssuer: 'QINGSHI', characterSet: 'ISO_IR 192' };
-const sent: Study = {
-  institution: qingshi,
-  patient: { name: 'Chen^Jing=陈^静', id: 'QS-8001', birthDate: BIRTH_DATE.replace(/-/g, ''), sex: 'F' },
-  accessionNumber: 'QS-ACC-8001',
-  date: '20261205',
-  time: '100000',
-  description: '胸部CT平扫',
-  referringPhysicianName: '',
-};
-
-/** A DT value `minutes` ago, in UTC as Yingyun writes scheduled starts. */
-const minutesAgo = (minutes: number) => `${new Date(Date.now() - minutes * 60_000).toISOString().replace(/[-:T]/g, '').slice(0, 14)}+0000`;
-
-/** An emergency CT reading of the centre, asked through UPS-RS and scheduled `minutes` ago. */
-function emergencyTask(patientId: string, minutes: number): DicomJsonDataset {
-  return {
-    '00100010': { vr: 'PN', Value: [{ Alphabetic: 'Liu^Yang', Ideographic: '刘^洋' }] },
-    '00100020': { vr: 'LO', Value: [patientId] },
-    '00741200': { vr: 'CS', Value: ['HIGH'] },
-    '00404005': { vr: 'DT', Value: [minutesAgo(minutes)] },
-    '00404041': { vr: 'CS', Value: ['READY'] },
-    '00404025': { vr: 'SQ', Value: [{ '00080100': { vr: 'SH', Value: ['READING_CENTRE'] }, '00080102': { vr: 'SH', Value: ['99YINGYUN'] }, '00080104': { vr: 'LO', Value: ['清河市影像诊断中心'] } }] },
-    '0040A370': { vr: 'SQ', Value: [{ '0020000D': { vr: 'UI', Value: [`1.2.826.0.1.3680043.8.498.88${minutes}`] }, '00401002': { vr: 'LO', Value: ['排除颅内出血'] } }] },
-    '00080060': { vr: 'CS', Value: ['CT'] },
-    '00380300': { vr: 'LO', Value: ['emergency'] },
-    '00080080': { vr: 'LO', Value: ['青石县人民医院'] },
-  };
-}
+const sent = qingshiChestCt({ name: 'Chen^Jing=陈^静', id: 'QS-8001', birthDate: BIRTH_DATE.replace(/-/g, ''), sex: 'F' }, 'QS-ACC-8001');
 
 describe('remote reading end to end (issue 15)', { skip: unavailable }, () => {
   let system: TestSystem;
@@ -148,10 +119,7 @@ describe('remote reading end to end (issue 15)', { skip: unavailable }, () => {
     assert.equal(rule.status, 201, JSON.stringify(rule.json));
     // Two emergencies the hospital's RIS asked for through UPS-RS, waiting long enough to show amber and red clocks.
     const risToken = (await administration.createToken(COMMAND_LINE_ACTOR, { username: hospital.username, label: 'county RIS' })).token;
-    for (const [patientId, minutes] of [['QS-9001', 180], ['QS-9002', 50]] as const) {
-      const created = await fetch(`${system.dicomWebUrl}/workitems`, { method: 'POST', headers: { authorization: `Bearer ${risToken}`, 'content-type': 'application/dicom+json' }, body: JSON.stringify(emergencyTask(patientId, minutes)) });
-      assert.equal(created.status, 201, await created.text());
-    }
+    await askEmergencies(system, risToken, 'READING_CENTRE', [['QS-9001', 180], ['QS-9002', 50]]);
     browser = await launchChromium();
     readerPage = await newPage();
     seniorPage = await newPage();

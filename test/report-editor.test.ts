@@ -4,7 +4,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { Report } from '../archive/reading/report.ts';
 import { translator } from '../viewer/src/i18n/i18n.ts';
 import { browserUnavailable, createUser, ensureViewerBuilt, launchChromium, screenshot, signIn, waitForText, watchForPageProblems, type Credentials } from './support/browser.ts';
-import { newUid, studyInstance } from './support/report-study.ts';
+import { countyImage, newUid } from './support/reading-centre.ts';
 import { startTestSystem, type TestSystem } from './support/system.ts';
 
 /**
@@ -35,7 +35,7 @@ describe('report editor in the viewer', { skip: browserUnavailable() }, () => {
 
   before(async () => {
     [system] = await Promise.all([startTestSystem(), ensureViewerBuilt()]);
-    await system.runtime.ingest.ingest({ part10: studyInstance(study) }, { via: 'import', name: 'report-editor', institutionId: system.institutionId });
+    await system.runtime.ingest.ingest({ part10: countyImage(study) }, { via: 'import', name: 'report-editor', institutionId: system.institutionId });
     await system.runtime.queue.whenIdle();
     reader = await createUser(system, 'reader', 'radiologist', '李明 Li Ming');
     senior = await createUser(system, 'senior', 'radiologist', '张伟 Zhang Wei');

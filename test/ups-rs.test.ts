@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { COMMAND_LINE_ACTOR } from '../archive/access/administration.ts';
-import type { Role } from '../archive/access/policy.ts';
 import type { DicomJsonDataset } from '../archive/dicom/types.ts';
+import { newUid, PERFORMED, upsNetwork, upsWorkitem, type Call, type TestUser } from './support/reading-centre.ts';
 import { startTestSystem, type TestSystem } from './support/system.ts';
 
 /**
@@ -11,7 +10,7 @@ import { startTestSystem, type TestSystem } from './support/system.ts';
  * Qingshi and Yunxi hospitals in one district of 清河市, Nanling in a county elsewhere, and the
  * city's reading centre, which sees the city's hospitals.
  */
-const USERS: { username: string; role: Role; institution: string }[] = [
+const USERS: TestUser[] = [
   { username: 'u-qs-radiologist', role: 'radiologist', institution: 'QINGSHI' },
   { username: 'u-qs-referrer', role: 'referring_doctor', institution: 'QINGSHI' },
   { username: 'u-nl-radiologist', role: 'radiologist', institution: 'NANLING' },
@@ -20,17 +19,12 @@ const USERS: { username: string; role: Role; institution: string }[] = [
 ];
 const STUDY = '1.2.826.0.1.3680043.8.498.15001';
 const OTHER_STUDY = '1.2.826.0.1.3680043.8.498.15002';
-let uidCounter = 0;
-const newUid = () => `2.25.${Date.now()}${process.pid}${++uidCounter}`;
 
+/** A HIGH-priority reading, scheduled on a workstation, with its performer, request and input. */
 function workitem(overrides: DicomJsonDataset = {}): DicomJsonDataset {
-  return {
-    '00100010': { vr: 'PN', Value: [{ Alphabetic: 'Wang^XiaoDong', Ideographic: '王^小东' }] },
-    '00100020': { vr: 'LO', Value: ['QS-0001'] },
+  return upsWorkitem({
     '00100021': { vr: 'LO', Value: ['QINGSHI'] },
     '00741200': { vr: 'CS', Value: ['HIGH'] },
-    '00404005': { vr: 'DT', Value: ['20261205093000'] },
-    '00741204': { vr: 'LO', Value: ['胸部CT诊断 Chest CT reading'] },
     '00741202': { vr: 'LO', Value: ['Remote reading'] },
     '00404025': { vr: 'SQ', Value: [{ '00080100': { vr: 'SH', Value: ['RC-WS-1'] }, '00080102': { vr: 'SH', Value: ['99YINGYUN'] }, '00080104': { vr: 'LO', Value: ['Reading centre workstation 1'] } }] },
     '00404034': {
@@ -40,23 +34,13 @@ function workitem(overrides: DicomJsonDataset = {}): DicomJsonDataset {
     '0040A370': { vr: 'SQ', Value: [{ '0020000D': { vr: 'UI', Value: [STUDY] }, '00080050': { vr: 'SH', Value: ['ACC15001'] } }] },
     '00404021': { vr: 'SQ', Value: [{ '0020000D': { vr: 'UI', Value: [STUDY] } }] },
     ...overrides,
-  };
+  });
 }
-const PERFORMED = { '00741216': { vr: 'SQ', Value: [{ '00404050': { vr: 'DT', Value: ['20261205100000'] }, '00404051': { vr: 'DT', Value: ['20261205102000'] } }] } };
 
 describe('UPS-RS worklist service', () => {
   let system: TestSystem;
-  const tokens = new Map<string, string>();
+  let call: Call;
 
-  const call = async (username: string | null, method: string, path: string, body?: unknown) => {
-    const headers = new Headers({ accept: 'application/dicom+json' });
-    headers.set('authorization', username ? `Bearer ${tokens.get(username)}` : `Bearer ${system.adminToken}`);
-    if (body !== undefined) headers.set('content-type', 'application/dicom+json');
-    const response = await fetch(`${system.dicomWebUrl}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    const text = await response.text();
-    const json = text && /json/.test(response.headers.get('content-type') ?? '') ? (JSON.parse(text) as unknown) : undefined;
-    return { status: response.status, warning: response.headers.get('warning'), location: response.headers.get('location'), json };
-  };
   const create = async (username: string, dataset: DicomJsonDataset, uid = newUid()) => {
     const response = await call(username, 'POST', `/workitems?workitem=${uid}`, dataset);
     assert.equal(response.status, 201, JSON.stringify(response.json));
@@ -70,38 +54,24 @@ describe('UPS-RS worklist service', () => {
   const state = (dataset: DicomJsonDataset) => dataset['00741000']?.Value?.[0];
   const changeState = (username: string, uid: string, to: string, transactionUid?: string) =>
     call(username, 'PUT', `/workitems/${uid}/state`, { '00741000': { vr: 'CS', Value: [to] }, ...(transactionUid ? { '00081195': { vr: 'UI', Value: [transactionUid] } } : {}) });
-  const refusedWith = (response: { status: number; warning: string | null; json: unknown }, status: number, dicomStatus: string) => {
+  const refusedWith = (response: { status: number; headers: Headers; json: unknown }, status: number, dicomStatus: string) => {
     assert.equal(response.status, status, JSON.stringify(response.json));
-    assert.match(response.warning ?? '', new RegExp(`^299 \\S+ "${dicomStatus}: `));
+    assert.match(response.headers.get('warning') ?? '', new RegExp(`^299 \\S+ "${dicomStatus}: `));
     assert.equal((response.json as { dicomStatus?: string }).dicomStatus, dicomStatus);
   };
 
   before(async () => {
     system = await startTestSystem();
-    const { administration } = system;
-    const actor = COMMAND_LINE_ACTOR;
-    await administration.createRegion(actor, { code: 'QINGHE', name: '清河市', level: 'city' });
-    await administration.createRegion(actor, { code: 'QINGSHI_DISTRICT', name: '青石区', level: 'district', parentCode: 'QINGHE' });
-    await administration.createRegion(actor, { code: 'NANLING_COUNTY', name: '南岭县', level: 'county' });
-    for (const [code, name, kind, regionCode] of [
-      ['QINGSHI', '青石县人民医院', 'hospital', 'QINGSHI_DISTRICT'],
-      ['NANLING', '南岭县中医院', 'hospital', 'NANLING_COUNTY'],
-      ['READING_CENTRE', '清河市影像诊断中心', 'reading_centre', 'QINGHE'],
-    ] as const) {
-      await administration.createInstitution(actor, { code, name, kind, regionCode });
-    }
-    for (const { username, role, institution } of USERS) {
-      await administration.createUser(actor, { username, displayName: username, role, institutionCode: institution });
-      tokens.set(username, (await administration.createToken(actor, { username, label: 'ups' })).token);
-    }
+    ({ call } = await upsNetwork(system, USERS, 'ups'));
   });
   after(() => system?.shutdown());
 
   it('creates a SCHEDULED workitem and serves it back without a Transaction UID', async () => {
     const response = await call('u-qs-radiologist', 'POST', '/workitems', workitem());
     assert.equal(response.status, 201);
-    const uid = /\/dicom-web\/workitems\/([0-9.]+)$/.exec(response.location ?? '')?.[1];
-    assert.ok(uid, `Location names the new workitem: ${response.location}`);
+    const location = response.headers.get('location');
+    const uid = /\/dicom-web\/workitems\/([0-9.]+)$/.exec(location ?? '')?.[1];
+    assert.ok(uid, `Location names the new workitem: ${location}`);
     const stored = await retrieve('u-qs-radiologist', uid);
     assert.equal(state(stored), 'SCHEDULED');
     assert.equal(stored['00080016']?.Value?.[0], '1.2.840.10008.5.1.4.34.6.1');
@@ -158,7 +128,7 @@ describe('UPS-RS worklist service', () => {
 
     const again = await changeState('u-qs-radiologist', uid, 'COMPLETED', lock);
     assert.equal(again.status, 200);
-    assert.match(again.warning ?? '', /"B306: /);
+    assert.match(again.headers.get('warning') ?? '', /"B306: /);
     refusedWith(await changeState('u-qs-radiologist', uid, 'CANCELED', lock), 409, 'C300');
     refusedWith(await changeState('u-qs-radiologist', uid, 'IN PROGRESS', newUid()), 409, 'C300');
     refusedWith(await call('u-qs-radiologist', 'POST', `/workitems/${uid}?transaction=${lock}`, { '00741200': { vr: 'CS', Value: ['HIGH'] } }), 409, 'C300');
@@ -182,7 +152,7 @@ describe('UPS-RS worklist service', () => {
     assert.equal(progress['00741238']?.Value?.[0], '患者已转院 Patient transferred');
     const again = await call('u-qs-radiologist', 'POST', `/workitems/${uid}/cancelrequest`);
     assert.equal(again.status, 202);
-    assert.match(again.warning ?? '', /"B304: /);
+    assert.match(again.headers.get('warning') ?? '', /"B304: /);
     refusedWith(await changeState('u-qs-radiologist', uid, 'IN PROGRESS', newUid()), 409, 'C300');
     refusedWith(await call('u-qs-radiologist', 'POST', `/workitems/${uid}`, { '00741200': { vr: 'CS', Value: ['LOW'] } }), 409, 'C300');
   });
@@ -200,7 +170,7 @@ describe('UPS-RS worklist service', () => {
     assert.match(String((cancelled['00741002']?.Value?.[0] as DicomJsonDataset)['00404052']?.Value?.[0]), /^\d{14}$/);
     const again = await changeState('u-qs-radiologist', uid, 'CANCELED', lock);
     assert.equal(again.status, 200);
-    assert.match(again.warning ?? '', /"B304: /);
+    assert.match(again.headers.get('warning') ?? '', /"B304: /);
   });
 
   it('answers 404 (C307) for a workitem that does not exist, whatever the operation', async () => {
@@ -255,7 +225,7 @@ describe('UPS-RS worklist service', () => {
     assert.deepEqual(await found('limit=1&offset=1'), [second]);
 
     const unsupported = await call('u-qs-radiologist', 'GET', `/workitems?WorklistLabel=${encodeURIComponent(label)}&Modality=CT`);
-    assert.match(unsupported.warning ?? '', /not supported for matching.*Modality/);
+    assert.match(unsupported.headers.get('warning') ?? '', /not supported for matching.*Modality/);
     assert.equal((await call('u-qs-radiologist', 'GET', '/workitems?ProcedureStepState=DONE')).status, 400);
     assert.equal((await call('u-qs-radiologist', 'GET', '/workitems?ScheduledProcedureStepStartDateTime=tomorrow')).status, 400);
 

@@ -5,12 +5,12 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { COMMAND_LINE_ACTOR } from '../archive/access/administration.ts';
-import type { Role } from '../archive/access/policy.ts';
 import { loadConfig } from '../archive/config.ts';
 import type { DicomJsonDataset } from '../archive/dicom/types.ts';
 import { createLogger } from '../archive/log.ts';
 import { readEventReport, UPS_EVENT_TYPES, type UpsEventReport, type UpsEventSummary } from '../archive/reading/ups-event-report.ts';
 import { startYingyun, type RunningYingyun } from '../gateway/start.ts';
+import { newUid, PERFORMED, upsNetwork, upsWorkitem, type Call, type TestUser } from './support/reading-centre.ts';
 import { startTestSystem, type TestSystem } from './support/system.ts';
 
 /**
@@ -22,7 +22,7 @@ import { startTestSystem, type TestSystem } from './support/system.ts';
  * Nothing here waits for time to pass: a report that must not arrive is shown absent by a later one
  * that must, since each channel receives its reports in the order of the changes.
  */
-const USERS: { username: string; role: Role; institution: string }[] = [
+const USERS: TestUser[] = [
   { username: 's-qs-radiologist', role: 'radiologist', institution: 'QINGSHI' },
   { username: 's-nl-radiologist', role: 'radiologist', institution: 'NANLING' },
   { username: 's-rc-radiologist', role: 'radiologist', institution: 'READING_CENTRE' },
@@ -32,23 +32,9 @@ const USERS: { username: string; role: Role; institution: string }[] = [
 const PASSWORD = 'Qinghe-reading-centre-2026';
 const GLOBAL = '1.2.840.10008.5.1.4.34.5';
 const FILTERED = '1.2.840.10008.5.1.4.34.5.1';
-let uidCounter = 0;
-const newUid = () => `2.25.${Date.now()}${process.pid}${++uidCounter}`;
-
-function workitem(overrides: DicomJsonDataset = {}): DicomJsonDataset {
-  return {
-    '00100010': { vr: 'PN', Value: [{ Alphabetic: 'Wang^XiaoDong', Ideographic: '王^小东' }] },
-    '00100020': { vr: 'LO', Value: ['QS-0001'] },
-    '00741200': { vr: 'CS', Value: ['MEDIUM'] },
-    '00404005': { vr: 'DT', Value: ['20261205093000'] },
-    '00741204': { vr: 'LO', Value: ['胸部CT诊断 Chest CT reading'] },
-    ...overrides,
-  };
-}
 const performer = (code: string, name: string) => ({
   '00404034': { vr: 'SQ', Value: [{ '00404009': { vr: 'SQ', Value: [{ '00080100': { vr: 'SH', Value: [code] }, '00080102': { vr: 'SH', Value: ['99YINGYUN'] }, '00080104': { vr: 'LO', Value: [name] } }] } }] },
 });
-const PERFORMED = { '00741216': { vr: 'SQ', Value: [{ '00404050': { vr: 'DT', Value: ['20261205100000'] }, '00404051': { vr: 'DT', Value: ['20261205102000'] } }] } };
 
 /** One subscriber's event channel: the reports in the order they came, read one after another. */
 class Channel {
@@ -103,16 +89,10 @@ class Channel {
 
 describe('UPS-RS subscriptions and WebSocket event reports', () => {
   let system: TestSystem;
-  const tokens = new Map<string, string>();
+  let tokens: Map<string, string>;
+  let call: Call;
   const channels: Channel[] = [];
 
-  const call = async (username: string, method: string, path: string, body?: unknown) => {
-    const headers = new Headers({ accept: 'application/dicom+json', authorization: `Bearer ${tokens.get(username)}` });
-    if (body !== undefined) headers.set('content-type', 'application/dicom+json');
-    const response = await fetch(`${system.dicomWebUrl}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    const text = await response.text();
-    return { status: response.status, headers: response.headers, json: text && /json/.test(response.headers.get('content-type') ?? '') ? (JSON.parse(text) as { dicomStatus?: string }) : undefined };
-  };
   const create = async (username: string, dataset: DicomJsonDataset) => {
     const uid = newUid();
     const response = await call(username, 'POST', `/workitems?workitem=${uid}`, dataset);
@@ -138,22 +118,7 @@ describe('UPS-RS subscriptions and WebSocket event reports', () => {
 
   before(async () => {
     system = await startTestSystem();
-    const { administration } = system;
-    const actor = COMMAND_LINE_ACTOR;
-    await administration.createRegion(actor, { code: 'QINGHE', name: '清河市', level: 'city' });
-    await administration.createRegion(actor, { code: 'QINGSHI_DISTRICT', name: '青石区', level: 'district', parentCode: 'QINGHE' });
-    await administration.createRegion(actor, { code: 'NANLING_COUNTY', name: '南岭县', level: 'county' });
-    for (const [code, name, kind, regionCode] of [
-      ['QINGSHI', '青石县人民医院', 'hospital', 'QINGSHI_DISTRICT'],
-      ['NANLING', '南岭县中医院', 'hospital', 'NANLING_COUNTY'],
-      ['READING_CENTRE', '清河市影像诊断中心', 'reading_centre', 'QINGHE'],
-    ] as const) {
-      await administration.createInstitution(actor, { code, name, kind, regionCode });
-    }
-    for (const { username, role, institution } of USERS) {
-      await administration.createUser(actor, { username, displayName: username, role, institutionCode: institution, password: PASSWORD });
-      tokens.set(username, (await administration.createToken(actor, { username, label: 'ups subscriptions' })).token);
-    }
+    ({ tokens, call } = await upsNetwork(system, USERS, 'ups subscriptions', PASSWORD));
   });
   after(async () => {
     for (const channel of channels) channel.close();
@@ -161,7 +126,7 @@ describe('UPS-RS subscriptions and WebSocket event reports', () => {
   });
 
   it('a global subscriber hears of creation, assignment, claim, progress, a cancellation request and completion, with the right contents', async () => {
-    const earlier = await create('s-qs-radiologist', workitem());
+    const earlier = await create('s-qs-radiologist', upsWorkitem());
     const channel = await open('s-rc-radiologist', 'RC_READER');
     const created = await subscribe('s-rc-radiologist', GLOBAL, 'RC_READER', '?deletionlock=true');
     assert.equal(created.headers.get('content-location'), `${system.httpUrl.replace(/^http/, 'ws')}/dicom-web/subscribers/RC_READER`);
@@ -171,7 +136,7 @@ describe('UPS-RS subscriptions and WebSocket event reports', () => {
     const initial = await channel.nextAbout(earlier);
     assert.deepEqual({ type: initial.found.eventTypeId, state: initial.found.state }, { type: UPS_EVENT_TYPES.stateReport, state: 'SCHEDULED' });
 
-    const uid = await create('s-qs-radiologist', workitem(performer('DR-LI', 'Li Ming')));
+    const uid = await create('s-qs-radiologist', upsWorkitem(performer('DR-LI', 'Li Ming')));
     const scheduled = await channel.nextAbout(uid);
     assert.deepEqual({ type: scheduled.found.eventTypeId, state: scheduled.found.state }, { type: UPS_EVENT_TYPES.stateReport, state: 'SCHEDULED' });
     const { report: assignedReport, summary: assigned } = await channel.next();
@@ -219,8 +184,8 @@ describe('UPS-RS subscriptions and WebSocket event reports', () => {
   });
 
   it('a subscriber to one workitem hears of it alone; a cancelled SCHEDULED workitem reports IN PROGRESS, then CANCELED with the reason', async () => {
-    const mine = await create('s-qs-radiologist', workitem());
-    const other = await create('s-qs-radiologist', workitem());
+    const mine = await create('s-qs-radiologist', upsWorkitem());
+    const other = await create('s-qs-radiologist', upsWorkitem());
     const channel = await open('s-qs-radiologist', 'QS_DESK');
     await subscribe('s-qs-radiologist', mine, 'QS_DESK');
     assert.deepEqual((await channel.next()).summary, { workitemUid: mine, eventTypeId: UPS_EVENT_TYPES.stateReport, state: 'SCHEDULED' });
@@ -236,8 +201,8 @@ describe('UPS-RS subscriptions and WebSocket event reports', () => {
   it('a filtered global subscription hears only of workitems matching its keys; bad or masked keys are refused', async () => {
     const channel = await open('s-rc-radiologist', 'RC_URGENT');
     await subscribe('s-rc-radiologist', FILTERED, 'RC_URGENT', '?ScheduledProcedureStepPriority=HIGH&ProcedureStepState=SCHEDULED');
-    const routine = await create('s-qs-radiologist', workitem({ '00741200': { vr: 'CS', Value: ['LOW'] } }));
-    const urgent = await create('s-qs-radiologist', workitem({ '00741200': { vr: 'CS', Value: ['HIGH'] } }));
+    const routine = await create('s-qs-radiologist', upsWorkitem({ '00741200': { vr: 'CS', Value: ['LOW'] } }));
+    const urgent = await create('s-qs-radiologist', upsWorkitem({ '00741200': { vr: 'CS', Value: ['HIGH'] } }));
     const { found, skipped } = await channel.nextAbout(urgent);
     assert.equal(found.state, 'SCHEDULED');
     assert.equal(skipped.some((summary) => summary.workitemUid === routine), false, 'the LOW workitem is not reported');
@@ -251,21 +216,21 @@ describe('UPS-RS subscriptions and WebSocket event reports', () => {
 
   it('unsubscribing stops the reports: from a global subscription, and from one workitem while the global one stands', async () => {
     const channel = await open('s-rc-radiologist', 'RC_LEAVER');
-    const sentinel = await create('s-qs-radiologist', workitem());
+    const sentinel = await create('s-qs-radiologist', upsWorkitem());
     await subscribe('s-rc-radiologist', sentinel, 'RC_LEAVER');
     assert.equal((await channel.next()).summary.workitemUid, sentinel);
     await subscribe('s-rc-radiologist', GLOBAL, 'RC_LEAVER');
 
-    const dropped = await create('s-qs-radiologist', workitem());
+    const dropped = await create('s-qs-radiologist', upsWorkitem());
     assert.equal((await channel.nextAbout(dropped)).found.state, 'SCHEDULED');
     assert.equal((await call('s-rc-radiologist', 'DELETE', `/workitems/${dropped}/subscribers/RC_LEAVER`)).status, 200);
     assert.equal((await call('s-qs-radiologist', 'POST', `/workitems/${dropped}`, performer('DR-LI', 'Li Ming'))).status, 200);
-    const kept = await create('s-qs-radiologist', workitem());
+    const kept = await create('s-qs-radiologist', upsWorkitem());
     const afterDrop = await channel.nextAbout(kept);
     assert.equal(afterDrop.skipped.some((summary) => summary.workitemUid === dropped), false, 'nothing more about the workitem left');
 
     assert.equal((await call('s-rc-radiologist', 'DELETE', `/workitems/${GLOBAL}/subscribers/RC_LEAVER`)).status, 200);
-    const unheard = await create('s-qs-radiologist', workitem());
+    const unheard = await create('s-qs-radiologist', upsWorkitem());
     assert.equal((await call('s-qs-radiologist', 'POST', `/workitems/${kept}`, performer('DR-ZHAO', 'Zhao Lei'))).status, 200);
     // Unsubscribing globally took every workitem subscription of the AE Title with it; subscribe the sentinel anew.
     await subscribe('s-rc-radiologist', sentinel, 'RC_LEAVER');
@@ -276,10 +241,10 @@ describe('UPS-RS subscriptions and WebSocket event reports', () => {
   it('a suspended global subscription keeps the workitems it had and takes no new ones', async () => {
     const channel = await open('s-rc-radiologist', 'RC_PAUSE');
     await subscribe('s-rc-radiologist', GLOBAL, 'RC_PAUSE');
-    const existing = await create('s-qs-radiologist', workitem());
+    const existing = await create('s-qs-radiologist', upsWorkitem());
     await channel.nextAbout(existing);
     assert.equal((await call('s-rc-radiologist', 'POST', `/workitems/${GLOBAL}/subscribers/RC_PAUSE/suspend`)).status, 200);
-    const fresh = await create('s-qs-radiologist', workitem());
+    const fresh = await create('s-qs-radiologist', upsWorkitem());
     await claim('s-rc-radiologist', existing);
     const { found, skipped } = await channel.nextAbout(existing);
     assert.equal(found.state, 'IN PROGRESS');
@@ -290,12 +255,12 @@ describe('UPS-RS subscriptions and WebSocket event reports', () => {
 
   it('a cancellation request reaches the performer only while they are subscribed: unsubscribed, it is refused C312', async () => {
     // The hospital's radiologist reads it this time; the centre (subscribed globally elsewhere) asks to cancel.
-    const uid = await create('s-qs-radiologist', workitem());
+    const uid = await create('s-qs-radiologist', upsWorkitem());
     await subscribe('s-qs-radiologist', uid, 'QS_PERFORMER');
     await claim('s-qs-radiologist', uid);
     assert.equal((await call('s-rc-radiologist', 'POST', `/workitems/${uid}/cancelrequest`, {})).status, 202);
     assert.equal((await call('s-qs-radiologist', 'DELETE', `/workitems/${uid}/subscribers/QS_PERFORMER`)).status, 200);
-    const refused = await call('s-rc-radiologist', 'POST', `/workitems/${uid}/cancelrequest`, {});
+    const refused = await call<{ dicomStatus?: string }>('s-rc-radiologist', 'POST', `/workitems/${uid}/cancelrequest`, {});
     assert.equal(refused.status, 409);
     assert.equal(refused.json?.dicomStatus, 'C312');
   });
@@ -305,14 +270,14 @@ describe('UPS-RS subscriptions and WebSocket event reports', () => {
     await subscribe('s-nl-radiologist', GLOBAL, 'NL_READER');
     // The reading centre's subscriber with the same AE Title is another subscriber.
     await subscribe('s-rc-radiologist', GLOBAL, 'NL_READER');
-    const qingshi = await create('s-qs-radiologist', workitem());
+    const qingshi = await create('s-qs-radiologist', upsWorkitem());
     await claim('s-rc-radiologist', qingshi);
-    const nanling = await create('s-nl-radiologist', workitem());
+    const nanling = await create('s-nl-radiologist', upsWorkitem());
     const { found, skipped } = await channel.nextAbout(nanling);
     assert.equal(found.state, 'SCHEDULED');
     assert.deepEqual(skipped.filter((summary) => summary.workitemUid !== nanling), [], 'nothing of Qingshi, not even initial state reports');
 
-    const outside = await call('s-nl-radiologist', 'POST', `/workitems/${qingshi}/subscribers/NL_READER`);
+    const outside = await call<{ dicomStatus?: string }>('s-nl-radiologist', 'POST', `/workitems/${qingshi}/subscribers/NL_READER`);
     assert.equal(outside.status, 404);
     assert.equal(outside.json?.dicomStatus, 'C307');
 
@@ -347,10 +312,10 @@ describe('UPS-RS subscriptions and WebSocket event reports', () => {
     const closed = new Promise<number>((resolve) => channel.socket.once('close', (code) => resolve(code)));
     const subscribed = await fetch(`${system.dicomWebUrl}/workitems/${GLOBAL}/subscribers/RC_REVOKED`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
     assert.equal(subscribed.status, 201);
-    const heard = await create('s-qs-radiologist', workitem());
+    const heard = await create('s-qs-radiologist', upsWorkitem());
     assert.equal((await channel.nextAbout(heard)).found.state, 'SCHEDULED');
     await system.administration.revokeToken(COMMAND_LINE_ACTOR, id);
-    const unheard = await create('s-qs-radiologist', workitem());
+    const unheard = await create('s-qs-radiologist', upsWorkitem());
     // Frames arrive in order: every report sent before the close has been received by now.
     assert.equal(await closed, 1008);
     assert.equal(channel.received().some((summary) => summary.workitemUid === unheard), false);
@@ -368,7 +333,7 @@ describe('UPS-RS subscriptions and WebSocket event reports', () => {
     channels.push(channel);
     const subscribed = await fetch(`${system.dicomWebUrl}/workitems/${GLOBAL}/subscribers/RC_SCREEN`, { method: 'POST', headers: { cookie: cookies.join('; '), 'x-csrf-token': decodeURIComponent(csrf) } });
     assert.equal(subscribed.status, 201);
-    const uid = await create('s-qs-radiologist', workitem());
+    const uid = await create('s-qs-radiologist', upsWorkitem());
     assert.equal((await channel.nextAbout(uid)).found.state, 'SCHEDULED');
   });
 
@@ -382,7 +347,7 @@ describe('UPS-RS subscriptions and WebSocket event reports', () => {
     assert.equal(rowCount, 1, 'one connection listens for the whole process');
     assert.equal(await closed, 1012);
     const again = await open('s-rc-radiologist', 'RC_RESILIENT');
-    const uid = await create('s-qs-radiologist', workitem());
+    const uid = await create('s-qs-radiologist', upsWorkitem());
     assert.equal((await again.nextAbout(uid)).found.state, 'SCHEDULED');
   });
 
@@ -401,7 +366,7 @@ describe('UPS-RS subscriptions and WebSocket event reports', () => {
       second = await startYingyun(config, createLogger(config.logLevel), 'gateway');
       const channel = await open('s-rc-radiologist', 'RC_SECOND', `http://127.0.0.1:${second.httpPort}`);
       await subscribe('s-rc-radiologist', GLOBAL, 'RC_SECOND');
-      const uid = await create('s-qs-radiologist', workitem());
+      const uid = await create('s-qs-radiologist', upsWorkitem());
       assert.equal((await channel.nextAbout(uid)).found.state, 'SCHEDULED');
       await claim('s-rc-radiologist', uid);
       assert.deepEqual((await channel.nextAbout(uid)).found, { workitemUid: uid, eventTypeId: UPS_EVENT_TYPES.stateReport, state: 'IN PROGRESS' });

@@ -2,10 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { COMMAND_LINE_ACTOR } from '../archive/access/administration.ts';
-import type { DicomJsonDataset } from '../archive/dicom/types.ts';
 import { makeCtSeries } from '../fixtures/modalities.ts';
-import type { Institution, Study } from '../fixtures/model.ts';
 import { browserUnavailable, ensureViewerBuilt, launchChromium, screenshot, signIn, waitForCondition, watchForPageProblems } from './support/browser.ts';
+import { askEmergencies, qingshiChestCt } from './support/reading-centre.ts';
 import { startTestSystem, type TestSystem } from './support/system.ts';
 
 /**
@@ -15,35 +14,7 @@ import { startTestSystem, type TestSystem } from './support/system.ts';
  */
 const unavailable = browserUnavailable();
 const PASSWORD = 'worklist screen passphrase';
-const qingshi: Institution = { name: '青石县人民医院', code: 'QINGSHI', address: '青石路1号', patientIdIssuer: 'QINGSHI', characterSet: 'ISO_IR 192' };
-const arriving: Study = {
-  institution: qingshi,
-  patient: { name: 'Chen^Jing=陈^静', id: 'QS-7001', birthDate: '19800202', sex: 'F' },
-  accessionNumber: 'QS-ACC-7001',
-  date: '20261205',
-  time: '100000',
-  description: '胸部CT平扫',
-  referringPhysicianName: '',
-};
-
-/** A DT value `minutes` ago, in UTC as Yingyun writes scheduled starts. */
-const minutesAgo = (minutes: number) => `${new Date(Date.now() - minutes * 60_000).toISOString().replace(/[-:T]/g, '').slice(0, 14)}+0000`;
-
-/** An emergency CT reading asked of the centre by another system through UPS-RS, scheduled `minutes` ago. */
-function emergencyTask(patientId: string, minutes: number): DicomJsonDataset {
-  return {
-    '00100010': { vr: 'PN', Value: [{ Alphabetic: `Test^${patientId}` }] },
-    '00100020': { vr: 'LO', Value: [patientId] },
-    '00741200': { vr: 'CS', Value: ['HIGH'] },
-    '00404005': { vr: 'DT', Value: [minutesAgo(minutes)] },
-    '00404041': { vr: 'CS', Value: ['READY'] },
-    '00404025': { vr: 'SQ', Value: [{ '00080100': { vr: 'SH', Value: ['RC'] }, '00080102': { vr: 'SH', Value: ['99YINGYUN'] }, '00080104': { vr: 'LO', Value: ['清河市影像诊断中心'] } }] },
-    '0040A370': { vr: 'SQ', Value: [{ '0020000D': { vr: 'UI', Value: [`1.2.826.0.1.3680043.8.498.77${minutes}`] }, '00401002': { vr: 'LO', Value: ['排除颅内出血'] } }] },
-    '00080060': { vr: 'CS', Value: ['CT'] },
-    '00380300': { vr: 'LO', Value: ['emergency'] },
-    '00080080': { vr: 'LO', Value: ['青石县人民医院'] },
-  };
-}
+const arriving = qingshiChestCt({ name: 'Chen^Jing=陈^静', id: 'QS-7001', birthDate: '19800202', sex: 'F' }, 'QS-ACC-7001');
 
 describe('worklist screen', { skip: unavailable }, () => {
   let system: TestSystem;
@@ -74,11 +45,7 @@ describe('worklist screen', { skip: unavailable }, () => {
     const qsToken = (await administration.createToken(actor, { username: 'qs-radiologist', label: 'worklist-screen' })).token;
     const rule = await system.fetch(`${system.httpUrl}/api/admin/reading-rules`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ readingCentreId: centre.id, regionId: region.id, modalities: ['CT'] }) });
     assert.equal(rule.status, 201);
-    // Emergency CT: 1 h. Three hours waiting is red; fifty minutes is amber (after 75 %).
-    for (const [patientId, minutes] of [['RED-1', 180], ['AMBER-1', 50]] as const) {
-      const created = await fetch(`${system.dicomWebUrl}/workitems`, { method: 'POST', headers: { authorization: `Bearer ${qsToken}`, 'content-type': 'application/dicom+json' }, body: JSON.stringify(emergencyTask(patientId, minutes)) });
-      assert.equal(created.status, 201, await created.text());
-    }
+    await askEmergencies(system, qsToken, 'RC', [['RED-1', 180], ['AMBER-1', 50]]);
     browser = await launchChromium();
     const context = await browser.newContext({ viewport: { width: 1500, height: 860 }, locale: 'zh-CN' });
     page = await context.newPage();
