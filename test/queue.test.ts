@@ -90,6 +90,34 @@ function queueContract(name: string, open: (t: TestContext) => Promise<JobQueue 
       await queue.close();
     });
 
+    it('leaves a job that failed for good in the failed list: enqueuing its id again runs nothing, retryFailed does', async (t) => {
+      const queue = await open(t);
+      if (!queue) return;
+      let attempts = 0;
+      const doomed: JobDefinition<Record<string, never>> = {
+        name: 'doomed',
+        payload: z.object({}),
+        handle: async () => {
+          attempts++;
+          throw new Error('always fails');
+        },
+      };
+      queue.startWorkers([doomed], 1);
+      await queue.enqueue('doomed', {}, { jobId: 'doomed-1' });
+      await queue.whenIdle();
+      assert.equal(attempts, 5, 'retried, then given up');
+      assert.deepEqual((await queue.listFailed(10)).map((job) => job.id), ['doomed-1']);
+      // What a sweep of unfinished work does every pass: nothing may start again.
+      await queue.enqueue('doomed', {}, { jobId: 'doomed-1' });
+      await queue.whenIdle();
+      assert.equal(attempts, 5, 'not run again');
+      assert.deepEqual(await queue.counts(), { waiting: 0, active: 0, delayed: 0, failed: 1 });
+      assert.equal(await queue.retryFailed(), 1);
+      await queue.whenIdle();
+      assert.ok(attempts > 5, 'a person’s retry runs it again');
+      await queue.close();
+    });
+
     it('rejects a payload that does not match the job schema instead of running it', async (t) => {
       const queue = await open(t);
       if (!queue) return;

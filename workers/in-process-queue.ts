@@ -60,6 +60,8 @@ export class InProcessQueue implements JobQueue {
     }
     const id = options.jobId ?? options.debounceId ?? `${name}-${++this.sequence}`;
     if (this.byId.has(id) && !options.debounceId) return;
+    // As BullMQ keeps a failed job under its id: it runs again when retried, not when enqueued again.
+    if (options.jobId && this.failed.some((failed) => failed.id === options.jobId)) return;
     const job: PendingJob = { id, name, payload, attemptsMade: 0, debounceId: options.debounceId };
     this.byId.set(id, job);
     if (options.debounceId) this.debounced.set(options.debounceId, job);

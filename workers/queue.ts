@@ -12,7 +12,12 @@ export interface JobDefinition<Payload = unknown> {
 }
 
 export interface EnqueueOptions {
-  /** While a job with this id is waiting or running, enqueuing it again does nothing. */
+  /**
+   * While a job with this id is waiting, running, waiting to be retried, or kept in the failed list,
+   * enqueuing it again does nothing: a failed job runs again only through `retryFailed`, so a sweep
+   * that enqueues what is still undone (the reconciler) cannot start a job that fails for good over
+   * and over.
+   */
   jobId?: string;
   delayMs?: number;
   /**
@@ -48,7 +53,11 @@ export interface JobQueue {
   counts(): Promise<QueueCounts>;
   /** Resolves when jobs can be enqueued right now (Redis answers; the in-process queue is open). */
   checkAvailable(): Promise<void>;
-  /** Resolves when nothing is waiting, delayed or running (for tests and benchmarks). */
+  /**
+   * Resolves when nothing is waiting, delayed or running (for tests and benchmarks). A job waiting
+   * for its next attempt counts as delayed, so this waits for retries to succeed or give up (up to
+   * about 15 s with the default backoff); jobs in the failed list do not count.
+   */
   whenIdle(): Promise<void>;
   /** Stops taking new jobs and waits for running ones to finish. */
   close(): Promise<void>;
