@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { ConsultationFacts } from '../consultation/consultation-state.ts';
 import type { Consultation, ConsultationStatus } from '../consultation/wire.ts';
 import { AccessGrantsRepository } from './access-grants-repository.ts';
+import { inTransaction } from './transaction.ts';
 
 /** A stored consultation: what the state machine decides on, and what the participants are shown. */
 export interface ConsultationRow extends ConsultationFacts {
@@ -67,18 +68,7 @@ export class ConsultationsRepository {
    * it makes or revokes, and the row's lock (`find(id, { forUpdate })`) commit or fail together.
    */
   async transaction<T>(work: (repositories: { consultations: ConsultationsRepository; grants: AccessGrantsRepository }) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      const result = await work({ consultations: new ConsultationsRepository(this.pool, client), grants: new AccessGrantsRepository(client) });
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    return inTransaction(this.pool, (client) => work({ consultations: new ConsultationsRepository(this.pool, client), grants: new AccessGrantsRepository(client) }));
   }
 
   async create(invitation: { studyInstanceUid: string; inviterUserId: string; inviteeUserId: string; reason: string }): Promise<string> {

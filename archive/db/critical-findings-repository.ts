@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { Role } from '../access/policy.ts';
 import type { CategoryUpdate, CriticalCategory, CriticalContact, CriticalNotice, CriticalSettingsUpdate, CriticalStep, CriticalStepKind } from '../reading/critical-finding-wire.ts';
+import { inTransaction } from './transaction.ts';
 
 /** What the service stores when a finding is raised: the notice's facts, copied once. */
 export interface NewNotice {
@@ -114,7 +115,7 @@ export class CriticalFindingsRepository {
 
   /** Replaces a hospital's settings and contacts together; a secret not given keeps the stored one. */
   async saveSettings(institutionId: string, update: CriticalSettingsUpdate): Promise<void> {
-    await this.transaction(async (client) => {
+    await inTransaction(this.pool, async (client) => {
       await client.query(
         `INSERT INTO critical_settings (institution_id, webhook_url, webhook_secret, escalate_after_seconds) VALUES ($1, $2, $3, $4)
          ON CONFLICT (institution_id) DO UPDATE SET webhook_url = EXCLUDED.webhook_url,
@@ -133,7 +134,7 @@ export class CriticalFindingsRepository {
    * already raised answers the stored notice with no new step (the listener ran twice).
    */
   async raise(notice: NewNotice, steps: { raised: StepInput; notified: StepInput }): Promise<{ noticeId: string; notifiedStepId: string | null }> {
-    return this.transaction(async (client) => {
+    return inTransaction(this.pool, async (client) => {
       const inserted = await client.query<{ id: string }>(
         `INSERT INTO critical_notices (study_instance_uid, institution_id, report_id, category_code, text, patient_id, patient_name,
                                        raised_by_user_id, raised_by_name, raising_institution_id, next_escalation_at)
@@ -211,7 +212,7 @@ export class CriticalFindingsRepository {
 
   /** Records the acknowledgement once: false when someone acknowledged it first. */
   async acknowledge(noticeId: string, by: { userId: string; name: string; role: string | null; phone: string | null; readBack: string }, step: StepInput): Promise<boolean> {
-    return this.transaction(async (client) => {
+    return inTransaction(this.pool, async (client) => {
       const { rowCount } = await client.query(
         `UPDATE critical_notices SET acknowledged_at = now(), acknowledged_by_user_id = $2, acknowledged_by_name = $3, acknowledged_by_role = $4,
                 acknowledged_by_phone = $5, read_back = $6, next_escalation_at = NULL
@@ -231,7 +232,7 @@ export class CriticalFindingsRepository {
    * `recipientsOf` names who the level reaches; `nextAfterSeconds` null ends escalation.
    */
   async escalateDue(plan: (notice: { noticeId: string; institutionId: string; level: number }) => Promise<{ step: StepInput; nextAfterSeconds: number | null }>): Promise<Escalated[]> {
-    return this.transaction(async (client) => {
+    return inTransaction(this.pool, async (client) => {
       const { rows } = await client.query<{ id: string; institution_id: string; escalation_level: number }>(
         `SELECT id::text, institution_id::text, escalation_level FROM critical_notices
          WHERE next_escalation_at <= now() AND acknowledged_at IS NULL ORDER BY next_escalation_at LIMIT 100 FOR UPDATE SKIP LOCKED`,
@@ -318,21 +319,6 @@ export class CriticalFindingsRepository {
       escalationLevel: row.escalation_level,
       steps: byNotice.get(row.id) ?? [],
     }));
-  }
-
-  private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      const result = await work(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
   }
 }
 

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { Logger } from '../log.ts';
 import { UPS_FILTERED_GLOBAL_SUBSCRIPTION_UID, UPS_GLOBAL_SUBSCRIPTION_UID } from '../reading/ups-event-report.ts';
+import { inTransaction } from './transaction.ts';
 
 /** A subscription that covers a workitem: whose it is, and the filter a filtered global one matches by. */
 export interface CoveringSubscription {
@@ -28,9 +29,7 @@ export class UpsSubscriptionsRepository {
    * subscriber left, and ends a suspension, since subscribing globally covers every workitem anew.
    */
   async subscribe(userId: string, aeTitle: string, target: string, options: { deletionLock: boolean; filter: Record<string, string> | null }): Promise<void> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+    await inTransaction(this.pool, async (client) => {
       if (GLOBAL_TARGETS.includes(target)) {
         await client.query('DELETE FROM ups_subscriptions WHERE user_id = $1 AND ae_title = $2 AND excluded', [userId, aeTitle]);
       }
@@ -41,13 +40,7 @@ export class UpsSubscriptionsRepository {
          DO UPDATE SET filter = EXCLUDED.filter, deletion_lock = EXCLUDED.deletion_lock, suspended_at = NULL, excluded = false`,
         [userId, aeTitle, target, options.filter, options.deletionLock],
       );
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   /** Suspends a global or filtered subscription; false when there is none. */
