@@ -56,7 +56,6 @@ export class RequestDialog {
       this.sentNote,
       h('div', { class: 'dialog-buttons' }, this.cancelButton, this.sendButton, this.followButton),
     );
-    this.element.append(this.form);
     this.form.addEventListener('submit', (event) => {
       event.preventDefault();
       void controller.send(this.read());
@@ -78,7 +77,9 @@ export class RequestDialog {
     this.toggle.onclick = onScreen ? () => this.controller.open(onScreen) : null;
     const study = state.study;
     this.element.hidden = !study;
-    if (!study) return void (this.openFor = undefined);
+    // Closed, the dialog leaves the page: only an open dialog is a [role=dialog] to find.
+    if (!study) return void (this.element.replaceChildren(), (this.openFor = undefined));
+    if (!this.form.isConnected) this.element.append(this.form);
     if (this.openFor !== study.studyInstanceUid) {
       this.openFor = study.studyInstanceUid;
       this.fill(emptyRequestForm(signedInUserOf(app)?.displayName ?? ''));
