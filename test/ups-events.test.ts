@@ -1,10 +1,20 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import type { Principal, Visibility } from '../archive/access/policy.ts';
 import type { DicomJsonDataset } from '../archive/dicom/types.ts';
 import { eventChannelUrl, eventReport, isAeTitle, readEventReport, UPS_EVENT_TYPES } from '../archive/reading/ups-event-report.ts';
 import { cancelRequested, eventsOfCreate, eventsOfStateChange, eventsOfUpdate } from '../archive/reading/ups-events.ts';
+import { workitemIndexKeys } from '../archive/reading/workitem.ts';
+import { WorkitemsRepository } from '../archive/db/workitems-repository.ts';
+import { WorklistRefusal } from '../archive/reading/worklist-service.ts';
+import { upsWorkitem } from './support/reading-centre.ts';
+import { openTestRuntime, QUARANTINE_INSTITUTION_ID } from './support/runtime.ts';
 
-/** Which change raises which UPS event (PS3.4 CC.2.4.3), and the wire format of a report: pure, no system. */
+/**
+ * Which change raises which UPS event (PS3.4 CC.2.4.3) and the wire format of a report, pure; then,
+ * on a real PostgreSQL, that a change's events are sent exactly when it commits.
+ */
 const SCHEDULED: DicomJsonDataset = {
   '00080018': { vr: 'UI', Value: ['2.25.1'] },
   '00741000': { vr: 'CS', Value: ['SCHEDULED'] },
@@ -67,5 +77,64 @@ describe('UPS event reports on the wire', () => {
     assert.equal(eventChannelUrl('http://127.0.0.1:8080', 'RC'), 'ws://127.0.0.1:8080/dicom-web/subscribers/RC');
     for (const valid of ['A', 'RC_READER', '1234567890123456']) assert.equal(isAeTitle(valid), true, valid);
     for (const invalid of ['', '12345678901234567', 'RC READER', 'RC\\READER', '影云']) assert.equal(isAeTitle(invalid), false, invalid);
+  });
+});
+
+describe('UPS events travel in the transaction of their change (PostgreSQL NOTIFY)', () => {
+  const CHANNEL = 'yingyun_ups_events';
+  const ALL: Visibility = { institutionIds: 'all', linkedPatientsPurpose: null, maskIdentity: false };
+  const principal: Principal = { userId: '1', username: 'ris', displayName: 'RIS', role: 'system_admin', institutionId: QUARANTINE_INSTITUTION_ID, sessionId: 'test', via: 'api_token' };
+  let runtime: Awaited<ReturnType<typeof openTestRuntime>>;
+  let listener: pg.Client;
+  const heard: { kind: string; workitemUid?: string; events?: { eventTypeId: number; attributes: DicomJsonDataset }[] }[] = [];
+
+  /**
+   * What was heard since the last call: a marker sent after the change comes behind everything the
+   * change's commit sent (notices arrive in commit order), so nothing can still be on its way.
+   */
+  const heardSince = async () => {
+    await runtime.db.pool.query('SELECT pg_notify($1, $2)', [CHANNEL, JSON.stringify({ kind: 'marker' })]);
+    while (heard.at(-1)?.kind !== 'marker') await new Promise((resolve) => setTimeout(resolve, 10));
+    return heard.splice(0).slice(0, -1);
+  };
+
+  before(async () => {
+    runtime = await openTestRuntime({ runWorkers: false });
+    listener = new pg.Client({ connectionString: runtime.databaseUrl });
+    await listener.connect();
+    listener.on('notification', (message) => heard.push(JSON.parse(message.payload!)));
+    await listener.query(`LISTEN ${CHANNEL}`);
+  });
+  after(async () => {
+    await listener?.end();
+    await runtime?.dispose();
+  });
+
+  it('a committed change is heard with its events; a refused one and a rolled-back write are not heard at all', async () => {
+    const { sopInstanceUid } = await runtime.worklist.create(principal, upsWorkitem(), undefined);
+    const created = await heardSince();
+    assert.deepEqual(created.map((notice) => [notice.workitemUid, notice.events?.map((event) => event.attributes['00741000']?.Value?.[0])]), [[sopInstanceUid, ['SCHEDULED']]]);
+
+    // Completing a SCHEDULED workitem is refused (C310): the transaction commits nothing, and sends nothing.
+    await assert.rejects(runtime.worklist.changeState(sopInstanceUid, { '00741000': { vr: 'CS', Value: ['COMPLETED'] }, '00081195': { vr: 'UI', Value: ['2.25.9'] } }, principal, ALL), WorklistRefusal);
+    assert.deepEqual(await heardSince(), []);
+
+    // A change whose notice is issued and whose write then fails: the rollback takes the notice back.
+    const workitems = new WorkitemsRepository(runtime.db.pool);
+    const stored = (await workitems.find(sopInstanceUid, ALL))!;
+    await assert.rejects(
+      workitems.change(sopInstanceUid, ALL, () => ({
+        notice: runtime.upsEvents.notice(sopInstanceUid, QUARANTINE_INSTITUTION_ID, eventsOfStateChange(stored.dataset, ['CANCELED'])),
+        write: { dataset: stored.dataset, keys: { ...workitemIndexKeys(stored.dataset), scheduledStart: 'not a time' }, transactionUid: null },
+        result: undefined,
+      })),
+      /timestamp/,
+    );
+    assert.deepEqual(await heardSince(), [], 'nothing is heard of a change that was rolled back');
+    assert.equal((await workitems.find(sopInstanceUid, ALL))!.state, 'SCHEDULED');
+
+    await runtime.worklist.amend(sopInstanceUid, ALL, (current) => ({ ...current, '00404034': PERFORMERS }));
+    const assigned = await heardSince();
+    assert.deepEqual(assigned.map((notice) => notice.events?.map((event) => event.eventTypeId)), [[UPS_EVENT_TYPES.assigned]]);
   });
 });

@@ -2,6 +2,8 @@ import type pg from 'pg';
 import type { Visibility } from '../access/policy.ts';
 import type { UpsState } from '../reading/ups-state.ts';
 import type { Workitem, WorkitemIndexKeys } from '../reading/workitem.ts';
+import { inTransaction } from './transaction.ts';
+import { notifyUpsListeners } from './ups-subscriptions-repository.ts';
 
 /** A stored workitem with what the service needs to decide; `transactionUid` never leaves the service. */
 export interface WorkitemRow {
@@ -35,21 +37,35 @@ export interface WorkitemSearch {
   offset: number;
 }
 
+/** What a change writes: the workitem, its index keys, the performer's lock, and who claimed it when it is claimed. */
+export interface WorkitemWrite {
+  dataset: Workitem;
+  keys: WorkitemIndexKeys;
+  transactionUid: string | null;
+  performerUserId?: string;
+}
+
 const COLUMNS = 'sop_instance_uid AS "sopInstanceUid", institution_id::text AS "institutionId", state, transaction_uid AS "transactionUid", performer_user_id::text AS "performerUserId", dataset';
 
 /** The workitems table: the only file with its SQL. */
 export class WorkitemsRepository {
   constructor(private readonly pool: pg.Pool) {}
 
-  /** False when a workitem with this UID exists already (anyone's). */
-  async insert(institutionId: string, dataset: Workitem, sopInstanceUid: string, keys: WorkitemIndexKeys): Promise<boolean> {
-    const result = await this.pool.query(
-      `INSERT INTO workitems (sop_instance_uid, institution_id, dataset, ${KEY_COLUMNS.join(', ')})
-       VALUES ($1, $2, $3, ${KEY_COLUMNS.map((_, index) => `$${index + 4}`).join(', ')})
-       ON CONFLICT (sop_instance_uid) DO NOTHING`,
-      [sopInstanceUid, institutionId, dataset, ...keyValues(keys)],
-    );
-    return result.rowCount === 1;
+  /**
+   * False when a workitem with this UID exists already (anyone's). `notice` (its UPS events) is sent
+   * to the listeners in the same transaction as the insert: on its commit, never without it.
+   */
+  async insert(institutionId: string, dataset: Workitem, sopInstanceUid: string, keys: WorkitemIndexKeys, notice: string | null): Promise<boolean> {
+    return inTransaction(this.pool, async (client) => {
+      const result = await client.query(
+        `INSERT INTO workitems (sop_instance_uid, institution_id, dataset, ${KEY_COLUMNS.join(', ')})
+         VALUES ($1, $2, $3, ${KEY_COLUMNS.map((_, index) => `$${index + 4}`).join(', ')})
+         ON CONFLICT (sop_instance_uid) DO NOTHING`,
+        [sopInstanceUid, institutionId, dataset, ...keyValues(keys)],
+      );
+      if (result.rowCount === 1 && notice) await notifyUpsListeners(client, notice);
+      return result.rowCount === 1;
+    });
   }
 
   async find(sopInstanceUid: string, visibility: Visibility): Promise<WorkitemRow | null> {
@@ -59,25 +75,24 @@ export class WorkitemsRepository {
   }
 
   /**
-   * Reads a visible workitem locked for this transaction, lets `decide` say what to write, and writes
-   * it, so two performers claiming one workitem at once cannot both succeed. Null when not visible.
+   * Reads a visible workitem locked for this transaction, lets `decide` say what to write and what
+   * notice (the change's UPS events) to send, and does both in that transaction, so two performers
+   * claiming one workitem at once cannot both succeed, and listeners hear of a change exactly when it
+   * commits (a crash between a commit and a later publish would lose the event). Null when not visible.
    */
   async change<Result>(
     sopInstanceUid: string,
     visibility: Visibility,
-    decide: (current: WorkitemRow) => { write?: { dataset: Workitem; keys: WorkitemIndexKeys; transactionUid: string | null; performerUserId?: string }; result: Result },
+    decide: (current: WorkitemRow) => { write?: WorkitemWrite; notice?: string | null; result: Result },
   ): Promise<{ result: Result } | null> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+    return inTransaction(this.pool, async (client) => {
       const parameters: unknown[] = [sopInstanceUid];
       const { rows } = await client.query<WorkitemRow>(`SELECT ${COLUMNS} FROM workitems WHERE sop_instance_uid = $1 AND ${visible(visibility, parameters)} FOR UPDATE`, parameters);
       const current = rows[0];
-      if (!current) {
-        await client.query('ROLLBACK');
-        return null;
-      }
-      const { write, result } = decide(current);
+      if (!current) return null;
+      const { write, notice, result } = decide(current);
+      // Queued now, delivered by PostgreSQL at the commit: a write that fails below takes it back.
+      if (notice) await notifyUpsListeners(client, notice);
       if (write) {
         await client.query(
           `UPDATE workitems SET dataset = $2, transaction_uid = $3, performer_user_id = COALESCE($4::bigint, performer_user_id), updated_at = now(),
@@ -86,14 +101,8 @@ export class WorkitemsRepository {
           [sopInstanceUid, write.dataset, write.transactionUid, write.performerUserId ?? null, ...keyValues(write.keys)],
         );
       }
-      await client.query('COMMIT');
       return { result };
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   /** Matching workitems by scheduled start, then UID; and whether more follow. */

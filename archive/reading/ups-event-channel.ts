@@ -37,8 +37,8 @@ interface OpenSink {
 
 /**
  * UPS event reports (PS3.4 CC.2.4) from whichever process changed a workitem to whichever process
- * holds the subscriber's WebSocket: changes are published through PostgreSQL NOTIFY (committed, in
- * commit order); every gateway process with an open channel LISTENs, finds the subscriptions that
+ * holds the subscriber's WebSocket: changes are published through PostgreSQL NOTIFY, sent in the
+ * transaction of the change itself (delivered at its commit, in commit order); every gateway process with an open channel LISTENs, finds the subscriptions that
  * cover the workitem, and sends each report to the channels of those subscribers whose users may see
  * the workitem (the scope of a Retrieve). Nothing is queued for a subscriber not connected, as PS3.18
  * allows. A process listens only while it has channels open.
@@ -56,17 +56,19 @@ export class UpsEventChannel {
     private readonly log: Logger,
   ) {}
 
-  /** Publishes a committed change of a workitem to its subscribers, wherever they are connected. */
-  async publish(workitemUid: string, institutionId: string, events: UpsEvent[]): Promise<void> {
-    if (!events.length) return;
-    let payload = JSON.stringify({ kind: 'events', workitemUid, institutionId, events } satisfies Notice);
+  /**
+   * The notice that publishes a change of a workitem to its subscribers, wherever they are connected;
+   * null when the change raises no event. The workitems repository sends it in the change's own
+   * transaction (PostgreSQL NOTIFY is delivered on commit, never on rollback).
+   */
+  notice(workitemUid: string, institutionId: string, events: UpsEvent[]): string | null {
+    if (!events.length) return null;
+    const payload = JSON.stringify({ kind: 'events', workitemUid, institutionId, events } satisfies Notice);
+    if (Buffer.byteLength(payload) <= MAX_PAYLOAD) return payload;
     // Long performer or progress sequences could pass NOTIFY's limit: the reports then go without their
     // sequences, and a subscriber retrieves the workitem for them.
-    if (Buffer.byteLength(payload) > MAX_PAYLOAD) {
-      const compact = events.map((event) => ({ ...event, attributes: Object.fromEntries(Object.entries(event.attributes).filter(([, element]) => element.vr !== 'SQ')) }));
-      payload = JSON.stringify({ kind: 'events', workitemUid, institutionId, events: compact } satisfies Notice);
-    }
-    await this.subscriptions.notify(payload);
+    const compact = events.map((event) => ({ ...event, attributes: Object.fromEntries(Object.entries(event.attributes).filter(([, element]) => element.vr !== 'SQ')) }));
+    return JSON.stringify({ kind: 'events', workitemUid, institutionId, events: compact } satisfies Notice);
   }
 
   /** After a subscription is made: its initial UPS State Reports (PS3.4 CC.2.3.3), sent by whichever process holds its channel. */

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Principal, Visibility } from '../access/policy.ts';
 import { foldPersonName } from '../dicom/normalize.ts';
-import type { WorkitemRow, WorkitemSearch, WorkitemsRepository } from '../db/workitems-repository.ts';
+import type { WorkitemRow, WorkitemSearch, WorkitemsRepository, WorkitemWrite } from '../db/workitems-repository.ts';
 import { personNamePatterns } from '../query/person-name.ts';
 import type { UpsEventChannel } from './ups-event-channel.ts';
+import type { UpsEvent } from './ups-event-report.ts';
 import { cancelRequested, eventsOfCreate, eventsOfStateChange, eventsOfUpdate } from './ups-events.ts';
 import { upsTransition, UPS_STATUS, type UpsAction, type UpsState, type UpsStatus } from './ups-state.ts';
 import {
@@ -147,7 +148,7 @@ export function workitemSearchOf(query: Record<string, string | string[] | undef
  * decided by ups-state.ts. A workitem belongs to the institution of the user who created it and
  * is seen by the users whose scope covers that institution; one outside it is answered as absent.
  * Every change is published to the workitem's subscribers as the events PS3.4 CC.2.4 names
- * (ups-events.ts), once it is committed.
+ * (ups-events.ts), sent in the transaction that commits it.
  */
 export class WorklistService {
   constructor(
@@ -173,10 +174,9 @@ export class WorklistService {
       [T.procedureStepState]: { vr: 'CS', Value: ['SCHEDULED'] },
     };
     // PS3.7 0111 Duplicate SOP Instance: the same answer whoever's the existing one is.
-    if (!(await this.workitems.insert(principal.institutionId, workitem, sopInstanceUid, workitemIndexKeys(workitem)))) {
+    if (!(await this.workitems.insert(principal.institutionId, workitem, sopInstanceUid, workitemIndexKeys(workitem), this.events.notice(sopInstanceUid, principal.institutionId, eventsOfCreate(workitem))))) {
       throw new WorklistRefusal(409, `a workitem ${sopInstanceUid} exists already`, '0111');
     }
-    await this.events.publish(sopInstanceUid, principal.institutionId, eventsOfCreate(workitem));
     return { sopInstanceUid, workitem };
   }
 
@@ -195,11 +195,13 @@ export class WorklistService {
   async update(sopInstanceUid: string, transactionUid: string | undefined, body: unknown, visibility: Visibility): Promise<Workitem> {
     const changes = refusing(() => parseWorkitemDataset(body));
     refusing(() => checkUpdate(changes));
-    const { workitem, before, institutionId } = await this.transition(sopInstanceUid, visibility, (current) => ({ kind: 'update', transactionUidMatches: matches(current, transactionUid) }), (current) => ({
-      dataset: { ...current.dataset, ...changes },
-      transactionUid: current.transactionUid,
-    }));
-    await this.events.publish(sopInstanceUid, institutionId, eventsOfUpdate(before, workitem));
+    const { workitem } = await this.transition(
+      sopInstanceUid,
+      visibility,
+      (current) => ({ kind: 'update', transactionUidMatches: matches(current, transactionUid) }),
+      (current) => ({ dataset: { ...current.dataset, ...changes }, transactionUid: current.transactionUid }),
+      ({ before, workitem: after }) => eventsOfUpdate(before, after),
+    );
     return workitem;
   }
 
@@ -210,11 +212,13 @@ export class WorklistService {
    * may throw a WorklistRefusal to refuse.
    */
   async amend(sopInstanceUid: string, visibility: Visibility, change: (current: Workitem, state: UpsState) => Workitem): Promise<Workitem> {
-    const { workitem, before, institutionId } = await this.transition(sopInstanceUid, visibility, () => ({ kind: 'update', transactionUidMatches: true }), (current) => ({
-      dataset: change(current.dataset, current.state),
-      transactionUid: current.transactionUid,
-    }));
-    await this.events.publish(sopInstanceUid, institutionId, eventsOfUpdate(before, workitem));
+    const { workitem } = await this.transition(
+      sopInstanceUid,
+      visibility,
+      () => ({ kind: 'update', transactionUidMatches: true }),
+      (current) => ({ dataset: change(current.dataset, current.state), transactionUid: current.transactionUid }),
+      ({ before, workitem: after }) => eventsOfUpdate(before, after),
+    );
     return workitem;
   }
 
@@ -225,7 +229,7 @@ export class WorklistService {
     const transactionUid = firstValue(request, T.transactionUid);
     if (!isUpsState(to)) throw new WorklistRefusal(400, 'the body must give Procedure Step State (0074,1000): IN PROGRESS, COMPLETED or CANCELED');
     if (to === 'IN PROGRESS' && !isUidText(transactionUid)) throw new WorklistRefusal(400, 'claiming a workitem needs a new Transaction UID (0008,1195) in the body', UPS_STATUS.wrongTransactionUid);
-    const { workitem, warning, steps, institutionId } = await this.transition(
+    const { workitem, warning } = await this.transition(
       sopInstanceUid,
       visibility,
       (current) => ({ kind: 'change-state', to, transactionUidMatches: to === 'IN PROGRESS' || matches(current, transactionUid), finalStateRequirementsMet: to !== 'COMPLETED' || meetsCompletedRequirements(current.dataset) }),
@@ -235,8 +239,8 @@ export class WorklistService {
         // Whoever claims it is its performer: a cancellation request is delivered to them.
         ...(to === 'IN PROGRESS' ? { performerUserId: principal.userId } : {}),
       }),
+      (outcome) => eventsOfStateChange(outcome.workitem, outcome.steps),
     );
-    await this.events.publish(sopInstanceUid, institutionId, eventsOfStateChange(workitem, steps));
     return { workitem, warning };
   }
 
@@ -249,47 +253,57 @@ export class WorklistService {
     const request = body === undefined || (typeof body === 'object' && body !== null && Object.keys(body).length === 0) ? {} : refusing(() => parseWorkitemDataset(body));
     const performer = (await this.workitems.find(sopInstanceUid, visibility))?.performerUserId ?? null;
     const performerSubscribed = performer !== null && (await this.events.isSubscribed(sopInstanceUid, performer));
-    const { warning, steps, institutionId, workitem, written } = await this.transition(
+    const { warning } = await this.transition(
       sopInstanceUid,
       visibility,
       () => ({ kind: 'request-cancel', performerSubscribed }),
       (current) => (current.state === 'IN PROGRESS' ? null : { dataset: withCancellation(current.dataset, request), transactionUid: newUid() }),
+      // Cancelled at once, or left to the performer, who is told.
+      (outcome) => (outcome.written ? eventsOfStateChange(outcome.workitem, outcome.steps) : outcome.warning ? [] : [cancelRequested(request, this.requestingAe)]),
     );
-    if (written) await this.events.publish(sopInstanceUid, institutionId, eventsOfStateChange(workitem, steps));
-    else if (!warning) await this.events.publish(sopInstanceUid, institutionId, [cancelRequested(request, this.requestingAe)]);
     return { warning };
   }
 
   /**
-   * Decides and writes one transition. `changed` says what to write, or null for nothing (a
-   * cancellation request left to the performer). The answer says what the workitem was and became,
-   * the states it passed through and whether anything was written, for the events to publish.
+   * Decides and writes one transition, and sends the UPS events `eventsOf` names for its outcome in
+   * the same transaction. `changed` says what to write, or null for nothing (a cancellation request
+   * left to the performer). The answer says what the workitem was and became, the states it passed
+   * through and whether anything was written.
    */
   private async transition(
     sopInstanceUid: string,
     visibility: Visibility,
     action: (current: WorkitemRow) => UpsAction,
     changed: (current: WorkitemRow) => { dataset: Workitem; transactionUid: string | null; performerUserId?: string } | null,
-  ): Promise<{ workitem: Workitem; before: Workitem; institutionId: string; steps: UpsState[]; written: boolean; warning?: WorklistWarning }> {
-    type Result = { refusal?: WorklistRefusal; workitem?: Workitem; before?: Workitem; institutionId?: string; steps?: UpsState[]; warning?: WorklistWarning };
-    const outcome = await this.workitems.change<Result>(sopInstanceUid, visibility, (current) => {
+    eventsOf: (outcome: TransitionOutcome) => UpsEvent[],
+  ): Promise<TransitionOutcome> {
+    const answer = await this.workitems.change<TransitionOutcome | WorklistRefusal>(sopInstanceUid, visibility, (current) => {
       const decision = upsTransition(current.state, action(current));
-      const unchanged = { workitem: current.dataset, before: current.dataset, institutionId: current.institutionId, steps: [] };
-      if (decision.outcome === 'refuse') return { result: { refusal: new WorklistRefusal(409, decision.reason, decision.status) } };
-      if (decision.outcome === 'warning') return { result: { ...unchanged, warning: { dicomStatus: decision.status, reason: decision.reason } } };
+      if (decision.outcome === 'refuse') return { result: new WorklistRefusal(409, decision.reason, decision.status) };
+      const decided = (outcome: TransitionOutcome, write?: WorkitemWrite) => ({ write, notice: this.events.notice(sopInstanceUid, current.institutionId, eventsOf(outcome)), result: outcome });
+      const unchanged: TransitionOutcome = { workitem: current.dataset, before: current.dataset, steps: [], written: false };
+      if (decision.outcome === 'warning') return decided({ ...unchanged, warning: { dicomStatus: decision.status, reason: decision.reason } });
       const next = changed(current);
-      if (!next) return { result: unchanged };
-      const dataset: Workitem = { ...next.dataset, [T.procedureStepState]: { vr: 'CS', Value: [decision.next] } };
-      return {
-        write: { dataset, keys: workitemIndexKeys(dataset), transactionUid: next.transactionUid, performerUserId: next.performerUserId },
-        result: { workitem: dataset, before: current.dataset, institutionId: current.institutionId, steps: decision.steps },
-      };
+      if (!next) return decided(unchanged);
+      const workitem: Workitem = { ...next.dataset, [T.procedureStepState]: { vr: 'CS', Value: [decision.next] } };
+      return decided(
+        { workitem, before: current.dataset, steps: decision.steps, written: true },
+        { dataset: workitem, keys: workitemIndexKeys(workitem), transactionUid: next.transactionUid, performerUserId: next.performerUserId },
+      );
     });
-    if (!outcome) throw absent(sopInstanceUid);
-    const { result } = outcome;
-    if (result.refusal) throw result.refusal;
-    return { workitem: result.workitem!, before: result.before!, institutionId: result.institutionId!, steps: result.steps!, written: result.workitem !== result.before, warning: result.warning };
+    if (!answer) throw absent(sopInstanceUid);
+    if (answer.result instanceof WorklistRefusal) throw answer.result;
+    return answer.result;
   }
+}
+
+/** What a transition did: the workitem before and after, the states it passed through, whether it was written. */
+interface TransitionOutcome {
+  workitem: Workitem;
+  before: Workitem;
+  steps: UpsState[];
+  written: boolean;
+  warning?: WorklistWarning;
 }
 
 /** The performer's lock, compared without ever being shown: a missing one matches nothing. */
