@@ -119,8 +119,12 @@ describe('cloud film and share links', { skip: browserUnavailable() }, () => {
     try {
       const page = await context.newPage();
       const scripts: string[] = [];
+      const documents: string[] = [];
       page.on('request', (request) => {
         if (request.resourceType() === 'script') scripts.push(request.url());
+      });
+      page.on('response', (response) => {
+        if (response.request().resourceType() === 'document') documents.push(`${response.request().method()} ${response.status()}`);
       });
       await page.goto(issued.url);
       assert.equal(await page.locator('label[for=factor]').innerText(), message('film.factor.birth-date', 'zh'));
@@ -135,6 +139,8 @@ describe('cloud film and share links', { skip: browserUnavailable() }, () => {
       // No key images marked: the middle image of the series stands for it, drawn first.
       assert.equal(await page.locator('img.key-image').count(), 1);
       await waitForCondition(page, "(() => { const image = document.querySelector('img.key-image'); return !!image && image.complete && image.naturalWidth > 0; })()");
+      assert.deepEqual(documents, ['GET 200', 'POST 401', 'POST 200'], 'the right factor is answered with the film itself, no redirect to fetch it');
+      assert.match((await page.locator('img.key-image').getAttribute('src')) ?? '', /^data:image\/jpeg;base64,/, 'the first key image comes inside the page, no request of its own');
       assert.equal(await page.locator('.series .strip figure').count(), 5, 'every image of the series, to swipe through');
       assert.equal(await page.locator('.series figcaption').first().innerText(), '1 / 5');
       assert.deepEqual(scripts, [], 'no script at all on the patient page');
@@ -170,7 +176,7 @@ describe('cloud film and share links', { skip: browserUnavailable() }, () => {
     assert.equal(pages.length, 2, 'each opening of the page, in Chinese and in English');
     const images = events.filter((event) => event.event_type === 'instances-accessed' && event.detail.what === 'image');
     assert.ok(images.some((event) => event.detail.sopInstanceUid === filmed.instances[0]), 'the image fetched by hand');
-    assert.ok(images.length >= 2, 'and the images the page drew');
+    assert.ok(images.filter((event) => event.detail.sopInstanceUid === filmed.instances[2]).length >= 2, 'the key image (the middle one) inside each page, Chinese and English');
     for (const event of [...pages, ...images]) {
       assert.deepEqual(event.study_uids, [filmed.study]);
       assert.match(event.patient_id ?? '', /QS0012345/);
@@ -237,7 +243,9 @@ describe('cloud film and share links', { skip: browserUnavailable() }, () => {
 
     const revoked = await patientLink();
     const verified = await submitFactor(revoked.url, BIRTH_DATE);
-    assert.equal(verified.status, 303);
+    assert.equal(verified.status, 200);
+    assert.equal(verified.headers.get('cache-control'), 'no-store', 'the film that answers the factor is kept by no cache either');
+    assert.match(await verified.text(), /<main class="film">[\s\S]*class="key-image" src="data:image\/jpeg;base64,/);
     const cookie = verified.headers.get('set-cookie')!.split(';')[0]!;
     assert.match(verified.headers.get('set-cookie')!, new RegExp(`Path=/film/[A-Za-z0-9_-]{43}; .*HttpOnly.*SameSite=Strict`, 'i'));
     const image = `${revoked.url}/images/${filmed.series}/${filmed.instances[1]}/1`;
@@ -258,7 +266,7 @@ describe('cloud film and share links', { skip: browserUnavailable() }, () => {
     const again = await json<IssuedShareLink>(await call('qs-radiologist', `/api/studies/${filmed.study}/share-links/${first.link.id}/token`, { method: 'POST' }), 201);
     assert.equal(again.link.id, first.link.id);
     assert.notEqual(again.url, first.url);
-    for (const url of [first.url, again.url]) assert.equal((await submitFactor(url, BIRTH_DATE)).status, 303);
+    for (const url of [first.url, again.url]) assert.equal((await submitFactor(url, BIRTH_DATE)).status, 200);
     const { rows } = await system.runtime.db.pool.query<{ tokens: string }>('SELECT count(*) AS tokens FROM share_link_tokens WHERE link_id = $1', [first.link.id]);
     assert.equal(Number(rows[0]!.tokens), 2);
     const stored = await system.runtime.db.pool.query<{ found: number }>('SELECT count(*)::int AS found FROM share_link_tokens WHERE token_sha256 = sha256(convert_to($1, $2))', [first.url.split('/').pop(), 'UTF8']);
@@ -268,7 +276,7 @@ describe('cloud film and share links', { skip: browserUnavailable() }, () => {
     const signed = await system.runtime.shareLinks.patientLinkFor(filmed.study, { userId: null, username: 'qs-radiologist' });
     assert.ok(signed);
     assert.ok(signed.url.startsWith(`${system.httpUrl}/film/`), `made without a request, the URL names the address the server listens at: ${signed.url}`);
-    assert.equal((await submitFactor(signed.url, BIRTH_DATE)).status, 303);
+    assert.equal((await submitFactor(signed.url, BIRTH_DATE)).status, 200);
     assert.equal(await system.runtime.shareLinks.patientLinkFor('2.25.999999999999', { userId: null }), null, 'no study, no link');
   });
 
@@ -296,7 +304,7 @@ describe('cloud film and share links', { skip: browserUnavailable() }, () => {
     // Staff show it (SMS, QR) and the patient opens it: the final report is on the page.
     const shown = await json<IssuedShareLink>(await call('qs-radiologist', `/api/studies/${study}/share-links/${link.id}/token`, { method: 'POST' }), 201);
     const verified = await submitFactor(shown.url, '1972-01-05');
-    assert.equal(verified.status, 303);
+    assert.equal(verified.status, 200);
     const page = await open(shown.url, { headers: { cookie: verified.headers.get('set-cookie')!.split(';')[0]!, 'accept-language': 'zh-CN' } });
     const html = await page.text();
     assert.equal(page.status, 200);
@@ -356,12 +364,13 @@ describe('cloud film and share links', { skip: browserUnavailable() }, () => {
       const link = made.find((candidate) => candidate.createdVia === 'staff' && candidate.factorKind === 'phone-last4' && candidate.state === 'active' && Math.abs(Date.parse(candidate.expiresAt) - Date.parse(candidate.createdAt) - 7 * 86_400_000) < 60_000)!;
       assert.ok(link, 'the link made in the viewer: phone digits, 7 days');
       const verified = await submitFactor(url, '2468');
-      assert.equal(verified.status, 303, 'the typed digits open it');
+      assert.equal(verified.status, 200, 'the typed digits open it');
       const film = await (await open(url, { headers: { cookie: verified.headers.get('set-cookie')!.split(';')[0]!, 'accept-language': 'en' } })).text();
       assert.match(film, new RegExp(`<h2>${message('film.keyImages', 'en')}</h2>`), 'the key images marked in the viewer');
-      const keyImages = [...film.matchAll(/class="key-image" src="[^"]*\/images\/([^/]+)\/([^/]+)\/1"/g)].map((match) => match[2]);
-      assert.equal(keyImages.length, 1);
-      assert.ok(filmed.instances.includes(keyImages[0]!), 'an image of the study');
+      assert.equal([...film.matchAll(/class="key-image" src="data:image\/jpeg;base64,/g)].length, 1, 'one key image, inside the page');
+      // Which image went into the page: its audit event says.
+      const drawn = (await auditOf(link.id)).filter((event) => event.detail.what === 'image').at(-1);
+      assert.ok(filmed.instances.includes(drawn?.detail.sopInstanceUid as string), 'an image of the study');
       assert.doesNotMatch(film, /1 \/ 6|· 1<\/h3>/, 'the KOS and the measurement SR are documents, not images on the film');
       assert.match(film, /<header>[\s\S]*?<p>[^<]* OT CT胸部平扫<\/p>/, 'the header names the image modality only, not KO or SR');
 

@@ -305,15 +305,15 @@ export class ShareLinksService {
     if (found.kind === 'refused') return found;
     const { link } = found;
     if (caller.session && (await this.sessionOpens(caller.session, link))) {
-      await this.audit.record(await this.accessEvent(link, caller, { what: 'film page' }));
+      await this.recordPageOpening(link, caller);
       return { kind: 'open', link };
     }
     return { kind: 'ask-factor', link };
   }
 
   /**
-   * A POST of the second factor. Right: a session value for the cookie (the caller's GET then opens
-   * the film). Wrong: counted against the link (locking it at the limit) and the address. Both
+   * A POST of the second factor. Right: a session value for the cookie (the answer to the POST is the
+   * film itself, recorded as an opening with recordPageOpening). Wrong: counted against the link (locking it at the limit) and the address. Both
    * counts are taken before the comparison and given back when it is right, so parallel guesses get
    * no more comparisons than the limits allow (reserveFactorAttempt).
    */
@@ -339,6 +339,11 @@ export class ShareLinksService {
     if (!(await this.links.releaseFactorAttempt(link.id, attempt.locked))) return this.refuseChanged(link, caller);
     const expiresAt = new Date(Date.now() + this.settings.filmSessionMinutes * 60_000);
     return { kind: 'verified', link, session: await this.sessionFor(link, expiresAt), expiresAt };
+  }
+
+  /** Each time the film's page is shown (a GET with the session, or the answer to the right factor). */
+  async recordPageOpening(link: StoredShareLink, caller: FilmCaller): Promise<void> {
+    await this.audit.record(await this.accessEvent(link, caller, { what: 'film page' }));
   }
 
   /** The link of an image request when its session cookie still opens it; else null (the route answers 404). */
