@@ -1,5 +1,6 @@
 import type { Config } from '../archive/config.ts';
 import type { Logger } from '../archive/log.ts';
+import { preloadReportFonts } from '../archive/reading/report-pdf.ts';
 import { openRuntime, type Runtime } from '../workers/runtime.ts';
 import { startDimseServer } from './dimse/server.ts';
 import { startHttpServer } from './http/server.ts';
@@ -35,6 +36,8 @@ export async function startYingyun(config: Config, log: Logger, role: Role): Pro
       throw error;
     });
     ready = true;
+    // This process runs the jobs: the PDF job's fonts are parsed now, not by the first signed report.
+    if (role === 'all') void preloadReportFonts(log.child({ component: 'report-pdf' }));
     return {
       runtime,
       bootstrapAdmin,

@@ -1,5 +1,6 @@
 import { loadConfigOrExit } from '../archive/config.ts';
 import { createLogger } from '../archive/log.ts';
+import { preloadReportFonts } from '../archive/reading/report-pdf.ts';
 import { openRuntime } from './runtime.ts';
 
 /** `npm run worker`: processes jobs from Redis (BullMQ) beside separately started gateways. */
@@ -12,6 +13,8 @@ if (!config.redisUrl || !config.databaseUrl) {
 try {
   const runtime = await openRuntime(config, log, { runWorkers: true });
   log.info({ database: runtime.db.description, objects: runtime.store.description, jobs: runtime.queue.description }, 'worker ready');
+  // Parsed now, not by the first signed report.
+  void preloadReportFonts(log.child({ component: 'report-pdf' }));
   let stopping = false;
   const stop = () => {
     if (stopping) return;

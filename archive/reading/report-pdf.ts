@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import dcmjs from 'dcmjs';
 import * as fontkit from 'fontkit';
@@ -8,8 +9,9 @@ import { encode } from 'uqr';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../dicom/part10.ts';
 import type { DicomJsonDataset, DicomJsonPersonName } from '../dicom/types.ts';
 import { message, type MessageKey } from '../i18n/messages.ts';
+import type { Logger } from '../log.ts';
 import type { ReportVersion } from './report.ts';
-import { issuerOfPatientId, type StudyHeader } from './report-sr.ts';
+import { emptyElement, issuerOfPatientId, type StudyHeader } from './report-sr.ts';
 
 /**
  * A signed report version as a printable PDF (A4): the hospital's header, patient and study, 检查所见
@@ -41,16 +43,58 @@ export interface ReportPdfInput {
 
 const FONT_FILES = { regular: 'NotoSansHans-Regular.otf', bold: 'NotoSansHans-Bold.otf' } as const;
 const fontDirectory = fileURLToPath(new URL('../fonts/', import.meta.resolve('@embedpdf/fonts-sc')));
-type ParsedFont = ReturnType<typeof fontkit.create>;
-let fonts: { regular: ParsedFont; bold: ParsedFont } | undefined;
+interface ReportFonts {
+  regular: fontkit.Font;
+  bold: fontkit.Font;
+}
+let fonts: Promise<ReportFonts> | undefined;
 
 /**
- * Read and parsed once per process (the two OTF files are 8 MB each, and parsing them took most of a
- * PDF's time); pdfkit takes the parsed fonts as they are and subsets each document's glyphs anew.
+ * Read and parsed once per process, and shared with a PDF that asks while it is under way (the two OTF
+ * files are 8 MB each, and the first PDF spent most of its time on them); pdfkit takes the parsed
+ * fonts as they are and subsets each document's glyphs anew. A failure is not kept: the next PDF tries again.
  */
-function loadedFonts(): { regular: ParsedFont; bold: ParsedFont } {
-  fonts ??= { regular: fontkit.create(fs.readFileSync(fontDirectory + FONT_FILES.regular)), bold: fontkit.create(fs.readFileSync(fontDirectory + FONT_FILES.bold)) };
+function loadedFonts(): Promise<ReportFonts> {
+  fonts ??= parseFonts().catch((error: unknown) => {
+    fonts = undefined;
+    throw error;
+  });
   return fonts;
+}
+
+/**
+ * fontkit parses a table on its first use, so parsing the files is not enough: the first PDF would
+ * still read the character map and layout tables and, slowest, the CFF outlines its subsetting needs.
+ * Each font does that here once, one table family per turn of the event loop, so that a process that
+ * also answers requests is never held up for the whole of it at once.
+ */
+async function parseFonts(): Promise<ReportFonts> {
+  // An OTF file holds one font (a collection would be a TTC).
+  const [regular, bold] = (await Promise.all([FONT_FILES.regular, FONT_FILES.bold].map((file) => fs.promises.readFile(fontDirectory + file)))).map((bytes) => fontkit.create(bytes) as fontkit.Font);
+  const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+  for (const font of [regular!, bold!]) {
+    await nextTurn();
+    const { glyphs } = font.layout('影云 Yingyun 0123');
+    await nextTurn();
+    const subset = font.createSubset();
+    await nextTurn();
+    for (const glyph of glyphs) subset.includeGlyph(glyph);
+    subset.encode();
+  }
+  return { regular: regular!, bold: bold! };
+}
+
+/**
+ * Loads the fonts ahead of the first PDF: called once a process that runs the write-report-pdf job
+ * is up (after `npm start` is ready, so it does not delay it). A failure is only logged here; the
+ * first PDF then meets it as its own error and the job is retried. Settles (never rejects) when done.
+ */
+export function preloadReportFonts(log: Logger): Promise<void> {
+  const started = performance.now();
+  return loadedFonts().then(
+    () => log.info({ ms: Math.round(performance.now() - started) }, 'report PDF fonts loaded'),
+    (error: unknown) => log.error({ err: error }, 'could not load the report PDF fonts'),
+  );
 }
 
 const PAGE = { width: 595.28, height: 841.89, margin: 42 };
@@ -65,6 +109,7 @@ function label(key: MessageKey): string {
 
 export async function renderReportPdf(input: ReportPdfInput): Promise<Buffer> {
   const { study, version } = input;
+  const { regular, bold } = await loadedFonts();
   const signedAt = new Date(version.signatures.at(-1)?.signedAt ?? version.createdAt);
   const document = new PDFDocument({
     size: 'A4',
@@ -80,7 +125,6 @@ export async function renderReportPdf(input: ReportPdfInput): Promise<Buffer> {
     document.on('end', () => resolve(Buffer.concat(chunks)));
     document.on('error', reject);
   });
-  const { regular, bold } = loadedFonts();
   // pdfkit's types know only file names and buffers; at run time it takes a fontkit font as well.
   document.registerFont('regular', regular as unknown as Buffer);
   document.registerFont('bold', bold as unknown as Buffer);
@@ -262,7 +306,6 @@ export function encapsulatedReportPdf(study: StudyHeader, version: ReportVersion
   const signed = new Date(version.signatures.at(-1)?.signedAt ?? version.createdAt).toISOString();
   const date = signed.slice(0, 10).replace(/-/g, '');
   const time = signed.slice(11, 19).replace(/:/g, '');
-  const empty = (vr: string) => ({ vr });
   // OB values are of even length: an odd document gets one trailing NUL, and its true length is stated.
   const document = pdf.length % 2 ? Buffer.concat([pdf, Buffer.alloc(1)]) : pdf;
   // dcmjs's naturalised-free form: DICOM JSON, with the document as an ArrayBuffer.
@@ -272,28 +315,28 @@ export function encapsulatedReportPdf(study: StudyHeader, version: ReportVersion
     '00080013': { vr: 'TM', Value: [time] },
     '00080016': { vr: 'UI', Value: [ENCAPSULATED_PDF_SOP_CLASS_UID] },
     '00080018': { vr: 'UI', Value: [sopInstanceUid] },
-    '00080020': study.studyDate ? { vr: 'DA', Value: [study.studyDate] } : empty('DA'),
+    '00080020': study.studyDate ? { vr: 'DA', Value: [study.studyDate] } : emptyElement('DA'),
     '00080023': { vr: 'DA', Value: [date] },
-    '00080030': study.studyTime ? { vr: 'TM', Value: [study.studyTime] } : empty('TM'),
+    '00080030': study.studyTime ? { vr: 'TM', Value: [study.studyTime] } : emptyElement('TM'),
     '00080033': { vr: 'TM', Value: [time] },
     '0008002A': { vr: 'DT', Value: [`${date}${time}`] },
-    '00080050': study.accessionNumber ? { vr: 'SH', Value: [study.accessionNumber] } : empty('SH'),
+    '00080050': study.accessionNumber ? { vr: 'SH', Value: [study.accessionNumber] } : emptyElement('SH'),
     '00080060': { vr: 'CS', Value: ['DOC'] },
     '00080064': { vr: 'CS', Value: ['WSD'] },
     '00080070': { vr: 'LO', Value: ['Yingyun'] },
     '00080080': { vr: 'LO', Value: [study.institutionName] },
-    '00080090': study.attributes['00080090']?.Value?.length ? { vr: 'PN', Value: study.attributes['00080090'].Value } : empty('PN'),
+    '00080090': study.attributes['00080090']?.Value?.length ? { vr: 'PN', Value: study.attributes['00080090'].Value } : emptyElement('PN'),
     '00080201': { vr: 'SH', Value: ['+0000'] },
     ...(study.attributes['00081030']?.Value?.length ? { '00081030': { vr: 'LO', Value: study.attributes['00081030'].Value } } : {}),
     '0008103E': { vr: 'LO', Value: [`诊断报告 PDF v${version.version} ${message(`reportPdf.status.${version.status}`, 'zh')}`] },
-    '00100010': study.patientName ? { vr: 'PN', Value: [study.patientName] } : empty('PN'),
+    '00100010': study.patientName ? { vr: 'PN', Value: [study.patientName] } : emptyElement('PN'),
     '00100020': { vr: 'LO', Value: [study.patientId] },
     ...issuerOfPatientId(study.issuer),
-    '00100030': study.birthDate ? { vr: 'DA', Value: [study.birthDate] } : empty('DA'),
-    '00100040': study.sex ? { vr: 'CS', Value: [study.sex] } : empty('CS'),
+    '00100030': study.birthDate ? { vr: 'DA', Value: [study.birthDate] } : emptyElement('DA'),
+    '00100040': study.sex ? { vr: 'CS', Value: [study.sex] } : emptyElement('CS'),
     '0020000D': { vr: 'UI', Value: [study.studyInstanceUid] },
     '0020000E': { vr: 'UI', Value: [seriesInstanceUid] },
-    '00200010': study.studyId ? { vr: 'SH', Value: [study.studyId] } : empty('SH'),
+    '00200010': study.studyId ? { vr: 'SH', Value: [study.studyId] } : emptyElement('SH'),
     '00200011': { vr: 'IS', Value: [PDF_SERIES_BASE + version.version] },
     '00200013': { vr: 'IS', Value: [1] },
     // The page prints the patient's name and ID.
