@@ -102,6 +102,8 @@ export interface EngineListener {
 interface ViewportEntry {
   element: HTMLDivElement;
   input: StackInput;
+  /** The stack's first image is in place: until then the viewport has no view to share or follow. */
+  shown: boolean;
   prefetch: Prefetch | undefined;
   cinePlaying: boolean;
   /** The window last set on this stack (by the reader, a preset or a linked viewport); undefined: each image's own. */
@@ -175,6 +177,8 @@ export class ImagingEngine {
   private readonly drawnReports = new Set<string>();
   /** Saved measurements read back, waiting for a viewport to show their image. */
   private savedMeasurementsWaiting: ToolTypes.Annotation[] = [];
+  /** Another screen's measurements (replaceMeasurements), waiting likewise: a consultation's view can come before its series is shown here. */
+  private followedMeasurementsWaiting: ToolTypes.Annotation[] = [];
   /** Images measured other than at Pixel Spacing (detector spacing, or the reader's calibration), as given to Cornerstone. */
   private readonly calibrations = new Map<string, { type: string; scale: number }>();
 
@@ -239,7 +243,7 @@ export class ImagingEngine {
       const imageId = this.viewports.get(viewportId)?.input.imageIds.length ? this.viewport(viewportId).getCurrentImageId() : undefined;
       if (imageId && cache.isLoaded(imageId)) diagnostics.firstImage(viewportId);
     });
-    this.viewports.set(viewportId, { element, input: { imageIds: [], initialIndex: 0, geometry: emptyGeometry() }, prefetch: undefined, cinePlaying: false, window: undefined });
+    this.viewports.set(viewportId, { element, input: { imageIds: [], initialIndex: 0, geometry: emptyGeometry() }, shown: false, prefetch: undefined, cinePlaying: false, window: undefined });
   }
 
   disable(viewportId: string): void {
@@ -269,13 +273,20 @@ export class ImagingEngine {
     entry.prefetch?.stop();
     if (entry.cinePlaying) this.stopCine(viewportId);
     entry.input = input;
+    entry.shown = false;
     entry.window = undefined;
     if (input.detectorSpacing) {
       for (const imageId of input.imageIds) this.calibrate(imageId, { type: Enums.CalibrationTypes.PROJECTION, scale: 1 / input.detectorSpacing });
     }
     diagnostics.stackStarted(viewportId, input.imageIds.length);
     const viewport = this.viewport(viewportId);
-    await viewport.setStack(input.imageIds, input.initialIndex);
+    // Cornerstone's setStack never settles when another image is asked for while its first one
+    // loads (End pressed early, the wheel): the stack is in place once any image of it is.
+    const anImageShown = new Promise((resolve) => entry.element.addEventListener(Enums.Events.STACK_NEW_IMAGE, resolve, { once: true }));
+    await Promise.race([viewport.setStack(input.imageIds, input.initialIndex), anImageShown]);
+    // Given another stack meanwhile, or taken off the grid: that one is what this viewport shows now.
+    if (this.viewports.get(viewportId) !== entry || entry.input !== input) return;
+    entry.shown = true;
     viewport.render();
     entry.prefetch = new Prefetch(
       input.imageIds,
@@ -288,8 +299,8 @@ export class ImagingEngine {
       (index, error) => this.listener.imageFailed(viewportId, index, error),
     );
     this.relink(viewportId);
+    this.placeWaitingMeasurements();
     this.report(viewportId);
-    this.placeSavedMeasurements();
   }
 
   resize(): void {
@@ -308,9 +319,11 @@ export class ImagingEngine {
     };
     const previousName = toolName(previous);
     if (previous !== tool) {
-      if (secondaryBinding[previousName]) this.toolGroup.setToolActive(previousName, { bindings: secondaryBinding[previousName] });
-      // Measurements already drawn stay visible and editable once another tool is chosen.
-      else if (MEASUREMENT_TOOLS.includes(previous)) this.toolGroup.setToolPassive(previousName);
+      // setToolPassive takes only the left button off the previous tool: zoom, pan and scroll stay
+      // active on their own buttons, and measurements already drawn stay visible and editable.
+      // (Cornerstone's setToolActive adds bindings to those a tool has, so it cannot take one away:
+      // zoom picked once kept the left button, and a length could no longer be drawn.)
+      if (secondaryBinding[previousName] || MEASUREMENT_TOOLS.includes(previous)) this.toolGroup.setToolPassive(previousName);
       else this.toolGroup.setToolDisabled(previousName);
     }
     const name = toolName(tool);
@@ -422,27 +435,32 @@ export class ImagingEngine {
     if (this.drawnReports.has(report.sopInstanceUid) || this.drawnReports.has(key)) return;
     this.drawnReports.add(key);
     this.savedMeasurementsWaiting.push(...measurementsOf(report.metadata, imageIdOf, metaData));
-    this.placeSavedMeasurements();
+    this.placeWaitingMeasurements();
   }
 
   /**
-   * Puts waiting saved measurements on the viewports showing their images. Only a viewport with its
-   * image in place can take one: Cornerstone measures it again there, against that image.
+   * Puts waiting measurements (saved, or another screen's) on the viewports showing their images.
+   * Only a viewport with its image in place can take one: Cornerstone measures it again there,
+   * against that image, for this screen's viewport.
    */
-  private placeSavedMeasurements(): void {
-    for (const [viewportId, entry] of this.viewports) {
-      const viewport = this.viewport(viewportId);
-      if (entry.input.imageIds.length === 0 || !viewport.getImageData()) continue;
-      const onThisStack = this.savedMeasurementsWaiting.filter((saved) => entry.input.imageIds.includes(saved.metadata?.referencedImageId ?? ''));
-      if (onThisStack.length === 0) continue;
-      this.savedMeasurementsWaiting = this.savedMeasurementsWaiting.filter((saved) => !onThisStack.includes(saved));
-      for (const saved of onThisStack) {
-        saved.invalidated = true;
-        annotation.state.addAnnotation(saved, entry.element);
-        this.drawWith(saved);
-      }
-      viewport.render();
-    }
+  private placeWaitingMeasurements(): void {
+    const waiting = this.savedMeasurementsWaiting.length + this.followedMeasurementsWaiting.length;
+    this.savedMeasurementsWaiting = this.place(this.savedMeasurementsWaiting);
+    this.followedMeasurementsWaiting = this.place(this.followedMeasurementsWaiting);
+    if (this.savedMeasurementsWaiting.length + this.followedMeasurementsWaiting.length < waiting) this.renderingEngine.render();
+  }
+
+  /** Adds each measurement to the viewport that shows its image; returns those none shows yet. */
+  private place(measurements: ToolTypes.Annotation[]): ToolTypes.Annotation[] {
+    return measurements.filter((measurement) => {
+      const imageId = measurement.metadata?.referencedImageId ?? '';
+      const entry = [...this.viewports.values()].find((candidate) => candidate.shown && candidate.input.imageIds.includes(imageId));
+      if (!entry) return true;
+      measurement.invalidated = true;
+      annotation.state.addAnnotation(measurement, entry.element);
+      this.drawWith(measurement);
+      return false;
+    });
   }
 
   /**
@@ -495,7 +513,7 @@ export class ImagingEngine {
    */
   viewOf(viewportId: string): FollowedView | undefined {
     const entry = this.viewports.get(viewportId);
-    if (!entry || entry.input.imageIds.length === 0) return undefined;
+    if (!entry?.shown) return undefined;
     const viewport = this.viewport(viewportId);
     const voiRange = viewport.getProperties().voiRange;
     const { parallelScale, focalPoint, position } = viewport.getCamera();
@@ -534,18 +552,13 @@ export class ImagingEngine {
     return JSON.parse(JSON.stringify([...new Map(drawn.map((one) => [one.annotationUID, one])).values()])) as unknown[];
   }
 
-  /** Replaces the measurements drawn with another reader's, each in the viewport showing its image. */
+  /**
+   * Replaces the measurements drawn with another reader's, each in the viewport showing its image;
+   * those on a series not shown here yet are drawn once it is.
+   */
   replaceMeasurements(measurements: unknown[]): void {
     for (const entry of this.viewports.values()) for (const tool of MEASUREMENT_TOOLS) annotation.state.removeAnnotations(toolName(tool), entry.element);
-    for (const measurement of measurements as ToolTypes.Annotation[]) {
-      const imageId = measurement.metadata?.referencedImageId;
-      const entry = [...this.viewports.values()].find((candidate) => imageId && candidate.input.imageIds.includes(imageId));
-      if (!entry) continue;
-      // Its numbers are computed again here, for this screen's viewport.
-      measurement.invalidated = true;
-      annotation.state.addAnnotation(measurement, entry.element);
-      this.drawWith(measurement);
-    }
+    this.followedMeasurementsWaiting = this.place(measurements as ToolTypes.Annotation[]);
     this.renderingEngine.render();
   }
 
