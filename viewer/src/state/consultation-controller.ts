@@ -96,10 +96,12 @@ export class ConsultationController {
     });
   }
 
-  /** Opens the consultation's study, then its session. */
+  /** Opens the consultation's study (unless it is on screen already), then its session. */
   async join(consultation: Consultation): Promise<void> {
     this.leave();
-    await this.controller.openStudy(consultation.studyInstanceUid);
+    // Opening it again would reset the viewports under the reader, who may be scrolling already: the
+    // presenter would then send the reset (slice 1) after the slice they chose.
+    if (!this.showsStudy(consultation.studyInstanceUid)) await this.controller.openStudy(consultation.studyInstanceUid);
     const socket = this.client.openSession(consultation.id);
     this.socket = socket;
     this.update({ session: { consultation, you: '', connected: false, closedBecause: undefined, chat: [], pointer: undefined } });
@@ -193,6 +195,11 @@ export class ConsultationController {
       case 'refused':
         return this.update({ outcome: { kind: 'refused', problem: { status: 409, detail: message.reason } } });
     }
+  }
+
+  private showsStudy(studyInstanceUid: string): boolean {
+    const { route, reading } = this.app.get();
+    return route.page === 'viewer' && route.studyInstanceUids[0] === studyInstanceUid && reading.studies[studyInstanceUid]?.status === 'ready';
   }
 
   private sendView(): void {
