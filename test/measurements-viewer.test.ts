@@ -1,23 +1,22 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { makeCtSeries, INSTITUTIONS, type Study } from '../fixtures/generate.ts';
 import { translator } from '../viewer/src/i18n/i18n.ts';
 import {
   browserUnavailable,
   cornerText,
   createUser,
-  ensureViewerBuilt,
-  launchChromium,
+  drawLength,
+  lengthLabel,
   screenshot,
   signIn,
-  startSystemWith,
-  waitForCondition,
+  startViewerSuite,
   waitForCornerText,
   waitForFirstImage,
   waitForText,
-  watchForPageProblems,
   type Credentials,
+  type ViewerSuite,
 } from './support/browser.ts';
 import type { TestSystem } from './support/system.ts';
 
@@ -40,52 +39,35 @@ const study: Study = {
 };
 
 describe('measurements saved with the study, in the browser', { skip: unavailable }, () => {
+  let suite: ViewerSuite;
   let system: TestSystem;
-  let browser: Browser;
   let page: Page;
   let reader: Credentials;
-  const pageErrors: string[] = [];
   const ct = [...makeCtSeries({ study, seriesNumber: 2, slices: 6, rows: 128, columns: 128 })];
   const studyInstanceUid = ct[0]!.description.studyInstanceUid;
 
   before(async () => {
-    [system] = await Promise.all([startSystemWith(ct), ensureViewerBuilt()]);
+    suite = await startViewerSuite(ct);
+    system = suite.system;
     reader = await createUser(system, 'measuring-reader', 'radiologist', '测量医生');
-    browser = await launchChromium();
-    const context = await browser.newContext({ viewport: { width: 1400, height: 860 }, locale: 'zh-CN' });
-    page = await context.newPage();
-    // Exceptions and Content-Security-Policy violations: zod runs jitless, so its probe no longer trips the CSP.
-    await watchForPageProblems(page, pageErrors);
+    page = await suite.newPage();
     await signIn(page, system.httpUrl, reader, `/viewer?StudyInstanceUIDs=${studyInstanceUid}`);
   });
   after(async () => {
-    await browser?.close();
-    await system?.shutdown();
+    await suite?.close();
   });
-
-  /** The length label Cornerstone draws on the viewport, once it has settled. */
-  const lengthLabel = async (): Promise<string> => {
-    await waitForCondition(page, `[...document.querySelectorAll('.viewport[data-cell="0"] svg text')].some((text) => /\\d mm/.test(text.textContent))`);
-    return ((await page.locator('.viewport[data-cell="0"] svg text', { hasText: 'mm' }).allTextContents())[0] ?? '').trim();
-  };
 
   it('draws a length, marks the image as key and saves both with the study as a TID 1500 SR and a KOS', async () => {
     await waitForFirstImage(page, 'viewport-0');
-    await page.click('button[data-action=tool-Length]');
-    const box = (await page.locator('.viewport[data-cell="0"]').boundingBox())!;
-    const [x, y] = [box.x + box.width / 2, box.y + box.height / 2];
-    await page.mouse.move(x - 100, y);
-    await page.mouse.down();
-    await page.mouse.move(x + 100, y, { steps: 10 });
-    await page.mouse.up();
-    assert.match(await lengthLabel(), /\d+(\.\d+)? mm/);
+    await drawLength(page, 0, 100);
+    assert.match(await lengthLabel(page, 0), /\d+(\.\d+)? mm/);
 
     await page.click('button[data-action=key-image]');
     await waitForCornerText(page, 0, 'top-right', zh('viewport.keyImage'));
     await page.click('button[data-action=save-measurements]');
     await waitForText(page, '.save-status', zh('save.saved'));
     // Read once saved: right after the mouse is released the label can still show a length from the drag.
-    const drawn = await lengthLabel();
+    const drawn = await lengthLabel(page, 0);
     await system.runtime.queue.whenIdle();
 
     const seriesOf = async (modality: string) => {
@@ -103,11 +85,11 @@ describe('measurements saved with the study, in the browser', { skip: unavailabl
     page.setDefaultTimeout(20_000);
     await page.reload();
     await waitForFirstImage(page, 'viewport-0');
-    assert.equal(await lengthLabel(), drawn, 'the same length is drawn again after a reload');
+    assert.equal(await lengthLabel(page, 0), drawn, 'the same length is drawn again after a reload');
     await screenshot(page, 'measurements-reloaded');
     await waitForCornerText(page, 0, 'top-right', zh('viewport.keyImage'));
     assert.match(await cornerText(page, 0, 'top-right'), new RegExp(zh('viewport.keyImage')));
     await waitForText(page, '.series-card .key-images', zh('viewer.keyImagesInSeries', { count: 1 }));
-    assert.deepEqual(pageErrors, []);
+    assert.deepEqual(suite.problems, []);
   });
 });

@@ -5,6 +5,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { COMMAND_LINE_ACTOR } from '../../archive/access/administration.ts';
 import type { Role } from '../../archive/access/policy.ts';
 import type { FixtureInstance } from '../../fixtures/generate.ts';
+import { ensureViewerBuilt } from '../../gateway/viewer-build.ts';
 import { startTestSystem, type TestSystem } from './system.ts';
 
 /**
@@ -38,7 +39,7 @@ export function launchChromium(): Promise<Browser> {
 }
 
 /** The gateway serves viewer/dist; the suites test what is built (rebuilt when older than its sources). */
-export { ensureViewerBuilt } from '../../gateway/viewer-build.ts';
+export { ensureViewerBuilt };
 
 /** The whole system on free ports with the given fixture instances stored, indexed and thumbnailed. */
 export async function startSystemWith(instances: Iterable<FixtureInstance>): Promise<TestSystem> {
@@ -51,6 +52,41 @@ export async function startSystemWith(instances: Iterable<FixtureInstance>): Pro
     await system.shutdown();
     throw error;
   }
+}
+
+/** What a viewer suite runs against: the system, the built viewer and Chromium, started together. */
+export interface ViewerSuite {
+  system: TestSystem;
+  browser: Browser;
+  /** What went wrong in any page `newPage` opened (watchForPageProblems): a suite ends by asserting it empty. */
+  problems: string[];
+  /** A desktop-sized page in a browser context of its own: one person, with cookies of their own. */
+  newPage(locale?: string): Promise<Page>;
+  close(): Promise<void>;
+}
+
+export async function startViewerSuite(instances: Iterable<FixtureInstance>): Promise<ViewerSuite> {
+  const [system] = await Promise.all([startSystemWith(instances), ensureViewerBuilt()]);
+  const browser = await launchChromium().catch(async (error: unknown) => {
+    await system.shutdown();
+    throw error;
+  });
+  const problems: string[] = [];
+  return {
+    system,
+    browser,
+    problems,
+    async newPage(locale = 'zh-CN') {
+      const context = await browser.newContext({ viewport: { width: 1400, height: 860 }, locale });
+      const page = await context.newPage();
+      await watchForPageProblems(page, problems);
+      return page;
+    },
+    async close() {
+      await browser.close();
+      await system.shutdown();
+    },
+  };
 }
 
 /** A user the browser signs in as. */
@@ -195,6 +231,27 @@ export async function waitForText(page: Page, selector: string, text: string, ti
     if (Date.now() > deadline) throw new Error(`waited ${timeout} ms in vain for ${JSON.stringify(text)} in ${selector}, which shows ${JSON.stringify(shown)}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/**
+ * Draws a horizontal length across the middle of a viewport with the Length tool, `halfWidth`
+ * pixels either side of its centre and `below` pixels under it.
+ */
+export async function drawLength(page: Page, cell: number, halfWidth: number, below = 0): Promise<void> {
+  await page.click('button[data-action=tool-Length]');
+  const box = (await page.locator(`.viewport[data-cell="${cell}"]`).boundingBox())!;
+  const [x, y] = [box.x + box.width / 2, box.y + box.height / 2 + below];
+  await page.mouse.move(x - halfWidth, y);
+  await page.mouse.down();
+  await page.mouse.move(x + halfWidth, y, { steps: 10 });
+  await page.mouse.up();
+}
+
+/** The label of the first length Cornerstone draws on a viewport's image ("95.1 mm"), once one shows. */
+export async function lengthLabel(page: Page, cell: number): Promise<string> {
+  const labels = `.viewport[data-cell="${cell}"] svg text`;
+  await waitForCondition(page, `[...document.querySelectorAll(${JSON.stringify(labels)})].some((text) => /\\d mm/.test(text.textContent))`);
+  return ((await page.locator(labels, { hasText: 'mm' }).allTextContents())[0] ?? '').trim();
 }
 
 export function waitForCornerText(page: Page, cell: number, corner: 'top-left' | 'top-right' | 'bottom-left' | 'bottom-right', text: string): Promise<void> {
