@@ -189,6 +189,8 @@ describe('report PDF and Encapsulated PDF', () => {
     const file = path.join(workDir, 'marked.pdf');
     await fs.writeFile(file, response.bytes);
     assert.equal(imagesIn(file), 1, 'the one marked image, not one per series (3)');
+    // The key-image document, indexed last, left the study without an accession number or Study ID.
+    assert.deepEqual(await system.runtime.reports.versionsAwaitingDocuments(0), [], 'the SR and the Encapsulated PDF were stored all the same');
   });
 
   it('hides the PDF as its study is hidden, refuses a masked role, and audits each download against the study', async () => {

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import dcmjs from 'dcmjs';
 import type { Reader } from '../archive/db/reports-repository.ts';
 import type { DicomJsonDataset } from '../archive/dicom/types.ts';
 import { readerAttributesSchema, type Report, type ReportSignature, type ReportVersion, type SignRequest } from '../archive/reading/report.ts';
 import { personNameText, refusalOf } from '../archive/reading/report-service.ts';
-import { buildReportSr, ENHANCED_SR_SOP_CLASS_UID, type StudyHeader } from '../archive/reading/report-sr.ts';
+import { encapsulatedReportPdf } from '../archive/reading/report-pdf.ts';
+import { buildReportSr, ENHANCED_SR_SOP_CLASS_UID, writeReportSr, type StudyHeader } from '../archive/reading/report-sr.ts';
 import { checkTid2000, claimsTid2000, TAGS } from '../archive/reading/tid2000.ts';
 
 /**
@@ -109,6 +111,22 @@ describe('report SR (Enhanced SR, TID 2000)', () => {
     }
     const overlong = buildReportSr({ study: { ...STUDY, issuer: 'Q'.repeat(70) }, version: version(), predecessor: null });
     assert.equal(value(overlong, '00100021'), 'Q'.repeat(64), 'LO holds 64 characters, as the reading workitem has it');
+  });
+
+  it('writes the SR and the Encapsulated PDF of a study without Accession Number, Study ID, date or referring physician, those attributes present and empty', () => {
+    const bare: StudyHeader = { ...STUDY, accessionNumber: null, studyId: null, studyDate: null, studyTime: null, patientName: null, birthDate: null, sex: null, attributes: {} };
+    const read = (part10: Buffer) => dcmjs.data.DicomMessage.readFile(part10.buffer.slice(part10.byteOffset, part10.byteOffset + part10.length) as ArrayBuffer).dict;
+    for (const [kind, part10] of [
+      ['SR', writeReportSr(buildReportSr({ study: bare, version: version(), predecessor: null }))],
+      ['PDF', encapsulatedReportPdf(bare, version(), Buffer.from('%PDF-1.7 stand-in'))],
+    ] as const) {
+      const dataset = read(part10);
+      for (const tag of ['00080050', '00200010', '00080020', '00080090', '00100010']) {
+        assert.ok(tag in dataset, `${kind} has ${tag}`);
+        assert.ok((dataset[tag]!.Value as unknown[]).every((element) => element === '' || element === null), `${kind} ${tag} is empty: ${JSON.stringify(dataset[tag])}`);
+      }
+      assert.equal(dataset['0020000D']!.Value[0], STUDY.studyInstanceUid, kind);
+    }
   });
 
   it('adds Communication of Critical Results (73568-8) when the report has a critical finding', () => {

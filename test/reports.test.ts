@@ -4,16 +4,14 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { COMMAND_LINE_ACTOR } from '../archive/access/administration.ts';
-import type { Role } from '../archive/access/policy.ts';
 import type { DicomJsonDataset } from '../archive/dicom/types.ts';
 import type { Report, ReportContent, ReportSearchHit, ReportTemplate } from '../archive/reading/report.ts';
+import { reportPdfUids } from '../archive/reading/report-pdf.ts';
 import { buildReportSr, writeReportSr } from '../archive/reading/report-sr.ts';
 import { checkTid2000 } from '../archive/reading/tid2000.ts';
 import { ReportsRepository } from '../archive/db/reports-repository.ts';
-import { enqueueMissingReportSrs } from '../workers/jobs/write-report-sr.ts';
 import { commandExists, requirePeer } from './support/peers.ts';
-import { newUid, studyInstance } from './support/report-study.ts';
+import { FINDINGS, IMPRESSION, newUid, readingCentre, type Call } from './support/reading-centre.ts';
 import { startTestSystem, type TestSystem } from './support/system.ts';
 
 /**
@@ -23,32 +21,14 @@ import { startTestSystem, type TestSystem } from './support/system.ts';
  * version, the Enhanced SR of each version found through QIDO and checked by DCMTK and dicom3tools,
  * Chinese text round-tripping, full-text search in Chinese, and who may see what.
  */
-const USERS: { username: string; displayName: string; role: Role; institution: string }[] = [
-  { username: 'rc-reader', displayName: '李明 Li Ming', role: 'radiologist', institution: 'READING_CENTRE' },
-  { username: 'rc-senior', displayName: '张伟 Zhang Wei', role: 'radiologist', institution: 'READING_CENTRE' },
-  { username: 'rc-admin', displayName: '中心管理员', role: 'institution_admin', institution: 'READING_CENTRE' },
-  { username: 'sc-reader', displayName: '王芳 Wang Fang', role: 'radiologist', institution: 'SMALL_CENTRE' },
-  { username: 'sc-admin', displayName: '小中心管理员', role: 'institution_admin', institution: 'SMALL_CENTRE' },
-  { username: 'qs-referrer', displayName: '赵磊 Zhao Lei', role: 'referring_doctor', institution: 'QINGSHI' },
-  { username: 'nl-radiologist', displayName: '孙丽 Sun Li', role: 'radiologist', institution: 'NANLING' },
-];
-const FINDINGS = '右肺上叶尖段见一磨玻璃结节，大小约8mm×6mm，边界清楚。纵隔内未见肿大淋巴结。';
-const IMPRESSION = '右肺上叶磨玻璃结节，建议3个月后复查胸部CT。';
-
 describe('reports (初诊 + 审核) and their SR', () => {
   let system: TestSystem;
-  const tokens = new Map<string, string>();
-  const userIds = new Map<string, string>();
-  const institutionIds = new Map<string, string>();
+  let call: Call;
+  let tokens: Map<string, string>;
+  let userIds: Map<string, string>;
+  let institutionIds: Map<string, string>;
   const studies: string[] = [];
 
-  const call = async <Body = unknown>(username: string | null, method: string, route: string, body?: unknown) => {
-    const headers = new Headers({ authorization: `Bearer ${username ? tokens.get(username) : system.adminToken}` });
-    if (body !== undefined) headers.set('content-type', 'application/json');
-    const response = await fetch(`${system.httpUrl}${route}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    const text = await response.text();
-    return { status: response.status, json: (text ? JSON.parse(text) : undefined) as Body };
-  };
   const open = async (username: string, study: string) => {
     const response = await call<Report>(username, 'POST', `/api/studies/${study}/report`, {});
     assert.equal(response.status, 200, JSON.stringify(response.json));
@@ -80,33 +60,10 @@ describe('reports (初诊 + 审核) and their SR', () => {
 
   before(async () => {
     system = await startTestSystem();
-    const { administration } = system;
-    const actor = COMMAND_LINE_ACTOR;
-    await administration.createRegion(actor, { code: 'QINGHE', name: '清河市', level: 'city' });
-    await administration.createRegion(actor, { code: 'NANLING_COUNTY', name: '南岭县', level: 'county' });
-    for (const [code, name, kind, regionCode] of [
-      ['QINGSHI', '青石县人民医院', 'hospital', 'QINGHE'],
-      ['NANLING', '南岭县中医院', 'hospital', 'NANLING_COUNTY'],
-      ['READING_CENTRE', '清河市影像诊断中心', 'reading_centre', 'QINGHE'],
-      ['SMALL_CENTRE', '清河市第二影像中心', 'reading_centre', 'QINGHE'],
-    ] as const) {
-      institutionIds.set(code, (await administration.createInstitution(actor, { code, name, kind, regionCode })).id);
-    }
-    for (const { username, displayName, role, institution } of USERS) {
-      userIds.set(username, (await administration.createUser(actor, { username, displayName, role, institutionCode: institution })).id);
-      tokens.set(username, (await administration.createToken(actor, { username, label: 'reports' })).token);
-    }
-    for (let index = 0; index < 4; index++) {
-      const study = newUid();
-      await system.runtime.ingest.ingest({ part10: studyInstance(study) }, { via: 'import', name: 'county-ct', institutionId: institutionIds.get('QINGSHI')! });
-      studies.push(study);
-    }
-    await system.runtime.queue.whenIdle();
-    // The reading centre's administrator makes the senior a verifier (职称, 执业证号); the small centre's signs in one level.
-    assert.equal((await call('rc-admin', 'PUT', `/api/report-readers/${userIds.get('rc-senior')}`, { professionalTitle: '主任医师', licenceNumber: '110100000002', mayVerifyReports: true })).status, 204);
-    assert.equal((await call('rc-admin', 'PUT', `/api/report-readers/${userIds.get('rc-reader')}`, { professionalTitle: '住院医师', licenceNumber: '110100000001', mayVerifyReports: false })).status, 204);
-    assert.equal((await call('sc-admin', 'PUT', `/api/report-readers/${userIds.get('sc-reader')}`, { professionalTitle: '副主任医师', licenceNumber: '110100000003', mayVerifyReports: true })).status, 204);
-    assert.equal((await call('sc-admin', 'PUT', '/api/report-settings', { signingLevels: 1 })).status, 200);
+    // The city's reading centre signs in two levels, its second centre (sc-reader, sc-admin) in one.
+    const centre = await readingCentre(system, { oneLevelCentre: true });
+    ({ call, tokens, userIds, institutionIds } = centre);
+    for (let index = 0; index < 4; index++) studies.push(await centre.countyStudy());
   });
   after(() => system?.shutdown());
 
@@ -326,24 +283,35 @@ describe('reports (初诊 + 审核) and their SR', () => {
     assert.deepEqual(await system.runtime.reports.templateProblemsOf(studies[0]!), [], 'the SRs Yingyun wrote conform');
   });
 
-  it('writes the SR of a signature whose job was lost when the sweep runs (as at start-up)', async () => {
+  it('writes the SR and the PDF of a signature whose enqueue was lost: the running reconciler finds them missing and enqueues both', async () => {
     const study = studies[3]!;
     await system.runtime.queue.whenIdle();
-    assert.deepEqual(await system.runtime.reports.versionsAwaitingSr(0), [], 'every signature so far has its SR');
+    assert.deepEqual(await system.runtime.reports.versionsAwaitingDocuments(0), [], 'every signature so far has its SR and PDF');
     // A signature committed whose enqueue never happened (the process died in between).
     const repository = new ReportsRepository(system.runtime.db.pool);
     const report = await repository.open(study, institutionIds.get('QINGSHI')!, null, { findings: FINDINGS, impression: IMPRESSION, criticalFinding: null, templateId: null });
     const signedAt = new Date().toISOString();
+    const sr = { srSopInstanceUid: newUid(), srSeriesInstanceUid: newUid() };
     await repository.sign(report.id, () => ({
-      add: { status: 'preliminary', content: report.draft, amendmentReason: null, signatures: [{ role: 'preliminary', userId: userIds.get('rc-reader')!, name: 'Li^Ming=李^明', title: null, licence: null, institution: '清河市影像诊断中心', signedAt }], srSopInstanceUid: newUid(), srSeriesInstanceUid: newUid() },
+      add: { status: 'preliminary', content: report.draft, amendmentReason: null, signatures: [{ role: 'preliminary', userId: userIds.get('rc-reader')!, name: 'Li^Ming=李^明', title: null, licence: null, institution: '清河市影像诊断中心', signedAt }], ...sr },
       result: undefined,
     }));
-    assert.deepEqual(await system.runtime.reports.versionsAwaitingSr(0), [{ reportId: report.id, version: 1 }]);
-    assert.equal(await enqueueMissingReportSrs(system.runtime.queue, system.runtime.reports, 0), 1);
+    assert.deepEqual(await system.runtime.reports.versionsAwaitingDocuments(0), [{ reportId: report.id, version: 1, sr: true, pdf: true }]);
+    // Nothing is enqueued here: the system's own reconciler (a pass every second, 2 s grace in tests) must find both.
+    for (const deadline = Date.now() + 60_000; (await system.runtime.reports.versionsAwaitingDocuments(0)).length && Date.now() < deadline; ) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
     await system.runtime.queue.whenIdle();
-    assert.deepEqual(await system.runtime.reports.versionsAwaitingSr(0), []);
+    assert.deepEqual(await system.runtime.reports.versionsAwaitingDocuments(0), [], 'the SR and the PDF were received');
     const series = await srSeries(study);
     assert.ok(series.some((item) => JSON.stringify(item).includes('v1 初诊')), 'the preliminary SR is in the study');
+    const { sopInstanceUid } = reportPdfUids(sr);
+    const pdfs = await fetch(`${system.dicomWebUrl}/studies/${study}/instances?SOPInstanceUID=${sopInstanceUid}`, { headers: { authorization: `Bearer ${system.adminToken}`, accept: 'application/dicom+json' } });
+    assert.equal(pdfs.status, 200);
+    assert.equal(((await pdfs.json()) as DicomJsonDataset[]).length, 1, 'the Encapsulated PDF is in the study');
+    const download = await call('rc-reader', 'GET', `/api/studies/${study}/report/pdf`);
+    assert.equal(download.status, 200, 'and downloadable');
+    assert.equal(download.headers.get('content-type'), 'application/pdf');
   });
 
   it('offers shipped templates by modality and body part with a centre’s own, and phrases', async () => {

@@ -1,16 +1,21 @@
 import type { ThumbnailsRepository } from '../archive/db/index-repository.ts';
 import type { ReceiptsRepository } from '../archive/db/receipts-repository.ts';
 import type { Logger } from '../archive/log.ts';
+import type { ReportService } from '../archive/reading/report-service.ts';
 import { enqueueIndexInstance } from './jobs/index-instance.ts';
 import { enqueueInstanceThumbnail } from './jobs/render-instance-thumbnail.ts';
+import { enqueueMissingReportDocuments } from './jobs/report-documents.ts';
 import type { JobQueue } from './queue.ts';
 
 const BATCH = 1000;
 
 /**
- * PostgreSQL, not the queue, is the record of what still has to be done: receipts not indexed and
- * current versions without a thumbnail are re-enqueued after a grace period, so a lost message
- * (in-process queue after a crash, Redis flushed) delays work but never loses it.
+ * PostgreSQL, not the queue, is the record of what still has to be done: receipts not indexed,
+ * current versions without a thumbnail and signed report versions without their SR or PDF are
+ * re-enqueued after a grace period, so a lost message (in-process queue after a crash, Redis
+ * flushed, a crash between a signature's commit and its enqueue) delays work but never loses it.
+ * Each is enqueued under its job's usual id, so what is still queued or running is not doubled, and
+ * a job that failed for good waits in the failed list for a person instead of looping.
  */
 export class Reconciler {
   private timer?: NodeJS.Timeout;
@@ -20,6 +25,7 @@ export class Reconciler {
     private readonly deps: {
       receipts: ReceiptsRepository;
       thumbnails: ThumbnailsRepository;
+      reports: ReportService;
       queue: JobQueue;
       log: Logger;
       graceSeconds: number;
@@ -50,6 +56,7 @@ export class Reconciler {
           await enqueueInstanceThumbnail(this.deps.queue, receiptId);
           requeued++;
         }
+        requeued += await enqueueMissingReportDocuments(this.deps.queue, this.deps.reports, this.deps.graceSeconds);
         if (requeued > 0) this.deps.log.info({ requeued }, 'reconciler re-enqueued unfinished work');
       } catch (error) {
         this.deps.log.warn({ err: error }, 'reconciler pass failed; will try again');

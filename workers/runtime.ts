@@ -25,13 +25,14 @@ import { ShareLinksService } from '../archive/reading/share-links.ts';
 import { IngestService } from '../archive/ingest.ts';
 import { ReportService } from '../archive/reading/report-service.ts';
 import { markReportStage, stageAfterSignature, studiesOfWorkitem } from '../archive/reading/report-workitem.ts';
-import { enqueueMissingReportSrs, enqueueWriteReportSr, writeReportSrJob } from './jobs/write-report-sr.ts';
+import { writeReportSrJob } from './jobs/write-report-sr.ts';
+import { enqueueReportDocument } from './jobs/report-documents.ts';
 import { checkSrTemplateJob } from './jobs/check-sr-template.ts';
 import { CriticalFindingsRepository } from '../archive/db/critical-findings-repository.ts';
 import { CriticalFindingsService } from '../archive/reading/critical-findings.ts';
 import { deliverCriticalWebhookJob, enqueueCriticalWebhook } from './jobs/deliver-critical-webhook.ts';
 import { CriticalEscalation } from './critical-escalation.ts';
-import { enqueueWriteReportPdf, writeReportPdfJob } from './jobs/write-report-pdf.ts';
+import { writeReportPdfJob } from './jobs/write-report-pdf.ts';
 import { FhirRepository } from '../archive/db/fhir-repository.ts';
 import { FhirService } from '../archive/fhir/fhir-service.ts';
 import { RetrieveService } from '../archive/retrieve/retrieve-service.ts';
@@ -128,21 +129,23 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       foreground,
     });
     const reports = new ReportService(new ReportsRepository(db.pool), log.child({ component: 'reports' }), [
-      ({ report, version }) => enqueueWriteReportSr(jobQueue, report.id, version.version),
+      ({ report, version }) => enqueueReportDocument(jobQueue, 'sr', report.id, version.version),
       (event) => markReportStage(worklist, event.report, stageAfterSignature(event.version)),
       // 云胶片: the patient's link exists from the moment the final report is signed.
       async ({ report, version, signer }) => {
         if (version.status === 'final') await shareLinks.ensurePatientLink(report.studyInstanceUid, signer);
       },
-      ({ report, version }) => enqueueWriteReportPdf(jobQueue, report.id, version.version),
+      ({ report, version }) => enqueueReportDocument(jobQueue, 'pdf', report.id, version.version),
       (event) => criticalFindings.onReportSigned(event),
     ], [(report) => markReportStage(worklist, report, 'drafting')], (workitemUid, visibility) => studiesOfWorkitem(worklist, workitemUid, visibility), (category) => criticalFindings.isActiveCategory(category));
     const consultationRelay = new ConsultationRelay(db.pool, log.child({ component: 'consultation-relay' }));
     const consultations = new ConsultationService({ consultations: new ConsultationsRepository(db.pool), users, studies: new QueryRepository(db.pool), relay: consultationRelay });
     const accessGrants = new AccessGrantsRepository(db.pool);
     const listening: Runtime['listening'] = {};
+    // Also where the report PDF finds the key images readers marked, as the patient's film shows them.
+    const shareLinksRepository = new ShareLinksRepository(db.pool);
     const shareLinks = new ShareLinksService({
-      links: new ShareLinksRepository(db.pool),
+      links: shareLinksRepository,
       users,
       grants: accessGrants,
       audit,
@@ -158,8 +161,6 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
     const worklist = new WorklistService(workitems, upsEvents, config.dicom.aeTitle);
     const upsSubscriptions = new UpsSubscriptionService(subscriptions, workitems, upsEvents);
     const reading = new ReadingService({ repository: new ReadingRepository(db.pool), worklist, institutions, audit, log: log.child({ component: 'reading' }) });
-    // The key images readers mark, as the patient's film shows them: printed on the report PDF too.
-    const keyObjects = new ShareLinksRepository(db.pool);
     const fhir = new FhirService({ studies: new QueryRepository(db.pool), fhir: new FhirRepository(db.pool), reports });
     const criticalFindings = new CriticalFindingsService({
       repository: new CriticalFindingsRepository(db.pool),
@@ -178,7 +179,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
           reports,
           retrieve: new RetrieveService(db.pool, store, renderer),
           filmLink: async (studyInstanceUid, printed) => (await shareLinks.patientLinkFor(studyInstanceUid, { userId: null, username: 'report-pdf' }, undefined, printed))?.url ?? null,
-          markedImages: (studyInstanceUid) => keyObjects.keyImages(studyInstanceUid),
+          markedImages: (studyInstanceUid) => shareLinksRepository.keyImages(studyInstanceUid),
           ingest,
           store,
           log: log.child({ component: 'report-pdf' }),
@@ -187,13 +188,12 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       reconciler = new Reconciler({
         receipts: jobs.receipts,
         thumbnails: jobs.thumbnails,
+        reports,
         queue,
         log: log.child({ component: 'reconciler' }),
         graceSeconds: config.reconcileAfterSeconds,
       });
       reconciler.start();
-      // A signature whose SR job was lost (a crash right after its commit) gets its SR now.
-      enqueueMissingReportSrs(jobQueue, reports, config.reconcileAfterSeconds).catch((error: unknown) => log.error({ err: error }, 'could not look for reports awaiting their SR'));
       criticalEscalation = new CriticalEscalation(criticalFindings, log.child({ component: 'critical-escalation' }));
       criticalEscalation.start();
     }

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { Visibility } from '../access/policy.ts';
-import type { NewTemplate, ReaderAttributes, Report, ReportContent, ReportSearchHit, ReportSignature, ReportStatus, ReportTemplate, ReportVersion } from '../reading/report.ts';
+import type { NewTemplate, ReaderAttributes, Report, ReportContent, ReportSearchHit, ReportSignature, ReportStatusSummary, ReportTemplate, ReportVersion } from '../reading/report.ts';
 import type { StudyHeader } from '../reading/report-sr.ts';
 import type { TemplateProblem } from '../reading/tid2000.ts';
 import { visibilityCondition } from './visibility-sql.ts';
@@ -31,6 +31,11 @@ const REPORT_COLUMNS = `r.id::text AS id, r.study_instance_uid AS "studyInstance
   to_char(r.draft_updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "draftUpdatedAt", r.draft_updated_by::text AS "draftUpdatedBy"`;
 
 const ISO = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
+/** A report with its study and patient (for the visibility condition) and its newest signed version as `v`. */
+const SIGNED_REPORTS = `FROM reports r
+       JOIN studies st ON st.study_instance_uid = r.study_instance_uid JOIN patients p ON p.id = st.patient_pk
+       JOIN LATERAL (SELECT content, created_at FROM report_versions WHERE report_id = r.id ORDER BY version DESC LIMIT 1) v ON TRUE`;
 
 /** Reports, their versions and signatures, templates, and the reporting attributes of users and centres: the only SQL for them. */
 export class ReportsRepository {
@@ -133,9 +138,7 @@ export class ReportsRepository {
     if (visible) conditions.push(visible);
     const { rows } = await this.pool.query<ReportSearchHit>(
       `SELECT r.id::text AS "reportId", r.study_instance_uid AS "studyInstanceUid", r.status, v.content->>'impression' AS impression, ${ISO('v.created_at')} AS "signedAt"
-       FROM reports r
-       JOIN studies st ON st.study_instance_uid = r.study_instance_uid JOIN patients p ON p.id = st.patient_pk
-       JOIN LATERAL (SELECT content, created_at FROM report_versions WHERE report_id = r.id ORDER BY version DESC LIMIT 1) v ON TRUE
+       ${SIGNED_REPORTS}
        WHERE r.status <> 'draft' AND ${conditions.join(' AND ')}
        ORDER BY v.created_at DESC LIMIT ${parameter(limit)}`,
       values,
@@ -143,13 +146,20 @@ export class ReportsRepository {
     return rows;
   }
 
-  /** Report statuses of studies (for the study list), for those that have a report. */
-  async statusesOf(studyInstanceUids: string[]): Promise<Map<string, ReportStatus>> {
-    const { rows } = await this.pool.query<{ studyInstanceUid: string; status: ReportStatus }>(
-      'SELECT study_instance_uid AS "studyInstanceUid", status FROM reports WHERE study_instance_uid = ANY ($1::text[])',
-      [studyInstanceUids],
+  /**
+   * Where the signed reports of these studies stand (the study list's page, a patient's priors), for
+   * those the caller may see: one query for the lot. Drafts and studies without a report are absent.
+   */
+  async statusesOf(studyInstanceUids: string[], visibility: Visibility): Promise<ReportStatusSummary[]> {
+    const values: unknown[] = [studyInstanceUids];
+    const visible = visibilityCondition(visibility, (value) => `$${values.push(value)}`) ?? 'TRUE';
+    const { rows } = await this.pool.query<ReportStatusSummary>(
+      `SELECT r.study_instance_uid AS "studyInstanceUid", r.status, jsonb_typeof(v.content->'criticalFinding') = 'object' AS critical, ${ISO('v.created_at')} AS "signedAt"
+       ${SIGNED_REPORTS}
+       WHERE r.study_instance_uid = ANY ($1::text[]) AND r.status <> 'draft' AND ${visible}`,
+      values,
     );
-    return new Map(rows.map((row) => [row.studyInstanceUid, row.status]));
+    return rows;
   }
 
   async reader(userId: string): Promise<Reader | null> {
@@ -202,18 +212,25 @@ export class ReportsRepository {
   }
 
   /**
-   * Signed versions whose SR was never received (the job was lost: a crash between the signature's
-   * commit and its enqueue, the queue unreachable), signed more than `olderThanSeconds` ago.
+   * Versions signed between `withinDays` days and `olderThanSeconds` seconds ago, and whether their
+   * SR was received: the sweep for SRs and PDFs whose job was lost looks among these.
    */
-  async versionsAwaitingSr(olderThanSeconds: number): Promise<{ reportId: string; version: number }[]> {
-    const { rows } = await this.pool.query<{ reportId: string; version: number }>(
-      `SELECT v.report_id::text AS "reportId", v.version FROM report_versions v
-       WHERE v.created_at < now() - make_interval(secs => $1)
-         AND NOT EXISTS (SELECT 1 FROM receipts r WHERE r.sop_instance_uid = v.sr_sop_instance_uid)
+  async signedVersionsToCheck(olderThanSeconds: number, withinDays: number): Promise<{ reportId: string; version: number; srSopInstanceUid: string; srSeriesInstanceUid: string; srStored: boolean }[]> {
+    const { rows } = await this.pool.query<{ reportId: string; version: number; srSopInstanceUid: string; srSeriesInstanceUid: string; srStored: boolean }>(
+      `SELECT v.report_id::text AS "reportId", v.version, v.sr_sop_instance_uid AS "srSopInstanceUid", v.sr_series_instance_uid AS "srSeriesInstanceUid",
+              EXISTS (SELECT 1 FROM receipts r WHERE r.sop_instance_uid = v.sr_sop_instance_uid) AS "srStored"
+       FROM report_versions v
+       WHERE v.created_at < now() - make_interval(secs => $1) AND v.created_at > now() - make_interval(days => $2)
        ORDER BY v.created_at`,
-      [olderThanSeconds],
+      [olderThanSeconds, withinDays],
     );
     return rows;
+  }
+
+  /** Which of these SOP Instance UIDs have been received. */
+  async receivedInstances(sopInstanceUids: string[]): Promise<Set<string>> {
+    const { rows } = await this.pool.query<{ uid: string }>('SELECT DISTINCT sop_instance_uid AS uid FROM receipts WHERE sop_instance_uid = ANY ($1)', [sopInstanceUids]);
+    return new Set(rows.map((row) => row.uid));
   }
 
   /** Flags a received SR whose content departs from the template it claims (kept once per object). */

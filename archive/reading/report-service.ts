@@ -7,17 +7,19 @@ import {
   EMPTY_REPORT_CONTENT,
   newTemplateSchema,
   readerAttributesSchema,
+  REPORT_STATUS_BATCH,
   reportSettingsSchema,
   signRequestSchema,
   type Report,
   type ReportSearchHit,
   type ReportSettings,
   type ReportSignature,
-  type ReportStatus,
+  type ReportStatusSummary,
   type ReportTemplate,
   type ReportVersion,
   type SignRequest,
 } from './report.ts';
+import { reportPdfUids } from './report-pdf.ts';
 import type { StudyHeader } from './report-sr.ts';
 import { SHIPPED_TEMPLATES } from './report-templates.ts';
 import type { TemplateProblem } from './tid2000.ts';
@@ -149,9 +151,18 @@ export class ReportService {
     return this.reports.studyHeader(studyInstanceUid, null);
   }
 
-  /** Signed versions whose SR job was lost, for the start-up sweep (workers/jobs/write-report-sr.ts). */
-  versionsAwaitingSr(olderThanSeconds: number): Promise<{ reportId: string; version: number }[]> {
-    return this.reports.versionsAwaitingSr(olderThanSeconds);
+  /**
+   * Versions signed in the last week, more than `olderThanSeconds` ago, whose SR or PDF was never
+   * received (the job lost between commit and enqueue, or failed for good): for the reconciler's sweep.
+   */
+  async versionsAwaitingDocuments(olderThanSeconds: number): Promise<{ reportId: string; version: number; sr: boolean; pdf: boolean }[]> {
+    const versions = await this.reports.signedVersionsToCheck(olderThanSeconds, 7);
+    if (versions.length === 0) return [];
+    const pdfUids = versions.map((version) => reportPdfUids(version).sopInstanceUid);
+    const received = await this.reports.receivedInstances(pdfUids);
+    return versions
+      .map((version, index) => ({ reportId: version.reportId, version: version.version, sr: !version.srStored, pdf: !received.has(pdfUids[index]!) }))
+      .filter((missing) => missing.sr || missing.pdf);
   }
 
   /** Flags a received SR that claims TID 2000 but departs from it (never refused: it is stored as sent). */
@@ -185,8 +196,10 @@ export class ReportService {
     return this.reports.search(terms, visibility, 100);
   }
 
-  async statusesOf(studyInstanceUids: string[]): Promise<Map<string, ReportStatus>> {
-    return this.reports.statusesOf(studyInstanceUids);
+  /** Where the reports of these studies stand (未报告 / 初诊 / 已审核 / 已修订, 危急值), for those the caller may see. */
+  async statusesOf(visibility: Visibility, studyInstanceUids: string[]): Promise<ReportStatusSummary[]> {
+    if (studyInstanceUids.length > REPORT_STATUS_BATCH) throw new ReportRefusal(400, `name at most ${REPORT_STATUS_BATCH} studies at a time`);
+    return studyInstanceUids.length ? this.reports.statusesOf(studyInstanceUids, visibility) : [];
   }
 
   /** 职称, 执业证号 and whether they may verify: set by a system administrator, or an institution's for its own users. */

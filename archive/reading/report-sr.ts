@@ -59,27 +59,27 @@ export function buildReportSr({ study, version, predecessor }: ReportSrInput): D
     '00080013': tm(signed.time),
     '00080016': ui(ENHANCED_SR_SOP_CLASS_UID),
     '00080018': ui(version.srSopInstanceUid),
-    '00080020': study.studyDate ? da(study.studyDate) : empty('DA'),
+    '00080020': study.studyDate ? da(study.studyDate) : emptyElement('DA'),
     '00080023': da(signed.date),
-    '00080030': study.studyTime ? tm(study.studyTime) : empty('TM'),
+    '00080030': study.studyTime ? tm(study.studyTime) : emptyElement('TM'),
     '00080033': tm(signed.time),
-    '00080050': study.accessionNumber ? { vr: 'SH', Value: [study.accessionNumber] } : empty('SH'),
+    '00080050': study.accessionNumber ? { vr: 'SH', Value: [study.accessionNumber] } : emptyElement('SH'),
     '00080060': cs('SR'),
     '00080070': { vr: 'LO', Value: ['Yingyun'] },
     '00080080': { vr: 'LO', Value: [study.institutionName] },
-    '00080090': study.attributes['00080090']?.Value?.length ? { vr: 'PN', Value: study.attributes['00080090'].Value } : empty('PN'),
+    '00080090': study.attributes['00080090']?.Value?.length ? { vr: 'PN', Value: study.attributes['00080090'].Value } : emptyElement('PN'),
     '00080201': { vr: 'SH', Value: ['+0000'] },
     ...(study.attributes['00081030']?.Value?.length ? { '00081030': { vr: 'LO', Value: study.attributes['00081030'].Value } } : {}),
     '0008103E': { vr: 'LO', Value: [`诊断报告 Diagnostic report v${version.version} ${statusText}`] },
     '00081111': { vr: 'SQ', Value: [] },
-    '00100010': study.patientName ? { vr: 'PN', Value: [study.patientName] } : empty('PN'),
+    '00100010': study.patientName ? { vr: 'PN', Value: [study.patientName] } : emptyElement('PN'),
     '00100020': { vr: 'LO', Value: [study.patientId] },
     ...issuerOfPatientId(study.issuer),
-    '00100030': study.birthDate ? da(study.birthDate) : empty('DA'),
-    '00100040': study.sex ? cs(study.sex) : empty('CS'),
+    '00100030': study.birthDate ? da(study.birthDate) : emptyElement('DA'),
+    '00100040': study.sex ? cs(study.sex) : emptyElement('CS'),
     '0020000D': ui(study.studyInstanceUid),
     '0020000E': ui(version.srSeriesInstanceUid),
-    '00200010': study.studyId ? { vr: 'SH', Value: [study.studyId] } : empty('SH'),
+    '00200010': study.studyId ? { vr: 'SH', Value: [study.studyId] } : emptyElement('SH'),
     '00200011': { vr: 'IS', Value: [REPORT_SERIES_BASE + version.version] },
     '00200013': { vr: 'IS', Value: [1] },
     '0040A491': cs('COMPLETE'),
@@ -200,8 +200,13 @@ function da(value: string) {
 function tm(value: string) {
   return { vr: 'TM', Value: [value] };
 }
-function empty(vr: string) {
-  return { vr };
+/**
+ * A type 2 attribute the study did not have (no Accession Number, no Study ID), present and empty.
+ * The empty Value matters: dcmjs writes an element without one only for some VRs and fails on SH and
+ * LO, which left a study without an accession number with neither SR nor PDF.
+ */
+export function emptyElement(vr: string): { vr: string; Value: [] } {
+  return { vr, Value: [] };
 }
 
 /** An ISO 8601 instant as DICOM DA and TM in UTC (the SR says +0000 in Timezone Offset From UTC). */

@@ -90,6 +90,7 @@ const RULES: readonly RouteRule[] = [
   { methods: GET, path: /^\/fhir\/(ImagingStudy|DiagnosticReport)$/, requires: 'read-images', audit: { eventType: 'query', action: 'E' } },
   { methods: GET, path: new RegExp(`^/fhir/(ImagingStudy/${UID}|DiagnosticReport/${UID}(/_history/${UID})?)$`), requires: 'read-images', audit: { eventType: 'instances-accessed', action: 'R' } },
   { methods: GET, path: /^\/api\/reports$/, requires: 'read-images', audit: { eventType: 'query', action: 'E' } },
+  { methods: GET, path: /^\/api\/report-statuses$/, requires: 'read-images', audit: { eventType: 'query', action: 'E' } },
   { methods: [...GET, 'POST'], path: /^\/api\/report-templates$/, requires: 'write-reports' },
   { methods: GET, path: /^\/api\/report-settings$/, requires: 'write-reports' },
   { methods: ['PUT'], path: /^\/api\/report-settings$/, requires: 'manage-institution' },

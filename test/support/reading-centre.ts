@@ -26,6 +26,11 @@ const USERS: TestUser[] = [
   { username: 'nl-radiologist', displayName: '孙丽 Sun Li', role: 'radiologist', institution: 'NANLING' },
 ];
 
+const SMALL_CENTRE_USERS: TestUser[] = [
+  { username: 'sc-reader', displayName: '王芳 Wang Fang', role: 'radiologist', institution: 'SMALL_CENTRE' },
+  { username: 'sc-admin', displayName: '小中心管理员', role: 'institution_admin', institution: 'SMALL_CENTRE' },
+];
+
 let uidCounter = 0;
 export const newUid = () => `2.25.${Date.now()}${process.pid}${++uidCounter}`;
 
@@ -149,6 +154,9 @@ export async function askEmergencies(system: TestSystem, token: string, centreCo
 
 export interface ReadingCentre {
   institutionIds: Map<string, string>;
+  /** The users' ids and API tokens by user name. */
+  userIds: Map<string, string>;
+  tokens: Map<string, string>;
   call: Call;
   /** A new study of the patient at 青石县人民医院: `series` CT series of one small image each. */
   countyStudy(series?: number): Promise<string>;
@@ -160,7 +168,11 @@ export interface ReadingCentre {
   amend(study: string, impression: string, reason: string): Promise<Report>;
 }
 
-export async function readingCentre(system: TestSystem): Promise<ReadingCentre> {
+/**
+ * `oneLevelCentre` adds a second centre of the city, 清河市第二影像中心, that signs in one level, with its
+ * administrator (sc-admin) and a reader who may verify (sc-reader): the reports suite signs there too.
+ */
+export async function readingCentre(system: TestSystem, options: { oneLevelCentre?: boolean } = {}): Promise<ReadingCentre> {
   const institutionIds = await network(
     system,
     [
@@ -171,16 +183,21 @@ export async function readingCentre(system: TestSystem): Promise<ReadingCentre> 
       { code: 'QINGSHI', name: '青石县人民医院', kind: 'hospital', regionCode: 'QINGHE' },
       { code: 'NANLING', name: '南岭县中医院', kind: 'hospital', regionCode: 'NANLING_COUNTY' },
       { code: 'READING_CENTRE', name: '清河市影像诊断中心', kind: 'reading_centre', regionCode: 'QINGHE' },
+      ...(options.oneLevelCentre ? [{ code: 'SMALL_CENTRE', name: '清河市第二影像中心', kind: 'reading_centre' as const, regionCode: 'QINGHE' }] : []),
     ],
   );
-  const { userIds, tokens } = await usersWithTokens(system, USERS, 'report outputs');
+  const { userIds, tokens } = await usersWithTokens(system, options.oneLevelCentre ? [...USERS, ...SMALL_CENTRE_USERS] : USERS, 'report outputs');
   const call = callAs(system, tokens, system.httpUrl, 'application/json');
-  const setReader = async (username: string, professionalTitle: string, licenceNumber: string, mayVerifyReports: boolean) => {
-    const response = await call('rc-admin', 'PUT', `/api/report-readers/${userIds.get(username)}`, { professionalTitle, licenceNumber, mayVerifyReports });
+  const setReader = async (administrator: string, username: string, professionalTitle: string, licenceNumber: string, mayVerifyReports: boolean) => {
+    const response = await call(administrator, 'PUT', `/api/report-readers/${userIds.get(username)}`, { professionalTitle, licenceNumber, mayVerifyReports });
     assert.equal(response.status, 204);
   };
-  await setReader('rc-reader', '住院医师', '110100000001', false);
-  await setReader('rc-senior', '主任医师', '110100000002', true);
+  await setReader('rc-admin', 'rc-reader', '住院医师', '110100000001', false);
+  await setReader('rc-admin', 'rc-senior', '主任医师', '110100000002', true);
+  if (options.oneLevelCentre) {
+    await setReader('sc-admin', 'sc-reader', '副主任医师', '110100000003', true);
+    assert.equal((await call('sc-admin', 'PUT', '/api/report-settings', { signingLevels: 1 })).status, 200);
+  }
 
   const sign = async (username: string, study: string, body: Record<string, unknown>) => {
     const current = await call<Report>(username, 'GET', `/api/studies/${study}/report`);
@@ -191,6 +208,8 @@ export async function readingCentre(system: TestSystem): Promise<ReadingCentre> 
 
   return {
     institutionIds,
+    userIds,
+    tokens,
     call,
     async countyStudy(series = 1) {
       const study = newUid();

@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import type { IngestService } from '../../archive/ingest.ts';
 import type { Logger } from '../../archive/log.ts';
 import { RenderUnsupported } from '../../archive/render/render.ts';
@@ -7,12 +6,8 @@ import type { ReportService } from '../../archive/reading/report-service.ts';
 import { FrameOutOfRange } from '../../archive/retrieve/frames.ts';
 import { NotStored, type RetrieveService } from '../../archive/retrieve/retrieve-service.ts';
 import type { ObjectStore } from '../../archive/storage/object-store.ts';
-import type { JobDefinition, JobQueue } from '../queue.ts';
-
-export const WRITE_REPORT_PDF = 'write-report-pdf';
-
-const payload = z.object({ reportId: z.string().regex(/^\d+$/), version: z.number().int().min(1) });
-type WriteReportPdfPayload = z.infer<typeof payload>;
+import type { JobDefinition } from '../queue.ts';
+import { REPORT_DOCUMENT_JOBS, reportVersionPayload, type ReportVersionPayload } from './report-documents.ts';
 
 /** Key images on the page, at most. */
 const KEY_IMAGES = 4;
@@ -22,11 +17,6 @@ export interface MarkedImage {
   seriesInstanceUid: string;
   sopInstanceUid: string;
   frameNumber: number;
-}
-
-/** Enqueued after a signature commits, beside the SR job: one job per signed version. */
-export function enqueueWriteReportPdf(queue: JobQueue, reportId: string, version: number): Promise<void> {
-  return queue.enqueue(WRITE_REPORT_PDF, { reportId, version } satisfies WriteReportPdfPayload, { jobId: `report-pdf-${reportId}-${version}` });
 }
 
 /**
@@ -48,10 +38,10 @@ export function writeReportPdfJob(deps: {
   ingest: IngestService;
   store: ObjectStore;
   log: Logger;
-}): JobDefinition<WriteReportPdfPayload> {
+}): JobDefinition<ReportVersionPayload> {
   return {
-    name: WRITE_REPORT_PDF,
-    payload,
+    name: REPORT_DOCUMENT_JOBS.pdf,
+    payload: reportVersionPayload,
     async handle({ reportId, version: number }) {
       const report = await deps.reports.report(reportId);
       const version = report?.versions.find((candidate) => candidate.version === number);

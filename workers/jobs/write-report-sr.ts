@@ -1,30 +1,10 @@
-import { z } from 'zod';
 import type { IngestService } from '../../archive/ingest.ts';
 import type { Logger } from '../../archive/log.ts';
 import { buildReportSr, writeReportSr } from '../../archive/reading/report-sr.ts';
 import type { ReportService } from '../../archive/reading/report-service.ts';
 import { checkTid2000 } from '../../archive/reading/tid2000.ts';
-import type { JobDefinition, JobQueue } from '../queue.ts';
-
-export const WRITE_REPORT_SR = 'write-report-sr';
-
-const payload = z.object({ reportId: z.string().regex(/^\d+$/), version: z.number().int().min(1) });
-type WriteReportSrPayload = z.infer<typeof payload>;
-
-/** Enqueued after a signature commits: one job per signed version. */
-export function enqueueWriteReportSr(queue: JobQueue, reportId: string, version: number): Promise<void> {
-  return queue.enqueue(WRITE_REPORT_SR, { reportId, version } satisfies WriteReportSrPayload, { jobId: `report-sr-${reportId}-${version}` });
-}
-
-/**
- * Enqueues again the SR of every signed version that has none in the archive (its job lost between
- * the signature's commit and the enqueue): run when workers start, so each signature ends in its SR.
- */
-export async function enqueueMissingReportSrs(queue: JobQueue, reports: ReportService, olderThanSeconds: number): Promise<number> {
-  const missing = await reports.versionsAwaitingSr(olderThanSeconds);
-  for (const { reportId, version } of missing) await enqueueWriteReportSr(queue, reportId, version);
-  return missing.length;
-}
+import type { JobDefinition } from '../queue.ts';
+import { REPORT_DOCUMENT_JOBS, reportVersionPayload, type ReportVersionPayload } from './report-documents.ts';
 
 /**
  * Writes a signed report version as an Enhanced SR (TID 2000) and stores it as a new series of its
@@ -32,10 +12,10 @@ export async function enqueueMissingReportSrs(queue: JobQueue, reports: ReportSe
  * and DIMSE serve it like any other object. Idempotent: the SR's UIDs and dates were fixed at
  * signing, so a rerun stores the same object and ingest counts it a duplicate.
  */
-export function writeReportSrJob(deps: { reports: ReportService; ingest: IngestService; log: Logger }): JobDefinition<WriteReportSrPayload> {
+export function writeReportSrJob(deps: { reports: ReportService; ingest: IngestService; log: Logger }): JobDefinition<ReportVersionPayload> {
   return {
-    name: WRITE_REPORT_SR,
-    payload,
+    name: REPORT_DOCUMENT_JOBS.sr,
+    payload: reportVersionPayload,
     async handle({ reportId, version: number }) {
       const report = await deps.reports.report(reportId);
       const version = report?.versions.find((candidate) => candidate.version === number);

@@ -64,6 +64,15 @@ export function reportRoutes(runtime: Runtime): Router {
     response.json(hits);
   });
 
+  // The study list's page and the priors panel ask for all their studies at once: ?study=…&study=…
+  router.get('/report-statuses', async (request, response) => {
+    const named = request.query.study;
+    const studies = (Array.isArray(named) ? named : named === undefined ? [] : [named]).map((value) => studyParameter(String(value)));
+    const statuses = await refusals(reports.statusesOf(accessOf(response).visibility, [...new Set(studies)]));
+    noteAudited(response, { studyUids: statuses.map((status) => status.studyInstanceUid) });
+    response.json(statuses);
+  });
+
   router.get('/report-templates', async (request, response) => {
     const text = (value: unknown) => (typeof value === 'string' && value ? value : undefined);
     response.json(await reports.templates(accessOf(response).principal, { modality: text(request.query.modality), bodyPart: text(request.query.bodyPart) }));
