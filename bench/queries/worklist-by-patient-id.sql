@@ -4,15 +4,15 @@
 SELECT sop_instance_uid AS "sopInstanceUid", institution_id::text AS "institutionId", state, transaction_uid AS "transactionUid", performer_user_id::text AS "performerUserId", dataset FROM workitems WHERE institution_id = ANY ($1::bigint[]) AND patient_id LIKE $2
   ORDER BY scheduled_start, sop_instance_uid LIMIT $3 OFFSET $4;
 
--- Limit  (cost=8.56..8.57 rows=1 width=1524) (actual time=0.034..0.034 rows=1 loops=1)
+-- Limit  (cost=8.56..8.57 rows=1 width=1524) (actual time=0.015..0.015 rows=1 loops=1)
 --   Buffers: shared hit=4
---   ->  Sort  (cost=8.56..8.57 rows=1 width=1524) (actual time=0.033..0.033 rows=1 loops=1)
+--   ->  Sort  (cost=8.56..8.57 rows=1 width=1524) (actual time=0.014..0.015 rows=1 loops=1)
 --         Sort Key: scheduled_start, sop_instance_uid
 --         Sort Method: quicksort  Memory: 27kB
 --         Buffers: shared hit=4
---         ->  Index Scan using workitems_by_patient on workitems  (cost=0.52..8.55 rows=1 width=1524) (actual time=0.026..0.027 rows=1 loops=1)
+--         ->  Index Scan using workitems_by_patient on workitems  (cost=0.52..8.55 rows=1 width=1524) (actual time=0.011..0.011 rows=1 loops=1)
 --               Index Cond: (patient_id = 'H5-00012365'::text)
 --               Filter: ((patient_id ~~ 'H5-00012365'::text) AND (institution_id = ANY ('{43,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42}'::bigint[])))
 --               Buffers: shared hit=4
--- Planning Time: 0.128 ms
--- Execution Time: 0.062 ms
+-- Planning Time: 0.102 ms
+-- Execution Time: 0.036 ms

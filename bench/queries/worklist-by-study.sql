@@ -4,21 +4,21 @@
 SELECT sop_instance_uid AS "sopInstanceUid", institution_id::text AS "institutionId", state, transaction_uid AS "transactionUid", performer_user_id::text AS "performerUserId", dataset FROM workitems WHERE institution_id = ANY ($1::bigint[]) AND requested_study_uids @> ARRAY[$2::text]
   ORDER BY scheduled_start, sop_instance_uid LIMIT $3 OFFSET $4;
 
--- Limit  (cost=3591.28..3591.53 rows=101 width=1524) (actual time=21.783..21.786 rows=1 loops=1)
+-- Limit  (cost=3591.28..3591.53 rows=101 width=1524) (actual time=7.646..7.648 rows=1 loops=1)
 --   Buffers: shared hit=446
---   ->  Sort  (cost=3591.28..3592.53 rows=500 width=1524) (actual time=21.781..21.783 rows=1 loops=1)
+--   ->  Sort  (cost=3591.28..3592.53 rows=500 width=1524) (actual time=7.644..7.646 rows=1 loops=1)
 --         Sort Key: scheduled_start, sop_instance_uid
 --         Sort Method: quicksort  Memory: 27kB
 --         Buffers: shared hit=446
---         ->  Bitmap Heap Scan on workitems  (cost=1783.98..3572.14 rows=500 width=1524) (actual time=21.770..21.772 rows=1 loops=1)
+--         ->  Bitmap Heap Scan on workitems  (cost=1783.98..3572.14 rows=500 width=1524) (actual time=7.630..7.632 rows=1 loops=1)
 --               Recheck Cond: (requested_study_uids @> '{2.25.800000012345}'::text[])
 --               Filter: (institution_id = ANY ('{43,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42}'::bigint[]))
 --               Heap Blocks: exact=1
 --               Buffers: shared hit=446
---               ->  Bitmap Index Scan on workitems_by_studies  (cost=0.00..1783.75 rows=500 width=0) (actual time=21.745..21.745 rows=1 loops=1)
+--               ->  Bitmap Index Scan on workitems_by_studies  (cost=0.00..1783.75 rows=500 width=0) (actual time=7.610..7.610 rows=1 loops=1)
 --                     Index Cond: (requested_study_uids @> '{2.25.800000012345}'::text[])
 --                     Buffers: shared hit=445
 -- Planning:
 --   Buffers: shared hit=1
--- Planning Time: 0.201 ms
--- Execution Time: 21.832 ms
+-- Planning Time: 0.206 ms
+-- Execution Time: 7.697 ms

@@ -4,18 +4,18 @@
 SELECT sop_instance_uid AS "sopInstanceUid", institution_id::text AS "institutionId", state, transaction_uid AS "transactionUid", performer_user_id::text AS "performerUserId", dataset FROM workitems WHERE institution_id = ANY ($1::bigint[]) AND scheduled_start >= $2::timestamp AND scheduled_start < $3::timestamp
   ORDER BY scheduled_start, sop_instance_uid LIMIT $4 OFFSET $5;
 
--- Limit  (cost=8976.77..8977.02 rows=101 width=1524) (actual time=45.647..45.661 rows=101 loops=1)
+-- Limit  (cost=8890.08..8890.33 rows=101 width=1524) (actual time=4.959..4.970 rows=101 loops=1)
 --   Buffers: shared hit=1487
---   ->  Sort  (cost=8976.77..8980.52 rows=1502 width=1524) (actual time=45.645..45.652 rows=101 loops=1)
+--   ->  Sort  (cost=8890.08..8893.76 rows=1472 width=1524) (actual time=4.958..4.963 rows=101 loops=1)
 --         Sort Key: scheduled_start, sop_instance_uid
 --         Sort Method: top-N heapsort  Memory: 228kB
 --         Buffers: shared hit=1487
---         ->  Bitmap Heap Scan on workitems  (cost=4095.58..8919.26 rows=1502 width=1524) (actual time=38.172..39.461 rows=1440 loops=1)
+--         ->  Bitmap Heap Scan on workitems  (cost=4095.58..8833.72 rows=1472 width=1524) (actual time=3.410..4.306 rows=1440 loops=1)
 --               Recheck Cond: ((institution_id = ANY ('{43,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42}'::bigint[])) AND (scheduled_start >= '2026-02-15 00:00:00'::timestamp without time zone) AND (scheduled_start < '2026-02-16 00:00:00'::timestamp without time zone))
 --               Heap Blocks: exact=360
 --               Buffers: shared hit=1487
---               ->  Bitmap Index Scan on workitems_by_institution_state_start  (cost=0.00..4095.11 rows=1502 width=0) (actual time=38.119..38.120 rows=1440 loops=1)
+--               ->  Bitmap Index Scan on workitems_by_institution_state_start  (cost=0.00..4095.11 rows=1472 width=0) (actual time=3.380..3.381 rows=1440 loops=1)
 --                     Index Cond: ((institution_id = ANY ('{43,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42}'::bigint[])) AND (scheduled_start >= '2026-02-15 00:00:00'::timestamp without time zone) AND (scheduled_start < '2026-02-16 00:00:00'::timestamp without time zone))
 --                     Buffers: shared hit=1127
--- Planning Time: 0.183 ms
--- Execution Time: 45.737 ms
+-- Planning Time: 0.107 ms
+-- Execution Time: 5.009 ms

@@ -4,18 +4,18 @@
 SELECT sop_instance_uid AS "sopInstanceUid", institution_id::text AS "institutionId", state, transaction_uid AS "transactionUid", performer_user_id::text AS "performerUserId", dataset FROM workitems WHERE institution_id = ANY ($1::bigint[]) AND state = ANY ($2::text[])
   ORDER BY scheduled_start, sop_instance_uid LIMIT $3 OFFSET $4;
 
--- Limit  (cost=13231.33..13231.58 rows=101 width=1524) (actual time=95.051..95.065 rows=101 loops=1)
+-- Limit  (cost=13431.11..13431.37 rows=101 width=1524) (actual time=8.414..8.427 rows=101 loops=1)
 --   Buffers: shared hit=5175
---   ->  Sort  (cost=13231.33..13244.05 rows=5087 width=1524) (actual time=95.044..95.051 rows=101 loops=1)
+--   ->  Sort  (cost=13431.11..13444.11 rows=5200 width=1524) (actual time=8.412..8.419 rows=101 loops=1)
 --         Sort Key: scheduled_start, sop_instance_uid
 --         Sort Method: top-N heapsort  Memory: 228kB
 --         Buffers: shared hit=5175
---         ->  Bitmap Heap Scan on workitems  (cost=385.33..13036.55 rows=5087 width=1524) (actual time=31.487..91.887 rows=5000 loops=1)
+--         ->  Bitmap Heap Scan on workitems  (cost=386.59..13232.00 rows=5200 width=1524) (actual time=1.111..6.772 rows=5000 loops=1)
 --               Recheck Cond: ((institution_id = ANY ('{43,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42}'::bigint[])) AND (state = ANY ('{SCHEDULED}'::text[])))
 --               Heap Blocks: exact=5000
 --               Buffers: shared hit=5175
---               ->  Bitmap Index Scan on workitems_by_institution_state_start  (cost=0.00..383.96 rows=5087 width=0) (actual time=30.610..30.611 rows=5000 loops=1)
+--               ->  Bitmap Index Scan on workitems_by_institution_state_start  (cost=0.00..385.19 rows=5200 width=0) (actual time=0.590..0.590 rows=5000 loops=1)
 --                     Index Cond: ((institution_id = ANY ('{43,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42}'::bigint[])) AND (state = ANY ('{SCHEDULED}'::text[])))
 --                     Buffers: shared hit=175
--- Planning Time: 0.192 ms
--- Execution Time: 95.510 ms
+-- Planning Time: 0.182 ms
+-- Execution Time: 8.486 ms

@@ -4,25 +4,25 @@
 SELECT sop_instance_uid AS "sopInstanceUid", institution_id::text AS "institutionId", state, transaction_uid AS "transactionUid", performer_user_id::text AS "performerUserId", dataset FROM workitems WHERE institution_id = ANY ($1::bigint[]) AND state = ANY ($2::text[]) AND performer_keys @> ARRAY[$3::text]
   ORDER BY scheduled_start, sop_instance_uid LIMIT $4 OFFSET $5;
 
--- Limit  (cost=1531.25..1531.50 rows=101 width=1524) (actual time=59.768..59.785 rows=101 loops=1)
+-- Limit  (cost=1485.66..1485.91 rows=101 width=1524) (actual time=5.584..5.598 rows=101 loops=1)
 --   Buffers: shared hit=1253
---   ->  Sort  (cost=1531.25..1531.78 rows=211 width=1524) (actual time=59.766..59.775 rows=101 loops=1)
+--   ->  Sort  (cost=1485.66..1486.15 rows=199 width=1524) (actual time=5.582..5.589 rows=101 loops=1)
 --         Sort Key: scheduled_start, sop_instance_uid
 --         Sort Method: top-N heapsort  Memory: 228kB
 --         Buffers: shared hit=1253
---         ->  Bitmap Heap Scan on workitems  (cost=731.26..1523.17 rows=211 width=1524) (actual time=47.060..59.266 rows=1000 loops=1)
+--         ->  Bitmap Heap Scan on workitems  (cost=729.60..1478.06 rows=199 width=1524) (actual time=3.078..5.106 rows=1000 loops=1)
 --               Recheck Cond: ((performer_keys @> '{dr-5}'::text[]) AND (institution_id = ANY ('{43,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42}'::bigint[])) AND (state = ANY ('{"IN PROGRESS"}'::text[])))
 --               Heap Blocks: exact=1000
 --               Buffers: shared hit=1253
---               ->  BitmapAnd  (cost=731.15..731.15 rows=211 width=0) (actual time=46.923..46.925 rows=0 loops=1)
+--               ->  BitmapAnd  (cost=729.50..729.50 rows=199 width=0) (actual time=2.951..2.952 rows=0 loops=1)
 --                     Buffers: shared hit=253
---                     ->  Bitmap Index Scan on workitems_by_performer  (cost=0.00..347.25 rows=4167 width=0) (actual time=26.115..26.115 rows=4000 loops=1)
+--                     ->  Bitmap Index Scan on workitems_by_performer  (cost=0.00..345.60 rows=3947 width=0) (actual time=2.039..2.039 rows=4000 loops=1)
 --                           Index Cond: (performer_keys @> '{dr-5}'::text[])
 --                           Buffers: shared hit=78
---                     ->  Bitmap Index Scan on workitems_by_institution_state_start  (cost=0.00..383.55 rows=5063 width=0) (actual time=20.651..20.651 rows=5000 loops=1)
+--                     ->  Bitmap Index Scan on workitems_by_institution_state_start  (cost=0.00..383.55 rows=5033 width=0) (actual time=0.755..0.755 rows=5000 loops=1)
 --                           Index Cond: ((institution_id = ANY ('{43,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42}'::bigint[])) AND (state = ANY ('{"IN PROGRESS"}'::text[])))
 --                           Buffers: shared hit=175
 -- Planning:
 --   Buffers: shared hit=1
--- Planning Time: 0.224 ms
--- Execution Time: 60.252 ms
+-- Planning Time: 0.242 ms
+-- Execution Time: 5.665 ms
