@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { DicomJsonPersonName } from '../dicom/types.ts';
-import type { PatientClass, Reader, ReadingNote, ReadingRule, ReturnReason } from '../reading/reading-wire.ts';
+import type { PatientClass, Reader, ReadingCentre, ReadingNote, ReadingRule, ReturnReason } from '../reading/reading-wire.ts';
 import type { TurnaroundLimit } from '../reading/turnaround.ts';
 
 /** What a study says about itself when its images arrive or a hospital asks for its reading. */
@@ -24,12 +24,6 @@ export interface RuleMatch {
   rule: ReadingRule;
   centreCode: string;
   centreName: string;
-}
-
-export interface ReadingCentre {
-  id: string;
-  code: string;
-  name: string;
 }
 
 const RULE_COLUMNS = `r.id::text, r.reading_centre_id::text AS "readingCentreId", r.sending_institution_id::text AS "sendingInstitutionId",

@@ -5,7 +5,7 @@ import type { AuditLog } from '../audit/audit-log.ts';
 import { maskIdentity } from '../access/masking.ts';
 import { auditPatientId } from '../audit/audit-event.ts';
 import type { InstitutionsRepository } from '../db/institutions-repository.ts';
-import type { ReadingCentre, ReadingRepository, StudyFacts } from '../db/reading-repository.ts';
+import type { ReadingRepository, StudyFacts } from '../db/reading-repository.ts';
 import type { DicomJsonDataset } from '../dicom/types.ts';
 import type { Logger } from '../log.ts';
 import {
@@ -20,6 +20,7 @@ import {
   taskSummary,
   type PatientClass,
   type Reader,
+  type ReadingCentre,
   type ReadingNote,
   type ReadingRule,
   type ReportStage,
@@ -239,6 +240,15 @@ export class ReadingService {
     const created = await this.createOnce(study.institutionId, workitem, workitemUid);
     if (!created) await this.deps.worklist.amend(workitemUid, ALL, (current) => mergeClinical(current, clinical, request.patientClass));
     return { workitemUid, created };
+  }
+
+  /**
+   * The reading centres a request of the caller's institution may go to, for the form's choice: those
+   * whose region covers it, the same list a request is checked against, so a centre of another region
+   * is never offered. None for a caller without an institution.
+   */
+  async centresFor(principal: Principal): Promise<ReadingCentre[]> {
+    return principal.institutionId ? this.deps.repository.centresCovering(principal.institutionId) : [];
   }
 
   private async centreFor(institutionId: string, asked: string | undefined): Promise<ReadingCentre> {

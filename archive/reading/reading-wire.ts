@@ -65,6 +65,13 @@ export const READING_TAGS = {
 } as const;
 const T = READING_TAGS;
 
+/** A reading centre as a workitem names it (Scheduled Station Name Code Sequence) and a hospital chooses it. */
+export interface ReadingCentre {
+  id: string;
+  code: string;
+  name: string;
+}
+
 /** A reading rule (路由规则) as the admin API serves it. */
 export interface ReadingRule {
   id: string;

@@ -61,6 +61,8 @@ const RULES: readonly RouteRule[] = [
   // The worklist screen's context (the user's centre, its readers, turnaround limits): no patient data
   { methods: GET, path: /^\/api\/reading\/context$/, requires: 'signed-in' },
   { methods: ['PUT'], path: /^\/api\/reading\/availability$/, requires: 'manage-workitems' },
+  // The centres a request of the caller's institution may go to (the request form's choice): no patient data
+  { methods: GET, path: /^\/api\/reading\/centres$/, requires: 'request-reading' },
   { methods: ['POST'], path: /^\/api\/reading\/requests$/, requires: 'request-reading', audit: { eventType: 'procedure-record', action: 'C' } },
   { methods: GET, path: /^\/api\/reading\/requests$/, requires: 'read-images', audit: { eventType: 'query', action: 'E' } },
   { methods: ['POST'], path: new RegExp(`^/api/reading/tasks/${UID}/(assign|return)$`), requires: 'manage-workitems', audit: { eventType: 'procedure-record', action: 'U' } },

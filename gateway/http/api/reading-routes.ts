@@ -56,6 +56,7 @@ export function readingRoutes(runtime: Runtime): Router {
   );
   router.put('/reading/availability', handle((request, response) => reading.setAvailability(who(response), request.body)));
 
+  router.get('/reading/centres', handle((_request, response) => reading.centresFor(who(response))));
   router.post(
     '/reading/requests',
     handle(async (request, response) => {
