@@ -13,7 +13,8 @@ import { startTestSystem, type TestSystem } from './support/system.ts';
  * browser: the hospital's doctor sends a study for reading from the study list with the clinical
  * information (远程诊断申请); the centre's reader sees it on the worklist with that information and
  * returns it with a reason, which the hospital sees; once reports are signed, the study list and the
- * priors panel say where each report stands (初诊, 已审核, 危急值), and the badge opens the study.
+ * priors panel say where each report stands (初诊, 已审核, 危急值), and the badge opens the study; once
+ * a second centre covers the hospital, the form asks which one reads, and the task goes there.
  * With UPDATE_DOC_IMAGES=1 the screenshots of docs/reading.md are written to docs/images/.
  */
 const unavailable = browserUnavailable();
@@ -73,6 +74,8 @@ describe('remote reading request and report status (hospital screens)', { skip: 
     const dialog = hospital.locator('.request-dialog');
     await dialog.waitFor();
     assert.equal(await dialog.locator('input[name=orderingDoctor]').inputValue(), '孙医生', 'the signed-in doctor orders by default');
+    await waitForCondition(hospital, `document.querySelectorAll('.request-dialog select[name=readingCentreId] option').length === 1`);
+    assert.equal(await dialog.locator('select[name=readingCentreId]').inputValue(), centre.institutionIds.get('READING_CENTRE'), 'the only centre covering the hospital is chosen');
     await dialog.locator('button[data-action=send-request]').click();
     await waitForCondition(hospital, `document.querySelector('.request-dialog .form-error')?.textContent.includes('请填写检查目的')`);
     assert.equal(await dialog.locator('input[name=clinicalQuestion]').getAttribute('aria-invalid'), 'true');
@@ -143,6 +146,32 @@ describe('remote reading request and report status (hospital screens)', { skip: 
     assert.deepEqual(await badgeOf(hospital, prior, priorItem), { status: 'final', critical: false, text: '已审核' });
     await hospital.locator(`${priorItem} button[data-action=open-report]`).click();
     await hospital.waitForURL(new RegExp(`StudyInstanceUIDs=${prior}`));
+    assert.deepEqual(problems, []);
+  });
+
+  it('asks which centre reads once two cover the hospital, and sends the task to the one chosen', async () => {
+    await system.administration.createInstitution(COMMAND_LINE_ACTOR, { code: 'SECOND_CENTRE', name: '清河市第二影像中心', kind: 'reading_centre', regionCode: 'QINGHE' });
+    const study = await centre.countyStudy();
+    await hospital.locator('.app-header [data-nav=studies]').click();
+    await hospital.locator(`${studyRow(study)} button[data-action=request-reading]`).click();
+    const dialog = hospital.locator('.request-dialog');
+    const select = dialog.locator('select[name=readingCentreId]');
+    await waitForCondition(hospital, `document.querySelectorAll('.request-dialog select[name=readingCentreId] option:not([disabled])').length === 2`);
+    assert.equal(await select.inputValue(), '', 'of two centres, none is chosen for the hospital');
+    await dialog.locator('input[name=clinicalQuestion]').fill('排除肺炎');
+    await dialog.locator('button[data-action=send-request]').click();
+    await waitForCondition(hospital, `document.querySelector('.request-dialog .form-error')?.textContent.includes('请选择阅片中心')`);
+    assert.equal(await select.getAttribute('aria-invalid'), 'true');
+
+    await select.selectOption({ label: '清河市第二影像中心' });
+    await dialog.locator('button[data-action=send-request]').click();
+    await waitForCondition(hospital, `!document.querySelector('.request-sent')?.hidden`);
+    const tasksAt = async (centreCode: string) => {
+      const found = await centre.call<Record<string, { Value?: Record<string, { Value?: unknown[] }>[] }>[]>(null, 'GET', `/dicom-web/workitems?ScheduledStationNameCodeSequence.CodeValue=${centreCode}`, undefined, { accept: 'application/dicom+json' });
+      return (found.json ?? []).filter((task) => task['0040A370']?.Value?.[0]?.['0020000D']?.Value?.[0] === study);
+    };
+    assert.equal((await tasksAt('SECOND_CENTRE')).length, 1, 'the centre chosen has the task');
+    assert.equal((await tasksAt('READING_CENTRE')).length, 0, 'the other has none');
     assert.deepEqual(problems, []);
   });
 });

@@ -46,7 +46,7 @@ import {
   type Permission,
   type SignedInUser,
 } from '../viewer/src/logic/session.ts';
-import { emptyRequestForm, readingRequest } from '../viewer/src/logic/reading-request.ts';
+import { chosenCentre, emptyRequestForm, readingRequest } from '../viewer/src/logic/reading-request.ts';
 import { reportBadge, statusesByStudy } from '../viewer/src/logic/report-status.ts';
 import { actionForKey, SHORTCUTS } from '../viewer/src/logic/shortcuts.ts';
 import { orderStack } from '../viewer/src/logic/stack.ts';
@@ -672,25 +672,43 @@ describe('viewer: report status in the study list and the priors panel', () => {
 });
 
 describe('viewer: the request for remote reading (远程诊断申请)', () => {
-  it('starts as an outpatient request by the signed-in doctor', () => {
-    assert.deepEqual(emptyRequestForm('孙医生'), { clinicalQuestion: '', history: '', clinicalDiagnosis: '', orderingDoctor: '孙医生', department: '', patientClass: 'outpatient' });
+  const CITY = { id: '7', code: 'RC', name: '清河市影像诊断中心' };
+  const PROVINCE = { id: '9', code: 'PROV', name: '省远程影像中心' };
+
+  it('starts as an outpatient request by the signed-in doctor, no centre chosen yet', () => {
+    assert.deepEqual(emptyRequestForm('孙医生'), { clinicalQuestion: '', history: '', clinicalDiagnosis: '', orderingDoctor: '孙医生', department: '', patientClass: 'outpatient', readingCentreId: '' });
   });
 
-  it('sends what was typed, trimmed, leaving out optional fields left empty', () => {
-    const form = { ...emptyRequestForm('孙医生'), clinicalQuestion: ' 排除肺栓塞 ', history: '胸痛3小时', patientClass: 'emergency' };
-    assert.deepEqual(readingRequest('1.2.3', form), { request: { studyInstanceUid: '1.2.3', clinicalQuestion: '排除肺栓塞', history: '胸痛3小时', orderingDoctor: '孙医生', patientClass: 'emergency' } });
-    const full = readingRequest('1.2.3', { ...form, clinicalDiagnosis: '肺栓塞？', department: '急诊科' });
+  it('chooses the only centre covering the hospital; of several, the one picked and none until then', () => {
+    assert.equal(chosenCentre([CITY], ''), CITY.id);
+    assert.equal(chosenCentre([CITY, PROVINCE], ''), '');
+    assert.equal(chosenCentre([CITY, PROVINCE], PROVINCE.id), PROVINCE.id);
+    assert.equal(chosenCentre([CITY], PROVINCE.id), CITY.id, 'a centre no longer offered is not kept');
+    assert.equal(chosenCentre([], ''), '');
+  });
+
+  it('sends what was typed, trimmed, to the chosen centre, leaving out optional fields left empty', () => {
+    const form = { ...emptyRequestForm('孙医生'), clinicalQuestion: ' 排除肺栓塞 ', history: '胸痛3小时', patientClass: 'emergency', readingCentreId: PROVINCE.id };
+    assert.deepEqual(readingRequest('1.2.3', form, [CITY, PROVINCE]), { request: { studyInstanceUid: '1.2.3', clinicalQuestion: '排除肺栓塞', history: '胸痛3小时', orderingDoctor: '孙医生', patientClass: 'emergency', readingCentreId: PROVINCE.id } });
+    const full = readingRequest('1.2.3', { ...form, clinicalDiagnosis: '肺栓塞？', department: '急诊科' }, [CITY, PROVINCE]);
     assert.ok('request' in full && full.request.clinicalDiagnosis === '肺栓塞？' && full.request.department === '急诊科');
   });
 
-  it('names each field that stops it: the question and the doctor required, each within its attribute, a known urgency', () => {
-    const result = readingRequest('1.2.3', { ...emptyRequestForm('  '), clinicalDiagnosis: '诊'.repeat(65), history: '史'.repeat(4001), patientClass: 'urgent' });
+  it('names each field that stops it: the question and the doctor required, each within its attribute, a known urgency, a chosen centre', () => {
+    const result = readingRequest('1.2.3', { ...emptyRequestForm('  '), clinicalDiagnosis: '诊'.repeat(65), history: '史'.repeat(4001), patientClass: 'urgent' }, [CITY, PROVINCE]);
     assert.deepEqual('problems' in result && result.problems, [
       { field: 'clinicalQuestion', problem: 'required' },
       { field: 'orderingDoctor', problem: 'required' },
       { field: 'history', problem: 'tooLong' },
       { field: 'clinicalDiagnosis', problem: 'tooLong' },
       { field: 'patientClass', problem: 'invalid' },
+      { field: 'readingCentreId', problem: 'invalid' },
     ]);
+  });
+
+  it('refuses a centre that does not cover the hospital, and any centre when none does', () => {
+    const form = { ...emptyRequestForm('孙医生'), clinicalQuestion: '排除肺栓塞', readingCentreId: PROVINCE.id };
+    assert.deepEqual(readingRequest('1.2.3', form, [CITY]), { problems: [{ field: 'readingCentreId', problem: 'invalid' }] });
+    assert.deepEqual(readingRequest('1.2.3', { ...form, readingCentreId: '' }, []), { problems: [{ field: 'readingCentreId', problem: 'invalid' }] });
   });
 });

@@ -1,11 +1,11 @@
 import type { DicomJsonDataset } from '../../../archive/dicom/types.ts';
-import type { Reader, ReadingNote, ReadingRequest, ReturnReason, TaskSummary } from '../../../archive/reading/reading-wire.ts';
+import type { Reader, ReadingCentre, ReadingNote, ReadingRequest, ReturnReason, TaskSummary } from '../../../archive/reading/reading-wire.ts';
 import type { TurnaroundLimit } from '../../../archive/reading/turnaround.ts';
 import type { Connection } from './http.ts';
 
 /** The worklist screen's context: the user's reading centre (none at a hospital), its readers, the turnaround limits. */
 export interface ReadingContext {
-  centre: { id: string; code: string; name: string } | null;
+  centre: ReadingCentre | null;
   readers: Reader[];
   turnaroundLimits: TurnaroundLimit[];
 }
@@ -52,6 +52,11 @@ export class ReadingClient {
 
   addNote(workitemUid: string, text: string): Promise<ReadingNote> {
     return this.connection.json(`/api/reading/tasks/${workitemUid}/notes`, { method: 'POST', json: { text } });
+  }
+
+  /** The reading centres a request of the user's hospital may go to (those whose region covers it). */
+  centres(): Promise<ReadingCentre[]> {
+    return this.connection.json('/api/reading/centres');
   }
 
   request(request: ReadingRequest): Promise<{ workitemUid: string; created: boolean }> {

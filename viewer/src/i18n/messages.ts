@@ -588,6 +588,10 @@ const en = {
   'request.sent': 'Sent to the reading centre. Follow it, and any return, on the worklist.',
   'request.sentToExisting': 'The reading centre already had this study: your clinical information was added to its task. Follow it on the worklist.',
   'request.follow': 'Follow on the worklist',
+  'request.field.readingCentreId': 'Reading centre',
+  'request.loadingCentres': 'Loading the reading centres…',
+  'request.chooseCentre': 'Choose the reading centre',
+  'request.noCentre': 'No reading centre covers this hospital',
 } as const;
 
 export type MessageKey = keyof typeof en;
@@ -1174,6 +1178,10 @@ const zhCN: Catalogue = {
   'request.sent': '已发送至阅片中心。申请进度及退回情况请在工作列表中查看。',
   'request.sentToExisting': '阅片中心已有该检查的任务：本次临床信息已补充到该任务。请在工作列表中查看进度。',
   'request.follow': '在工作列表中查看',
+  'request.field.readingCentreId': '阅片中心',
+  'request.loadingCentres': '正在获取阅片中心…',
+  'request.chooseCentre': '请选择阅片中心',
+  'request.noCentre': '没有覆盖本院的阅片中心',
 };
 
 export const LOCALES = ['zh-CN', 'en'] as const;

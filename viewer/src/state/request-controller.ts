@@ -1,3 +1,4 @@
+import type { ReadingCentre } from '../../../archive/reading/reading-wire.ts';
 import type { ReadingClient } from '../api/reading-client.ts';
 import type { StudySummary } from '../dicomweb/models.ts';
 import { readingRequest, type RequestField, type RequestForm } from '../logic/reading-request.ts';
@@ -7,6 +8,8 @@ import { createStore, type Store } from './store.ts';
 export interface RequestState {
   /** The study the form (远程诊断申请) is open for; undefined while it is closed. */
   study: StudySummary | undefined;
+  /** The reading centres covering the hospital, to choose from; undefined until the archive said. */
+  centres: ReadingCentre[] | undefined;
   sending: boolean;
   /** Fields the form itself refused, before anything was sent. */
   invalid: { field: RequestField; problem: 'required' | 'tooLong' | 'invalid' }[];
@@ -16,7 +19,7 @@ export interface RequestState {
   sent: { workitemUid: string; created: boolean } | undefined;
 }
 
-const CLOSED: RequestState = { study: undefined, sending: false, invalid: [], problem: undefined, sent: undefined };
+const CLOSED: RequestState = { study: undefined, centres: undefined, sending: false, invalid: [], problem: undefined, sent: undefined };
 
 /**
  * A hospital's request for remote reading of one of its studies, from the study list or the
@@ -27,12 +30,19 @@ export class RequestController {
   readonly store: Store<RequestState> = createStore<RequestState>(CLOSED);
 
   constructor(
-    private readonly client: Pick<ReadingClient, 'request'>,
+    private readonly client: Pick<ReadingClient, 'centres' | 'request'>,
     private readonly showWorklist: () => Promise<void>,
   ) {}
 
-  open(study: StudySummary): void {
+  /** Opens the form for a study and asks which centres may read it, each time: a centre added since counts. */
+  async open(study: StudySummary): Promise<void> {
     this.store.update(() => ({ ...CLOSED, study }));
+    try {
+      const centres = await this.client.centres();
+      if (this.store.get().study === study) this.update({ centres });
+    } catch (error) {
+      if (this.store.get().study === study) this.update({ problem: failed(error).problem });
+    }
   }
 
   close(): void {
@@ -46,9 +56,9 @@ export class RequestController {
   }
 
   async send(form: RequestForm): Promise<void> {
-    const { study, sending } = this.store.get();
-    if (!study || sending) return;
-    const checked = readingRequest(study.studyInstanceUid, form);
+    const { study, centres, sending } = this.store.get();
+    if (!study || !centres || sending) return;
+    const checked = readingRequest(study.studyInstanceUid, form, centres);
     if ('problems' in checked) return this.update({ invalid: checked.problems, problem: undefined });
     this.update({ sending: true, invalid: [], problem: undefined });
     try {

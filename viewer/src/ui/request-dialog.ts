@@ -3,17 +3,18 @@ import { formatDicomDate } from '../dicom/dataset.ts';
 import { patientDisplayName, type StudySummary } from '../dicomweb/models.ts';
 import type { Translate } from '../i18n/i18n.ts';
 import type { MessageKey } from '../i18n/messages.ts';
-import { emptyRequestForm, REQUEST_FIELD_LIMITS, type RequestField, type RequestForm } from '../logic/reading-request.ts';
+import { chosenCentre, emptyRequestForm, REQUEST_FIELD_LIMITS, type RequestField, type RequestForm } from '../logic/reading-request.ts';
 import { signedInUserOf, type AppState } from '../state/app-state.ts';
 import type { RequestController, RequestState } from '../state/request-controller.ts';
 import { h, replaceChildren } from './dom.ts';
 import { problemText } from './problem-text.ts';
 
-type TextField = Exclude<RequestField, 'patientClass'>;
+type TextField = keyof typeof REQUEST_FIELD_LIMITS;
 
 /**
- * The form of a request for remote reading (远程诊断申请): the study, 检查目的 and 申请医生 (required),
- * 病史, 临床诊断, 申请科室 and the urgency (急诊 / 住院 / 门诊 / 体检). Offered on each row of the study
+ * The form of a request for remote reading (远程诊断申请): the study, the reading centre (chosen for
+ * the hospital when only one covers it), 检查目的 and 申请医生 (required), 病史, 临床诊断, 申请科室 and
+ * the urgency (急诊 / 住院 / 门诊 / 体检). Offered on each row of the study
  * list and, on the reading screen, in the header, to users who may request reading. Its inputs are
  * built once, so what is typed survives every redraw; opened for another study, it starts afresh.
  */
@@ -31,6 +32,7 @@ export class RequestDialog {
     department: h('input', { name: 'department', maxlength: REQUEST_FIELD_LIMITS.department, autocomplete: 'off' }),
   };
   private readonly patientClass = h('select', { name: 'patientClass' });
+  private readonly readingCentre = h('select', { name: 'readingCentreId' });
   private readonly error = h('p', { class: 'form-error', role: 'alert' });
   private readonly sentNote = h('p', { class: 'request-sent', role: 'status', hidden: true });
   private readonly cancelButton = h('button', { type: 'button', 'data-action': 'cancel-request' });
@@ -48,6 +50,7 @@ export class RequestDialog {
     this.form.append(
       this.title,
       this.studyLine,
+      field('readingCentreId', this.readingCentre),
       field('clinicalQuestion', this.inputs.clinicalQuestion),
       field('history', this.inputs.history),
       field('clinicalDiagnosis', this.inputs.clinicalDiagnosis),
@@ -68,13 +71,13 @@ export class RequestDialog {
 
   /** The study list's row action: 远程诊断申请 for that study, for those who may request reading. */
   rowAction = (study: StudySummary, app: AppState, t: Translate): HTMLElement | null =>
-    mayRequest(app) ? h('button', { type: 'button', 'data-action': 'request-reading', onclick: () => this.controller.open(study) }, t('request.open')) : null;
+    mayRequest(app) ? h('button', { type: 'button', 'data-action': 'request-reading', onclick: () => void this.controller.open(study) }, t('request.open')) : null;
 
   render(app: AppState, state: RequestState, t: Translate): void {
     const onScreen = readingStudy(app);
     this.toggle.hidden = !(onScreen && mayRequest(app));
     this.toggle.textContent = t('request.open');
-    this.toggle.onclick = onScreen ? () => this.controller.open(onScreen) : null;
+    this.toggle.onclick = onScreen ? () => void this.controller.open(onScreen) : null;
     const study = state.study;
     this.element.hidden = !study;
     // Closed, the dialog leaves the page: only an open dialog is a [role=dialog] to find.
@@ -87,19 +90,23 @@ export class RequestDialog {
     }
     this.title.textContent = t('request.title');
     this.studyLine.textContent = [patientDisplayName(study, app.locale), study.patientId, formatDicomDate(study.studyDate), study.modalities.join(' '), study.description, study.institution].filter(Boolean).join(' · ');
-    for (const [name, label] of this.labels) label.textContent = t(`request.field.${name}` as MessageKey) + (name === 'clinicalQuestion' || name === 'orderingDoctor' ? ' *' : '');
+    for (const [name, label] of this.labels) label.textContent = t(`request.field.${name}` as MessageKey) + (name === 'clinicalQuestion' || name === 'orderingDoctor' || name === 'readingCentreId' ? ' *' : '');
     const chosen = this.patientClass.value || 'outpatient';
     replaceChildren(this.patientClass, PATIENT_CLASSES.map((value) => h('option', { value, selected: value === chosen }, t(`worklist.class.${value}` as MessageKey))));
+    const centres = state.centres ?? [];
+    const centre = chosenCentre(centres, this.readingCentre.value);
+    const placeholder = t(!state.centres ? 'request.loadingCentres' : centres.length ? 'request.chooseCentre' : 'request.noCentre');
+    replaceChildren(this.readingCentre, [...(centre ? [] : [h('option', { value: '', selected: true, disabled: true }, placeholder)]), ...centres.map(({ id, name }) => h('option', { value: id, selected: id === centre }, name))]);
     this.inputs.history.placeholder = t('request.historyPlaceholder');
-    for (const [name, input] of Object.entries(this.inputs)) input.setAttribute('aria-invalid', String(state.invalid.some((problem) => problem.field === name)));
+    for (const [name, input] of [...Object.entries(this.inputs), ['readingCentreId', this.readingCentre] as const]) input.setAttribute('aria-invalid', String(state.invalid.some((problem) => problem.field === name)));
     this.error.textContent = state.problem
       ? t('request.refused', { reason: problemText(state.problem, t) })
       : state.invalid.map((problem) => t(`request.${problem.problem}`, { field: t(`request.field.${problem.field}` as MessageKey) })).join(' ');
     this.sentNote.hidden = !state.sent;
     this.sentNote.textContent = state.sent ? t(state.sent.created ? 'request.sent' : 'request.sentToExisting') : '';
-    for (const input of [...Object.values(this.inputs), this.patientClass]) input.disabled = !!state.sent;
+    for (const input of [...Object.values(this.inputs), this.patientClass, this.readingCentre]) input.disabled = !!state.sent;
     this.sendButton.hidden = !!state.sent;
-    this.sendButton.disabled = state.sending;
+    this.sendButton.disabled = state.sending || !state.centres;
     this.sendButton.textContent = t(state.sending ? 'request.sending' : 'request.send');
     this.followButton.hidden = !state.sent;
     this.followButton.textContent = t('request.follow');
@@ -109,6 +116,7 @@ export class RequestDialog {
   private fill(form: RequestForm): void {
     for (const [name, input] of Object.entries(this.inputs) as [TextField, HTMLInputElement | HTMLTextAreaElement][]) input.value = form[name];
     this.patientClass.value = form.patientClass;
+    this.readingCentre.value = form.readingCentreId;
   }
 
   private read(): RequestForm {
@@ -120,6 +128,7 @@ export class RequestDialog {
       orderingDoctor: value('orderingDoctor'),
       department: value('department'),
       patientClass: this.patientClass.value,
+      readingCentreId: this.readingCentre.value,
     };
   }
 }
