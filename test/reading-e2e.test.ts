@@ -4,9 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import sharp from 'sharp';
 import { COMMAND_LINE_ACTOR } from '../archive/access/administration.ts';
 import type { DicomJsonDataset } from '../archive/dicom/types.ts';
 import type { Bundle, DiagnosticReport } from '../archive/fhir/resources.ts';
@@ -16,8 +14,9 @@ import type { Report } from '../archive/reading/report.ts';
 import type { ShareLinkSummary, IssuedShareLink } from '../archive/reading/share-link-types.ts';
 import { makeCtSeries } from '../fixtures/modalities.ts';
 import { translator } from '../viewer/src/i18n/i18n.ts';
-import { browserUnavailable, ensureViewerBuilt, launchChromium, screenshot, signIn, waitForCondition, waitForFirstImage, waitForText, watchForPageProblems, type Credentials } from './support/browser.ts';
+import { browserUnavailable, ensureViewerBuilt, launchChromium, signIn, waitForCondition, waitForFirstImage, waitForText, watchForPageProblems, type Credentials } from './support/browser.ts';
 import { runDcmtk } from './support/dcmtk.ts';
+import { docImage, docImagesBothLanguages } from './support/doc-images.ts';
 import { commandExists, requirePeer } from './support/peers.ts';
 import { askEmergencies, qingshiChestCt, readingCentre, type ReadingCentre } from './support/reading-centre.ts';
 import { startTestSystem, type TestSystem } from './support/system.ts';
@@ -36,7 +35,6 @@ import { startTestSystem, type TestSystem } from './support/system.ts';
 const unavailable = browserUnavailable();
 const zh = translator('zh-CN');
 const PASSWORD = 'reading e2e passphrase';
-const DOC_IMAGES = fileURLToPath(new URL('../docs/images/', import.meta.url));
 const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
 const BIRTH_DATE = '1980-02-02';
 const FINDINGS = '右侧胸腔见大量气体密度影，右肺组织压缩约60%，纵隔向左侧移位。右肺上叶尖段见一磨玻璃结节，大小约8mm×6mm。';
@@ -70,23 +68,6 @@ describe('remote reading end to end (issue 15)', { skip: unavailable }, () => {
     const page = await context.newPage();
     await watchForPageProblems(page, problems);
     return page;
-  };
-  /** The screenshot in test-artifacts/viewer/, and in docs/images/ (a 128-colour palette keeps it small) when asked to. */
-  const docImage = async (page: Page, name: string) => {
-    const file = await screenshot(page, `reading-${name}`);
-    if (process.env.UPDATE_DOC_IMAGES === '1') {
-      fs.mkdirSync(DOC_IMAGES, { recursive: true });
-      await sharp(file).png({ palette: true, colours: 128, effort: 10 }).toFile(path.join(DOC_IMAGES, `reading-${name}.png`));
-    }
-  };
-  /** The same screen in Chinese and in English, through the header's language choice, back in Chinese after. */
-  const docImagesBothLanguages = async (page: Page, name: string, settled: () => Promise<void>) => {
-    await docImage(page, `${name}-zh`);
-    await page.selectOption('select[data-action=language]', 'en');
-    await settled();
-    await docImage(page, `${name}-en`);
-    await page.selectOption('select[data-action=language]', 'zh-CN');
-    await settled();
   };
   const report = async () => {
     const response = await centre.call<Report>(null, 'GET', `/api/studies/${study}/report`);
@@ -157,7 +138,7 @@ describe('remote reading end to end (issue 15)', { skip: unavailable }, () => {
     const clocks = await readerPage.evaluate(`[...document.querySelectorAll('.worklist-table tbody tr[data-workitem] td.clock')].map((cell) => cell.getAttribute('data-colour'))`);
     assert.deepEqual(clocks, ['red', 'amber', 'green'], 'the emergencies first, the new routine task green after them');
     assert.match(await readerPage.locator(selector).innerText(), /青石县人民医院/);
-    await docImagesBothLanguages(readerPage, 'worklist', () => readerPage.locator(selector).waitFor());
+    await docImagesBothLanguages(readerPage, 'reading-worklist', () => readerPage.locator(selector).waitFor());
 
     await readerPage.click(`${selector} button[data-action=claim]`);
     await waitForCondition(readerPage, `document.querySelector('${selector}')?.getAttribute('data-status') === 'assigned'`);
@@ -177,7 +158,7 @@ describe('remote reading end to end (issue 15)', { skip: unavailable }, () => {
     await readerPage.fill('.report-panel input[name=critical-text]', CRITICAL_TEXT);
     await waitForText(readerPage, '.report-panel .report-save', zh('report.save.saved'));
     assert.deepEqual((await report()).draft.criticalFinding, { category: '张力性气胸', text: CRITICAL_TEXT }, 'saved as typed');
-    await docImagesBothLanguages(readerPage, 'report-editor', () => readerPage.locator('.report-panel textarea[name=findings]').waitFor());
+    await docImagesBothLanguages(readerPage, 'reading-report-editor', () => readerPage.locator('.report-panel textarea[name=findings]').waitFor());
     assert.equal(await readerPage.locator('.report-panel textarea[name=findings]').inputValue(), FINDINGS, 'the text survives the language change');
 
     await readerPage.click('.report-panel [data-action=sign-preliminary]');
@@ -260,7 +241,7 @@ describe('remote reading end to end (issue 15)', { skip: unavailable }, () => {
     await hospitalPage.fill(`${item} input[name=name]`, '王护士');
     await hospitalPage.fill(`${item} input[name=role]`, '急诊科护士');
     await hospitalPage.fill(`${item} input[name=phone]`, '13900000003');
-    await docImagesBothLanguages(hospitalPage, 'critical-acknowledge', () => hospitalPage.locator(`${item} textarea[name=readBack]`).waitFor());
+    await docImagesBothLanguages(hospitalPage, 'reading-critical-acknowledge', () => hospitalPage.locator(`${item} textarea[name=readBack]`).waitFor());
     await hospitalPage.click(`${item} [data-action=acknowledge-critical]`);
     await waitForText(hospitalPage, '.critical-open', '暂无未确认的危急值');
 
@@ -296,14 +277,14 @@ describe('remote reading end to end (issue 15)', { skip: unavailable }, () => {
     await phone.locator('main.film').waitFor();
     assert.match(await phone.locator('main.film').innerText(), /右侧张力性气胸/);
     await waitForCondition(phone, "(() => { const image = document.querySelector('img.key-image'); return !!image && image.complete && image.naturalWidth > 0; })()");
-    await docImage(phone, 'cloud-film-zh');
+    await docImage(phone, 'reading-cloud-film-zh');
     const phoneEn = await newPage({ ...PHONE, locale: 'en' });
     await phoneEn.goto(url);
     await phoneEn.fill('#factor', BIRTH_DATE);
     await phoneEn.click('button[type=submit]');
     await phoneEn.locator('main.film').waitFor();
     await waitForCondition(phoneEn, "(() => { const image = document.querySelector('img.key-image'); return !!image && image.complete && image.naturalWidth > 0; })()");
-    await docImage(phoneEn, 'cloud-film-en');
+    await docImage(phoneEn, 'reading-cloud-film-en');
 
     // The hospital revokes it in its share panel: the open film closes.
     await hospitalPage.click(`${entry} [data-action=revoke-link]`);
@@ -342,7 +323,7 @@ describe('remote reading end to end (issue 15)', { skip: unavailable }, () => {
     await readerPage.fill('.consultation-chat input[name=chat], .consultation-panel input[name=chat]', '同意，建议立即胸腔闭式引流');
     await readerPage.click('button[data-action=chat-send]');
     await waitForText(seniorPage, '.consultation-panel', '同意，建议立即胸腔闭式引流');
-    await docImagesBothLanguages(seniorPage, 'consultation', () => seniorPage.locator('.consultation-floor').waitFor());
+    await docImagesBothLanguages(seniorPage, 'reading-consultation', () => seniorPage.locator('.consultation-floor').waitFor());
     assert.deepEqual(problems, []);
   });
 
