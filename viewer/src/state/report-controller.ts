@@ -94,6 +94,9 @@ export class ReportController {
       try {
         report = await this.client.open(study);
       } catch (openError) {
+        // A study seen only through a consultation's grant or a share link is not one this reader
+        // may report on: the server refuses it like a study it does not have, and no report is shown.
+        if (openError instanceof ApiError && openError.status === 404) return this.ifCurrent(study, { report: { status: 'ready', value: undefined } });
         return this.ifCurrent(study, { report: failed(openError) });
       }
     }
