@@ -73,6 +73,61 @@ const catalogue = {
   'film.series': { en: 'Series', zh: '序列' },
   'film.private': { en: "For the patient and the patient's doctors only: please do not forward this link.", zh: '仅供患者本人及其医生查看，请勿转发此链接。' },
   'film.otherLanguage': { en: '中文', zh: 'English' },
+  // Image QC (archive/quality/qc-scales.ts): the default grade scales and defect catalogue.
+  'qc.grade.A': { en: 'Grade A', zh: '甲级' },
+  'qc.grade.B': { en: 'Grade B', zh: '乙级' },
+  'qc.grade.C': { en: 'Grade C', zh: '丙级' },
+  'qc.grade.reject': { en: 'Reject', zh: '废片' },
+  'qc.grade.excellent': { en: 'Excellent', zh: '优' },
+  'qc.grade.good': { en: 'Good', zh: '良' },
+  'qc.grade.acceptable': { en: 'Acceptable', zh: '合格' },
+  'qc.grade.unacceptable': { en: 'Unacceptable (repeat)', zh: '不合格' },
+  'qc.defect.positioning': { en: 'Positioning', zh: '体位不正' },
+  'qc.defect.centring': { en: 'Centring off', zh: '中心线或定位中心偏离' },
+  'qc.defect.scan-range': { en: 'Scan range incomplete', zh: '扫描范围不足' },
+  'qc.defect.collimation': { en: 'Collimation (field too wide or cut off)', zh: '照射野或准直不当' },
+  'qc.defect.artefact-motion': { en: 'Motion artefact', zh: '运动伪影' },
+  'qc.defect.artefact-metal': { en: 'Metal artefact', zh: '金属伪影' },
+  'qc.defect.artefact-foreign-body': { en: 'Foreign body artefact', zh: '异物伪影' },
+  'qc.defect.artefact-equipment': { en: 'Equipment artefact', zh: '设备伪影' },
+  'qc.defect.exposure-under': { en: 'Underexposed or noisy', zh: '曝光不足或噪声过大' },
+  'qc.defect.exposure-over': { en: 'Overexposed', zh: '曝光过度' },
+  'qc.defect.dose-excessive': { en: 'Dose above the reference level', zh: '剂量超出参考水平' },
+  'qc.defect.labels-missing': { en: 'Labels missing (hospital, date, examination)', zh: '标识不全（医院、日期、检查信息）' },
+  'qc.defect.lr-marker-missing': { en: 'Left/right marker missing', zh: '缺少左右标识' },
+  'qc.defect.lr-marker-wrong': { en: 'Left/right marker wrong', zh: '左右标识错误' },
+  'qc.defect.window-missing': { en: 'Required window missing', zh: '缺少必要的窗位图像' },
+  'qc.defect.sequence-missing': { en: 'Required sequence missing', zh: '缺少必要序列' },
+  'qc.defect.phase-missing': { en: 'Required phase missing', zh: '缺少必要期相' },
+  'qc.defect.patient-data-missing': { en: 'Patient data missing', zh: '患者信息缺失' },
+  'qc.defect.patient-data-wrong': { en: 'Patient data wrong', zh: '患者信息错误' },
+  // The mutual-recognition mark (archive/recognition/hr-mark.ts): default items and why a study lacks it.
+  'recognition.item.DR-CHEST': { en: 'Chest radiograph (DR)', zh: '胸部 DR' },
+  'recognition.item.CT-HEAD': { en: 'CT head', zh: '头颅 CT' },
+  'recognition.item.CT-CHEST': { en: 'CT chest', zh: '胸部 CT' },
+  'recognition.item.CT-ABDOMEN': { en: 'CT abdomen', zh: '腹部 CT' },
+  'recognition.item.MR-HEAD': { en: 'MR head', zh: '头颅 MR' },
+  'recognition.item.MR-LSPINE': { en: 'MR lumbar spine', zh: '腰椎 MR' },
+  'recognition.item.MR-KNEE': { en: 'MR knee', zh: '膝关节 MR' },
+  'recognition.absent.no-examination-item': { en: 'Not an examination item recognised in this region', zh: '不属于本地区互认检查项目' },
+  'recognition.absent.institution-not-accredited': { en: 'The institution is not accredited for this item', zh: '检查机构未获得该项目互认资格' },
+  'recognition.absent.accreditation-not-current': { en: "The institution's accreditation for this item is not current", zh: '检查机构该项目的互认资格不在有效期内' },
+  'recognition.absent.not-graded': { en: 'Image quality not graded yet', zh: '尚未进行影像质控评级' },
+  'recognition.absent.no-qc-scale': { en: 'No quality grade scale for this modality', zh: '该检查类型未配置质控评级标准' },
+  'recognition.absent.grade-rejected': { en: 'Rejected for quality', zh: '影像质控评为废片或不合格' },
+  'recognition.absent.grade-below-minimum': { en: 'Quality grade below the recognition minimum', zh: '影像质控等级低于互认要求' },
+  'recognition.absent.study-date-unknown': { en: 'Study date unknown', zh: '检查日期不详' },
+  'recognition.absent.beyond-validity': { en: 'Beyond the validity period for recognition', zh: '已超出互认有效期' },
+  // Recognition decisions (archive/recognition/recognition-reasons.ts): default non-recognition reasons.
+  'recognition.reason.condition-changed': { en: 'Condition changed, or the result does not match the clinical picture', zh: '病情变化，已有结果与临床表现或诊断不符' },
+  'recognition.reason.rapidly-changing': { en: 'Result changes quickly as the disease develops', zh: '检查结果在疾病发展过程中变化较快' },
+  'recognition.reason.major-intervention': { en: 'Before a major intervention (surgery, transfusion)', zh: '手术、输血等重大医疗措施前' },
+  'recognition.reason.emergency': { en: 'Emergency or life-saving care', zh: '急诊、急救等抢救生命的紧急状态' },
+  'recognition.reason.appraisal': { en: 'Forensic, disability or retirement appraisal', zh: '涉及司法、伤残及病退等鉴定' },
+  'recognition.reason.quality-insufficient': { en: 'Quality insufficient, or external quality assessment failed', zh: '图像质量不满足诊疗需要或未通过质控评价' },
+  'recognition.reason.beyond-validity': { en: 'Done too long ago to be of value', zh: '检查时间距今较长，已无参考价值' },
+  'recognition.reason.patient-request': { en: 'The patient or family asks for a new examination', zh: '患者或其亲属要求进一步检查' },
+  'recognition.reason.physician-judgement': { en: 'The physician judges a new examination necessary', zh: '诊治医师认为有必要再次检查' },
 } as const;
 
 export type MessageKey = keyof typeof catalogue;
@@ -94,6 +149,11 @@ export function preferredLanguage(acceptLanguage: string | undefined): Language 
     if (tag.startsWith('en')) return 'en';
   }
   return 'en';
+}
+
+/** Whether a configured label (a centre's QC scale, a province's reasons) names an entry of this catalogue. */
+export function isMessageKey(key: string): key is MessageKey {
+  return Object.hasOwn(catalogue, key);
 }
 
 export function message(key: MessageKey, acceptLanguage?: string): string {
