@@ -3,12 +3,12 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import type { Principal, Visibility } from '../archive/access/policy.ts';
 import type { DicomJsonDataset } from '../archive/dicom/types.ts';
-import { eventChannelUrl, eventReport, isAeTitle, readEventReport, UPS_EVENT_TYPES } from '../archive/reading/ups-event-report.ts';
+import { eventChannelUrl, eventReport, isAeTitle, readEventReport, UPS_EVENT_TYPES, UPS_GLOBAL_SUBSCRIPTION_UID, type UpsEventReport } from '../archive/reading/ups-event-report.ts';
 import { cancelRequested, eventsOfCreate, eventsOfStateChange, eventsOfUpdate } from '../archive/reading/ups-events.ts';
 import { workitemIndexKeys } from '../archive/reading/workitem.ts';
 import { WorkitemsRepository } from '../archive/db/workitems-repository.ts';
 import { WorklistRefusal } from '../archive/reading/worklist-service.ts';
-import { upsWorkitem } from './support/reading-centre.ts';
+import { newUid, upsWorkitem } from './support/reading-centre.ts';
 import { openTestRuntime, QUARANTINE_INSTITUTION_ID } from './support/runtime.ts';
 
 /**
@@ -124,7 +124,7 @@ describe('UPS events travel in the transaction of their change (PostgreSQL NOTIF
     const stored = (await workitems.find(sopInstanceUid, ALL))!;
     await assert.rejects(
       workitems.change(sopInstanceUid, ALL, () => ({
-        notice: runtime.upsEvents.notice(sopInstanceUid, QUARANTINE_INSTITUTION_ID, eventsOfStateChange(stored.dataset, ['CANCELED'])),
+        notices: runtime.upsEvents.notices(sopInstanceUid, QUARANTINE_INSTITUTION_ID, eventsOfStateChange(stored.dataset, ['CANCELED'])),
         write: { dataset: stored.dataset, keys: { ...workitemIndexKeys(stored.dataset), scheduledStart: 'not a time' }, transactionUid: null },
         result: undefined,
       })),
@@ -136,5 +136,44 @@ describe('UPS events travel in the transaction of their change (PostgreSQL NOTIF
     await runtime.worklist.amend(sopInstanceUid, ALL, (current) => ({ ...current, '00404034': PERFORMERS }));
     const assigned = await heardSince();
     assert.deepEqual(assigned.map((notice) => notice.events?.map((event) => event.eventTypeId)), [[UPS_EVENT_TYPES.assigned]]);
+  });
+
+  it('a cancellation whose reason passes NOTIFY\'s 8000 bytes succeeds, and the subscriber gets the whole reason', async () => {
+    const { rows } = await runtime.db.pool.query<{ id: string }>(
+      `INSERT INTO users (username, display_name, role, institution_id) VALUES ('long-reason', '李医生', 'system_admin', $1) RETURNING id::text`,
+      [QUARANTINE_INSTITUTION_ID],
+    );
+    const performer: Principal = { ...principal, userId: rows[0]!.id, username: 'long-reason' };
+    await runtime.upsSubscriptions.subscribe(performer, ALL, UPS_GLOBAL_SUBSCRIPTION_UID, 'LONG_REASON', {});
+    const reports: UpsEventReport[] = [];
+    const disconnect = await runtime.upsEvents.connect({ userId: performer.userId, aeTitle: 'LONG_REASON', visibility: ALL, send: (report) => reports.push(report), authorised: async () => true, end: () => undefined });
+    const received = async (workitemUid: string, eventTypeId: number, state?: string) => {
+      for (;;) {
+        const summary = reports
+          .map((report) => readEventReport(JSON.stringify(report)))
+          .find((report) => report?.workitemUid === workitemUid && report.eventTypeId === eventTypeId && report.state === state);
+        if (summary) return summary;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    };
+    const reason = '患者已转至上级医院就诊，本次远程诊断申请撤销，影像资料由接收医院重新调阅。'.repeat(90);
+    assert.ok(Buffer.byteLength(reason) > 9000);
+    const request = { '00741238': { vr: 'LT', Value: [reason] } };
+    try {
+      // In progress: the request goes to the performer as UPS Cancel Requested, its reason stored nowhere else.
+      const claimed = (await runtime.worklist.create(principal, upsWorkitem(), undefined)).sopInstanceUid;
+      await runtime.worklist.changeState(claimed, { '00741000': { vr: 'CS', Value: ['IN PROGRESS'] }, '00081195': { vr: 'UI', Value: [newUid()] } }, performer, ALL);
+      assert.equal((await runtime.worklist.requestCancellation(claimed, request, ALL)).warning, undefined, 'the performer is subscribed, so is told');
+      assert.equal((await received(claimed, UPS_EVENT_TYPES.cancelRequested)).reasonForCancellation, reason);
+
+      // Scheduled: cancelled at once, and the CANCELED State Report carries the reason.
+      const scheduled = (await runtime.worklist.create(principal, upsWorkitem(), undefined)).sopInstanceUid;
+      await runtime.worklist.requestCancellation(scheduled, request, ALL);
+      assert.equal((await runtime.worklist.retrieve(scheduled, ALL))['00741000']?.Value?.[0], 'CANCELED');
+      assert.equal((await received(scheduled, UPS_EVENT_TYPES.stateReport, 'CANCELED')).reasonForCancellation, reason);
+    } finally {
+      disconnect();
+      await heardSince();
+    }
   });
 });

@@ -110,7 +110,7 @@ export class UpsSubscriptionsRepository {
 
   /** Sends a notice to every process listening (delivered once the sender's statement commits). */
   async notify(payload: string): Promise<void> {
-    await notifyUpsListeners(this.pool, payload);
+    await notifyUpsListeners(this.pool, [payload]);
   }
 
   /**
@@ -154,10 +154,10 @@ export class UpsSubscriptionsRepository {
 }
 
 /**
- * Sends a notice to every process listening on the UPS event channel, from within `client`'s
- * transaction when it has one: PostgreSQL delivers it when that transaction commits, in commit order,
- * and never if it rolls back, so a notice is exactly as durable as the change it reports.
+ * Sends notices to every process listening on the UPS event channel, in this order, from within
+ * `client`'s transaction when it has one: PostgreSQL delivers them when that transaction commits, in
+ * commit order, and never if it rolls back, so a notice is exactly as durable as the change it reports.
  */
-export async function notifyUpsListeners(client: pg.Pool | pg.PoolClient, payload: string): Promise<void> {
-  await client.query('SELECT pg_notify($1, $2)', [CHANNEL, payload]);
+export async function notifyUpsListeners(client: pg.Pool | pg.PoolClient, payloads: readonly string[]): Promise<void> {
+  for (const payload of payloads) await client.query('SELECT pg_notify($1, $2)', [CHANNEL, payload]);
 }

@@ -52,10 +52,10 @@ export class WorkitemsRepository {
   constructor(private readonly pool: pg.Pool) {}
 
   /**
-   * False when a workitem with this UID exists already (anyone's). `notice` (its UPS events) is sent
+   * False when a workitem with this UID exists already (anyone's). `notices` (its UPS events) are sent
    * to the listeners in the same transaction as the insert: on its commit, never without it.
    */
-  async insert(institutionId: string, dataset: Workitem, sopInstanceUid: string, keys: WorkitemIndexKeys, notice: string | null): Promise<boolean> {
+  async insert(institutionId: string, dataset: Workitem, sopInstanceUid: string, keys: WorkitemIndexKeys, notices: string[]): Promise<boolean> {
     return inTransaction(this.pool, async (client) => {
       const result = await client.query(
         `INSERT INTO workitems (sop_instance_uid, institution_id, dataset, ${KEY_COLUMNS.join(', ')})
@@ -63,7 +63,7 @@ export class WorkitemsRepository {
          ON CONFLICT (sop_instance_uid) DO NOTHING`,
         [sopInstanceUid, institutionId, dataset, ...keyValues(keys)],
       );
-      if (result.rowCount === 1 && notice) await notifyUpsListeners(client, notice);
+      if (result.rowCount === 1) await notifyUpsListeners(client, notices);
       return result.rowCount === 1;
     });
   }
@@ -76,23 +76,23 @@ export class WorkitemsRepository {
 
   /**
    * Reads a visible workitem locked for this transaction, lets `decide` say what to write and what
-   * notice (the change's UPS events) to send, and does both in that transaction, so two performers
+   * notices (the change's UPS events) to send, and does both in that transaction, so two performers
    * claiming one workitem at once cannot both succeed, and listeners hear of a change exactly when it
    * commits (a crash between a commit and a later publish would lose the event). Null when not visible.
    */
   async change<Result>(
     sopInstanceUid: string,
     visibility: Visibility,
-    decide: (current: WorkitemRow) => { write?: WorkitemWrite; notice?: string | null; result: Result },
+    decide: (current: WorkitemRow) => { write?: WorkitemWrite; notices?: string[]; result: Result },
   ): Promise<{ result: Result } | null> {
     return inTransaction(this.pool, async (client) => {
       const parameters: unknown[] = [sopInstanceUid];
       const { rows } = await client.query<WorkitemRow>(`SELECT ${COLUMNS} FROM workitems WHERE sop_instance_uid = $1 AND ${visible(visibility, parameters)} FOR UPDATE`, parameters);
       const current = rows[0];
       if (!current) return null;
-      const { write, notice, result } = decide(current);
-      // Queued now, delivered by PostgreSQL at the commit: a write that fails below takes it back.
-      if (notice) await notifyUpsListeners(client, notice);
+      const { write, notices = [], result } = decide(current);
+      // Queued now, delivered by PostgreSQL at the commit: a write that fails below takes them back.
+      await notifyUpsListeners(client, notices);
       if (write) {
         await client.query(
           `UPDATE workitems SET dataset = $2, transaction_uid = $3, performer_user_id = COALESCE($4::bigint, performer_user_id), updated_at = now(),

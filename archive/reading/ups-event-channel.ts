@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Visibility } from '../access/policy.ts';
 import type { CoveringSubscription, UpsSubscriptionsRepository } from '../db/ups-subscriptions-repository.ts';
 import type { WorkitemsRepository } from '../db/workitems-repository.ts';
@@ -24,8 +25,19 @@ type Notice =
   | { kind: 'events'; workitemUid: string; institutionId: string; events: UpsEvent[] }
   | { kind: 'subscribed'; userId: string; aeTitle: string; target: string };
 
+/** One piece of a notice too long for one NOTIFY: its bytes, base64, and where they go. */
+interface NoticePart {
+  kind: 'part';
+  noticeId: string;
+  index: number;
+  count: number;
+  bytes: string;
+}
+
 /** PostgreSQL refuses a NOTIFY payload of 8000 bytes or more. */
 const MAX_PAYLOAD = 7900;
+/** Bytes of a notice per part: base64 makes 5700 into 7600, leaving room for the part's own fields. */
+const PART_BYTES = 5700;
 const ACTIVE_STATES: UpsState[] = ['SCHEDULED', 'IN PROGRESS'];
 const PAGE = 500;
 
@@ -57,18 +69,13 @@ export class UpsEventChannel {
   ) {}
 
   /**
-   * The notice that publishes a change of a workitem to its subscribers, wherever they are connected;
-   * null when the change raises no event. The workitems repository sends it in the change's own
+   * The notices that publish a change of a workitem to its subscribers, wherever they are connected;
+   * none when the change raises no event. The workitems repository sends them in the change's own
    * transaction (PostgreSQL NOTIFY is delivered on commit, never on rollback).
    */
-  notice(workitemUid: string, institutionId: string, events: UpsEvent[]): string | null {
-    if (!events.length) return null;
-    const payload = JSON.stringify({ kind: 'events', workitemUid, institutionId, events } satisfies Notice);
-    if (Buffer.byteLength(payload) <= MAX_PAYLOAD) return payload;
-    // Long performer or progress sequences could pass NOTIFY's limit: the reports then go without their
-    // sequences, and a subscriber retrieves the workitem for them.
-    const compact = events.map((event) => ({ ...event, attributes: Object.fromEntries(Object.entries(event.attributes).filter(([, element]) => element.vr !== 'SQ')) }));
-    return JSON.stringify({ kind: 'events', workitemUid, institutionId, events: compact } satisfies Notice);
+  notices(workitemUid: string, institutionId: string, events: UpsEvent[]): string[] {
+    if (!events.length) return [];
+    return inParts(JSON.stringify({ kind: 'events', workitemUid, institutionId, events } satisfies Notice));
   }
 
   /** After a subscription is made: its initial UPS State Reports (PS3.4 CC.2.3.3), sent by whichever process holds its channel. */
@@ -103,9 +110,11 @@ export class UpsEventChannel {
   }
 
   private listen(): Promise<unknown> {
+    const parts = new NoticeAssembly();
     this.listening ??= this.subscriptions.listen(
       (payload) => {
-        this.delivering = this.delivering.then(() => this.deliver(JSON.parse(payload) as Notice)).catch((error: unknown) => this.log.error({ err: error }, 'UPS event not delivered'));
+        const notice = parts.add(JSON.parse(payload) as Notice | NoticePart);
+        if (notice) this.delivering = this.delivering.then(() => this.deliver(notice)).catch((error: unknown) => this.log.error({ err: error }, 'UPS event not delivered'));
       },
       (error) => {
         // Reports published until a new connection listens would be missed without anyone knowing: the
@@ -199,4 +208,44 @@ const ALL: Visibility = { institutionIds: 'all', linkedPatientsPurpose: null, ma
 
 function sees(visibility: Visibility, institutionId: string): boolean {
   return visibility.institutionIds === 'all' || visibility.institutionIds.includes(institutionId);
+}
+
+/**
+ * A notice as the payloads of one or more NOTIFYs. A long Reason For Cancellation (LT, up to 10240
+ * characters), contact URI or progress sequence can pass NOTIFY's limit, and pg_notify would then fail
+ * the change it reports; such a notice is cut into parts, sent one after another in the same
+ * transaction, and put together again by each listener, so the subscriber still gets every attribute
+ * (a Cancel Requested's reason is in no table a listener could read it back from).
+ */
+export function inParts(payload: string): string[] {
+  const bytes = Buffer.from(payload);
+  if (bytes.length <= MAX_PAYLOAD) return [payload];
+  const noticeId = randomUUID();
+  const count = Math.ceil(bytes.length / PART_BYTES);
+  return Array.from({ length: count }, (_, index) =>
+    JSON.stringify({ kind: 'part', noticeId, index, count, bytes: bytes.subarray(index * PART_BYTES, (index + 1) * PART_BYTES).toString('base64') } satisfies NoticePart),
+  );
+}
+
+/**
+ * Puts parted notices together, for one listening connection. PostgreSQL delivers a transaction's
+ * notifications in the order sent, but another commit's may come between them, hence the notice id.
+ * A notice whose parts stop coming can only be one whose connection was lost, and a new connection
+ * starts a new assembly.
+ */
+class NoticeAssembly {
+  private readonly pending = new Map<string, Buffer[]>();
+
+  /** The whole notice once this payload completes it, else null. */
+  add(payload: Notice | NoticePart): Notice | null {
+    if (payload.kind !== 'part') return payload;
+    const parts = this.pending.get(payload.noticeId) ?? [];
+    parts[payload.index] = Buffer.from(payload.bytes, 'base64');
+    if (parts.filter(Boolean).length < payload.count) {
+      this.pending.set(payload.noticeId, parts);
+      return null;
+    }
+    this.pending.delete(payload.noticeId);
+    return JSON.parse(Buffer.concat(parts).toString()) as Notice;
+  }
 }

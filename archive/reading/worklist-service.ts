@@ -174,7 +174,7 @@ export class WorklistService {
       [T.procedureStepState]: { vr: 'CS', Value: ['SCHEDULED'] },
     };
     // PS3.7 0111 Duplicate SOP Instance: the same answer whoever's the existing one is.
-    if (!(await this.workitems.insert(principal.institutionId, workitem, sopInstanceUid, workitemIndexKeys(workitem), this.events.notice(sopInstanceUid, principal.institutionId, eventsOfCreate(workitem))))) {
+    if (!(await this.workitems.insert(principal.institutionId, workitem, sopInstanceUid, workitemIndexKeys(workitem), this.events.notices(sopInstanceUid, principal.institutionId, eventsOfCreate(workitem))))) {
       throw new WorklistRefusal(409, `a workitem ${sopInstanceUid} exists already`, '0111');
     }
     return { sopInstanceUid, workitem };
@@ -280,7 +280,7 @@ export class WorklistService {
     const answer = await this.workitems.change<TransitionOutcome | WorklistRefusal>(sopInstanceUid, visibility, (current) => {
       const decision = upsTransition(current.state, action(current));
       if (decision.outcome === 'refuse') return { result: new WorklistRefusal(409, decision.reason, decision.status) };
-      const decided = (outcome: TransitionOutcome, write?: WorkitemWrite) => ({ write, notice: this.events.notice(sopInstanceUid, current.institutionId, eventsOf(outcome)), result: outcome });
+      const decided = (outcome: TransitionOutcome, write?: WorkitemWrite) => ({ write, notices: this.events.notices(sopInstanceUid, current.institutionId, eventsOf(outcome)), result: outcome });
       const unchanged: TransitionOutcome = { workitem: current.dataset, before: current.dataset, steps: [], written: false };
       if (decision.outcome === 'warning') return decided({ ...unchanged, warning: { dicomStatus: decision.status, reason: decision.reason } });
       const next = changed(current);
