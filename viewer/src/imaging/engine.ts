@@ -11,6 +11,7 @@ import {
   setUseCPURendering,
   utilities as coreUtilities,
   type StackViewport,
+  type Types,
 } from '@cornerstonejs/core';
 import { init as initImageLoader } from '@cornerstonejs/dicom-image-loader';
 import {
@@ -281,9 +282,21 @@ export class ImagingEngine {
     diagnostics.stackStarted(viewportId, input.imageIds.length);
     const viewport = this.viewport(viewportId);
     // Cornerstone's setStack never settles when another image is asked for while its first one
-    // loads (End pressed early, the wheel): the stack is in place once any image of it is.
-    const anImageShown = new Promise((resolve) => entry.element.addEventListener(Enums.Events.STACK_NEW_IMAGE, resolve, { once: true }));
-    await Promise.race([viewport.setStack(input.imageIds, input.initialIndex), anImageShown]);
+    // loads (End pressed early, the wheel): the stack is in place once any image of it is. A late
+    // new-image event of the stack shown before is not one of this stack's, so it does not count.
+    const requested = new Set(input.imageIds);
+    let onNewImage = (_event: Event) => {};
+    const anImageShown = new Promise<void>((resolve) => {
+      onNewImage = (event) => {
+        if (requested.has((event as Types.EventTypes.StackNewImageEvent).detail.imageId)) resolve();
+      };
+      entry.element.addEventListener(Enums.Events.STACK_NEW_IMAGE, onNewImage);
+    });
+    try {
+      await Promise.race([viewport.setStack(input.imageIds, input.initialIndex), anImageShown]);
+    } finally {
+      entry.element.removeEventListener(Enums.Events.STACK_NEW_IMAGE, onNewImage);
+    }
     // Given another stack meanwhile, or taken off the grid: that one is what this viewport shows now.
     if (this.viewports.get(viewportId) !== entry || entry.input !== input) return;
     entry.shown = true;
