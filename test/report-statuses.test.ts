@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Report, ReportStatusSummary } from '../archive/reading/report.ts';
+import { REPORT_STATUS_BATCH, type Report, type ReportStatusSummary } from '../archive/reading/report.ts';
 import { readingCentre, type ReadingCentre } from './support/reading-centre.ts';
 import { startTestSystem, type TestSystem } from './support/system.ts';
 
@@ -62,15 +62,26 @@ describe('report statuses for the study list and the priors panel', () => {
   });
 
   it('audits the studies answered as a query, and refuses a malformed UID or too many studies', async () => {
+    // Earlier tests audited report-status queries of this user too: only one newer than those is this call's.
+    const { rows: [last] } = await system.runtime.db.pool.query<{ id: string }>('SELECT coalesce(max(id), 0)::text AS id FROM audit_events');
     await statuses('qs-referrer', [unreported, preliminary]);
     const audited = async () =>
-      (await system.runtime.db.pool.query<{ study_uids: string[] }>(`SELECT study_uids FROM audit_events WHERE event_type = 'query' AND user_name = 'qs-referrer' AND detail->>'route' LIKE '/api/report-statuses%' ORDER BY id DESC LIMIT 1`)).rows[0]?.study_uids;
+      (
+        await system.runtime.db.pool.query<{ study_uids: string[] }>(
+          `SELECT study_uids FROM audit_events WHERE id > $1 AND event_type = 'query' AND user_name = 'qs-referrer' AND detail->>'route' LIKE '/api/report-statuses%' ORDER BY id DESC LIMIT 1`,
+          [last!.id],
+        )
+      ).rows[0]?.study_uids;
     // Audit events are written in the background: asked again until this one is there.
     for (let attempt = 0; attempt < 50 && !(await audited()); attempt++) await new Promise((resolve) => setTimeout(resolve, 100));
     assert.deepEqual(await audited(), [preliminary], 'the studies answered about, not those asked');
     assert.equal((await centre.call('qs-referrer', 'GET', '/api/report-statuses?study=not-a-uid')).status, 400);
-    const tooMany = Array.from({ length: 101 }, (_value, index) => `study=1.2.3.${index}`).join('&');
-    assert.equal((await centre.call('qs-referrer', 'GET', `/api/report-statuses?${tooMany}`)).status, 400);
+    // A patient's priors reach 200 (the viewer asks in batches of REPORT_STATUS_BATCH): one more than a batch is refused, saying the limit.
+    const batch = Array.from({ length: REPORT_STATUS_BATCH }, (_value, index) => `1.2.3.${index}`);
+    assert.equal((await statuses('qs-referrer', batch)).size, 0, 'a whole batch is answered');
+    const tooMany = await centre.call<{ status: number; detail: string }>('qs-referrer', 'GET', `/api/report-statuses?${[...batch, '1.2.3.999'].map((study) => `study=${study}`).join('&')}`);
+    assert.equal(tooMany.status, 400);
+    assert.equal(tooMany.json.detail, `name at most ${REPORT_STATUS_BATCH} studies at a time`);
     assert.deepEqual((await centre.call('qs-referrer', 'GET', '/api/report-statuses')).json, []);
   });
 });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { REPORT_STATUS_BATCH } from '../archive/reading/report.ts';
 import { formatDicomDate, formatPersonName, parsePersonName, type DicomJson } from '../viewer/src/dicom/dataset.ts';
 import { matchingSeries, type SeriesSummary } from '../viewer/src/dicomweb/models.ts';
 import { chooseLocale, placeholders, translator } from '../viewer/src/i18n/i18n.ts';
@@ -47,7 +48,7 @@ import {
   type SignedInUser,
 } from '../viewer/src/logic/session.ts';
 import { chosenCentre, emptyRequestForm, readingRequest } from '../viewer/src/logic/reading-request.ts';
-import { reportBadge, statusesByStudy } from '../viewer/src/logic/report-status.ts';
+import { reportBadge, reportStatusQueries, statusesByStudy } from '../viewer/src/logic/report-status.ts';
 import { actionForKey, SHORTCUTS } from '../viewer/src/logic/shortcuts.ts';
 import { orderStack } from '../viewer/src/logic/stack.ts';
 import { EMPTY_CRITERIA, pageInfo, qidoParameters, remainingFromWarning } from '../viewer/src/logic/study-query.ts';
@@ -668,6 +669,19 @@ describe('viewer: report status in the study list and the priors panel', () => {
     assert.deepEqual(reportBadge(byStudy['1.2.2']), { badge: 'final', critical: false });
     assert.deepEqual(reportBadge(byStudy['1.2.3']), { badge: 'amended', critical: false });
     assert.deepEqual(reportBadge(byStudy['1.2.4']), { badge: 'unreported', critical: false });
+  });
+
+  it('asks for a patient’s 200 priors in batches the archive accepts, each study once, every request line under 8 KB', () => {
+    // The longest UIDs DICOM allows (64 characters), so no real study list makes a longer request.
+    const priors = Array.from({ length: 200 }, (_value, index) => `1.2.826.0.1.3680043.8.498.${String(index).padStart(38, '0')}`);
+    assert.ok(priors.every((uid) => uid.length === 64));
+    const queries = reportStatusQueries([...priors, priors[0]!]);
+    const asked = queries.map((query) => new URLSearchParams(query).getAll('study'));
+    assert.deepEqual(asked.map((batch) => batch.length), [REPORT_STATUS_BATCH, REPORT_STATUS_BATCH]);
+    assert.deepEqual(asked.flat(), priors, 'every prior once, in order');
+    for (const query of queries) assert.ok(`GET /api/report-statuses?${query} HTTP/1.1`.length < 8 * 1024, `${query.length} characters`);
+    assert.deepEqual(reportStatusQueries(priors.slice(0, 3)).map((query) => new URLSearchParams(query).getAll('study')), [priors.slice(0, 3)], 'a page asks once');
+    assert.deepEqual(reportStatusQueries([]), [], 'nothing to ask, no request');
   });
 });
 

@@ -1,4 +1,5 @@
 import type { DraftSave, Report, ReportContent, ReportStatusSummary, ReportTemplate, SignRequest } from '../../../archive/reading/report.ts';
+import { reportStatusQueries } from '../logic/report-status.ts';
 import type { Connection } from './http.ts';
 
 /** /api/studies/{study}/report and the report templates: the report editor's one way to the archive. */
@@ -35,10 +36,12 @@ export class ReportClient {
     return body[0] ?? {};
   }
 
-  /** Where the signed reports of these studies stand (a page of the list, a patient's priors), in one request. */
-  statuses(studyInstanceUids: readonly string[]): Promise<ReportStatusSummary[]> {
-    const query = new URLSearchParams(studyInstanceUids.map((study) => ['study', study]));
-    return this.connection.json(`${this.apiRoot}/report-statuses?${query}`, { withPurpose: true });
+  /** Where the signed reports of these studies stand (a page of the list, a patient's priors), a batch a request. */
+  async statuses(studyInstanceUids: readonly string[]): Promise<ReportStatusSummary[]> {
+    const batches = await Promise.all(
+      reportStatusQueries(studyInstanceUids).map((query) => this.connection.json<ReportStatusSummary[]>(`${this.apiRoot}/report-statuses?${query}`, { withPurpose: true })),
+    );
+    return batches.flat();
   }
 
   templates(modality: string | undefined, bodyPart: string | undefined): Promise<ReportTemplate[]> {
