@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { DicomJsonPersonName } from '../dicom/types.ts';
 import type { PatientClass, Reader, ReadingCentre, ReadingNote, ReadingRule, ReturnReason } from '../reading/reading-wire.ts';
 import type { TurnaroundLimit } from '../reading/turnaround.ts';
+import { inTransaction } from './transaction.ts';
 
 /** What a study says about itself when its images arrive or a hospital asks for its reading. */
 export interface StudyFacts {
@@ -165,9 +166,7 @@ export class ReadingRepository {
    * never), marked as given one now. Serialised per centre so two tasks at once go to two readers.
    */
   async takeNextReader(centreId: string): Promise<Reader | null> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+    return inTransaction(this.pool, async (client) => {
       await client.query(`SELECT pg_advisory_xact_lock(hashtext('yingyun reading round-robin'), $1::int)`, [Number(centreId)]);
       const { rows } = await client.query<Reader>(
         `WITH next AS (
@@ -181,14 +180,8 @@ export class ReadingRepository {
          SELECT id::text AS "userId", username, display_name AS "displayName", true AS available FROM next`,
         [centreId],
       );
-      await client.query('COMMIT');
       return rows[0] ?? null;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   /** A hand assignment counts as a turn too, so round-robin does not give the same reader the next one. */
