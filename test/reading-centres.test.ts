@@ -4,7 +4,7 @@ import { COMMAND_LINE_ACTOR } from '../archive/access/administration.ts';
 import type { Role } from '../archive/access/policy.ts';
 import type { ReadingCentre } from '../archive/reading/reading-wire.ts';
 import { makeCtSeries } from '../fixtures/modalities.ts';
-import { qingshiChestCt } from './support/reading-centre.ts';
+import { jsonApi, qingshiChestCt, type Call } from './support/reading-centre.ts';
 import { startTestSystem, type TestSystem } from './support/system.ts';
 
 /**
@@ -25,15 +25,7 @@ describe('the reading centres a hospital may ask', () => {
   const ids: Record<string, string> = {};
   let studyInstanceUid: string;
 
-  const api = async (username: string | null, method: string, url: string, body?: unknown) => {
-    const response = await fetch(`${system.httpUrl}${url}`, {
-      method,
-      headers: { authorization: `Bearer ${username ? tokens.get(username) : system.adminToken}`, accept: 'application/json, application/dicom+json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await response.text();
-    return { status: response.status, json: text ? (JSON.parse(text) as unknown) : undefined };
-  };
+  let api: Call;
   const codes = (centres: unknown) => (centres as ReadingCentre[]).map((centre) => centre.code).sort();
   /** How many workitems are scheduled on a centre's station, as UPS-RS finds them. */
   const tasksAt = async (centreCode: string) => {
@@ -44,6 +36,7 @@ describe('the reading centres a hospital may ask', () => {
 
   before(async () => {
     system = await startTestSystem();
+    api = jsonApi(system, tokens);
     const { administration } = system;
     for (const region of [
       { code: 'PROVINCE', name: '本省', level: 'province' as const },

@@ -12,6 +12,7 @@ import { makeChestRadiograph, makeCtSeries, makeUltrasoundCine } from '../fixtur
 import type { FixtureInstance, Institution, Study } from '../fixtures/model.ts';
 import { runDcmtk } from './support/dcmtk.ts';
 import { commandExists, requirePeer } from './support/peers.ts';
+import { jsonApi, type Call } from './support/reading-centre.ts';
 import { startTestSystem, type TestSystem } from './support/system.ts';
 
 /**
@@ -49,15 +50,7 @@ describe('reading intake, requests and assignment', () => {
   const tokens = new Map<string, string>();
   const ids: Record<string, string> = {};
 
-  const api = async (username: string | null, method: string, url: string, body?: unknown) => {
-    const response = await fetch(`${system.httpUrl}${url}`, {
-      method,
-      headers: { authorization: `Bearer ${username ? tokens.get(username) : system.adminToken}`, accept: 'application/json, application/dicom+json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await response.text();
-    return { status: response.status, json: text ? (JSON.parse(text) as unknown) : undefined };
-  };
+  let api: Call;
   /** The centre's worklist as its screen asks for it: UPS-RS, its station code, open states. */
   const centreTasks = async (username: string, extra = '') => {
     const response = await api(username, 'GET', `/dicom-web/workitems?ScheduledStationNameCodeSequence.CodeValue=RC${extra}`);
@@ -75,6 +68,7 @@ describe('reading intake, requests and assignment', () => {
 
   before(async () => {
     system = await startTestSystem();
+    api = jsonApi(system, tokens);
     workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'yingyun-reading-intake-'));
     const { administration } = system;
     const actor = COMMAND_LINE_ACTOR;

@@ -81,6 +81,14 @@ function callAs(system: TestSystem, tokens: Map<string, string>, baseUrl: string
 }
 
 /**
+ * A client of the running system's API and DICOMweb (paths from the root) that asks for JSON, acting
+ * as the user named (their token in `tokens`, read at each call) or, for null, the administrator.
+ */
+export function jsonApi(system: TestSystem, tokens: Map<string, string>): Call {
+  return callAs(system, tokens, system.httpUrl, 'application/json', 'application/json, application/dicom+json');
+}
+
+/**
  * The UPS-RS suites' network: 青石县人民医院 in 青石区 of 清河市, 南岭县中医院 in a county elsewhere, and
  * the city's reading centre, which sees the city's hospitals; the users there with their tokens, and
  * a DICOMweb client (paths under /dicom-web) acting as any of them.
