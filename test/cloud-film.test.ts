@@ -50,8 +50,12 @@ describe('cloud film and share links', { skip: browserUnavailable() }, () => {
     json<IssuedShareLink>(await call('qs-radiologist', `/api/studies/${filmed.study}/share-links/patient`, { method: 'POST', json: body }), 201);
   /** The link's page as a phone without a cookie would load it (the URL names the gateway it was made by). */
   const open = (url: string, init: RequestInit = {}) => fetch(url, { redirect: 'manual', ...init });
-  const submitFactor = (url: string, factor: string) =>
-    open(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ factor }).toString() });
+  /** The one-time token of the second factor's form, as the link's page gives it. */
+  const formTokenIn = (html: string) => /<input type="hidden" name="form" value="([^"]+)">/.exec(html)?.[1];
+  const formToken = async (url: string) => formTokenIn(await (await open(url)).text()) ?? assert.fail(`no factor form at ${url}`);
+  /** The form's POST; with the token of a page shown earlier when given, else of one loaded now. */
+  const submitFactor = async (url: string, factor: string, form?: string) =>
+    open(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ factor, form: form ?? (await formToken(url)) }).toString() });
   const auditOf = async (linkId: string) => {
     const { rows } = await system.runtime.db.pool.query<{ event_type: string; outcome: number; source_address: string; study_uids: string[]; patient_id: string | null; detail: Record<string, unknown> }>(
       `SELECT event_type, outcome, source_address, study_uids, patient_id, detail FROM audit_events WHERE user_name = $1 ORDER BY id`,
@@ -201,10 +205,11 @@ describe('cloud film and share links', { skip: browserUnavailable() }, () => {
 
   it("the phone's last 4 digits come from the study, and the link locks after 5 wrong ones", async () => {
     const issued = await patientLink({ factor: 'phone-last4' });
+    const shownBeforeTheLock = await formToken(issued.url);
     const statuses: number[] = [];
     for (const wrong of ['0000', '1111', '2222', '3333', '4444']) statuses.push((await submitFactor(issued.url, wrong)).status);
     assert.deepEqual(statuses, [401, 401, 401, 401, 403], 'the fifth failure locks it');
-    const right = await submitFactor(issued.url, '8642');
+    const right = await submitFactor(issued.url, '8642', shownBeforeTheLock);
     assert.equal(right.status, 403, 'locked: even the right digits do not open it');
     assert.match(await right.text(), new RegExp(message('film.refused.locked', 'en').slice(0, 20)));
     const listed = await json<ShareLinkSummary[]>(await call('qs-radiologist', `/api/studies/${filmed.study}/share-links`), 200);
@@ -223,10 +228,13 @@ describe('cloud film and share links', { skip: browserUnavailable() }, () => {
 
   it('30 wrong factors sent at once get no more comparisons than the lock allows, and the right one then finds it locked', async () => {
     const issued = await patientLink({ factor: 'phone-last4' });
+    const shownBeforeTheLock = await formToken(issued.url);
     const wrong = Array.from({ length: 30 }, (_, guess) => String(1000 + guess));
-    const statuses = await Promise.all(wrong.map(async (guess) => (await submitFactor(issued.url, guess)).status));
+    // Each guess from a page of its own, loaded before any is sent.
+    const forms = await Promise.all(wrong.map(() => formToken(issued.url)));
+    const statuses = await Promise.all(wrong.map(async (guess, index) => (await submitFactor(issued.url, guess, forms[index])).status));
     assert.ok(statuses.every((status) => status === 401 || status === 403 || status === 429), statuses.join(','));
-    const right = await submitFactor(issued.url, '8642');
+    const right = await submitFactor(issued.url, '8642', shownBeforeTheLock);
     assert.equal(right.status, 403);
     assert.equal(right.headers.get('set-cookie'), null, 'no session');
     const { rows } = await system.runtime.db.pool.query<{ failed: number; locked: boolean }>('SELECT failed_attempts AS failed, locked_at IS NOT NULL AS locked FROM share_links WHERE id = $1', [issued.link.id]);
@@ -237,9 +245,10 @@ describe('cloud film and share links', { skip: browserUnavailable() }, () => {
 
   it('does not open once expired or revoked, and a film already open closes with the revocation', async () => {
     const expiring = await patientLink();
+    const shownBeforeExpiry = await formToken(expiring.url);
     await system.runtime.db.pool.query(`UPDATE share_links SET expires_at = now() - interval '1 second' WHERE id = $1`, [expiring.link.id]);
     assert.equal((await open(expiring.url)).status, 410);
-    assert.equal((await submitFactor(expiring.url, BIRTH_DATE)).status, 410);
+    assert.equal((await submitFactor(expiring.url, BIRTH_DATE, shownBeforeExpiry)).status, 410);
 
     const revoked = await patientLink();
     const verified = await submitFactor(revoked.url, BIRTH_DATE);
@@ -259,6 +268,86 @@ describe('cloud film and share links', { skip: browserUnavailable() }, () => {
     assert.equal((await call('qs-radiologist', `/api/studies/${filmed.study}/share-links/${revoked.link.id}`, { method: 'DELETE' })).status, 409);
     const refusals = [...(await auditOf(expiring.link.id)), ...(await auditOf(revoked.link.id))].filter((event) => event.event_type === 'access-denied').map((event) => event.detail.refusal);
     assert.deepEqual(refusals, ['expired', 'expired', 'revoked']);
+  });
+
+  it('a right factor replayed from the history of a shared phone opens nothing: the form again, with a fresh token', async (t) => {
+    const issued = await patientLink();
+    const shown = await formToken(issued.url);
+    const first = await submitFactor(issued.url, BIRTH_DATE, shown);
+    assert.equal(first.status, 200);
+    assert.match(await first.text(), /<main class="film">/);
+    assert.ok(first.headers.get('set-cookie'), 'the film session');
+
+    // Back or Reload once the session is over: the browser sends the same body again, cookie-less.
+    const replayed = await submitFactor(issued.url, BIRTH_DATE, shown);
+    const replayedHtml = await replayed.text();
+    assert.equal(replayed.status, 409);
+    assert.equal(replayed.headers.get('set-cookie'), null, 'no session');
+    assert.doesNotMatch(replayedHtml, /class="film"|images\//, 'no film, no image address');
+    assert.match(replayedHtml, /name="factor"/);
+    assert.ok(replayedHtml.includes(message('film.refused.stale-form', 'en')) || replayedHtml.includes(message('film.refused.stale-form', 'zh')), 'says why the form is back');
+    const fresh = formTokenIn(replayedHtml);
+    assert.ok(fresh && fresh !== shown, 'a fresh token');
+    // A token of another link, or none at all, opens nothing either; nothing is compared, nothing counted.
+    const otherLink = await patientLink();
+    assert.equal((await submitFactor(issued.url, BIRTH_DATE, await formToken(otherLink.url))).status, 409);
+    assert.equal((await submitFactor(issued.url, BIRTH_DATE, '')).status, 409);
+    assert.equal((await submitFactor(issued.url, '1900-01-01', shown)).status, 409);
+    const { rows } = await system.runtime.db.pool.query<{ failed: number }>('SELECT failed_attempts AS failed FROM share_links WHERE id = $1', [issued.link.id]);
+    assert.equal(rows[0]!.failed, 0, 'a replayed form compares no factor, so counts no failure');
+
+    // A form left open past its token's life (10 minutes) is refused the same way.
+    const lingering = await formToken(issued.url);
+    t.mock.timers.enable({ apis: ['Date'], now: Date.now() + 11 * 60_000 });
+    let late: Response;
+    try {
+      late = await submitFactor(issued.url, BIRTH_DATE, lingering);
+    } finally {
+      t.mock.timers.reset();
+    }
+    assert.equal(late.status, 409);
+    assert.equal(late.headers.get('set-cookie'), null);
+    assert.doesNotMatch(await late.text(), /class="film"/);
+
+    // The fresh token opens the film once.
+    const again = await submitFactor(issued.url, BIRTH_DATE, fresh);
+    assert.equal(again.status, 200);
+    assert.ok(again.headers.get('set-cookie'));
+
+    const events = await auditOf(issued.link.id);
+    const stale = events.filter((event) => event.detail.refusal === 'stale-form').map((event) => event.detail.form);
+    assert.deepEqual(stale, ['spent', 'invalid', 'invalid', 'spent', 'expired'], 'each replay audited with why');
+    assert.equal(events.filter((event) => event.detail.what === 'film page').length, 2, 'two openings: the first POST and the fresh form');
+  });
+
+  it("a key image that cannot be drawn leaves the page working (its URL instead), and a film whose study is gone is no opening", async () => {
+    const study = await ingestOne(STUDIES.taoDx);
+    const issued = await json<IssuedShareLink>(await call('qs-radiologist', `/api/studies/${study}/share-links/patient`, { method: 'POST', json: { factor: 'phone-last4', phoneLast4: '1357' } }), 201);
+    const { rows } = await system.runtime.db.pool.query<{ key: string; sop: string }>(
+      `SELECT r.object_key AS key, i.sop_instance_uid AS sop FROM instances i JOIN receipts r ON r.id = i.receipt_id JOIN studies st ON st.id = i.study_pk WHERE st.study_instance_uid = $1`,
+      [study],
+    );
+    for (const row of rows) await system.runtime.store.delete(row.key);
+    const answered = await submitFactor(issued.url, '1357');
+    const html = await answered.text();
+    assert.equal(answered.status, 200, html);
+    assert.ok(answered.headers.get('set-cookie'));
+    const source = /class="key-image" src="([^"]+)"/.exec(html)?.[1];
+    assert.match(source ?? '', new RegExp(`^/film/[A-Za-z0-9_-]{43}/images/[0-9.]+/${rows[0]!.sop.replaceAll('.', '\\.')}/1$`), 'the image by its URL, not a data: URL');
+    const events = await auditOf(issued.link.id);
+    assert.equal(events.filter((event) => event.detail.what === 'film page').length, 1);
+    assert.equal(events.filter((event) => event.detail.what === 'image').length, 0, 'no image served, none recorded');
+
+    // A link whose study is no longer stored: 404, and no opening recorded.
+    const institutionId = (await system.runtime.db.pool.query<{ id: string }>(`SELECT id::text AS id FROM institutions WHERE code = 'QINGSHI'`)).rows[0]!.id;
+    const orphan = await system.runtime.shareLinks.createPatientLink(
+      { studyInstanceUid: '2.25.314159265358979323846', institutionId },
+      { factor: 'phone-last4', phoneLast4: '2468' },
+      { userId: null, via: 'staff' },
+      system.httpUrl,
+    );
+    assert.equal((await submitFactor(orphan.url, '2468')).status, 404);
+    assert.deepEqual((await auditOf(orphan.link.id)).filter((event) => event.event_type === 'instances-accessed'), [], 'a 404 is no opening');
   });
 
   it('shown again, a link gets a new URL while the one already sent keeps working; signing makes one by itself', async () => {

@@ -183,6 +183,19 @@ export class ShareLinksRepository {
     await this.pool.query('UPDATE share_link_throttle SET failures = greatest(failures - 1, 0) WHERE source_address = $1', [sourceAddress]);
   }
 
+  /**
+   * Spends a second-factor form's one-time token (its signature and expiry already checked): true
+   * the first time, false ever after. Spent tokens are kept only until they would have expired anyway.
+   */
+  async spendFormToken(nonce: string, linkId: string, expiresAt: Date): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
+      `WITH purged AS (DELETE FROM share_link_form_uses WHERE expires_at < now())
+       INSERT INTO share_link_form_uses (nonce, link_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT (nonce) DO NOTHING`,
+      [nonce, linkId, expiresAt],
+    );
+    return rowCount === 1;
+  }
+
   /** The Patient's Telephone Numbers (0010,2154) the study's instances carry, first one found. */
   async patientTelephone(studyInstanceUid: string): Promise<string | null> {
     const { rows } = await this.pool.query<{ telephone: string | null }>(

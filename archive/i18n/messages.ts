@@ -17,6 +17,7 @@ const catalogue = {
   'problem.notImplemented': { en: 'Not implemented', zh: '尚未实现' },
   'problem.tooManyRequests': { en: 'Too many requests', zh: '请求过于频繁' },
   'problem.readBackMismatch': { en: 'The read-back does not match the critical finding', zh: '复述内容与危急值不符' },
+  'problem.notReportableHere': { en: 'This study is open to you for consultation only: its report is written by its hospital or reading centre', zh: '您仅可通过会诊或分享查看此检查，报告由其所属医院或诊断中心书写' },
   // The report PDF (archive/reading/report-pdf.ts): labels are printed in both languages, Chinese first.
   'reportPdf.title': { en: 'Diagnostic Imaging Report', zh: '影像诊断报告' },
   'reportPdf.status.preliminary': { en: 'Preliminary report, awaiting verification', zh: '初步报告（待审核）' },
@@ -60,6 +61,7 @@ const catalogue = {
   'film.refused.revoked': { en: 'The hospital has withdrawn this link.', zh: '此链接已被医院撤销。' },
   'film.refused.unknown': { en: 'This link is not valid. Check that the whole link from the message was opened.', zh: '链接无效。请确认打开的是短信中的完整链接。' },
   'film.refused.throttled': { en: 'Too many attempts from this network. Try again in 15 minutes.', zh: '尝试次数过多，请 15 分钟后再试。' },
+  'film.refused.stale-form': { en: 'This page was already used or has timed out. Enter it again to see the images and the report.', zh: '此页面已使用或已超时，请重新输入后查看影像和报告。' },
   'film.report': { en: 'Report', zh: '诊断报告' },
   'film.findings': { en: 'Findings', zh: '检查所见' },
   'film.impression': { en: 'Impression', zh: '诊断意见' },

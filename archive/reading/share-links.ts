@@ -37,6 +37,8 @@ export interface ShareLinkSettings {
   addressWindowMinutes: number;
   /** How long a verified second factor opens the film without asking again. */
   filmSessionMinutes: number;
+  /** How long the second factor's form may be submitted after it was shown (its one-time token). */
+  factorFormMinutes: number;
 }
 
 export const DEFAULT_SHARE_LINK_SETTINGS: ShareLinkSettings = {
@@ -46,6 +48,7 @@ export const DEFAULT_SHARE_LINK_SETTINGS: ShareLinkSettings = {
   addressFailureLimit: 20,
   addressWindowMinutes: 15,
   filmSessionMinutes: 60,
+  factorFormMinutes: 10,
 };
 
 /** The final report as the patient sees it: the current signed version, once 审核 is signed. */
@@ -95,8 +98,11 @@ export class ShareLinkError extends Error {
   }
 }
 
-/** Why a film does not open: each is a page of its own for the patient, and an audit event. */
-export type FilmRefusal = 'unknown' | 'expired' | 'revoked' | 'locked' | 'throttled' | 'wrong-factor';
+/**
+ * Why a film does not open: each is a page of its own for the patient, and an audit event.
+ * 'stale-form': the second factor came with a form token already spent or expired (see verifyFactor).
+ */
+export type FilmRefusal = 'unknown' | 'expired' | 'revoked' | 'locked' | 'throttled' | 'wrong-factor' | 'stale-form';
 
 export type FilmOpening =
   | { kind: 'refused'; refusal: FilmRefusal; link?: StoredShareLink }
@@ -304,23 +310,32 @@ export class ShareLinksService {
     const found = await this.usableLink(token, caller);
     if (found.kind === 'refused') return found;
     const { link } = found;
-    if (caller.session && (await this.sessionOpens(caller.session, link))) {
-      await this.recordPageOpening(link, caller);
-      return { kind: 'open', link };
-    }
+    // The opening is recorded by the route once the film's content is found (recordPageOpening).
+    if (caller.session && (await this.sessionOpens(caller.session, link))) return { kind: 'open', link };
     return { kind: 'ask-factor', link };
   }
 
   /**
-   * A POST of the second factor. Right: a session value for the cookie (the answer to the POST is the
-   * film itself, recorded as an opening with recordPageOpening). Wrong: counted against the link (locking it at the limit) and the address. Both
-   * counts are taken before the comparison and given back when it is right, so parallel guesses get
-   * no more comparisons than the limits allow (reserveFactorAttempt).
+   * A POST of the second factor, with the form's one-time token (issueFormToken). Right: a session
+   * value for the cookie (the answer to the POST is the film itself, which the route records with
+   * recordPageOpening). Wrong: counted against the link (locking it at the limit) and the address.
+   * Both counts are taken before the comparison and given back when it is right, so parallel guesses
+   * get no more comparisons than the limits allow (reserveFactorAttempt).
+   *
+   * The token is spent first, whatever the factor: the answer to a right factor is the film itself,
+   * so the browser's history holds that POST with the factor in its body, and on a shared phone Back
+   * or Reload would send it again once the film session has ended. Spent or expired, the token opens
+   * nothing ('stale-form': the form again, nothing compared or counted, as no guess was made).
    */
-  async verifyFactor(token: string, presented: string, caller: FilmCaller): Promise<FilmOpening | { kind: 'verified'; link: StoredShareLink; session: string; expiresAt: Date }> {
+  async verifyFactor(token: string, presented: string, formToken: string, caller: FilmCaller): Promise<FilmOpening | { kind: 'verified'; link: StoredShareLink; session: string; expiresAt: Date }> {
     const found = await this.usableLink(token, caller);
     if (found.kind === 'refused') return found;
     const { link } = found;
+    const form = await this.spendFormToken(formToken, link);
+    if (form !== 'spent-now') {
+      await this.refusalEvent('stale-form', caller, link, { form });
+      return { kind: 'refused', refusal: 'stale-form', link };
+    }
     if (!(await this.links.reserveAddressAttempt(caller.sourceAddress, this.settings.addressFailureLimit, this.settings.addressWindowMinutes))) {
       await this.refusalEvent('throttled', caller);
       return { kind: 'refused', refusal: 'throttled' };
@@ -341,7 +356,16 @@ export class ShareLinksService {
     return { kind: 'verified', link, session: await this.sessionFor(link, expiresAt), expiresAt };
   }
 
-  /** Each time the film's page is shown (a GET with the session, or the answer to the right factor). */
+  /**
+   * The one-time token the second factor's form carries: link id, expiry and a random nonce, signed,
+   * so showing the form writes nothing; verifyFactor spends it.
+   */
+  async issueFormToken(link: StoredShareLink): Promise<string> {
+    const payload = `${link.id}.${Date.now() + this.settings.factorFormMinutes * 60_000}.${randomBytes(16).toString('base64url')}`;
+    return `${payload}.${await this.sign(`form:${payload}`)}`;
+  }
+
+  /** Each time the film's page is shown (a GET with the session, or the answer to the right factor), once its content is found. */
   async recordPageOpening(link: StoredShareLink, caller: FilmCaller): Promise<void> {
     await this.audit.record(await this.accessEvent(link, caller, { what: 'film page' }));
   }
@@ -439,6 +463,14 @@ export class ShareLinksService {
     return link;
   }
 
+  private async spendFormToken(formToken: string, link: StoredShareLink): Promise<'spent-now' | 'spent' | 'expired' | 'invalid'> {
+    const match = /^([0-9]+)\.([0-9]+)\.([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]+)$/.exec(formToken);
+    if (!match || match[1] !== link.id || !(await this.signatureMatches(`form:${match[1]}.${match[2]}.${match[3]}`, match[4]!))) return 'invalid';
+    const expiresAt = new Date(Number(match[2]));
+    if (expiresAt.getTime() <= Date.now()) return 'expired';
+    return (await this.links.spendFormToken(match[3]!, link.id, expiresAt)) ? 'spent-now' : 'spent';
+  }
+
   // The cookie: link id and expiry, signed with a key every gateway of the deployment shares.
   private async sessionFor(link: StoredShareLink, expiresAt: Date): Promise<string> {
     const payload = `${link.id}.${expiresAt.getTime()}`;
@@ -448,8 +480,12 @@ export class ShareLinksService {
   private async sessionOpens(session: string, link: StoredShareLink): Promise<boolean> {
     const match = /^([0-9]+)\.([0-9]+)\.([A-Za-z0-9_-]+)$/.exec(session);
     if (!match || match[1] !== link.id || Number(match[2]) <= Date.now()) return false;
-    const expected = Buffer.from(await this.sign(`${match[1]}.${match[2]}`));
-    const presented = Buffer.from(match[3]!);
+    return this.signatureMatches(`${match[1]}.${match[2]}`, match[3]!);
+  }
+
+  private async signatureMatches(payload: string, signature: string): Promise<boolean> {
+    const expected = Buffer.from(await this.sign(payload));
+    const presented = Buffer.from(signature);
     return expected.length === presented.length && timingSafeEqual(expected, presented);
   }
 

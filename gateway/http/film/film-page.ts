@@ -17,8 +17,12 @@ export interface FilmPageContext {
 
 const text = (key: MessageKey, language: Language) => escapeHtml(message(key, language));
 
-/** The second factor's form, with why the last try failed when it did. */
-export function factorPage(context: FilmPageContext, factor: SecondFactorKind, refusal?: FilmRefusal): string {
+/**
+ * The second factor's form, with why the last try failed when it did. `formToken` is the form's
+ * one-time token (ShareLinksService.issueFormToken): a copy of this POST replayed from the browser's
+ * history opens nothing.
+ */
+export function factorPage(context: FilmPageContext, factor: SecondFactorKind, formToken: string, refusal?: FilmRefusal): string {
   const { language, basePath } = context;
   const inputMode = factor === 'phone-last4' ? 'inputmode="numeric" pattern="[0-9]{4}" maxlength="4" autocomplete="off"' : 'inputmode="numeric" autocomplete="bday" placeholder="1980-03-07"';
   return page(context, `
@@ -27,6 +31,7 @@ export function factorPage(context: FilmPageContext, factor: SecondFactorKind, r
   <form method="post" action="${basePath}?lang=${language}">
     <label for="factor">${text(factor === 'phone-last4' ? 'film.factor.phone-last4' : 'film.factor.birth-date', language)}</label>
     <input id="factor" name="factor" type="text" required ${inputMode}>
+    <input type="hidden" name="form" value="${escapeHtml(formToken)}">
     ${refusal ? `<p class="refusal" role="alert">${text(`film.refused.${refusal}`, language)}</p>` : ''}
     <button type="submit">${text('film.factor.submit', language)}</button>
   </form>

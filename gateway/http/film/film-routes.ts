@@ -22,7 +22,7 @@ const FILM_IMAGE_SIZE = 1024;
 
 type FilmImage = FilmContent['keyImages'][number];
 
-const REFUSAL_STATUS: Record<FilmRefusal, number> = { unknown: 404, expired: 410, revoked: 410, locked: 403, throttled: 429, 'wrong-factor': 401 };
+const REFUSAL_STATUS: Record<FilmRefusal, number> = { unknown: 404, expired: 410, revoked: 410, locked: 403, throttled: 429, 'wrong-factor': 401, 'stale-form': 409 };
 
 /**
  * The patient's cloud film, public in the access table and guarded here: /film/{token} asks for the
@@ -59,16 +59,36 @@ export function filmRoutes(runtime: Runtime): Router {
   };
 
   /**
+   * The first key image as a data: URL, or undefined to let it load by its URL: a failure to draw it
+   * here (a lost object, a renderer fault) must not cost the patient the whole page, and the image's
+   * own request says what is wrong again should it fail there too.
+   */
+  const inlinedImage = async (link: StoredShareLink, request: Request, image: FilmImage): Promise<string | undefined> => {
+    try {
+      const inlined = await filmImage(link, request, image);
+      return inlined ? `data:${inlined.contentType};base64,${inlined.bytes.toString('base64')}` : undefined;
+    } catch (error) {
+      runtime.log.warn({ err: error, shareLinkId: link.id, sopInstanceUid: image.sopInstanceUid }, 'cloud film: first key image not inlined, it loads by its URL');
+      return undefined;
+    }
+  };
+
+  /**
    * The film, with its first key image inside the page as a data: URL: on a phone's slow network each
    * request costs a round trip (0.56 s on DevTools' Slow 4G), and the first key image is what the
    * patient opened the link to see. The other images load by their URLs as they come near the screen.
+   * The opening is recorded only once there is a film to show (a study gone since is a 404, no opening).
    */
   const sendFilm = async (request: Request, response: Response, context: FilmPageContext, link: StoredShareLink): Promise<void> => {
     const content = await service.content(link);
     if (!content) return sendPage(response, 404, refusalPage(context, 'unknown'));
+    await service.recordPageOpening(link, caller(request));
     const first = content.keyImages[0];
-    const inlined = first ? await filmImage(link, request, first) : null;
-    sendPage(response, 200, filmPage(context, content, inlined ? `data:${inlined.contentType};base64,${inlined.bytes.toString('base64')}` : undefined));
+    sendPage(response, 200, filmPage(context, content, first ? await inlinedImage(link, request, first) : undefined));
+  };
+
+  const sendFactorForm = async (response: Response, status: number, context: FilmPageContext, link: StoredShareLink, refusal?: FilmRefusal): Promise<void> => {
+    sendPage(response, status, factorPage(context, link.factorKind!, await service.issueFormToken(link), refusal));
   };
 
   router.get(`${FILM_PATH}/:token`, async (request, response) => {
@@ -76,26 +96,27 @@ export function filmRoutes(runtime: Runtime): Router {
     const context = pageContext(request, token);
     const opening = await service.open(token, caller(request));
     if (opening.kind === 'refused') return sendPage(response, REFUSAL_STATUS[opening.refusal], refusalPage(context, opening.refusal));
-    if (opening.kind === 'ask-factor') return sendPage(response, 200, factorPage(context, opening.link.factorKind!));
+    if (opening.kind === 'ask-factor') return sendFactorForm(response, 200, context, opening.link);
     await sendFilm(request, response, context, opening.link);
   });
 
   router.post(`${FILM_PATH}/:token`, express.urlencoded({ extended: false, limit: '1kb' }), async (request, response) => {
     const token = request.params.token as string;
     const context = pageContext(request, token);
-    const presented = typeof request.body?.factor === 'string' ? (request.body.factor as string).slice(0, 64) : '';
-    const result = await service.verifyFactor(token, presented, caller(request));
+    const field = (name: string) => (typeof request.body?.[name] === 'string' ? (request.body[name] as string).slice(0, 128) : '');
+    const result = await service.verifyFactor(token, field('factor').slice(0, 64), field('form'), caller(request));
     if (result.kind === 'verified') {
       response.cookie(FILM_COOKIE, result.session, { httpOnly: true, secure: isSecure(request), sameSite: 'strict', path: `${FILM_PATH}/${token}`, expires: result.expiresAt });
       // The film answers the right factor itself, not a redirect to it: one round trip less on a slow
-      // network. A reload sends the factor again (the browser asks first), which opens it again.
-      await service.recordPageOpening(result.link, caller(request));
+      // network. A reload or Back sends this POST again, but its form token is spent by then: the form again.
       await sendFilm(request, response, context, result.link);
       return;
     }
-    if (result.kind === 'refused' && result.refusal === 'wrong-factor') return sendPage(response, 401, factorPage(context, result.link!.factorKind!, 'wrong-factor'));
+    if (result.kind === 'refused' && (result.refusal === 'wrong-factor' || result.refusal === 'stale-form')) {
+      return sendFactorForm(response, REFUSAL_STATUS[result.refusal], context, result.link!, result.refusal);
+    }
     if (result.kind === 'refused') return sendPage(response, REFUSAL_STATUS[result.refusal], refusalPage(context, result.refusal));
-    sendPage(response, 200, factorPage(context, result.link.factorKind!));
+    await sendFactorForm(response, 200, context, result.link);
   });
 
   // One frame of the link's study as JPEG. Anything else — another study, no cookie, a dead link — is 404.
