@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { REPORT_STATUS_BATCH, type Report, type ReportStatusSummary } from '../archive/reading/report.ts';
+import type { Report, ReportStatusSummary } from '../archive/reading/report.ts';
+import { REPORT_STATUS_BATCH } from '../archive/reading/report-wire.ts';
 import { readingCentre, type ReadingCentre } from './support/reading-centre.ts';
 import { startTestSystem, type TestSystem } from './support/system.ts';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { REPORT_STATUS_BATCH } from '../archive/reading/report.ts';
+import { REPORT_STATUS_BATCH } from '../archive/reading/report-wire.ts';
 import { formatDicomDate, formatPersonName, parsePersonName, type DicomJson } from '../viewer/src/dicom/dataset.ts';
 import { matchingSeries, type SeriesSummary } from '../viewer/src/dicomweb/models.ts';
 import { chooseLocale, placeholders, translator } from '../viewer/src/i18n/i18n.ts';

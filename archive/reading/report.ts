@@ -147,8 +147,8 @@ export interface ReportStatusSummary {
   signedAt: string;
 }
 
-/** How many studies one report-status request may name: a page of the study list, or a patient's priors. */
-export const REPORT_STATUS_BATCH = 100;
+// Defined in the zod-free report-wire.ts, which the viewer imports; the server's importers still name it here.
+export { REPORT_STATUS_BATCH } from './report-wire.ts';
 
 /** What an administrator sets on a user for reporting (users columns). */
 export const readerAttributesSchema = z.object({

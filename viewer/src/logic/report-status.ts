@@ -1,4 +1,5 @@
-import { REPORT_STATUS_BATCH, type ReportStatusSummary } from '../../../archive/reading/report.ts';
+import type { ReportStatusSummary } from '../../../archive/reading/report.ts';
+import { REPORT_STATUS_BATCH } from '../../../archive/reading/report-wire.ts';
 
 /** 未报告 / 初诊 / 已审核 / 已修订: what the study list and the priors panel say of a study's report. */
 export type ReportBadge = 'unreported' | 'preliminary' | 'final' | 'amended';
