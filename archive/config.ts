@@ -77,6 +77,9 @@ const environmentSchema = z.object({
   YINGYUN_SHARE_LINK_HOURS: z.coerce.number().int().min(1).max(720).default(72),
   // Tests and development only: lets a hospital's critical-finding webhook be http://127.0.0.1 or localhost.
   YINGYUN_WEBHOOK_ALLOW_LOOPBACK: z.enum(['true', 'false']).default('false'),
+  // The person index's identifier keys (archive/person/person-keys.ts): 32 bytes each, base64.
+  YINGYUN_PERSON_HASH_KEY: optionalText.pipe(z.string().base64().optional()),
+  YINGYUN_PERSON_ENCRYPTION_KEY: optionalText.pipe(z.string().base64().optional()),
 });
 
 export interface S3Config {
@@ -124,6 +127,8 @@ export interface Config {
   shareLinks: ShareLinkSettings;
   /** Critical-finding webhooks may go to loopback over plain http (tests and development; never in production). */
   webhookAllowLoopback: boolean;
+  /** The person index's identifier keys when configured; otherwise generated once into the data folder. */
+  personKeys?: { matching: Buffer; encryption: Buffer };
   databaseUrl?: string;
   redisUrl?: string;
   s3?: S3Config;
@@ -174,6 +179,15 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
   if ((env.YINGYUN_OIDC_ISSUER === undefined) !== (env.YINGYUN_OIDC_CLIENT_ID === undefined)) {
     throw new ConfigError('invalid configuration: YINGYUN_OIDC_ISSUER and YINGYUN_OIDC_CLIENT_ID go together');
   }
+  if ((env.YINGYUN_PERSON_HASH_KEY === undefined) !== (env.YINGYUN_PERSON_ENCRYPTION_KEY === undefined)) {
+    throw new ConfigError('invalid configuration: YINGYUN_PERSON_HASH_KEY and YINGYUN_PERSON_ENCRYPTION_KEY go together');
+  }
+  const personKeys = env.YINGYUN_PERSON_HASH_KEY && env.YINGYUN_PERSON_ENCRYPTION_KEY
+    ? { matching: Buffer.from(env.YINGYUN_PERSON_HASH_KEY, 'base64'), encryption: Buffer.from(env.YINGYUN_PERSON_ENCRYPTION_KEY, 'base64') }
+    : undefined;
+  if (personKeys && (personKeys.matching.length !== 32 || personKeys.encryption.length !== 32 || personKeys.matching.equals(personKeys.encryption))) {
+    throw new ConfigError('invalid configuration: YINGYUN_PERSON_HASH_KEY and YINGYUN_PERSON_ENCRYPTION_KEY are two different 32-byte keys in base64 (openssl rand -base64 32)');
+  }
   return {
     dataDir: path.resolve(env.YINGYUN_DATA_DIR),
     http: {
@@ -221,6 +235,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       doctorLinkHours: env.YINGYUN_SHARE_LINK_HOURS,
     },
     webhookAllowLoopback: env.YINGYUN_WEBHOOK_ALLOW_LOOPBACK === 'true',
+    ...(personKeys ? { personKeys } : {}),
     databaseUrl: env.DATABASE_URL,
     redisUrl: env.REDIS_URL,
     s3,

@@ -1,0 +1,251 @@
+import type pg from 'pg';
+import type { DicomJsonDataset, DicomJsonPersonName } from '../dicom/types.ts';
+import type { IdentifierKind } from '../person/identifiers.ts';
+import type { IdentifierRule } from '../person/identifier-extraction.ts';
+import { inTransaction } from './transaction.ts';
+
+/** A patient record as linking reads it: who it names, and which institution's rules apply. */
+export interface PatientRecordFacts {
+  patientPk: string;
+  institutionId: string;
+  patientName: DicomJsonPersonName | null;
+  /** YYYY-MM-DD */
+  birthDate: string | null;
+  sex: string | null;
+  attributes: DicomJsonDataset;
+}
+
+/** A stored identifier: its namespace, keyed hash and sealed value (never the plain value). */
+export interface StoredIdentifier {
+  kind: IdentifierKind;
+  issuer: string;
+  matchHash: Buffer;
+  sealedValue: Buffer;
+}
+
+export interface PersonLink {
+  personId: string;
+  method: 'automatic' | 'manual';
+}
+
+export interface LinkSuggestion {
+  id: string;
+  patientPk: string;
+  otherPatientPk: string;
+  reason: 'identifier-conflict' | 'same-name-birth-date-sex';
+  conflicts: string[];
+  institutionIds: [string, string];
+  createdAt: Date;
+}
+
+const PATIENT_FACTS = `p.id::text AS "patientPk", p.institution_id::text AS "institutionId", p.patient_name AS "patientName",
+  to_char(p.birth_date, 'YYYY-MM-DD') AS "birthDate", p.sex, p.attributes`;
+
+/** The advisory lock key of linking ('MPI' in ASCII), apart from any other lock of the archive. */
+const LINKING_LOCK = 0x4d5049;
+
+/** The only SQL of the person index: persons, their records' links and identifiers, suggestions, institutions' rules. */
+export class PersonRepository {
+  constructor(private readonly pool: pg.Pool) {}
+
+  /**
+   * Runs `work` while no other process links: two records of one person indexed at the same moment
+   * would otherwise each see the other not yet linked and become two persons. Linking runs once per
+   * new or changed patient record, not per instance, so one lock costs little.
+   */
+  async whileLinking<T>(work: () => Promise<T>): Promise<T> {
+    for (;;) {
+      const client = await this.pool.connect();
+      try {
+        const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [LINKING_LOCK]);
+        if (rows[0]!.locked) {
+          try {
+            return await work();
+          } finally {
+            await client.query('SELECT pg_advisory_unlock($1)', [LINKING_LOCK]);
+          }
+        }
+      } finally {
+        client.release();
+      }
+      // Waiting without a connection: jobs queued behind the lock must not take the pool the holder's queries need.
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  async patient(patientPk: string): Promise<PatientRecordFacts | null> {
+    const { rows } = await this.pool.query<PatientRecordFacts>(`SELECT ${PATIENT_FACTS} FROM patients p WHERE p.id = $1`, [patientPk]);
+    return rows[0] ?? null;
+  }
+
+  async identifierRules(institutionId: string): Promise<IdentifierRule[]> {
+    const { rows } = await this.pool.query<{ rules: IdentifierRule[] }>('SELECT rules FROM institution_identifier_rules WHERE institution_id = $1', [institutionId]);
+    return rows[0]?.rules ?? [];
+  }
+
+  /** Rules already validated by the caller (identifier-extraction.ts's schema). */
+  async setIdentifierRules(institutionId: string, rules: readonly IdentifierRule[], updatedBy: string): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO institution_identifier_rules (institution_id, rules, updated_by) VALUES ($1, $2, $3)
+       ON CONFLICT (institution_id) DO UPDATE SET rules = EXCLUDED.rules, updated_by = EXCLUDED.updated_by, updated_at = now()`,
+      [institutionId, JSON.stringify(rules), updatedBy],
+    );
+  }
+
+  /** Replaces a record's identifiers with the ones extracted now. */
+  async replaceIdentifiers(patientPk: string, identifiers: readonly StoredIdentifier[]): Promise<void> {
+    await inTransaction(this.pool, async (client) => {
+      await client.query('DELETE FROM person_identifiers WHERE patient_pk = $1', [patientPk]);
+      if (identifiers.length === 0) return;
+      await client.query(
+        `INSERT INTO person_identifiers (patient_pk, kind, issuer, match_hash, sealed_value)
+         SELECT $1, * FROM unnest($2::text[], $3::text[], $4::bytea[], $5::bytea[])`,
+        [patientPk, identifiers.map((i) => i.kind), identifiers.map((i) => i.issuer), identifiers.map((i) => i.matchHash), identifiers.map((i) => i.sealedValue)],
+      );
+    });
+  }
+
+  async identifiersOf(patientPks: readonly string[]): Promise<Map<string, StoredIdentifier[]>> {
+    const { rows } = await this.pool.query<StoredIdentifier & { patientPk: string }>(
+      `SELECT patient_pk::text AS "patientPk", kind, issuer, match_hash AS "matchHash", sealed_value AS "sealedValue"
+       FROM person_identifiers WHERE patient_pk = ANY($1::bigint[])`,
+      [patientPks],
+    );
+    const byPatient = new Map<string, StoredIdentifier[]>();
+    for (const { patientPk, ...identifier } of rows) byPatient.set(patientPk, [...(byPatient.get(patientPk) ?? []), identifier]);
+    return byPatient;
+  }
+
+  /** Other records carrying any of these hashes. */
+  async patientsWithHashes(patientPk: string, hashes: readonly Buffer[]): Promise<PatientRecordFacts[]> {
+    if (hashes.length === 0) return [];
+    const { rows } = await this.pool.query<PatientRecordFacts>(
+      `SELECT ${PATIENT_FACTS} FROM patients p
+       WHERE p.id <> $1 AND p.id IN (SELECT patient_pk FROM person_identifiers WHERE match_hash = ANY($2::bytea[]))`,
+      [patientPk, hashes],
+    );
+    return rows;
+  }
+
+  /** Other records of the same birth date and sex: where weak matches are looked for (names are compared by the caller). */
+  async patientsBornTheSameDay(patientPk: string, birthDate: string, sex: string): Promise<PatientRecordFacts[]> {
+    const { rows } = await this.pool.query<PatientRecordFacts>(
+      `SELECT ${PATIENT_FACTS} FROM patients p WHERE p.id <> $1 AND p.birth_date = $2::date AND p.sex = $3 LIMIT 500`,
+      [patientPk, birthDate, sex],
+    );
+    return rows;
+  }
+
+  async linkOf(patientPk: string): Promise<PersonLink | null> {
+    const { rows } = await this.pool.query<PersonLink>('SELECT person_id::text AS "personId", method FROM person_links WHERE patient_pk = $1', [patientPk]);
+    return rows[0] ?? null;
+  }
+
+  async linksOf(patientPks: readonly string[]): Promise<Map<string, PersonLink>> {
+    const { rows } = await this.pool.query<PersonLink & { patientPk: string }>(
+      'SELECT patient_pk::text AS "patientPk", person_id::text AS "personId", method FROM person_links WHERE patient_pk = ANY($1::bigint[])',
+      [patientPks],
+    );
+    return new Map(rows.map(({ patientPk, ...link }) => [patientPk, link]));
+  }
+
+  async membersOf(personId: string): Promise<string[]> {
+    const { rows } = await this.pool.query<{ patientPk: string }>('SELECT patient_pk::text AS "patientPk" FROM person_links WHERE person_id = $1 ORDER BY patient_pk', [personId]);
+    return rows.map((row) => row.patientPk);
+  }
+
+  /**
+   * Points a record at a person (a new one when personId is null); returns the person. A manual
+   * link names who and why; an automatic one never replaces a manual one (checked in the statement,
+   * so a person's decision made while the job ran stands).
+   */
+  async link(patientPk: string, personId: string | null, how: { method: 'automatic'; sharedKinds: IdentifierKind[] } | { method: 'manual'; linkedBy: string; reason: string }): Promise<string | null> {
+    const { rows } = await this.pool.query<{ personId: string }>(
+      `WITH created AS (
+         INSERT INTO persons (created_at) SELECT now() WHERE $2::bigint IS NULL RETURNING id
+       ), person AS (
+         SELECT $2::bigint AS id WHERE $2::bigint IS NOT NULL
+         UNION ALL
+         SELECT id FROM created
+       )
+       INSERT INTO person_links (patient_pk, person_id, method, shared_kinds, linked_by, reason)
+       SELECT $1, person.id, $3, $4, $5, $6 FROM person
+       ON CONFLICT (patient_pk) DO UPDATE SET person_id = EXCLUDED.person_id, method = EXCLUDED.method,
+         shared_kinds = EXCLUDED.shared_kinds, linked_by = EXCLUDED.linked_by, reason = EXCLUDED.reason, linked_at = now()
+       WHERE EXCLUDED.method = 'manual' OR person_links.method = 'automatic'
+       RETURNING person_id::text AS "personId"`,
+      [patientPk, personId, how.method, how.method === 'automatic' ? how.sharedKinds : [], how.method === 'manual' ? how.linkedBy : null, how.method === 'manual' ? how.reason : null],
+    );
+    return rows[0]?.personId ?? null;
+  }
+
+  /** Records a suggestion for a pair unless the pair already has one (open, accepted or dismissed). */
+  async suggest(patientPk: string, otherPatientPk: string, reason: LinkSuggestion['reason'], conflicts: readonly string[]): Promise<void> {
+    const [low, high] = BigInt(patientPk) < BigInt(otherPatientPk) ? [patientPk, otherPatientPk] : [otherPatientPk, patientPk];
+    await this.pool.query(
+      `INSERT INTO person_link_suggestions (patient_pk, other_patient_pk, reason, conflicts) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (patient_pk, other_patient_pk) DO NOTHING`,
+      [low, high, reason, conflicts],
+    );
+  }
+
+  /** Open suggestions, oldest first; with institutionIds, only those involving one of them. */
+  async openSuggestions(institutionIds: readonly string[] | null, limit: number): Promise<LinkSuggestion[]> {
+    const { rows } = await this.pool.query<LinkSuggestion>(
+      `SELECT s.id::text, s.patient_pk::text AS "patientPk", s.other_patient_pk::text AS "otherPatientPk", s.reason, s.conflicts,
+              ARRAY[a.institution_id::text, b.institution_id::text] AS "institutionIds", s.created_at AS "createdAt"
+       FROM person_link_suggestions s JOIN patients a ON a.id = s.patient_pk JOIN patients b ON b.id = s.other_patient_pk
+       WHERE s.status = 'open' AND ($1::bigint[] IS NULL OR a.institution_id = ANY($1) OR b.institution_id = ANY($1))
+       ORDER BY s.created_at, s.id LIMIT $2`,
+      [institutionIds, limit],
+    );
+    return rows;
+  }
+
+  /** Closes the open suggestions between any two records of one person (they are one now). */
+  async acceptSuggestionsWithin(personId: string, decidedBy: string, reason: string): Promise<void> {
+    await this.pool.query(
+      `UPDATE person_link_suggestions s SET status = 'accepted', decided_by = $2, decision_reason = $3, decided_at = now()
+       FROM person_links a, person_links b
+       WHERE s.status = 'open' AND a.patient_pk = s.patient_pk AND b.patient_pk = s.other_patient_pk AND a.person_id = $1 AND b.person_id = $1`,
+      [personId, decidedBy, reason],
+    );
+  }
+
+  async dismissSuggestion(id: string, decidedBy: string, reason: string): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
+      `UPDATE person_link_suggestions SET status = 'dismissed', decided_by = $2, decision_reason = $3, decided_at = now() WHERE id = $1 AND status = 'open'`,
+      [id, decidedBy, reason],
+    );
+    return rowCount === 1;
+  }
+
+  /** Records never linked (new since the last pass, or their job lost), older than the grace period. */
+  async awaitingLink(graceSeconds: number, limit: number): Promise<string[]> {
+    const { rows } = await this.pool.query<{ id: string }>(
+      `SELECT p.id::text FROM patients p
+       WHERE NOT EXISTS (SELECT 1 FROM person_links l WHERE l.patient_pk = p.id) AND p.updated_at < now() - make_interval(secs => $1)
+       ORDER BY p.id LIMIT $2`,
+      [graceSeconds, limit],
+    );
+    return rows.map((row) => row.id);
+  }
+
+  /** Every record of an institution, for re-linking after its rules changed. */
+  async patientsOfInstitution(institutionId: string): Promise<string[]> {
+    const { rows } = await this.pool.query<{ id: string }>('SELECT id::text FROM patients WHERE institution_id = $1 ORDER BY id', [institutionId]);
+    return rows.map((row) => row.id);
+  }
+
+  /** Persons whose records carry this hash. */
+  async personsWithHash(matchHash: Buffer): Promise<{ personId: string; institutionIds: string[] }[]> {
+    const { rows } = await this.pool.query<{ personId: string; institutionIds: string[] }>(
+      `SELECT l.person_id::text AS "personId", array_agg(DISTINCT p.institution_id::text) AS "institutionIds"
+       FROM person_identifiers i JOIN person_links l ON l.patient_pk = i.patient_pk
+       JOIN person_links m ON m.person_id = l.person_id JOIN patients p ON p.id = m.patient_pk
+       WHERE i.match_hash = $1 GROUP BY l.person_id ORDER BY l.person_id`,
+      [matchHash],
+    );
+    return rows;
+  }
+}
