@@ -4,7 +4,9 @@ import { WebSocket } from 'ws';
 import { COMMAND_LINE_ACTOR } from '../archive/access/administration.ts';
 import { ConsultationRelay, type RelayEvent } from '../archive/consultation/consultation-relay.ts';
 import type { Consultation, ConsultationClientMessage, ConsultationServerMessage, SharedView } from '../archive/consultation/wire.ts';
+import { message } from '../archive/i18n/messages.ts';
 import { createLogger } from '../archive/log.ts';
+import { NOT_REPORTABLE_HERE } from '../archive/reading/report-wire.ts';
 import { makeSecondaryCaptures, STUDIES, type Study } from '../fixtures/generate.ts';
 import { startTestSystem, type TestSystem } from './support/system.ts';
 
@@ -150,6 +152,14 @@ describe('live consultation', () => {
     await assertReach(EXPERT, otherOfQingshi, 404, 'in session, another study of the hospital');
     // Reading only: no export, no storing into it.
     assert.equal((await post(EXPERT, `/api/studies/${consulted.study}/export`, { deidentify: false })).status, 404);
+    // Nor a report: refused by name (the viewer then shows no report panel), its title in the caller's language.
+    const reportRefused = await call(EXPERT, `/api/studies/${consulted.study}/report`, { method: 'POST', body: '{}', headers: { 'accept-language': 'zh-CN' } });
+    const notReportable = await json<{ status: number; reason: string; title: string }>(reportRefused, 403);
+    assert.equal(notReportable.reason, NOT_REPORTABLE_HERE);
+    assert.equal(notReportable.title, message('problem.notReportableHere', 'zh-CN'));
+    // The colleague, with no grant, is told only what a study never stored would tell them.
+    const colleagueOpens = await call(COLLEAGUE, `/api/studies/${consulted.study}/report`, { method: 'POST', body: '{}' });
+    assert.equal(colleagueOpens.status, 404, await colleagueOpens.text());
     // The expert's colleague has no grant.
     await assertReach(COLLEAGUE, consulted, 404, 'colleague of the invitee');
     // A grant cannot be passed on: the expert may not invite a third doctor to the study.
@@ -160,6 +170,7 @@ describe('live consultation', () => {
     assert.equal(ended.status, 'ended');
     assert.ok(ended.endedAt);
     await assertReach(EXPERT, consulted, 404, 'after the end');
+    assert.equal((await post(EXPERT, `/api/studies/${consulted.study}/report`, {})).status, 404, 'the grant gone, the study is not named any more');
     const [audited] = (await newestAuditEvents(20)).filter((event) => event.detail.route === `/api/consultations/${invited.id}/end`);
     assert.equal(audited!.event_type, 'procedure-record');
     assert.deepEqual(audited!.detail.participants, [INVITER, EXPERT]);

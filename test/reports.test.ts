@@ -292,8 +292,9 @@ describe('reports (初诊 + 审核) and their SR', () => {
     const report = await repository.open(study, institutionIds.get('QINGSHI')!, null, { findings: FINDINGS, impression: IMPRESSION, criticalFinding: null, templateId: null });
     const signedAt = new Date().toISOString();
     const sr = { srSopInstanceUid: newUid(), srSeriesInstanceUid: newUid() };
+    const { sopInstanceUid } = reportPdfUids(sr);
     await repository.sign(report.id, () => ({
-      add: { status: 'preliminary', content: report.draft, amendmentReason: null, signatures: [{ role: 'preliminary', userId: userIds.get('rc-reader')!, name: 'Li^Ming=李^明', title: null, licence: null, institution: '清河市影像诊断中心', signedAt }], ...sr },
+      add: { status: 'preliminary', content: report.draft, amendmentReason: null, signatures: [{ role: 'preliminary', userId: userIds.get('rc-reader')!, name: 'Li^Ming=李^明', title: null, licence: null, institution: '清河市影像诊断中心', signedAt }], ...sr, pdfSopInstanceUid: sopInstanceUid },
       result: undefined,
     }));
     assert.deepEqual(await system.runtime.reports.versionsAwaitingDocuments(0), [{ reportId: report.id, version: 1, sr: true, pdf: true }]);
@@ -305,7 +306,6 @@ describe('reports (初诊 + 审核) and their SR', () => {
     assert.deepEqual(await system.runtime.reports.versionsAwaitingDocuments(0), [], 'the SR and the PDF were received');
     const series = await srSeries(study);
     assert.ok(series.some((item) => JSON.stringify(item).includes('v1 初诊')), 'the preliminary SR is in the study');
-    const { sopInstanceUid } = reportPdfUids(sr);
     const pdfs = await fetch(`${system.dicomWebUrl}/studies/${study}/instances?SOPInstanceUID=${sopInstanceUid}`, { headers: { authorization: `Bearer ${system.adminToken}`, accept: 'application/dicom+json' } });
     assert.equal(pdfs.status, 200);
     assert.equal(((await pdfs.json()) as DicomJsonDataset[]).length, 1, 'the Encapsulated PDF is in the study');

@@ -128,6 +128,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       afterCommit: (receiptId) => enqueueIndexInstance(jobQueue, receiptId),
       foreground,
     });
+    const accessGrants = new AccessGrantsRepository(db.pool);
     const reports = new ReportService(new ReportsRepository(db.pool), log.child({ component: 'reports' }), [
       ({ report, version }) => enqueueReportDocument(jobQueue, 'sr', report.id, version.version),
       (event) => markReportStage(worklist, event.report, stageAfterSignature(event.version)),
@@ -137,10 +138,9 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       },
       ({ report, version }) => enqueueReportDocument(jobQueue, 'pdf', report.id, version.version),
       (event) => criticalFindings.onReportSigned(event),
-    ], [(report) => markReportStage(worklist, report, 'drafting')], (workitemUid, visibility) => studiesOfWorkitem(worklist, workitemUid, visibility), (category) => criticalFindings.isActiveCategory(category));
+    ], [(report) => markReportStage(worklist, report, 'drafting')], (workitemUid, visibility) => studiesOfWorkitem(worklist, workitemUid, visibility), (category) => criticalFindings.isActiveCategory(category), (userId) => accessGrants.liveGrantsOf(userId));
     const consultationRelay = new ConsultationRelay(db.pool, log.child({ component: 'consultation-relay' }));
     const consultations = new ConsultationService({ consultations: new ConsultationsRepository(db.pool), users, studies: new QueryRepository(db.pool), relay: consultationRelay });
-    const accessGrants = new AccessGrantsRepository(db.pool);
     const listening: Runtime['listening'] = {};
     // Also where the report PDF finds the key images readers marked, as the patient's film shows them.
     const shareLinksRepository = new ShareLinksRepository(db.pool);

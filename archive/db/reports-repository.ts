@@ -3,6 +3,7 @@ import type { Visibility } from '../access/policy.ts';
 import type { NewTemplate, ReaderAttributes, Report, ReportContent, ReportSearchHit, ReportSignature, ReportStatusSummary, ReportTemplate, ReportVersion } from '../reading/report.ts';
 import type { StudyHeader } from '../reading/report-sr.ts';
 import type { TemplateProblem } from '../reading/tid2000.ts';
+import { inTransaction } from './transaction.ts';
 import { visibilityCondition } from './visibility-sql.ts';
 
 /** A signer as the service needs them: who they are, what they may do, and how they sign. */
@@ -24,6 +25,7 @@ export interface NewVersion {
   signatures: ReportSignature[];
   srSopInstanceUid: string;
   srSeriesInstanceUid: string;
+  pdfSopInstanceUid: string;
 }
 
 const REPORT_COLUMNS = `r.id::text AS id, r.study_instance_uid AS "studyInstanceUid", r.workitem_uid AS "workitemUid",
@@ -93,9 +95,7 @@ export class ReportsRepository {
    * (with its signatures, the new status and the searched text), so two signers at once cannot both sign.
    */
   async sign<Result>(reportId: string, decide: (current: Report) => { add?: NewVersion; result: Result }): Promise<Result> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+    return inTransaction(this.pool, async (client) => {
       const { rows } = await client.query<Omit<Report, 'versions'>>(`SELECT ${REPORT_COLUMNS} FROM reports r WHERE r.id = $1 FOR UPDATE`, [reportId]);
       if (!rows[0]) throw new Error(`report ${reportId} does not exist`);
       const current = await this.withVersions(client, rows[0]);
@@ -103,9 +103,9 @@ export class ReportsRepository {
       if (add) {
         const version = (current.versions.at(-1)?.version ?? 0) + 1;
         await client.query(
-          `INSERT INTO report_versions (report_id, version, status, content, amendment_reason, sr_sop_instance_uid, sr_series_instance_uid)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-          [reportId, version, add.status, add.content, add.amendmentReason, add.srSopInstanceUid, add.srSeriesInstanceUid],
+          `INSERT INTO report_versions (report_id, version, status, content, amendment_reason, sr_sop_instance_uid, sr_series_instance_uid, pdf_sop_instance_uid)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+          [reportId, version, add.status, add.content, add.amendmentReason, add.srSopInstanceUid, add.srSeriesInstanceUid, add.pdfSopInstanceUid],
         );
         for (const signature of add.signatures) {
           await client.query(
@@ -119,14 +119,8 @@ export class ReportsRepository {
           [reportId, add.status, add.content, `${add.content.findings}\n${add.content.impression}\n${add.content.criticalFinding?.text ?? ''}`],
         );
       }
-      await client.query('COMMIT');
       return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   /** Signed reports whose text holds every term (substring match, so Chinese needs no word splitting), newest first. */
@@ -212,25 +206,24 @@ export class ReportsRepository {
   }
 
   /**
-   * Versions signed between `withinDays` days and `olderThanSeconds` seconds ago, and whether their
-   * SR was received: the sweep for SRs and PDFs whose job was lost looks among these.
+   * Versions signed between `withinDays` days and `olderThanSeconds` seconds ago whose SR or PDF has
+   * not been received, and which: one range read of report_versions by signing time (migration 015's
+   * index) and two probes of the receipts' SOP Instance UID index per version in it.
    */
-  async signedVersionsToCheck(olderThanSeconds: number, withinDays: number): Promise<{ reportId: string; version: number; srSopInstanceUid: string; srSeriesInstanceUid: string; srStored: boolean }[]> {
-    const { rows } = await this.pool.query<{ reportId: string; version: number; srSopInstanceUid: string; srSeriesInstanceUid: string; srStored: boolean }>(
-      `SELECT v.report_id::text AS "reportId", v.version, v.sr_sop_instance_uid AS "srSopInstanceUid", v.sr_series_instance_uid AS "srSeriesInstanceUid",
-              EXISTS (SELECT 1 FROM receipts r WHERE r.sop_instance_uid = v.sr_sop_instance_uid) AS "srStored"
-       FROM report_versions v
-       WHERE v.created_at < now() - make_interval(secs => $1) AND v.created_at > now() - make_interval(days => $2)
-       ORDER BY v.created_at`,
+  async versionsMissingDocuments(olderThanSeconds: number, withinDays: number): Promise<{ reportId: string; version: number; sr: boolean; pdf: boolean }[]> {
+    const { rows } = await this.pool.query<{ reportId: string; version: number; sr: boolean; pdf: boolean }>(
+      `SELECT "reportId", version, sr, pdf FROM (
+         SELECT v.report_id::text AS "reportId", v.version, v.created_at,
+                NOT EXISTS (SELECT 1 FROM receipts r WHERE r.sop_instance_uid = v.sr_sop_instance_uid) AS sr,
+                NOT EXISTS (SELECT 1 FROM receipts r WHERE r.sop_instance_uid = v.pdf_sop_instance_uid) AS pdf
+         FROM report_versions v
+         WHERE v.created_at < now() - make_interval(secs => $1) AND v.created_at > now() - make_interval(days => $2)
+       ) checked
+       WHERE sr OR pdf
+       ORDER BY created_at`,
       [olderThanSeconds, withinDays],
     );
     return rows;
-  }
-
-  /** Which of these SOP Instance UIDs have been received. */
-  async receivedInstances(sopInstanceUids: string[]): Promise<Set<string>> {
-    const { rows } = await this.pool.query<{ uid: string }>('SELECT DISTINCT sop_instance_uid AS uid FROM receipts WHERE sop_instance_uid = ANY ($1)', [sopInstanceUids]);
-    return new Set(rows.map((row) => row.uid));
   }
 
   /** Flags a received SR whose content departs from the template it claims (kept once per object). */

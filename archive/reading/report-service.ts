@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import type { Principal, Visibility } from '../access/policy.ts';
+import type { Principal, StudyGrant, Visibility } from '../access/policy.ts';
 import type { NewVersion, Reader, ReportsRepository } from '../db/reports-repository.ts';
+import type { MessageKey } from '../i18n/messages.ts';
 import type { Logger } from '../log.ts';
 import {
   draftSaveSchema,
   EMPTY_REPORT_CONTENT,
   newTemplateSchema,
   readerAttributesSchema,
-  REPORT_STATUS_BATCH,
   reportSettingsSchema,
   signRequestSchema,
   type Report,
@@ -20,6 +20,7 @@ import {
   type SignRequest,
 } from './report.ts';
 import { reportPdfUids } from './report-pdf.ts';
+import { NOT_REPORTABLE_HERE, REPORT_STATUS_BATCH } from './report-wire.ts';
 import type { StudyHeader } from './report-sr.ts';
 import { SHIPPED_TEMPLATES } from './report-templates.ts';
 import type { TemplateProblem } from './tid2000.ts';
@@ -30,11 +31,21 @@ export class ReportRefusal extends Error {
     readonly httpStatus: 400 | 403 | 404 | 409,
     readonly reason: string,
     readonly extra: Record<string, unknown> = {},
+    /** The problem's title when the status alone does not say it (from the zh/en catalogue). */
+    readonly titleKey?: MessageKey,
   ) {
     super(reason);
     this.name = 'ReportRefusal';
   }
 }
+
+/**
+ * How far back the sweep looks for versions whose SR or PDF was never received. The old start-up
+ * sweep had no limit; a week would leave a version lost during a longer outage (a queue down over a
+ * holiday) without its documents for good. The query reads only the window's versions through an
+ * index, so a month costs little and covers any outage someone would not have noticed otherwise.
+ */
+const DOCUMENTS_RECOVERY_DAYS = 30;
 
 /** What happens once a signature is committed: the SR job, the workitem's stage, critical-finding notices. */
 export interface ReportSignedEvent {
@@ -68,11 +79,19 @@ export class ReportService {
      * the notice is raised after the signature commits, and one the list no longer knows could not be.
      */
     private readonly criticalCategoryActive: (category: string) => Promise<boolean> = async () => true,
+    /** The studies a user reads through live grants (consultations, share links), never ones to report on. */
+    private readonly grantedStudies: (userId: string) => Promise<readonly StudyGrant[]> = async () => [],
   ) {}
 
   /** The report of a visible study, made empty (a draft) when the study has none yet. */
   async open(principal: Principal, visibility: Visibility, studyInstanceUid: string, workitemUid: string | null): Promise<{ report: Report; study: StudyHeader }> {
-    const study = await this.visibleStudy(studyInstanceUid, visibility);
+    const study = await this.reports.studyHeader(studyInstanceUid, visibility);
+    if (!study && (await this.grantedStudies(principal.userId)).some((grant) => grant.studyInstanceUid === studyInstanceUid)) {
+      // The grant already told this caller the study exists, so saying why hides nothing; the viewer
+      // shows no report panel for this reason and shows every other refusal.
+      throw new ReportRefusal(403, `study ${studyInstanceUid} is open to you through a consultation or share link, for reading only: its hospital or reading centre reports on it`, { reason: NOT_REPORTABLE_HERE }, 'problem.notReportableHere');
+    }
+    if (!study) throw notStoredHere(studyInstanceUid);
     if (workitemUid) {
       const studies = await this.workitemStudies(workitemUid, visibility);
       // The same answer for "absent" and "not yours", as for workitems.
@@ -152,17 +171,12 @@ export class ReportService {
   }
 
   /**
-   * Versions signed in the last week, more than `olderThanSeconds` ago, whose SR or PDF was never
-   * received (the job lost between commit and enqueue, or failed for good): for the reconciler's sweep.
+   * Versions signed within the last DOCUMENTS_RECOVERY_DAYS, more than `olderThanSeconds` ago, whose
+   * SR or PDF was never received (the job lost between commit and enqueue, or failed for good): for
+   * the reconciler's sweep.
    */
-  async versionsAwaitingDocuments(olderThanSeconds: number): Promise<{ reportId: string; version: number; sr: boolean; pdf: boolean }[]> {
-    const versions = await this.reports.signedVersionsToCheck(olderThanSeconds, 7);
-    if (versions.length === 0) return [];
-    const pdfUids = versions.map((version) => reportPdfUids(version).sopInstanceUid);
-    const received = await this.reports.receivedInstances(pdfUids);
-    return versions
-      .map((version, index) => ({ reportId: version.reportId, version: version.version, sr: !version.srStored, pdf: !received.has(pdfUids[index]!) }))
-      .filter((missing) => missing.sr || missing.pdf);
+  versionsAwaitingDocuments(olderThanSeconds: number): Promise<{ reportId: string; version: number; sr: boolean; pdf: boolean }[]> {
+    return this.reports.versionsMissingDocuments(olderThanSeconds, DOCUMENTS_RECOVERY_DAYS);
   }
 
   /** Flags a received SR that claims TID 2000 but departs from it (never refused: it is stored as sent). */
@@ -224,10 +238,14 @@ export class ReportService {
 
   private async visibleStudy(studyInstanceUid: string, visibility: Visibility): Promise<StudyHeader> {
     const study = await this.reports.studyHeader(studyInstanceUid, visibility);
-    // The same answer for "not stored" and "not yours", as for images.
-    if (!study) throw new ReportRefusal(404, `no study ${studyInstanceUid} is stored here`);
+    if (!study) throw notStoredHere(studyInstanceUid);
     return study;
   }
+}
+
+/** The same answer for "not stored" and "not yours", as for images. */
+function notStoredHere(studyInstanceUid: string): ReportRefusal {
+  return new ReportRefusal(404, `no study ${studyInstanceUid} is stored here`);
 }
 
 /** Whether this signature may be made now; the state machine of a report, in one place. */
@@ -259,13 +277,15 @@ function newVersion(current: Report, request: SignRequest, signed: ReportSignatu
   const previous = current.versions.at(-1);
   // A final keeps the 初诊 signature it verifies; an amendment is the amender's alone.
   const carried = request.role === 'final' ? (previous?.signatures.filter((signature) => signature.role === 'preliminary') ?? []) : [];
+  const sr = { srSopInstanceUid: newUid(), srSeriesInstanceUid: newUid() };
   return {
     status: request.role === 'amendment' ? 'amended' : request.role,
     content: current.draft,
     amendmentReason: request.role === 'amendment' ? request.reason : null,
     signatures: [...carried, signed],
-    srSopInstanceUid: newUid(),
-    srSeriesInstanceUid: newUid(),
+    ...sr,
+    // Kept with the version so that the sweep for missing documents asks the receipts in SQL alone.
+    pdfSopInstanceUid: reportPdfUids(sr).sopInstanceUid,
   };
 }
 

@@ -148,7 +148,6 @@ export interface ReportStatusSummary {
 }
 
 // Defined in the zod-free report-wire.ts, which the viewer imports; the server's importers still name it here.
-export { REPORT_STATUS_BATCH } from './report-wire.ts';
 
 /** What an administrator sets on a user for reporting (users columns). */
 export const readerAttributesSchema = z.object({

@@ -116,7 +116,7 @@ async function refusals<Result>(work: Promise<Result>): Promise<Result> {
     return await work;
   } catch (error) {
     if (!(error instanceof ReportRefusal)) throw error;
-    const titleKey = ({ 400: 'problem.badRequest', 403: 'problem.forbidden', 404: 'problem.notFound', 409: 'problem.conflict' } as const)[error.httpStatus];
+    const titleKey = error.titleKey ?? ({ 400: 'problem.badRequest', 403: 'problem.forbidden', 404: 'problem.notFound', 409: 'problem.conflict' } as const)[error.httpStatus];
     throw new HttpProblem(error.httpStatus, titleKey, error.reason, error.extra);
   }
 }

@@ -12,6 +12,8 @@ export class ApiError extends Error {
     readonly title = '',
     /** Retry-After, on 423 (account locked) and 429. */
     readonly retryAfterSeconds?: number,
+    /** The problem's `reason`, when the archive names why in a word a client can act on. */
+    readonly reason?: string,
   ) {
     super(status ? `HTTP ${status}: ${detail}` : detail);
   }
@@ -73,7 +75,7 @@ export class Connection {
     const problem = await readProblem(response);
     if (response.status === 401 && !options.unauthorizedIsAnswer) this.context.unauthorized();
     const retryAfter = Number(response.headers.get('retry-after'));
-    throw new ApiError(response.status, problem.detail, url, problem.title, Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : undefined);
+    throw new ApiError(response.status, problem.detail, url, problem.title, Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : undefined, problem.reason);
   }
 
   /** A JSON answer (undefined for 204 No Content). */
@@ -84,11 +86,11 @@ export class Connection {
   }
 }
 
-async function readProblem(response: Response): Promise<{ title: string; detail: string }> {
+async function readProblem(response: Response): Promise<{ title: string; detail: string; reason?: string }> {
   const body = await response.text().catch(() => '');
   try {
-    const problem = JSON.parse(body) as { detail?: string; title?: string };
-    return { title: problem.title ?? '', detail: problem.detail ?? problem.title ?? response.statusText };
+    const problem = JSON.parse(body) as { detail?: string; title?: string; reason?: unknown };
+    return { title: problem.title ?? '', detail: problem.detail ?? problem.title ?? response.statusText, reason: typeof problem.reason === 'string' ? problem.reason : undefined };
   } catch {
     return { title: '', detail: body.slice(0, 200) || response.statusText };
   }

@@ -1,4 +1,5 @@
 import type { Report, ReportContent, ReportTemplate, SignRequest } from '../../../archive/reading/report.ts';
+import { NOT_REPORTABLE_HERE } from '../../../archive/reading/report-wire.ts';
 import { ApiError } from '../api/http.ts';
 import type { ReportClient } from '../api/report-client.ts';
 import { failed, signedInUserOf, type AppState, type Problem } from './app-state.ts';
@@ -95,8 +96,8 @@ export class ReportController {
         report = await this.client.open(study);
       } catch (openError) {
         // A study seen only through a consultation's grant or a share link is not one this reader
-        // may report on: the server refuses it like a study it does not have, and no report is shown.
-        if (openError instanceof ApiError && openError.status === 404) return this.ifCurrent(study, { report: { status: 'ready', value: undefined } });
+        // may report on: the archive says so by name, and no report panel is shown. Any other refusal is.
+        if (openError instanceof ApiError && openError.reason === NOT_REPORTABLE_HERE) return this.ifCurrent(study, { report: { status: 'ready', value: undefined } });
         return this.ifCurrent(study, { report: failed(openError) });
       }
     }
