@@ -234,6 +234,7 @@ describe('authorisation matrix: role × scope × endpoint', () => {
       },
       { name: 'GET /api/audit/events', request: (p) => call(p, '/api/audit/events?limit=5'), allowed: ['auditor'] },
       { name: 'GET /api/audit/verify', request: (p) => call(p, '/api/audit/verify'), allowed: ['auditor'] },
+      { name: 'GET /api/quality/scales/DX', request: (p) => call(p, '/api/quality/scales/DX'), allowed: ['qc_staff'] },
       { name: 'GET /api/auth/me', request: (p) => call(p, '/api/auth/me'), allowed: ['system_admin', 'institution_admin', 'radiologist', 'referring_doctor', 'qc_staff', 'auditor'] },
     ];
     let cases = 0;

@@ -25,6 +25,8 @@ export const PERMISSIONS = [
   'manage-system',
   /** Search and export the audit trail, verify its chain. */
   'read-audit',
+  /** Grade the image quality of the studies one sees (质控评级), series by series; a reject writes the 113001 KOS. */
+  'grade-quality',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -36,7 +38,7 @@ const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
   institution_admin: ['store', 'manage-institution'],
   radiologist: ['read-images', 'store', 'manage-workitems', 'request-reading', 'write-reports', 'export'],
   referring_doctor: ['read-images', 'request-reading'],
-  qc_staff: ['read-images'],
+  qc_staff: ['read-images', 'grade-quality'],
   auditor: ['read-audit'],
 };
 

@@ -87,6 +87,10 @@ const RULES: readonly RouteRule[] = [
   { methods: ['PUT'], path: new RegExp(`^/api/studies/${UID}/report/draft$`), requires: 'write-reports', audit: { eventType: 'procedure-record', action: 'U' } },
   { methods: ['POST'], path: new RegExp(`^/api/studies/${UID}/report/signatures$`), requires: 'write-reports', audit: { eventType: 'procedure-record', action: 'C' } },
   { methods: GET, path: new RegExp(`^/api/studies/${UID}/report/pdf$`), requires: 'read-images', audit: { eventType: 'instances-accessed', action: 'R' } },
+  // Image QC (质控): the scales and defects hold no patient data; a study's grades and grading it are records of a procedure on it
+  { methods: GET, path: /^\/api\/quality\/scales\/[^/]+$/, requires: 'grade-quality' },
+  { methods: GET, path: new RegExp(`^/api/studies/${UID}/quality-grades$`), requires: 'grade-quality', audit: { eventType: 'procedure-record', action: 'R' } },
+  { methods: ['POST'], path: new RegExp(`^/api/studies/${UID}/series/${UID}/quality-grades$`), requires: 'grade-quality', audit: { eventType: 'procedure-record', action: 'C' } },
   // FHIR R4 read access: the same scopes as QIDO-RS; the CapabilityStatement is public, as FHIR clients expect
   { methods: GET, path: /^\/fhir\/metadata$/, requires: 'public' },
   { methods: GET, path: /^\/fhir\/(ImagingStudy|DiagnosticReport)$/, requires: 'read-images', audit: { eventType: 'query', action: 'E' } },
@@ -242,7 +246,7 @@ async function authorise(request: Request, response: Response, rule: RouteRule |
   response.locals.access = access;
 
   const studyUid = studyNamedBy(request);
-  if (studyUid && (rule.requires === 'read-images' || rule.requires === 'export' || rule.requires === 'store')) {
+  if (studyUid && (rule.requires === 'read-images' || rule.requires === 'export' || rule.requires === 'store' || rule.requires === 'grade-quality')) {
     const ownership = await studies.studyOwnership(studyUid, visibility);
     // The same answer for "not stored" and "not yours": a 403 would confirm the study exists.
     // Storing into a study not stored yet is fine; into another institution's study is not.
@@ -359,7 +363,7 @@ function studyNamedBy(request: Request): string | undefined {
 }
 
 function describe(permission: Permission): string {
-  return { 'read-images': 'view patient images', store: 'store images', 'manage-workitems': 'create, claim or change workitems', 'request-reading': 'request remote reading', 'write-reports': 'write or sign reports', export: 'export studies', 'manage-institution': "manage an institution's users and peers", 'manage-system': 'administer the system', 'read-audit': 'read the audit trail' }[permission];
+  return { 'read-images': 'view patient images', store: 'store images', 'manage-workitems': 'create, claim or change workitems', 'request-reading': 'request remote reading', 'write-reports': 'write or sign reports', export: 'export studies', 'manage-institution': "manage an institution's users and peers", 'manage-system': 'administer the system', 'read-audit': 'read the audit trail', 'grade-quality': 'grade image quality' }[permission];
 }
 
 function decodeHeader(value: string | undefined): string | undefined {

@@ -1,0 +1,63 @@
+import express, { Router, type Request, type Response } from 'express';
+import { QualityRepository } from '../../../archive/db/quality-repository.ts';
+import { QualityRefusal, QualityService } from '../../../archive/quality/quality-service.ts';
+import { enqueueRejectionKos } from '../../../workers/jobs/write-rejection-kos.ts';
+import type { Runtime } from '../../../workers/runtime.ts';
+import { accessOf, noteAudited } from '../access.ts';
+import { isUid } from '../dicomweb/urls.ts';
+import { HttpProblem } from '../problem.ts';
+
+const TITLES = { 400: 'problem.badRequest', 404: 'problem.notFound' } as const;
+
+/**
+ * Image QC grading (质控评级), thin: parse, call the quality service, note what the audit event
+ * records, answer. The access policy has already found the study visible to the grader.
+ */
+export function qualityRoutes(runtime: Runtime): Router {
+  const router = Router({ caseSensitive: true });
+  const service = new QualityService({ repository: new QualityRepository(runtime.db.pool), onReject: (grade) => enqueueRejectionKos(runtime.queue, grade.id) });
+  const body = express.json({ limit: '64kb' });
+
+  const answering = (handler: (request: Request, response: Response) => Promise<void>) => async (request: Request, response: Response) => {
+    try {
+      await handler(request, response);
+    } catch (error) {
+      if (!(error instanceof QualityRefusal)) throw error;
+      throw new HttpProblem(error.httpStatus, TITLES[error.httpStatus], error.reason);
+    }
+  };
+  const uidParameter = (value: unknown, name: string): string => {
+    if (typeof value !== 'string' || !isUid(value)) throw new HttpProblem(400, 'problem.badRequest', `${JSON.stringify(value)} is not a ${name} UID`);
+    return value;
+  };
+
+  router.get(
+    '/quality/scales/:modality',
+    answering(async (request, response) => {
+      const { modality } = request.params;
+      if (typeof modality !== 'string' || !/^[A-Za-z0-9_]{1,16}$/.test(modality)) throw new HttpProblem(400, 'problem.badRequest', `${JSON.stringify(modality)} is not a DICOM modality`);
+      response.json(await service.catalogue(modality, accessOf(response).principal.institutionId));
+    }),
+  );
+
+  router.post(
+    '/studies/:study/series/:series/quality-grades',
+    body,
+    answering(async (request, response) => {
+      const study = uidParameter(request.params.study, 'study');
+      const series = uidParameter(request.params.series, 'series');
+      const grade = await service.grade(study, series, request.body, accessOf(response).principal);
+      noteAudited(response, { detail: { qcGradeId: grade.id, seriesInstanceUid: series, grade: grade.gradeCode, givenGrade: grade.givenGradeCode, defects: grade.defects } });
+      response.status(201).json(grade);
+    }),
+  );
+
+  router.get(
+    '/studies/:study/quality-grades',
+    answering(async (request, response) => {
+      const study = uidParameter(request.params.study, 'study');
+      response.json(await service.studyQuality(study, accessOf(response).principal.institutionId));
+    }),
+  );
+  return router;
+}
