@@ -1,18 +1,22 @@
 import type { ThumbnailsRepository } from '../archive/db/index-repository.ts';
 import type { ReceiptsRepository } from '../archive/db/receipts-repository.ts';
 import type { Logger } from '../archive/log.ts';
+import type { PersonRepository } from '../archive/db/person-repository.ts';
+import type { QualityRepository } from '../archive/db/quality-repository.ts';
 import type { ReportService } from '../archive/reading/report-service.ts';
 import { enqueueIndexInstance } from './jobs/index-instance.ts';
+import { enqueueUnlinkedPerson } from './jobs/link-person.ts';
 import { enqueueInstanceThumbnail } from './jobs/render-instance-thumbnail.ts';
 import { enqueueMissingReportDocuments } from './jobs/report-documents.ts';
+import { enqueueMissingRejectionKos } from './jobs/write-rejection-kos.ts';
 import type { JobQueue } from './queue.ts';
 
 const BATCH = 1000;
 
 /**
  * PostgreSQL, not the queue, is the record of what still has to be done: receipts not indexed,
- * current versions without a thumbnail and signed report versions without their SR or PDF are
- * re-enqueued after a grace period, so a lost message (in-process queue after a crash, Redis
+ * current versions without a thumbnail, patient records never linked to a person, signed report
+ * versions without their SR or PDF and QC rejects without their 113001 KOS are re-enqueued after a grace period, so a lost message (in-process queue after a crash, Redis
  * flushed, a crash between a signature's commit and its enqueue) delays work but never loses it.
  * Each is enqueued under its job's usual id, so what is still queued or running is not doubled, and
  * a job that failed for good waits in the failed list for a person instead of looping.
@@ -26,6 +30,8 @@ export class Reconciler {
       receipts: ReceiptsRepository;
       thumbnails: ThumbnailsRepository;
       reports: ReportService;
+      persons: PersonRepository;
+      quality: QualityRepository;
       queue: JobQueue;
       log: Logger;
       graceSeconds: number;
@@ -56,7 +62,12 @@ export class Reconciler {
           await enqueueInstanceThumbnail(this.deps.queue, receiptId);
           requeued++;
         }
+        for (const patientPk of await this.deps.persons.awaitingLink(this.deps.graceSeconds, BATCH)) {
+          await enqueueUnlinkedPerson(this.deps.queue, patientPk);
+          requeued++;
+        }
         requeued += await enqueueMissingReportDocuments(this.deps.queue, this.deps.reports, this.deps.graceSeconds);
+        requeued += await enqueueMissingRejectionKos(this.deps.queue, this.deps.quality, this.deps.graceSeconds);
         if (requeued > 0) this.deps.log.info({ requeued }, 'reconciler re-enqueued unfinished work');
       } catch (error) {
         this.deps.log.warn({ err: error }, 'reconciler pass failed; will try again');

@@ -49,6 +49,14 @@ import { renderInstanceThumbnailJob } from './jobs/render-instance-thumbnail.ts'
 import { renderSeriesThumbnailJob } from './jobs/render-series-thumbnail.ts';
 import type { JobQueue } from './queue.ts';
 import { Reconciler } from './reconciler.ts';
+import { QualityRepository } from '../archive/db/quality-repository.ts';
+import { writeRejectionKosJob } from './jobs/write-rejection-kos.ts';
+import { PersonRepository } from '../archive/db/person-repository.ts';
+import { IdentifierProtection } from '../archive/person/identifier-protection.ts';
+import { loadPersonKeys } from '../archive/person/person-keys.ts';
+import { PersonService } from '../archive/person/person-service.ts';
+import { linkPersonJob } from './jobs/link-person.ts';
+import { enqueueRelinkInstitution, relinkInstitutionJob } from './jobs/relink-institution.ts';
 
 export interface Runtime {
   config: Config;
@@ -83,6 +91,8 @@ export interface Runtime {
   fhir: FhirService;
   /** Critical findings (危急值): notices to the sending hospital, read-back, escalation, the register. */
   criticalFindings: CriticalFindingsService;
+  /** The person index: patient records of several institutions linked as one person (issue 16). */
+  persons: PersonService;
   /** Stops workers (finishing running jobs), then closes the queue and the database. */
   close(): Promise<void>;
 }
@@ -170,6 +180,15 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       enqueueWebhook: (stepId) => enqueueCriticalWebhook(jobQueue, stepId),
       webhookAllowLoopback: config.webhookAllowLoopback,
     });
+    const personRepository = new PersonRepository(db.pool);
+    const persons = new PersonService({
+      repository: personRepository,
+      protection: new IdentifierProtection(await loadPersonKeys(config)),
+      audit,
+      log: log.child({ component: 'persons' }),
+      onRulesChanged: (institutionId) => enqueueRelinkInstitution(jobQueue, institutionId),
+    });
+    const qualityRepository = new QualityRepository(db.pool);
     let reconciler: Reconciler | undefined;
     let criticalEscalation: CriticalEscalation | undefined;
     let closing: Promise<void> | undefined;
@@ -184,11 +203,14 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
           store,
           log: log.child({ component: 'report-pdf' }),
         }),
-        deliverCriticalWebhookJob(criticalFindings)], config.workerConcurrency);
+        deliverCriticalWebhookJob(criticalFindings), linkPersonJob(persons), relinkInstitutionJob(persons),
+        writeRejectionKosJob({ quality: qualityRepository, ingest, log: log.child({ component: 'rejection-kos' }) })], config.workerConcurrency);
       reconciler = new Reconciler({
         receipts: jobs.receipts,
         thumbnails: jobs.thumbnails,
         reports,
+        persons: personRepository,
+        quality: qualityRepository,
         queue,
         log: log.child({ component: 'reconciler' }),
         graceSeconds: config.reconcileAfterSeconds,
@@ -221,6 +243,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       reading,
       fhir,
       criticalFindings,
+      persons,
       close() {
         closing ??= (async () => {
           await reconciler?.stop();

@@ -7,6 +7,8 @@ export interface IndexedInstance {
   seriesInstanceUid: string;
   /** False when a newer version was already current (a late, older receipt changes nothing). */
   becameCurrent: boolean;
+  /** The patient record to link to a person again (new, or its identifying attributes changed), else null. */
+  patientToLink: string | null;
 }
 
 /**
@@ -31,6 +33,7 @@ export class IndexRepository {
         seriesPk: series.seriesPk,
         seriesInstanceUid: record.series.seriesInstanceUid,
         becameCurrent: instance !== null,
+        patientToLink: series.patientChanged ? series.patientPk : null,
       };
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
@@ -45,6 +48,10 @@ interface UpsertedSeries {
   studyPk: string;
   seriesPk: string;
   seriesInserted: boolean;
+  /** The sender's patient record; null for an instance added to another institution's study. */
+  patientPk: string | null;
+  /** The record is new or its patient-level attributes (name, identifiers, birth date, sex…) changed. */
+  patientChanged: boolean;
 }
 
 /** Patient, then its study, then the series, each inserted or refreshed from the newest instance. */
@@ -53,6 +60,10 @@ async function upsertPatientStudySeries(client: pg.PoolClient, sourceId: string,
   const result = await client.query<UpsertedSeries>(
     `WITH sender AS (
        SELECT institution_id FROM sources WHERE id = $3
+     ), previous_patient AS (
+       -- The record as it was (a CTE reads the snapshot before the upsert): is linking to a person needed?
+       SELECT patients.id, patients.attributes FROM patients, sender
+       WHERE patients.institution_id = sender.institution_id AND patients.issuer = $1 AND patients.patient_id = $2
      ), patient AS (
        -- The sender's institution's own record of the patient: another institution's upload naming the
        -- same issuer and Patient ID makes a record of its own and never rewrites this one. None at all
@@ -96,7 +107,9 @@ async function upsertPatientStudySeries(client: pg.PoolClient, sourceId: string,
        modality = EXCLUDED.modality, series_number = EXCLUDED.series_number, description = EXCLUDED.description,
        body_part = EXCLUDED.body_part, performed_start_date = EXCLUDED.performed_start_date,
        attributes = EXCLUDED.attributes
-     RETURNING study_pk AS "studyPk", id AS "seriesPk", (xmax = 0) AS "seriesInserted"`,
+     RETURNING study_pk AS "studyPk", id AS "seriesPk", (xmax = 0) AS "seriesInserted",
+       (SELECT id FROM patient) AS "patientPk",
+       EXISTS (SELECT 1 FROM patient WHERE NOT EXISTS (SELECT 1 FROM previous_patient WHERE attributes = $9::jsonb)) AS "patientChanged"`,
     [
       patient.issuer,
       patient.patientId,

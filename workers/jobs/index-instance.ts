@@ -4,6 +4,7 @@ import { claimsTid2000 } from '../../archive/reading/tid2000.ts';
 import type { JobQueue, JobDefinition } from '../queue.ts';
 import { enqueueCheckSrTemplate } from './check-sr-template.ts';
 import type { JobContext } from './context.ts';
+import { enqueueLinkPerson } from './link-person.ts';
 import { enqueueInstanceThumbnail } from './render-instance-thumbnail.ts';
 import { enqueueSeriesThumbnail } from './render-series-thumbnail.ts';
 
@@ -23,7 +24,8 @@ export interface StudyIntake {
 
 /**
  * Turns a receipt into patient/study/series/instance rows, from the metadata parsed at receipt
- * (the object is not read again), hands the study to the reading intake, then asks for thumbnails.
+ * (the object is not read again), hands the study to the reading intake, has a new or changed
+ * patient record linked to a person, then asks for thumbnails.
  */
 export function indexInstanceJob(context: JobContext, intake: StudyIntake): JobDefinition<IndexInstancePayload> {
   return {
@@ -37,6 +39,8 @@ export function indexInstanceJob(context: JobContext, intake: StudyIntake): JobD
       // After the index commit, so the intake sees the study; a failure retries the whole job, which
       // is idempotent on both sides (upserts, and one task per study and centre by its UID).
       await intake.studyArrived(record.study.studyInstanceUid);
+      // Only for a new patient record or changed patient attributes: the other instances of a study add no work.
+      if (indexed.patientToLink) await enqueueLinkPerson(context.queue, indexed.patientToLink);
       if (!indexed.becameCurrent) return;
       // An SR claiming TID 2000 is checked against the template (flagged, never refused).
       if (claimsTid2000(receipt.metadata)) await enqueueCheckSrTemplate(context.queue, receipt.id);

@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { COMMAND_LINE_ACTOR } from '../archive/access/administration.ts';
+import { PERSON_KEYS_FILE } from '../archive/person/person-keys.ts';
+import { makeSecondaryCaptures, PATIENTS, STUDIES, type Study } from '../fixtures/generate.ts';
+import { startTestSystem, type TestSystem } from './support/system.ts';
+
+const WANG_ID = PATIENTS.wangAtQingshi.nationalId;
+/** Wang's number with its last digit changed: the check character no longer matches. */
+const WANG_ID_WRONG_CHECK = `${WANG_ID.slice(0, 16)}${(Number(WANG_ID[16]) + 1) % 10}${WANG_ID[17]}`;
+
+describe('person index: patient records of several hospitals linked as one person', () => {
+  let system: TestSystem;
+  const institutions: Record<string, string> = {};
+  const patientPkOf = async (institution: string, patientId: string) => {
+    const { rows } = await system.runtime.db.pool.query<{ id: string }>('SELECT id::text FROM patients WHERE institution_id = $1 AND patient_id = $2', [institutions[institution], patientId]);
+    assert.equal(rows.length, 1, `one record of ${patientId} at ${institution}`);
+    return rows[0]!.id;
+  };
+  const personOf = async (patientPk: string) => {
+    const { rows } = await system.runtime.db.pool.query<{ person_id: string; method: string; shared_kinds: string[] }>(
+      'SELECT person_id::text, method, shared_kinds FROM person_links WHERE patient_pk = $1',
+      [patientPk],
+    );
+    return rows[0];
+  };
+
+  before(async () => {
+    system = await startTestSystem();
+    for (const [code, name] of [['QINGSHI', '青石县人民医院'], ['YUNXI', '云溪镇卫生院'], ['NANLING', '南岭县中医院']] as const) {
+      institutions[code] = (await system.administration.createInstitution(COMMAND_LINE_ACTOR, { code, name, kind: 'hospital' })).id;
+    }
+    const ingestStudy = async (study: Study, institution: string) => {
+      const [instance] = [...makeSecondaryCaptures({ study, count: 1, seriesNumber: 80 })];
+      await system.runtime.ingest.ingest({ part10: instance!.bytes }, { via: 'import', name: 'person-index', institutionId: institutions[institution]! });
+    };
+    await ingestStudy(STUDIES.wangPriorCt, 'QINGSHI');
+    await ingestStudy(STUDIES.wangCurrentCt, 'YUNXI');
+    // Wang again at a third hospital whose registration mistyped one digit of his number.
+    await ingestStudy({ ...STUDIES.wangCurrentCt, institution: { ...STUDIES.wangCurrentCt.institution }, accessionNumber: 'NL0001', patient: { ...PATIENTS.wangAtYunxi, id: 'NL-WANG', nationalId: WANG_ID_WRONG_CHECK } }, 'NANLING');
+    // Li Ji at Qingshi with her number, and at Nanling with none: only the name, birth date and sex agree.
+    await ingestStudy(STUDIES.liJiCr, 'QINGSHI');
+    const { nationalId: _withoutNumber, ...liJiWithoutNumber } = PATIENTS.liJi;
+    await ingestStudy({ ...STUDIES.liJiCr, accessionNumber: 'NL0002', patient: { ...liJiWithoutNumber, id: 'NL-LIJI' } }, 'NANLING');
+    await system.runtime.queue.whenIdle();
+  });
+  after(() => system?.shutdown());
+
+  it('links the same man at two hospitals by his resident ID number once both are stored', async () => {
+    const atQingshi = await personOf(await patientPkOf('QINGSHI', PATIENTS.wangAtQingshi.id));
+    const atYunxi = await personOf(await patientPkOf('YUNXI', PATIENTS.wangAtYunxi.id));
+    assert.ok(atQingshi && atYunxi);
+    assert.equal(atYunxi.person_id, atQingshi.person_id);
+    assert.equal(atYunxi.method, 'automatic');
+    assert.deepEqual([...atQingshi.shared_kinds, ...atYunxi.shared_kinds], ['resident-id']);
+  });
+
+  it('never links on a number with a wrong check digit, and keeps no identifier of it', async () => {
+    const mistyped = await patientPkOf('NANLING', 'NL-WANG');
+    const wang = await personOf(await patientPkOf('QINGSHI', PATIENTS.wangAtQingshi.id));
+    const link = await personOf(mistyped);
+    assert.ok(link, 'the record is a person of its own');
+    assert.notEqual(link.person_id, wang!.person_id);
+    const { rows } = await system.runtime.db.pool.query('SELECT 1 FROM person_identifiers WHERE patient_pk = $1', [mistyped]);
+    assert.equal(rows.length, 0);
+  });
+
+  it('only suggests a weak match (same name, birth date and sex, no identifier)', async () => {
+    const withNumber = await patientPkOf('QINGSHI', PATIENTS.liJi.id);
+    const withoutNumber = await patientPkOf('NANLING', 'NL-LIJI');
+    assert.notEqual((await personOf(withNumber))!.person_id, (await personOf(withoutNumber))!.person_id);
+    const suggestions = await system.runtime.persons.openSuggestions(null);
+    const pair = suggestions.find((suggestion) => [suggestion.patientPk, suggestion.otherPatientPk].sort().join() === [withNumber, withoutNumber].sort().join());
+    assert.ok(pair, 'a suggestion for the pair');
+    assert.equal(pair.reason, 'same-name-birth-date-sex');
+    // Scoped to a hospital that holds neither record, the queue does not show it.
+    const yunxiQueue = await system.runtime.persons.openSuggestions([institutions.YUNXI!]);
+    assert.equal(yunxiQueue.some((suggestion) => suggestion.id === pair.id), false);
+  });
+
+  it('stores no plain ID number: the identifier rows hold a keyed hash and a sealed value', async () => {
+    const { rows } = await system.runtime.db.pool.query<{ row: string }>('SELECT row_to_json(i)::text AS row FROM person_identifiers i');
+    assert.ok(rows.length >= 3, 'Wang twice and Li Ji once');
+    for (const { row } of rows) {
+      assert.equal(row.includes(WANG_ID), false);
+    }
+    const { rows: raw } = await system.runtime.db.pool.query<{ bytes: Buffer }>('SELECT match_hash || sealed_value AS bytes FROM person_identifiers');
+    for (const { bytes } of raw) assert.equal(bytes.includes(Buffer.from(WANG_ID, 'latin1')), false);
+    // The keys are not in the database but in the data folder, readable by this user only.
+    const stat = await fs.stat(path.join(system.runtime.config.dataDir, PERSON_KEYS_FILE));
+    assert.equal(stat.mode & 0o777, 0o600);
+  });
+
+  it('finds the person by ID number through the hash', async () => {
+    const found = await system.runtime.persons.personsWithIdentifier('resident-id', WANG_ID);
+    assert.equal(found.length, 1);
+    assert.deepEqual(found[0]!.institutionIds.sort(), [institutions.QINGSHI, institutions.YUNXI].sort());
+    assert.deepEqual(await system.runtime.persons.personsWithIdentifier('resident-id', WANG_ID_WRONG_CHECK), []);
+  });
+
+  it('unlinks manually with a reason, audits it, and the linking job does not undo it', async () => {
+    const atYunxi = await patientPkOf('YUNXI', PATIENTS.wangAtYunxi.id);
+    const before = (await personOf(atYunxi))!.person_id;
+    const actor = { username: 'mpi-reviewer', role: 'system_admin' as const, institutionId: null };
+    const personId = await system.runtime.persons.unlink(actor, atYunxi, '登记错误 registration error');
+    assert.notEqual(personId, before);
+    assert.deepEqual(await personOf(atYunxi), { person_id: personId, method: 'manual', shared_kinds: [] });
+    assert.deepEqual(await system.runtime.persons.linkPatient(atYunxi), { outcome: 'manual-link-kept', personId });
+    await system.runtime.audit.drain();
+    const { rows } = await system.runtime.db.pool.query<{ user_name: string; detail: Record<string, unknown> }>(
+      "SELECT user_name, detail FROM audit_events WHERE event_type = 'admin-change' AND detail->>'change' = 'person-unlink'",
+    );
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0]!.user_name, 'mpi-reviewer');
+    assert.deepEqual(rows[0]!.detail, { change: 'person-unlink', patientPk: atYunxi, formerPersonId: before, personId, reason: '登记错误 registration error' });
+  });
+});
