@@ -31,6 +31,8 @@ export class ReadingView {
   private readonly message = h('div', { class: 'reading-message', hidden: true });
   private state: AppState | undefined;
   private presets: VoiPreset[] = [];
+  /** The parts of the state the sidebar was last built from. */
+  private sidebarShows: readonly unknown[] | undefined;
 
   constructor(
     private readonly controller: Controller,
@@ -157,6 +159,11 @@ export class ReadingView {
     const { reading } = state;
     const route = state.route;
     if (route.page !== 'viewer') return;
+    // Rebuilt only when what it shows has changed: replacing a button between a press and its release
+    // loses the click, and the state changes many times a second while images load and scroll.
+    const shows = [state.locale, route, state.session, state.purpose, reading.studies, reading.layout, reading.keyImages, reading.priors, reading.priorReports];
+    if (this.sidebarShows?.length === shows.length && shows.every((input, index) => input === this.sidebarShows![index])) return;
+    this.sidebarShows = shows;
     const studies = Object.entries(reading.studies).flatMap(([, study]) => (study.status === 'ready' ? [study.value] : []));
     const primary = studies.find((study) => study.summary.studyInstanceUid === route.studyInstanceUids[0]);
     replaceChildren(
