@@ -79,14 +79,6 @@ export class QualityRepository {
     return rows[0]?.configuration ?? null;
   }
 
-  async saveConfiguration(institutionId: string, configuration: unknown): Promise<void> {
-    await this.pool.query(
-      `INSERT INTO qc_configurations (institution_id, configuration) VALUES ($1, $2)
-       ON CONFLICT (institution_id) DO UPDATE SET configuration = EXCLUDED.configuration, updated_at = now()`,
-      [institutionId, JSON.stringify(configuration)],
-    );
-  }
-
   async series(studyInstanceUid: string, seriesInstanceUid: string): Promise<GradableSeries | null> {
     const { rows } = await this.pool.query<GradableSeries>(
       `SELECT st.id::text AS "studyPk", se.id::text AS "seriesPk", st.study_instance_uid AS "studyInstanceUid", se.series_instance_uid AS "seriesInstanceUid",
