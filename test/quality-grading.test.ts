@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { COMMAND_LINE_ACTOR } from '../archive/access/administration.ts';
 import type { Role } from '../archive/access/policy.ts';
 import type { StoredQcGrade } from '../archive/db/quality-repository.ts';
+import { ShareLinksRepository } from '../archive/db/share-links-repository.ts';
 import type { QcCatalogue, StudyQuality } from '../archive/quality/quality-service.ts';
 import type { FixtureInstance } from '../fixtures/model.ts';
 import { makeChestRadiograph } from '../fixtures/modalities.ts';
@@ -133,6 +134,7 @@ describe('image QC grading', () => {
     const metadata = await api<Record<string, { Value?: unknown[] }>[]>(null, 'GET', `/dicom-web/studies/${studyInstanceUid}/series/${seriesInstanceUid}/metadata`);
     assert.equal(metadata.status, 200);
     assert.deepEqual(currentDocuments(metadata.json).keyImages, [], 'the viewer does not take rejected images for key images');
+    assert.deepEqual(await new ShareLinksRepository(system.runtime.db.pool).keyImages(studyInstanceUid), [], 'nor do the report PDF and the cloud film');
     if (!requirePeer(t, commandExists('dcmdump'), 'DCMTK dcmdump')) return;
     const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'yingyun-qc-'));
     try {

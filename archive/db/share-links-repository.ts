@@ -241,6 +241,8 @@ export class ShareLinksRepository {
             jsonb_array_elements(coalesce(study_ref -> '00081115' -> 'Value', '[]')) WITH ORDINALITY AS series(series_ref, series_order),
             jsonb_array_elements(coalesce(series_ref -> '00081199' -> 'Value', '[]')) WITH ORDINALITY AS sops(sop_ref, sop_order)
        WHERE st.study_instance_uid = $1 AND i.sop_class_uid = '1.2.840.10008.5.1.4.1.1.88.59'
+         -- IHE IOCM rejection notes are Key Object Selections too; what they select is rejected, not key
+         AND coalesce(r.metadata #>> '{0040A043,Value,0,00080100,Value,0}', '') <> ALL (ARRAY['113001', '113037', '113038', '113039'])
        ORDER BY i.id, evidence_order, series_order, sop_order`,
       [studyInstanceUid],
     );
