@@ -27,15 +27,31 @@ describe('person index: patient records of several hospitals linked as one perso
     return rows[0];
   };
 
+  const tokens = new Map<string, string>();
+  const call = (username: string, path: string, init: RequestInit = {}) => {
+    const headers = new Headers(init.headers);
+    headers.set('authorization', `Bearer ${tokens.get(username)}`);
+    return system.fetch(`${system.httpUrl}${path}`, { ...init, headers });
+  };
+  const ingestStudy = async (study: Study, institution: string) => {
+    const [instance] = [...makeSecondaryCaptures({ study, count: 1, seriesNumber: 80 })];
+    await system.runtime.ingest.ingest({ part10: instance!.bytes }, { via: 'import', name: 'person-index', institutionId: institutions[institution]! });
+  };
+
   before(async () => {
     system = await startTestSystem();
     for (const [code, name] of [['QINGSHI', '青石县人民医院'], ['YUNXI', '云溪镇卫生院'], ['NANLING', '南岭县中医院']] as const) {
       institutions[code] = (await system.administration.createInstitution(COMMAND_LINE_ACTOR, { code, name, kind: 'hospital' })).id;
     }
-    const ingestStudy = async (study: Study, institution: string) => {
-      const [instance] = [...makeSecondaryCaptures({ study, count: 1, seriesNumber: 80 })];
-      await system.runtime.ingest.ingest({ part10: instance!.bytes }, { via: 'import', name: 'person-index', institutionId: institutions[institution]! });
-    };
+    for (const [username, role, institutionCode] of [
+      ['qingshi-doctor', 'radiologist', 'QINGSHI'],
+      ['nanling-doctor', 'radiologist', 'NANLING'],
+      ['nanling-admin', 'institution_admin', 'NANLING'],
+      ['yunxi-admin', 'institution_admin', 'YUNXI'],
+    ] as const) {
+      await system.administration.createUser(COMMAND_LINE_ACTOR, { username, displayName: username, role, institutionCode });
+      tokens.set(username, (await system.administration.createToken(COMMAND_LINE_ACTOR, { username, label: 'person-index' })).token);
+    }
     await ingestStudy(STUDIES.wangPriorCt, 'QINGSHI');
     await ingestStudy(STUDIES.wangCurrentCt, 'YUNXI');
     // Wang again at a third hospital whose registration mistyped one digit of his number.
@@ -71,13 +87,14 @@ describe('person index: patient records of several hospitals linked as one perso
     const withNumber = await patientPkOf('QINGSHI', PATIENTS.liJi.id);
     const withoutNumber = await patientPkOf('NANLING', 'NL-LIJI');
     assert.notEqual((await personOf(withNumber))!.person_id, (await personOf(withoutNumber))!.person_id);
-    const suggestions = await system.runtime.persons.openSuggestions(null);
+    const suggestions = await system.runtime.persons.openSuggestions(COMMAND_LINE_ACTOR);
     const pair = suggestions.find((suggestion) => [suggestion.patientPk, suggestion.otherPatientPk].sort().join() === [withNumber, withoutNumber].sort().join());
     assert.ok(pair, 'a suggestion for the pair');
     assert.equal(pair.reason, 'same-name-birth-date-sex');
     // Scoped to a hospital that holds neither record, the queue does not show it.
-    const yunxiQueue = await system.runtime.persons.openSuggestions([institutions.YUNXI!]);
-    assert.equal(yunxiQueue.some((suggestion) => suggestion.id === pair.id), false);
+    const queueOf = async (username: string) => (await call(username, '/api/person-suggestions')).json() as Promise<{ id: string }[]>;
+    assert.equal((await queueOf('yunxi-admin')).some((suggestion) => suggestion.id === pair.id), false);
+    assert.equal((await queueOf('nanling-admin')).some((suggestion) => suggestion.id === pair.id), true);
   });
 
   it('stores no plain ID number: the identifier rows hold a keyed hash and a sealed value', async () => {
@@ -93,11 +110,56 @@ describe('person index: patient records of several hospitals linked as one perso
     assert.equal(stat.mode & 0o777, 0o600);
   });
 
-  it('finds the person by ID number through the hash', async () => {
-    const found = await system.runtime.persons.personsWithIdentifier('resident-id', WANG_ID);
-    assert.equal(found.length, 1);
-    assert.deepEqual(found[0]!.institutionIds.sort(), [institutions.QINGSHI, institutions.YUNXI].sort());
-    assert.deepEqual(await system.runtime.persons.personsWithIdentifier('resident-id', WANG_ID_WRONG_CHECK), []);
+  it('finds the person by ID number for a caller who may see its records, and nothing for another hospital', async () => {
+    const lookup = async (username: string, number: string) => {
+      const response = await call(username, `/api/persons?identifier=${encodeURIComponent(`resident-id:${number}`)}`);
+      return { status: response.status, body: (await response.json()) as { personId: string; studies: { studyInstanceUid: string; institutionId: string }[] }[] };
+    };
+    const atQingshi = await lookup('qingshi-doctor', WANG_ID);
+    assert.equal(atQingshi.status, 200);
+    assert.equal(atQingshi.body.length, 1);
+    // Without a stated purpose, only the caller's own hospital's study: the index widens no one's view.
+    assert.deepEqual(atQingshi.body[0]!.studies.map((study) => study.institutionId), [institutions.QINGSHI]);
+    const person = await call('qingshi-doctor', `/api/persons/${atQingshi.body[0]!.personId}`);
+    assert.equal(person.status, 200);
+    assert.deepEqual(((await person.json()) as { studies: unknown[] }).studies.length, 1);
+
+    assert.deepEqual(await lookup('nanling-doctor', WANG_ID), { status: 200, body: [] });
+    assert.equal((await call('nanling-doctor', `/api/persons/${atQingshi.body[0]!.personId}`)).status, 404);
+    assert.equal((await lookup('qingshi-doctor', WANG_ID_WRONG_CHECK)).status, 400);
+    // The lookup is audited without the number it looked up.
+    await system.runtime.audit.drain();
+    const { rows } = await system.runtime.db.pool.query<{ row: string }>("SELECT row_to_json(a)::text AS row FROM audit_events a WHERE detail->>'route' = '/api/persons'");
+    assert.ok(rows.length >= 2);
+    for (const { row } of rows) assert.equal(row.includes(WANG_ID), false);
+  });
+
+  it('lets an institution administrator unlink only records of their own institution', async () => {
+    const atYunxi = await patientPkOf('YUNXI', PATIENTS.wangAtYunxi.id);
+    const response = await call('nanling-admin', '/api/person-unlinks', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ patientPk: atYunxi, reason: '试图越权' }) });
+    assert.equal(response.status, 404);
+    const rules = await call('nanling-admin', `/api/admin/institutions/${institutions.YUNXI}/identifier-rules`);
+    assert.equal(rules.status, 403);
+  });
+
+  it('re-links an institution when its identifier rules change', async () => {
+    // Nanling's PACS writes the number as Patient ID after the prefix SFZ.
+    const { nationalId: _unused, ...tao } = PATIENTS.taoZhe;
+    await ingestStudy({ ...STUDIES.taoDx, accessionNumber: 'NL0003', patient: { ...tao, id: `SFZ${PATIENTS.wangAtQingshi.nationalId}`, name: PATIENTS.wangAtQingshi.name, birthDate: PATIENTS.wangAtQingshi.birthDate, sex: 'M' } }, 'NANLING');
+    await system.runtime.queue.whenIdle();
+    const record = await patientPkOf('NANLING', `SFZ${WANG_ID}`);
+    const wang = (await personOf(await patientPkOf('QINGSHI', PATIENTS.wangAtQingshi.id)))!.person_id;
+    assert.notEqual((await personOf(record))!.person_id, wang, 'no rule yet: the Patient ID is the hospital\'s own number');
+    const put = await call('nanling-admin', `/api/admin/institutions/${institutions.NANLING}/identifier-rules`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify([{ source: 'patient-id', kind: 'resident-id', prefix: 'SFZ' }]),
+    });
+    assert.equal(put.status, 200);
+    const invalid = await call('nanling-admin', `/api/admin/institutions/${institutions.NANLING}/identifier-rules`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify([{ source: 'patient-id', kind: 'health-card' }]) });
+    assert.equal(invalid.status, 400);
+    await system.runtime.queue.whenIdle();
+    assert.deepEqual(await personOf(record), { person_id: wang, method: 'automatic', shared_kinds: ['resident-id'] });
   });
 
   it('unlinks manually with a reason, audits it, and the linking job does not undo it', async () => {

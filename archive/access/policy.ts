@@ -27,6 +27,8 @@ export const PERMISSIONS = [
   'read-audit',
   /** Grade the image quality of the studies one sees (质控评级), series by series; a reject writes the 113001 KOS. */
   'grade-quality',
+  /** Decide the person index's links: link, unlink and merge patient records, review suggestions (of one's own institution's records). */
+  'manage-persons',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -34,8 +36,8 @@ export type Permission = (typeof PERMISSIONS)[number];
 // auditors see no patient images. System administrators keep image access because quarantined
 // studies (from unregistered senders) have nobody else to look at them; every access is audited.
 const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
-  system_admin: ['read-images', 'store', 'manage-workitems', 'request-reading', 'export', 'manage-institution', 'manage-system'],
-  institution_admin: ['store', 'manage-institution'],
+  system_admin: ['read-images', 'store', 'manage-workitems', 'request-reading', 'export', 'manage-institution', 'manage-system', 'manage-persons'],
+  institution_admin: ['store', 'manage-institution', 'manage-persons'],
   radiologist: ['read-images', 'store', 'manage-workitems', 'request-reading', 'write-reports', 'export'],
   referring_doctor: ['read-images', 'request-reading'],
   qc_staff: ['read-images', 'grade-quality'],

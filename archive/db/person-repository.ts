@@ -1,8 +1,10 @@
 import type pg from 'pg';
+import type { Visibility } from '../access/policy.ts';
 import type { DicomJsonDataset, DicomJsonPersonName } from '../dicom/types.ts';
 import type { IdentifierKind } from '../person/identifiers.ts';
 import type { IdentifierRule } from '../person/identifier-extraction.ts';
 import { inTransaction } from './transaction.ts';
+import { visibilityCondition } from './visibility-sql.ts';
 
 /** A patient record as linking reads it: who it names, and which institution's rules apply. */
 export interface PatientRecordFacts {
@@ -36,6 +38,19 @@ export interface LinkSuggestion {
   conflicts: string[];
   institutionIds: [string, string];
   createdAt: Date;
+}
+
+/** A study of a person, as the person page and the lookup answer it. */
+export interface PersonStudy {
+  personId: string;
+  studyInstanceUid: string;
+  /** YYYY-MM-DD */
+  studyDate: string | null;
+  accessionNumber: string | null;
+  description: string | null;
+  modalities: string[];
+  institutionId: string;
+  institutionName: string;
 }
 
 const PATIENT_FACTS = `p.id::text AS "patientPk", p.institution_id::text AS "institutionId", p.patient_name AS "patientName",
@@ -237,15 +252,31 @@ export class PersonRepository {
     return rows.map((row) => row.id);
   }
 
-  /** Persons whose records carry this hash. */
-  async personsWithHash(matchHash: Buffer): Promise<{ personId: string; institutionIds: string[] }[]> {
-    const { rows } = await this.pool.query<{ personId: string; institutionIds: string[] }>(
-      `SELECT l.person_id::text AS "personId", array_agg(DISTINCT p.institution_id::text) AS "institutionIds"
-       FROM person_identifiers i JOIN person_links l ON l.patient_pk = i.patient_pk
-       JOIN person_links m ON m.person_id = l.person_id JOIN patients p ON p.id = m.patient_pk
-       WHERE i.match_hash = $1 GROUP BY l.person_id ORDER BY l.person_id`,
-      [matchHash],
+  /**
+   * The studies of these persons the caller may see, newest first: the same visibility condition as
+   * QIDO and the priors list (visibility-sql.ts), so the person index widens no one's view.
+   */
+  async visibleStudies(personIds: readonly string[], visibility: Visibility): Promise<PersonStudy[]> {
+    const values: unknown[] = [personIds];
+    const visible = visibilityCondition(visibility, (value) => `$${values.push(value)}`) ?? 'true';
+    const { rows } = await this.pool.query<PersonStudy>(
+      `SELECT l.person_id::text AS "personId", st.study_instance_uid AS "studyInstanceUid", to_char(st.study_date, 'YYYY-MM-DD') AS "studyDate",
+              st.accession_number AS "accessionNumber", st.description, st.modalities, st.institution_id::text AS "institutionId", i.name AS "institutionName"
+       FROM person_links l JOIN patients p ON p.id = l.patient_pk JOIN studies st ON st.patient_pk = p.id JOIN institutions i ON i.id = st.institution_id
+       WHERE l.person_id = ANY ($1::bigint[]) AND ${visible}
+       ORDER BY st.study_date DESC NULLS LAST, st.id DESC LIMIT 1000`,
+      values,
     );
     return rows;
+  }
+
+  /** Persons whose records carry this hash. */
+  async personsWithHash(matchHash: Buffer): Promise<string[]> {
+    const { rows } = await this.pool.query<{ personId: string }>(
+      `SELECT DISTINCT l.person_id::text AS "personId" FROM person_identifiers i JOIN person_links l ON l.patient_pk = i.patient_pk
+       WHERE i.match_hash = $1 ORDER BY 1`,
+      [matchHash],
+    );
+    return rows.map((row) => row.personId);
   }
 }

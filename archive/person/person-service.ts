@@ -1,10 +1,12 @@
+import { ZodError } from 'zod';
 import type { Actor } from '../access/administration.ts';
+import type { Visibility } from '../access/policy.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
-import type { LinkSuggestion, PatientRecordFacts, PersonRepository, StoredIdentifier } from '../db/person-repository.ts';
+import type { LinkSuggestion, PatientRecordFacts, PersonRepository, PersonStudy, StoredIdentifier } from '../db/person-repository.ts';
 import type { Logger } from '../log.ts';
 import { DEFAULT_ISSUER_TABLE, extractIdentifiers, institutionIdentifierRulesSchema, type IdentifierRule } from './identifier-extraction.ts';
 import type { IdentifierProtection } from './identifier-protection.ts';
-import { toPersonIdentifier, type IdentifierKind, type PersonIdentifier } from './identifiers.ts';
+import { identifierKindSchema, toPersonIdentifier, type IdentifierKind, type PersonIdentifier } from './identifiers.ts';
 import { decideLink, type LinkCandidate } from './link-decision.ts';
 
 export type LinkOutcome =
@@ -12,6 +14,16 @@ export type LinkOutcome =
   | { outcome: 'own-person'; personId: string }
   | { outcome: 'manual-link-kept'; personId: string }
   | { outcome: 'no-record' };
+
+/** A request the person index refuses, with the HTTP status the routes answer and why. */
+export class PersonRefusal extends Error {
+  constructor(
+    readonly httpStatus: 400 | 403 | 404,
+    readonly reason: string,
+  ) {
+    super(reason);
+  }
+}
 
 /**
  * The person index in the archive: links patient records to persons by the decisions of
@@ -80,13 +92,21 @@ export class PersonService {
     return personId ? { outcome: 'own-person', personId } : await this.#manualKept(patientPk);
   }
 
-  async identifierRules(institutionId: string): Promise<IdentifierRule[]> {
+  async identifierRules(actor: Actor, institutionId: string): Promise<IdentifierRule[]> {
+    administers(actor, institutionId);
     return this.deps.repository.identifierRules(institutionId);
   }
 
   /** Validates and stores an institution's rules, audits the change, and has its records re-linked. */
   async setIdentifierRules(actor: Actor, institutionId: string, input: unknown): Promise<IdentifierRule[]> {
-    const rules = institutionIdentifierRulesSchema.parse(input);
+    administers(actor, institutionId);
+    let rules: IdentifierRule[];
+    try {
+      rules = institutionIdentifierRulesSchema.parse(input);
+    } catch (error) {
+      if (!(error instanceof ZodError)) throw error;
+      throw new PersonRefusal(400, error.issues.map((issue) => `${issue.path.join('.') || 'rules'}: ${issue.message}`).join('; '));
+    }
     await this.deps.repository.setIdentifierRules(institutionId, rules, actor.username);
     await this.#audit(actor, 'U', { change: 'identifier-rules', institutionId, rules });
     await this.deps.onRulesChanged(institutionId);
@@ -102,7 +122,8 @@ export class PersonService {
 
   /** A person's decision that this record is that person (merging in: the record leaves its former person). */
   async linkManually(actor: Actor, patientPk: string, personId: string, reason: string): Promise<void> {
-    const before = await this.deps.repository.linkOf(patientPk);
+    const before = await this.#recordInScope(actor, patientPk, reason);
+    if ((await this.deps.repository.membersOf(personId)).length === 0) throw new PersonRefusal(404, `no person ${personId}`);
     await this.deps.repository.link(patientPk, personId, { method: 'manual', linkedBy: actor.username, reason });
     await this.deps.repository.acceptSuggestionsWithin(personId, actor.username, reason);
     await this.#audit(actor, 'U', { change: 'person-link', patientPk, personId, formerPersonId: before?.personId ?? null, reason });
@@ -110,7 +131,7 @@ export class PersonService {
 
   /** A person's decision that this record is not the person it is linked to: it becomes a person of its own, and stays so. */
   async unlink(actor: Actor, patientPk: string, reason: string): Promise<string> {
-    const before = await this.deps.repository.linkOf(patientPk);
+    const before = await this.#recordInScope(actor, patientPk, reason);
     const personId = (await this.deps.repository.link(patientPk, null, { method: 'manual', linkedBy: actor.username, reason }))!;
     await this.#audit(actor, 'U', { change: 'person-unlink', patientPk, formerPersonId: before?.personId ?? null, personId, reason });
     return personId;
@@ -130,16 +151,40 @@ export class PersonService {
     return dismissed;
   }
 
-  /** Open suggestions; institutionIds null for every institution (a system administrator). */
-  openSuggestions(institutionIds: readonly string[] | null, limit = 100): Promise<LinkSuggestion[]> {
-    return this.deps.repository.openSuggestions(institutionIds, limit);
+  /** Open suggestions the actor may decide: every one for a system administrator, else those involving their institution's records. */
+  openSuggestions(actor: Actor, limit = 100): Promise<LinkSuggestion[]> {
+    return this.deps.repository.openSuggestions(actor.role === 'system_admin' ? null : [actor.institutionId ?? '0'], limit);
   }
 
-  /** Persons carrying this identifier (found by its keyed hash; the value itself is never looked up), with their records' institutions. */
-  async personsWithIdentifier(kind: IdentifierKind, value: string, issuer = ''): Promise<{ personId: string; institutionIds: string[] }[]> {
-    const result = toPersonIdentifier(kind, value, issuer);
-    if (!result.ok) return [];
-    return this.deps.repository.personsWithHash(this.deps.protection.matchHash(result.identifier));
+  /**
+   * The persons carrying an identifier ('resident-id:<number>', or 'health-card:<issuer>:<number>'),
+   * found by its keyed hash (the number itself is never searched for), each with the studies the caller
+   * may see; persons of whom the caller may see nothing are not named.
+   */
+  async lookup(query: string, visibility: Visibility): Promise<{ personId: string; studies: PersonStudy[] }[]> {
+    const [kindText = '', ...rest] = query.split(':');
+    const kind = identifierKindSchema.safeParse(kindText);
+    if (!kind.success || rest.length === 0) throw new PersonRefusal(400, 'identifier is <kind>:<value> (resident-id:<number>) or <kind>:<issuer>:<value> (health-card, medical-insurance)');
+    const [issuer, value] = rest.length === 1 ? ['', rest[0]!] : [rest.slice(0, -1).join(':'), rest.at(-1)!];
+    const identifier = toPersonIdentifier(kind.data, value, issuer);
+    if (!identifier.ok) throw new PersonRefusal(400, `not a valid ${kind.data}: ${identifier.rejection.reason}`);
+    const personIds = await this.deps.repository.personsWithHash(this.deps.protection.matchHash(identifier.identifier));
+    return groupByPerson(personIds.length ? await this.deps.repository.visibleStudies(personIds, visibility) : []);
+  }
+
+  /** A person's studies everywhere the caller may see them; 404 alike for no such person and none visible. */
+  async studiesOf(personId: string, visibility: Visibility): Promise<PersonStudy[]> {
+    const studies = await this.deps.repository.visibleStudies([personId], visibility);
+    if (studies.length === 0) throw new PersonRefusal(404, `no person ${personId} is visible to you`);
+    return studies;
+  }
+
+  /** The record, when the actor administers its institution (404 alike for no record and not theirs: a 403 would confirm it exists); its current link. */
+  async #recordInScope(actor: Actor, patientPk: string, reason: string) {
+    if (reason.trim() === '' || reason.length > 500) throw new PersonRefusal(400, 'a reason (1 to 500 characters) is required');
+    const record = await this.deps.repository.patient(patientPk);
+    if (!record || (actor.role !== 'system_admin' && record.institutionId !== actor.institutionId)) throw new PersonRefusal(404, `no patient record ${patientPk} in your scope`);
+    return this.deps.repository.linkOf(patientPk);
   }
 
   #open(stored: readonly StoredIdentifier[]): PersonIdentifier[] {
@@ -157,4 +202,15 @@ export class PersonService {
 
 function candidateOf(record: PatientRecordFacts, identifiers: readonly PersonIdentifier[]): LinkCandidate {
   return { name: record.patientName, birthDate: record.birthDate, sex: record.sex, identifiers };
+}
+
+/** System administrators administer every institution; institution administrators their own. */
+function administers(actor: Actor, institutionId: string): void {
+  if (actor.role !== 'system_admin' && actor.institutionId !== institutionId) throw new PersonRefusal(403, `institution ${institutionId} is not yours to administer`);
+}
+
+function groupByPerson(studies: readonly PersonStudy[]): { personId: string; studies: PersonStudy[] }[] {
+  const byPerson = new Map<string, PersonStudy[]>();
+  for (const study of studies) byPerson.set(study.personId, [...(byPerson.get(study.personId) ?? []), study]);
+  return [...byPerson].map(([personId, ofPerson]) => ({ personId, studies: ofPerson }));
 }

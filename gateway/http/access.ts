@@ -112,6 +112,13 @@ const RULES: readonly RouteRule[] = [
   { methods: GET, path: new RegExp(`^/api/critical-findings/${UID}$`), requires: 'read-images', audit: { eventType: 'procedure-record', action: 'R' } },
   { methods: ['POST'], path: new RegExp(`^/api/critical-findings/${UID}/acknowledge$`), requires: 'read-images', audit: { eventType: 'procedure-record', action: 'U' } },
   { methods: GET, path: new RegExp(`^/api/studies/${UID}/critical-findings$`), requires: 'read-images', audit: { eventType: 'query', action: 'E' } },
+  // The person index: lookup by ID number and the person page answer studies, as a search does; the
+  // review queue and links name patient records; an institution's identifier rules hold no patient data
+  { methods: GET, path: /^\/api\/persons$/, requires: 'read-images', audit: { eventType: 'query', action: 'E' } },
+  { methods: GET, path: /^\/api\/persons\/\d+$/, requires: 'read-images', audit: { eventType: 'query', action: 'E' } },
+  { methods: GET, path: /^\/api\/person-suggestions$/, requires: 'manage-persons', audit: { eventType: 'query', action: 'E' } },
+  { methods: ['POST'], path: /^\/api\/person-(links|unlinks)$/, requires: 'manage-persons' },
+  { methods: [...GET, 'PUT'], path: /^\/api\/admin\/institutions\/\d+\/identifier-rules$/, requires: 'manage-institution' },
   // Administration and audit
   { methods: [...GET, 'POST'], path: /^\/api\/(stats|jobs|jobs\/retry)$/, requires: 'manage-system' },
   { methods: [...GET, 'POST', 'PATCH', 'DELETE'], path: /^\/api\/admin\/(regions|institutions)(\/[^/]+)?$/, requires: 'manage-system' },
@@ -363,7 +370,7 @@ function studyNamedBy(request: Request): string | undefined {
 }
 
 function describe(permission: Permission): string {
-  return { 'read-images': 'view patient images', store: 'store images', 'manage-workitems': 'create, claim or change workitems', 'request-reading': 'request remote reading', 'write-reports': 'write or sign reports', export: 'export studies', 'manage-institution': "manage an institution's users and peers", 'manage-system': 'administer the system', 'read-audit': 'read the audit trail', 'grade-quality': 'grade image quality' }[permission];
+  return { 'read-images': 'view patient images', store: 'store images', 'manage-workitems': 'create, claim or change workitems', 'request-reading': 'request remote reading', 'write-reports': 'write or sign reports', export: 'export studies', 'manage-institution': "manage an institution's users and peers", 'manage-system': 'administer the system', 'read-audit': 'read the audit trail', 'grade-quality': 'grade image quality', 'manage-persons': "link or unlink patients' records" }[permission];
 }
 
 function decodeHeader(value: string | undefined): string | undefined {
