@@ -50,7 +50,8 @@ import { renderSeriesThumbnailJob } from './jobs/render-series-thumbnail.ts';
 import type { JobQueue } from './queue.ts';
 import { Reconciler } from './reconciler.ts';
 import { QualityRepository } from '../archive/db/quality-repository.ts';
-import { writeRejectionKosJob } from './jobs/write-rejection-kos.ts';
+import { enqueueRejectionKos, writeRejectionKosJob } from './jobs/write-rejection-kos.ts';
+import { QualityService } from '../archive/quality/quality-service.ts';
 import { PersonRepository } from '../archive/db/person-repository.ts';
 import { IdentifierProtection } from '../archive/person/identifier-protection.ts';
 import { loadPersonKeys } from '../archive/person/person-keys.ts';
@@ -93,6 +94,8 @@ export interface Runtime {
   criticalFindings: CriticalFindingsService;
   /** The person index: patient records of several institutions linked as one person (issue 16). */
   persons: PersonService;
+  /** Image QC grading (质控): grades per series, the study's worst, rejection KOS (issue 16). */
+  quality: QualityService;
   /** Stops workers (finishing running jobs), then closes the queue and the database. */
   close(): Promise<void>;
 }
@@ -189,6 +192,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       onRulesChanged: (institutionId) => enqueueRelinkInstitution(jobQueue, institutionId),
     });
     const qualityRepository = new QualityRepository(db.pool);
+    const quality = new QualityService({ repository: qualityRepository, onReject: (grade) => enqueueRejectionKos(jobQueue, grade.id) });
     let reconciler: Reconciler | undefined;
     let criticalEscalation: CriticalEscalation | undefined;
     let closing: Promise<void> | undefined;
@@ -244,6 +248,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       fhir,
       criticalFindings,
       persons,
+      quality,
       close() {
         closing ??= (async () => {
           await reconciler?.stop();

@@ -17,6 +17,30 @@ export class HttpProblem extends Error {
   }
 }
 
+/** What a domain service throws when it refuses: the HTTP status it maps to, and why. */
+interface ServiceRefusal extends Error {
+  readonly httpStatus: number;
+  readonly reason: string;
+}
+
+/**
+ * Wraps a route handler so that its service's refusals (of `refusal`'s class) are answered as problem
+ * JSON titled from `titles`; any other error goes on to the error handler as a failure.
+ */
+export function answeringRefusals<E extends ServiceRefusal, S extends E['httpStatus']>(
+  refusal: abstract new (...args: never[]) => E,
+  titles: Record<S, MessageKey>,
+) {
+  return (handler: (request: Request, response: Response) => Promise<void>) => async (request: Request, response: Response) => {
+    try {
+      await handler(request, response);
+    } catch (error) {
+      if (!(error instanceof refusal)) throw error;
+      throw new HttpProblem(error.httpStatus, titles[error.httpStatus as S], error.reason);
+    }
+  };
+}
+
 export function sendProblem(request: Request, response: Response, problem: HttpProblem): void {
   if (response.headersSent) {
     response.destroy();

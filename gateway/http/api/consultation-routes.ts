@@ -5,7 +5,7 @@ import type { ConsultationRow } from '../../../archive/db/consultations-reposito
 import type { Runtime } from '../../../workers/runtime.ts';
 import { accessOf, noteAudited } from '../access.ts';
 import { isUid } from '../dicomweb/urls.ts';
-import { HttpProblem } from '../problem.ts';
+import { answeringRefusals, HttpProblem } from '../problem.ts';
 
 const TITLES = { 400: 'problem.badRequest', 404: 'problem.notFound', 409: 'problem.conflict' } as const;
 
@@ -21,14 +21,7 @@ export function consultationRoutes(runtime: Runtime): Router {
   const consultations = runtime.consultations;
   const body = express.json({ limit: '64kb' });
 
-  const answering = (handler: (request: Request, response: Response) => Promise<void>) => async (request: Request, response: Response) => {
-    try {
-      await handler(request, response);
-    } catch (error) {
-      if (!(error instanceof ConsultationRefusal)) throw error;
-      throw new HttpProblem(error.httpStatus, TITLES[error.httpStatus], error.reason);
-    }
-  };
+  const answering = answeringRefusals(ConsultationRefusal, TITLES);
   const parsed = <T>(schema: z.ZodType<T>, value: unknown): T => {
     const result = schema.safeParse(value);
     if (!result.success) throw new HttpProblem(400, 'problem.badRequest', result.error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`).join('; '));

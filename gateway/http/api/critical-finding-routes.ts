@@ -4,7 +4,7 @@ import type { CriticalNotice } from '../../../archive/reading/critical-finding-w
 import { criticalRegisterCsv } from '../../../archive/reading/critical-register-csv.ts';
 import type { Runtime } from '../../../workers/runtime.ts';
 import { accessOf, noteAudited } from '../access.ts';
-import { HttpProblem } from '../problem.ts';
+import { answeringRefusals, HttpProblem } from '../problem.ts';
 
 const TITLES = { 400: 'problem.badRequest', 403: 'problem.forbidden', 404: 'problem.notFound', 409: 'problem.conflict', 422: 'problem.readBackMismatch' } as const;
 
@@ -17,14 +17,7 @@ export function criticalFindingRoutes(runtime: Runtime): Router {
   const service = runtime.criticalFindings;
   const body = express.json({ limit: '64kb' });
 
-  const answering = (handler: (request: Request, response: Response) => Promise<void>) => async (request: Request, response: Response) => {
-    try {
-      await handler(request, response);
-    } catch (error) {
-      if (!(error instanceof CriticalFindingRefusal)) throw error;
-      throw new HttpProblem(error.httpStatus, TITLES[error.httpStatus], error.reason);
-    }
-  };
+  const answering = answeringRefusals(CriticalFindingRefusal, TITLES);
   const audited = (response: Response, notices: readonly CriticalNotice[]) => {
     const patients = new Set(notices.map((notice) => notice.patientId));
     const [only] = notices;

@@ -3,7 +3,7 @@ import type { Actor } from '../../../archive/access/administration.ts';
 import { PersonRefusal } from '../../../archive/person/person-service.ts';
 import type { Runtime } from '../../../workers/runtime.ts';
 import { accessOf, noteAudited } from '../access.ts';
-import { HttpProblem } from '../problem.ts';
+import { answeringRefusals, HttpProblem } from '../problem.ts';
 
 const TITLES = { 400: 'problem.badRequest', 403: 'problem.forbidden', 404: 'problem.notFound' } as const;
 
@@ -17,14 +17,7 @@ export function personRoutes(runtime: Runtime): Router {
   const service = runtime.persons;
   const body = express.json({ limit: '16kb' });
 
-  const answering = (handler: (request: Request, response: Response) => Promise<void>) => async (request: Request, response: Response) => {
-    try {
-      await handler(request, response);
-    } catch (error) {
-      if (!(error instanceof PersonRefusal)) throw error;
-      throw new HttpProblem(error.httpStatus, TITLES[error.httpStatus], error.reason);
-    }
-  };
+  const answering = answeringRefusals(PersonRefusal, TITLES);
   const actor = (request: Request, response: Response): Actor => {
     const { principal } = accessOf(response);
     return { username: principal.username, role: principal.role, institutionId: principal.institutionId, sourceAddress: request.ip };

@@ -1,11 +1,9 @@
-import express, { Router, type Request, type Response } from 'express';
-import { QualityRepository } from '../../../archive/db/quality-repository.ts';
-import { QualityRefusal, QualityService } from '../../../archive/quality/quality-service.ts';
-import { enqueueRejectionKos } from '../../../workers/jobs/write-rejection-kos.ts';
+import express, { Router } from 'express';
+import { QualityRefusal } from '../../../archive/quality/quality-service.ts';
 import type { Runtime } from '../../../workers/runtime.ts';
 import { accessOf, noteAudited } from '../access.ts';
 import { isUid } from '../dicomweb/urls.ts';
-import { HttpProblem } from '../problem.ts';
+import { answeringRefusals, HttpProblem } from '../problem.ts';
 
 const TITLES = { 400: 'problem.badRequest', 404: 'problem.notFound' } as const;
 
@@ -15,17 +13,10 @@ const TITLES = { 400: 'problem.badRequest', 404: 'problem.notFound' } as const;
  */
 export function qualityRoutes(runtime: Runtime): Router {
   const router = Router({ caseSensitive: true });
-  const service = new QualityService({ repository: new QualityRepository(runtime.db.pool), onReject: (grade) => enqueueRejectionKos(runtime.queue, grade.id) });
+  const service = runtime.quality;
   const body = express.json({ limit: '64kb' });
 
-  const answering = (handler: (request: Request, response: Response) => Promise<void>) => async (request: Request, response: Response) => {
-    try {
-      await handler(request, response);
-    } catch (error) {
-      if (!(error instanceof QualityRefusal)) throw error;
-      throw new HttpProblem(error.httpStatus, TITLES[error.httpStatus], error.reason);
-    }
-  };
+  const answering = answeringRefusals(QualityRefusal, TITLES);
   const uidParameter = (value: unknown, name: string): string => {
     if (typeof value !== 'string' || !isUid(value)) throw new HttpProblem(400, 'problem.badRequest', `${JSON.stringify(value)} is not a ${name} UID`);
     return value;
