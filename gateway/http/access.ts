@@ -115,10 +115,10 @@ const RULES: readonly RouteRule[] = [
   // The person index: lookup by ID number and the person page answer studies, as a search does; the
   // review queue and links name patient records; an institution's identifier rules hold no patient data
   { methods: GET, path: /^\/api\/persons$/, requires: 'read-images', audit: { eventType: 'query', action: 'E' } },
-  { methods: GET, path: /^\/api\/persons\/\d+$/, requires: 'read-images', audit: { eventType: 'query', action: 'E' } },
+  { methods: GET, path: /^\/api\/persons\/[^/]+$/, requires: 'read-images', audit: { eventType: 'query', action: 'E' } },
   { methods: GET, path: /^\/api\/person-suggestions$/, requires: 'manage-persons', audit: { eventType: 'query', action: 'E' } },
   { methods: ['POST'], path: /^\/api\/person-(links|unlinks)$/, requires: 'manage-persons' },
-  { methods: [...GET, 'PUT'], path: /^\/api\/admin\/institutions\/\d+\/identifier-rules$/, requires: 'manage-institution' },
+  { methods: [...GET, 'PUT'], path: /^\/api\/admin\/institutions\/[^/]+\/identifier-rules$/, requires: 'manage-institution' },
   // Administration and audit
   { methods: [...GET, 'POST'], path: /^\/api\/(stats|jobs|jobs\/retry)$/, requires: 'manage-system' },
   { methods: [...GET, 'POST', 'PATCH', 'DELETE'], path: /^\/api\/admin\/(regions|institutions)(\/[^/]+)?$/, requires: 'manage-system' },
