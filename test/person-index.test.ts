@@ -178,4 +178,54 @@ describe('person index: patient records of several hospitals linked as one perso
     assert.equal(rows[0]!.user_name, 'mpi-reviewer');
     assert.deepEqual(rows[0]!.detail, { change: 'person-unlink', patientPk: atYunxi, formerPersonId: before, personId, reason: '登记错误 registration error' });
   });
+
+  const post = (username: string, path: string, body: unknown) => call(username, path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const liJiSuggestion = async () => {
+    const pair = [await patientPkOf('QINGSHI', PATIENTS.liJi.id), await patientPkOf('NANLING', 'NL-LIJI')];
+    const { rows } = await system.runtime.db.pool.query<{ id: string; status: string }>(
+      'SELECT id::text, status FROM person_link_suggestions WHERE ARRAY[patient_pk, other_patient_pk] <@ $1::bigint[]',
+      [pair],
+    );
+    assert.equal(rows.length, 1);
+    return rows[0]!;
+  };
+  const auditedChange = async (change: string) => {
+    await system.runtime.audit.drain();
+    const { rows } = await system.runtime.db.pool.query<{ user_name: string; detail: Record<string, unknown> }>("SELECT user_name, detail FROM audit_events WHERE event_type = 'admin-change' AND detail->>'change' = $1", [change]);
+    return rows;
+  };
+
+  it("refuses another institution's administrator a merge or a dismissal of records not theirs", async () => {
+    const atYunxi = (await personOf(await patientPkOf('YUNXI', PATIENTS.wangAtYunxi.id)))!.person_id;
+    const wang = (await personOf(await patientPkOf('QINGSHI', PATIENTS.wangAtQingshi.id)))!.person_id;
+    assert.equal((await post('nanling-admin', '/api/person-merges', { intoPersonId: wang, fromPersonId: atYunxi, reason: '试图越权' })).status, 404);
+    assert.equal((await personOf(await patientPkOf('YUNXI', PATIENTS.wangAtYunxi.id)))!.person_id, atYunxi);
+    const suggestion = await liJiSuggestion();
+    assert.equal((await post('yunxi-admin', `/api/person-suggestions/${suggestion.id}/dismissal`, { reason: '试图越权' })).status, 404);
+    assert.equal((await liJiSuggestion()).status, 'open');
+    assert.equal((await post('nanling-admin', '/api/person-suggestions/x/dismissal', { reason: '不是编号' })).status, 400);
+    assert.deepEqual(await auditedChange('person-merge'), []);
+    assert.deepEqual(await auditedChange('person-suggestion-dismissed'), []);
+  });
+
+  it('merges two persons over HTTP: the records move to one person, and the merge is audited', async () => {
+    const atYunxi = await patientPkOf('YUNXI', PATIENTS.wangAtYunxi.id);
+    const fromPersonId = (await personOf(atYunxi))!.person_id;
+    const intoPersonId = (await personOf(await patientPkOf('QINGSHI', PATIENTS.wangAtQingshi.id)))!.person_id;
+    const response = await post('yunxi-admin', '/api/person-merges', { intoPersonId, fromPersonId, reason: '同一人 same man' });
+    assert.equal(response.status, 204);
+    assert.deepEqual(await personOf(atYunxi), { person_id: intoPersonId, method: 'manual', shared_kinds: [] });
+    assert.deepEqual(await system.runtime.db.pool.query('SELECT 1 FROM person_links WHERE person_id = $1', [fromPersonId]).then(({ rows }) => rows), []);
+    assert.deepEqual(await auditedChange('person-merge'), [{ user_name: 'yunxi-admin', detail: { change: 'person-merge', intoPersonId, fromPersonId, patientPks: [atYunxi], reason: '同一人 same man' } }]);
+  });
+
+  it('dismisses a suggestion over HTTP: it is closed, leaves the queue, and is audited', async () => {
+    const { id } = await liJiSuggestion();
+    assert.equal((await post('nanling-admin', `/api/person-suggestions/${id}/dismissal`, { reason: '不同的人 different women' })).status, 204);
+    assert.equal((await liJiSuggestion()).status, 'dismissed');
+    const queue = (await (await call('nanling-admin', '/api/person-suggestions')).json()) as { id: string }[];
+    assert.equal(queue.some((suggestion) => suggestion.id === id), false);
+    assert.equal((await post('nanling-admin', `/api/person-suggestions/${id}/dismissal`, { reason: '再次' })).status, 404, 'only an open suggestion is dismissed');
+    assert.deepEqual(await auditedChange('person-suggestion-dismissed'), [{ user_name: 'nanling-admin', detail: { change: 'person-suggestion-dismissed', suggestionId: id, reason: '不同的人 different women' } }]);
+  });
 });

@@ -227,10 +227,13 @@ export class PersonRepository {
     );
   }
 
-  async dismissSuggestion(id: string, decidedBy: string, reason: string): Promise<boolean> {
+  /** Dismisses an open suggestion; with institutionIds, only one involving one of them. */
+  async dismissSuggestion(id: string, institutionIds: readonly string[] | null, decidedBy: string, reason: string): Promise<boolean> {
     const { rowCount } = await this.pool.query(
-      `UPDATE person_link_suggestions SET status = 'dismissed', decided_by = $2, decision_reason = $3, decided_at = now() WHERE id = $1 AND status = 'open'`,
-      [id, decidedBy, reason],
+      `UPDATE person_link_suggestions s SET status = 'dismissed', decided_by = $3, decision_reason = $4, decided_at = now()
+       WHERE s.id = $1 AND s.status = 'open'
+         AND ($2::bigint[] IS NULL OR EXISTS (SELECT 1 FROM patients p WHERE p.id IN (s.patient_pk, s.other_patient_pk) AND p.institution_id = ANY($2)))`,
+      [id, institutionIds, decidedBy, reason],
     );
     return rowCount === 1;
   }

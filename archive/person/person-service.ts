@@ -137,23 +137,32 @@ export class PersonService {
     return personId;
   }
 
-  /** Two persons are one: every record of `fromPersonId` is linked manually to `intoPersonId`. */
+  /**
+   * Two persons are one: every record of `fromPersonId` is linked manually to `intoPersonId`. Each
+   * record that moves must be in the actor's scope, as for a manual link (404 alike otherwise).
+   */
   async merge(actor: Actor, intoPersonId: string, fromPersonId: string, reason: string): Promise<void> {
+    requireReason(reason);
+    if (intoPersonId === fromPersonId) throw new PersonRefusal(400, 'a person cannot be merged into itself');
     const members = await this.deps.repository.membersOf(fromPersonId);
+    if (members.length === 0) throw new PersonRefusal(404, `no person ${fromPersonId}`);
+    for (const patientPk of members) await this.#recordInScope(actor, patientPk, reason);
+    if ((await this.deps.repository.membersOf(intoPersonId)).length === 0) throw new PersonRefusal(404, `no person ${intoPersonId}`);
     for (const patientPk of members) await this.deps.repository.link(patientPk, intoPersonId, { method: 'manual', linkedBy: actor.username, reason });
     await this.deps.repository.acceptSuggestionsWithin(intoPersonId, actor.username, reason);
     await this.#audit(actor, 'U', { change: 'person-merge', intoPersonId, fromPersonId, patientPks: members, reason });
   }
 
-  async dismissSuggestion(actor: Actor, suggestionId: string, reason: string): Promise<boolean> {
-    const dismissed = await this.deps.repository.dismissSuggestion(suggestionId, actor.username, reason);
-    if (dismissed) await this.#audit(actor, 'U', { change: 'person-suggestion-dismissed', suggestionId, reason });
-    return dismissed;
+  /** Closes an open suggestion the actor may decide (the ones openSuggestions shows them); 404 alike for none and not theirs. */
+  async dismissSuggestion(actor: Actor, suggestionId: string, reason: string): Promise<void> {
+    requireReason(reason);
+    if (!(await this.deps.repository.dismissSuggestion(suggestionId, suggestionScope(actor), actor.username, reason))) throw new PersonRefusal(404, `no open suggestion ${suggestionId} in your scope`);
+    await this.#audit(actor, 'U', { change: 'person-suggestion-dismissed', suggestionId, reason });
   }
 
   /** Open suggestions the actor may decide: every one for a system administrator, else those involving their institution's records. */
   openSuggestions(actor: Actor, limit = 100): Promise<LinkSuggestion[]> {
-    return this.deps.repository.openSuggestions(actor.role === 'system_admin' ? null : [actor.institutionId ?? '0'], limit);
+    return this.deps.repository.openSuggestions(suggestionScope(actor), limit);
   }
 
   /**
@@ -181,7 +190,7 @@ export class PersonService {
 
   /** The record, when the actor administers its institution (404 alike for no record and not theirs: a 403 would confirm it exists); its current link. */
   async #recordInScope(actor: Actor, patientPk: string, reason: string) {
-    if (reason.trim() === '' || reason.length > 500) throw new PersonRefusal(400, 'a reason (1 to 500 characters) is required');
+    requireReason(reason);
     const record = await this.deps.repository.patient(patientPk);
     if (!record || (actor.role !== 'system_admin' && record.institutionId !== actor.institutionId)) throw new PersonRefusal(404, `no patient record ${patientPk} in your scope`);
     return this.deps.repository.linkOf(patientPk);
@@ -202,6 +211,15 @@ export class PersonService {
 
 function candidateOf(record: PatientRecordFacts, identifiers: readonly PersonIdentifier[]): LinkCandidate {
   return { name: record.patientName, birthDate: record.birthDate, sex: record.sex, identifiers };
+}
+
+function requireReason(reason: string): void {
+  if (reason.trim() === '' || reason.length > 500) throw new PersonRefusal(400, 'a reason (1 to 500 characters) is required');
+}
+
+/** The institutions whose records' suggestions the actor decides: all (null) for a system administrator. */
+function suggestionScope(actor: Actor): string[] | null {
+  return actor.role === 'system_admin' ? null : [actor.institutionId ?? '0'];
 }
 
 /** System administrators administer every institution; institution administrators their own. */

@@ -117,7 +117,8 @@ const RULES: readonly RouteRule[] = [
   { methods: GET, path: /^\/api\/persons$/, requires: 'read-images', audit: { eventType: 'query', action: 'E' } },
   { methods: GET, path: /^\/api\/persons\/[^/]+$/, requires: 'read-images', audit: { eventType: 'query', action: 'E' } },
   { methods: GET, path: /^\/api\/person-suggestions$/, requires: 'manage-persons', audit: { eventType: 'query', action: 'E' } },
-  { methods: ['POST'], path: /^\/api\/person-(links|unlinks)$/, requires: 'manage-persons' },
+  { methods: ['POST'], path: /^\/api\/person-(links|unlinks|merges)$/, requires: 'manage-persons' },
+  { methods: ['POST'], path: /^\/api\/person-suggestions\/[^/]+\/dismissal$/, requires: 'manage-persons' },
   { methods: [...GET, 'PUT'], path: /^\/api\/admin\/institutions\/[^/]+\/identifier-rules$/, requires: 'manage-institution' },
   // Administration and audit
   { methods: [...GET, 'POST'], path: /^\/api\/(stats|jobs|jobs\/retry)$/, requires: 'manage-system' },

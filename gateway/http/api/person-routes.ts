@@ -78,6 +78,24 @@ export function personRoutes(runtime: Runtime): Router {
     }),
   );
 
+  router.post(
+    '/person-merges',
+    body,
+    answering(async (request, response) => {
+      await service.merge(actor(request, response), id(request.body?.intoPersonId, 'intoPersonId'), id(request.body?.fromPersonId, 'fromPersonId'), text(request.body?.reason, 'reason'));
+      response.status(204).end();
+    }),
+  );
+
+  router.post(
+    '/person-suggestions/:id/dismissal',
+    body,
+    answering(async (request, response) => {
+      await service.dismissSuggestion(actor(request, response), id(request.params.id, 'suggestion'), text(request.body?.reason, 'reason'));
+      response.status(204).end();
+    }),
+  );
+
   router.get(
     '/admin/institutions/:id/identifier-rules',
     answering(async (request, response) => {
