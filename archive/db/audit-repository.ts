@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { AuditEventInput, AuditEventRecord } from '../audit/audit-event.ts';
 import { auditEventHash, GENESIS_HASH } from '../audit/audit-chain.ts';
+import { inTransaction } from './transaction.ts';
 
 // One writer at a time extends the chain; any constant works if every process uses the same.
 const AUDIT_CHAIN_LOCK = 0x41_55_44_49;
@@ -125,9 +126,7 @@ export class AuditRepository {
    * anchor, so the rest still verifies. The delete is allowed only through this setting (migration 003).
    */
   async removeOlderThan(before: Date): Promise<number> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+    return inTransaction(this.pool, async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_CHAIN_LOCK]);
       await client.query("SET LOCAL yingyun.audit_retention = 'on'");
       const { rows } = await client.query<{ removed: number; id: string | null; hash: string | null }>(
@@ -143,14 +142,8 @@ export class AuditRepository {
           [id, hash],
         );
       }
-      await client.query('COMMIT');
       return removed;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
   }
 }
 
