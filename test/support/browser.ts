@@ -245,13 +245,23 @@ export async function drawLength(page: Page, cell: number, halfWidth: number, be
   await page.mouse.down();
   await page.mouse.move(x + halfWidth, y, { steps: 10 });
   await page.mouse.up();
+  // Cornerstone draws the annotation in the next animation frame: until then the label still says a
+  // length from partway through the drag (a loaded machine shows it for a while).
+  await page.evaluate('new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))');
 }
 
 /** The label of the first length Cornerstone draws on a viewport's image ("95.1 mm"), once one shows. */
 export async function lengthLabel(page: Page, cell: number): Promise<string> {
   const labels = `.viewport[data-cell="${cell}"] svg text`;
   await waitForCondition(page, `[...document.querySelectorAll(${JSON.stringify(labels)})].some((text) => /\\d mm/.test(text.textContent))`);
-  return ((await page.locator(labels, { hasText: 'mm' }).allTextContents())[0] ?? '').trim();
+  const read = async () => ((await page.locator(labels, { hasText: 'mm' }).allTextContents())[0] ?? '').trim();
+  // The same label twice, a few frames apart: not one still changing after a drag or a redraw.
+  for (let label = await read(); ; ) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const again = await read();
+    if (again === label) return label;
+    label = again;
+  }
 }
 
 export function waitForCornerText(page: Page, cell: number, corner: 'top-left' | 'top-right' | 'bottom-left' | 'bottom-right', text: string): Promise<void> {
