@@ -142,16 +142,24 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       foreground,
     });
     const accessGrants = new AccessGrantsRepository(db.pool);
-    const reports = new ReportService(new ReportsRepository(db.pool), log.child({ component: 'reports' }), [
-      ({ report, version }) => enqueueReportDocument(jobQueue, 'sr', report.id, version.version),
-      (event) => markReportStage(worklist, event.report, stageAfterSignature(event.version)),
-      // 云胶片: the patient's link exists from the moment the final report is signed.
-      async ({ report, version, signer }) => {
-        if (version.status === 'final') await shareLinks.ensurePatientLink(report.studyInstanceUid, signer);
-      },
-      ({ report, version }) => enqueueReportDocument(jobQueue, 'pdf', report.id, version.version),
-      (event) => criticalFindings.onReportSigned(event),
-    ], [(report) => markReportStage(worklist, report, 'drafting')], (workitemUid, visibility) => studiesOfWorkitem(worklist, workitemUid, visibility), (category) => criticalFindings.isActiveCategory(category), (userId) => accessGrants.liveGrantsOf(userId));
+    const reports = new ReportService({
+      reports: new ReportsRepository(db.pool),
+      log: log.child({ component: 'reports' }),
+      signedListeners: [
+        ({ report, version }) => enqueueReportDocument(jobQueue, 'sr', report.id, version.version),
+        (event) => markReportStage(worklist, event.report, stageAfterSignature(event.version)),
+        // 云胶片: the patient's link exists from the moment the final report is signed.
+        async ({ report, version, signer }) => {
+          if (version.status === 'final') await shareLinks.ensurePatientLink(report.studyInstanceUid, signer);
+        },
+        ({ report, version }) => enqueueReportDocument(jobQueue, 'pdf', report.id, version.version),
+        (event) => criticalFindings.onReportSigned(event),
+      ],
+      draftBegunListeners: [(report) => markReportStage(worklist, report, 'drafting')],
+      workitemStudies: (workitemUid, visibility) => studiesOfWorkitem(worklist, workitemUid, visibility),
+      criticalCategoryActive: (category) => criticalFindings.isActiveCategory(category),
+      grantedStudies: (userId) => accessGrants.liveGrantsOf(userId),
+    });
     const consultationRelay = new ConsultationRelay(db.pool, log.child({ component: 'consultation-relay' }));
     const consultations = new ConsultationService({ consultations: new ConsultationsRepository(db.pool), users, studies: new QueryRepository(db.pool), relay: consultationRelay });
     const listening: Runtime['listening'] = {};

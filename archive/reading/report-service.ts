@@ -61,27 +61,46 @@ export type ReportSignedListener = (event: ReportSignedEvent) => Promise<void>;
  * or final at once where the centre signs in one level; amendments with a reason. A signed version
  * never changes. A report is seen by whoever sees its study.
  */
+/** What a ReportService works with, named: runtime.ts gives the real ones, tests what they need. */
+export interface ReportServiceDeps {
+  reports: ReportsRepository;
+  log: Logger;
+  /** Run in order after each signature commits; a failing listener is logged, the signature stands. */
+  signedListeners: ReportSignedListener[];
+  /** Run when a report's first draft is saved (the reading has begun); failures are logged. */
+  draftBegunListeners?: ((report: Report) => Promise<void>)[];
+  /**
+   * The studies a workitem names (Referenced Request and Input Information), null when the
+   * caller cannot see it: a report moves only a task of its own study the caller may see.
+   */
+  workitemStudies?: (workitemUid: string, visibility: Visibility) => Promise<string[] | null>;
+  /**
+   * Whether a critical finding's category is on the active 危急值 list. Checked before signing:
+   * the notice is raised after the signature commits, and one the list no longer knows could not be.
+   */
+  criticalCategoryActive?: (category: string) => Promise<boolean>;
+  /** The studies a user reads through live grants (consultations, share links), never ones to report on. */
+  grantedStudies?: (userId: string) => Promise<readonly StudyGrant[]>;
+}
+
 export class ReportService {
-  constructor(
-    private readonly reports: ReportsRepository,
-    private readonly log: Logger,
-    /** Run in order after each signature commits; a failing listener is logged, the signature stands. */
-    private readonly signedListeners: ReportSignedListener[],
-    /** Run when a report's first draft is saved (the reading has begun); failures are logged. */
-    private readonly draftBegunListeners: ((report: Report) => Promise<void>)[] = [],
-    /**
-     * The studies a workitem names (Referenced Request and Input Information), null when the
-     * caller cannot see it: a report moves only a task of its own study the caller may see.
-     */
-    private readonly workitemStudies: (workitemUid: string, visibility: Visibility) => Promise<string[] | null> = async () => null,
-    /**
-     * Whether a critical finding's category is on the active 危急值 list. Checked before signing:
-     * the notice is raised after the signature commits, and one the list no longer knows could not be.
-     */
-    private readonly criticalCategoryActive: (category: string) => Promise<boolean> = async () => true,
-    /** The studies a user reads through live grants (consultations, share links), never ones to report on. */
-    private readonly grantedStudies: (userId: string) => Promise<readonly StudyGrant[]> = async () => [],
-  ) {}
+  private readonly reports: ReportsRepository;
+  private readonly log: Logger;
+  private readonly signedListeners: ReportSignedListener[];
+  private readonly draftBegunListeners: ((report: Report) => Promise<void>)[];
+  private readonly workitemStudies: NonNullable<ReportServiceDeps['workitemStudies']>;
+  private readonly criticalCategoryActive: NonNullable<ReportServiceDeps['criticalCategoryActive']>;
+  private readonly grantedStudies: NonNullable<ReportServiceDeps['grantedStudies']>;
+
+  constructor(deps: ReportServiceDeps) {
+    this.reports = deps.reports;
+    this.log = deps.log;
+    this.signedListeners = deps.signedListeners;
+    this.draftBegunListeners = deps.draftBegunListeners ?? [];
+    this.workitemStudies = deps.workitemStudies ?? (async () => null);
+    this.criticalCategoryActive = deps.criticalCategoryActive ?? (async () => true);
+    this.grantedStudies = deps.grantedStudies ?? (async () => []);
+  }
 
   /** The report of a visible study, made empty (a draft) when the study has none yet. */
   async open(principal: Principal, visibility: Visibility, studyInstanceUid: string, workitemUid: string | null): Promise<{ report: Report; study: StudyHeader }> {
