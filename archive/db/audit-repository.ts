@@ -31,9 +31,7 @@ export class AuditRepository {
    * row before it, so the head must not move while we compute.
    */
   async append(events: AuditEventInput[]): Promise<void> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+    await inTransaction(this.pool, async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_CHAIN_LOCK]);
       let previousHash = await headHash(client);
       const columns: unknown[][] = [[], [], [], [], [], [], [], [], [], [], [], [], [], [], []];
@@ -73,13 +71,7 @@ export class AuditRepository {
          ORDER BY position`,
         columns,
       );
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   async search(search: AuditSearch): Promise<AuditEventRecord[]> {
