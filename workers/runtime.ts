@@ -200,7 +200,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       onRulesChanged: (institutionId) => enqueueRelinkInstitution(jobQueue, institutionId),
     });
     const qualityRepository = new QualityRepository(db.pool);
-    const quality = new QualityService({ repository: qualityRepository, onReject: (grade) => enqueueRejectionKos(jobQueue, grade.id) });
+    const quality = new QualityService({ repository: qualityRepository, audit, onReject: (grade) => enqueueRejectionKos(jobQueue, grade.id) });
     let reconciler: Reconciler | undefined;
     let criticalEscalation: CriticalEscalation | undefined;
     let closing: Promise<void> | undefined;

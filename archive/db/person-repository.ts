@@ -37,7 +37,23 @@ export interface LinkSuggestion {
   reason: 'identifier-conflict' | 'same-name-birth-date-sex';
   conflicts: string[];
   institutionIds: [string, string];
+  /** The two records as the reviewer compares them side by side, `patientPk`'s first. */
+  records: [SuggestedRecord, SuggestedRecord];
   createdAt: Date;
+}
+
+/** A record of a suggestion, as the review queue shows it: who it names, where, and its person now. */
+export interface SuggestedRecord {
+  patientPk: string;
+  personId: string | null;
+  patientId: string;
+  patientName: DicomJsonPersonName | null;
+  /** YYYY-MM-DD */
+  birthDate: string | null;
+  sex: string | null;
+  institutionId: string;
+  institutionName: string;
+  studyCount: number;
 }
 
 /** A study of a person, as the person page and the lookup answer it. */
@@ -49,8 +65,12 @@ export interface PersonStudy {
   accessionNumber: string | null;
   description: string | null;
   modalities: string[];
+  /** Body Part Examined of its series, upper case, each once. */
+  bodyParts: string[];
   institutionId: string;
   institutionName: string;
+  /** Where its report stands (preliminary, final, amended); null while there is none signed. */
+  reportStatus: string | null;
 }
 
 const PATIENT_FACTS = `p.id::text AS "patientPk", p.institution_id::text AS "institutionId", p.patient_name AS "patientName",
@@ -204,11 +224,15 @@ export class PersonRepository {
     );
   }
 
-  /** Open suggestions, oldest first; with institutionIds, only those involving one of them. */
+  /** Open suggestions, oldest first, each with its two records; with institutionIds, only those involving one of them. */
   async openSuggestions(institutionIds: readonly string[] | null, limit: number): Promise<LinkSuggestion[]> {
+    const record = (alias: string) => `json_build_object('patientPk', ${alias}.id::text, 'personId', (SELECT person_id::text FROM person_links WHERE patient_pk = ${alias}.id),
+      'patientId', ${alias}.patient_id, 'patientName', ${alias}.patient_name, 'birthDate', to_char(${alias}.birth_date, 'YYYY-MM-DD'), 'sex', ${alias}.sex,
+      'institutionId', ${alias}.institution_id::text, 'institutionName', (SELECT name FROM institutions WHERE id = ${alias}.institution_id),
+      'studyCount', (SELECT count(*) FROM studies WHERE patient_pk = ${alias}.id))`;
     const { rows } = await this.pool.query<LinkSuggestion>(
       `SELECT s.id::text, s.patient_pk::text AS "patientPk", s.other_patient_pk::text AS "otherPatientPk", s.reason, s.conflicts,
-              ARRAY[a.institution_id::text, b.institution_id::text] AS "institutionIds", s.created_at AS "createdAt"
+              ARRAY[a.institution_id::text, b.institution_id::text] AS "institutionIds", json_build_array(${record('a')}, ${record('b')}) AS records, s.created_at AS "createdAt"
        FROM person_link_suggestions s JOIN patients a ON a.id = s.patient_pk JOIN patients b ON b.id = s.other_patient_pk
        WHERE s.status = 'open' AND ($1::bigint[] IS NULL OR a.institution_id = ANY($1) OR b.institution_id = ANY($1))
        ORDER BY s.created_at, s.id LIMIT $2`,
@@ -264,13 +288,25 @@ export class PersonRepository {
     const visible = visibilityCondition(visibility, (value) => `$${values.push(value)}`) ?? 'true';
     const { rows } = await this.pool.query<PersonStudy>(
       `SELECT l.person_id::text AS "personId", st.study_instance_uid AS "studyInstanceUid", to_char(st.study_date, 'YYYY-MM-DD') AS "studyDate",
-              st.accession_number AS "accessionNumber", st.description, st.modalities, st.institution_id::text AS "institutionId", i.name AS "institutionName"
+              st.accession_number AS "accessionNumber", st.description, st.modalities,
+              ARRAY(SELECT DISTINCT upper(se.body_part) FROM series se WHERE se.study_pk = st.id AND se.body_part <> '' ORDER BY 1) AS "bodyParts",
+              st.institution_id::text AS "institutionId", i.name AS "institutionName",
+              (SELECT r.status FROM reports r WHERE r.study_instance_uid = st.study_instance_uid AND r.status <> 'draft') AS "reportStatus"
        FROM person_links l JOIN patients p ON p.id = l.patient_pk JOIN studies st ON st.patient_pk = p.id JOIN institutions i ON i.id = st.institution_id
        WHERE l.person_id = ANY ($1::bigint[]) AND ${visible}
        ORDER BY st.study_date DESC NULLS LAST, st.id DESC LIMIT 1000`,
       values,
     );
     return rows;
+  }
+
+  /** The person a study's patient record is linked to, or null while it is not linked. */
+  async personOfStudy(studyInstanceUid: string): Promise<string | null> {
+    const { rows } = await this.pool.query<{ personId: string }>(
+      'SELECT l.person_id::text AS "personId" FROM studies st JOIN person_links l ON l.patient_pk = st.patient_pk WHERE st.study_instance_uid = $1',
+      [studyInstanceUid],
+    );
+    return rows[0]?.personId ?? null;
   }
 
   /** Persons whose records carry this hash. */

@@ -79,6 +79,24 @@ export class QualityRepository {
     return rows[0]?.configuration ?? null;
   }
 
+  /** Stores a centre's configuration, validated by the caller (qcConfigurationSchema); who changed it is the audit trail's. */
+  async saveConfiguration(institutionId: string, configuration: unknown): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO qc_configurations (institution_id, configuration) VALUES ($1, $2)
+       ON CONFLICT (institution_id) DO UPDATE SET configuration = EXCLUDED.configuration, updated_at = now()`,
+      [institutionId, JSON.stringify(configuration)],
+    );
+  }
+
+  /** The centres' own configurations among these institutions (one query), keyed by institution. */
+  async configurationsOf(institutionIds: readonly string[]): Promise<Map<string, unknown>> {
+    const { rows } = await this.pool.query<{ institutionId: string; configuration: unknown }>(
+      'SELECT institution_id::text AS "institutionId", configuration FROM qc_configurations WHERE institution_id = ANY($1::bigint[])',
+      [institutionIds],
+    );
+    return new Map(rows.map((row) => [row.institutionId, row.configuration]));
+  }
+
   async series(studyInstanceUid: string, seriesInstanceUid: string): Promise<GradableSeries | null> {
     const { rows } = await this.pool.query<GradableSeries>(
       `SELECT st.id::text AS "studyPk", se.id::text AS "seriesPk", st.study_instance_uid AS "studyInstanceUid", se.series_instance_uid AS "seriesInstanceUid",
@@ -132,6 +150,13 @@ export class QualityRepository {
   /** Every grade of a study, current and superseded, oldest first. */
   async gradesOfStudy(studyInstanceUid: string): Promise<StoredQcGrade[]> {
     const { rows } = await this.pool.query<GradeRow>(`${GRADE_SELECT} WHERE st.study_instance_uid = $1 ORDER BY g.graded_at, g.id`, [studyInstanceUid]);
+    return rows.map(gradeOf);
+  }
+
+  /** The current grade of every graded series of these studies. */
+  async currentGradesOfStudies(studyInstanceUids: readonly string[]): Promise<StoredQcGrade[]> {
+    if (studyInstanceUids.length === 0) return [];
+    const { rows } = await this.pool.query<GradeRow>(`${GRADE_SELECT} WHERE st.study_instance_uid = ANY ($1::text[]) AND g.superseded_by IS NULL`, [studyInstanceUids]);
     return rows.map(gradeOf);
   }
 

@@ -188,6 +188,13 @@ export class PersonService {
     return studies;
   }
 
+  /** The person of a study the caller sees (the access policy has checked the study); 404 while its record is not linked. */
+  async personOfStudy(studyInstanceUid: string): Promise<string> {
+    const personId = await this.deps.repository.personOfStudy(studyInstanceUid);
+    if (!personId) throw new PersonRefusal(404, `the patient of study ${studyInstanceUid} is not linked to a person yet`);
+    return personId;
+  }
+
   /** The record, when the actor administers its institution (404 alike for no record and not theirs: a 403 would confirm it exists); its current link. */
   async #recordInScope(actor: Actor, patientPk: string, reason: string) {
     requireReason(reason);

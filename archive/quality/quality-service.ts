@@ -1,6 +1,8 @@
 import dcmjs from 'dcmjs';
 import { z } from 'zod';
+import type { Actor } from '../access/administration.ts';
 import type { Principal } from '../access/policy.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
 import type { QualityRepository, StoredQcGrade } from '../db/quality-repository.ts';
 import { applyVetoes, DEFAULT_QC_CONFIGURATION, defectsForModality, gradeRank, qcConfigurationSchema, scaleForModality, type QcConfiguration, type QcDefect, type QcGrade, type QcScale } from './qc-scales.ts';
 
@@ -15,7 +17,7 @@ export type GradeRequest = z.input<typeof gradeRequestSchema>;
 /** A grading refused, with the HTTP status it answers and a reason a grader can act on. */
 export class QualityRefusal extends Error {
   constructor(
-    readonly httpStatus: 400 | 404,
+    readonly httpStatus: 400 | 403 | 404,
     readonly reason: string,
   ) {
     super(reason);
@@ -37,6 +39,13 @@ export interface StudyQuality {
   history: StoredQcGrade[];
 }
 
+/** A centre's QC configuration as its administrator edits it: its own (`custom`), or the shipped defaults it grades on until it saves one. */
+export interface CentreQcConfiguration {
+  institutionId: string;
+  custom: boolean;
+  configuration: QcConfiguration;
+}
+
 const { DicomMetaDictionary } = (dcmjs as unknown as { data: { DicomMetaDictionary: { uid(): string } } }).data;
 
 /**
@@ -47,12 +56,51 @@ const { DicomMetaDictionary } = (dcmjs as unknown as { data: { DicomMetaDictiona
  * the job that writes it (workers/jobs/write-rejection-kos.ts).
  */
 export class QualityService {
-  constructor(private readonly deps: { repository: QualityRepository; onReject: (grade: StoredQcGrade) => Promise<void> }) {}
+  constructor(private readonly deps: { repository: QualityRepository; audit: AuditLog; onReject: (grade: StoredQcGrade) => Promise<void> }) {}
 
   /** The grader's centre's configuration, or the shipped defaults when it has none. */
   async configurationFor(institutionId: string | null): Promise<QcConfiguration> {
     const stored = institutionId ? await this.deps.repository.configurationOf(institutionId) : null;
     return stored ? qcConfigurationSchema.parse(stored) : DEFAULT_QC_CONFIGURATION;
+  }
+
+  /**
+   * The configuration of the administrator's own centre: a QC centre's scales and defects are its
+   * institution's (its graders grade on them), so the one who administers that institution keeps
+   * them. A system administrator belongs to no centre and is refused (403), as is anyone without one.
+   */
+  async centreConfiguration(actor: Actor): Promise<CentreQcConfiguration> {
+    const institutionId = centreOf(actor);
+    const stored = await this.deps.repository.configurationOf(institutionId);
+    return { institutionId, custom: stored !== null, configuration: stored ? qcConfigurationSchema.parse(stored) : DEFAULT_QC_CONFIGURATION };
+  }
+
+  /** Validates (zod's reasons as a 400) and stores the centre's configuration; audited as an administrative change. */
+  async setCentreConfiguration(actor: Actor, input: unknown): Promise<CentreQcConfiguration> {
+    const institutionId = centreOf(actor);
+    const parsed = qcConfigurationSchema.safeParse(input);
+    if (!parsed.success) throw new QualityRefusal(400, parsed.error.issues.map((issue) => `${issue.path.join('.') || 'configuration'}: ${issue.message}`).join('; '));
+    await this.deps.repository.saveConfiguration(institutionId, parsed.data);
+    await this.deps.audit.record({
+      eventType: 'admin-change',
+      action: 'U',
+      outcome: 0,
+      userName: actor.username,
+      userRole: actor.role,
+      institutionId,
+      sourceAddress: actor.sourceAddress,
+      detail: { change: 'qc-configuration', institutionId, scales: parsed.data.scales.map((scale) => scale.id), defects: parsed.data.defects.length },
+    });
+    return { institutionId, custom: true, configuration: parsed.data };
+  }
+
+  /** The configurations of several centres at once (the HR mark of a page of studies graded by several). */
+  async configurationsFor(institutionIds: readonly string[]): Promise<Map<string, QcConfiguration>> {
+    const stored = await this.deps.repository.configurationsOf(institutionIds);
+    return new Map(institutionIds.map((institutionId) => {
+      const own = stored.get(institutionId);
+      return [institutionId, own ? qcConfigurationSchema.parse(own) : DEFAULT_QC_CONFIGURATION];
+    }));
   }
 
   async catalogue(modality: string, institutionId: string | null): Promise<QcCatalogue> {
@@ -103,14 +151,36 @@ export class QualityService {
     const configuration = await this.configurationFor(institutionId);
     return { studyInstanceUid, studyGrade: worstGrade(configuration, current), current, history };
   }
+
+  /** The grades of many studies at once (a person's timeline), each its worst series' current grade; ungraded studies are absent. */
+  async studyGrades(studyInstanceUids: readonly string[], institutionId: string | null): Promise<Map<string, NonNullable<StudyQuality['studyGrade']>>> {
+    const current = await this.deps.repository.currentGradesOfStudies(studyInstanceUids);
+    const configuration = await this.configurationFor(institutionId);
+    const byStudy = new Map<string, StoredQcGrade[]>();
+    for (const grade of current) byStudy.set(grade.studyInstanceUid, [...(byStudy.get(grade.studyInstanceUid) ?? []), grade]);
+    const grades = new Map<string, NonNullable<StudyQuality['studyGrade']>>();
+    for (const [study, ofStudy] of byStudy) {
+      const grade = worstGrade(configuration, ofStudy);
+      if (grade) grades.set(study, grade);
+    }
+    return grades;
+  }
 }
+
+function centreOf(actor: Actor): string {
+  if (!actor.institutionId) throw new QualityRefusal(403, 'a QC configuration belongs to a centre: sign in as the administrator of the centre whose configuration it is');
+  return actor.institutionId;
+}
+
+/** What comparing grades needs of a series' current grade. */
+export type GradeFacts = Pick<StoredQcGrade, 'scaleId' | 'gradeCode' | 'reject'>;
 
 /**
  * The study's grade: its worst series'. Series on different scales (a study with CT and DX) are
  * compared by their place in their own scale, a reject always the worst; a grade whose scale the
  * centre no longer has is left out rather than guessed at.
  */
-function worstGrade(configuration: QcConfiguration, current: readonly StoredQcGrade[]): StudyQuality['studyGrade'] {
+export function worstGrade(configuration: QcConfiguration, current: readonly GradeFacts[]): StudyQuality['studyGrade'] {
   let worst: { severity: number; scale: QcScale; code: string } | null = null;
   for (const grade of current) {
     const scale = configuration.scales.find((candidate) => candidate.id === grade.scaleId);

@@ -1,4 +1,5 @@
 import type { Request, RequestHandler, Response } from 'express';
+import type { Actor } from '../../archive/access/administration.ts';
 import { hasPermission, parsePurpose, visibilityFor, type Permission, type Principal, type Visibility } from '../../archive/access/policy.ts';
 import { auditPatientId, type AuditAction, type AuditEventType } from '../../archive/audit/audit-event.ts';
 import type { StudyOwnership } from '../../archive/db/query-repository.ts';
@@ -120,6 +121,10 @@ const RULES: readonly RouteRule[] = [
   { methods: ['POST'], path: /^\/api\/person-(links|unlinks|merges)$/, requires: 'manage-persons' },
   { methods: ['POST'], path: /^\/api\/person-suggestions\/[^/]+\/dismissal$/, requires: 'manage-persons' },
   { methods: [...GET, 'PUT'], path: /^\/api\/admin\/institutions\/[^/]+\/identifier-rules$/, requires: 'manage-institution' },
+  // The person of a study (the study list's way to a person's page): the study's visibility is checked as for its other routes
+  { methods: GET, path: new RegExp(`^/api/studies/${UID}/person$`), requires: 'read-images', audit: { eventType: 'query', action: 'E' } },
+  // A QC centre's scales and defect catalogue: its institution administrator's (QualityService checks whose); no patient data
+  { methods: [...GET, 'PUT'], path: /^\/api\/admin\/quality-configuration$/, requires: 'manage-institution' },
   // Administration and audit
   { methods: [...GET, 'POST'], path: /^\/api\/(stats|jobs|jobs\/retry)$/, requires: 'manage-system' },
   { methods: [...GET, 'POST', 'PATCH', 'DELETE'], path: /^\/api\/admin\/(regions|institutions)(\/[^/]+)?$/, requires: 'manage-system' },
@@ -147,6 +152,12 @@ export function accessOf(response: Response): RequestAccess {
   const access = response.locals.access as RequestAccess | undefined;
   if (!access) throw new Error('route reached without access control');
   return access;
+}
+
+/** Who makes an administrative change, as the services that audit one want them. */
+export function actorOf(request: Request, response: Response): Actor {
+  const { principal } = accessOf(response);
+  return { username: principal.username, role: principal.role, institutionId: principal.institutionId, sourceAddress: request.ip };
 }
 
 /** What a patient-data handler found, for its audit event: the studies (and patient) it returned or stored. */

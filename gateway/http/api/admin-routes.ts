@@ -1,7 +1,7 @@
 import express, { Router, type Request, type Response } from 'express';
-import { Administration, AdministrationError, type Actor } from '../../../archive/access/administration.ts';
+import { Administration, AdministrationError } from '../../../archive/access/administration.ts';
 import type { Runtime } from '../../../workers/runtime.ts';
-import { accessOf } from '../access.ts';
+import { actorOf } from '../access.ts';
 import { HttpProblem } from '../problem.ts';
 
 /**
@@ -12,10 +12,6 @@ import { HttpProblem } from '../problem.ts';
 export function adminRoutes(runtime: Runtime, administration: Administration): Router {
   const router = Router({ caseSensitive: true });
   router.use(express.json({ limit: '64kb' }));
-  const actor = (request: Request, response: Response): Actor => {
-    const { principal } = accessOf(response);
-    return { username: principal.username, role: principal.role, institutionId: principal.institutionId, sourceAddress: request.ip };
-  };
   const handle = (work: (request: Request, response: Response) => Promise<unknown>, status = 200) => async (request: Request, response: Response) => {
     try {
       const result = await work(request, response);
@@ -31,18 +27,18 @@ export function adminRoutes(runtime: Runtime, administration: Administration): R
   const id = (request: Request) => String(request.params.id);
 
   router.get('/admin/regions', handle(() => administration.listRegions()));
-  router.post('/admin/regions', handle((request, response) => administration.createRegion(actor(request, response), request.body), 201));
+  router.post('/admin/regions', handle((request, response) => administration.createRegion(actorOf(request, response), request.body), 201));
   router.get('/admin/institutions', handle(() => administration.listInstitutions()));
-  router.post('/admin/institutions', handle((request, response) => administration.createInstitution(actor(request, response), request.body), 201));
-  router.get('/admin/peers', handle((request, response) => administration.listPeers(actor(request, response))));
-  router.post('/admin/peers', handle((request, response) => administration.createPeer(actor(request, response), request.body), 201));
-  router.patch('/admin/peers/:id', handle((request, response) => administration.updatePeer(actor(request, response), id(request), request.body)));
-  router.delete('/admin/peers/:id', handle((request, response) => administration.deletePeer(actor(request, response), id(request))));
-  router.get('/admin/users', handle((request, response) => administration.listUsers(actor(request, response))));
-  router.post('/admin/users', handle((request, response) => administration.createUser(actor(request, response), request.body), 201));
-  router.patch('/admin/users/:id', handle((request, response) => administration.updateUser(actor(request, response), id(request), request.body)));
-  router.get('/admin/tokens', handle((request, response) => administration.listTokens(actor(request, response))));
-  router.post('/admin/tokens', handle((request, response) => administration.createToken(actor(request, response), request.body), 201));
-  router.delete('/admin/tokens/:id', handle((request, response) => administration.revokeToken(actor(request, response), id(request))));
+  router.post('/admin/institutions', handle((request, response) => administration.createInstitution(actorOf(request, response), request.body), 201));
+  router.get('/admin/peers', handle((request, response) => administration.listPeers(actorOf(request, response))));
+  router.post('/admin/peers', handle((request, response) => administration.createPeer(actorOf(request, response), request.body), 201));
+  router.patch('/admin/peers/:id', handle((request, response) => administration.updatePeer(actorOf(request, response), id(request), request.body)));
+  router.delete('/admin/peers/:id', handle((request, response) => administration.deletePeer(actorOf(request, response), id(request))));
+  router.get('/admin/users', handle((request, response) => administration.listUsers(actorOf(request, response))));
+  router.post('/admin/users', handle((request, response) => administration.createUser(actorOf(request, response), request.body), 201));
+  router.patch('/admin/users/:id', handle((request, response) => administration.updateUser(actorOf(request, response), id(request), request.body)));
+  router.get('/admin/tokens', handle((request, response) => administration.listTokens(actorOf(request, response))));
+  router.post('/admin/tokens', handle((request, response) => administration.createToken(actorOf(request, response), request.body), 201));
+  router.delete('/admin/tokens/:id', handle((request, response) => administration.revokeToken(actorOf(request, response), id(request))));
   return router;
 }

@@ -1,8 +1,8 @@
-import express, { Router, type Request, type Response } from 'express';
-import type { Actor } from '../../../archive/access/administration.ts';
+import express, { Router } from 'express';
 import { PersonRefusal } from '../../../archive/person/person-service.ts';
 import type { Runtime } from '../../../workers/runtime.ts';
-import { accessOf, noteAudited } from '../access.ts';
+import { accessOf, actorOf, noteAudited } from '../access.ts';
+import { isUid } from '../dicomweb/urls.ts';
 import { answeringRefusals, HttpProblem } from '../problem.ts';
 
 const TITLES = { 400: 'problem.badRequest', 403: 'problem.forbidden', 404: 'problem.notFound' } as const;
@@ -18,10 +18,6 @@ export function personRoutes(runtime: Runtime): Router {
   const body = express.json({ limit: '16kb' });
 
   const answering = answeringRefusals(PersonRefusal, TITLES);
-  const actor = (request: Request, response: Response): Actor => {
-    const { principal } = accessOf(response);
-    return { username: principal.username, role: principal.role, institutionId: principal.institutionId, sourceAddress: request.ip };
-  };
   const text = (value: unknown, name: string): string => {
     if (typeof value !== 'string' || value.trim() === '') throw new HttpProblem(400, 'problem.badRequest', `${name} is required`);
     return value;
@@ -42,19 +38,32 @@ export function personRoutes(runtime: Runtime): Router {
     }),
   );
 
+  // The person page's timeline: each study with its QC grade (on the caller's centre's scales, as
+  // the grading screen shows them).
   router.get(
     '/persons/:id',
     answering(async (request, response) => {
-      const studies = await service.studiesOf(id(request.params.id, 'person'), accessOf(response).visibility);
+      const { visibility, principal } = accessOf(response);
+      const studies = await service.studiesOf(id(request.params.id, 'person'), visibility);
+      const grades = await runtime.quality.studyGrades(studies.map((study) => study.studyInstanceUid), principal.institutionId);
       noteAudited(response, { studyUids: studies.map((study) => study.studyInstanceUid), detail: { personId: request.params.id } });
-      response.json({ personId: request.params.id, studies });
+      response.json({ personId: request.params.id, studies: studies.map((study) => ({ ...study, qcGrade: grades.get(study.studyInstanceUid) ?? null })) });
+    }),
+  );
+
+  router.get(
+    '/studies/:study/person',
+    answering(async (request, response) => {
+      const study = request.params.study;
+      if (typeof study !== 'string' || !isUid(study)) throw new HttpProblem(400, 'problem.badRequest', `${JSON.stringify(study)} is not a study UID`);
+      response.json({ personId: await service.personOfStudy(study) });
     }),
   );
 
   router.get(
     '/person-suggestions',
     answering(async (request, response) => {
-      const suggestions = await service.openSuggestions(actor(request, response));
+      const suggestions = await service.openSuggestions(actorOf(request, response));
       noteAudited(response, { detail: { suggestionIds: suggestions.map((suggestion) => suggestion.id) } });
       response.json(suggestions);
     }),
@@ -64,7 +73,7 @@ export function personRoutes(runtime: Runtime): Router {
     '/person-links',
     body,
     answering(async (request, response) => {
-      await service.linkManually(actor(request, response), id(request.body?.patientPk, 'patientPk'), id(request.body?.personId, 'personId'), text(request.body?.reason, 'reason'));
+      await service.linkManually(actorOf(request, response), id(request.body?.patientPk, 'patientPk'), id(request.body?.personId, 'personId'), text(request.body?.reason, 'reason'));
       response.status(204).end();
     }),
   );
@@ -73,7 +82,7 @@ export function personRoutes(runtime: Runtime): Router {
     '/person-unlinks',
     body,
     answering(async (request, response) => {
-      const personId = await service.unlink(actor(request, response), id(request.body?.patientPk, 'patientPk'), text(request.body?.reason, 'reason'));
+      const personId = await service.unlink(actorOf(request, response), id(request.body?.patientPk, 'patientPk'), text(request.body?.reason, 'reason'));
       response.status(200).json({ personId });
     }),
   );
@@ -82,7 +91,7 @@ export function personRoutes(runtime: Runtime): Router {
     '/person-merges',
     body,
     answering(async (request, response) => {
-      await service.merge(actor(request, response), id(request.body?.intoPersonId, 'intoPersonId'), id(request.body?.fromPersonId, 'fromPersonId'), text(request.body?.reason, 'reason'));
+      await service.merge(actorOf(request, response), id(request.body?.intoPersonId, 'intoPersonId'), id(request.body?.fromPersonId, 'fromPersonId'), text(request.body?.reason, 'reason'));
       response.status(204).end();
     }),
   );
@@ -91,7 +100,7 @@ export function personRoutes(runtime: Runtime): Router {
     '/person-suggestions/:id/dismissal',
     body,
     answering(async (request, response) => {
-      await service.dismissSuggestion(actor(request, response), id(request.params.id, 'suggestion'), text(request.body?.reason, 'reason'));
+      await service.dismissSuggestion(actorOf(request, response), id(request.params.id, 'suggestion'), text(request.body?.reason, 'reason'));
       response.status(204).end();
     }),
   );
@@ -99,7 +108,7 @@ export function personRoutes(runtime: Runtime): Router {
   router.get(
     '/admin/institutions/:id/identifier-rules',
     answering(async (request, response) => {
-      response.json(await service.identifierRules(actor(request, response), id(request.params.id, 'institution')));
+      response.json(await service.identifierRules(actorOf(request, response), id(request.params.id, 'institution')));
     }),
   );
 
@@ -107,7 +116,7 @@ export function personRoutes(runtime: Runtime): Router {
     '/admin/institutions/:id/identifier-rules',
     body,
     answering(async (request, response) => {
-      response.json(await service.setIdentifierRules(actor(request, response), id(request.params.id, 'institution'), request.body));
+      response.json(await service.setIdentifierRules(actorOf(request, response), id(request.params.id, 'institution'), request.body));
     }),
   );
   return router;

@@ -1,11 +1,11 @@
 import express, { Router } from 'express';
 import { QualityRefusal } from '../../../archive/quality/quality-service.ts';
 import type { Runtime } from '../../../workers/runtime.ts';
-import { accessOf, noteAudited } from '../access.ts';
+import { accessOf, actorOf, noteAudited } from '../access.ts';
 import { isUid } from '../dicomweb/urls.ts';
 import { answeringRefusals, HttpProblem } from '../problem.ts';
 
-const TITLES = { 400: 'problem.badRequest', 404: 'problem.notFound' } as const;
+const TITLES = { 400: 'problem.badRequest', 403: 'problem.forbidden', 404: 'problem.notFound' } as const;
 
 /**
  * Image QC grading (质控评级), thin: parse, call the quality service, note what the audit event
@@ -48,6 +48,20 @@ export function qualityRoutes(runtime: Runtime): Router {
     answering(async (request, response) => {
       const study = uidParameter(request.params.study, 'study');
       response.json(await service.studyQuality(study, accessOf(response).principal.institutionId));
+    }),
+  );
+  // The centre's scales and defect catalogue: its administrator's (the service checks whose).
+  router.get(
+    '/admin/quality-configuration',
+    answering(async (request, response) => {
+      response.json(await service.centreConfiguration(actorOf(request, response)));
+    }),
+  );
+  router.put(
+    '/admin/quality-configuration',
+    express.json({ limit: '256kb' }),
+    answering(async (request, response) => {
+      response.json(await service.setCentreConfiguration(actorOf(request, response), request.body));
     }),
   );
   return router;
