@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_SHARE_LINK_SETTINGS, type ShareLinkSettings } from './reading/share-links.ts';
+import { DEFAULT_STATISTICS_CONFIG, statisticsConfigSchema, type StatisticsConfig } from './statistics/statistics-config.ts';
 
 /**
  * Configuration is read from the environment once, at start-up, and validated here so that a
@@ -80,7 +81,21 @@ const environmentSchema = z.object({
   // The person index's identifier keys (archive/person/person-keys.ts): 32 bytes each, base64.
   YINGYUN_PERSON_HASH_KEY: optionalText.pipe(z.string().base64().optional()),
   YINGYUN_PERSON_ENCRYPTION_KEY: optionalText.pipe(z.string().base64().optional()),
+  // The region's statistics definitions (archive/statistics/statistics-config.ts) as JSON: fields given replace the defaults.
+  YINGYUN_STATISTICS: optionalText,
 });
+
+function parseStatisticsConfig(text: string): StatisticsConfig {
+  let given: unknown;
+  try {
+    given = JSON.parse(text);
+  } catch {
+    throw new ConfigError('invalid configuration: YINGYUN_STATISTICS is not JSON');
+  }
+  const parsed = statisticsConfigSchema.safeParse({ ...DEFAULT_STATISTICS_CONFIG, ...(typeof given === 'object' && given !== null ? given : {}) });
+  if (!parsed.success) throw new ConfigError(`invalid configuration: YINGYUN_STATISTICS: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`);
+  return parsed.data;
+}
 
 export interface S3Config {
   endpoint: string;
@@ -129,6 +144,8 @@ export interface Config {
   webhookAllowLoopback: boolean;
   /** The person index's identifier keys when configured; otherwise generated once into the data folder. */
   personKeys?: { matching: Buffer; encryption: Buffer };
+  /** The region's statistics definitions; absent: the shipped defaults. */
+  statistics?: StatisticsConfig;
   databaseUrl?: string;
   redisUrl?: string;
   s3?: S3Config;
@@ -188,7 +205,9 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
   if (personKeys && (personKeys.matching.length !== 32 || personKeys.encryption.length !== 32 || personKeys.matching.equals(personKeys.encryption))) {
     throw new ConfigError('invalid configuration: YINGYUN_PERSON_HASH_KEY and YINGYUN_PERSON_ENCRYPTION_KEY are two different 32-byte keys in base64 (openssl rand -base64 32)');
   }
+  const statistics = env.YINGYUN_STATISTICS === undefined ? undefined : parseStatisticsConfig(env.YINGYUN_STATISTICS);
   return {
+    ...(statistics ? { statistics } : {}),
     dataDir: path.resolve(env.YINGYUN_DATA_DIR),
     http: {
       host: env.YINGYUN_HTTP_HOST,

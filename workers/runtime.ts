@@ -52,6 +52,9 @@ import { Reconciler } from './reconciler.ts';
 import { QualityRepository } from '../archive/db/quality-repository.ts';
 import { enqueueRejectionKos, writeRejectionKosJob } from './jobs/write-rejection-kos.ts';
 import { QualityService } from '../archive/quality/quality-service.ts';
+import { StatisticsRepository } from '../archive/db/statistics-repository.ts';
+import { DEFAULT_STATISTICS_CONFIG } from '../archive/statistics/statistics-config.ts';
+import { StatisticsService } from '../archive/statistics/statistics-service.ts';
 import { PersonRepository } from '../archive/db/person-repository.ts';
 import { IdentifierProtection } from '../archive/person/identifier-protection.ts';
 import { loadPersonKeys } from '../archive/person/person-keys.ts';
@@ -96,6 +99,8 @@ export interface Runtime {
   persons: PersonService;
   /** Image QC grading (质控): grades per series, the study's worst, rejection KOS (issue 16). */
   quality: QualityService;
+  /** The region's statistics (甲片率, 互认率, turnaround…) from the rollups kept by migration 022's triggers (issue 16). */
+  statistics: StatisticsService;
   /** Stops workers (finishing running jobs), then closes the queue and the database. */
   close(): Promise<void>;
 }
@@ -257,6 +262,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       criticalFindings,
       persons,
       quality,
+      statistics: new StatisticsService({ repository: new StatisticsRepository(db.pool), institutions, config: config.statistics ?? DEFAULT_STATISTICS_CONFIG }),
       close() {
         closing ??= (async () => {
           await reconciler?.stop();

@@ -29,6 +29,8 @@ export const PERMISSIONS = [
   'grade-quality',
   /** Decide the person index's links: link, unlink and merge patient records, review suggestions (of one's own institution's records). */
   'manage-persons',
+  /** See the region's statistics (甲片率, 互认率…) of the institutions one's scope reaches, and the studies behind them. */
+  'view-statistics',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -36,11 +38,11 @@ export type Permission = (typeof PERMISSIONS)[number];
 // auditors see no patient images. System administrators keep image access because quarantined
 // studies (from unregistered senders) have nobody else to look at them; every access is audited.
 const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
-  system_admin: ['read-images', 'store', 'manage-workitems', 'request-reading', 'export', 'manage-institution', 'manage-system', 'manage-persons'],
-  institution_admin: ['store', 'manage-institution', 'manage-persons'],
+  system_admin: ['read-images', 'store', 'manage-workitems', 'request-reading', 'export', 'manage-institution', 'manage-system', 'manage-persons', 'view-statistics'],
+  institution_admin: ['store', 'manage-institution', 'manage-persons', 'view-statistics'],
   radiologist: ['read-images', 'store', 'manage-workitems', 'request-reading', 'write-reports', 'export'],
   referring_doctor: ['read-images', 'request-reading'],
-  qc_staff: ['read-images', 'grade-quality'],
+  qc_staff: ['read-images', 'grade-quality', 'view-statistics'],
   auditor: ['read-audit'],
 };
 

@@ -130,6 +130,28 @@ const catalogue = {
   'recognition.reason.beyond-validity': { en: 'Done too long ago to be of value', zh: '检查时间距今较长，已无参考价值' },
   'recognition.reason.patient-request': { en: 'The patient or family asks for a new examination', zh: '患者或其亲属要求进一步检查' },
   'recognition.reason.physician-judgement': { en: 'The physician judges a new examination necessary', zh: '诊治医师认为有必要再次检查' },
+  // The region's statistics (archive/statistics): dimensions, figures and the exports' labels.
+  'statistics.sheet': { en: 'Statistics', zh: '统计' },
+  'statistics.total': { en: 'Total', zh: '合计' },
+  'statistics.dimension.institution': { en: 'Institution', zh: '医疗机构' },
+  'statistics.dimension.modality': { en: 'Modality', zh: '检查类型' },
+  'statistics.dimension.technologist': { en: 'Technologist', zh: '技师' },
+  'statistics.dimension.month': { en: 'Month', zh: '月份' },
+  'statistics.figure.studies': { en: 'Studies received', zh: '检查数' },
+  'statistics.figure.graded': { en: 'Studies QC-graded', zh: '质控评级数' },
+  'statistics.figure.grade': { en: 'Grade', zh: '等级' },
+  'statistics.figure.aGradeRate': { en: 'A-grade rate (%)', zh: '甲片率（%）' },
+  'statistics.figure.reportsFinal': { en: 'Final reports', zh: '终审报告数' },
+  'statistics.figure.reportQcRate': { en: 'Report QC conforming rate (%)', zh: '报告质控符合率（%）' },
+  'statistics.figure.reportQcGradedShare': { en: 'Reports QC-graded (%)', zh: '报告质控抽查率（%）' },
+  'statistics.figure.turnaroundMedian': { en: 'Report turnaround, median (min)', zh: '报告时长中位数（分钟）' },
+  'statistics.figure.turnaroundP90': { en: 'Report turnaround, 90th percentile (min)', zh: '报告时长第90百分位（分钟）' },
+  'statistics.figure.eligibleViewed': { en: 'Eligible priors viewed', zh: '可互认检查调阅数' },
+  'statistics.figure.recognised': { en: 'Recognised', zh: '互认数' },
+  'statistics.figure.recognitionRate': { en: 'Recognition rate (%)', zh: '互认率（%）' },
+  'statistics.figure.notRecognised': { en: 'Not recognised', zh: '未互认数' },
+  'statistics.figure.repeatsAvoided': { en: 'Repeat examinations avoided', zh: '减少重复检查（人次）' },
+  'statistics.figure.costAvoided': { en: 'Cost avoided (yuan)', zh: '节约费用（元）' },
 } as const;
 
 export type MessageKey = keyof typeof catalogue;

@@ -44,6 +44,7 @@ export const SERIES_LEVEL_TAGS = [
   '00080080', // InstitutionName
   '00081010', // StationName
   '0008103E', // SeriesDescription
+  '00081070', // OperatorsName: the technologist, for the region's statistics
   '00081040', // InstitutionalDepartmentName
   '00180015', // BodyPartExamined
   '0020000E', // SeriesInstanceUID

@@ -125,6 +125,10 @@ const RULES: readonly RouteRule[] = [
   { methods: GET, path: new RegExp(`^/api/studies/${UID}/person$`), requires: 'read-images', audit: { eventType: 'query', action: 'E' } },
   // A QC centre's scales and defect catalogue: its institution administrator's (QualityService checks whose); no patient data
   { methods: [...GET, 'PUT'], path: /^\/api\/admin\/quality-configuration$/, requires: 'manage-institution' },
+  // The region's statistics: figures hold no patient data; the drill-down lists studies, and an export leaves the system
+  { methods: GET, path: /^\/api\/statistics$/, requires: 'view-statistics' },
+  { methods: GET, path: /^\/api\/statistics\/drill-down$/, requires: 'view-statistics', audit: { eventType: 'query', action: 'E' } },
+  { methods: GET, path: /^\/api\/statistics\/export\.(csv|xlsx)$/, requires: 'view-statistics', audit: { eventType: 'export', action: 'R' } },
   // Administration and audit
   { methods: [...GET, 'POST'], path: /^\/api\/(stats|jobs|jobs\/retry)$/, requires: 'manage-system' },
   { methods: [...GET, 'POST', 'PATCH', 'DELETE'], path: /^\/api\/admin\/(regions|institutions)(\/[^/]+)?$/, requires: 'manage-system' },
@@ -382,7 +386,7 @@ function studyNamedBy(request: Request): string | undefined {
 }
 
 function describe(permission: Permission): string {
-  return { 'read-images': 'view patient images', store: 'store images', 'manage-workitems': 'create, claim or change workitems', 'request-reading': 'request remote reading', 'write-reports': 'write or sign reports', export: 'export studies', 'manage-institution': "manage an institution's users and peers", 'manage-system': 'administer the system', 'read-audit': 'read the audit trail', 'grade-quality': 'grade image quality', 'manage-persons': "link or unlink patients' records" }[permission];
+  return { 'read-images': 'view patient images', store: 'store images', 'manage-workitems': 'create, claim or change workitems', 'request-reading': 'request remote reading', 'write-reports': 'write or sign reports', export: 'export studies', 'manage-institution': "manage an institution's users and peers", 'manage-system': 'administer the system', 'read-audit': 'read the audit trail', 'grade-quality': 'grade image quality', 'manage-persons': "link or unlink patients' records", 'view-statistics': "see the region's statistics" }[permission];
 }
 
 function decodeHeader(value: string | undefined): string | undefined {

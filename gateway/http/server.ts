@@ -29,6 +29,7 @@ import { shareLinkRoutes } from './api/share-link-routes.ts';
 import { criticalFindingRoutes } from './api/critical-finding-routes.ts';
 import { qualityRoutes } from './api/quality-routes.ts';
 import { personRoutes } from './api/person-routes.ts';
+import { statisticsRoutes } from './api/statistics-routes.ts';
 import { filmRoutes } from './film/film-routes.ts';
 import { healthRoutes } from './health-routes.ts';
 import { HttpProblem, problemHandler } from './problem.ts';
@@ -125,6 +126,7 @@ export function createHttpApp(runtime: Runtime, isReady: () => boolean): express
   app.use('/api', criticalFindingRoutes(runtime));
   app.use('/api', qualityRoutes(runtime));
   app.use('/api', personRoutes(runtime));
+  app.use('/api', statisticsRoutes(runtime));
   app.use(filmRoutes(runtime));
   app.use(dicomWebRouter(runtime));
   app.use(viewerRoutes());
