@@ -52,6 +52,10 @@ import { Reconciler } from './reconciler.ts';
 import { QualityRepository } from '../archive/db/quality-repository.ts';
 import { enqueueRejectionKos, writeRejectionKosJob } from './jobs/write-rejection-kos.ts';
 import { QualityService } from '../archive/quality/quality-service.ts';
+import { QcWorklistRepository } from '../archive/db/qc-worklist-repository.ts';
+import { QcWorklistService } from '../archive/quality/qc-worklist-service.ts';
+import { imageHistogram } from '../archive/render/histogram.ts';
+import { checkStudyQualityJob } from './jobs/check-study-quality.ts';
 import { StatisticsRepository } from '../archive/db/statistics-repository.ts';
 import { DEFAULT_STATISTICS_CONFIG } from '../archive/statistics/statistics-config.ts';
 import { StatisticsService } from '../archive/statistics/statistics-service.ts';
@@ -99,6 +103,8 @@ export interface Runtime {
   persons: PersonService;
   /** Image QC grading (质控): grades per series, the study's worst, rejection KOS (issue 16). */
   quality: QualityService;
+  /** QC work lists (质控): technical checks at ingest, sampling rules, clinicians' flags, report QC grades (issue 16). */
+  qcWorklists: QcWorklistService;
   /** The region's statistics (甲片率, 互认率, turnaround…) from the rollups kept by migration 022's triggers (issue 16). */
   statistics: StatisticsService;
   /** Stops workers (finishing running jobs), then closes the queue and the database. */
@@ -206,6 +212,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
     });
     const qualityRepository = new QualityRepository(db.pool);
     const quality = new QualityService({ repository: qualityRepository, audit, onReject: (grade) => enqueueRejectionKos(jobQueue, grade.id) });
+    const qcWorklists = new QcWorklistService({ repository: new QcWorklistRepository(db.pool), grades: quality, audit, histogramOf: imageHistogram(renderer, store) });
     let reconciler: Reconciler | undefined;
     let criticalEscalation: CriticalEscalation | undefined;
     let closing: Promise<void> | undefined;
@@ -220,7 +227,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
           store,
           log: log.child({ component: 'report-pdf' }),
         }),
-        deliverCriticalWebhookJob(criticalFindings), linkPersonJob(persons), relinkInstitutionJob(persons),
+        deliverCriticalWebhookJob(criticalFindings), linkPersonJob(persons), relinkInstitutionJob(persons), checkStudyQualityJob(qcWorklists),
         writeRejectionKosJob({ quality: qualityRepository, ingest, log: log.child({ component: 'rejection-kos' }) })], config.workerConcurrency);
       reconciler = new Reconciler({
         receipts: jobs.receipts,
@@ -262,6 +269,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       criticalFindings,
       persons,
       quality,
+      qcWorklists,
       statistics: new StatisticsService({ repository: new StatisticsRepository(db.pool), institutions, config: config.statistics ?? DEFAULT_STATISTICS_CONFIG }),
       close() {
         closing ??= (async () => {

@@ -92,6 +92,13 @@ const RULES: readonly RouteRule[] = [
   { methods: GET, path: /^\/api\/quality\/scales\/[^/]+$/, requires: 'grade-quality' },
   { methods: GET, path: new RegExp(`^/api/studies/${UID}/quality-grades$`), requires: 'grade-quality', audit: { eventType: 'procedure-record', action: 'R' } },
   { methods: ['POST'], path: new RegExp(`^/api/studies/${UID}/series/${UID}/quality-grades$`), requires: 'grade-quality', audit: { eventType: 'procedure-record', action: 'C' } },
+  // QC work lists: the month's list names studies (a search); a centre's sampling rules and thresholds are its
+  // administrator's and hold no patient data; a clinician's flag and a report's QC grade are records of a procedure on the study
+  { methods: GET, path: /^\/api\/quality\/worklist$/, requires: 'grade-quality', audit: { eventType: 'query', action: 'E' } },
+  { methods: [...GET, 'PUT'], path: /^\/api\/quality\/worklist-settings$/, requires: 'manage-institution' },
+  { methods: ['POST'], path: new RegExp(`^/api/studies/${UID}/qc-flags$`), requires: 'read-images', audit: { eventType: 'procedure-record', action: 'C' } },
+  { methods: GET, path: new RegExp(`^/api/studies/${UID}/report-quality-grades$`), requires: 'grade-quality', audit: { eventType: 'procedure-record', action: 'R' } },
+  { methods: ['POST'], path: new RegExp(`^/api/studies/${UID}/report-quality-grades$`), requires: 'grade-quality', audit: { eventType: 'procedure-record', action: 'C' } },
   // FHIR R4 read access: the same scopes as QIDO-RS; the CapabilityStatement is public, as FHIR clients expect
   { methods: GET, path: /^\/fhir\/metadata$/, requires: 'public' },
   { methods: GET, path: /^\/fhir\/(ImagingStudy|DiagnosticReport)$/, requires: 'read-images', audit: { eventType: 'query', action: 'E' } },

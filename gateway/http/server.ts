@@ -28,6 +28,7 @@ import { consultationSocket } from './api/consultation-socket.ts';
 import { shareLinkRoutes } from './api/share-link-routes.ts';
 import { criticalFindingRoutes } from './api/critical-finding-routes.ts';
 import { qualityRoutes } from './api/quality-routes.ts';
+import { qcWorklistRoutes } from './api/qc-worklist-routes.ts';
 import { personRoutes } from './api/person-routes.ts';
 import { statisticsRoutes } from './api/statistics-routes.ts';
 import { filmRoutes } from './film/film-routes.ts';
@@ -125,6 +126,7 @@ export function createHttpApp(runtime: Runtime, isReady: () => boolean): express
   app.use('/api', shareLinkRoutes(runtime));
   app.use('/api', criticalFindingRoutes(runtime));
   app.use('/api', qualityRoutes(runtime));
+  app.use('/api', qcWorklistRoutes(runtime));
   app.use('/api', personRoutes(runtime));
   app.use('/api', statisticsRoutes(runtime));
   app.use(filmRoutes(runtime));

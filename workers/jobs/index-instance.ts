@@ -3,6 +3,7 @@ import { buildIndexRecord } from '../../archive/index/index-record.ts';
 import { claimsTid2000 } from '../../archive/reading/tid2000.ts';
 import type { JobQueue, JobDefinition } from '../queue.ts';
 import { enqueueCheckSrTemplate } from './check-sr-template.ts';
+import { enqueueCheckStudyQuality } from './check-study-quality.ts';
 import type { JobContext } from './context.ts';
 import { enqueueLinkPerson } from './link-person.ts';
 import { enqueueInstanceThumbnail } from './render-instance-thumbnail.ts';
@@ -25,7 +26,7 @@ export interface StudyIntake {
 /**
  * Turns a receipt into patient/study/series/instance rows, from the metadata parsed at receipt
  * (the object is not read again), hands the study to the reading intake, has a new or changed
- * patient record linked to a person, then asks for thumbnails.
+ * patient record linked to a person, has the study's technical checks run, then asks for thumbnails.
  */
 export function indexInstanceJob(context: JobContext, intake: StudyIntake): JobDefinition<IndexInstancePayload> {
   return {
@@ -42,6 +43,8 @@ export function indexInstanceJob(context: JobContext, intake: StudyIntake): JobD
       // Only for a new patient record or changed patient attributes: the other instances of a study add no work.
       if (indexed.patientToLink) await enqueueLinkPerson(context.queue, indexed.patientToLink);
       if (!indexed.becameCurrent) return;
+      // The study's technical checks, once its burst of instances has paused (debounced per study).
+      await enqueueCheckStudyQuality(context.queue, record.study.studyInstanceUid);
       // An SR claiming TID 2000 is checked against the template (flagged, never refused).
       if (claimsTid2000(receipt.metadata)) await enqueueCheckSrTemplate(context.queue, receipt.id);
       await enqueueInstanceThumbnail(context.queue, receipt.id);
