@@ -35,8 +35,8 @@ describe('study list: priors across institutions and server-side ordering', () =
   const priors = async (study: string) => {
     const response = await system.fetch(`${system.httpUrl}/api/studies/${study}/priors`);
     assert.equal(response.status, 200);
-    assert.match(response.headers.get('content-type') ?? '', /application\/dicom\+json/);
-    return (await response.json()) as StudyResult[];
+    assert.match(response.headers.get('content-type') ?? '', /application\/json/);
+    return ((await response.json()) as { study: StudyResult }[]).map((prior) => prior.study);
   };
   /** Each fixture study here is one patient on one date. */
   const uidOf = (study: Study) => {

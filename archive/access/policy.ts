@@ -29,6 +29,8 @@ export const PERMISSIONS = [
   'grade-quality',
   /** Decide the person index's links: link, unlink and merge patient records, review suggestions (of one's own institution's records). */
   'manage-persons',
+  /** Record whether one recognises (互认) another institution's study, opened with a purpose, instead of repeating it. */
+  'record-recognition',
   /** See the region's statistics (甲片率, 互认率…) of the institutions one's scope reaches, and the studies behind them. */
   'view-statistics',
 ] as const;
@@ -40,8 +42,8 @@ export type Permission = (typeof PERMISSIONS)[number];
 const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
   system_admin: ['read-images', 'store', 'manage-workitems', 'request-reading', 'export', 'manage-institution', 'manage-system', 'manage-persons', 'view-statistics'],
   institution_admin: ['store', 'manage-institution', 'manage-persons', 'view-statistics'],
-  radiologist: ['read-images', 'store', 'manage-workitems', 'request-reading', 'write-reports', 'export'],
-  referring_doctor: ['read-images', 'request-reading'],
+  radiologist: ['read-images', 'store', 'manage-workitems', 'request-reading', 'write-reports', 'export', 'record-recognition'],
+  referring_doctor: ['read-images', 'request-reading', 'record-recognition'],
   qc_staff: ['read-images', 'grade-quality', 'view-statistics'],
   auditor: ['read-audit'],
 };

@@ -28,6 +28,12 @@ export interface InstanceRow extends SeriesRow {
   metadataAttributes: DicomJsonDataset | null;
 }
 
+/** A prior, with the institution it belongs to as registered here (not only as its headers name it). */
+export interface PriorRow extends StudyRow {
+  institutionId: string;
+  registeredInstitutionName: string;
+}
+
 /** Whose a study is, and whether a caller may see it. */
 export interface StudyOwnership {
   studyInstanceUid: string;
@@ -167,16 +173,17 @@ export class QueryRepository {
    * with this record's: both institutions vouch for it. A record naming the other's own Patient ID +
    * issuer does not link them (an uploader's claim about another institution's namespace), and
    * identifiers without an issuer never do: two hospitals' bare numbers colliding is exactly the
-   * wrong merge the index exists to avoid.
+   * wrong merge the index exists to avoid. And every record the person index links to this one's
+   * person (docs/recognition.md, "Priors by person"), a manual link included.
    */
-  async priorStudies(studyInstanceUid: string, visibility: Visibility, limit = PRIORS_LIMIT): Promise<StudyRow[] | null> {
+  async priorStudies(studyInstanceUid: string, visibility: Visibility, limit = PRIORS_LIMIT): Promise<PriorRow[] | null> {
     // Two statements, because the planner cannot estimate how many records one person has until it
     // has found them: given the ids, the studies come by the studies_by_patient index.
     const person = samePersonSql(studyInstanceUid);
     const { rows: found } = await this.pool.query<{ studyPk: string; patientPks: string[] }>(person.text, person.values);
     if (found.length === 0) return null;
     const studies = priorStudiesSql(found[0]!.patientPks, found[0]!.studyPk, limit, visibility);
-    return (await this.pool.query<StudyRow>(studies.text, studies.values)).rows;
+    return (await this.pool.query<PriorRow>(studies.text, studies.values)).rows;
   }
 
   private async search<Row>(query: QidoQuery, visibility: Visibility, sql: SqlQuery): Promise<SearchResult<Row>> {
@@ -193,18 +200,25 @@ export class QueryRepository {
   }
 }
 
-/** A study's key and its patient's records: the patient's own, and those linked by identifier. */
+/**
+ * A study's key and its patient's records: the patient's own, those linked by identifier, and every
+ * record the person index links to the same person (automatically or by hand). Which of their
+ * studies a caller sees is still the visibility condition's alone: the person widens what matches,
+ * never what may be seen.
+ */
 export function samePersonSql(studyInstanceUid: string): SqlQuery {
   return {
     text: `WITH current AS (
-       SELECT st.id AS study_pk, p.id AS patient_pk, array_remove_bare(p.other_patient_ids) AS identifiers
-       FROM studies st JOIN patients p ON p.id = st.patient_pk
+       SELECT st.id AS study_pk, p.id AS patient_pk, array_remove_bare(p.other_patient_ids) AS identifiers, pl.person_id
+       FROM studies st JOIN patients p ON p.id = st.patient_pk LEFT JOIN person_links pl ON pl.patient_pk = p.id
        WHERE st.study_instance_uid = $1
      )
      SELECT c.study_pk AS "studyPk", ARRAY(
               SELECT c.patient_pk
               UNION
               SELECT p.id FROM patients p WHERE p.other_patient_ids && c.identifiers
+              UNION
+              SELECT pl.patient_pk FROM person_links pl WHERE pl.person_id = c.person_id
             ) AS "patientPks"
      FROM current c`,
     values: [studyInstanceUid],
@@ -216,8 +230,8 @@ export function priorStudiesSql(patientPks: string[], excludedStudyPk: string, l
   const values: unknown[] = [patientPks, excludedStudyPk, limit];
   const visible = visibilityCondition(visibility, (value) => `$${values.push(value)}`);
   return {
-    text: `SELECT ${STUDY_COLUMNS}
-     FROM studies st JOIN patients p ON p.id = st.patient_pk
+    text: `SELECT ${STUDY_COLUMNS}, st.institution_id::text AS "institutionId", ins.name AS "registeredInstitutionName"
+     FROM studies st JOIN patients p ON p.id = st.patient_pk JOIN institutions ins ON ins.id = st.institution_id
      WHERE st.patient_pk = ANY ($1::bigint[]) AND st.id <> $2 AND st.number_of_instances > 0${visible ? ` AND ${visible}` : ''}
      ORDER BY ${STUDY_ORDER}
      LIMIT $3`,

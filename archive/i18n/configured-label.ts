@@ -27,3 +27,8 @@ export const configuredLabelSchema: z.ZodType<ConfiguredLabel> = z.union([
 export function configuredLabelText(label: ConfiguredLabel, acceptLanguage?: string): string {
   return 'key' in label ? message(label.key, acceptLanguage) : label[preferredLanguage(acceptLanguage)];
 }
+
+/** Both languages of a label, for a screen that is not the server's to translate (the viewer). */
+export function bilingual(label: ConfiguredLabel): { zh: string; en: string } {
+  return { zh: configuredLabelText(label, 'zh'), en: configuredLabelText(label, 'en') };
+}

@@ -132,6 +132,11 @@ const RULES: readonly RouteRule[] = [
   { methods: GET, path: new RegExp(`^/api/studies/${UID}/person$`), requires: 'read-images', audit: { eventType: 'query', action: 'E' } },
   // A QC centre's scales and defect catalogue: its institution administrator's (QualityService checks whose); no patient data
   { methods: [...GET, 'PUT'], path: /^\/api\/admin\/quality-configuration$/, requires: 'manage-institution' },
+  // Recognition (互认): the reason list holds no patient data; a prior view and a decision are records of a
+  // procedure on another institution's study; a study's decisions are its institution's feedback
+  { methods: GET, path: /^\/api\/recognition\/reasons$/, requires: 'record-recognition' },
+  { methods: ['POST'], path: new RegExp(`^/api/studies/${UID}/(prior-views|recognition-decisions)$`), requires: 'record-recognition', audit: { eventType: 'procedure-record', action: 'C' } },
+  { methods: GET, path: new RegExp(`^/api/studies/${UID}/recognition-decisions$`), requires: 'read-images', audit: { eventType: 'query', action: 'E' } },
   // The region's statistics: figures hold no patient data; the drill-down lists studies, and an export leaves the system
   { methods: GET, path: /^\/api\/statistics$/, requires: 'view-statistics' },
   { methods: GET, path: /^\/api\/statistics\/drill-down$/, requires: 'view-statistics', audit: { eventType: 'query', action: 'E' } },
@@ -270,13 +275,14 @@ async function authorise(request: Request, response: Response, rule: RouteRule |
   const grantedStudies = rule.requires === 'read-images' ? await runtime.accessGrants.liveGrantsOf(principal.userId) : undefined;
   // A stated purpose widens reading only, as grants do: writing a report, exporting, sharing or storing
   // into a linked patient's study at another institution would turn a reason to look into a standing right.
-  const readingPurpose = rule.requires === 'read-images' ? purpose : null;
+  // Recording recognition is about a study one reads with that purpose, and writes nothing into it.
+  const readingPurpose = rule.requires === 'read-images' || rule.requires === 'record-recognition' ? purpose : null;
   const visibility = visibilityFor(principal, { ownInstitutionKind: scope.kind, regionInstitutionIds: scope.regionInstitutionIds, purpose: readingPurpose, grantedStudies });
   const access: RequestAccess = { principal, visibility };
   response.locals.access = access;
 
   const studyUid = studyNamedBy(request);
-  if (studyUid && (rule.requires === 'read-images' || rule.requires === 'export' || rule.requires === 'store' || rule.requires === 'grade-quality')) {
+  if (studyUid && (rule.requires === 'read-images' || rule.requires === 'export' || rule.requires === 'store' || rule.requires === 'grade-quality' || rule.requires === 'record-recognition')) {
     const ownership = await studies.studyOwnership(studyUid, visibility);
     // The same answer for "not stored" and "not yours": a 403 would confirm the study exists.
     // Storing into a study not stored yet is fine; into another institution's study is not.
@@ -393,7 +399,7 @@ function studyNamedBy(request: Request): string | undefined {
 }
 
 function describe(permission: Permission): string {
-  return { 'read-images': 'view patient images', store: 'store images', 'manage-workitems': 'create, claim or change workitems', 'request-reading': 'request remote reading', 'write-reports': 'write or sign reports', export: 'export studies', 'manage-institution': "manage an institution's users and peers", 'manage-system': 'administer the system', 'read-audit': 'read the audit trail', 'grade-quality': 'grade image quality', 'manage-persons': "link or unlink patients' records", 'view-statistics': "see the region's statistics" }[permission];
+  return { 'read-images': 'view patient images', store: 'store images', 'manage-workitems': 'create, claim or change workitems', 'request-reading': 'request remote reading', 'write-reports': 'write or sign reports', export: 'export studies', 'manage-institution': "manage an institution's users and peers", 'manage-system': 'administer the system', 'read-audit': 'read the audit trail', 'grade-quality': 'grade image quality', 'manage-persons': "link or unlink patients' records", 'record-recognition': 'record recognition decisions', 'view-statistics': "see the region's statistics" }[permission];
 }
 
 function decodeHeader(value: string | undefined): string | undefined {

@@ -31,6 +31,7 @@ import { qualityRoutes } from './api/quality-routes.ts';
 import { qcWorklistRoutes } from './api/qc-worklist-routes.ts';
 import { personRoutes } from './api/person-routes.ts';
 import { statisticsRoutes } from './api/statistics-routes.ts';
+import { recognitionDecisionRoutes } from './api/recognition-decision-routes.ts';
 import { filmRoutes } from './film/film-routes.ts';
 import { healthRoutes } from './health-routes.ts';
 import { HttpProblem, problemHandler } from './problem.ts';
@@ -129,6 +130,7 @@ export function createHttpApp(runtime: Runtime, isReady: () => boolean): express
   app.use('/api', qcWorklistRoutes(runtime));
   app.use('/api', personRoutes(runtime));
   app.use('/api', statisticsRoutes(runtime));
+  app.use('/api', recognitionDecisionRoutes(runtime));
   app.use(filmRoutes(runtime));
   app.use(dicomWebRouter(runtime));
   app.use(viewerRoutes());

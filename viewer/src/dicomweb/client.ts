@@ -1,7 +1,8 @@
 import { ApiError, type Connection } from '../api/http.ts';
 import type { DicomJson } from '../dicom/dataset.ts';
 import { qidoParameters, remainingFromWarning, type SearchCriteria, type SortKey } from '../logic/study-query.ts';
-import { seriesSummary, sortSeries, studySummary, type SeriesSummary, type StudySummary } from './models.ts';
+import type { PriorEntry } from '../../../archive/recognition/recognition-wire.ts';
+import { priorStudy, seriesSummary, sortSeries, studySummary, type PriorStudy, type SeriesSummary, type StudySummary } from './models.ts';
 
 export interface StudyPage {
   studies: StudySummary[];
@@ -86,10 +87,10 @@ export class DicomWebClient {
     if (failures.length) throw new ApiError(409, `the archive refused ${failures.length} of ${instances.length} objects (Failure Reason ${failures.map((reason) => reason.toString(16).toUpperCase().padStart(4, '0')).join(', ')})`, response.url);
   }
 
-  /** The same person's other studies the reader may see (other institutions' with a stated purpose), newest first. */
-  async priors(studyInstanceUid: string): Promise<StudySummary[]> {
-    const response = await this.get(`${this.apiRoot}/studies/${studyInstanceUid}/priors`);
-    return ((await response.json()) as DicomJson[]).map(studySummary);
+  /** The same person's other studies the reader may see (other institutions' with a stated purpose), newest first, with institution, report and HR mark. */
+  async priors(studyInstanceUid: string): Promise<PriorStudy[]> {
+    const response = await this.connection.request(`${this.apiRoot}/studies/${studyInstanceUid}/priors`, { accept: 'application/json', withPurpose: true });
+    return ((await response.json()) as PriorEntry[]).map(priorStudy);
   }
 
   /** A series thumbnail as an object URL for an <img>; a failure is not kept, so it is asked again next time. */

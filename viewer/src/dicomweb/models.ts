@@ -1,3 +1,5 @@
+import type { ReportStatusSummary } from '../../../archive/reading/report.ts';
+import type { BilingualLabel, PriorEntry } from '../../../archive/recognition/recognition-wire.ts';
 import { formatPersonName, number, personName, text, texts, type DicomJson, type PersonNameValue } from '../dicom/dataset.ts';
 
 /** A row of the study list or the priors panel, from a QIDO-RS study result. */
@@ -16,6 +18,29 @@ export interface StudySummary {
   institution: string;
   seriesCount: number | undefined;
   instanceCount: number | undefined;
+}
+
+/** A row of the priors panel: the study, whose it is, its report and its HR mark. */
+export interface PriorStudy extends StudySummary {
+  /** The institution it belongs to, as the archive registers it. */
+  institutionName: string;
+  otherInstitution: boolean;
+  reportStatus: ReportStatusSummary | null;
+  /** The mark's text (渝HR) when it carries one. */
+  hrMark: string | null;
+  /** Why it carries none, when the archive knows. */
+  hrMarkAbsence: BilingualLabel[];
+}
+
+export function priorStudy(entry: PriorEntry): PriorStudy {
+  return {
+    ...studySummary(entry.study as DicomJson),
+    institutionName: entry.institution.name,
+    otherInstitution: entry.otherInstitution,
+    reportStatus: entry.reportStatus,
+    hrMark: entry.hrMark?.carries ? entry.hrMark.text : null,
+    hrMarkAbsence: entry.hrMarkAbsence,
+  };
 }
 
 export interface SeriesSummary {

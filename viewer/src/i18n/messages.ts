@@ -592,6 +592,10 @@ const en = {
   'request.loadingCentres': 'Loading the reading centres…',
   'request.chooseCentre': 'Choose the reading centre',
   'request.noCentre': 'No reading centre covers this hospital',
+
+  'recognition.markTitle': 'Mutual-recognition mark: the images may be used instead of a new examination',
+  'recognition.noMark': 'No HR',
+  'recognition.markUnknown': 'Not assessed for mutual recognition',
 } as const;
 
 export type MessageKey = keyof typeof en;
@@ -1182,6 +1186,10 @@ const zhCN: Catalogue = {
   'request.loadingCentres': '正在获取阅片中心…',
   'request.chooseCentre': '请选择阅片中心',
   'request.noCentre': '没有覆盖本院的阅片中心',
+
+  'recognition.markTitle': '互认标识：该检查影像可互认，无需重复检查',
+  'recognition.noMark': '无互认标识',
+  'recognition.markUnknown': '尚未评估是否可互认',
 };
 
 export const LOCALES = ['zh-CN', 'en'] as const;

@@ -1,7 +1,7 @@
 import { ApiError } from '../api/http.ts';
 import type { AdminUser, ApiToken, AuditEvent, AuditVerification, CreatedToken, DicomPeer, Institution, Region } from '../api/admin-models.ts';
 import type { ReportStatusSummary } from '../../../archive/reading/report.ts';
-import type { SeriesSummary, StudySummary } from '../dicomweb/models.ts';
+import type { PriorStudy, SeriesSummary, StudySummary } from '../dicomweb/models.ts';
 import type { Locale, MessageKey } from '../i18n/messages.ts';
 import type { PrimaryTool } from '../imaging/engine.ts';
 import type { SeriesStack } from '../imaging/series-stack.ts';
@@ -53,7 +53,7 @@ export interface ReadingState {
   /** Series stacks by seriesKey(), fetched when a viewport first shows them. */
   stacks: Record<string, Loadable<SeriesStack>>;
   layout: LayoutState;
-  priors: Loadable<StudySummary[]> | undefined;
+  priors: Loadable<PriorStudy[]> | undefined;
   /** The signed reports of the priors, by study. */
   priorReports: Loadable<Record<string, ReportStatusSummary>> | undefined;
   tool: PrimaryTool;

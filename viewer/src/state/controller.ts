@@ -4,7 +4,7 @@ import { ApiError } from '../api/http.ts';
 import type { ReportClient } from '../api/report-client.ts';
 import type { DicomWebClient } from '../dicomweb/client.ts';
 import { text } from '../dicom/dataset.ts';
-import { isImageSeries, matchingSeries, seriesKind, type SeriesSummary, type StudySummary } from '../dicomweb/models.ts';
+import { isImageSeries, matchingSeries, seriesKind, type PriorStudy, type SeriesSummary, type StudySummary } from '../dicomweb/models.ts';
 import { LOCALE_STORAGE_KEY, type LocaleStorage } from '../i18n/i18n.ts';
 import type { Locale } from '../i18n/messages.ts';
 import type { ImagingEngine, PrimaryTool } from '../imaging/engine.ts';
@@ -299,19 +299,16 @@ export class Controller {
   }
 
   private async loadPriors(studyInstanceUid: string): Promise<void> {
-    const setPriors = (priors: Loadable<StudySummary[]>) => this.store.update((state) => ({ ...state, reading: { ...state.reading, priors } }));
+    const setPriors = (priors: Loadable<PriorStudy[]>, priorReports?: Loadable<Record<string, ReportStatusSummary>>) =>
+      this.store.update((state) => ({ ...state, reading: { ...state.reading, priors, priorReports: priorReports ?? state.reading.priorReports } }));
     setPriors({ status: 'loading' });
-    let priors: StudySummary[];
     try {
-      priors = await this.client.priors(studyInstanceUid);
-      setPriors({ status: 'ready', value: priors });
+      const priors = await this.client.priors(studyInstanceUid);
+      // The priors come with their report statuses: no second request.
+      setPriors({ status: 'ready', value: priors }, { status: 'ready', value: statusesByStudy(priors.flatMap((prior) => (prior.reportStatus ? [prior.reportStatus] : []))) });
     } catch (error) {
-      return setPriors(failed(error));
+      setPriors(failed(error));
     }
-    await this.loadReportStatuses(
-      priors.map((prior) => prior.studyInstanceUid),
-      (priorReports) => this.store.update((state) => ({ ...state, reading: { ...state.reading, priorReports } })),
-    );
   }
 
   /** A prior beside the current study (1×2), with the prior's series that best matches the one on screen. */

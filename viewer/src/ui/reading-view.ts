@@ -1,7 +1,7 @@
 import { formatDicomDate, numbers, text, texts } from '../dicom/dataset.ts';
-import { patientDisplayName, seriesKind, studyLabel, type SeriesSummary, type StudySummary } from '../dicomweb/models.ts';
+import { patientDisplayName, seriesKind, studyLabel, type PriorStudy, type SeriesSummary, type StudySummary } from '../dicomweb/models.ts';
 import type { Translate } from '../i18n/i18n.ts';
-import type { MessageKey } from '../i18n/messages.ts';
+import type { Locale, MessageKey } from '../i18n/messages.ts';
 import { PRIMARY_TOOLS } from '../imaging/engine.ts';
 import { LAYOUTS, sameSeries } from '../logic/layout.ts';
 import { actionForKey, type ShortcutAction } from '../logic/shortcuts.ts';
@@ -258,7 +258,7 @@ export class ReadingView {
     return h(
       'ul',
       { class: 'priors' },
-      priors.value.map((prior: StudySummary) =>
+      priors.value.map((prior: PriorStudy) =>
         h(
           'li',
           { class: shown.has(prior.studyInstanceUid) ? 'prior shown' : 'prior', 'data-study': prior.studyInstanceUid },
@@ -271,7 +271,13 @@ export class ReadingView {
             ' ',
             reportStatusBadge(state.reading.priorReports, prior.studyInstanceUid, t, () => void this.controller.openStudy(prior.studyInstanceUid)),
           ),
-          h('div', { class: 'prior-institution' }, prior.institution),
+          h(
+            'div',
+            { class: prior.otherInstitution ? 'prior-institution other' : 'prior-institution', 'data-other-institution': prior.otherInstitution ? 'true' : undefined },
+            prior.institutionName,
+            ' ',
+            hrMarkBadge(prior, state.locale, t),
+          ),
           h('div', { class: 'muted' }, prior.description),
           h('button', { type: 'button', class: 'compare', onclick: () => void this.controller.comparePrior(prior) }, t('viewer.compare')),
         ),
@@ -343,4 +349,11 @@ function saveText(save: SaveOutcome | undefined, t: Translate): string {
 
 function presetLabel(preset: VoiPreset, t: Translate): string {
   return preset.label ?? t(`preset.${preset.id}` as MessageKey);
+}
+
+/** The prior's HR mark (渝HR), or that it has none, with the reasons on hover. */
+function hrMarkBadge(prior: PriorStudy, locale: Locale, t: Translate): HTMLElement {
+  if (prior.hrMark) return h('span', { class: 'hr-mark', 'data-hr-mark': prior.hrMark, title: t('recognition.markTitle') }, prior.hrMark);
+  const reasons = prior.hrMarkAbsence.map((label) => (locale === 'zh-CN' ? label.zh : label.en));
+  return h('span', { class: 'hr-mark absent', 'data-hr-mark': 'none', title: reasons.length ? reasons.join('\n') : t('recognition.markUnknown') }, t('recognition.noMark'));
 }
