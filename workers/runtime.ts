@@ -59,13 +59,14 @@ import { checkStudyQualityJob } from './jobs/check-study-quality.ts';
 import { StatisticsRepository } from '../archive/db/statistics-repository.ts';
 import { DEFAULT_STATISTICS_CONFIG } from '../archive/statistics/statistics-config.ts';
 import { StatisticsService } from '../archive/statistics/statistics-service.ts';
+import { RecognitionRepository } from '../archive/db/recognition-repository.ts';
+import { RecognitionService } from '../archive/recognition/recognition-service.ts';
 import { PersonRepository } from '../archive/db/person-repository.ts';
 import { IdentifierProtection } from '../archive/person/identifier-protection.ts';
 import { loadPersonKeys } from '../archive/person/person-keys.ts';
 import { PersonService } from '../archive/person/person-service.ts';
 import { RecognitionDecisionsRepository } from '../archive/db/recognition-decisions-repository.ts';
 import { RecognitionDecisionService } from '../archive/recognition/recognition-decision-service.ts';
-import { DEFAULT_RECOGNITION_REASONS } from '../archive/recognition/recognition-reasons.ts';
 import { linkPersonJob } from './jobs/link-person.ts';
 import { enqueueRelinkInstitution, relinkInstitutionJob } from './jobs/relink-institution.ts';
 
@@ -106,10 +107,12 @@ export interface Runtime {
   persons: PersonService;
   /** Image QC grading (质控): grades per series, the study's worst, rejection KOS (issue 16). */
   quality: QualityService;
-  /** Recognition decisions (互认) on other institutions' studies and the prior views they are counted against (issue 16). */
-  recognitionDecisions: RecognitionDecisionService;
   /** QC work lists (质控): technical checks at ingest, sampling rules, clinicians' flags, report QC grades (issue 16). */
   qcWorklists: QcWorklistService;
+  /** The HR mark (互认标识): the regions' recognition configurations and accreditations, and each study's mark (issue 16). */
+  recognition: RecognitionService;
+  /** Recognition decisions (互认) on other institutions' studies and the prior views they are counted against (issue 16). */
+  recognitionDecisions: RecognitionDecisionService;
   /** The region's statistics (甲片率, 互认率, turnaround…) from the rollups kept by migration 022's triggers (issue 16). */
   statistics: StatisticsService;
   /** Stops workers (finishing running jobs), then closes the queue and the database. */
@@ -217,12 +220,8 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
     });
     const qualityRepository = new QualityRepository(db.pool);
     const quality = new QualityService({ repository: qualityRepository, audit, onReject: (grade) => enqueueRejectionKos(jobQueue, grade.id) });
-    const recognitionDecisions = new RecognitionDecisionService({
-      repository: new RecognitionDecisionsRepository(db.pool),
-      // Until the region's accreditations are stored (runtime.recognition), no study carries the mark
-      // and every institution chooses from the shipped reasons.
-      recognition: { marks: async () => new Map(), reasons: async () => DEFAULT_RECOGNITION_REASONS },
-    });
+    const recognition = new RecognitionService({ repository: new RecognitionRepository(db.pool), institutions, quality, audit });
+    const recognitionDecisions = new RecognitionDecisionService({ repository: new RecognitionDecisionsRepository(db.pool), recognition });
     const qcWorklists = new QcWorklistService({ repository: new QcWorklistRepository(db.pool), grades: quality, audit, histogramOf: imageHistogram(renderer, store) });
     let reconciler: Reconciler | undefined;
     let criticalEscalation: CriticalEscalation | undefined;
@@ -280,8 +279,9 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       criticalFindings,
       persons,
       quality,
-      recognitionDecisions,
       qcWorklists,
+      recognition,
+      recognitionDecisions,
       statistics: new StatisticsService({ repository: new StatisticsRepository(db.pool), institutions, config: config.statistics ?? DEFAULT_STATISTICS_CONFIG }),
       close() {
         closing ??= (async () => {

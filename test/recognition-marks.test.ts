@@ -1,0 +1,165 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { COMMAND_LINE_ACTOR } from '../archive/access/administration.ts';
+import type { Role } from '../archive/access/policy.ts';
+import type { HrMarkResult } from '../archive/recognition/hr-mark.ts';
+import { DEFAULT_RECOGNITION_REASONS } from '../archive/recognition/recognition-reasons.ts';
+import { makeChestRadiograph } from '../fixtures/modalities.ts';
+import { jsonApi, qingshiChestCt, type Call } from './support/reading-centre.ts';
+import { startTestSystem, type TestSystem } from './support/system.ts';
+
+/**
+ * The HR mark against the running system and real PostgreSQL. 重庆市 (province level) configures
+ * recognition: abbreviation 渝, chest radiographs recognised for 60 days (the default is 30), and
+ * its own reasons list; 青石县人民医院 sits two regions below it (渝北区 › 青石镇), so the
+ * configuration reaches it by the nearest ancestor. 南岭县中医院 is in a region without any, so the
+ * shipped defaults and no accreditation. "Today" is fixed at 2026-12-10.
+ */
+const TODAY = '2026-12-10';
+
+const USERS: { username: string; role: Role; institution: string }[] = [
+  { username: 'cq-qc', role: 'qc_staff', institution: 'CQ_CENTRE' },
+  { username: 'nl-qc', role: 'qc_staff', institution: 'NANLING' },
+  { username: 'cq-admin', role: 'institution_admin', institution: 'CQ_CENTRE' },
+  { username: 'qs-admin', role: 'institution_admin', institution: 'QINGSHI' },
+  { username: 'cq-auditor', role: 'auditor', institution: 'CQ_CENTRE' },
+  { username: 'qs-doctor', role: 'referring_doctor', institution: 'QINGSHI' },
+];
+
+const CHONGQING_CONFIGURATION = {
+  abbreviation: '渝',
+  items: [
+    { code: 'DR-CHEST', label: { key: 'recognition.item.DR-CHEST' }, modalities: ['DX', 'CR'], bodyParts: ['CHEST'], validityDays: 60 },
+    { code: 'CT-HEAD', label: { zh: '头颅CT', en: 'CT head' }, modalities: ['CT'], bodyParts: ['HEAD'], validityDays: 30 },
+  ],
+  minimumGrades: { radiography: 'B', ct: 'good', mr: 'good' },
+};
+const CHONGQING_REASONS = DEFAULT_RECOGNITION_REASONS.slice(0, 3);
+
+describe('the HR mark: configuration, accreditations and marks', () => {
+  let system: TestSystem;
+  let api: Call;
+  const tokens = new Map<string, string>();
+  const ids: Record<string, string> = {};
+  const regions: Record<string, string> = {};
+  /** Study UID by name: the case each one stands for. */
+  const studies: Record<string, string> = {};
+  let accession = 0;
+
+  const sendChest = async (institution: string, date: string): Promise<{ studyInstanceUid: string; seriesInstanceUid: string }> => {
+    const study = { ...qingshiChestCt({ name: 'Li^Na=李^娜', id: `HR-${++accession}`, birthDate: '19700101', sex: 'F' }, `ACC-HR-${accession}`), date, description: 'DR 胸部正位' };
+    const instance = makeChestRadiograph({ study, seriesNumber: 1, modality: 'DX', rows: 32, columns: 32 });
+    await system.runtime.ingest.ingest({ part10: instance.bytes }, { via: 'import', name: 'recognition-marks', institutionId: ids[institution]! });
+    return { studyInstanceUid: instance.description.studyInstanceUid, seriesInstanceUid: instance.description.seriesInstanceUid };
+  };
+  const grade = async (grader: string, sent: { studyInstanceUid: string; seriesInstanceUid: string }, gradeCode: string) => {
+    const answer = await api(grader, 'POST', `/api/studies/${sent.studyInstanceUid}/series/${sent.seriesInstanceUid}/quality-grades`, { grade: gradeCode });
+    assert.equal(answer.status, 201, JSON.stringify(answer.json));
+  };
+  const reasonCodes = (mark: HrMarkResult | undefined) => (mark && !mark.carries ? mark.reasons.map((reason) => reason.code) : mark);
+
+  before(async () => {
+    system = await startTestSystem();
+    api = jsonApi(system, tokens);
+    const { administration } = system;
+    for (const region of [
+      { code: 'CQ', name: '重庆市', level: 'province' as const },
+      { code: 'CQ_YUBEI', name: '渝北区', level: 'district' as const, parentCode: 'CQ' },
+      { code: 'CQ_QINGSHI', name: '青石镇', level: 'county' as const, parentCode: 'CQ_YUBEI' },
+      { code: 'NANLING_COUNTY', name: '南岭县', level: 'county' as const },
+    ]) {
+      regions[region.code] = (await administration.createRegion(COMMAND_LINE_ACTOR, region)).id;
+    }
+    for (const [code, name, kind, regionCode] of [
+      ['QINGSHI', '青石县人民医院', 'hospital', 'CQ_QINGSHI'],
+      ['YUBEI_HOSPITAL', '渝北区人民医院', 'hospital', 'CQ_YUBEI'],
+      ['CQ_CENTRE', '重庆市医学影像质控中心', 'reading_centre', 'CQ'],
+      ['NANLING', '南岭县中医院', 'hospital', 'NANLING_COUNTY'],
+    ] as const) {
+      ids[code] = (await administration.createInstitution(COMMAND_LINE_ACTOR, { code, name, kind, regionCode })).id;
+    }
+    for (const { username, role, institution } of USERS) {
+      await administration.createUser(COMMAND_LINE_ACTOR, { username, displayName: username, role, institutionCode: institution });
+      tokens.set(username, (await administration.createToken(COMMAND_LINE_ACTOR, { username, label: 'recognition-marks' })).token);
+    }
+
+    const carrying = await sendChest('QINGSHI', '20261105');
+    const notAccredited = await sendChest('YUBEI_HOSPITAL', '20261205');
+    const notGraded = await sendChest('QINGSHI', '20261206');
+    const rejected = await sendChest('QINGSHI', '20261207');
+    const beyondValidity = await sendChest('QINGSHI', '20260901');
+    const belowMinimum = await sendChest('QINGSHI', '20261208');
+    const elsewhere = await sendChest('NANLING', '20261208');
+    await system.runtime.queue.whenIdle();
+    await grade('cq-qc', carrying, 'A');
+    await grade('cq-qc', notAccredited, 'A');
+    await grade('cq-qc', rejected, 'reject');
+    await grade('cq-qc', beyondValidity, 'B');
+    await grade('cq-qc', belowMinimum, 'C');
+    await grade('nl-qc', elsewhere, 'A');
+    await system.runtime.queue.whenIdle();
+    Object.assign(studies, {
+      carrying: carrying.studyInstanceUid,
+      notAccredited: notAccredited.studyInstanceUid,
+      notGraded: notGraded.studyInstanceUid,
+      rejected: rejected.studyInstanceUid,
+      beyondValidity: beyondValidity.studyInstanceUid,
+      belowMinimum: belowMinimum.studyInstanceUid,
+      elsewhere: elsewhere.studyInstanceUid,
+    });
+  });
+  after(async () => {
+    await system?.shutdown();
+  });
+
+  it('stores a region\'s configuration and refuses an invalid one', async () => {
+    const recognition = system.runtime.recognition;
+    await assert.rejects(recognition.setRegionRecognition(COMMAND_LINE_ACTOR, regions.CQ!, { configuration: { ...CHONGQING_CONFIGURATION, abbreviation: 'CQ' }, reasons: null }), { httpStatus: 400 });
+    await assert.rejects(recognition.setRegionRecognition(COMMAND_LINE_ACTOR, regions.CQ!, { configuration: null, reasons: [] }), { httpStatus: 400 });
+    const saved = await recognition.setRegionRecognition(COMMAND_LINE_ACTOR, regions.CQ!, { configuration: CHONGQING_CONFIGURATION, reasons: CHONGQING_REASONS });
+    assert.equal(saved.effective.configurationFrom, regions.CQ);
+    assert.deepEqual(saved.effective.configuration.items.map((item) => item.validityDays), [60, 30]);
+    const below = await recognition.regionRecognition(COMMAND_LINE_ACTOR, regions.CQ_QINGSHI!);
+    assert.equal(below.own, null, 'the county sets nothing itself');
+    assert.equal(below.effective.configurationFrom, regions.CQ, 'it inherits from the nearest ancestor that does');
+    assert.deepEqual(await recognition.reasons(ids.QINGSHI!), CHONGQING_REASONS);
+    assert.deepEqual(await recognition.reasons(ids.NANLING!), DEFAULT_RECOGNITION_REASONS, 'a region with none: the defaults');
+  });
+
+  it('accredits institutions for the region\'s items only', async () => {
+    const recognition = system.runtime.recognition;
+    await assert.rejects(recognition.accredit(COMMAND_LINE_ACTOR, { institutionId: ids.QINGSHI!, itemCode: 'MR-KNEE', validFrom: '2026-01-01', validUntil: null }), { httpStatus: 400 });
+    await assert.rejects(recognition.accredit(COMMAND_LINE_ACTOR, { institutionId: ids.QINGSHI!, itemCode: 'DR-CHEST', validFrom: '2026-12-01', validUntil: '2026-11-01' }), { httpStatus: 400 });
+    const accredited = await recognition.accredit(COMMAND_LINE_ACTOR, { institutionId: ids.QINGSHI!, itemCode: 'DR-CHEST', validFrom: '2026-01-01', validUntil: null });
+    assert.equal(accredited.validUntil, null);
+    assert.equal(accredited.grantedByName, 'cli');
+  });
+
+  it('computes the marks of several studies in one call, each with why it lacks one', async () => {
+    const marks = await system.runtime.recognition.marks(Object.values(studies), TODAY);
+    const carrying = marks.get(studies.carrying!);
+    assert.deepEqual(carrying, { carries: true, text: '渝HR', itemCode: 'DR-CHEST', grade: 'A', validUntil: '2027-01-04' }, '35 days old, within the region\'s 60');
+    assert.deepEqual(reasonCodes(marks.get(studies.notAccredited!)), ['institution-not-accredited']);
+    assert.deepEqual(reasonCodes(marks.get(studies.notGraded!)), ['not-graded']);
+    assert.deepEqual(reasonCodes(marks.get(studies.rejected!)), ['grade-rejected']);
+    assert.deepEqual(reasonCodes(marks.get(studies.beyondValidity!)), ['beyond-validity']);
+    assert.deepEqual(reasonCodes(marks.get(studies.belowMinimum!)), ['grade-below-minimum']);
+    assert.deepEqual(reasonCodes(marks.get(studies.elsewhere!)), ['institution-not-accredited'], 'the defaults, with no accreditations');
+    assert.equal(marks.has('2.25.1'), false, 'an unknown study has no entry');
+  });
+
+  it('a withdrawn accreditation takes the mark away, and stays on record', async () => {
+    const recognition = system.runtime.recognition;
+    const [current] = (await recognition.accreditationsInRegion(COMMAND_LINE_ACTOR, regions.CQ!)).filter((entry) => entry.institutionId === ids.QINGSHI);
+    const withdrawn = await recognition.withdraw(COMMAND_LINE_ACTOR, current!.id, { validUntil: '2026-12-09', reason: '年度复核未通过' });
+    assert.equal(withdrawn.validUntil, '2026-12-09');
+    assert.equal(withdrawn.withdrawalReason, '年度复核未通过');
+    await assert.rejects(recognition.withdraw(COMMAND_LINE_ACTOR, current!.id, { reason: 'again' }), { httpStatus: 404 });
+    const mark = (await recognition.marks([studies.carrying!], TODAY)).get(studies.carrying!);
+    assert.deepEqual(reasonCodes(mark), ['accreditation-not-current']);
+    assert.equal((await recognition.marks([studies.carrying!], '2026-12-09')).get(studies.carrying!)?.carries, true, 'on its last day it still held');
+    await recognition.accredit(COMMAND_LINE_ACTOR, { institutionId: ids.QINGSHI!, itemCode: 'DR-CHEST', validFrom: '2026-12-10', validUntil: '2027-12-09' });
+    assert.equal((await recognition.marks([studies.carrying!], TODAY)).get(studies.carrying!)?.carries, true, 're-accredited');
+    assert.equal((await recognition.accreditationsInRegion(COMMAND_LINE_ACTOR, regions.CQ!)).length, 2, 'both rows kept');
+  });
+});
