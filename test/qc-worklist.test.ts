@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { COMMAND_LINE_ACTOR } from '../archive/access/administration.ts';
 import type { StoredReportQcGrade } from '../archive/db/qc-worklist-repository.ts';
-import type { CentreWorklistSettings, WorklistEntry } from '../archive/quality/qc-worklist-service.ts';
-import type { QcWorklistSettings } from '../archive/quality/qc-worklist.ts';
+import type { CentreWorklistSettings } from '../archive/quality/qc-worklist-service.ts';
+import type { QcWorklistSettings, WorklistEntry } from '../archive/quality/qc-worklist.ts';
 import { makeCtSeries } from '../fixtures/modalities.ts';
 import { countyImage, newUid, qingshiChestCt, readingCentre, type ReadingCentre } from './support/reading-centre.ts';
 import { startTestSystem, type TestSystem } from './support/system.ts';
@@ -119,7 +119,8 @@ describe('QC work lists', () => {
     assert.equal(first.json.reportVersion, 2, 'the newest signed version');
     const second = await centre.call<StoredReportQcGrade>('rc-qc', 'POST', path, { grade: 'non-conforming', errors: ['wrong-laterality', 'missed-finding'], version: 1 });
     assert.equal(second.status, 201, JSON.stringify(second.json));
-    const grades = await centre.call<{ current: StoredReportQcGrade; history: StoredReportQcGrade[] }>('rc-qc', 'GET', path);
+    const grades = await centre.call<{ current: StoredReportQcGrade; history: StoredReportQcGrade[]; choices: { grades: { code: string; label: { zh: string } }[] } }>('rc-qc', 'GET', path);
+    assert.deepEqual(grades.json.choices.grades.map((grade) => grade.label.zh), ['符合', '基本符合', '不符合']);
     assert.equal(grades.json.current.id, second.json.id);
     assert.deepEqual(grades.json.history.map((grade) => [grade.gradeCode, grade.reportVersion, grade.supersededBy]), [['basically-conforming', 2, second.json.id], ['non-conforming', 1, null]]);
     const { rows } = await system.runtime.db.pool.query<{ grade_code: string; errors: string[]; graded_by_name: string; grader_institution_id: string }>(

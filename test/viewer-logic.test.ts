@@ -453,12 +453,13 @@ describe('viewer: purpose of use', () => {
 });
 
 describe('viewer: administration', () => {
-  const SYSTEM: Permission[] = ['read-images', 'store', 'export', 'manage-institution', 'manage-system'];
-  const INSTITUTION: Permission[] = ['store', 'manage-institution'];
+  const SYSTEM: Permission[] = ['read-images', 'store', 'export', 'manage-institution', 'manage-system', 'manage-persons'];
+  const INSTITUTION: Permission[] = ['store', 'manage-institution', 'manage-persons'];
 
   it('gives each role its tabs', () => {
-    assert.deepEqual(adminTabsFor(SYSTEM), ['institutions', 'peers', 'users', 'tokens']);
-    assert.deepEqual(adminTabsFor(INSTITUTION), ['peers', 'users', 'tokens']);
+    // The QC configuration is a centre's, kept by its institution administrator: a system administrator belongs to no centre.
+    assert.deepEqual(adminTabsFor(SYSTEM), ['institutions', 'peers', 'users', 'tokens', 'persons']);
+    assert.deepEqual(adminTabsFor(INSTITUTION), ['peers', 'users', 'tokens', 'persons', 'quality']);
     assert.deepEqual(adminTabsFor(['read-audit']), ['audit']);
     assert.deepEqual(adminTabsFor(['read-images']), []);
     assert.equal(chooseAdminTab('users', INSTITUTION), 'users');

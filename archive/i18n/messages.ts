@@ -103,6 +103,15 @@ const catalogue = {
   'qc.defect.phase-missing': { en: 'Required phase missing', zh: '缺少必要期相' },
   'qc.defect.patient-data-missing': { en: 'Patient data missing', zh: '患者信息缺失' },
   'qc.defect.patient-data-wrong': { en: 'Patient data wrong', zh: '患者信息错误' },
+  // Report QC (报告质控, archive/quality/qc-worklist.ts): the grades and error categories QC staff give a signed report.
+  'reportQc.grade.conforming': { en: 'Conforming', zh: '符合' },
+  'reportQc.grade.basically-conforming': { en: 'Basically conforming', zh: '基本符合' },
+  'reportQc.grade.non-conforming': { en: 'Non-conforming', zh: '不符合' },
+  'reportQc.error.missed-finding': { en: 'Missed finding', zh: '漏诊' },
+  'reportQc.error.wrong-laterality': { en: 'Wrong side (left/right)', zh: '左右侧错误' },
+  'reportQc.error.inconsistent-findings-impression': { en: 'Findings and impression inconsistent', zh: '描述与诊断不一致' },
+  'reportQc.error.non-standard-terms': { en: 'Non-standard terms', zh: '术语不规范' },
+  'reportQc.error.late': { en: 'Reported late', zh: '报告超时' },
   // The mutual-recognition mark (archive/recognition/hr-mark.ts): default items and why a study lacks it.
   'recognition.item.DR-CHEST': { en: 'Chest radiograph (DR)', zh: '胸部 DR' },
   'recognition.item.CT-HEAD': { en: 'CT head', zh: '头颅 CT' },

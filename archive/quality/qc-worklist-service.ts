@@ -2,8 +2,9 @@ import crypto from 'node:crypto';
 import type { Actor } from '../access/administration.ts';
 import type { Principal, Visibility } from '../access/policy.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
+import { bilingual } from '../i18n/configured-label.ts';
 import type { QcWorklistRepository, StoredReportQcGrade, WorklistRow } from '../db/qc-worklist-repository.ts';
-import { DEFAULT_QC_WORKLIST_SETTINGS, qcFlagRequestSchema, qcWorklistSettingsSchema, reportQcGradeRequestSchema, worklistQuerySchema, type QcWorklistSettings, type WorklistReason } from './qc-worklist.ts';
+import { DEFAULT_QC_WORKLIST_SETTINGS, qcFlagRequestSchema, qcWorklistSettingsSchema, REPORT_QC_ERRORS, REPORT_QC_GRADES, reportQcGradeRequestSchema, worklistQuerySchema, type QcWorklistSettings, type WorklistEntry, type WorklistReason } from './qc-worklist.ts';
 import { runTechnicalChecks, sampleIndexes, worstOutcome, type CheckedSeries, type CheckResult, type ImageSample } from './technical-checks.ts';
 
 /** A work-list request or report grading refused, with its HTTP status and a reason a person can act on. */
@@ -16,13 +17,6 @@ export class QcWorklistRefusal extends Error {
   }
 }
 
-export interface WorklistEntry extends Omit<WorklistRow, 'sampled' | 'graded'> {
-  /** Why the study is on the list: drawn by the sampling rules, flagged by a clinician, failed by the technical checks. */
-  reasons: WorklistReason[];
-  /** Image QC: the study's grade (its worst series'), or null while ungraded. */
-  grade: { scaleId: string; code: string; reject: boolean } | null;
-}
-
 export interface CentreWorklistSettings {
   institutionId: string;
   settings: QcWorklistSettings;
@@ -33,8 +27,14 @@ export type HistogramOf = (objectKey: string) => Promise<number[] | null>;
 
 /** What the work list needs of image QC grading (QualityService): each study's current grade. */
 export interface StudyGrades {
-  studyGrades(studyInstanceUids: readonly string[], institutionId: string | null): Promise<Map<string, { scaleId: string; grade: { code: string; reject: boolean } }>>;
+  studyGrades(studyInstanceUids: readonly string[], institutionId: string | null): Promise<Map<string, NonNullable<WorklistEntry['grade']>>>;
 }
+
+/** 符合 / 基本符合 / 不符合 and the error categories, labelled in both languages from the message catalogue. */
+const REPORT_QC_CHOICES = {
+  grades: REPORT_QC_GRADES.map((code) => ({ code, label: bilingual({ key: `reportQc.grade.${code}` }) })),
+  errors: REPORT_QC_ERRORS.map((code) => ({ code, label: bilingual({ key: `reportQc.error.${code}` }) })),
+};
 
 const newSamplingKey = () => crypto.randomBytes(32).toString('hex');
 const reasonsOf = (issues: { path: PropertyKey[]; message: string }[]) => issues.map((issue) => `${issue.path.map(String).join('.') || 'body'}: ${issue.message}`).join('; ');
@@ -91,8 +91,7 @@ export class QcWorklistService {
       if (sampled) reasons.push('sampled');
       if (row.flags.length) reasons.push('flagged');
       if (row.checks?.outcome === 'fail') reasons.push('auto-check');
-      const grade = graded ? grades.get(row.studyInstanceUid) : undefined;
-      return { ...row, reasons, grade: grade ? { scaleId: grade.scaleId, code: grade.grade.code, reject: grade.grade.reject } : null };
+      return { ...row, reasons, grade: (graded && grades.get(row.studyInstanceUid)) || null };
     });
     return { settings: sampling, entries };
   }
@@ -153,10 +152,10 @@ export class QcWorklistService {
     });
   }
 
-  /** The study's report QC grades: the current one and every one ever given, oldest first. */
-  async reportGrades(studyInstanceUid: string): Promise<{ current: StoredReportQcGrade | null; history: StoredReportQcGrade[] }> {
+  /** The study's report QC grades (the current one and every one ever given, oldest first), with the grades and error categories to choose from. */
+  async reportGrades(studyInstanceUid: string): Promise<{ current: StoredReportQcGrade | null; history: StoredReportQcGrade[]; choices: typeof REPORT_QC_CHOICES }> {
     const history = await this.deps.repository.reportGradesOfStudy(studyInstanceUid);
-    return { current: history.find((grade) => grade.supersededBy === null) ?? null, history };
+    return { current: history.find((grade) => grade.supersededBy === null) ?? null, history, choices: REPORT_QC_CHOICES };
   }
 
   private today(): string {

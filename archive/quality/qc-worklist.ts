@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import type { WorklistRow } from '../db/qc-worklist-repository.ts';
+import type { QcGrade } from './qc-scales.ts';
 import { technicalCheckThresholdsSchema } from './technical-checks.ts';
 
 /**
@@ -39,6 +41,14 @@ export const DEFAULT_QC_WORKLIST_SETTINGS: QcWorklistSettings = qcWorklistSettin
 /** Why a study is on the work list. */
 export const WORKLIST_REASONS = ['sampled', 'flagged', 'auto-check'] as const;
 export type WorklistReason = (typeof WORKLIST_REASONS)[number];
+
+/** A study on the work list, as GET /api/quality/worklist answers it. */
+export interface WorklistEntry extends Omit<WorklistRow, 'sampled' | 'graded'> {
+  /** Why the study is on the list: drawn by the sampling rules, flagged by a clinician, failed by the technical checks. */
+  reasons: WorklistReason[];
+  /** Image QC: the study's grade (its worst series'), or null while ungraded. */
+  grade: { scaleId: string; grade: QcGrade } | null;
+}
 
 /** The query of GET /api/quality/worklist. */
 export const worklistQuerySchema = z.strictObject({

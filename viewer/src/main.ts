@@ -5,6 +5,8 @@ import { AuthClient } from './api/auth-client.ts';
 import { ConsultationClient } from './api/consultation-client.ts';
 import { CriticalClient } from './api/critical-client.ts';
 import { Connection } from './api/http.ts';
+import { PersonClient } from './api/person-client.ts';
+import { QualityClient } from './api/quality-client.ts';
 import { ReportClient } from './api/report-client.ts';
 import { ShareLinkClient } from './api/share-link-client.ts';
 import { ReadingClient } from './api/reading-client.ts';
@@ -14,18 +16,23 @@ import { ImagingEngine, startImaging } from './imaging/engine.ts';
 import { parseRoute, rendererFlag } from './logic/route.ts';
 import { imageRequestHeaders } from './logic/session.ts';
 import { AdminController } from './state/admin-controller.ts';
-import { emptyAdmin, emptyList, emptyReading, signedInUserOf, type AppState } from './state/app-state.ts';
+import { emptyAdmin, emptyList, emptyReading, seesPersons, signedInUserOf, type AppState } from './state/app-state.ts';
 import { ConsultationController } from './state/consultation-controller.ts';
 import { CriticalController } from './state/critical-controller.ts';
 import { Controller } from './state/controller.ts';
+import { PersonController } from './state/person-controller.ts';
+import { QualityController } from './state/quality-controller.ts';
 import { ReportController } from './state/report-controller.ts';
 import { RequestController } from './state/request-controller.ts';
 import { ShareController } from './state/share-controller.ts';
 import { WorklistController } from './state/worklist-controller.ts';
 import { createStore } from './state/store.ts';
 import { AppView } from './ui/app-view.ts';
+import { h } from './ui/dom.ts';
 import { ConsultationPanel } from './ui/consultation-panel.ts';
 import { CriticalPanel } from './ui/critical-panel.ts';
+import { PersonView } from './ui/person-view.ts';
+import { QualityPanel } from './ui/quality-panel.ts';
 import { ReportPanel } from './ui/report-panel.ts';
 import { RequestDialog } from './ui/request-dialog.ts';
 import { SharePanel } from './ui/share-panel.ts';
@@ -63,6 +70,8 @@ const connection = new Connection({
 });
 const client = new DicomWebClient(connection);
 const reportClient = new ReportClient(connection);
+const personClient = new PersonClient(connection);
+const qualityClient = new QualityClient(connection);
 
 // The engine reports to the viewport grid, which exists only once the view is built: forward through it.
 let view: AppView | undefined;
@@ -79,7 +88,7 @@ controller = new Controller(
   store,
   client,
   new AuthClient(connection),
-  new AdminController(store, new AdminClient(connection)),
+  new AdminController(store, new AdminClient(connection), personClient, qualityClient),
   engine,
   {
     push: (url) => history.pushState(null, '', url),
@@ -107,10 +116,30 @@ renderConsultation();
 const reports = new ReportController(reportClient, store);
 const reportPanel = new ReportPanel(reports);
 view.reading.besideImages(reportPanel.element);
-const renderReport = () => reportPanel.render(reports.store.get(), translator(store.get().locale), store.get().route.page === 'viewer');
+// QC staff see the images with the patient masked, and no report: the grading panel stands there instead.
+const renderReport = () => reportPanel.render(reports.store.get(), translator(store.get().locale), store.get().route.page === 'viewer' && !signedInUserOf(store.get())?.maskIdentity);
 store.subscribe(renderReport);
 reports.store.subscribe(renderReport);
 renderReport();
+// Image QC grading (质控评级) beside the images, for QC staff.
+const quality = new QualityController(qualityClient, store);
+const qualityPanel = new QualityPanel(quality);
+view.reading.besideImages(qualityPanel.element);
+const renderQuality = () => qualityPanel.render(store.get(), quality.store.get(), translator(store.get().locale));
+store.subscribe(renderQuality);
+quality.store.subscribe(renderQuality);
+renderQuality();
+// The person page (患者全部检查): a person's studies at every hospital on a timeline, by ID number or from a study's row.
+const persons = new PersonController(personClient, store, controller);
+const personView = new PersonView(persons, controller);
+view.element.append(personView.element);
+view.studyList.addRowAction((study, app, t) =>
+  seesPersons(app) ? h('button', { type: 'button', 'data-action': 'person-studies', onclick: () => void persons.openForStudy(study.studyInstanceUid) }, t('person.rowAction')) : null,
+);
+const renderPerson = () => personView.render(store.get(), persons.store.get(), translator(store.get().locale));
+store.subscribe(renderPerson);
+persons.store.subscribe(renderPerson);
+renderPerson();
 // Share links of the open study (云胶片 for the patient, shares with other institutions' doctors).
 const shares = new ShareController(new ShareLinkClient(connection), store);
 const sharePanel = new SharePanel(shares);

@@ -20,7 +20,7 @@ import { ROLES, type Permission, type Role } from './session.ts';
  * after a round trip), and the rows its tables show.
  */
 
-export const ADMIN_TABS = ['institutions', 'peers', 'users', 'tokens', 'audit'] as const;
+export const ADMIN_TABS = ['institutions', 'peers', 'users', 'tokens', 'persons', 'quality', 'audit'] as const;
 export type AdminTab = (typeof ADMIN_TABS)[number];
 
 const TAB_PERMISSION: Record<AdminTab, Permission> = {
@@ -28,11 +28,15 @@ const TAB_PERMISSION: Record<AdminTab, Permission> = {
   peers: 'manage-institution',
   users: 'manage-institution',
   tokens: 'manage-institution',
+  /** The person index's review queue (人员关联审核). */
+  persons: 'manage-persons',
+  /** The centre's QC scales and defects (质控配置): its institution administrator's; a system administrator belongs to no centre. */
+  quality: 'manage-institution',
   audit: 'read-audit',
 };
 
 export function adminTabsFor(permissions: readonly Permission[]): AdminTab[] {
-  return ADMIN_TABS.filter((tab) => permissions.includes(TAB_PERMISSION[tab]));
+  return ADMIN_TABS.filter((tab) => permissions.includes(TAB_PERMISSION[tab]) && !(tab === 'quality' && permissions.includes('manage-system')));
 }
 
 /** The tab to show: the one asked for when the user has it, else their first; undefined: no administration at all. */
@@ -250,6 +254,64 @@ export function tokenBody(fields: FormFields): FormResult<TokenBody> {
   const days = Number(form.text('days') || '365');
   form.check('days', Number.isInteger(days) && days >= 1 && days <= 3650, 'admin.invalid.days');
   return form.result({ username, label, days });
+}
+
+// The person index's review queue and corrections (人员关联审核): every decision names its reason.
+
+const RECORD_ID = /^\d{1,18}$/;
+
+function reasonChecked(form: FormReader): string {
+  const reason = form.text('reason');
+  form.check('reason', reason.length >= 1 && reason.length <= 500, 'admin.invalid.reason');
+  return reason;
+}
+
+export function reasonBody(fields: FormFields): FormResult<{ reason: string }> {
+  const form = new FormReader(fields);
+  return form.result({ reason: reasonChecked(form) });
+}
+
+export function unlinkBody(fields: FormFields): FormResult<{ patientPk: string; reason: string }> {
+  const form = new FormReader(fields);
+  const patientPk = form.text('patientPk');
+  form.check('patientPk', RECORD_ID.test(patientPk), 'admin.invalid.recordNumber');
+  return form.result({ patientPk, reason: reasonChecked(form) });
+}
+
+export function mergeBody(fields: FormFields): FormResult<{ intoPersonId: string; fromPersonId: string; reason: string }> {
+  const form = new FormReader(fields);
+  const intoPersonId = form.text('intoPersonId');
+  const fromPersonId = form.text('fromPersonId');
+  form.check('intoPersonId', RECORD_ID.test(intoPersonId), 'admin.invalid.personNumber');
+  form.check('fromPersonId', RECORD_ID.test(fromPersonId) && fromPersonId !== intoPersonId, 'admin.invalid.personNumber');
+  return form.result({ intoPersonId, fromPersonId, reason: reasonChecked(form) });
+}
+
+/** Two records of a suggestion, as the review queue reads them. */
+export interface SuggestedPair {
+  records: readonly { patientPk: string; personId: string | null; institutionId: string }[];
+}
+
+/**
+ * 确认为同一人: which record joins whose person. An institution administrator may move only their
+ * own institution's records, so their record joins the other's person; a system administrator's
+ * choice is the second record into the first's. Undefined when no record may move or no person is known.
+ */
+export function linkToMake(pair: SuggestedPair, actorInstitutionId: string | null, systemAdministrator: boolean): { patientPk: string; personId: string } | undefined {
+  const [first, second] = pair.records;
+  if (!first || !second) return undefined;
+  const moving = systemAdministrator || second.institutionId === actorInstitutionId ? second : first.institutionId === actorInstitutionId ? first : undefined;
+  const staying = moving === second ? first : second;
+  return moving && staying.personId ? { patientPk: moving.patientPk, personId: staying.personId } : undefined;
+}
+
+/** The QC configuration as typed in its editor: JSON, which the archive then validates (its reasons come back as a 400). */
+export function qcConfigurationBody(text: string): FormResult<unknown> {
+  try {
+    return { ok: true, body: JSON.parse(text) as unknown };
+  } catch {
+    return { ok: false, errors: [{ field: 'configuration', problem: 'admin.invalid.json' }] };
+  }
 }
 
 /** Minutes to add to local time for UTC on a calendar day (Date.getTimezoneOffset's sign), so tests can fix the zone. */

@@ -10,7 +10,12 @@ export type Route =
   /** Administration and audit; no tab: the first the user has. */
   | { page: 'admin'; tab?: AdminTab }
   /** Reading tasks: a reading centre's worklist, or a hospital's requests (远程诊断). */
-  | { page: 'worklist' };
+  | { page: 'worklist' }
+  /**
+   * One person's studies everywhere, on a timeline; no id: the lookup by ID number. The number is
+   * never part of the address (nor of the history): only the person's id is.
+   */
+  | { page: 'person'; personId?: string };
 
 export interface Sort {
   key: SortKey;
@@ -43,6 +48,8 @@ export function parseRoute(pathname: string, search: string): Route {
     return tab ? { page: 'admin', tab } : { page: 'admin' };
   }
   if (/^\/worklist\/?$/.test(pathname)) return { page: 'worklist' };
+  const person = /^\/persons(?:\/(\d{1,18}))?\/?$/.exec(pathname);
+  if (person) return person[1] ? { page: 'person', personId: person[1] } : { page: 'person' };
   if (/^\/viewer\/?$/.test(pathname)) {
     const studyInstanceUids = params
       .getAll('StudyInstanceUIDs')
@@ -69,6 +76,7 @@ export function routeUrl(route: Route): string {
   const params = new URLSearchParams();
   if (route.page === 'admin') return route.tab ? `/admin?tab=${route.tab}` : '/admin';
   if (route.page === 'worklist') return '/worklist';
+  if (route.page === 'person') return route.personId ? `/persons/${route.personId}` : '/persons';
   if (route.page === 'viewer') {
     params.set('StudyInstanceUIDs', route.studyInstanceUids.join(','));
     if (route.seriesInstanceUid) params.set('SeriesInstanceUIDs', route.seriesInstanceUid);

@@ -1,15 +1,22 @@
 import type { AdminClient } from '../api/admin-client.ts';
+import type { PersonClient, SuggestionOnWire } from '../api/person-client.ts';
+import type { QualityClient } from '../api/quality-client.ts';
 import type { MessageKey } from '../i18n/messages.ts';
 import {
   AUDIT_PAGE_SIZE,
   auditSearch,
   chooseAdminTab,
   institutionBody,
+  linkToMake,
+  mergeBody,
   olderAuditPage,
   passwordChange,
   peerBody,
+  qcConfigurationBody,
+  reasonBody,
   regionBody,
   tokenBody,
+  unlinkBody,
   userBody,
   type AdminTab,
   type FormFields,
@@ -19,7 +26,7 @@ import type { Role } from '../logic/session.ts';
 import { emptyAdmin, failed, signedInUserOf, type AdminState, type AppState, type Loadable } from './app-state.ts';
 import type { Store } from './store.ts';
 
-type ListKey = 'regions' | 'institutions' | 'peers' | 'users' | 'tokens';
+type ListKey = 'regions' | 'institutions' | 'peers' | 'users' | 'tokens' | 'suggestions';
 
 /**
  * The administration page's actions: what each tab lists, and the changes an administrator
@@ -30,6 +37,8 @@ export class AdminController {
   constructor(
     private readonly store: Store<AppState>,
     private readonly client: AdminClient,
+    private readonly persons: PersonClient,
+    private readonly quality: QualityClient,
   ) {}
 
   private get permissions() {
@@ -55,6 +64,10 @@ export class AdminController {
         return this.reload('users', ...(systemAdministrator ? (['institutions'] as const) : []));
       case 'tokens':
         return this.reload('tokens', 'users');
+      case 'persons':
+        return this.reload('suggestions');
+      case 'quality':
+        return this.loadQualityConfiguration();
       case 'audit':
         return this.runAuditSearch(previous.audit.search);
       case undefined:
@@ -73,6 +86,7 @@ export class AdminController {
       peers: () => this.client.peers(),
       users: () => this.client.users(),
       tokens: () => this.client.tokens(),
+      suggestions: () => this.persons.suggestions(),
     };
     const set = (loadable: Loadable<unknown[]>) => this.update((admin) => ({ ...admin, [key]: loadable }));
     if (!this.store.get().admin[key]) set({ status: 'loading' });
@@ -169,6 +183,48 @@ export class AdminController {
 
   revokeToken(tokenId: string, label: string): Promise<boolean> {
     return this.change(undefined, { ok: true, body: tokenId }, (id) => this.client.revokeToken(id), 'admin.done.tokenRevoked', { label }, ['tokens']);
+  }
+
+  // The person index's review queue (人员关联审核).
+
+  /** 确认为同一人: the record the administrator may move joins the other record's person. */
+  acceptSuggestion(suggestion: SuggestionOnWire, fields: FormFields): Promise<boolean> {
+    const user = signedInUserOf(this.store.get());
+    const link = linkToMake(suggestion, user?.institutionId ?? null, this.permissions.includes('manage-system'));
+    const form = reasonBody(fields);
+    const checked: FormResult<{ reason: string }> = form.ok && !link ? { ok: false, errors: [{ field: 'reason', problem: 'admin.invalid.noLink' }] } : form;
+    return this.change({ form: `suggestion-${suggestion.id}` }, checked, ({ reason }) => this.persons.link(link!.patientPk, link!.personId, reason), 'admin.done.linked', {}, ['suggestions']);
+  }
+
+  /** 不是同一人: the pair is not asked again. */
+  dismissSuggestion(suggestionId: string, fields: FormFields): Promise<boolean> {
+    return this.change({ form: `suggestion-${suggestionId}` }, reasonBody(fields), ({ reason }) => this.persons.dismiss(suggestionId, reason), 'admin.done.dismissed', {}, ['suggestions']);
+  }
+
+  unlinkRecord(fields: FormFields): Promise<boolean> {
+    return this.change({ form: 'unlink' }, unlinkBody(fields), ({ patientPk, reason }) => this.persons.unlink(patientPk, reason), 'admin.done.unlinked', { record: (fields.patientPk ?? '').trim() }, ['suggestions']);
+  }
+
+  mergePersons(fields: FormFields): Promise<boolean> {
+    return this.change({ form: 'merge' }, mergeBody(fields), ({ intoPersonId, fromPersonId, reason }) => this.persons.merge(intoPersonId, fromPersonId, reason), 'admin.done.merged', { from: (fields.fromPersonId ?? '').trim(), into: (fields.intoPersonId ?? '').trim() }, ['suggestions']);
+  }
+
+  // The centre's QC configuration (质控配置).
+
+  private async loadQualityConfiguration(): Promise<void> {
+    const set = (qualityConfiguration: AdminState['qualityConfiguration']) => this.update((admin) => ({ ...admin, qualityConfiguration }));
+    if (!this.store.get().admin.qualityConfiguration) set({ status: 'loading' });
+    try {
+      set({ status: 'ready', value: await this.quality.centreConfiguration() });
+    } catch (error) {
+      set(failed(error));
+    }
+  }
+
+  async saveQualityConfiguration(text: string): Promise<boolean> {
+    const done = await this.change({ form: 'quality' }, qcConfigurationBody(text), (body) => this.quality.saveCentreConfiguration(body), 'admin.done.qcConfigurationSaved', {}, []);
+    if (done) await this.loadQualityConfiguration();
+    return done;
   }
 
   // The audit trail.

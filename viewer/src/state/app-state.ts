@@ -1,6 +1,8 @@
 import { ApiError } from '../api/http.ts';
 import type { AdminUser, ApiToken, AuditEvent, AuditVerification, CreatedToken, DicomPeer, Institution, Region } from '../api/admin-models.ts';
 import type { ReportStatusSummary } from '../../../archive/reading/report.ts';
+import type { CentreQcConfiguration } from '../../../archive/quality/quality-service.ts';
+import type { SuggestionOnWire } from '../api/person-client.ts';
 import type { PriorStudy, SeriesSummary, StudySummary } from '../dicomweb/models.ts';
 import type { Locale, MessageKey } from '../i18n/messages.ts';
 import type { PrimaryTool } from '../imaging/engine.ts';
@@ -112,6 +114,10 @@ export interface AdminState {
   peers: Loadable<DicomPeer[]> | undefined;
   users: Loadable<AdminUser[]> | undefined;
   tokens: Loadable<ApiToken[]> | undefined;
+  /** The person index's open suggestions (人员关联审核). */
+  suggestions: Loadable<SuggestionOnWire[]> | undefined;
+  /** The administrator's centre's QC configuration (质控配置). */
+  qualityConfiguration: Loadable<CentreQcConfiguration> | undefined;
   outcome: AdminOutcome | undefined;
   /** A change is on its way: the forms wait. */
   busy: boolean;
@@ -136,6 +142,12 @@ export function signedInUserOf(state: AppState): SignedInUser | undefined {
   return state.session.status === 'signed-in' ? state.session.user : undefined;
 }
 
+/** Who has a person page: those who read images with the patient's identity (QC staff grade masked studies, not persons). */
+export function seesPersons(state: AppState): boolean {
+  const user = signedInUserOf(state);
+  return !!user?.permissions.includes('read-images') && !user.maskIdentity;
+}
+
 export function seriesKey(ref: SeriesRef): string {
   return `${ref.studyInstanceUid}/${ref.seriesInstanceUid}`;
 }
@@ -156,6 +168,8 @@ export function emptyAdmin(): AdminState {
     peers: undefined,
     users: undefined,
     tokens: undefined,
+    suggestions: undefined,
+    qualityConfiguration: undefined,
     outcome: undefined,
     busy: false,
     newToken: undefined,

@@ -181,6 +181,11 @@ export class Controller {
     return this.go({ page: 'worklist' });
   }
 
+  /** A person's timeline (its state and actions are the PersonController's, which follows the route); no id: the lookup. */
+  showPerson(personId?: string): Promise<void> {
+    return this.go(personId ? { page: 'person', personId } : { page: 'person' });
+  }
+
   showAdmin(tab?: AdminTab): Promise<void> {
     return this.go(tab ? { page: 'admin', tab } : { page: 'admin' });
   }

@@ -1,7 +1,7 @@
 import { translator, type Translate } from '../i18n/i18n.ts';
 import { LOCALE_NAMES, LOCALES, type Locale } from '../i18n/messages.ts';
 import { adminTabsFor } from '../logic/admin.ts';
-import { signedInUserOf, type AppState } from '../state/app-state.ts';
+import { seesPersons, signedInUserOf, type AppState } from '../state/app-state.ts';
 import type { Controller } from '../state/controller.ts';
 import { AdminView } from './admin/admin-view.ts';
 import { h, replaceChildren } from './dom.ts';
@@ -100,6 +100,7 @@ export class AppView {
         {},
         readsImages ? link(t('app.studies'), '/', () => void this.controller.showStudyList(), 'studies') : null,
         readsImages ? link(t('app.worklist'), '/worklist', () => void this.controller.showWorklist(), 'worklist') : null,
+        seesPersons(state) ? link(t('app.persons'), '/persons', () => void this.controller.showPerson(), 'persons') : null,
         administers ? link(t('app.admin'), '/admin', () => void this.controller.showAdmin(), 'admin') : null,
       ),
       state.cpuRendering && readsImages ? h('span', { class: 'badge', title: t('app.renderingCpu') }, 'CPU') : null,

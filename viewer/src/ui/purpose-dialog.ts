@@ -10,14 +10,14 @@ import { h } from './dom.ts';
  * only their own; with one, also the same patient's studies elsewhere. Shown only to roles the
  * archive lets state a purpose.
  */
-export function purposeNotice(state: AppState, t: Translate, controller: Controller, context: 'list' | 'priors' = 'list'): HTMLElement | null {
+export function purposeNotice(state: AppState, t: Translate, controller: Controller, context: 'list' | 'priors' | 'person' = 'list'): HTMLElement | null {
   if (!canStatePurpose(signedInUserOf(state))) return null;
   const purpose = state.purpose.text;
   if (!purpose) {
     return h(
       'div',
       { class: 'purpose-notice', 'data-purpose': 'none' },
-      h('span', {}, t(context === 'priors' ? 'viewer.priorsOwnOnly' : 'purpose.ownOnly')),
+      h('span', {}, t(context === 'priors' ? 'viewer.priorsOwnOnly' : context === 'person' ? 'person.ownOnly' : 'purpose.ownOnly')),
       h('button', { type: 'button', 'data-action': 'state-purpose', onclick: () => controller.setPurposeDialogOpen(true) }, t('purpose.state')),
     );
   }

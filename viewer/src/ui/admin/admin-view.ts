@@ -8,12 +8,15 @@ import { AuditTab } from './audit-tab.ts';
 import { InstitutionsTab } from './institutions-tab.ts';
 import type { AdminTabView } from './parts.ts';
 import { PeersTab } from './peers-tab.ts';
+import { PersonsTab } from './persons-tab.ts';
+import { QualityTab } from './quality-tab.ts';
 import { TokensTab } from './tokens-tab.ts';
 import { UsersTab } from './users-tab.ts';
 
 /**
  * The administration page: the tabs the signed-in user's permissions give (institutions and
  * regions for system administrators; peers, users and API tokens for institution administrators;
+ * the person index's review queue for both; a centre's QC configuration for its administrator;
  * the audit trail for auditors), and what became of the last change.
  */
 export class AdminView {
@@ -73,6 +76,10 @@ export class AdminView {
         return new UsersTab(admin, t, user);
       case 'tokens':
         return new TokensTab(admin, t, user);
+      case 'persons':
+        return new PersonsTab(admin, t, state.locale);
+      case 'quality':
+        return new QualityTab(admin, t, state.locale);
       case 'audit':
         return new AuditTab(admin, t);
     }

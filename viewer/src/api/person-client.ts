@@ -1,0 +1,53 @@
+import type { LinkSuggestion, PersonStudy } from '../../../archive/db/person-repository.ts';
+import type { StudyQuality } from '../../../archive/quality/quality-service.ts';
+import type { Connection } from './http.ts';
+
+/** A study on a person's timeline, as GET /api/persons/{id} answers it. */
+export type TimelineStudy = PersonStudy & { qcGrade: StudyQuality['studyGrade'] };
+
+export type SuggestionOnWire = Omit<LinkSuggestion, 'createdAt'> & { createdAt: string };
+
+/**
+ * The person index (docs/recognition.md): a person's studies everywhere, lookup by ID number, the
+ * review queue and its decisions. Whose studies a caller sees is the archive's; a stated purpose of
+ * use goes with the person's studies, as with the priors.
+ */
+export class PersonClient {
+  constructor(
+    private readonly connection: Connection,
+    readonly apiRoot = '/api',
+  ) {}
+
+  person(personId: string): Promise<{ personId: string; studies: TimelineStudy[] }> {
+    return this.connection.json(`${this.apiRoot}/persons/${encodeURIComponent(personId)}`, { withPurpose: true });
+  }
+
+  /** The identifier travels in this request's query only; the page's address never carries it. */
+  lookup(identifier: string): Promise<{ personId: string; studies: PersonStudy[] }[]> {
+    return this.connection.json(`${this.apiRoot}/persons?${new URLSearchParams({ identifier }).toString()}`, { withPurpose: true });
+  }
+
+  personOfStudy(studyInstanceUid: string): Promise<{ personId: string }> {
+    return this.connection.json(`${this.apiRoot}/studies/${encodeURIComponent(studyInstanceUid)}/person`, { withPurpose: true });
+  }
+
+  suggestions(): Promise<SuggestionOnWire[]> {
+    return this.connection.json(`${this.apiRoot}/person-suggestions`);
+  }
+
+  link(patientPk: string, personId: string, reason: string): Promise<void> {
+    return this.connection.json(`${this.apiRoot}/person-links`, { method: 'POST', json: { patientPk, personId, reason } });
+  }
+
+  dismiss(suggestionId: string, reason: string): Promise<void> {
+    return this.connection.json(`${this.apiRoot}/person-suggestions/${encodeURIComponent(suggestionId)}/dismissal`, { method: 'POST', json: { reason } });
+  }
+
+  unlink(patientPk: string, reason: string): Promise<{ personId: string }> {
+    return this.connection.json(`${this.apiRoot}/person-unlinks`, { method: 'POST', json: { patientPk, reason } });
+  }
+
+  merge(intoPersonId: string, fromPersonId: string, reason: string): Promise<void> {
+    return this.connection.json(`${this.apiRoot}/person-merges`, { method: 'POST', json: { intoPersonId, fromPersonId, reason } });
+  }
+}

@@ -1,0 +1,138 @@
+import type { TimelineStudy } from '../api/person-client.ts';
+import type { Translate } from '../i18n/i18n.ts';
+import type { Locale } from '../i18n/messages.ts';
+import { configuredText } from '../logic/quality.ts';
+import { groupTimeline } from '../logic/timeline.ts';
+import { signedInUserOf, type AppState } from '../state/app-state.ts';
+import type { Controller } from '../state/controller.ts';
+import type { PersonController, PersonPageState } from '../state/person-controller.ts';
+import { h, replaceChildren } from './dom.ts';
+import { problemText } from './problem-text.ts';
+import { purposeNotice } from './purpose-dialog.ts';
+
+/**
+ * The person page (患者全部检查): a lookup by resident ID number, and the person's studies at every
+ * hospital the user may see on a vertical timeline, newest first, by year and month: date, modality,
+ * body part, institution (本院 / 外院), report status and QC grade; a study opens in the viewer.
+ */
+export class PersonView {
+  readonly element = h('section', { class: 'person-page', hidden: true });
+  private readonly lookupInput = h('input', { type: 'search', name: 'resident-id', autocomplete: 'off', spellcheck: 'false', inputmode: 'text', maxlength: 24, 'data-field': 'resident-id' });
+  private readonly lookupLabel = h('span');
+  private readonly lookupButton = h('button', { type: 'submit', class: 'primary', 'data-action': 'lookup-person' });
+  private readonly lookupNote = h('p', { class: 'muted' });
+  private readonly lookupForm = h('form', { class: 'person-lookup', role: 'search' }, h('label', {}, this.lookupLabel, this.lookupInput), this.lookupButton, this.lookupNote);
+  private readonly heading = h('h1');
+  private readonly purpose = h('div');
+  private readonly status = h('div');
+  private readonly timeline = h('div', { class: 'timeline-host' });
+  /** What the page was last built from: a button replaced between press and release loses the click. */
+  private shows: readonly unknown[] | undefined;
+
+  constructor(
+    private readonly persons: PersonController,
+    private readonly controller: Controller,
+  ) {
+    this.lookupForm.addEventListener('submit', (event) => {
+      event.preventDefault();
+      void this.persons.lookup(this.lookupInput.value).then(() => {
+        // The number is not kept on screen once the person is found either.
+        if (this.persons.store.get().lookup.status === 'idle') this.lookupInput.value = '';
+      });
+    });
+    this.element.append(this.heading, this.lookupForm, this.purpose, this.status, this.timeline);
+  }
+
+  render(app: AppState, state: PersonPageState, t: Translate): void {
+    this.element.hidden = app.route.page !== 'person' || app.session.status !== 'signed-in';
+    if (this.element.hidden) return;
+    const shows = [app.locale, app.session, app.purpose, state];
+    if (this.shows?.length === shows.length && shows.every((input, index) => input === this.shows![index])) return;
+    this.shows = shows;
+    this.heading.textContent = t('person.title');
+    this.lookupLabel.textContent = t('person.lookupLabel');
+    this.lookupInput.placeholder = t('person.lookupPlaceholder');
+    this.lookupButton.textContent = state.lookup.status === 'searching' ? t('person.searching') : t('person.lookup');
+    this.lookupNote.textContent = t('person.lookupNote');
+    replaceChildren(this.purpose, purposeNotice(app, t, this.controller, 'person'));
+    replaceChildren(this.status, this.statusText(state, t));
+    replaceChildren(this.timeline, this.timelineView(app, state, t));
+  }
+
+  private statusText(state: PersonPageState, t: Translate): HTMLElement | null {
+    if (state.notice) return h('p', { class: 'status error', role: 'alert' }, state.notice.status === 404 ? t('person.notLinked') : problemText(state.notice, t));
+    const lookup = state.lookup;
+    if (lookup.status === 'none') return h('p', { class: 'status empty', role: 'status' }, t('person.noneFound'));
+    if (lookup.status === 'error') return h('p', { class: 'status error', role: 'alert' }, problemText(lookup.problem, t));
+    if (lookup.status === 'several') {
+      return h(
+        'div',
+        { class: 'person-choices', role: 'status' },
+        h('p', {}, t('person.several')),
+        lookup.personIds.map((personId) => h('button', { type: 'button', 'data-person': personId, onclick: () => void this.controller.showPerson(personId) }, t('person.personNumber', { id: personId }))),
+      );
+    }
+    return null;
+  }
+
+  private timelineView(app: AppState, state: PersonPageState, t: Translate): HTMLElement | null {
+    const person = state.person;
+    if (!person) return null;
+    if (person.status === 'loading') return h('p', { class: 'status loading' }, t('person.loading'));
+    if (person.status === 'error') return h('p', { class: 'status error', role: 'alert' }, person.problem.status === 404 ? t('person.notVisible') : problemText(person.problem, t));
+    const studies = person.value;
+    const institutions = new Set(studies.map((study) => study.institutionId));
+    const own = signedInUserOf(app)?.institutionId ?? null;
+    return h(
+      'div',
+      { class: 'timeline', 'data-person': state.personId },
+      h('p', { class: 'timeline-summary' }, t('person.summary', { studies: studies.length, institutions: institutions.size })),
+      groupTimeline(studies).map((year) =>
+        h(
+          'section',
+          { class: 'timeline-year', 'data-year': year.year ?? 'unknown' },
+          h('h2', { class: 'timeline-year-label' }, year.year ? t('person.year', { year: year.year }) : t('person.dateUnknown')),
+          year.months.map((month) =>
+            h(
+              'section',
+              { class: 'timeline-month' },
+              month.month ? h('h3', { class: 'timeline-month-label' }, t(`person.month.${month.month}` as 'person.month.1')) : null,
+              h('ol', { class: 'timeline-studies' }, month.studies.map((study) => this.studyCard(study, own, app.locale, t))),
+            ),
+          ),
+        ),
+      ),
+    );
+  }
+
+  private studyCard(study: TimelineStudy, ownInstitution: string | null, locale: Locale, t: Translate): HTMLElement {
+    const elsewhere = study.institutionId !== ownInstitution;
+    const grade = study.qcGrade?.grade;
+    const open = () => void this.controller.openStudy(study.studyInstanceUid);
+    return h(
+      'li',
+      { class: `timeline-study${elsewhere ? ' elsewhere' : ''}`, 'data-study': study.studyInstanceUid, 'data-institution-id': study.institutionId, 'data-modality': study.modalities[0] ?? '' },
+      h('span', { class: 'timeline-dot', 'aria-hidden': 'true' }),
+      h(
+        'div',
+        { class: 'timeline-card' },
+        h(
+          'div',
+          { class: 'timeline-card-head' },
+          h('time', { datetime: study.studyDate ?? '' }, study.studyDate ?? t('person.dateUnknown')),
+          h('span', { class: 'modality' }, study.modalities.join(' ')),
+          study.bodyParts.length ? h('span', { class: 'body-part' }, study.bodyParts.join('、')) : null,
+        ),
+        h('div', { class: 'timeline-description' }, study.description ?? ''),
+        h('div', { class: 'timeline-institution' }, study.institutionName, ' ', h('span', { class: elsewhere ? 'badge elsewhere' : 'badge own' }, t(elsewhere ? 'person.elsewhere' : 'person.own'))),
+        h(
+          'div',
+          { class: 'timeline-badges' },
+          h('span', { class: `report-status ${study.reportStatus ?? 'unreported'}`, 'data-report-status': study.reportStatus ?? 'unreported' }, t(`reportStatus.${(study.reportStatus ?? 'unreported') as 'unreported'}`)),
+          h('span', { class: `qc-grade${grade?.reject ? ' reject' : ''}`, 'data-qc-grade': grade?.code ?? '' }, grade ? t('person.qcGrade', { grade: configuredText(grade.label, locale) }) : t('person.qcNotGraded')),
+        ),
+        h('button', { type: 'button', class: 'open', 'data-action': 'open-study', onclick: open }, t('list.open')),
+      ),
+    );
+  }
+}
