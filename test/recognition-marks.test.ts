@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { COMMAND_LINE_ACTOR } from '../archive/access/administration.ts';
 import type { Role } from '../archive/access/policy.ts';
-import type { HrMarkResult } from '../archive/recognition/hr-mark.ts';
 import { DEFAULT_RECOGNITION_REASONS } from '../archive/recognition/recognition-reasons.ts';
+import { HR_PRIVATE_CREATOR, HR_TAGS, hrMarkFromAttributes } from '../archive/recognition/hr-mark-dicom.ts';
+import { regionToday, type HrMarkResult } from '../archive/recognition/hr-mark.ts';
+import type { DicomJsonDataset } from '../archive/dicom/types.ts';
 import { makeChestRadiograph } from '../fixtures/modalities.ts';
 import { jsonApi, qingshiChestCt, type Call } from './support/reading-centre.ts';
 import { startTestSystem, type TestSystem } from './support/system.ts';
@@ -161,5 +163,75 @@ describe('the HR mark: configuration, accreditations and marks', () => {
     await recognition.accredit(COMMAND_LINE_ACTOR, { institutionId: ids.QINGSHI!, itemCode: 'DR-CHEST', validFrom: '2026-12-10', validUntil: '2027-12-09' });
     assert.equal((await recognition.marks([studies.carrying!], TODAY)).get(studies.carrying!)?.carries, true, 're-accredited');
     assert.equal((await recognition.accreditationsInRegion(COMMAND_LINE_ACTOR, regions.CQ!)).length, 2, 'both rows kept');
+  });
+
+  it('the admin API: a reading centre\'s administrator configures regions below it, a hospital\'s may not; every change audited', async () => {
+    const path = `/api/admin/regions/${regions.CQ_YUBEI}/recognition`;
+    const bad = await api('cq-admin', 'PUT', path, { configuration: { ...CHONGQING_CONFIGURATION, minimumGrades: 'B' }, reasons: null });
+    assert.equal(bad.status, 400, JSON.stringify(bad.json));
+    assert.equal((await api('qs-admin', 'GET', path)).status, 403, 'a hospital administrator does not configure recognition');
+    assert.equal((await api('qs-doctor', 'GET', path)).status, 403, 'nor does a doctor');
+    assert.equal((await api('cq-admin', 'GET', `/api/admin/regions/${regions.NANLING_COUNTY}/recognition`)).status, 403, 'a region outside the centre\'s');
+    const saved = await api<{ own: { reasons: unknown[] }; effective: { configurationFrom: string; reasonsFrom: string } }>('cq-admin', 'PUT', path, { configuration: null, reasons: DEFAULT_RECOGNITION_REASONS.slice(0, 5) });
+    assert.equal(saved.status, 200, JSON.stringify(saved.json));
+    assert.equal(saved.json.effective.configurationFrom, regions.CQ, 'the configuration still comes from 重庆市');
+    assert.equal(saved.json.effective.reasonsFrom, regions.CQ_YUBEI, 'the reasons now from 渝北区');
+    assert.equal((await system.runtime.recognition.reasons(ids.QINGSHI!)).length, 5, '青石镇 takes its nearest ancestor\'s reasons');
+
+    const accredited = await api<{ id: string }>('cq-admin', 'POST', '/api/admin/accreditations', { institutionId: ids.YUBEI_HOSPITAL, itemCode: 'DR-CHEST', validFrom: '2020-01-01', validUntil: null });
+    assert.equal(accredited.status, 201, JSON.stringify(accredited.json));
+    assert.equal((await api('qs-admin', 'POST', '/api/admin/accreditations', { institutionId: ids.QINGSHI, itemCode: 'CT-HEAD', validFrom: '2020-01-01', validUntil: null })).status, 403, 'a hospital may not accredit itself');
+    assert.equal((await api('cq-admin', 'POST', '/api/admin/accreditations', { institutionId: ids.YUBEI_HOSPITAL, itemCode: 'DR-CHEST', validFrom: 'soon', validUntil: null })).status, 400);
+    const listed = await api<{ id: string; institutionId: string }[]>('cq-admin', 'GET', `/api/admin/regions/${regions.CQ}/accreditations`);
+    assert.ok(listed.json.some((entry) => entry.id === accredited.json.id));
+    assert.equal((await api('cq-admin', 'POST', `/api/admin/accreditations/${accredited.json.id}/withdrawal`, {})).status, 400, 'a withdrawal needs a reason');
+
+    const events = await api<{ eventType: string; userName: string; detail: { change?: string } }[]>('cq-auditor', 'GET', '/api/audit/events?type=admin-change&limit=100');
+    assert.equal(events.status, 200, JSON.stringify(events.json));
+    const changes = events.json.filter((event) => event.userName === 'cq-admin').map((event) => event.detail.change);
+    assert.deepEqual(changes.sort(), ['accreditation', 'recognition-configuration']);
+  });
+
+  it('QIDO-RS returns the private block when asked, and FHIR ImagingStudy the extension', async () => {
+    // Dated today, so the mark holds whenever this runs.
+    const today = regionToday();
+    const sent = await sendChest('YUBEI_HOSPITAL', today.replaceAll('-', ''));
+    await system.runtime.queue.whenIdle();
+    await grade('cq-qc', sent, 'A');
+
+    const plain = await api<DicomJsonDataset[]>(null, 'GET', `/dicom-web/studies?StudyInstanceUID=${sent.studyInstanceUid}`);
+    assert.equal(plain.status, 200);
+    assert.equal(plain.json[0]?.[HR_TAGS.privateCreator], undefined, 'not asked, not sent');
+
+    const uids = [sent.studyInstanceUid, studies.notGraded!].join(',');
+    const asked = await api<DicomJsonDataset[]>(null, 'GET', `/dicom-web/studies?StudyInstanceUID=${uids}&includefield=${HR_TAGS.markText}`);
+    assert.equal(asked.status, 200, JSON.stringify(asked.json));
+    const byStudy = new Map(asked.json.map((result) => [result['0020000D']?.Value?.[0], result]));
+    const carrying = byStudy.get(sent.studyInstanceUid)!;
+    assert.deepEqual(carrying[HR_TAGS.privateCreator], { vr: 'LO', Value: [HR_PRIVATE_CREATOR] });
+    assert.deepEqual(carrying[HR_TAGS.markText], { vr: 'LO', Value: ['渝HR'] });
+    assert.deepEqual(carrying[HR_TAGS.itemCode], { vr: 'LO', Value: ['DR-CHEST'] });
+    const validUntil = new Date(Date.parse(`${today}T00:00:00Z`) + 60 * 86_400_000).toISOString().slice(0, 10);
+    assert.deepEqual(hrMarkFromAttributes(carrying), { text: '渝HR', absenceReasons: [], validUntil });
+    const absent = hrMarkFromAttributes(byStudy.get(studies.notGraded!)!);
+    assert.equal(absent?.text, null);
+    assert.ok(absent?.absenceReasons.includes('not-graded'), JSON.stringify(absent));
+    const all = await api<DicomJsonDataset[]>(null, 'GET', `/dicom-web/studies?StudyInstanceUID=${sent.studyInstanceUid}&includefield=all`);
+    assert.equal(hrMarkFromAttributes(all.json[0]!)?.text, '渝HR', 'includefield=all includes the block');
+
+    type Extension = { url: string; valueBoolean?: boolean; valueString?: string; valueCode?: string; valueDate?: string; extension?: Extension[] };
+    const fhir = await api<{ extension?: Extension[] }>(null, 'GET', `/fhir/ImagingStudy/${sent.studyInstanceUid}`, undefined, { accept: 'application/fhir+json' });
+    assert.equal(fhir.status, 200, JSON.stringify(fhir.json));
+    const extension = fhir.json.extension?.find((candidate) => candidate.url === 'urn:yingyun:fhir:StructureDefinition:hr-mark');
+    assert.deepEqual(extension?.extension, [
+      { url: 'carries', valueBoolean: true },
+      { url: 'text', valueString: '渝HR' },
+      { url: 'item', valueCode: 'DR-CHEST' },
+      { url: 'validUntil', valueDate: validUntil },
+    ]);
+    const ungraded = await api<{ extension?: Extension[] }>(null, 'GET', `/fhir/ImagingStudy/${studies.notGraded}`, undefined, { accept: 'application/fhir+json' });
+    const parts = ungraded.json.extension?.[0]?.extension ?? [];
+    assert.deepEqual(parts[0], { url: 'carries', valueBoolean: false });
+    assert.ok(parts.some((part) => part.url === 'absenceReason' && part.valueCode === 'not-graded'));
   });
 });

@@ -201,7 +201,6 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
     const worklist = new WorklistService(workitems, upsEvents, config.dicom.aeTitle);
     const upsSubscriptions = new UpsSubscriptionService(subscriptions, workitems, upsEvents);
     const reading = new ReadingService({ repository: new ReadingRepository(db.pool), worklist, institutions, audit, log: log.child({ component: 'reading' }) });
-    const fhir = new FhirService({ studies: new QueryRepository(db.pool), fhir: new FhirRepository(db.pool), reports });
     const criticalFindings = new CriticalFindingsService({
       repository: new CriticalFindingsRepository(db.pool),
       studies: new QueryRepository(db.pool),
@@ -221,6 +220,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
     const qualityRepository = new QualityRepository(db.pool);
     const quality = new QualityService({ repository: qualityRepository, audit, onReject: (grade) => enqueueRejectionKos(jobQueue, grade.id) });
     const recognition = new RecognitionService({ repository: new RecognitionRepository(db.pool), institutions, quality, audit });
+    const fhir = new FhirService({ studies: new QueryRepository(db.pool), fhir: new FhirRepository(db.pool), reports, recognition });
     const recognitionDecisions = new RecognitionDecisionService({ repository: new RecognitionDecisionsRepository(db.pool), recognition });
     const qcWorklists = new QcWorklistService({ repository: new QcWorklistRepository(db.pool), grades: quality, audit, histogramOf: imageHistogram(renderer, store) });
     let reconciler: Reconciler | undefined;

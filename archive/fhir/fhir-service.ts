@@ -4,6 +4,7 @@ import type { DicomJsonDataset } from '../dicom/types.ts';
 import type { FhirRepository } from '../db/fhir-repository.ts';
 import type { QueryRepository, InstanceRow } from '../db/query-repository.ts';
 import type { ReportService } from '../reading/report-service.ts';
+import type { RecognitionService } from '../recognition/recognition-service.ts';
 import { MAX_RESULTS, parseQidoQuery } from '../query/qido-query.ts';
 import { diagnosticReport } from './diagnostic-report.ts';
 import { imagingStudy, text } from './imaging-study.ts';
@@ -31,12 +32,15 @@ export interface FhirAudited {
  * same scope as QIDO-RS: a study or report the caller may not see is not found.
  */
 export class FhirService {
-  constructor(private readonly deps: { studies: QueryRepository; fhir: FhirRepository; reports: Pick<ReportService, 'report'> }) {}
+  constructor(private readonly deps: { studies: QueryRepository; fhir: FhirRepository; reports: Pick<ReportService, 'report'>; recognition: Pick<RecognitionService, 'marks'> }) {}
 
   async searchImagingStudies(search: ImagingStudySearch, visibility: Visibility, urls: FhirUrls): Promise<{ bundle: Bundle<ImagingStudy>; audited: FhirAudited }> {
     const found = await this.deps.studies.searchStudies(imagingStudyQuery(search, search.count), visibility);
     // Searchset entries carry their series; the instances come with a read of the study itself.
-    const resources = await Promise.all(found.rows.map(async (study) => imagingStudy(study, await this.seriesOf(study.studyInstanceUid, visibility), undefined, urls.dicomWeb)));
+    const marks = await this.deps.recognition.marks(found.rows.map((study) => study.studyInstanceUid));
+    const resources = await Promise.all(
+      found.rows.map(async (study) => imagingStudy(study, await this.seriesOf(study.studyInstanceUid, visibility), undefined, urls.dicomWeb, marks.get(study.studyInstanceUid))),
+    );
     const total = found.remaining.atLeast ? undefined : found.rows.length + found.remaining.count;
     return { bundle: searchset(resources, urls, total), audited: auditedOf(found.rows) };
   }
@@ -51,7 +55,8 @@ export class FhirService {
       instances.push(...page.rows);
       if (page.remaining.count === 0) break;
     }
-    return { resource: imagingStudy(study, await this.seriesOf(studyInstanceUid, visibility), instances, urls.dicomWeb), audited: auditedOf([study]) };
+    const marks = await this.deps.recognition.marks([studyInstanceUid]);
+    return { resource: imagingStudy(study, await this.seriesOf(studyInstanceUid, visibility), instances, urls.dicomWeb, marks.get(studyInstanceUid)), audited: auditedOf([study]) };
   }
 
   async searchDiagnosticReports(search: DiagnosticReportSearch, visibility: Visibility, urls: FhirUrls): Promise<{ bundle: Bundle<DiagnosticReport>; audited: FhirAudited }> {

@@ -2,8 +2,9 @@ import type { InstanceRow, SeriesRow, StudyRow } from '../db/query-repository.ts
 import { personNameText } from '../dicom/normalize.ts';
 import type { DicomJsonDataset, DicomJsonPersonName } from '../dicom/types.ts';
 import { message } from '../i18n/messages.ts';
+import type { HrMarkResult } from '../recognition/hr-mark.ts';
 import { patientIdentifierSystem } from './search.ts';
-import { SYSTEM, type Endpoint, type ImagingStudy, type ImagingStudySeries, type Reference } from './resources.ts';
+import { SYSTEM, type Endpoint, type Extension, type ImagingStudy, type ImagingStudySeries, type Reference } from './resources.ts';
 
 /**
  * A study of the index as an R4 ImagingStudy (http://hl7.org/fhir/R4/imagingstudy.html): its id is
@@ -11,7 +12,13 @@ import { SYSTEM, type Endpoint, type ImagingStudy, type ImagingStudySeries, type
  * urn:oid:<uid> as the resource's own mapping asks; the images themselves are one contained
  * DICOMweb Endpoint away.
  */
-export function imagingStudy(study: StudyRow, series: readonly SeriesRow[], instances: readonly InstanceRow[] | undefined, dicomWebBase: string): ImagingStudy {
+export function imagingStudy(
+  study: StudyRow,
+  series: readonly SeriesRow[],
+  instances: readonly InstanceRow[] | undefined,
+  dicomWebBase: string,
+  hrMark?: HrMarkResult,
+): ImagingStudy {
   const attributes = study.studyAttributes;
   const accession = text(attributes, '00080050');
   const referrer = personName(attributes, '00080090');
@@ -29,6 +36,7 @@ export function imagingStudy(study: StudyRow, series: readonly SeriesRow[], inst
   return {
     resourceType: 'ImagingStudy',
     id: study.studyInstanceUid,
+    ...(hrMark ? { extension: [hrMarkExtension(hrMark)] } : {}),
     contained: [endpoint],
     identifier: [
       { system: SYSTEM.dicomUid, value: `urn:oid:${study.studyInstanceUid}` },
@@ -45,6 +53,18 @@ export function imagingStudy(study: StudyRow, series: readonly SeriesRow[], inst
     ...(description ? { description } : {}),
     ...(series.length ? { series: series.map((one) => seriesOf(one, instances?.filter((instance) => instance.seriesInstanceUid === one.seriesInstanceUid))) } : {}),
   };
+}
+
+/**
+ * The HR mark (互认标识) as a complex extension: `carries` always; with the mark its `text` (渝HR),
+ * `item` and `validUntil`; without it one `absenceReason` per failed condition (the codes of
+ * docs/recognition.md, "The HR mark").
+ */
+export function hrMarkExtension(mark: HrMarkResult): Extension {
+  const parts: Extension[] = mark.carries
+    ? [{ url: 'text', valueString: mark.text }, { url: 'item', valueCode: mark.itemCode }, { url: 'validUntil', valueDate: mark.validUntil }]
+    : mark.reasons.map((reason) => ({ url: 'absenceReason', valueCode: reason.code }));
+  return { url: SYSTEM.hrMarkExtension, extension: [{ url: 'carries', valueBoolean: mark.carries }, ...parts] };
 }
 
 /** The patient as a logical reference (Yingyun serves no Patient resource): their identifier and name. */

@@ -17,6 +17,8 @@ export const SYSTEM = {
   endpointConnectionType: 'http://terminology.hl7.org/CodeSystem/endpoint-connection-type',
   loinc: 'http://loinc.org',
   diagnosticServiceSection: 'http://terminology.hl7.org/CodeSystem/v2-0074',
+  /** Ours: the HR mark (互认标识) on an ImagingStudy, a complex extension (docs/conformance.md, FHIR). */
+  hrMarkExtension: 'urn:yingyun:fhir:StructureDefinition:hr-mark',
 } as const;
 
 export interface Coding {
@@ -79,9 +81,20 @@ export interface ImagingStudySeries {
   instance?: ImagingStudyInstance[];
 }
 
+/** A FHIR extension: simple (one value[x]) or complex (nested extensions). */
+export interface Extension {
+  url: string;
+  valueBoolean?: boolean;
+  valueString?: string;
+  valueCode?: string;
+  valueDate?: string;
+  extension?: Extension[];
+}
+
 export interface ImagingStudy {
   resourceType: 'ImagingStudy';
   id: string;
+  extension?: Extension[];
   contained?: Endpoint[];
   identifier: Identifier[];
   status: 'available';

@@ -141,6 +141,11 @@ const RULES: readonly RouteRule[] = [
   { methods: GET, path: /^\/api\/statistics$/, requires: 'view-statistics' },
   { methods: GET, path: /^\/api\/statistics\/drill-down$/, requires: 'view-statistics', audit: { eventType: 'query', action: 'E' } },
   { methods: GET, path: /^\/api\/statistics\/export\.(csv|xlsx)$/, requires: 'view-statistics', audit: { eventType: 'export', action: 'R' } },
+  // The HR mark's configuration (互认项目, 互认资质): no patient data; a system administrator, or a reading
+  // centre's administrator for its region and below (RecognitionService decides whose), every change audited there
+  { methods: [...GET, 'PUT'], path: /^\/api\/admin\/regions\/[^/]+\/recognition$/, requires: 'manage-institution' },
+  { methods: GET, path: /^\/api\/admin\/regions\/[^/]+\/accreditations$/, requires: 'manage-institution' },
+  { methods: ['POST'], path: /^\/api\/admin\/accreditations(\/[^/]+\/withdrawal)?$/, requires: 'manage-institution' },
   // Administration and audit
   { methods: [...GET, 'POST'], path: /^\/api\/(stats|jobs|jobs\/retry)$/, requires: 'manage-system' },
   { methods: [...GET, 'POST', 'PATCH', 'DELETE'], path: /^\/api\/admin\/(regions|institutions)(\/[^/]+)?$/, requires: 'manage-system' },

@@ -32,6 +32,7 @@ import { qcWorklistRoutes } from './api/qc-worklist-routes.ts';
 import { personRoutes } from './api/person-routes.ts';
 import { statisticsRoutes } from './api/statistics-routes.ts';
 import { recognitionDecisionRoutes } from './api/recognition-decision-routes.ts';
+import { recognitionRoutes } from './api/recognition-routes.ts';
 import { filmRoutes } from './film/film-routes.ts';
 import { healthRoutes } from './health-routes.ts';
 import { HttpProblem, problemHandler } from './problem.ts';
@@ -131,6 +132,7 @@ export function createHttpApp(runtime: Runtime, isReady: () => boolean): express
   app.use('/api', personRoutes(runtime));
   app.use('/api', statisticsRoutes(runtime));
   app.use('/api', recognitionDecisionRoutes(runtime));
+  app.use('/api', recognitionRoutes(runtime));
   app.use(filmRoutes(runtime));
   app.use(dicomWebRouter(runtime));
   app.use(viewerRoutes());

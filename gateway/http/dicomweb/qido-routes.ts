@@ -7,6 +7,7 @@ import type { DicomJsonDataset, DicomJsonPersonName } from '../../../archive/dic
 import { parseQidoQuery, QidoQueryError, type QidoQuery, type QueryLevel } from '../../../archive/query/qido-query.ts';
 import { metadataTagsToRead } from '../../../archive/query/result-attributes.ts';
 import { identityKeysOf, maskIdentity } from '../../../archive/access/masking.ts';
+import { hrMarkAttributes, wantsHrMark, withHrTags } from '../../../archive/recognition/hr-mark-dicom.ts';
 import type { Runtime } from '../../../workers/runtime.ts';
 import { accessOf, noteAudited } from '../access.ts';
 import { HttpProblem } from '../problem.ts';
@@ -65,10 +66,21 @@ export function qidoRoutes(runtime: Runtime): Router {
     }
     let results: DicomJsonDataset[];
     let remaining: SearchResult<unknown>['remaining'];
+    let include = query.include;
     if (level === 'study') {
       const found = await repository.searchStudies(query, visibility);
       results = found.rows.map((row) => studyResult(row, base));
       remaining = found.remaining;
+      // The HR mark's private block only when asked for (includefield=all or one of its tags): it costs
+      // a computation per page, and a client that did not ask would not know the block.
+      if (wantsHrMark(include)) {
+        const marks = await runtime.recognition.marks(found.rows.map((row) => row.studyInstanceUid));
+        results = results.map((result, index) => {
+          const mark = marks.get(found.rows[index]!.studyInstanceUid);
+          return mark ? { ...result, ...hrMarkAttributes(mark) } : result;
+        });
+        include = withHrTags(include);
+      }
     } else if (level === 'series') {
       const found = await repository.searchSeries(query, visibility);
       results = found.rows.map((row) => seriesResult(row, base));
@@ -88,7 +100,7 @@ export function qidoRoutes(runtime: Runtime): Router {
 
     for (const warning of warnings(query, remaining)) response.append('Warning', `299 ${warnAgent(request)} ${quoted(warning)}`);
     // An empty result is 200 with [] (CP-2473; PS3.18 8.3.4.4.1 had said 204, which cannot carry the JSON array clients parse).
-    response.status(200).type('application/dicom+json').send(JSON.stringify(results.map((result) => selected(result, query.include))));
+    response.status(200).type('application/dicom+json').send(JSON.stringify(results.map((result) => selected(result, include))));
   };
 
   router.get('/studies', search('study'));
