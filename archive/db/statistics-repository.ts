@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { GroupCounts, StatisticsDimension } from '../statistics/statistics-config.ts';
+import { TURNAROUND_BUCKETS, turnaroundBucketMinutes, type GroupCounts, type StatisticsDimension } from '../statistics/statistics-config.ts';
 
 /** Which rollup rows a question covers. Months are 'YYYY-MM', both ends included. */
 export interface StatisticsFilter {
@@ -40,45 +40,48 @@ export interface DrillDownStudy {
   event?: { institutionName: string; at: string; kind: string; reasonCode: string | null; hrMark: string | null };
 }
 
-const DIMENSION_SQL: Record<StatisticsDimension, string> = {
-  institution: 'institution_id::text',
-  modality: 'modality',
-  technologist: 'technologist',
-  month: `to_char(month, 'YYYY-MM')`,
-};
-
 const emptyCounts = (): GroupCounts => ({ studies: 0, reportsFinal: 0, reportQcGraded: 0, reportQcConforming: 0, reportQcBasically: 0, grades: [], turnaround: [], recognition: [] });
 
-/** A WHERE clause over a rollup, with its parameters; `technologist` only where the rollup has it. */
-function where(filter: StatisticsFilter, hasTechnologist: boolean): { sql: string; values: unknown[] } {
+/**
+ * A WHERE clause over a rollup aliased r, with its parameters. The institutions are a hash join
+ * (`scope`), not `= ANY`: fifty ids compared row by row cost more than the rest of the query.
+ */
+function scoped(filter: StatisticsFilter, columns: { technologist: boolean }): { join: string; where: string; values: unknown[] } {
   const values: unknown[] = [`${filter.fromMonth}-01`, `${filter.toMonth}-01`];
-  const conditions = ['month BETWEEN $1::date AND $2::date'];
+  const conditions = ['r.month BETWEEN $1::date AND $2::date'];
+  let join = '';
   if (filter.institutionIds !== 'all') {
     values.push(filter.institutionIds);
-    conditions.push(`institution_id = ANY ($${values.length}::bigint[])`);
+    join = `JOIN unnest($${values.length}::bigint[]) AS scope (id) ON scope.id = r.institution_id`;
   }
   if (filter.modality !== undefined) {
     values.push(filter.modality);
-    conditions.push(`modality = $${values.length}`);
+    conditions.push(`r.modality = $${values.length}`);
   }
-  if (hasTechnologist && filter.technologist !== undefined) {
+  if (columns.technologist && filter.technologist !== undefined) {
     values.push(filter.technologist);
-    conditions.push(`technologist = $${values.length}`);
+    conditions.push(`r.technologist = $${values.length}`);
   }
-  return { sql: conditions.join(' AND '), values };
+  return { join, where: conditions.join(' AND '), values };
 }
+
+const DIMENSION_SQL: Record<StatisticsDimension, string> = {
+  institution: 'r.institution_id::text',
+  modality: 'r.modality',
+  technologist: 'r.technologist',
+  month: `to_char(r.month, 'YYYY-MM')`,
+};
 
 /** The only place with SQL for the region's statistics (migration 022's rollups and facts). */
 export class StatisticsRepository {
   constructor(private readonly pool: pg.Pool) {}
 
   /**
-   * The rollups' counts grouped by the dimensions asked for. Turnaround and recognition are not kept
-   * per technologist: grouped or filtered by technologist, those counts stay empty.
+   * The rollups' counts grouped by the dimensions asked for. Reports, turnaround and recognition are
+   * not kept per technologist: grouped or filtered by technologist, those counts stay empty.
    */
   async counts(filter: StatisticsFilter, groupBy: readonly StatisticsDimension[]): Promise<GroupedCounts[]> {
     const groups = new Map<string, GroupedCounts>();
-    const select = (dimensions: readonly StatisticsDimension[]) => dimensions.map((dimension) => `${DIMENSION_SQL[dimension]} AS "${dimension}"`);
     const groupOf = (row: Record<string, unknown>) => {
       const key: Partial<Record<StatisticsDimension, string>> = {};
       for (const dimension of groupBy) key[dimension] = String(row[dimension]);
@@ -87,46 +90,55 @@ export class StatisticsRepository {
       if (!group) groups.set(id, (group = { key, counts: emptyCounts() }));
       return group.counts;
     };
+    const dimensions = groupBy.map((dimension) => `${DIMENSION_SQL[dimension]} AS "${dimension}"`);
     // A study that moved (regraded, re-dated, its series arrived) leaves its old cells at zero: HAVING leaves them out.
-    const grouping = (extra: readonly string[]) => {
-      const positions = [...groupBy.map((_, index) => index + 1), ...extra.map((_, index) => groupBy.length + index + 1)];
-      return positions.length ? `GROUP BY ${positions.join(', ')}` : '';
-    };
-    const perTechnologist = groupBy.includes('technologist') || filter.technologist !== undefined;
+    const grouped = (columns: string[], from: string, scope: ReturnType<typeof scoped>, extra: string[], total: string) =>
+      this.pool.query<Record<string, string> & { reject: boolean; eligible: boolean }>(
+        `SELECT ${[...dimensions, ...columns].join(', ')} FROM ${from} r ${scope.join} WHERE ${scope.where}
+         ${groupBy.length + extra.length ? `GROUP BY ${[...groupBy.map((_, index) => index + 1), ...extra.map((_, index) => groupBy.length + index + 1)].join(', ')}` : ''} HAVING ${total} > 0`,
+        scope.values,
+      );
 
-    const monthly = where(filter, true);
-    const totals = await this.pool.query<Record<string, string>>(
-      `SELECT ${[...select(groupBy), 'sum(studies)::text AS studies', 'sum(reports_final)::text AS "reportsFinal"', 'sum(report_qc_graded)::text AS "reportQcGraded"', 'sum(report_qc_conforming)::text AS "reportQcConforming"', 'sum(report_qc_basically)::text AS "reportQcBasically"'].join(', ')}
-       FROM statistics_monthly WHERE ${monthly.sql} ${grouping([])} HAVING sum(studies) > 0`,
-      monthly.values,
-    );
-    for (const row of totals.rows) {
-      const counts = groupOf(row);
-      counts.studies = Number(row.studies);
-      counts.reportsFinal = Number(row.reportsFinal);
-      counts.reportQcGraded = Number(row.reportQcGraded);
-      counts.reportQcConforming = Number(row.reportQcConforming);
-      counts.reportQcBasically = Number(row.reportQcBasically);
+    if (groupBy.includes('technologist') || filter.technologist !== undefined) {
+      const rows = await grouped(['r.scale_id AS "scaleId"', 'r.grade_code AS "gradeCode"', 'r.reject', 'sum(r.studies)::text AS studies'], 'statistics_technologists', scoped(filter, { technologist: true }), ['scale', 'grade', 'reject'], 'sum(r.studies)');
+      for (const row of rows.rows) {
+        const counts = groupOf(row);
+        counts.studies += Number(row.studies);
+        if (row.scaleId) counts.grades.push({ scaleId: row.scaleId, gradeCode: row.gradeCode!, reject: row.reject, studies: Number(row.studies) });
+      }
+      return [...groups.values()];
     }
-    const grades = await this.pool.query<Record<string, string> & { reject: boolean }>(
-      `SELECT ${[...select(groupBy), 'scale_id AS "scaleId"', 'grade_code AS "gradeCode"', 'reject', 'sum(studies)::text AS studies'].join(', ')}
-       FROM statistics_monthly_grades WHERE ${monthly.sql} ${grouping(['scale', 'grade', 'reject'])} HAVING sum(studies) > 0`,
-      monthly.values,
-    );
-    for (const row of grades.rows) groupOf(row).grades.push({ scaleId: row.scaleId!, gradeCode: row.gradeCode!, reject: row.reject, studies: Number(row.studies) });
-    if (perTechnologist) return [...groups.values()];
 
-    const events = where(filter, false);
-    const turnaround = await this.pool.query<Record<string, string>>(
-      `SELECT ${[...select(groupBy), 'bucket_minutes::text AS "bucketMinutes"', 'sum(reports)::text AS reports'].join(', ')}
-       FROM statistics_turnaround WHERE ${events.sql} ${grouping(['bucket'])} HAVING sum(reports) > 0`,
-      events.values,
+    const scope = scoped(filter, { technologist: false });
+    // Each cell's row, turnaround histogram included, summed here: a region holds a few thousand cells.
+    const cells = await this.pool.query<Record<string, string> & { turnaround: number[] }>(
+      `SELECT ${[...dimensions, 'r.studies', 'r.reports_final AS "reportsFinal"', 'r.report_qc_graded AS "reportQcGraded"', 'r.report_qc_conforming AS "reportQcConforming"', 'r.report_qc_basically AS "reportQcBasically"', 'r.turnaround'].join(', ')}
+       FROM statistics_monthly r ${scope.join} WHERE ${scope.where} AND r.studies > 0`,
+      scope.values,
     );
-    for (const row of turnaround.rows) groupOf(row).turnaround.push({ bucketMinutes: Number(row.bucketMinutes), reports: Number(row.reports) });
-    const recognition = await this.pool.query<Record<string, string> & { eligible: boolean }>(
-      `SELECT ${[...select(groupBy), 'kind', 'reason_code AS "reasonCode"', 'eligible', 'modality AS "eventModality"', 'sum(events)::text AS events'].join(', ')}
-       FROM statistics_recognition_monthly WHERE ${events.sql} ${grouping(['kind', 'reason', 'eligible', 'modality'])} HAVING sum(events) > 0`,
-      events.values,
+    const histograms = new Map<GroupCounts, number[]>();
+    for (const row of cells.rows) {
+      const counts = groupOf(row);
+      counts.studies += Number(row.studies);
+      counts.reportsFinal += Number(row.reportsFinal);
+      counts.reportQcGraded += Number(row.reportQcGraded);
+      counts.reportQcConforming += Number(row.reportQcConforming);
+      counts.reportQcBasically += Number(row.reportQcBasically);
+      const histogram = histograms.get(counts) ?? new Array<number>(TURNAROUND_BUCKETS).fill(0);
+      histograms.set(counts, histogram);
+      row.turnaround.forEach((reports, index) => (histogram[index]! += reports));
+    }
+    for (const [counts, histogram] of histograms) {
+      counts.turnaround = histogram.flatMap((reports, index) => (reports > 0 ? [{ bucketMinutes: turnaroundBucketMinutes(index + 1), reports }] : []));
+    }
+    const grades = await grouped(['r.scale_id AS "scaleId"', 'r.grade_code AS "gradeCode"', 'r.reject', 'sum(r.studies)::text AS studies'], 'statistics_monthly_grades', scope, ['scale', 'grade', 'reject'], 'sum(r.studies)');
+    for (const row of grades.rows) groupOf(row).grades.push({ scaleId: row.scaleId!, gradeCode: row.gradeCode!, reject: row.reject, studies: Number(row.studies) });
+    const recognition = await grouped(
+      ['r.kind', 'r.reason_code AS "reasonCode"', 'r.eligible', 'r.modality AS "eventModality"', 'sum(r.events)::text AS events'],
+      'statistics_recognition_monthly',
+      scope,
+      ['kind', 'reason', 'eligible', 'modality'],
+      'sum(r.events)',
     );
     for (const row of recognition.rows) {
       groupOf(row).recognition.push({ kind: row.kind as 'viewed', reasonCode: row.reasonCode!, eligible: row.eligible, modality: row.eventModality!, events: Number(row.events) });
@@ -137,7 +149,7 @@ export class StatisticsRepository {
   /** A page of the studies behind a figure, in month and arrival order, with how many there are. */
   async drillDown(filter: StatisticsFilter, figure: DrillFigure, page: { offset: number; limit: number }): Promise<{ total: number; studies: DrillDownStudy[] }> {
     const isEvent = figure.figure === 'eligible-viewed' || figure.figure === 'recognised' || figure.figure === 'not-recognised';
-    const scope = where(filter, true);
+    const scope = scoped(filter, { technologist: true });
     const values = isEvent ? scope.values.slice(0, 2) : [...scope.values];
     const parameter = (value: unknown) => {
       values.push(value);
@@ -169,7 +181,7 @@ export class StatisticsRepository {
         }
       })();
       sql = `SELECT ${studyColumns}, count(*) OVER () AS total
-        FROM (SELECT * FROM statistics_studies WHERE ${scope.sql}) f
+        FROM (SELECT r.* FROM statistics_studies r ${scope.join} WHERE ${scope.where}) f
         JOIN studies st ON st.id = f.study_pk JOIN institutions i ON i.id = f.institution_id
         WHERE ${condition}
         ORDER BY f.month, st.id`;
@@ -177,7 +189,12 @@ export class StatisticsRepository {
       // Counted where the prior was viewed or decided on, in that month, by the prior's modality then.
       const viewed = figure.figure === 'eligible-viewed';
       const institution = viewed ? 'viewing_institution_id' : 'deciding_institution_id';
-      const conditions = [viewed ? `hr_mark IS NOT NULL AND date_trunc('month', viewed_on)::date BETWEEN $1::date AND $2::date` : `decision = ${parameter(figure.figure)} AND statistics_month_of(decided_at) BETWEEN $1::date AND $2::date`];
+      // Ranges on the indexed columns (the months in Beijing time, as statistics_month_of counts them).
+      const conditions = [
+        viewed
+          ? `hr_mark IS NOT NULL AND viewed_on >= $1::date AND viewed_on < $2::date + interval '1 month'`
+          : `decision = ${parameter(figure.figure)} AND decided_at >= $1::timestamp AT TIME ZONE 'Asia/Shanghai' AND decided_at < ($2::date + interval '1 month')::timestamp AT TIME ZONE 'Asia/Shanghai'`,
+      ];
       if (filter.institutionIds !== 'all') conditions.push(`${institution} = ANY (${parameter(filter.institutionIds)}::bigint[])`);
       if (filter.modality !== undefined) conditions.push(`coalesce(modality, '') = ${parameter(filter.modality)}`);
       if (figure.figure === 'not-recognised' && figure.reasonCode !== undefined) conditions.push(`reason_code = ${parameter(figure.reasonCode)}`);

@@ -76,11 +76,24 @@ export interface Figures {
   costAvoidedYuan: number;
 }
 
+/** The turnaround histogram's buckets, as migration 022's statistics_turnaround_bucket numbers them (1-based). */
+export const TURNAROUND_BUCKETS = 100;
+
+/** The lower bound in minutes of a turnaround bucket: 5 minutes under an hour, 15 under 6 hours, an hour under a day, 6 hours under a week, then days. */
+export function turnaroundBucketMinutes(bucket: number): number {
+  const index = bucket - 1;
+  if (index < 12) return index * 5;
+  if (index < 32) return 60 + (index - 12) * 15;
+  if (index < 50) return 360 + (index - 32) * 60;
+  if (index < 74) return 1440 + (index - 50) * 360;
+  return 10080 + (index - 74) * 1440;
+}
+
 const share = (part: number, whole: number) => (whole > 0 ? part / whole : null);
 
 /**
  * The nearest-rank percentile of a histogram: the lower bound of the bucket holding the ⌈p·n⌉-th
- * smallest value (exact to the minute under an hour; see statistics_turnaround_bucket).
+ * smallest value (5 minutes wide under an hour; see turnaroundBucketMinutes).
  */
 export function histogramPercentile(buckets: readonly { bucketMinutes: number; reports: number }[], p: number): number | null {
   const sorted = [...buckets].filter((bucket) => bucket.reports > 0).sort((a, b) => a.bucketMinutes - b.bucketMinutes);

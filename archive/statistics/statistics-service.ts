@@ -4,7 +4,7 @@ import type { Visibility } from '../access/policy.ts';
 import type { InstitutionsRepository } from '../db/institutions-repository.ts';
 import type { DrillDownStudy, DrillFigure, StatisticsFilter, StatisticsRepository } from '../db/statistics-repository.ts';
 import { message, type MessageKey } from '../i18n/messages.ts';
-import { figuresOf, STATISTICS_DIMENSIONS, type Figures, type StatisticsConfig, type StatisticsDimension } from './statistics-config.ts';
+import { figuresOf, STATISTICS_DIMENSIONS, type Figures, type GroupCounts, type StatisticsConfig, type StatisticsDimension } from './statistics-config.ts';
 
 /** A question the service refuses: 400 (malformed), 404 (an institution or region outside the caller's view). */
 export class StatisticsRefusal extends Error {
@@ -95,7 +95,6 @@ export class StatisticsService {
     const parsed = parse(statisticsQuerySchema, query);
     const filter = await this.filterOf(parsed, visibility);
     const grouped = await this.deps.repository.counts(filter, parsed.groupBy);
-    const [total] = await this.deps.repository.counts(filter, []);
     const names = parsed.groupBy.includes('institution') ? await this.deps.repository.institutionNames(grouped.map((group) => group.key.institution!)) : new Map<string, string>();
     const groups = grouped
       .map((group) => ({
@@ -104,8 +103,8 @@ export class StatisticsService {
         figures: figuresOf(group.counts, this.deps.config),
       }))
       .sort((a, b) => compareKeys(a.key, b.key, parsed.groupBy));
-    const empty = { studies: 0, reportsFinal: 0, reportQcGraded: 0, reportQcConforming: 0, reportQcBasically: 0, grades: [], turnaround: [], recognition: [] };
-    return { from: filter.fromMonth, to: filter.toMonth, groupBy: parsed.groupBy, groups, total: figuresOf(total?.counts ?? empty, this.deps.config), config: this.deps.config };
+    const total = figuresOf(sumCounts(grouped.map((group) => group.counts)), this.deps.config);
+    return { from: filter.fromMonth, to: filter.toMonth, groupBy: parsed.groupBy, groups, total, config: this.deps.config };
   }
 
   /** The studies behind one figure of one cell, a page at a time. */
@@ -187,6 +186,20 @@ function parse<T extends z.ZodTypeAny>(schema: T, query: unknown): z.infer<T> {
   const parsed = schema.safeParse(query);
   if (!parsed.success) throw new StatisticsRefusal(400, parsed.error.issues.map((issue) => `${issue.path.join('.') || 'query'}: ${issue.message}`).join('; '));
   return parsed.data;
+}
+
+/** The groups' counts as one (the total row): every figure is computed from sums or merged histograms. */
+function sumCounts(all: readonly GroupCounts[]): GroupCounts {
+  return {
+    studies: all.reduce((sum, counts) => sum + counts.studies, 0),
+    reportsFinal: all.reduce((sum, counts) => sum + counts.reportsFinal, 0),
+    reportQcGraded: all.reduce((sum, counts) => sum + counts.reportQcGraded, 0),
+    reportQcConforming: all.reduce((sum, counts) => sum + counts.reportQcConforming, 0),
+    reportQcBasically: all.reduce((sum, counts) => sum + counts.reportQcBasically, 0),
+    grades: all.flatMap((counts) => counts.grades),
+    turnaround: all.flatMap((counts) => counts.turnaround),
+    recognition: all.flatMap((counts) => counts.recognition),
+  };
 }
 
 function compareKeys(a: StatisticsGroup['key'], b: StatisticsGroup['key'], dimensions: readonly StatisticsDimension[]): number {

@@ -43,23 +43,41 @@ CREATE TABLE statistics_studies (
   turnaround_minutes integer,
   report_qc_grade    text
 );
+-- The drill-down's cells.
 CREATE INDEX statistics_studies_by_cell ON statistics_studies (institution_id, month, modality, technologist);
 
+-- Per institution, month and main modality: at most institutions × months × modalities rows (7,200 for
+-- 50 hospitals, 24 months and 6 modalities however many studies), so a region's dashboard sums a few
+-- thousand rows. The technologist is a dimension of its own table, asked for one hospital at a time.
+-- Turnaround is a histogram (percentiles cannot be summed) of 100 buckets, see statistics_turnaround_bucket.
 CREATE TABLE statistics_monthly (
   institution_id        bigint NOT NULL,
   month                 date NOT NULL,
   modality              text NOT NULL,
-  technologist          text NOT NULL,
   studies               integer NOT NULL DEFAULT 0,
   reports_final         integer NOT NULL DEFAULT 0,
   report_qc_graded      integer NOT NULL DEFAULT 0,
   report_qc_conforming  integer NOT NULL DEFAULT 0,
   report_qc_basically   integer NOT NULL DEFAULT 0,
-  PRIMARY KEY (institution_id, month, modality, technologist)
+  turnaround            integer[] NOT NULL DEFAULT array_fill(0, ARRAY[100]),
+  PRIMARY KEY (institution_id, month, modality)
 );
 CREATE INDEX statistics_monthly_by_month ON statistics_monthly (month, institution_id);
 
 CREATE TABLE statistics_monthly_grades (
+  institution_id bigint NOT NULL,
+  month          date NOT NULL,
+  modality       text NOT NULL,
+  scale_id       text NOT NULL,
+  grade_code     text NOT NULL,
+  reject         boolean NOT NULL,
+  studies        integer NOT NULL DEFAULT 0,
+  PRIMARY KEY (institution_id, month, modality, scale_id, grade_code, reject)
+);
+CREATE INDEX statistics_monthly_grades_by_month ON statistics_monthly_grades (month, institution_id);
+
+-- Studies and their grades per technologist (scale_id and grade_code '' for ungraded studies).
+CREATE TABLE statistics_technologists (
   institution_id bigint NOT NULL,
   month          date NOT NULL,
   modality       text NOT NULL,
@@ -70,29 +88,20 @@ CREATE TABLE statistics_monthly_grades (
   studies        integer NOT NULL DEFAULT 0,
   PRIMARY KEY (institution_id, month, modality, technologist, scale_id, grade_code, reject)
 );
-CREATE INDEX statistics_monthly_grades_by_month ON statistics_monthly_grades (month, institution_id);
 
--- Turnaround as a histogram (percentiles cannot be summed): minute buckets under an hour, 5 minutes
--- under 6 hours, 30 minutes under 2 days, then days, up to 30 days (the last bucket holds the rest).
+-- The turnaround bucket (1-based) of a number of minutes: 5 minutes under an hour, 15 under 6 hours,
+-- an hour under a day, 6 hours under a week, then days up to 32 days (the last bucket holds the rest).
+-- archive/statistics/statistics-config.ts turns a bucket back into its lower bound.
 CREATE FUNCTION statistics_turnaround_bucket(minutes integer) RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT CASE
-    WHEN minutes < 60 THEN greatest(minutes, 0)
-    WHEN minutes < 360 THEN minutes / 5 * 5
-    WHEN minutes < 2880 THEN minutes / 30 * 30
-    ELSE least(minutes / 1440 * 1440, 43200)
+  SELECT 1 + CASE
+    WHEN minutes < 60 THEN greatest(minutes, 0) / 5
+    WHEN minutes < 360 THEN 12 + (minutes - 60) / 15
+    WHEN minutes < 1440 THEN 32 + (minutes - 360) / 60
+    WHEN minutes < 10080 THEN 50 + (minutes - 1440) / 360
+    ELSE 74 + least((minutes - 10080) / 1440, 25)
   END
 $$;
-
-CREATE TABLE statistics_turnaround (
-  institution_id bigint NOT NULL,
-  month          date NOT NULL,
-  modality       text NOT NULL,
-  bucket_minutes integer NOT NULL,
-  reports        integer NOT NULL DEFAULT 0,
-  PRIMARY KEY (institution_id, month, modality, bucket_minutes)
-);
-CREATE INDEX statistics_turnaround_by_month ON statistics_turnaround (month, institution_id);
 
 -- Counted at the institution that viewed or decided, in the month it did; reason_code '' for views and
 -- recognitions; eligible = the prior carried the HR mark.
@@ -171,27 +180,29 @@ $$;
 CREATE FUNCTION statistics_apply(fact statistics_studies, sign integer) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-  INSERT INTO statistics_monthly AS m (institution_id, month, modality, technologist, studies, reports_final, report_qc_graded, report_qc_conforming, report_qc_basically)
-  VALUES (fact.institution_id, fact.month, fact.modality, fact.technologist, sign,
+  INSERT INTO statistics_monthly AS m (institution_id, month, modality, studies, reports_final, report_qc_graded, report_qc_conforming, report_qc_basically)
+  VALUES (fact.institution_id, fact.month, fact.modality, sign,
           CASE WHEN fact.report_final THEN sign ELSE 0 END,
           CASE WHEN fact.report_qc_grade IS NOT NULL THEN sign ELSE 0 END,
           CASE WHEN fact.report_qc_grade = 'conforming' THEN sign ELSE 0 END,
           CASE WHEN fact.report_qc_grade = 'basically-conforming' THEN sign ELSE 0 END)
-  ON CONFLICT (institution_id, month, modality, technologist) DO UPDATE SET
+  ON CONFLICT (institution_id, month, modality) DO UPDATE SET
     studies = m.studies + EXCLUDED.studies, reports_final = m.reports_final + EXCLUDED.reports_final,
     report_qc_graded = m.report_qc_graded + EXCLUDED.report_qc_graded,
     report_qc_conforming = m.report_qc_conforming + EXCLUDED.report_qc_conforming,
     report_qc_basically = m.report_qc_basically + EXCLUDED.report_qc_basically;
-  IF fact.qc_grade IS NOT NULL THEN
-    INSERT INTO statistics_monthly_grades AS g (institution_id, month, modality, technologist, scale_id, grade_code, reject, studies)
-    VALUES (fact.institution_id, fact.month, fact.modality, fact.technologist, fact.qc_scale, fact.qc_grade, fact.qc_reject, sign)
-    ON CONFLICT (institution_id, month, modality, technologist, scale_id, grade_code, reject) DO UPDATE SET studies = g.studies + EXCLUDED.studies;
-  END IF;
   IF fact.turnaround_minutes IS NOT NULL THEN
-    INSERT INTO statistics_turnaround AS t (institution_id, month, modality, bucket_minutes, reports)
-    VALUES (fact.institution_id, fact.month, fact.modality, statistics_turnaround_bucket(fact.turnaround_minutes), sign)
-    ON CONFLICT (institution_id, month, modality, bucket_minutes) DO UPDATE SET reports = t.reports + EXCLUDED.reports;
+    UPDATE statistics_monthly SET turnaround[statistics_turnaround_bucket(fact.turnaround_minutes)] = turnaround[statistics_turnaround_bucket(fact.turnaround_minutes)] + sign
+    WHERE institution_id = fact.institution_id AND month = fact.month AND modality = fact.modality;
   END IF;
+  IF fact.qc_grade IS NOT NULL THEN
+    INSERT INTO statistics_monthly_grades AS g (institution_id, month, modality, scale_id, grade_code, reject, studies)
+    VALUES (fact.institution_id, fact.month, fact.modality, fact.qc_scale, fact.qc_grade, fact.qc_reject, sign)
+    ON CONFLICT (institution_id, month, modality, scale_id, grade_code, reject) DO UPDATE SET studies = g.studies + EXCLUDED.studies;
+  END IF;
+  INSERT INTO statistics_technologists AS t (institution_id, month, modality, technologist, scale_id, grade_code, reject, studies)
+  VALUES (fact.institution_id, fact.month, fact.modality, fact.technologist, coalesce(fact.qc_scale, ''), coalesce(fact.qc_grade, ''), coalesce(fact.qc_reject, false), sign)
+  ON CONFLICT (institution_id, month, modality, technologist, scale_id, grade_code, reject) DO UPDATE SET studies = t.studies + EXCLUDED.studies;
 END
 $$;
 
@@ -277,24 +288,29 @@ CREATE TRIGGER statistics_prior_viewed AFTER INSERT OR UPDATE OR DELETE ON prior
 CREATE TRIGGER statistics_recognition_decided AFTER INSERT OR UPDATE OR DELETE ON recognition_decisions
   FOR EACH ROW EXECUTE FUNCTION statistics_recognition_changed();
 
--- Everything again, set-wise: after a bulk load with the triggers off, or a change of the grade order.
-CREATE FUNCTION statistics_rebuild() RETURNS void
+-- The rollups again from statistics_studies and the recognition tables, set-wise (after a bulk load).
+CREATE FUNCTION statistics_rebuild_rollups() RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-  TRUNCATE statistics_studies, statistics_monthly, statistics_monthly_grades, statistics_turnaround, statistics_recognition_monthly;
-  ALTER TABLE statistics_studies DISABLE TRIGGER statistics_studies_rollup;
-  INSERT INTO statistics_studies SELECT * FROM statistics_study_rows(ARRAY(SELECT id FROM studies));
-  ALTER TABLE statistics_studies ENABLE TRIGGER statistics_studies_rollup;
-  INSERT INTO statistics_monthly
-    SELECT institution_id, month, modality, technologist, count(*), count(*) FILTER (WHERE report_final),
+  TRUNCATE statistics_monthly, statistics_monthly_grades, statistics_technologists, statistics_recognition_monthly;
+  INSERT INTO statistics_monthly (institution_id, month, modality, studies, reports_final, report_qc_graded, report_qc_conforming, report_qc_basically)
+    SELECT institution_id, month, modality, count(*), count(*) FILTER (WHERE report_final),
            count(report_qc_grade), count(*) FILTER (WHERE report_qc_grade = 'conforming'), count(*) FILTER (WHERE report_qc_grade = 'basically-conforming')
-    FROM statistics_studies GROUP BY 1, 2, 3, 4;
+    FROM statistics_studies GROUP BY 1, 2, 3;
+  UPDATE statistics_monthly m SET turnaround = h.turnaround
+  FROM (SELECT institution_id, month, modality, array_agg(coalesce(reports, 0) ORDER BY bucket) AS turnaround
+        FROM (SELECT DISTINCT institution_id, month, modality FROM statistics_studies WHERE turnaround_minutes IS NOT NULL) cell
+        CROSS JOIN generate_series(1, 100) bucket
+        LEFT JOIN (SELECT institution_id, month, modality, statistics_turnaround_bucket(turnaround_minutes) AS bucket, count(*)::integer AS reports
+                   FROM statistics_studies WHERE turnaround_minutes IS NOT NULL GROUP BY 1, 2, 3, 4) counted USING (institution_id, month, modality, bucket)
+        GROUP BY 1, 2, 3) h
+  WHERE m.institution_id = h.institution_id AND m.month = h.month AND m.modality = h.modality;
   INSERT INTO statistics_monthly_grades
-    SELECT institution_id, month, modality, technologist, qc_scale, qc_grade, qc_reject, count(*)
-    FROM statistics_studies WHERE qc_grade IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6, 7;
-  INSERT INTO statistics_turnaround
-    SELECT institution_id, month, modality, statistics_turnaround_bucket(turnaround_minutes), count(*)
-    FROM statistics_studies WHERE turnaround_minutes IS NOT NULL GROUP BY 1, 2, 3, 4;
+    SELECT institution_id, month, modality, qc_scale, qc_grade, qc_reject, count(*)
+    FROM statistics_studies WHERE qc_grade IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6;
+  INSERT INTO statistics_technologists
+    SELECT institution_id, month, modality, technologist, coalesce(qc_scale, ''), coalesce(qc_grade, ''), coalesce(qc_reject, false), count(*)
+    FROM statistics_studies GROUP BY 1, 2, 3, 4, 5, 6, 7;
   INSERT INTO statistics_recognition_monthly
     SELECT viewing_institution_id, date_trunc('month', viewed_on)::date, coalesce(modality, ''), 'viewed', '', hr_mark IS NOT NULL, count(*)
     FROM prior_views GROUP BY 1, 2, 3, 6;
@@ -302,5 +318,18 @@ BEGIN
     SELECT deciding_institution_id, statistics_month_of(decided_at), coalesce(modality, ''), decision,
            CASE WHEN decision = 'not-recognised' THEN coalesce(reason_code, '') ELSE '' END, hr_mark IS NOT NULL, count(*)
     FROM recognition_decisions GROUP BY 1, 2, 3, 4, 5, 6;
+END
+$$;
+
+-- Everything again: every study's facts from the source tables, then the rollups (after a bulk load
+-- with the triggers off, or a change of the grade order).
+CREATE FUNCTION statistics_rebuild() RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  ALTER TABLE statistics_studies DISABLE TRIGGER statistics_studies_rollup;
+  TRUNCATE statistics_studies;
+  INSERT INTO statistics_studies SELECT * FROM statistics_study_rows(ARRAY(SELECT id FROM studies));
+  ALTER TABLE statistics_studies ENABLE TRIGGER statistics_studies_rollup;
+  PERFORM statistics_rebuild_rollups();
 END
 $$;
