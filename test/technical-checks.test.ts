@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { DicomJsonDataset } from '../archive/dicom/types.ts';
 import { qcWorklistSettingsSchema, reportQcGradeRequestSchema } from '../archive/quality/qc-worklist.ts';
+import { CATALOGUES } from '../viewer/src/i18n/messages.ts';
 import {
   checkBurnedInAnnotation,
   checkDoseInformation,
@@ -19,6 +20,7 @@ import {
   technicalCheckThresholdsSchema,
   worstOutcome,
   type CheckedSeries,
+  type CheckResult,
 } from '../archive/quality/technical-checks.ts';
 
 /** A DICOM JSON header from keyword-like tags: strings, numbers and arrays of them. */
@@ -170,6 +172,32 @@ describe('technical checks', () => {
     );
     assert.equal(worstOutcome(results), 'fail');
     assert.equal(worstOutcome([]), 'pass');
+  });
+
+  it('every outcome explains itself with a message the viewer has in both languages, its parameters filled in', () => {
+    const blank = { sopInstanceUid: '1', histogram: histogram({ 0: 16384 }) };
+    const saturated = { sopInstanceUid: '2', histogram: histogram({ 255: 16384 }, 1) };
+    const clipped = { sopInstanceUid: '3', histogram: histogram({ 0: 5000, 255: 5000 }, 10) };
+    const dx = (overrides = {}) => series([header({ '00080060': 'DX', '00280010': 64, '00100040': 'M', '00180015': 'CHEST', ...overrides })], [clipped]);
+    const studies = [
+      { series: [ct(12), series(ct(3).instances, [blank]), series(ct(3).instances, [saturated])] },
+      { series: [ct(3, { '00080020': undefined, '00101010': '030Y', '00280301': 'YES', '00189345': undefined, '00200013': 1 })] },
+      { series: [ct(12, { '00080020': '20270101', '00100030': '20270601', '00180015': 'UTERUS' }), dx({ '00181153': 10 }), dx({ '00080060': 'MG', '00180015': 'BREAST' })] },
+      { series: [ct(1, { '00080020': 'x' }), series([header({ '00080016': '1.2.840.10008.5.1.4.1.1.88.67' })])] },
+      { series: [series([0, 1, 2, 3].map((index) => ctSlice(index, { '00200013': [1, 3, 2, 4][index]! }))), series([...ct(4).instances, ctSlice(1, { '00200013': 9 })])] },
+      { series: [series(ct(12, { '00101010': '045Y' }).instances, [{ sopInstanceUid: '4', histogram: histogram({}, 60) }]), series(Array.from({ length: 5 }, () => header({ '00080060': 'DX', '00280010': 64 }))), series([header({ '00080060': 'US', '00280010': 64 })])] },
+    ];
+    const results: CheckResult[] = studies.flatMap((study) => runTechnicalChecks(study, '2026-12-05'));
+    const keys = new Set(results.map((result) => result.messageKey));
+    assert.equal(keys.size, 32, 'every message the checks give is exercised here');
+    for (const result of results) {
+      for (const locale of ['en', 'zh-CN'] as const) {
+        const text = (CATALOGUES[locale] as Record<string, string>)[`check.${result.messageKey}`];
+        assert.ok(text, `check.${result.messageKey} in ${locale}`);
+        const unfilled = [...text.matchAll(/\{(\w+)\}/g)].map((match) => match[1]!).filter((name) => !(name in result.parameters));
+        assert.deepEqual(unfilled, [], `check.${result.messageKey} (${locale}) has its parameters`);
+      }
+    }
   });
 
   it('samples first, last and evenly between', () => {

@@ -10,6 +10,8 @@ export type Route =
   /** Administration and audit; no tab: the first the user has. */
   | { page: 'admin'; tab?: AdminTab }
   /** Reading tasks: a reading centre's worklist, or a hospital's requests (远程诊断). */
+  /** The QC work list (质控工作列表) of QC staff. */
+  | { page: 'qc' }
   | { page: 'worklist' }
   /**
    * One person's studies everywhere, on a timeline; no id: the lookup by ID number. The number is
@@ -48,6 +50,7 @@ export function parseRoute(pathname: string, search: string): Route {
     return tab ? { page: 'admin', tab } : { page: 'admin' };
   }
   if (/^\/worklist\/?$/.test(pathname)) return { page: 'worklist' };
+  if (/^\/qc\/?$/.test(pathname)) return { page: 'qc' };
   const person = /^\/persons(?:\/(\d{1,18}))?\/?$/.exec(pathname);
   if (person) return person[1] ? { page: 'person', personId: person[1] } : { page: 'person' };
   if (/^\/viewer\/?$/.test(pathname)) {
@@ -76,6 +79,7 @@ export function routeUrl(route: Route): string {
   const params = new URLSearchParams();
   if (route.page === 'admin') return route.tab ? `/admin?tab=${route.tab}` : '/admin';
   if (route.page === 'worklist') return '/worklist';
+  if (route.page === 'qc') return '/qc';
   if (route.page === 'person') return route.personId ? `/persons/${route.personId}` : '/persons';
   if (route.page === 'viewer') {
     params.set('StudyInstanceUIDs', route.studyInstanceUids.join(','));

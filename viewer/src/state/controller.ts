@@ -186,6 +186,11 @@ export class Controller {
     return this.go(personId ? { page: 'person', personId } : { page: 'person' });
   }
 
+  /** The QC work list; its state and actions are the QcWorklistController's, which follows the route. */
+  showQcList(): Promise<void> {
+    return this.go({ page: 'qc' });
+  }
+
   showAdmin(tab?: AdminTab): Promise<void> {
     return this.go(tab ? { page: 'admin', tab } : { page: 'admin' });
   }

@@ -100,6 +100,7 @@ export class AppView {
         {},
         readsImages ? link(t('app.studies'), '/', () => void this.controller.showStudyList(), 'studies') : null,
         readsImages ? link(t('app.worklist'), '/worklist', () => void this.controller.showWorklist(), 'worklist') : null,
+        user?.permissions.includes('grade-quality') ? link(t('app.qcList'), '/qc', () => void this.controller.showQcList(), 'qc') : null,
         seesPersons(state) ? link(t('app.persons'), '/persons', () => void this.controller.showPerson(), 'persons') : null,
         administers ? link(t('app.admin'), '/admin', () => void this.controller.showAdmin(), 'admin') : null,
       ),
