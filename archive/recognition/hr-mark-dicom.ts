@@ -56,7 +56,8 @@ export interface HrMarkAttributesRead {
   validUntil: string | null;
 }
 
-export function hrMarkFromAttributes(dataset: DicomJsonDataset): HrMarkAttributesRead | null {
+/** Reads the block back from a result (the server's DICOM JSON or the viewer's). */
+export function hrMarkFromAttributes(dataset: Readonly<Record<string, { Value?: readonly unknown[] } | undefined>>): HrMarkAttributesRead | null {
   if (dataset[HR_TAGS.privateCreator]?.Value?.[0] !== HR_PRIVATE_CREATOR) return null;
   const values = (tag: string) => (dataset[tag]?.Value ?? []).filter((value): value is string => typeof value === 'string');
   const [validUntil] = values(HR_TAGS.validUntil);

@@ -2,6 +2,7 @@ import { ApiError, type Connection } from '../api/http.ts';
 import type { DicomJson } from '../dicom/dataset.ts';
 import { qidoParameters, remainingFromWarning, type SearchCriteria, type SortKey } from '../logic/study-query.ts';
 import type { PriorEntry } from '../../../archive/recognition/recognition-wire.ts';
+import { HR_TAGS } from '../../../archive/recognition/hr-mark-dicom.ts';
 import { priorStudy, seriesSummary, sortSeries, studySummary, type PriorStudy, type SeriesSummary, type StudySummary } from './models.ts';
 
 export interface StudyPage {
@@ -18,8 +19,8 @@ export interface StudySearch {
   orderBy?: { key: SortKey; descending: boolean };
 }
 
-/** Study-level attributes asked for on top of QIDO-RS defaults: what the list and the priors panel show. */
-const STUDY_FIELDS = ['00080080', '00100021', '00201206', '00201208'];
+/** Study-level attributes asked for on top of QIDO-RS defaults: what the list and the priors panel show, and the HR mark's private block. */
+const STUDY_FIELDS = ['00080080', '00100021', '00201206', '00201208', HR_TAGS.privateCreator];
 
 /**
  * The viewer's way to patient data: QIDO-RS, WADO-RS metadata, thumbnails and the priors API, all

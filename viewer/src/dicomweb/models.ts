@@ -1,5 +1,6 @@
 import type { ReportStatusSummary } from '../../../archive/reading/report.ts';
 import type { BilingualLabel, PriorEntry } from '../../../archive/recognition/recognition-wire.ts';
+import { hrMarkFromAttributes, type HrMarkAttributesRead } from '../../../archive/recognition/hr-mark-dicom.ts';
 import { formatPersonName, number, personName, text, texts, type DicomJson, type PersonNameValue } from '../dicom/dataset.ts';
 
 /** A row of the study list or the priors panel, from a QIDO-RS study result. */
@@ -18,6 +19,8 @@ export interface StudySummary {
   institution: string;
   seriesCount: number | undefined;
   instanceCount: number | undefined;
+  /** The HR mark from the result's private block (YINGYUN HR); null when the result has none. */
+  hr: HrMarkAttributesRead | null;
 }
 
 /** A row of the priors panel: the study, whose it is, its report and its HR mark. */
@@ -68,6 +71,7 @@ export function studySummary(dataset: DicomJson): StudySummary {
     institution: text(dataset, 'InstitutionName'),
     seriesCount: number(dataset, 'NumberOfStudyRelatedSeries'),
     instanceCount: number(dataset, 'NumberOfStudyRelatedInstances'),
+    hr: hrMarkFromAttributes(dataset),
   };
 }
 

@@ -657,6 +657,8 @@ const en = {
   'recognition.markTitle': 'Mutual-recognition mark: the images may be used instead of a new examination',
   'recognition.noMark': 'No HR',
   'recognition.markUnknown': 'Not assessed for mutual recognition',
+  'recognition.validUntil': 'Recognised until {date}',
+  'column.hrMark': 'HR mark',
   // Issue 16's screens: QC grading, the person page, the review queue, the QC configuration.
   'app.persons': 'Persons',
   'qc.title': 'Image QC grading',
@@ -1430,6 +1432,8 @@ const zhCN: Catalogue = {
   'recognition.markTitle': '互认标识：该检查影像可互认，无需重复检查',
   'recognition.noMark': '无互认标识',
   'recognition.markUnknown': '尚未评估是否可互认',
+  'recognition.validUntil': '互认有效期至 {date}',
+  'column.hrMark': '互认',
   // Issue 16's screens: QC grading, the person page, the review queue, the QC configuration.
   'app.persons': '患者检查',
   'qc.title': '影像质控评级',

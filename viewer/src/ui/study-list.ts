@@ -10,6 +10,7 @@ import { PAGE_SIZE } from '../state/controller.ts';
 import { h, replaceChildren } from './dom.ts';
 import { problemText } from './problem-text.ts';
 import { purposeNotice } from './purpose-dialog.ts';
+import { hrMarkBadge, hrMarkShownOf } from './hr-mark-badge.ts';
 import { reportStatusBadge } from './report-badge.ts';
 import { thumbnailImage, type ThumbnailSource } from './thumbnail.ts';
 
@@ -150,6 +151,7 @@ export class StudyListView {
         );
       }),
       h('th', { class: 'col-report' }, t('column.report')),
+      h('th', { class: 'col-hr-mark' }, t('column.hrMark')),
       h('th'),
     );
     const rows = studies.flatMap((study) => this.studyRows(study, state, t));
@@ -190,10 +192,11 @@ export class StudyListView {
       ),
       COLUMNS.map((column) => h('td', { class: column.numeric ? `numeric col-${column.key}` : `col-${column.key}` }, column.cell(study, state.locale))),
       h('td', { class: 'col-report' }, reportStatusBadge(state.list.reports, study.studyInstanceUid, t, open)),
+      h('td', { class: 'col-hr-mark' }, hrMarkBadge(hrMarkShownOf(study.hr, state.locale) ?? { text: null, absence: [] }, t)),
       h('td', { class: 'study-actions' }, h('button', { type: 'button', class: 'open primary', onclick: open }, t('list.open')), this.rowActions.map((action) => action(study, state, t))),
     );
     if (!expanded) return [row];
-    const detail = h('td', { colspan: COLUMNS.length + 3 }, this.seriesStrip(study, state.list.seriesOf[study.studyInstanceUid], t));
+    const detail = h('td', { colspan: COLUMNS.length + 4 }, this.seriesStrip(study, state.list.seriesOf[study.studyInstanceUid], t));
     return [row, h('tr', { class: 'series-row' }, detail)];
   }
 

@@ -8,6 +8,7 @@ import { overlayText } from '../logic/overlay.ts';
 import { seriesKey, type AppState } from '../state/app-state.ts';
 import { viewportIdOf, type Controller } from '../state/controller.ts';
 import { h, replaceChildren } from './dom.ts';
+import { hrMarkLine, hrMarkShownOf } from './hr-mark-badge.ts';
 import { problemText } from './problem-text.ts';
 
 const PROGRESS_INTERVAL_MS = 250;
@@ -207,6 +208,10 @@ export class ViewportGrid {
     }
     const isKey = this.state.reading.keyImages.some((image) => image.sopInstanceUid === frame.sopInstanceUid && (image.frameNumber ?? frame.frameNumber) === frame.frameNumber);
     if (isKey) cell.corners.topRight.prepend(h('div', { class: 'key-image-mark' }, `★ ${this.t('viewport.keyImage')}`));
+    // The study's HR mark closes its block (institution, date, description): the mark belongs to the images.
+    const study = this.state.reading.studies[cell.showing.split('/')[0] ?? ''];
+    const mark = study?.status === 'ready' ? hrMarkShownOf(study.value.summary.hr, this.state.locale) : null;
+    if (mark) cell.corners.topRight.append(h('div', { class: mark.text ? 'hr-mark-line' : 'hr-mark-line absent', 'data-hr-mark': mark.text ?? 'none' }, hrMarkLine(mark, this.t)));
   }
 
   /**
