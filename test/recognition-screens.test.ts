@@ -4,7 +4,8 @@ import type { Browser, Page } from 'playwright-core';
 import { COMMAND_LINE_ACTOR } from '../archive/access/administration.ts';
 import type { Role } from '../archive/access/policy.ts';
 import { makeChestRadiograph, makeCtSeries, PATIENTS, STUDIES, type FixtureInstance } from '../fixtures/generate.ts';
-import { browserUnavailable, ensureViewerBuilt, launchChromium, screenshot, signIn, waitForCondition, watchForPageProblems } from './support/browser.ts';
+import { browserUnavailable, ensureViewerBuilt, launchChromium, signIn, waitForCondition, watchForPageProblems } from './support/browser.ts';
+import { docImage, docImagesBothLanguages } from './support/doc-images.ts';
 import { startTestSystem, type TestSystem } from './support/system.ts';
 
 /**
@@ -110,7 +111,7 @@ describe('recognition screens: QC grading, review queue, person page', { skip: u
     assert.deepEqual(rows, [{ grade_code: 'A', given_grade_code: 'A' }, { grade_code: 'reject', given_grade_code: 'A' }]);
     await page.locator('.quality-panel .qc-history summary').click();
     assert.equal(await page.locator('.quality-panel .qc-history li').count(), 2);
-    await screenshot(page, 'qc-grading-panel');
+    await docImagesBothLanguages(page, 'recognition-qc-grading', () => waitForCondition(page, `document.querySelector('.quality-panel h2')?.textContent === (document.documentElement.lang === 'en' ? 'Image QC grading' : '影像质控评级')`));
     await page.context().close();
   });
 
@@ -123,6 +124,7 @@ describe('recognition screens: QC grading, review queue, person page', { skip: u
     assert.ok(shown.includes('青石县人民医院') && shown.includes('云溪镇卫生院') && shown.includes('1988-07-21') && shown.includes('李'), shown);
     assert.ok(shown.includes('姓名、出生日期、性别相同'), shown);
     assert.notEqual(await personOf('QINGSHI', PATIENTS.liJi.id), await personOf('YUNXI', 'YX-LIJI'));
+    await docImage(page, 'recognition-review-queue-zh');
     await suggestion.locator('input[name=reason]').fill('电话核实为同一患者');
     await suggestion.locator('[data-action=link-suggestion]').click();
     await waitForCondition(page, `document.querySelectorAll('article.suggestion').length === 0`);
@@ -149,7 +151,9 @@ describe('recognition screens: QC grading, review queue, person page', { skip: u
     assert.ok(cards[0]!.text.includes('2024-11-05') && cards[0]!.text.includes('本院') && cards[0]!.text.includes('CT'), cards[0]!.text);
     assert.ok(cards[1]!.text.includes('2023-03-14') && cards[1]!.text.includes('青石县人民医院') && cards[1]!.text.includes('外院'), cards[1]!.text);
     assert.deepEqual(await page.locator('.timeline-year-label').allInnerTexts(), ['2024 年', '2023 年']);
-    await screenshot(page, 'person-timeline');
+    // No institution is accredited here: no study carries the HR mark, and each says why.
+    assert.ok(cards.every((card) => card.text.includes('无互认标识') && card.text.includes('检查机构未获得该项目互认资格')), JSON.stringify(cards));
+    await docImagesBothLanguages(page, 'recognition-person-timeline', () => waitForCondition(page, `document.querySelector('.person-page h1')?.textContent === (document.documentElement.lang === 'en' ? "A person's examinations at every hospital" : '患者在各医院的全部检查')`));
 
     // By ID number: the number goes to the archive, never into the address.
     await page.goto(`${system.httpUrl}/persons`);

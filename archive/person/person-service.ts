@@ -4,6 +4,8 @@ import type { Visibility } from '../access/policy.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { LinkSuggestion, PatientRecordFacts, PersonRepository, PersonStudy, StoredIdentifier } from '../db/person-repository.ts';
 import type { Logger } from '../log.ts';
+import type { QcGrade } from '../quality/qc-grades.ts';
+import type { HrMarkResult } from '../recognition/hr-mark.ts';
 import { DEFAULT_ISSUER_TABLE, extractIdentifiers, institutionIdentifierRulesSchema, type IdentifierRule } from './identifier-extraction.ts';
 import type { IdentifierProtection } from './identifier-protection.ts';
 import { identifierKindSchema, toPersonIdentifier, type IdentifierKind, type PersonIdentifier } from './identifiers.ts';
@@ -14,6 +16,16 @@ export type LinkOutcome =
   | { outcome: 'own-person'; personId: string }
   | { outcome: 'manual-link-kept'; personId: string }
   | { outcome: 'no-record' };
+
+/**
+ * A study on a person's timeline as GET /api/persons/{id} answers it: the index's facts, the study's
+ * QC grade (its worst series') and its HR mark today, with why it has none in both languages.
+ */
+export type TimelineStudy = PersonStudy & {
+  qcGrade: { scaleId: string; grade: QcGrade } | null;
+  hrMark: HrMarkResult | null;
+  hrMarkAbsence: { zh: string; en: string }[];
+};
 
 /** A request the person index refuses, with the HTTP status the routes answer and why. */
 export class PersonRefusal extends Error {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Actor } from '../access/administration.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
+import { bilingual } from '../i18n/configured-label.ts';
 import type { InstitutionsRepository } from '../db/institutions-repository.ts';
 import type { MarkSeriesFacts, MarkStudyFacts, NearestRecognitionConfiguration, RecognitionRepository, StoredAccreditation } from '../db/recognition-repository.ts';
 import { worstGrade, type QualityService } from '../quality/quality-service.ts';
@@ -227,4 +228,9 @@ function judgedSeries(qc: QcConfiguration, series: readonly MarkSeriesFacts[]): 
   }
   const firstImage = series.find((candidate) => candidate.modality !== null && !NON_IMAGE_MODALITIES.has(candidate.modality.toUpperCase())) ?? null;
   return { series: firstImage, grade: null };
+}
+
+/** Why a study carries no mark, each reason in both languages (none when it carries one), as the screens show it. */
+export function markAbsenceLabels(mark: HrMarkResult | undefined): { zh: string; en: string }[] {
+  return mark && !mark.carries ? mark.reasons.map((reason) => bilingual({ key: `recognition.absent.${reason.code}` })) : [];
 }

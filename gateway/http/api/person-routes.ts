@@ -1,5 +1,6 @@
 import express, { Router } from 'express';
-import { PersonRefusal } from '../../../archive/person/person-service.ts';
+import { PersonRefusal, type TimelineStudy } from '../../../archive/person/person-service.ts';
+import { markAbsenceLabels } from '../../../archive/recognition/recognition-service.ts';
 import type { Runtime } from '../../../workers/runtime.ts';
 import { accessOf, actorOf, noteAudited } from '../access.ts';
 import { isUid } from '../dicomweb/urls.ts';
@@ -39,15 +40,20 @@ export function personRoutes(runtime: Runtime): Router {
   );
 
   // The person page's timeline: each study with its QC grade (on the caller's centre's scales, as
-  // the grading screen shows them).
+  // the grading screen shows them) and its HR mark today, with the reasons when it has none.
   router.get(
     '/persons/:id',
     answering(async (request, response) => {
       const { visibility, principal } = accessOf(response);
       const studies = await service.studiesOf(id(request.params.id, 'person'), visibility);
-      const grades = await runtime.quality.studyGrades(studies.map((study) => study.studyInstanceUid), principal.institutionId);
-      noteAudited(response, { studyUids: studies.map((study) => study.studyInstanceUid), detail: { personId: request.params.id } });
-      response.json({ personId: request.params.id, studies: studies.map((study) => ({ ...study, qcGrade: grades.get(study.studyInstanceUid) ?? null })) });
+      const uids = studies.map((study) => study.studyInstanceUid);
+      const [grades, marks] = await Promise.all([runtime.quality.studyGrades(uids, principal.institutionId), runtime.recognition.marks(uids)]);
+      noteAudited(response, { studyUids: uids, detail: { personId: request.params.id } });
+      const timeline = studies.map((study): TimelineStudy => {
+        const mark = marks.get(study.studyInstanceUid);
+        return { ...study, qcGrade: grades.get(study.studyInstanceUid) ?? null, hrMark: mark ?? null, hrMarkAbsence: markAbsenceLabels(mark) };
+      });
+      response.json({ personId: request.params.id, studies: timeline });
     }),
   );
 

@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { QueryRepository } from '../../../archive/db/query-repository.ts';
 import { maskIdentity } from '../../../archive/access/masking.ts';
-import { bilingual } from '../../../archive/i18n/configured-label.ts';
+import { markAbsenceLabels } from '../../../archive/recognition/recognition-service.ts';
 import type { PriorEntry } from '../../../archive/recognition/recognition-wire.ts';
 import type { Runtime } from '../../../workers/runtime.ts';
 import { accessOf, noteAudited } from '../access.ts';
@@ -44,7 +44,7 @@ export function priorsRoutes(runtime: Runtime): Router {
         otherInstitution: row.institutionId !== principal.institutionId,
         reportStatus: statusOf.get(row.studyInstanceUid) ?? null,
         hrMark: mark ?? null,
-        hrMarkAbsence: mark && !mark.carries ? mark.reasons.map((reason) => bilingual({ key: `recognition.absent.${reason.code}` })) : [],
+        hrMarkAbsence: markAbsenceLabels(mark),
       };
     });
     response.status(200).json(priors);

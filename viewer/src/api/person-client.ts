@@ -1,9 +1,8 @@
 import type { LinkSuggestion, PersonStudy } from '../../../archive/db/person-repository.ts';
-import type { StudyQuality } from '../../../archive/quality/quality-service.ts';
+import type { TimelineStudy } from '../../../archive/person/person-service.ts';
 import type { Connection } from './http.ts';
 
-/** A study on a person's timeline, as GET /api/persons/{id} answers it. */
-export type TimelineStudy = PersonStudy & { qcGrade: StudyQuality['studyGrade'] };
+export type { TimelineStudy };
 
 export type SuggestionOnWire = Omit<LinkSuggestion, 'createdAt'> & { createdAt: string };
 

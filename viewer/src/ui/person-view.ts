@@ -13,7 +13,8 @@ import { purposeNotice } from './purpose-dialog.ts';
 /**
  * The person page (患者全部检查): a lookup by resident ID number, and the person's studies at every
  * hospital the user may see on a vertical timeline, newest first, by year and month: date, modality,
- * body part, institution (本院 / 外院), report status and QC grade; a study opens in the viewer.
+ * body part, institution (本院 / 外院), report status, QC grade and HR mark (or why it has none);
+ * a study opens in the viewer.
  */
 export class PersonView {
   readonly element = h('section', { class: 'person-page', hidden: true });
@@ -130,7 +131,11 @@ export class PersonView {
           { class: 'timeline-badges' },
           h('span', { class: `report-status ${study.reportStatus ?? 'unreported'}`, 'data-report-status': study.reportStatus ?? 'unreported' }, t(`reportStatus.${(study.reportStatus ?? 'unreported') as 'unreported'}`)),
           h('span', { class: `qc-grade${grade?.reject ? ' reject' : ''}`, 'data-qc-grade': grade?.code ?? '' }, grade ? t('person.qcGrade', { grade: configuredText(grade.label, locale) }) : t('person.qcNotGraded')),
+          study.hrMark?.carries
+            ? h('span', { class: 'hr-mark', 'data-hr-mark': study.hrMark.text, title: t('person.hrMarkTitle', { until: study.hrMark.validUntil }) }, study.hrMark.text)
+            : h('span', { class: 'hr-absent', 'data-hr-mark': '' }, t('person.noHrMark')),
         ),
+        study.hrMarkAbsence.length ? h('div', { class: 'hr-absence muted' }, study.hrMarkAbsence.map((reason) => (locale === 'zh-CN' ? reason.zh : reason.en)).join(locale === 'zh-CN' ? '；' : '; ')) : null,
         h('button', { type: 'button', class: 'open', 'data-action': 'open-study', onclick: open }, t('list.open')),
       ),
     );
