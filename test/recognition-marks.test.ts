@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { COMMAND_LINE_ACTOR } from '../archive/access/administration.ts';
 import type { Role } from '../archive/access/policy.ts';
@@ -6,7 +10,9 @@ import { DEFAULT_RECOGNITION_REASONS } from '../archive/recognition/recognition-
 import { HR_PRIVATE_CREATOR, HR_TAGS, hrMarkFromAttributes } from '../archive/recognition/hr-mark-dicom.ts';
 import { regionToday, type HrMarkResult } from '../archive/recognition/hr-mark.ts';
 import type { DicomJsonDataset } from '../archive/dicom/types.ts';
+import { renderReportPdf } from '../archive/reading/report-pdf.ts';
 import { makeChestRadiograph } from '../fixtures/modalities.ts';
+import { commandExists, requirePeer } from './support/peers.ts';
 import { jsonApi, qingshiChestCt, type Call } from './support/reading-centre.ts';
 import { startTestSystem, type TestSystem } from './support/system.ts';
 
@@ -196,6 +202,7 @@ describe('the HR mark: configuration, accreditations and marks', () => {
     // Dated today, so the mark holds whenever this runs.
     const today = regionToday();
     const sent = await sendChest('YUBEI_HOSPITAL', today.replaceAll('-', ''));
+    studies.carryingToday = sent.studyInstanceUid;
     await system.runtime.queue.whenIdle();
     await grade('cq-qc', sent, 'A');
 
@@ -233,5 +240,38 @@ describe('the HR mark: configuration, accreditations and marks', () => {
     const parts = ungraded.json.extension?.[0]?.extension ?? [];
     assert.deepEqual(parts[0], { url: 'carries', valueBoolean: false });
     assert.ok(parts.some((part) => part.url === 'absenceReason' && part.valueCode === 'not-graded'));
+  });
+
+  it('the report PDF prints the mark with its last valid day, or none with every reason', async (t) => {
+    if (!requirePeer(t, commandExists('pdftotext'), 'poppler-utils (pdftotext)')) return;
+    const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'yingyun-hr-pdf-'));
+    const printed = async (studyInstanceUid: string) => {
+      const study = (await system.runtime.reports.studyHeader(studyInstanceUid))!;
+      const mark = (await system.runtime.recognition.marks([studyInstanceUid])).get(studyInstanceUid)!;
+      const version = {
+        version: 1,
+        status: 'final' as const,
+        content: { findings: '双肺纹理清晰。', impression: '胸部未见明显异常。', criticalFinding: null, templateId: null },
+        signatures: [],
+        amendmentReason: null,
+        srSopInstanceUid: '2.25.1',
+        srSeriesInstanceUid: '2.25.2',
+        createdAt: new Date().toISOString(),
+      };
+      const file = path.join(workDir, `${studyInstanceUid}.pdf`);
+      fs.writeFileSync(file, await renderReportPdf({ study, reportId: '1', version, keyImages: [], filmUrl: null, hrMark: { mark, assessedOn: regionToday() } }));
+      return execFileSync('pdftotext', ['-enc', 'UTF-8', file, '-'], { encoding: 'utf8' }).replace(/\s+/g, '');
+    };
+    try {
+      const carrying = await printed(studies.carryingToday!);
+      assert.ok(carrying.includes('检查结果互认'), carrying);
+      assert.ok(carrying.includes('渝HR有效期至'), carrying);
+      const ungraded = await printed(studies.notGraded!);
+      assert.ok(ungraded.includes('无互认标识'), ungraded);
+      assert.ok(ungraded.includes('尚未进行影像质控评级'), ungraded);
+      assert.ok(ungraded.includes('Imagequalitynotgradedyet'), ungraded);
+    } finally {
+      fs.rmSync(workDir, { recursive: true, force: true });
+    }
   });
 });

@@ -233,6 +233,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
           retrieve: new RetrieveService(db.pool, store, renderer),
           filmLink: async (studyInstanceUid, printed) => (await shareLinks.patientLinkFor(studyInstanceUid, { userId: null, username: 'report-pdf' }, undefined, printed))?.url ?? null,
           markedImages: (studyInstanceUid) => shareLinksRepository.keyImages(studyInstanceUid),
+          marks: (studyInstanceUids) => recognition.marks(studyInstanceUids),
           ingest,
           store,
           log: log.child({ component: 'report-pdf' }),

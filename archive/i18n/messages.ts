@@ -43,6 +43,10 @@ const catalogue = {
   'reportPdf.finalSigner': { en: 'Verified by', zh: '审核医师' },
   'reportPdf.licence': { en: 'Licence No.', zh: '执业证号' },
   'reportPdf.film': { en: 'Scan for your cloud film', zh: '扫码查看云胶片' },
+  // The HR mark as it stood when the version was printed (a signed document is not rewritten later).
+  'reportPdf.hrMark': { en: 'Mutual recognition (HR mark)', zh: '检查结果互认' },
+  'reportPdf.hrValidUntil': { en: 'valid until', zh: '有效期至' },
+  'reportPdf.hrNone': { en: 'No HR mark as of', zh: '无互认标识，评估日期' },
   'reportPdf.footer': { en: 'Electronically signed report, Yingyun regional imaging cloud', zh: '电子签名报告 · 影云区域影像云' },
   'fhir.unidentifiedPatient': { en: 'Patient without ID or name', zh: '无编号及姓名的患者' },
   'auth.invalidCredentials': {

@@ -10,6 +10,7 @@ import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../dicom/
 import type { DicomJsonDataset, DicomJsonPersonName } from '../dicom/types.ts';
 import { message, type MessageKey } from '../i18n/messages.ts';
 import type { Logger } from '../log.ts';
+import type { HrMarkResult } from '../recognition/hr-mark.ts';
 import type { ReportVersion } from './report.ts';
 import { emptyElement, issuerOfPatientId, type StudyHeader } from './report-sr.ts';
 
@@ -39,6 +40,8 @@ export interface ReportPdfInput {
   keyImages: readonly KeyImage[];
   /** The patient's cloud film link, printed as a QR code; null when the study has none (not final yet, no second factor). */
   filmUrl: string | null;
+  /** The study's HR mark on the day the PDF is printed (`assessedOn`); not given: no line (the benchmarks' inputs). */
+  hrMark?: { mark: HrMarkResult; assessedOn: string };
 }
 
 const FONT_FILES = { regular: 'NotoSansHans-Regular.otf', bold: 'NotoSansHans-Bold.otf' } as const;
@@ -101,6 +104,7 @@ const PAGE = { width: 595.28, height: 841.89, margin: 42 };
 const INK = '#111111';
 const MUTED = '#555555';
 const CRITICAL = '#b00020';
+const RECOGNISED = '#1a7f37';
 
 /** Both languages of a catalogue entry: Chinese first, as the report is read in China. */
 function label(key: MessageKey): string {
@@ -161,6 +165,7 @@ export async function renderReportPdf(input: ReportPdfInput): Promise<Buffer> {
   }
   document.x = PAGE.margin;
   document.y = y;
+  if (input.hrMark) hrMarkLine(document, input.hrMark, width);
   rule(document);
 
   section(document, label('reportPdf.findings'), version.content.findings, width);
@@ -212,6 +217,25 @@ export async function renderReportPdf(input: ReportPdfInput): Promise<Buffer> {
   document.font('regular').fontSize(7).fillColor(MUTED).text(`${label('reportPdf.footer')} · ${input.reportId}-v${version.version}`, PAGE.margin, document.y + 6, { width, align: 'center' });
   document.end();
   return finished;
+}
+
+/**
+ * The HR mark belongs to the images, so it closes the study block: 渝HR and its last valid day, or
+ * that there was none on the day of printing and every reason why, in both languages.
+ */
+function hrMarkLine(document: PDFKit.PDFDocument, printed: NonNullable<ReportPdfInput['hrMark']>, width: number): void {
+  const { mark, assessedOn } = printed;
+  let text: string;
+  if (mark.carries) {
+    text = `${mark.text}  ${message('reportPdf.hrValidUntil', 'zh')} ${mark.validUntil} / ${message('reportPdf.hrValidUntil', 'en')} ${mark.validUntil}`;
+  } else {
+    const { reasons } = mark;
+    const why = (language: 'zh' | 'en') => reasons.map((reason) => message(`recognition.absent.${reason.code}`, language)).join(language === 'zh' ? '；' : '; ');
+    text = `${message('reportPdf.hrNone', 'zh')} ${assessedOn}：${why('zh')}\n${message('reportPdf.hrNone', 'en')} ${assessedOn}: ${why('en')}`;
+  }
+  document.font('regular').fontSize(8).fillColor(MUTED).text(label('reportPdf.hrMark'), PAGE.margin, document.y, { width });
+  document.font(mark.carries ? 'bold' : 'regular').fontSize(mark.carries ? 11 : 9).fillColor(mark.carries ? RECOGNISED : INK).text(text, PAGE.margin, document.y, { width });
+  document.fillColor(INK).moveDown(0.3);
 }
 
 function section(document: PDFKit.PDFDocument, heading: string, text: string, width: number): void {

@@ -3,6 +3,7 @@ import type { Logger } from '../../archive/log.ts';
 import { RenderUnsupported } from '../../archive/render/render.ts';
 import { encapsulatedReportPdf, renderReportPdf, reportPdfObjectKey, type KeyImage } from '../../archive/reading/report-pdf.ts';
 import type { ReportService } from '../../archive/reading/report-service.ts';
+import { regionToday, type HrMarkResult } from '../../archive/recognition/hr-mark.ts';
 import { FrameOutOfRange } from '../../archive/retrieve/frames.ts';
 import { NotStored, type RetrieveService } from '../../archive/retrieve/retrieve-service.ts';
 import type { ObjectStore } from '../../archive/storage/object-store.ts';
@@ -35,6 +36,8 @@ export function writeReportPdfJob(deps: {
   filmLink: (studyInstanceUid: string, printed: string | undefined) => Promise<string | null>;
   /** The images the readers marked (Key Object Selection documents of the study), in order. */
   markedImages: (studyInstanceUid: string) => Promise<MarkedImage[]>;
+  /** The HR mark of studies today (runtime.recognition), printed on the PDF as it stands when printed. */
+  marks: (studyInstanceUids: string[]) => Promise<Map<string, HrMarkResult>>;
   ingest: IngestService;
   store: ObjectStore;
   log: Logger;
@@ -50,7 +53,15 @@ export function writeReportPdfJob(deps: {
       if (!study) throw new Error(`study ${report.studyInstanceUid} of report ${reportId} is not indexed`);
       // The patient is given their film only for a verified report.
       const filmUrl = version.status === 'preliminary' ? null : await printedFilmLink(deps, report.studyInstanceUid, reportId, number);
-      const pdf = await renderReportPdf({ study, reportId, version, keyImages: await keyImages(deps.retrieve, await deps.markedImages(report.studyInstanceUid), report.studyInstanceUid), filmUrl });
+      const mark = (await deps.marks([report.studyInstanceUid])).get(report.studyInstanceUid);
+      const pdf = await renderReportPdf({
+        study,
+        reportId,
+        version,
+        keyImages: await keyImages(deps.retrieve, await deps.markedImages(report.studyInstanceUid), report.studyInstanceUid),
+        filmUrl,
+        ...(mark ? { hrMark: { mark, assessedOn: regionToday() } } : {}),
+      });
       await deps.store.put(reportPdfObjectKey(reportId, number), pdf, 'application/pdf');
       const outcome = await deps.ingest.ingest({ part10: encapsulatedReportPdf(study, version, pdf) }, { via: 'import', name: 'report-pdf', institutionId: study.institutionId });
       deps.log.info({ reportId, version: number, sopInstanceUid: outcome.parsed.sopInstanceUid, result: outcome.result, bytes: pdf.length }, 'report PDF stored');
