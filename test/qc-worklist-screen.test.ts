@@ -3,7 +3,8 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { COMMAND_LINE_ACTOR } from '../archive/access/administration.ts';
 import { makeCtSeries } from '../fixtures/modalities.ts';
-import { browserUnavailable, ensureViewerBuilt, launchChromium, screenshot, signIn, waitForCondition, watchForPageProblems } from './support/browser.ts';
+import { browserUnavailable, ensureViewerBuilt, launchChromium, signIn, waitForCondition, watchForPageProblems } from './support/browser.ts';
+import { docImagesBothLanguages } from './support/doc-images.ts';
 import { qingshiChestCt } from './support/reading-centre.ts';
 import { startTestSystem, type TestSystem } from './support/system.ts';
 
@@ -73,7 +74,7 @@ describe('QC work list screen', { skip: unavailable }, () => {
     for (const text of ['青石县人民医院', '2026-12-05', '自动检查未通过', '未通过', '抽样的 3 幅图像中 3 幅为空白', '未评级']) assert.ok(row!.text.includes(text), `${text} in ${row!.text}`);
     const colour = await page.evaluate(`getComputedStyle(document.querySelector('.qc-check.fail')).color`);
     assert.equal(colour, 'rgb(255, 123, 114)', 'failed checks are drawn in the error colour');
-    await screenshot(page, 'qc-worklist');
+    await docImagesBothLanguages(page, 'recognition-qc-worklist', () => waitForCondition(page, `document.querySelectorAll('.qc-worklist-table tbody tr[data-study]').length === 1`));
   });
 
   it('filters by modality, and a row opens its study in the viewer', async () => {

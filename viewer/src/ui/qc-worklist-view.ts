@@ -85,7 +85,7 @@ export class QcWorklistView {
         entry.flags.map((flag) => h('div', { class: 'muted flag-reason' }, t('qcList.flaggedBy', { name: flag.flaggedByName, reason: flag.reason }))),
       ),
       h('td', { class: 'checks', 'data-outcome': entry.checks?.outcome ?? 'none' }, this.checks(entry.checks?.results, entry.checks?.outcome, t)),
-      h('td', { 'data-grade': entry.grade?.grade.code ?? '' }, entry.grade ? h('span', { class: `qc-grade${entry.grade.grade.reject ? ' reject' : ''}` }, configuredText(entry.grade.grade.label, locale)) : h('span', { class: 'muted' }, t('qcList.ungraded'))),
+      h('td', { 'data-grade': entry.grade?.grade.code ?? '' }, entry.grade ? h('span', { class: `qc-list-grade${entry.grade.grade.reject ? ' reject' : ''}` }, configuredText(entry.grade.grade.label, locale)) : h('span', { class: 'muted' }, t('qcList.ungraded'))),
       h('td', { class: 'actions' }, h('button', { type: 'button', 'data-action': 'open', onclick: open }, t('worklist.open'))),
     );
   }
