@@ -29,11 +29,14 @@ import { RequestController } from './state/request-controller.ts';
 import { ShareController } from './state/share-controller.ts';
 import { WorklistController } from './state/worklist-controller.ts';
 import { createStore } from './state/store.ts';
+import { StatisticsClient } from './api/statistics-client.ts';
+import { StatisticsController } from './state/statistics-controller.ts';
 import { AppView } from './ui/app-view.ts';
 import { h } from './ui/dom.ts';
 import { ConsultationPanel } from './ui/consultation-panel.ts';
 import { CriticalPanel } from './ui/critical-panel.ts';
 import { PersonView } from './ui/person-view.ts';
+import { StatisticsView } from './ui/statistics-view.ts';
 import { QcWorklistView } from './ui/qc-worklist-view.ts';
 import { QualityPanel } from './ui/quality-panel.ts';
 import { ReportPanel } from './ui/report-panel.ts';
@@ -207,5 +210,20 @@ const renderQcWorklist = () => {
 store.subscribe(renderQcWorklist);
 qcWorklist.store.subscribe(renderQcWorklist);
 renderQcWorklist();
+// The statistics dashboard (统计看板, its own state): entered when the route goes there; a study in a drill-down opens in the viewer.
+const statistics = new StatisticsController(new StatisticsClient(connection), (studyInstanceUid) => void controller?.openStudy(studyInstanceUid));
+const statisticsView = new StatisticsView(statistics);
+view.element.append(statisticsView.element);
+const renderStatistics = () => {
+  const state = store.get();
+  const shown = !!signedInUserOf(state) && state.route.page === 'statistics';
+  statisticsView.element.hidden = !shown;
+  if (!shown) return statistics.leave();
+  void statistics.enter();
+  statisticsView.render(statistics.store.get(), translator(state.locale));
+};
+store.subscribe(renderStatistics);
+statistics.store.subscribe(renderStatistics);
+renderStatistics();
 addEventListener('popstate', () => void controller?.followLocation(location.pathname, location.search));
 void controller.start();

@@ -13,6 +13,8 @@ export type Route =
   /** The QC work list (质控工作列表) of QC staff. */
   | { page: 'qc' }
   | { page: 'worklist' }
+  /** The region's statistics dashboard (统计看板). */
+  | { page: 'statistics' }
   /**
    * One person's studies everywhere, on a timeline; no id: the lookup by ID number. The number is
    * never part of the address (nor of the history): only the person's id is.
@@ -50,6 +52,7 @@ export function parseRoute(pathname: string, search: string): Route {
     return tab ? { page: 'admin', tab } : { page: 'admin' };
   }
   if (/^\/worklist\/?$/.test(pathname)) return { page: 'worklist' };
+  if (/^\/statistics\/?$/.test(pathname)) return { page: 'statistics' };
   if (/^\/qc\/?$/.test(pathname)) return { page: 'qc' };
   const person = /^\/persons(?:\/(\d{1,18}))?\/?$/.exec(pathname);
   if (person) return person[1] ? { page: 'person', personId: person[1] } : { page: 'person' };
@@ -79,6 +82,7 @@ export function routeUrl(route: Route): string {
   const params = new URLSearchParams();
   if (route.page === 'admin') return route.tab ? `/admin?tab=${route.tab}` : '/admin';
   if (route.page === 'worklist') return '/worklist';
+  if (route.page === 'statistics') return '/statistics';
   if (route.page === 'qc') return '/qc';
   if (route.page === 'person') return route.personId ? `/persons/${route.personId}` : '/persons';
   if (route.page === 'viewer') {

@@ -177,6 +177,11 @@ export class Controller {
   }
 
   /** The reading worklist; its state and actions are the WorklistController's, which follows the route. */
+  /** The statistics dashboard; its state and actions are the StatisticsController's, which follows the route. */
+  showStatistics(): Promise<void> {
+    return this.go({ page: 'statistics' });
+  }
+
   showWorklist(): Promise<void> {
     return this.go({ page: 'worklist' });
   }

@@ -102,6 +102,7 @@ export class AppView {
         readsImages ? link(t('app.worklist'), '/worklist', () => void this.controller.showWorklist(), 'worklist') : null,
         user?.permissions.includes('grade-quality') ? link(t('app.qcList'), '/qc', () => void this.controller.showQcList(), 'qc') : null,
         seesPersons(state) ? link(t('app.persons'), '/persons', () => void this.controller.showPerson(), 'persons') : null,
+        user?.permissions.includes('view-statistics') ? link(t('app.statistics'), '/statistics', () => void this.controller.showStatistics(), 'statistics') : null,
         administers ? link(t('app.admin'), '/admin', () => void this.controller.showAdmin(), 'admin') : null,
       ),
       state.cpuRendering && readsImages ? h('span', { class: 'badge', title: t('app.renderingCpu') }, 'CPU') : null,
