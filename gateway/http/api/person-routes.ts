@@ -5,6 +5,7 @@ import type { Runtime } from '../../../workers/runtime.ts';
 import { accessOf, actorOf, noteAudited } from '../access.ts';
 import { isUid } from '../dicomweb/urls.ts';
 import { answeringRefusals, HttpProblem } from '../problem.ts';
+import { rowIdParameter } from './path-parameters.ts';
 
 const TITLES = { 400: 'problem.badRequest', 403: 'problem.forbidden', 404: 'problem.notFound' } as const;
 
@@ -21,10 +22,6 @@ export function personRoutes(runtime: Runtime): Router {
   const answering = answeringRefusals(PersonRefusal, TITLES);
   const text = (value: unknown, name: string): string => {
     if (typeof value !== 'string' || value.trim() === '') throw new HttpProblem(400, 'problem.badRequest', `${name} is required`);
-    return value;
-  };
-  const id = (value: unknown, name: string): string => {
-    if (typeof value !== 'string' || !/^\d{1,18}$/.test(value)) throw new HttpProblem(400, 'problem.badRequest', `${name} must be a number in a string`);
     return value;
   };
 
@@ -45,7 +42,7 @@ export function personRoutes(runtime: Runtime): Router {
     '/persons/:id',
     answering(async (request, response) => {
       const { visibility, principal } = accessOf(response);
-      const studies = await service.studiesOf(id(request.params.id, 'person'), visibility);
+      const studies = await service.studiesOf(rowIdParameter(request.params.id, 'person'), visibility);
       const uids = studies.map((study) => study.studyInstanceUid);
       const [grades, marks] = await Promise.all([runtime.quality.studyGrades(uids, principal.institutionId), runtime.recognition.marks(uids)]);
       noteAudited(response, { studyUids: uids, detail: { personId: request.params.id } });
@@ -79,7 +76,7 @@ export function personRoutes(runtime: Runtime): Router {
     '/person-links',
     body,
     answering(async (request, response) => {
-      await service.linkManually(actorOf(request, response), id(request.body?.patientPk, 'patientPk'), id(request.body?.personId, 'personId'), text(request.body?.reason, 'reason'));
+      await service.linkManually(actorOf(request, response), rowIdParameter(request.body?.patientPk, 'patientPk'), rowIdParameter(request.body?.personId, 'personId'), text(request.body?.reason, 'reason'));
       response.status(204).end();
     }),
   );
@@ -88,7 +85,7 @@ export function personRoutes(runtime: Runtime): Router {
     '/person-unlinks',
     body,
     answering(async (request, response) => {
-      const personId = await service.unlink(actorOf(request, response), id(request.body?.patientPk, 'patientPk'), text(request.body?.reason, 'reason'));
+      const personId = await service.unlink(actorOf(request, response), rowIdParameter(request.body?.patientPk, 'patientPk'), text(request.body?.reason, 'reason'));
       response.status(200).json({ personId });
     }),
   );
@@ -97,7 +94,7 @@ export function personRoutes(runtime: Runtime): Router {
     '/person-merges',
     body,
     answering(async (request, response) => {
-      await service.merge(actorOf(request, response), id(request.body?.intoPersonId, 'intoPersonId'), id(request.body?.fromPersonId, 'fromPersonId'), text(request.body?.reason, 'reason'));
+      await service.merge(actorOf(request, response), rowIdParameter(request.body?.intoPersonId, 'intoPersonId'), rowIdParameter(request.body?.fromPersonId, 'fromPersonId'), text(request.body?.reason, 'reason'));
       response.status(204).end();
     }),
   );
@@ -106,7 +103,7 @@ export function personRoutes(runtime: Runtime): Router {
     '/person-suggestions/:id/dismissal',
     body,
     answering(async (request, response) => {
-      await service.dismissSuggestion(actorOf(request, response), id(request.params.id, 'suggestion'), text(request.body?.reason, 'reason'));
+      await service.dismissSuggestion(actorOf(request, response), rowIdParameter(request.params.id, 'suggestion'), text(request.body?.reason, 'reason'));
       response.status(204).end();
     }),
   );
@@ -114,7 +111,7 @@ export function personRoutes(runtime: Runtime): Router {
   router.get(
     '/admin/institutions/:id/identifier-rules',
     answering(async (request, response) => {
-      response.json(await service.identifierRules(actorOf(request, response), id(request.params.id, 'institution')));
+      response.json(await service.identifierRules(actorOf(request, response), rowIdParameter(request.params.id, 'institution')));
     }),
   );
 
@@ -122,7 +119,7 @@ export function personRoutes(runtime: Runtime): Router {
     '/admin/institutions/:id/identifier-rules',
     body,
     answering(async (request, response) => {
-      response.json(await service.setIdentifierRules(actorOf(request, response), id(request.params.id, 'institution'), request.body));
+      response.json(await service.setIdentifierRules(actorOf(request, response), rowIdParameter(request.params.id, 'institution'), request.body));
     }),
   );
   return router;

@@ -1,8 +1,10 @@
-import express, { Router } from 'express';
+import express, { Router, type Request } from 'express';
+import type { Actor } from '../../../archive/access/administration.ts';
 import { RecognitionAdminRefusal } from '../../../archive/recognition/recognition-service.ts';
 import type { Runtime } from '../../../workers/runtime.ts';
 import { actorOf } from '../access.ts';
-import { answeringRefusals, HttpProblem } from '../problem.ts';
+import { answeringRefusals } from '../problem.ts';
+import { rowIdParameter } from './path-parameters.ts';
 
 const TITLES = { 400: 'problem.badRequest', 403: 'problem.forbidden', 404: 'problem.notFound' } as const;
 
@@ -16,43 +18,20 @@ export function recognitionRoutes(runtime: Runtime): Router {
   const service = runtime.recognition;
   const body = express.json({ limit: '256kb' });
   const answering = answeringRefusals(RecognitionAdminRefusal, TITLES);
-  const id = (value: unknown, name: string): string => {
-    if (typeof value !== 'string' || !/^\d{1,18}$/.test(value)) throw new HttpProblem(400, 'problem.badRequest', `${name} must be a number`);
-    return value;
-  };
+  const answer = (status: 200 | 201, call: (actor: Actor, request: Request) => Promise<unknown>) =>
+    answering(async (request, response) => {
+      response.status(status).json(await call(actorOf(request, response), request));
+    });
+  const region = (request: Request) => rowIdParameter(request.params.region, 'region');
 
-  router.get(
-    '/admin/regions/:region/recognition',
-    answering(async (request, response) => {
-      response.json(await service.regionRecognition(actorOf(request, response), id(request.params.region, 'region')));
-    }),
-  );
-  router.put(
-    '/admin/regions/:region/recognition',
-    body,
-    answering(async (request, response) => {
-      response.json(await service.setRegionRecognition(actorOf(request, response), id(request.params.region, 'region'), request.body));
-    }),
-  );
-  router.get(
-    '/admin/regions/:region/accreditations',
-    answering(async (request, response) => {
-      response.json(await service.accreditationsInRegion(actorOf(request, response), id(request.params.region, 'region')));
-    }),
-  );
-  router.post(
-    '/admin/accreditations',
-    body,
-    answering(async (request, response) => {
-      response.status(201).json(await service.accredit(actorOf(request, response), request.body));
-    }),
-  );
+  router.get('/admin/regions/:region/recognition', answer(200, (actor, request) => service.regionRecognition(actor, region(request))));
+  router.put('/admin/regions/:region/recognition', body, answer(200, (actor, request) => service.setRegionRecognition(actor, region(request), request.body)));
+  router.get('/admin/regions/:region/accreditations', answer(200, (actor, request) => service.accreditationsInRegion(actor, region(request))));
+  router.post('/admin/accreditations', body, answer(201, (actor, request) => service.accredit(actor, request.body)));
   router.post(
     '/admin/accreditations/:accreditation/withdrawal',
     body,
-    answering(async (request, response) => {
-      response.json(await service.withdraw(actorOf(request, response), id(request.params.accreditation, 'accreditation'), request.body));
-    }),
+    answer(200, (actor, request) => service.withdraw(actor, rowIdParameter(request.params.accreditation, 'accreditation'), request.body)),
   );
   return router;
 }
