@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { AuditAction, AuditEventInput } from '../audit/audit-event.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { INSTITUTION_KINDS, REGION_LEVELS, type InstitutionsRepository } from '../db/institutions-repository.ts';
 import type { User, UsersRepository } from '../db/users-repository.ts';
@@ -15,6 +16,11 @@ export interface Actor {
 }
 
 export const COMMAND_LINE_ACTOR: Actor = { username: 'cli', role: 'system_admin', institutionId: null };
+
+/** An administrative change made by `actor`, as the audit trail records it (admin-change, success). */
+export function adminChangeEvent(actor: Actor, action: AuditAction, detail: Record<string, unknown>): AuditEventInput {
+  return { eventType: 'admin-change', action, outcome: 0, userName: actor.username, userRole: actor.role, institutionId: actor.institutionId ?? undefined, sourceAddress: actor.sourceAddress, detail };
+}
 
 /** A change the actor may not make, or input that does not make sense: the REST layer answers 403 / 400. */
 export class AdministrationError extends Error {
@@ -256,7 +262,7 @@ export class Administration {
   }
 
   private changed(actor: Actor, action: 'C' | 'U' | 'D', change: string, detail: Record<string, unknown>): Promise<void> {
-    return this.audit.record({ eventType: 'admin-change', action, outcome: 0, userName: actor.username, userRole: actor.role, institutionId: actor.institutionId ?? undefined, sourceAddress: actor.sourceAddress, detail: { change, ...detail } });
+    return this.audit.record(adminChangeEvent(actor, action, { change, ...detail }));
   }
 }
 

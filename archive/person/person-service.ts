@@ -1,5 +1,5 @@
 import { ZodError } from 'zod';
-import type { Actor } from '../access/administration.ts';
+import { adminChangeEvent, type Actor } from '../access/administration.ts';
 import type { Visibility } from '../access/policy.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { LinkSuggestion, PatientRecordFacts, PersonRepository, PersonStudy, StoredIdentifier } from '../db/person-repository.ts';
@@ -224,7 +224,7 @@ export class PersonService {
   }
 
   #audit(actor: Actor, action: 'U', detail: Record<string, unknown>): Promise<void> {
-    return this.deps.audit.record({ eventType: 'admin-change', action, outcome: 0, userName: actor.username, userRole: actor.role, institutionId: actor.institutionId ?? undefined, sourceAddress: actor.sourceAddress, detail });
+    return this.deps.audit.record(adminChangeEvent(actor, action, detail));
   }
 }
 

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { Actor } from '../access/administration.ts';
+import { adminChangeEvent, type Actor } from '../access/administration.ts';
 import type { Principal, Visibility } from '../access/policy.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { bilingual } from '../i18n/configured-label.ts';
@@ -109,16 +109,7 @@ export class QcWorklistService {
     const parsed = qcWorklistSettingsSchema.safeParse(input);
     if (!parsed.success) throw new QcWorklistRefusal(400, reasonsOf(parsed.error.issues));
     await this.deps.repository.saveSettings(institutionId, parsed.data, newSamplingKey(), actor.userId);
-    await this.deps.audit.record({
-      eventType: 'admin-change',
-      action: 'U',
-      outcome: 0,
-      userName: actor.username,
-      userRole: actor.role,
-      institutionId,
-      sourceAddress: actor.sourceAddress,
-      detail: { change: 'qc-worklist-settings', institutionId, defaultRatePercent: parsed.data.sampling.defaultRatePercent, rules: parsed.data.sampling.rules.length },
-    });
+    await this.deps.audit.record(adminChangeEvent(actor, 'U', { change: 'qc-worklist-settings', institutionId, defaultRatePercent: parsed.data.sampling.defaultRatePercent, rules: parsed.data.sampling.rules.length }));
     return { institutionId, settings: parsed.data };
   }
 

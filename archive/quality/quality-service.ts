@@ -1,6 +1,6 @@
 import dcmjs from 'dcmjs';
 import { z } from 'zod';
-import type { Actor } from '../access/administration.ts';
+import { adminChangeEvent, type Actor } from '../access/administration.ts';
 import type { Principal } from '../access/policy.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { QualityRepository, StoredQcGrade } from '../db/quality-repository.ts';
@@ -81,16 +81,7 @@ export class QualityService {
     const parsed = qcConfigurationSchema.safeParse(input);
     if (!parsed.success) throw new QualityRefusal(400, parsed.error.issues.map((issue) => `${issue.path.join('.') || 'configuration'}: ${issue.message}`).join('; '));
     await this.deps.repository.saveConfiguration(institutionId, parsed.data);
-    await this.deps.audit.record({
-      eventType: 'admin-change',
-      action: 'U',
-      outcome: 0,
-      userName: actor.username,
-      userRole: actor.role,
-      institutionId,
-      sourceAddress: actor.sourceAddress,
-      detail: { change: 'qc-configuration', institutionId, scales: parsed.data.scales.map((scale) => scale.id), defects: parsed.data.defects.length },
-    });
+    await this.deps.audit.record(adminChangeEvent(actor, 'U', { change: 'qc-configuration', institutionId, scales: parsed.data.scales.map((scale) => scale.id), defects: parsed.data.defects.length }));
     return { institutionId, custom: true, configuration: parsed.data };
   }
 

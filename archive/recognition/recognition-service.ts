@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Actor } from '../access/administration.ts';
+import { adminChangeEvent, type Actor } from '../access/administration.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { bilingual } from '../i18n/configured-label.ts';
 import type { InstitutionsRepository } from '../db/institutions-repository.ts';
@@ -197,7 +197,7 @@ export class RecognitionService {
   }
 
   #audit(actor: Actor, action: 'C' | 'U', detail: Record<string, unknown>): Promise<void> {
-    return this.deps.audit.record({ eventType: 'admin-change', action, outcome: 0, userName: actor.username, userRole: actor.role, institutionId: actor.institutionId ?? undefined, sourceAddress: actor.sourceAddress, detail });
+    return this.deps.audit.record(adminChangeEvent(actor, action, detail));
   }
 }
 
