@@ -111,8 +111,8 @@ export class StatisticsRepository {
 
     const scope = scoped(filter, { technologist: false });
     // Each cell's row, turnaround histogram included, summed here: a region holds a few thousand cells.
-    const cells = await this.pool.query<Record<string, string> & { turnaround: number[] }>(
-      `SELECT ${[...dimensions, 'r.studies', 'r.reports_final AS "reportsFinal"', 'r.report_qc_graded AS "reportQcGraded"', 'r.report_qc_conforming AS "reportQcConforming"', 'r.report_qc_basically AS "reportQcBasically"', 'r.turnaround'].join(', ')}
+    const cells = await this.pool.query<Record<string, string>>(
+      `SELECT ${[...dimensions, 'r.studies', 'r.reports_final AS "reportsFinal"', 'r.report_qc_graded AS "reportQcGraded"', 'r.report_qc_conforming AS "reportQcConforming"', 'r.report_qc_basically AS "reportQcBasically"', `array_to_string(r.turnaround, ',') AS turnaround`].join(', ')}
        FROM statistics_monthly r ${scope.join} WHERE ${scope.where} AND r.studies > 0`,
       scope.values,
     );
@@ -126,7 +126,8 @@ export class StatisticsRepository {
       counts.reportQcBasically += Number(row.reportQcBasically);
       const histogram = histograms.get(counts) ?? new Array<number>(TURNAROUND_BUCKETS).fill(0);
       histograms.set(counts, histogram);
-      row.turnaround.forEach((reports, index) => (histogram[index]! += reports));
+      // As text: the driver's array parser costs more than the rest of the question for a region's cells.
+      row.turnaround!.split(',').forEach((reports, index) => (histogram[index]! += Number(reports)));
     }
     for (const [counts, histogram] of histograms) {
       counts.turnaround = histogram.flatMap((reports, index) => (reports > 0 ? [{ bucketMinutes: turnaroundBucketMinutes(index + 1), reports }] : []));
@@ -159,32 +160,40 @@ export class StatisticsRepository {
       f.institution_id::text AS "institutionId", i.name AS "institutionName", f.modality, f.technologist, f.qc_grade AS "qcGrade",
       f.turnaround_minutes AS "turnaroundMinutes", f.report_qc_grade AS "reportQcGrade"`;
     let sql: string;
+    let countSql: string;
+    // The page's parameters come last, so the count takes the values before them.
+    let countValues = 0;
+    const pageParameters = () => {
+      countValues = values.length;
+      return `${parameter(page.offset)} LIMIT ${parameter(page.limit)}`;
+    };
     if (figure.figure !== 'eligible-viewed' && figure.figure !== 'recognised' && figure.figure !== 'not-recognised') {
       const condition = (() => {
         switch (figure.figure) {
           case 'graded':
-            return 'f.qc_grade IS NOT NULL';
+            return 'r.qc_grade IS NOT NULL';
           case 'reports-final':
-            return 'f.report_final';
+            return 'r.report_final';
           case 'turnaround':
-            return 'f.turnaround_minutes IS NOT NULL';
+            return 'r.turnaround_minutes IS NOT NULL';
           case 'report-qc-graded':
-            return 'f.report_qc_grade IS NOT NULL';
+            return 'r.report_qc_grade IS NOT NULL';
           case 'grade':
-            return `f.qc_scale = ${parameter(figure.scaleId)} AND f.qc_grade = ${parameter(figure.gradeCode)}`;
+            return `r.qc_scale = ${parameter(figure.scaleId)} AND r.qc_grade = ${parameter(figure.gradeCode)}`;
           case 'a-grade':
-            return `NOT f.qc_reject AND f.qc_scale || ':' || f.qc_grade = ANY (${parameter(figure.gradeKeys)}::text[])`;
+            return `NOT r.qc_reject AND r.qc_scale || ':' || r.qc_grade = ANY (${parameter(figure.gradeKeys)}::text[])`;
           case 'report-qc-conforming':
-            return `f.report_qc_grade = ANY (${parameter(figure.grades)}::text[])`;
+            return `r.report_qc_grade = ANY (${parameter(figure.grades)}::text[])`;
           default:
             return 'TRUE';
         }
       })();
-      sql = `SELECT ${studyColumns}, count(*) OVER () AS total
-        FROM (SELECT r.* FROM statistics_studies r ${scope.join} WHERE ${scope.where}) f
+      const matching = `FROM statistics_studies r ${scope.join} WHERE ${scope.where} AND ${condition}`;
+      countSql = `SELECT count(*)::text AS total ${matching}`;
+      sql = `SELECT ${studyColumns}
+        FROM (SELECT r.* ${matching} ORDER BY r.month, r.study_pk OFFSET ${pageParameters()}) f
         JOIN studies st ON st.id = f.study_pk JOIN institutions i ON i.id = f.institution_id
-        WHERE ${condition}
-        ORDER BY f.month, st.id`;
+        ORDER BY f.month, f.study_pk`;
     } else {
       // Counted where the prior was viewed or decided on, in that month, by the prior's modality then.
       const viewed = figure.figure === 'eligible-viewed';
@@ -201,17 +210,24 @@ export class StatisticsRepository {
       const events = viewed
         ? `SELECT study_pk, ${institution} AS institution_id, viewed_at AS at, 'viewed' AS kind, NULL::text AS reason_code, hr_mark FROM prior_views`
         : `SELECT study_pk, ${institution} AS institution_id, decided_at AS at, decision AS kind, reason_code, hr_mark FROM recognition_decisions`;
+      const matching = `${events} WHERE ${conditions.join(' AND ')}`;
+      countSql = `SELECT count(*)::text AS total FROM (${matching}) e`;
       sql = `SELECT ${studyColumns}, ei.name AS "eventInstitutionName", to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS "eventAt",
-          e.kind AS "eventKind", e.reason_code AS "eventReason", e.hr_mark AS "eventHrMark", count(*) OVER () AS total
-        FROM (${events} WHERE ${conditions.join(' AND ')}) e
+          e.kind AS "eventKind", e.reason_code AS "eventReason", e.hr_mark AS "eventHrMark"
+        FROM (${matching} ORDER BY at, study_pk OFFSET ${pageParameters()}) e
         JOIN studies st ON st.id = e.study_pk JOIN institutions ei ON ei.id = e.institution_id
         JOIN statistics_studies f ON f.study_pk = st.id JOIN institutions i ON i.id = f.institution_id
-        ORDER BY e.at, st.id`;
+        ORDER BY e.at, e.study_pk`;
     }
-    const rows = (await this.pool.query<DrillDownStudy & { total: string; eventInstitutionName?: string; eventAt?: string; eventKind?: string; eventReason?: string | null; eventHrMark?: string | null }>(`${sql} OFFSET ${parameter(page.offset)} LIMIT ${parameter(page.limit)}`, values)).rows;
+    // The page is taken from the facts or events alone and only its rows are joined to the studies;
+    // the total is a count of the same rows (a window count would join every matching study first).
+    const [counted, rows] = await Promise.all([
+      this.pool.query<{ total: string }>(countSql, values.slice(0, countValues)),
+      this.pool.query<DrillDownStudy & { eventInstitutionName?: string; eventAt?: string; eventKind?: string; eventReason?: string | null; eventHrMark?: string | null }>(sql, values),
+    ]);
     return {
-      total: rows.length ? Number(rows[0]!.total) : 0,
-      studies: rows.map(({ total: _total, eventInstitutionName, eventAt, eventKind, eventReason, eventHrMark, ...study }) =>
+      total: Number(counted.rows[0]!.total),
+      studies: rows.rows.map(({ eventInstitutionName, eventAt, eventKind, eventReason, eventHrMark, ...study }) =>
         isEvent ? { ...study, event: { institutionName: eventInstitutionName!, at: eventAt!, kind: eventKind!, reasonCode: eventReason ?? null, hrMark: eventHrMark ?? null } } : study,
       ),
     };
