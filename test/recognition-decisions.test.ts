@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { COMMAND_LINE_ACTOR } from '../archive/access/administration.ts';
-import type { PriorEntry, ReasonChoice, RecognitionDecisionEntry } from '../archive/recognition/recognition-wire.ts';
+import type { PriorEntry, ReasonChoice, RecognitionDecisionEntry, RecognitionDecisionsAnswer } from '../archive/recognition/recognition-wire.ts';
 import { makeSecondaryCaptures, PATIENTS, STUDIES, type Study } from '../fixtures/generate.ts';
 import { startTestSystem, type TestSystem } from './support/system.ts';
 
@@ -183,16 +183,20 @@ describe('recognition: priors by person, prior views and decisions', () => {
   });
 
   it("gives the study's own institution every decision on its study as feedback, and others only their own", async () => {
-    const feedback = (await (await call('a-doctor', `/api/studies/${uids.a}/recognition-decisions`)).json()) as RecognitionDecisionEntry[];
+    const feedback = (await (await call('a-doctor', `/api/studies/${uids.a}/recognition-decisions`)).json()) as RecognitionDecisionsAnswer;
+    assert.deepEqual(feedback.studyInstitution, { id: institutions.A, name: '青石县人民医院' });
+    assert.equal(feedback.otherInstitution, false);
     assert.deepEqual(
-      feedback.map((decision) => [decision.decidingInstitutionName, decision.decision, decision.reasonCode]),
+      feedback.decisions.map((decision) => [decision.decidingInstitutionName, decision.decision, decision.reasonCode]),
       [
         ['云溪县人民医院', 'not-recognised', 'condition-changed'],
         ['云溪县人民医院', 'recognised', null],
       ],
     );
-    const own = (await (await call('b-doctor', `/api/studies/${uids.a}/recognition-decisions`, { purpose: PURPOSE })).json()) as RecognitionDecisionEntry[];
-    assert.equal(own.length, 2);
+    const own = (await (await call('b-doctor', `/api/studies/${uids.a}/recognition-decisions`, { purpose: PURPOSE })).json()) as RecognitionDecisionsAnswer;
+    assert.equal(own.otherInstitution, true);
+    assert.equal(own.decisions.length, 2);
+    assert.ok(own.decisions.every((decision) => decision.decidingInstitutionId === institutions.B));
     // Nanling's doctor cannot see A's study at all.
     assert.equal((await call('c-doctor', `/api/studies/${uids.a}/recognition-decisions`, { purpose: PURPOSE })).status, 404);
   });

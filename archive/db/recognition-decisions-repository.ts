@@ -6,6 +6,7 @@ export interface RecognitionStudyFacts {
   studyPk: string;
   studyInstanceUid: string;
   institutionId: string;
+  institutionName: string;
   personId: string | null;
   /** The study's first imaging modality (documents, key objects and presentation states skipped). */
   modality: string | null;
@@ -47,9 +48,9 @@ export class RecognitionDecisionsRepository {
   async studyFacts(studyInstanceUid: string): Promise<RecognitionStudyFacts | null> {
     const { rows } = await this.pool.query<RecognitionStudyFacts>(
       `SELECT st.id::text AS "studyPk", st.study_instance_uid AS "studyInstanceUid", st.institution_id::text AS "institutionId",
-              pl.person_id::text AS "personId",
+              ins.name AS "institutionName", pl.person_id::text AS "personId",
               (SELECT m FROM unnest(st.modalities) AS m WHERE m <> ALL ($2::text[]) LIMIT 1) AS modality
-       FROM studies st LEFT JOIN person_links pl ON pl.patient_pk = st.patient_pk
+       FROM studies st JOIN institutions ins ON ins.id = st.institution_id LEFT JOIN person_links pl ON pl.patient_pk = st.patient_pk
        WHERE st.study_instance_uid = $1`,
       [studyInstanceUid, DOCUMENT_MODALITIES],
     );

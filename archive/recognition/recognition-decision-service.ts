@@ -1,6 +1,7 @@
 import type { Principal } from '../access/policy.ts';
 import type { RecognitionDecisionsRepository, RecognitionStudyFacts, StoredRecognitionDecision } from '../db/recognition-decisions-repository.ts';
-import type { HrMarkResult } from './hr-mark.ts';
+import { regionToday, type HrMarkResult } from './hr-mark.ts';
+import type { RecognitionDecisionsAnswer } from './recognition-wire.ts';
 import { recognitionDecisionSchema, type RecognitionReason } from './recognition-reasons.ts';
 
 /** Why a recognition request is refused, as the HTTP status it maps to. */
@@ -25,14 +26,6 @@ export interface RecognitionContext {
   /** The stated purpose of use of this request, if any. */
   purpose: string | null;
   studyInstanceUid: string;
-}
-
-/**
- * The region's calendar day, which validity periods and "once per day" count in. China keeps one
- * time zone, so this is the date in Asia/Shanghai, whatever the server's own zone.
- */
-export function regionToday(now = new Date()): string {
-  return new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Shanghai', year: 'numeric', month: '2-digit', day: '2-digit' }).format(now);
 }
 
 /**
@@ -94,14 +87,17 @@ export class RecognitionDecisionService {
   }
 
   /**
-   * A study's decisions: every one for its own institution (the feedback of what others decided
-   * about its images) and a system administrator, otherwise those the caller's institution made.
+   * Whose a study is, and its decisions: every one for its own institution (the feedback of what
+   * others decided about its images) and a system administrator, otherwise those the caller's
+   * institution made.
    */
-  async decisionsOn(context: Omit<RecognitionContext, 'purpose'>): Promise<StoredRecognitionDecision[]> {
+  async decisionsOn(context: Omit<RecognitionContext, 'purpose'>): Promise<RecognitionDecisionsAnswer> {
     const study = await this.deps.repository.studyFacts(context.studyInstanceUid);
     if (!study) throw new RecognitionRefusal(404, `no study ${context.studyInstanceUid} is stored here`);
     const callerInstitutionId = context.principal.institutionId;
-    return this.deps.repository.decisionsOn(study.studyPk, callerInstitutionId === null || callerInstitutionId === study.institutionId ? null : callerInstitutionId);
+    const own = callerInstitutionId === study.institutionId;
+    const decisions = await this.deps.repository.decisionsOn(study.studyPk, callerInstitutionId === null || own ? null : callerInstitutionId);
+    return { studyInstitution: { id: study.institutionId, name: study.institutionName }, otherInstitution: callerInstitutionId !== null && !own, decisions };
   }
 
   /**

@@ -54,3 +54,11 @@ export interface RecognitionDecisionEntry {
   modality: string | null;
   decidedAt: string;
 }
+
+/** GET /api/studies/{study}/recognition-decisions: whose study it is, and the decisions the caller may see. */
+export interface RecognitionDecisionsAnswer {
+  studyInstitution: { id: string; name: string };
+  /** Not the caller's own institution's study: the caller may decide on it (with a purpose). */
+  otherInstitution: boolean;
+  decisions: RecognitionDecisionEntry[];
+}

@@ -58,9 +58,9 @@ export function recognitionDecisionRoutes(runtime: Runtime): Router {
     '/studies/:study/recognition-decisions',
     answering(async (request, response) => {
       const { principal, studyInstanceUid } = context(request.params.study, response);
-      const decisions = await service.decisionsOn({ principal, studyInstanceUid });
-      noteAudited(response, { detail: { recognitionDecisionIds: decisions.map((decision) => decision.id) } });
-      response.json(decisions);
+      const answer = await service.decisionsOn({ principal, studyInstanceUid });
+      noteAudited(response, { detail: { recognitionDecisionIds: answer.decisions.map((decision) => decision.id) } });
+      response.json(answer);
     }),
   );
   return router;

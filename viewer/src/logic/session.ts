@@ -7,7 +7,7 @@ import type { Translate } from '../i18n/i18n.ts';
 export const ROLES = ['system_admin', 'institution_admin', 'radiologist', 'referring_doctor', 'qc_staff', 'auditor'] as const;
 export type Role = (typeof ROLES)[number];
 
-export const PERMISSIONS = ['read-images', 'store', 'request-reading', 'write-reports', 'export', 'manage-institution', 'manage-system', 'read-audit', 'grade-quality', 'manage-persons', 'view-statistics'] as const;
+export const PERMISSIONS = ['read-images', 'store', 'request-reading', 'write-reports', 'export', 'manage-institution', 'manage-system', 'read-audit', 'grade-quality', 'manage-persons', 'view-statistics', 'record-recognition'] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
 export interface SignedInUser {

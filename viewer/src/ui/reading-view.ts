@@ -275,6 +275,8 @@ export class ReadingView {
             'div',
             { class: prior.otherInstitution ? 'prior-institution other' : 'prior-institution', 'data-other-institution': prior.otherInstitution ? 'true' : undefined },
             prior.institutionName,
+            // What the modality wrote, when it differs from the institution the archive registers the study to.
+            prior.institution && prior.institution !== prior.institutionName ? h('span', { class: 'muted', title: t('viewer.institutionInHeader') }, ` (${prior.institution})`) : null,
             ' ',
             hrMarkBadge(prior, state.locale, t),
           ),
