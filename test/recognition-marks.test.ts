@@ -124,6 +124,7 @@ describe('the HR mark: configuration, accreditations and marks', () => {
     const recognition = system.runtime.recognition;
     await assert.rejects(recognition.setRegionRecognition(COMMAND_LINE_ACTOR, regions.CQ!, { configuration: { ...CHONGQING_CONFIGURATION, abbreviation: 'CQ' }, reasons: null }), { httpStatus: 400 });
     await assert.rejects(recognition.setRegionRecognition(COMMAND_LINE_ACTOR, regions.CQ!, { configuration: null, reasons: [] }), { httpStatus: 400 });
+    await assert.rejects(recognition.setRegionRecognition(COMMAND_LINE_ACTOR, regions.CQ!, { configuration: { ...CHONGQING_CONFIGURATION, minimumGrades: { radiography: 'good' } }, reasons: null }), { httpStatus: 400 });
     const saved = await recognition.setRegionRecognition(COMMAND_LINE_ACTOR, regions.CQ!, { configuration: CHONGQING_CONFIGURATION, reasons: CHONGQING_REASONS });
     assert.equal(saved.effective.configurationFrom, regions.CQ);
     assert.deepEqual(saved.effective.configuration.items.map((item) => item.validityDays), [60, 30]);
@@ -137,6 +138,7 @@ describe('the HR mark: configuration, accreditations and marks', () => {
   it('accredits institutions for the region\'s items only', async () => {
     const recognition = system.runtime.recognition;
     await assert.rejects(recognition.accredit(COMMAND_LINE_ACTOR, { institutionId: ids.QINGSHI!, itemCode: 'MR-KNEE', validFrom: '2026-01-01', validUntil: null }), { httpStatus: 400 });
+    await assert.rejects(recognition.accredit(COMMAND_LINE_ACTOR, { institutionId: 'QINGSHI', itemCode: 'DR-CHEST', validFrom: '2026-01-01', validUntil: null }), { httpStatus: 400 });
     await assert.rejects(recognition.accredit(COMMAND_LINE_ACTOR, { institutionId: ids.QINGSHI!, itemCode: 'DR-CHEST', validFrom: '2026-12-01', validUntil: '2026-11-01' }), { httpStatus: 400 });
     const accredited = await recognition.accredit(COMMAND_LINE_ACTOR, { institutionId: ids.QINGSHI!, itemCode: 'DR-CHEST', validFrom: '2026-01-01', validUntil: null });
     assert.equal(accredited.validUntil, null);

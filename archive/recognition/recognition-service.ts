@@ -125,6 +125,13 @@ export class RecognitionService {
   async setRegionRecognition(actor: Actor, regionId: string, input: unknown): Promise<RegionRecognition> {
     await this.#requireRegionInScope(actor, regionId);
     const parsed = parsed400(regionRecognitionInputSchema, input);
+    // hrMarkOf refuses a minimum its scale lacks; caught here rather than on every page of marks.
+    for (const [scaleId, gradeCode] of Object.entries(parsed.configuration?.minimumGrades ?? {})) {
+      const scale = DEFAULT_QC_CONFIGURATION.scales.find((candidate) => candidate.id === scaleId);
+      if (scale && !scale.grades.some((grade) => grade.code === gradeCode)) {
+        throw new RecognitionAdminRefusal(400, `configuration.minimumGrades.${scaleId}: ${gradeCode} is not a grade of the ${scaleId} scale (${scale.grades.map((grade) => grade.code).join(', ')})`);
+      }
+    }
     await this.deps.repository.saveConfiguration(regionId, parsed.configuration, parsed.reasons, actor.username);
     await this.#audit(actor, 'U', {
       change: 'recognition-configuration',
@@ -146,7 +153,7 @@ export class RecognitionService {
   /** Accredits an institution for one of its region's items (400 for an item the region does not list). */
   async accredit(actor: Actor, input: unknown): Promise<StoredAccreditation> {
     const accreditation = parsed400(accreditationSchema, input);
-    const institution = await this.deps.institutions.findInstitution(accreditation.institutionId);
+    const institution = /^\d{1,18}$/.test(accreditation.institutionId) ? await this.deps.institutions.findInstitution(accreditation.institutionId) : null;
     if (!institution) throw new RecognitionAdminRefusal(400, `no institution ${accreditation.institutionId}`);
     await this.#requireInstitutionInScope(actor, institution.regionId);
     const region = await this.configurationForInstitution(institution.id);
