@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { COMMAND_LINE_ACTOR } from '../archive/access/administration.ts';
-import type { StoredReportQcGrade } from '../archive/db/qc-worklist-repository.ts';
+import { QcWorklistRepository, type StoredReportQcGrade } from '../archive/db/qc-worklist-repository.ts';
 import type { CentreWorklistSettings } from '../archive/quality/qc-worklist-service.ts';
 import type { QcWorklistSettings, WorklistEntry } from '../archive/quality/qc-worklist.ts';
 import { makeCtSeries } from '../fixtures/modalities.ts';
+import { enqueueStudyAwaitingChecks } from '../workers/jobs/check-study-quality.ts';
 import { countyImage, newUid, qingshiChestCt, readingCentre, type ReadingCentre } from './support/reading-centre.ts';
 import { startTestSystem, type TestSystem } from './support/system.ts';
 
@@ -64,6 +65,18 @@ describe('QC work lists', () => {
     assert.equal(entry!.grade, null);
     const rows = await system.runtime.db.pool.query<{ outcome: string; instance_count: number }>('SELECT outcome, instance_count FROM study_quality_checks c JOIN studies st ON st.id = c.study_pk WHERE st.study_instance_uid = ANY ($1)', [[blankStudy, ordinary[0]]]);
     assert.deepEqual(rows.rows.map((row) => [row.outcome, row.instance_count]).sort(), [['fail', 12], ['warn', 1]], 'an ordinary study is checked too (one image where CT expects ten: a warning)');
+  });
+
+  it('finds a study whose checks were lost for the reconciler, and its job checks it again', async () => {
+    const { pool } = system.runtime.db;
+    const repository = new QcWorklistRepository(pool);
+    assert.deepEqual(await repository.studiesAwaitingChecks(0, 10_000, 100), [], 'every study is checked');
+    await pool.query('DELETE FROM study_quality_checks c USING studies st WHERE st.id = c.study_pk AND st.study_instance_uid = $1', [ordinary[1]]);
+    assert.deepEqual(await repository.studiesAwaitingChecks(0, 10_000, 100), [ordinary[1]]);
+    assert.deepEqual(await repository.studiesAwaitingChecks(3600, 10_000, 100), [], 'not before the grace period');
+    await enqueueStudyAwaitingChecks(system.runtime.queue, ordinary[1]!);
+    await system.runtime.queue.whenIdle();
+    assert.deepEqual(await repository.studiesAwaitingChecks(0, 10_000, 100), []);
   });
 
   it('draws the same sample every time; 0 % draws none and 100 % all', async () => {

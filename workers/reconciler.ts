@@ -2,8 +2,10 @@ import type { ThumbnailsRepository } from '../archive/db/index-repository.ts';
 import type { ReceiptsRepository } from '../archive/db/receipts-repository.ts';
 import type { Logger } from '../archive/log.ts';
 import type { PersonRepository } from '../archive/db/person-repository.ts';
+import type { QcWorklistRepository } from '../archive/db/qc-worklist-repository.ts';
 import type { QualityRepository } from '../archive/db/quality-repository.ts';
 import type { ReportService } from '../archive/reading/report-service.ts';
+import { enqueueStudyAwaitingChecks } from './jobs/check-study-quality.ts';
 import { enqueueIndexInstance } from './jobs/index-instance.ts';
 import { enqueueUnlinkedPerson } from './jobs/link-person.ts';
 import { enqueueInstanceThumbnail } from './jobs/render-instance-thumbnail.ts';
@@ -12,11 +14,14 @@ import { enqueueMissingRejectionKos } from './jobs/write-rejection-kos.ts';
 import type { JobQueue } from './queue.ts';
 
 const BATCH = 1000;
+/** The newest studies whose technical checks a pass looks for (a lost message is a recent one). */
+const RECENT_STUDIES = 10_000;
 
 /**
  * PostgreSQL, not the queue, is the record of what still has to be done: receipts not indexed,
  * current versions without a thumbnail, patient records never linked to a person, signed report
- * versions without their SR or PDF and QC rejects without their 113001 KOS are re-enqueued after a grace period, so a lost message (in-process queue after a crash, Redis
+ * versions without their SR or PDF, QC rejects without their 113001 KOS and recent studies without their
+ * technical checks (or checked before their last instances came) are re-enqueued after a grace period, so a lost message (in-process queue after a crash, Redis
  * flushed, a crash between a signature's commit and its enqueue) delays work but never loses it.
  * Each is enqueued under its job's usual id, so what is still queued or running is not doubled, and
  * a job that failed for good waits in the failed list for a person instead of looping.
@@ -32,6 +37,7 @@ export class Reconciler {
       reports: ReportService;
       persons: PersonRepository;
       quality: QualityRepository;
+      qcWorklists: QcWorklistRepository;
       queue: JobQueue;
       log: Logger;
       graceSeconds: number;
@@ -68,6 +74,10 @@ export class Reconciler {
         }
         requeued += await enqueueMissingReportDocuments(this.deps.queue, this.deps.reports, this.deps.graceSeconds);
         requeued += await enqueueMissingRejectionKos(this.deps.queue, this.deps.quality, this.deps.graceSeconds);
+        for (const studyInstanceUid of await this.deps.qcWorklists.studiesAwaitingChecks(this.deps.graceSeconds, RECENT_STUDIES, BATCH)) {
+          await enqueueStudyAwaitingChecks(this.deps.queue, studyInstanceUid);
+          requeued++;
+        }
         if (requeued > 0) this.deps.log.info({ requeued }, 'reconciler re-enqueued unfinished work');
       } catch (error) {
         this.deps.log.warn({ err: error }, 'reconciler pass failed; will try again');

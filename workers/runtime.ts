@@ -219,10 +219,11 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
     });
     const qualityRepository = new QualityRepository(db.pool);
     const quality = new QualityService({ repository: qualityRepository, audit, onReject: (grade) => enqueueRejectionKos(jobQueue, grade.id) });
+    const qcWorklistRepository = new QcWorklistRepository(db.pool);
+    const qcWorklists = new QcWorklistService({ repository: qcWorklistRepository, grades: quality, audit, histogramOf: imageHistogram(renderer, store) });
     const recognition = new RecognitionService({ repository: new RecognitionRepository(db.pool), institutions, quality, audit });
     const fhir = new FhirService({ studies: new QueryRepository(db.pool), fhir: new FhirRepository(db.pool), reports, recognition });
     const recognitionDecisions = new RecognitionDecisionService({ repository: new RecognitionDecisionsRepository(db.pool), recognition });
-    const qcWorklists = new QcWorklistService({ repository: new QcWorklistRepository(db.pool), grades: quality, audit, histogramOf: imageHistogram(renderer, store) });
     let reconciler: Reconciler | undefined;
     let criticalEscalation: CriticalEscalation | undefined;
     let closing: Promise<void> | undefined;
@@ -246,6 +247,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
         reports,
         persons: personRepository,
         quality: qualityRepository,
+        qcWorklists: qcWorklistRepository,
         queue,
         log: log.child({ component: 'reconciler' }),
         graceSeconds: config.reconcileAfterSeconds,

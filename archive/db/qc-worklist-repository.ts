@@ -123,12 +123,22 @@ export class QcWorklistRepository {
     );
   }
 
-  async checksOf(studyInstanceUid: string): Promise<WorklistRow['checks']> {
-    const { rows } = await this.pool.query<NonNullable<WorklistRow['checks']>>(
-      `SELECT c.outcome, c.results, c.checked_at AS "checkedAt" FROM study_quality_checks c JOIN studies st ON st.id = c.study_pk WHERE st.study_instance_uid = $1`,
-      [studyInstanceUid],
+  /**
+   * Of the newest `recent` studies, those unchanged for `graceSeconds` whose checks are missing or
+   * ran on fewer or more instances than the study has now: their job's message was lost. Only the
+   * newest, by key (a backward scan of the primary key), so a pass costs the same however large the archive.
+   */
+  async studiesAwaitingChecks(graceSeconds: number, recent: number, limit: number): Promise<string[]> {
+    const { rows } = await this.pool.query<{ uid: string }>(
+      `SELECT st.study_instance_uid AS uid
+       FROM (SELECT id, study_instance_uid, updated_at FROM studies ORDER BY id DESC LIMIT $2) st
+       LEFT JOIN study_quality_checks c ON c.study_pk = st.id
+       WHERE st.updated_at < now() - make_interval(secs => $1)
+         AND (c.study_pk IS NULL OR c.instance_count <> (SELECT count(*) FROM instances i WHERE i.study_pk = st.id))
+       ORDER BY st.id LIMIT $3`,
+      [graceSeconds, recent, limit],
     );
-    return rows[0] ?? null;
+    return rows.map((row) => row.uid);
   }
 
   /** A centre's settings and sampling key, made (with the defaults and a fresh key) on first use, so the key never changes after. */

@@ -14,6 +14,11 @@ export function enqueueCheckStudyQuality(queue: JobQueue, studyInstanceUid: stri
   return queue.enqueue(CHECK_STUDY_QUALITY, { studyInstanceUid } satisfies CheckStudyQualityPayload, { debounceId: `check-study-quality-${studyInstanceUid}`, delayMs: QUIET_PERIOD_MS });
 }
 
+/** The reconciler's form: under a fixed id, so a study whose checks failed for good waits in the failed list. */
+export function enqueueStudyAwaitingChecks(queue: JobQueue, studyInstanceUid: string): Promise<void> {
+  return queue.enqueue(CHECK_STUDY_QUALITY, { studyInstanceUid } satisfies CheckStudyQualityPayload, { jobId: `check-study-quality-${studyInstanceUid}` });
+}
+
 /** Runs the automatic technical checks of a study (archive/quality/technical-checks.ts) and stores their results; idempotent. */
 export function checkStudyQualityJob(worklists: QcWorklistService): JobDefinition<CheckStudyQualityPayload> {
   return {
