@@ -32,16 +32,17 @@ export function statisticsRoutes(runtime: Runtime): Router {
     }),
   );
 
-  router.get(
-    /^\/statistics\/export\.(csv|xlsx)$/,
-    answering(async (request, response) => {
-      const format = request.path.endsWith('.xlsx') ? 'xlsx' : 'csv';
-      const body = await service.export(request.query, accessOf(response).visibility, format, request.get('accept-language'));
-      response
-        .type(CONTENT_TYPES[format])
-        .attachment(`statistics-${new Date().toISOString().slice(0, 10)}.${format}`)
-        .send(body);
-    }),
-  );
+  for (const format of ['csv', 'xlsx'] as const) {
+    router.get(
+      `/statistics/export.${format}`,
+      answering(async (request, response) => {
+        const body = await service.export(request.query, accessOf(response).visibility, format, request.get('accept-language'));
+        response
+          .type(CONTENT_TYPES[format])
+          .attachment(`statistics-${new Date().toISOString().slice(0, 10)}.${format}`)
+          .send(body);
+      }),
+    );
+  }
   return router;
 }
