@@ -141,6 +141,7 @@ describe('recognition screens: QC grading, review queue, person page', { skip: u
     await page.locator('.timeline li.timeline-study').first().waitFor();
     assert.match(page.url(), /\/persons\/\d+$/);
     assert.equal(await page.locator('.timeline li.timeline-study').count(), 1, 'without a purpose, his study here only');
+    assert.match(await page.locator('.person-identity').innerText(), /王小东[\s\S]*男 · 1965-03-12/);
     await page.click('.person-page [data-action=state-purpose]');
     const dialog = page.locator('.purpose-dialog');
     await dialog.locator('input[name=preset][value=priors]').check();

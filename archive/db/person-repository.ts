@@ -71,6 +71,11 @@ export interface PersonStudy {
   institutionName: string;
   /** Where its report stands (preliminary, final, amended); null while there is none signed. */
   reportStatus: string | null;
+  /** Who its patient record names (each null for a caller who sees patients masked). */
+  patientName: DicomJsonPersonName | null;
+  /** YYYY-MM-DD */
+  patientBirthDate: string | null;
+  patientSex: string | null;
 }
 
 const PATIENT_FACTS = `p.id::text AS "patientPk", p.institution_id::text AS "institutionId", p.patient_name AS "patientName",
@@ -291,7 +296,9 @@ export class PersonRepository {
               st.accession_number AS "accessionNumber", st.description, st.modalities,
               ARRAY(SELECT DISTINCT upper(se.body_part) FROM series se WHERE se.study_pk = st.id AND se.body_part <> '' ORDER BY 1) AS "bodyParts",
               st.institution_id::text AS "institutionId", i.name AS "institutionName",
-              (SELECT r.status FROM reports r WHERE r.study_instance_uid = st.study_instance_uid AND r.status <> 'draft') AS "reportStatus"
+              (SELECT r.status FROM reports r WHERE r.study_instance_uid = st.study_instance_uid AND r.status <> 'draft') AS "reportStatus",
+              ${visibility.maskIdentity ? 'NULL' : 'p.patient_name'} AS "patientName", ${visibility.maskIdentity ? 'NULL' : "to_char(p.birth_date, 'YYYY-MM-DD')"} AS "patientBirthDate",
+              ${visibility.maskIdentity ? 'NULL' : 'p.sex'} AS "patientSex"
        FROM person_links l JOIN patients p ON p.id = l.patient_pk JOIN studies st ON st.patient_pk = p.id JOIN institutions i ON i.id = st.institution_id
        WHERE l.person_id = ANY ($1::bigint[]) AND ${visible}
        ORDER BY st.study_date DESC NULLS LAST, st.id DESC LIMIT 1000`,

@@ -1,4 +1,5 @@
 import type { TimelineStudy } from '../api/person-client.ts';
+import { formatPersonName } from '../dicom/dataset.ts';
 import type { Translate } from '../i18n/i18n.ts';
 import type { Locale } from '../i18n/messages.ts';
 import { configuredText } from '../logic/quality.ts';
@@ -84,9 +85,15 @@ export class PersonView {
     const studies = person.value;
     const institutions = new Set(studies.map((study) => study.institutionId));
     const own = signedInUserOf(app)?.institutionId ?? null;
+    // Who: as the newest record that names the patient says (records of one person may spell it differently).
+    const named = studies.find((study) => study.patientName);
+    const sex = named?.patientSex === 'M' || named?.patientSex === 'F' || named?.patientSex === 'O' ? t(`sex.${named.patientSex}`) : '';
     return h(
       'div',
       { class: 'timeline', 'data-person': state.personId },
+      named?.patientName
+        ? h('p', { class: 'person-identity' }, h('strong', { class: 'person-name' }, formatPersonName(named.patientName, app.locale)), ' ', [sex, named.patientBirthDate, t('person.personNumber', { id: state.personId ?? '' })].filter(Boolean).join(' · '))
+        : null,
       h('p', { class: 'timeline-summary' }, t('person.summary', { studies: studies.length, institutions: institutions.size })),
       groupTimeline(studies).map((year) =>
         h(
