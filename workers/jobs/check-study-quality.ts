@@ -3,8 +3,8 @@ import type { QcWorklistService } from '../../archive/quality/qc-worklist-servic
 import type { JobDefinition, JobQueue } from '../queue.ts';
 
 export const CHECK_STUDY_QUALITY = 'check-study-quality';
-/** A study arrives as a burst of instances over seconds; its checks run once the burst has paused. */
-const QUIET_PERIOD_MS = 3000;
+/** A study arrives as a burst of instances; its checks run once the burst has paused (a pause mid-study only means a rerun later). */
+const QUIET_PERIOD_MS = 1000;
 
 const payload = z.object({ studyInstanceUid: z.string().min(1).max(64) });
 type CheckStudyQualityPayload = z.infer<typeof payload>;
