@@ -64,6 +64,23 @@ describe('the HR mark: configuration, accreditations and marks', () => {
     const answer = await api(grader, 'POST', `/api/studies/${sent.studyInstanceUid}/series/${sent.seriesInstanceUid}/quality-grades`, { grade: gradeCode });
     assert.equal(answer.status, 201, JSON.stringify(answer.json));
   };
+  /** Runs `work` counting the queries of the mark's tables (background jobs issue none of these), and hands the count to `check`. */
+  const queriesOf = async <T>(work: () => Promise<T>, check: (count: number) => void): Promise<T> => {
+    const pool = system.runtime.db.pool;
+    const query = pool.query;
+    let count = 0;
+    pool.query = ((...args: Parameters<typeof query>) => {
+      if (typeof args[0] === 'string' && /recognition_configurations|accreditations|qc_configurations|FROM studies st WHERE st\.study_instance_uid = ANY/.test(args[0])) count += 1;
+      return (query as (...inner: unknown[]) => unknown).apply(pool, args);
+    }) as typeof query;
+    try {
+      const result = await work();
+      check(count);
+      return result;
+    } finally {
+      pool.query = query;
+    }
+  };
   const reasonCodes = (mark: HrMarkResult | undefined) => (mark && !mark.carries ? mark.reasons.map((reason) => reason.code) : mark);
 
   before(async () => {
@@ -146,7 +163,9 @@ describe('the HR mark: configuration, accreditations and marks', () => {
   });
 
   it('computes the marks of several studies in one call, each with why it lacks one', async () => {
-    const marks = await system.runtime.recognition.marks(Object.values(studies), TODAY);
+    const marks = await queriesOf(() => system.runtime.recognition.marks(Object.values(studies), TODAY), (count) => {
+      assert.equal(count, 4, 'the studies, their configurations, accreditations and graders\' QC configurations: one query each');
+    });
     const carrying = marks.get(studies.carrying!);
     assert.deepEqual(carrying, { carries: true, text: '渝HR', itemCode: 'DR-CHEST', grade: 'A', validUntil: '2027-01-04' }, '35 days old, within the region\'s 60');
     assert.deepEqual(reasonCodes(marks.get(studies.notAccredited!)), ['institution-not-accredited']);
