@@ -111,6 +111,11 @@ describe('recognition screens: QC grading, review queue, person page', { skip: u
     assert.deepEqual(rows, [{ grade_code: 'A', given_grade_code: 'A' }, { grade_code: 'reject', given_grade_code: 'A' }]);
     await page.locator('.quality-panel .qc-history summary').click();
     assert.equal(await page.locator('.quality-panel .qc-history li').count(), 2);
+    // QC staff see patients masked: a person's studies come without the name, birth date and sex.
+    const wang = await personOf('QINGSHI', PATIENTS.wangAtQingshi.id);
+    const masked = (await page.evaluate(`fetch('/api/persons/${wang}').then(async (response) => ({ status: response.status, body: await response.json() }))`)) as { status: number; body: { studies: { patientName: unknown; patientBirthDate: unknown; patientSex: unknown }[] } };
+    assert.equal(masked.status, 200);
+    assert.ok(masked.body.studies.length > 0 && masked.body.studies.every((study) => study.patientName === null && study.patientBirthDate === null && study.patientSex === null), JSON.stringify(masked.body));
     await docImagesBothLanguages(page, 'recognition-qc-grading', () => waitForCondition(page, `document.querySelector('.quality-panel h2')?.textContent === (document.documentElement.lang === 'en' ? 'Image QC grading' : '影像质控评级')`));
     await page.context().close();
   });
