@@ -119,6 +119,21 @@ describe('QC work lists', () => {
     assert.equal((await centre.call('rc-qc', 'GET', '/api/quality/worklist?month=2026-13')).status, 400);
   });
 
+  it('checks a hospital\'s studies with its QC centre\'s thresholds, even once the hospital\'s own QC staff opened a list', async () => {
+    assert.equal((await centre.call('qs-qc', 'GET', `/api/quality/worklist?month=${month}`)).status, 200);
+    const saved = await centre.call('rc-admin', 'PUT', '/api/quality/worklist-settings', { sampling: { defaultRatePercent: 0 }, checks: { imageCounts: [{ modality: 'CT', min: 1 }] } });
+    assert.equal(saved.status, 200, JSON.stringify(saved.json));
+    const study = newUid();
+    await system.runtime.ingest.ingest({ part10: countyImage(study) }, { via: 'import', name: 'qc-worklist', institutionId: centre.institutionIds.get('QINGSHI')! });
+    await system.runtime.queue.whenIdle();
+    const { rows } = await system.runtime.db.pool.query<{ results: { code: string; outcome: string; parameters: { min?: number } }[] }>(
+      'SELECT c.results FROM study_quality_checks c JOIN studies st ON st.id = c.study_pk WHERE st.study_instance_uid = $1',
+      [study],
+    );
+    const count = rows[0]!.results.find((result) => result.code === 'image-count');
+    assert.deepEqual([count?.outcome, count?.parameters.min], ['pass', 1], 'one CT image meets the centre\'s minimum of one');
+  });
+
   it('grades a signed report, a regrade superseding the grade and keeping it', async () => {
     const study = ordinary[5]!;
     const path = `/api/studies/${study}/report-quality-grades`;

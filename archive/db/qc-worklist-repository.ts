@@ -103,12 +103,14 @@ export class QcWorklistRepository {
   /**
    * The settings the checks of an institution's study run with: the institution's own row, else that
    * of a reading centre of its region (the QC centre over it), else none (the shipped defaults).
+   * Only saved settings count (they always hold `checks`): the row a work list makes on first use for
+   * its sampling key holds none, and must not hide the centre's thresholds from a hospital's studies.
    */
   async settingsForStudyInstitution(institutionId: string): Promise<unknown> {
     const { rows } = await this.pool.query<{ settings: unknown }>(
       `SELECT s.settings FROM qc_worklist_settings s JOIN institutions own ON own.id = $1
        JOIN institutions i ON i.id = s.institution_id
-       WHERE i.id = own.id OR (i.kind = 'reading_centre' AND i.region_id = own.region_id)
+       WHERE (i.id = own.id OR (i.kind = 'reading_centre' AND i.region_id = own.region_id)) AND s.settings ? 'checks'
        ORDER BY (i.id = own.id) DESC, i.id LIMIT 1`,
       [institutionId],
     );
