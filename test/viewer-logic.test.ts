@@ -36,6 +36,10 @@ import { overlayText } from '../viewer/src/logic/overlay.ts';
 import { prefetchOrder, reprioritise } from '../viewer/src/logic/prefetch.ts';
 import { PURPOSE_PRESETS, presetOf, presetPurpose, purposeToRemember, rememberedPurpose, statedPurpose } from '../viewer/src/logic/purpose.ts';
 import { DEFAULT_SORT, parseRoute, permittedRoute, rendererFlag, routeUrl } from '../viewer/src/logic/route.ts';
+import { DEFAULT_QC_CONFIGURATION, defectsForModality, scaleForModality } from '../archive/quality/qc-scales.ts';
+import { linkToMake } from '../viewer/src/logic/admin.ts';
+import { configuredText, defectsByCategory, recordedGrade, writesRejection } from '../viewer/src/logic/quality.ts';
+import { groupTimeline } from '../viewer/src/logic/timeline.ts';
 import {
   canStatePurpose,
   cookieValue,
@@ -725,5 +729,48 @@ describe('viewer: the request for remote reading (远程诊断申请)', () => {
     const form = { ...emptyRequestForm('孙医生'), clinicalQuestion: '排除肺栓塞', readingCentreId: PROVINCE.id };
     assert.deepEqual(readingRequest('1.2.3', form, [CITY]), { problems: [{ field: 'readingCentreId', problem: 'invalid' }] });
     assert.deepEqual(readingRequest('1.2.3', { ...form, readingCentreId: '' }, []), { problems: [{ field: 'readingCentreId', problem: 'invalid' }] });
+  });
+});
+
+describe('viewer: issue 16 screens', () => {
+  it('routes a person page by id only, and the lookup without one', () => {
+    assert.deepEqual(parseRoute('/persons/42', ''), { page: 'person', personId: '42' });
+    assert.deepEqual(parseRoute('/persons', '?identifier=x'), { page: 'person' });
+    assert.equal(routeUrl({ page: 'person', personId: '42' }), '/persons/42');
+    assert.equal(parseRoute('/persons/not-a-number', '').page, 'studies');
+  });
+
+  it('groups a timeline by year and month, newest first, undated last', () => {
+    const study = (studyDate: string | null, id: string) => ({ studyDate, id });
+    const years = groupTimeline([study('2023-03-14', 'a'), study(null, 'b'), study('2024-11-05', 'c'), study('2024-11-01', 'd'), study('2024-02-10', 'e')]);
+    assert.deepEqual(
+      years.map((year) => [year.year, year.months.map((month) => [month.month, month.studies.map((entry) => entry.id)])]),
+      [
+        [2024, [[11, ['c', 'd']], [2, ['e']]]],
+        [2023, [[3, ['a']]]],
+        [undefined, [[undefined, ['b']]]],
+      ],
+    );
+  });
+
+  it('previews the grade the archive will record: a veto defect forces the lowest, which writes the rejection', () => {
+    const scale = scaleForModality(DEFAULT_QC_CONFIGURATION, 'DX')!;
+    const defects = defectsForModality(DEFAULT_QC_CONFIGURATION, 'DX');
+    assert.equal(recordedGrade(scale, defects, 'A', ['positioning']).code, 'A');
+    assert.equal(recordedGrade(scale, defects, 'A', ['lr-marker-wrong']).code, 'reject');
+    assert.equal(writesRejection(scale, defects, 'A', ['lr-marker-wrong']), true);
+    assert.equal(writesRejection(scale, defects, 'C', []), false);
+    assert.equal(writesRejection(scale, defects, undefined, ['lr-marker-wrong']), false, 'no grade chosen yet');
+    assert.equal(configuredText(scale.grades[0]!.label, 'zh-CN'), '甲级');
+    assert.equal(configuredText({ zh: '滤线栅伪影', en: 'Grid lines' }, 'en'), 'Grid lines');
+    assert.deepEqual(defectsByCategory(defects).map((group) => group.category), ['positioning', 'centring', 'scan-range', 'artefact', 'exposure', 'labels', 'patient-data']);
+  });
+
+  it('confirms a pair by moving the record the administrator may move', () => {
+    const pair = { records: [{ patientPk: '1', personId: '10', institutionId: 'QS' }, { patientPk: '2', personId: '20', institutionId: 'YX' }] };
+    assert.deepEqual(linkToMake(pair, 'QS', false), { patientPk: '1', personId: '20' });
+    assert.deepEqual(linkToMake(pair, 'YX', false), { patientPk: '2', personId: '10' });
+    assert.deepEqual(linkToMake(pair, null, true), { patientPk: '2', personId: '10' });
+    assert.equal(linkToMake(pair, 'NL', false), undefined, 'neither record is theirs');
   });
 });
