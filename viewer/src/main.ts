@@ -24,6 +24,7 @@ import { CriticalController } from './state/critical-controller.ts';
 import { RecognitionController } from './state/recognition-controller.ts';
 import { Controller } from './state/controller.ts';
 import { PersonController } from './state/person-controller.ts';
+import { QcFlagController } from './state/qc-flag-controller.ts';
 import { QcWorklistController } from './state/qc-worklist-controller.ts';
 import { QualityController } from './state/quality-controller.ts';
 import { ReportController } from './state/report-controller.ts';
@@ -39,6 +40,7 @@ import { ConsultationPanel } from './ui/consultation-panel.ts';
 import { CriticalPanel } from './ui/critical-panel.ts';
 import { RecognitionPanel } from './ui/recognition-panel.ts';
 import { PersonView } from './ui/person-view.ts';
+import { QcFlagDialog } from './ui/qc-flag-dialog.ts';
 import { StatisticsView } from './ui/statistics-view.ts';
 import { QcWorklistView } from './ui/qc-worklist-view.ts';
 import { QualityPanel } from './ui/quality-panel.ts';
@@ -208,7 +210,8 @@ store.subscribe(renderCritical);
 critical.store.subscribe(renderCritical);
 renderCritical();
 // The QC work list (质控工作列表, its own state): entered when the route goes there; a row opens its study beside the grading panel.
-const qcWorklist = new QcWorklistController(new QcWorklistClient(connection), (studyInstanceUid) => void controller?.openStudy(studyInstanceUid));
+const qcWorklistClient = new QcWorklistClient(connection);
+const qcWorklist = new QcWorklistController(qcWorklistClient, (studyInstanceUid) => void controller?.openStudy(studyInstanceUid));
 const qcWorklistView = new QcWorklistView(qcWorklist);
 view.element.append(qcWorklistView.element);
 const renderQcWorklist = () => {
@@ -222,6 +225,14 @@ const renderQcWorklist = () => {
 store.subscribe(renderQcWorklist);
 qcWorklist.store.subscribe(renderQcWorklist);
 renderQcWorklist();
+// 申请质控: a clinician's flag that puts a study on the QC work list, on each row of the study list.
+const qcFlags = new QcFlagController(qcWorklistClient);
+const qcFlagDialog = new QcFlagDialog(qcFlags);
+view.studyList.addRowAction(qcFlagDialog.rowAction);
+view.element.append(qcFlagDialog.element);
+const renderQcFlag = () => qcFlagDialog.render(qcFlags.store.get(), translator(store.get().locale));
+qcFlags.store.subscribe(renderQcFlag);
+renderQcFlag();
 // The statistics dashboard (统计看板, its own state): entered when the route goes there; a study in a drill-down opens in the viewer.
 const statistics = new StatisticsController(new StatisticsClient(connection), (studyInstanceUid) => void controller?.openStudy(studyInstanceUid));
 const statisticsView = new StatisticsView(statistics);

@@ -13,7 +13,7 @@ export interface QcWorklistOnWire {
   entries: WorklistEntryOnWire[];
 }
 
-/** The QC work list (质控工作列表): the month's studies to look at and why. */
+/** The QC work list (质控工作列表): the month's studies to look at and why; clinicians' flags that put a study on it. */
 export class QcWorklistClient {
   constructor(
     private readonly connection: Connection,
@@ -26,5 +26,10 @@ export class QcWorklistClient {
     if (query.modality) params.set('modality', query.modality);
     if (query.status) params.set('status', query.status);
     return this.connection.json(`${this.apiRoot}/quality/worklist?${params.toString()}`);
+  }
+
+  /** A clinician's request that QC look at a study (临床反馈), with the reason. */
+  flag(studyInstanceUid: string, reason: string): Promise<{ id: string; flaggedAt: string }> {
+    return this.connection.json(`${this.apiRoot}/studies/${encodeURIComponent(studyInstanceUid)}/qc-flags`, { method: 'POST', json: { reason }, withPurpose: true });
   }
 }
