@@ -103,6 +103,8 @@ describe('the HR mark: configuration, accreditations and marks', () => {
     ] as const) {
       ids[code] = (await administration.createInstitution(COMMAND_LINE_ACTOR, { code, name, kind, regionCode })).id;
     }
+    await administration.createUser(COMMAND_LINE_ACTOR, { username: 'sys-admin', displayName: 'sys-admin', role: 'system_admin' });
+    tokens.set('sys-admin', (await administration.createToken(COMMAND_LINE_ACTOR, { username: 'sys-admin', label: 'recognition-marks' })).token);
     for (const { username, role, institution } of USERS) {
       await administration.createUser(COMMAND_LINE_ACTOR, { username, displayName: username, role, institutionCode: institution });
       tokens.set(username, (await administration.createToken(COMMAND_LINE_ACTOR, { username, label: 'recognition-marks' })).token);
@@ -217,6 +219,25 @@ describe('the HR mark: configuration, accreditations and marks', () => {
     assert.equal(events.status, 200, JSON.stringify(events.json));
     const changes = events.json.filter((event) => event.userName === 'cq-admin').map((event) => event.detail.change);
     assert.deepEqual(changes.sort(), ['accreditation', 'recognition-configuration']);
+  });
+
+  it('the regions an administrator configures: all for a system administrator, a reading centre\'s and below for its administrator, none for a hospital\'s', async () => {
+    type Listed = { region: { id: string; code: string }; configurationFrom: string | null; reasonsFrom: string | null; institutions: { id: string }[] }[];
+    const everywhere = await api<Listed>('sys-admin', 'GET', '/api/admin/recognition-regions');
+    assert.equal(everywhere.status, 200, JSON.stringify(everywhere.json));
+    const codes = (listed: Listed) => listed.map((entry) => entry.region.code).filter((code) => code in regions).sort();
+    assert.deepEqual(codes(everywhere.json), ['CQ', 'CQ_QINGSHI', 'CQ_YUBEI', 'NANLING_COUNTY']);
+    const centre = await api<Listed>('cq-admin', 'GET', '/api/admin/recognition-regions');
+    assert.equal(centre.status, 200, JSON.stringify(centre.json));
+    assert.deepEqual(codes(centre.json), ['CQ', 'CQ_QINGSHI', 'CQ_YUBEI'], '重庆市 and the regions below it, not 南岭县');
+    const qingshi = centre.json.find((entry) => entry.region.code === 'CQ_QINGSHI')!;
+    assert.equal(qingshi.configurationFrom, regions.CQ, '青石镇 takes 重庆市\'s configuration');
+    assert.deepEqual(qingshi.institutions.map((institution) => institution.id), [ids.QINGSHI]);
+    const chongqing = centre.json.find((entry) => entry.region.code === 'CQ')!;
+    assert.deepEqual(chongqing.institutions.map((institution) => institution.id).sort(), [ids.CQ_CENTRE, ids.QINGSHI, ids.YUBEI_HOSPITAL].sort(), 'a region covers the institutions below it');
+    assert.equal(everywhere.json.find((entry) => entry.region.code === 'NANLING_COUNTY')!.configurationFrom, null, 'the shipped defaults');
+    assert.equal((await api('qs-admin', 'GET', '/api/admin/recognition-regions')).status, 403, 'a hospital administrator configures no region');
+    assert.equal((await api('qs-doctor', 'GET', '/api/admin/recognition-regions')).status, 403);
   });
 
   it('QIDO-RS returns the private block when asked, and FHIR ImagingStudy the extension', async () => {

@@ -80,6 +80,14 @@ export class RecognitionRepository {
     );
   }
 
+  /** Which regions set which part themselves (one query for the whole tree; the admin screen's region list). */
+  async configuredParts(): Promise<{ regionId: string; configuration: boolean; reasons: boolean }[]> {
+    const { rows } = await this.pool.query<{ regionId: string; configuration: boolean; reasons: boolean }>(
+      'SELECT region_id::text AS "regionId", configuration IS NOT NULL AS configuration, reasons IS NOT NULL AS reasons FROM recognition_configurations',
+    );
+    return rows;
+  }
+
   /** Per institution, the configuration its region (or the nearest ancestor setting it) gives; one query for all. */
   async nearestForInstitutions(institutionIds: readonly string[]): Promise<Map<string, NearestRecognitionConfiguration>> {
     return this.#nearest('SELECT id AS key, region_id FROM institutions WHERE id = ANY($1::bigint[]) AND region_id IS NOT NULL', institutionIds);

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { adminChangeEvent, type Actor } from '../access/administration.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { bilingual } from '../i18n/configured-label.ts';
-import type { InstitutionsRepository } from '../db/institutions-repository.ts';
+import type { Institution, InstitutionsRepository, Region } from '../db/institutions-repository.ts';
 import type { MarkSeriesFacts, MarkStudyFacts, NearestRecognitionConfiguration, RecognitionRepository, StoredAccreditation } from '../db/recognition-repository.ts';
 import { worstGrade, type QualityService } from '../quality/quality-service.ts';
 import { DEFAULT_QC_CONFIGURATION, type QcConfiguration } from '../quality/qc-scales.ts';
@@ -28,6 +28,18 @@ export interface RegionRecognition {
   regionId: string;
   own: { configuration: RecognitionRegion | null; reasons: RecognitionReason[] | null; updatedByName: string; updatedAt: Date } | null;
   effective: { configuration: RecognitionRegion; configurationFrom: string | null; reasons: RecognitionReason[]; reasonsFrom: string | null };
+}
+
+/**
+ * A region its administrator may configure, with where its configuration and reasons come from (the
+ * region id that sets them, null: the shipped defaults), and the institutions it covers (its own and
+ * those of the regions below it), whom the administrator may accredit.
+ */
+export interface AdministeredRegion {
+  region: Region;
+  configurationFrom: string | null;
+  reasonsFrom: string | null;
+  institutions: Pick<Institution, 'id' | 'code' | 'name' | 'kind' | 'regionId'>[];
 }
 
 /** What an administrator PUTs for a region: either part null to inherit it from above. */
@@ -99,6 +111,36 @@ export class RecognitionService {
   /** The configuration that applies to an institution's studies. */
   async configurationForInstitution(institutionId: string): Promise<RecognitionRegion> {
     return configurationOf((await this.deps.repository.nearestForInstitutions([institutionId])).get(institutionId));
+  }
+
+  /**
+   * The regions an administrator configures (all for a system administrator; a reading centre's
+   * region and those below it for the centre's administrator; 403 for anyone else), in three queries
+   * whatever the size of the tree.
+   */
+  async administeredRegions(actor: Actor): Promise<AdministeredRegion[]> {
+    const centre = actor.role === 'institution_admin' && actor.institutionId ? await this.deps.institutions.findInstitution(actor.institutionId) : null;
+    const centreRegion = centre?.kind === 'reading_centre' ? centre.regionId : null;
+    if (actor.role !== 'system_admin' && !centreRegion) throw new RecognitionAdminRefusal(403, 'recognition is configured by a system administrator or the administrator of a reading centre');
+    const [regions, institutions, configured] = await Promise.all([this.deps.institutions.listRegions(), this.deps.institutions.listInstitutions(), this.deps.repository.configuredParts()]);
+    const byId = new Map(regions.map((region) => [region.id, region]));
+    // The region and its ancestors, nearest first; bounded like the repository's recursive queries, against a hand-written cycle.
+    const chain = (regionId: string): string[] => {
+      const ids: string[] = [];
+      for (let id: string | null | undefined = regionId; id && ids.length <= 16; id = byId.get(id)?.parentId) ids.push(id);
+      return ids;
+    };
+    const setting = (part: 'configuration' | 'reasons') => new Set(configured.filter((row) => row[part]).map((row) => row.regionId));
+    const [configurations, reasons] = [setting('configuration'), setting('reasons')];
+    const administered = regions.filter((region) => actor.role === 'system_admin' || chain(region.id).includes(centreRegion!));
+    return administered.map((region) => ({
+      region,
+      configurationFrom: chain(region.id).find((id) => configurations.has(id)) ?? null,
+      reasonsFrom: chain(region.id).find((id) => reasons.has(id)) ?? null,
+      institutions: institutions
+        .filter((institution) => institution.kind !== 'quarantine' && institution.regionId && chain(institution.regionId).includes(region.id))
+        .map(({ id, code, name, kind, regionId }) => ({ id, code, name, kind, regionId })),
+    }));
   }
 
   async regionRecognition(actor: Actor, regionId: string): Promise<RegionRecognition> {

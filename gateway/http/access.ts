@@ -145,6 +145,7 @@ const RULES: readonly RouteRule[] = [
   // centre's administrator for its region and below (RecognitionService decides whose), every change audited there
   { methods: [...GET, 'PUT'], path: /^\/api\/admin\/regions\/[^/]+\/recognition$/, requires: 'manage-institution' },
   { methods: GET, path: /^\/api\/admin\/regions\/[^/]+\/accreditations$/, requires: 'manage-institution' },
+  { methods: GET, path: /^\/api\/admin\/recognition-regions$/, requires: 'manage-institution' },
   { methods: ['POST'], path: /^\/api\/admin\/accreditations(\/[^/]+\/withdrawal)?$/, requires: 'manage-institution' },
   // Administration and audit
   { methods: [...GET, 'POST'], path: /^\/api\/(stats|jobs|jobs\/retry)$/, requires: 'manage-system' },

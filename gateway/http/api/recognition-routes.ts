@@ -24,6 +24,7 @@ export function recognitionRoutes(runtime: Runtime): Router {
     });
   const region = (request: Request) => rowIdParameter(request.params.region, 'region');
 
+  router.get('/admin/recognition-regions', answer(200, (actor) => service.administeredRegions(actor)));
   router.get('/admin/regions/:region/recognition', answer(200, (actor, request) => service.regionRecognition(actor, region(request))));
   router.put('/admin/regions/:region/recognition', body, answer(200, (actor, request) => service.setRegionRecognition(actor, region(request), request.body)));
   router.get('/admin/regions/:region/accreditations', answer(200, (actor, request) => service.accreditationsInRegion(actor, region(request))));

@@ -31,6 +31,8 @@ export interface PriorStudy extends StudySummary {
   reportStatus: ReportStatusSummary | null;
   /** The mark's text (渝HR) when it carries one. */
   hrMark: string | null;
+  /** The mark's last valid day, with the mark. */
+  hrMarkValidUntil: string | null;
   /** Why it carries none, when the archive knows. */
   hrMarkAbsence: BilingualLabel[];
 }
@@ -42,6 +44,7 @@ export function priorStudy(entry: PriorEntry): PriorStudy {
     otherInstitution: entry.otherInstitution,
     reportStatus: entry.reportStatus,
     hrMark: entry.hrMark?.carries ? entry.hrMark.text : null,
+    hrMarkValidUntil: entry.hrMark?.carries ? entry.hrMark.validUntil : null,
     hrMarkAbsence: entry.hrMarkAbsence,
   };
 }

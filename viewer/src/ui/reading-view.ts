@@ -9,6 +9,7 @@ import { presetsFor, type VoiPreset } from '../logic/voi-presets.ts';
 import { seriesKey, type AppState, type OpenStudy, type SaveOutcome } from '../state/app-state.ts';
 import type { Controller } from '../state/controller.ts';
 import { h, replaceChildren } from './dom.ts';
+import { hrMarkBadge } from './hr-mark-badge.ts';
 import { problemText } from './problem-text.ts';
 import { purposeNotice } from './purpose-dialog.ts';
 import { reportStatusBadge } from './report-badge.ts';
@@ -278,7 +279,7 @@ export class ReadingView {
             // What the modality wrote, when it differs from the institution the archive registers the study to.
             prior.institution && prior.institution !== prior.institutionName ? h('span', { class: 'muted', title: t('viewer.institutionInHeader') }, ` (${prior.institution})`) : null,
             ' ',
-            hrMarkBadge(prior, state.locale, t),
+            hrMarkBadge({ text: prior.hrMark, validUntil: prior.hrMarkValidUntil, absence: prior.hrMarkAbsence.map((label) => (state.locale === 'zh-CN' ? label.zh : label.en)) }, t),
           ),
           h('div', { class: 'muted' }, prior.description),
           h('button', { type: 'button', class: 'compare', onclick: () => void this.controller.comparePrior(prior) }, t('viewer.compare')),
@@ -351,11 +352,4 @@ function saveText(save: SaveOutcome | undefined, t: Translate): string {
 
 function presetLabel(preset: VoiPreset, t: Translate): string {
   return preset.label ?? t(`preset.${preset.id}` as MessageKey);
-}
-
-/** The prior's HR mark (渝HR), or that it has none, with the reasons on hover. */
-function hrMarkBadge(prior: PriorStudy, locale: Locale, t: Translate): HTMLElement {
-  if (prior.hrMark) return h('span', { class: 'hr-mark', 'data-hr-mark': prior.hrMark, title: t('recognition.markTitle') }, prior.hrMark);
-  const reasons = prior.hrMarkAbsence.map((label) => (locale === 'zh-CN' ? label.zh : label.en));
-  return h('span', { class: 'hr-mark absent', 'data-hr-mark': 'none', title: reasons.length ? reasons.join('\n') : t('recognition.markUnknown') }, t('recognition.noMark'));
 }
