@@ -142,14 +142,7 @@ export const DEFAULT_RECOGNITION_REGION: RecognitionRegion = {
   minimumGrades: { radiography: 'B', ct: 'good', mr: 'good' },
 };
 
-/**
- * Today's date in the region (YYYY-MM-DD), the "today" a mark is computed for: study dates are the
- * region's calendar dates, and China keeps one time zone, so this is the date in Asia/Shanghai
- * whatever the server's own zone.
- */
-export function regionToday(now = new Date()): string {
-  return new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Shanghai', year: 'numeric', month: '2-digit', day: '2-digit' }).format(now);
-}
+export { regionToday } from './region-day.ts';
 
 export function examinationItemOf(region: RecognitionRegion, modality: string, bodyPart: string | null): ExaminationItem | null {
   if (!bodyPart) return null;

@@ -5,7 +5,7 @@ import { bilingual } from '../i18n/configured-label.ts';
 import type { Institution, InstitutionsRepository, Region } from '../db/institutions-repository.ts';
 import type { MarkSeriesFacts, MarkStudyFacts, NearestRecognitionConfiguration, RecognitionRepository, StoredAccreditation } from '../db/recognition-repository.ts';
 import { worstGrade, type QualityService } from '../quality/quality-service.ts';
-import { DEFAULT_QC_CONFIGURATION, type QcConfiguration } from '../quality/qc-scales.ts';
+import { DEFAULT_QC_CONFIGURATION, type QcConfiguration, type QcScale } from '../quality/qc-scales.ts';
 import { accreditationSchema, DEFAULT_RECOGNITION_REGION, hrMarkOf, regionToday, recognitionRegionSchema, type HrMarkResult, type RecognitionRegion } from './hr-mark.ts';
 import { DEFAULT_RECOGNITION_REASONS, recognitionReasonsSchema, type RecognitionReason } from './recognition-reasons.ts';
 
@@ -28,6 +28,8 @@ export interface RegionRecognition {
   regionId: string;
   own: { configuration: RecognitionRegion | null; reasons: RecognitionReason[] | null; updatedByName: string; updatedAt: Date } | null;
   effective: { configuration: RecognitionRegion; configurationFrom: string | null; reasons: RecognitionReason[]; reasonsFrom: string | null };
+  /** The QC scales a minimum grade is set on, with their grades best first (the shipped scales, which a saved minimum is checked against). */
+  scales: Pick<QcScale, 'id' | 'modalities' | 'grades'>[];
 }
 
 /**
@@ -160,6 +162,7 @@ export class RecognitionService {
         reasons: nearest.reasons ? recognitionReasonsSchema.parse(nearest.reasons) : DEFAULT_RECOGNITION_REASONS,
         reasonsFrom: nearest.reasonsRegionId,
       },
+      scales: DEFAULT_QC_CONFIGURATION.scales,
     };
   }
 

@@ -1,5 +1,7 @@
+import type { Accreditation, RecognitionRegion } from '../../../archive/recognition/hr-mark.ts';
+import type { RecognitionReason } from '../../../archive/recognition/recognition-reasons.ts';
 import type { InstitutionBody, PeerBody, RegionBody, TokenBody, UserBody, UserChanges } from '../logic/admin.ts';
-import type { AdminUser, ApiToken, AuditEvent, AuditVerification, CreatedToken, DicomPeer, Institution, Region } from './admin-models.ts';
+import type { AccreditationOnWire, AdministeredRegion, AdminUser, ApiToken, AuditEvent, AuditVerification, CreatedToken, DicomPeer, Institution, Region, RegionRecognitionOnWire } from './admin-models.ts';
 import type { Connection } from './http.ts';
 
 /**
@@ -78,5 +80,31 @@ export class AdminClient {
 
   verifyAudit(): Promise<AuditVerification> {
     return this.connection.json(`${this.apiRoot}/audit/verify`);
+  }
+
+  // The HR mark's configuration (互认配置) and accreditations (互认资质).
+
+  recognitionRegions(): Promise<AdministeredRegion[]> {
+    return this.connection.json(`${this.apiRoot}/admin/recognition-regions`);
+  }
+
+  regionRecognition(regionId: string): Promise<RegionRecognitionOnWire> {
+    return this.connection.json(`${this.apiRoot}/admin/regions/${encodeURIComponent(regionId)}/recognition`);
+  }
+
+  saveRegionRecognition(regionId: string, body: { configuration: RecognitionRegion | null; reasons: RecognitionReason[] | null }): Promise<RegionRecognitionOnWire> {
+    return this.connection.json(`${this.apiRoot}/admin/regions/${encodeURIComponent(regionId)}/recognition`, { method: 'PUT', json: body });
+  }
+
+  accreditations(regionId: string): Promise<AccreditationOnWire[]> {
+    return this.connection.json(`${this.apiRoot}/admin/regions/${encodeURIComponent(regionId)}/accreditations`);
+  }
+
+  accredit(body: Accreditation): Promise<AccreditationOnWire> {
+    return this.connection.json(`${this.apiRoot}/admin/accreditations`, { method: 'POST', json: body });
+  }
+
+  withdrawAccreditation(accreditationId: string, reason: string): Promise<AccreditationOnWire> {
+    return this.connection.json(`${this.apiRoot}/admin/accreditations/${encodeURIComponent(accreditationId)}/withdrawal`, { method: 'POST', json: { reason } });
   }
 }

@@ -1,3 +1,5 @@
+import type { StoredAccreditation } from '../../../archive/db/recognition-repository.ts';
+import type { RegionRecognition } from '../../../archive/recognition/recognition-service.ts';
 import type { Role } from '../logic/session.ts';
 
 /** What /api/admin and /api/audit answer, as the archive sends it (dates as ISO strings). */
@@ -107,3 +109,19 @@ export interface AuditVerification {
   events: number;
   breaks: { id: string; reason: string }[];
 }
+
+/** GET /api/admin/recognition-regions: a region whose recognition the user configures (archive/recognition/recognition-service.ts). */
+export interface AdministeredRegion {
+  region: Region;
+  /** The region whose configuration applies here; null: the shipped defaults. */
+  configurationFrom: string | null;
+  reasonsFrom: string | null;
+  /** The institutions in the region and below it. */
+  institutions: Institution[];
+}
+
+/** GET/PUT /api/admin/regions/{id}/recognition: its time as an ISO string. */
+export type RegionRecognitionOnWire = Omit<RegionRecognition, 'own'> & { own: (Omit<NonNullable<RegionRecognition['own']>, 'updatedAt'> & { updatedAt: string }) | null };
+
+/** An accreditation (互认资质) as the archive keeps it (withdrawn ones stay, with who and why), its times as ISO strings. */
+export type AccreditationOnWire = Omit<StoredAccreditation, 'grantedAt' | 'withdrawnAt'> & { grantedAt: string; withdrawnAt: string | null };

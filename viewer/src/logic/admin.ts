@@ -1,3 +1,4 @@
+import type { Accreditation } from '../../../archive/recognition/hr-mark.ts';
 import {
   AUDIT_EVENT_TYPES,
   INSTITUTION_KINDS,
@@ -20,7 +21,7 @@ import { ROLES, type Permission, type Role } from './session.ts';
  * after a round trip), and the rows its tables show.
  */
 
-export const ADMIN_TABS = ['institutions', 'peers', 'users', 'tokens', 'persons', 'quality', 'audit'] as const;
+export const ADMIN_TABS = ['institutions', 'peers', 'users', 'tokens', 'persons', 'quality', 'recognition', 'audit'] as const;
 export type AdminTab = (typeof ADMIN_TABS)[number];
 
 const TAB_PERMISSION: Record<AdminTab, Permission> = {
@@ -32,6 +33,8 @@ const TAB_PERMISSION: Record<AdminTab, Permission> = {
   persons: 'manage-persons',
   /** The centre's QC scales and defects (质控配置): its institution administrator's; a system administrator belongs to no centre. */
   quality: 'manage-institution',
+  /** The HR mark's items and accreditations (互认配置): a system administrator's, or a reading centre's administrator's for its region (the archive refuses a hospital's). */
+  recognition: 'manage-institution',
   audit: 'read-audit',
 };
 
@@ -269,6 +272,21 @@ function reasonChecked(form: FormReader): string {
 export function reasonBody(fields: FormFields): FormResult<{ reason: string }> {
   const form = new FormReader(fields);
   return form.result({ reason: reasonChecked(form) });
+}
+
+/** An accreditation (互认资质) as the form gives it: an institution, an item, from a day, until a day or until withdrawn. */
+export function accreditationBody(fields: FormFields): FormResult<Accreditation> {
+  const form = new FormReader(fields);
+  const institutionId = form.text('institutionId');
+  const itemCode = form.text('itemCode');
+  const validFrom = form.text('validFrom');
+  const validUntil = form.text('validUntil');
+  form.check('institutionId', institutionId !== '', 'admin.invalid.institution');
+  form.check('itemCode', itemCode !== '', 'admin.invalid.item');
+  form.check('validFrom', DATE.test(validFrom), 'admin.invalid.date');
+  form.check('validUntil', !validUntil || DATE.test(validUntil), 'admin.invalid.date');
+  form.check('validUntil', !validUntil || !DATE.test(validFrom) || validFrom <= validUntil, 'admin.invalid.dateRange');
+  return form.result({ institutionId, itemCode, validFrom, validUntil: validUntil || null });
 }
 
 export function unlinkBody(fields: FormFields): FormResult<{ patientPk: string; reason: string }> {

@@ -1,8 +1,11 @@
 import type { AdminClient } from '../api/admin-client.ts';
 import type { PersonClient, SuggestionOnWire } from '../api/person-client.ts';
 import type { QualityClient } from '../api/quality-client.ts';
+import type { RecognitionRegion } from '../../../archive/recognition/hr-mark.ts';
+import type { RecognitionReason } from '../../../archive/recognition/recognition-reasons.ts';
 import type { MessageKey } from '../i18n/messages.ts';
 import {
+  accreditationBody,
   AUDIT_PAGE_SIZE,
   auditSearch,
   chooseAdminTab,
@@ -23,6 +26,7 @@ import {
   type FormResult,
 } from '../logic/admin.ts';
 import type { Role } from '../logic/session.ts';
+import type { AccreditationOnWire, RegionRecognitionOnWire } from '../api/admin-models.ts';
 import { emptyAdmin, failed, signedInUserOf, type AdminState, type AppState, type Loadable } from './app-state.ts';
 import type { Store } from './store.ts';
 
@@ -68,6 +72,8 @@ export class AdminController {
         return this.reload('suggestions');
       case 'quality':
         return this.loadQualityConfiguration();
+      case 'recognition':
+        return this.loadRecognitionRegions(previous.recognition?.regionId);
       case 'audit':
         return this.runAuditSearch(previous.audit.search);
       case undefined:
@@ -225,6 +231,68 @@ export class AdminController {
     const done = await this.change({ form: 'quality' }, qcConfigurationBody(text), (body) => this.quality.saveCentreConfiguration(body), 'admin.done.qcConfigurationSaved', {}, []);
     if (done) await this.loadQualityConfiguration();
     return done;
+  }
+
+  // The HR mark's configuration (互认配置) and accreditations (互认资质) of a region.
+
+  private async loadRecognitionRegions(preferred: string | undefined): Promise<void> {
+    const set = (recognitionRegions: AdminState['recognitionRegions']) => this.update((admin) => ({ ...admin, recognitionRegions }));
+    if (!this.store.get().admin.recognitionRegions) set({ status: 'loading' });
+    try {
+      const regions = await this.client.recognitionRegions();
+      set({ status: 'ready', value: regions });
+      const chosen = regions.find((entry) => entry.region.id === preferred) ?? regions[0];
+      if (chosen && this.store.get().admin.recognition?.regionId !== chosen.region.id) await this.chooseRecognitionRegion(chosen.region.id);
+    } catch (error) {
+      set(failed(error));
+    }
+  }
+
+  /** Shows a region's configuration (what applies there, from wherever it comes) and its institutions' accreditations. */
+  async chooseRecognitionRegion(regionId: string): Promise<void> {
+    this.update((admin) => ({ ...admin, outcome: undefined, recognition: { regionId, configuration: { status: 'loading' }, accreditations: { status: 'loading' } } }));
+    await Promise.all([this.loadRegionRecognition(regionId), this.loadAccreditations(regionId)]);
+  }
+
+  private async loadRegionRecognition(regionId: string): Promise<void> {
+    const set = (configuration: Loadable<RegionRecognitionOnWire>) =>
+      this.update((admin) => (admin.recognition?.regionId === regionId ? { ...admin, recognition: { ...admin.recognition, configuration } } : admin));
+    try {
+      set({ status: 'ready', value: await this.client.regionRecognition(regionId) });
+    } catch (error) {
+      set(failed(error));
+    }
+  }
+
+  private async loadAccreditations(regionId: string): Promise<void> {
+    const set = (accreditations: Loadable<AccreditationOnWire[]>) =>
+      this.update((admin) => (admin.recognition?.regionId === regionId ? { ...admin, recognition: { ...admin.recognition, accreditations } } : admin));
+    try {
+      set({ status: 'ready', value: await this.client.accreditations(regionId) });
+    } catch (error) {
+      set(failed(error));
+    }
+  }
+
+  /** Saves the region's own configuration and reasons; the archive's reasons for a refusal are said next to the form. */
+  async saveRegionRecognition(regionId: string, body: { configuration: RecognitionRegion; reasons: RecognitionReason[] }): Promise<boolean> {
+    const done = await this.change({ form: 'recognition' }, { ok: true, body }, (checked) => this.client.saveRegionRecognition(regionId, checked), 'admin.done.recognitionSaved', {}, []);
+    if (done) await Promise.all([this.loadRegionRecognition(regionId), this.loadRecognitionRegions(regionId)]);
+    return done;
+  }
+
+  accredit(regionId: string, fields: FormFields): Promise<boolean> {
+    return this.accreditationChange('accredit', accreditationBody(fields), (body) => this.client.accredit(body), 'admin.done.accredited', regionId);
+  }
+
+  withdrawAccreditation(regionId: string, accreditationId: string, fields: FormFields): Promise<boolean> {
+    return this.accreditationChange(`withdraw-${accreditationId}`, reasonBody(fields), ({ reason }) => this.client.withdrawAccreditation(accreditationId, reason), 'admin.done.accreditationWithdrawn', regionId);
+  }
+
+  private async accreditationChange<Body>(form: string, body: FormResult<Body>, send: (body: Body) => Promise<unknown>, done: MessageKey, regionId: string): Promise<boolean> {
+    const made = await this.change({ form }, body, send, done, {}, []);
+    if (made) await this.loadAccreditations(regionId);
+    return made;
   }
 
   // The audit trail.

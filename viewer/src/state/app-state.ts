@@ -1,5 +1,5 @@
 import { ApiError } from '../api/http.ts';
-import type { AdminUser, ApiToken, AuditEvent, AuditVerification, CreatedToken, DicomPeer, Institution, Region } from '../api/admin-models.ts';
+import type { AccreditationOnWire, AdministeredRegion, AdminUser, ApiToken, AuditEvent, AuditVerification, CreatedToken, DicomPeer, Institution, Region, RegionRecognitionOnWire } from '../api/admin-models.ts';
 import type { ReportStatusSummary } from '../../../archive/reading/report.ts';
 import type { CentreQcConfiguration } from '../../../archive/quality/quality-service.ts';
 import type { SuggestionOnWire } from '../api/person-client.ts';
@@ -118,6 +118,9 @@ export interface AdminState {
   suggestions: Loadable<SuggestionOnWire[]> | undefined;
   /** The administrator's centre's QC configuration (质控配置). */
   qualityConfiguration: Loadable<CentreQcConfiguration> | undefined;
+  /** The regions whose recognition (互认配置) the user configures, and the one chosen with its configuration and accreditations. */
+  recognitionRegions: Loadable<AdministeredRegion[]> | undefined;
+  recognition: { regionId: string; configuration: Loadable<RegionRecognitionOnWire>; accreditations: Loadable<AccreditationOnWire[]> } | undefined;
   outcome: AdminOutcome | undefined;
   /** A change is on its way: the forms wait. */
   busy: boolean;
@@ -170,6 +173,8 @@ export function emptyAdmin(): AdminState {
     tokens: undefined,
     suggestions: undefined,
     qualityConfiguration: undefined,
+    recognitionRegions: undefined,
+    recognition: undefined,
     outcome: undefined,
     busy: false,
     newToken: undefined,

@@ -1,5 +1,6 @@
 import type { Translate } from '../../i18n/i18n.ts';
 import { adminTabsFor, chooseAdminTab, type AdminTab } from '../../logic/admin.ts';
+import { problemsOf } from '../../logic/recognition-admin.ts';
 import { signedInUserOf, type AppState } from '../../state/app-state.ts';
 import type { Controller } from '../../state/controller.ts';
 import { h, replaceChildren } from '../dom.ts';
@@ -10,6 +11,7 @@ import type { AdminTabView } from './parts.ts';
 import { PeersTab } from './peers-tab.ts';
 import { PersonsTab } from './persons-tab.ts';
 import { QualityTab } from './quality-tab.ts';
+import { RecognitionTab } from './recognition-tab.ts';
 import { TokensTab } from './tokens-tab.ts';
 import { UsersTab } from './users-tab.ts';
 
@@ -80,6 +82,8 @@ export class AdminView {
         return new PersonsTab(admin, t, state.locale);
       case 'quality':
         return new QualityTab(admin, t, state.locale);
+      case 'recognition':
+        return new RecognitionTab(admin, t, state.locale);
       case 'audit':
         return new AuditTab(admin, t);
     }
@@ -94,6 +98,11 @@ export class AdminView {
     const slot = outcome.form ? this.panel.querySelector<HTMLElement>(`[data-form="${outcome.form}"]:not([hidden]) .form-outcome`) : null;
     const target = slot ?? this.outcome;
     if (outcome.kind === 'done') return replaceChildren(target, h('p', { class: 'outcome done', role: 'status' }, t(outcome.message, outcome.values)));
+    // The archive's validation names each mistake ("path: message; …"): one line each.
+    const problems = outcome.kind === 'failed' && outcome.problem.status === 400 ? problemsOf(outcome.problem.detail) : [];
+    if (problems.some((problem) => problem.path)) {
+      return replaceChildren(target, h('div', { class: 'outcome error', role: 'alert' }, h('p', {}, t('admin.invalidForm')), h('ul', { class: 'problems' }, problems.map((problem) => h('li', {}, problem.path ? `${problem.path}: ${problem.message}` : problem.message)))));
+    }
     if (outcome.kind === 'failed') return replaceChildren(target, h('p', { class: 'outcome error', role: 'alert' }, t('admin.failed', { reason: problemText(outcome.problem, t) })));
     replaceChildren(
       target,
