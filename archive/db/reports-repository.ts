@@ -51,7 +51,7 @@ export class ReportsRepository {
       `SELECT st.study_instance_uid AS "studyInstanceUid", st.institution_id::text AS "institutionId", i.name AS "institutionName",
               p.patient_id AS "patientId", p.issuer, p.patient_name AS "patientName", to_char(p.birth_date, 'YYYYMMDD') AS "birthDate", p.sex,
               to_char(st.study_date, 'YYYYMMDD') AS "studyDate", st.study_time AS "studyTime", st.accession_number AS "accessionNumber",
-              st.study_id AS "studyId", st.attributes
+              st.study_id AS "studyId", st.attributes, p.attributes AS "patientAttributes"
        FROM studies st JOIN patients p ON p.id = st.patient_pk JOIN institutions i ON i.id = st.institution_id
        WHERE st.study_instance_uid = $1 AND ${visible}`,
       values,

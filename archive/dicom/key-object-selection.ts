@@ -150,7 +150,9 @@ export function patientAndStudy(header: DicomJsonHeader): NaturalDataset {
   for (const keyword of ['PatientName', 'PatientID', 'PatientBirthDate', 'PatientSex', 'StudyDate', 'StudyTime', 'ReferringPhysicianName', 'StudyID', 'AccessionNumber']) {
     copied[keyword] = instance[keyword] ?? '';
   }
-  for (const keyword of ['IssuerOfPatientID', 'StudyDescription']) if (instance[keyword]) copied[keyword] = instance[keyword];
+  // The other identifiers too: the index refreshes the patient record from every instance stored, and
+  // without them the person index would lose the resident ID it links the record by.
+  for (const keyword of ['IssuerOfPatientID', 'IssuerOfPatientIDQualifiersSequence', 'OtherPatientIDs', 'OtherPatientIDsSequence', 'StudyDescription']) if (instance[keyword]) copied[keyword] = instance[keyword];
   return copied;
 }
 

@@ -12,7 +12,7 @@ import { message, type MessageKey } from '../i18n/messages.ts';
 import type { Logger } from '../log.ts';
 import type { HrMarkResult } from '../recognition/hr-mark.ts';
 import type { ReportVersion } from './report.ts';
-import { emptyElement, issuerOfPatientId, type StudyHeader } from './report-sr.ts';
+import { emptyElement, issuerOfPatientId, otherPatientIds, type StudyHeader } from './report-sr.ts';
 
 /**
  * A signed report version as a printable PDF (A4): the hospital's header, patient and study, 检查所见
@@ -356,6 +356,7 @@ export function encapsulatedReportPdf(study: StudyHeader, version: ReportVersion
     '00100010': study.patientName ? { vr: 'PN', Value: [study.patientName] } : emptyElement('PN'),
     '00100020': { vr: 'LO', Value: [study.patientId] },
     ...issuerOfPatientId(study.issuer),
+    ...otherPatientIds(study),
     '00100030': study.birthDate ? { vr: 'DA', Value: [study.birthDate] } : emptyElement('DA'),
     '00100040': study.sex ? { vr: 'CS', Value: [study.sex] } : emptyElement('CS'),
     '0020000D': { vr: 'UI', Value: [study.studyInstanceUid] },

@@ -31,6 +31,8 @@ export interface StudyHeader {
   studyId: string | null;
   /** The study level's stored DICOM JSON, for Referring Physician's Name and Study Description. */
   attributes: DicomJsonDataset;
+  /** The patient record's stored patient-level DICOM JSON, for the identifiers a document repeats (otherPatientIds). */
+  patientAttributes?: DicomJsonDataset;
 }
 
 export interface ReportSrInput {
@@ -75,6 +77,7 @@ export function buildReportSr({ study, version, predecessor }: ReportSrInput): D
     '00100010': study.patientName ? { vr: 'PN', Value: [study.patientName] } : emptyElement('PN'),
     '00100020': { vr: 'LO', Value: [study.patientId] },
     ...issuerOfPatientId(study.issuer),
+    ...otherPatientIds(study),
     '00100030': study.birthDate ? da(study.birthDate) : emptyElement('DA'),
     '00100040': study.sex ? cs(study.sex) : emptyElement('CS'),
     '0020000D': ui(study.studyInstanceUid),
@@ -130,6 +133,17 @@ export function buildReportSr({ study, version, predecessor }: ReportSrInput): D
  */
 export function issuerOfPatientId(issuer: string): DicomJsonDataset {
   return /^(source|study):/.test(issuer) ? {} : { '00100021': { vr: 'LO', Value: [issuer.slice(0, 64)] } };
+}
+
+/**
+ * The patient record's other identifiers (Other Patient IDs Sequence, the retired Other Patient IDs,
+ * Issuer of Patient ID Qualifiers), as the images had them. Every instance stored refreshes the
+ * record's patient-level attributes, so a document without them would erase the resident ID the
+ * person index links the record by, and the study would leave its person.
+ */
+export function otherPatientIds(study: Pick<StudyHeader, 'patientAttributes'>): DicomJsonDataset {
+  const attributes = study.patientAttributes ?? {};
+  return Object.fromEntries(['00100024', '00101000', '00101002'].filter((tag) => attributes[tag]?.Value?.length).map((tag) => [tag, attributes[tag]!]));
 }
 
 /** The SR as a Part 10 file (explicit VR little endian, UTF-8 text under ISO_IR 192). */
