@@ -102,12 +102,14 @@ export function routeUrl(route: Route): string {
 }
 
 /**
- * Where a user may go: images need 'read-images' (an auditor's start page is the audit trail),
- * administration needs one of its permissions. Undefined when the route is fine as it is.
+ * Where a user may go: images need 'read-images' (an auditor's start page is the audit trail), the
+ * statistics dashboard 'view-statistics', administration needs one of its permissions. Undefined when the route is fine as it is.
  */
 export function permittedRoute(route: Route, permissions: readonly Permission[], adminTabs: readonly AdminTab[]): Route | undefined {
   if (route.page === 'admin') return adminTabs.length === 0 ? parseRoute('/', '') : undefined;
   if (permissions.includes('read-images')) return undefined;
+  // The dashboard shows figures, no images: an institution administrator has view-statistics without read-images.
+  if (route.page === 'statistics' && permissions.includes('view-statistics')) return undefined;
   return adminTabs.length > 0 ? { page: 'admin' } : undefined;
 }
 
