@@ -5,6 +5,7 @@ import { COMMAND_LINE_ACTOR } from '../archive/access/administration.ts';
 import type { StatisticsAnswer } from '../archive/statistics/statistics-service.ts';
 import { DEMO_HOSPITALS, seedStatisticsDemo } from '../fixtures/statistics-demo.ts';
 import { browserUnavailable, ensureViewerBuilt, launchChromium, signIn, waitForCondition, watchForPageProblems } from './support/browser.ts';
+import { docImagesBothLanguages } from './support/doc-images.ts';
 import { startTestSystem, type TestSystem } from './support/system.ts';
 
 const PASSWORD = 'statistics screen passphrase';
@@ -52,6 +53,7 @@ describe('statistics screen', { skip: browserUnavailable() }, () => {
     await waitForCondition(page, `document.querySelectorAll('.statistics-drill-down tbody tr[data-study]').length > 0`);
     const grades = await page.$$eval('.statistics-drill-down tbody tr[data-study] td:nth-child(6)', (cells) => [...new Set(cells.map((cell) => cell.textContent))]);
     assert.deepEqual(grades, ['A'], 'the bar of 甲 lists only studies graded A');
+    await docImagesBothLanguages(page, 'recognition-statistics-dashboard', () => waitForCondition(page, `document.querySelectorAll('.statistics svg[data-chart=grades] rect[data-bar]').length > 0`));
 
     const answer = (await (await system.fetch(`${system.httpUrl}/api/statistics?from=${lastMonth}&to=${lastMonth}`)).json()) as StatisticsAnswer;
     assert.equal(answer.total.studies, DEMO_HOSPITALS.length * 20, 'the administrator sees the same month as the screen');

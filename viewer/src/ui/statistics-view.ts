@@ -1,5 +1,5 @@
 import type { Figures, StatisticsDimension } from '../../../archive/statistics/statistics-config.ts';
-import type { StatisticsAnswer, StatisticsGroup } from '../../../archive/statistics/statistics-service.ts';
+import type { DRILL_FIGURES, StatisticsAnswer, StatisticsGroup } from '../../../archive/statistics/statistics-service.ts';
 import type { DrillDownCell, StatisticsFilters } from '../api/statistics-client.ts';
 import type { Translate } from '../i18n/i18n.ts';
 import { CATALOGUES, type MessageKey } from '../i18n/messages.ts';
@@ -15,6 +15,7 @@ const GRADE_COLOURS = ['#2e7d32', '#2e7d32', '#2e7d32', '#9ccc65', '#9ccc65', '#
 const UNGRADED_COLOUR = '#b0bec5';
 const LINE_COLOURS = { aGradeRate: '#1565c0', recognitionRate: '#6a1b9a', reportQcRate: '#ef6c00' } as const;
 const SVG = 'http://www.w3.org/2000/svg';
+type DrillFigureName = (typeof DRILL_FIGURES)[number];
 
 /** An SVG element with its attributes (dom.ts's `h` makes HTML elements only). */
 function svg<K extends keyof SVGElementTagNameMap>(tag: K, attributes: Record<string, string | number> = {}, ...children: (SVGElement | string)[]): SVGElementTagNameMap[K] {
@@ -267,7 +268,7 @@ export class StatisticsView {
     return h(
       'section',
       { class: 'statistics-drill-down', 'data-figure': cell.figure },
-      h('header', {}, h('h3', {}, t('statistics.drillDown', { figure: cell.figure, cell: [cell.month, cell.modality, cell.technologist, cell.grade && gradeLabel(cell.grade, t), cell.reason && reasonLabel(cell.reason, t)].filter(Boolean).join(' · ') })), h('button', { type: 'button', onclick: () => this.controller.closeDrillDown() }, t('app.close'))),
+      h('header', {}, h('h3', {}, t('statistics.drillDown', { figure: t(`statistics.drill.${cell.figure as DrillFigureName}`), cell: [cell.month, cell.modality, cell.technologist, cell.grade && gradeLabel(cell.grade, t), cell.reason && reasonLabel(cell.reason, t)].filter(Boolean).join(' · ') })), h('button', { type: 'button', onclick: () => this.controller.closeDrillDown() }, t('app.close'))),
       page.status === 'loading'
         ? h('p', { class: 'muted' }, t('worklist.loading'))
         : page.status === 'error'
@@ -276,7 +277,7 @@ export class StatisticsView {
               h(
                 'table',
                 {},
-                h('thead', {}, h('tr', {}, (['statistics.column.date', 'search.accessionNumber', 'search.institution', 'search.modality', 'statistics.by.technologist', 'qc.grade', 'statistics.turnaround', 'statistics.column.event'] as const).map((key) => h('th', {}, t(key))))),
+                h('thead', {}, h('tr', {}, (['statistics.column.date', 'search.accessionNumber', 'search.institution', 'search.modality', 'statistics.by.technologist', 'qc.grade', 'statistics.column.turnaround', 'statistics.column.event'] as const).map((key) => h('th', {}, t(key))))),
                 h(
                   'tbody',
                   {},
