@@ -122,7 +122,10 @@ describe('person index: patient records of several hospitals linked as one perso
     assert.deepEqual(atQingshi.body[0]!.studies.map((study) => study.institutionId), [institutions.QINGSHI]);
     const person = await call('qingshi-doctor', `/api/persons/${atQingshi.body[0]!.personId}`);
     assert.equal(person.status, 200);
-    assert.deepEqual(((await person.json()) as { studies: unknown[] }).studies.length, 1);
+    const page = (await person.json()) as { studies: unknown[]; identifiers: { kind: string; issuer: string; value: string }[] };
+    assert.deepEqual(page.studies.length, 1);
+    // A radiologist, entitled to the patient's identity, reads the number opened from its sealed value.
+    assert.deepEqual(page.identifiers.map((identifier) => [identifier.kind, identifier.value]), [['resident-id', WANG_ID]]);
 
     assert.deepEqual(await lookup('nanling-doctor', WANG_ID), { status: 200, body: [] });
     assert.equal((await call('nanling-doctor', `/api/persons/${atQingshi.body[0]!.personId}`)).status, 404);
@@ -132,6 +135,10 @@ describe('person index: patient records of several hospitals linked as one perso
     const { rows } = await system.runtime.db.pool.query<{ row: string }>("SELECT row_to_json(a)::text AS row FROM audit_events a WHERE detail->>'route' = '/api/persons'");
     assert.ok(rows.length >= 2);
     for (const { row } of rows) assert.equal(row.includes(WANG_ID), false);
+    // Nor does the person page's event name the number it showed: only its kind.
+    const shown = await system.runtime.db.pool.query<{ row: string }>("SELECT row_to_json(a)::text AS row FROM audit_events a WHERE detail ? 'identifiersShown'");
+    assert.ok(shown.rows.length >= 1);
+    for (const { row } of shown.rows) assert.equal(row.includes(WANG_ID), false);
   });
 
   it('lets an institution administrator unlink only records of their own institution', async () => {

@@ -113,8 +113,9 @@ describe('recognition screens: QC grading, review queue, person page', { skip: u
     assert.equal(await page.locator('.quality-panel .qc-history li').count(), 2);
     // QC staff see patients masked: a person's studies come without the name, birth date and sex.
     const wang = await personOf('QINGSHI', PATIENTS.wangAtQingshi.id);
-    const masked = (await page.evaluate(`fetch('/api/persons/${wang}').then(async (response) => ({ status: response.status, body: await response.json() }))`)) as { status: number; body: { studies: { patientName: unknown; patientBirthDate: unknown; patientSex: unknown }[] } };
+    const masked = (await page.evaluate(`fetch('/api/persons/${wang}').then(async (response) => ({ status: response.status, body: await response.json() }))`)) as { status: number; body: { identifiers: unknown[]; studies: { patientName: unknown; patientBirthDate: unknown; patientSex: unknown }[] } };
     assert.equal(masked.status, 200);
+    assert.deepEqual(masked.body.identifiers, [], 'nor the identifiers opened from their sealed values');
     assert.ok(masked.body.studies.length > 0 && masked.body.studies.every((study) => study.patientName === null && study.patientBirthDate === null && study.patientSex === null), JSON.stringify(masked.body));
     await docImagesBothLanguages(page, 'recognition-qc-grading', () => waitForCondition(page, `document.querySelector('.quality-panel h2')?.textContent === (document.documentElement.lang === 'en' ? 'Image QC grading' : '影像质控评级')`));
     await page.context().close();
@@ -147,6 +148,8 @@ describe('recognition screens: QC grading, review queue, person page', { skip: u
     assert.match(page.url(), /\/persons\/\d+$/);
     assert.equal(await page.locator('.timeline li.timeline-study').count(), 1, 'without a purpose, his study here only');
     assert.match(await page.locator('.person-identity').innerText(), /王小东[\s\S]*男 · 1965-03-12/);
+    // His number, opened for a doctor entitled to his identity: 身份证号 and the 18 characters.
+    assert.match(await page.locator('.person-identifiers').innerText(), /身份证号 \d{17}[\dX]/);
     await page.click('.person-page [data-action=state-purpose]');
     const dialog = page.locator('.purpose-dialog');
     await dialog.locator('input[name=preset][value=priors]').check();

@@ -59,6 +59,8 @@ export interface SuggestedRecord {
 /** A study of a person, as the person page and the lookup answer it. */
 export interface PersonStudy {
   personId: string;
+  /** The institution's patient record the study belongs to. */
+  patientPk: string;
   studyInstanceUid: string;
   /** YYYY-MM-DD */
   studyDate: string | null;
@@ -292,7 +294,7 @@ export class PersonRepository {
     const values: unknown[] = [personIds];
     const visible = visibilityCondition(visibility, (value) => `$${values.push(value)}`) ?? 'true';
     const { rows } = await this.pool.query<PersonStudy>(
-      `SELECT l.person_id::text AS "personId", st.study_instance_uid AS "studyInstanceUid", to_char(st.study_date, 'YYYY-MM-DD') AS "studyDate",
+      `SELECT l.person_id::text AS "personId", p.id::text AS "patientPk", st.study_instance_uid AS "studyInstanceUid", to_char(st.study_date, 'YYYY-MM-DD') AS "studyDate",
               st.accession_number AS "accessionNumber", st.description, st.modalities,
               ARRAY(SELECT DISTINCT upper(se.body_part) FROM series se WHERE se.study_pk = st.id AND se.body_part <> '' ORDER BY 1) AS "bodyParts",
               st.institution_id::text AS "institutionId", i.name AS "institutionName",

@@ -200,6 +200,18 @@ export class PersonService {
     return studies;
   }
 
+  /**
+   * The strong identifiers of the records behind these studies (which the caller sees), opened from
+   * their sealed values, each once: for the roles entitled to the patient's identity; none for a
+   * caller who sees patients masked (QC staff). Matching never needs them opened.
+   */
+  async identifiersOf(studies: readonly PersonStudy[], visibility: Visibility): Promise<PersonIdentifier[]> {
+    if (visibility.maskIdentity || studies.length === 0) return [];
+    const stored = await this.deps.repository.identifiersOf([...new Set(studies.map((study) => study.patientPk))]);
+    const opened = this.#open([...stored.values()].flat());
+    return [...new Map(opened.map((identifier) => [`${identifier.kind}|${identifier.issuer}|${identifier.value}`, identifier])).values()];
+  }
+
   /** The person of a study the caller sees (the access policy has checked the study); 404 while its record is not linked. */
   async personOfStudy(studyInstanceUid: string): Promise<string> {
     const personId = await this.deps.repository.personOfStudy(studyInstanceUid);

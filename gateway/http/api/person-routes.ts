@@ -44,13 +44,14 @@ export function personRoutes(runtime: Runtime): Router {
       const { visibility, principal } = accessOf(response);
       const studies = await service.studiesOf(rowIdParameter(request.params.id, 'person'), visibility);
       const uids = studies.map((study) => study.studyInstanceUid);
-      const [grades, marks] = await Promise.all([runtime.quality.studyGrades(uids, principal.institutionId), runtime.recognition.marks(uids)]);
-      noteAudited(response, { studyUids: uids, detail: { personId: request.params.id } });
+      const [grades, marks, identifiers] = await Promise.all([runtime.quality.studyGrades(uids, principal.institutionId), runtime.recognition.marks(uids), service.identifiersOf(studies, visibility)]);
+      // The event says which kinds of number were shown, never the numbers.
+      noteAudited(response, { studyUids: uids, detail: { personId: request.params.id, identifiersShown: identifiers.map((identifier) => identifier.kind) } });
       const timeline = studies.map((study): TimelineStudy => {
         const mark = marks.get(study.studyInstanceUid);
         return { ...study, qcGrade: grades.get(study.studyInstanceUid) ?? null, hrMark: mark ?? null, hrMarkAbsence: markAbsenceLabels(mark) };
       });
-      response.json({ personId: request.params.id, studies: timeline });
+      response.json({ personId: request.params.id, identifiers, studies: timeline });
     }),
   );
 

@@ -1,8 +1,15 @@
 import type { LinkSuggestion, PersonStudy } from '../../../archive/db/person-repository.ts';
+import type { PersonIdentifier } from '../../../archive/person/identifiers.ts';
 import type { TimelineStudy } from '../../../archive/person/person-service.ts';
 import type { Connection } from './http.ts';
 
-export type { TimelineStudy };
+export type { PersonIdentifier, TimelineStudy };
+
+/** A person's page: their strong identifiers (none for a masked role) and their studies the caller sees. */
+export interface PersonTimeline {
+  identifiers: PersonIdentifier[];
+  studies: TimelineStudy[];
+}
 
 export type SuggestionOnWire = Omit<LinkSuggestion, 'createdAt'> & { createdAt: string };
 
@@ -17,7 +24,7 @@ export class PersonClient {
     readonly apiRoot = '/api',
   ) {}
 
-  person(personId: string): Promise<{ personId: string; studies: TimelineStudy[] }> {
+  person(personId: string): Promise<PersonTimeline & { personId: string }> {
     return this.connection.json(`${this.apiRoot}/persons/${encodeURIComponent(personId)}`, { withPurpose: true });
   }
 

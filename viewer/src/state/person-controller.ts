@@ -1,4 +1,4 @@
-import type { PersonClient, TimelineStudy } from '../api/person-client.ts';
+import type { PersonClient, PersonTimeline } from '../api/person-client.ts';
 import { ApiError } from '../api/http.ts';
 import { failed, signedInUserOf, type AppState, type Loadable, type Problem } from './app-state.ts';
 import type { Controller } from './controller.ts';
@@ -8,7 +8,7 @@ export interface PersonPageState {
   personId: string | undefined;
   /** What the person was loaded under: a purpose stated or withdrawn widens or narrows it. */
   purpose: string | undefined;
-  person: Loadable<TimelineStudy[]> | undefined;
+  person: Loadable<PersonTimeline> | undefined;
   lookup: { status: 'idle' } | { status: 'searching' } | { status: 'several'; personIds: string[] } | { status: 'none' } | { status: 'error'; problem: Problem };
   /** Why the study list's way here found no person. */
   notice: Problem | undefined;
@@ -42,9 +42,10 @@ export class PersonController {
   }
 
   private async load(personId: string): Promise<void> {
-    let person: Loadable<TimelineStudy[]>;
+    let person: Loadable<PersonTimeline>;
     try {
-      person = { status: 'ready', value: (await this.client.person(personId)).studies };
+      const { identifiers, studies } = await this.client.person(personId);
+      person = { status: 'ready', value: { identifiers, studies } };
     } catch (error) {
       person = failed(error);
     }

@@ -82,7 +82,7 @@ export class PersonView {
     if (!person) return null;
     if (person.status === 'loading') return h('p', { class: 'status loading' }, t('person.loading'));
     if (person.status === 'error') return h('p', { class: 'status error', role: 'alert' }, person.problem.status === 404 ? t('person.notVisible') : problemText(person.problem, t));
-    const studies = person.value;
+    const { studies, identifiers } = person.value;
     const institutions = new Set(studies.map((study) => study.institutionId));
     const own = signedInUserOf(app)?.institutionId ?? null;
     // Who: as the newest record that names the patient says (records of one person may spell it differently).
@@ -93,6 +93,9 @@ export class PersonView {
       { class: 'timeline', 'data-person': state.personId },
       named?.patientName
         ? h('p', { class: 'person-identity' }, h('strong', { class: 'person-name' }, formatPersonName(named.patientName, app.locale)), ' ', [sex, named.patientBirthDate, t('person.personNumber', { id: state.personId ?? '' })].filter(Boolean).join(' · '))
+        : null,
+      identifiers.length
+        ? h('p', { class: 'person-identifiers' }, identifiers.map((identifier) => h('span', { class: 'person-identifier', 'data-kind': identifier.kind }, `${t(`person.identifier.${identifier.kind}`)} ${identifier.value}`)))
         : null,
       h('p', { class: 'timeline-summary' }, t('person.summary', { studies: studies.length, institutions: institutions.size })),
       groupTimeline(studies).map((year) =>
