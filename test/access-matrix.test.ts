@@ -164,7 +164,7 @@ describe('authorisation matrix: role × scope × endpoint', () => {
             }
             if (expected === 200 && endpoint.name === 'priors') {
               // The priors list obeys the same visibility: only studies the caller may open.
-              const priors = (JSON.parse(body.toString()) as Record<string, { Value?: string[] }>[]).map((result) => result['0020000D']!.Value![0]!);
+              const priors = (JSON.parse(body.toString()) as { study: Record<string, { Value?: string[] }> }[]).map((prior) => prior.study['0020000D']!.Value![0]!);
               // Wang's two studies are each other's priors; Tao is another person.
               const samePerson = key === 'tao' ? [] : (['prior', 'current'] as const).filter((other) => other !== key);
               const expectedPriors = samePerson.filter((other) => visible.has(other)).map((other) => stored.get(other)!.study);
