@@ -247,6 +247,28 @@ describe('quality control and mutual recognition end to end (issue 16)', { skip:
     await page.context().close();
   });
 
+  it('QC staff grade the signed report beside the images, reading its text though the report itself is closed to them', async () => {
+    // The report carries the patient's header, which a masked role may not open.
+    assert.equal((await call('centre-qc', 'GET', `/api/studies/${study}/report`)).status, 403);
+    const page = await newPage();
+    await signIn(page, system.httpUrl, credentials('centre-qc'), `/viewer?StudyInstanceUIDs=${study}`);
+    const section = page.locator('.quality-panel .qc-report');
+    await section.locator('.qc-report-text').waitFor();
+    assert.match(await section.locator('.qc-report-text').innerText(), /双肺纹理清晰[\s\S]*胸部正位片未见明显异常/);
+    await section.locator('input[name=report-grade][value=basically-conforming]').check();
+    await section.locator('input[name=report-error][value=non-standard-terms]').check();
+    await section.locator('textarea[name=report-comment]').fill('“心影大小形态正常”宜写明心胸比');
+    await section.locator('[data-action=grade-report]').click();
+    await waitForCondition(page, `document.querySelector('.qc-report [data-report-grade]')?.getAttribute('data-report-grade') === 'basically-conforming'`);
+    assert.match(await section.locator('[data-report-grade]').innerText(), /基本符合/);
+    const graded = await call<{ current: { gradeCode: string; errors: string[]; reportVersion: number; gradedByName: string } }>('centre-qc', 'GET', `/api/studies/${study}/report-quality-grades`);
+    assert.deepEqual(
+      { grade: graded.json.current.gradeCode, errors: graded.json.current.errors, version: graded.json.current.reportVersion, by: graded.json.current.gradedByName },
+      { grade: 'basically-conforming', errors: ['non-standard-terms'], version: 1, by: '周质控' },
+    );
+    await page.context().close();
+  });
+
   it('the statistics count A\'s 甲片率 and B\'s recognition, and drill down to the study', async () => {
     const { county, city } = await statistics();
     assert.equal(county?.aGradeGraded, 1);

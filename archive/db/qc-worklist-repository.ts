@@ -37,6 +37,16 @@ export interface WorklistRow {
   graded: boolean;
 }
 
+/** A signed version's text as report QC reads it: no patient header, only what the reader wrote and who signed. */
+export interface SignedReportText {
+  version: number;
+  status: 'preliminary' | 'final' | 'amended';
+  findings: string;
+  impression: string;
+  amendmentReason: string | null;
+  signatures: { role: 'preliminary' | 'final'; name: string; signedAt: string }[];
+}
+
 export interface StudyReportVersion {
   studyPk: string;
   reportId: string;
@@ -259,6 +269,20 @@ export class QcWorklistRepository {
   }
 
   /** Every report QC grade of a study, current and superseded, oldest first. */
+  /** The signed versions of the study's report, oldest first, with their text and signatures. */
+  async signedReportTexts(studyInstanceUid: string): Promise<SignedReportText[]> {
+    const { rows } = await this.pool.query<SignedReportText>(
+      `SELECT v.version, v.status, coalesce(v.content->>'findings', '') AS findings, coalesce(v.content->>'impression', '') AS impression,
+              v.amendment_reason AS "amendmentReason",
+              (SELECT coalesce(jsonb_agg(jsonb_build_object('role', s.role, 'name', s.name, 'signedAt', s.signed_at) ORDER BY s.signed_at), '[]')
+                 FROM report_signatures s WHERE s.report_id = v.report_id AND s.version = v.version) AS signatures
+       FROM reports r JOIN report_versions v ON v.report_id = r.id
+       WHERE r.study_instance_uid = $1 ORDER BY v.version`,
+      [studyInstanceUid],
+    );
+    return rows;
+  }
+
   async reportGradesOfStudy(studyInstanceUid: string): Promise<StoredReportQcGrade[]> {
     const { rows } = await this.pool.query<StoredReportQcGrade>(`${REPORT_GRADE_SELECT} WHERE st.study_instance_uid = $1 ORDER BY g.graded_at, g.id`, [studyInstanceUid]);
     return rows;

@@ -3,7 +3,7 @@ import { adminChangeEvent, type Actor } from '../access/administration.ts';
 import type { Principal, Visibility } from '../access/policy.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { bilingual } from '../i18n/configured-label.ts';
-import type { QcWorklistRepository, StoredReportQcGrade, WorklistRow } from '../db/qc-worklist-repository.ts';
+import type { QcWorklistRepository, SignedReportText, StoredReportQcGrade, WorklistRow } from '../db/qc-worklist-repository.ts';
 import { DEFAULT_QC_WORKLIST_SETTINGS, qcFlagRequestSchema, qcWorklistSettingsSchema, REPORT_QC_ERRORS, REPORT_QC_GRADES, reportQcGradeRequestSchema, worklistQuerySchema, type QcWorklistSettings, type WorklistEntry, type WorklistReason } from './qc-worklist.ts';
 import { runTechnicalChecks, sampleIndexes, worstOutcome, type CheckedSeries, type CheckResult, type ImageSample } from './technical-checks.ts';
 
@@ -23,6 +23,14 @@ export interface CentreWorklistSettings {
 }
 
 /** A 256-bin histogram of one image's displayed grey levels, or null when it cannot be drawn. */
+/** What report QC shows of a study: its grades, the choices, and the signed versions' text. */
+export interface ReportQuality {
+  current: StoredReportQcGrade | null;
+  history: StoredReportQcGrade[];
+  choices: typeof REPORT_QC_CHOICES;
+  versions: SignedReportText[];
+}
+
 export type HistogramOf = (objectKey: string) => Promise<number[] | null>;
 
 /** What the work list needs of image QC grading (QualityService): each study's current grade. */
@@ -143,10 +151,14 @@ export class QcWorklistService {
     });
   }
 
-  /** The study's report QC grades (the current one and every one ever given, oldest first), with the grades and error categories to choose from. */
-  async reportGrades(studyInstanceUid: string): Promise<{ current: StoredReportQcGrade | null; history: StoredReportQcGrade[]; choices: typeof REPORT_QC_CHOICES }> {
-    const history = await this.deps.repository.reportGradesOfStudy(studyInstanceUid);
-    return { current: history.find((grade) => grade.supersededBy === null) ?? null, history, choices: REPORT_QC_CHOICES };
+  /**
+   * The study's report QC grades (the current one and every one ever given, oldest first), the grades
+   * and error categories to choose from, and the signed versions' text to grade: QC staff see patients
+   * masked and cannot open the report itself, whose header names the patient.
+   */
+  async reportGrades(studyInstanceUid: string): Promise<ReportQuality> {
+    const [history, versions] = await Promise.all([this.deps.repository.reportGradesOfStudy(studyInstanceUid), this.deps.repository.signedReportTexts(studyInstanceUid)]);
+    return { current: history.find((grade) => grade.supersededBy === null) ?? null, history, choices: REPORT_QC_CHOICES, versions };
   }
 
   private today(): string {

@@ -1,4 +1,6 @@
+import type { StoredReportQcGrade } from '../../../archive/db/qc-worklist-repository.ts';
 import type { StoredQcGrade } from '../../../archive/db/quality-repository.ts';
+import type { ReportQuality } from '../../../archive/quality/qc-worklist-service.ts';
 import type { CentreQcConfiguration, GradeRequest, QcCatalogue, StudyQuality } from '../../../archive/quality/quality-service.ts';
 import type { Connection } from './http.ts';
 
@@ -10,7 +12,10 @@ export type QcGradeOnWire = Omit<StoredQcGrade, 'gradedAt' | 'rejectionKos'> & {
 
 export type StudyQualityOnWire = Omit<StudyQuality, 'current' | 'history'> & { current: QcGradeOnWire[]; history: QcGradeOnWire[] };
 
-/** Image QC (质控): a modality's scale and defects, a study's grades, grading a series; a centre's configuration. */
+export type ReportQcGradeOnWire = Omit<StoredReportQcGrade, 'gradedAt'> & { gradedAt: string };
+export type ReportQualityOnWire = Omit<ReportQuality, 'current' | 'history'> & { current: ReportQcGradeOnWire | null; history: ReportQcGradeOnWire[] };
+
+/** Image QC (质控): a modality's scale and defects, a study's grades, grading a series; report QC; a centre's configuration. */
 export class QualityClient {
   constructor(
     private readonly connection: Connection,
@@ -27,6 +32,14 @@ export class QualityClient {
 
   grade(studyInstanceUid: string, seriesInstanceUid: string, request: GradeRequest): Promise<QcGradeOnWire> {
     return this.connection.json(`${this.apiRoot}/studies/${encodeURIComponent(studyInstanceUid)}/series/${encodeURIComponent(seriesInstanceUid)}/quality-grades`, { method: 'POST', json: request });
+  }
+
+  reportQuality(studyInstanceUid: string): Promise<ReportQualityOnWire> {
+    return this.connection.json(`${this.apiRoot}/studies/${encodeURIComponent(studyInstanceUid)}/report-quality-grades`);
+  }
+
+  gradeReport(studyInstanceUid: string, request: { grade: string; errors: string[]; comment: string; version?: number }): Promise<ReportQcGradeOnWire> {
+    return this.connection.json(`${this.apiRoot}/studies/${encodeURIComponent(studyInstanceUid)}/report-quality-grades`, { method: 'POST', json: request });
   }
 
   centreConfiguration(): Promise<CentreQcConfiguration> {

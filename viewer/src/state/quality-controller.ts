@@ -1,5 +1,5 @@
 import type { GradeRequest, QcCatalogue } from '../../../archive/quality/quality-service.ts';
-import type { QualityClient, StudyQualityOnWire } from '../api/quality-client.ts';
+import type { QualityClient, ReportQualityOnWire, StudyQualityOnWire } from '../api/quality-client.ts';
 import { isImageSeries } from '../dicomweb/models.ts';
 import { failed, signedInUserOf, type AppState, type Loadable, type Problem } from './app-state.ts';
 import { createStore, type Store } from './store.ts';
@@ -13,6 +13,10 @@ export interface QualityPanelState {
   /** The series being graded now. */
   grading: string | undefined;
   outcome: { kind: 'graded'; seriesInstanceUid: string } | { kind: 'refused'; seriesInstanceUid: string; problem: Problem } | undefined;
+  /** Report QC (报告质控): the signed versions' text, the report's grades and the choices. */
+  report: Loadable<ReportQualityOnWire> | undefined;
+  gradingReport: boolean;
+  reportOutcome: { kind: 'graded' } | { kind: 'refused'; problem: Problem } | undefined;
 }
 
 /**
@@ -22,7 +26,7 @@ export interface QualityPanelState {
  * 113001 KOS of a reject).
  */
 export class QualityController {
-  readonly store: Store<QualityPanelState> = createStore<QualityPanelState>({ studyInstanceUid: undefined, quality: undefined, catalogues: {}, grading: undefined, outcome: undefined });
+  readonly store: Store<QualityPanelState> = createStore<QualityPanelState>({ studyInstanceUid: undefined, quality: undefined, catalogues: {}, grading: undefined, outcome: undefined, report: undefined, gradingReport: false, reportOutcome: undefined });
 
   constructor(
     private readonly client: QualityClient,
@@ -36,8 +40,10 @@ export class QualityController {
     const grades = signedInUserOf(state)?.permissions.includes('grade-quality') ?? false;
     const study = grades && state.route.page === 'viewer' ? state.route.studyInstanceUids[0] : undefined;
     if (study !== this.store.get().studyInstanceUid) {
-      this.store.update(() => ({ studyInstanceUid: study, quality: study ? { status: 'loading' } : undefined, catalogues: {}, grading: undefined, outcome: undefined }));
+      const loading = study ? ({ status: 'loading' } as const) : undefined;
+      this.store.update(() => ({ studyInstanceUid: study, quality: loading, catalogues: {}, grading: undefined, outcome: undefined, report: loading, gradingReport: false, reportOutcome: undefined }));
       if (study) void this.loadQuality(study);
+      if (study) void this.loadReport(study);
     }
     const open = study ? state.reading.studies[study] : undefined;
     if (open?.status !== 'ready') return;
@@ -51,6 +57,29 @@ export class QualityController {
       this.ifCurrent(study, (state) => ({ ...state, quality: { status: 'ready', value: quality } }));
     } catch (error) {
       this.ifCurrent(study, (state) => ({ ...state, quality: failed(error) }));
+    }
+  }
+
+  private async loadReport(study: string): Promise<void> {
+    try {
+      const report = await this.client.reportQuality(study);
+      this.ifCurrent(study, (state) => ({ ...state, report: { status: 'ready', value: report } }));
+    } catch (error) {
+      this.ifCurrent(study, (state) => ({ ...state, report: failed(error) }));
+    }
+  }
+
+  /** Grades the report's newest signed version (the archive supersedes its current grade). */
+  async gradeReport(request: { grade: string; errors: string[]; comment: string }): Promise<void> {
+    const study = this.store.get().studyInstanceUid;
+    if (!study || this.store.get().gradingReport) return;
+    this.store.update((state) => ({ ...state, gradingReport: true, reportOutcome: undefined }));
+    try {
+      await this.client.gradeReport(study, request);
+      const report = await this.client.reportQuality(study);
+      this.ifCurrent(study, (state) => ({ ...state, gradingReport: false, report: { status: 'ready', value: report }, reportOutcome: { kind: 'graded' } }));
+    } catch (error) {
+      this.ifCurrent(study, (state) => ({ ...state, gradingReport: false, reportOutcome: { kind: 'refused', problem: failed(error).problem } }));
     }
   }
 

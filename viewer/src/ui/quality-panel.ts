@@ -1,5 +1,5 @@
 import type { QcCatalogue } from '../../../archive/quality/quality-service.ts';
-import type { QcGradeOnWire, StudyQualityOnWire } from '../api/quality-client.ts';
+import type { QcGradeOnWire, ReportQualityOnWire, StudyQualityOnWire } from '../api/quality-client.ts';
 import { isImageSeries, type SeriesSummary } from '../dicomweb/models.ts';
 import type { Translate } from '../i18n/i18n.ts';
 import type { Locale } from '../i18n/messages.ts';
@@ -39,6 +39,7 @@ export class QualityPanel {
       this.studyGrade(state, app.locale, t),
       series.map((one) => this.seriesForm(one, state, app.locale, t)),
       this.history(state, series, app.locale, t),
+      this.reportQc(state, app.locale, t),
     );
     if (focused) this.element.querySelector<HTMLElement>(`[data-focus-key="${focused}"]`)?.focus();
   }
@@ -178,6 +179,54 @@ export class QualityPanel {
         ),
       ),
     );
+  }
+  /**
+   * Report QC (报告质控): the newest signed version's findings and impression (what QC staff, who see
+   * patients masked, may read of the report), its current grade, and a form: 符合 / 基本符合 / 不符合,
+   * the error categories, a comment. Earlier grades are listed under it.
+   */
+  private reportQc(state: QualityPanelState, locale: Locale, t: Translate): HTMLElement {
+    const section = h('section', { class: 'qc-report' }, h('h3', {}, t('qc.report.title')));
+    const report = state.report;
+    if (!report || report.status === 'loading') return (section.append(h('p', { class: 'status loading' }, t('qc.loading'))), section);
+    if (report.status === 'error') return (section.append(h('p', { class: 'status error', role: 'alert' }, problemText(report.problem, t))), section);
+    const quality: ReportQualityOnWire = report.value;
+    const newest = quality.versions.at(-1);
+    if (!newest) return (section.append(h('p', { class: 'status' }, t('qc.report.none'))), section);
+    const side = locale === 'zh-CN' ? 'zh' : 'en';
+    const gradeLabel = (code: string) => quality.choices.grades.find((grade) => grade.code === code)?.label[side] ?? code;
+    const errorLabel = (code: string) => quality.choices.errors.find((error) => error.code === code)?.label[side] ?? code;
+    const signers = newest.signatures.map((signature) => `${signature.name} ${signature.signedAt.slice(0, 16).replace('T', ' ')}`).join('；');
+    const current = quality.current;
+    const comment = h('textarea', { name: 'report-comment', rows: 2, maxlength: 2000, 'data-focus-key': 'report/comment' }, current?.comment ?? '');
+    const outcome = state.reportOutcome;
+    const form = h(
+      'form',
+      { class: 'qc-form qc-report-form' },
+      h('fieldset', { class: 'qc-grades' }, h('legend', {}, t('qc.grade')), quality.choices.grades.map((grade) => h('label', { class: 'qc-grade' }, h('input', { type: 'radio', name: 'report-grade', value: grade.code, checked: current?.gradeCode === grade.code, 'data-focus-key': `report/grade/${grade.code}` }), h('span', {}, grade.label[side])))),
+      h('fieldset', { class: 'qc-defects' }, h('legend', {}, t('qc.report.errors')), quality.choices.errors.map((error) => h('label', { class: 'qc-defect' }, h('input', { type: 'checkbox', name: 'report-error', value: error.code, checked: current?.errors.includes(error.code) ?? false, 'data-focus-key': `report/error/${error.code}` }), h('span', {}, error.label[side])))),
+      h('label', { class: 'qc-comment' }, h('span', {}, t('qc.comment')), comment),
+      h('button', { type: 'submit', class: 'primary', 'data-action': 'grade-report', disabled: state.gradingReport, 'data-focus-key': 'report/submit' }, state.gradingReport ? t('qc.grading') : t('qc.report.submit')),
+      outcome?.kind === 'graded' ? h('p', { class: 'outcome done', role: 'status' }, t('qc.graded')) : null,
+      outcome?.kind === 'refused' ? h('p', { class: 'outcome error', role: 'alert' }, problemText(outcome.problem, t)) : null,
+    );
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      const data = new FormData(form);
+      const grade = data.get('report-grade')?.toString();
+      if (grade) void this.quality.gradeReport({ grade, errors: data.getAll('report-error').map(String), comment: comment.value });
+    });
+    section.append(
+      h('p', { class: 'muted' }, t('qc.report.version', { version: newest.version, status: t(`report.status.${newest.status}`), signers })),
+      h('dl', { class: 'qc-report-text' }, h('dt', {}, t('qc.report.findings')), h('dd', {}, newest.findings), h('dt', {}, t('qc.report.impression')), h('dd', {}, newest.impression)),
+      h('p', { class: 'qc-current', 'data-report-grade': current?.gradeCode ?? '' }, t('qc.current', { grade: current ? gradeLabel(current.gradeCode) : t('qc.notGraded') })),
+      form,
+    );
+    if (quality.history.length > 0)
+      section.append(
+        h('details', { class: 'qc-history' }, h('summary', {}, t('qc.history', { count: quality.history.length })), h('ol', {}, [...quality.history].reverse().map((grade) => h('li', { 'data-report-grade-id': grade.id, class: grade.supersededBy ? 'superseded' : undefined }, `${grade.gradedAt.slice(0, 16).replace('T', ' ')} · v${grade.reportVersion} · `, h('strong', {}, gradeLabel(grade.gradeCode)), ` · ${grade.gradedByName}`, grade.errors.length ? ` · ${grade.errors.map(errorLabel).join('、')}` : '', grade.comment ? ` · ${grade.comment}` : '', grade.supersededBy ? ` · ${t('qc.superseded')}` : '')))),
+      );
+    return section;
   }
 }
 
