@@ -127,7 +127,7 @@ export interface Runtime {
 export async function openRuntime(config: Config, log: Logger, options: { runWorkers: boolean }): Promise<Runtime> {
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log });
   let queue: JobQueue | undefined;
-  const renderer = new Renderer(config.renderThreads);
+  const renderer = new Renderer(config.renderThreads, (error) => log.error({ err: error, component: 'render' }, 'a render thread failed'));
   try {
     const store = await openObjectStore(config);
     const foreground = new ForegroundActivity();

@@ -10,13 +10,20 @@ import type { RenderOutcome, RenderTask } from './render-worker.ts';
 export class Renderer {
   private readonly pool: Piscina<RenderTask, RenderOutcome>;
 
-  constructor(threads: number) {
+  /**
+   * `workerFailed` hears a thread that failed with no task to fail instead (a task's own failure goes
+   * to its caller). Unheard, Piscina's 'error' event would end the process: a thread still starting
+   * when the process is told to stop cannot load its TypeScript any more (the loader's hooks go first)
+   * and failed a clean Ctrl-C that way.
+   */
+  constructor(threads: number, workerFailed: (error: unknown) => void) {
     this.pool = new Piscina({
       filename: new URL('./render-worker.ts', import.meta.url).href,
       minThreads: threads,
       maxThreads: threads,
       // Threads inherit process.execArgv, so the TypeScript loader the process started with loads the worker too.
     });
+    this.pool.on('error', workerFailed);
   }
 
   /** Throws RenderUnsupported when there is no image to draw, RangeError for a frame beyond the last. */
