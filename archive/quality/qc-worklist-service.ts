@@ -5,6 +5,7 @@ import type { AuditLog } from '../audit/audit-log.ts';
 import { bilingual } from '../i18n/configured-label.ts';
 import type { QcWorklistRepository, SignedReportText, StoredReportQcGrade, WorklistRow } from '../db/qc-worklist-repository.ts';
 import { DEFAULT_QC_WORKLIST_SETTINGS, qcFlagRequestSchema, qcWorklistSettingsSchema, REPORT_QC_ERRORS, REPORT_QC_GRADES, reportQcGradeRequestSchema, worklistQuerySchema, type QcWorklistSettings, type WorklistEntry, type WorklistReason } from './qc-worklist.ts';
+import { regionToday } from '../recognition/region-day.ts';
 import { runTechnicalChecks, sampleIndexes, worstOutcome, type CheckedSeries, type CheckResult, type ImageSample } from './technical-checks.ts';
 
 /** A work-list request or report grading refused, with its HTTP status and a reason a person can act on. */
@@ -161,8 +162,9 @@ export class QcWorklistService {
     return { current: history.find((grade) => grade.supersededBy === null) ?? null, history, choices: REPORT_QC_CHOICES, versions };
   }
 
+  /** The region's calendar day (Asia/Shanghai), as study dates are: the UTC date is yesterday's until 08:00 there, and a study done at dawn would read as dated in the future. */
   private today(): string {
-    return this.deps.today?.() ?? new Date().toISOString().slice(0, 10);
+    return this.deps.today?.() ?? regionToday();
   }
 }
 
