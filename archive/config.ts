@@ -83,6 +83,13 @@ const environmentSchema = z.object({
   YINGYUN_PERSON_ENCRYPTION_KEY: optionalText.pipe(z.string().base64().optional()),
   // The region's statistics definitions (archive/statistics/statistics-config.ts) as JSON: fields given replace the defaults.
   YINGYUN_STATISTICS: optionalText,
+  // Routing and sending on (docs/routing.md): a failed send waits 10 s, then twice as long each time up to
+  // 30 minutes; after 10 attempts (about 3 hours) it goes to the dead letters for an administrator.
+  YINGYUN_FORWARD_RETRY_BASE_MS: z.coerce.number().int().min(1).default(10_000),
+  YINGYUN_FORWARD_RETRY_MAX_MS: z.coerce.number().int().min(1).default(30 * 60_000),
+  YINGYUN_FORWARD_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(10),
+  // Instances sent over one association (or in one STOW-RS request): held in memory while sent.
+  YINGYUN_FORWARD_BATCH: z.coerce.number().int().min(1).max(1000).default(50),
 });
 
 function parseStatisticsConfig(text: string): StatisticsConfig {
@@ -119,6 +126,13 @@ export interface AccessConfig {
   publicUrl?: string;
 }
 
+export interface ForwardingConfig {
+  retryBaseMs: number;
+  retryMaxMs: number;
+  maxAttempts: number;
+  batchSize: number;
+}
+
 export interface TlsFiles {
   certFile: string;
   keyFile: string;
@@ -149,6 +163,8 @@ export interface Config {
   databaseUrl?: string;
   redisUrl?: string;
   s3?: S3Config;
+  /** Routing and sending on: retries with exponential back-off, then the dead letters (archive/routing). */
+  forwarding: ForwardingConfig;
   reconcileAfterSeconds: number;
   workerConcurrency: number;
   /** Worker threads that decode and encode images (thumbnails, /rendered). */
@@ -258,6 +274,12 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     databaseUrl: env.DATABASE_URL,
     redisUrl: env.REDIS_URL,
     s3,
+    forwarding: {
+      retryBaseMs: env.YINGYUN_FORWARD_RETRY_BASE_MS,
+      retryMaxMs: env.YINGYUN_FORWARD_RETRY_MAX_MS,
+      maxAttempts: env.YINGYUN_FORWARD_MAX_ATTEMPTS,
+      batchSize: env.YINGYUN_FORWARD_BATCH,
+    },
     reconcileAfterSeconds: env.YINGYUN_RECONCILE_AFTER_SECONDS,
     workerConcurrency: env.YINGYUN_WORKER_CONCURRENCY,
     renderThreads: env.YINGYUN_RENDER_THREADS,
