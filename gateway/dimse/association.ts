@@ -1,12 +1,12 @@
 import type { Socket } from 'node:net';
-import { COMMAND, CommandSet, COMMAND_FIELD, responseTo, SOP_CLASS_NOT_SUPPORTED, UNRECOGNIZED_OPERATION } from './command-set.ts';
+import { COMMAND, CommandSet, COMMAND_FIELD, DATASET_PRESENT, encodeCommandSet, NO_DATASET, responseTo, SOP_CLASS_NOT_SUPPORTED, UNRECOGNIZED_OPERATION, type CommandValue } from './command-set.ts';
 import {
   ABORT_REASON,
   ABORT_SOURCE,
   buildAbort,
   buildAssociateAccept,
   buildAssociateReject,
-  buildCommandPData,
+  buildPData,
   buildReleaseResponse,
   DICOM_APPLICATION_CONTEXT,
   parseAssociateRequest,
@@ -19,8 +19,10 @@ import {
   PduError,
   type AssociateRequest,
   type ContextAnswer,
+  type NegotiationAnswers,
 } from './pdu.ts';
 import { PduReader } from './pdu-reader.ts';
+import type { AcceptedContext, DimseOperation, OperationChannel, ResponseOptions } from './service.ts';
 
 /** Command sets are a few hundred bytes; anything near this is not DICOM. */
 const MAX_COMMAND_SET_LENGTH = 64 * 1024;
@@ -30,19 +32,24 @@ const MAX_COMMAND_SET_LENGTH = 64 * 1024;
  * beyond it rather than buffered without end.
  */
 const MAX_OUTSTANDING_OPERATIONS = 8;
+/**
+ * The largest dataset of a request that is held whole (a C-FIND identifier, a storage commitment's
+ * list of references: ~130 bytes per instance, so 100,000 instances fit).
+ */
+const MAX_OPERATION_DATASET_BYTES = 16 * 1024 * 1024;
 /** After our A-RELEASE-RP the requestor closes the connection; if it does not, we do (PS3.8 ARTIM). */
 const RELEASE_CLOSE_TIMEOUT_MS = 5_000;
 
 export type AssociationDecision =
-  | { accept: true; contexts: ContextAnswer[] }
+  | { accept: true; contexts: ContextAnswer[]; negotiation?: NegotiationAnswers }
   | { accept: false; result: number; source: number; reason: number };
 
 /** Where a C-STORE's dataset goes as its fragments arrive. */
 export interface DatasetSink {
   /** A promise when the sink cannot keep up: no more is read from the peer until it resolves. */
   append(fragment: Buffer): Promise<void> | void;
-  /** All fragments are in: the status to answer (and an Error Comment for a failure). */
-  finish(): Promise<{ status: number; errorComment?: string }>;
+  /** All fragments are in: the status to answer (and an Error Comment for a failure); undefined when a service has answered through its channel. */
+  finish(): Promise<{ status: number; errorComment?: string } | undefined>;
   /** The association ended before the last fragment. */
   abandon(): void;
 }
@@ -52,6 +59,10 @@ export interface AcceptorHandler {
   decide(request: AssociateRequest): Promise<AssociationDecision>;
   /** A C-STORE-RQ whose dataset follows on the context with this transfer syntax. */
   storeStarted(command: CommandSet, transferSyntaxUid: string): DatasetSink;
+  /** Whether a DIMSE service handles this request (C-FIND, C-MOVE, C-GET, N-ACTION…) on a context of this abstract syntax. */
+  serves?(abstractSyntaxUid: string, commandField: number): boolean;
+  /** Handles a request `serves` said yes to, to its final response (sent through the channel). */
+  operation?(operation: DimseOperation, channel: OperationChannel): Promise<void>;
   /** Something the log should hear about, with who was calling. */
   protocolProblem(reason: string): void;
   ended(): void;
@@ -70,6 +81,14 @@ interface DatasetInProgress {
   command: CommandSet;
   contextId: number;
   sink: DatasetSink;
+  /** False for a dataset that came with a response to a request of ours: read and not answered. */
+  answer: boolean;
+}
+
+/** A request of ours (C-STORE of a C-GET, N-EVENT-REPORT) waiting for the peer's response. */
+interface OurRequest {
+  resolve(response: CommandSet): void;
+  reject(error: Error): void;
 }
 
 /**
@@ -87,8 +106,15 @@ export class AcceptorAssociation {
   private state: State = 'awaiting-request';
   private readonly reader: PduReader;
   private request?: AssociateRequest;
-  /** Accepted presentation contexts: ID → abstract syntax and transfer syntax. */
-  private readonly accepted = new Map<number, { abstractSyntaxUid: string; transferSyntaxUid: string }>();
+  /** Accepted presentation contexts by ID. */
+  private readonly accepted = new Map<number, AcceptedContext>();
+  /** Operations handed to a service, by the peer's Message ID: where a C-CANCEL-RQ is delivered. */
+  private readonly running = new Map<number, AbortController>();
+  /** Our own requests by Message ID, until the peer responds. */
+  private readonly ourRequests = new Map<number, OurRequest>();
+  private nextMessageId = 1;
+  /** Messages go out whole, one after another: a dataset written in pieces is never interleaved with another message. */
+  private writing: Promise<void> = Promise.resolve();
   private peerMaxPduLength = 0;
   private commandFragments: Buffer[] = [];
   private commandLength = 0;
@@ -186,7 +212,16 @@ export class AcceptorAssociation {
         }
         for (const answer of decision.contexts) {
           const proposed = request.contexts.find((context) => context.id === answer.id);
-          if (answer.result === 0 && proposed) this.accepted.set(answer.id, { abstractSyntaxUid: proposed.abstractSyntaxUid, transferSyntaxUid: answer.transferSyntaxUid });
+          if (answer.result !== 0 || !proposed) continue;
+          // PS3.7 D.3.3.4: without an agreed role selection the requestor is SCU only.
+          const role = decision.negotiation?.roleSelections?.get(proposed.abstractSyntaxUid) ?? { scu: true, scp: false };
+          this.accepted.set(answer.id, {
+            id: answer.id,
+            abstractSyntaxUid: proposed.abstractSyntaxUid,
+            transferSyntaxUid: answer.transferSyntaxUid,
+            requestorIsScu: role.scu,
+            requestorIsScp: role.scp,
+          });
         }
         this.peerMaxPduLength = request.maxPduLength;
         this.state = 'established';
@@ -195,7 +230,7 @@ export class AcceptorAssociation {
             maxPduLength: this.options.maxPduLength,
             implementationClassUid: this.options.implementationClassUid,
             implementationVersionName: this.options.implementationVersionName,
-          }),
+          }, decision.negotiation),
         );
       },
       (error: unknown) => {
@@ -241,17 +276,31 @@ export class AcceptorAssociation {
 
   private commandReceived(contextId: number, command: CommandSet): void {
     const field = command.commandField;
-    if (field === COMMAND_FIELD.cCancelRq) return; // nothing of ours is cancellable; C-CANCEL has no response
+    if (field === COMMAND_FIELD.cCancelRq) {
+      // C-CANCEL has no response; the operation it names answers Cancel (FE00) once it has stopped.
+      this.running.get(command.number(COMMAND.messageIdBeingRespondedTo) ?? -1)?.abort();
+      return;
+    }
+    if (field & 0x8000) {
+      this.responseReceived(contextId, command);
+      return;
+    }
     const context = this.accepted.get(contextId)!;
-    // PS3.7 9.1.1.1 / 9.3.1.1: the Affected SOP Class is the context's abstract syntax.
-    const onItsContext = command.uid(COMMAND.affectedSopClassUid) === context.abstractSyntaxUid;
+    // PS3.7 9.1.1.1 / 9.3.1.1 / 10.1: the Affected (or Requested) SOP Class is the context's abstract syntax.
+    const onItsContext = command.sopClassUid === context.abstractSyntaxUid;
     if (field === COMMAND_FIELD.cStoreRq && command.hasDataset && onItsContext) {
       this.operationStarted();
-      this.dataset = { command, contextId, sink: this.handler.storeStarted(command, context.transferSyntaxUid) };
+      this.dataset = { command, contextId, sink: this.handler.storeStarted(command, context.transferSyntaxUid), answer: true };
       return;
     }
     if (field === COMMAND_FIELD.cEchoRq && onItsContext) {
       this.respond(contextId, command, 0x0000);
+      return;
+    }
+    if (onItsContext && field !== COMMAND_FIELD.cStoreRq && this.handler.serves?.(context.abstractSyntaxUid, field)) {
+      this.operationStarted();
+      if (command.hasDataset) this.dataset = { command, contextId, sink: new HeldDataset((dataset) => this.runOperation(context, command, dataset)), answer: true };
+      else void this.runOperation(context, command, undefined).catch((error: unknown) => this.protocolError(error));
       return;
     }
     // A request we do not perform, on the wrong context, or a C-STORE without its dataset: answered,
@@ -263,10 +312,85 @@ export class AcceptorAssociation {
         : [UNRECOGNIZED_OPERATION, `operation 0x${field.toString(16).padStart(4, '0')} not supported`];
     if (command.hasDataset) {
       this.operationStarted();
-      this.dataset = { command, contextId, sink: discardingSink(status, comment) };
-    } else if (field & 0x8000) {
-      throw new PduError(`a DIMSE response (0x${field.toString(16)}) sent to the acceptor`, ABORT_REASON.unexpectedPduParameter);
+      this.dataset = { command, contextId, sink: discardingSink(status, comment), answer: true };
     } else this.respond(contextId, command, status, comment);
+  }
+
+  /** The peer's response to a request of ours; any dataset with it is read and dropped. */
+  private responseReceived(contextId: number, command: CommandSet): void {
+    const messageId = command.number(COMMAND.messageIdBeingRespondedTo) ?? -1;
+    const waiting = this.ourRequests.get(messageId);
+    if (!waiting) throw new PduError(`a DIMSE response (0x${command.commandField.toString(16)}) to message ${messageId}, which we did not send`, ABORT_REASON.unexpectedPduParameter);
+    this.ourRequests.delete(messageId);
+    if (command.hasDataset) this.dataset = { command, contextId, sink: discardingSink(0, ''), answer: false };
+    waiting.resolve(command);
+  }
+
+  /** Hands a request to its service with a channel to answer through; a final response ends it. */
+  private async runOperation(context: AcceptedContext, command: CommandSet, dataset: Buffer | undefined): Promise<{ status: number; errorComment?: string } | undefined> {
+    const messageId = command.number(COMMAND.messageId) ?? 0;
+    const controller = new AbortController();
+    this.running.set(messageId, controller);
+    let finished = false;
+    const channel: OperationChannel = {
+      signal: controller.signal,
+      contexts: this.accepted,
+      respond: async (status: number, options: ResponseOptions = {}) => {
+        if (finished) return;
+        const pending = status === 0xff00 || status === 0xff01;
+        if (!pending) finished = true;
+        await this.send(context.id, responseTo(command, command.commandField | 0x8000, status, { ...options, hasDataset: options.dataset !== undefined }), options.dataset);
+      },
+      request: (contextId, elements, requestDataset) => this.sendRequest(contextId, elements, requestDataset),
+    };
+    try {
+      await this.handler.operation!({ command, context, ...(dataset ? { dataset } : {}) }, channel);
+      if (!finished) {
+        this.handler.protocolProblem(`the ${describeField(command.commandField)} handler ended without a final response`);
+        await channel.respond(0x0110, { errorComment: 'processing failure' });
+      }
+    } catch (error) {
+      this.handler.protocolProblem(`${describeField(command.commandField)} failed: ${error instanceof Error ? error.message : String(error)}`);
+      await channel.respond(0x0110, { errorComment: 'processing failure' }).catch(() => undefined);
+    } finally {
+      this.running.delete(messageId);
+      this.operationFinished();
+    }
+    // Already answered through the channel: nothing for the dataset path to answer.
+    return undefined;
+  }
+
+  /** A request of ours on this association; resolves with the peer's response. */
+  private sendRequest(contextId: number, elements: ReadonlyArray<readonly [number, CommandValue]>, dataset?: Buffer): Promise<CommandSet> {
+    if (!this.listening) return Promise.reject(new Error('the association has ended'));
+    const messageId = this.nextMessageId;
+    this.nextMessageId = (this.nextMessageId % 0xffff) + 1;
+    const command = encodeCommandSet([...elements, [COMMAND.messageId, { us: messageId }], [COMMAND.commandDataSetType, { us: dataset ? DATASET_PRESENT : NO_DATASET }]]);
+    const response = new Promise<CommandSet>((resolve, reject) => this.ourRequests.set(messageId, { resolve, reject }));
+    return this.send(contextId, command, dataset).then(() => response);
+  }
+
+  /** Writes one message, command then dataset, after any message already being written, waiting for the socket to drain. */
+  private send(contextId: number, command: Buffer, dataset?: Buffer): Promise<void> {
+    const write = async () => {
+      if (this.state !== 'established' && this.state !== 'releasing') return;
+      const pdus = buildPData(contextId, command, this.peerMaxPduLength, 'command');
+      if (dataset) pdus.push(...buildPData(contextId, dataset, this.peerMaxPduLength, 'dataset'));
+      for (const pdu of pdus) {
+        if (!this.listening) return;
+        if (!this.socket.write(pdu)) await new Promise<void>((resolve) => {
+          const done = () => {
+            this.socket.off('drain', done);
+            this.socket.off('close', done);
+            resolve();
+          };
+          this.socket.on('drain', done);
+          this.socket.on('close', done);
+        });
+      }
+    };
+    this.writing = this.writing.then(write, write);
+    return this.writing;
   }
 
   private datasetFragment(contextId: number, fragment: Buffer, last: boolean): void {
@@ -277,16 +401,22 @@ export class AcceptorAssociation {
     if (backlog) this.pauseReadingUntil(backlog);
     if (!last) return;
     this.dataset = undefined;
+    if (!dataset.answer) return;
     dataset.sink
       .finish()
       .then(
-        ({ status, errorComment }) => this.respond(contextId, dataset.command, status, errorComment),
+        (answer) => {
+          if (answer) this.respond(contextId, dataset.command, answer.status, answer.errorComment);
+        },
         (error: unknown) => {
           this.handler.protocolProblem(`could not answer a C-STORE: ${error instanceof Error ? error.message : String(error)}`);
           this.respond(contextId, dataset.command, 0x0110, 'processing failure');
         },
       )
-      .finally(() => this.operationFinished())
+      .finally(() => {
+        // A service's operation finishes itself, when its final response has gone out.
+        if (!(dataset.sink instanceof HeldDataset)) this.operationFinished();
+      })
       .catch((error: unknown) => this.protocolError(error));
   }
 
@@ -305,9 +435,7 @@ export class AcceptorAssociation {
   }
 
   private respond(contextId: number, request: CommandSet, status: number, errorComment?: string): void {
-    if (this.state !== 'established' && this.state !== 'releasing') return;
-    const responseField = request.commandField | 0x8000;
-    for (const pdu of buildCommandPData(contextId, responseTo(request, responseField, status, errorComment), this.peerMaxPduLength)) this.socket.write(pdu);
+    void this.send(contextId, responseTo(request, request.commandField | 0x8000, status, errorComment ? { errorComment } : {}));
   }
 
   private operationStarted(): void {
@@ -374,6 +502,9 @@ export class AcceptorAssociation {
     this.state = 'closed';
     this.dataset?.sink.abandon();
     this.dataset = undefined;
+    for (const controller of this.running.values()) controller.abort();
+    for (const waiting of this.ourRequests.values()) waiting.reject(new Error('the association ended before the peer responded'));
+    this.ourRequests.clear();
     this.handler.ended();
   }
 }
@@ -403,4 +534,36 @@ function protocolRefusal(request: AssociateRequest): (AssociationDecision & { wh
 /** Reads a dataset we will not keep and answers with a fixed status. */
 function discardingSink(status: number, errorComment: string): DatasetSink {
   return { append: () => undefined, finish: async () => ({ status, errorComment }), abandon: () => undefined };
+}
+
+/**
+ * The dataset of a request a service handles (identifier, action information), held whole and
+ * handed over once complete; the service answers through its channel, so finishing answers nothing.
+ */
+class HeldDataset implements DatasetSink {
+  private readonly fragments: Buffer[] = [];
+  private bytes = 0;
+
+  constructor(private readonly complete: (dataset: Buffer) => Promise<unknown>) {}
+
+  append(fragment: Buffer): void {
+    this.bytes += fragment.length;
+    if (this.bytes > MAX_OPERATION_DATASET_BYTES) throw new PduError(`a request's dataset longer than ${MAX_OPERATION_DATASET_BYTES} bytes`, ABORT_REASON.notSpecified);
+    this.fragments.push(Buffer.from(fragment));
+  }
+
+  async finish(): Promise<undefined> {
+    await this.complete(Buffer.concat(this.fragments, this.bytes));
+    return undefined;
+  }
+
+  abandon(): void {
+    this.fragments.length = 0;
+  }
+}
+
+const FIELD_NAMES: Record<number, string> = { 0x0010: 'C-GET', 0x0020: 'C-FIND', 0x0021: 'C-MOVE', 0x0100: 'N-EVENT-REPORT', 0x0130: 'N-ACTION' };
+
+function describeField(field: number): string {
+  return FIELD_NAMES[field] ?? `operation 0x${field.toString(16).padStart(4, '0')}`;
 }

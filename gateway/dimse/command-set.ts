@@ -8,23 +8,44 @@ import { PduError } from './pdu.ts';
 
 export const COMMAND = {
   affectedSopClassUid: 0x00000002,
+  requestedSopClassUid: 0x00000003,
   commandField: 0x00000100,
   messageId: 0x00000110,
   messageIdBeingRespondedTo: 0x00000120,
+  moveDestination: 0x00000600,
+  priority: 0x00000700,
   commandDataSetType: 0x00000800,
   status: 0x00000900,
+  offendingElement: 0x00000901,
   errorComment: 0x00000902,
   affectedSopInstanceUid: 0x00001000,
+  requestedSopInstanceUid: 0x00001001,
+  eventTypeId: 0x00001002,
+  actionTypeId: 0x00001008,
+  numberOfRemainingSuboperations: 0x00001020,
+  numberOfCompletedSuboperations: 0x00001021,
+  numberOfFailedSuboperations: 0x00001022,
+  numberOfWarningSuboperations: 0x00001023,
+  moveOriginatorApplicationEntityTitle: 0x00001030,
+  moveOriginatorMessageId: 0x00001031,
 } as const;
 
+/** Command Field (0000,0100) values of requests (PS3.7 E.1); a response's is the request's with bit 15 set. */
 export const COMMAND_FIELD = {
   cStoreRq: 0x0001,
+  cGetRq: 0x0010,
+  cFindRq: 0x0020,
+  cMoveRq: 0x0021,
   cEchoRq: 0x0030,
+  nEventReportRq: 0x0100,
+  nActionRq: 0x0130,
   cCancelRq: 0x0fff,
 } as const;
 
 /** Command Data Set Type (0000,0800) when no dataset follows the command. */
 export const NO_DATASET = 0x0101;
+/** Command Data Set Type when a dataset follows: any other value; this is the one DCMTK and most peers send. */
+export const DATASET_PRESENT = 0x0000;
 
 /** Status 0211H, Unrecognized Operation (PS3.7 Annex C.5.14). */
 export const UNRECOGNIZED_OPERATION = 0x0211;
@@ -67,6 +88,17 @@ export class CommandSet {
     return value === undefined ? undefined : value.toString('latin1').replace(/[\0 ]+$/, '');
   }
 
+  /** AE and LO values, without the leading and trailing spaces that are not significant in them. */
+  text(tag: number): string | undefined {
+    const value = this.elements.get(tag);
+    return value === undefined ? undefined : value.toString('latin1').replace(/\0+$/, '').trim();
+  }
+
+  /** The SOP class a request is about: Affected (C-*, N-EVENT-REPORT, N-CREATE) or Requested (N-ACTION, N-GET, N-SET…). */
+  get sopClassUid(): string | undefined {
+    return this.uid(COMMAND.affectedSopClassUid) ?? this.uid(COMMAND.requestedSopClassUid);
+  }
+
   get commandField(): number {
     return this.number(COMMAND.commandField)!;
   }
@@ -76,7 +108,9 @@ export class CommandSet {
   }
 }
 
-type Value = { uid: string } | { us: number } | { lo: string };
+/** A command element's value by VR: UI (NUL-padded), US, and LO or AE (space-padded). */
+export type CommandValue = { uid: string } | { us: number } | { lo: string } | { ae: string };
+type Value = CommandValue;
 
 /**
  * Encodes a response command set: the elements in ascending tag order, each value padded to even
@@ -91,7 +125,7 @@ export function encodeCommandSet(elements: ReadonlyArray<readonly [number, Value
         bytes = Buffer.alloc(2);
         bytes.writeUInt16LE(value.us, 0);
       } else if ('uid' in value) bytes = pad(Buffer.from(value.uid, 'latin1'), 0x00);
-      else bytes = pad(Buffer.from(value.lo, 'latin1'), 0x20);
+      else bytes = pad(Buffer.from('lo' in value ? value.lo : value.ae, 'latin1'), 0x20);
       return element(tag, bytes);
     });
   const length = Buffer.alloc(4);
@@ -100,21 +134,28 @@ export function encodeCommandSet(elements: ReadonlyArray<readonly [number, Value
 }
 
 /**
- * The response to a request: Affected SOP Class/Instance UIDs echoed, the message it answers, no
- * dataset, and the status with its Error Comment (an LO: 64 characters at most).
+ * The response to a request: Affected SOP Class/Instance UIDs echoed (from the Requested ones for an
+ * N-ACTION), the message it answers, the status with its Error Comment (an LO: 64 characters at most),
+ * whether a dataset follows, and any elements the service adds.
  */
-export function responseTo(request: CommandSet, responseField: number, status: number, errorComment?: string): Buffer {
+export function responseTo(
+  request: CommandSet,
+  responseField: number,
+  status: number,
+  options: { errorComment?: string; hasDataset?: boolean; elements?: ReadonlyArray<readonly [number, Value]> } = {},
+): Buffer {
   const elements: Array<readonly [number, Value]> = [
     [COMMAND.commandField, { us: responseField }],
     [COMMAND.messageIdBeingRespondedTo, { us: request.number(COMMAND.messageId) ?? 0 }],
-    [COMMAND.commandDataSetType, { us: NO_DATASET }],
+    [COMMAND.commandDataSetType, { us: options.hasDataset ? DATASET_PRESENT : NO_DATASET }],
     [COMMAND.status, { us: status }],
+    ...(options.elements ?? []),
   ];
-  const sopClassUid = request.uid(COMMAND.affectedSopClassUid);
+  const sopClassUid = request.sopClassUid;
   if (sopClassUid !== undefined) elements.push([COMMAND.affectedSopClassUid, { uid: sopClassUid }]);
-  const sopInstanceUid = request.uid(COMMAND.affectedSopInstanceUid);
+  const sopInstanceUid = request.uid(COMMAND.affectedSopInstanceUid) ?? request.uid(COMMAND.requestedSopInstanceUid);
   if (sopInstanceUid !== undefined) elements.push([COMMAND.affectedSopInstanceUid, { uid: sopInstanceUid }]);
-  if (errorComment) elements.push([COMMAND.errorComment, { lo: errorComment.replace(/[^\x20-\x7e]/g, '?').slice(0, 64) }]);
+  if (options.errorComment) elements.push([COMMAND.errorComment, { lo: options.errorComment.replace(/[^\x20-\x7e]/g, '?').slice(0, 64) }]);
   return encodeCommandSet(elements);
 }
 

@@ -90,8 +90,18 @@ export interface AssociateRequest {
   maxPduLength: number;
   implementationClassUid?: string;
   implementationVersionName?: string;
+  /** SCP/SCU Role Selection sub-items (PS3.7 D.3.3.4), by SOP class UID. */
+  roleSelections: Map<string, RoleSelection>;
+  /** SOP Class Extended Negotiation sub-items (PS3.7 D.3.3.5): the service-class application information, by SOP class UID. */
+  extendedNegotiations: Map<string, Buffer>;
   /** Bytes 7–74 of the request, from which the A-ASSOCIATE-AC repeats the AE title and reserved fields (PS3.8 9.3.3.2). */
   fixedFields: Buffer;
+}
+
+/** What the requestor may be for a SOP class: SCU, SCP or both. */
+export interface RoleSelection {
+  scu: boolean;
+  scp: boolean;
 }
 
 export interface ContextAnswer {
@@ -130,6 +140,8 @@ export function parseAssociateRequest(body: Buffer): AssociateRequest {
     applicationContextName: '',
     contexts: [],
     maxPduLength: 0,
+    roleSelections: new Map(),
+    extendedNegotiations: new Map(),
     fixedFields: body.subarray(0, 68),
   };
   let sawUserInformation = false;
@@ -144,9 +156,16 @@ export function parseAssociateRequest(body: Buffer): AssociateRequest {
           request.maxPduLength = sub.value.readUInt32BE(0);
         } else if (sub.type === 0x52) request.implementationClassUid = text(sub.value);
         else if (sub.type === 0x55) request.implementationVersionName = text(sub.value);
-        // Asynchronous operations, role selection, extended negotiation and user identity are left
-        // unanswered: PS3.7 D.3.3 makes their absence in the A-ASSOCIATE-AC mean the defaults (one
-        // operation at a time, the requestor as SCU, no extended behaviour, identity not asserted).
+        else if (sub.type === 0x54) {
+          const { uid, rest } = sopClassPrefixed(sub.value, 'SCP/SCU Role Selection');
+          if (rest.length < 2) throw new UnacceptableRequest('SCP/SCU Role Selection sub-item lacks its role fields');
+          request.roleSelections.set(uid, { scu: rest[0] === 1, scp: rest[1] === 1 });
+        } else if (sub.type === 0x56) {
+          const { uid, rest } = sopClassPrefixed(sub.value, 'SOP Class Extended Negotiation');
+          request.extendedNegotiations.set(uid, Buffer.from(rest));
+        }
+        // Asynchronous operations and user identity are left unanswered: PS3.7 D.3.3 makes their
+        // absence in the A-ASSOCIATE-AC mean the defaults (one operation at a time, identity not asserted).
       }
     }
     // Items of other types are skipped, as PS3.8 9.3.1 asks of a receiver.
@@ -163,6 +182,14 @@ export function parseAssociateRequest(body: Buffer): AssociateRequest {
     ids.add(id);
   }
   return request;
+}
+
+/** A sub-item that starts with a 2-byte length and a SOP class UID (role selection, extended negotiation). */
+function sopClassPrefixed(value: Buffer, what: string): { uid: string; rest: Buffer } {
+  if (value.length < 2) throw new UnacceptableRequest(`${what} sub-item shorter than its UID length`);
+  const length = value.readUInt16BE(0);
+  if (2 + length > value.length) throw new UnacceptableRequest(`${what} sub-item's UID runs past its end`);
+  return { uid: text(value.subarray(2, 2 + length)), rest: value.subarray(2 + length) };
 }
 
 function parseProposedContext(value: Buffer): ProposedContext {
@@ -191,10 +218,23 @@ function item(type: number, value: Buffer): Buffer {
 
 const ascii = (value: string) => Buffer.from(value, 'latin1');
 
+/** Role selection and extended negotiation answered in the A-ASSOCIATE-AC (PS3.7 D.3.3.4, D.3.3.5). */
+export interface NegotiationAnswers {
+  roleSelections?: ReadonlyMap<string, RoleSelection>;
+  extendedNegotiations?: ReadonlyMap<string, Buffer>;
+}
+
+function sopClassItem(type: number, uid: string, rest: Buffer): Buffer {
+  const length = Buffer.alloc(2);
+  length.writeUInt16BE(uid.length, 0);
+  return item(type, Buffer.concat([length, ascii(uid), rest]));
+}
+
 export function buildAssociateAccept(
   request: AssociateRequest,
   answers: readonly ContextAnswer[],
   ours: { maxPduLength: number; implementationClassUid: string; implementationVersionName: string },
+  negotiation: NegotiationAnswers = {},
 ): Buffer {
   const maxLength = Buffer.alloc(4);
   maxLength.writeUInt32BE(ours.maxPduLength, 0);
@@ -203,7 +243,13 @@ export function buildAssociateAccept(
   );
   const userInformation = item(
     0x50,
-    Buffer.concat([item(0x51, maxLength), item(0x52, ascii(ours.implementationClassUid)), item(0x55, ascii(ours.implementationVersionName))]),
+    Buffer.concat([
+      item(0x51, maxLength),
+      item(0x52, ascii(ours.implementationClassUid)),
+      ...[...(negotiation.roleSelections ?? [])].map(([uid, role]) => sopClassItem(0x54, uid, Buffer.from([role.scu ? 1 : 0, role.scp ? 1 : 0]))),
+      item(0x55, ascii(ours.implementationVersionName)),
+      ...[...(negotiation.extendedNegotiations ?? [])].map(([uid, information]) => sopClassItem(0x56, uid, information)),
+    ]),
   );
   // Bytes 11–74 (AE title fields and reserved) go back as received (PS3.8 9.3.3.2); the protocol
   // version is the one we speak, and bytes 9–10 are reserved zeros.
@@ -228,12 +274,13 @@ export function buildAbort(source: number, reason: number): Buffer {
 }
 
 /**
- * A command set (all an acceptor sends: responses) as P-DATA-TF PDUs no longer than the peer's
- * maximum, one PDV per PDU, the last one flagged as such (PS3.8 9.3.5, E.2).
+ * A command set or a dataset as P-DATA-TF PDUs no longer than the peer's maximum, one PDV per PDU,
+ * the last one flagged as such (PS3.8 9.3.5, E.2).
  */
-export function buildCommandPData(contextId: number, bytes: Buffer, peerMaxPduLength: number): Buffer[] {
+export function buildPData(contextId: number, bytes: Buffer, peerMaxPduLength: number, kind: 'command' | 'dataset' = 'command'): Buffer[] {
   // PDU length = PDV item length field (4) + context ID (1) + control header (1) + fragment.
-  const fragmentMax = peerMaxPduLength > 6 ? peerMaxPduLength - 6 : bytes.length || 1;
+  // A peer with no limit (0) still gets datasets in 1 MiB PDVs, so writes can wait for the socket between them.
+  const fragmentMax = peerMaxPduLength > 6 ? peerMaxPduLength - 6 : Math.min(bytes.length || 1, 1 << 20);
   const pdus: Buffer[] = [];
   let offset = 0;
   do {
@@ -244,7 +291,7 @@ export function buildCommandPData(contextId: number, bytes: Buffer, peerMaxPduLe
     header.writeUInt32BE(6 + fragment.length, 2);
     header.writeUInt32BE(2 + fragment.length, 6);
     header[10] = contextId;
-    header[11] = 0x01 | (offset >= bytes.length ? 0x02 : 0x00);
+    header[11] = (kind === 'command' ? 0x01 : 0x00) | (offset >= bytes.length ? 0x02 : 0x00);
     pdus.push(Buffer.concat([header, fragment]));
   } while (offset < bytes.length);
   return pdus;

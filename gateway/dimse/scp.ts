@@ -13,7 +13,8 @@ import type { Logger } from '../../archive/log.ts';
 import { AcceptorAssociation, type AcceptorHandler, type AssociationDecision, type DatasetSink } from './association.ts';
 import { COMMAND, type CommandSet } from './command-set.ts';
 import { chooseTransferSyntax, isStorageSopClass, STORE_STATUS, VERIFICATION_SOP_CLASS } from './negotiation.ts';
-import { CONTEXT_RESULT, type AssociateRequest, type ContextAnswer } from './pdu.ts';
+import { CONTEXT_RESULT, type AssociateRequest, type ContextAnswer, type NegotiationAnswers, type RoleSelection } from './pdu.ts';
+import type { AssociationCaller, DimseOperation, DimseService, OperationChannel } from './service.ts';
 import { normaliseAddress, REJECTION, type AdmittedPeer, type AssociationRejection, type PeerGate } from './peer-gate.ts';
 
 /** Rejections that are about us, not about the sender's data. */
@@ -118,6 +119,8 @@ export interface ScpDependencies {
   maxPduLength: number;
   /** The largest dataset taken (the same limit as a STOW-RS body); beyond it, Out of Resources. */
   maxObjectBytes: number;
+  /** Services beyond C-ECHO and C-STORE: query/retrieve, storage commitment. */
+  services: readonly DimseService[];
   log: Logger;
 }
 
@@ -164,14 +167,77 @@ export class DimseSession implements AcceptorHandler {
     if (callingAeTitle === '') return this.reject(REJECTION.callingAeTitleNotRecognised, 'empty calling AE title');
     const decision = await this.dependencies.gate.decide({ callingAeTitle, remoteAddress: this.remoteAddress, tls: this.transport.tls });
     if (!decision.admitted) return this.reject(decision.rejection, decision.why, decision.institutionId);
-    const contexts = request.contexts.map(answerContext);
+    const contexts = request.contexts.map((context) => this.answerContext(context));
     const accepted = contexts.filter((context) => context.result === CONTEXT_RESULT.acceptance).length;
     this.admitted = decision.peer;
     const details = this.describe();
     if (decision.peer.quarantined) this.dependencies.log.warn({ ...details, why: decision.why, accepted }, 'association accepted from an unregistered peer: its data goes to quarantine');
     else this.dependencies.log.debug({ ...details, why: decision.why, accepted }, 'association accepted');
     this.auditAssociation('association-accepted', 0, decision.peer.institutionId, { reason: decision.why, ...(decision.peer.quarantined ? { quarantined: true } : {}) });
-    return { accept: true, contexts };
+    return { accept: true, contexts, negotiation: this.negotiate(request, contexts) };
+  }
+
+  /** Verification, every storage SOP class and what the services serve, each in the first transfer syntax we take of those proposed. */
+  private answerContext(context: { id: number; abstractSyntaxUid: string; transferSyntaxUids: string[] }): ContextAnswer {
+    const refused = (result: number): ContextAnswer => ({ id: context.id, result, transferSyntaxUid: context.transferSyntaxUids[0] ?? '1.2.840.10008.1.2' });
+    const serviceSyntaxes = this.serviceFor(context.abstractSyntaxUid)?.transferSyntaxesFor(context.abstractSyntaxUid);
+    if (serviceSyntaxes) {
+      const proposed = new Set(context.transferSyntaxUids);
+      const transferSyntaxUid = serviceSyntaxes.find((uid) => proposed.has(uid));
+      return transferSyntaxUid ? { id: context.id, result: CONTEXT_RESULT.acceptance, transferSyntaxUid } : refused(CONTEXT_RESULT.transferSyntaxesNotSupported);
+    }
+    if (context.abstractSyntaxUid !== VERIFICATION_SOP_CLASS && !isStorageSopClass(context.abstractSyntaxUid)) return refused(CONTEXT_RESULT.abstractSyntaxNotSupported);
+    const transferSyntaxUid = chooseTransferSyntax(context.abstractSyntaxUid, context.transferSyntaxUids);
+    return transferSyntaxUid ? { id: context.id, result: CONTEXT_RESULT.acceptance, transferSyntaxUid } : refused(CONTEXT_RESULT.transferSyntaxesNotSupported);
+  }
+
+  /**
+   * Role selection (PS3.7 D.3.3.4) for the abstract syntaxes accepted: for storage SOP classes the
+   * requestor may be SCP too (a C-GET's sub-operations come back to it on this association, PS3.4
+   * C.4.3.1); for every other one it stays SCU. Extended negotiation is each service's to answer.
+   */
+  private negotiate(request: AssociateRequest, answers: readonly ContextAnswer[]): NegotiationAnswers {
+    const acceptedSyntaxes = new Set(
+      answers.filter((answer) => answer.result === CONTEXT_RESULT.acceptance).map((answer) => request.contexts.find((context) => context.id === answer.id)!.abstractSyntaxUid),
+    );
+    const roleSelections = new Map<string, RoleSelection>();
+    for (const [sopClassUid, proposed] of request.roleSelections) {
+      if (!acceptedSyntaxes.has(sopClassUid)) continue;
+      roleSelections.set(sopClassUid, isStorageSopClass(sopClassUid) ? proposed : { scu: proposed.scu, scp: false });
+    }
+    const extendedNegotiations = new Map<string, Buffer>();
+    for (const [sopClassUid, proposed] of request.extendedNegotiations) {
+      if (!acceptedSyntaxes.has(sopClassUid)) continue;
+      const answer = this.serviceFor(sopClassUid)?.extendedNegotiation?.(sopClassUid, proposed);
+      if (answer) extendedNegotiations.set(sopClassUid, answer);
+    }
+    return { roleSelections, extendedNegotiations };
+  }
+
+  private serviceFor(abstractSyntaxUid: string): DimseService | undefined {
+    return this.dependencies.services.find((service) => service.transferSyntaxesFor(abstractSyntaxUid) !== undefined);
+  }
+
+  serves(abstractSyntaxUid: string, commandField: number): boolean {
+    return this.serviceFor(abstractSyntaxUid)?.handles(commandField) ?? false;
+  }
+
+  operation(operation: DimseOperation, channel: OperationChannel): Promise<void> {
+    const service = this.serviceFor(operation.context.abstractSyntaxUid)!;
+    return service.handle(operation, channel, this.caller());
+  }
+
+  /** The admitted caller, as the services see it. */
+  private caller(): AssociationCaller {
+    const admitted = this.admitted!;
+    return {
+      callingAeTitle: this.association.callingAeTitle ?? '',
+      calledAeTitle: this.association.calledAeTitle ?? '',
+      remoteAddress: this.remoteAddress,
+      institutionId: admitted.institutionId,
+      quarantined: admitted.quarantined,
+      ...(admitted.characterSetOverride ? { characterSetOverride: admitted.characterSetOverride } : {}),
+    };
   }
 
   private reject(rejection: AssociationRejection, why: string, institutionId?: string): AssociationDecision {
@@ -306,14 +372,6 @@ export class DimseSession implements AcceptorHandler {
     study.count++;
     study.sopClassUids.add(parsed.sopClassUid);
   }
-}
-
-/** Verification and every storage SOP class, each in the first transfer syntax we take of those proposed. */
-function answerContext(context: { id: number; abstractSyntaxUid: string; transferSyntaxUids: string[] }): ContextAnswer {
-  const refused = (result: number): ContextAnswer => ({ id: context.id, result, transferSyntaxUid: context.transferSyntaxUids[0] ?? '1.2.840.10008.1.2' });
-  if (context.abstractSyntaxUid !== VERIFICATION_SOP_CLASS && !isStorageSopClass(context.abstractSyntaxUid)) return refused(CONTEXT_RESULT.abstractSyntaxNotSupported);
-  const transferSyntaxUid = chooseTransferSyntax(context.abstractSyntaxUid, context.transferSyntaxUids);
-  return transferSyntaxUid ? { id: context.id, result: CONTEXT_RESULT.acceptance, transferSyntaxUid } : refused(CONTEXT_RESULT.transferSyntaxesNotSupported);
 }
 
 function transportOf(socket: Socket): Transport {

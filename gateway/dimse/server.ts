@@ -3,6 +3,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Config } from '../../archive/config.ts';
 import type { Runtime } from '../../workers/runtime.ts';
+import { dimseServices } from './dimse-services.ts';
 import { normaliseAddress, PeerGate } from './peer-gate.ts';
 import { DimseSession, type ScpDependencies } from './scp.ts';
 
@@ -48,6 +49,7 @@ export async function startDimseServer(runtime: Runtime, options: Config['dicom'
     maxPduLength: options.maxPduLength,
     maxObjectBytes: runtime.config.http.maxStowBytes,
     idleMs: options.idleSeconds * 1000,
+    services: dimseServices(runtime),
     log,
   };
   /** Every TCP connection of both listeners, ended at the drain deadline. */

@@ -1,0 +1,10 @@
+import type { Runtime } from '../../workers/runtime.ts';
+import type { DimseService } from './service.ts';
+
+/**
+ * The DIMSE services the SCP offers beyond C-ECHO and C-STORE, each built once at start-up from the
+ * runtime's services: the one list the association consults for contexts, negotiation and requests.
+ */
+export function dimseServices(_runtime: Runtime): DimseService[] {
+  return [];
+}
