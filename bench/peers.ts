@@ -87,19 +87,32 @@ export async function startStorescp(workDir: string, parallel: boolean): Promise
   return { name: 'DCMTK storescp', aeTitle: 'STORESCP', port, settings, stop: () => stopChild(child) };
 }
 
+/** An Orthanc process in a folder of its own: its DICOM and REST ports, and how to stop it. */
+export interface OrthancProcess {
+  directory: string;
+  /** Its DICOM port. */
+  port: number;
+  /** Its REST API, on 127.0.0.1 without authentication. */
+  httpPort: number;
+  /** Where Orthanc writes its log (Orthanc.log and friends). */
+  logDirectory: string;
+  stop(): Promise<void>;
+}
+
 /**
- * Orthanc with its default SQLite index and file storage, in a folder of its own, set up for its best
- * receiving speed that keeps what it does by default for each instance: each file flushed to disk
- * (SyncStorageArea, as Yingyun flushes its objects) and its MD5 stored (as Yingyun takes its digests).
- * No compression, no transcoding on ingest, no plugins or Lua scripts.
+ * Starts Orthanc on free DICOM and REST ports with its SQLite index and file storage in a folder of
+ * its own, DCMTK_NETWORK_ENV in its environment (TCP_NODELAY=1) and the largest PDU of
+ * BENCH_NETWORK; `settings` adds to or overrides that configuration (DicomAet, DicomModalities…).
+ * Resolves once both ports answer.
  */
-export async function startOrthanc(workDir: string): Promise<Receiver> {
+export async function launchOrthanc(workDir: string, settings: Record<string, unknown> = {}): Promise<OrthancProcess> {
   const port = await freePort();
   const httpPort = await freePort();
   const directory = path.join(workDir, `orthanc-${port}`);
-  await fs.mkdir(directory, { recursive: true });
+  const logDirectory = path.join(directory, 'logs');
+  await fs.mkdir(logDirectory, { recursive: true });
   const configuration = {
-    Name: 'bench',
+    Name: 'Orthanc',
     StorageDirectory: path.join(directory, 'storage'),
     IndexDirectory: path.join(directory, 'index'),
     DicomAet: 'ORTHANC',
@@ -109,20 +122,41 @@ export async function startOrthanc(workDir: string): Promise<Receiver> {
     AuthenticationEnabled: false,
     DicomCheckCalledAet: false,
     Plugins: [],
+    MaximumPduLength: BENCH_NETWORK.maxPduLength,
+    ...settings,
+  };
+  const configFile = path.join(directory, 'orthanc.json');
+  await fs.writeFile(configFile, JSON.stringify(configuration));
+  const child = spawn('Orthanc', [`--logdir=${logDirectory}`, configFile], { stdio: 'ignore', env: { ...process.env, ...DCMTK_NETWORK_ENV } });
+  try {
+    await waitForPort(port);
+    await waitForPort(httpPort);
+  } catch (error) {
+    await stopChild(child);
+    throw error;
+  }
+  return { directory, port, httpPort, logDirectory, stop: () => stopChild(child) };
+}
+
+/**
+ * Orthanc with its default SQLite index and file storage, set up for its best receiving speed that
+ * keeps what it does by default for each instance: each file flushed to disk (SyncStorageArea, as
+ * Yingyun flushes its objects) and its MD5 stored (as Yingyun takes its digests). No compression,
+ * no transcoding on ingest, no plugins or Lua scripts.
+ */
+export async function startOrthanc(workDir: string): Promise<Receiver> {
+  const configuration = {
+    Name: 'bench',
     StorageCompression: false,
     SyncStorageArea: true,
     StoreMD5ForAttachments: true,
-    MaximumPduLength: BENCH_NETWORK.maxPduLength,
     // Orthanc's default: one thread per association for up to four at once, as the benchmark sends.
     DicomThreadsCount: 4,
     ConcurrentJobs: 2,
   };
-  const configFile = path.join(directory, 'orthanc.json');
-  await fs.writeFile(configFile, JSON.stringify(configuration));
-  const child = spawn('Orthanc', [configFile], { stdio: 'ignore', env: { ...process.env, ...DCMTK_NETWORK_ENV } });
-  await waitForPort(port);
+  const orthanc = await launchOrthanc(workDir, configuration);
   const settings =
     `${networkSettings('environment TCP_NODELAY=1')}; SQLite index; file storage, each file flushed (SyncStorageArea), ` +
     `MD5 stored, no compression or ingest transcoding; ${configuration.DicomThreadsCount} DICOM threads; no plugins`;
-  return { name: 'Orthanc', aeTitle: 'ORTHANC', port, settings, stop: () => stopChild(child) };
+  return { name: 'Orthanc', aeTitle: 'ORTHANC', port: orthanc.port, settings, stop: orthanc.stop };
 }
