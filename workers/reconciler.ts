@@ -5,6 +5,7 @@ import type { PersonRepository } from '../archive/db/person-repository.ts';
 import type { QcWorklistRepository } from '../archive/db/qc-worklist-repository.ts';
 import type { QualityRepository } from '../archive/db/quality-repository.ts';
 import type { ReportService } from '../archive/reading/report-service.ts';
+import type { RoutingService } from '../archive/routing/routing-service.ts';
 import { enqueueStudyAwaitingChecks } from './jobs/check-study-quality.ts';
 import { enqueueIndexInstance } from './jobs/index-instance.ts';
 import { enqueueUnlinkedPerson } from './jobs/link-person.ts';
@@ -21,7 +22,8 @@ const RECENT_STUDIES = 10_000;
  * PostgreSQL, not the queue, is the record of what still has to be done: receipts not indexed,
  * current versions without a thumbnail, patient records never linked to a person, signed report
  * versions without their SR or PDF, QC rejects without their 113001 KOS and recent studies without their
- * technical checks (or checked before their last instances came) are re-enqueued after a grace period, so a lost message (in-process queue after a crash, Redis
+ * technical checks (or checked before their last instances came), and forward-queue destinations with items
+ * due for longer than the grace period (or claimed by a process that stopped) are re-enqueued after a grace period, so a lost message (in-process queue after a crash, Redis
  * flushed, a crash between a signature's commit and its enqueue) delays work but never loses it.
  * Each is enqueued under its job's usual id, so what is still queued or running is not doubled, and
  * a job that failed for good waits in the failed list for a person instead of looping.
@@ -38,6 +40,7 @@ export class Reconciler {
       persons: PersonRepository;
       quality: QualityRepository;
       qcWorklists: QcWorklistRepository;
+      routing: RoutingService;
       queue: JobQueue;
       log: Logger;
       graceSeconds: number;
@@ -78,6 +81,7 @@ export class Reconciler {
           await enqueueStudyAwaitingChecks(this.deps.queue, studyInstanceUid);
           requeued++;
         }
+        requeued += await this.deps.routing.wakeForgotten(this.deps.graceSeconds);
         if (requeued > 0) this.deps.log.info({ requeued }, 'reconciler re-enqueued unfinished work');
       } catch (error) {
         this.deps.log.warn({ err: error }, 'reconciler pass failed; will try again');

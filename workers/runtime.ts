@@ -68,6 +68,10 @@ import { PersonService } from '../archive/person/person-service.ts';
 import { RecognitionDecisionsRepository } from '../archive/db/recognition-decisions-repository.ts';
 import { RecognitionDecisionService } from '../archive/recognition/recognition-decision-service.ts';
 import { linkPersonJob } from './jobs/link-person.ts';
+import { RoutingRepository } from '../archive/db/routing-repository.ts';
+import { RoutingService } from '../archive/routing/routing-service.ts';
+import { sendBatchAs } from '../archive/routing/send-batch.ts';
+import { enqueueForward, enqueueForwardRetry, forwardInstancesJob } from './jobs/forward-instances.ts';
 import { enqueueRelinkInstitution, relinkInstitutionJob } from './jobs/relink-institution.ts';
 
 export interface Runtime {
@@ -115,6 +119,8 @@ export interface Runtime {
   recognitionDecisions: RecognitionDecisionService;
   /** The region's statistics (甲片率, 互认率, turnaround…) from the rollups kept by migration 022's triggers (issue 16). */
   statistics: StatisticsService;
+  /** Routing and sending on (issue 17): rules, manual sends, the forward queue per destination and its dead letters. */
+  routing: RoutingService;
   /** Stops workers (finishing running jobs), then closes the queue and the database. */
   close(): Promise<void>;
 }
@@ -224,11 +230,23 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
     const recognition = new RecognitionService({ repository: new RecognitionRepository(db.pool), institutions, quality, audit });
     const fhir = new FhirService({ studies: new QueryRepository(db.pool), fhir: new FhirRepository(db.pool), reports, recognition });
     const recognitionDecisions = new RecognitionDecisionService({ repository: new RecognitionDecisionsRepository(db.pool), recognition });
+    const routing = new RoutingService({
+      repository: new RoutingRepository(db.pool),
+      institutions,
+      store,
+      audit,
+      log: log.child({ component: 'routing' }),
+      policy: config.forwarding,
+      batchSize: config.forwarding.batchSize,
+      sendBatch: sendBatchAs(config.dicom.aeTitle),
+      wake: (destination) => enqueueForward(jobQueue, destination),
+      wakeLater: (destination, delayMs) => enqueueForwardRetry(jobQueue, destination, delayMs),
+    });
     let reconciler: Reconciler | undefined;
     let criticalEscalation: CriticalEscalation | undefined;
     let closing: Promise<void> | undefined;
     if (options.runWorkers) {
-      queue.startWorkers([indexInstanceJob(jobs, reading), renderInstanceThumbnailJob(jobs), renderSeriesThumbnailJob(jobs), writeReportSrJob({ reports, ingest, log: log.child({ component: 'report-sr' }) }), checkSrTemplateJob({ receipts: jobs.receipts, reports }),
+      queue.startWorkers([indexInstanceJob(jobs, reading, routing), forwardInstancesJob(routing), renderInstanceThumbnailJob(jobs), renderSeriesThumbnailJob(jobs), writeReportSrJob({ reports, ingest, log: log.child({ component: 'report-sr' }) }), checkSrTemplateJob({ receipts: jobs.receipts, reports }),
         writeReportPdfJob({
           reports,
           retrieve: new RetrieveService(db.pool, store, renderer),
@@ -248,6 +266,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
         persons: personRepository,
         quality: qualityRepository,
         qcWorklists: qcWorklistRepository,
+        routing,
         queue,
         log: log.child({ component: 'reconciler' }),
         graceSeconds: config.reconcileAfterSeconds,
@@ -285,6 +304,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       qcWorklists,
       recognition,
       recognitionDecisions,
+      routing,
       statistics: new StatisticsService({ repository: new StatisticsRepository(db.pool), institutions, config: config.statistics ?? DEFAULT_STATISTICS_CONFIG }),
       close() {
         closing ??= (async () => {

@@ -58,6 +58,9 @@ const RULES: readonly RouteRule[] = [
   { methods: ['POST', 'DELETE'], path: new RegExp(`^/dicom-web/workitems/${UID}/subscribers/${UID}$`), requires: 'read-images', audit: { eventType: 'procedure-record', action: 'E' } },
   { methods: ['POST'], path: new RegExp(`^/dicom-web/workitems/${UID}/subscribers/${UID}/suspend$`), requires: 'read-images', audit: { eventType: 'procedure-record', action: 'E' } },
   { methods: ['POST'], path: new RegExp(`^/api/studies/${UID}/export$`), requires: 'export', audit: { eventType: 'export', action: 'R' } },
+  // Sending on (docs/routing.md): a queued send of a study or series to a registered node, and its progress
+  { methods: ['POST'], path: new RegExp(`^/api/studies/${UID}/send$`), requires: 'export', audit: { eventType: 'export', action: 'R' } },
+  { methods: GET, path: /^\/api\/sends\/[^/]+$/, requires: 'export' },
   // Reading intake (远程诊断): a hospital's requests and answers, a centre's assignment and returns
   // The worklist screen's context (the user's centre, its readers, turnaround limits): no patient data
   { methods: GET, path: /^\/api\/reading\/context$/, requires: 'signed-in' },
@@ -147,6 +150,10 @@ const RULES: readonly RouteRule[] = [
   { methods: GET, path: /^\/api\/admin\/regions\/[^/]+\/accreditations$/, requires: 'manage-institution' },
   { methods: GET, path: /^\/api\/admin\/recognition-regions$/, requires: 'manage-institution' },
   { methods: ['POST'], path: /^\/api\/admin\/accreditations(\/[^/]+\/withdrawal)?$/, requires: 'manage-institution' },
+  // A county edge (docs/edge.md): the SHA-256 of what the caller's institution stored, asked before the edge
+  // deletes its copy (no patient data: digests of objects the caller sent); the edge's status page and metrics
+  { methods: ['POST'], path: /^\/api\/instance-digests$/, requires: 'store' },
+  { methods: GET, path: /^\/(edge|api\/edge\/status|metrics)$/, requires: 'manage-system' },
   // Administration and audit
   { methods: [...GET, 'POST'], path: /^\/api\/(stats|jobs|jobs\/retry)$/, requires: 'manage-system' },
   { methods: [...GET, 'POST', 'PATCH', 'DELETE'], path: /^\/api\/admin\/(regions|institutions)(\/[^/]+)?$/, requires: 'manage-system' },
@@ -154,6 +161,9 @@ const RULES: readonly RouteRule[] = [
   // Reading rules: a centre's institution administrator keeps its own (ReadingService checks whose)
   { methods: [...GET, 'POST', 'PATCH', 'DELETE'], path: /^\/api\/admin\/reading-rules(\/[^/]+)?$/, requires: 'manage-institution' },
   { methods: ['PUT'], path: /^\/api\/admin\/turnaround-limits$/, requires: 'manage-system' },
+  // Routing rules, DICOMweb nodes, forward queues and dead letters (docs/routing.md)
+  { methods: [...GET, 'POST', 'PATCH', 'DELETE'], path: /^\/api\/admin\/(routing-rules|dicomweb-nodes)(\/[^/]+)?$/, requires: 'manage-system' },
+  { methods: [...GET, 'POST'], path: /^\/api\/admin\/forward-queues(\/dead-letters(\/retry)?)?$/, requires: 'manage-system' },
   { methods: GET, path: /^\/api\/audit(\/events|\/export\.csv|\/export\.xml|\/verify)$/, requires: 'read-audit', audit: { eventType: 'audit-log-used', action: 'R' } },
 ];
 

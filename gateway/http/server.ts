@@ -15,6 +15,7 @@ import { adminRoutes } from './api/admin-routes.ts';
 import { auditRoutes } from './api/audit-routes.ts';
 import { authRoutes } from './api/auth-routes.ts';
 import { oidcRoutes } from './api/oidc-routes.ts';
+import { routingRoutes } from './api/routing-routes.ts';
 import { exportRoutes } from './api/export-routes.ts';
 import { dicomWebRouter } from './dicomweb/router.ts';
 import { upsEventSocket } from './dicomweb/ups-event-socket.ts';
@@ -35,6 +36,7 @@ import { recognitionDecisionRoutes } from './api/recognition-decision-routes.ts'
 import { recognitionRoutes } from './api/recognition-routes.ts';
 import { filmRoutes } from './film/film-routes.ts';
 import { healthRoutes } from './health-routes.ts';
+import { instanceDigestRoutes } from './api/instance-digest-routes.ts';
 import { HttpProblem, problemHandler } from './problem.ts';
 import { viewerRoutes } from './viewer-app.ts';
 import { attachWebSockets, type WebSocketRoute } from './websocket.ts';
@@ -47,7 +49,8 @@ export interface HttpServerHandle {
   close(): Promise<void>;
 }
 
-export function createHttpApp(runtime: Runtime, isReady: () => boolean): express.Express {
+/** `roleRoutes`: what only one role serves (the county edge's status page and metrics). */
+export function createHttpApp(runtime: Runtime, isReady: () => boolean, roleRoutes: readonly express.Router[] = []): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
@@ -118,7 +121,7 @@ export function createHttpApp(runtime: Runtime, isReady: () => boolean): express
     response.json({ retried: await runtime.queue.retryFailed() });
   });
 
-  app.use('/api', priorsRoutes(runtime), exportRoutes(runtime));
+  app.use('/api', priorsRoutes(runtime), exportRoutes(runtime), routingRoutes(runtime));
   app.use('/api', readingRoutes(runtime));
   app.use('/api', reportRoutes(runtime));
   app.use('/api', reportPdfRoutes(runtime));
@@ -133,6 +136,8 @@ export function createHttpApp(runtime: Runtime, isReady: () => boolean): express
   app.use('/api', statisticsRoutes(runtime));
   app.use('/api', recognitionDecisionRoutes(runtime));
   app.use('/api', recognitionRoutes(runtime));
+  app.use('/api', instanceDigestRoutes(runtime));
+  if (roleRoutes.length) app.use(...roleRoutes);
   app.use(filmRoutes(runtime));
   app.use(dicomWebRouter(runtime));
   app.use(viewerRoutes());
@@ -154,14 +159,14 @@ function listeningHost({ address, family }: AddressInfo): string {
   return family === 'IPv6' ? `[${address}]` : address;
 }
 
-export async function startHttpServer(runtime: Runtime, options: Config['http'], isReady: () => boolean): Promise<HttpServerHandle> {
+export async function startHttpServer(runtime: Runtime, options: Config['http'], isReady: () => boolean, roleRoutes: readonly express.Router[] = []): Promise<HttpServerHandle> {
   const serverOptions = {
     // Slow-loris protection: a client must send its headers within 20 s.
     headersTimeout: 20_000,
     requestTimeout: 0,
     keepAliveTimeout: 5_000,
   };
-  const app = createHttpApp(runtime, isReady);
+  const app = createHttpApp(runtime, isReady, roleRoutes);
   // HTTPS when certificates are configured; otherwise plain HTTP, for localhost or behind a reverse
   // proxy that terminates TLS (docs/security.md).
   const server = options.tls

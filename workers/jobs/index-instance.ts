@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { buildIndexRecord } from '../../archive/index/index-record.ts';
 import { claimsTid2000 } from '../../archive/reading/tid2000.ts';
+import type { StoredReceipt } from '../../archive/db/receipts-repository.ts';
 import type { JobQueue, JobDefinition } from '../queue.ts';
 import { enqueueCheckSrTemplate } from './check-sr-template.ts';
 import { enqueueCheckStudyQuality } from './check-study-quality.ts';
@@ -23,18 +24,27 @@ export interface StudyIntake {
   studyArrived(studyInstanceUid: string): Promise<void>;
 }
 
+/** Routing rules (archive/routing/routing-service.ts): what arrives may have to be forwarded. */
+export interface ArrivalRouting {
+  routeArrived(receipt: { id: string; sourceId: string; metadata: StoredReceipt['metadata'] }): Promise<void>;
+}
+
 /**
- * Turns a receipt into patient/study/series/instance rows, from the metadata parsed at receipt
- * (the object is not read again), hands the study to the reading intake, has a new or changed
- * patient record linked to a person, has the study's technical checks run, then asks for thumbnails.
+ * Has the receipt's instance forwarded where routing rules send it, turns the receipt into
+ * patient/study/series/instance rows, from the metadata parsed at receipt (the object is not read
+ * again), hands the study to the reading intake, has a new or changed patient record linked to a
+ * person, has the study's technical checks run, then asks for thumbnails.
  */
-export function indexInstanceJob(context: JobContext, intake: StudyIntake): JobDefinition<IndexInstancePayload> {
+export function indexInstanceJob(context: JobContext, intake: StudyIntake, routing: ArrivalRouting): JobDefinition<IndexInstancePayload> {
   return {
     name: INDEX_INSTANCE,
     payload,
     async handle({ receiptId }) {
       const receipt = await context.receipts.get(receiptId);
       if (!receipt) throw new Error(`receipt ${receiptId} does not exist`);
+      // Before the index commit, which ends the reconciler's interest in this receipt: a crash in
+      // between redoes both, and routing queues an instance for a destination once however often it runs.
+      await routing.routeArrived(receipt);
       const record = buildIndexRecord(receipt);
       const indexed = await context.index.indexReceipt(receipt.id, receipt.sourceId, record);
       // After the index commit, so the intake sees the study; a failure retries the whole job, which
