@@ -269,7 +269,7 @@ function sendOverOneAssociation(destination: StoreDestination, callingAeTitle: s
  * idle timeout. Its network layer does emit the abort, but the Client keeps that in an undocumented
  * property, set by send(); without it (another library version) the timeouts still end the wait.
  */
-function onPeerAbort(client: InstanceType<typeof Client>, listener: (abort: string) => void): void {
+export function onPeerAbort(client: InstanceType<typeof Client>, listener: (abort: string) => void): void {
   const network = (client as unknown as { network?: { on?: (event: 'abort', listener: (abort: { source: number; reason: number }) => void) => void; socket?: Socket } }).network;
   network?.on?.('abort', ({ source, reason }) => {
     network.socket?.destroy();
@@ -345,7 +345,7 @@ function describeStatus(status: number): string {
 }
 
 /** An A-ASSOCIATE-RJ in the words of PS3.8 Table 9-21. */
-function describeRejection({ result, source, reason }: { result: number; source: number; reason: number }): string {
+export function describeRejection({ result, source, reason }: { result: number; source: number; reason: number }): string {
   const reasons: Record<number, Record<number, string>> = {
     1: { 1: 'no-reason-given', 2: 'application-context-name-not-supported', 3: 'calling-AE-title-not-recognized', 7: 'called-AE-title-not-recognized' },
     2: { 1: 'no-reason-given', 2: 'protocol-version-not-supported' },
