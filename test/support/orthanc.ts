@@ -41,7 +41,7 @@ export async function startOrthancPeer(options: { aeTitle?: string; modalities: 
   );
   const orthanc = await launchOrthanc(workDir, { Name: 'yingyun-peer', DicomAet: aeTitle, DicomModalities: dicomModalities, ...options.settings });
   const restUrl = `http://127.0.0.1:${orthanc.httpPort}`;
-  async function call(method: string, route: string, body: BodyInit | undefined, contentType: string): Promise<unknown> {
+  async function call(method: string, route: string, body: string | Uint8Array | undefined, contentType: string): Promise<unknown> {
     const response = await fetch(`${restUrl}${route}`, { method, body, headers: body === undefined ? {} : { 'content-type': contentType } });
     const text = await response.text();
     if (!response.ok) throw new Error(`Orthanc ${method} ${route}: ${response.status} ${text}`);
