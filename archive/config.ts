@@ -1,6 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { urgencyRulesSchema, type EdgeConfig } from './edge/edge-config.ts';
 import { DEFAULT_SHARE_LINK_SETTINGS, type ShareLinkSettings } from './reading/share-links.ts';
 import { DEFAULT_STATISTICS_CONFIG, statisticsConfigSchema, type StatisticsConfig } from './statistics/statistics-config.ts';
 
@@ -83,6 +84,16 @@ const environmentSchema = z.object({
   YINGYUN_PERSON_ENCRYPTION_KEY: optionalText.pipe(z.string().base64().optional()),
   // The region's statistics definitions (archive/statistics/statistics-config.ts) as JSON: fields given replace the defaults.
   YINGYUN_STATISTICS: optionalText,
+  // The county edge (npm run edge, docs/edge.md): where and how it forwards to the region.
+  YINGYUN_EDGE_REGION_URL: optionalText.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  YINGYUN_EDGE_REGION_TOKEN: optionalText,
+  // 0: no cap. A county's uplink is shared with its HIS and PACS: cap it below what they need.
+  YINGYUN_EDGE_BANDWIDTH_BYTES_PER_SECOND: z.coerce.number().int().min(0).default(0),
+  YINGYUN_EDGE_RETENTION_HOURS: z.coerce.number().min(0).max(24 * 366).default(168),
+  // JSON: [{"modality":"CT","bodyPart":"HEAD","priority":"STAT"}, …] for studies without a Requested Procedure Priority.
+  YINGYUN_EDGE_URGENCY_RULES: optionalText,
+  YINGYUN_EDGE_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
+  YINGYUN_EDGE_RETRY_MAX_SECONDS: z.coerce.number().int().min(1).max(3600).default(300),
   // Routing and sending on (docs/routing.md): a failed send waits 10 s, then twice as long each time up to
   // 30 minutes; after 10 attempts (about 3 hours) it goes to the dead letters for an administrator.
   YINGYUN_FORWARD_RETRY_BASE_MS: z.coerce.number().int().min(1).default(10_000),
@@ -91,6 +102,32 @@ const environmentSchema = z.object({
   // Instances sent over one association (or in one STOW-RS request): held in memory while sent.
   YINGYUN_FORWARD_BATCH: z.coerce.number().int().min(1).max(1000).default(50),
 });
+
+function parseEdgeConfig(env: z.infer<typeof environmentSchema>): EdgeConfig | undefined {
+  if (env.YINGYUN_EDGE_REGION_URL === undefined && env.YINGYUN_EDGE_REGION_TOKEN === undefined) return undefined;
+  if (env.YINGYUN_EDGE_REGION_URL === undefined || env.YINGYUN_EDGE_REGION_TOKEN === undefined) {
+    throw new ConfigError('invalid configuration: YINGYUN_EDGE_REGION_URL and YINGYUN_EDGE_REGION_TOKEN go together');
+  }
+  let rules: unknown = [];
+  if (env.YINGYUN_EDGE_URGENCY_RULES !== undefined) {
+    try {
+      rules = JSON.parse(env.YINGYUN_EDGE_URGENCY_RULES);
+    } catch {
+      throw new ConfigError('invalid configuration: YINGYUN_EDGE_URGENCY_RULES is not JSON');
+    }
+  }
+  const urgencyRules = urgencyRulesSchema.safeParse(rules);
+  if (!urgencyRules.success) throw new ConfigError(`invalid configuration: YINGYUN_EDGE_URGENCY_RULES: ${urgencyRules.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`);
+  return {
+    regionUrl: env.YINGYUN_EDGE_REGION_URL,
+    regionToken: env.YINGYUN_EDGE_REGION_TOKEN,
+    ...(env.YINGYUN_EDGE_BANDWIDTH_BYTES_PER_SECOND > 0 ? { bandwidthBytesPerSecond: env.YINGYUN_EDGE_BANDWIDTH_BYTES_PER_SECOND } : {}),
+    retentionSeconds: Math.round(env.YINGYUN_EDGE_RETENTION_HOURS * 3600),
+    urgencyRules: urgencyRules.data,
+    idleTimeoutSeconds: env.YINGYUN_EDGE_TIMEOUT_SECONDS,
+    retryMaxSeconds: env.YINGYUN_EDGE_RETRY_MAX_SECONDS,
+  };
+}
 
 function parseStatisticsConfig(text: string): StatisticsConfig {
   let given: unknown;
@@ -160,6 +197,8 @@ export interface Config {
   personKeys?: { matching: Buffer; encryption: Buffer };
   /** The region's statistics definitions; absent: the shipped defaults. */
   statistics?: StatisticsConfig;
+  /** Forwarding to the region, for `npm run edge` (required by that role, ignored by the others). */
+  edge?: EdgeConfig;
   databaseUrl?: string;
   redisUrl?: string;
   s3?: S3Config;
@@ -222,8 +261,10 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     throw new ConfigError('invalid configuration: YINGYUN_PERSON_HASH_KEY and YINGYUN_PERSON_ENCRYPTION_KEY are two different 32-byte keys in base64 (openssl rand -base64 32)');
   }
   const statistics = env.YINGYUN_STATISTICS === undefined ? undefined : parseStatisticsConfig(env.YINGYUN_STATISTICS);
+  const edge = parseEdgeConfig(env);
   return {
     ...(statistics ? { statistics } : {}),
+    ...(edge ? { edge } : {}),
     dataDir: path.resolve(env.YINGYUN_DATA_DIR),
     http: {
       host: env.YINGYUN_HTTP_HOST,

@@ -3,7 +3,7 @@ import { failureReason } from '../archive/failure-reason.ts';
 import { createLogger } from '../archive/log.ts';
 import { startYingyun, type Role } from './start.ts';
 
-const role: Role = process.argv.includes('--role=gateway') ? 'gateway' : 'all';
+const role: Role = process.argv.includes('--role=gateway') ? 'gateway' : process.argv.includes('--role=edge') ? 'edge' : 'all';
 
 const config = loadConfigOrExit();
 const log = createLogger(config.logLevel);

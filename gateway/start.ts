@@ -1,11 +1,15 @@
-import type { Config } from '../archive/config.ts';
+import { ConfigError, type Config } from '../archive/config.ts';
+import { EdgeForwardingRepository } from '../archive/db/edge-forwarding-repository.ts';
+import { EdgeForwarder } from '../archive/edge/edge-forwarder.ts';
 import type { Logger } from '../archive/log.ts';
 import { preloadReportFonts } from '../archive/reading/report-pdf.ts';
 import { openRuntime, type Runtime } from '../workers/runtime.ts';
 import { startDimseServer } from './dimse/server.ts';
+import { edgeRoutes } from './http/edge/edge-routes.ts';
 import { startHttpServer } from './http/server.ts';
 
-export type Role = 'all' | 'gateway';
+/** 'edge': a county hospital's store-and-forward node (npm run edge, docs/edge.md): 'all' plus forwarding to the region. */
+export type Role = 'all' | 'gateway' | 'edge';
 
 export interface RunningYingyun {
   runtime: Runtime;
@@ -15,6 +19,8 @@ export interface RunningYingyun {
   dicomPort: number;
   /** The DICOM TLS port, when YINGYUN_DICOM_TLS_* configure one. */
   dicomTlsPort?: number;
+  /** With role 'edge': the forwarder to the region. */
+  edge?: EdgeForwarder;
   /** Stops accepting, finishes in-flight associations, requests and jobs, then closes backends. */
   stop(): Promise<void>;
 }
@@ -24,35 +30,43 @@ export interface RunningYingyun {
  * the workers; with 'gateway' it only enqueues, and `npm run worker` processes.
  */
 export async function startYingyun(config: Config, log: Logger, role: Role): Promise<RunningYingyun> {
+  if (role === 'edge' && !config.edge) throw new ConfigError('npm run edge needs YINGYUN_EDGE_REGION_URL and YINGYUN_EDGE_REGION_TOKEN (docs/edge.md)');
   let ready = false;
-  const runtime = await openRuntime(config, log, { runWorkers: role === 'all' });
+  const runtime = await openRuntime(config, log, { runWorkers: role !== 'gateway' });
   let retention: NodeJS.Timeout | undefined;
+  let edge: EdgeForwarder | undefined;
   try {
     const bootstrapAdmin = await runtime.auth.bootstrapAdmin(config.access.adminPassword);
     retention = keepAuditRetention(runtime, log);
-    const httpServer = await startHttpServer(runtime, config.http, () => ready);
+    if (role === 'edge' && config.edge) {
+      edge = new EdgeForwarder({ repository: new EdgeForwardingRepository(runtime.db.pool), store: runtime.store, config: config.edge, log: log.child({ component: 'edge' }) });
+      await edge.start();
+    }
+    const httpServer = await startHttpServer(runtime, config.http, () => ready, edge ? [edgeRoutes(edge)] : []);
     const dimseServer = await startDimseServer(runtime, config.dicom).catch(async (error: unknown) => {
       await httpServer.close();
       throw error;
     });
     ready = true;
     // This process runs the jobs: the PDF job's fonts are parsed now, not by the first signed report.
-    if (role === 'all') void preloadReportFonts(log.child({ component: 'report-pdf' }));
+    if (role !== 'gateway') void preloadReportFonts(log.child({ component: 'report-pdf' }));
     return {
       runtime,
       bootstrapAdmin,
       httpPort: httpServer.port,
       dicomPort: dimseServer.port,
       ...(dimseServer.tlsPort !== undefined ? { dicomTlsPort: dimseServer.tlsPort } : {}),
+      ...(edge ? { edge } : {}),
       async stop() {
         ready = false;
         clearInterval(retention);
-        await Promise.all([dimseServer.close(), httpServer.close()]);
+        await Promise.all([dimseServer.close(), httpServer.close(), edge?.stop()]);
         await runtime.close();
       },
     };
   } catch (error) {
     clearInterval(retention);
+    await edge?.stop();
     await runtime.close();
     throw error;
   }

@@ -184,6 +184,21 @@ export class ReceiptsRepository {
     return result.rows[0]!;
   }
 
+  /**
+   * The SHA-256 of every stored object of these instances that came from the given institutions'
+   * sources ('all': any): what an edge compares its own copy with before deleting it.
+   */
+  async objectDigests(sopInstanceUids: readonly string[], institutionIds: readonly string[] | 'all'): Promise<Array<{ sopInstanceUid: string; objectSha256: string[] }>> {
+    const result = await this.pool.query<{ sopInstanceUid: string; objectSha256: string[] }>(
+      `SELECT r.sop_instance_uid AS "sopInstanceUid", array_agg(DISTINCT r.object_sha256) AS "objectSha256"
+       FROM receipts r JOIN sources s ON s.id = r.source_id
+       WHERE r.sop_instance_uid = ANY ($1::text[]) AND ($2::bigint[] IS NULL OR s.institution_id = ANY ($2::bigint[]))
+       GROUP BY r.sop_instance_uid`,
+      [sopInstanceUids, institutionIds === 'all' ? null : institutionIds],
+    );
+    return result.rows;
+  }
+
   async eventsFor(sopInstanceUid: string): Promise<Array<{ kind: string; receiptId: string; previousReceiptId: string | null }>> {
     const result = await this.pool.query(
       `SELECT kind, receipt_id AS "receiptId", previous_receipt_id AS "previousReceiptId"

@@ -1,6 +1,7 @@
 import { message, type Language, type MessageKey } from '../../../archive/i18n/messages.ts';
 import type { FilmContent, FilmRefusal } from '../../../archive/reading/share-links.ts';
 import type { SecondFactorKind } from '../../../archive/reading/share-link-types.ts';
+import { escapeHtml } from '../html.ts';
 
 /**
  * The patient's cloud film as server-rendered HTML: no script at all, one small stylesheet, so the
@@ -142,8 +143,4 @@ function personName(pn: string): string {
 
 function multiline(value: string): string {
   return escapeHtml(value).replaceAll('\n', '<br>');
-}
-
-function escapeHtml(value: string): string {
-  return value.replace(/[&<>"']/g, (character) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[character]!);
 }
