@@ -1,4 +1,5 @@
 import { TextDecoder } from 'node:util';
+import iconv from 'iconv-lite';
 
 /**
  * Decoding DICOM text per Specific Character Set (0008,0005), PS3.5 6.1 and Annex J.
@@ -191,6 +192,91 @@ function decodeRun(run: Uint8Array, g0: Repertoire, g1: Repertoire | undefined):
   }
   // G0 is ASCII here; the G1 decoders (EUC-style and ISO 8859) read ASCII in GL unchanged.
   return decoderFor(g1?.decoder ?? 'latin1').decode(run);
+}
+
+/**
+ * G1 sets an ISO 2022 value may switch to when encoding: the escape sequence that designates each,
+ * the encoder (iconv-lite; its GB2312 and EUC-KR are their supersets GBK and CP949, so a character
+ * is taken only when both its bytes lie in the 94×94 area the standard set covers), and whether it
+ * is a two-byte set. Japanese (IR 87, 159, 13) is decoded but not encoded: nothing we serve asks.
+ */
+const G1_ENCODINGS: Record<string, { escape: number[]; encoding: string; twoByte: boolean }> = {
+  ISO_2022_IR_58: { escape: [0x24, 0x29, 0x41], encoding: 'gb2312', twoByte: true },
+  ISO_2022_IR_149: { escape: [0x24, 0x29, 0x43], encoding: 'euc-kr', twoByte: true },
+  ISO_2022_IR_100: { escape: [0x2d, 0x41], encoding: 'latin1', twoByte: false },
+  ISO_2022_IR_101: { escape: [0x2d, 0x42], encoding: 'iso-8859-2', twoByte: false },
+  ISO_2022_IR_109: { escape: [0x2d, 0x43], encoding: 'iso-8859-3', twoByte: false },
+  ISO_2022_IR_110: { escape: [0x2d, 0x44], encoding: 'iso-8859-4', twoByte: false },
+  ISO_2022_IR_144: { escape: [0x2d, 0x4c], encoding: 'iso-8859-5', twoByte: false },
+  ISO_2022_IR_127: { escape: [0x2d, 0x47], encoding: 'iso-8859-6', twoByte: false },
+  ISO_2022_IR_126: { escape: [0x2d, 0x46], encoding: 'iso-8859-7', twoByte: false },
+  ISO_2022_IR_138: { escape: [0x2d, 0x48], encoding: 'iso-8859-8', twoByte: false },
+  ISO_2022_IR_148: { escape: [0x2d, 0x4d], encoding: 'iso-8859-9', twoByte: false },
+  ISO_2022_IR_203: { escape: [0x2d, 0x62], encoding: 'iso-8859-15', twoByte: false },
+  ISO_2022_IR_166: { escape: [0x2d, 0x54], encoding: 'windows-874', twoByte: false },
+};
+
+/** A value holds a character the declared character set cannot represent. */
+export class UnencodableText extends Error {
+  override name = 'UnencodableText';
+}
+
+/**
+ * Encodes one text value in the character set `terms` name, the inverse of decodeText: UTF-8,
+ * GB18030, GBK and the single-byte sets as they are; with ISO 2022 code extensions, each run of
+ * characters outside ASCII preceded by the escape sequence designating a G1 set that holds them,
+ * designated again after every delimiter (PS3.5 6.1.2.5.3: '^' and '=' in a person name, CR, LF,
+ * TAB and FF everywhere), where the initial designations are back in force. Throws
+ * UnencodableText when a character is in none of the sets: never a silent '?'.
+ */
+export function encodeText(text: string, terms: readonly string[], delimiters: Delimiters): Buffer {
+  const keys = terms.length === 0 ? [''] : terms.map(termKey);
+  if (!keys.some((key) => key.startsWith('ISO_2022'))) {
+    const key = keys[0]!;
+    if (key === '' || key === 'ISO_IR_6') return asciiOnly(text);
+    const encoding = SINGLE_BYTE_AND_UNICODE[key];
+    if (!encoding) throw new UnencodableText(`no encoder for Specific Character Set ${terms.join('\\')}`);
+    if (encoding === 'utf-8') return Buffer.from(text, 'utf8');
+    const bytes = iconv.encode(text, encoding);
+    if (iconv.decode(bytes, encoding) !== text) throw new UnencodableText(`${JSON.stringify(text)} is not representable in ${terms.join('\\')}`);
+    return bytes;
+  }
+  const initialG1 = G1_ENCODINGS[keys[0]!];
+  const extensions = keys.map((key) => G1_ENCODINGS[key]).filter((set) => set !== undefined);
+  let g1 = initialG1;
+  const output: number[] = [];
+  for (const character of text) {
+    const code = character.codePointAt(0)!;
+    if (code < 0x80) {
+      output.push(code);
+      // A value delimiter too: a reader may take each value of a multi-valued element to start afresh.
+      if (isDelimiter(code, delimiters) || code === 0x5c) g1 = initialG1;
+      continue;
+    }
+    const inCurrent = g1 ? g1Bytes(character, g1) : undefined;
+    if (inCurrent) {
+      output.push(...inCurrent);
+      continue;
+    }
+    const set = extensions.find((candidate) => g1Bytes(character, candidate) !== undefined);
+    if (!set) throw new UnencodableText(`${JSON.stringify(character)} is in none of ${terms.join('\\')}`);
+    output.push(0x1b, ...set.escape, ...g1Bytes(character, set)!);
+    g1 = set;
+  }
+  return Buffer.from(output);
+}
+
+function asciiOnly(text: string): Buffer {
+  if (/[^\x00-\x7f]/.test(text)) throw new UnencodableText(`${JSON.stringify(text)} needs more than the default repertoire (ASCII)`);
+  return Buffer.from(text, 'latin1');
+}
+
+/** The character's bytes in a G1 set (every byte in GR), or undefined when the set lacks it. */
+function g1Bytes(character: string, set: { encoding: string; twoByte: boolean }): Buffer | undefined {
+  const bytes = iconv.encode(character, set.encoding);
+  if (iconv.decode(bytes, set.encoding) !== character) return undefined;
+  if (set.twoByte) return bytes.length === 2 && bytes[0]! >= 0xa1 && bytes[0]! <= 0xfe && bytes[1]! >= 0xa1 && bytes[1]! <= 0xfe ? bytes : undefined;
+  return bytes.length === 1 && bytes[0]! >= 0xa0 ? bytes : undefined;
 }
 
 export function hasHighBytes(bytes: Uint8Array): boolean {

@@ -121,6 +121,31 @@ export function parseInstance(part10: Buffer, options: ParseOptions = {}): Parse
   return parsed;
 }
 
+/**
+ * A bare dataset in Implicit or Explicit VR Little Endian, without preamble or File Meta (a C-FIND
+ * identifier, an N-ACTION's information), converted to DICOM JSON as parseInstance converts an
+ * instance: text decoded per its Specific Character Set or the sender's override, sequences
+ * walked. Throws IngestRejection ('malformed') when the bytes are not a dataset.
+ */
+export function parseDataset(bytes: Buffer, explicitVr: boolean, characterSetOverride?: string): DicomJsonDataset {
+  const parser = dicomParser as unknown as {
+    ByteStream: new (parser: dicomParser.ByteArrayParser, bytes: Uint8Array, position: number) => dicomParser.ByteStream;
+    DataSet: new (parser: dicomParser.ByteArrayParser, bytes: Uint8Array, elements: Record<string, Element>) => DataSet;
+  };
+  const byteStream = new parser.ByteStream(dicomParser.littleEndianByteArrayParser, bytes, 0);
+  const dataSet = new parser.DataSet(byteStream.byteArrayParser, byteStream.byteArray as Uint8Array, {});
+  try {
+    if (explicitVr) dicomParser.parseDicomDataSetExplicit(dataSet, byteStream, bytes.length);
+    else dicomParser.parseDicomDataSetImplicit(dataSet, byteStream, bytes.length, { untilTag: '', vrCallback: DICOM_PARSER_OPTIONS.vrCallback as (tag: string) => string });
+  } catch (error) {
+    throw new IngestRejection('malformed', `cannot parse the dataset: ${describeParserError(error)}`, { cause: error });
+  }
+  assertWithinBounds(dataSet, bytes.length);
+  const declared = stringValues(dataSet, 'x00080005', bytes);
+  const { forcedCharset } = chooseCharacterSet(dataSet, declared, characterSetOverride);
+  return toDicomJson(dataSet, { bytes, littleEndian: true, forcedCharset, bulkData: [] }, declared, '', 0);
+}
+
 /** Which character set text is decoded with, and the receipt's record of why. */
 function chooseCharacterSet(
   dataSet: DataSet,
