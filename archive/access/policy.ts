@@ -106,11 +106,30 @@ export function visibilityFor(
 ): Visibility {
   const maskIdentity = MASKED_ROLES.includes(principal.role);
   if (principal.role === 'system_admin') return { institutionIds: 'all', linkedPatientsPurpose: null, maskIdentity };
-  const own = principal.institutionId ? [principal.institutionId] : [];
-  const institutionIds = context.ownInstitutionKind === 'reading_centre' ? [...new Set([...own, ...context.regionInstitutionIds])] : own;
+  const institutionIds = institutionsReached(principal.institutionId, context);
   const purpose = context.purpose && CROSS_INSTITUTION_ROLES.includes(principal.role) ? context.purpose : null;
   const grantedStudies = context.grantedStudies?.length ? { grantedStudies: context.grantedStudies } : {};
   return { institutionIds, linkedPatientsPurpose: purpose, maskIdentity, ...grantedStudies };
+}
+
+/** An institution's own, and for a reading centre every institution of its region. */
+function institutionsReached(institutionId: string | null, context: { ownInstitutionKind: string | null; regionInstitutionIds: readonly string[] }): string[] {
+  const own = institutionId ? [institutionId] : [];
+  return context.ownInstitutionKind === 'reading_centre' ? [...new Set([...own, ...context.regionInstitutionIds])] : own;
+}
+
+/**
+ * What a registered DICOM peer may find and retrieve (C-FIND, C-MOVE, C-GET): what its
+ * institution's users see (its own studies; a reading centre's, its region's), with no purpose of
+ * use (a PACS states none) and no identity masking. An unregistered peer, filed under quarantine,
+ * sees nothing: null.
+ */
+export function peerVisibility(
+  peer: { institutionId: string; quarantined: boolean },
+  context: { ownInstitutionKind: string | null; regionInstitutionIds: readonly string[] },
+): Visibility | null {
+  if (peer.quarantined) return null;
+  return { institutionIds: institutionsReached(peer.institutionId, context), linkedPatientsPurpose: null, maskIdentity: false };
 }
 
 /** A stated purpose of use: short printable text (it goes into the audit trail verbatim). */
