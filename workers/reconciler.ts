@@ -4,9 +4,11 @@ import type { Logger } from '../archive/log.ts';
 import type { PersonRepository } from '../archive/db/person-repository.ts';
 import type { QcWorklistRepository } from '../archive/db/qc-worklist-repository.ts';
 import type { QualityRepository } from '../archive/db/quality-repository.ts';
+import type { PriorFetchRepository } from '../archive/db/prior-fetch-repository.ts';
 import type { ReportService } from '../archive/reading/report-service.ts';
 import type { RoutingService } from '../archive/routing/routing-service.ts';
 import { enqueueStudyAwaitingChecks } from './jobs/check-study-quality.ts';
+import { enqueueFetchPriors } from './jobs/fetch-priors.ts';
 import { enqueueIndexInstance } from './jobs/index-instance.ts';
 import { enqueueUnlinkedPerson } from './jobs/link-person.ts';
 import { enqueueInstanceThumbnail } from './jobs/render-instance-thumbnail.ts';
@@ -22,8 +24,8 @@ const RECENT_STUDIES = 10_000;
  * PostgreSQL, not the queue, is the record of what still has to be done: receipts not indexed,
  * current versions without a thumbnail, patient records never linked to a person, signed report
  * versions without their SR or PDF, QC rejects without their 113001 KOS and recent studies without their
- * technical checks (or checked before their last instances came), and forward-queue destinations with items
- * due for longer than the grace period (or claimed by a process that stopped) are re-enqueued after a grace period, so a lost message (in-process queue after a crash, Redis
+ * technical checks (or checked before their last instances came), forward-queue destinations with items
+ * due for longer than the grace period (or claimed by a process that stopped), and prior fetches still queued or running are re-enqueued after a grace period, so a lost message (in-process queue after a crash, Redis
  * flushed, a crash between a signature's commit and its enqueue) delays work but never loses it.
  * Each is enqueued under its job's usual id, so what is still queued or running is not doubled, and
  * a job that failed for good waits in the failed list for a person instead of looping.
@@ -41,6 +43,7 @@ export class Reconciler {
       quality: QualityRepository;
       qcWorklists: QcWorklistRepository;
       routing: RoutingService;
+      priorFetches: Pick<PriorFetchRepository, 'unfinished'>;
       queue: JobQueue;
       log: Logger;
       graceSeconds: number;
@@ -82,6 +85,10 @@ export class Reconciler {
           requeued++;
         }
         requeued += await this.deps.routing.wakeForgotten(this.deps.graceSeconds);
+        for (const fetchId of await this.deps.priorFetches.unfinished(this.deps.graceSeconds, BATCH)) {
+          await enqueueFetchPriors(this.deps.queue, fetchId);
+          requeued++;
+        }
         if (requeued > 0) this.deps.log.info({ requeued }, 'reconciler re-enqueued unfinished work');
       } catch (error) {
         this.deps.log.warn({ err: error }, 'reconciler pass failed; will try again');

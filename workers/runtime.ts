@@ -49,6 +49,10 @@ import { renderInstanceThumbnailJob } from './jobs/render-instance-thumbnail.ts'
 import { renderSeriesThumbnailJob } from './jobs/render-series-thumbnail.ts';
 import type { JobQueue } from './queue.ts';
 import { Reconciler } from './reconciler.ts';
+import { PriorFetchRepository } from '../archive/db/prior-fetch-repository.ts';
+import { PriorFetchService } from '../archive/prior-fetch/prior-fetch-service.ts';
+import { findStudiesOfPatient, moveStudy } from '../gateway/dimse/query-retrieve-scu.ts';
+import { enqueueFetchPriors, enqueuePriorFetchOnArrival, fetchPriorsJob } from './jobs/fetch-priors.ts';
 import { QualityRepository } from '../archive/db/quality-repository.ts';
 import { enqueueRejectionKos, writeRejectionKosJob } from './jobs/write-rejection-kos.ts';
 import { QualityService } from '../archive/quality/quality-service.ts';
@@ -121,6 +125,8 @@ export interface Runtime {
   statistics: StatisticsService;
   /** Routing and sending on (issue 17): rules, manual sends, the forward queue per destination and its dead letters. */
   routing: RoutingService;
+  /** Pulling a person's earlier studies from hospitals' PACS as a query/retrieve SCU (issue 17). */
+  priorFetch: PriorFetchService;
   /** Stops workers (finishing running jobs), then closes the queue and the database. */
   close(): Promise<void>;
 }
@@ -242,11 +248,29 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       wake: (destination) => enqueueForward(jobQueue, destination),
       wakeLater: (destination, delayMs) => enqueueForwardRetry(jobQueue, destination, delayMs),
     });
+    const priorFetchRepository = new PriorFetchRepository(db.pool);
+    const priorFetch = new PriorFetchService({
+      repository: priorFetchRepository,
+      remote: { findStudiesOfPatient: (peer, callingAeTitle, patient) => findStudiesOfPatient(peer, callingAeTitle, patient), moveStudy: (peer, callingAeTitle, destination, study, onProgress) => moveStudy(peer, callingAeTitle, destination, study, onProgress) },
+      aeTitle: config.dicom.aeTitle,
+      enqueue: (fetchId) => enqueueFetchPriors(jobQueue, fetchId),
+      enqueueArrival: (studyInstanceUid) => enqueuePriorFetchOnArrival(jobQueue, studyInstanceUid),
+      personOfStudy: (studyInstanceUid) => personRepository.personOfStudy(studyInstanceUid),
+      audit,
+      log: log.child({ component: 'prior-fetch' }),
+    });
+    /** What the index job tells of each study that arrives or grows: reading intake, then the prior-fetch rule. */
+    const intake = {
+      async studyArrived(studyInstanceUid: string) {
+        await reading.studyArrived(studyInstanceUid);
+        await priorFetch.studyIndexed(studyInstanceUid);
+      },
+    };
     let reconciler: Reconciler | undefined;
     let criticalEscalation: CriticalEscalation | undefined;
     let closing: Promise<void> | undefined;
     if (options.runWorkers) {
-      queue.startWorkers([indexInstanceJob(jobs, reading, routing), forwardInstancesJob(routing), renderInstanceThumbnailJob(jobs), renderSeriesThumbnailJob(jobs), writeReportSrJob({ reports, ingest, log: log.child({ component: 'report-sr' }) }), checkSrTemplateJob({ receipts: jobs.receipts, reports }),
+      queue.startWorkers([indexInstanceJob(jobs, intake, routing), forwardInstancesJob(routing), renderInstanceThumbnailJob(jobs), renderSeriesThumbnailJob(jobs), writeReportSrJob({ reports, ingest, log: log.child({ component: 'report-sr' }) }), checkSrTemplateJob({ receipts: jobs.receipts, reports }),
         writeReportPdfJob({
           reports,
           retrieve: new RetrieveService(db.pool, store, renderer),
@@ -257,7 +281,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
           store,
           log: log.child({ component: 'report-pdf' }),
         }),
-        deliverCriticalWebhookJob(criticalFindings), linkPersonJob(persons), relinkInstitutionJob(persons), checkStudyQualityJob(qcWorklists),
+        deliverCriticalWebhookJob(criticalFindings), fetchPriorsJob(priorFetch), linkPersonJob(persons), relinkInstitutionJob(persons), checkStudyQualityJob(qcWorklists),
         writeRejectionKosJob({ quality: qualityRepository, ingest, log: log.child({ component: 'rejection-kos' }) })], config.workerConcurrency);
       reconciler = new Reconciler({
         receipts: jobs.receipts,
@@ -267,6 +291,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
         quality: qualityRepository,
         qcWorklists: qcWorklistRepository,
         routing,
+        priorFetches: priorFetchRepository,
         queue,
         log: log.child({ component: 'reconciler' }),
         graceSeconds: config.reconcileAfterSeconds,
@@ -298,6 +323,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       upsEvents,
       reading,
       fhir,
+      priorFetch,
       criticalFindings,
       persons,
       quality,
