@@ -296,3 +296,77 @@ export function buildPData(contextId: number, bytes: Buffer, peerMaxPduLength: n
   } while (offset < bytes.length);
   return pdus;
 }
+
+/** What a requestor proposes in its A-ASSOCIATE-RQ (PS3.8 9.3.2). */
+export interface AssociateRequestProposal {
+  calledAeTitle: string;
+  callingAeTitle: string;
+  contexts: readonly ProposedContext[];
+  /** SCP/SCU Role Selection sub-items (PS3.7 D.3.3.4), by SOP class UID. */
+  roleSelections?: ReadonlyMap<string, RoleSelection>;
+  maxPduLength: number;
+  implementationClassUid: string;
+  implementationVersionName: string;
+}
+
+/** An AE title field: 16 bytes, space padded (PS3.8 9.3.2). */
+function aeTitleField(aeTitle: string): Buffer {
+  return Buffer.from(aeTitle.padEnd(16, ' ').slice(0, 16), 'latin1');
+}
+
+export function buildAssociateRequest(proposal: AssociateRequestProposal): Buffer {
+  const fixedFields = Buffer.alloc(68);
+  fixedFields.writeUInt16BE(0x0001, 0);
+  aeTitleField(proposal.calledAeTitle).copy(fixedFields, 4);
+  aeTitleField(proposal.callingAeTitle).copy(fixedFields, 20);
+  const maxLength = Buffer.alloc(4);
+  maxLength.writeUInt32BE(proposal.maxPduLength, 0);
+  const contexts = proposal.contexts.map((context) =>
+    item(0x20, Buffer.concat([Buffer.from([context.id, 0, 0, 0]), item(0x30, ascii(context.abstractSyntaxUid)), ...context.transferSyntaxUids.map((uid) => item(0x40, ascii(uid)))])),
+  );
+  const userInformation = item(
+    0x50,
+    Buffer.concat([
+      item(0x51, maxLength),
+      item(0x52, ascii(proposal.implementationClassUid)),
+      ...[...(proposal.roleSelections ?? [])].map(([uid, role]) => sopClassItem(0x54, uid, Buffer.from([role.scu ? 1 : 0, role.scp ? 1 : 0]))),
+      item(0x55, ascii(proposal.implementationVersionName)),
+    ]),
+  );
+  return pdu(PDU_TYPE.associateRq, Buffer.concat([fixedFields, item(0x10, ascii(DICOM_APPLICATION_CONTEXT)), ...contexts, userInformation]));
+}
+
+/** An A-ASSOCIATE-AC as a requestor needs it: each context's answer, the acceptor's PDU limit and role selections. */
+export interface AssociateAccept {
+  contexts: ContextAnswer[];
+  /** The acceptor's Maximum Length Received (0: no limit), which bounds the PDUs we send it. */
+  maxPduLength: number;
+  /** Role selections the acceptor answered (PS3.7 D.3.3.4); a SOP class it did not answer keeps the default roles. */
+  roleSelections: Map<string, RoleSelection>;
+}
+
+/** Parses the body (after the 6-byte PDU header) of an A-ASSOCIATE-AC. */
+export function parseAssociateAccept(body: Buffer): AssociateAccept {
+  if (body.length < 68) throw new PduError(`A-ASSOCIATE-AC of ${body.length} bytes is shorter than its fixed fields (68)`);
+  const accept: AssociateAccept = { contexts: [], maxPduLength: 0, roleSelections: new Map() };
+  for (const field of items(body.subarray(68), 'A-ASSOCIATE-AC')) {
+    if (field.type === 0x21) {
+      if (field.value.length < 4) throw new PduError('presentation context item shorter than 4 bytes');
+      const transferSyntax = [...items(field.value.subarray(4), `presentation context ${field.value[0]}`)].find((sub) => sub.type === 0x40);
+      accept.contexts.push({ id: field.value[0]!, result: field.value[2]!, transferSyntaxUid: transferSyntax ? text(transferSyntax.value) : '' });
+    } else if (field.type === 0x50) {
+      for (const sub of items(field.value, 'User Information')) {
+        if (sub.type === 0x51 && sub.value.length === 4) accept.maxPduLength = sub.value.readUInt32BE(0);
+        else if (sub.type === 0x54) {
+          const { uid, rest } = sopClassPrefixed(sub.value, 'SCP/SCU Role Selection');
+          if (rest.length >= 2) accept.roleSelections.set(uid, { scu: rest[0] === 1, scp: rest[1] === 1 });
+        }
+      }
+    }
+  }
+  return accept;
+}
+
+export function buildReleaseRequest(): Buffer {
+  return pdu(PDU_TYPE.releaseRq, Buffer.alloc(4));
+}
