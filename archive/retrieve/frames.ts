@@ -100,7 +100,7 @@ export class FrameReader {
   private scannedFrames: Promise<Buffer[][]> | undefined;
 
   constructor(
-    store: ObjectStore,
+    store: Pick<ObjectStore, 'get' | 'getRange'>,
     private readonly instance: StoredInstance,
   ) {
     const pixelData = instance.bulkData.find((location) => location.path === '7FE00010');

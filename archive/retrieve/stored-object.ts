@@ -11,7 +11,7 @@ export class StoredObjectBytes {
   private inflated: Promise<Buffer> | undefined;
 
   constructor(
-    private readonly store: ObjectStore,
+    private readonly store: Pick<ObjectStore, 'get' | 'getRange'>,
     private readonly instance: Pick<StoredInstance, 'objectKey' | 'deflated' | 'datasetOffset' | 'sizeBytes'>,
   ) {}
 
