@@ -53,6 +53,11 @@ import { PriorFetchRepository } from '../archive/db/prior-fetch-repository.ts';
 import { PriorFetchService } from '../archive/prior-fetch/prior-fetch-service.ts';
 import { findStudiesOfPatient, moveStudy } from '../gateway/dimse/query-retrieve-scu.ts';
 import { enqueueFetchPriors, enqueuePriorFetchOnArrival, fetchPriorsJob } from './jobs/fetch-priors.ts';
+import { StorageCommitmentRepository } from '../archive/db/storage-commitment-repository.ts';
+import { StorageCommitmentService } from '../archive/storage-commitment/storage-commitment-service.ts';
+import { deliverReportAs } from '../gateway/dimse/commitment-scp.ts';
+import { isStorageSopClass } from '../gateway/dimse/negotiation.ts';
+import { deliverCommitmentReportJob, enqueueCommitmentReport } from './jobs/deliver-commitment-report.ts';
 import { QualityRepository } from '../archive/db/quality-repository.ts';
 import { enqueueRejectionKos, writeRejectionKosJob } from './jobs/write-rejection-kos.ts';
 import { QualityService } from '../archive/quality/quality-service.ts';
@@ -127,6 +132,8 @@ export interface Runtime {
   routing: RoutingService;
   /** Pulling a person's earlier studies from hospitals' PACS as a query/retrieve SCU (issue 17). */
   priorFetch: PriorFetchService;
+  /** Storage Commitment Push Model SCP (issue 17): each request kept until its report is delivered. */
+  storageCommitment: StorageCommitmentService;
   /** Stops workers (finishing running jobs), then closes the queue and the database. */
   close(): Promise<void>;
 }
@@ -256,8 +263,21 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       enqueue: (fetchId) => enqueueFetchPriors(jobQueue, fetchId),
       enqueueArrival: (studyInstanceUid) => enqueuePriorFetchOnArrival(jobQueue, studyInstanceUid),
       personOfStudy: (studyInstanceUid) => personRepository.personOfStudy(studyInstanceUid),
+      findPeer: (peerId) => institutions.findPeer(peerId),
       audit,
       log: log.child({ component: 'prior-fetch' }),
+    });
+    const storageCommitment = new StorageCommitmentService({
+      repository: new StorageCommitmentRepository(db.pool),
+      receipts: jobs.receipts,
+      store,
+      institutions,
+      deliverOnNewAssociation: deliverReportAs(config.dicom.aeTitle),
+      wakeLater: (requestId, delayMs) => enqueueCommitmentReport(jobQueue, requestId, delayMs),
+      isStorageSopClass,
+      // A report for a peer that is down backs off as sending on to that peer does.
+      policy: config.forwarding,
+      log: log.child({ component: 'storage-commitment' }),
     });
     /** What the index job tells of each study that arrives or grows: reading intake, then the prior-fetch rule. */
     const intake = {
@@ -281,7 +301,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
           store,
           log: log.child({ component: 'report-pdf' }),
         }),
-        deliverCriticalWebhookJob(criticalFindings), fetchPriorsJob(priorFetch), linkPersonJob(persons), relinkInstitutionJob(persons), checkStudyQualityJob(qcWorklists),
+        deliverCriticalWebhookJob(criticalFindings), fetchPriorsJob(priorFetch), deliverCommitmentReportJob(storageCommitment), linkPersonJob(persons), relinkInstitutionJob(persons), checkStudyQualityJob(qcWorklists),
         writeRejectionKosJob({ quality: qualityRepository, ingest, log: log.child({ component: 'rejection-kos' }) })], config.workerConcurrency);
       reconciler = new Reconciler({
         receipts: jobs.receipts,
@@ -292,6 +312,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
         qcWorklists: qcWorklistRepository,
         routing,
         priorFetches: priorFetchRepository,
+        storageCommitment,
         queue,
         log: log.child({ component: 'reconciler' }),
         graceSeconds: config.reconcileAfterSeconds,
@@ -324,6 +345,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       reading,
       fhir,
       priorFetch,
+      storageCommitment,
       criticalFindings,
       persons,
       quality,

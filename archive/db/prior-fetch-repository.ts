@@ -37,7 +37,8 @@ export interface PriorFetch {
 /** A person's Patient ID at the institution a source belongs to: what that PACS knows them by. */
 export interface PatientIdAtSource {
   patientId: string;
-  issuer: string;
+  /** The Issuer of Patient ID the record's instances carried; null when they carried none. */
+  issuer: string | null;
 }
 
 export type PriorFetchProgress = Partial<Pick<PriorFetch, 'state' | 'studiesFound' | 'studiesHeld' | 'studiesRetrieved' | 'instancesCompleted' | 'instancesFailed' | 'instancesRemaining' | 'error'>>;
@@ -86,10 +87,13 @@ export class PriorFetchRepository {
     return ((await this.pool.query('DELETE FROM prior_fetch_sources WHERE peer_id = $1', [peerId])).rowCount ?? 0) > 0;
   }
 
-  /** The person's Patient IDs at an institution (one per record there). */
+  /**
+   * The person's Patient IDs at an institution (one per record there), with the issuer the data
+   * named: the index's own stand-in issuer ('source:…') means nothing to that PACS.
+   */
   async patientIdsAt(personId: string, institutionId: string): Promise<PatientIdAtSource[]> {
     const { rows } = await this.pool.query<PatientIdAtSource>(
-      `SELECT p.patient_id AS "patientId", p.issuer FROM person_links l JOIN patients p ON p.id = l.patient_pk
+      `SELECT p.patient_id AS "patientId", NULLIF(p.attributes->'00100021'->'Value'->>0, '') AS issuer FROM person_links l JOIN patients p ON p.id = l.patient_pk
        WHERE l.person_id = $1 AND p.institution_id = $2 AND p.patient_id <> '' ORDER BY p.id`,
       [personId, institutionId],
     );

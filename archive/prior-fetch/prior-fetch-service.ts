@@ -1,3 +1,5 @@
+import { z } from 'zod';
+import { adminChangeEvent, type Actor } from '../access/administration.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { PriorFetch, PriorFetchRepository, PriorFetchSource } from '../db/prior-fetch-repository.ts';
 import type { Logger } from '../log.ts';
@@ -29,11 +31,26 @@ export interface PriorFetchDependencies {
   enqueueArrival(studyInstanceUid: string): Promise<void>;
   /** The person a study's patient record is linked to (null while not linked). */
   personOfStudy(studyInstanceUid: string): Promise<string | null>;
-  audit: Pick<AuditLog, 'recordInBackground'>;
+  audit: Pick<AuditLog, 'recordInBackground' | 'record'>;
+  /** Whether a peer is registered (a source must be one with a host and port). */
+  findPeer(peerId: string): Promise<{ aeTitle: string; host: string | null; port: number | null } | null>;
   log: Logger;
   /** Today in the region (YYYY-MM-DD), for the look-back; the region's clock by default. */
   today?: () => string;
 }
+
+/** A request the caller may not make or that makes no sense: the REST layer answers its status. */
+export class PriorFetchRefusal extends Error {
+  constructor(
+    readonly httpStatus: 400 | 404,
+    readonly reason: string,
+  ) {
+    super(reason);
+    this.name = 'PriorFetchRefusal';
+  }
+}
+
+const sourceSettings = z.object({ onArrival: z.boolean().default(false), lookBackDays: z.number().int().min(1).max(36500).default(1825) }).strict();
 
 /** A person fetched from a source on arrival at most this often: a busy patient's studies do not each start a fetch. */
 const ON_ARRIVAL_PAUSE_MS = 12 * 60 * 60 * 1000;
@@ -56,6 +73,7 @@ export class PriorFetchService {
   /** Fetches the person from every source (on demand), or from `peerId` only; returns the fetches, new or joined. */
   async request(personId: string, requestedBy: string, peerId?: string): Promise<PriorFetch[]> {
     const sources = (await this.deps.repository.sources()).filter((source) => peerId === undefined || source.peerId === peerId);
+    if (peerId !== undefined && sources.length === 0) throw new PriorFetchRefusal(404, `DICOM peer ${peerId} is not a prior-fetch source`);
     return this.open(personId, sources, 'on-demand', requestedBy);
   }
 
@@ -95,6 +113,29 @@ export class PriorFetchService {
       if (fetch) fetches.push(fetch);
     }
     return fetches;
+  }
+
+  sources(): Promise<PriorFetchSource[]> {
+    return this.deps.repository.sources();
+  }
+
+  /** Makes a registered peer a source (or changes its settings): it must have a host and port to be called at. */
+  async setSource(actor: Actor, peerId: string, settings: unknown): Promise<PriorFetchSource> {
+    const parsed = sourceSettings.safeParse(settings ?? {});
+    if (!parsed.success) throw new PriorFetchRefusal(400, parsed.error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`).join('; '));
+    const peer = await this.deps.findPeer(peerId);
+    if (!peer) throw new PriorFetchRefusal(404, `no DICOM peer ${peerId}`);
+    if (!peer.host || !peer.port) throw new PriorFetchRefusal(400, `DICOM peer ${peer.aeTitle} has no host and port: Yingyun could not call it`);
+    await this.deps.repository.setSource(peerId, parsed.data, actor.username);
+    await this.deps.audit.record(adminChangeEvent(actor, 'U', { change: 'prior-fetch-source', peerId, aeTitle: peer.aeTitle, ...parsed.data }));
+    this.onArrivalSources = undefined;
+    return (await this.deps.repository.source(peerId))!;
+  }
+
+  async removeSource(actor: Actor, peerId: string): Promise<void> {
+    if (!(await this.deps.repository.removeSource(peerId))) throw new PriorFetchRefusal(404, `DICOM peer ${peerId} is not a prior-fetch source`);
+    await this.deps.audit.record(adminChangeEvent(actor, 'D', { change: 'prior-fetch-source', peerId }));
+    this.onArrivalSources = undefined;
   }
 
   fetchesOfPerson(personId: string): Promise<PriorFetch[]> {

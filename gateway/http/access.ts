@@ -129,6 +129,8 @@ const RULES: readonly RouteRule[] = [
   { methods: GET, path: /^\/api\/persons\/[^/]+$/, requires: 'read-images', audit: { eventType: 'query', action: 'E' } },
   { methods: GET, path: /^\/api\/person-suggestions$/, requires: 'manage-persons', audit: { eventType: 'query', action: 'E' } },
   { methods: ['POST'], path: /^\/api\/person-(links|unlinks|merges)$/, requires: 'manage-persons' },
+  // Pulling a person's earlier studies from hospitals' PACS (docs/query-retrieve.md): whoever sees the person may ask
+  { methods: [...GET, 'POST'], path: /^\/api\/persons\/[^/]+\/prior-fetches$/, requires: 'read-images', audit: { eventType: 'query', action: 'E' } },
   { methods: ['POST'], path: /^\/api\/person-suggestions\/[^/]+\/dismissal$/, requires: 'manage-persons' },
   { methods: [...GET, 'PUT'], path: /^\/api\/admin\/institutions\/[^/]+\/identifier-rules$/, requires: 'manage-institution' },
   // The person of a study (the study list's way to a person's page): the study's visibility is checked as for its other routes
@@ -163,6 +165,7 @@ const RULES: readonly RouteRule[] = [
   { methods: ['PUT'], path: /^\/api\/admin\/turnaround-limits$/, requires: 'manage-system' },
   // Routing rules, DICOMweb nodes, forward queues and dead letters (docs/routing.md)
   { methods: [...GET, 'POST', 'PATCH', 'DELETE'], path: /^\/api\/admin\/(routing-rules|dicomweb-nodes)(\/[^/]+)?$/, requires: 'manage-system' },
+  { methods: [...GET, 'PUT', 'DELETE'], path: /^\/api\/admin\/prior-fetch-sources(\/[^/]+)?$/, requires: 'manage-system' },
   { methods: [...GET, 'POST'], path: /^\/api\/admin\/forward-queues(\/dead-letters(\/retry)?)?$/, requires: 'manage-system' },
   { methods: GET, path: /^\/api\/audit(\/events|\/export\.csv|\/export\.xml|\/verify)$/, requires: 'read-audit', audit: { eventType: 'audit-log-used', action: 'R' } },
 ];

@@ -31,6 +31,7 @@ import { criticalFindingRoutes } from './api/critical-finding-routes.ts';
 import { qualityRoutes } from './api/quality-routes.ts';
 import { qcWorklistRoutes } from './api/qc-worklist-routes.ts';
 import { personRoutes } from './api/person-routes.ts';
+import { priorFetchRoutes } from './api/prior-fetch-routes.ts';
 import { statisticsRoutes } from './api/statistics-routes.ts';
 import { recognitionDecisionRoutes } from './api/recognition-decision-routes.ts';
 import { recognitionRoutes } from './api/recognition-routes.ts';
@@ -132,7 +133,7 @@ export function createHttpApp(runtime: Runtime, isReady: () => boolean, roleRout
   app.use('/api', criticalFindingRoutes(runtime));
   app.use('/api', qualityRoutes(runtime));
   app.use('/api', qcWorklistRoutes(runtime));
-  app.use('/api', personRoutes(runtime));
+  app.use('/api', personRoutes(runtime), priorFetchRoutes(runtime));
   app.use('/api', statisticsRoutes(runtime));
   app.use('/api', recognitionDecisionRoutes(runtime));
   app.use('/api', recognitionRoutes(runtime));
