@@ -7,6 +7,7 @@ import type { QualityRepository } from '../archive/db/quality-repository.ts';
 import type { PriorFetchRepository } from '../archive/db/prior-fetch-repository.ts';
 import type { ReportService } from '../archive/reading/report-service.ts';
 import type { RoutingService } from '../archive/routing/routing-service.ts';
+import type { StorageCommitmentService } from '../archive/storage-commitment/storage-commitment-service.ts';
 import { enqueueStudyAwaitingChecks } from './jobs/check-study-quality.ts';
 import { enqueueFetchPriors } from './jobs/fetch-priors.ts';
 import { enqueueIndexInstance } from './jobs/index-instance.ts';
@@ -44,6 +45,8 @@ export class Reconciler {
       qcWorklists: QcWorklistRepository;
       routing: RoutingService;
       priorFetches: Pick<PriorFetchRepository, 'unfinished'>;
+      /** Storage commitment reports still owed whose next delivery attempt was due and not taken. */
+      storageCommitment: Pick<StorageCommitmentService, 'wakeForgotten'>;
       queue: JobQueue;
       log: Logger;
       graceSeconds: number;
@@ -85,6 +88,7 @@ export class Reconciler {
           requeued++;
         }
         requeued += await this.deps.routing.wakeForgotten(this.deps.graceSeconds);
+        requeued += await this.deps.storageCommitment.wakeForgotten(this.deps.graceSeconds);
         for (const fetchId of await this.deps.priorFetches.unfinished(this.deps.graceSeconds, BATCH)) {
           await enqueueFetchPriors(this.deps.queue, fetchId);
           requeued++;

@@ -199,6 +199,23 @@ export class ReceiptsRepository {
     return result.rows;
   }
 
+  /**
+   * The current version (newest receipt) of each of these instances that came from the given
+   * institution's sources: its SOP class, object and the object's SHA-256 as received. What a
+   * storage commitment checks before it calls an instance committed.
+   */
+  async currentVersionsOf(sopInstanceUids: readonly string[], institutionId: string): Promise<Array<{ sopInstanceUid: string; sopClassUid: string; objectKey: string; objectSha256: string }>> {
+    const result = await this.pool.query<{ sopInstanceUid: string; sopClassUid: string; objectKey: string; objectSha256: string }>(
+      `SELECT DISTINCT ON (r.sop_instance_uid) r.sop_instance_uid AS "sopInstanceUid", r.sop_class_uid AS "sopClassUid",
+              r.object_key AS "objectKey", r.object_sha256 AS "objectSha256"
+       FROM receipts r JOIN sources s ON s.id = r.source_id
+       WHERE r.sop_instance_uid = ANY ($1::text[]) AND s.institution_id = $2
+       ORDER BY r.sop_instance_uid, r.id DESC`,
+      [sopInstanceUids, institutionId],
+    );
+    return result.rows;
+  }
+
   async eventsFor(sopInstanceUid: string): Promise<Array<{ kind: string; receiptId: string; previousReceiptId: string | null }>> {
     const result = await this.pool.query(
       `SELECT kind, receipt_id AS "receiptId", previous_receipt_id AS "previousReceiptId"
