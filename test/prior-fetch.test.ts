@@ -53,7 +53,11 @@ interface PriorFetchAnswer {
   instancesFailed: number;
   instancesRemaining: number;
   error: string | null;
+  requestedBy: string | null;
 }
+
+/** Li at Qingshi: a patient of the same hospital with no study in Yingyun before the test sends one. */
+const LI_AT_QINGSHI = { name: 'Li^Ji=李^吉', id: 'QS0099887', birthDate: '19880721', sex: 'F' } as const;
 
 describe('prior fetch from a real PACS (Orthanc)', () => {
   let system: TestSystem | undefined;
@@ -117,8 +121,8 @@ describe('prior fetch from a real PACS (Orthanc)', () => {
     return ((await response.json()) as Array<Record<string, { Value?: string[] }>>).map((instance) => instance['00080018']!.Value![0]!).sort();
   };
 
-  const waitForInstances = async (studyInstanceUid: string, count: number): Promise<string[]> => {
-    for (let attempt = 0; attempt < 100; attempt++) {
+  const waitForInstances = async (studyInstanceUid: string, count: number, timeoutMs = 20_000): Promise<string[]> => {
+    for (let attempt = 0; attempt < timeoutMs / 200; attempt++) {
       const held = await instancesHeld(studyInstanceUid);
       if (held.length >= count) return held;
       await new Promise((resolve) => setTimeout(resolve, 200));
@@ -164,6 +168,27 @@ describe('prior fetch from a real PACS (Orthanc)', () => {
     const second = await finished(personId, again[0]!.id);
     assert.equal(second.studiesHeld, 2);
     assert.equal(second.studiesRetrieved, 0);
+  });
+
+  test('on arrival: a new study of a person makes Yingyun fetch their other studies from the PACS by itself', async (t) => {
+    if (!requirePeer(t, orthancAvailable(), 'Orthanc')) return;
+    const liStudy = (date: string, accessionNumber: string): Study => ({ ...STUDIES.wangPriorCt, patient: LI_AT_QINGSHI, date, accessionNumber });
+    const arriving = [...makeSecondaryCaptures({ seed: 'prior-fetch-arriving', study: liStudy('20261201', 'PF-LI-NEW'), count: 1 })];
+    const earlier = [...makeSecondaryCaptures({ seed: 'prior-fetch-li-earlier', study: liStudy('20240220', 'PF-LI-OLD'), count: 2 })];
+    for (const instance of [...arriving, ...earlier]) await orthanc!.upload(instance.bytes);
+    const configured = await system!.fetch(`${system!.httpUrl}/api/admin/prior-fetch-sources/${peerId}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ onArrival: true, lookBackDays: 3650 }) });
+    assert.equal(configured.status, 200);
+
+    await orthanc!.rest('POST', '/modalities/yingyun/store', { Resources: [await orthancStudyId(orthanc!, studyOf(arriving))], Synchronous: true });
+    const expected = earlier.map((instance) => instance.description.sopInstanceUid).sort();
+    assert.deepEqual(await waitForInstances(studyOf(earlier), expected.length, 60_000), expected, 'the earlier study came over without anyone asking');
+    const personId = await personOfStudy(studyOf(arriving));
+    const [fetch] = await fetchesOf(personId);
+    assert.equal(fetch!.trigger, 'on-arrival');
+    assert.equal(fetch!.requestedBy, null);
+    const done = await finished(personId, fetch!.id);
+    assert.equal(done.studiesRetrieved, 1);
+    assert.equal(done.instancesCompleted, earlier.length);
   });
 
   test('a PACS that does not answer leaves a failed fetch saying why', async (t) => {
