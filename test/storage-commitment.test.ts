@@ -4,8 +4,10 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { COMMAND_LINE_ACTOR } from '../archive/access/administration.ts';
 import { parseInstance } from '../archive/dicom/parse.ts';
-import { checkActionInformation, FAILURE_REASON, failureReasonOf, retryDelayMs, STORAGE_COMMITMENT_SOP_CLASS } from '../archive/storage-commitment/commitment.ts';
+import { checkActionInformation, FAILURE_REASON, failureReasonOf, retryDelayMs, STORAGE_COMMITMENT_SOP_CLASS, STORAGE_COMMITMENT_SOP_INSTANCE } from '../archive/storage-commitment/commitment.ts';
+import dimse from '../gateway/dimse/library.ts';
 import { isStorageSopClass } from '../gateway/dimse/negotiation.ts';
+import { freePort } from '../bench/peers.ts';
 import { runDcmtk } from './support/dcmtk.ts';
 import { orthancAvailable, startOrthancPeer, type OrthancPeer } from './support/orthanc.ts';
 import { commandExists, PYDICOM_TEST_FILES, requirePeer } from './support/peers.ts';
@@ -14,6 +16,8 @@ import { startTestSystem, type TestSystem } from './support/system.ts';
 const CT = path.join(PYDICOM_TEST_FILES, 'CT_small.dcm');
 const MR = path.join(PYDICOM_TEST_FILES, 'MR_small.dcm');
 const RT_PLAN = path.join(PYDICOM_TEST_FILES, 'rtplan.dcm');
+const IMPLICIT_LITTLE_ENDIAN = '1.2.840.10008.1.2';
+const { Client, Dataset, Server, Scp, requests, responses, constants } = dimse;
 
 describe('storage commitment rules (PS3.4 Annex J)', () => {
   test('the Action Information: missing attributes 0120, empty ones 0121, no UID 0115', () => {
@@ -91,4 +95,187 @@ async function pollCommitment(orthanc: OrthancPeer, transactionUid: string): Pro
     if (report.Status !== 'Pending') return report;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+describe('storage commitment from a raw N-ACTION', () => {
+  let system: TestSystem;
+  const instance = async (file: string) => {
+    const parsed = parseInstance(await fs.readFile(file));
+    return { sopClassUid: parsed.sopClassUid, sopInstanceUid: parsed.sopInstanceUid };
+  };
+
+  before(async () => {
+    if (!commandExists('storescu')) return;
+    system = await startTestSystem({ YINGYUN_FORWARD_RETRY_BASE_MS: '200', YINGYUN_FORWARD_RETRY_MAX_MS: '1000' });
+    await system.administration.createInstitution(COMMAND_LINE_ACTOR, { code: 'OTHER_HOSPITAL', name: '另一医院 Other Hospital', kind: 'hospital' });
+    await system.administration.createPeer(COMMAND_LINE_ACTOR, { institutionCode: 'OTHER_HOSPITAL', aeTitle: 'OTHER_PACS' });
+    for (const [aeTitle, file] of [['STORESCU', CT], ['STORESCU', MR], ['OTHER_PACS', RT_PLAN]] as const) {
+      const sent = await runDcmtk('storescu', ['-aec', system.aeTitle, '-aet', aeTitle, '127.0.0.1', String(system.dicomPort), file]);
+      assert.equal(sent.code, 0, sent.output);
+    }
+  });
+
+  after(async () => {
+    await system?.shutdown();
+  });
+
+  test('the report on the same association: committed, unknown (0112), altered on disk (0110), another institution\'s (0112)', async (t) => {
+    if (!requirePeer(t, commandExists('storescu'), 'DCMTK storescu')) return;
+    const ct = await instance(CT);
+    const mr = await instance(MR);
+    const rtPlan = await instance(RT_PLAN);
+    const unknown = { sopClassUid: ct.sopClassUid, sopInstanceUid: '1.2.826.0.1.3680043.9.7433.99.1' };
+    // The MR's object changes on disk after it was received: its SHA-256 no longer verifies.
+    const { rows } = await system.runtime.db.pool.query<{ objectKey: string }>('SELECT object_key AS "objectKey" FROM receipts WHERE sop_instance_uid = $1', [mr.sopInstanceUid]);
+    const objectFile = path.join(system.dataDir, 'objects', rows[0]!.objectKey);
+    const bytes = await fs.readFile(objectFile);
+    bytes.writeUInt8(bytes.readUInt8(bytes.length - 1) ^ 0xff, bytes.length - 1);
+    await fs.writeFile(objectFile, bytes);
+
+    const transactionUid = '2.25.31337000000000000000000000000000001';
+    const outcome = await requestCommitment(system, 'COUNTY_PACS', transactionUid, [ct, unknown, mr, rtPlan], { waitForReport: true });
+    assert.equal(outcome.actionStatus, 0x0000);
+    assert.ok(outcome.report, 'the N-EVENT-REPORT came on the N-ACTION\'s association');
+    assert.equal(outcome.report.eventTypeId, 2);
+    assert.equal(outcome.report.elements.TransactionUID, transactionUid);
+    assert.deepEqual(referenced(outcome.report.elements.ReferencedSOPSequence), [ct]);
+    assert.deepEqual(failures(outcome.report.elements.FailedSOPSequence), [
+      { ...unknown, failureReason: FAILURE_REASON.noSuchObjectInstance },
+      { ...mr, failureReason: FAILURE_REASON.processingFailure },
+      { ...rtPlan, failureReason: FAILURE_REASON.noSuchObjectInstance },
+    ]);
+    const stored = await system.runtime.db.pool.query('SELECT state, delivered_on AS "deliveredOn" FROM storage_commitment_requests WHERE transaction_uid = $1', [transactionUid]);
+    assert.deepEqual(stored.rows, [{ state: 'delivered', deliveredOn: 'same-association' }]);
+  });
+
+  test('N-ACTION refusals: another action type 0123, another SOP instance 0112, no Referenced SOP Sequence 0120', async (t) => {
+    if (!requirePeer(t, commandExists('storescu'), 'DCMTK storescu')) return;
+    const ct = await instance(CT);
+    assert.equal((await requestCommitment(system, 'COUNTY_PACS', '2.25.2', [ct], { actionTypeId: 2 })).actionStatus, 0x0123);
+    assert.equal((await requestCommitment(system, 'COUNTY_PACS', '2.25.3', [ct], { sopInstanceUid: '1.2.3.4' })).actionStatus, 0x0112);
+    assert.equal((await requestCommitment(system, 'COUNTY_PACS', '2.25.4', [])).actionStatus, 0x0120);
+  });
+
+  test('after the requestor released, the report comes on a new association Yingyun opens, retried until the requestor listens', async (t) => {
+    if (!requirePeer(t, commandExists('storescu'), 'DCMTK storescu')) return;
+    const ct = await instance(CT);
+    const port = await freePort();
+    await system.administration.createPeer(COMMAND_LINE_ACTOR, { institutionCode: 'TEST_HOSPITAL', aeTitle: 'SC_REQUESTOR', host: '127.0.0.1', port });
+    const transactionUid = '2.25.31337000000000000000000000000000002';
+    const outcome = await requestCommitment(system, 'SC_REQUESTOR', transactionUid, [ct], { waitForReport: false });
+    assert.equal(outcome.actionStatus, 0x0000);
+    assert.equal(outcome.report, undefined);
+    // Nothing listens yet: the first delivery fails and is scheduled again.
+    const pool = system.runtime.db.pool;
+    while ((await pool.query<{ attempts: number }>('SELECT attempts FROM storage_commitment_requests WHERE transaction_uid = $1', [transactionUid])).rows[0]?.attempts === 0) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const listener = await startReportListener(port);
+    try {
+      const received = await listener.report;
+      assert.equal(received.callingAeTitle, system.aeTitle);
+      assert.deepEqual(received.role, { scu: false, scp: true }, 'proposed with SCU-role 0, SCP-role 1');
+      assert.equal(received.eventTypeId, 1);
+      assert.equal(received.elements.TransactionUID, transactionUid);
+      assert.deepEqual(referenced(received.elements.ReferencedSOPSequence), [ct]);
+      assert.equal(received.elements.FailedSOPSequence, undefined);
+      for (;;) {
+        const { rows } = await pool.query('SELECT state, delivered_on AS "deliveredOn" FROM storage_commitment_requests WHERE transaction_uid = $1', [transactionUid]);
+        if (rows[0].state === 'owed') {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          continue;
+        }
+        assert.deepEqual(rows[0], { state: 'delivered', deliveredOn: 'new-association' });
+        break;
+      }
+    } finally {
+      await listener.close();
+    }
+  });
+});
+
+interface ReceivedReport {
+  eventTypeId: number;
+  elements: Record<string, unknown>;
+}
+
+type Reference = { sopClassUid: string; sopInstanceUid: string };
+
+function referenced(sequence: unknown): Reference[] {
+  return ((sequence ?? []) as Array<Record<string, string>>).map((item) => ({ sopClassUid: item.ReferencedSOPClassUID!, sopInstanceUid: item.ReferencedSOPInstanceUID! }));
+}
+
+function failures(sequence: unknown): Array<Reference & { failureReason: number }> {
+  return ((sequence ?? []) as Array<Record<string, unknown>>).map((item) => ({
+    sopClassUid: item.ReferencedSOPClassUID as string,
+    sopInstanceUid: item.ReferencedSOPInstanceUID as string,
+    failureReason: item.FailureReason as number,
+  }));
+}
+
+/**
+ * A storage commitment SCU (dcmjs-dimse's Client): one N-ACTION-RQ. With `waitForReport` it holds
+ * the association open after the N-ACTION-RSP (for up to 10 s) and answers an N-EVENT-REPORT on it;
+ * otherwise it releases at once.
+ */
+function requestCommitment(
+  system: TestSystem,
+  callingAeTitle: string,
+  transactionUid: string,
+  references: Reference[],
+  options: { waitForReport?: boolean; actionTypeId?: number; sopInstanceUid?: string } = {},
+): Promise<{ actionStatus?: number; report?: ReceivedReport }> {
+  return new Promise((resolve, reject) => {
+    const client = new Client();
+    const request = new requests.NActionRequest(STORAGE_COMMITMENT_SOP_CLASS, options.sopInstanceUid ?? STORAGE_COMMITMENT_SOP_INSTANCE, options.actionTypeId ?? 1);
+    const information: Record<string, unknown> = { TransactionUID: transactionUid };
+    if (references.length > 0) information.ReferencedSOPSequence = references.map((reference) => ({ ReferencedSOPClassUID: reference.sopClassUid, ReferencedSOPInstanceUID: reference.sopInstanceUid }));
+    request.setDataset(new Dataset(information, IMPLICIT_LITTLE_ENDIAN));
+    const outcome: { actionStatus?: number; report?: ReceivedReport } = {};
+    request.on('response', (response: dimse.responses.NActionResponse) => (outcome.actionStatus = response.getStatus()));
+    client.addRequest(request);
+    client.on('nEventReportRequest', (report: dimse.requests.NEventReportRequest, callback: (response: dimse.responses.NEventReportResponse) => void) => {
+      outcome.report = { eventTypeId: report.getEventTypeId(), elements: report.getDataset()!.getElements() };
+      const response = responses.NEventReportResponse.fromRequest(report);
+      response.setStatus(constants.Status.Success);
+      callback(response);
+    });
+    client.on('networkError', reject);
+    client.on('closed', () => resolve(outcome));
+    client.send('127.0.0.1', system.dicomPort, callingAeTitle, system.aeTitle, { associationLingerTimeout: options.waitForReport ? 10_000 : 0 });
+  });
+}
+
+/** A requestor's own SCP (dcmjs-dimse's Server): takes one storage commitment report on an association Yingyun opens. */
+async function startReportListener(port: number): Promise<{ report: Promise<ReceivedReport & { callingAeTitle: string; role: { scu: boolean; scp: boolean } }>; close(): Promise<void> }> {
+  let deliver!: (report: ReceivedReport & { callingAeTitle: string; role: { scu: boolean; scp: boolean } }) => void;
+  const report = new Promise<ReceivedReport & { callingAeTitle: string; role: { scu: boolean; scp: boolean } }>((resolve) => (deliver = resolve));
+  class ReportScp extends Scp {
+    private callingAeTitle = '';
+    private role = { scu: true, scp: false };
+    override associationRequested(association: dimse.association.Association): void {
+      this.callingAeTitle = association.getCallingAeTitle();
+      for (const { context } of association.getPresentationContexts()) {
+        if (context.getAbstractSyntaxUid() !== STORAGE_COMMITMENT_SOP_CLASS) {
+          context.setResult(constants.PresentationContextResult.RejectAbstractSyntaxNotSupported);
+          continue;
+        }
+        this.role = { scu: context.getUserRole() === true, scp: context.getProviderRole() === true };
+        context.setResult(constants.PresentationContextResult.Accept, IMPLICIT_LITTLE_ENDIAN);
+      }
+      this.sendAssociationAccept();
+    }
+    override nEventReportRequest(request: dimse.requests.NEventReportRequest, callback: (response: dimse.responses.NEventReportResponse) => void): void {
+      const response = responses.NEventReportResponse.fromRequest(request);
+      response.setStatus(constants.Status.Success);
+      callback(response);
+      deliver({ eventTypeId: request.getEventTypeId(), elements: request.getDataset()!.getElements(), callingAeTitle: this.callingAeTitle, role: this.role });
+    }
+    override associationReleaseRequested(): void {
+      this.sendAssociationReleaseResponse();
+    }
+  }
+  const server = new Server(ReportScp);
+  server.listen(port);
+  return { report, close: async () => server.close() };
 }
