@@ -5,6 +5,9 @@ import { loadConfigOrExit } from '../config.ts';
 import { failureReason } from '../failure-reason.ts';
 import { createLogger } from '../log.ts';
 import { openRuntime } from '../../workers/runtime.ts';
+import { PersonRefusal } from '../person/person-service.ts';
+import { PriorFetchRefusal } from '../prior-fetch/prior-fetch-service.ts';
+import { RoutingRefusal } from '../routing/routing-service.ts';
 
 /**
  * `npm run admin -- <thing> <verb> [--options]`: the same administration as the REST API and the
@@ -19,7 +22,14 @@ const USAGE = `usage: npm run admin -- <command> [options]
   user list | user add --username U --name N --role R [--institution C] [--oidc]   (--oidc: no password; signs in through the OIDC provider)
   user set-password U | user disable U | user enable U        (new passwords: YINGYUN_NEW_PASSWORD or generated)
   token list | token create --user U --label L [--days N] | token revoke ID
-  audit verify | audit retain          (remove events past YINGYUN_AUDIT_RETENTION_DAYS)`;
+  audit verify | audit retain          (remove events past YINGYUN_AUDIT_RETENTION_DAYS)
+  routing list | routing add --name N --to-peer AE|--to-node NAME [--institution C] [--ae PATTERN] [--modality M …]
+               [--description PATTERN] [--tag GGGGEEEE --value PATTERN] | routing remove ID
+  dicomweb-node list | dicomweb-node add --name N --url URL [--token T] | dicomweb-node remove NAME
+  forward queues | forward dead-letters [--destination D] | forward retry [--destination D] [--id ID …]
+  send study STUDY_UID --to-peer AE|--to-node NAME [--series UID] | send status ID   (queued; sent/failed of total)
+  prior-source list | prior-source set AE [--on-arrival] [--days N] | prior-source remove AE
+  prior-fetch study STUDY_UID [--ae AE] | prior-fetch status STUDY_UID   (the person of that study, from every source or AE)`;
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -43,6 +53,18 @@ const { positionals, values } = parseArgs({
     label: { type: 'string' },
     days: { type: 'string' },
     oidc: { type: 'boolean' },
+    'to-peer': { type: 'string' },
+    'to-node': { type: 'string' },
+    modality: { type: 'string', multiple: true },
+    description: { type: 'string' },
+    tag: { type: 'string' },
+    value: { type: 'string' },
+    url: { type: 'string' },
+    token: { type: 'string' },
+    destination: { type: 'string' },
+    'on-arrival': { type: 'boolean' },
+    id: { type: 'string', multiple: true },
+    series: { type: 'string' },
   },
 });
 const [thing, verb, argument] = positionals;
@@ -62,6 +84,11 @@ const newPassword = () => process.env.YINGYUN_NEW_PASSWORD ?? generatePassword()
 const required = (name: string, value: string | undefined): string => {
   if (value === undefined) throw new AdministrationError('invalid', `--${name} is required`);
   return value;
+};
+
+const destination = () => {
+  if ((values['to-peer'] === undefined) === (values['to-node'] === undefined)) throw new AdministrationError('invalid', 'one of --to-peer AE or --to-node NAME is required');
+  return values['to-peer'] !== undefined ? { dicomPeer: values['to-peer'] } : { dicomwebNode: values['to-node']! };
 };
 
 const commands: Record<string, () => Promise<unknown>> = {
@@ -102,8 +129,41 @@ const commands: Record<string, () => Promise<unknown>> = {
     if (result.breaks.length > 0) process.exitCode = 1;
     return { intact: result.breaks.length === 0, ...result };
   },
+  'routing list': () => runtime.routing.listRules(),
+  'routing add': () =>
+    runtime.routing.createRule(actor, {
+      name: required('name', values.name),
+      sourceInstitution: values.institution,
+      callingAeTitle: values.ae,
+      modalities: values.modality ?? [],
+      studyDescription: values.description,
+      attribute: values.tag === undefined ? undefined : { tag: values.tag, pattern: required('value', values.value) },
+      destination: destination(),
+    }),
+  'routing remove': () => runtime.routing.deleteRule(actor, required('rule id', argument)),
+  'dicomweb-node list': () => runtime.routing.listNodes(),
+  'dicomweb-node add': () => runtime.routing.createNode(actor, { name: required('name', values.name), url: required('url', values.url), bearerToken: values.token }),
+  'dicomweb-node remove': () => runtime.routing.deleteNode(actor, required('node name', argument)),
+  'forward queues': () => runtime.routing.queues(),
+  'forward dead-letters': () => runtime.routing.deadLetters(values.destination ?? null),
+  'forward retry': () => runtime.routing.retryDead(actor, { ...(values.destination ? { destination: values.destination } : {}), ...(values.id ? { ids: values.id } : {}) }),
+  // Queued only: the running archive sends it (or, while it is stopped, once it starts: its reconciler finds the items).
+  'send study': () => runtime.routing.send(actor, required('study UID', argument), { destination: destination(), ...(values.series ? { seriesInstanceUid: values.series } : {}) }),
+  'send status': () => runtime.routing.sendProgress(required('send id', argument), actor),
+  'prior-source list': () => runtime.priorFetch.sources(),
+  'prior-source set': async () => runtime.priorFetch.setSource(actor, await peerIdOf(required('AE title', argument)), { onArrival: values['on-arrival'] ?? false, ...(values.days === undefined ? {} : { lookBackDays: Number(values.days) }) }),
+  'prior-source remove': async () => runtime.priorFetch.removeSource(actor, await peerIdOf(required('AE title', argument))),
+  // Queued only, like a send: the running archive's workers (or its reconciler, for an in-process queue) run it.
+  'prior-fetch study': async () => runtime.priorFetch.request(await runtime.persons.personOfStudy(required('study UID', argument)), actor.username, values.ae === undefined ? undefined : await peerIdOf(values.ae)),
+  'prior-fetch status': async () => runtime.priorFetch.fetchesOfPerson(await runtime.persons.personOfStudy(required('study UID', argument))),
   'audit retain': async () => ({ removed: await runtime.audit.removeOlderThanDays(config.access.auditRetentionDays) }),
 };
+
+async function peerIdOf(aeTitle: string): Promise<string> {
+  const peer = await runtime.institutions.findPeerByAeTitle(aeTitle);
+  if (!peer) throw new PriorFetchRefusal(404, `no DICOM peer ${aeTitle}`);
+  return peer.id;
+}
 
 try {
   const command = commands[`${thing} ${verb}`];
@@ -115,8 +175,9 @@ try {
     if (result !== undefined) console.log(JSON.stringify(result, null, 2));
   }
 } catch (error) {
-  const refused = error instanceof AdministrationError;
-  console.error(refused ? `${error.kind}: ${error.message}` : failureReason(error));
+  const refusal = error instanceof RoutingRefusal || error instanceof PriorFetchRefusal || error instanceof PersonRefusal ? error.reason : undefined;
+  const refused = error instanceof AdministrationError || refusal !== undefined;
+  console.error(error instanceof AdministrationError ? `${error.kind}: ${error.message}` : (refusal ?? failureReason(error)));
   process.exitCode = refused ? 2 : 1;
 } finally {
   await runtime.close();
