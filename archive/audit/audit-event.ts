@@ -1,3 +1,6 @@
+import { personNameText } from '../dicom/normalize.ts';
+import type { DicomJsonDataset, DicomJsonPersonName } from '../dicom/types.ts';
+
 /**
  * What the audit trail records. The vocabulary follows DICOM PS3.15 A.5 / IHE ATNA, so that an
  * event exports to a DICOM audit message without guessing: `eventType` picks the EventID (and
@@ -51,6 +54,20 @@ export interface AuditEventInput {
 /** How the trail names a patient: 'issuer|Patient ID' when the issuer is known, else the bare ID (searches match both). */
 export function auditPatientId(issuer: string | null | undefined, patientId: string): string {
   return issuer ? `${issuer}|${patientId}` : patientId;
+}
+
+/** What a search returned (QIDO-RS results, C-FIND responses), for its audit event: the studies, and the patient when there was one. */
+export function auditedResults(results: DicomJsonDataset[]): { studyUids: string[]; patientId?: string; patientName?: string } {
+  const text = (result: DicomJsonDataset, tag: string) => {
+    const value = result[tag]?.Value?.[0];
+    if (typeof value === 'string') return value;
+    if (value && typeof value === 'object') return personNameText(value as DicomJsonPersonName);
+    return undefined;
+  };
+  const studyUids = [...new Set(results.map((result) => text(result, '0020000D')).filter((uid): uid is string => uid !== undefined))];
+  const patients = new Set(results.map((result) => auditPatientId(text(result, '00100021'), text(result, '00100020') ?? '')));
+  if (patients.size !== 1 || results.length === 0) return { studyUids };
+  return { studyUids, patientId: [...patients][0], patientName: text(results[0]!, '00100010') };
 }
 
 /** A stored event: the input plus its place in the hash chain. */

@@ -28,6 +28,24 @@ export interface InstanceRow extends SeriesRow {
   metadataAttributes: DicomJsonDataset | null;
 }
 
+/** A patient record (one institution's), with the counts of its studies the caller may see. */
+export interface PatientRow {
+  patientAttributes: DicomJsonDataset;
+  numberOfStudies: number;
+  numberOfSeries: number;
+  numberOfInstances: number;
+}
+
+/** One page of matches for C-FIND, which streams them and needs no count of the rest. */
+export interface MatchPage<Row> {
+  rows: Row[];
+  /** Whether another page follows. */
+  more: boolean;
+}
+
+/** The part of a query a patient-level search reads: its conditions (on patient attributes) and the page. */
+export type PatientQuery = Pick<QidoQuery, 'conditions' | 'limit' | 'offset'>;
+
 /** A prior, with the institution it belongs to as registered here (not only as its headers name it). */
 export interface PriorRow extends StudyRow {
   institutionId: string;
@@ -139,6 +157,30 @@ export class QueryRepository {
     return this.search<InstanceRow>(query, visibility, instanceSearchSql(query, visibility, options));
   }
 
+  /** Patient records with at least one study the caller may see (C-FIND at the PATIENT level). */
+  patientPage(query: PatientQuery, visibility: Visibility): Promise<MatchPage<PatientRow>> {
+    return this.matchPage(query, patientSearchSql(query, visibility));
+  }
+
+  /** The same SQL as searchStudies, searchSeries and searchInstances, page by page (C-FIND). */
+  studyPage(query: QidoQuery, visibility: Visibility): Promise<MatchPage<StudyRow>> {
+    return this.matchPage(query, studySearchSql(query, visibility));
+  }
+
+  seriesPage(query: QidoQuery, visibility: Visibility): Promise<MatchPage<SeriesRow>> {
+    return this.matchPage(query, seriesSearchSql(query, visibility));
+  }
+
+  instancePage(query: QidoQuery, visibility: Visibility, options: SearchOptions = {}): Promise<MatchPage<InstanceRow>> {
+    return this.matchPage(query, instanceSearchSql(query, visibility, options));
+  }
+
+  private async matchPage<Row>(query: PatientQuery, sql: SqlQuery): Promise<MatchPage<Row>> {
+    // The SQL fetches one row more than the page: its presence is all C-FIND needs to know.
+    const { rows } = await this.pool.query(sql.text, sql.values);
+    return { rows: rows.slice(0, query.limit) as Row[], more: rows.length > query.limit };
+  }
+
   /** The study's institution and patient, and whether `visibility` reaches it; null when not stored. */
   async studyOwnership(studyInstanceUid: string, visibility: Visibility): Promise<StudyOwnership | null> {
     const values: unknown[] = [studyInstanceUid];
@@ -239,6 +281,24 @@ export function priorStudiesSql(patientPks: string[], excludedStudyPk: string, l
   };
 }
 
+/**
+ * Patient records that match, each with the counts of its visible studies: a patient is visible
+ * through its studies, so one with none the caller may see is not found.
+ */
+export function patientSearchSql(query: PatientQuery, visibility: Visibility): SqlQuery {
+  const where = whereClause(query.conditions, ['st.number_of_instances > 0'], visibility);
+  return page(
+    query,
+    where.values,
+    `SELECT p.attributes AS "patientAttributes", count(*)::int AS "numberOfStudies",
+            sum(st.number_of_series)::int AS "numberOfSeries", sum(st.number_of_instances)::int AS "numberOfInstances"
+     FROM patients p JOIN studies st ON st.patient_pk = p.id
+     ${where.text}
+     GROUP BY p.id
+     ORDER BY p.id`,
+  );
+}
+
 export function studySearchSql(query: QidoQuery, visibility: Visibility): SqlQuery {
   const where = whereClause(query.conditions, ['st.number_of_instances > 0'], visibility);
   return page(
@@ -320,7 +380,7 @@ function orderBy(query: QidoQuery, levelOrder: string): string {
   return [...keys, levelOrder].join(', ');
 }
 
-function page(query: QidoQuery, values: unknown[], select: string): SqlQuery {
+function page(query: PatientQuery, values: unknown[], select: string): SqlQuery {
   values.push(query.limit + 1, query.offset);
   return { text: `${select}\n     LIMIT $${values.length - 1} OFFSET $${values.length}`, values };
 }

@@ -163,13 +163,12 @@ export function parseQidoQuery(level: QueryLevel, parameters: Parameters, scope:
 
   for (const [name, tag, value] of matchKeys) {
     include.add(tag);
-    const matchable = isMatchable(tag) && !name.includes('.') && VISIBLE_LEVELS[level].has(MATCHABLE[tag].level) ? MATCHABLE[tag] : undefined;
-    if (!matchable) {
+    if (name.includes('.') || !matchableAt(tag, level)) {
       if (value !== '') notMatched.push(name);
       continue;
     }
-    const match = value === '' ? undefined : matchOf(name, matchable.kind, value, fuzzyMatching);
-    if (match) conditions.push({ tag: tag as MatchableTag, match });
+    const condition = conditionFor(tag, value, name, fuzzyMatching);
+    if (condition) conditions.push(condition);
   }
   if (scope.studyInstanceUid) conditions.push({ tag: '0020000D', match: { kind: 'equals', value: uid('study', scope.studyInstanceUid) } });
   if (scope.seriesInstanceUid) conditions.push({ tag: '0020000E', match: { kind: 'equals', value: uid('series', scope.seriesInstanceUid) } });
@@ -191,6 +190,26 @@ function sortKey(level: QueryLevel, field: string): SortKey {
 
 function isMatchable(tag: string): tag is MatchableTag {
   return Object.hasOwn(MATCHABLE, tag);
+}
+
+/**
+ * Whether the index can match on this attribute in a query at this level: its own level's and
+ * those above (PS3.4 C.4.1.2.2), the patient's at every level. Shared by QIDO-RS and C-FIND.
+ */
+export function matchableAt(tag: string, level: 'patient' | QueryLevel): tag is MatchableTag {
+  if (!isMatchable(tag)) return false;
+  return level === 'patient' ? MATCHABLE[tag].level === 'patient' : VISIBLE_LEVELS[level].has(MATCHABLE[tag].level);
+}
+
+/**
+ * The condition a key's value asks for, by PS3.4 C.2.2.2's matching rules: single value, wildcard,
+ * range, list of UIDs (separated by commas in QIDO-RS, backslashes in C-FIND); undefined for
+ * universal matching. The one reading of a key's value, for QIDO-RS and C-FIND alike. Throws
+ * QidoQueryError, naming the key by `name`, when the value cannot mean anything.
+ */
+export function conditionFor(tag: MatchableTag, value: string, name: string, fuzzyMatching = false): Condition | undefined {
+  const match = value === '' ? undefined : matchOf(name, MATCHABLE[tag].kind, value, fuzzyMatching);
+  return match ? { tag, match } : undefined;
 }
 
 /** PS3.18 8.3.4.1: each attribute at most once, with a single value (a UID list is one comma-separated value). */

@@ -1,4 +1,6 @@
 import { INSTANCE_LEVEL_TAGS, PATIENT_LEVEL_TAGS, SERIES_LEVEL_TAGS, STUDY_LEVEL_TAGS } from '../index/levels.ts';
+import type { InstanceRow, SeriesRow, StudyRow } from '../db/query-repository.ts';
+import type { DicomJsonDataset } from '../dicom/types.ts';
 import type { QueryLevel, QueryScope } from './qido-query.ts';
 
 /**
@@ -102,4 +104,31 @@ export function metadataTagsToRead(level: QueryLevel, include: 'all' | ReadonlyS
   if (level !== 'instance') return [];
   if (include === 'all') return 'all';
   return [...include].filter((tag) => !INDEXED_TAGS.has(tag) && !COMPUTED_TAGS.has(tag));
+}
+
+/**
+ * A match as the index holds it, with what is computed per result: counts, ModalitiesInStudy,
+ * InstanceAvailability. Shared by QIDO-RS (which adds RetrieveURL), the priors list and C-FIND
+ * (which adds Retrieve AE Title), so a study looks the same wherever a client meets it.
+ */
+export function studyMatch(row: StudyRow): DicomJsonDataset {
+  return {
+    ...row.patientAttributes,
+    ...row.studyAttributes,
+    '00080056': { vr: 'CS', Value: ['ONLINE'] },
+    '00080061': { vr: 'CS', Value: row.modalities },
+    ...(row.institutionName ? { '00080080': { vr: 'LO', Value: [row.institutionName] } } : {}),
+    '00201206': { vr: 'IS', Value: [row.numberOfSeries] },
+    '00201208': { vr: 'IS', Value: [row.numberOfInstances] },
+  };
+}
+
+export function seriesMatch(row: SeriesRow): DicomJsonDataset {
+  return { ...studyMatch(row), ...row.seriesAttributes, '00201209': { vr: 'IS', Value: [row.numberOfSeriesInstances] } };
+}
+
+export function instanceMatch(row: InstanceRow): DicomJsonDataset {
+  // Bulk data is not part of a search result; its URIs belong to WADO-RS metadata.
+  const fromMetadata = Object.entries(row.metadataAttributes ?? {}).filter(([, value]) => value.BulkDataURI === undefined);
+  return { ...seriesMatch(row), ...row.instanceAttributes, ...Object.fromEntries(fromMetadata) };
 }

@@ -1,5 +1,6 @@
 import type { Runtime } from '../../workers/runtime.ts';
 import { storageCommitmentScp } from './commitment-scp.ts';
+import { findScp } from './find-scp.ts';
 import type { DimseService } from './service.ts';
 
 /**
@@ -7,5 +8,5 @@ import type { DimseService } from './service.ts';
  * runtime's services: the one list the association consults for contexts, negotiation and requests.
  */
 export function dimseServices(runtime: Runtime): DimseService[] {
-  return [storageCommitmentScp(runtime.storageCommitment, runtime.log.child({ component: 'storage-commitment' }))];
+  return [storageCommitmentScp(runtime.storageCommitment, runtime.log.child({ component: 'storage-commitment' })), findScp(runtime)];
 }

@@ -1,9 +1,8 @@
 import { Router, type Request, type Response } from 'express';
 import { QueryRepository, type SearchResult } from '../../../archive/db/query-repository.ts';
-import { auditPatientId } from '../../../archive/audit/audit-event.ts';
+import { auditedResults } from '../../../archive/audit/audit-event.ts';
 import { keywordOf } from '../../../archive/dicom/dictionary.ts';
-import { personNameText } from '../../../archive/dicom/normalize.ts';
-import type { DicomJsonDataset, DicomJsonPersonName } from '../../../archive/dicom/types.ts';
+import type { DicomJsonDataset } from '../../../archive/dicom/types.ts';
 import { parseQidoQuery, QidoQueryError, type QidoQuery, type QueryLevel } from '../../../archive/query/qido-query.ts';
 import { metadataTagsToRead } from '../../../archive/query/result-attributes.ts';
 import { identityKeysOf, maskIdentity } from '../../../archive/access/masking.ts';
@@ -16,20 +15,6 @@ import { instanceResult, seriesResult, studyResult } from './query-results.ts';
 import { dicomWebBase, gatewayBase, isUid } from './urls.ts';
 
 const RESPONSE_TYPES = ['application/dicom+json', 'application/json'];
-
-/** What a search returned, for its audit event: the studies, and the patient when there was one. */
-export function auditedResults(results: DicomJsonDataset[]): { studyUids: string[]; patientId?: string; patientName?: string } {
-  const text = (result: DicomJsonDataset, tag: string) => {
-    const value = result[tag]?.Value?.[0];
-    if (typeof value === 'string') return value;
-    if (value && typeof value === 'object') return personNameText(value as DicomJsonPersonName);
-    return undefined;
-  };
-  const studyUids = [...new Set(results.map((result) => text(result, '0020000D')).filter((uid): uid is string => uid !== undefined))];
-  const patients = new Set(results.map((result) => auditPatientId(text(result, '00100021'), text(result, '00100020') ?? '')));
-  if (patients.size !== 1 || results.length === 0) return { studyUids };
-  return { studyUids, patientId: [...patients][0], patientName: text(results[0]!, '00100010') };
-}
 
 /**
  * QIDO-RS (PS3.18 10.6), answered from the index alone, at every resource of Table 10.6.1-2:
