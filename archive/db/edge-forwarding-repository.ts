@@ -70,21 +70,21 @@ export class EdgeForwardingRepository {
   /**
    * The next instances to send, most urgent first, then oldest: as many as fit in `maxBytes` (always
    * at least one), and none whose own retry time has not come. Unclassified ones wait for their rank.
-   * Each is counted as an attempt before it goes on the wire.
+   * Each is counted as an attempt before it goes on the wire. `excluding`: already on the wire in another request.
    */
-  async takeBatch(maxInstances: number, maxBytes: number): Promise<EdgeForward[]> {
+  async takeBatch(maxInstances: number, maxBytes: number, excluding: readonly string[] = []): Promise<EdgeForward[]> {
     const result = await this.pool.query<EdgeForward & { position: string }>(
       `WITH due AS (
          SELECT receipt_id, sum(size_bytes) OVER (ORDER BY urgency, received_at, receipt_id) AS running_bytes,
                 row_number() OVER (ORDER BY urgency, received_at, receipt_id) AS position
          FROM (SELECT receipt_id, size_bytes, urgency, received_at FROM edge_forwards
-               WHERE state = 'pending' AND urgency IS NOT NULL AND next_attempt_at <= now()
+               WHERE state = 'pending' AND urgency IS NOT NULL AND next_attempt_at <= now() AND receipt_id <> ALL ($3::bigint[])
                ORDER BY urgency, received_at, receipt_id LIMIT $1) candidates
        )
        UPDATE edge_forwards f SET attempts = f.attempts + 1
        FROM due WHERE f.receipt_id = due.receipt_id AND (due.position = 1 OR due.running_bytes <= $2)
        RETURNING ${FORWARD_COLUMNS}, due.position`,
-      [maxInstances, maxBytes],
+      [maxInstances, maxBytes, excluding],
     );
     // RETURNING keeps no order: the queue's is restored here.
     return result.rows.sort((a, b) => Number(a.position) - Number(b.position)).map(({ position: _position, ...forward }) => forward);

@@ -127,7 +127,7 @@ export class RegionClient {
           for await (const chunk of body) {
             if (request.destroyed || answered) return;
             onBytes(chunk.length);
-            if (!request.write(chunk)) await new Promise<void>((drained) => { request.once('drain', drained); request.once('close', drained); });
+            if (!request.write(chunk)) await drainedOrClosed(request);
           }
           request.end();
         } catch (error) {
@@ -136,6 +136,18 @@ export class RegionClient {
       })();
     });
   }
+}
+
+function drainedOrClosed(request: http.ClientRequest): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      request.off('drain', done);
+      request.off('close', done);
+      resolve();
+    };
+    request.on('drain', done);
+    request.on('close', done);
+  });
 }
 
 function describe(error: unknown): string {

@@ -10,6 +10,8 @@ export interface ThrottlingProxy {
   cut(): void;
   restore(): void;
   setBandwidth(bytesPerSecond: number): void;
+  /** Bytes delivered towards the target (the upload), with when the first and the last of them went. */
+  uploaded: { bytes: number; firstAt: number; lastAt: number };
   close(): Promise<void>;
 }
 
@@ -22,7 +24,8 @@ export async function startThrottlingProxy(options: { targetPort: number; latenc
    * Copies `from` to `to` with the delay and the cap, in order: one queue and one timer per direction
    * (a timer per chunk could fire out of order); `from` is paused while much is in flight.
    */
-  const relay = (from: net.Socket, to: net.Socket) => {
+  const uploaded = { bytes: 0, firstAt: 0, lastAt: 0 };
+  const relay = (from: net.Socket, to: net.Socket, count?: typeof uploaded) => {
     const queue: Array<{ chunk: Buffer | null; dueAt: number }> = [];
     let nextFreeAt = 0;
     let inFlight = 0;
@@ -37,7 +40,13 @@ export async function startThrottlingProxy(options: { targetPort: number; latenc
           continue;
         }
         inFlight -= chunk.length;
-        if (!to.destroyed) to.write(chunk);
+        if (to.destroyed) continue;
+        to.write(chunk);
+        if (count) {
+          count.firstAt ||= now;
+          count.lastAt = now;
+          count.bytes += chunk.length;
+        }
       }
       if (inFlight <= 256 * 1024 && from.isPaused()) from.resume();
       if (queue.length) timer = setTimeout(deliver, queue[0]!.dueAt - now);
@@ -70,7 +79,7 @@ export async function startThrottlingProxy(options: { targetPort: number; latenc
     }
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
-    relay(client, upstream);
+    relay(client, upstream, uploaded);
     relay(upstream, client);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -83,6 +92,7 @@ export async function startThrottlingProxy(options: { targetPort: number; latenc
     restore() {
       down = false;
     },
+    uploaded,
     setBandwidth(value) {
       bytesPerSecond = value;
     },
