@@ -192,6 +192,39 @@ describe('storage commitment from a raw N-ACTION', () => {
       await listener.close();
     }
   });
+
+  test('a Transaction UID the same peer still has owed: every instance of the repeat fails 0131', async (t) => {
+    if (!requirePeer(t, commandExists('storescu'), 'DCMTK storescu')) return;
+    const ct = await instance(CT);
+    const transactionUid = '2.25.31337000000000000000000000000000003';
+    // COUNTY_PACS has no host and port in the registry: released, its first report stays owed.
+    assert.equal((await requestCommitment(system, 'COUNTY_PACS', transactionUid, [ct], { waitForReport: false })).actionStatus, 0x0000);
+    const repeat = await requestCommitment(system, 'COUNTY_PACS', transactionUid, [ct], { waitForReport: true });
+    assert.equal(repeat.actionStatus, 0x0000);
+    assert.equal(repeat.report?.eventTypeId, 2);
+    assert.deepEqual(failures(repeat.report?.elements.FailedSOPSequence), [{ ...ct, failureReason: FAILURE_REASON.duplicateTransactionUid }]);
+  });
+
+  test('a report whose delivering process stopped (its claim lapsed) is delivered by the reconciler', async (t) => {
+    if (!requirePeer(t, commandExists('storescu'), 'DCMTK storescu')) return;
+    const ct = await instance(CT);
+    const port = await freePort();
+    await system.administration.createPeer(COMMAND_LINE_ACTOR, { institutionCode: 'TEST_HOSPITAL', aeTitle: 'SC_RESTARTED', host: '127.0.0.1', port });
+    const listener = await startReportListener(port);
+    try {
+      // Accepted as the N-ACTION handler does, by a process that then stopped before reporting.
+      const request = await system.runtime.storageCommitment.accept(
+        { callingAeTitle: 'SC_RESTARTED', institutionId: system.institutionId },
+        { transactionUid: '2.25.31337000000000000000000000000000004', references: [ct] },
+      );
+      await system.runtime.db.pool.query("UPDATE storage_commitment_requests SET claimed_until = now() - interval '1 second', next_attempt_at = now() - interval '1 minute' WHERE id = $1", [request.id]);
+      const received = await listener.report;
+      assert.equal(received.elements.TransactionUID, '2.25.31337000000000000000000000000000004');
+      assert.deepEqual(referenced(received.elements.ReferencedSOPSequence), [ct]);
+    } finally {
+      await listener.close();
+    }
+  });
 });
 
 interface ReceivedReport {
