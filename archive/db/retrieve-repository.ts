@@ -1,11 +1,25 @@
 import type pg from 'pg';
+import type { Visibility } from '../access/policy.ts';
 import type { BulkDataLocation, DicomJsonElement, PixelDescription } from '../dicom/types.ts';
+import { visibilityCondition } from './visibility-sql.ts';
 
 /** A study, a series of it, or an instance of that series: the target of a WADO request. */
 export interface RetrieveScope {
   studyInstanceUid: string;
   seriesInstanceUid?: string;
   sopInstanceUid?: string;
+}
+
+/**
+ * What a DIMSE retrieve (C-MOVE, C-GET) names by its unique keys (PS3.4 C.4.2.2.1): a patient, or
+ * lists of UIDs at the retrieve level below single UIDs of the levels above. Every list given must
+ * match; an absent one does not restrict.
+ */
+export interface RetrieveSelection {
+  patientId?: string;
+  studyInstanceUids?: string[];
+  seriesInstanceUids?: string[];
+  sopInstanceUids?: string[];
 }
 
 /** The current version of an instance, as a multi-instance retrieve needs it. */
@@ -83,6 +97,23 @@ export class RetrieveRepository {
   async objects(scope: RetrieveScope): Promise<StoredObject[]> {
     const { where, parameters } = whereScope(scope);
     const result = await this.pool.query<StoredObject>(`SELECT ${OBJECT_COLUMNS} ${FROM_CURRENT_VERSIONS} ${where} ${DISPLAY_ORDER}`, parameters);
+    return result.rows;
+  }
+
+  /** The current versions a DIMSE retrieve names, of the studies `visibility` lets its caller see. */
+  async selected(selection: RetrieveSelection, visibility: Visibility): Promise<StoredObject[]> {
+    const values: unknown[] = [];
+    const parameter = (value: unknown) => `$${values.push(value)}`;
+    const conditions = [visibilityCondition(visibility, parameter) ?? 'true'];
+    if (selection.patientId !== undefined) conditions.push(`p.patient_id = ${parameter(selection.patientId)}`);
+    if (selection.studyInstanceUids) conditions.push(`st.study_instance_uid = ANY (${parameter(selection.studyInstanceUids)}::text[])`);
+    if (selection.seriesInstanceUids) conditions.push(`se.series_instance_uid = ANY (${parameter(selection.seriesInstanceUids)}::text[])`);
+    if (selection.sopInstanceUids) conditions.push(`i.sop_instance_uid = ANY (${parameter(selection.sopInstanceUids)}::text[])`);
+    const result = await this.pool.query<StoredObject>(
+      `SELECT ${OBJECT_COLUMNS} ${FROM_CURRENT_VERSIONS} JOIN patients p ON p.id = st.patient_pk
+       WHERE ${conditions.join(' AND ')} ORDER BY st.id, se.series_number NULLS LAST, se.id, i.instance_number NULLS LAST, i.id`,
+      values,
+    );
     return result.rows;
   }
 

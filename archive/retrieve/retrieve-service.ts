@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type pg from 'pg';
-import { RetrieveRepository, type RetrieveScope, type StoredInstance, type StoredObject } from '../db/retrieve-repository.ts';
+import type { Visibility } from '../access/policy.ts';
+import { RetrieveRepository, type RetrieveScope, type RetrieveSelection, type StoredInstance, type StoredObject } from '../db/retrieve-repository.ts';
 import { RenderUnsupported, type RenderedFormat, type RenderedImage } from '../render/render.ts';
 import type { Renderer } from '../render/renderer.ts';
 import { ObjectNotFound, type ObjectStore } from '../storage/object-store.ts';
@@ -51,6 +52,16 @@ export class RetrieveService {
     const objects = await this.repository.objects(scope);
     if (objects.length === 0) throw new NotStored(scope);
     return objects;
+  }
+
+  /** What a C-MOVE or C-GET names, of what its caller may see: empty when nothing matches. */
+  visibleObjects(selection: RetrieveSelection, visibility: Visibility): Promise<StoredObject[]> {
+    return this.repository.selected(selection, visibility);
+  }
+
+  /** The stored Part 10 object, whole (a C-STORE sub-operation sends it in one message). */
+  bytes(object: StoredObject): Promise<Buffer> {
+    return this.store.get(object.objectKey);
   }
 
   async instances(scope: RetrieveScope): Promise<StoredInstance[]> {

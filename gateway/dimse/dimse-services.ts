@@ -1,6 +1,7 @@
 import type { Runtime } from '../../workers/runtime.ts';
 import { storageCommitmentScp } from './commitment-scp.ts';
 import { findScp } from './find-scp.ts';
+import { retrieveServices } from './retrieve-scp.ts';
 import type { DimseService } from './service.ts';
 
 /**
@@ -8,5 +9,5 @@ import type { DimseService } from './service.ts';
  * runtime's services: the one list the association consults for contexts, negotiation and requests.
  */
 export function dimseServices(runtime: Runtime): DimseService[] {
-  return [storageCommitmentScp(runtime.storageCommitment, runtime.log.child({ component: 'storage-commitment' })), findScp(runtime)];
+  return [storageCommitmentScp(runtime.storageCommitment, runtime.log.child({ component: 'storage-commitment' })), findScp(runtime), ...retrieveServices(runtime)];
 }

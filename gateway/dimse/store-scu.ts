@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { parseInstance } from '../../archive/dicom/parse.ts';
 import { padDeflatedDataset } from '../../archive/dicom/part10.ts';
+import { canTranscode, transcode, UNCOMPRESSED_TARGETS } from '../../archive/retrieve/transcode.ts';
 import dimse from './library.ts';
 import { TRANSFER_SYNTAX_NAMES } from './negotiation.ts';
 
@@ -30,6 +31,19 @@ export interface StoreOptions {
    * so it allows for a large instance over a slow link. Default 15 min.
    */
   instanceTimeoutMs?: number;
+  /**
+   * An instance whose stored transfer syntax the peer does not accept for its SOP class goes in
+   * Explicit or Implicit VR Little Endian when the peer accepted one (a second association, after
+   * the first has sent what went as stored), decoded as archive/retrieve/transcode.ts does. Off:
+   * such an instance is reported as not sent (an export sends what was asked for, as stored).
+   */
+  transcode?: boolean;
+  /** Called once per instance as soon as its outcome is known (answered, refused, not sent). */
+  onInstance?: (result: InstanceStoreResult) => void;
+  /** Stops sending: the instance being sent is answered, the rest are reported as not sent. */
+  signal?: AbortSignal;
+  /** Move Originator AE Title and Message ID (0000,1030/1031) for each C-STORE-RQ: the C-MOVE it serves. */
+  moveOriginator?: { aeTitle: string; messageId: number };
 }
 
 export interface InstanceStoreResult {
@@ -41,6 +55,10 @@ export interface InstanceStoreResult {
   errorComment?: string;
   /** For an instance not stored: why, for a person to act on. */
   reason?: string;
+  /** Set when it was sent transcoded into this transfer syntax rather than as stored. */
+  transcodedTo?: string;
+  /** Not sent because StoreOptions.signal was aborted first. */
+  cancelled?: true;
 }
 
 export interface StoreSummary {
@@ -71,6 +89,9 @@ interface Outgoing {
   sopInstanceUid: string;
   transferSyntaxUid: string;
   dataset: Buffer;
+  /** The whole stored object, for transcoding. */
+  part10: Buffer;
+  transcodedTo?: string;
 }
 
 /**
@@ -134,15 +155,65 @@ export async function storeInstances(
         sopInstanceUid: parsed.sopInstanceUid,
         transferSyntaxUid: parsed.transferSyntaxUid,
         dataset: padDeflatedDataset(part10.subarray(parsed.datasetOffset), parsed.transferSyntaxUid),
+        part10,
       });
     } catch (error) {
       unreadable.set(position, { sopInstanceUid: '', status: null, reason: `instance ${position + 1} is not readable DICOM: ${(error as Error).message}` });
     }
     position++;
   }
-  const { results: attempted, associationFailure } = outgoing.length > 0 ? await sendOverOneAssociation(destination, callingAeTitle, outgoing, options) : { results: [] };
-  const results = [...unreadable.entries(), ...attempted.map((result, index) => [outgoing[index]!.position, result] as const)].sort(([a], [b]) => a - b).map(([, result]) => result);
+  for (const result of unreadable.values()) options.onInstance?.(result);
+  const attempted = new Map<number, InstanceStoreResult>();
+  let associationFailure: string | undefined;
+  if (outgoing.length > 0) {
+    const asStored = await sendOverOneAssociation(destination, callingAeTitle, outgoing, options);
+    associationFailure = asStored.associationFailure;
+    const retry: Outgoing[] = [];
+    for (const [index, result] of asStored.results.entries()) {
+      if (result === 'transcode') retry.push(outgoing[index]!);
+      else attempted.set(outgoing[index]!.position, result);
+    }
+    for (const [position, result] of await sendTranscoded(destination, callingAeTitle, retry, asStored.acceptedTargets, options)) attempted.set(position, result);
+  }
+  const results = [...unreadable.entries(), ...attempted.entries()].sort(([a], [b]) => a - b).map(([, result]) => result);
   return tally(results, associationFailure && `no association with ${destination.aeTitle} at ${destination.host}:${destination.port}: ${associationFailure}`);
+}
+
+/**
+ * The instances the first association could not send as stored, transcoded into the uncompressed
+ * transfer syntax the peer accepted for their SOP class and sent over a second one. Transcoding is
+ * asynchronous (the frame reader), and dcmjs-dimse sends a queued request's bytes synchronously, so
+ * it happens between the two associations rather than during the first.
+ */
+async function sendTranscoded(
+  destination: StoreDestination,
+  callingAeTitle: string,
+  instances: Outgoing[],
+  acceptedTargets: ReadonlyMap<string, string>,
+  options: StoreOptions,
+): Promise<Array<[number, InstanceStoreResult]>> {
+  const settled: Array<[number, InstanceStoreResult]> = [];
+  const settle = (position: number, result: InstanceStoreResult) => {
+    settled.push([position, result]);
+    options.onInstance?.(result);
+  };
+  const transcoded: Outgoing[] = [];
+  for (const instance of instances) {
+    const target = acceptedTargets.get(instance.sopClassUid)!;
+    if (options.signal?.aborted) {
+      settle(instance.position, { sopInstanceUid: instance.sopInstanceUid, status: null, reason: 'not sent: cancelled', cancelled: true });
+      continue;
+    }
+    try {
+      transcoded.push({ ...instance, transferSyntaxUid: target, dataset: await transcode(instance.part10, target), transcodedTo: target });
+    } catch (error) {
+      settle(instance.position, { sopInstanceUid: instance.sopInstanceUid, status: null, reason: `not sent: ${destination.aeTitle} does not accept ${nameOf(instance.transferSyntaxUid)} for SOP class ${instance.sopClassUid}, and it could not be transcoded to ${nameOf(target)}: ${(error as Error).message}` });
+    }
+  }
+  if (transcoded.length === 0) return settled;
+  const { results } = await sendOverOneAssociation(destination, callingAeTitle, transcoded, { ...options, transcode: false });
+  for (const [index, result] of results.entries()) settled.push([transcoded[index]!.position, result as InstanceStoreResult]);
+  return settled;
 }
 
 function tally(results: InstanceStoreResult[], associationFailure?: string): StoreSummary {
@@ -151,10 +222,12 @@ function tally(results: InstanceStoreResult[], associationFailure?: string): Sto
 }
 
 interface AssociationOutcome {
-  /** One per instance, in the order given. */
-  results: InstanceStoreResult[];
+  /** One per instance, in the order given; 'transcode' for one to send again transcoded (options.transcode). */
+  results: Array<InstanceStoreResult | 'transcode'>;
   /** Why no association was established; then nothing was sent. */
   associationFailure?: string;
+  /** By SOP class, the uncompressed transfer syntax the peer accepted that we prefer (Explicit, else Implicit VR Little Endian). */
+  acceptedTargets: Map<string, string>;
 }
 
 function sendOverOneAssociation(destination: StoreDestination, callingAeTitle: string, outgoing: Outgoing[], options: StoreOptions): Promise<AssociationOutcome> {
@@ -167,16 +240,36 @@ function sendOverOneAssociation(destination: StoreDestination, callingAeTitle: s
   const contextsNeeded = sopClasses.size + pairs.size;
   if (contextsNeeded > MAX_PRESENTATION_CONTEXTS) {
     const reason = `not sent: these instances need ${contextsNeeded} presentation contexts (SOP classes × transfer syntaxes), more than the ${MAX_PRESENTATION_CONTEXTS} one association can carry`;
-    return Promise.resolve({ results: outgoing.map((instance) => ({ sopInstanceUid: instance.sopInstanceUid, status: null, reason })) });
+    const results = outgoing.map((instance) => ({ sopInstanceUid: instance.sopInstanceUid, status: null, reason }));
+    for (const result of results) options.onInstance?.(result);
+    return Promise.resolve({ results, acceptedTargets: new Map() });
   }
 
   const client = new Client();
+  const acceptedTargets = new Map<string, string>();
+  let cancelled = false;
+  /** Each instance's outcome, reported once, as soon as it is known. */
+  const report = (entry: PendingStore, connectionError?: string): InstanceStoreResult => {
+    entry.result ??= resultOf(entry, aeTitle, cancelled ? 'cancelled' : connectionError);
+    if (!entry.reported) {
+      entry.reported = true;
+      options.onInstance?.(entry.result);
+    }
+    return entry.result;
+  };
   const pending = outgoing.map((instance) => {
     const request = new requests.CStoreRequest(new Dataset({ SOPClassUID: instance.sopClassUid, SOPInstanceUID: instance.sopInstanceUid }, instance.transferSyntaxUid));
     request.setDataset(new StoredDataset(instance) as unknown as dimse.Dataset);
+    if (options.moveOriginator) {
+      // dcmjs names these command elements; its typings take strings only.
+      const command = request.getCommandDataset() as unknown as { setElement(name: string, value: unknown): void };
+      command.setElement('MoveOriginatorApplicationEntityTitle', options.moveOriginator.aeTitle);
+      command.setElement('MoveOriginatorMessageID', options.moveOriginator.messageId);
+    }
     const entry: PendingStore = { instance, request };
     request.on('response', (response: CStoreResponse) => {
       entry.response = response;
+      report(entry);
     });
     client.addRequest(request);
     return entry;
@@ -198,12 +291,21 @@ function sendOverOneAssociation(destination: StoreDestination, callingAeTitle: s
       if (settled) return;
       settled = true;
       clearTimeout(associationTimer);
+      options.signal?.removeEventListener('abort', cancel);
       if (associationFailure !== undefined) {
-        resolve({ associationFailure, results: pending.map(({ instance }) => ({ sopInstanceUid: instance.sopInstanceUid, status: null, reason: `not sent: no association (${associationFailure})` })) });
+        for (const entry of pending) entry.notSent = `not sent: no association (${associationFailure})`;
+        resolve({ associationFailure, acceptedTargets, results: pending.map((entry) => report(entry)) });
         return;
       }
-      resolve({ results: pending.map((entry) => resultOf(entry, aeTitle, connectionError)) });
+      resolve({ acceptedTargets, results: pending.map((entry) => (entry.transcode ? 'transcode' : report(entry, connectionError))) });
     };
+    // What is queued is dropped; the instance on the wire is answered, then the association released.
+    const cancel = () => {
+      cancelled = true;
+      dropQueuedRequests(client);
+    };
+    if (options.signal?.aborted) cancelled = true;
+    options.signal?.addEventListener('abort', cancel, { once: true });
     const associationTimeoutMs = options.associationTimeoutMs ?? DEFAULT_ASSOCIATION_TIMEOUT_MS;
     // dcmjs-dimse's own timeouts (below) end a silent connection; this one also covers a TCP connect
     // that never completes, whose socket the library leaves to the operating system to give up on.
@@ -225,10 +327,20 @@ function sendOverOneAssociation(destination: StoreDestination, callingAeTitle: s
       // transfer syntax stay (otherwise dcmjs-dimse would transcode them through dcmjs); none stay
       // when the timeout has already answered for this association.
       client.clearRequests();
+      for (const { context } of accepted.getPresentationContexts()) {
+        const transferSyntaxUid = context.getResult() === PresentationContextResult.Accept ? context.getAcceptedTransferSyntaxUid() : undefined;
+        const sopClassUid = context.getAbstractSyntaxUid();
+        const current = acceptedTargets.get(sopClassUid);
+        const rank = (uid: string | undefined) => (uid === undefined ? UNCOMPRESSED_TARGETS.length : (UNCOMPRESSED_TARGETS as readonly string[]).indexOf(uid));
+        if (transferSyntaxUid && rank(transferSyntaxUid) >= 0 && rank(transferSyntaxUid) < rank(current)) acceptedTargets.set(sopClassUid, transferSyntaxUid);
+      }
       for (const entry of pending) {
-        if (settled) continue;
+        if (settled || cancelled) continue;
         entry.notSent = whyNotSendable(accepted, aeTitle, entry.instance);
-        if (!entry.notSent) client.addRequest(entry.request);
+        const target = acceptedTargets.get(entry.instance.sopClassUid);
+        if (entry.notSent && options.transcode && target && canTranscode(entry.instance.transferSyntaxUid, target)) entry.transcode = true;
+        else if (entry.notSent) report(entry);
+        else client.addRequest(entry.request);
       }
     });
     client.on('associationRejected', (rejection: { result: number; source: number; reason: number }) => {
@@ -284,20 +396,48 @@ interface PendingStore {
   response?: CStoreResponse;
   /** Why the instance was kept back after negotiation. */
   notSent?: string;
+  /** Kept back to go again transcoded (StoreOptions.transcode). */
+  transcode?: boolean;
+  result?: InstanceStoreResult;
+  reported?: boolean;
 }
 
 function resultOf({ instance, response, notSent }: PendingStore, aeTitle: string, connectionError: string | undefined): InstanceStoreResult {
   const { sopInstanceUid } = instance;
+  const transcoded = instance.transcodedTo ? { transcodedTo: instance.transcodedTo } : {};
   if (notSent) return { sopInstanceUid, status: null, reason: notSent };
-  if (!response) return { sopInstanceUid, status: null, reason: `no response from ${aeTitle}: the association ended first${connectionError ? ` (${connectionError})` : ''}` };
+  if (!response) {
+    if (connectionError === 'cancelled') return { sopInstanceUid, status: null, reason: 'not sent: cancelled', cancelled: true };
+    return { sopInstanceUid, status: null, reason: `no response from ${aeTitle}: the association ended first${connectionError ? ` (${connectionError})` : ''}` };
+  }
   const status = response.getStatus();
   const errorComment = response.getErrorComment()?.trim() || undefined;
   return {
     sopInstanceUid,
     status,
+    ...transcoded,
     ...(errorComment ? { errorComment } : {}),
     ...(isStored(status) ? {} : { reason: `${aeTitle} answered ${describeStatus(status)}${errorComment ? `: ${errorComment}` : ''}` }),
   };
+}
+
+/**
+ * dcmjs-dimse's Client has no way to withdraw queued requests once the association is up: its
+ * network layer takes the next one from an undocumented queue when the previous one is answered.
+ * Emptying that queue ends the association after the current one; without it (another library
+ * version) the association is aborted, which also stops the sending.
+ */
+function dropQueuedRequests(client: InstanceType<typeof Client>): void {
+  const network = (client as unknown as { network?: { requests?: unknown[] } }).network;
+  if (Array.isArray(network?.requests)) {
+    network.requests.length = 0;
+    return;
+  }
+  try {
+    client.abort();
+  } catch {
+    // Not connected yet: associationAccepted sends nothing once cancelled.
+  }
 }
 
 /** Why an instance cannot go over this association as stored; undefined when it can. */
