@@ -57,6 +57,8 @@ export async function prepareEdgeSite(): Promise<EdgeSite> {
 
 export interface EdgeProcess {
   child: ChildProcess;
+  /** The start-up line's description of the database (embedded: where its cluster lives). */
+  database: string;
   httpUrl: string;
   dicomPort: number;
   output(): string;
@@ -65,13 +67,19 @@ export interface EdgeProcess {
   stop(): Promise<void>;
 }
 
-/** `npm run edge`'s command (gateway/main.ts --role=edge) as a child process on free ports. */
-export async function startEdgeProcess(site: EdgeSite, environment: Record<string, string>): Promise<EdgeProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/main.ts', '--role=edge'], {
+/**
+ * `npm run edge`'s command (gateway/main.ts --role=edge) as a child process on free ports. Without a
+ * database it runs on embedded PostgreSQL in its data folder; with `netns`, inside that network namespace.
+ */
+export async function startEdgeProcess(site: { dataDir: string; database?: TestDatabase }, environment: Record<string, string>, netns?: string): Promise<EdgeProcess> {
+  const command = [process.execPath, '--import', 'tsx', 'gateway/main.ts', '--role=edge'];
+  const environmentWithoutDatabase: NodeJS.ProcessEnv = { ...process.env };
+  delete environmentWithoutDatabase.DATABASE_URL;
+  const child = spawn(netns ? 'ip' : command[0]!, netns ? ['netns', 'exec', netns, ...command] : command.slice(1), {
     cwd: projectRoot,
     env: {
-      ...process.env,
-      DATABASE_URL: site.database.url,
+      ...environmentWithoutDatabase,
+      ...(site.database ? { DATABASE_URL: site.database.url } : {}),
       YINGYUN_DATA_DIR: site.dataDir,
       YINGYUN_HTTP_PORT: '0',
       YINGYUN_DICOM_PORT: '0',
@@ -87,12 +95,13 @@ export async function startEdgeProcess(site: EdgeSite, environment: Record<strin
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + 120_000;
   for (;;) {
-    const ready = /Yingyun ready: web (http:\/\/\S+?)\/ +DICOM YINGYUN@[\d.]+:(\d+)/.exec(output);
+    const ready = /Yingyun ready: web (http:\/\/\S+?)\/ +DICOM YINGYUN@[\d.]+:(\d+) +\((.*?);/.exec(output);
     if (ready) {
       return {
         child,
+        database: ready[3]!,
         httpUrl: ready[1]!,
         dicomPort: Number(ready[2]),
         output: () => output,
@@ -109,7 +118,7 @@ export async function startEdgeProcess(site: EdgeSite, environment: Record<strin
     if (child.exitCode !== null) throw new Error(`the edge exited ${child.exitCode}:\n${output}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`the edge was not ready after 60 s:\n${output}`);
+      throw new Error(`the edge was not ready after 120 s:\n${output}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
