@@ -153,8 +153,9 @@ const RULES: readonly RouteRule[] = [
   { methods: GET, path: /^\/api\/admin\/recognition-regions$/, requires: 'manage-institution' },
   { methods: ['POST'], path: /^\/api\/admin\/accreditations(\/[^/]+\/withdrawal)?$/, requires: 'manage-institution' },
   // A county edge (docs/edge.md): the SHA-256 of what the caller's institution stored, asked before the edge
-  // deletes its copy (no patient data: digests of objects the caller sent); the edge's status page and metrics
-  { methods: ['POST'], path: /^\/api\/instance-digests$/, requires: 'store' },
+  // deletes its copy (a query about instances, audited; only of objects the caller's institution sent); the
+  // edge's status page and metrics (counts, no patient data)
+  { methods: ['POST'], path: /^\/api\/instance-digests$/, requires: 'store', audit: { eventType: 'query', action: 'E' } },
   { methods: GET, path: /^\/(edge|api\/edge\/status|metrics)$/, requires: 'manage-system' },
   // Administration and audit
   { methods: [...GET, 'POST'], path: /^\/api\/(stats|jobs|jobs\/retry)$/, requires: 'manage-system' },
