@@ -65,14 +65,9 @@ export class StorageCommitmentService {
    * association. Never throws: what is not delivered now is retried.
    */
   async report(request: CommitmentRequest, onSameAssociation: (report: CommitmentReport) => Promise<void>): Promise<void> {
-    const log = this.deps.log.child({ requestId: request.id, transactionUid: request.transactionUid, callingAeTitle: request.callingAeTitle });
-    let report: CommitmentReport;
-    try {
-      report = await this.verify(request);
-    } catch (error) {
-      await this.attemptFailed(request, null, `verification failed: ${(error as Error).message}`, false, log);
-      return;
-    }
+    const log = this.logFor(request);
+    const report = await this.verifiedOrRetried(request, log);
+    if (!report) return;
     try {
       await onSameAssociation(report);
       await this.deps.repository.delivered(request.id, report, 'same-association');
@@ -88,16 +83,10 @@ export class StorageCommitmentService {
   async deliverDue(requestId: string): Promise<void> {
     const request = await this.deps.repository.claim(requestId, CLAIM_LEASE_MS, { due: true });
     if (!request) return;
-    const log = this.deps.log.child({ requestId, transactionUid: request.transactionUid, callingAeTitle: request.callingAeTitle });
-    let report: CommitmentReport;
-    try {
-      // Verified again at each attempt: "committed" is about the objects as they are when reported.
-      report = await this.verify(request);
-    } catch (error) {
-      await this.attemptFailed(request, null, `verification failed: ${(error as Error).message}`, false, log);
-      return;
-    }
-    await this.deliver(request, report, log);
+    const log = this.logFor(request);
+    // Verified again at each attempt: "committed" is about the objects as they are when reported.
+    const report = await this.verifiedOrRetried(request, log);
+    if (report) await this.deliver(request, report, log);
   }
 
   /** Re-wakes owed requests whose wake-up was lost (the reconciler calls this); returns how many. */
@@ -125,6 +114,20 @@ export class StorageCommitmentService {
       else failed.push({ ...reference, failureReason });
     }
     return { transactionUid, committed, failed };
+  }
+
+  private logFor(request: CommitmentRequest): Logger {
+    return this.deps.log.child({ requestId: request.id, transactionUid: request.transactionUid, callingAeTitle: request.callingAeTitle });
+  }
+
+  /** The report, or null when it could not be built now (the object store or database failing): then retried later. */
+  private async verifiedOrRetried(request: CommitmentRequest, log: Logger): Promise<CommitmentReport | null> {
+    try {
+      return await this.verify(request);
+    } catch (error) {
+      await this.attemptFailed(request, null, `verification failed: ${(error as Error).message}`, false, log);
+      return null;
+    }
   }
 
   /** Reads the object whole from the store and compares its SHA-256 with the receipt's; a missing object does not verify. */

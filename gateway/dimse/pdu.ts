@@ -230,18 +230,11 @@ function sopClassItem(type: number, uid: string, rest: Buffer): Buffer {
   return item(type, Buffer.concat([length, ascii(uid), rest]));
 }
 
-export function buildAssociateAccept(
-  request: AssociateRequest,
-  answers: readonly ContextAnswer[],
-  ours: { maxPduLength: number; implementationClassUid: string; implementationVersionName: string },
-  negotiation: NegotiationAnswers = {},
-): Buffer {
+/** The User Information item (PS3.7 D.3.3, PS3.8 9.3.2.3/9.3.3.3): sub-items in ascending type order. */
+function userInformationItem(ours: { maxPduLength: number; implementationClassUid: string; implementationVersionName: string }, negotiation: NegotiationAnswers): Buffer {
   const maxLength = Buffer.alloc(4);
   maxLength.writeUInt32BE(ours.maxPduLength, 0);
-  const contexts = answers.map((answer) =>
-    item(0x21, Buffer.concat([Buffer.from([answer.id, 0, answer.result, 0]), item(0x40, ascii(answer.transferSyntaxUid))])),
-  );
-  const userInformation = item(
+  return item(
     0x50,
     Buffer.concat([
       item(0x51, maxLength),
@@ -251,6 +244,18 @@ export function buildAssociateAccept(
       ...[...(negotiation.extendedNegotiations ?? [])].map(([uid, information]) => sopClassItem(0x56, uid, information)),
     ]),
   );
+}
+
+export function buildAssociateAccept(
+  request: AssociateRequest,
+  answers: readonly ContextAnswer[],
+  ours: { maxPduLength: number; implementationClassUid: string; implementationVersionName: string },
+  negotiation: NegotiationAnswers = {},
+): Buffer {
+  const contexts = answers.map((answer) =>
+    item(0x21, Buffer.concat([Buffer.from([answer.id, 0, answer.result, 0]), item(0x40, ascii(answer.transferSyntaxUid))])),
+  );
+  const userInformation = userInformationItem(ours, negotiation);
   // Bytes 11–74 (AE title fields and reserved) go back as received (PS3.8 9.3.3.2); the protocol
   // version is the one we speak, and bytes 9–10 are reserved zeros.
   const fixedFields = Buffer.from(request.fixedFields);
@@ -319,20 +324,10 @@ export function buildAssociateRequest(proposal: AssociateRequestProposal): Buffe
   fixedFields.writeUInt16BE(0x0001, 0);
   aeTitleField(proposal.calledAeTitle).copy(fixedFields, 4);
   aeTitleField(proposal.callingAeTitle).copy(fixedFields, 20);
-  const maxLength = Buffer.alloc(4);
-  maxLength.writeUInt32BE(proposal.maxPduLength, 0);
   const contexts = proposal.contexts.map((context) =>
     item(0x20, Buffer.concat([Buffer.from([context.id, 0, 0, 0]), item(0x30, ascii(context.abstractSyntaxUid)), ...context.transferSyntaxUids.map((uid) => item(0x40, ascii(uid)))])),
   );
-  const userInformation = item(
-    0x50,
-    Buffer.concat([
-      item(0x51, maxLength),
-      item(0x52, ascii(proposal.implementationClassUid)),
-      ...[...(proposal.roleSelections ?? [])].map(([uid, role]) => sopClassItem(0x54, uid, Buffer.from([role.scu ? 1 : 0, role.scp ? 1 : 0]))),
-      item(0x55, ascii(proposal.implementationVersionName)),
-    ]),
-  );
+  const userInformation = userInformationItem(proposal, proposal.roleSelections ? { roleSelections: proposal.roleSelections } : {});
   return pdu(PDU_TYPE.associateRq, Buffer.concat([fixedFields, item(0x10, ascii(DICOM_APPLICATION_CONTEXT)), ...contexts, userInformation]));
 }
 
