@@ -80,6 +80,16 @@ describe('storage commitment with Orthanc as the PACS', () => {
     for (const file of [CT, MR]) assert.ok(committed.has(parseInstance(await fs.readFile(file)).sopInstanceUid));
     assert.deepEqual(report.Failures, []);
   });
+
+  test('Orthanc C-FINDs Yingyun and finds the studies it committed', async (t) => {
+    if (!requirePeer(t, orthancAvailable(), 'Orthanc (/usr/sbin/Orthanc)')) return;
+    // C-FIND reads the index, which the index job fills after each receipt.
+    await system.runtime.queue.whenIdle();
+    const query = await orthanc.rest<{ ID: string }>('POST', '/modalities/yingyun/query', { Level: 'Study', Query: { PatientID: '', StudyInstanceUID: '' } });
+    const answers = await orthanc.rest<Array<Record<string, string>>>('GET', `/queries/${query.ID}/answers?expand&simplify`);
+    const studies = new Set(answers.map((answer) => answer.StudyInstanceUID));
+    for (const file of [CT, MR]) assert.ok(studies.has(parseInstance(await fs.readFile(file)).studyInstanceUid), `found ${[...studies].join(', ')}`);
+  });
 });
 
 interface OrthancCommitmentReport {
