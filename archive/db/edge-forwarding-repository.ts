@@ -96,13 +96,14 @@ export class EdgeForwardingRepository {
     await this.pool.query(`UPDATE edge_forwards SET state = 'sent', sent_at = now(), last_error = NULL WHERE receipt_id = ANY ($1::bigint[]) AND state = 'pending'`, [receiptIds]);
   }
 
-  /** The region holds exactly these bytes: the local copy may go once the retention has passed. */
-  async markVerified(receiptIds: readonly string[]): Promise<void> {
-    if (!receiptIds.length) return;
-    await this.pool.query(
+  /** The region holds exactly these bytes: the local copy may go once the retention has passed. Returns how many were not verified before. */
+  async markVerified(receiptIds: readonly string[]): Promise<number> {
+    if (!receiptIds.length) return 0;
+    const result = await this.pool.query(
       `UPDATE edge_forwards SET state = 'verified', verified_at = now(), last_error = NULL WHERE receipt_id = ANY ($1::bigint[]) AND state IN ('pending', 'sent')`,
       [receiptIds],
     );
+    return result.rowCount ?? 0;
   }
 
   /** To send again after `delaySeconds` (each its own), saying why. */
