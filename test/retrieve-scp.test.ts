@@ -46,6 +46,8 @@ interface Receiver {
   port: number;
   directory: string;
   child: ChildProcess;
+  /** What storescp printed (with -d, each C-STORE-RQ's command set). */
+  log(): string;
   received(): Map<string, Buffer>;
   clear(): void;
 }
@@ -72,7 +74,10 @@ describe('Query/Retrieve SCP: C-MOVE and C-GET (DCMTK movescu/getscu, storescp, 
     const port = await freePort();
     const directory = fs.mkdtempSync(path.join(work, `${aeTitle}-`));
     // +B: the dataset written exactly as it arrived, so its bytes can be compared with what Yingyun stored.
-    const child = spawn('storescp', ['+B', '-aet', aeTitle, '-od', directory, ...options, String(port)], { stdio: 'ignore', env: { ...process.env, TCP_NODELAY: '1' } });
+    const child = spawn('storescp', ['+B', '-aet', aeTitle, '-od', directory, ...options, String(port)], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TCP_NODELAY: '1' } });
+    let log = '';
+    child.stdout!.on('data', (chunk: Buffer) => (log += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
     await waitForPort(port);
     await system.administration.createPeer(COMMAND_LINE_ACTOR, { institutionCode, aeTitle, host: '127.0.0.1', port });
     const receiver: Receiver = {
@@ -80,6 +85,7 @@ describe('Query/Retrieve SCP: C-MOVE and C-GET (DCMTK movescu/getscu, storescp, 
       port,
       directory,
       child,
+      log: () => log,
       received: () => new Map(fs.readdirSync(directory).map((name) => {
         const part10 = fs.readFileSync(path.join(directory, name));
         return [parse(part10).string('x00080018')!, part10] as const;
@@ -154,7 +160,7 @@ describe('Query/Retrieve SCP: C-MOVE and C-GET (DCMTK movescu/getscu, storescp, 
     for (const instance of instances) assert.equal(parseInstance(await storedObject(instance.sopInstanceUid)).transferSyntaxUid, instance.transferSyntaxUid, `${instance.source} stored as sent`);
     await system.administration.createInstitution(COMMAND_LINE_ACTOR, { code: 'OTHER_HOSPITAL', name: '另一家医院 Other Hospital', kind: 'hospital' });
     await system.administration.createPeer(COMMAND_LINE_ACTOR, { institutionCode: 'OTHER_HOSPITAL', aeTitle: 'OTHER_MOVESCU' });
-    asStored = await startReceiver('DEST_ALL', ['+xa']);
+    asStored = await startReceiver('DEST_ALL', ['+xa', '-d']);
     uncompressedOnly = await startReceiver('DEST_LE', []);
     implicitOnly = await startReceiver('DEST_IMPLICIT', ['+xi']);
     // Holds each C-STORE response back (the command runs before the response), so a C-CANCEL arrives mid-move.
@@ -175,6 +181,9 @@ describe('Query/Retrieve SCP: C-MOVE and C-GET (DCMTK movescu/getscu, storescp, 
     assert.match(moved.output, /Received Final Move Response \(Success\)/);
     assert.match(moved.output, /Received Move Response 4 \(Pending\)/, 'a pending response per sub-operation');
     await assertAsStored(asStored.received(), instances);
+    // movescu's C-MOVE is its message 1: each C-STORE-RQ names it and its AE title (PS3.7 9.3.1.1).
+    assert.equal(asStored.log().match(/Move Originator AE Title *: MOVESCU\n/g)?.length, instances.length, 'Move Originator AE Title on every C-STORE-RQ');
+    assert.equal(asStored.log().match(/Move Originator ID *: 1\n/g)?.length, instances.length, 'Move Originator Message ID on every C-STORE-RQ');
     const { rows } = await system.runtime.db.pool.query(`SELECT detail FROM audit_events WHERE event_type = 'export' AND $1 = ANY (study_uids)`, [study.studyInstanceUid]);
     assert.ok(rows.some((row) => row.detail.destination === asStored.aeTitle && row.detail.service === 'C-MOVE' && row.detail.instances === instances.length), JSON.stringify(rows));
   });
@@ -263,12 +272,24 @@ describe('Query/Retrieve SCP: C-MOVE and C-GET (DCMTK movescu/getscu, storescp, 
   it('a C-CANCEL during a C-MOVE stops the sub-operations: Cancel (FE00) with the counts, the rest never sent', async (t) => {
     if (!requirePeer(t, available, 'DCMTK and pydicom test files')) return;
     slow.clear();
-    const responses = await dcmjsRetrieve(dimse.requests.CMoveRequest.createStudyMoveRequest(slow.aeTitle, study.studyInstanceUid), 'MOVESCU', true);
+    const responses = await dcmjsRetrieve(dimse.requests.CMoveRequest.createStudyMoveRequest(slow.aeTitle, study.studyInstanceUid), 'MOVESCU', { cancelAfterFirstPending: true });
     const final = responses.at(-1)!;
     assert.equal(final.getStatus(), 0xfe00, `statuses ${responses.map((response) => response.getStatus().toString(16)).join(' ')}`);
     assert.ok(final.getRemaining() > 0, 'some sub-operations were never started');
     assert.equal(final.getCompleted() + final.getFailures() + final.getWarnings() + final.getRemaining(), instances.length);
     assert.equal(slow.received().size, final.getCompleted(), 'exactly the completed ones arrived');
+  });
+
+  it('a C-CANCEL during a C-GET stops its sub-operations on the association: Cancel (FE00) with the counts', async (t) => {
+    if (!requirePeer(t, available, 'DCMTK and pydicom test files')) return;
+    const stored: string[] = [];
+    // Each C-STORE is answered after 300 ms, so the C-CANCEL sent at the first pending response arrives mid-retrieve.
+    const responses = await dcmjsRetrieve(dimse.requests.CGetRequest.createStudyGetRequest(study.studyInstanceUid), 'GETSCU', { cancelAfterFirstPending: true, storeDelayMs: 300, stored });
+    const final = responses.at(-1)!;
+    assert.equal(final.getStatus(), 0xfe00, `statuses ${responses.map((response) => response.getStatus().toString(16)).join(' ')}`);
+    assert.ok(final.getRemaining() > 0);
+    assert.equal(final.getCompleted() + final.getFailures() + final.getWarnings() + final.getRemaining(), instances.length);
+    assert.equal(stored.length, final.getCompleted(), 'no C-STORE after the cancel but the one under way');
   });
 
   it('Orthanc: Yingyun C-MOVEs a study into Orthanc, and Orthanc C-MOVEs it from Yingyun to itself', async (t) => {
@@ -289,18 +310,28 @@ describe('Query/Retrieve SCP: C-MOVE and C-GET (DCMTK movescu/getscu, storescp, 
   });
 
   /**
-   * A C-MOVE or C-GET from dcmjs-dimse's Client (no storage contexts: for a C-GET, no sub-operation
-   * has a context in the SCP role), with every response; `cancelAfterFirstPending` sends C-CANCEL
-   * at the first pending response.
+   * A C-MOVE or C-GET from dcmjs-dimse's Client, with every response; `cancelAfterFirstPending` sends
+   * C-CANCEL at the first pending response. A C-GET's C-STORE sub-operations are answered Success after
+   * `storeDelayMs` and their SOP Instance UIDs collected in `stored`.
    */
-  function dcmjsRetrieve(request: InstanceType<typeof dimse.requests.CMoveRequest> | InstanceType<typeof dimse.requests.CGetRequest>, callingAeTitle: string, cancelAfterFirstPending = false) {
+  function dcmjsRetrieve(
+    request: InstanceType<typeof dimse.requests.CMoveRequest> | InstanceType<typeof dimse.requests.CGetRequest>,
+    callingAeTitle: string,
+    options: { cancelAfterFirstPending?: boolean; storeDelayMs?: number; stored?: string[] } = {},
+  ) {
     type RetrieveResponse = InstanceType<typeof dimse.responses.CMoveResponse>;
     return new Promise<RetrieveResponse[]>((resolve, reject) => {
       const client = new dimse.Client();
       const responses: RetrieveResponse[] = [];
       request.on('response', (response: RetrieveResponse) => {
         responses.push(response);
-        if (cancelAfterFirstPending && response.getStatus() === 0xff00 && responses.length === 1) client.cancel(request);
+        if (options.cancelAfterFirstPending && response.getStatus() === 0xff00 && responses.length === 1) client.cancel(request);
+      });
+      client.on('cStoreRequest', (store: InstanceType<typeof dimse.requests.CStoreRequest>, callback: (response: InstanceType<typeof dimse.responses.CStoreResponse>) => void) => {
+        options.stored?.push(store.getDataset()?.getElement('SOPInstanceUID') ?? '');
+        const response = dimse.responses.CStoreResponse.fromRequest(store);
+        response.setStatus(0x0000);
+        setTimeout(() => callback(response), options.storeDelayMs ?? 0);
       });
       client.addRequest(request);
       client.on('networkError', reject);
