@@ -62,7 +62,7 @@ export class StorageCommitmentService {
   /**
    * After the N-ACTION-RSP: verifies, then reports through `onSameAssociation` (the N-ACTION's
    * association, if it takes it: resolves once the requestor answered Success) or else on a new
-   * association. Never throws: what is not delivered now is retried.
+   * association. What is not delivered now is retried; it throws only when PostgreSQL fails.
    */
   async report(request: CommitmentRequest, onSameAssociation: (report: CommitmentReport) => Promise<void>): Promise<void> {
     const log = this.logFor(request);

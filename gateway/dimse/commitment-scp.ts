@@ -97,8 +97,11 @@ export function storageCommitmentScp(commitment: StorageCommitmentService, log: 
       const request = await commitment.accept(caller, check);
       await channel.respond(ACTION_STATUS.success, { elements: [[COMMAND.actionTypeId, { us: REQUEST_STORAGE_COMMITMENT }]] });
       // Not awaited: the operation ends with its response, so a requestor that releases now is
-      // answered at once, and the report finds its way on its own (report() never throws).
-      void commitment.report(request, (report) => reportOnAssociation(channel, context, report));
+      // answered at once, and the report finds its way on its own. Should even recording an attempt
+      // fail (the database gone), the request stays owed in PostgreSQL and the reconciler retries it.
+      void commitment
+        .report(request, (report) => reportOnAssociation(channel, context, report))
+        .catch((error: unknown) => log.error({ err: error, requestId: request.id }, 'storage commitment report not sent: left to the reconciler'));
     },
   };
 }
