@@ -3,7 +3,10 @@ import { after, before, describe, test } from 'node:test';
 import { COMMAND_LINE_ACTOR } from '../archive/access/administration.ts';
 import { makeSecondaryCaptures, STUDIES, type Study } from '../fixtures/generate.ts';
 import { studiesToRetrieve } from '../archive/prior-fetch/studies-to-retrieve.ts';
+import { fetchProgress, fetchRunning } from '../viewer/src/logic/prior-fetch.ts';
 import { freePort } from '../bench/peers.ts';
+import { browserUnavailable, createUser, ensureViewerBuilt, launchChromium, signIn, waitForCondition, watchForPageProblems } from './support/browser.ts';
+import { docImagesBothLanguages } from './support/doc-images.ts';
 import { orthancAvailable, startOrthancPeer, type OrthancPeer } from './support/orthanc.ts';
 import { requirePeer } from './support/peers.ts';
 import { startTestSystem, type TestSystem } from './support/system.ts';
@@ -15,6 +18,17 @@ import { startTestSystem, type TestSystem } from './support/system.ts';
  */
 
 const REGION_TODAY = '2026-12-06';
+
+describe('a prior fetch\'s progress bar', () => {
+  const fetch = (state: 'queued' | 'retrieving' | 'done', completed: number, failed: number, remaining: number) => ({ state, instancesCompleted: completed, instancesFailed: failed, instancesRemaining: remaining });
+  test('done of announced while running; indeterminate before the PACS counts; full once finished', () => {
+    assert.deepEqual(fetchProgress(fetch('retrieving', 3, 1, 6)), { value: 4, max: 10 });
+    assert.equal(fetchProgress(fetch('queued', 0, 0, 0)), undefined);
+    assert.deepEqual(fetchProgress(fetch('done', 0, 0, 0)), { value: 1, max: 1 });
+    assert.equal(fetchRunning({ state: 'retrieving' }), true);
+    assert.equal(fetchRunning({ state: 'failed' }), false);
+  });
+});
 
 describe('which studies a prior fetch retrieves', () => {
   const study = (uid: string, studyDate?: string, numberOfInstances?: number) => ({ studyInstanceUid: uid, patientId: 'P', modalitiesInStudy: ['CT'], ...(studyDate ? { studyDate } : {}), ...(numberOfInstances !== undefined ? { numberOfInstances } : {}) });
@@ -189,6 +203,36 @@ describe('prior fetch from a real PACS (Orthanc)', () => {
     const done = await finished(personId, fetch!.id);
     assert.equal(done.studiesRetrieved, 1);
     assert.equal(done.instancesCompleted, earlier.length);
+  });
+
+  test('the person page: 从医院 PACS 调取 shows the fetch\'s progress, then the retrieved study on the timeline', async (t) => {
+    if (!requirePeer(t, orthancAvailable(), 'Orthanc')) return;
+    if (!requirePeer(t, browserUnavailable() === undefined, 'Chromium')) return;
+    const screened = [...makeSecondaryCaptures({ seed: 'prior-fetch-screen', study: study('20260410', 'PF-SCREEN'), count: 4 })];
+    for (const instance of screened) await orthanc!.upload(instance.bytes);
+    const personId = await personOfStudy(studyOf(inYingyun));
+    const [credentials] = await Promise.all([createUser(system!, 'pf-admin', 'system_admin', '孙管理'), ensureViewerBuilt()]);
+    const browser = await launchChromium();
+    try {
+      const page = await (await browser.newContext({ viewport: { width: 1300, height: 860 }, locale: 'zh-CN' })).newPage();
+      const problems: string[] = [];
+      await watchForPageProblems(page, problems);
+      await signIn(page, system!.httpUrl, credentials, `/persons/${personId}`);
+      await page.waitForSelector('button[data-action=fetch-priors]');
+      assert.equal(await page.locator('.prior-fetches h2').textContent(), '医院 PACS 中的既往检查');
+      const earlierFetches = (await fetchesOf(personId)).map((fetch) => fetch.id);
+      await page.click('button[data-action=fetch-priors]');
+      await waitForCondition(page, `(() => { const row = document.querySelector('.prior-fetch'); return row && !${JSON.stringify(earlierFetches)}.includes(row.getAttribute('data-fetch')) && row.getAttribute('data-state') === 'done'; })()`);
+      const row = await page.locator('.prior-fetch').first().textContent();
+      assert.ok(row!.includes(ORTHANC_AE) && row!.includes('已完成') && row!.includes('调取 1 个') && row!.includes(`收到 ${screened.length} 幅图像`), row!);
+      assert.equal(await page.evaluate(`(() => { const bar = document.querySelector('.prior-fetch progress'); return bar.value === bar.max; })()`), true, 'a finished fetch shows a full bar');
+      // The page reloads the timeline when a fetch it watched ends.
+      await waitForCondition(page, `document.querySelector('.timeline-study[data-study="${studyOf(screened)}"]') !== null`);
+      await docImagesBothLanguages(page, 'query-retrieve-prior-fetch', () => page.waitForSelector('.prior-fetch[data-state=done]').then(() => undefined));
+      assert.deepEqual(problems, []);
+    } finally {
+      await browser.close();
+    }
   });
 
   test('a PACS that does not answer leaves a failed fetch saying why', async (t) => {

@@ -1,9 +1,10 @@
 import type { LinkSuggestion, PersonStudy } from '../../../archive/db/person-repository.ts';
+import type { PriorFetch } from '../../../archive/db/prior-fetch-repository.ts';
 import type { PersonIdentifier } from '../../../archive/person/identifiers.ts';
 import type { TimelineStudy } from '../../../archive/person/person-service.ts';
 import type { Connection } from './http.ts';
 
-export type { PersonIdentifier, TimelineStudy };
+export type { PersonIdentifier, PriorFetch, TimelineStudy };
 
 /** A person's page: their strong identifiers (none for a masked role) and their studies the caller sees. */
 export interface PersonTimeline {
@@ -35,6 +36,16 @@ export class PersonClient {
 
   personOfStudy(studyInstanceUid: string): Promise<{ personId: string }> {
     return this.connection.json(`${this.apiRoot}/studies/${encodeURIComponent(studyInstanceUid)}/person`, { withPurpose: true });
+  }
+
+  /** The person's fetches from hospitals' PACS (调取既往检查), newest first, with their progress. */
+  priorFetches(personId: string): Promise<PriorFetch[]> {
+    return this.connection.json(`${this.apiRoot}/persons/${encodeURIComponent(personId)}/prior-fetches`, { withPurpose: true });
+  }
+
+  /** Asks every registered source for the person's earlier studies; a fetch already running is joined, not repeated. */
+  requestPriorFetch(personId: string): Promise<PriorFetch[]> {
+    return this.connection.json(`${this.apiRoot}/persons/${encodeURIComponent(personId)}/prior-fetches`, { method: 'POST', json: {}, withPurpose: true });
   }
 
   suggestions(): Promise<SuggestionOnWire[]> {

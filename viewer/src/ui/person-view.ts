@@ -1,7 +1,8 @@
-import type { TimelineStudy } from '../api/person-client.ts';
+import type { PriorFetch, TimelineStudy } from '../api/person-client.ts';
 import { formatPersonName } from '../dicom/dataset.ts';
 import type { Translate } from '../i18n/i18n.ts';
 import type { Locale } from '../i18n/messages.ts';
+import { fetchProgress } from '../logic/prior-fetch.ts';
 import { configuredText } from '../logic/quality.ts';
 import { groupTimeline } from '../logic/timeline.ts';
 import { signedInUserOf, type AppState } from '../state/app-state.ts';
@@ -28,6 +29,7 @@ export class PersonView {
   private readonly purpose = h('div');
   private readonly status = h('div');
   private readonly timeline = h('div', { class: 'timeline-host' });
+  private readonly fetches = h('section', { class: 'prior-fetches', hidden: true });
   /** What the page was last built from: a button replaced between press and release loses the click. */
   private shows: readonly unknown[] | undefined;
 
@@ -42,7 +44,7 @@ export class PersonView {
         if (this.persons.store.get().lookup.status === 'idle') this.lookupInput.value = '';
       });
     });
-    this.element.append(this.heading, this.lookupForm, this.purpose, this.status, this.timeline);
+    this.element.append(this.heading, this.lookupForm, this.purpose, this.status, this.fetches, this.timeline);
   }
 
   render(app: AppState, state: PersonPageState, t: Translate): void {
@@ -59,6 +61,37 @@ export class PersonView {
     replaceChildren(this.purpose, purposeNotice(app, t, this.controller, 'person'));
     replaceChildren(this.status, this.statusText(state, t));
     replaceChildren(this.timeline, this.timelineView(app, state, t));
+    this.fetches.hidden = state.person?.status !== 'ready';
+    replaceChildren(this.fetches, this.fetchesView(state, t));
+  }
+
+  /** 调取既往检查: the button, and each fetch with its progress bar and counts. */
+  private fetchesView(state: PersonPageState, t: Translate): Array<HTMLElement | null> {
+    const sending = state.fetchRequest.status === 'sending';
+    const fetches = state.fetches?.status === 'ready' ? state.fetches.value : [];
+    return [
+      h('div', { class: 'prior-fetches-head' },
+        h('h2', {}, t('person.fetch.title')),
+        h('button', { type: 'button', 'data-action': 'fetch-priors', disabled: sending, onclick: () => void this.persons.requestPriorFetch() }, sending ? t('person.fetch.sending') : t('person.fetch.request')),
+      ),
+      h('p', { class: 'muted' }, t('person.fetch.note')),
+      state.fetchRequest.status === 'error' ? h('p', { class: 'status error', role: 'alert' }, problemText(state.fetchRequest.problem, t)) : null,
+      state.fetches?.status === 'error' ? h('p', { class: 'status error', role: 'alert' }, problemText(state.fetches.problem, t)) : null,
+      fetches.length === 0 ? h('p', { class: 'muted' }, t('person.fetch.none')) : h('ul', { class: 'prior-fetch-list' }, fetches.slice(0, 5).map((fetch) => this.fetchRow(fetch, t))),
+    ];
+  }
+
+  private fetchRow(fetch: PriorFetch, t: Translate): HTMLElement {
+    const progress = fetchProgress(fetch);
+    return h(
+      'li',
+      { class: `prior-fetch ${fetch.state}`, 'data-fetch': fetch.id, 'data-state': fetch.state },
+      h('span', { class: 'prior-fetch-source' }, fetch.aeTitle),
+      h('span', { class: 'prior-fetch-state' }, t(`person.fetch.state.${fetch.state}`)),
+      progress ? h('progress', { value: progress.value, max: progress.max }) : h('progress', {}),
+      h('span', { class: 'prior-fetch-counts' }, t('person.fetch.summary', { found: fetch.studiesFound, held: fetch.studiesHeld, retrieved: fetch.studiesRetrieved, completed: fetch.instancesCompleted, failed: fetch.instancesFailed })),
+      fetch.error ? h('span', { class: 'prior-fetch-error muted' }, fetch.error) : null,
+    );
   }
 
   private statusText(state: PersonPageState, t: Translate): HTMLElement | null {
