@@ -10,6 +10,7 @@ import { conditionFor } from '../archive/query/qido-query.ts';
 import { makeSecondaryCaptures, STUDIES } from '../fixtures/generate.ts';
 import type { FixtureInstance } from '../fixtures/model.ts';
 import { runDcmtk } from './support/dcmtk.ts';
+import { orthancAvailable, startOrthancPeer } from './support/orthanc.ts';
 import { commandExists, requirePeer } from './support/peers.ts';
 import { startTestSystem, type TestSystem } from './support/system.ts';
 
@@ -289,6 +290,28 @@ describe('C-FIND SCP with DCMTK findscu', () => {
     assert.match(output, /Sending Cancel Request/);
     assert.match(output, /Received Final Find Response \(Cancel: MatchingTerminatedDueToCancelRequest\)/, output);
     assert.ok(responses.length >= 1 && responses.length < 450, `${responses.length} responses before the cancel took effect`);
+  });
+
+  it('answers Orthanc, a PACS querying it through its REST API (/modalities/{name}/query)', async (t) => {
+    if (!requirePeer(t, available && orthancAvailable(), 'DCMTK, python3-pydicom and Orthanc')) return;
+    await system.administration.createPeer(COMMAND_LINE_ACTOR, { institutionCode: 'TEST_HOSPITAL', aeTitle: 'ORTHANC_FIND' });
+    // Orthanc writes its queries in its DefaultEncoding: UTF-8 here, so a Chinese name can be asked for.
+    const orthanc = await startOrthancPeer({
+      aeTitle: 'ORTHANC_FIND',
+      modalities: { yingyun: { aeTitle: 'YINGYUN', host: '127.0.0.1', port: system.dicomPort } },
+      settings: { DefaultEncoding: 'Utf8' },
+    });
+    t.after(() => orthanc.stop());
+    const query = await orthanc.rest<{ ID: string }>('POST', '/modalities/yingyun/query', { Level: 'Study', Query: { PatientName: '王*', StudyDate: '', AccessionNumber: '' } });
+    const answers = await orthanc.rest<Array<Record<string, { Value: unknown }>>>('GET', `/queries/${query.ID}/answers?expand&simplify`);
+    assert.equal(answers.length, 1, JSON.stringify(answers));
+    const answer = answers[0] as unknown as Record<string, string>;
+    assert.equal(answer.PatientName, 'Wang^XiaoDong=王^小东');
+    assert.equal(answer.StudyInstanceUID, studies.wang.study);
+    assert.equal(answer.AccessionNumber, 'QS23031400017');
+    const series = await orthanc.rest<{ ID: string }>('POST', '/modalities/yingyun/query', { Level: 'Series', Query: { StudyInstanceUID: studies.wang.study, Modality: '', SeriesInstanceUID: '' } });
+    const seriesAnswers = await orthanc.rest<Array<Record<string, string>>>('GET', `/queries/${series.ID}/answers?expand&simplify`);
+    assert.deepEqual(seriesAnswers.map((found) => found.SeriesInstanceUID), [studies.wang.series]);
   });
 
   it('audits each query as a QIDO-RS search is audited', async (t) => {
