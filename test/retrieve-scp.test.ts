@@ -309,6 +309,21 @@ describe('Query/Retrieve SCP: C-MOVE and C-GET (DCMTK movescu/getscu, storescp, 
     assert.deepEqual(await orthancInstances(), instances.map((instance) => instance.sopInstanceUid).sort());
   });
 
+  // Last: it deletes a stored object.
+  it('an instance whose stored object is gone fails alone: Warning (B000), the others delivered, its UID in the Failed SOP Instance UID List', async (t) => {
+    if (!requirePeer(t, available, 'DCMTK and pydicom test files')) return;
+    const [kept, alsoKept, lost] = instances.filter((instance) => instance.series === 'first');
+    const { rows } = await system.runtime.db.pool.query<{ object_key: string }>('SELECT r.object_key FROM instances i JOIN receipts r ON r.id = i.receipt_id WHERE i.sop_instance_uid = $1', [lost!.sopInstanceUid]);
+    await system.runtime.store.delete(rows[0]!.object_key);
+    asStored.clear();
+    const responses = await dcmjsRetrieve(dimse.requests.CMoveRequest.createSeriesMoveRequest(asStored.aeTitle, study.studyInstanceUid, study.firstSeries), 'MOVESCU');
+    const final = responses.at(-1)!;
+    assert.equal(final.getStatus(), 0xb000);
+    assert.deepEqual([final.getCompleted(), final.getFailures(), final.getWarnings()], [2, 1, 0]);
+    assert.equal(final.getDataset()?.getElements().FailedSOPInstanceUIDList, lost!.sopInstanceUid);
+    await assertAsStored(asStored.received(), [kept!, alsoKept!]);
+  });
+
   /**
    * A C-MOVE or C-GET from dcmjs-dimse's Client, with every response; `cancelAfterFirstPending` sends
    * C-CANCEL at the first pending response. A C-GET's C-STORE sub-operations are answered Success after

@@ -256,8 +256,18 @@ export class MoveScp extends RetrieveScp {
 
   protected async subOperations(operation: DimseOperation, channel: OperationChannel, caller: AssociationCaller, objects: StoredObject[], progress: (result: InstanceStoreResult) => void, prepared: Preparation): Promise<string | undefined> {
     const { retrieve } = this.dependencies;
+    // An object the store cannot give back is that one sub-operation failed, not the whole retrieve.
     async function* part10s() {
-      for (const object of objects) yield await retrieve.bytes(object);
+      for (const object of objects) {
+        let part10: Buffer;
+        try {
+          part10 = await retrieve.bytes(object);
+        } catch (error) {
+          progress({ sopInstanceUid: object.sopInstanceUid, status: null, reason: `the stored object cannot be read: ${(error as Error).message}` });
+          continue;
+        }
+        yield part10;
+      }
     }
     try {
       const summary = await storeInstances({ aeTitle: prepared.destination!, host: prepared.host!, port: prepared.port!, tlsRequired: prepared.tlsRequired }, this.dependencies.aeTitle, part10s(), {
