@@ -122,13 +122,14 @@ class StoredDataset {
 
 /**
  * Sends Part 10 instances to a peer as a C-STORE SCU, all over one association, each in the transfer
- * syntax it is stored in: never transcoded. For each SOP class and stored transfer syntax one
- * presentation context proposes exactly that transfer syntax; an instance whose transfer syntax the
- * peer does not accept for its SOP class is reported as failed, saying what the peer accepts.
+ * syntax it is stored in. For each SOP class and stored transfer syntax one presentation context
+ * proposes exactly that transfer syntax; an instance whose transfer syntax the peer does not accept
+ * for its SOP class is reported as failed, saying what the peer accepts — or, with
+ * `options.transcode` (C-MOVE), sent again transcoded on a second association.
  *
  * Every presentation context must be proposed before the first C-STORE, so the instances are read
  * ahead to learn their SOP classes and transfer syntaxes: the whole input is held in memory while it
- * is sent (one study, for export).
+ * is sent (one study, for export or a C-MOVE).
  */
 export async function storeInstances(
   destination: StoreDestination,
