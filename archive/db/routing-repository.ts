@@ -274,7 +274,9 @@ export class RoutingRepository {
   /** Milliseconds until the destination's next pending item is due (0 when one is due now), null when none is pending. */
   async nextDueInMs(destination: string): Promise<number | null> {
     const result = await this.pool.query<{ ms: number | null }>(
-      `SELECT greatest(0, extract(epoch FROM min(next_attempt_at) - now()) * 1000)::float8 AS ms FROM forward_items WHERE destination = $1 AND state = 'pending'`,
+      // greatest() ignores a NULL: without the CASE, no pending item would read as one due now.
+      `SELECT CASE WHEN min(next_attempt_at) IS NOT NULL THEN greatest(0, extract(epoch FROM min(next_attempt_at) - now()) * 1000)::float8 END AS ms
+       FROM forward_items WHERE destination = $1 AND state = 'pending'`,
       [destination],
     );
     return result.rows[0]!.ms;

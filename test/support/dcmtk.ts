@@ -1,4 +1,7 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { freePort, stopChild, waitForPort } from '../../bench/peers.ts';
 
 export interface ToolResult {
   code: number | null;
@@ -18,4 +21,35 @@ export function runDcmtk(tool: string, args: string[], timeoutMs = 60_000): Prom
       resolve({ code, output });
     });
   });
+}
+
+/** DCMTK's storescp as a destination: each received instance in a file of its own, exactly as received. */
+export interface StorescpDestination {
+  port: number;
+  /** The files written so far, one per C-STORE received (a duplicate is a second file). */
+  files(): Buffer[];
+  /** What storescp logged (-v: one "Association Received" per association). */
+  log(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts storescp on `port` (a free one if not given; the same one again to bring a stopped
+ * destination back), writing into `directory` with unique file names (+uf) and bit-preserving (+B),
+ * so a duplicate delivery shows as a second file and the dataset is the one sent.
+ */
+export async function startStorescpDestination(aeTitle: string, directory: string, port?: number): Promise<StorescpDestination> {
+  fs.mkdirSync(directory, { recursive: true });
+  const listenOn = port ?? (await freePort());
+  const child: ChildProcess = spawn('storescp', ['-v', '+B', '+uf', '+xa', '-aet', aeTitle, '-od', directory, String(listenOn)], { env: { ...process.env, TCP_NODELAY: '1' } });
+  let log = '';
+  child.stdout!.on('data', (chunk: Buffer) => (log += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
+  await waitForPort(listenOn);
+  return {
+    port: listenOn,
+    files: () => fs.readdirSync(directory).map((name) => fs.readFileSync(path.join(directory, name))),
+    log: () => log,
+    stop: () => stopChild(child),
+  };
 }
