@@ -35,6 +35,7 @@ const MIN_BATCH_BYTES = 1024 * 1024;
 const IDLE_POLL_MS = 500;
 const VERIFY_BATCH = 500;
 const CLASSIFY_BATCH = 1000;
+const OBSERVE_EVERY_MS = 5000;
 
 /**
  * Store-and-forward to the region (issue 17): a long-running service of the edge role. Every
@@ -54,6 +55,7 @@ export class EdgeForwarder {
   private readonly batchBytes: number;
   private link: EdgeStatus['link'] = { state: 'unknown', since: null, lastError: null, lastErrorAt: null, nextAttemptAt: null };
   private linkFailures = 0;
+  private observedAt = 0;
   private running: Promise<void> | undefined;
   private stopped = false;
   private readonly abort = new AbortController();
@@ -105,7 +107,8 @@ export class EdgeForwarder {
       try {
         await this.classify();
         if (await this.cycle()) pauseMs = 0;
-        this.observe(await this.deps.repository.backlog());
+        // Counting the whole queue is a scan: the gauges follow every few seconds (status() and /metrics count afresh).
+        if (Date.now() - this.observedAt >= OBSERVE_EVERY_MS) this.observe(await this.deps.repository.backlog());
       } catch (error) {
         if (this.stopped) break;
         if (error instanceof RegionUnavailable) {
@@ -264,6 +267,7 @@ export class EdgeForwarder {
   }
 
   private observe(backlog: EdgeBacklog): void {
+    this.observedAt = Date.now();
     this.metrics.backlogInstances.set(backlog.count);
     this.metrics.backlogBytes.set(backlog.bytes);
     this.metrics.oldestBacklogSeconds.set(backlog.oldestReceivedAt ? Math.max(0, (Date.now() - Date.parse(backlog.oldestReceivedAt)) / 1000) : 0);
