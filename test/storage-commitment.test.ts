@@ -202,6 +202,28 @@ describe('storage commitment from a raw N-ACTION', () => {
     }
   });
 
+  test('a requestor that will not have Yingyun as SCP (role selection answered SCP-role 0) is not sent the report', async (t) => {
+    if (!requirePeer(t, commandExists('storescu'), 'DCMTK storescu')) return;
+    const ct = await instance(CT);
+    const port = await freePort();
+    await system.administration.createPeer(COMMAND_LINE_ACTOR, { institutionCode: 'TEST_HOSPITAL', aeTitle: 'SC_NO_ROLE', host: '127.0.0.1', port });
+    const listener = await startReportListener(port, { refuseScpRole: true });
+    try {
+      const transactionUid = '2.25.31337000000000000000000000000000005';
+      assert.equal((await requestCommitment(system, 'SC_NO_ROLE', transactionUid, [ct])).actionStatus, 0x0000);
+      const pool = system.runtime.db.pool;
+      let row: { state: string; lastError: string | null } | undefined;
+      do {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        row = (await pool.query('SELECT state, last_error AS "lastError" FROM storage_commitment_requests WHERE transaction_uid = $1', [transactionUid])).rows[0];
+      } while (!row?.lastError);
+      assert.equal(row.state, 'owed', 'kept, to be tried again');
+      assert.match(row.lastError, /did not accept us in the SCP role/);
+    } finally {
+      await listener.close();
+    }
+  });
+
   test('a Transaction UID the same peer still has owed: every instance of the repeat fails 0131', async (t) => {
     if (!requirePeer(t, commandExists('storescu'), 'DCMTK storescu')) return;
     const ct = await instance(CT);
@@ -292,7 +314,7 @@ function requestCommitment(
 }
 
 /** A requestor's own SCP (dcmjs-dimse's Server): takes one storage commitment report on an association Yingyun opens. */
-async function startReportListener(port: number): Promise<{ report: Promise<ReceivedReport & { callingAeTitle: string; role: { scu: boolean; scp: boolean } }>; close(): Promise<void> }> {
+async function startReportListener(port: number, options: { refuseScpRole?: boolean } = {}): Promise<{ report: Promise<ReceivedReport & { callingAeTitle: string; role: { scu: boolean; scp: boolean } }>; close(): Promise<void> }> {
   let deliver!: (report: ReceivedReport & { callingAeTitle: string; role: { scu: boolean; scp: boolean } }) => void;
   const report = new Promise<ReceivedReport & { callingAeTitle: string; role: { scu: boolean; scp: boolean } }>((resolve) => (deliver = resolve));
   class ReportScp extends Scp {
@@ -306,6 +328,7 @@ async function startReportListener(port: number): Promise<{ report: Promise<Rece
           continue;
         }
         this.role = { scu: context.getUserRole() === true, scp: context.getProviderRole() === true };
+        if (options.refuseScpRole) context.setProviderRole(false);
         context.setResult(constants.PresentationContextResult.Accept, IMPLICIT_LITTLE_ENDIAN);
       }
       this.sendAssociationAccept();
