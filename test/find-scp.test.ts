@@ -266,6 +266,17 @@ describe('C-FIND SCP with DCMTK findscu', () => {
     const image = await find({ keys: ['QueryRetrieveLevel=IMAGE', `StudyInstanceUID=${studies.wang.study}`, `SeriesInstanceUID=${studies.wang.series}`, `SOPInstanceUID=${studies.wang.instances[1]}`] });
     assert.equal(image.responses.length, 1, image.output);
     assert.deepEqual(keysOf(image.responses[0]!), ['InstanceAvailability', 'QueryRetrieveLevel', 'RetrieveAETitle', 'SOPInstanceUID', 'SeriesInstanceUID', 'StudyInstanceUID']);
+    // Implicit VR only (-xi); Rows is kept by the index per instance, Conversion Type only in the instance's metadata.
+    const implicit = await find({
+      keys: ['QueryRetrieveLevel=IMAGE', `StudyInstanceUID=${studies.wang.study}`, `SeriesInstanceUID=${studies.wang.series}`, 'InstanceNumber=2', 'SOPInstanceUID', 'Rows', 'ConversionType'],
+      extra: ['-xi', '-d'],
+    });
+    assert.match(implicit.output, /Accepted Transfer Syntax: =LittleEndianImplicit/, 'the context accepted in Implicit VR');
+    assert.equal(implicit.responses.length, 1, implicit.output);
+    assert.deepEqual(
+      { sop: implicit.responses[0]!.values.SOPInstanceUID, rows: implicit.responses[0]!.values.Rows, conversion: implicit.responses[0]!.values.ConversionType },
+      { sop: studies.wang.instances[1], rows: '64', conversion: 'WSD' },
+    );
   });
 
   it('says FF01 when an optional key with a value was not matched, and refuses a level the model lacks with A900', async (t) => {
