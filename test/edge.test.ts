@@ -128,7 +128,7 @@ describe('county edge store-and-forward', { timeout: 300_000 }, () => {
     if (!requirePeer(t, dcmtk, 'DCMTK (storescu)')) return;
     edge ??= await startEdge();
     // A slow link, so that the kill falls in the middle of the forwarding.
-    proxy.setBandwidth(300_000);
+    proxy.setBandwidth(100_000);
     const files = await writeInstances(filesDir, 'edge-kill', 30);
     const uids = files.map((file) => file.sopInstanceUid);
     await send(files);
