@@ -55,15 +55,6 @@ export class StorageCommitmentRepository {
     return result.rows[0] ?? null;
   }
 
-  async find(id: string): Promise<(CommitmentRequest & { state: string; report: CommitmentReport | null; deliveredOn: DeliveredOn | null; lastError: string | null }) | null> {
-    const result = await this.pool.query(
-      `SELECT ${REQUEST_COLUMNS}, state, report, delivered_on AS "deliveredOn", last_error AS "lastError"
-       FROM storage_commitment_requests WHERE id = $1`,
-      [id],
-    );
-    return result.rows[0] ?? null;
-  }
-
   async delivered(id: string, report: CommitmentReport, on: DeliveredOn): Promise<void> {
     await this.pool.query(
       `UPDATE storage_commitment_requests

@@ -63,7 +63,7 @@ export function eventTypeOf(report: CommitmentReport): number {
 export type ActionCheck = { ok: true; transactionUid: string; references: ReferencedInstance[] } | { ok: false; status: number; errorComment: string };
 
 /** UI: digits and dots, components without leading zeros, 64 characters at most (PS3.5 9.1). */
-export function isUid(value: unknown): value is string {
+function isUid(value: unknown): value is string {
   return typeof value === 'string' && value.length <= 64 && /^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$/.test(value);
 }
 
