@@ -249,7 +249,8 @@ describe('DICOM upper layer and DIMSE of the acceptor, from a raw socket', () =>
         contexts: [
           { id: 1, abstractSyntax: VERIFICATION, transferSyntaxes: [IMPLICIT_LE] },
           { id: 3, abstractSyntax: CT_IMAGE_STORAGE, transferSyntaxes: ['1.2.3.999', EXPLICIT_LE, IMPLICIT_LE] },
-          { id: 5, abstractSyntax: '1.2.840.10008.5.1.4.1.2.2.1', transferSyntaxes: [IMPLICIT_LE] }, // Study Root Q/R FIND
+          { id: 5, abstractSyntax: '1.2.840.10008.5.1.4.31', transferSyntaxes: [IMPLICIT_LE] }, // Modality Worklist FIND: not offered
+          { id: 9, abstractSyntax: '1.2.840.10008.5.1.4.1.2.2.1', transferSyntaxes: ['1.2.840.10008.1.2.4.50', EXPLICIT_LE] }, // Study Root Q/R FIND
           { id: 7, abstractSyntax: CT_IMAGE_STORAGE, transferSyntaxes: ['1.2.3.999'] },
         ],
       }),
@@ -261,6 +262,7 @@ describe('DICOM upper layer and DIMSE of the acceptor, from a raw socket', () =>
     assert.deepEqual(answers.get(3), [0, EXPLICIT_LE], "the proposer's order of preference");
     assert.equal(answers.get(5)![0], 3, 'abstract-syntax-not-supported');
     assert.equal(answers.get(7)![0], 4, 'transfer-syntaxes-not-supported');
+    assert.deepEqual(answers.get(9), [0, EXPLICIT_LE], 'a query/retrieve service takes its identifiers in little endian only');
     assert.equal(answer.body.subarray(4, 20).toString('latin1').trim(), 'YINGYUN', 'called AE title returned as received');
     peer.send(pdu(0x05, Buffer.alloc(4)));
     assert.equal((await peer.next()).type, 0x06, 'A-RELEASE-RP');
