@@ -64,6 +64,13 @@ test('ISO 2022 IR 58 designates GB 2312 in G1 before each run, again after each 
   assert.equal(decodeText(bytes, ['', 'ISO 2022 IR 58'], 'person-name'), 'Wang^XiaoDong=王^小东');
 });
 
+test('GB 2312 bytes under \\ISO 2022 IR 58 without the escape sequence are read as GB 2312, the one G1 set declared', () => {
+  const bytes = Buffer.from([...Buffer.from('Wang^XiaoDong=', 'latin1'), 0xcd, 0xf5, 0x5e, 0xd0, 0xa1, 0xb6, 0xab]);
+  assert.equal(decodeText(bytes, ['', 'ISO 2022 IR 58'], 'person-name'), 'Wang^XiaoDong=王^小东');
+  // With two G1 sets declared the bytes cannot be told apart: Latin-1 keeps every byte visible.
+  assert.equal(decodeText(Buffer.from([0xcd, 0xf5]), ['', 'ISO 2022 IR 58', 'ISO 2022 IR 149'], 'person-name'), 'Íõ');
+});
+
 test('ISO 2022 IR 58 refuses a character outside GB 2312 rather than writing GBK bytes', () => {
   // 镕 is in GBK (and GB18030) but not in GB 2312.
   assert.throws(() => encodeText('朱镕基', ['', 'ISO 2022 IR 58'], 'person-name'), UnencodableText);

@@ -142,11 +142,16 @@ function decodeWithCodeExtensions(bytes: Uint8Array, keys: string[], delimiters:
   const initial = ISO_2022_TERMS[keys[0]!] ?? (keys[0] === '' ? { g0: ASCII } : undefined) ?? { g0: ASCII };
   let g0: Repertoire = initial.g0 ?? ASCII;
   let g1: Repertoire | undefined = initial.g1;
+  // Bytes in GR with no G1 set designated break PS3.5 6.1.2.5, but some writers (pydicom 2.3, Chinese
+  // PACS) leave out `ESC $ ) A` before GB 2312 text: when the terms declare exactly one G1 set, such
+  // bytes are read with it rather than as Latin-1 mojibake.
+  const declaredG1 = keys.map((key) => ISO_2022_TERMS[key]?.g1).filter((set) => set !== undefined);
+  const undesignatedG1 = declaredG1.length === 1 ? declaredG1[0] : undefined;
   let output = '';
   let runStart = 0;
 
   const flush = (end: number) => {
-    if (end > runStart) output += decodeRun(bytes.subarray(runStart, end), g0, g1);
+    if (end > runStart) output += decodeRun(bytes.subarray(runStart, end), g0, g1 ?? undesignatedG1);
   };
 
   for (let index = 0; index < bytes.length; index++) {
