@@ -99,12 +99,37 @@ interface OrthancCommitmentReport {
 }
 
 /** Orthanc's record of a transaction it asked for: Pending until the N-EVENT-REPORT arrives. */
-async function pollCommitment(orthanc: OrthancPeer, transactionUid: string): Promise<OrthancCommitmentReport> {
-  for (;;) {
+function pollCommitment(orthanc: OrthancPeer, transactionUid: string): Promise<OrthancCommitmentReport> {
+  return eventually(`Orthanc's storage commitment report ${transactionUid}`, async () => {
     const report = await orthanc.rest<OrthancCommitmentReport>('GET', `/storage-commitment/${transactionUid}`);
-    if (report.Status !== 'Pending') return report;
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    return report.Status === 'Pending' ? undefined : report;
+  });
+}
+
+/** Waits for what the system does in the background: `probe` until it answers, for 30 s at most (then fails, saying what). */
+async function eventually<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const answer = await probe();
+    if (answer !== undefined) return answer;
+    if (Date.now() > deadline) throw new Error(`still waiting after 30 s for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+interface RequestRow {
+  state: string;
+  attempts: number;
+  deliveredOn: string | null;
+  lastError: string | null;
+}
+
+async function requestRow(system: TestSystem, transactionUid: string): Promise<RequestRow | undefined> {
+  const { rows } = await system.runtime.db.pool.query<RequestRow>(
+    'SELECT state, attempts, delivered_on AS "deliveredOn", last_error AS "lastError" FROM storage_commitment_requests WHERE transaction_uid = $1 ORDER BY id DESC LIMIT 1',
+    [transactionUid],
+  );
+  return rows[0];
 }
 
 describe('storage commitment from a raw N-ACTION', () => {
@@ -175,28 +200,21 @@ describe('storage commitment from a raw N-ACTION', () => {
     const outcome = await requestCommitment(system, 'SC_REQUESTOR', transactionUid, [ct], { waitForReport: false });
     assert.equal(outcome.actionStatus, 0x0000);
     // Nothing listens yet: the first delivery fails and is scheduled again.
-    const pool = system.runtime.db.pool;
-    while ((await pool.query<{ attempts: number }>('SELECT attempts FROM storage_commitment_requests WHERE transaction_uid = $1', [transactionUid])).rows[0]?.attempts === 0) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await eventually('a failed first delivery', async () => ((await requestRow(system, transactionUid))?.attempts ?? 0) > 0 || undefined);
     const listener = await startReportListener(port);
     try {
-      const received = await listener.report;
+      const received = await eventually('the report at the listener', async () => listener.received());
       assert.equal(received.callingAeTitle, system.aeTitle);
       assert.deepEqual(received.role, { scu: false, scp: true }, 'proposed with SCU-role 0, SCP-role 1');
       assert.equal(received.eventTypeId, 1);
       assert.equal(received.elements.TransactionUID, transactionUid);
       assert.deepEqual(referenced(received.elements.ReferencedSOPSequence), [ct]);
       assert.equal(received.elements.FailedSOPSequence, undefined);
-      for (;;) {
-        const { rows } = await pool.query('SELECT state, delivered_on AS "deliveredOn" FROM storage_commitment_requests WHERE transaction_uid = $1', [transactionUid]);
-        if (rows[0].state === 'owed') {
-          await new Promise((resolve) => setTimeout(resolve, 50));
-          continue;
-        }
-        assert.deepEqual(rows[0], { state: 'delivered', deliveredOn: 'new-association' });
-        break;
-      }
+      const row = await eventually('the delivery recorded', async () => {
+        const current = await requestRow(system, transactionUid);
+        return current?.state === 'owed' ? undefined : current;
+      });
+      assert.deepEqual([row.state, row.deliveredOn], ['delivered', 'new-association']);
     } finally {
       await listener.close();
     }
@@ -211,14 +229,12 @@ describe('storage commitment from a raw N-ACTION', () => {
     try {
       const transactionUid = '2.25.31337000000000000000000000000000005';
       assert.equal((await requestCommitment(system, 'SC_NO_ROLE', transactionUid, [ct])).actionStatus, 0x0000);
-      const pool = system.runtime.db.pool;
-      let row: { state: string; lastError: string | null } | undefined;
-      do {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        row = (await pool.query('SELECT state, last_error AS "lastError" FROM storage_commitment_requests WHERE transaction_uid = $1', [transactionUid])).rows[0];
-      } while (!row?.lastError);
+      const row = await eventually('a failed delivery', async () => {
+        const current = await requestRow(system, transactionUid);
+        return current?.lastError ? current : undefined;
+      });
       assert.equal(row.state, 'owed', 'kept, to be tried again');
-      assert.match(row.lastError, /did not accept us in the SCP role/);
+      assert.match(row.lastError!, /did not accept us in the SCP role/);
     } finally {
       await listener.close();
     }
@@ -249,7 +265,7 @@ describe('storage commitment from a raw N-ACTION', () => {
         { transactionUid: '2.25.31337000000000000000000000000000004', references: [ct] },
       );
       await system.runtime.db.pool.query("UPDATE storage_commitment_requests SET claimed_until = now() - interval '1 second', next_attempt_at = now() - interval '1 minute' WHERE id = $1", [request.id]);
-      const received = await listener.report;
+      const received = await eventually('the report at the listener', async () => listener.received());
       assert.equal(received.elements.TransactionUID, '2.25.31337000000000000000000000000000004');
       assert.deepEqual(referenced(received.elements.ReferencedSOPSequence), [ct]);
     } finally {
@@ -314,9 +330,13 @@ function requestCommitment(
 }
 
 /** A requestor's own SCP (dcmjs-dimse's Server): takes one storage commitment report on an association Yingyun opens. */
-async function startReportListener(port: number, options: { refuseScpRole?: boolean } = {}): Promise<{ report: Promise<ReceivedReport & { callingAeTitle: string; role: { scu: boolean; scp: boolean } }>; close(): Promise<void> }> {
-  let deliver!: (report: ReceivedReport & { callingAeTitle: string; role: { scu: boolean; scp: boolean } }) => void;
-  const report = new Promise<ReceivedReport & { callingAeTitle: string; role: { scu: boolean; scp: boolean } }>((resolve) => (deliver = resolve));
+type ListenedReport = ReceivedReport & { callingAeTitle: string; role: { scu: boolean; scp: boolean } };
+
+async function startReportListener(port: number, options: { refuseScpRole?: boolean } = {}): Promise<{ received(): ListenedReport | undefined; close(): Promise<void> }> {
+  let report: ListenedReport | undefined;
+  const deliver = (received: ListenedReport) => {
+    report = received;
+  };
   class ReportScp extends Scp {
     private callingAeTitle = '';
     private role = { scu: true, scp: false };
@@ -345,5 +365,5 @@ async function startReportListener(port: number, options: { refuseScpRole?: bool
   }
   const server = new Server(ReportScp);
   server.listen(port);
-  return { report, close: async () => server.close() };
+  return { received: () => report, close: async () => server.close() };
 }
