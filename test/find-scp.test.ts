@@ -180,6 +180,9 @@ describe('C-FIND SCP with DCMTK findscu', () => {
     assert.equal(responses[0]!.values.SpecificCharacterSet, 'ISO_IR 192');
     assert.equal(responses[0]!.values.PatientName, 'Wang^XiaoDong=王^小东');
     assert.match(responses[0]!.patientNameBytes!, /e78e8b/, 'UTF-8 bytes of 王');
+    // As docs/query-retrieve.md shows it: -k values go as the (UTF-8) command line's bytes.
+    const typed = await find({ keys: ['QueryRetrieveLevel=STUDY', 'SpecificCharacterSet=ISO_IR 192', 'PatientName=王*', 'StudyInstanceUID'] });
+    assert.deepEqual(typed.responses.map((response) => response.values.StudyInstanceUID), [studies.wang.study], typed.output);
   });
 
   it('finds 王* asked in ISO 2022 IR 58 (GB 2312 designated by ESC $ ) A) and answers with the escape sequences', async (t) => {
