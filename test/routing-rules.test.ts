@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { afterFailure, matchesRule, wildcardMatches, type ArrivedInstance, type RoutingCriteria } from '../archive/routing/routing-rules.ts';
+import { destinationBody, destinationOptions, dicomwebNodeBody, routingRuleBody, sendFinished, waitedMinutes } from '../viewer/src/logic/routing.ts';
 
 const any: RoutingCriteria = { sourceInstitutionId: null, callingAeTitle: null, modalities: [], studyDescription: null, attribute: null };
 const ct: ArrivedInstance = {
@@ -77,5 +78,39 @@ describe('routing rules: retries and dead letters (pure)', () => {
     ]);
     assert.deepEqual(afterFailure(5, policy), { dead: true });
     assert.deepEqual(afterFailure(1, { ...policy, maxAttempts: 1 }), { dead: true });
+  });
+});
+
+describe('routing: the viewer\'s forms and figures (pure)', () => {
+  it('a rule form needs a name and a destination; criteria left empty are not sent; modalities split and upper-cased', () => {
+    assert.deepEqual(routingRuleBody({ name: ' CT/MR ', destination: 'peer:READING_WS', modalities: 'ct, MR，dx', sourceInstitution: 'COUNTY_A', callingAeTitle: '', studyDescription: ' ' }), {
+      ok: true,
+      body: { name: 'CT/MR', modalities: ['CT', 'MR', 'DX'], destination: { dicomPeer: 'READING_WS' }, sourceInstitution: 'COUNTY_A' },
+    });
+    assert.deepEqual(routingRuleBody({ name: '', destination: '', modalities: 'C-T' }), {
+      ok: false,
+      errors: [
+        { field: 'name', problem: 'admin.invalid.name' },
+        { field: 'destination', problem: 'routing.invalid.destination' },
+        { field: 'modalities', problem: 'routing.invalid.modalities' },
+      ],
+    });
+    assert.deepEqual(destinationBody('node:city-cloud'), { dicomwebNode: 'city-cloud' });
+  });
+
+  it('offers only peers with an address, then DICOMweb nodes', () => {
+    const peer = (aeTitle: string, host: string | null, port: number | null) => ({ id: aeTitle, institutionId: '1', aeTitle, allowedNetworks: [], host, port, tlsRequired: false, characterSet: null });
+    assert.deepEqual(
+      destinationOptions([peer('WS', '10.0.0.5', 104), peer('SENDER_ONLY', null, null)], [{ id: '1', name: 'city-cloud', url: 'https://city/dicom-web', hasToken: true, createdAt: '' }]).map((option) => option.value),
+      ['peer:WS', 'node:city-cloud'],
+    );
+  });
+
+  it('a DICOMweb node form checks the name and URL; the queue\'s oldest wait in minutes', () => {
+    assert.equal(dicomwebNodeBody({ name: 'city cloud', url: 'ftp://x' }).ok, false);
+    assert.deepEqual(dicomwebNodeBody({ name: 'city-cloud', url: 'https://city/dicom-web', bearerToken: '' }), { ok: true, body: { name: 'city-cloud', url: 'https://city/dicom-web' } });
+    assert.equal(waitedMinutes('2026-12-06T03:00:00Z', new Date('2026-12-06T03:07:59Z')), 7);
+    assert.equal(waitedMinutes(null, new Date()), 0);
+    assert.equal(sendFinished({ id: '1', studyInstanceUid: '1', seriesInstanceUid: null, destination: 'dicom:1', requestedBy: 'a', requestedAt: '', total: 3, sent: 2, failed: 1, pending: 0, inFlight: 0 }), true);
   });
 });

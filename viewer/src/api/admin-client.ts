@@ -3,6 +3,7 @@ import type { RecognitionReason } from '../../../archive/recognition/recognition
 import type { InstitutionBody, PeerBody, RegionBody, TokenBody, UserBody, UserChanges } from '../logic/admin.ts';
 import type { AccreditationOnWire, AdministeredRegion, AdminUser, ApiToken, AuditEvent, AuditVerification, CreatedToken, DicomPeer, Institution, Region, RegionRecognitionOnWire } from './admin-models.ts';
 import type { Connection } from './http.ts';
+import type { DeadLetter, DestinationBody, DestinationQueue, DicomwebNode, DicomwebNodeBody, RoutingRule, RoutingRuleBody, SendProgress } from '../logic/routing.ts';
 
 /**
  * /api/admin (regions, institutions, DICOM peers, users, API tokens) and /api/audit. Which calls a
@@ -106,5 +107,49 @@ export class AdminClient {
 
   withdrawAccreditation(accreditationId: string, reason: string): Promise<AccreditationOnWire> {
     return this.connection.json(`${this.apiRoot}/admin/accreditations/${encodeURIComponent(accreditationId)}/withdrawal`, { method: 'POST', json: { reason } });
+  }
+
+  // Routing and sending on (docs/routing.md).
+
+  forwardQueues(): Promise<DestinationQueue[]> {
+    return this.connection.json(`${this.apiRoot}/admin/forward-queues`);
+  }
+
+  deadLetters(): Promise<DeadLetter[]> {
+    return this.connection.json(`${this.apiRoot}/admin/forward-queues/dead-letters`);
+  }
+
+  /** Every dead letter of `destination`, or all of them. */
+  retryDeadLetters(destination?: string): Promise<{ retried: number }> {
+    return this.connection.json(`${this.apiRoot}/admin/forward-queues/dead-letters/retry`, { method: 'POST', json: destination ? { destination } : {} });
+  }
+
+  routingRules(): Promise<RoutingRule[]> {
+    return this.connection.json(`${this.apiRoot}/admin/routing-rules`);
+  }
+
+  createRoutingRule(body: RoutingRuleBody): Promise<RoutingRule> {
+    return this.connection.json(`${this.apiRoot}/admin/routing-rules`, { method: 'POST', json: body });
+  }
+
+  deleteRoutingRule(id: string): Promise<void> {
+    return this.connection.json(`${this.apiRoot}/admin/routing-rules/${encodeURIComponent(id)}`, { method: 'DELETE' });
+  }
+
+  dicomwebNodes(): Promise<DicomwebNode[]> {
+    return this.connection.json(`${this.apiRoot}/admin/dicomweb-nodes`);
+  }
+
+  createDicomwebNode(body: DicomwebNodeBody): Promise<DicomwebNode> {
+    return this.connection.json(`${this.apiRoot}/admin/dicomweb-nodes`, { method: 'POST', json: body });
+  }
+
+  /** Queues a study (or one series) for a node; the answer is its progress, which `sendProgress` follows. */
+  sendStudy(studyInstanceUid: string, body: { destination: DestinationBody; seriesInstanceUid?: string }): Promise<SendProgress> {
+    return this.connection.json(`${this.apiRoot}/studies/${encodeURIComponent(studyInstanceUid)}/send`, { method: 'POST', json: body });
+  }
+
+  sendProgress(id: string): Promise<SendProgress> {
+    return this.connection.json(`${this.apiRoot}/sends/${encodeURIComponent(id)}`);
   }
 }

@@ -21,7 +21,7 @@ import { ROLES, type Permission, type Role } from './session.ts';
  * after a round trip), and the rows its tables show.
  */
 
-export const ADMIN_TABS = ['institutions', 'peers', 'users', 'tokens', 'persons', 'quality', 'recognition', 'audit'] as const;
+export const ADMIN_TABS = ['institutions', 'peers', 'users', 'tokens', 'persons', 'quality', 'recognition', 'routing', 'audit'] as const;
 export type AdminTab = (typeof ADMIN_TABS)[number];
 
 const TAB_PERMISSION: Record<AdminTab, Permission> = {
@@ -35,6 +35,8 @@ const TAB_PERMISSION: Record<AdminTab, Permission> = {
   quality: 'manage-institution',
   /** The HR mark's items and accreditations (互认配置): a system administrator's, or a reading centre's administrator's for its region (the archive refuses a hospital's). */
   recognition: 'manage-institution',
+  /** Routing rules, DICOMweb nodes, the forward queues and their dead letters (转发): region-wide, so the system administrator's. */
+  routing: 'manage-system',
   audit: 'read-audit',
 };
 

@@ -25,12 +25,13 @@ import {
   type FormFields,
   type FormResult,
 } from '../logic/admin.ts';
+import { dicomwebNodeBody, routingRuleBody } from '../logic/routing.ts';
 import type { Role } from '../logic/session.ts';
 import type { AccreditationOnWire, RegionRecognitionOnWire } from '../api/admin-models.ts';
 import { emptyAdmin, failed, signedInUserOf, type AdminState, type AppState, type Loadable } from './app-state.ts';
 import type { Store } from './store.ts';
 
-type ListKey = 'regions' | 'institutions' | 'peers' | 'users' | 'tokens' | 'suggestions';
+type ListKey = 'regions' | 'institutions' | 'peers' | 'users' | 'tokens' | 'suggestions' | 'forwardQueues' | 'deadLetters' | 'routingRules' | 'dicomwebNodes';
 
 /**
  * The administration page's actions: what each tab lists, and the changes an administrator
@@ -74,6 +75,8 @@ export class AdminController {
         return this.loadQualityConfiguration();
       case 'recognition':
         return this.loadRecognitionRegions(previous.recognition?.regionId);
+      case 'routing':
+        return this.reload('forwardQueues', 'deadLetters', 'routingRules', 'dicomwebNodes', 'peers', 'institutions');
       case 'audit':
         return this.runAuditSearch(previous.audit.search);
       case undefined:
@@ -93,6 +96,10 @@ export class AdminController {
       users: () => this.client.users(),
       tokens: () => this.client.tokens(),
       suggestions: () => this.persons.suggestions(),
+      forwardQueues: () => this.client.forwardQueues(),
+      deadLetters: () => this.client.deadLetters(),
+      routingRules: () => this.client.routingRules(),
+      dicomwebNodes: () => this.client.dicomwebNodes(),
     };
     const set = (loadable: Loadable<unknown[]>) => this.update((admin) => ({ ...admin, [key]: loadable }));
     if (!this.store.get().admin[key]) set({ status: 'loading' });
@@ -189,6 +196,30 @@ export class AdminController {
 
   revokeToken(tokenId: string, label: string): Promise<boolean> {
     return this.change(undefined, { ok: true, body: tokenId }, (id) => this.client.revokeToken(id), 'admin.done.tokenRevoked', { label }, ['tokens']);
+  }
+
+  // Routing and sending on (转发, docs/routing.md).
+
+  /** The queues and dead letters again (they change as the archive sends). */
+  refreshForwarding(): Promise<void> {
+    return this.reload('forwardQueues', 'deadLetters');
+  }
+
+  /** Every dead letter of one destination (or all) pending again from its first attempt. */
+  retryDeadLetters(destination: string | undefined, name: string): Promise<boolean> {
+    return this.change(undefined, { ok: true, body: destination }, (body) => this.client.retryDeadLetters(body), 'routing.done.retried', { name }, ['forwardQueues', 'deadLetters']);
+  }
+
+  createRoutingRule(fields: FormFields): Promise<boolean> {
+    return this.change({ form: 'routing-rule' }, routingRuleBody(fields), (body) => this.client.createRoutingRule(body), 'routing.done.ruleCreated', { name: (fields.name ?? '').trim() }, ['routingRules']);
+  }
+
+  deleteRoutingRule(id: string, name: string): Promise<boolean> {
+    return this.change(undefined, { ok: true, body: id }, (ruleId) => this.client.deleteRoutingRule(ruleId), 'routing.done.ruleDeleted', { name }, ['routingRules']);
+  }
+
+  createDicomwebNode(fields: FormFields): Promise<boolean> {
+    return this.change({ form: 'dicomweb-node' }, dicomwebNodeBody(fields), (body) => this.client.createDicomwebNode(body), 'routing.done.nodeCreated', { name: (fields.name ?? '').trim() }, ['dicomwebNodes']);
   }
 
   // The person index's review queue (人员关联审核).

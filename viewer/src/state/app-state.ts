@@ -1,4 +1,5 @@
 import { ApiError } from '../api/http.ts';
+import type { DeadLetter, DestinationQueue, DicomwebNode, RoutingRule } from '../logic/routing.ts';
 import type { AccreditationOnWire, AdministeredRegion, AdminUser, ApiToken, AuditEvent, AuditVerification, CreatedToken, DicomPeer, Institution, Region, RegionRecognitionOnWire } from '../api/admin-models.ts';
 import type { ReportStatusSummary } from '../../../archive/reading/report.ts';
 import type { CentreQcConfiguration } from '../../../archive/quality/quality-service.ts';
@@ -121,6 +122,11 @@ export interface AdminState {
   /** The regions whose recognition (互认配置) the user configures, and the one chosen with its configuration and accreditations. */
   recognitionRegions: Loadable<AdministeredRegion[]> | undefined;
   recognition: { regionId: string; configuration: Loadable<RegionRecognitionOnWire>; accreditations: Loadable<AccreditationOnWire[]> } | undefined;
+  /** Routing and sending on (转发): the queue of each destination, the dead letters, the rules and the DICOMweb nodes. */
+  forwardQueues: Loadable<DestinationQueue[]> | undefined;
+  deadLetters: Loadable<DeadLetter[]> | undefined;
+  routingRules: Loadable<RoutingRule[]> | undefined;
+  dicomwebNodes: Loadable<DicomwebNode[]> | undefined;
   outcome: AdminOutcome | undefined;
   /** A change is on its way: the forms wait. */
   busy: boolean;
@@ -175,6 +181,10 @@ export function emptyAdmin(): AdminState {
     qualityConfiguration: undefined,
     recognitionRegions: undefined,
     recognition: undefined,
+    forwardQueues: undefined,
+    deadLetters: undefined,
+    routingRules: undefined,
+    dicomwebNodes: undefined,
     outcome: undefined,
     busy: false,
     newToken: undefined,

@@ -12,6 +12,7 @@ import { PeersTab } from './peers-tab.ts';
 import { PersonsTab } from './persons-tab.ts';
 import { QualityTab } from './quality-tab.ts';
 import { RecognitionTab } from './recognition-tab.ts';
+import { RoutingTab } from './routing-tab.ts';
 import { TokensTab } from './tokens-tab.ts';
 import { UsersTab } from './users-tab.ts';
 
@@ -84,6 +85,8 @@ export class AdminView {
         return new QualityTab(admin, t, state.locale);
       case 'recognition':
         return new RecognitionTab(admin, t, state.locale);
+      case 'routing':
+        return new RoutingTab(admin, t);
       case 'audit':
         return new AuditTab(admin, t);
     }
