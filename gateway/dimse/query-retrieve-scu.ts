@@ -1,5 +1,5 @@
 import dimse from './library.ts';
-import { describeRejection, onPeerAbort, PeerNotCallableError, type StoreDestination } from './store-scu.ts';
+import { describeRejection, watchConnection, PeerNotCallableError, type StoreDestination } from './store-scu.ts';
 
 const { Client, requests, constants } = dimse;
 const { Status } = constants;
@@ -187,6 +187,6 @@ function runAssociation(peer: StoreDestination, callingAeTitle: string, pending:
       finish((error as Error).message);
       return;
     }
-    onPeerAbort(client, (abort) => finish(`the peer aborted the association: ${abort}`));
+    watchConnection(client, (abort) => finish(`the peer aborted the association: ${abort}`));
   });
 }
