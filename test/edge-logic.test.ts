@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { retryDelayMs } from '../archive/edge/retry-schedule.ts';
 import { ThroughputMeter } from '../archive/edge/throughput.ts';
-import { TokenBucket } from '../archive/edge/token-bucket.ts';
+import { pieceBytes, throttled, TokenBucket } from '../archive/edge/token-bucket.ts';
 import { urgencyOf, urgencyRank } from '../archive/edge/urgency.ts';
 import { urgencyRulesSchema } from '../archive/edge/edge-config.ts';
 import { loadConfig, ConfigError } from '../archive/config.ts';
@@ -56,6 +56,27 @@ describe('edge token bucket', () => {
     }
     const rate = sent / (now / 1000);
     assert.ok(rate <= 10_000 * 1.02 && rate >= 10_000 * 0.98, `rate ${rate}`);
+  });
+});
+
+describe('edge throttled stream', () => {
+  it('cuts chunks into pieces of at most a tenth of a second at the cap, and waits as the bucket says', async () => {
+    assert.equal(pieceBytes(100_000_000), 16 * 1024);
+    assert.equal(pieceBytes(20_000), 2000);
+    assert.equal(pieceBytes(100), 256);
+    async function* source() {
+      yield Buffer.alloc(5000, 1);
+      yield Buffer.alloc(1000, 2);
+    }
+    const waits: number[] = [];
+    const bucket = new TokenBucket(20_000, 2000, 0);
+    const pieces: Buffer[] = [];
+    // A clock that stands still: each piece's wait is the whole debt so far at 20 000 B/s.
+    for await (const piece of throttled(source(), bucket, async (ms) => void waits.push(ms), () => 0)) pieces.push(piece);
+    assert.deepEqual(pieces.map((piece) => piece.length), [2000, 2000, 1000, 1000]);
+    assert.deepEqual(Buffer.concat(pieces), Buffer.concat([Buffer.alloc(5000, 1), Buffer.alloc(1000, 2)]));
+    // The first piece spends the burst; the later ones wait for the debt to be refilled.
+    assert.deepEqual(waits, [100, 150, 200]);
   });
 });
 

@@ -82,7 +82,7 @@ export class RegionClient {
     }, throttled(body(), bucket, sleep), onBytes, signal);
     // 200 all stored, 202 some failed, 409 none stored: each names its instances (PS3.18 10.5.3).
     if (status !== 200 && status !== 202 && status !== 409) throw new RegionUnavailable(`STOW-RS answered HTTP ${status}${text ? `: ${text.slice(0, 200)}` : ''}`);
-    const parsed = stowResponseSchema.safeParse(JSON.parse(text || '{}'));
+    const parsed = stowResponseSchema.safeParse(parseJson(text || '{}'));
     if (!parsed.success) throw new RegionUnavailable('STOW-RS answer is not the DICOM JSON of a store response');
     const uidOf = (item: Record<string, { Value?: unknown[] }>) => String(item['00081155']?.Value?.[0] ?? '');
     return {
@@ -99,7 +99,7 @@ export class RegionClient {
     }
     const { status, text } = await this.request('POST', '/api/instance-digests', { 'content-type': 'application/json', accept: 'application/json', 'content-length': String(payload.length) }, body(), () => undefined, signal);
     if (status !== 200) throw new RegionUnavailable(`instance digests answered HTTP ${status}${text ? `: ${text.slice(0, 200)}` : ''}`);
-    const parsed = digestsSchema.safeParse(JSON.parse(text));
+    const parsed = digestsSchema.safeParse(parseJson(text));
     if (!parsed.success) throw new RegionUnavailable('instance digests answer is not in the expected shape');
     return new Map(parsed.data.instances.map((instance) => [instance.sopInstanceUid, instance.objectSha256]));
   }
@@ -111,8 +111,10 @@ export class RegionClient {
     return new Promise((resolve, reject) => {
       const fail = (error: unknown) => reject(error instanceof RegionUnavailable ? error : new RegionUnavailable(describe(error), { cause: error }));
       const request = transport.request(url, { method, headers: { ...headers, authorization: `Bearer ${this.link.token}` }, timeout: this.link.idleTimeoutMs, signal });
-      // Once the region has answered (a refusal can come before the body ends), the rest is not sent.
+      // Once the region has answered (a refusal can come before the body ends), the rest is not sent, and
+      // the connection, with its request unfinished, is not used again.
       let answered = false;
+      let bodySent = false;
       request.on('timeout', () => request.destroy(new Error(`no answer for ${Math.round(this.link.idleTimeoutMs / 1000)} s`)));
       request.on('error', fail);
       request.on('response', (response) => {
@@ -120,7 +122,10 @@ export class RegionClient {
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
         response.on('error', fail);
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        response.on('end', () => {
+          if (!bodySent) request.destroy();
+          resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
+        });
       });
       void (async () => {
         try {
@@ -129,12 +134,21 @@ export class RegionClient {
             onBytes(chunk.length);
             if (!request.write(chunk)) await drainedOrClosed(request);
           }
+          bodySent = true;
           request.end();
         } catch (error) {
           request.destroy(error instanceof Error ? error : new Error(String(error)));
         }
       })();
     });
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new RegionUnavailable(`the region answered something other than JSON: ${text.slice(0, 200)}`);
   }
 }
 

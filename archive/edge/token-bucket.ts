@@ -35,19 +35,28 @@ export class TokenBucket {
   }
 }
 
-/** Pieces no larger than this leave the bucket one at a time, so the stream stays smooth at low caps. */
-export const THROTTLE_PIECE_BYTES = 16 * 1024;
+/**
+ * Pieces leave the bucket one at a time: at most 16 KiB, and at most a tenth of a second's worth, so the
+ * stream stays smooth at low caps and no wait comes near the request's idle timeout.
+ */
+const MAX_PIECE_BYTES = 16 * 1024;
+const MIN_PIECE_BYTES = 256;
+
+export function pieceBytes(bytesPerSecond: number): number {
+  return Math.max(MIN_PIECE_BYTES, Math.min(MAX_PIECE_BYTES, Math.floor(bytesPerSecond / 10)));
+}
 
 /** The chunks of `source` re-cut into pieces, each sent only once the bucket allows (no bucket: as they come). */
-export async function* throttled(source: AsyncIterable<Buffer>, bucket: TokenBucket | undefined, sleep: (ms: number) => Promise<void>): AsyncGenerator<Buffer> {
+export async function* throttled(source: AsyncIterable<Buffer>, bucket: TokenBucket | undefined, sleep: (ms: number) => Promise<void>, now: () => number = Date.now): AsyncGenerator<Buffer> {
   for await (const chunk of source) {
     if (!bucket) {
       yield chunk;
       continue;
     }
-    for (let offset = 0; offset < chunk.length; offset += THROTTLE_PIECE_BYTES) {
-      const piece = chunk.subarray(offset, offset + THROTTLE_PIECE_BYTES);
-      const wait = bucket.take(piece.length, Date.now());
+    const size = pieceBytes(bucket.bytesPerSecond);
+    for (let offset = 0; offset < chunk.length; offset += size) {
+      const piece = chunk.subarray(offset, offset + size);
+      const wait = bucket.take(piece.length, now());
       if (wait > 0) await sleep(wait);
       yield piece;
     }
