@@ -70,13 +70,13 @@ export class StorageCommitmentService {
     if (!report) return;
     try {
       await onSameAssociation(report);
-      await this.deps.repository.delivered(request.id, report, 'same-association');
-      log.info({ committed: report.committed.length, failed: report.failed.length }, 'storage commitment report delivered on the request\'s association');
-      return;
     } catch (error) {
       log.debug({ err: error }, 'the request\'s association did not take the storage commitment report: delivering it on a new association');
+      if (await this.deps.repository.claim(request.id, CLAIM_LEASE_MS, { due: false })) await this.deliver(request, report, log);
+      return;
     }
-    if (await this.deps.repository.claim(request.id, CLAIM_LEASE_MS, { due: false })) await this.deliver(request, report, log);
+    await this.deps.repository.delivered(request.id, report, 'same-association');
+    log.info({ committed: report.committed.length, failed: report.failed.length }, 'storage commitment report delivered on the request\'s association');
   }
 
   /** A scheduled delivery on a new association (the job's handler); nothing when it is not due or another process holds it. */
