@@ -22,8 +22,14 @@ export interface FindOutcome {
   cancelled: boolean;
 }
 
-/** Matches read from the index per statement: small enough that a C-CANCEL is heard soon, large enough that a long answer costs few queries. */
-const PAGE_SIZE = 200;
+/**
+ * Matches read from the index per statement: the first page small, so the first answer comes soon
+ * and a narrow query (most are) costs one statement; each next page twice the last, up to the
+ * largest, so a long answer costs a few statements and the rows OFFSET skips again stay about as
+ * many as those returned, instead of growing with the square of the answer.
+ */
+const FIRST_PAGE = 100;
+const LARGEST_PAGE = 3200;
 /** Study UIDs one audit event names; the count of matches is always complete. */
 const AUDITED_MATCHES = 1000;
 
@@ -105,12 +111,12 @@ export class FindService {
   private async *matches(query: FindQuery, visibility: Visibility): AsyncGenerator<DicomJsonDataset> {
     const { queries } = this.dependencies;
     const keys = new Set(Object.keys(query.keys));
-    for (let offset = 0; ; offset += PAGE_SIZE) {
+    for (let offset = 0, limit = FIRST_PAGE; ; offset += limit, limit = Math.min(2 * limit, LARGEST_PAGE)) {
       const page: QidoQuery = {
         level: query.indexLevel === 'patient' ? 'study' : query.indexLevel,
         scope: {},
         conditions: query.conditions,
-        limit: PAGE_SIZE,
+        limit,
         offset,
         fuzzyMatching: false,
         include: keys,
