@@ -35,7 +35,7 @@ export interface ResponseOptions {
   elements?: ReadonlyArray<readonly [number, CommandValue]>;
 }
 
-/** What a service may do on the association while it handles one operation. */
+/** What a service may do on the association for one operation. */
 export interface OperationChannel {
   /** Aborted by a C-CANCEL-RQ for this operation, or when the association ends before the operation does. */
   readonly signal: AbortSignal;
@@ -50,7 +50,9 @@ export interface OperationChannel {
   /**
    * Sends a request of our own on this association (a C-STORE sub-operation of a C-GET, an
    * N-EVENT-REPORT) and resolves with the peer's response command. The association assigns the
-   * Message ID; `elements` must not hold it. Rejects when the association ends first.
+   * Message ID; `elements` must not hold it. Usable after the final response too (a storage
+   * commitment report follows its N-ACTION-RSP), until the association ends: then it rejects, and
+   * a request still unanswered when the peer releases is rejected with it.
    */
   request(contextId: number, elements: ReadonlyArray<readonly [number, CommandValue]>, dataset?: Buffer): Promise<CommandSet>;
 }
