@@ -23,13 +23,16 @@ export interface FindOutcome {
 }
 
 /**
- * Matches read from the index per statement: the first page small, so the first answer comes soon
- * and a narrow query (most are) costs one statement; each next page twice the last, up to the
- * largest, so a long answer costs a few statements and the rows OFFSET skips again stay about as
- * many as those returned, instead of growing with the square of the answer.
+ * Matches read from the index per statement. The first page holds what most queries find (a patient's
+ * studies, a surname in one hospital's month or year), so they cost one statement: each further one
+ * re-reads the rows OFFSET skips, which for a name filtered from a hospital's studies in date order is
+ * most of the scan again. Each next page is twice the last, up to the largest, so a long answer costs
+ * a few statements while a page's rows stay a few MB in memory.
  */
-const FIRST_PAGE = 100;
-const LARGEST_PAGE = 3200;
+const FIRST_PAGE = 500;
+const LARGEST_PAGE = 4000;
+/** Matches sent between two looks at what the peer sent (a C-CANCEL). */
+const YIELD_EVERY = 50;
 /** Study UIDs one audit event names; the count of matches is always complete. */
 const AUDITED_MATCHES = 1000;
 
@@ -67,6 +70,9 @@ export class FindService {
         if (audited.length < AUDITED_MATCHES) audited.push(match);
         outcome.matches++;
         await respond(response);
+        // Responses that fit the socket's buffer are written without a turn of the event loop, in
+        // which nothing is read from the peer: a C-CANCEL would wait for the whole page.
+        if (outcome.matches % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
       }
       if (signal.aborted) outcome.cancelled = true;
       return outcome;
