@@ -155,14 +155,14 @@ async function studyFindTimes(port: number, calledAeTitle: string): Promise<Arra
   const client = new Client();
   const answered: Array<{ kind: string; at: number; matches: number }> = [];
   // Values the querying hospital (SYNH7) holds: its patients are those with n ≡ 7 (mod 40), their
-  // studies those with n ≡ 6 (mod 40) (bench/synthetic-index.ts); 张 is a surname among them, 王 is not.
+  // studies those with n ≡ 6 (mod 40) (bench/synthetic-index.ts); 张敏 is a name among them (167 patients), 王 a surname none of them has.
   for (let n = 0; n < FIND_QUERIES; n++) {
     const patient = 7 + 40 * ((n * 97) % 2400);
     const study = 6 + 40 * ((n * 89) % 4900);
     const year = 2016 + (n % 9);
     const [kind, query]: [string, Record<string, string>] = [
       ['PatientID (one patient)', { PatientID: `P${String(patient).padStart(8, '0')}` }],
-      ['PatientName=张伟* (a full name)', { PatientName: '张伟*', SpecificCharacterSet: 'ISO_IR 192' }],
+      ['PatientName=张敏* (a common full name)', { PatientName: '张敏*', SpecificCharacterSet: 'ISO_IR 192' }],
       ['StudyDate one month + ModalitiesInStudy=CT', { StudyDate: `${year}0101-${year}0131`, ModalitiesInStudy: 'CT' }],
       ['AccessionNumber', { AccessionNumber: `SYN${String(study).padStart(9, '0')}` }],
       ['PatientName=王* (no 王 in this hospital)', { PatientName: '王*', SpecificCharacterSet: 'ISO_IR 192' }],
