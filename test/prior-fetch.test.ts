@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { COMMAND_LINE_ACTOR } from '../archive/access/administration.ts';
 import { makeSecondaryCaptures, STUDIES, type Study } from '../fixtures/generate.ts';
+import type { PriorFetch } from '../archive/db/prior-fetch-repository.ts';
 import { studiesToRetrieve } from '../archive/prior-fetch/studies-to-retrieve.ts';
 import { fetchProgress, fetchRunning } from '../viewer/src/logic/prior-fetch.ts';
 import { freePort } from '../bench/peers.ts';
@@ -55,20 +56,8 @@ describe('which studies a prior fetch retrieves', () => {
   });
 });
 
-interface PriorFetchAnswer {
-  id: string;
-  state: string;
-  aeTitle: string;
-  trigger: string;
-  studiesFound: number;
-  studiesHeld: number;
-  studiesRetrieved: number;
-  instancesCompleted: number;
-  instancesFailed: number;
-  instancesRemaining: number;
-  error: string | null;
-  requestedBy: string | null;
-}
+/** A fetch as the REST API answers it (its timestamps as strings). */
+type PriorFetchAnswer = Omit<PriorFetch, 'requestedAt' | 'finishedAt'>;
 
 /** Li at Qingshi: a patient of the same hospital with no study in Yingyun before the test sends one. */
 const LI_AT_QINGSHI = { name: 'Li^Ji=李^吉', id: 'QS0099887', birthDate: '19880721', sex: 'F' } as const;
