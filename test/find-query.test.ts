@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { decodeDataset } from '../archive/dicom/dataset-codec.ts';
 import type { DicomJsonDataset } from '../archive/dicom/types.ts';
-import { encodeResponse, FindRefusal, readIdentifier, responseIdentifier } from '../archive/query-retrieve/find-query.ts';
+import type { Logger } from '../archive/log.ts';
+import { encodeResponse, FindRefusal, PATIENT_ROOT_FIND, readIdentifier, responseIdentifier } from '../archive/query-retrieve/find-query.ts';
+import type { FindService } from '../archive/query-retrieve/find-service.ts';
+import { FindScp } from '../gateway/dimse/find-scp.ts';
 
 const EXPLICIT = '1.2.840.10008.1.2.1';
 
@@ -114,5 +117,24 @@ describe('a C-FIND response', () => {
     assert.deepEqual(declared(encodeResponse(response, [], EXPLICIT)), ['ISO_IR 192']);
     assert.equal(declared(encodeResponse({ '0020000D': match['0020000D']! }, [], EXPLICIT)), undefined);
     assert.deepEqual(decodeDataset(encodeResponse(response, ['ISO_IR 100'], EXPLICIT), EXPLICIT)['00100010'], match['00100010']);
+  });
+});
+
+describe('the C-FIND SCP’s extended negotiation (PS3.4 C.5.1.1.1)', () => {
+  // Negotiation reads neither the index nor the log.
+  const scp = new FindScp({} as FindService, {} as Logger);
+
+  it('accepts relational queries and refuses combined date-time, fuzzy and timezone matching, in as many bytes as proposed', () => {
+    assert.deepEqual([...scp.extendedNegotiation(PATIENT_ROOT_FIND, Buffer.from([1, 1, 1, 1]))], [1, 0, 0, 0]);
+    assert.deepEqual([...scp.extendedNegotiation(PATIENT_ROOT_FIND, Buffer.from([0]))], [0]);
+    assert.deepEqual([...scp.extendedNegotiation(PATIENT_ROOT_FIND, Buffer.from([1, 1]))], [1, 0]);
+  });
+
+  it('serves the two FIND SOP classes in Explicit or Implicit VR Little Endian, and C-FIND only', () => {
+    assert.deepEqual(scp.transferSyntaxesFor(PATIENT_ROOT_FIND), ['1.2.840.10008.1.2.1', '1.2.840.10008.1.2']);
+    assert.ok(scp.transferSyntaxesFor('1.2.840.10008.5.1.4.1.2.2.1'));
+    assert.equal(scp.transferSyntaxesFor('1.2.840.10008.5.1.4.1.2.2.2'), undefined, 'Study Root MOVE is another service’s');
+    assert.equal(scp.handles(0x0020), true);
+    assert.equal(scp.handles(0x0021), false);
   });
 });
