@@ -17,6 +17,7 @@ import {
   REJECT_UNACCEPTABLE_REQUEST,
   UnacceptableRequest,
   PduError,
+  writeMessage,
   type AssociateRequest,
   type ContextAnswer,
   type NegotiationAnswers,
@@ -374,20 +375,9 @@ export class AcceptorAssociation {
   private send(contextId: number, command: Buffer, dataset?: Buffer): Promise<void> {
     const write = async () => {
       if (this.state !== 'established' && this.state !== 'releasing') return;
-      const pdus = buildPData(contextId, command, this.peerMaxPduLength, 'command');
-      if (dataset) pdus.push(...buildPData(contextId, dataset, this.peerMaxPduLength, 'dataset'));
-      for (const pdu of pdus) {
-        if (!this.listening) return;
-        if (!this.socket.write(pdu)) await new Promise<void>((resolve) => {
-          const done = () => {
-            this.socket.off('drain', done);
-            this.socket.off('close', done);
-            resolve();
-          };
-          this.socket.on('drain', done);
-          this.socket.on('close', done);
-        });
-      }
+      const buffers = buildPData(contextId, command, this.peerMaxPduLength, 'command');
+      if (dataset) buffers.push(...buildPData(contextId, dataset, this.peerMaxPduLength, 'dataset'));
+      await writeMessage(this.socket, buffers);
     };
     this.writing = this.writing.then(write, write);
     return this.writing;

@@ -1,3 +1,5 @@
+import type { Socket } from 'node:net';
+
 /**
  * The DICOM Upper Layer PDUs an association acceptor reads and writes (PS3.8 9.3): the
  * A-ASSOCIATE-RQ parsed into what negotiation needs, and every PDU we send built byte for byte.
@@ -280,26 +282,51 @@ export function buildAbort(source: number, reason: number): Buffer {
 
 /**
  * A command set or a dataset as P-DATA-TF PDUs no longer than the peer's maximum, one PDV per PDU,
- * the last one flagged as such (PS3.8 9.3.5, E.2).
+ * the last one flagged as such (PS3.8 9.3.5, E.2). Returned as the buffers to write in order: each
+ * PDU's 12-byte header, then its fragment — a view of `bytes`, not a copy, so a dataset of hundreds
+ * of kilobytes is never copied on its way to the socket.
  */
 export function buildPData(contextId: number, bytes: Buffer, peerMaxPduLength: number, kind: 'command' | 'dataset' = 'command'): Buffer[] {
   // PDU length = PDV item length field (4) + context ID (1) + control header (1) + fragment.
   // A peer with no limit (0) still gets datasets in 1 MiB PDVs, so writes can wait for the socket between them.
   const fragmentMax = peerMaxPduLength > 6 ? peerMaxPduLength - 6 : Math.min(bytes.length || 1, 1 << 20);
-  const pdus: Buffer[] = [];
+  const buffers: Buffer[] = [];
   let offset = 0;
   do {
     const fragment = bytes.subarray(offset, offset + fragmentMax);
     offset += fragment.length;
-    const header = Buffer.alloc(12);
+    const header = Buffer.allocUnsafe(12);
     header[0] = PDU_TYPE.pData;
+    header[1] = 0;
     header.writeUInt32BE(6 + fragment.length, 2);
     header.writeUInt32BE(2 + fragment.length, 6);
     header[10] = contextId;
     header[11] = (kind === 'command' ? 0x01 : 0x00) | (offset >= bytes.length ? 0x02 : 0x00);
-    pdus.push(Buffer.concat([header, fragment]));
+    buffers.push(header, fragment);
   } while (offset < bytes.length);
-  return pdus;
+  return buffers;
+}
+
+/**
+ * Writes one message's buffers (buildPData's) in a single corked batch — one system call rather
+ * than two per PDU — then waits, if the socket's buffer is over its mark, until it drains or closes.
+ * The buffers are views of a dataset already in memory, so queueing them whole costs no copy.
+ */
+export async function writeMessage(socket: Socket, buffers: readonly Buffer[]): Promise<void> {
+  if (socket.destroyed) return;
+  socket.cork();
+  for (const buffer of buffers) socket.write(buffer);
+  socket.uncork();
+  if (!socket.writableNeedDrain) return;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      socket.off('drain', done);
+      socket.off('close', done);
+      resolve();
+    };
+    socket.on('drain', done);
+    socket.on('close', done);
+  });
 }
 
 /** What a requestor proposes in its A-ASSOCIATE-RQ (PS3.8 9.3.2). */
