@@ -1,7 +1,7 @@
+import type { InstitutionScopeCache } from '../access/institution-scope.ts';
 import { peerVisibility, type Visibility } from '../access/policy.ts';
 import { auditedResults } from '../audit/audit-event.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
-import type { InstitutionsRepository } from '../db/institutions-repository.ts';
 import type { MatchPage, QueryRepository } from '../db/query-repository.ts';
 import { keywordOf } from '../dicom/dictionary.ts';
 import type { DicomJsonDataset } from '../dicom/types.ts';
@@ -47,7 +47,8 @@ export class FindService {
   constructor(
     private readonly dependencies: {
       queries: QueryRepository;
-      institutions: Pick<InstitutionsRepository, 'findInstitution' | 'institutionsInRegion'>;
+      /** The same scopes DICOMweb's visibility is computed from. */
+      scopes: Pick<InstitutionScopeCache, 'of'>;
       audit: Pick<AuditLog, 'recordInBackground'>;
       /** Ours: the Retrieve AE Title each match names. */
       aeTitle: string;
@@ -108,9 +109,8 @@ export class FindService {
   /** The peer's institution's scope; null for an unregistered peer, which finds nothing. */
   private async visibilityOf(caller: FindCaller): Promise<Visibility | null> {
     if (caller.quarantined) return null;
-    const institution = await this.dependencies.institutions.findInstitution(caller.institutionId);
-    const regionInstitutionIds = institution?.kind === 'reading_centre' && institution.regionId ? await this.dependencies.institutions.institutionsInRegion(institution.regionId) : [];
-    return peerVisibility(caller, { ownInstitutionKind: institution?.kind ?? null, regionInstitutionIds });
+    const scope = await this.dependencies.scopes.of(caller.institutionId);
+    return peerVisibility(caller, { ownInstitutionKind: scope.kind, regionInstitutionIds: scope.regionInstitutionIds });
   }
 
   /** Every match, page after page, as the attributes a response may pick from. */

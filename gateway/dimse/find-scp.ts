@@ -1,3 +1,4 @@
+import { InstitutionScopeCache } from '../../archive/access/institution-scope.ts';
 import { QueryRepository } from '../../archive/db/query-repository.ts';
 import { decodeDataset } from '../../archive/dicom/dataset-codec.ts';
 import type { DicomJsonDataset } from '../../archive/dicom/types.ts';
@@ -102,7 +103,7 @@ function offendingElement(tags: readonly string[]): { elements?: ReadonlyArray<r
 export function findScp(runtime: Runtime): FindScp {
   const finder = new FindService({
     queries: new QueryRepository(runtime.db.pool),
-    institutions: runtime.institutions,
+    scopes: new InstitutionScopeCache(runtime.institutions),
     audit: runtime.audit,
     aeTitle: runtime.config.dicom.aeTitle,
   });

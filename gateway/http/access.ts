@@ -4,6 +4,7 @@ import { hasPermission, parsePurpose, visibilityFor, type Permission, type Princ
 import { auditPatientId, type AuditAction, type AuditEventType } from '../../archive/audit/audit-event.ts';
 import type { StudyOwnership } from '../../archive/db/query-repository.ts';
 import { QueryRepository } from '../../archive/db/query-repository.ts';
+import { InstitutionScopeCache } from '../../archive/access/institution-scope.ts';
 import type { Runtime } from '../../workers/runtime.ts';
 import { isUid } from './dicomweb/urls.ts';
 import { HttpProblem, sendProblem } from './problem.ts';
@@ -207,7 +208,7 @@ export function noteAudited(response: Response, found: { studyUids?: string[]; p
  */
 export function accessControl(runtime: Runtime): RequestHandler {
   const studies = new QueryRepository(runtime.db.pool);
-  const institutionScopes = new InstitutionScopeCache(runtime);
+  const institutionScopes = new InstitutionScopeCache(runtime.institutions);
   return (request, response, next) => {
     const rule = ruleFor(request.method, request.path);
     if (!rule && !GUARDED_PREFIX.test(request.path)) return next();
@@ -437,29 +438,4 @@ export function isSecure(request: Request): boolean {
 
 export function setSessionCookie(response: Response, token: string, expiresAt: Date, secure: boolean): void {
   response.cookie(SESSION_COOKIE, token, { httpOnly: true, secure, sameSite: 'strict', path: '/', expires: expiresAt });
-}
-
-/**
- * An institution's kind and, for a reading centre, the institutions of its region. Asked on every
- * request, changed rarely: kept for 30 seconds.
- */
-export class InstitutionScopeCache {
-  private readonly entries = new Map<string, { at: number; value: Promise<{ kind: string | null; regionInstitutionIds: string[] }> }>();
-
-  constructor(private readonly runtime: Runtime) {}
-
-  of(institutionId: string | null): Promise<{ kind: string | null; regionInstitutionIds: string[] }> {
-    if (!institutionId) return Promise.resolve({ kind: null, regionInstitutionIds: [] });
-    const cached = this.entries.get(institutionId);
-    if (cached && Date.now() - cached.at < 30_000) return cached.value;
-    const value = (async () => {
-      const institution = await this.runtime.institutions.findInstitution(institutionId);
-      if (!institution) return { kind: null, regionInstitutionIds: [] };
-      const regionInstitutionIds = institution.kind === 'reading_centre' && institution.regionId ? await this.runtime.institutions.institutionsInRegion(institution.regionId) : [];
-      return { kind: institution.kind, regionInstitutionIds };
-    })();
-    value.catch(() => this.entries.delete(institutionId));
-    this.entries.set(institutionId, { at: Date.now(), value });
-    return value;
-  }
 }

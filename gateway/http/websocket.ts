@@ -2,9 +2,10 @@ import type http from 'node:http';
 import type https from 'node:https';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { InstitutionScopeCache } from '../../archive/access/institution-scope.ts';
 import { hasPermission, visibilityFor, type Permission, type Principal, type Visibility } from '../../archive/access/policy.ts';
 import type { Runtime } from '../../workers/runtime.ts';
-import { InstitutionScopeCache, SESSION_COOKIE } from './access.ts';
+import { SESSION_COOKIE } from './access.ts';
 
 /** Who opened a WebSocket, and what they may see: the same principal and visibility an HTTP request gets. */
 export interface WebSocketContext {
@@ -36,7 +37,7 @@ const MAX_MESSAGE_BYTES = 256 * 1024;
  */
 export function attachWebSockets(server: http.Server | https.Server, runtime: Runtime, routes: readonly WebSocketRoute[]): { closeAll(): void } {
   const sockets = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
-  const scopes = new InstitutionScopeCache(runtime);
+  const scopes = new InstitutionScopeCache(runtime.institutions);
   const log = runtime.log.child({ component: 'websocket' });
   server.on('upgrade', (request: http.IncomingMessage, stream: Duplex, head: Buffer) => {
     const refuse = (status: 400 | 401 | 403 | 404, reason: string) => {
