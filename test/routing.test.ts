@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, type TestContext } from 'node:test';
 import { COMMAND_LINE_ACTOR } from '../archive/access/administration.ts';
 import type { DeadLetter, DestinationQueue, RoutingRule } from '../archive/db/routing-repository.ts';
 import { parseInstance } from '../archive/dicom/parse.ts';
@@ -12,12 +13,18 @@ import { freePort } from '../bench/peers.ts';
 import { makeChestRadiograph, makeCtSeries, makeMrSeries, STUDIES } from '../fixtures/generate.ts';
 import { startStorescpDestination, type StorescpDestination } from './support/dcmtk.ts';
 import { datasetDigest, FAST_FORWARDING, MAX_ATTEMPTS, waitFor, wholeFiles } from './support/forwarding.ts';
-import { commandExists, requirePeer } from './support/peers.ts';
+import { commandExists, redisAvailable, requirePeer, testRedisUrl } from './support/peers.ts';
 import { startTestSystem, type TestSystem } from './support/system.ts';
 
 const available = commandExists('storescp');
 
-describe('routing rules forward what arrives (C-STORE SCU to DCMTK storescp)', () => {
+/** The same suite on both queue backends: the forward job's ids, delays and debounce must hold on each. */
+const BACKENDS = [
+  { name: 'in-process jobs', environment: {} as Record<string, string>, needsRedis: false },
+  { name: 'BullMQ on Redis', environment: { REDIS_URL: testRedisUrl, YINGYUN_QUEUE_NAME: `yingyun-routing-${randomBytes(6).toString('hex')}` }, needsRedis: true },
+];
+
+for (const backend of BACKENDS) describe(`routing rules forward what arrives (C-STORE SCU to DCMTK storescp; ${backend.name})`, () => {
   let system: TestSystem;
   let workstation: StorescpDestination;
   let workstationDirectory: string;
@@ -55,9 +62,13 @@ describe('routing rules forward what arrives (C-STORE SCU to DCMTK storescp)', (
       return [sopInstanceUid];
     });
 
+  let redisUp = false;
+  const peersPresent = (t: TestContext) => requirePeer(t, available, 'DCMTK (storescp)') && (!backend.needsRedis || requirePeer(t, redisUp, `Redis at ${testRedisUrl}`));
+
   before(async () => {
-    if (!available) return;
-    system = await startTestSystem(FAST_FORWARDING);
+    redisUp = backend.needsRedis && (await redisAvailable());
+    if (!available || (backend.needsRedis && !redisUp)) return;
+    system = await startTestSystem({ ...FAST_FORWARDING, ...backend.environment });
     workstationDirectory = path.join(temporary, 'workstation');
     workstation = await startStorescpDestination('READING_WS', workstationDirectory);
     downPort = await freePort();
@@ -71,7 +82,7 @@ describe('routing rules forward what arrives (C-STORE SCU to DCMTK storescp)', (
   });
 
   it('an administrator sets up the rules; a refused rule says why', async (t) => {
-    if (!requirePeer(t, available, 'DCMTK (storescp)')) return;
+    if (!peersPresent(t)) return;
     const ctMr = await api<RoutingRule>('POST', '/api/admin/routing-rules', {
       name: 'County CT and MR to the reading centre',
       sourceInstitution: 'TEST_HOSPITAL',
@@ -96,7 +107,7 @@ describe('routing rules forward what arrives (C-STORE SCU to DCMTK storescp)', (
   });
 
   it('forwards every CT and MR from the county once, over one association per batch, and not its CR or another sender\'s CT', async (t) => {
-    if (!requirePeer(t, available, 'DCMTK (storescp)')) return;
+    if (!peersPresent(t)) return;
     const ct = [...makeCtSeries({ study: STUDIES.wangPriorCt, slices: 4, rows: 64, columns: 64 })].map((instance) => instance.bytes);
     const mr = [...makeMrSeries({ study: STUDIES.zhangMr, slices: 2, weighting: 'T2', rows: 64, columns: 64 })].map((instance) => instance.bytes);
     const expected = new Set<string>();
@@ -128,7 +139,7 @@ describe('routing rules forward what arrives (C-STORE SCU to DCMTK storescp)', (
   });
 
   it('retries while the destination is down and delivers everything once it is back: nothing lost, nothing twice', async (t) => {
-    if (!requirePeer(t, available, 'DCMTK (storescp)')) return;
+    if (!peersPresent(t)) return;
     await workstation.stop();
     const before = receivedUids().length;
     const series = [...makeCtSeries({ study: STUDIES.wangPriorCt, seriesNumber: 7, slices: 5, rows: 64, columns: 64 })].map((instance) => instance.bytes);
@@ -156,7 +167,7 @@ describe('routing rules forward what arrives (C-STORE SCU to DCMTK storescp)', (
   });
 
   it('puts what never gets through in the dead letters after the last attempt; a retry from the API delivers it', async (t) => {
-    if (!requirePeer(t, available, 'DCMTK (storescp)')) return;
+    if (!peersPresent(t)) return;
     const cr = makeChestRadiograph({ study: STUDIES.liJiCr, modality: 'CR', rows: 64, columns: 64 }).bytes;
     const { sopInstanceUid } = await ingest(cr);
     const [dead] = await waitFor('the CR in the dead letters', async () => {
@@ -187,7 +198,7 @@ describe('routing rules forward what arrives (C-STORE SCU to DCMTK storescp)', (
   });
 
   it('the command line lists the queues and retries dead letters, which the running archive then sends', async (t) => {
-    if (!requirePeer(t, available, 'DCMTK (storescp)')) return;
+    if (!peersPresent(t)) return;
     const cr = makeChestRadiograph({ study: STUDIES.liJiCr, modality: 'CR', seriesNumber: 2, rows: 64, columns: 64 }).bytes;
     const { sopInstanceUid } = await ingest(cr);
     await waitFor('the second CR in the dead letters', async () => ((await api<DeadLetter[]>('GET', '/api/admin/forward-queues/dead-letters')).body.length > 0 ? true : undefined));

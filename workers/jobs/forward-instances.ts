@@ -18,12 +18,17 @@ type ForwardInstancesPayload = z.infer<typeof payload>;
  * claimed by the same run, which works until nothing is due.
  */
 export function enqueueForward(queue: JobQueue, destination: string): Promise<void> {
-  return queue.enqueue(FORWARD_INSTANCES, { destination } satisfies ForwardInstancesPayload, { jobId: `forward-${destination}`, delayMs: BATCH_WINDOW_MS });
+  return queue.enqueue(FORWARD_INSTANCES, { destination } satisfies ForwardInstancesPayload, { jobId: jobIdOf(destination), delayMs: BATCH_WINDOW_MS });
 }
 
 /** A run asks for the next one when the destination's next retry is due; a later request replaces an earlier one. */
 export function enqueueForwardRetry(queue: JobQueue, destination: string, delayMs: number): Promise<void> {
-  return queue.enqueue(FORWARD_INSTANCES, { destination } satisfies ForwardInstancesPayload, { debounceId: `forward-retry-${destination}`, delayMs });
+  return queue.enqueue(FORWARD_INSTANCES, { destination } satisfies ForwardInstancesPayload, { debounceId: `${jobIdOf(destination)}-retry`, delayMs });
+}
+
+/** BullMQ refuses a custom job id with a colon, which destination keys ('dicom:4') have. */
+function jobIdOf(destination: string): string {
+  return `forward-${destination.replace(':', '-')}`;
 }
 
 /** Sends a destination's due items (archive/routing/routing-service.ts); the items' own states make it idempotent. */
