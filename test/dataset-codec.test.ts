@@ -86,3 +86,9 @@ test('an item declaring its own character set is written in it', () => {
   assert.ok(bytes.includes(Buffer.from([0xcd, 0xf5])), 'GB18030 bytes of 王 in the item');
   assert.deepEqual(decodeDataset(bytes, EXPLICIT), dataset);
 });
+
+test('a decimal string longer than DS allows is rounded to 16 characters', () => {
+  const dataset: DicomJsonDataset = { '00101030': { vr: 'DS', Value: [0.1 + 0.2, 70.5, 1234567.123456789] } };
+  const decoded = decodeDataset(encodeDataset(dataset, EXPLICIT), EXPLICIT);
+  assert.deepEqual(decoded['00101030']!.Value, [0.3, 70.5, 1234567.12345679]);
+});

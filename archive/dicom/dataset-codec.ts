@@ -127,12 +127,24 @@ function valueBytes(element: DicomJsonElement, charset: readonly string[]): Buff
     .map((value) => {
       if (value === null || value === undefined) return '';
       if (vr === 'PN' && typeof value === 'object') return personNameText(value as DicomJsonPersonName);
+      if (vr === 'DS' && typeof value === 'number') return decimalString(value);
       return String(value);
     })
     .join('\\');
   if (TEXT_VRS.has(vr)) return pad(encodeText(text, charset, vr === 'PN' ? 'person-name' : 'text'), 0x20);
   if (vr === 'UI') return pad(Buffer.from(text, 'latin1'), 0x00);
   return pad(encodeText(text, [], 'text'), 0x20);
+}
+
+/** DS holds at most 16 characters (PS3.5 6.2): a JSON number with more digits is rounded to fit. */
+function decimalString(value: number): string {
+  const text = String(value);
+  if (text.length <= 16) return text;
+  for (let digits = 15; digits > 1; digits--) {
+    const rounded = String(Number(value.toPrecision(digits)));
+    if (rounded.length <= 16) return rounded;
+  }
+  return value.toExponential(8);
 }
 
 function pad(bytes: Buffer, filler: number): Buffer {
