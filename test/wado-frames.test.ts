@@ -211,6 +211,7 @@ describe('WADO-RS frames', () => {
       studyInstanceUid: parsed.studyInstanceUid,
       seriesInstanceUid: parsed.seriesInstanceUid,
       sopInstanceUid: parsed.sopInstanceUid,
+      sopClassUid: parsed.sopClassUid,
       objectKey: 'in-memory',
       transferSyntaxUid: parsed.transferSyntaxUid,
       sizeBytes: part10.length,

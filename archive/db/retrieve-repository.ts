@@ -27,6 +27,8 @@ export interface StoredObject {
   studyInstanceUid: string;
   seriesInstanceUid: string;
   sopInstanceUid: string;
+  /** As received: a C-MOVE proposes its presentation contexts from these before reading any object. */
+  sopClassUid: string;
   objectKey: string;
   transferSyntaxUid: string;
   sizeBytes: number;
@@ -46,7 +48,7 @@ export interface StoredInstance extends StoredObject {
 }
 
 const OBJECT_COLUMNS = `st.study_instance_uid AS "studyInstanceUid", se.series_instance_uid AS "seriesInstanceUid",
-  i.sop_instance_uid AS "sopInstanceUid", r.object_key AS "objectKey", r.transfer_syntax_uid AS "transferSyntaxUid",
+  i.sop_instance_uid AS "sopInstanceUid", r.sop_class_uid AS "sopClassUid", r.object_key AS "objectKey", r.transfer_syntax_uid AS "transferSyntaxUid",
   r.size_bytes::float8 AS "sizeBytes"`;
 
 const INSTANCE_COLUMNS = `${OBJECT_COLUMNS}, r.bulk_data AS "bulkData", r.pixel, r.dataset_offset AS "datasetOffset", r.deflated,

@@ -65,3 +65,17 @@ export function padDeflatedDataset(dataset: Buffer, transferSyntaxUid: string): 
 }
 
 const DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2.1.99';
+
+/**
+ * Where the dataset starts in a Part 10 object: after the preamble, "DICM" and the File Meta group,
+ * whose length (0002,0000), Type 1 and always first (PS3.10 7.1), gives it without parsing the rest.
+ * Undefined for an object whose File Meta group does not start with it.
+ */
+export function datasetOffsetFromMetaGroupLength(part10: Buffer): number | undefined {
+  const start = 132;
+  if (part10.length < start + 12 || part10.toString('latin1', 128, 132) !== 'DICM') return undefined;
+  const isGroupLength = part10.readUInt16LE(start) === 0x0002 && part10.readUInt16LE(start + 2) === 0x0000 && part10.toString('latin1', start + 4, start + 6) === 'UL' && part10.readUInt16LE(start + 6) === 4;
+  if (!isGroupLength) return undefined;
+  const offset = start + 12 + part10.readUInt32LE(start + 8);
+  return offset <= part10.length ? offset : undefined;
+}

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { peerVisibility, type Visibility } from '../../archive/access/policy.ts';
 import { auditPatientId } from '../../archive/audit/audit-event.ts';
 import type { AuditLog } from '../../archive/audit/audit-log.ts';
@@ -6,16 +7,19 @@ import type { InstitutionsRepository } from '../../archive/db/institutions-repos
 import type { StoredObject } from '../../archive/db/retrieve-repository.ts';
 import { DATASET_CODEC_TRANSFER_SYNTAXES, decodeDataset, encodeDataset } from '../../archive/dicom/dataset-codec.ts';
 import { parseInstance } from '../../archive/dicom/parse.ts';
-import { padDeflatedDataset } from '../../archive/dicom/part10.ts';
+import { datasetOffsetFromMetaGroupLength, padDeflatedDataset } from '../../archive/dicom/part10.ts';
 import type { DicomJsonDataset } from '../../archive/dicom/types.ts';
 import type { Logger } from '../../archive/log.ts';
 import { retrieveSelectionOf, type RetrieveModel } from '../../archive/retrieve/retrieve-keys.ts';
 import { RetrieveService } from '../../archive/retrieve/retrieve-service.ts';
 import { canTranscode, transcode, UNCOMPRESSED_TARGETS } from '../../archive/retrieve/transcode.ts';
-import { COMMAND, COMMAND_FIELD, type CommandValue } from './command-set.ts';
+import { COMMAND, COMMAND_FIELD, type CommandSet, type CommandValue } from './command-set.ts';
 import type { Runtime } from '../../workers/runtime.ts';
 import type { AssociationCaller, DimseOperation, DimseService, OperationChannel } from './service.ts';
-import { PeerNotCallableError, storeInstances, type InstanceStoreResult } from './store-scu.ts';
+import type { ProposedContext } from './pdu.ts';
+import { RequestorAssociation } from './requestor-association.ts';
+import { LITTLE_ENDIAN_TRANSFER_SYNTAXES } from './service.ts';
+import { tlsNotCallable, type InstanceStoreResult } from './store-scu.ts';
 
 /** The retrieve SOP classes (PS3.4 C.6.1.1, C.6.2.1): Patient Root and Study Root, MOVE and GET. */
 const MOVE_MODELS = new Map<string, RetrieveModel>([
@@ -174,6 +178,85 @@ abstract class RetrieveScp implements DimseService {
     prepared: Preparation,
   ): Promise<string | undefined>;
 
+  /**
+   * The C-STORE sub-operations, one at a time, each object read while the one before is in flight
+   * (never more than two in memory), each on a context of its SOP class in its stored transfer
+   * syntax, or transcoded to an uncompressed one the peer accepted, else failed. Stops before the
+   * next object once cancelled; resolves with the index of the first object not answered when the
+   * association ended under it.
+   */
+  protected async storeEach(
+    operation: DimseOperation,
+    channel: OperationChannel,
+    objects: StoredObject[],
+    progress: (result: InstanceStoreResult) => void,
+    acceptedContexts: (sopClassUid: string) => Array<{ id: number; transferSyntaxUid: string }>,
+    send: (context: { id: number; transferSyntaxUid: string }, elements: ReadonlyArray<readonly [number, CommandValue]>, dataset: Buffer) => Promise<CommandSet>,
+  ): Promise<{ associationEnded?: number }> {
+    const { retrieve, log } = this.dependencies;
+    const read = (object: StoredObject) => retrieve.bytes(object).then((part10) => ({ part10 }), (error: Error) => ({ error }));
+    const times = { readWaitMs: 0, prepareMs: 0, exchangeMs: 0 };
+    let next = objects.length > 0 ? read(objects[0]!) : undefined;
+    try {
+      for (let index = 0; index < objects.length; index++) {
+        if (channel.signal.aborted) break;
+        const object = objects[index]!;
+        const failed = (reason: string) => progress({ sopInstanceUid: object.sopInstanceUid, status: null, reason });
+        let started = performance.now();
+        const stored = await next!;
+        next = index + 1 < objects.length ? read(objects[index + 1]!) : undefined;
+        times.readWaitMs += performance.now() - started;
+        if ('error' in stored) {
+          failed(`the stored object cannot be read: ${stored.error.message}`);
+          continue;
+        }
+        const candidates = acceptedContexts(object.sopClassUid);
+        const context = contextFor(candidates, object.transferSyntaxUid);
+        if (!context) {
+          failed(
+            candidates.length === 0
+              ? `no presentation context for SOP class ${object.sopClassUid} accepted by the destination${this.name === 'C-GET' ? ' with the requestor as SCP (role selection)' : ''}`
+              : `no presentation context for SOP class ${object.sopClassUid} in ${object.transferSyntaxUid} or one it can be transcoded to`,
+          );
+          continue;
+        }
+        started = performance.now();
+        let dataset: Buffer;
+        try {
+          dataset = await subOperationDataset(stored.part10, object.transferSyntaxUid, context.transferSyntaxUid);
+        } catch (error) {
+          failed(`cannot be transcoded from ${object.transferSyntaxUid} to ${context.transferSyntaxUid}: ${(error as Error).message}`);
+          continue;
+        }
+        times.prepareMs += performance.now() - started;
+        started = performance.now();
+        let status: number | null;
+        try {
+          const response = await send(
+            context,
+            [
+              [COMMAND.affectedSopClassUid, { uid: object.sopClassUid }],
+              [COMMAND.commandField, { us: COMMAND_FIELD.cStoreRq }],
+              [COMMAND.priority, { us: operation.command.number(COMMAND.priority) ?? 0 }],
+              [COMMAND.affectedSopInstanceUid, { uid: object.sopInstanceUid }],
+            ],
+            dataset,
+          );
+          status = response.number(COMMAND.status) ?? null;
+        } catch (error) {
+          failed(`the association ended before the C-STORE was answered: ${(error as Error).message}`);
+          return { associationEnded: index + 1 };
+        }
+        times.exchangeMs += performance.now() - started;
+        progress({ sopInstanceUid: object.sopInstanceUid, status, ...(status === 0x0000 || status === null ? {} : { reason: `C-STORE answered 0x${hex(status)}` }) });
+      }
+      return {};
+    } finally {
+      // Where a retrieve's time goes: waiting for the object store, making datasets, the C-STORE round trips.
+      log.debug({ service: this.name, instances: objects.length, ...Object.fromEntries(Object.entries(times).map(([phase, ms]) => [phase, Math.round(ms)])) }, 'retrieve sub-operations timed');
+    }
+  }
+
   /** A registered peer sees what its institution's users see (peerVisibility); an unregistered one nothing. */
   protected async visibilityOf(caller: AssociationCaller): Promise<Visibility | null> {
     if (caller.quarantined) return null;
@@ -255,35 +338,41 @@ export class MoveScp extends RetrieveScp {
   }
 
   protected async subOperations(operation: DimseOperation, channel: OperationChannel, caller: AssociationCaller, objects: StoredObject[], progress: (result: InstanceStoreResult) => void, prepared: Preparation): Promise<string | undefined> {
-    const { retrieve } = this.dependencies;
-    // An object the store cannot give back is that one sub-operation failed, not the whole retrieve.
-    async function* part10s() {
-      for (const object of objects) {
-        let part10: Buffer;
-        try {
-          part10 = await retrieve.bytes(object);
-        } catch (error) {
-          progress({ sopInstanceUid: object.sopInstanceUid, status: null, reason: `the stored object cannot be read: ${(error as Error).message}` });
-          continue;
-        }
-        yield part10;
-      }
+    const failAll = (from: number, reason: string) => {
+      for (const object of objects.slice(from)) progress({ sopInstanceUid: object.sopInstanceUid, status: null, reason });
+      return reason;
+    };
+    if (prepared.tlsRequired) return failAll(0, tlsNotCallable(prepared.destination!).message);
+    const proposal = moveProposal(objects);
+    if (proposal.contexts.length > MAX_PRESENTATION_CONTEXTS) {
+      return failAll(0, `not sent: these instances need ${proposal.contexts.length} presentation contexts (SOP classes × transfer syntaxes), more than the ${MAX_PRESENTATION_CONTEXTS} one association can carry`);
     }
+    let association: RequestorAssociation;
     try {
-      const summary = await storeInstances({ aeTitle: prepared.destination!, host: prepared.host!, port: prepared.port!, tlsRequired: prepared.tlsRequired }, this.dependencies.aeTitle, part10s(), {
-        transcode: true,
-        onInstance: (result) => {
-          if (!result.cancelled) progress(result);
-        },
-        signal: channel.signal,
-        moveOriginator: { aeTitle: caller.callingAeTitle, messageId: operation.command.number(COMMAND.messageId) ?? 0 },
+      association = await RequestorAssociation.open({ aeTitle: prepared.destination!, host: prepared.host!, port: prepared.port! }, this.dependencies.aeTitle, {
+        contexts: proposal.contexts,
+        associationTimeoutMs: MOVE_ASSOCIATION_TIMEOUT_MS,
+        idleTimeoutMs: MOVE_INSTANCE_TIMEOUT_MS,
       });
-      return summary.associationFailure;
     } catch (error) {
-      if (!(error instanceof PeerNotCallableError)) throw error;
-      for (const object of objects) progress({ sopInstanceUid: object.sopInstanceUid, status: null, reason: error.message });
-      return error.message;
+      return failAll(0, `not sent: no association (${(error as Error).message})`);
     }
+    const accepted = (sopClassUid: string) =>
+      (proposal.bySopClass.get(sopClassUid) ?? []).flatMap((id) => {
+        const context = association.acceptedContext(id);
+        return context ? [context] : [];
+      });
+    const moveOriginator: Array<readonly [number, CommandValue]> = [
+      [COMMAND.moveOriginatorApplicationEntityTitle, { ae: caller.callingAeTitle }],
+      [COMMAND.moveOriginatorMessageId, { us: operation.command.number(COMMAND.messageId) ?? 0 }],
+    ];
+    const outcome = await this.storeEach(operation, channel, objects, progress, accepted, (context, elements, dataset) => association.request(context.id, [...elements, ...moveOriginator], dataset));
+    if (outcome.associationEnded !== undefined) {
+      failAll(outcome.associationEnded, `not sent: the association with ${prepared.destination} ended first`);
+      return 'the association with the Move Destination ended';
+    }
+    await association.release();
+    return undefined;
   }
 }
 
@@ -303,58 +392,56 @@ export class GetScp extends RetrieveScp {
   }
 
   protected async subOperations(operation: DimseOperation, channel: OperationChannel, _caller: AssociationCaller, objects: StoredObject[], progress: (result: InstanceStoreResult) => void): Promise<string | undefined> {
-    for (const object of objects) {
-      if (channel.signal.aborted) break;
-      const failed = (reason: string) => progress({ sopInstanceUid: object.sopInstanceUid, status: null, reason });
-      let part10: Buffer;
-      let parsed: ReturnType<typeof parseInstance>;
-      try {
-        part10 = await this.dependencies.retrieve.bytes(object);
-        parsed = parseInstance(part10);
-      } catch (error) {
-        failed(`the stored object cannot be read: ${(error as Error).message}`);
-        continue;
-      }
-      const contexts = [...channel.contexts.values()].filter((context) => context.abstractSyntaxUid === parsed.sopClassUid && context.requestorIsScp);
-      const asStored = contexts.find((context) => context.transferSyntaxUid === parsed.transferSyntaxUid);
-      const uncompressed = UNCOMPRESSED_TARGETS.map((target) => contexts.find((context) => context.transferSyntaxUid === target)).find((context) => context !== undefined);
-      const context = asStored ?? (uncompressed && canTranscode(parsed.transferSyntaxUid, uncompressed.transferSyntaxUid) ? uncompressed : undefined);
-      if (!context) {
-        failed(
-          contexts.length === 0
-            ? `no presentation context for SOP class ${parsed.sopClassUid} with the requestor as SCP (role selection)`
-            : `no presentation context for SOP class ${parsed.sopClassUid} in ${parsed.transferSyntaxUid} or one it can be transcoded to`,
-        );
-        continue;
-      }
-      let dataset: Buffer;
-      try {
-        dataset = context === asStored ? padDeflatedDataset(part10.subarray(parsed.datasetOffset), parsed.transferSyntaxUid) : await transcode(part10, context.transferSyntaxUid);
-      } catch (error) {
-        failed(`cannot be transcoded from ${parsed.transferSyntaxUid} to ${context.transferSyntaxUid}: ${(error as Error).message}`);
-        continue;
-      }
-      let status: number | null;
-      try {
-        const response = await channel.request(
-          context.id,
-          [
-            [COMMAND.affectedSopClassUid, { uid: parsed.sopClassUid }],
-            [COMMAND.commandField, { us: COMMAND_FIELD.cStoreRq }],
-            [COMMAND.priority, { us: operation.command.number(COMMAND.priority) ?? 0 }],
-            [COMMAND.affectedSopInstanceUid, { uid: parsed.sopInstanceUid }],
-          ],
-          dataset,
-        );
-        status = response.number(COMMAND.status) ?? null;
-      } catch (error) {
-        failed(`the association ended before the C-STORE was answered: ${(error as Error).message}`);
-        return 'the association ended';
-      }
-      progress({ sopInstanceUid: parsed.sopInstanceUid, status, ...(status === 0x0000 || status === null ? {} : { reason: `C-STORE answered 0x${hex(status)}` }) });
-    }
-    return undefined;
+    const accepted = (sopClassUid: string) => [...channel.contexts.values()].filter((context) => context.abstractSyntaxUid === sopClassUid && context.requestorIsScp);
+    const outcome = await this.storeEach(operation, channel, objects, progress, accepted, (context, elements, dataset) => channel.request(context.id, elements, dataset));
+    return outcome.associationEnded !== undefined ? 'the association ended' : undefined;
   }
+}
+
+/** PS3.8 9.3.2.2: presentation context IDs are the odd numbers 1 to 255. */
+const MAX_PRESENTATION_CONTEXTS = 128;
+const MOVE_ASSOCIATION_TIMEOUT_MS = 15_000;
+/** Sending one instance and getting its response must fit in this, allowing for a large instance over a slow link. */
+const MOVE_INSTANCE_TIMEOUT_MS = 15 * 60_000;
+
+/**
+ * The contexts a C-MOVE proposes, from the index alone (no object read first): per SOP class, one
+ * offering only each stored transfer syntax — so an instance can go as stored — and one offering
+ * Explicit and Implicit VR Little Endian, for the instances the destination will not take as stored.
+ */
+function moveProposal(objects: readonly StoredObject[]): { contexts: ProposedContext[]; bySopClass: Map<string, number[]> } {
+  const contexts: ProposedContext[] = [];
+  const bySopClass = new Map<string, number[]>();
+  const proposed = new Set<string>();
+  const propose = (abstractSyntaxUid: string, transferSyntaxUids: string[]) => {
+    const key = `${abstractSyntaxUid} ${transferSyntaxUids.join(' ')}`;
+    if (proposed.has(key)) return;
+    proposed.add(key);
+    const id = 2 * contexts.length + 1;
+    contexts.push({ id, abstractSyntaxUid, transferSyntaxUids });
+    bySopClass.set(abstractSyntaxUid, [...(bySopClass.get(abstractSyntaxUid) ?? []), id]);
+  };
+  for (const object of objects) propose(object.sopClassUid, [object.transferSyntaxUid]);
+  for (const sopClassUid of [...bySopClass.keys()]) propose(sopClassUid, [...LITTLE_ENDIAN_TRANSFER_SYNTAXES]);
+  return { contexts, bySopClass };
+}
+
+/** The context an instance goes on: one in its stored transfer syntax, else an uncompressed one it can be transcoded to. */
+function contextFor<Context extends { transferSyntaxUid: string }>(candidates: Context[], storedTransferSyntaxUid: string): Context | undefined {
+  const asStored = candidates.find((context) => context.transferSyntaxUid === storedTransferSyntaxUid);
+  if (asStored) return asStored;
+  for (const target of UNCOMPRESSED_TARGETS) {
+    const uncompressed = candidates.find((context) => context.transferSyntaxUid === target);
+    if (uncompressed) return canTranscode(storedTransferSyntaxUid, target) ? uncompressed : undefined;
+  }
+  return undefined;
+}
+
+/** A sub-operation's dataset: the stored bytes after the File Meta group (a view, no copy), or the object transcoded. */
+async function subOperationDataset(part10: Buffer, storedTransferSyntaxUid: string, targetTransferSyntaxUid: string): Promise<Buffer> {
+  if (targetTransferSyntaxUid !== storedTransferSyntaxUid) return transcode(part10, targetTransferSyntaxUid);
+  const datasetOffset = datasetOffsetFromMetaGroupLength(part10) ?? parseInstance(part10).datasetOffset;
+  return padDeflatedDataset(part10.subarray(datasetOffset), storedTransferSyntaxUid);
 }
 
 function hex(status: number): string {

@@ -75,6 +75,11 @@ export class PeerNotCallableError extends Error {
   override name = 'PeerNotCallableError';
 }
 
+/** A peer that requires TLS: no association of ours (dcmjs-dimse's or our own requestor's) calls it yet. */
+export function tlsNotCallable(aeTitle: string): PeerNotCallableError {
+  return new PeerNotCallableError(`DICOM peer ${aeTitle} requires TLS, and Yingyun has no client TLS settings (certificate, key, CA) to call peers with yet`);
+}
+
 const DEFAULT_ASSOCIATION_TIMEOUT_MS = 15_000;
 const DEFAULT_IDLE_TIMEOUT_MS = 120_000;
 const DEFAULT_INSTANCE_TIMEOUT_MS = 15 * 60_000;
@@ -141,7 +146,7 @@ export async function storeInstances(
     // A TLS peer would be called with dcmjs-dimse's securityOptions (client certificate, key, CA),
     // but Yingyun has no client TLS configuration yet; calling it in plain TCP would send patient
     // data unencrypted to a peer that requires encryption.
-    throw new PeerNotCallableError(`DICOM peer ${destination.aeTitle} requires TLS, and Yingyun has no client TLS settings (certificate, key, CA) to call peers with yet`);
+    throw tlsNotCallable(destination.aeTitle);
   }
   // In input order: an unreadable instance's failure where it came, the others once sent.
   const unreadable = new Map<number, InstanceStoreResult>();
