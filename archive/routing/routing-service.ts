@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { adminChangeEvent, type Actor } from '../access/administration.ts';
 import { hasPermission } from '../access/policy.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
-import type { InstitutionsRepository } from '../db/institutions-repository.ts';
+import type { DicomPeer, InstitutionsRepository } from '../db/institutions-repository.ts';
 import type { Destination, DestinationRef, RoutingRepository, SendProgress } from '../db/routing-repository.ts';
 import type { DicomJsonDataset } from '../dicom/types.ts';
 import type { Logger } from '../log.ts';
@@ -258,17 +258,22 @@ export class RoutingService {
   }
 
   private async resolveDestination(input: z.infer<typeof destinationInput>, actor: Actor): Promise<DestinationRef> {
-    const system = hasPermission(actor.role, 'manage-system');
-    if ('dicomPeer' in input) {
-      const peer = await this.deps.institutions.findPeerByAeTitle(input.dicomPeer);
-      // Another institution's peer answers as an unknown one: its AE title is not the caller's to learn.
-      if (!peer || (!system && peer.institutionId !== actor.institutionId)) throw new RoutingRefusal(404, `no DICOM peer ${input.dicomPeer}`);
-      if (!peer.host || !peer.port) throw new RoutingRefusal(400, `DICOM peer ${input.dicomPeer} has no host and port to send to; register them for the peer (admin page or PATCH /api/admin/peers/${peer.id})`);
-      return { peerId: peer.id };
-    }
+    if ('dicomPeer' in input) return { peerId: (await this.sendablePeer(actor, input.dicomPeer)).id };
     const node = await this.deps.repository.findNodeByName(input.dicomwebNode);
     if (!node) throw new RoutingRefusal(404, `no DICOMweb node ${input.dicomwebNode}`);
-    if (!system) throw new RoutingRefusal(403, `only a system administrator sends to DICOMweb node ${input.dicomwebNode}`);
+    if (!hasPermission(actor.role, 'manage-system')) throw new RoutingRefusal(403, `only a system administrator sends to DICOMweb node ${input.dicomwebNode}`);
     return { dicomwebNodeId: node.id };
+  }
+
+  /**
+   * The registered DICOM peer `actor` may send to (a system administrator: any; others: their own
+   * institution's), with the address to call it at. Also the export's (gateway/http/api/export-routes.ts).
+   */
+  async sendablePeer(actor: Pick<Actor, 'role' | 'institutionId'>, aeTitle: string): Promise<DicomPeer & { host: string; port: number }> {
+    const peer = await this.deps.institutions.findPeerByAeTitle(aeTitle);
+    // Another institution's peer answers as an unknown one: its AE title is not the caller's to learn.
+    if (!peer || (!hasPermission(actor.role, 'manage-system') && peer.institutionId !== actor.institutionId)) throw new RoutingRefusal(404, `no DICOM peer ${aeTitle}`);
+    if (!peer.host || !peer.port) throw new RoutingRefusal(400, `DICOM peer ${aeTitle} has no host and port to send to; register them for the peer (admin page or PATCH /api/admin/peers/${peer.id})`);
+    return { ...peer, host: peer.host, port: peer.port };
   }
 }

@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import express, { Router, type Response } from 'express';
 import yazl from 'yazl';
 import { z } from 'zod';
-import { hasPermission } from '../../../archive/access/policy.ts';
 import type { StudyOwnership } from '../../../archive/db/query-repository.ts';
 import { StudyExport, type ExportOptions } from '../../../archive/privacy/study-export.ts';
 import { RetrieveService } from '../../../archive/retrieve/retrieve-service.ts';
+import { RoutingRefusal } from '../../../archive/routing/routing-service.ts';
 import type { Runtime } from '../../../workers/runtime.ts';
 import { PeerNotCallableError, storeInstances } from '../../dimse/store-scu.ts';
 import { accessOf, noteAudited } from '../access.ts';
@@ -80,13 +80,12 @@ async function sendToPeer(runtime: Runtime, exporter: StudyExport, response: Res
   const { principal } = accessOf(response);
   const audited = { target: 'dicom-node', destination: aeTitle, deidentified: options.deidentify };
   noteAudited(response, { detail: audited });
-  const peer = await runtime.institutions.findPeerByAeTitle(aeTitle);
-  // Another institution's peer answers as an unknown one: its AE title is not the caller's to learn.
-  if (!peer || (!hasPermission(principal.role, 'manage-system') && peer.institutionId !== principal.institutionId)) {
-    throw new HttpProblem(404, 'problem.notFound', `no DICOM peer ${aeTitle}`);
-  }
-  if (!peer.host || !peer.port) {
-    throw new HttpProblem(400, 'problem.badRequest', `DICOM peer ${aeTitle} has no host and port to send to; register them for the peer (admin page or PATCH /api/admin/peers/${peer.id})`);
+  let peer;
+  try {
+    peer = await runtime.routing.sendablePeer(principal, aeTitle);
+  } catch (error) {
+    if (!(error instanceof RoutingRefusal)) throw error;
+    throw new HttpProblem(error.httpStatus, error.httpStatus === 404 ? 'problem.notFound' : 'problem.badRequest', error.reason);
   }
   let burnedInAnnotationRisk = 0;
   async function* part10Files() {
