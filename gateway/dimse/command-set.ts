@@ -108,8 +108,8 @@ export class CommandSet {
   }
 }
 
-/** A command element's value by VR: UI (NUL-padded), US, and LO or AE (space-padded). */
-export type CommandValue = { uid: string } | { us: number } | { lo: string } | { ae: string };
+/** A command element's value by VR: UI (NUL-padded), US, LO or AE (space-padded), and AT (tags as 'ggggeeee'). */
+export type CommandValue = { uid: string } | { us: number } | { lo: string } | { ae: string } | { at: readonly string[] };
 type Value = CommandValue;
 
 /**
@@ -124,6 +124,13 @@ export function encodeCommandSet(elements: ReadonlyArray<readonly [number, Value
       if ('us' in value) {
         bytes = Buffer.alloc(2);
         bytes.writeUInt16LE(value.us, 0);
+      } else if ('at' in value) {
+        // Each tag as two little-endian 16-bit numbers, group then element (PS3.5 6.2, AT).
+        bytes = Buffer.alloc(4 * value.at.length);
+        value.at.forEach((tag, index) => {
+          bytes.writeUInt16LE(Number.parseInt(tag.slice(0, 4), 16), index * 4);
+          bytes.writeUInt16LE(Number.parseInt(tag.slice(4), 16), index * 4 + 2);
+        });
       } else if ('uid' in value) bytes = pad(Buffer.from(value.uid, 'latin1'), 0x00);
       else bytes = pad(Buffer.from('lo' in value ? value.lo : value.ae, 'latin1'), 0x20);
       return element(tag, bytes);

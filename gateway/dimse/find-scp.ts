@@ -84,19 +84,9 @@ export class FindScp implements DimseService {
   }
 }
 
-/**
- * Offending Element (0000,0901), AT: each tag as two little-endian 16-bit numbers. The command
- * codec has no AT value; a { uid } value writes its latin1 bytes unpadded when their count is even,
- * which four bytes per tag always is, so those are exactly the AT bytes.
- */
+/** Offending Element (0000,0901): the keys a refusal is about. */
 function offendingElement(tags: readonly string[]): { elements?: ReadonlyArray<readonly [number, CommandValue]> } {
-  if (tags.length === 0) return {};
-  const bytes = Buffer.alloc(4 * tags.length);
-  tags.forEach((tag, index) => {
-    bytes.writeUInt16LE(Number.parseInt(tag.slice(0, 4), 16), index * 4);
-    bytes.writeUInt16LE(Number.parseInt(tag.slice(4), 16), index * 4 + 2);
-  });
-  return { elements: [[COMMAND.offendingElement, { uid: bytes.toString('latin1') }]] };
+  return tags.length === 0 ? {} : { elements: [[COMMAND.offendingElement, { at: tags }]] };
 }
 
 /** The C-FIND SCP on the runtime's services, built once at start-up. */
