@@ -119,6 +119,25 @@ describe('sending on: manual sends with progress, and STOW-RS to another Yingyun
     assert.equal((await api('GET', '/api/admin/forward-queues', undefined, token)).status, 403);
   });
 
+  it('gives up at once on what the peer will never take (a transfer syntax it does not accept): a dead letter after one attempt, with the reason', async (t) => {
+    if (!requirePeer(t, available, 'DCMTK (storescp)')) return;
+    const implicitOnly = await startStorescpDestination('IMPLICIT_ONLY', path.join(temporary, 'implicit-only'), undefined, '+xi');
+    try {
+      await system.administration.createPeer(COMMAND_LINE_ACTOR, { institutionCode: 'TEST_HOSPITAL', aeTitle: 'IMPLICIT_ONLY', host: '127.0.0.1', port: implicitOnly.port });
+      const queued = await api<SendProgress>('POST', `/api/studies/${ctStudy}/send`, { destination: { dicomPeer: 'IMPLICIT_ONLY' }, seriesInstanceUid: ctSeries[0] });
+      const last = (await followSend(queued.location!)).at(-1)!;
+      assert.deepEqual({ sent: last.sent, failed: last.failed }, { sent: 0, failed: 3 });
+      const { rows } = await system.runtime.db.pool.query<{ attempts: number; last_error: string }>(`SELECT attempts, last_error FROM forward_items WHERE send_id = $1`, [queued.body.id]);
+      for (const row of rows) {
+        assert.equal(row.attempts, 1, 'not retried: it cannot succeed until the peer or the study changes');
+        assert.match(row.last_error, /^not sent: IMPLICIT_ONLY accepts SOP class .* only in Implicit VR Little Endian/);
+      }
+      assert.equal(implicitOnly.files().length, 0);
+    } finally {
+      await implicitOnly.stop();
+    }
+  });
+
   it('forwards by rule to a DICOMweb node by STOW-RS (another Yingyun), and sends a study there on request', async (t) => {
     if (!requirePeer(t, available, 'DCMTK (storescp)')) return;
     const node = await api<DicomwebNode>('POST', '/api/admin/dicomweb-nodes', { name: 'city-cloud', url: city.dicomWebUrl, bearerToken: city.adminToken });

@@ -9,8 +9,12 @@ import type { Logger } from '../log.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import { afterFailure, matchesRule, type RetryPolicy } from './routing-rules.ts';
 
-/** What became of one batch sent to a destination: every instance's result in the order given, or why none was sent. */
-export type BatchOutcome = { failure: string } | { results: Array<{ stored: boolean; reason?: string }> };
+/**
+ * What became of one batch sent to a destination: every instance's result in the order given, or why
+ * none was sent. `permanent`: sending it again cannot succeed until someone changes something (the peer
+ * refuses its SOP class or transfer syntax, needs TLS), so it goes to the dead letters at once.
+ */
+export type BatchOutcome = { failure: string; permanent?: boolean } | { results: Array<{ stored: boolean; reason?: string; permanent?: boolean }> };
 
 /** Sends Part 10 instances to a destination in one go (one association, one STOW-RS request). */
 export type SendBatch = (destination: Destination, part10s: Buffer[]) => Promise<BatchOutcome>;
@@ -111,11 +115,11 @@ export class RoutingService {
       let position = 0;
       const outcomes = items.map((item, index) => {
         const part10 = read[index]!;
-        const result = part10 instanceof Error
+        const result: { stored: boolean; reason?: string; permanent?: boolean } = part10 instanceof Error
           ? { stored: false, reason: part10.message }
-          : 'failure' in outcome ? { stored: false, reason: outcome.failure } : outcome.results[position++] ?? { stored: false, reason: 'no result for this instance' };
+          : 'failure' in outcome ? { stored: false, reason: outcome.failure, permanent: outcome.permanent } : outcome.results[position++] ?? { stored: false, reason: 'no result for this instance' };
         if (result.stored) return { id: item.id, sent: true as const };
-        const next = afterFailure(item.attempts + 1, this.deps.policy);
+        const next = result.permanent ? { dead: true as const } : afterFailure(item.attempts + 1, this.deps.policy);
         return { id: item.id, sent: false as const, error: result.reason ?? 'not stored', dead: next.dead, retryInMs: next.dead ? 0 : next.retryInMs };
       });
       await repository.recordOutcomes(outcomes);

@@ -36,12 +36,13 @@ export interface StorescpDestination {
 /**
  * Starts storescp on `port` (a free one if not given; the same one again to bring a stopped
  * destination back), writing into `directory` with unique file names (+uf) and bit-preserving (+B),
- * so a duplicate delivery shows as a second file and the dataset is the one sent.
+ * so a duplicate delivery shows as a second file and the dataset is the one sent. `+xi`: it accepts
+ * Implicit VR Little Endian only.
  */
-export async function startStorescpDestination(aeTitle: string, directory: string, port?: number): Promise<StorescpDestination> {
+export async function startStorescpDestination(aeTitle: string, directory: string, port?: number, transferSyntaxes: '+xa' | '+xi' = '+xa'): Promise<StorescpDestination> {
   fs.mkdirSync(directory, { recursive: true });
   const listenOn = port ?? (await freePort());
-  const child: ChildProcess = spawn('storescp', ['-v', '+B', '+uf', '+xa', '-aet', aeTitle, '-od', directory, String(listenOn)], { env: { ...process.env, TCP_NODELAY: '1' } });
+  const child: ChildProcess = spawn('storescp', ['-v', '+B', '+uf', transferSyntaxes, '-aet', aeTitle, '-od', directory, String(listenOn)], { env: { ...process.env, TCP_NODELAY: '1' } });
   let log = '';
   child.stdout!.on('data', (chunk: Buffer) => (log += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
