@@ -104,6 +104,13 @@ for (const backend of BACKENDS) describe(`routing rules forward what arrives (C-
     assert.equal(malformed.status, 400);
     assert.match(malformed.body.detail, /attribute\.tag/);
     assert.equal((await api<RoutingRule[]>('GET', '/api/admin/routing-rules')).body.length, 3);
+    // Paused and resumed: a paused rule is listed but not evaluated.
+    const paused = await api<RoutingRule>('PATCH', `/api/admin/routing-rules/${ctMr.body.id}`, { enabled: false });
+    assert.deepEqual([paused.status, paused.body.enabled], [200, false]);
+    assert.equal((await system.runtime.routing.listRules()).length, 3);
+    assert.deepEqual([(await api<RoutingRule>('PATCH', `/api/admin/routing-rules/${ctMr.body.id}`, { enabled: true })).body.enabled], [true]);
+    assert.equal((await api('PATCH', `/api/admin/routing-rules/${ctMr.body.id}`, { enabled: 'yes' })).status, 400);
+    assert.equal((await api('DELETE', '/api/admin/routing-rules/999999')).status, 404);
   });
 
   it('forwards every CT and MR from the county once, over one association per batch, and not its CR or another sender\'s CT', async (t) => {
