@@ -59,9 +59,9 @@ export class RetrieveService {
     return this.repository.selected(selection, visibility);
   }
 
-  /** The stored Part 10 object, whole (a C-STORE sub-operation sends it in one message). */
-  bytes(object: StoredObject): Promise<Buffer> {
-    return this.store.get(object.objectKey);
+  /** The stored Part 10 object, whole (a C-STORE sub-operation sends it in one message), in `reuse` when the store can (ObjectStore.get). */
+  bytes(object: StoredObject, reuse?: Buffer): Promise<Buffer> {
+    return this.store.get(object.objectKey, reuse);
   }
 
   async instances(scope: RetrieveScope): Promise<StoredInstance[]> {

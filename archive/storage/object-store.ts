@@ -20,7 +20,12 @@ export interface ObjectStore {
    * them to a local file it sends at `finish`.
    */
   openUpload(): IncomingObject;
-  get(key: string): Promise<Buffer>;
+  /**
+   * The whole object. With `reuse`, a store that can read into memory it is given does so when the
+   * object fits, returning a view of `reuse`: a caller reading many objects in turn (a C-MOVE) then
+   * allocates a few buffers instead of one per object, and the garbage collector stays out of the way.
+   */
+  get(key: string, reuse?: Buffer): Promise<Buffer>;
   /** A byte range [offset, offset + length) of the object, for frames and bulk data. */
   getRange(key: string, offset: number, length: number): Promise<Buffer>;
   stream(key: string): Promise<Readable>;

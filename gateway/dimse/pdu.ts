@@ -309,23 +309,15 @@ export function buildPData(contextId: number, bytes: Buffer, peerMaxPduLength: n
 
 /**
  * Writes one message's buffers (buildPData's) in a single corked batch — one system call rather
- * than two per PDU — then waits, if the socket's buffer is over its mark, until it drains or closes.
- * The buffers are views of a dataset already in memory, so queueing them whole costs no copy.
+ * than two per PDU — and resolves once the last of them is handed to the kernel (or the socket has
+ * failed): from then on the caller may reuse the memory its dataset was in.
  */
-export async function writeMessage(socket: Socket, buffers: readonly Buffer[]): Promise<void> {
-  if (socket.destroyed) return;
-  socket.cork();
-  for (const buffer of buffers) socket.write(buffer);
-  socket.uncork();
-  if (!socket.writableNeedDrain) return;
-  await new Promise<void>((resolve) => {
-    const done = () => {
-      socket.off('drain', done);
-      socket.off('close', done);
-      resolve();
-    };
-    socket.on('drain', done);
-    socket.on('close', done);
+export function writeMessage(socket: Socket, buffers: readonly Buffer[]): Promise<void> {
+  if (socket.destroyed || buffers.length === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    socket.cork();
+    buffers.forEach((buffer, index) => socket.write(buffer, index === buffers.length - 1 ? () => resolve() : undefined));
+    socket.uncork();
   });
 }
 

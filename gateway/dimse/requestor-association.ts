@@ -173,7 +173,7 @@ export class RequestorAssociation {
 
   /**
    * Sends a request (command, then its dataset if any) and resolves with the peer's response
-   * command. The Message ID and Command Data Set Type are filled in here; `elements` holds neither.
+   * command, once the dataset is also written out. The Message ID and Command Data Set Type are filled in here; `elements` holds neither.
    * Rejects with an AssociationError when the association ends before the response.
    */
   request(contextId: number, elements: ReadonlyArray<readonly [number, CommandValue]>, dataset?: Buffer): Promise<CommandSet> {
@@ -185,8 +185,8 @@ export class RequestorAssociation {
     const response = new Promise<CommandSet>((resolve, reject) => (this.waiting = { messageId, resolve, reject }));
     const buffers = buildPData(contextId, command, this.accept.maxPduLength, 'command');
     if (dataset) buffers.push(...buildPData(contextId, dataset, this.accept.maxPduLength, 'dataset'));
-    void writeMessage(this.socket, buffers);
-    return response;
+    // Resolved once both are done: a response cannot overtake its own request's bytes, so the caller may reuse the dataset's memory.
+    return Promise.all([response, writeMessage(this.socket, buffers)]).then(([answer]) => answer);
   }
 
   /** A-RELEASE-RQ, resolving when the peer answered it or the connection closed (an unanswered release is not an error of the work done). */

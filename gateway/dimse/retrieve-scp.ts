@@ -179,8 +179,8 @@ abstract class RetrieveScp implements DimseService {
   ): Promise<string | undefined>;
 
   /**
-   * The C-STORE sub-operations, one at a time, each object read while the one before is in flight
-   * (never more than two in memory), each on a context of its SOP class in its stored transfer
+   * The C-STORE sub-operations, one at a time, the next objects read while one is in flight (a few,
+   * bounded by READ_AHEAD_*, never the whole selection in memory), each on a context of its SOP class in its stored transfer
    * syntax, or transcoded to an uncompressed one the peer accepted, else failed. Stops before the
    * next object once cancelled; resolves with the index of the first object not answered when the
    * association ended under it.
@@ -194,17 +194,36 @@ abstract class RetrieveScp implements DimseService {
     send: (context: { id: number; transferSyntaxUid: string }, elements: ReadonlyArray<readonly [number, CommandValue]>, dataset: Buffer) => Promise<CommandSet>,
   ): Promise<{ associationEnded?: number }> {
     const { retrieve, log } = this.dependencies;
-    const read = (object: StoredObject) => retrieve.bytes(object).then((part10) => ({ part10 }), (error: Error) => ({ error }));
+    type Read = Promise<{ part10: Buffer; memory: Buffer } | { error: Error }>;
+    const reads = new Map<number, Read>();
+    let readUpTo = 0;
+    let bytesAhead = 0;
+    // Reads run ahead of the sending: several at once, so the store's latency (a disk seek, an S3
+    // round trip) overlaps the C-STOREs, within a bound in objects and bytes (at least the next one).
+    // Buffers an object was read into come back here once its C-STORE is answered and written out,
+    // for the next reads: a few allocations per retrieve rather than one per object.
+    const spare: Buffer[] = [];
+    const readAhead = (from: number) => {
+      while (readUpTo < objects.length && (readUpTo === from || (readUpTo - from < READ_AHEAD_OBJECTS && bytesAhead + objects[readUpTo]!.sizeBytes <= READ_AHEAD_BYTES))) {
+        const object = objects[readUpTo]!;
+        bytesAhead += object.sizeBytes;
+        const reusable = spare.pop();
+        const memory = reusable && reusable.length >= object.sizeBytes ? reusable : Buffer.allocUnsafeSlow(Math.max(object.sizeBytes, reusable?.length ?? 0));
+        reads.set(readUpTo++, retrieve.bytes(object, memory).then((part10) => ({ part10, memory }), (error: Error) => ({ error })));
+      }
+    };
     const times = { readWaitMs: 0, prepareMs: 0, exchangeMs: 0 };
-    let next = objects.length > 0 ? read(objects[0]!) : undefined;
     try {
       for (let index = 0; index < objects.length; index++) {
         if (channel.signal.aborted) break;
         const object = objects[index]!;
         const failed = (reason: string) => progress({ sopInstanceUid: object.sopInstanceUid, status: null, reason });
         let started = performance.now();
-        const stored = await next!;
-        next = index + 1 < objects.length ? read(objects[index + 1]!) : undefined;
+        readAhead(index);
+        const stored = await reads.get(index)!;
+        reads.delete(index);
+        bytesAhead -= object.sizeBytes;
+        readAhead(index + 1);
         times.readWaitMs += performance.now() - started;
         if ('error' in stored) {
           failed(`the stored object cannot be read: ${stored.error.message}`);
@@ -243,6 +262,7 @@ abstract class RetrieveScp implements DimseService {
             dataset,
           );
           status = response.number(COMMAND.status) ?? null;
+          spare.push(stored.memory);
         } catch (error) {
           failed(`the association ended before the C-STORE was answered: ${(error as Error).message}`);
           return { associationEnded: index + 1 };
@@ -401,6 +421,9 @@ export class GetScp extends RetrieveScp {
 /** PS3.8 9.3.2.2: presentation context IDs are the odd numbers 1 to 255. */
 const MAX_PRESENTATION_CONTEXTS = 128;
 const MOVE_ASSOCIATION_TIMEOUT_MS = 15_000;
+/** How far reading runs ahead of sending: objects and bytes in memory at once, besides the one being sent. */
+const READ_AHEAD_OBJECTS = 4;
+const READ_AHEAD_BYTES = 32 * 1024 * 1024;
 /** Sending one instance and getting its response must fit in this, allowing for a large instance over a slow link. */
 const MOVE_INSTANCE_TIMEOUT_MS = 15 * 60_000;
 
