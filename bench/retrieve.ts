@@ -108,25 +108,30 @@ try {
     ratios.push(`${operation} ${ratio.toFixed(2)}x Orthanc (median; target >= 2x: ${ratio >= 2 ? 'met' : 'NOT met'})`);
   }
 
-  console.log(`\nadding the synthetic regional index: ${SYNTHETIC_PATIENTS} patients, ${SYNTHETIC_STUDIES} studies …`);
-  const pool = system.runtime.db.pool;
-  await addSyntheticIndex(pool, { patients: SYNTHETIC_PATIENTS, studies: SYNTHETIC_STUDIES });
-  await pool.query('VACUUM ANALYZE');
-  // A hospital's PACS querying the region: a peer of one synthetic hospital, scoped to it as DICOMweb is.
-  await system.administration.createPeer(COMMAND_LINE_ACTOR, { institutionCode: 'SYNH7', aeTitle: 'BENCH_FIND' });
-  const { rows: [studyCount] } = await pool.query<{ count: string }>('SELECT count(*) FROM studies');
-  const finds = await studyFindTimes(system.dicomPort, system.aeTitle);
-  const percentileOf = (values: number[], p: number) => {
-    const sorted = [...values].sort((a, b) => a - b);
-    return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-  };
-  const allFindTimes = finds.map((find) => find.ms);
-  const findP50 = percentileOf(allFindTimes, 50);
-  console.log(`study-level C-FIND on ${Number(studyCount!.count).toLocaleString('en')} studies, ${finds.length} queries on one association by a hospital's PACS (its own hospital's studies in scope), time from one final response to the next:`);
-  for (const kind of [...new Set(finds.map((find) => find.kind))]) {
-    const ofKind = finds.filter((find) => find.kind === kind);
-    const matches = ofKind.map((find) => find.matches);
-    console.log(`  ${kind.padEnd(40)} p50 ${percentileOf(ofKind.map((find) => find.ms), 50).toFixed(1).padStart(6)} ms, p95 ${percentileOf(ofKind.map((find) => find.ms), 95).toFixed(1).padStart(6)} ms, matches ${Math.min(...matches)}–${Math.max(...matches)}`);
+  // BENCH_RETRIEVE_ONLY=1: the retrievals alone (C-FIND and the edge take minutes more).
+  const retrievalOnly = Boolean(process.env.BENCH_RETRIEVE_ONLY);
+  let findP50 = NaN;
+  let studyCount: { count: string } | undefined;
+  if (!retrievalOnly) {
+    console.log(`\nadding the synthetic regional index: ${SYNTHETIC_PATIENTS} patients, ${SYNTHETIC_STUDIES} studies …`);
+    const pool = system.runtime.db.pool;
+    await addSyntheticIndex(pool, { patients: SYNTHETIC_PATIENTS, studies: SYNTHETIC_STUDIES });
+    await pool.query('VACUUM ANALYZE');
+    // A hospital's PACS querying the region: a peer of one synthetic hospital, scoped to it as DICOMweb is.
+    await system.administration.createPeer(COMMAND_LINE_ACTOR, { institutionCode: 'SYNH7', aeTitle: 'BENCH_FIND' });
+    ({ rows: [studyCount] } = await pool.query<{ count: string }>('SELECT count(*) FROM studies'));
+    const finds = await studyFindTimes(system.dicomPort, system.aeTitle);
+    const percentileOf = (values: number[], p: number) => {
+      const sorted = [...values].sort((a, b) => a - b);
+      return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+    };
+    const allFindTimes = finds.map((find) => find.ms);
+    findP50 = percentileOf(allFindTimes, 50);
+    console.log(`study-level C-FIND on ${Number(studyCount!.count).toLocaleString('en')} studies, ${finds.length} queries on one association by a hospital's PACS (its own hospital's studies in scope), time from one final response to the next:`);
+    for (const kind of [...new Set(finds.map((find) => find.kind))]) {
+      const ofKind = finds.filter((find) => find.kind === kind);
+      const matches = ofKind.map((find) => find.matches);
+      console.log(`  ${kind.padEnd(40)} p50 ${percentileOf(ofKind.map((find) => find.ms), 50).toFixed(1).padStart(6)} ms, p95 ${percentileOf(ofKind.map((find) => find.ms), 95).toFixed(1).padStart(6)} ms, matches ${Math.min(...matches)}–${Math.max(...matches)}`);
   }
   console.log(`  all: p50 ${findP50.toFixed(1)} ms, p95 ${percentileOf(allFindTimes, 95).toFixed(1)} ms (target p50 < 20 ms: ${findP50 < 20 ? 'met' : 'NOT met'})`);
 
@@ -135,9 +140,10 @@ try {
   const edgeLines = edge.trim().split('\n');
   for (const line of edgeLines.slice(-4)) console.log(`  ${line}`);
 
+  }
   console.log('\nsummary:');
   for (const line of ratios) console.log(`  ${line}`);
-  console.log(`  C-FIND p50 ${findP50.toFixed(1)} ms on ${Number(studyCount!.count).toLocaleString('en')} studies (target < 20 ms: ${findP50 < 20 ? 'met' : 'NOT met'})`);
+  if (!retrievalOnly) console.log(`  C-FIND p50 ${findP50.toFixed(1)} ms on ${Number(studyCount!.count).toLocaleString('en')} studies (target < 20 ms: ${findP50 < 20 ? 'met' : 'NOT met'})`);
 } finally {
   await orthanc.stop();
   await destination.stop();
