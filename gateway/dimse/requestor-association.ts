@@ -54,9 +54,10 @@ export class AssociationError extends Error {
  * protocol error, a timeout or a cancel. Used for C-STORE sub-operations of a C-MOVE and for the
  * N-EVENT-REPORT of storage commitment.
  *
- * Written for Yingyun rather than taken from dcmjs-dimse, whose Client re-encodes nothing we need
- * but copies every dataset through its own PDU objects (a C-MOVE of 500 CT slices took 5x longer
- * than with this one, docs/benchmarks.md) and proposes no role selection.
+ * Written for Yingyun rather than taken from dcmjs-dimse, whose Client proposes no role selection,
+ * needs every presentation context (so every object) known before it connects, and was the slow
+ * part of a C-MOVE: bench:retrieve's 500-slice CT took 7.9 s through it, 1.3 s through this one
+ * (docs/benchmarks.md, "Query and retrieve").
  */
 export class RequestorAssociation {
   private readonly reader = new PduReader(OUR_MAX_PDU_LENGTH);
