@@ -61,7 +61,8 @@ const RULES: readonly RouteRule[] = [
   { methods: ['POST'], path: new RegExp(`^/api/studies/${UID}/export$`), requires: 'export', audit: { eventType: 'export', action: 'R' } },
   // Sending on (docs/routing.md): a queued send of a study or series to a registered node, and its progress
   { methods: ['POST'], path: new RegExp(`^/api/studies/${UID}/send$`), requires: 'export', audit: { eventType: 'export', action: 'R' } },
-  { methods: GET, path: /^\/api\/sends\/[^/]+$/, requires: 'export' },
+  // A send's progress names its study: read like a query of it
+  { methods: GET, path: /^\/api\/sends\/[^/]+$/, requires: 'export', audit: { eventType: 'query', action: 'E' } },
   // Reading intake (远程诊断): a hospital's requests and answers, a centre's assignment and returns
   // The worklist screen's context (the user's centre, its readers, turnaround limits): no patient data
   { methods: GET, path: /^\/api\/reading\/context$/, requires: 'signed-in' },
