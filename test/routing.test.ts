@@ -14,6 +14,7 @@ import { makeChestRadiograph, makeCtSeries, makeMrSeries, STUDIES } from '../fix
 import { startStorescpDestination, type StorescpDestination } from './support/dcmtk.ts';
 import { datasetDigest, FAST_FORWARDING, MAX_ATTEMPTS, waitFor, wholeFiles } from './support/forwarding.ts';
 import { commandExists, redisAvailable, requirePeer, testRedisUrl } from './support/peers.ts';
+import { QUARANTINE_INSTITUTION_ID } from './support/runtime.ts';
 import { startTestSystem, type TestSystem } from './support/system.ts';
 
 const available = commandExists('storescp');
@@ -122,6 +123,9 @@ for (const backend of BACKENDS) describe(`routing rules forward what arrives (C-
     // Another PACS of the same hospital (the AE pattern) sending a CT of another study description.
     const [other] = [...makeCtSeries({ study: STUDIES.wangCurrentCt, slices: 1, rows: 64, columns: 64 })];
     await ingest(other!.bytes, 'CITY_PACS');
+    // An unregistered COUNTY_PACS's chest CT (the 'Chest CT' rule's criteria) waits in the quarantine, not passed on.
+    const [quarantined] = [...makeCtSeries({ study: STUDIES.wangCurrentCt, seed: 'quarantined', slices: 1, rows: 64, columns: 64 })];
+    await system.runtime.ingest.ingest({ part10: quarantined!.bytes }, { via: 'dimse', name: 'COUNTY_PACS', institutionId: QUARANTINE_INSTITUTION_ID });
 
     const uids = await waitFor('the six CT and MR instances at the workstation', () => {
       const received = receivedUids(false);

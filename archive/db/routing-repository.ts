@@ -153,10 +153,11 @@ export class RoutingRepository {
     return ((await this.pool.query('DELETE FROM routing_rules WHERE id = $1', [id])).rowCount ?? 0) > 0;
   }
 
-  /** Who sent a receipt: the source's institution, and its calling AE title when it came over DIMSE. */
-  async sourceOf(sourceId: string): Promise<{ institutionId: string; callingAeTitle: string | null }> {
-    const result = await this.pool.query<{ institutionId: string; callingAeTitle: string | null }>(
-      `SELECT institution_id AS "institutionId", CASE WHEN via = 'dimse' THEN name END AS "callingAeTitle" FROM sources WHERE id = $1`,
+  /** Who sent a receipt: the source's institution (and whether it is the quarantine), and its calling AE title when it came over DIMSE. */
+  async sourceOf(sourceId: string): Promise<{ institutionId: string; quarantined: boolean; callingAeTitle: string | null }> {
+    const result = await this.pool.query<{ institutionId: string; quarantined: boolean; callingAeTitle: string | null }>(
+      `SELECT s.institution_id AS "institutionId", i.kind = 'quarantine' AS quarantined, CASE WHEN s.via = 'dimse' THEN s.name END AS "callingAeTitle"
+       FROM sources s JOIN institutions i ON i.id = s.institution_id WHERE s.id = $1`,
       [sourceId],
     );
     return result.rows[0]!;

@@ -88,6 +88,8 @@ export class RoutingService {
     const rules = await this.deps.repository.enabledRules();
     if (rules.length === 0) return;
     const source = await this.deps.repository.sourceOf(receipt.sourceId);
+    // An unregistered sender's instances wait in the quarantine for a system administrator: never passed on by a rule.
+    if (source.quarantined) return;
     const instance = { sourceInstitutionId: source.institutionId, callingAeTitle: source.callingAeTitle, metadata: receipt.metadata };
     const matched = rules.filter((rule) => matchesRule(rule, instance)).map((rule) => ({ ruleId: rule.id, destination: rule.destination }));
     for (const destination of await this.deps.repository.queueByRules(receipt.id, matched)) await this.deps.wake(destination);
