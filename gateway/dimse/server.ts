@@ -37,9 +37,10 @@ export interface DimseServerHandle {
 /**
  * The DIMSE listeners: plain TCP, and DICOM TLS on its own port when configured, both serving the
  * same SCP. They bind the configured address, set TCP no-delay on every socket — DCMTK peers leave Nagle on,
- * and each request/response exchange would otherwise stall ~40 ms — and drain on close.
+ * and each request/response exchange would otherwise stall ~40 ms — and drain on close. `services` are
+ * the DIMSE services beyond C-ECHO and C-STORE (the runtime's, unless a benchmark leaves them out).
  */
-export async function startDimseServer(runtime: Runtime, options: Config['dicom']): Promise<DimseServerHandle> {
+export async function startDimseServer(runtime: Runtime, options: Config['dicom'], services = dimseServices(runtime)): Promise<DimseServerHandle> {
   const log = runtime.log.child({ component: 'dimse' });
   const dependencies: ScpDependencies & { idleMs: number } = {
     ingest: runtime.ingest,
@@ -49,7 +50,7 @@ export async function startDimseServer(runtime: Runtime, options: Config['dicom'
     maxPduLength: options.maxPduLength,
     maxObjectBytes: runtime.config.http.maxStowBytes,
     idleMs: options.idleSeconds * 1000,
-    services: dimseServices(runtime),
+    services,
     log,
   };
   /** Every TCP connection of both listeners, ended at the drain deadline. */
