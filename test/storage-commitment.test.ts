@@ -314,15 +314,14 @@ function requestCommitment(
     const outcome: { actionStatus?: number; report?: ReceivedReport } = {};
     request.on('response', (response: dimse.responses.NActionResponse) => (outcome.actionStatus = response.getStatus()));
     client.addRequest(request);
-    // A requestor that releases at once takes no report here, however quickly one would come.
-    if (options.waitForReport) {
-      client.on('nEventReportRequest', (report: dimse.requests.NEventReportRequest, callback: (response: dimse.responses.NEventReportResponse) => void) => {
-        outcome.report = { eventTypeId: report.getEventTypeId(), elements: report.getDataset()!.getElements() };
-        const response = responses.NEventReportResponse.fromRequest(report);
-        response.setStatus(constants.Status.Success);
-        callback(response);
-      });
-    }
+    // A requestor that releases at once takes no report here: dcmjs-dimse sends its A-RELEASE-RQ a
+    // timer tick after the N-ACTION-RSP, so a report verified faster can still come first, and is refused.
+    client.on('nEventReportRequest', (report: dimse.requests.NEventReportRequest, callback: (response: dimse.responses.NEventReportResponse) => void) => {
+      const response = responses.NEventReportResponse.fromRequest(report);
+      if (options.waitForReport) outcome.report = { eventTypeId: report.getEventTypeId(), elements: report.getDataset()!.getElements() };
+      response.setStatus(options.waitForReport ? constants.Status.Success : constants.Status.ProcessingFailure);
+      callback(response);
+    });
     client.on('networkError', reject);
     client.on('closed', () => resolve(outcome));
     client.send('127.0.0.1', system.dicomPort, callingAeTitle, system.aeTitle, { associationLingerTimeout: options.waitForReport ? 10_000 : 0 });

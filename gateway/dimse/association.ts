@@ -17,6 +17,7 @@ import {
   REJECT_UNACCEPTABLE_REQUEST,
   UnacceptableRequest,
   PduError,
+  presentationDataValues,
   writeMessage,
   type AssociateRequest,
   type ContextAnswer,
@@ -244,15 +245,7 @@ export class AcceptorAssociation {
 
   /** P-DATA-TF: presentation data values, each a command or dataset fragment (PS3.8 9.3.5, Annex E). */
   private pData(body: Buffer): void {
-    let offset = 0;
-    while (offset < body.length) {
-      if (offset + 6 > body.length) throw new PduError('P-DATA-TF ends inside a PDV item header');
-      const itemLength = body.readUInt32BE(offset);
-      if (itemLength < 2 || offset + 4 + itemLength > body.length) throw new PduError(`PDV item length ${itemLength} does not fit its P-DATA-TF`);
-      const contextId = body[offset + 4]!;
-      const control = body[offset + 5]!;
-      const fragment = body.subarray(offset + 6, offset + 4 + itemLength);
-      offset += 4 + itemLength;
+    for (const { contextId, control, fragment } of presentationDataValues(body)) {
       if (!this.accepted.has(contextId)) throw new PduError(`PDV on presentation context ${contextId}, which was not accepted`);
       const last = (control & 0x02) !== 0;
       if (control & 0x01) this.commandFragment(contextId, fragment, last);
@@ -368,16 +361,20 @@ export class AcceptorAssociation {
     this.nextMessageId = (this.nextMessageId % 0xffff) + 1;
     const command = encodeCommandSet([...elements, [COMMAND.messageId, { us: messageId }], [COMMAND.commandDataSetType, { us: dataset ? DATASET_PRESENT : NO_DATASET }]]);
     const response = new Promise<CommandSet>((resolve, reject) => this.ourRequests.set(messageId, { resolve, reject }));
-    return this.send(contextId, command, dataset).then(() => response);
+    return this.send(contextId, command, dataset, 'flushed').then(() => response);
   }
 
-  /** Writes one message, command then dataset, after any message already being written, waiting for the socket to drain. */
-  private send(contextId: number, command: Buffer, dataset?: Buffer): Promise<void> {
+  /**
+   * Writes one message, command then dataset, after any message already being written, waiting for
+   * the socket to drain — or, `flushed`, until it is all handed to the kernel (a request of ours:
+   * its dataset's memory may be reused once it is answered).
+   */
+  private send(contextId: number, command: Buffer, dataset?: Buffer, until: 'queued' | 'flushed' = 'queued'): Promise<void> {
     const write = async () => {
       if (this.state !== 'established' && this.state !== 'releasing') return;
       const buffers = buildPData(contextId, command, this.peerMaxPduLength, 'command');
       if (dataset) buffers.push(...buildPData(contextId, dataset, this.peerMaxPduLength, 'dataset'));
-      await writeMessage(this.socket, buffers);
+      await writeMessage(this.socket, buffers, until);
     };
     this.writing = this.writing.then(write, write);
     return this.writing;

@@ -309,16 +309,47 @@ export function buildPData(contextId: number, bytes: Buffer, peerMaxPduLength: n
 
 /**
  * Writes one message's buffers (buildPData's) in a single corked batch — one system call rather
- * than two per PDU — and resolves once the last of them is handed to the kernel (or the socket has
- * failed): from then on the caller may reuse the memory its dataset was in.
+ * than two per PDU. `until: 'queued'` resolves at once, or once the socket drains when its buffer is
+ * over its mark; `until: 'flushed'` once the last buffer is handed to the kernel (or the socket has
+ * failed), after which the caller may reuse the memory its dataset was in.
  */
-export function writeMessage(socket: Socket, buffers: readonly Buffer[]): Promise<void> {
+export function writeMessage(socket: Socket, buffers: readonly Buffer[], until: 'queued' | 'flushed'): Promise<void> {
   if (socket.destroyed || buffers.length === 0) return Promise.resolve();
   return new Promise((resolve) => {
     socket.cork();
-    buffers.forEach((buffer, index) => socket.write(buffer, index === buffers.length - 1 ? () => resolve() : undefined));
+    buffers.forEach((buffer, index) => socket.write(buffer, until === 'flushed' && index === buffers.length - 1 ? () => resolve() : undefined));
     socket.uncork();
+    if (until === 'flushed') return;
+    if (!socket.writableNeedDrain) return resolve();
+    const done = () => {
+      socket.off('drain', done);
+      socket.off('close', done);
+      resolve();
+    };
+    socket.on('drain', done);
+    socket.on('close', done);
   });
+}
+
+/** One presentation data value of a P-DATA-TF: a command or dataset fragment (PS3.8 9.3.5.1, Annex E). */
+export interface PresentationDataValue {
+  contextId: number;
+  /** Message control header: bit 0 command (else dataset), bit 1 last fragment. */
+  control: number;
+  /** A view of the PDU's bytes. */
+  fragment: Buffer;
+}
+
+/** The PDV items of a P-DATA-TF body, each checked to fit it. */
+export function* presentationDataValues(body: Buffer): Generator<PresentationDataValue> {
+  let offset = 0;
+  while (offset < body.length) {
+    if (offset + 6 > body.length) throw new PduError('P-DATA-TF ends inside a PDV item header');
+    const itemLength = body.readUInt32BE(offset);
+    if (itemLength < 2 || offset + 4 + itemLength > body.length) throw new PduError(`PDV item length ${itemLength} does not fit its P-DATA-TF`);
+    yield { contextId: body[offset + 4]!, control: body[offset + 5]!, fragment: body.subarray(offset + 6, offset + 4 + itemLength) };
+    offset += 4 + itemLength;
+  }
 }
 
 /** What a requestor proposes in its A-ASSOCIATE-RQ (PS3.8 9.3.2). */

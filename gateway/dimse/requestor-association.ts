@@ -11,6 +11,7 @@ import {
   buildReleaseRequest,
   parseAssociateAccept,
   PDU_TYPE,
+  presentationDataValues,
   writeMessage,
   type AssociateAccept,
   type ProposedContext,
@@ -187,7 +188,7 @@ export class RequestorAssociation {
     const buffers = buildPData(contextId, command, this.accept.maxPduLength, 'command');
     if (dataset) buffers.push(...buildPData(contextId, dataset, this.accept.maxPduLength, 'dataset'));
     // Resolved once both are done: a response cannot overtake its own request's bytes, so the caller may reuse the dataset's memory.
-    return Promise.all([response, writeMessage(this.socket, buffers)]).then(([answer]) => answer);
+    return Promise.all([response, writeMessage(this.socket, buffers, 'flushed')]).then(([answer]) => answer);
   }
 
   /** A-RELEASE-RQ, resolving when the peer answered it or the connection closed (an unanswered release is not an error of the work done). */
@@ -216,14 +217,7 @@ export class RequestorAssociation {
       return this.end('released', false);
     }
     if (type !== PDU_TYPE.pData) throw new Error(`PDU type 0x${type.toString(16)} on an established association`);
-    let offset = 0;
-    while (offset < body.length) {
-      if (offset + 6 > body.length) throw new Error('P-DATA-TF ends inside a PDV item header');
-      const itemLength = body.readUInt32BE(offset);
-      if (itemLength < 2 || offset + 4 + itemLength > body.length) throw new Error(`PDV item length ${itemLength} does not fit its P-DATA-TF`);
-      const control = body[offset + 5]!;
-      const fragment = body.subarray(offset + 6, offset + 4 + itemLength);
-      offset += 4 + itemLength;
+    for (const { control, fragment } of presentationDataValues(body)) {
       if (!(control & 0x01)) {
         if (!this.skippingDataset) throw new Error('a dataset fragment without a command');
         if (control & 0x02) this.skippingDataset = false;
