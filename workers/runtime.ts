@@ -258,7 +258,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
     const priorFetchRepository = new PriorFetchRepository(db.pool);
     const priorFetch = new PriorFetchService({
       repository: priorFetchRepository,
-      remote: { findStudiesOfPatient: (peer, callingAeTitle, patient) => findStudiesOfPatient(peer, callingAeTitle, patient), moveStudy: (peer, callingAeTitle, destination, study, onProgress) => moveStudy(peer, callingAeTitle, destination, study, onProgress) },
+      remote: { findStudiesOfPatient, moveStudy },
       aeTitle: config.dicom.aeTitle,
       enqueue: (fetchId) => enqueueFetchPriors(jobQueue, fetchId),
       enqueueArrival: (studyInstanceUid) => enqueuePriorFetchOnArrival(jobQueue, studyInstanceUid),

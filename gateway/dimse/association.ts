@@ -321,7 +321,7 @@ export class AcceptorAssociation {
   }
 
   /** Hands a request to its service with a channel to answer through; a final response ends it. */
-  private async runOperation(context: AcceptedContext, command: CommandSet, dataset: Buffer | undefined): Promise<{ status: number; errorComment?: string } | undefined> {
+  private async runOperation(context: AcceptedContext, command: CommandSet, dataset: Buffer | undefined): Promise<void> {
     const messageId = command.number(COMMAND.messageId) ?? 0;
     const controller = new AbortController();
     this.running.set(messageId, controller);
@@ -350,8 +350,6 @@ export class AcceptorAssociation {
       this.running.delete(messageId);
       this.operationFinished();
     }
-    // Already answered through the channel: nothing for the dataset path to answer.
-    return undefined;
   }
 
   /** A request of ours on this association; resolves with the peer's response. */
