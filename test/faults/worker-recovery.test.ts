@@ -4,10 +4,10 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { PYDICOM_TEST_FILES, redisAvailable, requirePeer, testRedisUrl } from './support/peers.ts';
-import { openTestRuntime, QUARANTINE_INSTITUTION_ID } from './support/runtime.ts';
-
-const projectRoot = path.resolve(import.meta.dirname, '..');
+import { assertIndexConsistent, assertNothingLost, datasetOf, sha256, type SentInstance } from '../support/faults.ts';
+import { projectRoot } from '../support/npm-start.ts';
+import { PYDICOM_TEST_FILES, redisAvailable, requirePeer, testRedisUrl } from '../support/peers.ts';
+import { openTestRuntime, QUARANTINE_INSTITUTION_ID } from '../support/runtime.ts';
 
 function startWorker(environment: Record<string, string>): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'workers', 'main.ts')], {
@@ -28,10 +28,15 @@ describe('separate worker processes on BullMQ', () => {
     let worker: ChildProcess | undefined;
     try {
       let stored = 0;
+      const acknowledged: SentInstance[] = [];
       for (const name of fs.readdirSync(PYDICOM_TEST_FILES).filter((file) => file.endsWith('.dcm'))) {
         try {
-          const outcome = await gateway.ingest.ingest({ part10: fs.readFileSync(path.join(PYDICOM_TEST_FILES, name)) }, { via: 'import', name: 'test', institutionId: QUARANTINE_INSTITUTION_ID });
+          const file = path.join(PYDICOM_TEST_FILES, name);
+          const part10 = fs.readFileSync(file);
+          const outcome = await gateway.ingest.ingest({ part10 }, { via: 'import', name: 'test', institutionId: QUARANTINE_INSTITUTION_ID });
           if (outcome.result !== 'duplicate') stored++;
+          const { sopInstanceUid, studyInstanceUid, seriesInstanceUid, datasetOffset } = outcome.parsed;
+          acknowledged.push({ file, sopInstanceUid, studyInstanceUid, seriesInstanceUid, datasetSha256: sha256(part10.subarray(datasetOffset)) });
         } catch {
           // pydicom ships deliberately broken files; the ingest path rejects them, which is tested elsewhere.
         }
@@ -62,6 +67,10 @@ describe('separate worker processes on BullMQ', () => {
         await new Promise((resolve) => setTimeout(resolve, 250));
       }
       assert.equal((await gateway.queue.counts()).failed, 0);
+      // pydicom ships some files twice under one SOP Instance UID (another version): only the newest is current.
+      const newest = new Map(acknowledged.map((instance) => [instance.sopInstanceUid, instance]));
+      await assertNothingLost(gateway.databaseUrl, gateway.store, [...newest.values()]);
+      await assertIndexConsistent(gateway.databaseUrl, gateway.store);
     } finally {
       worker?.kill('SIGTERM');
       await gateway.dispose();
