@@ -32,7 +32,7 @@ describe('reading a C-FIND identifier', () => {
     assert.deepEqual(
       Object.fromEntries(query.conditions.map((condition) => [condition.tag, condition.match])),
       {
-        '00100010': { kind: 'person-name', patterns: ['\\| 王[^|]* \\|'] },
+        '00100010': { kind: 'person-name', patterns: ['\\| 王[^|]* \\|'], keyPrefixes: ['|王'] },
         '00100020': { kind: 'equals', value: 'QS0012345' },
         '00080050': { kind: 'wildcard', pattern: 'QS2303*' },
         '00080020': { kind: 'date-range', from: '2024-01-01', to: undefined },

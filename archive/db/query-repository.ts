@@ -418,7 +418,13 @@ function whereClause(conditions: Condition[], always: string[], visibility: Visi
         }
         break;
       case 'person-name':
-        for (const pattern of match.patterns) clauses.push(`${column} ~ ${parameter(pattern)}`);
+        // The keys find the few patients worth testing by index; the patterns decide (migration 027).
+        if (tag === '00100010') {
+          for (const prefix of match.keyPrefixes) {
+            clauses.push(`EXISTS (SELECT 1 FROM patient_name_keys k WHERE k.patient_pk = p.id AND k.key LIKE ${parameter(likePattern(prefix) + '%')})`);
+          }
+        }
+        for (const pattern of match.patterns) clauses.push(`person_name_matches(${column}, ${parameter(pattern)})`);
         break;
       case 'contains-any':
         if (match.patterns.some((pattern) => /[*?]/.test(pattern))) {

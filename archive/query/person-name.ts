@@ -19,16 +19,36 @@ import { foldPersonName } from '../dicom/normalize.ts';
  * JavaScript (with the 'u' flag); every pattern returned must match. None means universal matching.
  */
 export function personNamePatterns(value: string, fuzzy: boolean): string[] {
-  const patterns: string[] = [];
-  for (const group of value.split('=')) {
-    const folded = foldPersonName(group);
-    if (folded.replace(/\*/g, '') === '') continue;
+  return foldedGroups(value).map((folded) => {
     const body = groupPattern(folded);
-    if (!fuzzy) patterns.push(`\\| ${body} \\|`);
-    else if (HAN.test([...folded][0]!)) patterns.push(body);
-    else patterns.push(` ${body}`);
+    if (!fuzzy) return `\\| ${body} \\|`;
+    return HAN.test([...folded][0]!) ? body : ` ${body}`;
+  });
+}
+
+/**
+ * Prefixes of the keys in patient_name_keys (migration 027) that every name matching the value's
+ * patterns has, one per component group with a literal start: its characters up to the first
+ * wildcard, spaces removed as in the keys, cut at the keys' 64 characters, and '|' first for a literal
+ * match (the whole group's key). A group starting with a wildcard, or naming a '|' (which splits
+ * the stored search keys), gives none: its pattern alone decides, without an index.
+ */
+export function personNameKeyPrefixes(value: string, fuzzy: boolean): string[] {
+  const prefixes: string[] = [];
+  for (const folded of foldedGroups(value)) {
+    const literal = [...folded.split(/[*?]/)[0]!.replace(/ /g, '')].slice(0, 64).join('');
+    if (literal === '' || literal.includes('|')) continue;
+    prefixes.push(fuzzy ? literal : `|${literal}`);
   }
-  return patterns;
+  return prefixes;
+}
+
+/** The value's component groups, folded as stored; groups that match anything ('' or '*') left out. */
+function foldedGroups(value: string): string[] {
+  return value
+    .split('=')
+    .map(foldPersonName)
+    .filter((folded) => folded.replace(/\*/g, '') !== '');
 }
 
 const HAN = /\p{Script=Han}/u;

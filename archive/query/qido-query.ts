@@ -1,6 +1,6 @@
 import { tagOf } from '../dicom/dictionary.ts';
 import { dicomDateToIso } from '../dicom/normalize.ts';
-import { personNamePatterns } from './person-name.ts';
+import { personNameKeyPrefixes, personNamePatterns } from './person-name.ts';
 import { defaultResultTags } from './result-attributes.ts';
 
 /**
@@ -66,8 +66,12 @@ export type Match =
   | { kind: 'date-range'; from?: string; to?: string }
   /** Times as DICOM TM digits; a bound covers every time it is a prefix of ('10' is 10:00–10:59:59). */
   | { kind: 'time-range'; from?: string; to?: string }
-  /** Regular expressions over the stored name search keys; all must match (see person-name.ts). */
-  | { kind: 'person-name'; patterns: string[] }
+  /**
+   * Regular expressions over the stored name search keys; all must match (see person-name.ts).
+   * `keyPrefixes`: what the name's keys in patient_name_keys start with, so the patients to test are
+   * found by index (patient names only; every prefix must be found).
+   */
+  | { kind: 'person-name'; patterns: string[]; keyPrefixes: string[] }
   /** A multi-valued attribute (ModalitiesInStudy) holding at least one of these DICOM wildcard patterns. */
   | { kind: 'contains-any'; patterns: string[] };
 
@@ -257,7 +261,7 @@ function matchOf(name: string, kind: MatchKind, value: string, fuzzy: boolean): 
       return timeMatch(name, value);
     case 'person-name': {
       const patterns = personNamePatterns(value, fuzzy);
-      return patterns.length ? { kind: 'person-name', patterns } : undefined;
+      return patterns.length ? { kind: 'person-name', patterns, keyPrefixes: personNameKeyPrefixes(value, fuzzy) } : undefined;
     }
     case 'code-list': {
       const patterns = value.split(/[,\\]/).map((item) => item.trim()).filter(Boolean);
