@@ -32,6 +32,8 @@ const environmentSchema = z.object({
   YINGYUN_MAX_STOW_BYTES: z.coerce.number().int().min(1024).default(2 * 1024 * 1024 * 1024),
   YINGYUN_RECONCILE_AFTER_SECONDS: z.coerce.number().int().min(1).default(60),
   YINGYUN_QUEUE_NAME: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default('yingyun'),
+  // `npm run worker`'s own HTTP listener (/healthz, /readyz, /metrics) on YINGYUN_HTTP_HOST; unset: none. 0: any free port.
+  YINGYUN_WORKER_HTTP_PORT: optionalText.transform((value) => (value === undefined ? undefined : Number(value))).pipe(z.number().int().min(0).max(65535).optional()),
   // Jobs wait on files and the database between renders: with 2 at once the render threads sat idle
   // (500 CT thumbnails settled in 12 s after the last Success; with 4, 8.5 s: docs/benchmarks.md).
   YINGYUN_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
@@ -210,6 +212,8 @@ export interface Config {
   renderThreads: number;
   /** BullMQ queue name: several archives (or test runs) can share one Redis. */
   queueName: string;
+  /** A separate worker's health and metrics listener (workers/main.ts); undefined: none. */
+  workerHttpPort?: number;
   logLevel: string;
 }
 
@@ -325,6 +329,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     workerConcurrency: env.YINGYUN_WORKER_CONCURRENCY,
     renderThreads: env.YINGYUN_RENDER_THREADS,
     queueName: env.YINGYUN_QUEUE_NAME,
+    ...(env.YINGYUN_WORKER_HTTP_PORT !== undefined ? { workerHttpPort: env.YINGYUN_WORKER_HTTP_PORT } : {}),
     logLevel: env.YINGYUN_LOG_LEVEL,
   };
 }

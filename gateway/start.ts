@@ -32,14 +32,14 @@ export interface RunningYingyun {
 export async function startYingyun(config: Config, log: Logger, role: Role): Promise<RunningYingyun> {
   if (role === 'edge' && !config.edge) throw new ConfigError('npm run edge needs YINGYUN_EDGE_REGION_URL and YINGYUN_EDGE_REGION_TOKEN (docs/edge.md)');
   let ready = false;
-  const runtime = await openRuntime(config, log, { runWorkers: role !== 'gateway' });
+  const runtime = await openRuntime(config, log, { runWorkers: role !== 'gateway', role });
   let retention: NodeJS.Timeout | undefined;
   let edge: EdgeForwarder | undefined;
   try {
     const bootstrapAdmin = await runtime.auth.bootstrapAdmin(config.access.adminPassword);
     retention = keepAuditRetention(runtime, log);
     if (role === 'edge' && config.edge) {
-      edge = new EdgeForwarder({ repository: new EdgeForwardingRepository(runtime.db.pool), store: runtime.store, config: config.edge, log: log.child({ component: 'edge' }) });
+      edge = new EdgeForwarder({ repository: new EdgeForwardingRepository(runtime.db.pool), store: runtime.store, config: config.edge, log: log.child({ component: 'edge' }), metrics: runtime.metrics });
       await edge.start();
     }
     const httpServer = await startHttpServer(runtime, config.http, () => ready, edge ? [edgeRoutes(edge)] : []);

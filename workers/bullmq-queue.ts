@@ -1,7 +1,7 @@
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { redactPassword } from '../archive/config.ts';
 import type { Logger } from '../archive/log.ts';
-import { JOB_ATTEMPTS, retryDelayMs, type EnqueueOptions, type QueueOptions, type FailedJob, type JobDefinition, type JobQueue, type QueueCounts } from './queue.ts';
+import { JOB_ATTEMPTS, JOB_TYPES_COUNTED, retryDelayMs, type EnqueueOptions, type QueueOptions, type FailedJob, type JobDefinition, type JobQueue, type QueueCounts } from './queue.ts';
 
 const DEFAULT_QUEUE_NAME = 'yingyun';
 const FAILED_JOBS_KEPT = 5000;
@@ -93,6 +93,24 @@ export class BullMqQueue implements JobQueue {
       delayed: counts.delayed ?? 0,
       failed: counts.failed ?? 0,
     };
+  }
+
+  async countsByType(): Promise<Record<string, QueueCounts>> {
+    const [totals, client] = await Promise.all([this.counts(), this.queue.getBackend().client]);
+    const byType: Record<string, QueueCounts> = {};
+    const states = ['waiting', 'active', 'delayed', 'failed'] as const;
+    for (const state of states) {
+      // Ids from the state's list, then each job's hash in one pipeline, rather than Queue.getJobs's
+      // round trip per job.
+      const ids = await this.queue.getRanges(state === 'waiting' ? ['waiting', 'prioritized'] : [state], 0, JOB_TYPES_COUNTED - 1);
+      const pipeline = client.pipeline();
+      for (const id of ids) pipeline.hgetall(this.queue.toKey(id));
+      const names = ((await pipeline.exec()) ?? []).map(([, job]: [Error | null, unknown]) => (job as { name?: string } | null)?.name ?? 'other');
+      for (const name of names) (byType[name] ??= { waiting: 0, active: 0, delayed: 0, failed: 0 })[state]++;
+      const uncounted = totals[state] - names.length;
+      if (uncounted > 0) (byType.other ??= { waiting: 0, active: 0, delayed: 0, failed: 0 })[state] += uncounted;
+    }
+    return byType;
   }
 
   async whenIdle(): Promise<void> {

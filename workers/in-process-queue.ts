@@ -36,6 +36,7 @@ export class InProcessQueue implements JobQueue {
   private readonly failed: FailedJob[] = [];
   private readonly idleWaiters: Array<() => void> = [];
   private active = 0;
+  private readonly activeByName = new Map<string, number>();
   private concurrency = 0;
   private closed = false;
   private sequence = 0;
@@ -89,6 +90,16 @@ export class InProcessQueue implements JobQueue {
     return { waiting: this.ready.length, active: this.active, delayed: this.delayed.size, failed: this.failed.length };
   }
 
+  async countsByType(): Promise<Record<string, QueueCounts>> {
+    const byType: Record<string, QueueCounts> = {};
+    const countOf = (name: string) => (byType[name] ??= { waiting: 0, active: 0, delayed: 0, failed: 0 });
+    for (const job of this.ready) countOf(job.name).waiting++;
+    for (const job of this.delayed) countOf(job.name).delayed++;
+    for (const job of this.failed) countOf(job.name).failed++;
+    for (const [name, running] of this.activeByName) countOf(name).active += running;
+    return byType;
+  }
+
   async checkAvailable(): Promise<void> {
     if (this.closed) throw new Error('queue is closed');
   }
@@ -128,8 +139,12 @@ export class InProcessQueue implements JobQueue {
     while (!this.closed && this.active < limit && this.ready.length > 0) {
       const job = this.ready.shift()!;
       this.active++;
+      this.activeByName.set(job.name, (this.activeByName.get(job.name) ?? 0) + 1);
       void this.run(job).finally(() => {
         this.active--;
+        const stillRunning = this.activeByName.get(job.name)! - 1;
+        if (stillRunning > 0) this.activeByName.set(job.name, stillRunning);
+        else this.activeByName.delete(job.name);
         this.pump();
         if (this.isIdle()) for (const resolve of this.idleWaiters.splice(0)) resolve();
       });

@@ -51,6 +51,12 @@ export interface JobQueue {
   listFailed(limit: number): Promise<FailedJob[]>;
   retryFailed(): Promise<number>;
   counts(): Promise<QueueCounts>;
+  /**
+   * The same per job type, for the metrics' queue depth. Beyond the first JOB_TYPES_COUNTED jobs of a
+   * state, jobs are counted under `other` rather than looked at one by one (a backlog of a million
+   * must not make every scrape read a million jobs).
+   */
+  countsByType(): Promise<Record<string, QueueCounts>>;
   /** Resolves when jobs can be enqueued right now (Redis answers; the in-process queue is open). */
   checkAvailable(): Promise<void>;
   /**
@@ -62,6 +68,9 @@ export interface JobQueue {
   /** Stops taking new jobs and waits for running ones to finish. */
   close(): Promise<void>;
 }
+
+/** How many jobs of each state `countsByType` reads the type of. */
+export const JOB_TYPES_COUNTED = 1000;
 
 /** Attempts before a job is left in the failed list for a person to look at. */
 export const JOB_ATTEMPTS = 5;

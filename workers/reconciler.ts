@@ -50,6 +50,8 @@ export class Reconciler {
       queue: JobQueue;
       log: Logger;
       graceSeconds: number;
+      /** Told after each pass how much unfinished work it found (the metrics' reconciler backlog). */
+      reportBacklog?: (count: number) => void;
     },
   ) {}
 
@@ -94,6 +96,7 @@ export class Reconciler {
           requeued++;
         }
         if (requeued > 0) this.deps.log.info({ requeued }, 'reconciler re-enqueued unfinished work');
+        this.deps.reportBacklog?.(requeued);
       } catch (error) {
         this.deps.log.warn({ err: error }, 'reconciler pass failed; will try again');
       }

@@ -3,6 +3,7 @@ import type { Logger } from '../log.ts';
 import { ObjectNotFound, type ObjectStore } from '../storage/object-store.ts';
 import type { EdgeConfig } from './edge-config.ts';
 import { EdgeMetrics } from './edge-metrics.ts';
+import type { Metrics } from '../metrics/metrics.ts';
 import { RegionClient, RegionUnavailable } from './region-client.ts';
 import { retryDelayMs, type RetrySchedule } from './retry-schedule.ts';
 import { ThroughputMeter } from './throughput.ts';
@@ -47,7 +48,7 @@ const OBSERVE_EVERY_MS = 5000;
  * only what it lacks goes again, and a re-sent instance is a duplicate there, never a second copy.
  */
 export class EdgeForwarder {
-  readonly metrics = new EdgeMetrics();
+  readonly metrics: EdgeMetrics;
   private readonly client: RegionClient;
   private readonly bucket: TokenBucket | undefined;
   private readonly meter = new ThroughputMeter();
@@ -62,8 +63,11 @@ export class EdgeForwarder {
   private wake: (() => void) | undefined;
 
   constructor(
-    private readonly deps: { repository: EdgeForwardingRepository; store: ObjectStore; config: EdgeConfig; log: Logger; random?: () => number },
+    private readonly deps: { repository: EdgeForwardingRepository; store: ObjectStore; config: EdgeConfig; log: Logger; metrics: Metrics; random?: () => number },
   ) {
+    this.metrics = new EdgeMetrics(deps.metrics.registry);
+    // A scrape sets the gauges from a fresh look at the queue, not the loop's last one.
+    deps.metrics.refreshWith(() => this.status());
     const { config } = deps;
     this.client = new RegionClient({ url: config.regionUrl, token: config.regionToken, idleTimeoutMs: config.idleTimeoutSeconds * 1000 });
     const cap = config.bandwidthBytesPerSecond;

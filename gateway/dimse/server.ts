@@ -74,7 +74,11 @@ export async function startDimseServer(runtime: Runtime, options: Config['dicom'
     try {
       const session = new DimseSession(socket, dependencies);
       associations.add(session);
-      void session.whenEnded().finally(() => associations.delete(session));
+      runtime.metrics.associations.inc();
+      void session.whenEnded().finally(() => {
+        associations.delete(session);
+        runtime.metrics.associations.dec();
+      });
     } catch (error) {
       log.warn({ peer, err: error }, 'could not set up the association');
       socket.destroy();

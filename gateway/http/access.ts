@@ -156,9 +156,12 @@ const RULES: readonly RouteRule[] = [
   { methods: ['POST'], path: /^\/api\/admin\/accreditations(\/[^/]+\/withdrawal)?$/, requires: 'manage-institution' },
   // A county edge (docs/edge.md): the SHA-256 of what the caller's institution stored, asked before the edge
   // deletes its copy (a query about instances, audited; only of objects the caller's institution sent); the
-  // edge's status page and metrics (counts, no patient data)
+  // edge's status page (counts, no patient data)
   { methods: ['POST'], path: /^\/api\/instance-digests$/, requires: 'store', audit: { eventType: 'query', action: 'E' } },
-  { methods: GET, path: /^\/(edge|api\/edge\/status|metrics)$/, requires: 'manage-system' },
+  { methods: GET, path: /^\/(edge|api\/edge\/status)$/, requires: 'manage-system' },
+  // Every process's Prometheus figures and the status page's (系统状态): counts and latencies, no patient
+  // data, but they name senders; a scraper uses a system administrator's API token
+  { methods: GET, path: /^\/(metrics|api\/admin\/status)$/, requires: 'manage-system' },
   // Administration and audit
   { methods: [...GET, 'POST'], path: /^\/api\/(stats|jobs|jobs\/retry)$/, requires: 'manage-system' },
   { methods: [...GET, 'POST', 'PATCH', 'DELETE'], path: /^\/api\/admin\/(regions|institutions)(\/[^/]+)?$/, requires: 'manage-system' },

@@ -4,9 +4,9 @@ import { preferredLanguage, type Language } from '../../../archive/i18n/messages
 import { edgeStatusPage } from './edge-page.ts';
 
 /**
- * The county edge's own pages (served only by `npm run edge`): GET /edge (status page, zh-CN/en),
- * GET /api/edge/status (the same as JSON) and GET /metrics (Prometheus). The access table asks for a
- * system administrator (a session, or an API token for the monitoring's scraper).
+ * The county edge's own pages (served only by `npm run edge`): GET /edge (status page, zh-CN/en) and
+ * GET /api/edge/status (the same as JSON); its Prometheus figures are in every process's GET /metrics.
+ * The access table asks for a system administrator (a session, or an API token).
  */
 export function edgeRoutes(forwarder: EdgeForwarder): Router {
   const router = Router({ caseSensitive: true });
@@ -17,11 +17,6 @@ export function edgeRoutes(forwarder: EdgeForwarder): Router {
   });
   router.get('/api/edge/status', async (_request, response) => {
     response.setHeader('Cache-Control', 'no-store').json(await forwarder.status());
-  });
-  router.get('/metrics', async (_request, response) => {
-    // The gauges are set from a fresh look at the queue, not the loop's last one.
-    await forwarder.status();
-    response.status(200).type(forwarder.metrics.registry.contentType).send(await forwarder.metrics.registry.metrics());
   });
   return router;
 }
