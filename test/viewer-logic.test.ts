@@ -463,7 +463,7 @@ describe('viewer: administration', () => {
   it('gives each role its tabs', () => {
     // The QC configuration is a centre's, kept by its institution administrator: a system administrator belongs to no centre.
     // The recognition tab shows to every institution administrator; the archive refuses a hospital's (only a reading centre's region is theirs).
-    assert.deepEqual(adminTabsFor(SYSTEM), ['institutions', 'peers', 'users', 'tokens', 'persons', 'recognition', 'routing']);
+    assert.deepEqual(adminTabsFor(SYSTEM), ['institutions', 'peers', 'users', 'tokens', 'persons', 'recognition', 'routing', 'status']);
     assert.deepEqual(adminTabsFor(INSTITUTION), ['peers', 'users', 'tokens', 'persons', 'quality', 'recognition']);
     assert.deepEqual(adminTabsFor(['read-audit']), ['audit']);
     assert.deepEqual(adminTabsFor(['read-images']), []);

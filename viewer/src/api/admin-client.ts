@@ -3,6 +3,7 @@ import type { RecognitionReason } from '../../../archive/recognition/recognition
 import type { InstitutionBody, PeerBody, RegionBody, TokenBody, UserBody, UserChanges } from '../logic/admin.ts';
 import type { AccreditationOnWire, AdministeredRegion, AdminUser, ApiToken, AuditEvent, AuditVerification, CreatedToken, DicomPeer, Institution, Region, RegionRecognitionOnWire } from './admin-models.ts';
 import type { Connection } from './http.ts';
+import type { SystemStatus } from '../../../archive/metrics/status.ts';
 import type { DeadLetter, DestinationBody, DestinationQueue, DicomwebNode, DicomwebNodeBody, RoutingRule, RoutingRuleBody, SendProgress } from '../logic/routing.ts';
 
 /**
@@ -107,6 +108,11 @@ export class AdminClient {
 
   withdrawAccreditation(accreditationId: string, reason: string): Promise<AccreditationOnWire> {
     return this.connection.json(`${this.apiRoot}/admin/accreditations/${encodeURIComponent(accreditationId)}/withdrawal`, { method: 'POST', json: { reason } });
+  }
+
+  /** Every gateway and worker process and the charts' figures (系统状态). */
+  systemStatus(): Promise<SystemStatus> {
+    return this.connection.json(`${this.apiRoot}/admin/status`);
   }
 
   // Routing and sending on (docs/routing.md).

@@ -21,7 +21,7 @@ import { ROLES, type Permission, type Role } from './session.ts';
  * after a round trip), and the rows its tables show.
  */
 
-export const ADMIN_TABS = ['institutions', 'peers', 'users', 'tokens', 'persons', 'quality', 'recognition', 'routing', 'audit'] as const;
+export const ADMIN_TABS = ['institutions', 'peers', 'users', 'tokens', 'persons', 'quality', 'recognition', 'routing', 'status', 'audit'] as const;
 export type AdminTab = (typeof ADMIN_TABS)[number];
 
 const TAB_PERMISSION: Record<AdminTab, Permission> = {
@@ -37,6 +37,8 @@ const TAB_PERMISSION: Record<AdminTab, Permission> = {
   recognition: 'manage-institution',
   /** Routing rules, DICOMweb nodes, the forward queues and their dead letters (转发): region-wide, so the system administrator's. */
   routing: 'manage-system',
+  /** Every gateway and worker process and their figures (系统状态): the region's operator's. */
+  status: 'manage-system',
   audit: 'read-audit',
 };
 

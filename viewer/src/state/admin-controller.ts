@@ -31,6 +31,9 @@ import type { AccreditationOnWire, RegionRecognitionOnWire } from '../api/admin-
 import { emptyAdmin, failed, signedInUserOf, type AdminState, type AppState, type Loadable } from './app-state.ts';
 import type { Store } from './store.ts';
 
+/** The status page follows the processes' heartbeats, which come every 10 s. */
+const STATUS_REFRESH_MS = 10_000;
+
 type ListKey = 'regions' | 'institutions' | 'peers' | 'users' | 'tokens' | 'suggestions' | 'forwardQueues' | 'deadLetters' | 'routingRules' | 'dicomwebNodes';
 
 /**
@@ -39,6 +42,8 @@ type ListKey = 'regions' | 'institutions' | 'peers' | 'users' | 'tokens' | 'sugg
  * An auditor's tab searches and verifies the audit trail.
  */
 export class AdminController {
+  private statusTimer: ReturnType<typeof setInterval> | undefined;
+
   constructor(
     private readonly store: Store<AppState>,
     private readonly client: AdminClient,
@@ -77,6 +82,8 @@ export class AdminController {
         return this.loadRecognitionRegions(previous.recognition?.regionId);
       case 'routing':
         return this.reload('forwardQueues', 'deadLetters', 'routingRules', 'dicomwebNodes', 'peers', 'institutions');
+      case 'status':
+        return this.loadSystemStatus();
       case 'audit':
         return this.runAuditSearch(previous.audit.search);
       case undefined:
@@ -201,6 +208,23 @@ export class AdminController {
   // Routing and sending on (转发, docs/routing.md).
 
   /** The queues and dead letters again (they change as the archive sends). */
+  /** The status page's figures, then again every heartbeat interval while the page stays open. */
+  async loadSystemStatus(): Promise<void> {
+    const set = (systemStatus: AdminState['systemStatus']) => this.update((admin) => ({ ...admin, systemStatus }));
+    if (!this.store.get().admin.systemStatus) set({ status: 'loading' });
+    try {
+      set({ status: 'ready', value: await this.client.systemStatus() });
+    } catch (error) {
+      set(failed(error));
+    }
+    this.statusTimer ??= setInterval(() => {
+      const state = this.store.get();
+      if (state.route.page === 'admin' && state.admin.tab === 'status') return void this.loadSystemStatus();
+      clearInterval(this.statusTimer);
+      this.statusTimer = undefined;
+    }, STATUS_REFRESH_MS);
+  }
+
   refreshForwarding(): Promise<void> {
     return this.reload('forwardQueues', 'deadLetters');
   }

@@ -3,6 +3,7 @@ import type { DeadLetter, DestinationQueue, DicomwebNode, RoutingRule } from '..
 import type { AccreditationOnWire, AdministeredRegion, AdminUser, ApiToken, AuditEvent, AuditVerification, CreatedToken, DicomPeer, Institution, Region, RegionRecognitionOnWire } from '../api/admin-models.ts';
 import type { ReportStatusSummary } from '../../../archive/reading/report.ts';
 import type { CentreQcConfiguration } from '../../../archive/quality/quality-service.ts';
+import type { SystemStatus } from '../../../archive/metrics/status.ts';
 import type { SuggestionOnWire } from '../api/person-client.ts';
 import type { PriorStudy, SeriesSummary, StudySummary } from '../dicomweb/models.ts';
 import type { Locale, MessageKey } from '../i18n/messages.ts';
@@ -127,6 +128,8 @@ export interface AdminState {
   deadLetters: Loadable<DeadLetter[]> | undefined;
   routingRules: Loadable<RoutingRule[]> | undefined;
   dicomwebNodes: Loadable<DicomwebNode[]> | undefined;
+  /** Every gateway and worker process and their recent figures (系统状态). */
+  systemStatus: Loadable<SystemStatus> | undefined;
   outcome: AdminOutcome | undefined;
   /** A change is on its way: the forms wait. */
   busy: boolean;
@@ -185,6 +188,7 @@ export function emptyAdmin(): AdminState {
     deadLetters: undefined,
     routingRules: undefined,
     dicomwebNodes: undefined,
+    systemStatus: undefined,
     outcome: undefined,
     busy: false,
     newToken: undefined,

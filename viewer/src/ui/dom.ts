@@ -28,3 +28,13 @@ export function replaceChildren(parent: Element, ...children: (Child | Child[])[
 export function hideBrokenImage(event: Event): void {
   (event.target as HTMLImageElement).style.visibility = 'hidden';
 }
+
+const SVG = 'http://www.w3.org/2000/svg';
+
+/** An SVG element with its attributes (`h` makes HTML elements only): the statistics and status charts are drawn with these. */
+export function svg<K extends keyof SVGElementTagNameMap>(tag: K, attributes: Record<string, string | number> = {}, ...children: (SVGElement | string)[]): SVGElementTagNameMap[K] {
+  const element = document.createElementNS(SVG, tag);
+  for (const [name, value] of Object.entries(attributes)) element.setAttribute(name, String(value));
+  for (const child of children) element.append(child);
+  return element;
+}

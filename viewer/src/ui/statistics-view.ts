@@ -4,7 +4,7 @@ import type { DrillDownCell, StatisticsFilters } from '../api/statistics-client.
 import type { Translate } from '../i18n/i18n.ts';
 import { CATALOGUES, type MessageKey } from '../i18n/messages.ts';
 import type { StatisticsController, StatisticsState } from '../state/statistics-controller.ts';
-import { h, replaceChildren } from './dom.ts';
+import { h, replaceChildren, svg } from './dom.ts';
 import { problemText } from './problem-text.ts';
 
 const MODALITIES = ['DX', 'CR', 'MG', 'CT', 'MR', 'US'];
@@ -14,16 +14,7 @@ const GRADE_ORDER = ['radiography:A', 'ct:excellent', 'mr:excellent', 'radiograp
 const GRADE_COLOURS = ['#2e7d32', '#2e7d32', '#2e7d32', '#9ccc65', '#9ccc65', '#9ccc65', '#fbc02d', '#fbc02d', '#fbc02d', '#c62828', '#c62828', '#c62828'];
 const UNGRADED_COLOUR = '#b0bec5';
 const LINE_COLOURS = { aGradeRate: '#1565c0', recognitionRate: '#6a1b9a', reportQcRate: '#ef6c00' } as const;
-const SVG = 'http://www.w3.org/2000/svg';
 type DrillFigureName = (typeof DRILL_FIGURES)[number];
-
-/** An SVG element with its attributes (dom.ts's `h` makes HTML elements only). */
-function svg<K extends keyof SVGElementTagNameMap>(tag: K, attributes: Record<string, string | number> = {}, ...children: (SVGElement | string)[]): SVGElementTagNameMap[K] {
-  const element = document.createElementNS(SVG, tag);
-  for (const [name, value] of Object.entries(attributes)) element.setAttribute(name, String(value));
-  for (const child of children) element.append(child);
-  return element;
-}
 
 const percent = (rate: number | null) => (rate === null ? '—' : `${(rate * 100).toFixed(1)}%`);
 

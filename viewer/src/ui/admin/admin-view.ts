@@ -13,6 +13,7 @@ import { PersonsTab } from './persons-tab.ts';
 import { QualityTab } from './quality-tab.ts';
 import { RecognitionTab } from './recognition-tab.ts';
 import { RoutingTab } from './routing-tab.ts';
+import { StatusTab } from './status-tab.ts';
 import { TokensTab } from './tokens-tab.ts';
 import { UsersTab } from './users-tab.ts';
 
@@ -87,6 +88,8 @@ export class AdminView {
         return new RecognitionTab(admin, t, state.locale);
       case 'routing':
         return new RoutingTab(admin, t);
+      case 'status':
+        return new StatusTab(admin, t);
       case 'audit':
         return new AuditTab(admin, t);
     }
