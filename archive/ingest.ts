@@ -2,11 +2,12 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { parseInstance } from './dicom/parse.ts';
 import { IngestRejection, type ParsedInstance } from './dicom/types.ts';
+import { ReceiptCommitter, UNCONFIRMED_RECEIPT_GRACE_SECONDS } from './db/receipt-committer.ts';
 import { ReceiptsRepository } from './db/receipts-repository.ts';
+import { IngestStageTimes, timed } from './ingest-stages.ts';
 import type { Logger } from './log.ts';
 import type { ForegroundActivity } from './foreground-activity.ts';
 import type { IncomingObject, ObjectStore } from './storage/object-store.ts';
-import type { IngestMetrics } from './metrics/metrics.ts';
 
 export interface InstanceSource {
   via: 'dimse' | 'stow' | 'import';
@@ -72,12 +73,35 @@ export interface IngestOutcome {
 }
 
 /**
+ * The recovery rule for receipts committed beside their object's flush (ReceiptCommitter): one left
+ * unconfirmed for longer than any flush takes was cut off by a crash. Its object is renamed into place
+ * only once its data is flushed, so an object under its key is whole: the receipt is confirmed (its
+ * sender may have had a Success). No object: the flush never finished, so no Success was sent, and the
+ * receipt goes. Returns how many receipts were resolved.
+ */
+export async function resolveUnconfirmedReceipts(
+  deps: { receipts: ReceiptsRepository; store: Pick<ObjectStore, 'exists'>; log: Logger },
+  olderThanSeconds = UNCONFIRMED_RECEIPT_GRACE_SECONDS,
+): Promise<number> {
+  const unconfirmed = await deps.receipts.unconfirmed(olderThanSeconds, 1000);
+  for (const { receiptId, objectKey } of unconfirmed) {
+    if (await deps.store.exists(objectKey)) await deps.receipts.confirmObjects([receiptId]);
+    else if (await deps.receipts.removeUnconfirmed(receiptId)) deps.log.warn({ receiptId, objectKey }, 'receipt removed: its object never became durable (never acknowledged)');
+  }
+  return unconfirmed.length;
+}
+
+/**
  * The one ingest path for DIMSE C-STORE, STOW-RS and bulk import. It returns only after the object
  * is durable in the object store and its receipt is committed in PostgreSQL; every failure before
  * that throws an IngestRejection, which each edge turns into its own failure status.
  */
 export class IngestService {
   private readonly receipts: ReceiptsRepository;
+  /** Receipts of every edge of this process, committed in groups. */
+  readonly committer: ReceiptCommitter;
+  /** Where each instance's time went (INGEST_STAGES), for GET /api/stats and the benchmark. */
+  readonly stages = new IngestStageTimes();
 
   constructor(
     private readonly deps: {
@@ -88,11 +112,10 @@ export class IngestService {
       afterCommit: (receiptId: string) => Promise<void>;
       /** Told while an instance is being ingested, so in-process background work can give way. */
       foreground?: ForegroundActivity;
-      /** Counts each instance by source and outcome, with its size and its time to Success. */
-      metrics?: Pick<IngestMetrics, 'observe'>;
     },
   ) {
     this.receipts = new ReceiptsRepository(deps.pool);
+    this.committer = new ReceiptCommitter(deps.pool, this.receipts);
   }
 
   /** Where a receiver that gets an object piece by piece writes it as it arrives (a StreamedObject's `upload`). */
@@ -102,15 +125,9 @@ export class IngestService {
 
   async ingest(received: ReceivedObject, source: InstanceSource, expected: IngestExpectations = {}): Promise<IngestOutcome> {
     const ended = this.deps.foreground?.begin();
-    const started = performance.now();
-    const observe = (outcome: IngestOutcome['result'] | 'failed') =>
-      this.deps.metrics?.observe({ source, bytes: 'part10' in received ? received.part10.length : received.sizeBytes, seconds: (performance.now() - started) / 1000, outcome });
     try {
-      const outcome = await this.ingestNow(received, source, expected);
-      observe(outcome.result);
-      return outcome;
+      return await timed(this.stages.record, 'ingest', () => this.ingestNow(received, source, expected));
     } catch (error) {
-      observe('failed');
       // A refused instance leaves no temporary file (after a finish, the object stays, as for `put`).
       if ('upload' in received) await received.upload.discard().catch(() => undefined);
       throw error;
@@ -121,10 +138,12 @@ export class IngestService {
 
   private async ingestNow(received: ReceivedObject, source: InstanceSource, expected: IngestExpectations): Promise<IngestOutcome> {
     const characterSetOverride = source.characterSetOverride;
+    const parsing = performance.now();
     const parsed =
       'part10' in received
         ? parseInstance(received.part10, { characterSetOverride })
         : parseInstance(received.beginning, { characterSetOverride, objectLength: received.sizeBytes });
+    this.stages.record('parse', performance.now() - parsing);
     assertAsExpected(expected, parsed);
     const { sizeBytes, objectSha256, datasetSha256, storeAs } =
       'part10' in received
@@ -132,9 +151,9 @@ export class IngestService {
             sizeBytes: received.part10.length,
             objectSha256: sha256(received.part10),
             datasetSha256: sha256(received.part10.subarray(parsed.datasetOffset)),
-            storeAs: (key: string) => this.deps.store.put(key, received.part10, 'application/dicom'),
+            storeAs: (key: string) => this.deps.store.put(key, received.part10, 'application/dicom', this.stages.record),
           }
-        : { ...received, storeAs: (key: string) => received.upload.finish(key) };
+        : { ...received, storeAs: (key: string) => received.upload.finish(key, this.stages.record) };
     // Named by the object's own digest: two different objects never share a key (not even the same
     // dataset under another File Meta header, racing in from two senders), and the same object
     // always lands on the same key with the same bytes.
@@ -142,43 +161,52 @@ export class IngestService {
 
     // No look-up first: a re-sent object writes the same bytes under the same key, and the receipt's
     // uniqueness (instance + dataset digest) turns it into a duplicate below; whose the study, series
-    // and instance are is checked by the same insert, for every edge alike. The receipt is inserted
-    // while the object is flushed, and committed only once the object is durable; if either fails,
-    // nothing is committed. An object flushed for a receipt that then fails to commit stays
-    // unreferenced (invisible, and rewritten by the sender's retry) rather than being deleted: a
-    // concurrent identical store may reference the same key.
+    // and instance are is checked by the same insert, for every edge alike. The receipt is committed
+    // (in a group, with whatever else is ready) while the object is flushed, so neither waits for the
+    // other; until the flush is confirmed it is unconfirmed, and after a crash the reconciler keeps it
+    // only if the object is there (resolveUnconfirmedReceipts). An object flushed for a receipt that
+    // then fails to commit stays unreferenced (invisible, and rewritten by the sender's retry) rather
+    // than being deleted: a concurrent identical store may reference the same key.
     const sourceId = await this.databaseStep('register the source', () => this.receipts.sourceId(source.via, source.name, source.institutionId));
+    const record = this.stages.record;
+    const submittedAt = performance.now();
     const [recording, storing] = await Promise.allSettled([
-      this.receipts.begin({
-        sopInstanceUid: parsed.sopInstanceUid,
-        sopClassUid: parsed.sopClassUid,
-        studyInstanceUid: parsed.studyInstanceUid,
-        seriesInstanceUid: parsed.seriesInstanceUid,
-        transferSyntaxUid: parsed.transferSyntaxUid,
-        objectKey,
-        objectSha256,
-        datasetSha256,
-        sizeBytes,
-        sourceId,
-        remoteAddress: source.remoteAddress,
-        calledAeTitle: source.calledAeTitle,
-        metadata: parsed.metadata,
-        bulkData: parsed.bulkData,
-        pixel: parsed.pixel,
-        datasetOffset: parsed.datasetOffset,
-        deflated: parsed.deflated,
-        characterSet: parsed.characterSet,
-      }, writableFor(source, parsed.sopClassUid)),
+      timed(record, 'commit wait', () =>
+        this.committer.commit({
+          sopInstanceUid: parsed.sopInstanceUid,
+          sopClassUid: parsed.sopClassUid,
+          studyInstanceUid: parsed.studyInstanceUid,
+          seriesInstanceUid: parsed.seriesInstanceUid,
+          transferSyntaxUid: parsed.transferSyntaxUid,
+          objectKey,
+          objectSha256,
+          datasetSha256,
+          sizeBytes,
+          sourceId,
+          remoteAddress: source.remoteAddress,
+          calledAeTitle: source.calledAeTitle,
+          metadata: parsed.metadata,
+          bulkData: parsed.bulkData,
+          pixel: parsed.pixel,
+          datasetOffset: parsed.datasetOffset,
+          deflated: parsed.deflated,
+          characterSet: parsed.characterSet,
+        }, writableFor(source, parsed.sopClassUid)),
+      ),
       storeAs(objectKey),
     ]);
     if (storing.status === 'rejected') {
-      if (recording.status === 'fulfilled') await recording.value.rollback().catch(() => undefined);
+      // Our receipt, committed while the flush failed, must not outlive it: the object goes first, so
+      // that should the receipt's removal fail too, the reconciler finds no object and removes it.
+      if (recording.status === 'fulfilled' && recording.value.receiptId !== null) {
+        await this.deps.store.delete(objectKey).catch(() => undefined);
+        await this.receipts.removeUnconfirmed(recording.value.receiptId).catch(() => undefined);
+      }
       throw new IngestRejection('out-of-resources', `object store unavailable: ${describe(storing.reason)}`, { cause: storing.reason });
     }
-    if (recording.status === 'rejected') throw databaseRejection('record the receipt', recording.reason);
+    if (recording.status === 'rejected') throw databaseRejection('commit the receipt', recording.reason);
     const { refused, receiptId, previousReceiptId } = recording.value;
     if (refused) {
-      await recording.value.rollback().catch(() => undefined);
       // Another institution's record. An identical copy is refused too: were it a success, the answer
       // would tell the sender whether its guess of the other hospital's content is right. Our object
       // goes, unless it is the very object the owner stored (same bytes, same key) or that cannot be told.
@@ -189,7 +217,6 @@ export class IngestService {
         `study ${parsed.studyInstanceUid}, series ${parsed.seriesInstanceUid} or instance ${parsed.sopInstanceUid} belongs to another institution`,
       );
     }
-    await this.databaseStep('commit the receipt', () => recording.value.commit());
     if (receiptId === null) {
       // The same dataset was received before (or concurrently, and committed first). The same object
       // wrote the same bytes under the same key, which must stay; under another File Meta header ours
@@ -198,8 +225,13 @@ export class IngestService {
         this.receipts.findByContent(parsed.sopInstanceUid, datasetSha256),
       ))!;
       if (winner.objectKey !== objectKey) await this.deps.store.delete(objectKey).catch(() => undefined);
-      return { result: 'duplicate', ...winner, parsed };
+      // An identical copy still being flushed may yet fail (and take its receipt with it): only a
+      // confirmed one may answer for ours.
+      if (!winner.objectConfirmed) throw new IngestRejection('out-of-resources', `an identical copy of instance ${parsed.sopInstanceUid} is still being stored; send it again`);
+      const { objectConfirmed: _confirmed, ...earlier } = winner;
+      return { result: 'duplicate', ...earlier, parsed };
     }
+    await this.confirm(receiptId, submittedAt);
     if (parsed.characterSet.detected || parsed.characterSet.note) {
       this.deps.log.warn(
         { sopInstanceUid: parsed.sopInstanceUid, source: source.name, characterSet: parsed.characterSet },
@@ -212,6 +244,20 @@ export class IngestService {
       this.deps.log.warn({ receiptId, err: error }, 'could not enqueue indexing; the reconciler will retry it');
     }
     return { result: previousReceiptId ? 'new-version' : 'stored', receiptId, objectKey, parsed };
+  }
+
+  /**
+   * The object is durable: its receipt's confirmation rides on the next group commit, off the path to
+   * the answer. After a flush so slow that the reconciler may already be judging the receipt, the
+   * confirmation is committed first, and only a receipt still there is answered for.
+   */
+  private async confirm(receiptId: string, submittedAt: number): Promise<void> {
+    if (performance.now() - submittedAt < (UNCONFIRMED_RECEIPT_GRACE_SECONDS * 1000) / 2) {
+      this.committer.confirm(receiptId);
+      return;
+    }
+    const confirmed = await this.databaseStep('confirm the object', () => this.receipts.confirmObjects([receiptId]));
+    if (confirmed.length === 0) throw new IngestRejection('out-of-resources', 'the object took so long to store that it was taken for lost; send it again');
   }
 
   private async databaseStep<T>(what: string, step: () => Promise<T>): Promise<T> {

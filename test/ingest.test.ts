@@ -161,42 +161,44 @@ describe('the ingest path', () => {
     }
   });
 
-  it('answers a failure, commits nothing and keeps running when the database connection drops while the object is flushed', async (t) => {
+  it('commits the receipt while the object is flushed, unconfirmed; a flush that then fails takes the receipt with it and answers a failure', async (t) => {
     if (!requirePeer(t, havePydicom, 'python3-pydicom test files')) return;
     const runtime = await openTestRuntime({ runWorkers: false });
     try {
-      let flushed!: () => void;
-      const flushing = new Promise<void>((resolve) => (flushed = resolve));
-      // A store whose flush takes as long as the test needs to cut the receipt's connection.
-      const slowStore: ObjectStore = Object.assign(Object.create(runtime.store) as ObjectStore, {
+      let releaseFlush!: (error: Error) => void;
+      const flushing = new Promise<void>((_resolve, reject) => (releaseFlush = reject));
+      flushing.catch(() => undefined); // awaited by the store, perhaps only after it failed
+      // A store whose flush is held until the test has looked at the receipt, and then fails (a disk error).
+      const failingStore: ObjectStore = Object.assign(Object.create(runtime.store) as ObjectStore, {
         put: async (key: string, body: Buffer, contentType: string) => {
+          await runtime.store.put(key, body, contentType);
           await flushing;
-          return runtime.store.put(key, body, contentType);
         },
       });
-      const ingest = new IngestService({ pool: runtime.db.pool, store: slowStore, log: createLogger('silent'), afterCommit: async () => undefined });
+      const ingest = new IngestService({ pool: runtime.db.pool, store: failingStore, log: createLogger('silent'), afterCommit: async () => undefined });
       const attempt = ingest.ingest({ part10: read('CT_small.dcm') }, source);
-      let pid: number | undefined;
-      for (let tries = 0; tries < 250 && pid === undefined; tries++) {
-        const open = await runtime.db.pool.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'");
-        pid = open.rows[0]?.pid;
-        if (pid === undefined) await new Promise((resolve) => setTimeout(resolve, 20));
+      let unconfirmed: Array<{ id: string; object_confirmed: boolean }> = [];
+      for (let tries = 0; tries < 250 && unconfirmed.length === 0; tries++) {
+        unconfirmed = (await runtime.db.pool.query<{ id: string; object_confirmed: boolean }>('SELECT id, object_confirmed FROM receipts')).rows;
+        if (unconfirmed.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
       }
-      assert.ok(pid, "the receipt's transaction is open while the object is flushed");
-      // With a timeout, PostgreSQL answers once the backend has gone, not when it was only signalled.
-      const { rows } = await runtime.db.pool.query<{ terminated: boolean }>('SELECT pg_terminate_backend($1, 5000) AS terminated', [pid]);
-      assert.equal(rows[0]!.terminated, true);
-      flushed();
+      assert.equal(unconfirmed.length, 1, 'the receipt is committed before the flush ends');
+      assert.equal(unconfirmed[0]!.object_confirmed, false, 'and not yet confirmed');
+      assert.equal((await runtime.jobs.receipts.awaitingIndex(0, 10)).length, 0, 'an unconfirmed receipt is never indexed by the reconciler');
+      releaseFlush(new Error('EIO: the disk failed'));
       await assert.rejects(attempt, (error: unknown) => {
         assert.ok(error instanceof IngestRejection);
         assert.equal(error.kind, 'out-of-resources');
-        // Cut after BEGIN or after the INSERT: either step reports it.
-        assert.match(error.message, /database unavailable \((record|commit) the receipt\)/);
+        assert.match(error.message, /object store unavailable/);
         return true;
       });
-      assert.equal((await runtime.jobs.receipts.counts()).receipts, 0, 'nothing committed');
+      assert.equal((await runtime.jobs.receipts.counts()).receipts, 0, 'the receipt went with the failed flush');
       const retried = await runtime.ingest.ingest({ part10: read('CT_small.dcm') }, source);
-      assert.equal(retried.result, 'stored', 'the pool hands out a working connection for the retry');
+      assert.equal(retried.result, 'stored');
+      await runtime.ingest.committer.drain();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const confirmed = await runtime.db.pool.query<{ object_confirmed: boolean }>('SELECT object_confirmed FROM receipts WHERE id = $1', [retried.receiptId]);
+      assert.equal(confirmed.rows[0]!.object_confirmed, true, 'the retry is confirmed once its flush is done');
     } finally {
       await runtime.dispose();
     }

@@ -22,7 +22,8 @@ const BATCH = 1000;
 const RECENT_STUDIES = 10_000;
 
 /**
- * PostgreSQL, not the queue, is the record of what still has to be done: receipts not indexed,
+ * PostgreSQL, not the queue, is the record of what still has to be done: receipts whose object's flush
+ * was never confirmed (resolved from the object store), receipts not indexed,
  * current versions without a thumbnail, patient records never linked to a person, signed report
  * versions without their SR or PDF, QC rejects without their 113001 KOS and recent studies without their
  * technical checks (or checked before their last instances came), forward-queue destinations with items
@@ -50,8 +51,8 @@ export class Reconciler {
       queue: JobQueue;
       log: Logger;
       graceSeconds: number;
-      /** Told after each pass how much unfinished work it found (the metrics' reconciler backlog). */
-      reportBacklog?: (count: number) => void;
+      /** Receipts committed beside a flush that a crash cut off: kept if their object is there, else removed (archive/ingest.ts). */
+      resolveUnconfirmedReceipts: () => Promise<number>;
     },
   ) {}
 
@@ -71,6 +72,8 @@ export class Reconciler {
     let requeued = 0;
     this.running = (async () => {
       try {
+        // First: a receipt confirmed here is indexed in the same pass.
+        await this.deps.resolveUnconfirmedReceipts();
         for (const receiptId of await this.deps.receipts.awaitingIndex(this.deps.graceSeconds, BATCH)) {
           await enqueueIndexInstance(this.deps.queue, receiptId);
           requeued++;
@@ -96,7 +99,6 @@ export class Reconciler {
           requeued++;
         }
         if (requeued > 0) this.deps.log.info({ requeued }, 'reconciler re-enqueued unfinished work');
-        this.deps.reportBacklog?.(requeued);
       } catch (error) {
         this.deps.log.warn({ err: error }, 'reconciler pass failed; will try again');
       }

@@ -37,15 +37,17 @@ const RECEIPT_COLUMNS = `
   received_at AS "receivedAt", metadata, bulk_data AS "bulkData", pixel, dataset_offset AS "datasetOffset",
   deflated, character_set AS "characterSet", indexed_at AS "indexedAt"`;
 
-/** A receipt inserted but not yet committed (ReceiptsRepository.begin). */
-export interface PendingReceipt {
+/** What inserting a receipt found (ReceiptsRepository.insertUnconfirmed). */
+export interface InsertedReceipt {
   /** True when the study, series or instance belongs to an institution outside the writable ones: nothing was inserted. */
   refused: boolean;
+  /** Null when an identical receipt exists (or won a race with this one). */
   receiptId: string | null;
   previousReceiptId: string | null;
-  commit(): Promise<void>;
-  rollback(): Promise<void>;
 }
+
+/** A connection, or a client holding a transaction open (the receipt committer's). */
+export type Queryable = Pick<pg.PoolClient, 'query'>;
 
 /** The only place with SQL for sources, receipts and instance events. */
 export class ReceiptsRepository {
@@ -69,31 +71,31 @@ export class ReceiptsRepository {
   }
 
   /** The receipt already holding this dataset of the instance, if any. */
-  async findByContent(sopInstanceUid: string, datasetSha256: string): Promise<{ receiptId: string; objectKey: string } | null> {
-    const result = await this.pool.query<{ receiptId: string; objectKey: string }>(
-      'SELECT id AS "receiptId", object_key AS "objectKey" FROM receipts WHERE sop_instance_uid = $1 AND dataset_sha256 = $2',
+  async findByContent(sopInstanceUid: string, datasetSha256: string): Promise<{ receiptId: string; objectKey: string; objectConfirmed: boolean } | null> {
+    const result = await this.pool.query<{ receiptId: string; objectKey: string; objectConfirmed: boolean }>(
+      `SELECT id AS "receiptId", object_key AS "objectKey", object_confirmed AS "objectConfirmed"
+       FROM receipts WHERE sop_instance_uid = $1 AND dataset_sha256 = $2`,
       [sopInstanceUid, datasetSha256],
     );
     return result.rows[0] ?? null;
   }
 
   /**
-   * Inserts a receipt inside a transaction left open, visible to nobody until `commit`: the ingest
-   * path overlaps this with the flush of the object, and commits only once the object is durable.
-   * When another version of the instance already exists, the new-version event is written with it.
-   * `receiptId` is null when an identical receipt exists (or won a race with this one).
+   * Inserts a receipt whose object is not yet confirmed durable (migration 029) on `on`, and marks
+   * the receipts `confirmIds` confirmed in the same statement: the receipt committer's confirmations
+   * ride on the next receipt's commit instead of costing one of their own. When another version of the
+   * instance already exists, the new-version event is written with it.
    *
    * The study and the instance belong to the institution of their first receipt's source, the
    * series to the institution it was indexed under: when one of them belongs to an institution not
    * in `writableInstitutionIds` ('all': any), nothing is inserted and `refused` is true. Checked in
    * the same statement as the insert, so ownership costs no round trip of its own.
    */
-  async begin(receipt: NewReceipt, writableInstitutionIds: readonly string[] | 'all'): Promise<PendingReceipt> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      const result = await client.query<{ refused: boolean; receiptId: string | null; previousReceiptId: string | null }>(
-        `WITH owners AS (
+  async insertUnconfirmed(on: Queryable, receipt: NewReceipt, writableInstitutionIds: readonly string[] | 'all', confirmIds: readonly string[]): Promise<InsertedReceipt> {
+    const result = await on.query<InsertedReceipt>(
+      `WITH confirmed AS (
+         UPDATE receipts SET object_confirmed = true WHERE id = ANY ($20::bigint[]) AND NOT object_confirmed
+       ), owners AS (
            SELECT (SELECT s.institution_id FROM receipts r JOIN sources s ON s.id = r.source_id
                    WHERE r.study_instance_uid = $3 ORDER BY r.id LIMIT 1) AS study_owner,
                   (SELECT s.institution_id FROM receipts r JOIN sources s ON s.id = r.source_id
@@ -108,8 +110,9 @@ export class ReceiptsRepository {
          ), inserted AS (
            INSERT INTO receipts (sop_instance_uid, sop_class_uid, study_instance_uid, series_instance_uid,
              transfer_syntax_uid, object_key, object_sha256, dataset_sha256, size_bytes, source_id,
-             remote_address, called_ae_title, metadata, bulk_data, pixel, dataset_offset, deflated, character_set)
-           SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18
+             remote_address, called_ae_title, metadata, bulk_data, pixel, dataset_offset, deflated, character_set,
+             object_confirmed)
+           SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, false
            WHERE NOT EXISTS (SELECT 1 FROM refused)
            ON CONFLICT (sop_instance_uid, dataset_sha256) DO NOTHING
            RETURNING id
@@ -121,43 +124,67 @@ export class ReceiptsRepository {
          )
          SELECT EXISTS (SELECT 1 FROM refused) AS refused, (SELECT id FROM inserted) AS "receiptId",
                 (SELECT id FROM previous) AS "previousReceiptId"`,
-        [
-          receipt.sopInstanceUid,
-          receipt.sopClassUid,
-          receipt.studyInstanceUid,
-          receipt.seriesInstanceUid,
-          receipt.transferSyntaxUid,
-          receipt.objectKey,
-          receipt.objectSha256,
-          receipt.datasetSha256,
-          receipt.sizeBytes,
-          receipt.sourceId,
-          receipt.remoteAddress ?? null,
-          receipt.calledAeTitle ?? null,
-          JSON.stringify(receipt.metadata),
-          JSON.stringify(receipt.bulkData),
-          receipt.pixel ? JSON.stringify(receipt.pixel) : null,
-          receipt.datasetOffset,
-          receipt.deflated,
-          JSON.stringify(receipt.characterSet),
-          writableInstitutionIds === 'all' ? null : writableInstitutionIds,
-        ],
-      );
-      const end = async (statement: 'COMMIT' | 'ROLLBACK') => {
-        try {
-          await client.query(statement);
-          client.release();
-        } catch (error) {
-          // A connection that failed mid-transaction is not handed out again.
-          client.release(error instanceof Error ? error : new Error(String(error)));
-          throw error;
-        }
-      };
-      return { ...result.rows[0]!, commit: () => end('COMMIT'), rollback: () => end('ROLLBACK') };
-    } catch (error) {
-      client.release(error instanceof Error ? error : new Error(String(error)));
-      throw error;
-    }
+      [
+        receipt.sopInstanceUid,
+        receipt.sopClassUid,
+        receipt.studyInstanceUid,
+        receipt.seriesInstanceUid,
+        receipt.transferSyntaxUid,
+        receipt.objectKey,
+        receipt.objectSha256,
+        receipt.datasetSha256,
+        receipt.sizeBytes,
+        receipt.sourceId,
+        receipt.remoteAddress ?? null,
+        receipt.calledAeTitle ?? null,
+        JSON.stringify(receipt.metadata),
+        JSON.stringify(receipt.bulkData),
+        receipt.pixel ? JSON.stringify(receipt.pixel) : null,
+        receipt.datasetOffset,
+        receipt.deflated,
+        JSON.stringify(receipt.characterSet),
+        writableInstitutionIds === 'all' ? null : writableInstitutionIds,
+        confirmIds,
+      ],
+    );
+    return result.rows[0]!;
+  }
+
+  /** Confirms receipts' objects durable in a statement of their own (when no receipt comes to carry them). */
+  async confirmObjects(receiptIds: readonly string[], on: Queryable = this.pool): Promise<string[]> {
+    const result = await on.query<{ id: string }>(
+      'UPDATE receipts SET object_confirmed = true WHERE id = ANY ($1::bigint[]) RETURNING id',
+      [receiptIds],
+    );
+    return result.rows.map((row) => row.id);
+  }
+
+  /** Receipts whose object was never confirmed durable, inserted more than `olderThanSeconds` ago. */
+  async unconfirmed(olderThanSeconds: number, limit: number): Promise<Array<{ receiptId: string; objectKey: string }>> {
+    const result = await this.pool.query<{ receiptId: string; objectKey: string }>(
+      `SELECT id AS "receiptId", object_key AS "objectKey" FROM receipts
+       WHERE NOT object_confirmed AND received_at < now() - make_interval(secs => $1)
+       ORDER BY received_at LIMIT $2`,
+      [olderThanSeconds, limit],
+    );
+    return result.rows;
+  }
+
+  /**
+   * Removes a receipt whose object never became durable, with what its insert wrote beside it (the
+   * new-version event, the edge's forward). Only while unconfirmed: a confirmed receipt was
+   * acknowledged, and is never removed here. Returns whether it was removed.
+   */
+  async removeUnconfirmed(receiptId: string): Promise<boolean> {
+    const result = await this.pool.query<{ removed: boolean }>(
+      `WITH target AS (SELECT id FROM receipts WHERE id = $1 AND NOT object_confirmed FOR UPDATE),
+       events AS (DELETE FROM instance_events WHERE receipt_id IN (SELECT id FROM target)),
+       forwards AS (DELETE FROM edge_forwards WHERE receipt_id IN (SELECT id FROM target)),
+       removed AS (DELETE FROM receipts WHERE id IN (SELECT id FROM target) RETURNING id)
+       SELECT EXISTS (SELECT 1 FROM removed) AS removed`,
+      [receiptId],
+    );
+    return result.rows[0]!.removed;
   }
 
   async get(receiptId: string): Promise<StoredReceipt | null> {
@@ -169,7 +196,7 @@ export class ReceiptsRepository {
   async awaitingIndex(olderThanSeconds: number, limit: number): Promise<string[]> {
     const result = await this.pool.query<{ id: string }>(
       `SELECT id FROM receipts
-       WHERE indexed_at IS NULL AND received_at < now() - make_interval(secs => $1)
+       WHERE indexed_at IS NULL AND object_confirmed AND received_at < now() - make_interval(secs => $1)
        ORDER BY received_at LIMIT $2`,
       [olderThanSeconds, limit],
     );

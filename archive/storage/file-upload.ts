@@ -1,5 +1,6 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
+import { timed, type StageRecorder } from '../ingest-stages.ts';
 import type { IncomingObject } from './object-store.ts';
 
 /** Bytes gathered before each write, so a 500 KB image is a few writes rather than one per fragment. */
@@ -33,7 +34,7 @@ export class FileUpload implements IncomingObject {
   constructor(
     private readonly temporary: string,
     folderReady: Promise<void>,
-    private readonly deliver: (written: WrittenFile, key: string) => Promise<void>,
+    private readonly deliver: (written: WrittenFile, key: string, record?: StageRecorder) => Promise<void>,
   ) {
     this.file = folderReady.then(() => fsp.open(temporary, 'w'));
     this.writing = this.file;
@@ -56,17 +57,19 @@ export class FileUpload implements IncomingObject {
     return this.caughtUp.promise;
   }
 
-  async finish(key: string): Promise<void> {
+  async finish(key: string, record?: StageRecorder): Promise<void> {
     if (this.state !== 'open') throw new Error(`upload already ${this.state}`);
     this.flushBatch();
     this.state = 'finished';
     try {
       const file = await this.file;
       try {
-        await this.writing;
-        const { size } = await file.stat();
+        const size = await timed(record, 'object write', async () => {
+          await this.writing;
+          return (await file.stat()).size;
+        });
         if (size !== this.position) throw new Error(`upload holds ${size} bytes of ${this.position}`);
-        await this.deliver({ temporary: this.temporary, file, size }, key);
+        await this.deliver({ temporary: this.temporary, file, size }, key, record);
       } finally {
         await file.close();
       }
@@ -112,6 +115,33 @@ async function writeAll(file: fsp.FileHandle, bytes: Buffer, position: number): 
     const { bytesWritten } = await file.write(bytes, written, bytes.length - written, position + written);
     if (bytesWritten === 0) throw new Error(`no space left to write ${bytes.length - written} more bytes`);
     written += bytesWritten;
+  }
+}
+
+/**
+ * Flushes of folders' entries, shared: a flush asked for while one of the same folder runs waits for
+ * the next one (which starts after the asker's rename, so it covers it), and every asker meanwhile
+ * waits for that same one. Objects of one series arriving over several associations, or one STOW-RS
+ * request's, then cost one folder flush between them instead of one each.
+ */
+export class FolderFlushes {
+  private readonly folders = new Map<string, { running: Promise<void>; next?: Promise<void> }>();
+
+  flush(folder: string): Promise<void> {
+    const current = this.folders.get(folder);
+    if (!current) return this.start(folder);
+    current.next ??= current.running.catch(() => undefined).then(() => this.start(folder));
+    return current.next;
+  }
+
+  private start(folder: string): Promise<void> {
+    const running = syncDirectory(folder);
+    const state: { running: Promise<void>; next?: Promise<void> } = { running };
+    this.folders.set(folder, state);
+    void running.catch(() => undefined).then(() => {
+      if (this.folders.get(folder) === state && !state.next) this.folders.delete(folder);
+    });
+    return running;
   }
 }
 

@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { FileUpload, sweepInterruptedUploads, syncDirectory } from './file-upload.ts';
+import { timed, type StageRecorder } from '../ingest-stages.ts';
+import { FileUpload, FolderFlushes, sweepInterruptedUploads, syncDirectory } from './file-upload.ts';
 import { assertSafeKey, ObjectNotFound, type IncomingObject, type ObjectStore } from './object-store.ts';
 
 /**
@@ -16,6 +17,7 @@ export class FileSystemObjectStore implements ObjectStore {
   readonly description: string;
   /** Folders known to exist durably, or being made so (shared by concurrent puts into one new folder). */
   private readonly directories = new Map<string, Promise<void>>();
+  private readonly folderFlushes = new FolderFlushes();
 
   constructor(private readonly root: string) {
     this.description = `local folder ${root}`;
@@ -36,11 +38,11 @@ export class FileSystemObjectStore implements ObjectStore {
 
   // The content type is not kept: a file's key already says what it is (.dcm, .jpg). One way to write
   // an object durably: a whole object is an upload written at once.
-  async put(key: string, body: Buffer, _contentType?: string): Promise<void> {
+  async put(key: string, body: Buffer, _contentType?: string, record?: StageRecorder): Promise<void> {
     this.pathOf(key); // refuses an unsafe key before anything is written
     const upload = this.openUpload();
     upload.write(body);
-    await upload.finish(key);
+    await upload.finish(key, record);
   }
 
   /** Removes what uploads interrupted by a crash or a kill left in `.incoming`. */
@@ -52,12 +54,14 @@ export class FileSystemObjectStore implements ObjectStore {
     // One folder for objects whose key is not known yet, on the same file system as the rest, so the
     // final rename is atomic; its own entry need not be durable (what it holds never is acknowledged).
     const incoming = path.join(this.root, INCOMING_FOLDER);
-    return new FileUpload(path.join(incoming, `${randomBytes(8).toString('hex')}.tmp`), this.ensureDirectory(incoming), async ({ temporary, file }, key) => {
-      await file.datasync();
+    return new FileUpload(path.join(incoming, `${randomBytes(8).toString('hex')}.tmp`), this.ensureDirectory(incoming), async ({ temporary, file }, key, record) => {
+      await timed(record, 'object flush', () => file.datasync());
       const target = this.pathOf(key);
-      await this.ensureDirectory(path.dirname(target));
-      await fsp.rename(temporary, target);
-      await syncDirectory(path.dirname(target));
+      await timed(record, 'folder flush', async () => {
+        await this.ensureDirectory(path.dirname(target));
+        await fsp.rename(temporary, target);
+        await this.folderFlushes.flush(path.dirname(target));
+      });
     });
   }
 

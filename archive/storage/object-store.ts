@@ -1,12 +1,13 @@
 import type { Readable } from 'node:stream';
+import type { StageRecorder } from '../ingest-stages.ts';
 
 /**
  * Where original instances and rendered images live. Chosen once at start-up (local folder or S3);
  * nothing else asks which one it got.
  */
 export interface ObjectStore {
-  /** Resolves only once the bytes are durable (fsync'd, or acknowledged by S3). */
-  put(key: string, body: Buffer, contentType: string): Promise<void>;
+  /** Resolves only once the bytes are durable (fsync'd, or acknowledged by S3); `record` hears how long each stage took. */
+  put(key: string, body: Buffer, contentType: string, record?: StageRecorder): Promise<void>;
   /**
    * For derived data that can be drawn again (thumbnails): visible all at once or not at all, but
    * not flushed, so it never queues behind received instances for the disk. After a power loss it
@@ -45,7 +46,7 @@ export interface IncomingObject {
    */
   write(bytes: Buffer): Promise<void> | undefined;
   /** Makes everything written durable and visible under `key`, as `put` would. */
-  finish(key: string): Promise<void>;
+  finish(key: string, record?: StageRecorder): Promise<void>;
   /** Leaves nothing behind (harmless after `finish`). */
   discard(): Promise<void>;
 }

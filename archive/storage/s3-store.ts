@@ -14,6 +14,7 @@ import {
   S3ServiceException,
 } from '@aws-sdk/client-s3';
 import type { S3Config } from '../config.ts';
+import { timed, type StageRecorder } from '../ingest-stages.ts';
 import { FileUpload, sweepInterruptedUploads } from './file-upload.ts';
 import { assertSafeKey, ObjectNotFound, type IncomingObject, type ObjectStore } from './object-store.ts';
 
@@ -58,15 +59,15 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  put(key: string, body: Buffer, contentType: string): Promise<void> {
-    return this.send(key, body, body.length, contentType);
+  put(key: string, body: Buffer, contentType: string, record?: StageRecorder): Promise<void> {
+    return timed(record, 'object flush', () => this.send(key, body, body.length, contentType));
   }
 
   openUpload(): IncomingObject {
     this.spoolReady ??= fsp.mkdir(this.spoolDirectory, { recursive: true });
     const spooled = path.join(this.spoolDirectory, `${randomBytes(8).toString('hex')}.tmp`);
-    return new FileUpload(spooled, this.spoolReady.then(() => undefined), ({ temporary, size }, key) =>
-      this.send(key, fs.createReadStream(temporary), size, 'application/dicom'),
+    return new FileUpload(spooled, this.spoolReady.then(() => undefined), ({ temporary, size }, key, record) =>
+      timed(record, 'object flush', () => this.send(key, fs.createReadStream(temporary), size, 'application/dicom')),
     );
   }
 

@@ -38,6 +38,7 @@ class ReceivedInstance implements DatasetSink {
   private readonly datasetHash = createHash('sha256');
 
   private bytes = 0;
+  private readonly startedAt = performance.now();
   /** Set once the dataset passes the size limit: its bytes are dropped, and it is refused at the end. */
   oversize = false;
 
@@ -46,6 +47,7 @@ class ReceivedInstance implements DatasetSink {
     private readonly upload: IncomingObject,
     private readonly maxBytes: number,
     private readonly store: (received: ReceivedInstance) => Promise<{ status: number; errorComment?: string }>,
+    private readonly recordReceive: (milliseconds: number) => void,
   ) {
     this.beginning = [fileMetaHeader];
     this.beginningBytes = fileMetaHeader.length;
@@ -68,6 +70,7 @@ class ReceivedInstance implements DatasetSink {
   }
 
   finish(): Promise<{ status: number; errorComment?: string }> {
+    this.recordReceive(performance.now() - this.startedAt);
     return this.store(this);
   }
 
@@ -251,8 +254,13 @@ export class DimseSession implements AcceptorHandler {
     const sopClassUid = command.uid(COMMAND.affectedSopClassUid) ?? '';
     const sopInstanceUid = command.uid(COMMAND.affectedSopInstanceUid) ?? '';
     const fileMetaHeader = buildFileMetaHeader({ sopClassUid, sopInstanceUid, transferSyntaxUid, sourceAeTitle: this.association.callingAeTitle });
-    return new ReceivedInstance(fileMetaHeader, this.dependencies.ingest.openUpload(), this.dependencies.maxObjectBytes, (received) =>
-      this.store(received, sopClassUid, sopInstanceUid),
+    const { ingest } = this.dependencies;
+    return new ReceivedInstance(
+      fileMetaHeader,
+      ingest.openUpload(),
+      this.dependencies.maxObjectBytes,
+      (received) => this.store(received, sopClassUid, sopInstanceUid),
+      (milliseconds) => ingest.stages.record('receive', milliseconds),
     );
   }
 

@@ -37,8 +37,6 @@ import { recognitionDecisionRoutes } from './api/recognition-decision-routes.ts'
 import { recognitionRoutes } from './api/recognition-routes.ts';
 import { filmRoutes } from './film/film-routes.ts';
 import { healthRoutes } from './health-routes.ts';
-import { metricsRoutes } from './metrics-routes.ts';
-import { statusRoutes } from './api/status-routes.ts';
 import { instanceDigestRoutes } from './api/instance-digest-routes.ts';
 import { HttpProblem, problemHandler } from './problem.ts';
 import { viewerRoutes } from './viewer-app.ts';
@@ -111,7 +109,9 @@ export function createHttpApp(runtime: Runtime, isReady: () => boolean, roleRout
       runtime.jobs.thumbnails.counts(),
       runtime.queue.counts(),
     ]);
-    response.json({ ...receipts, ...instances, queue });
+    // Per-instance stage times and group commits of this process's ingest path (bench:ingest prints them).
+    const ingest = { ...runtime.ingest.stages.snapshot(), groupCommits: runtime.ingest.committer.counts };
+    response.json({ ...receipts, ...instances, queue, ingest });
   });
 
   app.get('/api/jobs', async (request, response) => {
@@ -140,8 +140,6 @@ export function createHttpApp(runtime: Runtime, isReady: () => boolean, roleRout
   app.use('/api', recognitionDecisionRoutes(runtime));
   app.use('/api', recognitionRoutes(runtime));
   app.use('/api', instanceDigestRoutes(runtime));
-  app.use(metricsRoutes(runtime.metrics));
-  app.use('/api', statusRoutes(runtime));
   if (roleRoutes.length) app.use(...roleRoutes);
   app.use(filmRoutes(runtime));
   app.use(dicomWebRouter(runtime));

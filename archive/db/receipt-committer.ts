@@ -1,0 +1,132 @@
+import type pg from 'pg';
+import type { InsertedReceipt, NewReceipt, ReceiptsRepository } from './receipts-repository.ts';
+
+/** Receipts in one transaction at most: a group's members all wait for its last insert. */
+const MAX_GROUP = 64;
+/**
+ * How long a confirmation waits for a receipt to carry it before it is committed alone. Only crash
+ * recovery reads it (the answer to the sender does not wait for it), so it may wait for the next
+ * receipt rather than cost a WAL flush of its own while instances keep coming.
+ */
+const CONFIRMATION_IDLE_MS = 50;
+/**
+ * A receipt still unconfirmed this long after its commit is the reconciler's to resolve (its flush was
+ * cut off by a crash). An ingest whose flush takes longer than half of this confirms before it answers,
+ * so a slow flush can never be mistaken for a lost one.
+ */
+export const UNCONFIRMED_RECEIPT_GRACE_SECONDS = 300;
+
+interface Member {
+  receipt: NewReceipt;
+  writableInstitutionIds: readonly string[] | 'all';
+  resolve(inserted: InsertedReceipt): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Group commit of receipts: every receipt handed over while a commit is in flight goes into the next
+ * transaction, whichever association, STOW-RS request or import it came from, so they share one WAL
+ * flush. Nothing waits for a window to fill: a receipt that arrives when nothing is committing is
+ * committed at once (as one statement), and the group grows only with the load, as PostgreSQL's own
+ * group commit does for separate connections — which is also what happens between separate gateway
+ * processes, each with its own committer.
+ *
+ * Receipts are inserted unconfirmed (migration 029) while their objects are flushed; `confirm` marks an
+ * object durable, riding on the next group's first statement. A failed transaction fails every member
+ * of its group (none of them is visible); each sender gets its failure and may send again.
+ */
+export class ReceiptCommitter {
+  private waiting: Member[] = [];
+  private confirmations: string[] = [];
+  private committing = false;
+  private idleConfirmation?: NodeJS.Timeout;
+  /** Transactions committed and receipts they carried, for the benchmark and the tests. */
+  readonly counts = { transactions: 0, receipts: 0 };
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly receipts: ReceiptsRepository,
+  ) {}
+
+  /** Resolves once the receipt is committed (unconfirmed) in a group, or nothing was inserted (refused, a duplicate). */
+  commit(receipt: NewReceipt, writableInstitutionIds: readonly string[] | 'all'): Promise<InsertedReceipt> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ receipt, writableInstitutionIds, resolve, reject });
+      this.next();
+    });
+  }
+
+  /** The receipt's object is durable: recorded with the next group, or alone when none comes soon. */
+  confirm(receiptId: string): void {
+    this.confirmations.push(receiptId);
+    this.confirmWhenIdle();
+  }
+
+  private confirmWhenIdle(): void {
+    this.idleConfirmation ??= setTimeout(() => {
+      this.idleConfirmation = undefined;
+      this.next(true);
+    }, CONFIRMATION_IDLE_MS);
+    this.idleConfirmation.unref();
+  }
+
+  /** Commits what is still waiting (at shutdown). */
+  async drain(): Promise<void> {
+    while (this.committing || this.waiting.length > 0 || this.confirmations.length > 0) {
+      if (!this.committing) this.next(true);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
+  private next(confirmationsAlone = false): void {
+    if (this.committing) return;
+    if (this.waiting.length === 0 && !(confirmationsAlone && this.confirmations.length > 0)) return;
+    this.committing = true;
+    const group = this.waiting.splice(0, MAX_GROUP);
+    const confirmations = this.confirmations.splice(0);
+    clearTimeout(this.idleConfirmation);
+    this.idleConfirmation = undefined;
+    void this.commitGroup(group, confirmations).finally(() => {
+      this.committing = false;
+      this.next();
+      // A timer that fired while this group committed found the committer busy.
+      if (!this.committing && this.confirmations.length > 0) this.confirmWhenIdle();
+    });
+  }
+
+  private async commitGroup(group: Member[], confirmations: string[]): Promise<void> {
+    if (group.length === 0) {
+      // Lost only to a crash, after which the reconciler confirms from the store what these would have.
+      await this.receipts.confirmObjects(confirmations).catch(() => undefined);
+      return;
+    }
+    try {
+      const inserted = group.length === 1 ? [await this.receipts.insertUnconfirmed(this.pool, group[0]!.receipt, group[0]!.writableInstitutionIds, confirmations)] : await this.inOneTransaction(group, confirmations);
+      this.counts.transactions++;
+      this.counts.receipts += group.length;
+      group.forEach((member, index) => member.resolve(inserted[index]!));
+    } catch (error) {
+      this.confirmations.unshift(...confirmations);
+      for (const member of group) member.reject(error);
+    }
+  }
+
+  private async inOneTransaction(group: Member[], confirmations: string[]): Promise<InsertedReceipt[]> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const inserted: InsertedReceipt[] = [];
+      for (const [index, member] of group.entries()) {
+        inserted.push(await this.receipts.insertUnconfirmed(client, member.receipt, member.writableInstitutionIds, index === 0 ? confirmations : []));
+      }
+      await client.query('COMMIT');
+      client.release();
+      return inserted;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      // A connection that failed mid-transaction is not handed out again.
+      client.release(error instanceof Error ? error : new Error(String(error)));
+      throw error;
+    }
+  }
+}

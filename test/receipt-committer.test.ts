@@ -1,0 +1,158 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import pg from 'pg';
+import { parseInstance } from '../archive/dicom/parse.ts';
+import { IngestRejection } from '../archive/dicom/types.ts';
+import { IngestService, resolveUnconfirmedReceipts } from '../archive/ingest.ts';
+import { createLogger } from '../archive/log.ts';
+import { generateCorpus } from '../fixtures/generate.ts';
+import { enqueueIndexInstance } from '../workers/jobs/index-instance.ts';
+import { openTestRuntime, QUARANTINE_INSTITUTION_ID } from './support/runtime.ts';
+
+/**
+ * Group commit of receipts (archive/db/receipt-committer.ts) and the recovery rule for a receipt
+ * committed beside its object's flush (resolveUnconfirmedReceipts), on a real PostgreSQL and a real
+ * local object store.
+ */
+const source = { via: 'import' as const, name: 'committer-test', institutionId: QUARANTINE_INSTITUTION_ID };
+
+/** Distinct small instances (the fixtures' `small` preset), whole in memory. */
+function instances(seed: string, count: number): Buffer[] {
+  const parts: Buffer[] = [];
+  for (let round = 0; parts.length < count; round++) {
+    for (const instance of generateCorpus({ preset: 'small', seed: `${seed}-${round}` })) {
+      parts.push(Buffer.from(instance.bytes));
+      if (parts.length === count) break;
+    }
+  }
+  return parts;
+}
+
+async function committedTransactions(pool: pg.Pool): Promise<number> {
+  // The statistics of other backends reach the view when they go idle; a fresh snapshot sees them.
+  const { rows } = await pool.query<{ xact_commit: string }>('SELECT pg_stat_force_next_flush(), xact_commit FROM pg_stat_database WHERE datname = current_database()');
+  return Number(rows[0]!.xact_commit);
+}
+
+describe('group commit of receipts', () => {
+  it('commits many concurrent receipts in fewer transactions than receipts, each durable and confirmed', async () => {
+    const runtime = await openTestRuntime({ runWorkers: false });
+    try {
+      const parts = instances('group', 48);
+      // The source is registered once, before the count starts: it is cached from then on.
+      await runtime.ingest.ingest({ part10: parts.pop()! }, source);
+      await runtime.ingest.committer.drain();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const before = { ...runtime.ingest.committer.counts };
+      await runtime.db.pool.query('SELECT pg_stat_clear_snapshot()');
+      const transactionsBefore = await committedTransactions(runtime.db.pool);
+      const outcomes = await Promise.all(parts.map((part10) => runtime.ingest.ingest({ part10 }, source)));
+      await runtime.ingest.committer.drain();
+      await new Promise((resolve) => setTimeout(resolve, 1200));
+      await runtime.db.pool.query('SELECT pg_stat_clear_snapshot()');
+      const transactionsAfter = await committedTransactions(runtime.db.pool);
+
+      assert.ok(outcomes.every((outcome) => outcome.result === 'stored'));
+      const groups = runtime.ingest.committer.counts.transactions - before.transactions;
+      const receipts = runtime.ingest.committer.counts.receipts - before.receipts;
+      assert.equal(receipts, parts.length);
+      assert.ok(groups < receipts / 2, `${receipts} receipts in ${groups} group commits`);
+      // PostgreSQL's own count, which includes every other transaction of the run (confirmations, this test's queries).
+      const committed = transactionsAfter - transactionsBefore;
+      assert.ok(committed < receipts, `${receipts} receipts, ${committed} transactions committed in the database`);
+      const { rows } = await runtime.db.pool.query<{ receipts: number; unconfirmed: number }>(
+        'SELECT count(*)::int AS receipts, count(*) FILTER (WHERE NOT object_confirmed)::int AS unconfirmed FROM receipts',
+      );
+      assert.deepEqual(rows[0], { receipts: parts.length + 1, unconfirmed: 0 });
+      for (const outcome of outcomes) assert.ok(await runtime.store.exists(outcome.objectKey));
+    } finally {
+      await runtime.dispose();
+    }
+  });
+
+  it('fails every member of a group whose transaction fails, and leaves none of them visible', async () => {
+    const runtime = await openTestRuntime({ runWorkers: false });
+    const blocker = new pg.Client({ connectionString: runtime.databaseUrl });
+    try {
+      const [first, ...group] = instances('failing-group', 9);
+      // One member of the group is refused by PostgreSQL at COMMIT (a deferred constraint trigger).
+      const poison = parseInstance(group[3]!).sopInstanceUid;
+      await runtime.db.pool.query(`
+        CREATE FUNCTION refuse_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'refused at commit by the test'; END $$;
+        CREATE CONSTRAINT TRIGGER refuse_poison AFTER INSERT ON receipts DEFERRABLE INITIALLY DEFERRED
+          FOR EACH ROW WHEN (NEW.sop_instance_uid = '${poison}') EXECUTE FUNCTION refuse_at_commit();`);
+      // Hold the table so that the first receipt's commit waits, and everything after it gathers into one group.
+      await blocker.connect();
+      await blocker.query('BEGIN');
+      await blocker.query('LOCK TABLE receipts IN SHARE MODE');
+      const firstOutcome = runtime.ingest.ingest({ part10: first! }, source);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const groupOutcomes = group.map((part10) => runtime.ingest.ingest({ part10 }, source).then(() => 'stored', (error: unknown) => error));
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const before = { ...runtime.ingest.committer.counts };
+      await blocker.query('COMMIT');
+
+      assert.equal((await firstOutcome).result, 'stored');
+      const results = await Promise.all(groupOutcomes);
+      for (const result of results) {
+        assert.ok(result instanceof IngestRejection, `every member fails, got ${String(result)}`);
+        assert.equal(result.kind, 'out-of-resources');
+        assert.match(result.message, /database unavailable \(commit the receipt\): refused at commit/);
+      }
+      assert.equal(runtime.ingest.committer.counts.transactions - before.transactions, 1, 'only the first receipt committed after the wait');
+      const { rows } = await runtime.db.pool.query<{ receipts: number }>('SELECT count(*)::int AS receipts FROM receipts');
+      assert.equal(rows[0]!.receipts, 1, 'nothing of the failed group is visible');
+    } finally {
+      await blocker.end().catch(() => undefined);
+      await runtime.dispose();
+    }
+  });
+});
+
+describe('recovery of receipts committed beside their flush', () => {
+  it('removes an unconfirmed receipt whose object did not survive, confirms and indexes one whose object did, and leaves confirmed ones alone', async () => {
+    // The reconciler's own passes wait an hour here: the test runs the rule itself.
+    const runtime = await openTestRuntime({ runWorkers: true, environment: { YINGYUN_RECONCILE_AFTER_SECONDS: '3600' } });
+    try {
+      const [lost, survived, acknowledged] = instances('recovery', 3);
+      const acknowledgedOutcome = await runtime.ingest.ingest({ part10: acknowledged! }, source);
+      // What a crash between the commit and the end of the flush leaves: receipts committed, never
+      // confirmed and never enqueued for indexing, one of whose objects never reached its key.
+      const crashed = new IngestService({ pool: runtime.db.pool, store: runtime.store, log: createLogger('silent'), afterCommit: async () => undefined });
+      const lostOutcome = await crashed.ingest({ part10: lost! }, source);
+      const survivedOutcome = await crashed.ingest({ part10: survived! }, source);
+      await runtime.queue.whenIdle();
+      await Promise.all([runtime.ingest.committer.drain(), crashed.committer.drain()]);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await runtime.db.pool.query('UPDATE receipts SET object_confirmed = false WHERE id = ANY ($1::bigint[])', [[lostOutcome.receiptId, survivedOutcome.receiptId]]);
+      await runtime.store.delete(lostOutcome.objectKey);
+      assert.deepEqual(await runtime.jobs.receipts.awaitingIndex(0, 10), [], 'unconfirmed receipts are not indexed before they are resolved');
+
+      const resolve = (olderThanSeconds?: number) => resolveUnconfirmedReceipts({ receipts: runtime.jobs.receipts, store: runtime.store, log: createLogger('silent') }, olderThanSeconds);
+      // A young unconfirmed receipt may still be flushing: the rule leaves it until its grace is over.
+      assert.equal(await resolve(), 0);
+      assert.equal(await resolve(0), 2);
+      const { rows } = await runtime.db.pool.query<{ id: string; object_confirmed: boolean }>('SELECT id, object_confirmed FROM receipts ORDER BY id');
+      assert.deepEqual(
+        rows.map((row) => [row.id, row.object_confirmed]),
+        [
+          [acknowledgedOutcome.receiptId, true],
+          [survivedOutcome.receiptId, true],
+        ],
+        'the receipt without its object is gone; the other is confirmed',
+      );
+      assert.deepEqual(await runtime.jobs.receipts.awaitingIndex(0, 10), [survivedOutcome.receiptId], 'the confirmed receipt is now for the reconciler to index');
+      await enqueueIndexInstance(runtime.queue, survivedOutcome.receiptId);
+      await runtime.queue.whenIdle();
+      const indexed = await runtime.db.pool.query<{ sop_instance_uid: string }>('SELECT sop_instance_uid FROM instances ORDER BY sop_instance_uid');
+      assert.deepEqual(
+        indexed.rows.map((row) => row.sop_instance_uid),
+        [survivedOutcome.parsed.sopInstanceUid, acknowledgedOutcome.parsed.sopInstanceUid].sort(),
+        'the confirmed receipt is indexed; the removed one never is',
+      );
+    } finally {
+      await runtime.dispose();
+    }
+  });
+});
