@@ -8,6 +8,7 @@ import { IngestStageTimes, timed } from './ingest-stages.ts';
 import type { Logger } from './log.ts';
 import type { ForegroundActivity } from './foreground-activity.ts';
 import type { IncomingObject, ObjectStore } from './storage/object-store.ts';
+import type { IngestMetrics } from './metrics/metrics.ts';
 
 export interface InstanceSource {
   via: 'dimse' | 'stow' | 'import';
@@ -112,6 +113,8 @@ export class IngestService {
       afterCommit: (receiptId: string) => Promise<void>;
       /** Told while an instance is being ingested, so in-process background work can give way. */
       foreground?: ForegroundActivity;
+      /** Counts each instance by source and outcome, with its size and its time to Success. */
+      metrics?: Pick<IngestMetrics, 'observe'>;
     },
   ) {
     this.receipts = new ReceiptsRepository(deps.pool);
@@ -125,9 +128,15 @@ export class IngestService {
 
   async ingest(received: ReceivedObject, source: InstanceSource, expected: IngestExpectations = {}): Promise<IngestOutcome> {
     const ended = this.deps.foreground?.begin();
+    const started = performance.now();
+    const observe = (outcome: IngestOutcome['result'] | 'failed') =>
+      this.deps.metrics?.observe({ source, bytes: 'part10' in received ? received.part10.length : received.sizeBytes, seconds: (performance.now() - started) / 1000, outcome });
     try {
-      return await timed(this.stages.record, 'ingest', () => this.ingestNow(received, source, expected));
+      const outcome = await timed(this.stages.record, 'ingest', () => this.ingestNow(received, source, expected));
+      observe(outcome.result);
+      return outcome;
     } catch (error) {
+      observe('failed');
       // A refused instance leaves no temporary file (after a finish, the object stays, as for `put`).
       if ('upload' in received) await received.upload.discard().catch(() => undefined);
       throw error;

@@ -53,6 +53,8 @@ export class Reconciler {
       graceSeconds: number;
       /** Receipts committed beside a flush that a crash cut off: kept if their object is there, else removed (archive/ingest.ts). */
       resolveUnconfirmedReceipts: () => Promise<number>;
+      /** Told after each pass how much unfinished work it found (the metrics' reconciler backlog). */
+      reportBacklog?: (count: number) => void;
     },
   ) {}
 
@@ -99,6 +101,7 @@ export class Reconciler {
           requeued++;
         }
         if (requeued > 0) this.deps.log.info({ requeued }, 'reconciler re-enqueued unfinished work');
+        this.deps.reportBacklog?.(requeued);
       } catch (error) {
         this.deps.log.warn({ err: error }, 'reconciler pass failed; will try again');
       }

@@ -47,7 +47,7 @@ import type { JobContext } from './jobs/context.ts';
 import { enqueueIndexInstance, indexInstanceJob } from './jobs/index-instance.ts';
 import { renderInstanceThumbnailJob } from './jobs/render-instance-thumbnail.ts';
 import { renderSeriesThumbnailJob } from './jobs/render-series-thumbnail.ts';
-import type { JobQueue } from './queue.ts';
+import type { JobDefinition, JobQueue } from './queue.ts';
 import { Reconciler } from './reconciler.ts';
 import { PriorFetchRepository } from '../archive/db/prior-fetch-repository.ts';
 import { PriorFetchService } from '../archive/prior-fetch/prior-fetch-service.ts';
@@ -82,6 +82,10 @@ import { RoutingService } from '../archive/routing/routing-service.ts';
 import { sendBatchAs } from '../archive/routing/send-batch.ts';
 import { enqueueForward, enqueueForwardRetry, forwardInstancesJob } from './jobs/forward-instances.ts';
 import { enqueueRelinkInstitution, relinkInstitutionJob } from './jobs/relink-institution.ts';
+import { Metrics, type ProcessRole } from '../archive/metrics/metrics.ts';
+import { timedObjectStore, timePoolQueries } from '../archive/metrics/instrument.ts';
+import { ProcessHeartbeat } from '../archive/metrics/heartbeat.ts';
+import { ProcessHeartbeatsRepository } from '../archive/db/process-heartbeats-repository.ts';
 
 export interface Runtime {
   config: Config;
@@ -134,6 +138,12 @@ export interface Runtime {
   priorFetch: PriorFetchService;
   /** Storage Commitment Push Model SCP (issue 17): each request kept until its report is delivered. */
   storageCommitment: StorageCommitmentService;
+  /** This process's Prometheus figures (GET /metrics), which its heartbeat also writes to PostgreSQL. */
+  metrics: Metrics;
+  /** Every process's heartbeat (migration 030), for the admin UI's status page. */
+  heartbeats: ProcessHeartbeatsRepository;
+  /** This process's own heartbeat, when it serves (a `role` was given). */
+  heartbeat?: ProcessHeartbeat;
   /** Stops workers (finishing running jobs), then closes the queue and the database. */
   close(): Promise<void>;
 }
@@ -141,14 +151,18 @@ export interface Runtime {
 /**
  * The composition root shared by every role: backends are chosen here, once, from configuration
  * (embedded PostgreSQL or DATABASE_URL, local folder or S3, in-process jobs or BullMQ on Redis).
- * `runWorkers` makes this process also process jobs and run the reconciler.
+ * `runWorkers` makes this process also process jobs and run the reconciler. `role`: a serving process
+ * (npm start, a gateway, a worker, an edge) writes a heartbeat under it; command-line tools give none.
  */
-export async function openRuntime(config: Config, log: Logger, options: { runWorkers: boolean }): Promise<Runtime> {
+export async function openRuntime(config: Config, log: Logger, options: { runWorkers: boolean; role?: ProcessRole }): Promise<Runtime> {
+  const metrics = new Metrics(options.role ?? (options.runWorkers ? 'all' : 'gateway'));
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log });
+  timePoolQueries(db.pool, metrics.database, 'main');
+  timePoolQueries(db.derivedPool, metrics.database, 'derived');
   let queue: JobQueue | undefined;
   const renderer = new Renderer(config.renderThreads, (error) => log.error({ err: error, component: 'render' }, 'a render thread failed'));
   try {
-    const store = await openObjectStore(config);
+    const store = timedObjectStore(await openObjectStore(config), metrics.objectStore);
     const foreground = new ForegroundActivity();
     queue = config.redisUrl
       ? new BullMqQueue(config.redisUrl, log.child({ component: 'queue' }), { queueName: config.queueName })
@@ -163,6 +177,13 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       log: log.child({ component: 'jobs' }),
     };
     const jobQueue = queue;
+    metrics.refreshWith(async () => {
+      const byType = await jobQueue.countsByType();
+      metrics.jobs.depth.reset();
+      for (const [jobType, counts] of Object.entries(byType)) {
+        for (const [state, count] of Object.entries(counts)) metrics.jobs.depth.set({ job_type: jobType, state }, count);
+      }
+    });
     const institutions = new InstitutionsRepository(db.pool);
     const users = new UsersRepository(db.pool);
     const audit = new AuditLog(new AuditRepository(db.pool), log.child({ component: 'audit' }));
@@ -178,6 +199,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       log: log.child({ component: 'ingest' }),
       afterCommit: (receiptId) => enqueueIndexInstance(jobQueue, receiptId),
       foreground,
+      metrics: metrics.ingest,
     });
     const accessGrants = new AccessGrantsRepository(db.pool);
     const reports = new ReportService({
@@ -290,7 +312,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
     let criticalEscalation: CriticalEscalation | undefined;
     let closing: Promise<void> | undefined;
     if (options.runWorkers) {
-      queue.startWorkers([indexInstanceJob(jobs, intake, routing), forwardInstancesJob(routing), renderInstanceThumbnailJob(jobs), renderSeriesThumbnailJob(jobs), writeReportSrJob({ reports, ingest, log: log.child({ component: 'report-sr' }) }), checkSrTemplateJob({ receipts: jobs.receipts, reports }),
+      queue.startWorkers(timedJobs(metrics, [indexInstanceJob(jobs, intake, routing), forwardInstancesJob(routing), renderInstanceThumbnailJob(jobs), renderSeriesThumbnailJob(jobs), writeReportSrJob({ reports, ingest, log: log.child({ component: 'report-sr' }) }), checkSrTemplateJob({ receipts: jobs.receipts, reports }),
         writeReportPdfJob({
           reports,
           retrieve: new RetrieveService(db.pool, store, renderer),
@@ -302,7 +324,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
           log: log.child({ component: 'report-pdf' }),
         }),
         deliverCriticalWebhookJob(criticalFindings), fetchPriorsJob(priorFetch), deliverCommitmentReportJob(storageCommitment), linkPersonJob(persons), relinkInstitutionJob(persons), checkStudyQualityJob(qcWorklists),
-        writeRejectionKosJob({ quality: qualityRepository, ingest, log: log.child({ component: 'rejection-kos' }) })], config.workerConcurrency);
+        writeRejectionKosJob({ quality: qualityRepository, ingest, log: log.child({ component: 'rejection-kos' }) })]), config.workerConcurrency);
       reconciler = new Reconciler({
         receipts: jobs.receipts,
         thumbnails: jobs.thumbnails,
@@ -317,11 +339,15 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
         log: log.child({ component: 'reconciler' }),
         graceSeconds: config.reconcileAfterSeconds,
         resolveUnconfirmedReceipts: () => resolveUnconfirmedReceipts({ receipts: jobs.receipts, store, log: log.child({ component: 'reconciler' }) }),
+        reportBacklog: (count) => metrics.reconcilerBacklog.set(count),
       });
       reconciler.start();
       criticalEscalation = new CriticalEscalation(criticalFindings, log.child({ component: 'critical-escalation' }));
       criticalEscalation.start();
     }
+    const heartbeats = new ProcessHeartbeatsRepository(db.derivedPool);
+    const heartbeat = options.role ? new ProcessHeartbeat({ repository: heartbeats, metrics, runsReconciler: options.runWorkers, log: log.child({ component: 'heartbeat' }) }) : undefined;
+    heartbeat?.start();
     return {
       config,
       log,
@@ -354,6 +380,9 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       recognition,
       recognitionDecisions,
       routing,
+      metrics,
+      heartbeats,
+      ...(heartbeat ? { heartbeat } : {}),
       statistics: new StatisticsService({ repository: new StatisticsRepository(db.pool), institutions, config: config.statistics ?? DEFAULT_STATISTICS_CONFIG }),
       close() {
         closing ??= (async () => {
@@ -364,6 +393,8 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
           await audit.drain();
           await ingest.committer.drain();
           await jobQueue.close();
+          // After the jobs: the last heartbeat says stopped, with the final figures.
+          await heartbeat?.stop();
           await renderer.close();
           await db.close();
         })();
@@ -376,4 +407,9 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
     await db.close();
     throw error;
   }
+}
+
+/** Each job's handler timed into the job latency histogram under its type. */
+function timedJobs(metrics: Metrics, definitions: JobDefinition<any>[]): JobDefinition<any>[] {
+  return definitions.map((definition) => ({ ...definition, handle: (payload) => metrics.jobs.time(definition.name, () => definition.handle(payload)) }));
 }

@@ -37,6 +37,8 @@ import { recognitionDecisionRoutes } from './api/recognition-decision-routes.ts'
 import { recognitionRoutes } from './api/recognition-routes.ts';
 import { filmRoutes } from './film/film-routes.ts';
 import { healthRoutes } from './health-routes.ts';
+import { metricsRoutes } from './metrics-routes.ts';
+import { statusRoutes } from './api/status-routes.ts';
 import { instanceDigestRoutes } from './api/instance-digest-routes.ts';
 import { HttpProblem, problemHandler } from './problem.ts';
 import { viewerRoutes } from './viewer-app.ts';
@@ -140,6 +142,8 @@ export function createHttpApp(runtime: Runtime, isReady: () => boolean, roleRout
   app.use('/api', recognitionDecisionRoutes(runtime));
   app.use('/api', recognitionRoutes(runtime));
   app.use('/api', instanceDigestRoutes(runtime));
+  app.use(metricsRoutes(runtime.metrics));
+  app.use('/api', statusRoutes(runtime));
   if (roleRoutes.length) app.use(...roleRoutes);
   app.use(filmRoutes(runtime));
   app.use(dicomWebRouter(runtime));
