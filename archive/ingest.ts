@@ -261,7 +261,7 @@ export class IngestService {
    * confirmation is committed first, and only a receipt still there is answered for.
    */
   private async confirm(receiptId: string, submittedAt: number): Promise<void> {
-    if (performance.now() - submittedAt < (UNCONFIRMED_RECEIPT_GRACE_SECONDS * 1000) / 2) {
+    if (performance.now() - submittedAt < (UNCONFIRMED_RECEIPT_GRACE_SECONDS * 1000) / 3) {
       this.committer.confirm(receiptId);
       return;
     }

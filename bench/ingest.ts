@@ -6,9 +6,12 @@
  * settings (bench/peers.ts, BENCH_NETWORK); each receiver's settings are printed with the results.
  */
 import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
+import { INGEST_STAGES, type IngestStage, type IngestStageSnapshot } from '../archive/ingest-stages.ts';
 import { ensureCorpus, root, type Corpus } from './corpus.ts';
 import {
   BENCH_NETWORK,
@@ -29,17 +32,21 @@ const SENDER_SETTINGS = `storescu ${SENDER_ARGUMENTS.join(' ')}, ${networkSettin
 const YINGYUN_NETWORK_ENV = { YINGYUN_MAX_PDU_LENGTH: String(BENCH_NETWORK.maxPduLength) };
 const YINGYUN_NETWORK_SETTINGS = networkSettings('socket.setNoDelay(true) on each accepted connection');
 
+/** A receiver that may listen on several ports (several gateway processes): associations are split over them. */
+type Target = Receiver & { ports?: number[] };
+
 /** Sends the files over `associations` parallel storescu processes; resolves with the wall time. */
-async function send(receiver: Receiver, corpus: Corpus, associations: number): Promise<number> {
+async function send(receiver: Target, corpus: Corpus, associations: number): Promise<number> {
+  const ports = receiver.ports ?? [receiver.port];
   const groups: string[][] = Array.from({ length: associations }, () => []);
   corpus.files.forEach((file, index) => groups[index % associations]!.push(file));
   const started = process.hrtime.bigint();
   await Promise.all(
     groups.map(
-      (files) =>
+      (files, group) =>
         new Promise<void>((resolve, reject) => {
           // One association per process carrying all of its files.
-          const child = spawn('storescu', ['-aec', receiver.aeTitle, '-aet', 'BENCH', ...SENDER_ARGUMENTS, '127.0.0.1', String(receiver.port), ...files], {
+          const child = spawn('storescu', ['-aec', receiver.aeTitle, '-aet', 'BENCH', ...SENDER_ARGUMENTS, '127.0.0.1', String(ports[group % ports.length]), ...files], {
             stdio: ['ignore', 'ignore', 'pipe'],
             env: { ...process.env, ...DCMTK_NETWORK_ENV },
           });
@@ -54,32 +61,36 @@ async function send(receiver: Receiver, corpus: Corpus, associations: number): P
   return Number(process.hrtime.bigint() - started) / 1e9;
 }
 
-type YingyunReceiver = Receiver & { stats(): Promise<Stats>; httpUrl: string; headers: Record<string, string> };
+type YingyunReceiver = Target & { stats(): Promise<Stats[]>; httpUrl: string; headers: Record<string, string>; databaseUrl?: string };
 
 const BENCH_ADMIN_PASSWORD = 'bench-admin-password';
 /** Each corpus is sent over one association, then over this many in parallel. */
 const ASSOCIATION_COUNTS = [1, 4] as const;
 
-/**
- * Signs in as the first administrator and registers the benchmark's sender (AE title BENCH) for an
- * institution, as a PACS administrator would before pointing a PACS at Yingyun.
- */
-async function registerBenchSender(httpUrl: string): Promise<Record<string, string>> {
+/** Signs in as the first administrator: the headers of the session. */
+async function signIn(httpUrl: string): Promise<Record<string, string>> {
   const login = await fetch(`${httpUrl}/api/auth/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: BENCH_ADMIN_PASSWORD }) });
   if (!login.ok) throw new Error(`bench sign-in failed: ${login.status} ${await login.text()}`);
   const { csrfToken } = (await login.json()) as { csrfToken: string };
   const session = login.headers.getSetCookie().map((cookie) => cookie.split(';')[0]).join('; ');
-  const headers = { cookie: session, 'x-csrf-token': csrfToken };
+  return { cookie: session, 'x-csrf-token': csrfToken };
+}
+
+/**
+ * Registers the benchmark's sender (AE title BENCH) for an institution, as a PACS administrator would
+ * before pointing a PACS at Yingyun.
+ */
+async function registerBenchSender(httpUrl: string, headers: Record<string, string>): Promise<void> {
   const post = async (route: string, body: unknown) => {
     const response = await fetch(`${httpUrl}${route}`, { method: 'POST', headers: { ...headers, 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
     if (!response.ok) throw new Error(`${route}: ${response.status} ${await response.text()}`);
   };
   await post('/api/admin/institutions', { code: 'BENCH_HOSPITAL', name: 'Benchmark hospital', kind: 'hospital' });
   await post('/api/admin/peers', { institutionCode: 'BENCH_HOSPITAL', aeTitle: 'BENCH', allowedNetworks: ['127.0.0.1/32'] });
-  return headers;
 }
 
-async function startYingyun(workDir: string): Promise<YingyunReceiver> {
+/** One gateway process (`gateway/main.ts`, as `npm start` runs it) on a data folder, optionally on a shared PostgreSQL. */
+async function startGateway(dataDir: string, databaseUrl?: string) {
   const httpPort = await freePort();
   const dicomPort = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'gateway', 'main.ts')], {
@@ -87,41 +98,97 @@ async function startYingyun(workDir: string): Promise<YingyunReceiver> {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: {
       ...process.env,
-      YINGYUN_DATA_DIR: path.join(workDir, `yingyun-${dicomPort}`),
+      YINGYUN_DATA_DIR: dataDir,
       YINGYUN_HTTP_PORT: String(httpPort),
       YINGYUN_DICOM_PORT: String(dicomPort),
       YINGYUN_DICOM_HOST: '127.0.0.1',
       YINGYUN_LOG_LEVEL: 'warn',
       YINGYUN_ADMIN_PASSWORD: BENCH_ADMIN_PASSWORD,
+      ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
       ...YINGYUN_NETWORK_ENV,
     },
   });
   child.stdout!.resume();
   await waitForPort(dicomPort, 120_000);
   await waitForPort(httpPort, 120_000);
-  const httpUrl = `http://127.0.0.1:${httpPort}`;
-  const headers = await registerBenchSender(httpUrl);
-  const stats = async (): Promise<Stats> => (await (await fetch(`${httpUrl}/api/stats`, { headers })).json()) as Stats;
+  return { httpUrl: `http://127.0.0.1:${httpPort}`, dicomPort, child };
+}
+
+/** The PostgreSQL server two gateway processes share (a fresh database on it per case). */
+const SHARED_POSTGRES_URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/**
+ * Yingyun as `npm start` runs it (embedded PostgreSQL); or, with `gateways`, that many gateway
+ * processes on one machine sharing one PostgreSQL server (SHARED_POSTGRES_URL) and one object store
+ * folder, each with its in-process jobs, storescu's associations split between them.
+ */
+async function startYingyun(workDir: string, gateways?: number): Promise<YingyunReceiver> {
+  const dataDir = path.join(workDir, `yingyun-${randomBytes(4).toString('hex')}`);
+  let databaseUrl: string | undefined;
+  let dropDatabase = async () => undefined as unknown;
+  if (gateways) {
+    const name = `yingyun_bench_${process.pid}_${randomBytes(4).toString('hex')}`;
+    await withClient(SHARED_POSTGRES_URL, (client) => client.query(`CREATE DATABASE ${name}`));
+    const url = new URL(SHARED_POSTGRES_URL);
+    url.pathname = `/${name}`;
+    databaseUrl = url.toString();
+    dropDatabase = () => withClient(SHARED_POSTGRES_URL, (client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+  }
+  // One after the other: the first applies the migrations.
+  const processes: Array<Awaited<ReturnType<typeof startGateway>>> = [];
+  for (let index = 0; index < (gateways ?? 1); index++) processes.push(await startGateway(dataDir, databaseUrl));
+  const sessions = await Promise.all(processes.map((gateway) => signIn(gateway.httpUrl)));
+  await registerBenchSender(processes[0]!.httpUrl, sessions[0]!);
+  const stats = () => Promise.all(processes.map(async (gateway, index) => (await (await fetch(`${gateway.httpUrl}/api/stats`, { headers: sessions[index]! })).json()) as Stats));
+  const name = gateways ? `Yingyun, ${gateways} gateway processes, shared PostgreSQL server` : 'Yingyun';
   return {
-    name: 'Yingyun',
+    name,
     aeTitle: 'YINGYUN',
-    port: dicomPort,
+    port: processes[0]!.dicomPort,
+    ports: processes.map((gateway) => gateway.dicomPort),
     settings:
-      `${YINGYUN_NETWORK_SETTINGS} (gateway/dimse/server.ts); ${process.env.DATABASE_URL ? 'PostgreSQL at DATABASE_URL' : 'embedded PostgreSQL'}; ` +
-      'local object store, each object flushed (fdatasync, folder fsync) and its receipt committed before Success; index and thumbnail jobs in-process',
-    httpUrl,
-    headers,
+      `${YINGYUN_NETWORK_SETTINGS} (gateway/dimse/server.ts); ${gateways ? `${gateways} gateway processes (gateway/main.ts), one PostgreSQL server (${new URL(SHARED_POSTGRES_URL).host}, shared with whatever else runs on it) and one object store folder` : process.env.DATABASE_URL ? 'PostgreSQL at DATABASE_URL' : 'embedded PostgreSQL'}; ` +
+      'local object store, each object flushed (fdatasync, folder fsync) and its receipt committed (group commit, beside the flush) before Success; index and thumbnail jobs in-process',
+    httpUrl: processes[0]!.httpUrl,
+    headers: sessions[0]!,
+    databaseUrl,
     stats,
     async settled() {
       for (;;) {
-        const current = await stats();
-        const busy = current.queue.waiting + current.queue.active + current.queue.delayed;
-        if (current.awaitingIndex === 0 && current.awaitingThumbnail === 0 && busy === 0) return;
+        const all = await stats();
+        const busy = all.reduce((sum, current) => sum + current.queue.waiting + current.queue.active + current.queue.delayed, 0);
+        // Receipts and instances are the database's, the same in every process's answer.
+        if (all[0]!.awaitingIndex === 0 && all[0]!.awaitingThumbnail === 0 && busy === 0) return;
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
     },
-    stop: () => stopChild(child),
+    async stop() {
+      await Promise.all(processes.map((gateway) => stopChild(gateway.child)));
+      await dropDatabase();
+    },
   };
+}
+
+async function withClient<T>(url: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await use(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** What PostgreSQL itself counted: transactions committed in the database, WAL flushes in the whole server. */
+async function commitCounters(databaseUrl: string): Promise<{ commits: number; walSyncs: number }> {
+  return withClient(databaseUrl, async (client) => {
+    await client.query('SELECT pg_stat_clear_snapshot()');
+    const { rows } = await client.query<{ commits: string; wal_syncs: string }>(
+      `SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()) AS commits,
+              (SELECT wal_sync FROM pg_stat_wal) AS wal_syncs`,
+    );
+    return { commits: Number(rows[0]!.commits), walSyncs: Number(rows[0]!.wal_syncs) };
+  });
 }
 
 const FLOOR_NAMES = {
@@ -186,6 +253,26 @@ interface Stats {
   instances: number;
   awaitingThumbnail: number;
   queue: { waiting: number; active: number; delayed: number; failed: number };
+  /** This process's ingest path: mean time per instance in each stage, and its group commits. */
+  ingest: IngestStageSnapshot & { groupCommits: { transactions: number; receipts: number } };
+}
+
+/** Where Yingyun's time went in one case: every process's stages, weighted by the instances each took. */
+interface StageBreakdown {
+  msPerInstance: Record<IngestStage, number>;
+  receiptsPerTransaction: number;
+  /** On a shared PostgreSQL server: what it counted itself during the send. */
+  postgres?: { commits: number; walSyncs: number };
+}
+
+function breakdownOf(all: Stats[]): StageBreakdown {
+  const instances = all.reduce((sum, stats) => sum + stats.ingest.instances, 0);
+  const msPerInstance = Object.fromEntries(
+    INGEST_STAGES.map((stage) => [stage, all.reduce((sum, stats) => sum + stats.ingest.msPerInstance[stage] * stats.ingest.instances, 0) / Math.max(1, instances)]),
+  ) as Record<IngestStage, number>;
+  const transactions = all.reduce((sum, stats) => sum + stats.ingest.groupCommits.transactions, 0);
+  const receipts = all.reduce((sum, stats) => sum + stats.ingest.groupCommits.receipts, 0);
+  return { msPerInstance, receiptsPerTransaction: receipts / Math.max(1, transactions) };
 }
 
 interface Row {
@@ -196,7 +283,15 @@ interface Row {
   instancesPerSecond: number;
   megabytesPerSecond: number;
   settleSeconds?: number;
+  stages?: StageBreakdown;
 }
+
+/**
+ * Which receivers to run (all by default): BENCH_INGEST_RECEIVERS=yingyun,orthanc,… for a quicker look
+ * while working on one of them. The figures recorded in docs/benchmarks.md come from a run of all.
+ */
+const RECEIVER_KEYS = ['storescp', 'yingyun', 'dimse-only', 'floor', 'segment', 'commit-only', 'orthanc', 'two-gateways'] as const;
+const chosenReceivers = new Set(process.env.BENCH_INGEST_RECEIVERS?.split(',') ?? RECEIVER_KEYS);
 
 async function main(): Promise<void> {
   for (const tool of ['storescu', 'storescp']) {
@@ -224,26 +319,36 @@ async function main(): Promise<void> {
   try {
     for (const corpus of corpora) {
       for (const associations of ASSOCIATION_COUNTS) {
-        const receivers: Array<() => Promise<Receiver>> = [
-          () => startStorescp(workDir, associations > 1),
-          () => startYingyun(workDir),
-          startDimseOnly,
-          () => startDurableFloor(workDir, 'flush'),
-          () => startDurableFloor(workDir, 'segment'),
-          () => startDurableFloor(workDir, 'commit-only'),
-          ...(haveOrthanc ? [() => startOrthanc(workDir)] : []),
+        const receivers: Array<readonly [(typeof RECEIVER_KEYS)[number], () => Promise<Target>]> = [
+          ['storescp', () => startStorescp(workDir, associations > 1)],
+          ['yingyun', () => startYingyun(workDir)],
+          ['dimse-only', startDimseOnly],
+          ['floor', () => startDurableFloor(workDir, 'flush')],
+          ['segment', () => startDurableFloor(workDir, 'segment')],
+          ['commit-only', () => startDurableFloor(workDir, 'commit-only')],
+          ...(haveOrthanc ? [['orthanc', () => startOrthanc(workDir)] as const] : []),
+          // Scale-out on one machine: the associations split between two gateway processes.
+          ...(associations > 1 ? [['two-gateways', () => startYingyun(workDir, 2)] as const] : []),
         ];
-        for (const start of receivers) {
+        for (const [key, start] of receivers) {
+          if (!chosenReceivers.has(key)) continue;
           const receiver = await start();
           if (!settings.has(receiver.name)) {
             settings.set(receiver.name, receiver.settings);
             console.log(`${receiver.name}: ${receiver.settings}`);
           }
           try {
+            const yingyun = 'stats' in receiver ? (receiver as YingyunReceiver) : undefined;
+            const countedBefore = yingyun?.databaseUrl ? await commitCounters(yingyun.databaseUrl) : undefined;
             const seconds = await send(receiver, corpus, associations);
+            const countedAfter = yingyun?.databaseUrl ? await commitCounters(yingyun.databaseUrl) : undefined;
             const settleStarted = process.hrtime.bigint();
             await receiver.settled?.();
             const settleSeconds = receiver.settled ? Number(process.hrtime.bigint() - settleStarted) / 1e9 : undefined;
+            const stages = yingyun ? breakdownOf(await yingyun.stats()) : undefined;
+            if (stages && countedBefore && countedAfter) {
+              stages.postgres = { commits: countedAfter.commits - countedBefore.commits, walSyncs: countedAfter.walSyncs - countedBefore.walSyncs };
+            }
             rows.push({
               corpus: corpus.name,
               associations,
@@ -252,12 +357,13 @@ async function main(): Promise<void> {
               instancesPerSecond: corpus.files.length / seconds,
               megabytesPerSecond: corpus.bytes / 1e6 / seconds,
               settleSeconds,
+              stages,
             });
             console.log(
               `${corpus.name}, ${associations} association(s), ${receiver.name}: ${(corpus.files.length / seconds).toFixed(1)} inst/s` +
                 (settleSeconds !== undefined ? `, settled ${settleSeconds.toFixed(2)} s after the last Success` : ''),
             );
-            if ('httpUrl' in receiver && associations === 1 && corpus === corpora[0]) {
+            if (yingyun && !yingyun.databaseUrl && associations === 1 && corpus === corpora[0]) {
               const metadata = await seriesMetadataTiming((receiver as YingyunReceiver).httpUrl, (receiver as YingyunReceiver).headers);
               metadataLine = `WADO-RS series metadata, ${metadata.instances} instances (${metadata.megabytes.toFixed(1)} MB of DICOM JSON): median ${metadata.medianMs.toFixed(0)} ms, best ${metadata.bestMs.toFixed(0)} ms`;
               console.log(metadataLine);
@@ -272,6 +378,7 @@ async function main(): Promise<void> {
     await fs.rm(workDir, { recursive: true, force: true });
   }
   printTable(rows, loadAtStart);
+  printStages(rows, new Map(corpora.map((corpus) => [corpus.name, corpus.files.length])));
   console.log(`\nsender: ${SENDER_SETTINGS}`);
   for (const [name, setting] of settings) console.log(`- ${name}: ${setting}`);
   if (metadataLine) console.log(metadataLine);
@@ -314,6 +421,32 @@ function printTargets(rows: Row[], corpusNames: string[]): void {
       }
       console.log(`- ${corpus}, ${associations} association(s): ${parts.join('; ')}`);
     }
+  }
+}
+
+/**
+ * Where each Yingyun instance's time went, per association (an association carries one instance at a
+ * time, so its wall time per instance is the run's time × associations ÷ instances): receiving it, then
+ * the ingest path's stages (the object's flush and the receipt's commit run side by side, so those
+ * overlap), and what is left — the response, storescu reading its next file and sending the next
+ * command, and time the two shared cores spent elsewhere (the in-process index and thumbnail jobs).
+ */
+function printStages(rows: Row[], corpusSizes: Map<string, number>): void {
+  const measured = rows.filter((row) => row.stages);
+  if (measured.length === 0) return;
+  const shown: IngestStage[] = ['receive', 'parse', 'object write', 'object flush', 'folder flush', 'commit wait', 'ingest'];
+  console.log('\nwhere the time goes, ms per instance per association (mean):\n');
+  console.log(`| corpus | assoc. | receiver | wall | ${shown.join(' | ')} | rest (response, sender, other work) | receipts per commit | PostgreSQL: commits / WAL flushes during the send |`);
+  console.log(`|---|---|---|---|${shown.map(() => '---|').join('')}---|---|---|`);
+  for (const row of measured) {
+    const instances = corpusSizes.get(row.corpus)!;
+    const wall = (row.seconds * row.associations * 1000) / instances;
+    const ms = row.stages!.msPerInstance;
+    const rest = wall - ms.receive - ms.ingest;
+    const postgres = row.stages!.postgres ? `${row.stages!.postgres.commits} / ${row.stages!.postgres.walSyncs} (server-wide)` : '';
+    console.log(
+      `| ${row.corpus} | ${row.associations} | ${row.receiver} | ${wall.toFixed(2)} | ${shown.map((stage) => ms[stage].toFixed(2)).join(' | ')} | ${rest.toFixed(2)} | ${row.stages!.receiptsPerTransaction.toFixed(2)} | ${postgres} |`,
+    );
   }
 }
 

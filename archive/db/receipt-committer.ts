@@ -11,10 +11,12 @@ const MAX_GROUP = 64;
 const CONFIRMATION_IDLE_MS = 50;
 /**
  * A receipt still unconfirmed this long after its commit is the reconciler's to resolve (its flush was
- * cut off by a crash). An ingest whose flush takes longer than half of this confirms before it answers,
- * so a slow flush can never be mistaken for a lost one.
+ * cut off by a crash): short, so that after a crash what was acknowledged is indexed soon. A constant,
+ * not a setting, because the ingest path of every process relies on it: one whose flush took longer than
+ * a third of it confirms before it answers, and answers a failure if the receipt was resolved meanwhile,
+ * so a slow flush can never be mistaken for a lost one and then acknowledged.
  */
-export const UNCONFIRMED_RECEIPT_GRACE_SECONDS = 300;
+export const UNCONFIRMED_RECEIPT_GRACE_SECONDS = 30;
 
 interface Member {
   receipt: NewReceipt;
