@@ -12,7 +12,7 @@
  *
  * Options (or the environment): --instances=100000,1000000 (INDEX_BENCH_INSTANCES), --runs=200
  * (INDEX_BENCH_RUNS), --keep to leave the databases behind (they are dropped by default; 10^7 takes
- * about 20 GB).
+ * about 15 GB), --reuse=<database URL> to measure a kept one again (with one size: the one it holds).
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -43,6 +43,8 @@ const { values: options } = parseArgs({
     instances: { type: 'string', default: process.env.INDEX_BENCH_INSTANCES ?? '1000000' },
     runs: { type: 'string', default: process.env.INDEX_BENCH_RUNS ?? '200' },
     keep: { type: 'boolean', default: false },
+    // Measure again an index an earlier run kept (--keep), without loading it anew.
+    reuse: { type: 'string' },
   },
 });
 const sizes = options.instances.split(',').map((value) => Math.round(Number(value)));
@@ -74,15 +76,17 @@ const purposes = new Map<string, string>();
 for (const instances of sizes) {
   const studies = Math.round(instances / 20);
   const patients = Math.round(studies / 2);
-  const database = await createTestDatabase();
+  const database = options.reuse ? { url: options.reuse, drop: async () => {} } : await createTestDatabase();
   const pool = new pg.Pool({ connectionString: database.url, max: 2 });
   try {
     await migrate(pool, createLogger('silent'));
     const loadStarted = performance.now();
-    await addSyntheticIndex(pool, { patients, studies, instances: true });
-    // VACUUM too: the visibility map lets index-only scans skip the heap, as autovacuum would long
-    // before a real index grew this large.
-    await pool.query('VACUUM ANALYZE');
+    if (!options.reuse) {
+      await addSyntheticIndex(pool, { patients, studies, instances: true });
+      // VACUUM too: the visibility map lets index-only scans skip the heap, as autovacuum would long
+      // before a real index grew this large.
+      await pool.query('VACUUM ANALYZE');
+    }
     const { rows: [counted] } = await pool.query<{ instances: string; bytes: string }>(
       `SELECT (SELECT count(*) FROM instances)::text AS instances, pg_database_size(current_database())::text AS bytes`,
     );
@@ -131,7 +135,7 @@ for (const instances of sizes) {
     }
   } finally {
     await pool.end();
-    if (options.keep) console.log(`kept ${database.url}`);
+    if (options.keep || options.reuse) console.log(`kept ${database.url}`);
     else await database.drop();
   }
 }
@@ -196,7 +200,7 @@ async function hotQueries(pool: pg.Pool, size: { studies: number; patients: numb
       const { parameters, patient } = make(i);
       const query = qido('study', { limit: '25', ...parameters });
       const visibility = radiologistOf(patient);
-      return { call: async () => (await queries.searchStudies(query, visibility)).rows, sql: async () => [studySearchSql(query, visibility)] };
+      return { call: async () => (await queries.searchStudies(query, visibility)).rows, sql: async () => [studySearchSql(await queries.lookUpNames(query), visibility)] };
     },
   });
   const largeSeriesStudies = Math.ceil(size.studies / LARGE_SERIES_EVERY);

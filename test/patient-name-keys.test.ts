@@ -102,6 +102,14 @@ describe('patient name keys (migration 027)', () => {
           [rows.map((row) => row.studyInstanceUid)],
         );
         assert.deepEqual(found.map((row) => row.id).sort(), expected.sort(), `${value} (fuzzy ${fuzzy})`);
+        // The other way to the same patients, which a common name takes: walking the studies and probing each one's keys.
+        const probing = {
+          ...query,
+          conditions: query.conditions.map((condition) => (condition.match.kind === 'person-name' ? { ...condition, match: { ...condition.match, keyLookup: 'probe' as const } } : condition)),
+        };
+        const sql = studySearchSql(probing, everyone);
+        const { rows: probed } = await pool.query<{ studyInstanceUid: string }>(sql.text, sql.values);
+        assert.deepEqual(probed.map((row) => row.studyInstanceUid).sort(), rows.map((row) => row.studyInstanceUid).sort(), `${value} (fuzzy ${fuzzy}), probing`);
         if (personNameKeyPrefixes(value, fuzzy).length) indexed++;
       }
     }
@@ -144,7 +152,7 @@ describe('patient name keys (migration 027)', () => {
       ['accession', { AccessionNumber: 'SYN000001008' }, /studies_by_accession/],
     ];
     for (const [name, parameters, index] of queries) {
-      const sql = studySearchSql(parseQidoQuery('study', parameters), radiologist);
+      const sql = studySearchSql(await new QueryRepository(pool).lookUpNames(parseQidoQuery('study', parameters)), radiologist);
       const { rows } = await pool.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${sql.text}`, sql.values);
       const plan = rows.map((row) => row['QUERY PLAN']).join('\n');
       assert.match(plan, index, `${name}:\n${plan}`);

@@ -76,6 +76,15 @@ export interface SearchResult<Row> {
   remaining: { count: number; atLeast: boolean };
 }
 
+/**
+ * A name with at least this many patients is common (王*, 张*): its query walks the caller's studies
+ * newest first and probes each one's patient for the key, and stops at the page's end, since every
+ * few studies match. A rarer one starts from its patients. The crossover, measured at 10^6 and 10^7
+ * instances (docs/benchmarks.md, "Index at scale"): starting from n patients costs about n index
+ * look-ups; walking costs the page size times patients / n.
+ */
+const COMMON_NAME_PATIENTS = 2000;
+
 /** A person with more studies than this is shown their newest; the list is for comparison, not an archive. */
 const PRIORS_LIMIT = 200;
 
@@ -145,34 +154,68 @@ export interface SqlQuery {
 export class QueryRepository {
   constructor(private readonly pool: pg.Pool) {}
 
-  searchStudies(query: QidoQuery, visibility: Visibility): Promise<SearchResult<StudyRow>> {
-    return this.search<StudyRow>(query, visibility, studySearchSql(query, visibility));
+  async searchStudies(query: QidoQuery, visibility: Visibility): Promise<SearchResult<StudyRow>> {
+    const planned = await this.lookUpNames(query);
+    return this.search<StudyRow>(planned, visibility, studySearchSql(planned, visibility));
   }
 
-  searchSeries(query: QidoQuery, visibility: Visibility): Promise<SearchResult<SeriesRow>> {
-    return this.search<SeriesRow>(query, visibility, seriesSearchSql(query, visibility));
+  async searchSeries(query: QidoQuery, visibility: Visibility): Promise<SearchResult<SeriesRow>> {
+    const planned = await this.lookUpNames(query);
+    return this.search<SeriesRow>(planned, visibility, seriesSearchSql(planned, visibility));
   }
 
-  searchInstances(query: QidoQuery, visibility: Visibility, options: SearchOptions = {}): Promise<SearchResult<InstanceRow>> {
-    return this.search<InstanceRow>(query, visibility, instanceSearchSql(query, visibility, options));
+  async searchInstances(query: QidoQuery, visibility: Visibility, options: SearchOptions = {}): Promise<SearchResult<InstanceRow>> {
+    const planned = await this.lookUpNames(query);
+    return this.search<InstanceRow>(planned, visibility, instanceSearchSql(planned, visibility, options));
   }
 
   /** Patient records with at least one study the caller may see (C-FIND at the PATIENT level). */
-  patientPage(query: PatientQuery, visibility: Visibility): Promise<MatchPage<PatientRow>> {
-    return this.matchPage(query, patientSearchSql(query, visibility));
+  async patientPage(query: PatientQuery, visibility: Visibility): Promise<MatchPage<PatientRow>> {
+    const planned = await this.lookUpNames(query);
+    return this.matchPage(planned, patientSearchSql(planned, visibility));
   }
 
   /** The same SQL as searchStudies, searchSeries and searchInstances, page by page (C-FIND). */
-  studyPage(query: QidoQuery, visibility: Visibility): Promise<MatchPage<StudyRow>> {
-    return this.matchPage(query, studySearchSql(query, visibility));
+  async studyPage(query: QidoQuery, visibility: Visibility): Promise<MatchPage<StudyRow>> {
+    const planned = await this.lookUpNames(query);
+    return this.matchPage(planned, studySearchSql(planned, visibility));
   }
 
-  seriesPage(query: QidoQuery, visibility: Visibility): Promise<MatchPage<SeriesRow>> {
-    return this.matchPage(query, seriesSearchSql(query, visibility));
+  async seriesPage(query: QidoQuery, visibility: Visibility): Promise<MatchPage<SeriesRow>> {
+    const planned = await this.lookUpNames(query);
+    return this.matchPage(planned, seriesSearchSql(planned, visibility));
   }
 
-  instancePage(query: QidoQuery, visibility: Visibility, options: SearchOptions = {}): Promise<MatchPage<InstanceRow>> {
-    return this.matchPage(query, instanceSearchSql(query, visibility, options));
+  async instancePage(query: QidoQuery, visibility: Visibility, options: SearchOptions = {}): Promise<MatchPage<InstanceRow>> {
+    const planned = await this.lookUpNames(query);
+    return this.matchPage(planned, instanceSearchSql(planned, visibility, options));
+  }
+
+  /**
+   * How a patient-name condition finds its patients (see `keyLookup`): by how many patients have the
+   * name's key, counted by index up to COMMON_NAME_PATIENTS. The planner cannot be left to choose: it
+   * prices the name test as if it removed most patients, and would start from the patients of 王*
+   * too (tens of thousands), then sort their studies.
+   */
+  async lookUpNames<Query extends PatientQuery>(query: Query): Promise<Query> {
+    const conditions: Condition[] = [];
+    for (const condition of query.conditions) {
+      const { tag, match } = condition;
+      if (tag !== '00100010' || match.kind !== 'person-name' || match.keyPrefixes.length === 0) {
+        conditions.push(condition);
+        continue;
+      }
+      let common = true;
+      for (const prefix of match.keyPrefixes) {
+        const { rows } = await this.pool.query<{ common: boolean }>(
+          'SELECT count(*) >= $2 AS common FROM (SELECT 1 FROM patient_name_keys WHERE key LIKE $1 LIMIT $2) AS keyed',
+          [`${likePattern(prefix)}%`, COMMON_NAME_PATIENTS],
+        );
+        common &&= rows[0]!.common;
+      }
+      conditions.push({ tag, match: { ...match, keyLookup: common ? 'probe' : 'candidates' } });
+    }
+    return { ...query, conditions };
   }
 
   private async matchPage<Row>(query: PatientQuery, sql: SqlQuery): Promise<MatchPage<Row>> {
@@ -421,7 +464,13 @@ function whereClause(conditions: Condition[], always: string[], visibility: Visi
         // The keys find the few patients worth testing by index; the patterns decide (migration 027).
         if (tag === '00100010') {
           for (const prefix of match.keyPrefixes) {
-            clauses.push(`EXISTS (SELECT 1 FROM patient_name_keys k WHERE k.patient_pk = p.id AND k.key LIKE ${parameter(likePattern(prefix) + '%')})`);
+            const key = parameter(`${likePattern(prefix)}%`);
+            // A scalar subquery, which PostgreSQL does not turn into a join: one probe per study walked.
+            clauses.push(
+              match.keyLookup === 'probe'
+                ? `(SELECT true FROM patient_name_keys k WHERE k.patient_pk = p.id AND k.key LIKE ${key} LIMIT 1)`
+                : `p.id IN (SELECT patient_pk FROM patient_name_keys WHERE key LIKE ${key})`,
+            );
           }
         }
         for (const pattern of match.patterns) clauses.push(`person_name_matches(${column}, ${parameter(pattern)})`);

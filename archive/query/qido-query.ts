@@ -69,9 +69,11 @@ export type Match =
   /**
    * Regular expressions over the stored name search keys; all must match (see person-name.ts).
    * `keyPrefixes`: what the name's keys in patient_name_keys start with, so the patients to test are
-   * found by index (patient names only; every prefix must be found).
+   * found by index (patient names only; every prefix must be found). `keyLookup`, decided by
+   * QueryRepository.lookUpNames: start from the patients with the keys ('candidates', the default),
+   * or walk the studies and probe each one's patient ('probe', for a common name).
    */
-  | { kind: 'person-name'; patterns: string[]; keyPrefixes: string[] }
+  | { kind: 'person-name'; patterns: string[]; keyPrefixes: string[]; keyLookup?: 'candidates' | 'probe' }
   /** A multi-valued attribute (ModalitiesInStudy) holding at least one of these DICOM wildcard patterns. */
   | { kind: 'contains-any'; patterns: string[] };
 
