@@ -51,6 +51,10 @@ const environmentSchema = z.object({
   // Server-side encryption of stored objects: 'AES256' (SSE-S3) or 'aws:kms' (with S3_SSE_KMS_KEY_ID).
   S3_SSE: z.enum(['AES256', 'aws:kms']).optional(),
   S3_SSE_KMS_KEY_ID: optionalText,
+  // An S3 request whose connection carries nothing for this long fails (and a C-STORE waiting on it
+  // answers a failure status) instead of holding the sender forever; idle time, not total, so a large
+  // object's upload over a slow link is not cut off.
+  S3_IDLE_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
   // Access (docs/security.md)
   YINGYUN_ADMIN_PASSWORD: optionalText,
   YINGYUN_SESSION_MINUTES: z.coerce.number().int().min(1).max(24 * 60).default(30),
@@ -150,6 +154,7 @@ export interface S3Config {
   secretAccessKey: string;
   region: string;
   serverSideEncryption?: { algorithm: 'AES256' | 'aws:kms'; kmsKeyId?: string };
+  idleTimeoutMs: number;
 }
 
 export interface AccessConfig {
@@ -240,6 +245,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       secretAccessKey: env.S3_SECRET_ACCESS_KEY,
       region: env.S3_REGION,
       ...(env.S3_SSE ? { serverSideEncryption: { algorithm: env.S3_SSE, kmsKeyId: env.S3_SSE_KMS_KEY_ID } } : {}),
+      idleTimeoutMs: env.S3_IDLE_TIMEOUT_SECONDS * 1000,
     };
   }
   if ((env.YINGYUN_HTTPS_CERT === undefined) !== (env.YINGYUN_HTTPS_KEY === undefined)) {

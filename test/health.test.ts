@@ -88,7 +88,7 @@ describe('readiness of a backend that never answers', () => {
     });
     const { port } = silent.address() as net.AddressInfo;
     const store = new S3ObjectStore(
-      { endpoint: `http://127.0.0.1:${port}`, bucket: 'silent', region: 'us-east-1', accessKeyId: 'x', secretAccessKey: 'y' },
+      { endpoint: `http://127.0.0.1:${port}`, bucket: 'silent', region: 'us-east-1', accessKeyId: 'x', secretAccessKey: 'y', idleTimeoutMs: 60_000 },
       '/nonexistent-spool',
     );
     const check = new ReadinessCheck({ pool: { query: async () => ({}) as never }, store, queue: { checkAvailable: async () => undefined } }, 300);

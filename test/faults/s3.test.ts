@@ -17,6 +17,9 @@ import { startTestSystem, type TestSystem } from '../support/system.ts';
  * object S3 holds with the receipt's bytes; a failure must come in bounded time (a sender is never
  * left waiting on a silent S3), and once S3 behaves, everything goes in.
  */
+/** S3_IDLE_TIMEOUT_SECONDS: short, so an unanswered upload fails quickly here. */
+const IDLE_TIMEOUT_SECONDS = 3;
+
 describe('S3 faults during ingest', () => {
   it('answers every C-STORE (Success only when S3 holds the object) through 500s, unanswered and slow uploads, and takes everything once S3 recovers', async (t) => {
     if (!requirePeer(t, commandExists('storescu'), 'DCMTK (storescu)')) return;
@@ -25,13 +28,14 @@ describe('S3 faults during ingest', () => {
     const files = fs.mkdtempSync(path.join(os.tmpdir(), 'yingyun-fault-s3-'));
     let system: TestSystem | undefined;
     try {
-      system = await startTestSystem({ ...s3.env, S3_ENDPOINT: proxy.endpoint });
+      system = await startTestSystem({ ...s3.env, S3_ENDPOINT: proxy.endpoint, S3_IDLE_TIMEOUT_SECONDS: String(IDLE_TIMEOUT_SECONDS) });
       const acknowledged: SentInstance[] = [];
       const phases: Array<[string, (upload: number) => S3Fault]> = [
         // Every upload's first try fails: the SDK's retry gets it through.
         ['500 on every other upload', (upload) => (upload % 2 === 1 ? 'error-500' : 'none')],
         ['500 on every upload', () => 'error-500'],
-        ['no answer to every third upload', (upload) => (upload % 3 === 0 ? 'no-answer' : 'none')],
+        // Found by this suite: the S3 client had no timeout, and a C-STORE waited on such an upload forever.
+        ['no answer to every fourth upload', (upload) => (upload % 4 === 0 ? 'no-answer' : 'none')],
         ['slow answers', () => 'slow'],
       ];
       const unacknowledged: SentInstance[] = [];
@@ -42,6 +46,8 @@ describe('S3 faults during ingest', () => {
         const sent = await sendWithStorescu(system.dicomPort, instances, { associations: 2, timeoutMs: 180_000 });
         const answered = sent.acknowledged.length + sent.refused.length;
         assert.equal(answered, instances.length, `${phase}: every C-STORE answered:\n${sent.output.slice(-3000)}`);
+        // An upload never answered fails after the idle timeout: each association waits out at most a few.
+        assert.ok(Date.now() - startedAt < 60_000, `${phase}: answered in bounded time`);
         if (phase === '500 on every upload') assert.equal(sent.acknowledged.length, 0, `${phase}: no Success while S3 fails every upload`);
         acknowledged.push(...sent.acknowledged);
         unacknowledged.push(...sent.refused);
