@@ -31,13 +31,7 @@ export interface Percentiles {
 }
 
 /** One row of the status page's process table. */
-export interface ProcessStatus {
-  processId: string;
-  role: ProcessRole;
-  host: string;
-  pid: number;
-  startedAt: string;
-  seenAt: string;
+export interface ProcessStatus extends Omit<ProcessRecord, 'stoppedAt' | 'snapshot'> {
   state: 'live' | 'silent' | 'stopped';
   associations: number;
   instancesStored: number;

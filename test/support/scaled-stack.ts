@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Administration, COMMAND_LINE_ACTOR } from '../../archive/access/administration.ts';
-import { freePort } from '../../bench/peers.ts';
+import { freePort, stopChild } from '../../bench/peers.ts';
 import type { Runtime } from '../../workers/runtime.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 import { projectRoot } from './npm-start.ts';
@@ -48,16 +48,7 @@ export async function startWorkerProcess(environment: Record<string, string>): P
     child,
     httpUrl,
     output: () => output,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        const kill = setTimeout(() => child.kill('SIGKILL'), 20_000);
-        child.once('exit', () => {
-          clearTimeout(kill);
-          resolve();
-        });
-        child.kill('SIGTERM');
-      }),
+    stop: () => stopChild(child),
   };
 }
 
