@@ -6,7 +6,12 @@ import { after, before, describe, it } from 'node:test';
 import type { MetricsSnapshot } from '../archive/metrics/snapshot.ts';
 import { percentiles, summariseStatus, type SystemStatus } from '../archive/metrics/status.ts';
 import { sendWithStorescu, writeInstances } from './support/faults.ts';
-import { commandExists, requirePeer } from './support/peers.ts';
+import { randomBytes } from 'node:crypto';
+import { createLogger } from '../archive/log.ts';
+import { BullMqQueue } from '../workers/bullmq-queue.ts';
+import { InProcessQueue } from '../workers/in-process-queue.ts';
+import type { JobQueue } from '../workers/queue.ts';
+import { commandExists, redisAvailable, requirePeer, testRedisUrl } from './support/peers.ts';
 import { startTestSystem, type TestSystem } from './support/system.ts';
 
 const BUCKETS = 14;
@@ -78,6 +83,38 @@ describe('status figures from heartbeats', () => {
     assert.deepEqual(status.jobTypes, ['index-instance']);
     const later = summariseStatus(processes, samples, new Date(Date.parse(at(60))));
     assert.ok(later.processes.every((process) => process.state === 'silent'), 'processes not heard from for three intervals are silent');
+  });
+});
+
+describe('queue depth per job type', () => {
+  const log = createLogger('silent');
+  const depthOf = async (queue: JobQueue) => {
+    await queue.enqueue('index-instance', { receiptId: '1' });
+    await queue.enqueue('index-instance', { receiptId: '2' });
+    await queue.enqueue('render-instance-thumbnail', { receiptId: '1' });
+    await queue.enqueue('render-series-thumbnail', { seriesInstanceUid: '1.2' }, { delayMs: 60_000 });
+    return queue.countsByType();
+  };
+  const expected = {
+    'index-instance': { waiting: 2, active: 0, delayed: 0, failed: 0 },
+    'render-instance-thumbnail': { waiting: 1, active: 0, delayed: 0, failed: 0 },
+    'render-series-thumbnail': { waiting: 0, active: 0, delayed: 1, failed: 0 },
+  };
+
+  it('counts waiting and delayed jobs per type in the in-process queue', async () => {
+    const queue = new InProcessQueue(log);
+    assert.deepEqual(await depthOf(queue), expected);
+    await queue.close();
+  });
+
+  it('counts them per type in BullMQ (Redis)', async (t) => {
+    if (!requirePeer(t, await redisAvailable(), 'Redis')) return;
+    const queue = new BullMqQueue(testRedisUrl, log, { queueName: `yingyun-test-${randomBytes(6).toString('hex')}` });
+    try {
+      assert.deepEqual(await depthOf(queue), expected);
+    } finally {
+      await queue.close();
+    }
   });
 });
 
