@@ -8,6 +8,7 @@ import { openRuntime } from '../../workers/runtime.ts';
 import { PersonRefusal } from '../person/person-service.ts';
 import { PriorFetchRefusal } from '../prior-fetch/prior-fetch-service.ts';
 import { RoutingRefusal } from '../routing/routing-service.ts';
+import { verifyStore } from '../storage/store-verification.ts';
 
 /**
  * `npm run admin -- <thing> <verb> [--options]`: the same administration as the REST API and the
@@ -23,6 +24,7 @@ const USAGE = `usage: npm run admin -- <command> [options]
   user set-password U | user disable U | user enable U        (new passwords: YINGYUN_NEW_PASSWORD or generated)
   token list | token create --user U --label L [--days N] | token revoke ID
   audit verify | audit retain          (remove events past YINGYUN_AUDIT_RETENTION_DAYS)
+  store verify                         (receipts whose object is missing, objects no receipt names; exit 1 if any)
   routing list | routing add --name N --to-peer AE|--to-node NAME [--institution C] [--ae PATTERN] [--modality M …]
                [--description PATTERN] [--tag GGGGEEEE --value PATTERN] | routing remove ID
   dicomweb-node list | dicomweb-node add --name N --url URL [--token T] | dicomweb-node remove NAME
@@ -157,6 +159,11 @@ const commands: Record<string, () => Promise<unknown>> = {
   'prior-fetch study': async () => runtime.priorFetch.request(await runtime.persons.personOfStudy(required('study UID', argument)), actor.username, values.ae === undefined ? undefined : await peerIdOf(values.ae)),
   'prior-fetch status': async () => runtime.priorFetch.fetchesOfPerson(await runtime.persons.personOfStudy(required('study UID', argument))),
   'audit retain': async () => ({ removed: await runtime.audit.removeOlderThanDays(config.access.auditRetentionDays) }),
+  'store verify': async () => {
+    const result = await verifyStore(runtime.jobs.receipts, runtime.store);
+    if (!result.consistent) process.exitCode = 1;
+    return result;
+  },
 };
 
 async function peerIdOf(aeTitle: string): Promise<string> {

@@ -203,6 +203,34 @@ export class ReceiptsRepository {
     return result.rows.map((row) => row.id);
   }
 
+  /**
+   * Every object key the receipts name, once, in byte order (COLLATE "C", the object stores' listing
+   * order), with one receipt naming it, read through a cursor a batch at a time so that a region's
+   * billion receipts stream rather than load.
+   */
+  async *objectKeysInKeyOrder(batch = 10_000): AsyncIterable<{ objectKey: string; receiptId: string; sopInstanceUid: string }> {
+    const client = await this.pool.connect();
+    let finished = false;
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      await client.query(
+        `DECLARE receipt_objects NO SCROLL CURSOR FOR
+         SELECT object_key AS "objectKey", min(id)::text AS "receiptId", min(sop_instance_uid) AS "sopInstanceUid"
+         FROM receipts GROUP BY object_key ORDER BY object_key COLLATE "C"`,
+      );
+      for (;;) {
+        const rows = (await client.query<{ objectKey: string; receiptId: string; sopInstanceUid: string }>(`FETCH ${Number(batch)} FROM receipt_objects`)).rows;
+        yield* rows;
+        if (rows.length < batch) break;
+      }
+      await client.query('COMMIT');
+      finished = true;
+    } finally {
+      // A reader that failed or stopped early leaves the transaction open: that connection is closed, not reused.
+      client.release(finished ? undefined : new Error('receipt cursor not read to the end'));
+    }
+  }
+
   async counts(): Promise<{ receipts: number; awaitingIndex: number }> {
     const result = await this.pool.query<{ receipts: number; awaitingIndex: number }>(
       `SELECT (SELECT count(*) FROM receipts)::int AS receipts,

@@ -130,6 +130,32 @@ export class FileSystemObjectStore implements ObjectStore {
     await fsp.rm(this.pathOf(key), { force: true });
   }
 
+  async *list(prefix: string): AsyncIterable<string> {
+    const folder = prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;
+    yield* this.walk(folder);
+  }
+
+  /**
+   * A folder's keys in byte order: its entries sorted with a folder's name read as "name/", which is how
+   * its keys begin, so "1.2/x" comes after "1.2.3/x" as in S3. Dot-names are uploads in progress.
+   */
+  private async *walk(folder: string): AsyncIterable<string> {
+    let entries: fs.Dirent[];
+    try {
+      entries = await fsp.readdir(this.pathOf(folder), { withFileTypes: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw error;
+    }
+    const named = entries.filter((entry) => !entry.name.startsWith('.')).map((entry) => ({ entry, sortName: entry.isDirectory() ? `${entry.name}/` : entry.name }));
+    named.sort((a, b) => (a.sortName < b.sortName ? -1 : a.sortName > b.sortName ? 1 : 0));
+    for (const { entry } of named) {
+      const key = `${folder}/${entry.name}`;
+      if (entry.isDirectory()) yield* this.walk(key);
+      else yield key;
+    }
+  }
+
   async checkAvailable(): Promise<void> {
     await this.ensureDirectory(this.root);
     // The folder itself, not only the flag that it was once made: an unmounted or removed volume must show.

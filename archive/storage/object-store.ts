@@ -31,6 +31,11 @@ export interface ObjectStore {
   getRange(key: string, offset: number, length: number): Promise<Buffer>;
   stream(key: string): Promise<Readable>;
   exists(key: string): Promise<boolean>;
+  /**
+   * Every key under `prefix`, in the byte order of the keys (S3's listing order), so a consistency
+   * check can walk it beside the receipts sorted the same way without holding either in memory.
+   */
+  list(prefix: string): AsyncIterable<string>;
   delete(key: string): Promise<void>;
   /** Resolves when objects can be written right now (the folder is there and writable; the bucket answers). */
   checkAvailable(): Promise<void>;

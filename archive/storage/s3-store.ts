@@ -9,6 +9,7 @@ import {
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
   S3ServiceException,
@@ -46,6 +47,9 @@ export class S3ObjectStore implements ObjectStore {
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
       maxAttempts: 3,
+      // Without these an S3 service that takes a request and never answers holds the C-STORE waiting
+      // on it, and the sender's association, forever (test/faults/s3.test.ts).
+      requestHandler: { connectionTimeout: config.idleTimeoutMs, socketTimeout: config.idleTimeoutMs },
     });
   }
 
@@ -130,6 +134,16 @@ export class S3ObjectStore implements ObjectStore {
 
   async checkAvailable(): Promise<void> {
     await this.client.send(new HeadBucketCommand({ Bucket: this.config.bucket }));
+  }
+
+  // ListObjectsV2 returns keys in UTF-8 byte order, a thousand at a time.
+  async *list(prefix: string): AsyncIterable<string> {
+    let continuationToken: string | undefined;
+    do {
+      const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.config.bucket, Prefix: prefix, ContinuationToken: continuationToken }));
+      for (const object of page.Contents ?? []) if (object.Key) yield object.Key;
+      continuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (continuationToken);
   }
 
   private async getObject(key: string, range?: string) {
