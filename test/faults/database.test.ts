@@ -6,7 +6,7 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import { FileSystemObjectStore } from '../../archive/storage/fs-store.ts';
 import { assertIndexConsistent, assertNothingLost, sendWithStorescu, withClient, writeInstances, type SentInstance } from '../support/faults.ts';
 import { commandExists, requirePeer } from '../support/peers.ts';
-import { debianPostgresBin, embeddedDatabase, startGatewayProcess, startPostgresCluster } from '../support/services.ts';
+import { debianPostgresBin, embeddedDatabase, startGatewayProcess, startPostgresCluster, type PostgresCluster } from '../support/services.ts';
 import { startTestSystem, type TestSystem } from '../support/system.ts';
 
 /**
@@ -75,15 +75,25 @@ async function assertKept(system: TestSystem, acknowledged: SentInstance[]) {
   return assertIndexConsistent(system.databaseUrl, store);
 }
 
+/** Yingyun in this process on a database of a PostgreSQL cluster of the test's own, which `use` may strike. */
+async function withOwnCluster(t: TestContext, name: string, use: (system: TestSystem, cluster: PostgresCluster) => Promise<void>): Promise<void> {
+  if (!requirePeer(t, commandExists('storescu'), 'DCMTK (storescu)')) return;
+  const bin = debianPostgresBin();
+  if (!requirePeer(t, bin !== undefined, "Debian's PostgreSQL server (package postgresql: initdb, pg_ctl)")) return;
+  const cluster = await startPostgresCluster(bin!);
+  let system: TestSystem | undefined;
+  try {
+    system = await startTestSystem({ DATABASE_URL: await createDatabase(cluster.url, name) });
+    await use(system, cluster);
+  } finally {
+    await system?.shutdown();
+    await cluster.destroy();
+  }
+}
+
 describe('PostgreSQL faults during ingest', () => {
-  it('an external PostgreSQL restarted (pg_ctl restart -m fast) in the middle of a 4-association send', async (t) => {
-    if (!requirePeer(t, commandExists('storescu'), 'DCMTK (storescu)')) return;
-    const bin = debianPostgresBin();
-    if (!requirePeer(t, bin !== undefined, "Debian's PostgreSQL server (package postgresql: initdb, pg_ctl)")) return;
-    const cluster = await startPostgresCluster(bin!);
-    let system: TestSystem | undefined;
-    try {
-      system = await startTestSystem({ DATABASE_URL: await createDatabase(cluster.url, 'yingyun_restart') });
+  it('an external PostgreSQL restarted (pg_ctl restart -m fast) in the middle of a 4-association send', (t) =>
+    withOwnCluster(t, 'yingyun_restart', async (system, cluster) => {
       const instances = writeInstances(path.join(files, 'restart'), 'fault-db-restart', 80);
       const strike = afterResponses(15, () => cluster.restart());
       const sent = await sendWithStorescu(system.dicomPort, instances, { associations: 4, onResponse: strike.onResponse });
@@ -96,27 +106,13 @@ describe('PostgreSQL faults during ingest', () => {
       const { receipts } = await assertKept(system, [...sent.acknowledged, ...retried.acknowledged]);
       assert.equal(receipts, instances.length);
       t.diagnostic(`${sent.acknowledged.length}/${instances.length} acknowledged across the restart (${sent.refused.length} refused); the other ${unacknowledged.length} acknowledged when sent again`);
-    } finally {
-      await system?.shutdown();
-      await cluster.destroy();
-    }
-  });
+    }));
 
-  it('an external PostgreSQL killed (SIGKILL to the postmaster and every backend) while receipts commit: failure while down, recovery after', async (t) => {
-    if (!requirePeer(t, commandExists('storescu'), 'DCMTK (storescu)')) return;
-    const bin = debianPostgresBin();
-    if (!requirePeer(t, bin !== undefined, "Debian's PostgreSQL server (package postgresql: initdb, pg_ctl)")) return;
-    const cluster = await startPostgresCluster(bin!);
-    let system: TestSystem | undefined;
-    try {
-      system = await startTestSystem({ DATABASE_URL: await createDatabase(cluster.url, 'yingyun_kill') });
-      const acknowledged = await killDuringIngest(t, () => system!.dicomPort, 'external', () => cluster.kill(), () => cluster.start());
+  it('an external PostgreSQL killed (SIGKILL to the postmaster and every backend) while receipts commit: failure while down, recovery after', (t) =>
+    withOwnCluster(t, 'yingyun_kill', async (system, cluster) => {
+      const acknowledged = await killDuringIngest(t, () => system.dicomPort, 'external', () => cluster.kill(), () => cluster.start());
       await assertKept(system, acknowledged);
-    } finally {
-      await system?.shutdown();
-      await cluster.destroy();
-    }
-  });
+    }));
 
   it('the embedded PostgreSQL of `npm start` killed (SIGKILL to its process group) while receipts commit: failure while down, recovery after Yingyun restarts', async (t) => {
     if (!requirePeer(t, commandExists('storescu'), 'DCMTK (storescu)')) return;

@@ -169,7 +169,8 @@ export async function startGatewayProcess(environment: Record<string, string>, r
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const deadline = Date.now() + 120_000;
+  // A first start makes the embedded cluster and migrates it: minutes on a busy 2-core machine.
+  const deadline = Date.now() + 240_000;
   for (;;) {
     const ready = /Yingyun ready: web (http:\/\/\S+?)\/ +DICOM \S+@[\d.]+:(\d+)/.exec(output);
     if (ready) {
@@ -192,7 +193,7 @@ export async function startGatewayProcess(environment: Record<string, string>, r
       };
     }
     if (child.exitCode !== null) throw new Error(`Yingyun exited ${child.exitCode}:\n${output}`);
-    if (Date.now() > deadline) throw new Error(`Yingyun not ready after 120 s:\n${output}`);
+    if (Date.now() > deadline) throw new Error(`Yingyun not ready after 240 s:\n${output}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
