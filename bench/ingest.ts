@@ -340,7 +340,14 @@ async function main(): Promise<void> {
           try {
             const yingyun = 'stats' in receiver ? (receiver as YingyunReceiver) : undefined;
             const countedBefore = yingyun?.databaseUrl ? await commitCounters(yingyun.databaseUrl) : undefined;
-            const seconds = await send(receiver, corpus, associations);
+            let seconds: number;
+            try {
+              seconds = await send(receiver, corpus, associations);
+            } catch (error) {
+              // One receiver's failure (a refused association on an overloaded machine) is printed, not the end of the run.
+              console.log(`${corpus.name}, ${associations} association(s), ${receiver.name}: FAILED (${error instanceof Error ? error.message : String(error)})`);
+              continue;
+            }
             const countedAfter = yingyun?.databaseUrl ? await commitCounters(yingyun.databaseUrl) : undefined;
             const settleStarted = process.hrtime.bigint();
             await receiver.settled?.();
@@ -386,10 +393,10 @@ async function main(): Promise<void> {
 }
 
 /**
- * Issue 3's targets, case by case: at least half of storescp's throughput, ahead of Orthanc, thumbnails
- * of the CT within 10 s. Where even the commit ceiling stays under half of storescp over one
- * association, no receiver on this stack that commits a receipt before each Success can meet the first
- * target on this machine.
+ * Issue 18's targets, case by case: ahead of Orthanc with the durable acknowledgement; over several
+ * associations at least half of storescp's throughput; over one association at least 0.9× the
+ * best-case durable floor (a preallocated file's flush and one commit, nothing else). The two gateway
+ * processes' aggregate is printed beside the one gateway's; the CT's thumbnails within 10 s (issue 3).
  */
 function printTargets(rows: Row[], corpusNames: string[]): void {
   console.log('\ntargets:');
@@ -399,23 +406,22 @@ function printTargets(rows: Row[], corpusNames: string[]): void {
     for (const associations of ASSOCIATION_COUNTS) {
       const of = (receiver: string) => rows.find((row) => row.corpus === corpus && row.associations === associations && row.receiver === receiver);
       const yingyun = of('Yingyun');
-      const storescp = of('DCMTK storescp');
-      const ceiling = of(FLOOR_NAMES['commit-only']);
+      if (!yingyun) continue;
+      const parts: string[] = [];
       const orthanc = of('Orthanc');
-      if (!yingyun || !storescp) continue;
-      const ratio = yingyun.instancesPerSecond / storescp.instancesPerSecond;
-      let throughput = `${ratio.toFixed(2)}× storescp (≥ 0.50: ${verdict(ratio >= 0.5)}`;
-      if (ceiling) {
-        const reach = ceiling.instancesPerSecond / storescp.instancesPerSecond;
-        // The ceiling runs on our DIMSE layer and node-postgres, so it bounds receivers built on them; over
-        // several associations, only those that commit each receipt in a transaction of its own.
-        const bound = associations === 1
-          ? 'out of reach here for a receiver on these layers'
-          : 'out of reach here for a receiver on these layers committing each receipt alone';
-        throughput += `; commit ceiling ${reach.toFixed(2)}×: ${reach >= 0.5 ? 'not ruled out by the commit' : bound}`;
-      }
-      const parts = [`${throughput})`];
       if (orthanc) parts.push(`${(yingyun.instancesPerSecond / orthanc.instancesPerSecond).toFixed(2)}× Orthanc (> 1: ${verdict(yingyun.instancesPerSecond > orthanc.instancesPerSecond)})`);
+      const storescp = of('DCMTK storescp');
+      if (storescp && associations > 1) {
+        const ratio = yingyun.instancesPerSecond / storescp.instancesPerSecond;
+        parts.push(`${ratio.toFixed(2)}× storescp (≥ 0.50: ${verdict(ratio >= 0.5)})`);
+      }
+      const floor = of(FLOOR_NAMES.segment);
+      if (floor && associations === 1) {
+        const ratio = yingyun.instancesPerSecond / floor.instancesPerSecond;
+        parts.push(`${ratio.toFixed(2)}× the best-case durable floor (≥ 0.90: ${verdict(ratio >= 0.9)})`);
+      }
+      const twoGateways = rows.find((row) => row.corpus === corpus && row.associations === associations && row.receiver.startsWith('Yingyun, 2 gateway'));
+      if (twoGateways) parts.push(`two gateway processes together ${twoGateways.instancesPerSecond.toFixed(1)} inst/s (${(twoGateways.instancesPerSecond / yingyun.instancesPerSecond).toFixed(2)}× one)`);
       if (corpus === ctCorpus && yingyun.settleSeconds !== undefined) {
         parts.push(`thumbnails ${yingyun.settleSeconds.toFixed(2)} s after the last Success (≤ 10 s: ${verdict(yingyun.settleSeconds <= 10)})`);
       }

@@ -1,12 +1,21 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import pg from 'pg';
 import { parseInstance } from '../archive/dicom/parse.ts';
 import { IngestRejection } from '../archive/dicom/types.ts';
 import { IngestService, resolveUnconfirmedReceipts } from '../archive/ingest.ts';
 import { createLogger } from '../archive/log.ts';
+import { FileSystemObjectStore } from '../archive/storage/fs-store.ts';
 import { generateCorpus } from '../fixtures/generate.ts';
 import { enqueueIndexInstance } from '../workers/jobs/index-instance.ts';
+import { createTestDatabase } from './support/database.ts';
+import { assertIndexConsistent, assertNothingLost, sendWithStorescu, writeInstances } from './support/faults.ts';
+import { npmStart, projectRoot, type Started } from './support/npm-start.ts';
+import { commandExists, requirePeer } from './support/peers.ts';
 import { openTestRuntime, QUARANTINE_INSTITUTION_ID } from './support/runtime.ts';
 
 /**
@@ -153,6 +162,75 @@ describe('recovery of receipts committed beside their flush', () => {
       );
     } finally {
       await runtime.dispose();
+    }
+  });
+});
+
+describe('kill -9 during a group commit', () => {
+  it('loses no instance storescu saw acknowledged, and shows none of the group that was committing', async (t) => {
+    if (!requirePeer(t, commandExists('storescu'), 'DCMTK (storescu)')) return;
+    const database = await createTestDatabase();
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'yingyun-group-kill-'));
+    const environment = { DATABASE_URL: database.url, YINGYUN_ADMIN_PASSWORD: 'group-kill-Admin-1', YINGYUN_RECONCILE_AFTER_SECONDS: '2' };
+    const blocker = new pg.Client({ connectionString: database.url });
+    const observer = new pg.Client({ connectionString: database.url });
+    let running: Started | undefined;
+    try {
+      running = await npmStart(dataDir, { environment });
+      for (const args of [
+        ['institution', 'add', '--code', 'GROUPKILL', '--name', '组提交测试医院', '--kind', 'hospital'],
+        ['peer', 'add', '--institution', 'GROUPKILL', '--ae', 'GROUP_PACS', '--network', '127.0.0.1/32'],
+      ]) {
+        const result = spawnSync('npm', ['run', '--silent', 'admin', '--', ...args], { cwd: projectRoot, env: { ...process.env, ...environment, YINGYUN_DATA_DIR: dataDir }, encoding: 'utf8' });
+        assert.equal(result.status, 0, `admin ${args.join(' ')}: ${result.stderr}`);
+      }
+      await blocker.connect();
+      await observer.connect();
+      const instances = writeInstances(path.join(dataDir, 'sent'), 'group-kill', 60);
+      const current = running;
+      let strike: Promise<number> | undefined;
+      const sent = await sendWithStorescu(current.dicomPort, instances, {
+        callingAeTitle: 'GROUP_PACS',
+        associations: 4,
+        onResponse: ({ acknowledged }) => {
+          if (strike || acknowledged.length < 12) return;
+          // Hold the receipts table so that the next group's inserts wait inside their transaction,
+          // and kill the gateway while they do: the kill lands in the middle of a group commit. (The
+          // statement is known by its start: pg_stat_activity keeps only the first 1 kB of it.)
+          strike = (async () => {
+            await blocker.query('BEGIN');
+            await blocker.query('LOCK TABLE receipts IN SHARE MODE');
+            let waiting = 0;
+            for (let tries = 0; tries < 100 && waiting === 0; tries++) {
+              await new Promise((resolve) => setTimeout(resolve, 20));
+              const { rows } = await observer.query<{ count: number }>(
+                "SELECT count(*)::int AS count FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%UPDATE receipts SET object_confirmed%'",
+              );
+              waiting = rows[0]!.count;
+            }
+            process.kill(-current.child.pid!, 'SIGKILL');
+            await blocker.query('COMMIT');
+            return waiting;
+          })();
+        },
+      });
+      assert.ok(strike, 'the strike came during the send');
+      assert.ok((await strike) > 0, 'a group was waiting inside its transaction when the gateway was killed');
+      assert.ok(sent.acknowledged.length < instances.length, `${sent.acknowledged.length} of ${instances.length} acknowledged before the kill`);
+
+      running = await npmStart(dataDir, { environment });
+      const store = new FileSystemObjectStore(path.join(dataDir, 'objects'));
+      await assertNothingLost(database.url, store, sent.acknowledged);
+      const { receipts } = await assertIndexConsistent(database.url, store);
+      // Acknowledged ones, and at most those whose commit and flush were done when the answer was cut off.
+      assert.ok(receipts >= sent.acknowledged.length && receipts <= sent.acknowledged.length + 4, `${receipts} receipts for ${sent.acknowledged.length} acknowledged over 4 associations`);
+      t.diagnostic(`${sent.acknowledged.length}/${instances.length} acknowledged before the kill; ${receipts} receipts after recovery, all indexed and read back`);
+    } finally {
+      await blocker.end().catch(() => undefined);
+      await observer.end().catch(() => undefined);
+      if (running?.child.exitCode === null) process.kill(-running.child.pid!, 'SIGKILL');
+      await database.drop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });
