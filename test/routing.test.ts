@@ -119,7 +119,9 @@ for (const backend of BACKENDS) describe(`routing rules forward what arrives (C-
     const ct = [...makeCtSeries({ study: STUDIES.wangPriorCt, slices: 4, rows: 64, columns: 64 })].map((instance) => instance.bytes);
     const mr = [...makeMrSeries({ study: STUDIES.zhangMr, slices: 2, weighting: 'T2', rows: 64, columns: 64 })].map((instance) => instance.bytes);
     const expected = new Set<string>();
-    for (const part10 of [...ct, ...mr]) expected.add((await ingest(part10)).sopInstanceUid);
+    // Stored together, as a modality sends a series: one after the other, a loaded machine could stretch
+    // them past the forward job's batching window (seen at load 38), which is not what this test is about.
+    for (const stored of await Promise.all([...ct, ...mr].map((part10) => ingest(part10)))) expected.add(stored.sopInstanceUid);
     // Another PACS of the same hospital (the AE pattern) sending a CT of another study description.
     const [other] = [...makeCtSeries({ study: STUDIES.wangCurrentCt, slices: 1, rows: 64, columns: 64 })];
     await ingest(other!.bytes, 'CITY_PACS');
