@@ -128,6 +128,8 @@ export function parseInstance(part10: Buffer, options: ParseOptions = {}): Parse
  * walked. Throws IngestRejection ('malformed') when the bytes are not a dataset.
  */
 export function parseDataset(bytes: Buffer, explicitVr: boolean, characterSetOverride?: string): DicomJsonDataset {
+  // No elements is a dataset too (an empty C-FIND identifier), and dicom-parser's ByteStream throws a bare string on it.
+  if (bytes.length === 0) return {};
   const parser = dicomParser as unknown as {
     ByteStream: new (parser: dicomParser.ByteArrayParser, bytes: Uint8Array, position: number) => dicomParser.ByteStream;
     DataSet: new (parser: dicomParser.ByteArrayParser, bytes: Uint8Array, elements: Record<string, Element>) => DataSet;
