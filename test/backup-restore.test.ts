@@ -73,7 +73,7 @@ test('a pg_dump and a copy of the object folder restore into a fresh database an
   const workDir = await fsp.mkdtemp(path.join(os.tmpdir(), 'yingyun-backup-'));
   let restored: Awaited<ReturnType<typeof startYingyun>> | undefined;
   try {
-    const serverMajor = Math.floor(Number((await query<{ version: string }>(source.databaseUrl, 'SHOW server_version_num'))[0]!.server_version_num) / 10000);
+    const serverMajor = Math.floor(Number((await query<{ server_version_num: string }>(source.databaseUrl, 'SHOW server_version_num'))[0]!.server_version_num) / 10000);
     const tools = await toolsFor(serverMajor);
     if (!requirePeer(t, tools !== null, `pg_dump and pg_restore of PostgreSQL ${serverMajor} or newer (postgresql-client-${serverMajor})`)) return;
 
