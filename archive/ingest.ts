@@ -205,11 +205,12 @@ export class IngestService {
       storeAs(objectKey),
     ]);
     if (storing.status === 'rejected') {
-      // Our receipt, committed while the flush failed, must not outlive it: the object goes first, so
-      // that should the receipt's removal fail too, the reconciler finds no object and removes it.
+      // Our receipt, committed while the flush failed, must not outlive it. Its object goes only with
+      // it: a concurrent identical store that flushed the same bytes under the same key may have
+      // confirmed the receipt for us (below), and then both stay.
       if (recording.status === 'fulfilled' && recording.value.receiptId !== null) {
-        await this.deps.store.delete(objectKey).catch(() => undefined);
-        await this.receipts.removeUnconfirmed(recording.value.receiptId).catch(() => undefined);
+        const removed = await this.receipts.removeUnconfirmed(recording.value.receiptId).catch(() => false);
+        if (removed) await this.deps.store.delete(objectKey).catch(() => undefined);
       }
       throw new IngestRejection('out-of-resources', `object store unavailable: ${describe(storing.reason)}`, { cause: storing.reason });
     }
@@ -230,13 +231,17 @@ export class IngestService {
       // The same dataset was received before (or concurrently, and committed first). The same object
       // wrote the same bytes under the same key, which must stay; under another File Meta header ours
       // is surplus.
-      const winner = (await this.databaseStep('look up earlier versions', () =>
-        this.receipts.findByContent(parsed.sopInstanceUid, datasetSha256),
-      ))!;
+      const winner = await this.databaseStep('look up earlier versions', () => this.receipts.findByContent(parsed.sopInstanceUid, datasetSha256));
+      const stillStoring = new IngestRejection('out-of-resources', `an identical copy of instance ${parsed.sopInstanceUid} is still being stored; send it again`);
+      if (!winner) throw stillStoring; // it was stored concurrently, and its flush failed
       if (winner.objectKey !== objectKey) await this.deps.store.delete(objectKey).catch(() => undefined);
-      // An identical copy still being flushed may yet fail (and take its receipt with it): only a
-      // confirmed one may answer for ours.
-      if (!winner.objectConfirmed) throw new IngestRejection('out-of-resources', `an identical copy of instance ${parsed.sopInstanceUid} is still being stored; send it again`);
+      // An identical copy still being flushed may yet fail (and take its receipt with it). The same
+      // bytes under the same key are durable by our own flush, so we confirm it ourselves (its failure
+      // then leaves it); under another key we cannot vouch for it.
+      if (!winner.objectConfirmed) {
+        const vouched = winner.objectKey === objectKey && (await this.databaseStep('confirm the object', () => this.receipts.confirmObjects([winner.receiptId]))).length === 1;
+        if (!vouched) throw stillStoring;
+      }
       const { objectConfirmed: _confirmed, ...earlier } = winner;
       return { result: 'duplicate', ...earlier, parsed };
     }
