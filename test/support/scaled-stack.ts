@@ -41,7 +41,11 @@ export async function startWorkerProcess(environment: Record<string, string>): P
     );
     if (ready) break;
     if (child.exitCode !== null) throw new Error(`worker exited ${child.exitCode}:\n${output}`);
-    if (Date.now() > deadline) throw new Error(`worker not ready after 120 s:\n${output}`);
+    if (Date.now() > deadline) {
+      // Not left running behind the failed start.
+      await stopChild(child);
+      throw new Error(`worker not ready after 120 s:\n${output}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   return {
