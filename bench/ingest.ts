@@ -11,9 +11,10 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { INGEST_STAGES, type IngestStage, type IngestStageSnapshot } from '../archive/ingest-stages.ts';
+import { INGEST_STAGES, type IngestStage } from '../archive/ingest-stages.ts';
 import { ensureCorpus, root, type Corpus } from './corpus.ts';
 import {
+  type GatewayStats as Stats,
   BENCH_NETWORK,
   DCMTK_NETWORK_ENV,
   freePort,
@@ -245,16 +246,6 @@ async function seriesMetadataTiming(httpUrl: string, headers: Record<string, str
   }
   timings.sort((a, b) => a - b);
   return { instances: Number(largest['00201209']!.Value![0]), megabytes: bytes / 1e6, medianMs: timings[3]!, bestMs: timings[0]! };
-}
-
-interface Stats {
-  receipts: number;
-  awaitingIndex: number;
-  instances: number;
-  awaitingThumbnail: number;
-  queue: { waiting: number; active: number; delayed: number; failed: number };
-  /** This process's ingest path: mean time per instance in each stage, and its group commits. */
-  ingest: IngestStageSnapshot & { groupCommits: { transactions: number; receipts: number } };
 }
 
 /** Where Yingyun's time went in one case: every process's stages, weighted by the instances each took. */

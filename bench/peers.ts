@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
+import type { IngestStageSnapshot } from '../archive/ingest-stages.ts';
 
 /**
  * The network settings every receiver gets, and the sender (storescu) too, so that no receiver is
@@ -159,4 +160,15 @@ export async function startOrthanc(workDir: string): Promise<Receiver> {
     `${networkSettings('environment TCP_NODELAY=1')}; SQLite index; file storage, each file flushed (SyncStorageArea), ` +
     `MD5 stored, no compression or ingest transcoding; ${configuration.DicomThreadsCount} DICOM threads; no plugins`;
   return { name: 'Orthanc', aeTitle: 'ORTHANC', port: orthanc.port, settings, stop: orthanc.stop };
+}
+
+/** What a Yingyun gateway's GET /api/stats answers (gateway/http/server.ts), as bench:ingest and the soak read it. */
+export interface GatewayStats {
+  receipts: number;
+  awaitingIndex: number;
+  instances: number;
+  awaitingThumbnail: number;
+  queue: { waiting: number; active: number; delayed: number; failed: number };
+  /** This process's ingest path: mean time per instance in each stage, and its group commits. */
+  ingest: IngestStageSnapshot & { groupCommits: { transactions: number; receipts: number } };
 }

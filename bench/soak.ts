@@ -16,7 +16,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { ensureCorpus, root } from './corpus.ts';
-import { BENCH_NETWORK, DCMTK_NETWORK_ENV, freePort, stopChild } from './peers.ts';
+import { BENCH_NETWORK, DCMTK_NETWORK_ENV, freePort, stopChild, type GatewayStats as Stats } from './peers.ts';
 
 const MINUTES = Number(process.env.SOAK_MINUTES ?? 30);
 const OFFERED_RATE = Number(process.env.SOAK_RATE ?? 40);
@@ -289,14 +289,6 @@ function verdicts(samples: Sample[], counters: Counters, final: Stats): Verdict[
     },
     { name: 'reads answered', passed: counters.readsFailed === 0, detail: `${counters.readsOk} QIDO-RS/WADO-RS answers, ${counters.readsFailed} failed` },
   ];
-}
-
-interface Stats {
-  receipts: number;
-  awaitingIndex: number;
-  instances: number;
-  awaitingThumbnail: number;
-  queue: { waiting: number; active: number; delayed: number; failed: number };
 }
 
 async function main(): Promise<void> {
