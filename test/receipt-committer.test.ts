@@ -119,6 +119,44 @@ describe('group commit of receipts', () => {
   });
 });
 
+describe('the receipt insert on a table without statistics', () => {
+  // Migration 033: the insert's look-ups of an instance's earlier receipts must not walk the whole
+  // table in id order, which the planner chose while the table had no statistics (a fresh database,
+  // or one that grew since autovacuum last analysed it), so that each new instance read every receipt.
+  it('reads a few primary-key entries per insert, not the whole table, however many receipts there are', async () => {
+    const runtime = await openTestRuntime({ runWorkers: false });
+    try {
+      const [first, ...parts] = instances('no-statistics', 51);
+      await runtime.ingest.ingest({ part10: first! }, source);
+      // A table grown by 20,000 receipts since it was last analysed (here: never).
+      await runtime.db.pool.query(
+        `INSERT INTO receipts (sop_instance_uid, sop_class_uid, study_instance_uid, series_instance_uid, transfer_syntax_uid,
+           object_key, object_sha256, dataset_sha256, size_bytes, source_id, metadata, bulk_data, dataset_offset, deflated, character_set)
+         SELECT '2.25.' || n, sop_class_uid, study_instance_uid, series_instance_uid, transfer_syntax_uid,
+           object_key || n, object_sha256, md5(n::text), size_bytes, source_id, '{}', '[]', dataset_offset, deflated, character_set
+         FROM receipts, generate_series(1, 20000) AS n`,
+      );
+      const pkeyEntriesRead = async () => {
+        await runtime.db.pool.query('SELECT pg_stat_force_next_flush()');
+        await runtime.db.pool.query('SELECT pg_stat_clear_snapshot()');
+        const { rows } = await runtime.db.pool.query<{ read: string }>(`SELECT idx_tup_read AS read FROM pg_stat_user_indexes WHERE indexrelname = 'receipts_pkey'`);
+        return Number(rows[0]!.read);
+      };
+      const before = await pkeyEntriesRead();
+      for (const part10 of parts) await runtime.ingest.ingest({ part10 }, source);
+      await runtime.ingest.committer.drain();
+      // Statistics of the committer's connections reach the view when they go idle.
+      await new Promise((resolve) => setTimeout(resolve, 1200));
+      const read = (await pkeyEntriesRead()) - before;
+      // Each insert confirms the previous receipt by id (one entry); walking the table in id order
+      // would read all 20,000 entries per new instance.
+      assert.ok(read < parts.length * 5, `${parts.length} inserts read ${read} primary-key entries of receipts`);
+    } finally {
+      await runtime.dispose();
+    }
+  });
+});
+
 describe('recovery of receipts committed beside their flush', () => {
   it('removes an unconfirmed receipt whose object did not survive, confirms and indexes one whose object did, and leaves confirmed ones alone', async () => {
     // The reconciler's own passes wait an hour here: the test runs the rule itself.

@@ -92,8 +92,11 @@ export class ReceiptsRepository {
    * the same statement as the insert, so ownership costs no round trip of its own.
    */
   async insertUnconfirmed(on: Queryable, receipt: NewReceipt, writableInstitutionIds: readonly string[] | 'all', confirmIds: readonly string[]): Promise<InsertedReceipt> {
-    const result = await on.query<InsertedReceipt>(
-      `WITH confirmed AS (
+    const result = await on.query<InsertedReceipt>({
+      // Prepared once per connection: planning this statement cost about as much as running it
+      // (0.3-0.9 ms against 0.4 ms, EXPLAIN ANALYZE on PostgreSQL 15), once per instance received.
+      name: 'insert-unconfirmed-receipt',
+      text: `WITH confirmed AS (
          UPDATE receipts SET object_confirmed = true WHERE id = ANY ($20::bigint[]) AND NOT object_confirmed
        ), owners AS (
            SELECT (SELECT s.institution_id FROM receipts r JOIN sources s ON s.id = r.source_id
@@ -124,7 +127,7 @@ export class ReceiptsRepository {
          )
          SELECT EXISTS (SELECT 1 FROM refused) AS refused, (SELECT id FROM inserted) AS "receiptId",
                 (SELECT id FROM previous) AS "previousReceiptId"`,
-      [
+      values: [
         receipt.sopInstanceUid,
         receipt.sopClassUid,
         receipt.studyInstanceUid,
@@ -146,7 +149,7 @@ export class ReceiptsRepository {
         writableInstitutionIds === 'all' ? null : writableInstitutionIds,
         confirmIds,
       ],
-    );
+    });
     return result.rows[0]!;
   }
 
