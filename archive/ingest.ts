@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { parseInstance } from './dicom/parse.ts';
 import { IngestRejection, type ParsedInstance } from './dicom/types.ts';
-import { ReceiptCommitter, UNCONFIRMED_RECEIPT_GRACE_SECONDS } from './db/receipt-committer.ts';
+import { graceSecondsFor, ReceiptCommitter, UNCONFIRMED_RECEIPT_GRACE, type UnconfirmedGrace } from './db/receipt-committer.ts';
 import { ReceiptsRepository } from './db/receipts-repository.ts';
 import { IngestStageTimes, timed } from './ingest-stages.ts';
 import type { Logger } from './log.ts';
@@ -82,9 +82,9 @@ export interface IngestOutcome {
  */
 export async function resolveUnconfirmedReceipts(
   deps: { receipts: ReceiptsRepository; store: Pick<ObjectStore, 'exists'>; log: Logger },
-  olderThanSeconds = UNCONFIRMED_RECEIPT_GRACE_SECONDS,
+  grace: UnconfirmedGrace = UNCONFIRMED_RECEIPT_GRACE,
 ): Promise<number> {
-  const unconfirmed = await deps.receipts.unconfirmed(olderThanSeconds, 1000);
+  const unconfirmed = await deps.receipts.unconfirmed(grace, 1000);
   for (const { receiptId, objectKey } of unconfirmed) {
     if (await deps.store.exists(objectKey)) await deps.receipts.confirmObjects([receiptId]);
     else if (await deps.receipts.removeUnconfirmed(receiptId)) deps.log.warn({ receiptId, objectKey }, 'receipt removed: its object never became durable (never acknowledged)');
@@ -245,7 +245,7 @@ export class IngestService {
       const { objectConfirmed: _confirmed, ...earlier } = winner;
       return { result: 'duplicate', ...earlier, parsed };
     }
-    await this.confirm(receiptId, submittedAt);
+    await this.confirm(receiptId, submittedAt, sizeBytes);
     if (parsed.characterSet.detected || parsed.characterSet.note) {
       this.deps.log.warn(
         { sopInstanceUid: parsed.sopInstanceUid, source: source.name, characterSet: parsed.characterSet },
@@ -265,8 +265,8 @@ export class IngestService {
    * the answer. After a flush so slow that the reconciler may already be judging the receipt, the
    * confirmation is committed first, and only a receipt still there is answered for.
    */
-  private async confirm(receiptId: string, submittedAt: number): Promise<void> {
-    if (performance.now() - submittedAt < (UNCONFIRMED_RECEIPT_GRACE_SECONDS * 1000) / 3) {
+  private async confirm(receiptId: string, submittedAt: number, sizeBytes: number): Promise<void> {
+    if (performance.now() - submittedAt < (graceSecondsFor(sizeBytes) * 1000) / 3) {
       this.committer.confirm(receiptId);
       return;
     }

@@ -64,7 +64,8 @@ export async function waitForPort(port: number, timeoutMs = 30_000): Promise<voi
 }
 
 export function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return Promise.resolve();
+  // Ended already, by its own exit or by a signal (a killed child has no exit code, only a signal).
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     const kill = setTimeout(() => child.kill('SIGKILL'), 20_000);
     child.once('exit', () => {

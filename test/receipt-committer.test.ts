@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import pg from 'pg';
 import { parseInstance } from '../archive/dicom/parse.ts';
 import { IngestRejection } from '../archive/dicom/types.ts';
+import { graceSecondsFor, type UnconfirmedGrace } from '../archive/db/receipt-committer.ts';
 import { IngestService, resolveUnconfirmedReceipts } from '../archive/ingest.ts';
 import { createLogger } from '../archive/log.ts';
 import { FileSystemObjectStore } from '../archive/storage/fs-store.ts';
@@ -176,10 +177,14 @@ describe('recovery of receipts committed beside their flush', () => {
       await runtime.store.delete(lostOutcome.objectKey);
       assert.deepEqual(await runtime.jobs.receipts.awaitingIndex(0, 10), [], 'unconfirmed receipts are not indexed before they are resolved');
 
-      const resolve = (olderThanSeconds?: number) => resolveUnconfirmedReceipts({ receipts: runtime.jobs.receipts, store: runtime.store, log: createLogger('silent') }, olderThanSeconds);
+      const resolve = (grace?: UnconfirmedGrace) => resolveUnconfirmedReceipts({ receipts: runtime.jobs.receipts, store: runtime.store, log: createLogger('silent') }, grace);
       // A young unconfirmed receipt may still be flushing: the rule leaves it until its grace is over.
       assert.equal(await resolve(), 0);
-      assert.equal(await resolve(0), 2);
+      // So may an old one of a large object: 60 s is past a small object's grace, not a 2 GB one's.
+      await runtime.db.pool.query(`UPDATE receipts SET received_at = now() - interval '60 seconds', size_bytes = 2e9 WHERE id = $1`, [lostOutcome.receiptId]);
+      assert.equal(graceSecondsFor(2e9), 430);
+      assert.equal(await resolve(), 0, 'a 2 GB object unconfirmed for 60 s may still be flushing');
+      assert.equal(await resolve({ seconds: 0, flushBytesPerSecond: Infinity }), 2);
       const { rows } = await runtime.db.pool.query<{ id: string; object_confirmed: boolean }>('SELECT id, object_confirmed FROM receipts ORDER BY id');
       assert.deepEqual(
         rows.map((row) => [row.id, row.object_confirmed]),

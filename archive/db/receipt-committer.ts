@@ -9,14 +9,27 @@ const MAX_GROUP = 64;
  * receipt rather than cost a WAL flush of its own while instances keep coming.
  */
 const CONFIRMATION_IDLE_MS = 50;
+/** How long an unconfirmed receipt may stay so before the reconciler takes its flush for cut off. */
+export interface UnconfirmedGrace {
+  seconds: number;
+  /** Plus one second per this many bytes of the object: the slowest flush we still wait for. */
+  flushBytesPerSecond: number;
+}
+
 /**
- * A receipt still unconfirmed this long after its commit is the reconciler's to resolve (its flush was
- * cut off by a crash): short, so that after a crash what was acknowledged is indexed soon. A constant,
- * not a setting, because the ingest path of every process relies on it: one whose flush took longer than
- * a third of it confirms before it answers, and answers a failure if the receipt was resolved meanwhile,
- * so a slow flush can never be mistaken for a lost one and then acknowledged.
+ * A receipt still unconfirmed after its grace is the reconciler's to resolve (its flush was cut off
+ * by a crash): short, so that after a crash what was acknowledged is indexed soon, but longer for a
+ * large object, whose flush may take long on a slow disk (2 GB at 5 MB/s: 400 s) and would otherwise be
+ * taken for lost on every retry. Constants, not settings, because the ingest path of every process
+ * relies on them: one whose flush took longer than a third of its grace confirms before it answers, and
+ * answers a failure if the receipt was resolved meanwhile, so a slow flush can never be mistaken for a
+ * lost one and then acknowledged.
  */
-export const UNCONFIRMED_RECEIPT_GRACE_SECONDS = 30;
+export const UNCONFIRMED_RECEIPT_GRACE: UnconfirmedGrace = { seconds: 30, flushBytesPerSecond: 5_000_000 };
+
+export function graceSecondsFor(sizeBytes: number, grace: UnconfirmedGrace = UNCONFIRMED_RECEIPT_GRACE): number {
+  return grace.seconds + sizeBytes / grace.flushBytesPerSecond;
+}
 
 interface Member {
   receipt: NewReceipt;

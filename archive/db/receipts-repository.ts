@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { BulkDataLocation, CharacterSetReport, DicomJsonDataset, PixelDescription } from '../dicom/types.ts';
+import type { UnconfirmedGrace } from './receipt-committer.ts';
 
 export interface NewReceipt {
   sopInstanceUid: string;
@@ -162,13 +163,13 @@ export class ReceiptsRepository {
     return result.rows.map((row) => row.id);
   }
 
-  /** Receipts whose object was never confirmed durable, inserted more than `olderThanSeconds` ago. */
-  async unconfirmed(olderThanSeconds: number, limit: number): Promise<Array<{ receiptId: string; objectKey: string }>> {
+  /** Receipts whose object was never confirmed durable, inserted longer ago than their grace (graceSecondsFor). */
+  async unconfirmed(grace: UnconfirmedGrace, limit: number): Promise<Array<{ receiptId: string; objectKey: string }>> {
     const result = await this.pool.query<{ receiptId: string; objectKey: string }>(
       `SELECT id AS "receiptId", object_key AS "objectKey" FROM receipts
-       WHERE NOT object_confirmed AND received_at < now() - make_interval(secs => $1)
-       ORDER BY received_at LIMIT $2`,
-      [olderThanSeconds, limit],
+       WHERE NOT object_confirmed AND received_at < now() - make_interval(secs => $1 + size_bytes / $2::float8)
+       ORDER BY received_at LIMIT $3`,
+      [grace.seconds, grace.flushBytesPerSecond, limit],
     );
     return result.rows;
   }

@@ -192,7 +192,7 @@ export async function startGatewayProcess(environment: Record<string, string>, r
           }),
       };
     }
-    if (child.exitCode !== null) throw new Error(`Yingyun exited ${child.exitCode}:\n${output}`);
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`Yingyun exited (${child.exitCode ?? child.signalCode}):\n${output}`);
     if (Date.now() > deadline) throw new Error(`Yingyun not ready after 240 s:\n${output}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
