@@ -48,16 +48,70 @@ export async function startCluster(options: { directory: string; user: string; p
   const account = process.getuid?.() === 0 ? await systemAccount() : undefined;
   const binaries = await reachableBinaries(account, log);
   if (!fs.existsSync(path.join(directory, 'PG_VERSION'))) await initialiseCluster({ ...options, binaries, account });
-  for (let attempt = 1; ; attempt += 1) {
-    await awaitPreviousCluster(directory, log);
-    try {
-      return await startPostmaster(directory, binaries, account, log);
-    } catch (error) {
-      if (!(error instanceof EmbeddedPostgresError) || !TRANSIENT_FAILURE.test(error.message) || attempt === 5) throw error;
-      log.warn({ reason: error.message, attempt }, 'embedded PostgreSQL refused to start; trying again once the previous cluster is gone');
-      await sleep(500 * attempt);
+  const start = async (port?: number): Promise<Postmaster> => {
+    for (let attempt = 1; ; attempt += 1) {
+      await awaitPreviousCluster(directory, log);
+      try {
+        return await startPostmaster(directory, binaries, account, log, port);
+      } catch (error) {
+        if (!(error instanceof EmbeddedPostgresError) || !TRANSIENT_FAILURE.test(error.message) || attempt === 5) throw error;
+        log.warn({ reason: error.message, attempt }, 'embedded PostgreSQL refused to start; trying again once the previous cluster is gone');
+        await sleep(500 * attempt);
+      }
     }
-  }
+  };
+  const first = await start();
+  return supervise(directory, first, () => start(first.port), log);
+}
+
+/** Longest pause between two attempts to start a postmaster that died again. */
+const RESTART_BACKOFF_MAX_MS = 30_000;
+
+/**
+ * Keeps the embedded PostgreSQL running while Yingyun runs, as a service manager would keep an
+ * external one: a postmaster that ends without being asked to (the kernel's OOM killer, a kill -9, a
+ * PANIC) is started again on the same port, after PostgreSQL's own crash recovery, so the pools'
+ * next connections find it. Until then every receipt fails and its sender retries; nothing committed
+ * is lost, because PostgreSQL replays its WAL at the start.
+ */
+function supervise(directory: string, first: Postmaster, restart: () => Promise<Postmaster>, log: Logger): RunningCluster {
+  let current = first;
+  let stopping = false;
+  let detached = false;
+  let restarting: Promise<void> | undefined;
+  const watch = (postmaster: Postmaster) =>
+    void postmaster.exited.then((how) => {
+      if (stopping) return;
+      log.error({ exit: how.signal ?? how.code }, 'embedded PostgreSQL stopped unexpectedly; starting it again');
+      restarting = (async () => {
+        for (let attempt = 1; !stopping; attempt += 1) {
+          try {
+            current = await restart();
+            if (detached) current.detach();
+            log.warn({ port: current.port, attempt }, 'embedded PostgreSQL started again');
+            watch(current);
+            return;
+          } catch (error) {
+            log.error({ reason: error instanceof Error ? error.message : String(error), attempt }, 'embedded PostgreSQL could not be started again; trying again');
+            await sleep(Math.min(RESTART_BACKOFF_MAX_MS, 1000 * attempt));
+          }
+        }
+      })().finally(() => (restarting = undefined));
+    });
+  watch(first);
+  return {
+    port: first.port,
+    directory,
+    async stop() {
+      stopping = true;
+      await restarting;
+      await current.stop();
+    },
+    stopWithProcess() {
+      detached = true;
+      current.detach();
+    },
+  };
 }
 
 async function systemAccount(): Promise<Account> {
@@ -299,8 +353,17 @@ function statFields(pid: number): string[] {
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
 }
 
-async function startPostmaster(directory: string, binaries: string, account: Account | undefined, log: Logger): Promise<RunningCluster> {
-  const port = await findFreePort();
+/** One postmaster process: how it ended, once it has. */
+interface Postmaster {
+  port: number;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stop(): Promise<void>;
+  /** The postmaster must not keep this process alive (it still goes when the process exits). */
+  detach(): void;
+}
+
+async function startPostmaster(directory: string, binaries: string, account: Account | undefined, log: Logger, port?: number): Promise<Postmaster> {
+  port ??= await findFreePort();
   // Its own process group: Ctrl-C in a terminal goes to the whole foreground group, and PostgreSQL
   // would cut the connections of the orderly stop it starts (jobs finishing, the last audit rows).
   // Yingyun stops it last; if Yingyun is killed outright, the next start stops the orphan.
@@ -334,7 +397,7 @@ async function startPostmaster(directory: string, binaries: string, account: Acc
   void exited.then(() => process.off('exit', stopAtExit));
   return {
     port,
-    directory,
+    exited,
     async stop() {
       if (!running()) return;
       // A smart shutdown: the pools have been ended, but pg-pool reports that before their sockets
@@ -345,7 +408,7 @@ async function startPostmaster(directory: string, binaries: string, account: Acc
       await exited;
       clearTimeout(fast);
     },
-    stopWithProcess() {
+    detach() {
       child.unref();
       for (const stream of [child.stdout, child.stderr]) (stream as unknown as { unref?: () => void } | null)?.unref?.();
     },
