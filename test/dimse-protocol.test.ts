@@ -296,6 +296,19 @@ describe('DICOM upper layer and DIMSE of the acceptor, from a raw socket', () =>
     peer.end();
   });
 
+  it('answers a C-ECHO-RQ sent in the same segment as the A-RELEASE-RQ before it releases', async () => {
+    const peer = await RawPeer.open(system.dicomPort);
+    peer.send(associateRequest());
+    assert.equal((await peer.next()).type, 0x02);
+    // A requestor that does not wait for the answer before it asks to release (one write, one segment).
+    peer.send(Buffer.concat([...pData(1, true, echoRequest(9)), pdu(0x05, Buffer.alloc(4))]));
+    const { fields } = await peer.response();
+    assert.equal(fields.get(0x0100)!.readUInt16LE(0), 0x8030, 'C-ECHO-RSP first');
+    assert.equal(fields.get(0x0120)!.readUInt16LE(0), 9);
+    assert.equal((await peer.next()).type, 0x06, 'then A-RELEASE-RP');
+    peer.end();
+  });
+
   it('fits its responses into the maximum PDU length the requestor announced', async () => {
     const peer = await RawPeer.open(system.dicomPort);
     peer.send(associateRequest({ maxPduLength: 32 }));

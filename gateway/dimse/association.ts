@@ -125,6 +125,8 @@ export class AcceptorAssociation {
   /** While set, the socket is paused until this sink's backlog clears. */
   private readingPausedFor?: Promise<void>;
   private outstanding = 0;
+  /** The A-RELEASE-RP is queued behind the responses still being written. */
+  private releaseQueued = false;
 
   constructor(
     private readonly socket: Socket,
@@ -443,10 +445,18 @@ export class AcceptorAssociation {
   }
 
   private sendReleaseResponse(): void {
-    if (this.state !== 'releasing') return;
-    this.state = 'released';
-    this.socket.write(buildReleaseResponse());
-    this.closeSoon();
+    if (this.state !== 'releasing' || this.releaseQueued) return;
+    this.releaseQueued = true;
+    // Behind every response already queued: a C-ECHO-RSP (or any answer given at once) to a request
+    // that came in the same TCP segment as the A-RELEASE-RQ is still being written, and a response
+    // after the A-RELEASE-RP would never be read.
+    const release = () => {
+      if (this.state !== 'releasing') return;
+      this.state = 'released';
+      this.socket.write(buildReleaseResponse());
+      this.closeSoon();
+    };
+    this.writing = this.writing.then(release, release);
   }
 
   /** A-ASSOCIATE-RJ, then the requestor closes the connection (or we do, after a while). */
