@@ -62,6 +62,7 @@ export class FileSystemObjectStore implements ObjectStore {
         await fsp.rename(temporary, target);
         await this.folderFlushes.flush(path.dirname(target));
       });
+      return 'moved';
     });
   }
 

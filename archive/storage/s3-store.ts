@@ -70,9 +70,10 @@ export class S3ObjectStore implements ObjectStore {
   openUpload(): IncomingObject {
     this.spoolReady ??= fsp.mkdir(this.spoolDirectory, { recursive: true });
     const spooled = path.join(this.spoolDirectory, `${randomBytes(8).toString('hex')}.tmp`);
-    return new FileUpload(spooled, this.spoolReady.then(() => undefined), ({ temporary, size }, key, record) =>
-      timed(record, 'object flush', () => this.send(key, fs.createReadStream(temporary), size, 'application/dicom')),
-    );
+    return new FileUpload(spooled, this.spoolReady.then(() => undefined), async ({ temporary, size }, key, record) => {
+      await timed(record, 'object flush', () => this.send(key, fs.createReadStream(temporary), size, 'application/dicom'));
+      return 'copied';
+    });
   }
 
   /** Removes what uploads interrupted by a crash or a kill left in the spool folder. */
