@@ -94,7 +94,10 @@ async function registerBenchSender(httpUrl: string, headers: Record<string, stri
 async function startGateway(dataDir: string, databaseUrl?: string) {
   const httpPort = await freePort();
   const dicomPort = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'gateway', 'main.ts')], {
+  // BENCH_INGEST_CPU_PROFILES=<folder>: each gateway writes a V8 CPU profile there when it stops
+  // (open in Chrome DevTools), to see where a case's CPU time went beyond the stage times printed.
+  const profiling = process.env.BENCH_INGEST_CPU_PROFILES ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_INGEST_CPU_PROFILES)}`] : [];
+  const child = spawn(process.execPath, [...profiling, '--import', 'tsx', path.join(root, 'gateway', 'main.ts')], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'inherit'],
     env: {

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import pg from 'pg';
 import { parseInstance } from '../archive/dicom/parse.ts';
 import { IngestRejection } from '../archive/dicom/types.ts';
-import { graceSecondsFor, type UnconfirmedGrace } from '../archive/db/receipt-committer.ts';
+import { graceSecondsFor, TRANSACTIONS_IN_FLIGHT, type UnconfirmedGrace } from '../archive/db/receipt-committer.ts';
 import { IngestService, resolveUnconfirmedReceipts } from '../archive/ingest.ts';
 import { createLogger } from '../archive/log.ts';
 import { FileSystemObjectStore } from '../archive/storage/fs-store.ts';
@@ -84,7 +84,9 @@ describe('group commit of receipts', () => {
     const runtime = await openTestRuntime({ runWorkers: false });
     const blocker = new pg.Client({ connectionString: runtime.databaseUrl });
     try {
-      const [first, ...group] = instances('failing-group', 9);
+      const parts = instances('failing-group', TRANSACTIONS_IN_FLIGHT + 8);
+      const firsts = parts.slice(0, TRANSACTIONS_IN_FLIGHT);
+      const group = parts.slice(TRANSACTIONS_IN_FLIGHT);
       // One member of the group is refused by PostgreSQL at COMMIT (a deferred constraint trigger).
       const poison = parseInstance(group[3]!).sopInstanceUid;
       await runtime.db.pool.query(`
@@ -92,27 +94,28 @@ describe('group commit of receipts', () => {
         BEGIN RAISE EXCEPTION 'refused at commit by the test'; END $$;
         CREATE CONSTRAINT TRIGGER refuse_poison AFTER INSERT ON receipts DEFERRABLE INITIALLY DEFERRED
           FOR EACH ROW WHEN (NEW.sop_instance_uid = '${poison}') EXECUTE FUNCTION refuse_at_commit();`);
-      // Hold the table so that the first receipt's commit waits, and everything after it gathers into one group.
+      // Hold the table so that the first receipts' commits wait, one in each of the committer's slots,
+      // and everything after them gathers into one group.
       await blocker.connect();
       await blocker.query('BEGIN');
       await blocker.query('LOCK TABLE receipts IN SHARE MODE');
-      const firstOutcome = runtime.ingest.ingest({ part10: first! }, source);
+      const firstOutcomes = firsts.map((part10) => runtime.ingest.ingest({ part10 }, source));
       await new Promise((resolve) => setTimeout(resolve, 300));
       const groupOutcomes = group.map((part10) => runtime.ingest.ingest({ part10 }, source).then(() => 'stored', (error: unknown) => error));
       await new Promise((resolve) => setTimeout(resolve, 500));
       const before = { ...runtime.ingest.committer.counts };
       await blocker.query('COMMIT');
 
-      assert.equal((await firstOutcome).result, 'stored');
+      for (const outcome of await Promise.all(firstOutcomes)) assert.equal(outcome.result, 'stored');
       const results = await Promise.all(groupOutcomes);
       for (const result of results) {
         assert.ok(result instanceof IngestRejection, `every member fails, got ${String(result)}`);
         assert.equal(result.kind, 'out-of-resources');
         assert.match(result.message, /database unavailable \(commit the receipt\): refused at commit/);
       }
-      assert.equal(runtime.ingest.committer.counts.transactions - before.transactions, 1, 'only the first receipt committed after the wait');
+      assert.equal(runtime.ingest.committer.counts.transactions - before.transactions, TRANSACTIONS_IN_FLIGHT, 'only the first receipts committed after the wait');
       const { rows } = await runtime.db.pool.query<{ receipts: number }>('SELECT count(*)::int AS receipts FROM receipts');
-      assert.equal(rows[0]!.receipts, 1, 'nothing of the failed group is visible');
+      assert.equal(rows[0]!.receipts, TRANSACTIONS_IN_FLIGHT, 'nothing of the failed group is visible');
     } finally {
       await blocker.end().catch(() => undefined);
       await runtime.dispose();
