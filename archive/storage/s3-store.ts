@@ -13,6 +13,7 @@ import {
   PutObjectCommand,
   S3Client,
   S3ServiceException,
+  type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import type { S3Config } from '../config.ts';
 import { timed, type StageRecorder } from '../ingest-stages.ts';
@@ -23,9 +24,14 @@ import { assertSafeKey, ObjectNotFound, type IncomingObject, type ObjectStore } 
  * Objects in any S3-compatible service. Path-style addressing, because MinIO, Ceph RGW and most
  * on-premises endpoints do not resolve bucket sub-domains.
  */
+/** Tries of one request: the SDK's for whole bodies, ours (sendSpooled) for a spooled one. */
+const MAX_ATTEMPTS = 3;
+const RETRY_DELAY_MS = 100;
+
 export class S3ObjectStore implements ObjectStore {
   readonly description: string;
   private readonly client: S3Client;
+  private readonly singleAttemptClient: S3Client;
   private spoolReady?: Promise<unknown>;
 
   /**
@@ -37,7 +43,7 @@ export class S3ObjectStore implements ObjectStore {
     private readonly spoolDirectory: string,
   ) {
     this.description = `S3 bucket ${config.bucket} at ${config.endpoint}`;
-    this.client = new S3Client({
+    const options: S3ClientConfig = {
       endpoint: config.endpoint,
       region: config.region,
       forcePathStyle: true,
@@ -46,11 +52,13 @@ export class S3ObjectStore implements ObjectStore {
       // them. We verify content ourselves with the SHA-256 kept in the receipt.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      maxAttempts: 3,
+      maxAttempts: MAX_ATTEMPTS,
       // Without these an S3 service that takes a request and never answers holds the C-STORE waiting
       // on it, and the sender's association, forever (test/faults/s3.test.ts).
       requestHandler: { connectionTimeout: config.idleTimeoutMs, socketTimeout: config.idleTimeoutMs },
-    });
+    };
+    this.client = new S3Client(options);
+    this.singleAttemptClient = new S3Client({ ...options, maxAttempts: 1 });
   }
 
   /** Creates the bucket when it does not exist yet (first start against a fresh MinIO). */
@@ -71,7 +79,7 @@ export class S3ObjectStore implements ObjectStore {
     this.spoolReady ??= fsp.mkdir(this.spoolDirectory, { recursive: true });
     const spooled = path.join(this.spoolDirectory, `${randomBytes(8).toString('hex')}.tmp`);
     return new FileUpload(spooled, this.spoolReady.then(() => undefined), async ({ temporary, size }, key, record) => {
-      await timed(record, 'object flush', () => this.send(key, fs.createReadStream(temporary), size, 'application/dicom'));
+      await timed(record, 'object flush', () => this.sendSpooled(key, temporary, size));
       return 'copied';
     });
   }
@@ -81,9 +89,26 @@ export class S3ObjectStore implements ObjectStore {
     return sweepInterruptedUploads(this.spoolDirectory);
   }
 
-  private async send(key: string, body: Buffer | Readable, length: number, contentType: string): Promise<void> {
+  /**
+   * A spooled upload, sent again from its file after a failure that a retry may cure: the SDK's own
+   * retry cannot, because a stream it has read once is gone (a 500 on the first try failed the
+   * C-STORE; test/faults/s3.test.ts). So these go through a client that tries once, and are retried here.
+   */
+  private async sendSpooled(key: string, file: string, length: number): Promise<void> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await this.send(key, fs.createReadStream(file), length, 'application/dicom', this.singleAttemptClient);
+        return;
+      } catch (error) {
+        if (attempt >= MAX_ATTEMPTS || !worthRetrying(error)) throw error;
+        await new Promise((resolve) => setTimeout(resolve, RETRY_DELAY_MS * attempt));
+      }
+    }
+  }
+
+  private async send(key: string, body: Buffer | Readable, length: number, contentType: string, client = this.client): Promise<void> {
     assertSafeKey(key);
-    await this.client.send(
+    await client.send(
       new PutObjectCommand({
         Bucket: this.config.bucket,
         Key: key,
@@ -158,6 +183,12 @@ export class S3ObjectStore implements ObjectStore {
       throw error;
     }
   }
+}
+
+/** A failure another try may cure: the service's own (5xx, throttling, a timed-out request) or the network's. */
+function worthRetrying(error: unknown): boolean {
+  const status = error instanceof S3ServiceException ? error.$metadata.httpStatusCode : undefined;
+  return status === undefined || status >= 500 || status === 408 || status === 429;
 }
 
 function isNotFound(error: unknown): boolean {

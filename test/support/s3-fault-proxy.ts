@@ -11,8 +11,8 @@ export type S3Fault = 'none' | 'error-500' | 'no-answer' | 'slow';
 
 export interface S3FaultProxy {
   endpoint: string;
-  /** The fault for each upload from now on: `pick` gets the upload's sequence number (1, 2, …). */
-  inject(pick: (upload: number) => S3Fault): void;
+  /** The fault for each upload from now on: `pick` gets the upload's sequence number (1, 2, …) and its path. */
+  inject(pick: (upload: number, path: string) => S3Fault): void;
   /** How many uploads got each fault so far. */
   counts: Record<S3Fault, number>;
   close(): Promise<void>;
@@ -21,7 +21,7 @@ export interface S3FaultProxy {
 const SLOW_MS = 1500;
 
 export async function startS3FaultProxy(targetPort: number): Promise<S3FaultProxy> {
-  let pick: (upload: number) => S3Fault = () => 'none';
+  let pick: (upload: number, path: string) => S3Fault = () => 'none';
   let uploads = 0;
   const counts: Record<S3Fault, number> = { none: 0, 'error-500': 0, 'no-answer': 0, slow: 0 };
   const sockets = new Set<net.Socket>();
@@ -35,7 +35,7 @@ export async function startS3FaultProxy(targetPort: number): Promise<S3FaultProx
   };
   const server = http.createServer((request, response) => {
     const isUpload = request.method === 'PUT' && /\/instances\//.test(request.url ?? '');
-    const fault = isUpload ? pick(++uploads) : 'none';
+    const fault = isUpload ? pick(++uploads, request.url ?? '') : 'none';
     if (isUpload) counts[fault] += 1;
     if (fault === 'none') return forward(request, response);
     if (fault === 'slow') return void setTimeout(() => forward(request, response), SLOW_MS);
