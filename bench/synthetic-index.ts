@@ -10,7 +10,8 @@ import { personNameSearchKeys } from '../archive/dicom/normalize.ts';
  * its own institution with one import source ('SYNH0'…'SYNH49'); `patients` patient records
  * ('P' + 8 digits, issuer 'SYN' + hospital) with Chinese names and their pinyin (and a few Latin-only
  * names), whose search keys are made by the indexer's own function (personNameSearchKeys) and whose
- * patient_name_keys the database derives as it does for every patient; pairs of records at two
+ * patient_name_keys the database derives as it does for every patient (study_name_keys by
+ * study_name_keys_fill() after the studies' COPY); pairs of records at two
  * hospitals share a national resident ID (one person, for the priors). `studies` studies over ten
  * years ('2.25.' + (900000000000 + n), accession 'SYN' + 9 digits), two per patient record when
  * there are twice as many studies as patients.
@@ -128,6 +129,8 @@ export async function addSyntheticIndex(pool: pg.Pool, size: SyntheticSize): Pro
       ]);
     }
   }, { withoutTriggers: true });
+  // Their name keys (migration 031) in one statement, as a bulk load does: the studies' triggers were off.
+  await pool.query('SELECT study_name_keys_fill()');
   if (!size.instances) return setIdentities(pool);
 
   // The secondary indexes of the big tables are built once after the load, as a bulk load does:

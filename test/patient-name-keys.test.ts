@@ -3,9 +3,9 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import type { Visibility } from '../archive/access/policy.ts';
 import { migrate } from '../archive/db/migrate.ts';
-import { QueryRepository, studySearchSql } from '../archive/db/query-repository.ts';
+import { QueryRepository, REMAINING_COUNT_CAP, studySearchSql } from '../archive/db/query-repository.ts';
 import { personNameSearchKeys } from '../archive/dicom/normalize.ts';
-import type { DicomJsonPersonName } from '../archive/dicom/types.ts';
+import type { DicomJsonDataset, DicomJsonPersonName } from '../archive/dicom/types.ts';
 import { createLogger } from '../archive/log.ts';
 import { personNameKeyPrefixes, personNamePatterns } from '../archive/query/person-name.ts';
 import { parseQidoQuery } from '../archive/query/qido-query.ts';
@@ -13,10 +13,10 @@ import { addSyntheticIndex, syntheticPatientName } from '../bench/synthetic-inde
 import { createTestDatabase, type TestDatabase } from './support/database.ts';
 
 /**
- * patient_name_keys (migration 027): the b-tree that finds the patients a PatientName query can
- * match. The regular expressions of archive/query/person-name.ts decide; the keys must never lose a
- * patient they would match, whatever the name and the query, and must make the hot name queries
- * index scans.
+ * patient_name_keys (migration 027) and study_name_keys (031): the b-trees that find the patients
+ * and studies a PatientName query can match. The regular expressions of archive/query/person-name.ts
+ * decide; the keys must never lose a study they would match, whatever the name and the query, must
+ * follow every change of a study or its patient, and must make the hot name queries index scans.
  */
 const everyone: Visibility = { institutionIds: 'all', linkedPatientsPurpose: null, maskIdentity: false };
 
@@ -41,23 +41,38 @@ const VALUES = [
   'wang^xiao', 'van an', '张*', '*', 'Z*', '?ang*', 'zhang^xiao ming=张^晓明',
 ];
 
-describe('patient name keys (migration 027)', () => {
+describe('patient and study name keys (migrations 027, 031)', () => {
   let database: TestDatabase;
   let pool: pg.Pool;
   let sourceId: string;
   let institutionId: string;
-  const insertPatient = async (patientId: string, name: DicomJsonPersonName) => {
+  const insertPatient = async (patientId: string, name: DicomJsonPersonName, institution = institutionId) => {
     const { rows } = await pool.query<{ id: string }>(
       `INSERT INTO patients (issuer, patient_id, source_id, institution_id, patient_name, name_search, attributes)
-       VALUES ('TEST', $1, $2, $3, $4, $5, '{}') RETURNING id::text`,
-      [patientId, sourceId, institutionId, JSON.stringify(name), personNameSearchKeys([name])],
+       VALUES ('TEST', $1, $2, $3, $4, $5, $6) RETURNING id::text`,
+      [patientId, sourceId, institution, JSON.stringify(name), personNameSearchKeys([name]), JSON.stringify({ '00100020': { vr: 'LO', Value: [patientId] } })],
     );
-    await pool.query(
-      `INSERT INTO studies (study_instance_uid, patient_pk, source_id, institution_id, number_of_instances, attributes)
-       VALUES ($1, $2, $3, $4, 1, '{}')`,
-      [`2.25.${rows[0]!.id}${Date.now()}`, rows[0]!.id, sourceId, institutionId],
-    );
+    await insertStudy(rows[0]!.id, institution);
     return rows[0]!.id;
+  };
+  let studies = 0;
+  const insertStudy = async (patientPk: string, institution = institutionId, studyDate: string | null = null) => {
+    const uid = `2.25.${patientPk}${Date.now()}${++studies}`;
+    await pool.query(
+      `INSERT INTO studies (study_instance_uid, patient_pk, source_id, institution_id, study_date, number_of_instances, attributes)
+       VALUES ($1, $2, $3, $4, $5, 1, '{}')`,
+      [uid, patientPk, sourceId, institution, studyDate],
+    );
+    return uid;
+  };
+  /** Every study's keys as the triggers keep them, against what they should be from the rows as they are. */
+  const assertStudyKeysCurrent = async (message: string) => {
+    const { rows } = await pool.query<{ kept: string[]; due: string[] }>(
+      `SELECT ARRAY(SELECT concat_ws(' ', k.key, k.study_pk, k.study_instance_uid, k.institution_id, k.study_date) FROM study_name_keys k ORDER BY 1) AS kept,
+              ARRAY(SELECT concat_ws(' ', key, st.id, st.study_instance_uid, st.institution_id, st.study_date)
+                    FROM studies st JOIN patients p ON p.id = st.patient_pk, unnest(person_name_keys(p.name_search)) AS key ORDER BY 1) AS due`,
+    );
+    assert.deepEqual(rows[0]!.kept, rows[0]!.due, message);
   };
 
   before(async () => {
@@ -78,12 +93,24 @@ describe('patient name keys (migration 027)', () => {
 
   it('gives the names already in the index their keys when it is applied', async () => {
     // The database as it was before 027, with a patient in it.
-    await pool.query(`DROP TABLE patient_name_keys; DROP FUNCTION patient_name_keys_refresh() CASCADE; DROP FUNCTION person_name_keys(text); DROP FUNCTION person_name_matches(text, text);
-                      DELETE FROM schema_migrations WHERE name = '027_patient_name_keys.sql'`);
+    await pool.query(`${DROP_031}; DROP TABLE patient_name_keys; DROP FUNCTION patient_name_keys_refresh() CASCADE; DROP FUNCTION person_name_keys(text);
+                      DROP FUNCTION person_name_matches(text, text); DELETE FROM schema_migrations WHERE name = '027_patient_name_keys.sql'`);
     const existing = await insertPatient('BEFORE', { Alphabetic: 'Wang^XiaoDong', Ideographic: '王^小东' });
     await migrate(pool, createLogger('silent'));
     const { rows } = await pool.query<{ key: string }>('SELECT key FROM patient_name_keys WHERE patient_pk = $1 ORDER BY key', [existing]);
     assert.deepEqual(rows.map((row) => row.key), ['wangxiaodong', 'xiaodong', '|wangxiaodong', '|王小东', '东', '小东', '王小东'].sort(byCodePoint));
+    const { rows: studyKeys } = await pool.query<{ key: string }>('SELECT k.key FROM study_name_keys k JOIN studies st ON st.id = k.study_pk WHERE st.patient_pk = $1 ORDER BY key', [existing]);
+    assert.deepEqual(studyKeys.map((row) => row.key), rows.map((row) => row.key), 'the study has its patient\'s keys');
+  });
+
+  it('gives the studies already in the index their keys when 031 is applied', async () => {
+    await pool.query(DROP_031);
+    const existing = await insertPatient('BEFORE-031', { Alphabetic: 'Li^Na', Ideographic: '李^娜' });
+    await insertStudy(existing, institutionId, '2024-03-01');
+    await migrate(pool, createLogger('silent'));
+    await assertStudyKeysCurrent('every study has its keys after the backfill');
+    const { rows } = await pool.query<{ key: string }>('SELECT k.key FROM study_name_keys k JOIN studies st ON st.id = k.study_pk WHERE st.patient_pk = $1 ORDER BY key', [existing]);
+    assert.deepEqual(rows.map((row) => row.key), ['lina', 'lina', 'na', 'na', '|lina', '|lina', '|李娜', '|李娜', '娜', '娜', '李娜', '李娜'].sort(byCodePoint), 'both studies of the patient');
   });
 
   it('finds by index exactly the patients the patterns match, for literal and fuzzy queries alike', async () => {
@@ -102,14 +129,10 @@ describe('patient name keys (migration 027)', () => {
           [rows.map((row) => row.studyInstanceUid)],
         );
         assert.deepEqual(found.map((row) => row.id).sort(), expected.sort(), `${value} (fuzzy ${fuzzy})`);
-        // The other way to the same patients, which a common name takes: walking the studies and probing each one's keys.
-        const probing = {
-          ...query,
-          conditions: query.conditions.map((condition) => (condition.match.kind === 'person-name' ? { ...condition, match: { ...condition.match, keyLookup: 'probe' as const } } : condition)),
-        };
-        const sql = studySearchSql(probing, everyone);
-        const { rows: probed } = await pool.query<{ studyInstanceUid: string }>(sql.text, sql.values);
-        assert.deepEqual(probed.map((row) => row.studyInstanceUid).sort(), rows.map((row) => row.studyInstanceUid).sort(), `${value} (fuzzy ${fuzzy}), probing`);
+        // The other way the keys are read (series, instance and patient levels): as a condition on each study.
+        const { rows: patients } = await repository.patientPage({ conditions: query.conditions, limit: 100, offset: 0 }, everyone);
+        const { rows: expectedIds } = await pool.query<{ id: string }>('SELECT patient_id AS id FROM patients WHERE id = ANY ($1::bigint[])', [expected]);
+        assert.deepEqual(patients.map(patientIdOf).sort(), expectedIds.map((row) => row.id).sort(), `${value} (fuzzy ${fuzzy}), patient level`);
         if (personNameKeyPrefixes(value, fuzzy).length) indexed++;
       }
     }
@@ -134,6 +157,96 @@ describe('patient name keys (migration 027)', () => {
     await pool.query('UPDATE patients SET name_search = NULL WHERE id = $1', [renamed]);
     const { rows: none } = await pool.query('SELECT 1 FROM patient_name_keys WHERE patient_pk = $1', [renamed]);
     assert.equal(none.length, 0);
+    await assertStudyKeysCurrent('a renamed patient\'s studies');
+  });
+
+  it('keeps every study\'s keys current as studies and patients change, and finds them newest first', async () => {
+    const repository = new QueryRepository(pool);
+    const found = async (value: string, visibility: Visibility = everyone) =>
+      (await repository.searchStudies(parseQidoQuery('study', { PatientName: value }), visibility)).rows.map((row) => row.studyInstanceUid);
+    const zhou = await insertPatient('ZHOU', { Alphabetic: 'Zhou^Min', Ideographic: '周^敏' });
+    const older = await insertStudy(zhou, institutionId, '2019-05-01');
+    const newer = await insertStudy(zhou, institutionId, '2025-01-02');
+    await assertStudyKeysCurrent('studies inserted');
+    const [undated] = (await pool.query<{ uid: string }>('SELECT study_instance_uid AS uid FROM studies WHERE patient_pk = $1 AND study_date IS NULL', [zhou])).rows.map((row) => row.uid);
+    assert.deepEqual(await found('周*'), [newer, older, undated], 'newest first, undated last (STUDY_ORDER)');
+    // A later instance corrects the study date: the order follows.
+    await pool.query(`UPDATE studies SET study_date = '2026-01-01' WHERE study_instance_uid = $1`, [older]);
+    await assertStudyKeysCurrent('a study date corrected');
+    assert.deepEqual(await found('周*'), [older, newer, undated]);
+    // A study re-pointed to another patient record (the indexer's upsert when a corrected Patient ID arrives).
+    const wu = await insertPatient('WU', { Alphabetic: 'Wu^Min', Ideographic: '吴^敏' });
+    await pool.query('UPDATE studies SET patient_pk = $2 WHERE study_instance_uid = $1', [newer, wu]);
+    await assertStudyKeysCurrent('a study moved to another patient record');
+    assert.deepEqual(await found('周*'), [older, undated]);
+    assert.ok((await found('吴^敏')).includes(newer));
+    // The patient renamed: all of its studies follow.
+    await pool.query('UPDATE patients SET name_search = $2 WHERE id = $1', [zhou, personNameSearchKeys([{ Alphabetic: 'Zheng^Min', Ideographic: '郑^敏' }])]);
+    await assertStudyKeysCurrent('a patient renamed');
+    assert.deepEqual(await found('周*'), []);
+    assert.deepEqual(await found('郑*'), [older, undated]);
+    assert.deepEqual(await found('ZHENG^*'), [older, undated]);
+    // Patient and study written in one statement, as the indexer does (both triggers rewrite the same study's keys).
+    await pool.query(
+      `WITH renamed AS (UPDATE patients SET name_search = $2 WHERE id = $1 RETURNING id)
+       INSERT INTO studies (study_instance_uid, patient_pk, source_id, institution_id, study_date, number_of_instances, attributes)
+       SELECT '2.25.4242', id, $3, $4, '2026-02-02', 1, '{}' FROM renamed`,
+      [zhou, personNameSearchKeys([{ Alphabetic: 'Qian^Min', Ideographic: '钱^敏' }]), sourceId, institutionId],
+    );
+    await assertStudyKeysCurrent('a patient renamed by the statement that inserts its study');
+    assert.deepEqual(await found('钱*'), ['2.25.4242', older, undated]);
+    // A study deleted takes its keys with it.
+    await pool.query('DELETE FROM studies WHERE study_instance_uid = $1', ['2.25.4242']);
+    await assertStudyKeysCurrent('a study deleted');
+  });
+
+  it('never shows another hospital\'s study through a key', async () => {
+    const { rows } = await pool.query<{ id: string }>(`INSERT INTO institutions (code, name, kind) VALUES ('OTHER', 'other', 'hospital') RETURNING id::text`);
+    const other = rows[0]!.id;
+    await insertPatient('THEIRS', { Alphabetic: 'Ximen^Xiu', Ideographic: '西门^修' }, other);
+    await insertPatient('MINE', { Alphabetic: 'Ximen^Feng', Ideographic: '西门^峰' });
+    const repository = new QueryRepository(pool);
+    const radiologist: Visibility = { institutionIds: [institutionId], linkedPatientsPurpose: null, maskIdentity: false };
+    // QIDO-RS and C-FIND at the study level (keyed studies) and C-FIND at the patient level (a key condition per study).
+    const patientsFound = async (level: 'study' | 'patient', value: string, fuzzy: boolean, visibility: Visibility) => {
+      const query = parseQidoQuery('study', { PatientName: value, fuzzymatching: String(fuzzy) });
+      if (level === 'patient') return (await repository.patientPage(query, visibility)).rows.map(patientIdOf).sort();
+      const [searched, paged] = [await repository.searchStudies(query, visibility), await repository.studyPage(query, visibility)];
+      assert.deepEqual(paged.rows, searched.rows, 'C-FIND pages the same studies as QIDO-RS');
+      return searched.rows.map((row) => patientIdOf(row)).sort();
+    };
+    const nobody: Visibility = { institutionIds: [], linkedPatientsPurpose: null, maskIdentity: false };
+    for (const level of ['study', 'patient'] as const) {
+      assert.deepEqual(await patientsFound(level, '西门*', false, radiologist), ['MINE'], `${level}: Han prefix`);
+      assert.deepEqual(await patientsFound(level, 'XIMEN^*', false, radiologist), ['MINE'], `${level}: Latin prefix`);
+      assert.deepEqual(await patientsFound(level, 'xiu', true, radiologist), [], `${level}: fuzzy`);
+      assert.deepEqual(await patientsFound(level, '修', true, radiologist), [], `${level}: fuzzy Han`);
+      assert.deepEqual(await patientsFound(level, '西门^修', false, radiologist), [], `${level}: full name`);
+      assert.deepEqual(await patientsFound(level, '西门*', false, { ...radiologist, institutionIds: [other] }), ['THEIRS'], `${level}: the other hospital's radiologist`);
+      assert.deepEqual(await patientsFound(level, '西门*', false, everyone), ['MINE', 'THEIRS'], `${level}: the administrator sees both`);
+      assert.deepEqual(await patientsFound(level, '西门*', false, nobody), [], `${level}: no institution, nothing`);
+    }
+    // The keys follow a study moved between institutions.
+    await pool.query(`UPDATE studies SET institution_id = $1 WHERE patient_pk = (SELECT id FROM patients WHERE patient_id = 'THEIRS')`, [institutionId]);
+    await assertStudyKeysCurrent('a study moved to another institution');
+    assert.deepEqual(await patientsFound('study', '西门*', false, radiologist), ['MINE', 'THEIRS']);
+  });
+
+  it('counts what follows a full page only a little past it', async () => {
+    const { rows } = await pool.query<{ id: string }>(`INSERT INTO institutions (code, name, kind) VALUES ('COUNTED', 'counted', 'hospital') RETURNING id::text`);
+    const counted = rows[0]!.id;
+    const sun = await insertPatient('SUN', { Alphabetic: 'Sun^Li', Ideographic: '孙^丽' }, counted);
+    for (let n = 0; n < 160; n++) await insertStudy(sun, counted, `2020-01-${String(1 + (n % 28)).padStart(2, '0')}`);
+    const visibility: Visibility = { institutionIds: [counted], linkedPatientsPurpose: null, maskIdentity: false };
+    const repository = new QueryRepository(pool);
+    const page = (offset: number) => repository.searchStudies(parseQidoQuery('study', { PatientName: '孙*', limit: '25', offset: String(offset) }), visibility);
+    const first = await page(0);
+    assert.equal(first.rows.length, 25);
+    assert.deepEqual(first.remaining, { count: REMAINING_COUNT_CAP, atLeast: true }, '161 studies: at least the cap follows');
+    assert.deepEqual((await page(100)).remaining, { count: 36, atLeast: false }, 'within the cap: exact');
+    assert.deepEqual((await page(150)).remaining, { count: 0, atLeast: false }, 'the last page');
+    const all = await repository.searchStudies(parseQidoQuery('study', { limit: '25' }), visibility);
+    assert.deepEqual(all.remaining, { count: REMAINING_COUNT_CAP, atLeast: true }, 'without a name, too');
   });
 
   it('answers the hot study-level queries from indexes, reading neither series nor instances', async () => {
@@ -144,23 +257,37 @@ describe('patient name keys (migration 027)', () => {
     const family = syntheticPatientName(1008).Ideographic!.split('^')[0]!;
     const queries: [name: string, parameters: Record<string, string>, index: RegExp][] = [
       ['Patient ID', { PatientID: 'P00001008' }, /patients_by_patient_id/],
-      ['Han surname prefix', { PatientName: `${family}*`, limit: '25' }, /patient_name_keys_pkey|studies_by_institution/],
-      ['Latin surname prefix', { PatientName: 'ZHANG^*', limit: '25' }, /patient_name_keys_pkey|studies_by_institution/],
-      ['absent surname', { PatientName: '司马*', limit: '25' }, /patient_name_keys_pkey/],
-      ['full name', { PatientName: syntheticPatientName(1008).Ideographic!, limit: '25' }, /patient_name_keys_pkey/],
+      ['Han surname prefix', { PatientName: `${family}*`, limit: '25' }, /study_name_keys_by_name/],
+      ['Latin surname prefix', { PatientName: 'ZHANG^*', limit: '25' }, /study_name_keys_by_name/],
+      ['fuzzy given name', { PatientName: 'xiao', fuzzymatching: 'true', limit: '25' }, /study_name_keys_by_name/],
+      ['absent surname', { PatientName: '司马*', limit: '25' }, /study_name_keys_by_name/],
+      ['full name', { PatientName: syntheticPatientName(1008).Ideographic!, limit: '25' }, /study_name_keys_by_name/],
       ['date range and modality', { StudyDate: '20200101-20200131', ModalitiesInStudy: 'CT', limit: '25' }, /studies_by_institution|studies_by_date_recent/],
       ['accession', { AccessionNumber: 'SYN000001008' }, /studies_by_accession/],
     ];
     for (const [name, parameters, index] of queries) {
-      const sql = studySearchSql(await new QueryRepository(pool).lookUpNames(parseQidoQuery('study', parameters)), radiologist);
-      const { rows } = await pool.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${sql.text}`, sql.values);
+      const sql = studySearchSql(parseQidoQuery('study', parameters), radiologist);
+      const { rows } = await pool.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS) ${sql.text}`, sql.values);
       const plan = rows.map((row) => row['QUERY PLAN']).join('\n');
       assert.match(plan, index, `${name}:\n${plan}`);
       assert.doesNotMatch(plan, /Seq Scan/, `${name}:\n${plan}`);
       assert.doesNotMatch(plan, /\b(instances|series|receipts)\b/, `${name}:\n${plan}`);
+      if (index.source === 'study_name_keys_by_name') {
+        // Only the page's studies are fetched: the keys' range is sorted from the index alone.
+        assert.match(plan, /Index Only Scan using study_name_keys_by_name/, `${name}:\n${plan}`);
+        const fetched = /Index Scan using studies_pkey on studies st\s+\(cost[^)]*\) \((?:actual time=\S+ rows=\d+ loops=(\d+)|never executed)\)/.exec(plan);
+        assert.ok(fetched && Number(fetched[1] ?? 0) <= 26, `${name}: at most one page of studies fetched:\n${plan}`);
+      }
     }
   });
 });
+
+const DROP_031 = `DROP TABLE study_name_keys; DROP FUNCTION study_name_keys_fill(); DROP FUNCTION study_name_keys_refresh_study() CASCADE;
+                  DROP FUNCTION study_name_keys_refresh_patient() CASCADE; DELETE FROM schema_migrations WHERE name = '031_study_name_keys.sql'`;
+
+function patientIdOf(row: { patientAttributes: DicomJsonDataset }): string {
+  return String(row.patientAttributes['00100020']?.Value?.[0]);
+}
 
 function byCodePoint(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;

@@ -72,24 +72,20 @@ export interface SearchOptions {
 
 export interface SearchResult<Row> {
   rows: Row[];
-  /** Matches after these rows; `atLeast` when counting stopped at COUNT_CAP. */
+  /** Matches after these rows (0: none); `atLeast` when counting stopped REMAINING_COUNT_CAP past the page. */
   remaining: { count: number; atLeast: boolean };
 }
-
-/**
- * A name with at least this many patients is common (王*, 张*): its query walks the caller's studies
- * newest first and probes each one's patient for the key, and stops at the page's end, since every
- * few studies match. A rarer one starts from its patients. The crossover, measured at 10^6 and 10^7
- * instances (docs/benchmarks.md, "Index at scale"): starting from n patients costs about n index
- * look-ups; walking costs the page size times patients / n.
- */
-const COMMON_NAME_PATIENTS = 2000;
 
 /** A person with more studies than this is shown their newest; the list is for comparison, not an archive. */
 const PRIORS_LIMIT = 200;
 
-/** Counting the matches after a page stops here, so a broad query on a huge index stays cheap. */
-export const COUNT_CAP = 10_000;
+/**
+ * Counting the matches after a full page stops this many past it. The count is for the Warning of a
+ * truncated QIDO-RS response and the study list's "1–25 of 125+", which need to know that more
+ * follow and roughly how many, not an exact total: counting every match of 王* in a hospital read
+ * all of them (1.7 s at 10^7 instances), where this reads about five pages' worth.
+ */
+export const REMAINING_COUNT_CAP = 100;
 
 /** Where each matchable attribute lives. Columns come only from here, never from a request. */
 const COLUMN: Record<MatchableTag, string> = {
@@ -138,6 +134,8 @@ const INSTANCE_COLUMNS = `${SERIES_COLUMNS}, i.sop_instance_uid AS "sopInstanceU
 // Newest studies first; the ids break ties so paging is stable (PS3.18 8.3.4.4.1), and the
 // study order matches the index studies_by_date_recent (migration 002).
 const STUDY_ORDER = 'st.study_date DESC NULLS LAST, st.id DESC';
+// The same order, from a patient-name key's copy of the study's date and id (keyedStudies).
+const KEYED_STUDY_ORDER = 'named.study_date DESC NULLS LAST, named.study_pk DESC';
 const SERIES_ORDER = `${STUDY_ORDER}, se.series_number, se.id`;
 const INSTANCE_ORDER = `${SERIES_ORDER}, i.instance_number, i.id`;
 
@@ -155,67 +153,33 @@ export class QueryRepository {
   constructor(private readonly pool: pg.Pool) {}
 
   async searchStudies(query: QidoQuery, visibility: Visibility): Promise<SearchResult<StudyRow>> {
-    const planned = await this.lookUpNames(query);
-    return this.search<StudyRow>(planned, visibility, studySearchSql(planned, visibility));
+    return this.search<StudyRow>(query, visibility, studySearchSql(query, visibility));
   }
 
   async searchSeries(query: QidoQuery, visibility: Visibility): Promise<SearchResult<SeriesRow>> {
-    const planned = await this.lookUpNames(query);
-    return this.search<SeriesRow>(planned, visibility, seriesSearchSql(planned, visibility));
+    return this.search<SeriesRow>(query, visibility, seriesSearchSql(query, visibility));
   }
 
   async searchInstances(query: QidoQuery, visibility: Visibility, options: SearchOptions = {}): Promise<SearchResult<InstanceRow>> {
-    const planned = await this.lookUpNames(query);
-    return this.search<InstanceRow>(planned, visibility, instanceSearchSql(planned, visibility, options));
+    return this.search<InstanceRow>(query, visibility, instanceSearchSql(query, visibility, options));
   }
 
   /** Patient records with at least one study the caller may see (C-FIND at the PATIENT level). */
   async patientPage(query: PatientQuery, visibility: Visibility): Promise<MatchPage<PatientRow>> {
-    const planned = await this.lookUpNames(query);
-    return this.matchPage(planned, patientSearchSql(planned, visibility));
+    return this.matchPage(query, patientSearchSql(query, visibility));
   }
 
   /** The same SQL as searchStudies, searchSeries and searchInstances, page by page (C-FIND). */
   async studyPage(query: QidoQuery, visibility: Visibility): Promise<MatchPage<StudyRow>> {
-    const planned = await this.lookUpNames(query);
-    return this.matchPage(planned, studySearchSql(planned, visibility));
+    return this.matchPage(query, studySearchSql(query, visibility));
   }
 
   async seriesPage(query: QidoQuery, visibility: Visibility): Promise<MatchPage<SeriesRow>> {
-    const planned = await this.lookUpNames(query);
-    return this.matchPage(planned, seriesSearchSql(planned, visibility));
+    return this.matchPage(query, seriesSearchSql(query, visibility));
   }
 
   async instancePage(query: QidoQuery, visibility: Visibility, options: SearchOptions = {}): Promise<MatchPage<InstanceRow>> {
-    const planned = await this.lookUpNames(query);
-    return this.matchPage(planned, instanceSearchSql(planned, visibility, options));
-  }
-
-  /**
-   * How a patient-name condition finds its patients (see `keyLookup`): by how many patients have the
-   * name's key, counted by index up to COMMON_NAME_PATIENTS. The planner cannot be left to choose: it
-   * prices the name test as if it removed most patients, and would start from the patients of 王*
-   * too (tens of thousands), then sort their studies.
-   */
-  async lookUpNames<Query extends PatientQuery>(query: Query): Promise<Query> {
-    const conditions: Condition[] = [];
-    for (const condition of query.conditions) {
-      const { tag, match } = condition;
-      if (tag !== '00100010' || match.kind !== 'person-name' || match.keyPrefixes.length === 0) {
-        conditions.push(condition);
-        continue;
-      }
-      let common = true;
-      for (const prefix of match.keyPrefixes) {
-        const { rows } = await this.pool.query<{ common: boolean }>(
-          'SELECT count(*) >= $2 AS common FROM (SELECT 1 FROM patient_name_keys WHERE key LIKE $1 LIMIT $2) AS keyed',
-          [`${likePattern(prefix)}%`, COMMON_NAME_PATIENTS],
-        );
-        common &&= rows[0]!.common;
-      }
-      conditions.push({ tag, match: { ...match, keyLookup: common ? 'probe' : 'candidates' } });
-    }
-    return { ...query, conditions };
+    return this.matchPage(query, instanceSearchSql(query, visibility, options));
   }
 
   private async matchPage<Row>(query: PatientQuery, sql: SqlQuery): Promise<MatchPage<Row>> {
@@ -278,9 +242,11 @@ export class QueryRepository {
     const count = matchCountSql(query, visibility);
     const { rows: counted } = await this.pool.query<{ matches: number }>(count.text, count.values);
     const matches = counted[0]!.matches;
+    const shown = query.offset + query.limit;
     return {
       rows: rows.slice(0, query.limit) as Row[],
-      remaining: { count: matches - query.offset - query.limit, atLeast: matches >= query.offset + COUNT_CAP },
+      // At least the row fetched past the page, whatever a concurrent change did to the count since.
+      remaining: { count: Math.max(1, matches - shown), atLeast: matches >= shown + REMAINING_COUNT_CAP },
     };
   }
 }
@@ -343,15 +309,47 @@ export function patientSearchSql(query: PatientQuery, visibility: Visibility): S
 }
 
 export function studySearchSql(query: QidoQuery, visibility: Visibility): SqlQuery {
-  const where = whereClause(query.conditions, ['st.number_of_instances > 0'], visibility);
+  const where = whereClause(query.conditions, ['st.number_of_instances > 0'], visibility, { keyed: true });
   return page(
     query,
     where.values,
     `SELECT ${STUDY_COLUMNS}
-     FROM studies st JOIN patients p ON p.id = st.patient_pk
+     FROM ${studiesFrom(where.keyed)} JOIN patients p ON p.id = st.patient_pk
      ${where.text}
-     ORDER BY ${orderBy(query, STUDY_ORDER)}`,
+     ORDER BY ${orderBy(query, where.keyed ? KEYED_STUDY_ORDER : STUDY_ORDER)}`,
   );
+}
+
+/** The studies table, or, when a patient-name key drives the search, the keyed studies first (keyedStudies). */
+function studiesFrom(keyed: string | null): string {
+  return keyed ? `${keyed} JOIN studies st ON st.id = named.study_pk` : 'studies st';
+}
+
+/**
+ * The studies with a patient-name key in the institutions whose studies the caller may see, newest
+ * first (the order of STUDY_ORDER, from the key's own copy of the study's date and id), once each:
+ * `named (study_date, study_pk)`. Read from study_name_keys_by_name, one key range per institution,
+ * index entries only, and sorted there, so that only the page's studies and patients are fetched:
+ * for 王* in a hospital of 10,000 studies that is a sort of about 1,300 entries, where starting from
+ * the patients read every one of their studies first. DISTINCT ON drops a study's second key with
+ * the prefix ('|wang' in both the alphabetic and the phonetic group). The keys only narrow: the
+ * caller's visibility and the PN pattern are still tested on the study and its patient.
+ */
+function keyedStudies(prefix: string, visibility: Visibility, parameter: (value: unknown) => string): string {
+  return `(SELECT DISTINCT ON (study_date, study_pk) study_date, study_pk FROM study_name_keys
+        WHERE institution_id = ANY (${keyInstitutions(visibility, parameter)}) AND key LIKE ${parameter(`${likePattern(prefix)}%`)}
+        ORDER BY study_date DESC NULLS LAST, study_pk DESC) AS named`;
+}
+
+/**
+ * Whose study keys a name search reads: the caller's institutions, or every institution when the
+ * caller may see studies beyond them (a system administrator; a stated purpose, through the same
+ * person's records elsewhere; a granted study). A list either way, since the index leads with the
+ * institution: one key range per institution.
+ */
+function keyInstitutions(visibility: Visibility, parameter: (value: unknown) => string): string {
+  if (visibility.institutionIds === 'all' || visibility.linkedPatientsPurpose || visibility.grantedStudies?.length) return 'ARRAY(SELECT id FROM institutions)';
+  return `${parameter([...visibility.institutionIds])}::bigint[]`;
 }
 
 export function seriesSearchSql(query: QidoQuery, visibility: Visibility): SqlQuery {
@@ -389,18 +387,19 @@ export function instanceSearchSql(query: QidoQuery, visibility: Visibility, opti
 }
 
 /**
- * How many results match, up to offset + COUNT_CAP: joins only the tables the conditions need, so
- * counting studies by date or modality reads the studies table alone.
+ * How many results match, up to REMAINING_COUNT_CAP past the page: joins only the tables the
+ * conditions need, so counting studies by date or modality reads the studies table alone, and a
+ * study search driven by a name key counts in the key's order, so a common name's walk stops there.
  */
 export function matchCountSql(query: QidoQuery, visibility: Visibility): SqlQuery {
-  const where = whereClause(query.conditions, query.level === 'study' ? ['st.number_of_instances > 0'] : query.level === 'series' ? ['se.number_of_instances > 0'] : [], visibility);
+  const where = whereClause(query.conditions, query.level === 'study' ? ['st.number_of_instances > 0'] : query.level === 'series' ? ['se.number_of_instances > 0'] : [], visibility, { keyed: query.level === 'study' });
   const needed = new Set<Alias>(query.conditions.map((condition) => COLUMN[condition.tag].split('.')[0] as Alias));
   // Counts obey the same visibility as rows: a count must not reveal studies the caller cannot open.
   if (visibility.institutionIds !== 'all') needed.add('st');
   if (visibility.linkedPatientsPurpose) needed.add('p');
   let from: string;
   if (query.level === 'study') {
-    from = 'studies st';
+    from = studiesFrom(where.keyed);
   } else if (query.level === 'series') {
     from = 'series se';
     if (needed.has('st') || needed.has('p')) from += ' JOIN studies st ON st.id = se.study_pk';
@@ -410,9 +409,10 @@ export function matchCountSql(query: QidoQuery, visibility: Visibility): SqlQuer
     if (needed.has('st') || needed.has('p')) from += ' JOIN studies st ON st.id = i.study_pk';
   }
   if (needed.has('p')) from += ' JOIN patients p ON p.id = st.patient_pk';
-  where.values.push(query.offset + COUNT_CAP);
+  where.values.push(query.offset + query.limit + REMAINING_COUNT_CAP);
+  const order = where.keyed ? ` ORDER BY ${KEYED_STUDY_ORDER}` : '';
   return {
-    text: `SELECT count(*)::int AS matches FROM (SELECT 1 FROM ${from} ${where.text} LIMIT $${where.values.length}) AS matched`,
+    text: `SELECT count(*)::int AS matches FROM (SELECT 1 FROM ${from} ${where.text}${order} LIMIT $${where.values.length}) AS matched`,
     values: where.values,
   };
 }
@@ -428,8 +428,19 @@ function page(query: PatientQuery, values: unknown[], select: string): SqlQuery 
   return { text: `${select}\n     LIMIT $${values.length - 1} OFFSET $${values.length}`, values };
 }
 
-function whereClause(conditions: Condition[], always: string[], visibility: Visibility): { text: string; values: unknown[] } {
+/**
+ * The conditions as SQL, with their values. `keyed` (study-level searches): the first key prefix of a
+ * patient name becomes `keyed`, the keyed studies the search starts from (keyedStudies), instead of
+ * a condition.
+ */
+function whereClause(
+  conditions: Condition[],
+  always: string[],
+  visibility: Visibility,
+  options: { keyed?: boolean } = {},
+): { text: string; values: unknown[]; keyed: string | null } {
   const values: unknown[] = [];
+  let keyed: string | null = null;
   const parameter = (value: unknown) => {
     values.push(value);
     return `$${values.length}`;
@@ -461,16 +472,20 @@ function whereClause(conditions: Condition[], always: string[], visibility: Visi
         }
         break;
       case 'person-name':
-        // The keys find the few patients worth testing by index; the patterns decide (migration 027).
+        // The keys find the few studies worth testing by index; the patterns decide (migrations 027, 031).
         if (tag === '00100010') {
-          for (const prefix of match.keyPrefixes) {
+          for (const [index, prefix] of match.keyPrefixes.entries()) {
+            if (index === 0 && options.keyed) {
+              keyed = keyedStudies(prefix, visibility, parameter);
+              continue;
+            }
             const key = parameter(`${likePattern(prefix)}%`);
-            // A scalar subquery, which PostgreSQL does not turn into a join: one probe per study walked.
-            clauses.push(
-              match.keyLookup === 'probe'
-                ? `(SELECT true FROM patient_name_keys k WHERE k.patient_pk = p.id AND k.key LIKE ${key} LIMIT 1)`
-                : `p.id IN (SELECT patient_pk FROM patient_name_keys WHERE key LIKE ${key})`,
-            );
+            if (index > 0) {
+              // The first prefix found the studies; the others are probed on each (study_name_keys_pkey).
+              clauses.push(`EXISTS (SELECT 1 FROM study_name_keys k WHERE k.study_pk = st.id AND k.key LIKE ${key})`);
+              continue;
+            }
+            clauses.push(`st.id IN (SELECT study_pk FROM study_name_keys WHERE institution_id = ANY (${keyInstitutions(visibility, parameter)}) AND key LIKE ${key})`);
           }
         }
         for (const pattern of match.patterns) clauses.push(`person_name_matches(${column}, ${parameter(pattern)})`);
@@ -484,7 +499,7 @@ function whereClause(conditions: Condition[], always: string[], visibility: Visi
         break;
     }
   }
-  return { text: clauses.length ? `WHERE ${clauses.join('\n       AND ')}` : '', values };
+  return { text: clauses.length ? `WHERE ${clauses.join('\n       AND ')}` : '', values, keyed };
 }
 
 /** DICOM wildcards to LIKE: '*' any run, '?' one character; LIKE's own metacharacters made literal. */

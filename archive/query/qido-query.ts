@@ -68,12 +68,11 @@ export type Match =
   | { kind: 'time-range'; from?: string; to?: string }
   /**
    * Regular expressions over the stored name search keys; all must match (see person-name.ts).
-   * `keyPrefixes`: what the name's keys in patient_name_keys start with, so the patients to test are
-   * found by index (patient names only; every prefix must be found). `keyLookup`, decided by
-   * QueryRepository.lookUpNames: start from the patients with the keys ('candidates', the default),
-   * or walk the studies and probe each one's patient ('probe', for a common name).
+   * `keyPrefixes`: what the name's keys (person_name_keys(), migrations 027 and 031) start with, so
+   * the studies to test are found by index in study_name_keys (patient names only; every prefix
+   * must be found).
    */
-  | { kind: 'person-name'; patterns: string[]; keyPrefixes: string[]; keyLookup?: 'candidates' | 'probe' }
+  | { kind: 'person-name'; patterns: string[]; keyPrefixes: string[] }
   /** A multi-valued attribute (ModalitiesInStudy) holding at least one of these DICOM wildcard patterns. */
   | { kind: 'contains-any'; patterns: string[] };
 
