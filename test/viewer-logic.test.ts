@@ -248,9 +248,14 @@ describe('viewer: study search', () => {
 
   it('pages from the Warning header instead of loading everything', () => {
     const remaining = remainingFromWarning('299 127.0.0.1:8080 "There are 4 additional results that can be requested"');
-    assert.equal(remaining, 4);
-    assert.deepEqual(pageInfo(25, 25, remaining), { first: 26, last: 50, total: 54, hasPrevious: true, hasNext: true });
-    assert.deepEqual(pageInfo(0, 0, remainingFromWarning(null)), { first: 0, last: 0, total: 0, hasPrevious: false, hasNext: false });
+    assert.deepEqual(remaining, { count: 4, atLeast: false });
+    assert.deepEqual(pageInfo(25, 25, remaining), { first: 26, last: 50, total: 54, totalAtLeast: false, hasPrevious: true, hasNext: true });
+    assert.deepEqual(pageInfo(0, 0, remainingFromWarning(null)), { first: 0, last: 0, total: 0, totalAtLeast: false, hasPrevious: false, hasNext: false });
+    // Counting stopped past the page (a common name at scale): a lower bound, and the next page still offered.
+    const capped = remainingFromWarning('299 127.0.0.1:8080 "There are at least 100 additional results that can be requested"');
+    assert.deepEqual(pageInfo(0, 25, capped), { first: 1, last: 25, total: 125, totalAtLeast: true, hasPrevious: false, hasNext: true });
+    // A server that gives no number (UPS-RS here, other archives) has at least one more.
+    assert.deepEqual(remainingFromWarning('299 pacs "There are additional results that can be requested"'), { count: 1, atLeast: true });
   });
 });
 

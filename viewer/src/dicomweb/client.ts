@@ -1,6 +1,6 @@
 import { ApiError, type Connection } from '../api/http.ts';
 import type { DicomJson } from '../dicom/dataset.ts';
-import { qidoParameters, remainingFromWarning, type SearchCriteria, type SortKey } from '../logic/study-query.ts';
+import { qidoParameters, remainingFromWarning, type Remaining, type SearchCriteria, type SortKey } from '../logic/study-query.ts';
 import type { PriorEntry } from '../../../archive/recognition/recognition-wire.ts';
 import { HR_TAGS } from '../../../archive/recognition/hr-mark-dicom.ts';
 import { priorStudy, seriesSummary, sortSeries, studySummary, type PriorStudy, type SeriesSummary, type StudySummary } from './models.ts';
@@ -8,7 +8,7 @@ import { priorStudy, seriesSummary, sortSeries, studySummary, type PriorStudy, t
 export interface StudyPage {
   studies: StudySummary[];
   /** How many more match beyond this page (from the Warning header). */
-  remaining: number;
+  remaining: Remaining;
 }
 
 export interface StudySearch {

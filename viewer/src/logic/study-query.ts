@@ -70,30 +70,42 @@ export function qidoParameters(criteria: SearchCriteria): Record<string, string>
   return params;
 }
 
+/** How many results follow a page; `atLeast` when the server stopped counting there. */
+export interface Remaining {
+  count: number;
+  atLeast: boolean;
+}
+
 /**
  * How many more results the server has beyond this page, from its Warning header (PS3.18
- * 8.3.4.4.1: "There are N additional results that can be requested"); 0 when it says nothing.
+ * 8.3.4.4.1: "There are N additional results that can be requested"). Yingyun counts only a
+ * little past the page ("There are at least 100 …", so a common name stays cheap at scale); a server
+ * that gives no number ("There are additional results …") has at least one more. None when it says nothing.
  */
-export function remainingFromWarning(warning: string | null): number {
-  const match = /There are (\d+) additional results/i.exec(warning ?? '');
-  return match ? Number(match[1]) : 0;
+export function remainingFromWarning(warning: string | null): Remaining {
+  const match = /There are (at least )?(\d+ )?additional results/i.exec(warning ?? '');
+  if (!match) return { count: 0, atLeast: false };
+  return match[2] ? { count: Number(match[2]), atLeast: Boolean(match[1]) } : { count: 1, atLeast: true };
 }
 
 export interface PageInfo {
   first: number;
   last: number;
   total: number;
+  /** The total is a lower bound ("1–25 of 125+"). */
+  totalAtLeast: boolean;
   hasPrevious: boolean;
   hasNext: boolean;
 }
 
 /** Paging from what the server returned: rows shown, and how many follow (never "load everything"). */
-export function pageInfo(offset: number, returned: number, remaining: number): PageInfo {
+export function pageInfo(offset: number, returned: number, remaining: Remaining): PageInfo {
   return {
     first: returned === 0 ? 0 : offset + 1,
     last: offset + returned,
-    total: offset + returned + remaining,
+    total: offset + returned + remaining.count,
+    totalAtLeast: remaining.atLeast,
     hasPrevious: offset > 0,
-    hasNext: remaining > 0,
+    hasNext: remaining.count > 0,
   };
 }

@@ -13,6 +13,7 @@ import type { AdminTab, FieldError } from '../logic/admin.ts';
 import type { KeyImage, SavedReport } from '../measurements/structured-report.ts';
 import { initialLayout, type LayoutState, type SeriesRef } from '../logic/layout.ts';
 import type { Route } from '../logic/route.ts';
+import type { Remaining } from '../logic/study-query.ts';
 import type { SignedInUser, SignInProviders } from '../logic/session.ts';
 
 /** Why something could not be fetched: HTTP status (0: no answer) and what the archive said. Translated when shown. */
@@ -30,7 +31,7 @@ export type Loadable<T> = { status: 'loading' } | { status: 'ready'; value: T } 
 export interface StudyListState {
   /** The search these results answer (so a result is never shown under another search's criteria). */
   resultsFor: string;
-  results: Loadable<{ studies: StudySummary[]; remaining: number }> | undefined;
+  results: Loadable<{ studies: StudySummary[]; remaining: Remaining }> | undefined;
   expandedStudy: string | undefined;
   seriesOf: Record<string, Loadable<SeriesSummary[]>>;
   /** The signed reports of the page's studies, by study (a study not named has none). */

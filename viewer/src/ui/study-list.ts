@@ -163,7 +163,7 @@ export class StudyListView {
         'nav',
         { class: 'pager' },
         h('button', { type: 'button', disabled: !page.hasPrevious, onclick: () => void this.controller.showPage(route.offset - PAGE_SIZE) }, t('list.previous')),
-        h('span', { class: 'range' }, t('list.range', { first: page.first, last: page.last, total: page.total })),
+        h('span', { class: 'range' }, t(page.totalAtLeast ? 'list.rangeAtLeast' : 'list.range', { first: page.first, last: page.last, total: page.total })),
         h('button', { type: 'button', disabled: !page.hasNext, onclick: () => void this.controller.showPage(route.offset + PAGE_SIZE) }, t('list.next')),
       ),
     );
