@@ -200,7 +200,7 @@ async function hotQueries(pool: pg.Pool, size: { studies: number; patients: numb
       const { parameters, patient } = make(i);
       const query = qido('study', { limit: '25', ...parameters });
       const visibility = radiologistOf(patient);
-      return { call: async () => (await queries.searchStudies(query, visibility)).rows, sql: async () => [studySearchSql(query, visibility)] };
+      return { call: async () => (await queries.searchStudies(query, visibility)).rows, sql: async () => [studySearchSql(await queries.lookUpNames(query, visibility), visibility)] };
     },
   });
   const largeSeriesStudies = Math.ceil(size.studies / LARGE_SERIES_EVERY);

@@ -129,7 +129,12 @@ describe('patient and study name keys (migrations 027, 031)', () => {
           [rows.map((row) => row.studyInstanceUid)],
         );
         assert.deepEqual(found.map((row) => row.id).sort(), expected.sort(), `${value} (fuzzy ${fuzzy})`);
-        // The other way the keys are read (series, instance and patient levels): as a condition on each study.
+        // The other way a common name takes: walking the studies newest first and probing each one's keys.
+        const walking = { ...query, conditions: query.conditions.map((condition) => (condition.match.kind === 'person-name' ? { ...condition, match: { ...condition.match, keyLookup: 'walk' as const } } : condition)) };
+        const sql = studySearchSql(walking, everyone);
+        const { rows: walked } = await pool.query<{ studyInstanceUid: string }>(sql.text, sql.values);
+        assert.deepEqual(walked.map((row) => row.studyInstanceUid), rows.map((row) => row.studyInstanceUid), `${value} (fuzzy ${fuzzy}), walking: the same studies in the same order`);
+        // And the series, instance and patient levels: a key condition on each study.
         const { rows: patients } = await repository.patientPage({ conditions: query.conditions, limit: 100, offset: 0 }, everyone);
         const { rows: expectedIds } = await pool.query<{ id: string }>('SELECT patient_id AS id FROM patients WHERE id = ANY ($1::bigint[])', [expected]);
         assert.deepEqual(patients.map(patientIdOf).sort(), expectedIds.map((row) => row.id).sort(), `${value} (fuzzy ${fuzzy}), patient level`);
@@ -265,8 +270,17 @@ describe('patient and study name keys (migrations 027, 031)', () => {
       ['date range and modality', { StudyDate: '20200101-20200131', ModalitiesInStudy: 'CT', limit: '25' }, /studies_by_institution|studies_by_date_recent/],
       ['accession', { AccessionNumber: 'SYN000001008' }, /studies_by_accession/],
     ];
+    // A reading centre over all fifty hospitals: 王* is common there, so its studies are walked newest first.
+    const centre: Visibility = { ...radiologist, institutionIds: (await pool.query<{ id: string }>(`SELECT id::text FROM institutions WHERE code LIKE 'SYNH%'`)).rows.map((row) => row.id) };
+    const walked = await new QueryRepository(pool).lookUpNames(parseQidoQuery('study', { PatientName: '王*', limit: '25' }), centre);
+    assert.equal(walked.conditions[0]!.match.kind === 'person-name' && walked.conditions[0]!.match.keyLookup, 'walk');
+    const walk = studySearchSql(walked, centre);
+    const { rows: walkPlan } = await pool.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS) ${walk.text}`, walk.values);
+    const plan = walkPlan.map((row) => row['QUERY PLAN']).join('\n');
+    assert.match(plan, /Index Scan using studies_by_(date_recent|institution)[\s\S]*study_name_keys_pkey/, `reading centre, 王*:\n${plan}`);
+    assert.doesNotMatch(plan, /Seq Scan|Sort Method/, `reading centre, 王*:\n${plan}`);
     for (const [name, parameters, index] of queries) {
-      const sql = studySearchSql(parseQidoQuery('study', parameters), radiologist);
+      const sql = studySearchSql(await new QueryRepository(pool).lookUpNames(parseQidoQuery('study', parameters), radiologist), radiologist);
       const { rows } = await pool.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS) ${sql.text}`, sql.values);
       const plan = rows.map((row) => row['QUERY PLAN']).join('\n');
       assert.match(plan, index, `${name}:\n${plan}`);

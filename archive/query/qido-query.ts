@@ -70,9 +70,12 @@ export type Match =
    * Regular expressions over the stored name search keys; all must match (see person-name.ts).
    * `keyPrefixes`: what the name's keys (person_name_keys(), migrations 027 and 031) start with, so
    * the studies to test are found by index in study_name_keys (patient names only; every prefix
-   * must be found).
+   * must be found). `keyLookup`, decided by QueryRepository.lookUpNames for a study-level search:
+   * start from the first prefix's keys in the caller's institutions ('range', the default), or walk
+   * the caller's studies newest first and probe each one's keys ('walk', for a name that many of
+   * them have).
    */
-  | { kind: 'person-name'; patterns: string[]; keyPrefixes: string[] }
+  | { kind: 'person-name'; patterns: string[]; keyPrefixes: string[]; keyLookup?: 'range' | 'walk' }
   /** A multi-valued attribute (ModalitiesInStudy) holding at least one of these DICOM wildcard patterns. */
   | { kind: 'contains-any'; patterns: string[] };
 
