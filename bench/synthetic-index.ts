@@ -10,9 +10,9 @@ import { personNameSearchKeys } from '../archive/dicom/normalize.ts';
  * its own institution with one import source ('SYNH0'…'SYNH49'); `patients` patient records
  * ('P' + 8 digits, issuer 'SYN' + hospital) with Chinese names and their pinyin (and a few Latin-only
  * names), whose search keys are made by the indexer's own function (personNameSearchKeys) and whose
- * patient_name_keys the database derives as it does for every patient (study_name_keys by
- * study_name_keys_fill() after the studies' COPY); pairs of records at two
- * hospitals share a national resident ID (one person, for the priors). `studies` studies over ten
+ * patient_name_keys the database derives as it does for every patient (and study_name_keys, by
+ * study_name_keys_fill() after the studies' COPY); pairs of records at two hospitals share a
+ * national resident ID (one person, for the priors). `studies` studies over ten
  * years ('2.25.' + (900000000000 + n), accession 'SYN' + 9 digits), two per patient record when
  * there are twice as many studies as patients.
  *

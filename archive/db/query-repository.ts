@@ -185,6 +185,14 @@ export class QueryRepository {
     return this.matchPage(planned, studySearchSql(planned, visibility));
   }
 
+  async seriesPage(query: QidoQuery, visibility: Visibility): Promise<MatchPage<SeriesRow>> {
+    return this.matchPage(query, seriesSearchSql(query, visibility));
+  }
+
+  async instancePage(query: QidoQuery, visibility: Visibility, options: SearchOptions = {}): Promise<MatchPage<InstanceRow>> {
+    return this.matchPage(query, instanceSearchSql(query, visibility, options));
+  }
+
   /**
    * How a study search finds a patient name's studies (`keyLookup`): by how many keys in the
    * caller's institutions have the first prefix, counted by index up to COMMON_NAME_KEYS. The
@@ -208,14 +216,6 @@ export class QueryRepository {
       conditions.push({ tag, match: { ...match, keyLookup: rows[0]!.common ? 'walk' : 'range' } });
     }
     return { ...query, conditions };
-  }
-
-  async seriesPage(query: QidoQuery, visibility: Visibility): Promise<MatchPage<SeriesRow>> {
-    return this.matchPage(query, seriesSearchSql(query, visibility));
-  }
-
-  async instancePage(query: QidoQuery, visibility: Visibility, options: SearchOptions = {}): Promise<MatchPage<InstanceRow>> {
-    return this.matchPage(query, instanceSearchSql(query, visibility, options));
   }
 
   private async matchPage<Row>(query: PatientQuery, sql: SqlQuery): Promise<MatchPage<Row>> {
