@@ -19,6 +19,8 @@ CREATE TABLE study_name_keys (
   study_instance_uid text NOT NULL,
   institution_id     bigint NOT NULL,
   study_date         date,
+  -- also the other way in: a name common in the caller's hospitals (2,000+ keys) walks their studies
+  -- newest first and probes each one's keys here, stopping at the page's end (QueryRepository.lookUpNames)
   PRIMARY KEY (study_pk, key)
 );
 -- A name in the caller's hospitals: one key range per institution, read from the index alone and
