@@ -207,12 +207,12 @@ export async function addSyntheticIndex(pool: pg.Pool, size: SyntheticSize): Pro
       ]);
     }
   }, { withoutTriggers: true });
-  const instances = copy(pool, 'instances (id, sop_instance_uid, series_pk, study_pk, institution_id, receipt_id, sop_class_uid, instance_number, number_of_frames, attributes, thumbnail_receipt_id)', function* () {
+  const instances = copy(pool, 'instances (id, sop_instance_uid, series_pk, study_pk, study_instance_uid, institution_id, receipt_id, sop_class_uid, instance_number, number_of_frames, attributes, thumbnail_receipt_id)', function* () {
     for (const instance of eachInstance()) {
       const hospital = hospitalOf(syntheticStudyOwner(instance.n, size.patients));
       const attributes = `{"00080016":{"vr":"UI","Value":["${CT_IMAGE}"]},"00080018":{"vr":"UI","Value":["${instance.uid}"]},"00200013":{"vr":"IS","Value":[${instance.number}]}}`;
       yield row([
-        base.instances + instance.k, instance.uid, seriesPk(instance.n, instance.s), base.studies + instance.n, hospital.institutionId,
+        base.instances + instance.k, instance.uid, seriesPk(instance.n, instance.s), base.studies + instance.n, syntheticStudyUid(instance.n), hospital.institutionId,
         base.receipts + instance.k, CT_IMAGE, instance.number, null, attributes, base.receipts + instance.k,
       ]);
     }

@@ -58,8 +58,13 @@ interface UpsertedSeries {
 async function upsertPatientStudySeries(client: pg.PoolClient, sourceId: string, record: IndexRecord): Promise<UpsertedSeries> {
   const { patient, study, series } = record;
   const result = await client.query<UpsertedSeries>(
-    `WITH sender AS (
-       SELECT institution_id FROM sources WHERE id = $3
+    `WITH sop_lock AS (
+       -- One transaction at a time indexes a SOP Instance UID, until it commits: its uniqueness is per
+       -- study (instances is partitioned by study), so only upsertInstanceAndCount's next statement,
+       -- which sees what the other one committed, keeps it in one study when a version moves it.
+       SELECT pg_advisory_xact_lock(hashtext('sop-instance'), hashtext($26))
+     ), sender AS (
+       SELECT institution_id FROM sources, sop_lock WHERE id = $3
      ), previous_patient AS (
        -- The record as it was (a CTE reads the snapshot before the upsert): is linking to a person needed?
        SELECT patients.id, patients.attributes FROM patients, sender
@@ -136,6 +141,7 @@ async function upsertPatientStudySeries(client: pg.PoolClient, sourceId: string,
       series.bodyPart,
       series.performedStartDate,
       JSON.stringify(series.attributes),
+      record.instance.sopInstanceUid,
     ],
   );
   return result.rows[0]!;
@@ -154,18 +160,33 @@ async function upsertInstanceAndCount(
 ): Promise<{ pk: string; movedFromSeriesPk: string | null } | null> {
   const { instance } = record;
   const result = await client.query<{ id: string; inserted: boolean; previousSeriesPk: string | null }>(
-    `WITH previous AS (SELECT series_pk FROM instances WHERE sop_instance_uid = $1),
-     upserted AS (
-       INSERT INTO instances (sop_instance_uid, series_pk, study_pk, institution_id, receipt_id, sop_class_uid, instance_number,
-         number_of_frames, attributes)
-       VALUES ($1, $2, $3, (SELECT institution_id FROM studies WHERE id = $3), $4, $5, $6, $7, $8)
-       ON CONFLICT (sop_instance_uid) DO UPDATE SET
-         series_pk = EXCLUDED.series_pk, study_pk = EXCLUDED.study_pk, receipt_id = EXCLUDED.receipt_id,
+    // The instance goes to its series' study (which the study named in the object may not be).
+    `WITH study AS (SELECT study_instance_uid, institution_id FROM studies WHERE id = $3),
+     -- The current version, in whichever study: by SOP Instance UID alone, one index probe per partition.
+     previous AS (SELECT series_pk, study_instance_uid, receipt_id, institution_id FROM instances WHERE sop_instance_uid = $1),
+     -- A newer version naming a series of another study (a correction at the PACS) moves the instance:
+     -- the row in the old study is deleted and one is inserted in the new, never two at once.
+     moved_away AS (
+       DELETE FROM instances USING previous, study
+       WHERE instances.sop_instance_uid = $1 AND instances.study_instance_uid = previous.study_instance_uid
+         AND previous.study_instance_uid <> study.study_instance_uid
+         AND previous.receipt_id < $4 AND previous.institution_id = study.institution_id
+     ), upserted AS (
+       INSERT INTO instances (sop_instance_uid, series_pk, study_pk, study_instance_uid, institution_id, receipt_id, sop_class_uid,
+         instance_number, number_of_frames, attributes)
+       SELECT $1, $2, $3, study.study_instance_uid, study.institution_id, $4, $5, $6, $7, $8 FROM study
+       -- not when the version in another study is newer, or is another institution's
+       WHERE NOT EXISTS (SELECT 1 FROM previous WHERE previous.study_instance_uid <> study.study_instance_uid
+                           AND (previous.receipt_id >= $4 OR previous.institution_id <> study.institution_id))
+       ON CONFLICT (sop_instance_uid, study_instance_uid) DO UPDATE SET
+         series_pk = EXCLUDED.series_pk, receipt_id = EXCLUDED.receipt_id,
          sop_class_uid = EXCLUDED.sop_class_uid, instance_number = EXCLUDED.instance_number,
          number_of_frames = EXCLUDED.number_of_frames, attributes = EXCLUDED.attributes, thumbnail_error = NULL
        -- never moving an instance into another institution's study (the ingest path refuses that first)
        WHERE instances.receipt_id < EXCLUDED.receipt_id AND instances.institution_id = EXCLUDED.institution_id
-       RETURNING id, (xmax = 0) AS inserted
+       -- (xmax = 0 cannot tell an insert from an update: a partitioned table returns no system columns.
+       -- previous, read under the SOP Instance UID's lock, can.)
+       RETURNING id, NOT EXISTS (SELECT 1 FROM previous WHERE previous.study_instance_uid = instances.study_instance_uid) AS inserted
      ), series_count AS (
        UPDATE series SET number_of_instances = number_of_instances + 1
        WHERE id = $2 AND EXISTS (SELECT 1 FROM upserted WHERE inserted)
@@ -193,7 +214,8 @@ async function upsertInstanceAndCount(
   );
   const row = result.rows[0];
   if (!row) return null;
-  const moved = !row.inserted && row.previousSeriesPk !== null && row.previousSeriesPk !== series.seriesPk;
+  // Updated in place with another series of its study, or inserted after its row in another study was deleted.
+  const moved = row.previousSeriesPk !== null && row.previousSeriesPk !== series.seriesPk;
   return { pk: row.id, movedFromSeriesPk: moved ? row.previousSeriesPk : null };
 }
 
@@ -206,7 +228,7 @@ async function recountAfterMove(client: pg.PoolClient, fromSeriesPk: string, toS
   );
   await client.query(
     `UPDATE studies SET
-       number_of_instances = (SELECT count(*) FROM instances WHERE study_pk = studies.id),
+       number_of_instances = (SELECT count(*) FROM instances WHERE study_pk = studies.id AND study_instance_uid = studies.study_instance_uid),
        number_of_series = (SELECT count(*) FROM series WHERE study_pk = studies.id AND number_of_instances > 0),
        modalities = ARRAY(SELECT DISTINCT modality FROM series WHERE study_pk = studies.id AND modality IS NOT NULL
                           AND number_of_instances > 0)

@@ -104,8 +104,8 @@ export class QcWorklistRepository {
     const { rows } = await this.pool.query<CheckedInstanceRow>(
       `SELECT se.series_instance_uid AS "seriesInstanceUid", i.sop_instance_uid AS "sopInstanceUid", r.object_key AS "objectKey", r.metadata
        FROM instances i JOIN series se ON se.id = i.series_pk JOIN receipts r ON r.id = i.receipt_id
-       WHERE i.study_pk = $1 ORDER BY se.series_number NULLS LAST, se.id, i.instance_number NULLS LAST, i.id`,
-      [found.studyPk],
+       WHERE i.study_pk = $1 AND i.study_instance_uid = $2 ORDER BY se.series_number NULLS LAST, se.id, i.instance_number NULLS LAST, i.id`,
+      [found.studyPk, studyInstanceUid],
     );
     return { ...found, instances: rows };
   }
@@ -146,7 +146,7 @@ export class QcWorklistRepository {
        FROM (SELECT id, study_instance_uid, updated_at FROM studies ORDER BY id DESC LIMIT $2) st
        LEFT JOIN study_quality_checks c ON c.study_pk = st.id
        WHERE st.updated_at < now() - make_interval(secs => $1)
-         AND (c.study_pk IS NULL OR c.instance_count <> (SELECT count(*) FROM instances i WHERE i.study_pk = st.id))
+         AND (c.study_pk IS NULL OR c.instance_count <> (SELECT count(*) FROM instances i WHERE i.study_pk = st.id AND i.study_instance_uid = st.study_instance_uid))
        ORDER BY st.id LIMIT $3`,
       [graceSeconds, recent, limit],
     );

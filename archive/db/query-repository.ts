@@ -415,7 +415,7 @@ export function instanceSearchSql(query: QidoQuery, visibility: Visibility, opti
     query,
     where.values,
     `SELECT ${INSTANCE_COLUMNS}, ${metadataColumn} AS "metadataAttributes"
-     FROM instances i JOIN series se ON se.id = i.series_pk JOIN studies st ON st.id = i.study_pk
+     FROM instances i JOIN series se ON se.id = i.series_pk JOIN studies st ON st.id = i.study_pk AND st.study_instance_uid = i.study_instance_uid
      JOIN patients p ON p.id = st.patient_pk ${receiptJoin}
      ${where.text}
      ORDER BY ${orderBy(query, INSTANCE_ORDER)}`,
@@ -442,7 +442,7 @@ export function matchCountSql(query: QidoQuery, visibility: Visibility): SqlQuer
   } else {
     from = 'instances i';
     if (needed.has('se')) from += ' JOIN series se ON se.id = i.series_pk';
-    if (needed.has('st') || needed.has('p')) from += ' JOIN studies st ON st.id = i.study_pk';
+    if (needed.has('st') || needed.has('p')) from += ' JOIN studies st ON st.id = i.study_pk AND st.study_instance_uid = i.study_instance_uid';
   }
   if (needed.has('p')) from += ' JOIN patients p ON p.id = st.patient_pk';
   where.values.push(query.offset + query.limit + REMAINING_COUNT_CAP);

@@ -56,7 +56,7 @@ const INSTANCE_COLUMNS = `${OBJECT_COLUMNS}, r.bulk_data AS "bulkData", r.pixel,
   CASE WHEN i.thumbnail_receipt_id = i.receipt_id THEN i.thumbnail_key END AS "thumbnailKey"`;
 
 const FROM_CURRENT_VERSIONS = `FROM studies st
-  JOIN instances i ON i.study_pk = st.id
+  JOIN instances i ON i.study_pk = st.id AND i.study_instance_uid = st.study_instance_uid
   JOIN series se ON se.id = i.series_pk
   JOIN receipts r ON r.id = i.receipt_id`;
 
@@ -178,14 +178,14 @@ export class RetrieveRepository {
     const result = await this.pool.query<StoredInstance>(
       `WITH chosen_series AS (
          SELECT se.id FROM studies st JOIN series se ON se.study_pk = st.id
-         ${where} AND EXISTS (SELECT 1 FROM instances i WHERE i.series_pk = se.id AND i.thumbnail_error IS NULL)
+         ${where} AND EXISTS (SELECT 1 FROM instances i WHERE i.series_pk = se.id AND i.study_instance_uid = $1 AND i.thumbnail_error IS NULL)
          ORDER BY se.series_number NULLS LAST, se.id LIMIT 1
        ), candidates AS (
          SELECT i.id FROM instances i
-         WHERE i.series_pk = (SELECT id FROM chosen_series) AND i.thumbnail_error IS NULL
+         WHERE i.series_pk = (SELECT id FROM chosen_series) AND i.study_instance_uid = $1 AND i.thumbnail_error IS NULL
        )
        SELECT ${INSTANCE_COLUMNS} ${FROM_CURRENT_VERSIONS}
-       WHERE i.id IN (SELECT id FROM candidates)
+       WHERE st.study_instance_uid = $1 AND i.id IN (SELECT id FROM candidates)
        ORDER BY i.instance_number NULLS LAST, i.id
        OFFSET (SELECT GREATEST(count(*) - 1, 0) / 2 FROM candidates) LIMIT 1`,
       parameters,

@@ -186,13 +186,13 @@ export class RoutingRepository {
       `WITH send AS (
          INSERT INTO manual_sends (study_instance_uid, series_instance_uid, peer_id, dicomweb_node_id, requested_by)
          SELECT $1, $2, $3, $4, $5
-         WHERE EXISTS (SELECT 1 FROM instances i JOIN series se ON se.id = i.series_pk JOIN studies st ON st.id = i.study_pk
+         WHERE EXISTS (SELECT 1 FROM instances i JOIN series se ON se.id = i.series_pk JOIN studies st ON st.id = i.study_pk AND st.study_instance_uid = i.study_instance_uid
                        WHERE st.study_instance_uid = $1 AND ($2::text IS NULL OR se.series_instance_uid = $2))
          RETURNING id, peer_id, dicomweb_node_id
        ), items AS (
          INSERT INTO forward_items (receipt_id, send_id, peer_id, dicomweb_node_id)
          SELECT i.receipt_id, send.id, send.peer_id, send.dicomweb_node_id
-         FROM send, instances i JOIN series se ON se.id = i.series_pk JOIN studies st ON st.id = i.study_pk
+         FROM send, instances i JOIN series se ON se.id = i.series_pk JOIN studies st ON st.id = i.study_pk AND st.study_instance_uid = i.study_instance_uid
          WHERE st.study_instance_uid = $1 AND ($2::text IS NULL OR se.series_instance_uid = $2)
          RETURNING destination
        )
