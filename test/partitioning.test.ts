@@ -212,6 +212,23 @@ describe('instances partitioned by study (migration 032)', () => {
       );
       assert.equal(studies[0]!.instances, 1);
     });
+
+    it('waits for the lock on the SOP Instance UID before writing it', async () => {
+      const holder = await pool.connect();
+      try {
+        await holder.query('BEGIN');
+        await holder.query(`SELECT pg_advisory_xact_lock(hashtext('sop-instance'), hashtext('2.25.84.1'))`);
+        const id = await receipt('2.25.84.1', '2.25.84', '2.25.84.1');
+        let done = false;
+        const indexing = index.indexReceipt(id, sourceId, record('2.25.84.1', '2.25.84', '2.25.84.1', 1)).finally(() => (done = true));
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        assert.equal(done, false, 'indexed while another transaction held the lock');
+        await holder.query('COMMIT');
+        assert.equal((await indexing).becameCurrent, true);
+      } finally {
+        holder.release();
+      }
+    });
   });
 
   it('reads one partition for an instance search and WADO-RS metadata in one study', async () => {

@@ -198,7 +198,7 @@ async function upsertInstanceAndCount(
      ), indexed AS (
        UPDATE receipts SET indexed_at = now() WHERE id = $4 AND indexed_at IS NULL
      )
-     SELECT id, inserted, (SELECT series_pk FROM previous) AS "previousSeriesPk" FROM upserted`,
+     SELECT id, inserted, (SELECT series_pk FROM previous ORDER BY receipt_id DESC LIMIT 1) AS "previousSeriesPk" FROM upserted`,
     [
       instance.sopInstanceUid,
       series.seriesPk,
