@@ -106,7 +106,7 @@ describe('instances partitioned by study (migration 032)', () => {
       `SELECT conname AS name, pg_get_constraintdef(oid) AS definition FROM pg_constraint
        WHERE conrelid = 'instances'::regclass AND contype IN ('p', 'u', 'f') ORDER BY conname`,
     );
-    assert.deepEqual(keys.find((key) => key.name === 'instances_pkey')?.definition, 'PRIMARY KEY (id, study_instance_uid)');
+    assert.deepEqual(keys.find((key) => key.name === 'instances_pkey')?.definition, 'PRIMARY KEY (study_instance_uid, id)');
     assert.deepEqual(keys.find((key) => key.name === 'instances_sop_instance_uid_key')?.definition, 'UNIQUE (sop_instance_uid, study_instance_uid)');
     assert.deepEqual(
       keys.find((key) => key.name === 'instances_study_fkey')?.definition,

@@ -70,10 +70,12 @@ DROP TABLE instances;
 ALTER TABLE instances_partitioned RENAME TO instances;
 ALTER SEQUENCE instances_partitioned_id_seq RENAME TO instances_id_seq;
 
--- Keys include the partition key, as partitioned tables (and Citus) require. Each leads with the
--- column that is looked up without the study too: the id, and the SOP Instance UID (the indexer finds
--- a moved instance's previous row by it, one index probe per partition).
-ALTER TABLE instances ADD CONSTRAINT instances_pkey PRIMARY KEY (id, study_instance_uid);
+-- Keys include the partition key, as partitioned tables (and Citus) require. The primary key leads
+-- with the study: it is the index that finds a study's instances (instance QIDO and WADO-RS of a
+-- study name the study's UID; with (id, study_instance_uid) the planner scanned the whole key).
+-- The SOP Instance UID's leads with the SOP Instance UID, which is also looked up without the study
+-- (the indexer finds a moved instance's previous row by it, one index probe per partition).
+ALTER TABLE instances ADD CONSTRAINT instances_pkey PRIMARY KEY (study_instance_uid, id);
 ALTER TABLE instances ADD CONSTRAINT instances_sop_instance_uid_key UNIQUE (sop_instance_uid, study_instance_uid);
 -- Series and instance QIDO in a study, WADO-RS metadata and retrieve (by series, in display order).
 CREATE INDEX instances_by_series ON instances (series_pk, instance_number, id);
