@@ -4,8 +4,7 @@
 -- use, so the single node and a cluster share one schema; every hot query is about one study, and
 -- naming the study's UID lets the planner read one partition.
 --
--- 16 partitions: at 10^7 instances each holds ~600,000 rows (its b-trees one level shallower than
--- the whole table's), and a look-up that cannot name the study (by SOP Instance UID alone, the
+-- 16 partitions: at 10^7 instances each holds ~600,000 rows, and a look-up that cannot name the study (by SOP Instance UID alone, the
 -- indexer's check for an instance moved to another study) probes every partition's index, so more
 -- partitions make those dearer and planning slower without making the pruned ones faster. To raise
 -- it: split one partition at a time (detach `instances_pNN` of MODULUS 16, attach MODULUS 32
@@ -15,7 +14,8 @@
 -- The upgrade copies: a new partitioned table, every row with its study's UID, the old table
 -- dropped, the new one renamed into its place. Keys and constraints are made after the copy (one
 -- sort per index, one validating join per foreign key instead of a check per row). It holds an
--- exclusive lock on instances throughout, so ingest and retrieve wait: minutes at 10^7 instances.
+-- exclusive lock on instances throughout, so ingest and retrieve wait (1.7 s for 100,505 instances,
+-- so minutes at 10^7).
 
 CREATE TABLE instances_partitioned (
   id                   bigint GENERATED ALWAYS AS IDENTITY,
@@ -73,13 +73,13 @@ ALTER SEQUENCE instances_partitioned_id_seq RENAME TO instances_id_seq;
 -- Keys include the partition key, as partitioned tables (and Citus) require. The primary key leads
 -- with the study: it is the index that finds a study's instances (instance QIDO and WADO-RS of a
 -- study name the study's UID; with (id, study_instance_uid) the planner scanned the whole key).
--- The SOP Instance UID's leads with the SOP Instance UID, which is also looked up without the study
+-- The unique key on the SOP Instance UID leads with it, as it is also looked up without the study
 -- (the indexer finds a moved instance's previous row by it, one index probe per partition).
 ALTER TABLE instances ADD CONSTRAINT instances_pkey PRIMARY KEY (study_instance_uid, id);
 ALTER TABLE instances ADD CONSTRAINT instances_sop_instance_uid_key UNIQUE (sop_instance_uid, study_instance_uid);
--- Series and instance QIDO in a study, WADO-RS metadata and retrieve (by series, in display order).
+-- A series' instances in display order: WADO-RS series metadata and retrieve, the thumbnail's pick.
 CREATE INDEX instances_by_series ON instances (series_pk, instance_number, id);
--- Counts and retrieve of a study.
+-- Look-ups by study_pk alone (statements that do not name the study's UID).
 CREATE INDEX instances_by_study ON instances (study_pk);
 CREATE INDEX instances_awaiting_thumbnail ON instances (id)
   WHERE thumbnail_receipt_id IS DISTINCT FROM receipt_id AND thumbnail_error IS NULL;
