@@ -27,8 +27,24 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   url.pathname = `/${name}`;
   return {
     url: url.toString(),
-    drop: () => withClient(adminUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => undefined),
+    drop: () => withClient(adminUrl, (client) => dropDatabase(client, name)),
   };
+}
+
+/**
+ * Drops a test's database once its connections have gone. pg-pool's end() resolves before its
+ * connections have closed on the server, and a DROP … WITH (FORCE) that meets one ends it with an
+ * error ("terminating connection due to administrator command") on a client nobody listens to any
+ * more, which fails the test file that made the client. So the drop waits up to half a second for
+ * them, and forces only what a test left open.
+ */
+async function dropDatabase(client: pg.Client, name: string): Promise<void> {
+  for (let waited = 0; waited < 500; waited += 25) {
+    const { rows } = await client.query<{ open: number }>('SELECT count(*)::int AS open FROM pg_stat_activity WHERE datname = $1', [name]);
+    if (rows[0]!.open === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
 }
 
 async function reachable(url: string): Promise<boolean> {
