@@ -61,8 +61,8 @@ const IMPLICIT_LE = '1.2.840.10008.1.2';
 /** After our last PDU, how long a quiet server is given before our side ends the connection. */
 const QUIET_MS = 50;
 /**
- * How long the rest of an association waits for the answer to its A-ASSOCIATE-RQ. A mutated request
- * may claim more bytes than it has, and the server rightly waits for them; the input goes on anyway.
+ * How long the rest of an association waits for the answer to a whole A-ASSOCIATE-RQ (one that
+ * claims more bytes than it has is not waited for: the server rightly waits for them).
  */
 const ASSOCIATE_WAIT_MS = 1000;
 /** How long an A-RELEASE-RQ waits for the answer to the message it follows. */
@@ -90,10 +90,10 @@ export async function runProtocolFuzzer(options: ProtocolFuzzOptions): Promise<P
   let rssMax = 0;
   let rssEnd = 0;
 
-  const save = async (kind: string, input: Buffer[], detail: string) => {
+  const save = async (kind: string, input: Write[], detail: string) => {
     if (!options.findingsDir) return;
     await fs.mkdir(options.findingsDir, { recursive: true });
-    const bytes = Buffer.concat(input);
+    const bytes = Buffer.concat(input.map((write) => write.bytes));
     const name = `protocol-${kind}-${createHash('sha1').update(bytes).digest('hex').slice(0, 12)}`;
     await fs.writeFile(path.join(options.findingsDir, `${name}.bin`), bytes);
     await fs.writeFile(path.join(options.findingsDir, `${name}.txt`), `${detail}\n`);
@@ -184,10 +184,20 @@ const PDU_DICTIONARY = [
 ];
 
 /**
+ * One write of an input. `pdu` is set when the write begins one of the input's PDUs: that PDU
+ * whole, which decides whether the writes wait for the server's answer. A write in small pieces
+ * begins a PDU only by chance, and its first byte is no PDU type.
+ */
+interface Write {
+  bytes: Buffer;
+  pdu?: Buffer;
+}
+
+/**
  * One input: a list of writes. The whole association is kept as separate PDUs so a structural
  * change (drop, repeat, reorder, borrow) lands on PDU boundaries; byte mutations land inside one.
  */
-function mutateSession(sessions: Buffer[][], random: Random): Buffer[] {
+function mutateSession(sessions: Buffer[][], random: Random): Write[] {
   const session = [...random.pick(sessions)];
   const changes = 1 + random.below(3);
   for (let change = 0; change < changes && session.length > 0; change++) {
@@ -235,18 +245,23 @@ function mutateSession(sessions: Buffer[][], random: Random): Buffer[] {
       }
     }
   }
+  const whole = session.map((pdu): Write => ({ bytes: pdu, pdu }));
   // Now and then the same bytes after the first PDU in small pieces, each its own write.
   if (random.chance(0.1) && session.length > 1) {
     const stream = Buffer.concat(session.slice(1));
-    const pieces: Buffer[] = [session[0]!];
+    /** Where each PDU begins in the stream. */
+    const pdus = new Map<number, Buffer>();
+    for (let at = 1, offset = 0; at < session.length; offset += session[at++]!.length) pdus.set(offset, session[at]!);
+    const pieces: Write[] = [whole[0]!];
     for (let offset = 0; offset < stream.length; ) {
       const size = 1 + random.below(64);
-      pieces.push(stream.subarray(offset, offset + size));
+      const pdu = pdus.get(offset);
+      pieces.push({ bytes: stream.subarray(offset, offset + size), ...(pdu ? { pdu } : {}) });
       offset += size;
     }
     return pieces;
   }
-  return session;
+  return whole;
 }
 
 interface SessionOutcome {
@@ -260,7 +275,7 @@ interface SessionOutcome {
  * rejected, or went quiet), and waits for the server to close. After an A-ASSOCIATE-RQ the rest
  * waits for the server's answer, as a requestor must (PS3.8 9.2: no P-DATA before the A-ASSOCIATE-AC).
  */
-function sendSession(port: number, writes: Buffer[], timeLimitMs: number): Promise<SessionOutcome> {
+function sendSession(port: number, writes: Write[], timeLimitMs: number): Promise<SessionOutcome> {
   return new Promise((resolve) => {
     const socket = net.connect({ host: '127.0.0.1', port });
     const answer: string[] = [];
@@ -316,26 +331,35 @@ function sendSession(port: number, writes: Buffer[], timeLimitMs: number): Promi
         };
       }).then(() => (answered = undefined));
     socket.on('connect', async () => {
-      let messageEnded = false;
-      for (const write of writes) {
+      /** The PDU begun last: written whole by the time the next one begins. */
+      let previous: Buffer | undefined;
+      for (const { bytes, pdu } of writes) {
         if (finished || socket.writableEnded) return;
         // The server's answer to the message just ended, so a release does not overtake the operation.
-        if (write[0] === PDU_TYPE.releaseRq && write.length >= 6 && messageEnded) await nextAnswer(RELEASE_WAIT_MS);
-        socket.write(write);
-        messageEnded = endsMessage(write);
-        if (write[0] === PDU_TYPE.associateRq && write.length >= 6) await nextAnswer(ASSOCIATE_WAIT_MS);
+        if (pdu?.[0] === PDU_TYPE.releaseRq && pdu.length >= 6 && previous && endsMessage(previous)) await nextAnswer(RELEASE_WAIT_MS);
+        socket.write(bytes);
+        if (pdu) previous = pdu;
+        if (pdu === bytes && answerable(pdu, PDU_TYPE.associateRq)) await nextAnswer(ASSOCIATE_WAIT_MS);
       }
       if (!finished) quietLater();
     });
   });
 }
 
-/** Whether a write is a P-DATA-TF whose last PDV is the last fragment of a command or dataset. */
-function endsMessage(write: Buffer): boolean {
-  if (write[0] !== PDU_TYPE.pData || write.length < 12) return false;
+/**
+ * Whether a PDU of this type is all there, so the server can answer it. One that claims more bytes
+ * than it has is rightly waited for, and nothing will come back before the next write.
+ */
+function answerable(pdu: Buffer, type: number): boolean {
+  return pdu[0] === type && pdu.length >= 6 && pdu.length >= 6 + pdu.readUInt32BE(2);
+}
+
+/** Whether a PDU is a P-DATA-TF whose last PDV is the last fragment of a command or dataset. */
+function endsMessage(pdu: Buffer): boolean {
+  if (pdu[0] !== PDU_TYPE.pData || pdu.length < 12) return false;
   let control: number | undefined;
   try {
-    for (const pdv of presentationDataValues(write.subarray(6))) control = pdv.control;
+    for (const pdv of presentationDataValues(pdu.subarray(6))) control = pdv.control;
   } catch {
     return false;
   }
@@ -370,7 +394,7 @@ async function echo(port: number, aeTitle: string): Promise<boolean> {
     [COMMAND.messageId, { us: 1 }],
     [COMMAND.commandDataSetType, { us: NO_DATASET }],
   ]);
-  const outcome = await sendSession(port, [request, Buffer.concat(buildPData(1, command, 16384)), buildReleaseRequest()], 10_000);
+  const outcome = await sendSession(port, [request, Buffer.concat(buildPData(1, command, 16384)), buildReleaseRequest()].map((pdu) => ({ bytes: pdu, pdu })), 10_000);
   // Accepted, answered (the C-ECHO-RSP), released.
   return outcome.answer === `PDU-${PDU_TYPE.associateAc} RSP(0000) PDU-${PDU_TYPE.releaseRp}` && !outcome.hang;
 }
