@@ -45,7 +45,7 @@ for (const name of ['dicom', 'pdu']) {
 if (selected('protocol')) {
   log(`fuzz protocol: ${inputs} inputs`);
   results.push(await runProtocolFuzzer({ inputs, seed, findingsDir: values.findings, onProgress: (progress) => {
-    if (progress.inputs % 10_000 === 0) log(`  protocol: ${progress.inputs} inputs, ${progress.answers} distinct answers, server RSS ${(progress.rssBytes / 2 ** 20).toFixed(0)} MiB`);
+    log(`  protocol: ${progress.inputs} inputs in ${progress.seconds.toFixed(0)} s, ${progress.inputsPerSecond.toFixed(0)} inputs/s, ${progress.crashes} crashes, ${progress.hangs} hangs, ${progress.answers} distinct answers${progress.rssBytes ? `, server RSS ${(progress.rssBytes / 2 ** 20).toFixed(0)} MiB` : ''}`);
   } }));
 }
 

@@ -33,7 +33,22 @@ export interface ProtocolFuzzOptions {
   /** The server's resident memory may grow at most this much over its size after the first batch. */
   maxRssGrowthBytes?: number;
   findingsDir?: string;
-  onProgress?: (progress: { inputs: number; rssBytes: number; answers: number }) => void;
+  /** How often onProgress hears how far the run is. */
+  progressIntervalMs?: number;
+  onProgress?: (progress: ProtocolFuzzProgress) => void;
+}
+
+export interface ProtocolFuzzProgress {
+  /** Inputs sent and answered (or found hanging) so far. */
+  inputs: number;
+  seconds: number;
+  inputsPerSecond: number;
+  /** Crashes are seen at the end of a batch (the server exited), hangs as each input ends. */
+  crashes: number;
+  hangs: number;
+  answers: number;
+  /** The server's resident memory at the last liveness check. */
+  rssBytes: number;
 }
 
 export interface ProtocolFuzzResult {
@@ -81,6 +96,8 @@ export async function runProtocolFuzzer(options: ProtocolFuzzOptions): Promise<P
   const findings: string[] = [];
   const echoscu = await hasEchoscu();
   let inputs = 0;
+  /** Inputs finished, batch or no batch: what progress reports. */
+  let done = 0;
   let batches = 0;
   let crashes = 0;
   let hangs = 0;
@@ -100,6 +117,10 @@ export async function runProtocolFuzzer(options: ProtocolFuzzOptions): Promise<P
     findings.push(path.join(options.findingsDir, `${name}.bin`));
   };
 
+  const progress = setInterval(() => {
+    const seconds = (performance.now() - started) / 1000;
+    options.onProgress?.({ inputs: done, seconds, inputsPerSecond: done / seconds, crashes, hangs, answers: answers.size, rssBytes: rssEnd });
+  }, options.progressIntervalMs ?? 10_000);
   try {
     while (inputs < options.inputs && crashes === 0) {
       const batch = Array.from({ length: Math.min(batchSize, options.inputs - inputs) }, () => mutateSession(sessions, random));
@@ -109,6 +130,7 @@ export async function runProtocolFuzzer(options: ProtocolFuzzOptions): Promise<P
           const input = batch[next++]!;
           const outcome = await sendSession(server.port, input, timeLimitMs);
           answers.set(outcome.answer, (answers.get(outcome.answer) ?? 0) + 1);
+          done++;
           if (outcome.hang) {
             hangs++;
             await save('hang', input, `the server did not close the connection within ${timeLimitMs} ms after ours ended; it answered ${outcome.answer}`);
@@ -130,9 +152,9 @@ export async function runProtocolFuzzer(options: ProtocolFuzzOptions): Promise<P
       rssEnd = await residentBytes(server.pid);
       if (batches === 1) rssStart = rssEnd;
       rssMax = Math.max(rssMax, rssEnd);
-      options.onProgress?.({ inputs, rssBytes: rssEnd, answers: answers.size });
     }
   } finally {
+    clearInterval(progress);
     await server.stop();
   }
   const seconds = (performance.now() - started) / 1000;
