@@ -113,7 +113,9 @@ export async function runProtocolFuzzer(options: ProtocolFuzzOptions): Promise<P
     const bytes = Buffer.concat(input.map((write) => write.bytes));
     const name = `protocol-${kind}-${createHash('sha1').update(bytes).digest('hex').slice(0, 12)}`;
     await fs.writeFile(path.join(options.findingsDir, `${name}.bin`), bytes);
-    await fs.writeFile(path.join(options.findingsDir, `${name}.txt`), `${detail}\n`);
+    // How the bytes were written, so that the input can be sent again as it was.
+    const writes = input.map((write) => `${write.pdu ? '+' : ''}${write.bytes.length}`).join(' ');
+    await fs.writeFile(path.join(options.findingsDir, `${name}.txt`), `${detail}\nwrites (bytes each, + where a PDU begins): ${writes}\n`);
     findings.push(path.join(options.findingsDir, `${name}.bin`));
   };
 
