@@ -65,7 +65,7 @@ for (const result of results) {
 let failed = false;
 for (const result of results) {
   if ('answers' in result) {
-    log(`protocol: ${result.batches} batches, every one followed by a C-ECHO of ours${result.echoscuChecks ? ' and echoscu' : ''}: ${result.failedLivenessChecks} failed; most frequent answers: ${result.topAnswers.map(([answer, count]) => `${answer} ×${count}`).join('; ')}`);
+    log(`protocol: ${result.batches} batches, every one followed by a C-ECHO of ours${result.echoscuChecks ? ' and echoscu' : ''}: ${result.failedLivenessChecks} failed; slowest input ${result.slowestInputMs.toFixed(0)} ms, slowest close after ours ${result.slowestCloseMs.toFixed(0)} ms; most frequent answers: ${result.topAnswers.map(([answer, count]) => `${answer} ×${count}`).join('; ')}`);
     if (result.crashes || result.hangs || result.failedLivenessChecks) failed = true;
     for (const file of result.findings) log(`  finding: ${file}`);
     continue;

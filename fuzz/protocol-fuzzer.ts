@@ -66,6 +66,10 @@ export interface ProtocolFuzzResult {
   rssStartBytes: number;
   rssMaxBytes: number;
   rssEndBytes: number;
+  /** The longest one input took, connection to close (waits for answers included). */
+  slowestInputMs: number;
+  /** The longest the server took to close after our side ended: what `timeLimitMs` bounds. */
+  slowestCloseMs: number;
   seconds: number;
   inputsPerSecond: number;
   findings: string[];
@@ -106,6 +110,8 @@ export async function runProtocolFuzzer(options: ProtocolFuzzOptions): Promise<P
   let rssStart = 0;
   let rssMax = 0;
   let rssEnd = 0;
+  let slowestInputMs = 0;
+  let slowestCloseMs = 0;
 
   const save = async (kind: string, input: Write[], detail: string) => {
     if (!options.findingsDir) return;
@@ -133,6 +139,8 @@ export async function runProtocolFuzzer(options: ProtocolFuzzOptions): Promise<P
           const outcome = await sendSession(server.port, input, timeLimitMs);
           answers.set(outcome.answer, (answers.get(outcome.answer) ?? 0) + 1);
           done++;
+          slowestInputMs = Math.max(slowestInputMs, outcome.milliseconds);
+          slowestCloseMs = Math.max(slowestCloseMs, outcome.closeMilliseconds);
           if (outcome.hang) {
             hangs++;
             await save('hang', input, `the server did not close the connection within ${timeLimitMs} ms after ours ended; it answered ${outcome.answer}`);
@@ -174,6 +182,8 @@ export async function runProtocolFuzzer(options: ProtocolFuzzOptions): Promise<P
     rssStartBytes: rssStart,
     rssMaxBytes: rssMax,
     rssEndBytes: rssEnd,
+    slowestInputMs,
+    slowestCloseMs,
     seconds,
     inputsPerSecond: inputs / seconds,
     findings,
@@ -292,6 +302,10 @@ interface SessionOutcome {
   /** What the server sent: PDU types in order, with abort and reject reasons. */
   answer: string;
   hang: boolean;
+  /** Connection to close. */
+  milliseconds: number;
+  /** Our end to the server's close (0 when the server closed first). */
+  closeMilliseconds: number;
 }
 
 /**
@@ -301,11 +315,13 @@ interface SessionOutcome {
  */
 function sendSession(port: number, writes: Write[], timeLimitMs: number): Promise<SessionOutcome> {
   return new Promise((resolve) => {
+    const started = performance.now();
     const socket = net.connect({ host: '127.0.0.1', port });
     const answer: string[] = [];
     let received = Buffer.alloc(0);
     let quiet: NodeJS.Timeout | undefined;
     let deadline: NodeJS.Timeout | undefined;
+    let endedAt: number | undefined;
     let finished = false;
     const finish = (hang: boolean) => {
       if (finished) return;
@@ -313,12 +329,14 @@ function sendSession(port: number, writes: Write[], timeLimitMs: number): Promis
       clearTimeout(quiet);
       clearTimeout(deadline);
       socket.destroy();
-      resolve({ answer: answer.join(' ') || 'nothing', hang });
+      const now = performance.now();
+      resolve({ answer: answer.join(' ') || 'nothing', hang, milliseconds: now - started, closeMilliseconds: endedAt === undefined ? 0 : now - endedAt });
     };
     const endOurSide = () => {
       clearTimeout(quiet);
       if (socket.writableEnded) return;
       socket.end();
+      endedAt = performance.now();
       deadline = setTimeout(() => finish(true), timeLimitMs);
     };
     const quietLater = () => {
