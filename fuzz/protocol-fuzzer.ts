@@ -88,7 +88,7 @@ const ASSOCIATE_WAIT_MS = 1000;
 const RELEASE_WAIT_MS = 250;
 
 export async function runProtocolFuzzer(options: ProtocolFuzzOptions): Promise<ProtocolFuzzResult> {
-  const concurrency = options.concurrency ?? 16;
+  const concurrency = options.concurrency ?? 32;
   const batchSize = options.batchSize ?? 1000;
   const timeLimitMs = options.timeLimitMs ?? 10_000;
   const maxRssGrowth = options.maxRssGrowthBytes ?? 512 * 1024 * 1024;
