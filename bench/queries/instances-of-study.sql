@@ -6,39 +6,40 @@ SELECT st.study_instance_uid AS "studyInstanceUid", p.attributes AS "patientAttr
   st.attributes AS "studyAttributes", st.modalities, st.institution_name AS "institutionName", st.number_of_series AS "numberOfSeries",
   st.number_of_instances AS "numberOfInstances", se.series_instance_uid AS "seriesInstanceUid",
   se.attributes AS "seriesAttributes", se.number_of_instances AS "numberOfSeriesInstances", i.sop_instance_uid AS "sopInstanceUid", i.attributes AS "instanceAttributes", NULL::jsonb AS "metadataAttributes"
-  FROM instances i JOIN series se ON se.id = i.series_pk JOIN studies st ON st.id = i.study_pk
+  FROM instances i JOIN series se ON se.id = i.series_pk JOIN studies st ON st.id = i.study_pk AND st.study_instance_uid = i.study_instance_uid
   JOIN patients p ON p.id = st.patient_pk 
   WHERE st.institution_id = ($1::bigint[])[1]
   AND st.study_instance_uid = $2
   ORDER BY st.study_date DESC NULLS LAST, st.id DESC, se.series_number, se.id, i.instance_number, i.id
   LIMIT $3 OFFSET $4;
 
--- Limit  (cost=78.07..78.12 rows=20 width=1482) (actual time=2.336..2.348 rows=101 loops=1)
---   Buffers: shared hit=2116
---   ->  Sort  (cost=78.07..78.12 rows=20 width=1482) (actual time=2.335..2.340 rows=101 loops=1)
+-- Limit  (cost=719.35..719.35 rows=1 width=1482) (actual time=2.176..2.186 rows=101 loops=1)
+--   Buffers: shared hit=4197
+--   ->  Sort  (cost=719.35..719.35 rows=1 width=1482) (actual time=2.175..2.179 rows=101 loops=1)
 --         Sort Key: st.study_date DESC NULLS LAST, st.id DESC, se.series_number, se.id, i.instance_number, i.id
 --         Sort Method: top-N heapsort  Memory: 228kB
---         Buffers: shared hit=2116
---         ->  Nested Loop  (cost=1.71..77.64 rows=20 width=1482) (actual time=0.037..0.757 rows=520 loops=1)
---               Buffers: shared hit=2116
---               ->  Nested Loop  (cost=1.28..40.06 rows=20 width=1150) (actual time=0.030..0.256 rows=520 loops=1)
---                     Buffers: shared hit=36
---                     ->  Nested Loop  (cost=0.84..16.88 rows=1 width=872) (actual time=0.023..0.026 rows=1 loops=1)
---                           Buffers: shared hit=8
---                           ->  Index Scan using studies_study_instance_uid_key on studies st  (cost=0.42..8.44 rows=1 width=505) (actual time=0.017..0.019 rows=1 loops=1)
+--         Buffers: shared hit=4197
+--         ->  Nested Loop  (cost=1.69..719.34 rows=1 width=1482) (actual time=0.038..1.301 rows=520 loops=1)
+--               Buffers: shared hit=4197
+--               ->  Nested Loop  (cost=1.27..710.90 rows=1 width=1083) (actual time=0.033..0.744 rows=520 loops=1)
+--                     Buffers: shared hit=2117
+--                     ->  Nested Loop  (cost=0.85..702.58 rows=1 width=783) (actual time=0.029..0.243 rows=520 loops=1)
+--                           Join Filter: (i.study_pk = st.id)
+--                           Buffers: shared hit=37
+--                           ->  Index Scan Backward using studies_uid_and_id on studies st  (cost=0.42..8.44 rows=1 width=505) (actual time=0.012..0.012 rows=1 loops=1)
 --                                 Index Cond: (study_instance_uid = '2.25.900000000001'::text)
 --                                 Filter: (institution_id = '4'::bigint)
---                                 Buffers: shared hit=4
---                           ->  Index Scan using patients_pkey on patients p  (cost=0.42..8.44 rows=1 width=383) (actual time=0.004..0.004 rows=1 loops=1)
---                                 Index Cond: (id = st.patient_pk)
---                                 Buffers: shared hit=4
---                     ->  Index Scan using instances_by_study on instances i  (cost=0.43..21.09 rows=209 width=286) (actual time=0.005..0.166 rows=520 loops=1)
---                           Index Cond: (study_pk = st.id)
---                           Buffers: shared hit=28
---               ->  Index Scan using series_pkey on series se  (cost=0.43..1.88 rows=1 width=308) (actual time=0.001..0.001 rows=1 loops=520)
---                     Index Cond: (id = i.series_pk)
+--                                 Buffers: shared hit=5
+--                           ->  Index Scan using instances_p11_pkey on instances_p11 i  (cost=0.42..689.41 rows=378 width=304) (actual time=0.016..0.176 rows=520 loops=1)
+--                                 Index Cond: (study_instance_uid = '2.25.900000000001'::text)
+--                                 Buffers: shared hit=32
+--                     ->  Index Scan using series_pkey on series se  (cost=0.43..8.32 rows=1 width=308) (actual time=0.001..0.001 rows=1 loops=520)
+--                           Index Cond: (id = i.series_pk)
+--                           Buffers: shared hit=2080
+--               ->  Index Scan using patients_pkey on patients p  (cost=0.42..8.44 rows=1 width=383) (actual time=0.001..0.001 rows=1 loops=520)
+--                     Index Cond: (id = st.patient_pk)
 --                     Buffers: shared hit=2080
 -- Planning:
---   Buffers: shared hit=97
--- Planning Time: 0.874 ms
--- Execution Time: 2.407 ms
+--   Buffers: shared hit=56
+-- Planning Time: 0.418 ms
+-- Execution Time: 2.221 ms

@@ -16,39 +16,39 @@ WITH current AS (
   ) AS "patientPks"
   FROM current c;
 
--- Nested Loop Left Join  (cost=0.84..7672.98 rows=1 width=40) (actual time=0.146..0.148 rows=1 loops=1)
+-- Nested Loop Left Join  (cost=0.84..7672.98 rows=1 width=40) (actual time=0.082..0.084 rows=1 loops=1)
 --   Join Filter: (pl.patient_pk = p.id)
 --   Buffers: shared hit=13
---   ->  Nested Loop  (cost=0.84..16.88 rows=1 width=55) (actual time=0.020..0.022 rows=1 loops=1)
+--   ->  Nested Loop  (cost=0.84..16.88 rows=1 width=55) (actual time=0.015..0.016 rows=1 loops=1)
 --         Buffers: shared hit=8
---         ->  Index Scan using studies_study_instance_uid_key on studies st  (cost=0.42..8.44 rows=1 width=16) (actual time=0.014..0.014 rows=1 loops=1)
+--         ->  Index Scan using studies_uid_and_id on studies st  (cost=0.42..8.44 rows=1 width=16) (actual time=0.010..0.011 rows=1 loops=1)
 --               Index Cond: (study_instance_uid = '2.25.900000000001'::text)
 --               Buffers: shared hit=4
---         ->  Index Scan using patients_pkey on patients p  (cost=0.42..8.44 rows=1 width=47) (actual time=0.004..0.004 rows=1 loops=1)
+--         ->  Index Scan using patients_pkey on patients p  (cost=0.42..8.44 rows=1 width=47) (actual time=0.003..0.003 rows=1 loops=1)
 --               Index Cond: (id = st.patient_pk)
 --               Buffers: shared hit=4
---   ->  Seq Scan on person_links pl  (cost=0.00..0.00 rows=1 width=16) (actual time=0.004..0.004 rows=0 loops=1)
+--   ->  Seq Scan on person_links pl  (cost=0.00..0.00 rows=1 width=16) (actual time=0.001..0.001 rows=0 loops=1)
 --   SubPlan 1
---     ->  HashAggregate  (cost=7631.07..7656.09 rows=2502 width=8) (actual time=0.114..0.119 rows=2 loops=1)
+--     ->  HashAggregate  (cost=7631.07..7656.09 rows=2502 width=8) (actual time=0.060..0.064 rows=2 loops=1)
 --           Group Key: (p.id)
 --           Batches: 1  Memory Usage: 121kB
 --           Buffers: shared hit=5
---           ->  Append  (cost=0.00..7624.81 rows=2502 width=8) (actual time=0.001..0.109 rows=3 loops=1)
+--           ->  Append  (cost=0.00..7624.81 rows=2502 width=8) (actual time=0.001..0.057 rows=3 loops=1)
 --                 Buffers: shared hit=5
 --                 ->  Result  (cost=0.00..0.01 rows=1 width=8) (actual time=0.000..0.000 rows=1 loops=1)
---                 ->  Bitmap Heap Scan on patients p_1  (cost=35.62..7587.27 rows=2500 width=8) (actual time=0.100..0.101 rows=2 loops=1)
+--                 ->  Bitmap Heap Scan on patients p_1  (cost=35.62..7587.27 rows=2500 width=8) (actual time=0.054..0.054 rows=2 loops=1)
 --                       Recheck Cond: (other_patient_ids && array_remove_bare(p.other_patient_ids))
 --                       Heap Blocks: exact=1
 --                       Buffers: shared hit=5
---                       ->  Bitmap Index Scan on patients_by_other_ids  (cost=0.00..35.00 rows=2500 width=0) (actual time=0.016..0.016 rows=2 loops=1)
+--                       ->  Bitmap Index Scan on patients_by_other_ids  (cost=0.00..35.00 rows=2500 width=0) (actual time=0.010..0.010 rows=2 loops=1)
 --                             Index Cond: (other_patient_ids && array_remove_bare(p.other_patient_ids))
 --                             Buffers: shared hit=4
---                 ->  Seq Scan on person_links pl_1  (cost=0.00..0.00 rows=1 width=8) (actual time=0.003..0.003 rows=0 loops=1)
+--                 ->  Seq Scan on person_links pl_1  (cost=0.00..0.00 rows=1 width=8) (actual time=0.000..0.001 rows=0 loops=1)
 --                       Filter: (person_id = pl.person_id)
 -- Planning:
 --   Buffers: shared hit=37
--- Planning Time: 0.509 ms
--- Execution Time: 0.207 ms
+-- Planning Time: 0.265 ms
+-- Execution Time: 0.169 ms
 
 -- parameters: [["1001","1002"],"1001",200,["4"]]
 SELECT st.study_instance_uid AS "studyInstanceUid", p.attributes AS "patientAttributes",
@@ -62,43 +62,43 @@ SELECT st.study_instance_uid AS "studyInstanceUid", p.attributes AS "patientAttr
   ORDER BY st.study_date DESC NULLS LAST, st.id DESC
   LIMIT $3;
 
--- Limit  (cost=1070.06..1070.06 rows=1 width=926) (actual time=1.165..1.167 rows=3 loops=1)
+-- Limit  (cost=1090.76..1090.77 rows=1 width=926) (actual time=0.995..0.997 rows=3 loops=1)
 --   Buffers: shared hit=129
---   ->  Sort  (cost=1070.06..1070.06 rows=1 width=926) (actual time=1.163..1.165 rows=3 loops=1)
+--   ->  Sort  (cost=1090.76..1090.77 rows=1 width=926) (actual time=0.994..0.995 rows=3 loops=1)
 --         Sort Key: st.study_date DESC NULLS LAST, st.id DESC
 --         Sort Method: quicksort  Memory: 28kB
 --         Buffers: shared hit=129
---         ->  Nested Loop  (cost=0.84..1070.05 rows=1 width=926) (actual time=0.675..1.144 rows=3 loops=1)
+--         ->  Nested Loop  (cost=0.84..1090.75 rows=1 width=926) (actual time=0.516..0.988 rows=3 loops=1)
 --               Join Filter: (st.institution_id = ins.id)
 --               Rows Removed by Join Filter: 7
 --               Buffers: shared hit=129
---               ->  Nested Loop  (cost=0.84..1067.90 rows=1 width=880) (actual time=0.661..1.117 rows=3 loops=1)
+--               ->  Nested Loop  (cost=0.84..1088.60 rows=1 width=880) (actual time=0.511..0.976 rows=3 loops=1)
 --                     Buffers: shared hit=126
---                     ->  Index Scan using studies_by_patient on studies st  (cost=0.42..21.86 rows=4 width=513) (actual time=0.010..0.023 rows=3 loops=1)
+--                     ->  Index Scan using studies_by_patient on studies st  (cost=0.42..21.83 rows=4 width=513) (actual time=0.007..0.016 rows=3 loops=1)
 --                           Index Cond: (patient_pk = ANY ('{1001,1002}'::bigint[]))
 --                           Filter: ((id <> '1001'::bigint) AND (number_of_instances > 0))
 --                           Rows Removed by Filter: 1
 --                           Buffers: shared hit=10
---                     ->  Index Scan using patients_pkey on patients p  (cost=0.42..261.50 rows=1 width=430) (actual time=0.362..0.362 rows=1 loops=3)
+--                     ->  Index Scan using patients_pkey on patients p  (cost=0.42..266.68 rows=1 width=430) (actual time=0.318..0.318 rows=1 loops=3)
 --                           Index Cond: (id = st.patient_pk)
 --                           Filter: ((st.institution_id = '4'::bigint) OR ((institution_id = st.institution_id) AND (SubPlan 1)))
 --                           Buffers: shared hit=116
 --                           SubPlan 1
---                             ->  Bitmap Heap Scan on patients mine  (cost=248.95..454.40 rows=50 width=0) (actual time=0.531..0.531 rows=1 loops=2)
+--                             ->  Bitmap Heap Scan on patients mine  (cost=254.13..463.62 rows=51 width=0) (actual time=0.473..0.473 rows=1 loops=2)
 --                                   Recheck Cond: ((other_patient_ids && array_remove_bare(p.other_patient_ids)) AND (institution_id = ANY ('{4}'::bigint[])))
 --                                   Heap Blocks: exact=2
 --                                   Buffers: shared hit=104
---                                   ->  BitmapAnd  (cost=248.95..248.95 rows=50 width=0) (actual time=0.526..0.527 rows=0 loops=2)
+--                                   ->  BitmapAnd  (cost=254.13..254.13 rows=51 width=0) (actual time=0.470..0.471 rows=0 loops=2)
 --                                         Buffers: shared hit=102
---                                         ->  Bitmap Index Scan on patients_by_other_ids  (cost=0.00..35.00 rows=2500 width=0) (actual time=0.014..0.014 rows=2 loops=2)
+--                                         ->  Bitmap Index Scan on patients_by_other_ids  (cost=0.00..35.00 rows=2500 width=0) (actual time=0.005..0.005 rows=2 loops=2)
 --                                               Index Cond: (other_patient_ids && array_remove_bare(p.other_patient_ids))
 --                                               Buffers: shared hit=8
---                                         ->  Bitmap Index Scan on patients_identity  (cost=0.00..213.67 rows=4967 width=0) (actual time=0.436..0.436 rows=5000 loops=2)
+--                                         ->  Bitmap Index Scan on patients_identity  (cost=0.00..218.86 rows=5125 width=0) (actual time=0.439..0.440 rows=5000 loops=2)
 --                                               Index Cond: (institution_id = ANY ('{4}'::bigint[]))
 --                                               Buffers: shared hit=94
---               ->  Seq Scan on institutions ins  (cost=0.00..1.51 rows=51 width=30) (actual time=0.004..0.004 rows=3 loops=3)
+--               ->  Seq Scan on institutions ins  (cost=0.00..1.51 rows=51 width=30) (actual time=0.001..0.002 rows=3 loops=3)
 --                     Buffers: shared hit=3
 -- Planning:
 --   Buffers: shared hit=21
--- Planning Time: 0.616 ms
--- Execution Time: 1.224 ms
+-- Planning Time: 0.335 ms
+-- Execution Time: 1.027 ms

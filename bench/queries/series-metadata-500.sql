@@ -6,35 +6,37 @@ SELECT replace(r.metadata::text, '"BulkDataURI": "bulkdata/',
   '"BulkDataURI": "' || $3::text || '/studies/' || st.study_instance_uid || '/series/'
   || se.series_instance_uid || '/instances/' || i.sop_instance_uid || '/bulkdata/') AS metadata
   FROM studies st
-  JOIN instances i ON i.study_pk = st.id
+  JOIN instances i ON i.study_pk = st.id AND i.study_instance_uid = st.study_instance_uid
   JOIN series se ON se.id = i.series_pk
   JOIN receipts r ON r.id = i.receipt_id WHERE st.study_instance_uid = $1 AND se.series_instance_uid = $2 ORDER BY se.series_number NULLS LAST, se.id, i.instance_number NULLS LAST, i.id;
 
--- Sort  (cost=46.44..46.45 rows=1 width=56) (actual time=63.092..63.110 rows=500 loops=1)
+-- Sort  (cost=715.50..715.51 rows=1 width=56) (actual time=6.901..6.918 rows=500 loops=1)
 --   Sort Key: se.series_number, se.id, i.instance_number, i.id
 --   Sort Method: quicksort  Memory: 829kB
---   Buffers: shared hit=2036
---   ->  Nested Loop  (cost=1.72..46.43 rows=1 width=56) (actual time=0.086..62.862 rows=500 loops=1)
---         Buffers: shared hit=2036
---         ->  Nested Loop  (cost=1.28..40.32 rows=1 width=92) (actual time=0.040..0.432 rows=500 loops=1)
+--   Buffers: shared hit=4116
+--   ->  Nested Loop  (cost=1.71..715.49 rows=1 width=56) (actual time=0.098..6.748 rows=500 loops=1)
+--         Buffers: shared hit=4116
+--         ->  Nested Loop  (cost=1.27..707.04 rows=1 width=92) (actual time=0.078..1.141 rows=500 loops=1)
 --               Join Filter: (i.series_pk = se.id)
 --               Rows Removed by Join Filter: 20
---               Buffers: shared hit=36
---               ->  Index Scan using series_series_instance_uid_key on series se  (cost=0.43..8.45 rows=1 width=32) (actual time=0.013..0.015 rows=1 loops=1)
---                     Index Cond: (series_instance_uid = '2.25.900000000001.6'::text)
---                     Buffers: shared hit=4
---               ->  Nested Loop  (cost=0.86..31.62 rows=20 width=68) (actual time=0.019..0.329 rows=520 loops=1)
---                     Buffers: shared hit=32
---                     ->  Index Scan using studies_study_instance_uid_key on studies st  (cost=0.42..8.44 rows=1 width=26) (actual time=0.011..0.013 rows=1 loops=1)
+--               Buffers: shared hit=2116
+--               ->  Nested Loop  (cost=0.85..698.58 rows=1 width=68) (actual time=0.033..0.326 rows=520 loops=1)
+--                     Join Filter: (st.id = i.study_pk)
+--                     Buffers: shared hit=36
+--                     ->  Index Only Scan using studies_uid_and_id on studies st  (cost=0.42..4.44 rows=1 width=26) (actual time=0.010..0.011 rows=1 loops=1)
 --                           Index Cond: (study_instance_uid = '2.25.900000000001'::text)
+--                           Heap Fetches: 0
 --                           Buffers: shared hit=4
---                     ->  Index Scan using instances_by_study on instances i  (cost=0.43..21.09 rows=209 width=58) (actual time=0.006..0.208 rows=520 loops=1)
---                           Index Cond: (study_pk = st.id)
---                           Buffers: shared hit=28
---         ->  Index Scan using receipts_pkey on receipts r  (cost=0.43..6.09 rows=1 width=398) (actual time=0.001..0.001 rows=1 loops=500)
+--                     ->  Index Scan using instances_p11_pkey on instances_p11 i  (cost=0.42..689.41 rows=378 width=76) (actual time=0.017..0.243 rows=520 loops=1)
+--                           Index Cond: (study_instance_uid = '2.25.900000000001'::text)
+--                           Buffers: shared hit=32
+--               ->  Index Scan using series_series_instance_uid_key on series se  (cost=0.43..8.45 rows=1 width=32) (actual time=0.001..0.001 rows=1 loops=520)
+--                     Index Cond: (series_instance_uid = '2.25.900000000001.6'::text)
+--                     Buffers: shared hit=2080
+--         ->  Index Scan using receipts_pkey on receipts r  (cost=0.43..8.43 rows=1 width=398) (actual time=0.001..0.001 rows=1 loops=500)
 --               Index Cond: (id = i.receipt_id)
 --               Buffers: shared hit=2000
 -- Planning:
---   Buffers: shared hit=59
--- Planning Time: 0.550 ms
--- Execution Time: 63.166 ms
+--   Buffers: shared hit=34
+-- Planning Time: 0.349 ms
+-- Execution Time: 6.963 ms

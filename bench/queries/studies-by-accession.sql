@@ -12,22 +12,22 @@ SELECT st.study_instance_uid AS "studyInstanceUid", p.attributes AS "patientAttr
   ORDER BY st.study_date DESC NULLS LAST, st.id DESC
   LIMIT $3 OFFSET $4;
 
--- Limit  (cost=16.89..16.90 rows=1 width=872) (actual time=0.034..0.035 rows=1 loops=1)
+-- Limit  (cost=16.89..16.90 rows=1 width=872) (actual time=0.016..0.017 rows=1 loops=1)
 --   Buffers: shared hit=8
---   ->  Sort  (cost=16.89..16.90 rows=1 width=872) (actual time=0.033..0.033 rows=1 loops=1)
+--   ->  Sort  (cost=16.89..16.90 rows=1 width=872) (actual time=0.016..0.016 rows=1 loops=1)
 --         Sort Key: st.study_date DESC NULLS LAST, st.id DESC
 --         Sort Method: quicksort  Memory: 26kB
 --         Buffers: shared hit=8
---         ->  Nested Loop  (cost=0.84..16.88 rows=1 width=872) (actual time=0.022..0.024 rows=1 loops=1)
+--         ->  Nested Loop  (cost=0.84..16.88 rows=1 width=872) (actual time=0.012..0.013 rows=1 loops=1)
 --               Buffers: shared hit=8
---               ->  Index Scan using studies_by_accession on studies st  (cost=0.42..8.45 rows=1 width=505) (actual time=0.016..0.017 rows=1 loops=1)
+--               ->  Index Scan using studies_by_accession on studies st  (cost=0.42..8.45 rows=1 width=505) (actual time=0.009..0.009 rows=1 loops=1)
 --                     Index Cond: (accession_number = 'SYN000000001'::text)
 --                     Filter: ((number_of_instances > 0) AND (institution_id = '4'::bigint))
 --                     Buffers: shared hit=4
---               ->  Index Scan using patients_pkey on patients p  (cost=0.42..8.44 rows=1 width=383) (actual time=0.003..0.003 rows=1 loops=1)
+--               ->  Index Scan using patients_pkey on patients p  (cost=0.42..8.44 rows=1 width=383) (actual time=0.002..0.002 rows=1 loops=1)
 --                     Index Cond: (id = st.patient_pk)
 --                     Buffers: shared hit=4
 -- Planning:
 --   Buffers: shared hit=16
--- Planning Time: 0.380 ms
--- Execution Time: 0.068 ms
+-- Planning Time: 0.128 ms
+-- Execution Time: 0.028 ms

@@ -14,26 +14,26 @@ SELECT st.study_instance_uid AS "studyInstanceUid", p.attributes AS "patientAttr
   ORDER BY st.study_date DESC NULLS LAST, st.id DESC
   LIMIT $5 OFFSET $6;
 
--- Limit  (cost=446.16..446.19 rows=14 width=872) (actual time=0.284..0.285 rows=0 loops=1)
+-- Limit  (cost=453.80..453.84 rows=14 width=872) (actual time=0.239..0.240 rows=0 loops=1)
 --   Buffers: shared hit=141
---   ->  Sort  (cost=446.16..446.19 rows=14 width=872) (actual time=0.283..0.284 rows=0 loops=1)
+--   ->  Sort  (cost=453.80..453.84 rows=14 width=872) (actual time=0.238..0.239 rows=0 loops=1)
 --         Sort Key: st.study_date DESC NULLS LAST, st.id DESC
 --         Sort Method: quicksort  Memory: 25kB
 --         Buffers: shared hit=141
---         ->  Nested Loop  (cost=5.88..445.89 rows=14 width=872) (actual time=0.277..0.278 rows=0 loops=1)
+--         ->  Nested Loop  (cost=5.91..453.54 rows=14 width=872) (actual time=0.236..0.237 rows=0 loops=1)
 --               Buffers: shared hit=141
---               ->  Bitmap Heap Scan on studies st  (cost=5.46..327.76 rows=14 width=505) (actual time=0.277..0.277 rows=0 loops=1)
+--               ->  Bitmap Heap Scan on studies st  (cost=5.49..335.41 rows=14 width=505) (actual time=0.236..0.236 rows=0 loops=1)
 --                     Recheck Cond: ((institution_id = '2'::bigint) AND (study_date >= '2015-01-01'::date) AND (study_date <= '2015-01-31'::date))
 --                     Filter: ((number_of_instances > 0) AND (modalities && '{CT}'::text[]))
 --                     Rows Removed by Filter: 137
 --                     Heap Blocks: exact=137
 --                     Buffers: shared hit=141
---                     ->  Bitmap Index Scan on studies_by_institution  (cost=0.00..5.46 rows=83 width=0) (actual time=0.022..0.022 rows=137 loops=1)
+--                     ->  Bitmap Index Scan on studies_by_institution  (cost=0.00..5.49 rows=85 width=0) (actual time=0.013..0.013 rows=137 loops=1)
 --                           Index Cond: ((institution_id = '2'::bigint) AND (study_date >= '2015-01-01'::date) AND (study_date <= '2015-01-31'::date))
 --                           Buffers: shared hit=4
 --               ->  Index Scan using patients_pkey on patients p  (cost=0.42..8.44 rows=1 width=383) (never executed)
 --                     Index Cond: (id = st.patient_pk)
 -- Planning:
 --   Buffers: shared hit=25
--- Planning Time: 0.375 ms
--- Execution Time: 0.320 ms
+-- Planning Time: 0.162 ms
+-- Execution Time: 0.253 ms
