@@ -27,6 +27,8 @@ import { assertSafeKey, ObjectNotFound, type IncomingObject, type ObjectStore } 
 /** Tries of one request: the SDK's for whole bodies, ours (sendSpooled) for a spooled one. */
 const MAX_ATTEMPTS = 3;
 const RETRY_DELAY_MS = 100;
+/** A spooled upload's try that failed within this is tried again (sendSpooled). */
+const QUICK_FAILURE_MS = 5_000;
 
 export class S3ObjectStore implements ObjectStore {
   readonly description: string;
@@ -90,18 +92,28 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   /**
-   * A spooled upload, sent again from its file after a failure that a retry may cure: the SDK's own
-   * retry cannot, because a stream it has read once is gone (a 500 on the first try failed the
-   * C-STORE; test/faults/s3.test.ts). So these go through a client that tries once, and are retried here.
+   * A spooled upload, sent again from its file after a quick failure that a retry may cure (a 5xx,
+   * throttling, a refused connection): the SDK's own retry cannot, because a stream it has read once
+   * is gone (a 500 on the first try failed the C-STORE; test/faults/s3.test.ts). So these go through a
+   * client that tries once, and are retried here. A try that failed slowly (the idle timeout) is not
+   * tried again: the sender would wait minutes, past the receipt's grace, for an answer that could
+   * only be a failure (its receipt taken for lost meanwhile).
    */
   private async sendSpooled(key: string, file: string, length: number): Promise<void> {
     for (let attempt = 1; ; attempt += 1) {
+      const started = performance.now();
+      // Closed whatever happens: a failed request leaves its body unread, and an open stream would
+      // keep the spool file's space and a descriptor after the file is removed.
+      const body = fs.createReadStream(file);
       try {
-        await this.send(key, fs.createReadStream(file), length, 'application/dicom', this.singleAttemptClient);
+        await this.send(key, body, length, 'application/dicom', this.singleAttemptClient);
         return;
       } catch (error) {
-        if (attempt >= MAX_ATTEMPTS || !worthRetrying(error)) throw error;
+        const quick = performance.now() - started < QUICK_FAILURE_MS;
+        if (attempt >= MAX_ATTEMPTS || !quick || !worthRetrying(error)) throw error;
         await new Promise((resolve) => setTimeout(resolve, RETRY_DELAY_MS * attempt));
+      } finally {
+        body.destroy();
       }
     }
   }
