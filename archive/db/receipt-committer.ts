@@ -12,6 +12,11 @@ const MAX_GROUP = 64;
  * that meet (its own group commit). Receipts still gather into groups once every slot is busy.
  */
 export const TRANSACTIONS_IN_FLIGHT = 4;
+const DEADLOCK_DETECTED = '40P01';
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
 /**
  * How long a confirmation waits for a receipt to carry it before it is committed alone. Only crash
  * recovery reads it (the answer to the sender does not wait for it), so it may wait for the next
@@ -126,8 +131,19 @@ export class ReceiptCommitter {
       await this.receipts.confirmObjects(confirmations).catch(() => undefined);
       return;
     }
+    // In one order in every transaction: two groups in flight holding the same re-sent instances
+    // then wait for each other in turn (a duplicate's insert waits for the other's uncommitted row)
+    // instead of deadlocking.
+    group.sort((a, b) => compare(a.receipt.sopInstanceUid, b.receipt.sopInstanceUid) || compare(a.receipt.datasetSha256, b.receipt.datasetSha256));
     try {
-      const inserted = group.length === 1 ? [await this.receipts.insertUnconfirmed(this.pool, group[0]!.receipt, group[0]!.writableInstitutionIds, confirmations)] : await this.inOneTransaction(group, confirmations);
+      const insert = () =>
+        group.length === 1 ? this.receipts.insertUnconfirmed(this.pool, group[0]!.receipt, group[0]!.writableInstitutionIds, confirmations).then((one) => [one]) : this.inOneTransaction(group, confirmations);
+      // A deadlock the order cannot rule out (the confirmations' row locks, the reconciler removing a
+      // receipt) is broken by PostgreSQL failing one side, which tries once more before failing its senders.
+      const inserted = await insert().catch((error: unknown) => {
+        if ((error as { code?: string }).code !== DEADLOCK_DETECTED) throw error;
+        return insert();
+      });
       this.counts.transactions++;
       this.counts.receipts += group.length;
       group.forEach((member, index) => member.resolve(inserted[index]!));
