@@ -79,9 +79,22 @@ function supervise(directory: string, first: Postmaster, restart: () => Promise<
   let stopping = false;
   let detached = false;
   let restarting: Promise<void> | undefined;
+  let wakeUp: (() => void) | undefined;
+  // A pause between attempts that stop() cuts short.
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      wakeUp = resolve;
+      setTimeout(resolve, ms);
+    });
   const watch = (postmaster: Postmaster) =>
     void postmaster.exited.then((how) => {
       if (stopping) return;
+      // A clean shutdown asked for from outside (a service manager's stop reaching every process of
+      // the unit, pg_ctl stop) is obeyed: only a crash is undone.
+      if (how.code === 0 && how.signal === null) {
+        log.warn('embedded PostgreSQL was shut down from outside; it is not started again');
+        return;
+      }
       log.error({ exit: how.signal ?? how.code }, 'embedded PostgreSQL stopped unexpectedly; starting it again');
       restarting = (async () => {
         for (let attempt = 1; !stopping; attempt += 1) {
@@ -93,7 +106,7 @@ function supervise(directory: string, first: Postmaster, restart: () => Promise<
             return;
           } catch (error) {
             log.error({ reason: error instanceof Error ? error.message : String(error), attempt }, 'embedded PostgreSQL could not be started again; trying again');
-            await sleep(Math.min(RESTART_BACKOFF_MAX_MS, 1000 * attempt));
+            await pause(Math.min(RESTART_BACKOFF_MAX_MS, 1000 * attempt));
           }
         }
       })().finally(() => (restarting = undefined));
@@ -104,6 +117,7 @@ function supervise(directory: string, first: Postmaster, restart: () => Promise<
     directory,
     async stop() {
       stopping = true;
+      wakeUp?.();
       await restarting;
       await current.stop();
     },
