@@ -181,6 +181,20 @@ export function canvasSignature(page: Page, cell: number): Promise<CanvasSignatu
   return page.evaluate(`(${SIGNATURE_IN_PAGE})(${Number(cell)})`) as Promise<CanvasSignature>;
 }
 
+/**
+ * The canvas's signature once its `by` (mean grey, or the pixels' hash) differs from `previous`'s, or
+ * the last one read after `timeout`: a viewport draws a new window or slice on its next animation
+ * frame, after the overlay text that announces it may already be there.
+ */
+export async function canvasSignatureOtherThan(page: Page, cell: number, previous: CanvasSignature, by: 'mean' | 'hash', timeout = 5_000): Promise<CanvasSignature> {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const signature = await canvasSignature(page, cell);
+    if (signature[by] !== previous[by] || Date.now() > deadline) return signature;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 /** The text of one overlay corner of a viewport, lines joined by newlines. */
 export function cornerText(page: Page, cell: number, corner: 'top-left' | 'top-right' | 'bottom-left' | 'bottom-right'): Promise<string> {
   return page.locator(`.viewport[data-cell="${cell}"] .corner.${corner}`).innerText();
