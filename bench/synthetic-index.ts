@@ -223,7 +223,9 @@ export async function addSyntheticIndex(pool: pg.Pool, size: SyntheticSize): Pro
       const client = await pool.connect();
       try {
         await client.query(`SET maintenance_work_mem = '512MB'`);
-        for (const { definition } of deferred.filter((_, index) => index % 2 === worker)) await client.query(definition);
+        // pg_indexes gives a partitioned table's index as `ON ONLY` (the parent alone, invalid until
+        // each partition's is attached): made without it, every partition gets its own again.
+        for (const { definition } of deferred.filter((_, index) => index % 2 === worker)) await client.query(definition.replace(' ON ONLY ', ' ON '));
       } finally {
         client.release();
       }

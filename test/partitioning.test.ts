@@ -246,5 +246,19 @@ describe('instances partitioned by study (migration 032)', () => {
     // A search that names no study reads them all (the check above is not vacuous).
     const everywhere = instanceSearchSql(parseQidoQuery('instance', { SOPInstanceUID: `${study}.1.1` }), everyone);
     assert.equal((await partitionsRead(pool, everywhere)).length, 16);
+    // The thumbnail job's look-up by receipt (migration 034) is an index probe, not a read of the table.
+    const client = await pool.connect();
+    try {
+      await client.query('SET enable_seqscan = off');
+      const { rows } = await client.query<{ 'QUERY PLAN': string }>(
+        `EXPLAIN UPDATE instances SET thumbnail_key = 'k', thumbnail_receipt_id = 1, thumbnail_error = NULL WHERE receipt_id = 1`,
+      );
+      const plan = rows.map((row) => row['QUERY PLAN']).join('\n');
+      assert.doesNotMatch(plan, /Seq Scan/, plan);
+      assert.match(plan, /instances_p\d\d_receipt_id_idx|instances_by_receipt/, plan);
+    } finally {
+      await client.query('RESET enable_seqscan');
+      client.release();
+    }
   });
 });
