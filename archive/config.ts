@@ -17,6 +17,7 @@ const optionalText = z
 
 const environmentSchema = z.object({
   YINGYUN_DATA_DIR: z.string().default('./data'),
+  YINGYUN_LOCAL_STORE: z.enum(['segments', 'files']).optional(),
   YINGYUN_HTTP_HOST: z.string().default('127.0.0.1'),
   YINGYUN_HTTP_PORT: port.default(8080),
   YINGYUN_DICOM_HOST: z.string().default('0.0.0.0'),
@@ -185,6 +186,11 @@ export interface TlsFiles {
 
 export interface Config {
   dataDir: string;
+  /**
+   * How the local object store (no S3 configured) keeps objects: appended to segment logs (the default)
+   * or a file each (the default of the county edge, which deletes what it has forwarded).
+   */
+  localStore: 'segments' | 'files';
   http: { host: string; port: number; maxStowBytes: number; tls?: TlsFiles };
   dicom: {
     host: string;
@@ -276,6 +282,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     ...(statistics ? { statistics } : {}),
     ...(edge ? { edge } : {}),
     dataDir: path.resolve(env.YINGYUN_DATA_DIR),
+    localStore: env.YINGYUN_LOCAL_STORE ?? (edge ? 'files' : 'segments'),
     http: {
       host: env.YINGYUN_HTTP_HOST,
       port: env.YINGYUN_HTTP_PORT,

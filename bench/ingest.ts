@@ -91,7 +91,7 @@ async function registerBenchSender(httpUrl: string, headers: Record<string, stri
 }
 
 /** One gateway process (`gateway/main.ts`, as `npm start` runs it) on a data folder, optionally on a shared PostgreSQL. */
-async function startGateway(dataDir: string, databaseUrl?: string) {
+async function startGateway(dataDir: string, databaseUrl?: string, localStore?: 'files') {
   const httpPort = await freePort();
   const dicomPort = await freePort();
   // BENCH_INGEST_CPU_PROFILES=<folder>: each gateway writes a V8 CPU profile there when it stops
@@ -109,6 +109,7 @@ async function startGateway(dataDir: string, databaseUrl?: string) {
       YINGYUN_LOG_LEVEL: 'warn',
       YINGYUN_ADMIN_PASSWORD: BENCH_ADMIN_PASSWORD,
       ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
+      ...(localStore ? { YINGYUN_LOCAL_STORE: localStore } : {}),
       ...YINGYUN_NETWORK_ENV,
     },
   });
@@ -126,7 +127,7 @@ const SHARED_POSTGRES_URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgr
  * processes on one machine sharing one PostgreSQL server (SHARED_POSTGRES_URL) and one object store
  * folder, each with its in-process jobs, storescu's associations split between them.
  */
-async function startYingyun(workDir: string, gateways?: number): Promise<YingyunReceiver> {
+async function startYingyun(workDir: string, gateways?: number, localStore?: 'files'): Promise<YingyunReceiver> {
   const dataDir = path.join(workDir, `yingyun-${randomBytes(4).toString('hex')}`);
   let databaseUrl: string | undefined;
   let dropDatabase = async () => undefined as unknown;
@@ -140,11 +141,11 @@ async function startYingyun(workDir: string, gateways?: number): Promise<Yingyun
   }
   // One after the other: the first applies the migrations.
   const processes: Array<Awaited<ReturnType<typeof startGateway>>> = [];
-  for (let index = 0; index < (gateways ?? 1); index++) processes.push(await startGateway(dataDir, databaseUrl));
+  for (let index = 0; index < (gateways ?? 1); index++) processes.push(await startGateway(dataDir, databaseUrl, localStore));
   const sessions = await Promise.all(processes.map((gateway) => signIn(gateway.httpUrl)));
   await registerBenchSender(processes[0]!.httpUrl, sessions[0]!);
   const stats = () => Promise.all(processes.map(async (gateway, index) => (await (await fetch(`${gateway.httpUrl}/api/stats`, { headers: sessions[index]! })).json()) as Stats));
-  const name = gateways ? `Yingyun, ${gateways} gateway processes, shared PostgreSQL server` : 'Yingyun';
+  const name = gateways ? `Yingyun, ${gateways} gateway processes, shared PostgreSQL server` : localStore ? 'Yingyun, a file per object (YINGYUN_LOCAL_STORE=files)' : 'Yingyun';
   return {
     name,
     aeTitle: 'YINGYUN',
@@ -152,7 +153,7 @@ async function startYingyun(workDir: string, gateways?: number): Promise<Yingyun
     ports: processes.map((gateway) => gateway.dicomPort),
     settings:
       `${YINGYUN_NETWORK_SETTINGS} (gateway/dimse/server.ts); ${gateways ? `${gateways} gateway processes (gateway/main.ts), one PostgreSQL server (${new URL(SHARED_POSTGRES_URL).host}, shared with whatever else runs on it) and one object store folder` : process.env.DATABASE_URL ? 'PostgreSQL at DATABASE_URL' : 'embedded PostgreSQL'}; ` +
-      'local object store, each object flushed (fdatasync, folder fsync) and its receipt committed (group commit, beside the flush) before Success; index and thumbnail jobs in-process',
+      `local object store ${localStore === 'files' ? '(a file per object: fdatasync, rename, folder fsync)' : '(segment log: objects appended to zeroed segment files, one fdatasync shared by the objects written meanwhile)'}, each object durable and its receipt committed (group commit, beside the flush) before Success; index and thumbnail jobs in-process`,
     httpUrl: processes[0]!.httpUrl,
     headers: sessions[0]!,
     databaseUrl,
@@ -284,7 +285,7 @@ interface Row {
  * Which receivers to run (all by default): BENCH_INGEST_RECEIVERS=yingyun,orthanc,… for a quicker look
  * while working on one of them. The figures recorded in docs/benchmarks.md come from a run of all.
  */
-const RECEIVER_KEYS = ['storescp', 'yingyun', 'dimse-only', 'floor', 'segment', 'commit-only', 'orthanc', 'two-gateways'] as const;
+const RECEIVER_KEYS = ['storescp', 'yingyun', 'yingyun-files', 'dimse-only', 'floor', 'segment', 'commit-only', 'orthanc', 'two-gateways'] as const;
 const chosenReceivers = new Set(process.env.BENCH_INGEST_RECEIVERS?.split(',') ?? RECEIVER_KEYS);
 
 async function main(): Promise<void> {
@@ -316,6 +317,7 @@ async function main(): Promise<void> {
         const receivers: Array<readonly [(typeof RECEIVER_KEYS)[number], () => Promise<Target>]> = [
           ['storescp', () => startStorescp(workDir, associations > 1)],
           ['yingyun', () => startYingyun(workDir)],
+          ['yingyun-files', () => startYingyun(workDir, undefined, 'files')],
           ['dimse-only', startDimseOnly],
           ['floor', () => startDurableFloor(workDir, 'flush')],
           ['segment', () => startDurableFloor(workDir, 'segment')],

@@ -11,6 +11,7 @@ import pg from 'pg';
 import { Administration, COMMAND_LINE_ACTOR } from '../archive/access/administration.ts';
 import { loadConfig } from '../archive/config.ts';
 import { createLogger } from '../archive/log.ts';
+import { openLocalObjectStore } from '../archive/storage/open.ts';
 import { startYingyun } from '../gateway/start.ts';
 import { createTestDatabase } from './support/database.ts';
 import { runDcmtk } from './support/dcmtk.ts';
@@ -145,8 +146,11 @@ test('a pg_dump and a copy of the object folder restore into a fresh database an
     const afterBackupSop = (await query<{ sop: string }>(source.databaseUrl, `SELECT sop_instance_uid AS sop FROM receipts WHERE sop_instance_uid <> ALL (ARRAY[${backedUp.map((receipt) => `'${receipt.sop}'`).join(',')}])`))[0]!.sop;
     assert.match(report.unreferencedObjects.listed[0]!, new RegExp(`/${afterBackupSop.replaceAll('.', '\\.')}\\.[0-9a-f]{16}\\.dcm$`));
 
-    // The remedy: import the unreferenced object (it is a complete DICOM file); then the pair is consistent.
-    const imported = await run(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'archive', 'cli', 'import.ts'), '--institution=TEST_HOSPITAL', path.join(restoredDataDir, 'objects', report.unreferencedObjects.listed[0]!)], { cwd: projectRoot, env: cliEnvironment });
+    // The remedy: export the unreferenced object (a complete DICOM file) and import it; then the pair is consistent.
+    const exportedFile = path.join(workDir, 'unreferenced.dcm');
+    const exported = await admin(cliEnvironment, 'store', 'export', report.unreferencedObjects.listed[0]!, '--to', exportedFile);
+    assert.equal(exported.code, 0, exported.stdout);
+    const imported = await run(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'archive', 'cli', 'import.ts'), '--institution=TEST_HOSPITAL', exportedFile], { cwd: projectRoot, env: cliEnvironment });
     assert.match(imported.stdout + imported.stderr, /1/);
     const again = await admin(cliEnvironment, 'store', 'verify');
     assert.equal(again.code, 0, again.stdout);
@@ -155,7 +159,9 @@ test('a pg_dump and a copy of the object folder restore into a fresh database an
     // A receipt whose object is gone is named too.
     const lost = restoredReceipts[0]!;
     const lostKey = (await query<{ key: string }>(restoredDatabase.url, `SELECT object_key AS key FROM receipts WHERE sop_instance_uid = '${lost.sop}'`))[0]!.key;
-    await fsp.rm(path.join(restoredDataDir, 'objects', lostKey));
+    const restoredObjects = await openLocalObjectStore(path.join(restoredDataDir, 'objects'));
+    await restoredObjects.delete(lostKey);
+    await restoredObjects.close();
     const broken = await admin(cliEnvironment, 'store', 'verify');
     assert.equal(broken.code, 1);
     const brokenReport = JSON.parse(broken.stdout) as { missingObjects: { count: number; listed: Array<{ objectKey: string; sopInstanceUid: string }> } };

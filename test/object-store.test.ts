@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import { loadConfig } from '../archive/config.ts';
 import { FileSystemObjectStore } from '../archive/storage/fs-store.ts';
 import { ObjectNotFound, type ObjectStore } from '../archive/storage/object-store.ts';
-import { openObjectStore } from '../archive/storage/open.ts';
+import { openLocalObjectStore, openObjectStore } from '../archive/storage/open.ts';
 import { startS3Server } from './support/s3.ts';
 
 function objectStoreContract(name: string, open: () => Promise<{ store: ObjectStore; close(): Promise<void> }>) {
@@ -61,6 +61,12 @@ function objectStoreContract(name: string, open: () => Promise<{ store: ObjectSt
 objectStoreContract('local folder object store', async () => {
   const root = await fs.mkdtemp(path.join(os.tmpdir(), 'yingyun-objects-'));
   return { store: new FileSystemObjectStore(root), close: () => fs.rm(root, { recursive: true, force: true }) };
+});
+
+objectStoreContract('local segment log object store', async () => {
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'yingyun-objects-'));
+  const store = await openLocalObjectStore(root, 'segments');
+  return { store, close: () => store.close().then(() => fs.rm(root, { recursive: true, force: true })) };
 });
 
 objectStoreContract('S3 object store against a real S3-compatible server', async () => {

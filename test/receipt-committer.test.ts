@@ -10,7 +10,7 @@ import { IngestRejection } from '../archive/dicom/types.ts';
 import { graceSecondsFor, TRANSACTIONS_IN_FLIGHT, type UnconfirmedGrace } from '../archive/db/receipt-committer.ts';
 import { IngestService, resolveUnconfirmedReceipts } from '../archive/ingest.ts';
 import { createLogger } from '../archive/log.ts';
-import { FileSystemObjectStore } from '../archive/storage/fs-store.ts';
+import { openLocalObjectStore } from '../archive/storage/open.ts';
 import { generateCorpus } from '../fixtures/generate.ts';
 import { enqueueIndexInstance } from '../workers/jobs/index-instance.ts';
 import { createTestDatabase } from './support/database.ts';
@@ -265,7 +265,7 @@ describe('kill -9 during a group commit', () => {
       assert.ok(sent.acknowledged.length < instances.length, `${sent.acknowledged.length} of ${instances.length} acknowledged before the kill`);
 
       running = await npmStart(dataDir, { environment });
-      const store = new FileSystemObjectStore(path.join(dataDir, 'objects'));
+      const store = await openLocalObjectStore(path.join(dataDir, 'objects'));
       await assertNothingLost(database.url, store, sent.acknowledged);
       const { receipts } = await assertIndexConsistent(database.url, store);
       // Acknowledged ones, and at most those whose commit and flush were done when the answer was cut off.

@@ -11,6 +11,7 @@ import { freePort } from '../bench/peers.ts';
 import { runDcmtk } from './support/dcmtk.ts';
 import { orthancAvailable, startOrthancPeer, type OrthancPeer } from './support/orthanc.ts';
 import { commandExists, PYDICOM_TEST_FILES, requirePeer } from './support/peers.ts';
+import { alterStoredObject } from './support/stored-objects.ts';
 import { startTestSystem, type TestSystem } from './support/system.ts';
 
 const CT = path.join(PYDICOM_TEST_FILES, 'CT_small.dcm');
@@ -162,10 +163,7 @@ describe('storage commitment from a raw N-ACTION', () => {
     const unknown = { sopClassUid: ct.sopClassUid, sopInstanceUid: '1.2.826.0.1.3680043.9.7433.99.1' };
     // The MR's object changes on disk after it was received: its SHA-256 no longer verifies.
     const { rows } = await system.runtime.db.pool.query<{ objectKey: string }>('SELECT object_key AS "objectKey" FROM receipts WHERE sop_instance_uid = $1', [mr.sopInstanceUid]);
-    const objectFile = path.join(system.dataDir, 'objects', rows[0]!.objectKey);
-    const bytes = await fs.readFile(objectFile);
-    bytes.writeUInt8(bytes.readUInt8(bytes.length - 1) ^ 0xff, bytes.length - 1);
-    await fs.writeFile(objectFile, bytes);
+    await alterStoredObject(path.join(system.dataDir, 'objects'), rows[0]!.objectKey);
 
     const transactionUid = '2.25.31337000000000000000000000000000001';
     const outcome = await requestCommitment(system, 'COUNTY_PACS', transactionUid, [ct, unknown, mr, rtPlan], { waitForReport: true });

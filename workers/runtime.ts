@@ -160,9 +160,11 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
   timePoolQueries(db.pool, metrics.database, 'main');
   timePoolQueries(db.derivedPool, metrics.database, 'derived');
   let queue: JobQueue | undefined;
+  let openedStore: ObjectStore | undefined;
   const renderer = new Renderer(config.renderThreads, (error) => log.error({ err: error, component: 'render' }, 'a render thread failed'));
   try {
     const store = timedObjectStore(await openObjectStore(config), metrics.objectStore);
+    openedStore = store;
     const foreground = new ForegroundActivity();
     queue = config.redisUrl
       ? new BullMqQueue(config.redisUrl, log.child({ component: 'queue' }), { queueName: config.queueName })
@@ -396,6 +398,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
           // After the jobs: the last heartbeat says stopped, with the final figures.
           await heartbeat?.stop();
           await renderer.close();
+          await store.close();
           await db.close();
         })();
         return closing;
@@ -404,6 +407,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
   } catch (error) {
     await queue?.close().catch(() => undefined);
     await renderer.close();
+    await openedStore?.close().catch(() => undefined);
     await db.close();
     throw error;
   }

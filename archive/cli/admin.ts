@@ -1,3 +1,4 @@
+import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { Administration, AdministrationError, COMMAND_LINE_ACTOR } from '../access/administration.ts';
 import { generatePassword } from '../access/passwords.ts';
@@ -25,6 +26,7 @@ const USAGE = `usage: npm run admin -- <command> [options]
   token list | token create --user U --label L [--days N] | token revoke ID
   audit verify | audit retain          (remove events past YINGYUN_AUDIT_RETENTION_DAYS)
   store verify                         (receipts whose object is missing, objects no receipt names; exit 1 if any)
+  store export KEY --to FILE            (one object's bytes, as stored, into a file: an object no receipt names, for npm run import)
   routing list | routing add --name N --to-peer AE|--to-node NAME [--institution C] [--ae PATTERN] [--modality M …]
                [--description PATTERN] [--tag GGGGEEEE --value PATTERN] | routing remove ID
   dicomweb-node list | dicomweb-node add --name N --url URL [--token T] | dicomweb-node remove NAME
@@ -67,6 +69,7 @@ const { positionals, values } = parseArgs({
     'on-arrival': { type: 'boolean' },
     id: { type: 'string', multiple: true },
     series: { type: 'string' },
+    to: { type: 'string' },
   },
 });
 const [thing, verb, argument] = positionals;
@@ -163,6 +166,13 @@ const commands: Record<string, () => Promise<unknown>> = {
     const result = await verifyStore(runtime.jobs.receipts, runtime.store);
     if (!result.consistent) process.exitCode = 1;
     return result;
+  },
+  // The local store keeps most objects inside its segment logs, not as files: this is how one becomes a file again.
+  'store export': async () => {
+    const key = required('object key', argument);
+    const file = required('to', values.to);
+    await writeFile(file, await runtime.store.get(key), { flag: 'wx' });
+    return { key, file };
   },
 };
 

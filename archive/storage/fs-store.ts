@@ -157,6 +157,10 @@ export class FileSystemObjectStore implements ObjectStore {
     }
   }
 
+  async close(): Promise<void> {
+    // Nothing held open between calls.
+  }
+
   async checkAvailable(): Promise<void> {
     await this.ensureDirectory(this.root);
     // The folder itself, not only the flag that it was once made: an unmounted or removed volume must show.

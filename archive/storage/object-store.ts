@@ -39,6 +39,8 @@ export interface ObjectStore {
   delete(key: string): Promise<void>;
   /** Resolves when objects can be written right now (the folder is there and writable; the bucket answers). */
   checkAvailable(): Promise<void>;
+  /** Lets go of open files once nothing more is read or written (a process stopping). */
+  close(): Promise<void>;
   readonly description: string;
 }
 

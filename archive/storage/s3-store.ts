@@ -170,6 +170,10 @@ export class S3ObjectStore implements ObjectStore {
     await this.client.send(new DeleteObjectCommand({ Bucket: this.config.bucket, Key: key }));
   }
 
+  async close(): Promise<void> {
+    // Nothing held open between calls: each request makes its own connection through the SDK's agent.
+  }
+
   async checkAvailable(): Promise<void> {
     await this.client.send(new HeadBucketCommand({ Bucket: this.config.bucket }));
   }

@@ -4,7 +4,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { FileSystemObjectStore } from '../../archive/storage/fs-store.ts';
+import { openLocalObjectStore } from '../../archive/storage/open.ts';
 import { assertIndexConsistent, assertNothingLost, sendWithStorescu, withClient, writeInstances, type SentInstance } from '../support/faults.ts';
 import { commandExists, requirePeer } from '../support/peers.ts';
 import { startTestSystem, type TestSystem } from '../support/system.ts';
@@ -105,7 +105,7 @@ describe('association faults', () => {
     assert.equal(sent.acknowledged.length + rejected, instances.length, `each association served or cleanly rejected:\n${sent.output.slice(-3000)}`);
     assert.doesNotMatch(sent.output, /Association Aborted|Peer Aborted|Network Error/i);
     acknowledged.push(...sent.acknowledged);
-    const store = new FileSystemObjectStore(path.join(system.dataDir, 'objects'));
+    const store = await openLocalObjectStore(path.join(system.dataDir, 'objects'));
     await assertNothingLost(system.databaseUrl, store, acknowledged);
     await assertIndexConsistent(system.databaseUrl, store);
     t.diagnostic(`50 associations at once: ${sent.acknowledged.length} served, ${rejected} rejected`);

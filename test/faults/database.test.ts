@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import { FileSystemObjectStore } from '../../archive/storage/fs-store.ts';
+import { openLocalObjectStore } from '../../archive/storage/open.ts';
 import { assertIndexConsistent, assertNothingLost, sendWithStorescu, withClient, writeInstances, type SentInstance } from '../support/faults.ts';
 import { commandExists, requirePeer } from '../support/peers.ts';
 import { debianPostgresBin, embeddedDatabase, startGatewayProcess, startPostgresCluster, type PostgresCluster } from '../support/services.ts';
@@ -81,7 +81,7 @@ async function killDuringIngest(
 }
 
 async function assertKept(system: TestSystem, acknowledged: SentInstance[]) {
-  const store = new FileSystemObjectStore(path.join(system.dataDir, 'objects'));
+  const store = await openLocalObjectStore(path.join(system.dataDir, 'objects'));
   await assertNothingLost(system.databaseUrl, store, acknowledged);
   return assertIndexConsistent(system.databaseUrl, store);
 }
@@ -153,7 +153,7 @@ describe('PostgreSQL faults during ingest', () => {
       const acknowledged = await killDuringIngest(t, () => yingyun.dicomPort, 'embedded', kill, startedAgain, { sendWhileDown: false });
       assert.match(yingyun.output(), /embedded PostgreSQL stopped unexpectedly/);
       const { databaseUrl } = embeddedDatabase(yingyun.output());
-      const store = new FileSystemObjectStore(path.join(dataDir, 'objects'));
+      const store = await openLocalObjectStore(path.join(dataDir, 'objects'));
       await assertNothingLost(databaseUrl, store, acknowledged);
       await assertIndexConsistent(databaseUrl, store);
     } finally {

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { FileSystemObjectStore } from '../../archive/storage/fs-store.ts';
+import { openLocalObjectStore } from '../../archive/storage/open.ts';
 import { createTestDatabase } from '../support/database.ts';
 import { assertIndexConsistent, assertNothingLost, sendWithStorescu, type SentInstance } from '../support/faults.ts';
 import { commandExists, requirePeer } from '../support/peers.ts';
@@ -116,7 +116,7 @@ describe('a 2 GB multi-frame instance', () => {
       assert.equal(sent.acknowledged.length, 1, `the 2 GB instance acknowledged:\n${sent.output.slice(-2000)}`);
       const growth = gateway.peakRssBytes() - baseline;
       assert.ok(growth < RSS_GROWTH_LIMIT_BYTES, `the gateway's peak RSS grew by ${(growth / 2 ** 20).toFixed(0)} MiB receiving ${(size / 2 ** 30).toFixed(2)} GiB`);
-      const store = new FileSystemObjectStore(path.join(dataDir, 'objects'));
+      const store = await openLocalObjectStore(path.join(dataDir, 'objects'));
       await assertNothingLost(database.url, store, sent.acknowledged, { indexedWithinMs: 180_000 });
       await assertIndexConsistent(database.url, store, { indexedWithinMs: 180_000 });
       t.diagnostic(`${(size / 2 ** 30).toFixed(2)} GiB sent in ${seconds.toFixed(1)} s; gateway peak RSS ${(baseline / 2 ** 20).toFixed(0)} MiB at start, +${(growth / 2 ** 20).toFixed(0)} MiB while receiving`);

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { FileSystemObjectStore } from '../../archive/storage/fs-store.ts';
+import { openLocalObjectStore } from '../../archive/storage/open.ts';
 import { assertIndexConsistent, assertNothingLost, sendWithStorescu, writeInstances } from '../support/faults.ts';
 import { commandExists, requirePeer } from '../support/peers.ts';
 import { startRedisServer } from '../support/services.ts';
@@ -37,7 +37,7 @@ describe('Redis restart during ingest', () => {
       const unacknowledged = instances.filter((instance) => !sent.acknowledged.includes(instance));
       const resent = await sendWithStorescu(system.dicomPort, unacknowledged);
       assert.equal(resent.acknowledged.length, unacknowledged.length, `the refused ones go in when sent again:\n${resent.output.slice(-2000)}`);
-      const store = new FileSystemObjectStore(path.join(system.dataDir, 'objects'));
+      const store = await openLocalObjectStore(path.join(system.dataDir, 'objects'));
       await assertNothingLost(system.databaseUrl, store, [...sent.acknowledged, ...resent.acknowledged]);
       const { receipts } = await assertIndexConsistent(system.databaseUrl, store);
       assert.equal(receipts, instances.length);

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { FileSystemObjectStore } from '../../archive/storage/fs-store.ts';
+import { openLocalObjectStore } from '../../archive/storage/open.ts';
 import { assertIndexConsistent, assertNothingLost, sendWithStorescu, writeInstances, type SentInstance } from '../support/faults.ts';
 import { embeddedEnvironment, npmStart, projectRoot, stopCleanly, type Started } from '../support/npm-start.ts';
 import { commandExists, requirePeer } from '../support/peers.ts';
@@ -74,7 +74,7 @@ describe('restart after a crash in the middle of a send (embedded defaults)', ()
       }
 
       const { databaseUrl } = embeddedDatabase(running.output());
-      const store = new FileSystemObjectStore(path.join(dataDir, 'objects'));
+      const store = await openLocalObjectStore(path.join(dataDir, 'objects'));
       await assertNothingLost(databaseUrl, store, acknowledged);
       await assertIndexConsistent(databaseUrl, store);
       t.diagnostic(`${acknowledged.length} acknowledged instances kept and indexed; restarts took ${Math.min(...restartSeconds).toFixed(1)}–${Math.max(...restartSeconds).toFixed(1)} s`);
