@@ -153,7 +153,7 @@ async function startYingyun(workDir: string, gateways?: number, localStore?: 'fi
     ports: processes.map((gateway) => gateway.dicomPort),
     settings:
       `${YINGYUN_NETWORK_SETTINGS} (gateway/dimse/server.ts); ${gateways ? `${gateways} gateway processes (gateway/main.ts), one PostgreSQL server (${new URL(SHARED_POSTGRES_URL).host}, shared with whatever else runs on it) and one object store folder` : process.env.DATABASE_URL ? 'PostgreSQL at DATABASE_URL' : 'embedded PostgreSQL'}; ` +
-      `local object store ${localStore === 'files' ? '(a file per object: fdatasync, rename, folder fsync)' : '(segment log: objects appended to zeroed segment files, one fdatasync shared by the objects written meanwhile)'}, each object durable and its receipt committed (group commit, beside the flush) before Success; index and thumbnail jobs in-process`,
+      `local object store ${localStore === 'files' ? '(a file per object: fdatasync, rename, folder fsync)' : '(segment log: objects appended to segment files, one fdatasync shared by the objects written meanwhile)'}, each object durable and its receipt committed (group commit, beside the flush) before Success; index and thumbnail jobs in-process`,
     httpUrl: processes[0]!.httpUrl,
     headers: sessions[0]!,
     databaseUrl,

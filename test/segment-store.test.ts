@@ -5,7 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import type { ObjectStore } from '../archive/storage/object-store.ts';
+import { FileSystemObjectStore } from '../archive/storage/fs-store.ts';
 import { openLocalObjectStore } from '../archive/storage/open.ts';
+import { SegmentObjectStore } from '../archive/storage/segment-store.ts';
 
 /**
  * The segment log behind the local object store (archive/storage/segment-store.ts): what a reopened
@@ -32,9 +34,9 @@ const keyOf = (index: number) => `instances/1.2.3/1.2.3.4/1.2.3.4.${index}.${cre
 describe('local segment log object store', () => {
   it('stores concurrent puts across several segments and reads every one back after a restart', async () => {
     await withRoot(async (root, open) => {
-      const store = await open();
-      // 60 × 200 KB: more than the first segments (4 MiB, then 8), so the log rolls at least twice,
-      // written 20 at a time so that flushes are shared and writes finish out of order.
+      // Segments of 4 MiB rather than 256: 60 × 200 KB roll over at least twice, written 20 at a time
+      // so that flushes are shared and writes finish out of order.
+      const store = new SegmentObjectStore(root, new FileSystemObjectStore(root), 4 * 1024 * 1024);
       const bodies = Array.from({ length: 60 }, () => randomBytes(200_000 + Math.floor(Math.random() * 1000)));
       for (let start = 0; start < bodies.length; start += 20) {
         await Promise.all(bodies.slice(start, start + 20).map((body, offset) => store.put(keyOf(start + offset), body, 'application/dicom')));
@@ -42,6 +44,7 @@ describe('local segment log object store', () => {
       const segments = (await fs.readdir(path.join(root, '.segments'))).filter((name) => name.endsWith('.seg'));
       assert.ok(segments.length >= 3, `rolled over into ${segments.length} segments`);
       assert.deepEqual((await fs.readdir(root)).filter((name) => !name.startsWith('.')), [], 'no file per object');
+      await store.close();
       const restarted = await open();
       for (const [index, body] of bodies.entries()) assert.ok((await restarted.get(keyOf(index))).equals(body), `object ${index} after a restart`);
       const listed = [];

@@ -3,7 +3,7 @@ import zlib from 'node:zlib';
 
 /**
  * The on-disk form of the segment log (segment-store.ts): records appended one after another into a
- * file that was filled with zeros before use, and, once the file is full, a footer in its last bytes.
+ * file and, once it is full (or its process stops), a footer after the last record.
  *
  * A record: a 32-byte header, the key (UTF-8) and, for a put, the object's bytes.
  *
@@ -17,10 +17,10 @@ import zlib from 'node:zlib';
  *    24  u32  CRC-32 of bytes 0–23 and the key
  *    28  u32  0
  *
- * Both checksums make a torn write show as the end of the log: the zeros after the last record fail
- * the magic, a header half on disk fails its checksum, a body half on disk fails the other.
+ * Both checksums make a torn write show as the end of the log: a hole where a write was not made yet
+ * (zeros) fails the magic, a header half on disk fails its checksum, a body half on disk fails the other.
  *
- * The footer (last 32 bytes of the file): magic 'YYSE', 0, u64 end of the records, u32 CRC-32 of bytes
+ * The footer (the file's last 32 bytes): magic 'YYSE', 0, u64 end of the records, u32 CRC-32 of bytes
  * 0–15. It is written only after every record before it was flushed, so a sealed segment is read
  * without checking its bodies.
  */

@@ -15,9 +15,8 @@ import { SegmentWriter } from './segment-writer.ts';
  * file's own flush costs little beside 8 MB of data.
  */
 const INLINE_LIMIT_BYTES = 8 * 1024 * 1024;
-/** A writer's first segment, each next one twice its predecessor's size, up to the largest. */
-const FIRST_SEGMENT_BYTES = 4 * 1024 * 1024;
-const LARGEST_SEGMENT_BYTES = 256 * 1024 * 1024;
+/** Where a segment is sealed and the next begun: few enough files to keep open, small enough to copy. */
+const SEGMENT_BYTES = 256 * 1024 * 1024;
 const SEGMENT_SUFFIX = '.seg';
 /** Segment files kept open for reading (each one descriptor). */
 const OPEN_SEGMENT_READERS = 64;
@@ -37,10 +36,9 @@ interface ReadProgress {
 
 /**
  * The local object store as a log (issue 18, "ingest at the durable limit"): objects are appended to
- * segment files filled with zeros beforehand, and a C-STORE's Success waits for one fdatasync that
- * carries only data, shared with every object written at the same moment — instead of a new file, its
- * flush, a rename and a flush of its folder per object. `npm run bench:ingest`'s best-case durable
- * floor measures this flush.
+ * segment files of 256 MiB, and a C-STORE's Success waits for one fdatasync of the segment, shared
+ * with every object written at the same moment — instead of a new file, its flush, a rename and a
+ * flush of its folder per object.
  *
  * Each process appends to segments of its own (named by a writer id), so gateways and workers sharing
  * the folder never write to the same file; a key this process does not know is looked up by reading
@@ -65,15 +63,14 @@ export class SegmentObjectStore implements ObjectStore {
   private readonly readers: SegmentReaders;
   private active?: SegmentWriter;
   private segmentCount = 0;
-  private nextSegmentBytes = FIRST_SEGMENT_BYTES;
   private rolling?: Promise<SegmentWriter>;
-  private spare?: Promise<SegmentWriter>;
   private catchingUp?: Promise<void>;
   private lastSequence = 0n;
 
   constructor(
     root: string,
     private readonly files: FileSystemObjectStore,
+    private readonly segmentBytes = SEGMENT_BYTES,
   ) {
     this.folder = path.join(root, SEGMENTS_FOLDER);
     this.readers = new SegmentReaders(this.folder, OPEN_SEGMENT_READERS);
@@ -160,15 +157,12 @@ export class SegmentObjectStore implements ObjectStore {
     await this.files.delete(key);
   }
 
-  /** Seals this process's segment (cutting off its unused zeros) and closes every file it holds. */
+  /** Seals this process's segment and closes every file it holds. */
   async close(): Promise<void> {
     await this.rolling?.catch(() => undefined);
-    const spare = await this.spare?.catch(() => undefined);
-    this.spare = undefined;
-    if (spare) await spare.discardUnused();
     const active = this.active;
     this.active = undefined;
-    if (active && !(await active.discardUnused())) await active.seal().catch(() => undefined);
+    if (active && !(await active.discardIfEmpty())) await active.seal().catch(() => undefined);
     await this.readers.closeAll();
   }
 
@@ -185,57 +179,33 @@ export class SegmentObjectStore implements ObjectStore {
   private async append(kind: RecordKind, key: string, parts: readonly Buffer[], record?: StageRecorder): Promise<void> {
     const length = recordLength(key, parts.reduce((sum, part) => sum + part.length, 0));
     let writer = this.active;
-    while (!writer?.fits(length)) writer = await this.roll(length);
+    while (!writer?.fits(length)) writer = await this.roll();
     const sequence = this.nextSequence();
     const at = writer.reserve(length);
-    this.prepareSpare(writer);
     const head = encodeRecordHead(kind, key, parts, sequence);
     await writer.write(at, [head, ...parts], length, record);
     this.apply(path.basename(writer.file), { kind, key, sequence, bodyAt: at + head.length, bodyLength: length - head.length, end: at + length });
   }
 
-  /** One roll at a time: concurrent appends that found the segment full wait for the same new one. */
-  private roll(length: number): Promise<SegmentWriter> {
+  /**
+   * One roll at a time: concurrent appends that found the segment full (or failed) wait for the same
+   * new one. The old one is sealed once its last records are durable, or removed if none were.
+   */
+  private roll(): Promise<SegmentWriter> {
     this.rolling ??= (async () => {
       try {
-        const spare = await this.spare?.catch(() => undefined);
-        this.spare = undefined;
-        let writer = spare;
-        if (!writer?.fits(length)) {
-          void writer?.seal().catch(() => undefined);
-          writer = await this.prepareSegment(length);
-        }
-        // Its records are known here already; the footer spares other readers their bodies' checks.
-        void this.active?.seal().catch(() => undefined);
+        await fsp.mkdir(this.folder, { recursive: true });
+        const name = `${this.writerId}-${String(this.segmentCount++).padStart(6, '0')}${SEGMENT_SUFFIX}`;
+        const writer = await SegmentWriter.create(path.join(this.folder, name), this.segmentBytes);
+        const previous = this.active;
         this.active = writer;
+        if (previous) void previous.discardIfEmpty().then((removed) => (removed ? undefined : previous.seal())).catch(() => undefined);
         return writer;
       } finally {
         this.rolling = undefined;
       }
     })();
     return this.rolling;
-  }
-
-  /** Starts the next segment's zeros once this one is three quarters full, so a roll rarely waits for them. */
-  private prepareSpare(writer: SegmentWriter): void {
-    if (this.spare || writer.reserved < writer.capacity * 0.75) return;
-    this.spare = this.prepareSegment(0);
-    this.spare.catch(() => undefined);
-  }
-
-  private async prepareSegment(length: number): Promise<SegmentWriter> {
-    const size = Math.max(this.nextSegmentBytes, roundUpToMiB(length * 2));
-    await fsp.mkdir(this.folder, { recursive: true });
-    const name = `${this.writerId}-${String(this.segmentCount++).padStart(6, '0')}${SEGMENT_SUFFIX}`;
-    try {
-      const writer = await SegmentWriter.prepare(path.join(this.folder, name), size);
-      this.nextSegmentBytes = Math.min(LARGEST_SEGMENT_BYTES, size * 2);
-      return writer;
-    } catch (error) {
-      // A full disk may still hold a smaller segment.
-      this.nextSegmentBytes = Math.max(FIRST_SEGMENT_BYTES, roundUpToMiB(size / 4));
-      throw error;
-    }
   }
 
   /** Increasing within this process, and ahead of any other writer's earlier records (the clock's milliseconds lead). */
@@ -404,10 +374,6 @@ class SegmentUpload implements IncomingObject {
 
 /** Beside the keys' top folders (instances/, thumbnails/…); a dot-name, so the file listing never walks it. */
 const SEGMENTS_FOLDER = '.segments';
-
-function roundUpToMiB(bytes: number): number {
-  return Math.ceil(bytes / (1024 * 1024)) * 1024 * 1024;
-}
 
 function byteOrder(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));

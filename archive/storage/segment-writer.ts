@@ -4,15 +4,14 @@ import { timed, type StageRecorder } from '../ingest-stages.ts';
 import { syncDirectory } from './file-upload.ts';
 import { encodeFooter, FOOTER_BYTES, writeAllAt } from './segment-format.ts';
 
-/** Zeros written per call while a segment is prepared. */
-const ZERO_CHUNK_BYTES = 4 * 1024 * 1024;
-
 /**
  * One segment file this process appends to. Space is handed out in order (`reserve`), the records are
  * written side by side, and one fdatasync serves every record written before it started: the group
- * flush of every association, STOW-RS request and import writing at that moment. The file was filled
- * with zeros before its first record, so that flush carries the records' data and nothing else (no new
- * file, no rename, no folder entry, no block allocation to journal).
+ * flush of every association, STOW-RS request and import writing at that moment. It carries the
+ * records' data and the file's new length, and nothing else (no new file, rename or folder entry).
+ * The file is not filled with zeros beforehand, which would spare that flush the length and block
+ * allocation: measured on this machine's disk (docs/benchmarks.md), the zeros cost more disk time than
+ * they save, most of all for CT.
  *
  * A record is durable — its `append` resolves — only once every record before it in the file is too:
  * the log is read back after a crash up to its first gap, so a record flushed past a gap would be lost
@@ -37,16 +36,10 @@ export class SegmentWriter {
     readonly capacity: number,
   ) {}
 
-  /**
-   * Creates `file` filled with `size` zeros, flushed with its folder entry, and opens it for appending.
-   * A file that cannot be completed (a full disk) is removed.
-   */
-  static async prepare(file: string, size: number): Promise<SegmentWriter> {
+  /** Creates `file`, its folder entry flushed, to hold up to `size` bytes of records and footer. */
+  static async create(file: string, size: number): Promise<SegmentWriter> {
     const handle = await fsp.open(file, 'wx+');
     try {
-      const zeros = Buffer.alloc(Math.min(ZERO_CHUNK_BYTES, size));
-      for (let at = 0; at < size; at += zeros.length) await writeAllAt(handle, [zeros.subarray(0, Math.min(zeros.length, size - at))], at);
-      await handle.sync();
       await syncDirectory(path.dirname(file));
       return new SegmentWriter(file, handle, size - FOOTER_BYTES);
     } catch (error) {
@@ -54,11 +47,6 @@ export class SegmentWriter {
       await fsp.rm(file, { force: true });
       throw error;
     }
-  }
-
-  /** Bytes handed out so far. */
-  get reserved(): number {
-    return this.reservedUpTo;
   }
 
   fits(length: number): boolean {
@@ -90,17 +78,15 @@ export class SegmentWriter {
   }
 
   /**
-   * No more records: once the last reserved one is written, the footer follows it, the zeros after
-   * are cut off, and the file is flushed and closed. Readers then trust its records without reading
-   * their bodies, and a process stopping early does not leave the rest of its segment unused.
+   * No more records: once the last reserved one is written, the footer follows it and the file is
+   * flushed and closed. Readers then trust its records without reading their bodies.
    */
   seal(): Promise<void> {
     this.sealing ??= (async () => {
       try {
         await this.durable(this.reservedUpTo);
         await writeAllAt(this.handle, [encodeFooter(this.reservedUpTo)], this.reservedUpTo);
-        await this.handle.truncate(this.reservedUpTo + FOOTER_BYTES);
-        await this.handle.sync();
+        await this.handle.datasync();
       } finally {
         await this.handle.close();
       }
@@ -108,11 +94,14 @@ export class SegmentWriter {
     return this.sealing;
   }
 
-  /** Closes a segment that never received a record and removes it. */
-  async discardUnused(): Promise<boolean> {
-    if (this.reservedUpTo > 0) return false;
+  /**
+   * Closes and removes a segment no durable record is in: never written to, or abandoned after a
+   * failed write (a full disk would otherwise leave an empty segment per refused object).
+   */
+  async discardIfEmpty(): Promise<boolean> {
+    if (this.flushedUpTo > 0 || (!this.failure && this.reservedUpTo > 0)) return false;
     this.sealing ??= this.handle.close();
-    await this.sealing;
+    await this.sealing.catch(() => undefined);
     await fsp.rm(this.file, { force: true });
     return true;
   }

@@ -13,8 +13,8 @@ import { startTestSystem, type TestSystem } from '../support/system.ts';
  * The local object store's disk full (a small tmpfs mounted as the data folder, which needs root):
  * senders get a failure status, nothing is half-stored (no temporary file left behind, every object
  * whole and referenced by its receipt), and Yingyun takes everything again once space returns. Both
- * local stores: a file per object, and the segment log, which first fills the segment it had
- * prepared (space already its own) and refuses once the next segment cannot be made.
+ * local stores: a file per object, and the segment log, whose appends fail once the disk is full (the
+ * segment is then abandoned: records after a failed write could not be read back after a restart).
  */
 const TMPFS_BYTES = 24 * 1024 * 1024;
 
