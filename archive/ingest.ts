@@ -215,23 +215,33 @@ export class IngestService {
       throw new IngestRejection('out-of-resources', `object store unavailable: ${describe(storing.reason)}`, { cause: storing.reason });
     }
     if (recording.status === 'rejected') throw databaseRejection('commit the receipt', recording.reason);
-    const { refused, receiptId, previousReceiptId } = recording.value;
-    if (refused) {
+    const { refused, seriesStudyInstanceUid, receiptId, previousReceiptId } = recording.value;
+    if (refused || seriesStudyInstanceUid !== null) {
       // Another institution's record. An identical copy is refused too: were it a success, the answer
-      // would tell the sender whether its guess of the other hospital's content is right. Our object
-      // goes, unless it is the very object the owner stored (same bytes, same key) or that cannot be told.
-      const ownersKey = await this.receipts.findByContent(parsed.sopInstanceUid, datasetSha256).then((owners) => owners?.objectKey, () => objectKey);
+      // would tell the sender whether its guess of the other hospital's content is right. Or an
+      // instance naming its series under another study than the series is filed under: a series keeps
+      // the study it was first indexed in, and an instance's receipt is in the instance's study
+      // (migration 035), so it has no place; told to the sender rather than acknowledged and left out
+      // of the index. Our object goes, unless it is the very object an earlier receipt stored (same
+      // bytes, same key) or that cannot be told.
+      const ownersKey = await this.receipts.findByContent(parsed.sopInstanceUid, datasetSha256, parsed.studyInstanceUid).then((owners) => owners?.objectKey, () => objectKey);
       if (ownersKey !== objectKey) await this.deps.store.delete(objectKey).catch(() => undefined);
+      if (refused) {
+        throw new IngestRejection(
+          'not-authorized',
+          `study ${parsed.studyInstanceUid}, series ${parsed.seriesInstanceUid} or instance ${parsed.sopInstanceUid} belongs to another institution`,
+        );
+      }
       throw new IngestRejection(
-        'not-authorized',
-        `study ${parsed.studyInstanceUid}, series ${parsed.seriesInstanceUid} or instance ${parsed.sopInstanceUid} belongs to another institution`,
+        'malformed',
+        `series ${parsed.seriesInstanceUid} belongs to study ${seriesStudyInstanceUid}, not to study ${parsed.studyInstanceUid} that instance ${parsed.sopInstanceUid} names`,
       );
     }
     if (receiptId === null) {
       // The same dataset was received before (or concurrently, and committed first). The same object
       // wrote the same bytes under the same key, which must stay; under another File Meta header ours
       // is surplus.
-      const winner = await this.databaseStep('look up earlier versions', () => this.receipts.findByContent(parsed.sopInstanceUid, datasetSha256));
+      const winner = await this.databaseStep('look up earlier versions', () => this.receipts.findByContent(parsed.sopInstanceUid, datasetSha256, parsed.studyInstanceUid));
       const stillStoring = new IngestRejection('out-of-resources', `an identical copy of instance ${parsed.sopInstanceUid} is still being stored; send it again`);
       if (!winner) throw stillStoring; // it was stored concurrently, and its flush failed
       if (winner.objectKey !== objectKey) await this.deps.store.delete(objectKey).catch(() => undefined);

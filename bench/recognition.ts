@@ -205,8 +205,8 @@ try {
   const user = (await pool.query<{ id: string }>('SELECT min(id)::text AS id FROM users')).rows[0]!.id;
   const seriesPks = (
     await pool.query<{ id: string; study: string }>(
-      `INSERT INTO series (series_instance_uid, study_pk, modality, series_number, attributes, institution_id)
-       SELECT '2.25.88' || s.id, s.id, 'DX', 1, '{"00081070":{"vr":"PN","Value":[{"Alphabetic":"LI^MING"}]}}', s.institution_id
+      `INSERT INTO series (series_instance_uid, study_pk, study_instance_uid, modality, series_number, attributes, institution_id)
+       SELECT '2.25.88' || s.id, s.id, s.study_instance_uid, 'DX', 1, '{"00081070":{"vr":"PN","Value":[{"Alphabetic":"LI^MING"}]}}', s.institution_id
        FROM studies s WHERE s.modalities = '{DX}' ORDER BY s.id DESC LIMIT 200 RETURNING id::text, study_pk::text AS study`,
     )
   ).rows;

@@ -148,7 +148,7 @@ export async function addSyntheticIndex(pool: pg.Pool, size: SyntheticSize): Pro
     for (let s = 1; s <= seriesPerStudy(n); s++) yield { s, modality: syntheticModality(n), slices: INSTANCES_PER_SERIES };
     if (hasLargeSeries(n)) yield { s: 6, modality: 'CT', slices: LARGE_SERIES_SLICES };
   };
-  await copy(pool, 'series (id, series_instance_uid, study_pk, institution_id, modality, series_number, description, body_part, performed_start_date, number_of_instances, attributes)', function* () {
+  await copy(pool, 'series (id, series_instance_uid, study_pk, study_instance_uid, institution_id, modality, series_number, description, body_part, performed_start_date, number_of_instances, attributes)', function* () {
     for (let n = 1; n <= size.studies; n++) {
       const hospital = hospitalOf(syntheticStudyOwner(n, size.patients));
       for (const { s, modality, slices } of seriesOf(n)) {
@@ -159,7 +159,7 @@ export async function addSyntheticIndex(pool: pg.Pool, size: SyntheticSize): Pro
           '00200011': { vr: 'IS', Value: [s] },
         };
         yield row([
-          seriesPk(n, s), seriesUid(n, s), base.studies + n, hospital.institutionId, modality, s, attributes['0008103E'].Value[0]!, 'CHEST',
+          seriesPk(n, s), seriesUid(n, s), base.studies + n, syntheticStudyUid(n), hospital.institutionId, modality, s, attributes['0008103E'].Value[0]!, 'CHEST',
           syntheticStudyDate(n), slices, JSON.stringify(attributes),
         ]);
       }

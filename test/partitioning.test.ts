@@ -5,9 +5,10 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { Visibility } from '../archive/access/policy.ts';
-import { IndexRepository } from '../archive/db/index-repository.ts';
+import { IndexRepository, ThumbnailsRepository } from '../archive/db/index-repository.ts';
 import { migrate } from '../archive/db/migrate.ts';
 import { instanceSearchSql } from '../archive/db/query-repository.ts';
+import { type NewReceipt, ReceiptsRepository } from '../archive/db/receipts-repository.ts';
 import { metadataSql } from '../archive/db/retrieve-repository.ts';
 import type { IndexRecord } from '../archive/index/index-record.ts';
 import { createLogger } from '../archive/log.ts';
@@ -16,12 +17,14 @@ import { addSyntheticIndex, syntheticStudyUid } from '../bench/synthetic-index.t
 import { createTestDatabase, type TestDatabase } from './support/database.ts';
 
 /**
- * instances partitioned by hash of the Study Instance UID (migration 032, docs/architecture.md
- * "Region scale"): the upgrade of a database holding instances, the indexer's upsert under the
- * per-study uniqueness, and partition pruning of the queries about one study.
+ * instances and receipts partitioned by hash of the Study Instance UID (migrations 032 and 035,
+ * docs/architecture.md "Region scale"): the upgrade of a database holding them, the indexer's upsert
+ * under the per-study uniqueness, the receipt insert and look-ups reading one study's partition, the
+ * composite foreign keys to receipts, and partition pruning of the queries about one study.
  */
 const MIGRATIONS = path.join(path.dirname(fileURLToPath(import.meta.url)), '../archive/db/migrations');
 const PARTITIONING = '032_partition_instances.sql';
+const RECEIPTS_PARTITIONING = '035_partition_receipts.sql';
 const everyone: Visibility = { institutionIds: 'all', linkedPatientsPurpose: null, maskIdentity: false };
 
 /** The migrations before 032, as a database upgraded from an earlier release has them. */
@@ -33,14 +36,47 @@ async function migrateBefore(pool: pg.Pool, name: string): Promise<void> {
   }
 }
 
+interface Statement {
+  text: string;
+  values: unknown[];
+}
+
+/** A pool that keeps every statement it is asked to run (text and values), then runs it. */
+function recording(pool: pg.Pool): { pool: pg.Pool; statements: Statement[] } {
+  const statements: Statement[] = [];
+  const query = (config: string | { text: string; values?: unknown[] }, values?: unknown[]) => {
+    const statement = typeof config === 'string' ? { text: config, values: values ?? [] } : { text: config.text, values: config.values ?? [] };
+    statements.push(statement);
+    return pool.query(statement.text, statement.values);
+  };
+  return { pool: { query } as unknown as pg.Pool, statements };
+}
+
+/**
+ * The partitions of receipts and instances a statement reads when it runs (EXPLAIN ANALYZE, rolled
+ * back): the plan's scans that were not pruned and ran.
+ */
+async function partitionsExecuted(pool: pg.Pool, statement: Statement): Promise<string[]> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const { rows } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ${statement.text}`, statement.values);
+    const ran = rows.map((row) => row['QUERY PLAN']).filter((line) => !line.includes('never executed'));
+    return [...new Set(ran.flatMap((line) => line.match(/\b(?:receipts|instances)_p\d\d\b/g) ?? []))].sort();
+  } finally {
+    await client.query('ROLLBACK');
+    client.release();
+  }
+}
+
 /** The partitions a plan reads. */
 async function partitionsRead(pool: pg.Pool, sql: { text: string; values: unknown[] }): Promise<string[]> {
   const { rows } = await pool.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${sql.text}`, sql.values);
   const plan = rows.map((row) => row['QUERY PLAN']).join('\n');
-  return [...new Set(plan.match(/\binstances_p\d\d\b/g) ?? [])];
+  return [...new Set(plan.match(/\b(?:instances|receipts)_p\d\d\b/g) ?? [])].sort();
 }
 
-describe('instances partitioned by study (migration 032)', () => {
+describe('instances and receipts partitioned by study (migrations 032 and 035)', () => {
   let database: TestDatabase;
   let pool: pg.Pool;
 
@@ -79,22 +115,81 @@ describe('instances partitioned by study (migration 032)', () => {
         jsonb_build_object('00080018', r.sop_instance_uid), CASE WHEN r.id % 3 = 0 THEN 'thumb/' || r.id END, CASE WHEN r.id % 3 = 0 THEN r.id END
       FROM receipts r JOIN series se ON se.series_instance_uid = r.series_instance_uid ORDER BY r.id`);
     await pool.query(`DELETE FROM instances WHERE id IN (SELECT max(id) FROM instances UNION SELECT min(id) FROM instances)`);
+    // What refers to receipts (migration 035): a new version in the same study and one that named
+    // another study (not indexed), with their events, an edge's forward and a routing item.
+    await pool.query(`
+      INSERT INTO receipts (sop_instance_uid, sop_class_uid, study_instance_uid, series_instance_uid, transfer_syntax_uid, object_key,
+        object_sha256, dataset_sha256, size_bytes, source_id, metadata, bulk_data, dataset_offset, deflated, character_set, object_confirmed)
+      SELECT sop_instance_uid, sop_class_uid, study, series_instance_uid, transfer_syntax_uid, object_key || '.' || study, 'sha-' || study, 'sha-' || study, size_bytes,
+        source_id, metadata, bulk_data, dataset_offset, deflated, character_set, false
+      FROM receipts, (VALUES ('2.25.71'), ('2.25.72')) AS v (study) WHERE sop_instance_uid = '2.25.71.1.2' ORDER BY study`);
+    await pool.query(`
+      INSERT INTO instance_events (sop_instance_uid, kind, receipt_id, previous_receipt_id, detail)
+      SELECT r.sop_instance_uid, 'new-version', r.id, p.id, '{"sourceId": 1}' FROM receipts r JOIN receipts p ON p.sop_instance_uid = r.sop_instance_uid AND p.dataset_sha256 = 'sha'
+      WHERE r.dataset_sha256 LIKE 'sha-%'`);
+    await pool.query(`
+      WITH peer AS (INSERT INTO dicom_peers (institution_id, ae_title) SELECT id, 'PART_PEER' FROM institutions WHERE code = 'PART' RETURNING id)
+      INSERT INTO forward_items (receipt_id, peer_id) SELECT r.id, peer.id FROM receipts r, peer WHERE r.object_key = 'k/2.25.73.1.1'`);
+    await pool.query(`
+      INSERT INTO edge_forwards (receipt_id, sop_instance_uid, object_key, object_sha256, size_bytes, received_at)
+      SELECT id, sop_instance_uid, object_key, object_sha256, size_bytes, received_at FROM receipts WHERE object_key = 'k/2.25.74.1.1'`);
     const snapshot = `SELECT id::text, sop_instance_uid, series_pk::text, study_pk::text, receipt_id::text, sop_class_uid, instance_number, number_of_frames,
                              attributes, thumbnail_key, thumbnail_receipt_id::text, thumbnail_error, institution_id::text
                       FROM instances ORDER BY id`;
+    const receiptsSnapshot = `SELECT id::text, sop_instance_uid, sop_class_uid, study_instance_uid, series_instance_uid, transfer_syntax_uid, object_key,
+                                     object_sha256, dataset_sha256, size_bytes::text, source_id::text, remote_address, called_ae_title, received_at,
+                                     metadata, bulk_data, pixel, dataset_offset, deflated, character_set, indexed_at, object_confirmed
+                              FROM receipts ORDER BY id`;
     const before = (await pool.query(snapshot)).rows;
+    const receiptsBefore = (await pool.query(receiptsSnapshot)).rows;
     const { rows: [sequence] } = await pool.query<{ last: string }>(`SELECT last_value::text AS last FROM instances_id_seq`);
+    const { rows: [receiptSequence] } = await pool.query<{ last: string }>(`SELECT last_value::text AS last FROM receipts_id_seq`);
     assert.equal(before.length, 30 * 2 * 4 - 2);
+    assert.equal(receiptsBefore.length, 30 * 2 * 4 + 2);
 
     await migrate(pool, createLogger('silent'));
 
-    const { rows: [table] } = await pool.query<{ strategy: string; key: string; partitions: number }>(
-      `SELECT pt.partstrat AS strategy, a.attname AS key, (SELECT count(*)::int FROM pg_inherits WHERE inhparent = pt.partrelid) AS partitions
+    const { rows: tables } = await pool.query<{ table: string; strategy: string; key: string; partitions: number }>(
+      `SELECT pt.partrelid::regclass::text AS table, pt.partstrat AS strategy, a.attname AS key,
+              (SELECT count(*)::int FROM pg_inherits WHERE inhparent = pt.partrelid) AS partitions
        FROM pg_partitioned_table pt JOIN pg_attribute a ON a.attrelid = pt.partrelid AND a.attnum = pt.partattrs[0]
-       WHERE pt.partrelid = 'instances'::regclass`,
+       WHERE pt.partrelid IN ('instances'::regclass, 'receipts'::regclass) ORDER BY 1`,
     );
-    assert.deepEqual(table, { strategy: 'h', key: 'study_instance_uid', partitions: 16 });
+    assert.deepEqual(tables, [
+      { table: 'instances', strategy: 'h', key: 'study_instance_uid', partitions: 16 },
+      { table: 'receipts', strategy: 'h', key: 'study_instance_uid', partitions: 16 },
+    ]);
     assert.deepEqual((await pool.query(snapshot)).rows, before);
+    assert.deepEqual((await pool.query(receiptsSnapshot)).rows, receiptsBefore);
+    // Every table that refers to a receipt has the receipt's study; an event whose previous version
+    // named another study keeps it in its detail.
+    const { rows: referring } = await pool.query<{ table: string; rows: number; mismatched: number }>(
+      `SELECT 'instance_events' AS table, count(*)::int AS rows, count(*) FILTER (WHERE r.study_instance_uid IS DISTINCT FROM x.study_instance_uid)::int AS mismatched
+       FROM instance_events x LEFT JOIN receipts r ON r.id = x.receipt_id
+       UNION ALL
+       SELECT 'forward_items', count(*)::int, count(*) FILTER (WHERE r.study_instance_uid IS DISTINCT FROM x.study_instance_uid)::int
+       FROM forward_items x LEFT JOIN receipts r ON r.id = x.receipt_id
+       UNION ALL
+       SELECT 'edge_forwards', count(*)::int, count(*) FILTER (WHERE r.study_instance_uid IS DISTINCT FROM x.study_instance_uid)::int
+       FROM edge_forwards x LEFT JOIN receipts r ON r.id = x.receipt_id
+       UNION ALL
+       SELECT 'series', count(*)::int, count(*) FILTER (WHERE st.study_instance_uid IS DISTINCT FROM x.study_instance_uid)::int
+       FROM series x LEFT JOIN studies st ON st.id = x.study_pk`,
+    );
+    assert.deepEqual(referring, [
+      { table: 'instance_events', rows: 2, mismatched: 0 },
+      { table: 'forward_items', rows: 1, mismatched: 0 },
+      { table: 'edge_forwards', rows: 1, mismatched: 0 },
+      { table: 'series', rows: 60, mismatched: 0 },
+    ]);
+    const { rows: events } = await pool.query<{ study: string; previous: string | null; detail: Record<string, unknown> }>(
+      `SELECT e.study_instance_uid AS study, e.previous_receipt_id::text AS previous, e.detail FROM instance_events e ORDER BY e.study_instance_uid`,
+    );
+    const firstVersion = receiptsBefore.find((receipt) => receipt.sop_instance_uid === '2.25.71.1.2' && receipt.dataset_sha256 === 'sha')!.id;
+    assert.deepEqual(events, [
+      { study: '2.25.71', previous: firstVersion, detail: { sourceId: 1 } },
+      { study: '2.25.72', previous: null, detail: { sourceId: 1, previousReceiptId: firstVersion, previousStudyInstanceUid: '2.25.71' } },
+    ]);
     const { rows: mismatched } = await pool.query(
       'SELECT i.id FROM instances i JOIN studies st ON st.id = i.study_pk WHERE i.study_instance_uid IS DISTINCT FROM st.study_instance_uid',
     );
@@ -112,6 +207,43 @@ describe('instances partitioned by study (migration 032)', () => {
       keys.find((key) => key.name === 'instances_study_fkey')?.definition,
       'FOREIGN KEY (study_instance_uid, study_pk) REFERENCES studies(study_instance_uid, id)',
     );
+    const { rows: receiptKeys } = await pool.query<{ table: string; name: string; definition: string }>(
+      `SELECT conrelid::regclass::text AS table, conname AS name, pg_get_constraintdef(oid) AS definition FROM pg_constraint
+       WHERE contype IN ('p', 'u', 'f') AND conparentid = 0
+         AND (conrelid = 'receipts'::regclass OR confrelid = 'receipts'::regclass OR conrelid = 'series'::regclass)
+       ORDER BY 1, 2`,
+    );
+    assert.deepEqual(receiptKeys.map((key) => `${key.table}: ${key.definition}`).sort(), [
+      'edge_forwards: FOREIGN KEY (study_instance_uid, receipt_id) REFERENCES receipts(study_instance_uid, id)',
+      'forward_items: FOREIGN KEY (study_instance_uid, receipt_id) REFERENCES receipts(study_instance_uid, id)',
+      'instance_events: FOREIGN KEY (study_instance_uid, previous_receipt_id) REFERENCES receipts(study_instance_uid, id)',
+      'instance_events: FOREIGN KEY (study_instance_uid, receipt_id) REFERENCES receipts(study_instance_uid, id)',
+      'instances: FOREIGN KEY (study_instance_uid, receipt_id) REFERENCES receipts(study_instance_uid, id)',
+      'instances: FOREIGN KEY (study_instance_uid, thumbnail_receipt_id) REFERENCES receipts(study_instance_uid, id)',
+      'receipts: PRIMARY KEY (study_instance_uid, id)',
+      'receipts: FOREIGN KEY (source_id) REFERENCES sources(id)',
+      'receipts: UNIQUE (sop_instance_uid, dataset_sha256, study_instance_uid)',
+      'series: FOREIGN KEY (institution_id) REFERENCES institutions(id)',
+      'series: PRIMARY KEY (id)',
+      'series: FOREIGN KEY (study_instance_uid, study_pk) REFERENCES studies(study_instance_uid, id)',
+      'series: FOREIGN KEY (study_instance_uid, thumbnail_receipt_id) REFERENCES receipts(study_instance_uid, id)',
+      'series: UNIQUE (series_instance_uid, study_instance_uid)',
+    ].sort());
+    // The receipts' identity continues after the old sequence, and the edge's trigger fires on the new table.
+    await pool.query('INSERT INTO edge_forwarding_enabled DEFAULT VALUES');
+    const { rows: [receiptAdded] } = await pool.query<{ id: string }>(
+      `INSERT INTO receipts (sop_instance_uid, sop_class_uid, study_instance_uid, series_instance_uid, transfer_syntax_uid, object_key,
+         object_sha256, dataset_sha256, size_bytes, source_id, metadata, bulk_data, dataset_offset, deflated, character_set)
+       SELECT 'after-upgrade', sop_class_uid, study_instance_uid, series_instance_uid, transfer_syntax_uid, 'k/after-upgrade', 'sha', 'sha', 1,
+         source_id, '{}', '{}', 132, false, '{}' FROM receipts WHERE study_instance_uid = '2.25.75' LIMIT 1
+       RETURNING id::text`,
+    );
+    assert.ok(BigInt(receiptAdded!.id) > BigInt(receiptSequence!.last));
+    const { rows: queued } = await pool.query(`SELECT study_instance_uid FROM edge_forwards WHERE receipt_id = $1`, [receiptAdded!.id]);
+    assert.deepEqual(queued, [{ study_instance_uid: '2.25.75' }]);
+    await pool.query('DELETE FROM edge_forwarding_enabled');
+    await pool.query(`DELETE FROM edge_forwards WHERE receipt_id = $1`, [receiptAdded!.id]);
+    await pool.query(`DELETE FROM receipts WHERE id = $1`, [receiptAdded!.id]);
     // A new row continues after the old sequence.
     const { rows: [added] } = await pool.query<{ id: string }>(
       `INSERT INTO instances (sop_instance_uid, series_pk, study_pk, study_instance_uid, institution_id, receipt_id, sop_class_uid, attributes)
@@ -229,6 +361,112 @@ describe('instances partitioned by study (migration 032)', () => {
         holder.release();
       }
     });
+
+    describe('receipts by study (migration 035)', () => {
+      let receipts: ReceiptsRepository;
+      let thumbnails: ThumbnailsRepository;
+      const newReceipt = (sop: string, study: string, series: string, sha: string): NewReceipt => ({
+        sopInstanceUid: sop, sopClassUid: '1.2.840.10008.5.1.4.1.1.2', studyInstanceUid: study, seriesInstanceUid: series,
+        transferSyntaxUid: '1.2.840.10008.1.2.1', objectKey: `k/${sop}.${sha}`, objectSha256: sha, datasetSha256: sha, sizeBytes: 100, sourceId,
+        metadata: {}, bulkData: [], datasetOffset: 132, deflated: false, characterSet: { declared: [] },
+      });
+      const partitionOf = async (receiptId: string) =>
+        (await pool.query<{ partition: string }>('SELECT tableoid::regclass::text AS partition FROM receipts WHERE id = $1', [receiptId])).rows[0]!.partition;
+
+      // A hospital's own sender: the look-ups of the study's, series' and instance's owners run (for a
+      // caller who may write everywhere they are left out).
+      let writable: string[];
+
+      before(async () => {
+        receipts = new ReceiptsRepository(pool);
+        thumbnails = new ThumbnailsRepository(pool);
+        writable = (await pool.query<{ id: string }>(`SELECT institution_id::text AS id FROM sources WHERE id = $1`, [sourceId])).rows.map((row) => row.id);
+      });
+
+      it('looks an instance up in its study\'s partition alone once the study has it, in every one for a new instance; a re-sent receipt is a duplicate', async () => {
+        const recorder = recording(pool);
+        const first = await receipts.insertUnconfirmed(recorder.pool, newReceipt('2.25.90.1.1', '2.25.90', '2.25.90.1', 'a'), writable, []);
+        assert.equal(first.refused, false);
+        assert.equal(first.previousReceiptId, null);
+        assert.ok(first.receiptId);
+        const partition = await partitionOf(first.receiptId);
+        const insert = recorder.statements.at(-1)!;
+        // Another new instance of the study: no receipt of it there, so its owner is looked for in every partition.
+        assert.equal((await partitionsExecuted(pool, { ...insert, values: ['2.25.90.1.2', ...insert.values.slice(1)] })).length, 16);
+        // The same receipt again: its study's partition alone, and a duplicate.
+        assert.deepEqual(await partitionsExecuted(pool, insert), [partition]);
+        assert.deepEqual(await receipts.insertUnconfirmed(recorder.pool, newReceipt('2.25.90.1.1', '2.25.90', '2.25.90.1', 'a'), writable, []),
+          { refused: false, seriesStudyInstanceUid: null, receiptId: null, previousReceiptId: null });
+        assert.deepEqual(await receipts.findByContent('2.25.90.1.1', 'a', '2.25.90'), { receiptId: first.receiptId, objectKey: 'k/2.25.90.1.1.a', objectConfirmed: false });
+        // A new version: its study's partition alone, with the previous version and its event.
+        const newer = await receipts.insertUnconfirmed(recorder.pool, newReceipt('2.25.90.1.1', '2.25.90', '2.25.90.1', 'b'), writable, []);
+        assert.equal(newer.previousReceiptId, first.receiptId);
+        assert.deepEqual(await partitionsExecuted(pool, recorder.statements.at(-1)!), [partition]);
+        assert.deepEqual(await receipts.eventsFor('2.25.90.1.1'), [{ kind: 'new-version', receiptId: newer.receiptId, previousReceiptId: first.receiptId }]);
+      });
+
+      it('refuses a receipt naming its series under another study; the indexer leaves one that came in first unindexed', async () => {
+        const filed = await receipt('2.25.91.1.1', '2.25.91', '2.25.91.1');
+        await index.indexReceipt(filed, sourceId, record('2.25.91.1.1', '2.25.91', '2.25.91.1', 1));
+        const refused = await receipts.insertUnconfirmed(pool, newReceipt('2.25.92.1.1', '2.25.92', '2.25.91.1', 'a'), writable, []);
+        assert.deepEqual(refused, { refused: false, seriesStudyInstanceUid: '2.25.91', receiptId: null, previousReceiptId: null });
+        assert.equal((await pool.query(`SELECT 1 FROM receipts WHERE sop_instance_uid = '2.25.92.1.1'`)).rowCount, 0);
+        // Received before the series was indexed (a race of two studies naming one new series).
+        const early = await receipt('2.25.92.1.2', '2.25.92', '2.25.91.1');
+        const indexed = await index.indexReceipt(early, sourceId, record('2.25.92.1.2', '2.25.92', '2.25.91.1', 2));
+        assert.equal(indexed.becameCurrent, false);
+        assert.equal(indexed.seriesInAnotherStudy, '2.25.91');
+        assert.deepEqual(await rowsOf('2.25.92.1.2'), []);
+        assert.deepEqual(await counts('2.25.91'), { instances: 1, series: [1] });
+        const { rows: [state] } = await pool.query(
+          `SELECT r.indexed_at IS NOT NULL AS indexed, e.kind, e.detail FROM receipts r JOIN instance_events e ON e.study_instance_uid = r.study_instance_uid AND e.receipt_id = r.id
+           WHERE r.study_instance_uid = '2.25.92' AND r.id = $1`,
+          [early],
+        );
+        assert.deepEqual(state, { indexed: true, kind: 'series-in-another-study', detail: { seriesInstanceUid: '2.25.91.1', seriesStudyInstanceUid: '2.25.91' } });
+        const { rows: series } = await pool.query(`SELECT study_instance_uid FROM series WHERE series_instance_uid = '2.25.91.1'`);
+        assert.deepEqual(series, [{ study_instance_uid: '2.25.91' }]);
+      });
+
+      it('refuses a row naming a receipt of another study (composite foreign keys)', async () => {
+        const other = await receipt('2.25.94.1.1', '2.25.94', '2.25.94.1');
+        const mine = await receipt('2.25.95.1.1', '2.25.95', '2.25.95.1');
+        await index.indexReceipt(mine, sourceId, record('2.25.95.1.1', '2.25.95', '2.25.95.1', 1));
+        const violations = {
+          'instances (receipt)': `UPDATE instances SET receipt_id = ${other} WHERE study_instance_uid = '2.25.95'`,
+          'instances (thumbnail)': `UPDATE instances SET thumbnail_receipt_id = ${other} WHERE study_instance_uid = '2.25.95'`,
+          'instance_events': `INSERT INTO instance_events (sop_instance_uid, study_instance_uid, kind, receipt_id) VALUES ('2.25.95.1.1', '2.25.95', 'test', ${other})`,
+          'instance_events (previous)': `INSERT INTO instance_events (sop_instance_uid, study_instance_uid, kind, receipt_id, previous_receipt_id) VALUES ('2.25.95.1.1', '2.25.95', 'test', ${mine}, ${other})`,
+          'series (thumbnail)': `UPDATE series SET thumbnail_receipt_id = ${other} WHERE series_instance_uid = '2.25.95.1'`,
+          'series (study)': `UPDATE series SET study_instance_uid = '2.25.94' WHERE series_instance_uid = '2.25.95.1'`,
+          'forward_items': `INSERT INTO forward_items (receipt_id, study_instance_uid, peer_id) SELECT ${other}, '2.25.95', id FROM dicom_peers WHERE ae_title = 'PART_PEER'`,
+          'edge_forwards': `INSERT INTO edge_forwards (receipt_id, study_instance_uid, sop_instance_uid, object_key, object_sha256, size_bytes, received_at)
+                            VALUES (${other}, '2.25.95', '2.25.94.1.1', 'k', 'sha', 1, now())`,
+        };
+        for (const [what, statement] of Object.entries(violations)) {
+          await assert.rejects(pool.query(statement), /violates foreign key constraint/, what);
+        }
+        // The same rows naming their own study's receipt are accepted.
+        await pool.query(`UPDATE instances SET thumbnail_receipt_id = ${mine} WHERE study_instance_uid = '2.25.95'`);
+        await pool.query(`UPDATE series SET thumbnail_receipt_id = ${mine} WHERE series_instance_uid = '2.25.95.1'`);
+      });
+
+      it('reads one partition of instances and of receipts for the thumbnail jobs\' look-ups', async () => {
+        const id = await receipt('2.25.96.1.1', '2.25.96', '2.25.96.1');
+        await index.indexReceipt(id, sourceId, record('2.25.96.1.1', '2.25.96', '2.25.96.1', 1));
+        const remainder = (await partitionOf(id)).slice(-2);
+        const recorder = recording(pool);
+        const repository = new ThumbnailsRepository(recorder.pool);
+        const target = await repository.currentInstanceForReceipt(id, '2.25.96');
+        assert.equal(target?.receiptId, id);
+        assert.equal(target?.studyInstanceUid, '2.25.96');
+        assert.deepEqual(await partitionsExecuted(pool, recorder.statements.at(-1)!), [`instances_p${remainder}`, `receipts_p${remainder}`]);
+        assert.deepEqual(await repository.middleInstanceOfSeries('2.25.96.1'), target);
+        assert.deepEqual(await partitionsExecuted(pool, recorder.statements.at(-1)!), [`instances_p${remainder}`, `receipts_p${remainder}`]);
+        // A job queued before 035 names no study: found all the same.
+        assert.deepEqual(await thumbnails.currentInstanceForReceipt(id), target);
+      });
+    });
   });
 
   it('reads one partition for an instance search and WADO-RS metadata in one study', async () => {
@@ -239,9 +477,12 @@ describe('instances partitioned by study (migration 032)', () => {
     assert.equal((await partitionsRead(pool, search)).length, 1, search.text);
     const found = await pool.query(search.text, search.values);
     assert.ok(found.rows.length >= 15, `${found.rows.length} instances of ${study}`);
+    // Metadata reads the receipts too: of the partition with the same number (migration 035).
     for (const scope of [{ studyInstanceUid: study }, { studyInstanceUid: study, seriesInstanceUid: `${study}.1` }]) {
       const metadata = metadataSql(scope, 'https://archive/dicomweb');
-      assert.deepEqual((await partitionsRead(pool, metadata)).length, 1, metadata.text);
+      const read = await partitionsRead(pool, metadata);
+      assert.match(read[0] ?? '', /^instances_p\d\d$/, metadata.text);
+      assert.deepEqual(read, [read[0], `receipts_p${read[0]!.slice(-2)}`], metadata.text);
     }
     // A search that names no study reads them all (the check above is not vacuous).
     const everywhere = instanceSearchSql(parseQidoQuery('instance', { SOPInstanceUID: `${study}.1.1` }), everyone);
@@ -259,6 +500,47 @@ describe('instances partitioned by study (migration 032)', () => {
     } finally {
       await client.query('RESET enable_seqscan');
       client.release();
+    }
+  });
+});
+
+describe('upgrading to migration 035 with an instance filed under another study than its receipt names', () => {
+  it('stops without changing anything, and goes through once that instance is settled', async () => {
+    const database = await createTestDatabase();
+    const pool = new pg.Pool({ connectionString: database.url });
+    try {
+      await migrateBefore(pool, RECEIPTS_PARTITIONING);
+      await pool.query(`
+        WITH institution AS (INSERT INTO institutions (code, name, kind) VALUES ('MISF', 'misfiled', 'hospital') RETURNING id),
+        source AS (INSERT INTO sources (via, name, institution_id) SELECT 'import', 'misfiled', id FROM institution RETURNING id, institution_id),
+        patient AS (INSERT INTO patients (issuer, patient_id, source_id, institution_id, attributes) SELECT 'MISF', 'P1', id, institution_id, '{}' FROM source RETURNING id, source_id, institution_id)
+        INSERT INTO studies (study_instance_uid, patient_pk, source_id, institution_id, attributes)
+        SELECT uid, id, source_id, institution_id, '{}' FROM patient, (VALUES ('2.25.1'), ('2.25.2')) AS v (uid)`);
+      // Before 035 an instance went to its series' study even when its receipt named another.
+      await pool.query(`
+        WITH series AS (
+          INSERT INTO series (series_instance_uid, study_pk, institution_id, attributes)
+          SELECT '2.25.1.1', id, institution_id, '{}' FROM studies WHERE study_instance_uid = '2.25.1' RETURNING id, study_pk, institution_id
+        ), receipt AS (
+          INSERT INTO receipts (sop_instance_uid, sop_class_uid, study_instance_uid, series_instance_uid, transfer_syntax_uid, object_key,
+            object_sha256, dataset_sha256, size_bytes, source_id, metadata, bulk_data, dataset_offset, deflated, character_set)
+          SELECT '2.25.1.1.1', '1.2.840.10008.5.1.4.1.1.2', '2.25.2', '2.25.1.1', '1.2.840.10008.1.2.1', 'k', 'sha', 'sha', 1, id, '{}', '{}', 132, false, '{}'
+          FROM sources WHERE name = 'misfiled' RETURNING id
+        )
+        INSERT INTO instances (sop_instance_uid, series_pk, study_pk, study_instance_uid, institution_id, receipt_id, sop_class_uid, attributes)
+        SELECT '2.25.1.1.1', series.id, series.study_pk, '2.25.1', series.institution_id, receipt.id, '1.2.840.10008.5.1.4.1.1.2', '{}' FROM series, receipt`);
+      await assert.rejects(migrate(pool, createLogger('silent')), /035: 1 instances are filed under another study than their current receipt names/);
+      const kind = async () => (await pool.query<{ kind: string }>(`SELECT relkind::text AS kind FROM pg_class WHERE oid = 'receipts'::regclass`)).rows[0]!.kind;
+      assert.equal(await kind(), 'r');
+      assert.deepEqual((await pool.query(`SELECT name FROM schema_migrations WHERE name >= $1`, [RECEIPTS_PARTITIONING])).rows, []);
+      // Settled (here: taken out of the index; docs/operations.md gives the choices), the upgrade goes through.
+      await pool.query('DELETE FROM instances');
+      await migrate(pool, createLogger('silent'));
+      assert.equal(await kind(), 'p');
+      assert.equal((await pool.query(`SELECT count(*)::int AS n FROM receipts`)).rows[0]!.n, 1);
+    } finally {
+      await pool.end();
+      await database.drop();
     }
   });
 });

@@ -43,7 +43,7 @@ describe('region statistics', () => {
     const seriesPks: string[] = [];
     for (const [index, item] of series.entries()) {
       const attributes = item.operator ? { '00081070': { vr: 'PN', Value: [{ Alphabetic: item.operator }] } } : {};
-      const inserted = await query(`INSERT INTO series (series_instance_uid, study_pk, modality, series_number, attributes, institution_id) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id::text`, [newUid(), row.rows[0].id, item.modality, index + 1, JSON.stringify(attributes), ids[institution]]);
+      const inserted = await query(`INSERT INTO series (series_instance_uid, study_pk, study_instance_uid, modality, series_number, attributes, institution_id) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id::text`, [newUid(), row.rows[0].id, uid, item.modality, index + 1, JSON.stringify(attributes), ids[institution]]);
       seriesPks.push(inserted.rows[0].id);
     }
     studies[name] = { pk: row.rows[0].id, uid, seriesPks };

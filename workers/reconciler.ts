@@ -80,8 +80,8 @@ export class Reconciler {
           await enqueueIndexInstance(this.deps.queue, receiptId);
           requeued++;
         }
-        for (const receiptId of await this.deps.thumbnails.awaitingThumbnail(this.deps.graceSeconds, BATCH)) {
-          await enqueueInstanceThumbnail(this.deps.queue, receiptId);
+        for (const { receiptId, studyInstanceUid } of await this.deps.thumbnails.awaitingThumbnail(this.deps.graceSeconds, BATCH)) {
+          await enqueueInstanceThumbnail(this.deps.queue, receiptId, studyInstanceUid);
           requeued++;
         }
         for (const patientPk of await this.deps.persons.awaitingLink(this.deps.graceSeconds, BATCH)) {

@@ -39,8 +39,8 @@ export class EdgeForwardingRepository {
   async enable(): Promise<number> {
     await this.pool.query('INSERT INTO edge_forwarding_enabled DEFAULT VALUES ON CONFLICT DO NOTHING');
     const result = await this.pool.query(
-      `INSERT INTO edge_forwards (receipt_id, sop_instance_uid, object_key, object_sha256, size_bytes, received_at)
-       SELECT r.id, r.sop_instance_uid, r.object_key, r.object_sha256, r.size_bytes, r.received_at
+      `INSERT INTO edge_forwards (receipt_id, study_instance_uid, sop_instance_uid, object_key, object_sha256, size_bytes, received_at)
+       SELECT r.id, r.study_instance_uid, r.sop_instance_uid, r.object_key, r.object_sha256, r.size_bytes, r.received_at
        FROM receipts r WHERE NOT EXISTS (SELECT 1 FROM edge_forwards f WHERE f.receipt_id = r.id)
        ON CONFLICT DO NOTHING`,
     );
@@ -51,7 +51,7 @@ export class EdgeForwardingRepository {
   async unclassified(limit: number): Promise<Array<{ receiptId: string; metadata: DicomJsonDataset }>> {
     const result = await this.pool.query(
       `SELECT f.receipt_id AS "receiptId", r.metadata
-       FROM edge_forwards f JOIN receipts r ON r.id = f.receipt_id
+       FROM edge_forwards f JOIN receipts r ON r.study_instance_uid = f.study_instance_uid AND r.id = f.receipt_id
        WHERE f.urgency IS NULL ORDER BY f.receipt_id LIMIT $1`,
       [limit],
     );
@@ -130,9 +130,9 @@ export class EdgeForwardingRepository {
   async pastRetention(retentionSeconds: number, limit: number): Promise<EdgeForward[]> {
     const result = await this.pool.query<EdgeForward>(
       `SELECT ${FORWARD_COLUMNS}
-       FROM edge_forwards f JOIN receipts r ON r.id = f.receipt_id
+       FROM edge_forwards f JOIN receipts r ON r.study_instance_uid = f.study_instance_uid AND r.id = f.receipt_id
        WHERE f.state = 'verified' AND f.verified_at <= now() - make_interval(secs => $1) AND r.indexed_at IS NOT NULL
-         AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.receipt_id = f.receipt_id
+         AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.study_instance_uid = f.study_instance_uid AND i.receipt_id = f.receipt_id
                          AND i.thumbnail_receipt_id IS DISTINCT FROM i.receipt_id AND i.thumbnail_error IS NULL)
        ORDER BY f.verified_at LIMIT $2`,
       [retentionSeconds, limit],

@@ -1,4 +1,4 @@
-import type pg from 'pg';
+import pg from 'pg';
 import type { IndexRecord } from '../index/index-record.ts';
 
 export interface IndexedInstance {
@@ -9,6 +9,8 @@ export interface IndexedInstance {
   becameCurrent: boolean;
   /** The patient record to link to a person again (new, or its identifying attributes changed), else null. */
   patientToLink: string | null;
+  /** The study the series is filed under when the receipt names another: the instance was not indexed. */
+  seriesInAnotherStudy: string | null;
 }
 
 /**
@@ -23,9 +25,23 @@ export class IndexRepository {
     // job costs (every one is a wake-up of the server), and a county PACS sends thousands a day.
     const client = await this.pool.connect();
     try {
-      await client.query('BEGIN');
+      // One transaction at a time indexes a SOP Instance UID, and one a Series Instance UID, until it
+      // commits: their uniqueness is per study (instances partitioned by study, series keyed by it), so
+      // only statements that see what the other one committed keep an instance, and a series, in one
+      // study. Taken with BEGIN (one round trip), so that both statements below see it.
+      await client.query(
+        `BEGIN; SELECT pg_advisory_xact_lock(hashtext('sop-instance'), hashtext(${pg.escapeLiteral(record.instance.sopInstanceUid)})),
+           pg_advisory_xact_lock(hashtext('series-instance'), hashtext(${pg.escapeLiteral(record.series.seriesInstanceUid)}))`,
+      );
       const series = await upsertPatientStudySeries(client, sourceId, record);
-      const instance = await upsertInstanceAndCount(client, receiptId, series, record);
+      // A series keeps the study it was first indexed in, and an instance's receipt is in the
+      // instance's study (migration 035): a receipt naming its series under another study is not
+      // indexed. The ingest path refuses those; this one arrived while the series was being indexed
+      // under the other study, or before 035.
+      const misfiled = series.studyInstanceUid !== record.study.studyInstanceUid;
+      const instance = misfiled
+        ? await recordMisfiled(client, receiptId, series.studyInstanceUid, record)
+        : await upsertInstanceAndCount(client, receiptId, series, record);
       if (instance?.movedFromSeriesPk) await recountAfterMove(client, instance.movedFromSeriesPk, series.seriesPk);
       await client.query('COMMIT');
       return {
@@ -34,6 +50,7 @@ export class IndexRepository {
         seriesInstanceUid: record.series.seriesInstanceUid,
         becameCurrent: instance !== null,
         patientToLink: series.patientChanged ? series.patientPk : null,
+        seriesInAnotherStudy: misfiled ? series.studyInstanceUid : null,
       };
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
@@ -48,6 +65,8 @@ interface UpsertedSeries {
   studyPk: string;
   seriesPk: string;
   seriesInserted: boolean;
+  /** The study the series is filed under: the first it was indexed in. */
+  studyInstanceUid: string;
   /** The sender's patient record; null for an instance added to another institution's study. */
   patientPk: string | null;
   /** The record is new or its patient-level attributes (name, identifiers, birth date, sex…) changed. */
@@ -58,13 +77,8 @@ interface UpsertedSeries {
 async function upsertPatientStudySeries(client: pg.PoolClient, sourceId: string, record: IndexRecord): Promise<UpsertedSeries> {
   const { patient, study, series } = record;
   const result = await client.query<UpsertedSeries>(
-    `WITH sop_lock AS (
-       -- One transaction at a time indexes a SOP Instance UID, until it commits: its uniqueness is per
-       -- study (instances is partitioned by study), so only upsertInstanceAndCount's next statement,
-       -- which sees what the other one committed, keeps it in one study when a version moves it.
-       SELECT pg_advisory_xact_lock(hashtext('sop-instance'), hashtext($26))
-     ), sender AS (
-       SELECT institution_id FROM sources, sop_lock WHERE id = $3
+    `WITH sender AS (
+       SELECT institution_id FROM sources WHERE id = $3
      ), previous_patient AS (
        -- The record as it was (a CTE reads the snapshot before the upsert): is linking to a person needed?
        SELECT patients.id, patients.attributes FROM patients, sender
@@ -103,16 +117,21 @@ async function upsertPatientStudySeries(client: pg.PoolClient, sourceId: string,
        SELECT id, institution_id FROM upserted_study
        UNION ALL
        SELECT id, institution_id FROM studies WHERE study_instance_uid = $10 AND NOT EXISTS (SELECT 1 FROM upserted_study)
+     ), filed AS (
+       -- The series as first indexed, in whichever study: it stays there (read under the lock on its UID).
+       SELECT study_instance_uid, study_pk, institution_id FROM series WHERE series_instance_uid = $19 ORDER BY id LIMIT 1
      )
      -- xmax = 0 only on a freshly inserted row: tells insert from update in the same round trip.
-     INSERT INTO series (series_instance_uid, study_pk, institution_id, modality, series_number, description, body_part,
+     INSERT INTO series (series_instance_uid, study_instance_uid, study_pk, institution_id, modality, series_number, description, body_part,
        performed_start_date, attributes)
-     SELECT $19, study.id, study.institution_id, $20, $21, $22, $23, $24, $25 FROM study
-     ON CONFLICT (series_instance_uid) DO UPDATE SET
+     SELECT $19, coalesce(filed.study_instance_uid, $10), coalesce(filed.study_pk, study.id), coalesce(filed.institution_id, study.institution_id),
+       $20, $21, $22, $23, $24, $25
+     FROM study LEFT JOIN filed ON true
+     ON CONFLICT (series_instance_uid, study_instance_uid) DO UPDATE SET
        modality = EXCLUDED.modality, series_number = EXCLUDED.series_number, description = EXCLUDED.description,
        body_part = EXCLUDED.body_part, performed_start_date = EXCLUDED.performed_start_date,
        attributes = EXCLUDED.attributes
-     RETURNING study_pk AS "studyPk", id AS "seriesPk", (xmax = 0) AS "seriesInserted",
+     RETURNING study_pk AS "studyPk", study_instance_uid AS "studyInstanceUid", id AS "seriesPk", (xmax = 0) AS "seriesInserted",
        (SELECT id FROM patient) AS "patientPk",
        EXISTS (SELECT 1 FROM patient WHERE NOT EXISTS (SELECT 1 FROM previous_patient WHERE attributes = $9::jsonb)) AS "patientChanged"`,
     [
@@ -141,7 +160,6 @@ async function upsertPatientStudySeries(client: pg.PoolClient, sourceId: string,
       series.bodyPart,
       series.performedStartDate,
       JSON.stringify(series.attributes),
-      record.instance.sopInstanceUid,
     ],
   );
   return result.rows[0]!;
@@ -160,7 +178,7 @@ async function upsertInstanceAndCount(
 ): Promise<{ pk: string; movedFromSeriesPk: string | null } | null> {
   const { instance } = record;
   const result = await client.query<{ id: string; inserted: boolean; previousSeriesPk: string | null }>(
-    // The instance goes to its series' study (which the study named in the object may not be).
+    // The instance goes to its series' study, which is the one its receipt names (indexReceipt).
     `WITH study AS (SELECT study_instance_uid, institution_id FROM studies WHERE id = $3),
      -- The current version, in whichever study: by SOP Instance UID alone, one index probe per partition.
      previous AS (SELECT series_pk, study_instance_uid, receipt_id, institution_id FROM instances WHERE sop_instance_uid = $1),
@@ -196,7 +214,7 @@ async function upsertInstanceAndCount(
          modalities = CASE WHEN $10::text IS NULL OR $10 = ANY (modalities) THEN modalities ELSE modalities || $10::text END
        WHERE id = $3 AND EXISTS (SELECT 1 FROM upserted WHERE inserted)
      ), indexed AS (
-       UPDATE receipts SET indexed_at = now() WHERE id = $4 AND indexed_at IS NULL
+       UPDATE receipts SET indexed_at = now() WHERE study_instance_uid = $11 AND id = $4 AND indexed_at IS NULL
      )
      SELECT id, inserted, (SELECT series_pk FROM previous ORDER BY receipt_id DESC LIMIT 1) AS "previousSeriesPk" FROM upserted`,
     [
@@ -210,6 +228,7 @@ async function upsertInstanceAndCount(
       JSON.stringify(instance.attributes),
       series.seriesInserted ? 1 : 0,
       record.series.modality,
+      record.study.studyInstanceUid,
     ],
   );
   const row = result.rows[0];
@@ -217,6 +236,23 @@ async function upsertInstanceAndCount(
   // Updated in place with another series of its study, or inserted after its row in another study was deleted.
   const moved = row.previousSeriesPk !== null && row.previousSeriesPk !== series.seriesPk;
   return { pk: row.id, movedFromSeriesPk: moved ? row.previousSeriesPk : null };
+}
+
+/**
+ * A receipt whose series is filed under another study than it names: marked indexed without an
+ * instance, with an event saying where its series is (IndexRepository.indexReceipt).
+ */
+async function recordMisfiled(client: pg.PoolClient, receiptId: string, seriesStudyInstanceUid: string, record: IndexRecord): Promise<null> {
+  await client.query(
+    `WITH indexed AS (
+       UPDATE receipts SET indexed_at = now() WHERE study_instance_uid = $2 AND id = $1 AND indexed_at IS NULL
+     )
+     INSERT INTO instance_events (sop_instance_uid, study_instance_uid, kind, receipt_id, detail)
+     SELECT $3, $2, 'series-in-another-study', $1, jsonb_build_object('seriesInstanceUid', $4::text, 'seriesStudyInstanceUid', $5::text)
+     WHERE NOT EXISTS (SELECT 1 FROM instance_events WHERE study_instance_uid = $2 AND receipt_id = $1 AND kind = 'series-in-another-study')`,
+    [receiptId, record.study.studyInstanceUid, record.instance.sopInstanceUid, record.series.seriesInstanceUid, seriesStudyInstanceUid],
+  );
+  return null;
 }
 
 /** A new version that names another series (a correction at the PACS): recount both sides exactly. */
@@ -229,8 +265,8 @@ async function recountAfterMove(client: pg.PoolClient, fromSeriesPk: string, toS
   await client.query(
     `UPDATE studies SET
        number_of_instances = (SELECT count(*) FROM instances WHERE study_pk = studies.id AND study_instance_uid = studies.study_instance_uid),
-       number_of_series = (SELECT count(*) FROM series WHERE study_pk = studies.id AND number_of_instances > 0),
-       modalities = ARRAY(SELECT DISTINCT modality FROM series WHERE study_pk = studies.id AND modality IS NOT NULL
+       number_of_series = (SELECT count(*) FROM series WHERE study_pk = studies.id AND study_instance_uid = studies.study_instance_uid AND number_of_instances > 0),
+       modalities = ARRAY(SELECT DISTINCT modality FROM series WHERE study_pk = studies.id AND study_instance_uid = studies.study_instance_uid AND modality IS NOT NULL
                           AND number_of_instances > 0)
      WHERE id IN (SELECT study_pk FROM series WHERE id = ANY ($1::bigint[]))`,
     [[fromSeriesPk, toSeriesPk]],
@@ -239,24 +275,31 @@ async function recountAfterMove(client: pg.PoolClient, fromSeriesPk: string, toS
 
 export interface ThumbnailTarget {
   sopInstanceUid: string;
+  studyInstanceUid: string;
   receiptId: string;
   objectKey: string;
   thumbnailKey: string | null;
   thumbnailReceiptId: string | null;
 }
 
+const TARGET_COLUMNS = `i.sop_instance_uid AS "sopInstanceUid", i.study_instance_uid AS "studyInstanceUid", i.receipt_id AS "receiptId",
+  r.object_key AS "objectKey", i.thumbnail_key AS "thumbnailKey", i.thumbnail_receipt_id AS "thumbnailReceiptId"`;
+
 /** Reads and writes of the thumbnail columns of instances and series. */
 export class ThumbnailsRepository {
   constructor(private readonly pool: pg.Pool) {}
 
-  /** The instance whose current version is this receipt, or null when a newer version replaced it. */
-  async currentInstanceForReceipt(receiptId: string): Promise<ThumbnailTarget | null> {
+  /**
+   * The instance whose current version is this receipt, or null when a newer version replaced it.
+   * With the receipt's study one partition of instances and of receipts is read; without it (a job
+   * queued before migration 035) each partition's index is probed.
+   */
+  async currentInstanceForReceipt(receiptId: string, studyInstanceUid?: string): Promise<ThumbnailTarget | null> {
     const result = await this.pool.query<ThumbnailTarget>(
-      `SELECT i.sop_instance_uid AS "sopInstanceUid", i.receipt_id AS "receiptId", r.object_key AS "objectKey",
-              i.thumbnail_key AS "thumbnailKey", i.thumbnail_receipt_id AS "thumbnailReceiptId"
-       FROM instances i JOIN receipts r ON r.id = i.receipt_id
-       WHERE i.receipt_id = $1`,
-      [receiptId],
+      `SELECT ${TARGET_COLUMNS}
+       FROM instances i JOIN receipts r ON r.study_instance_uid = i.study_instance_uid AND r.id = i.receipt_id
+       WHERE i.receipt_id = $1 ${studyInstanceUid === undefined ? '' : 'AND i.study_instance_uid = $2'}`,
+      studyInstanceUid === undefined ? [receiptId] : [receiptId, studyInstanceUid],
     );
     return result.rows[0] ?? null;
   }
@@ -264,37 +307,40 @@ export class ThumbnailsRepository {
   /** The middle instance of a series by Instance Number: the image a person expects to represent it. */
   async middleInstanceOfSeries(seriesInstanceUid: string): Promise<ThumbnailTarget | null> {
     const result = await this.pool.query<ThumbnailTarget>(
-      `WITH candidates AS (
-         SELECT i.sop_instance_uid, i.receipt_id, i.thumbnail_key, i.thumbnail_receipt_id, i.instance_number, i.id
+      // The series' study as a value (not a join): the executor then reads one partition of each table.
+      `WITH se AS (SELECT id, study_instance_uid FROM series WHERE series_instance_uid = $1 ORDER BY id LIMIT 1),
+       i AS (
+         SELECT i.sop_instance_uid, i.study_instance_uid, i.receipt_id, i.thumbnail_key, i.thumbnail_receipt_id, i.instance_number, i.id
          FROM instances i
-         WHERE i.series_pk = (SELECT id FROM series WHERE series_instance_uid = $1) AND i.thumbnail_error IS NULL
+         WHERE i.series_pk = (SELECT id FROM se) AND i.study_instance_uid = (SELECT study_instance_uid FROM se) AND i.thumbnail_error IS NULL
        )
-       SELECT c.sop_instance_uid AS "sopInstanceUid", c.receipt_id AS "receiptId", r.object_key AS "objectKey",
-              c.thumbnail_key AS "thumbnailKey", c.thumbnail_receipt_id AS "thumbnailReceiptId"
-       FROM candidates c JOIN receipts r ON r.id = c.receipt_id
-       ORDER BY c.instance_number NULLS LAST, c.id
-       OFFSET (SELECT GREATEST(count(*) - 1, 0) / 2 FROM candidates)
+       SELECT ${TARGET_COLUMNS}
+       FROM i JOIN receipts r ON r.study_instance_uid = i.study_instance_uid AND r.id = i.receipt_id
+       WHERE r.study_instance_uid = (SELECT study_instance_uid FROM se)
+       ORDER BY i.instance_number NULLS LAST, i.id
+       OFFSET (SELECT GREATEST(count(*) - 1, 0) / 2 FROM i)
        LIMIT 1`,
       [seriesInstanceUid],
     );
     return result.rows[0] ?? null;
   }
 
-  async recordInstanceThumbnail(receiptId: string, thumbnailKey: string): Promise<void> {
+  async recordInstanceThumbnail(target: Pick<ThumbnailTarget, 'receiptId' | 'studyInstanceUid'>, thumbnailKey: string): Promise<void> {
     await this.pool.query(
-      'UPDATE instances SET thumbnail_key = $2, thumbnail_receipt_id = $1, thumbnail_error = NULL WHERE receipt_id = $1',
-      [receiptId, thumbnailKey],
+      `UPDATE instances SET thumbnail_key = $3, thumbnail_receipt_id = $1, thumbnail_error = NULL
+       WHERE study_instance_uid = $2 AND receipt_id = $1`,
+      [target.receiptId, target.studyInstanceUid, thumbnailKey],
     );
   }
 
-  async recordInstanceThumbnailError(receiptId: string, reason: string): Promise<void> {
-    await this.pool.query('UPDATE instances SET thumbnail_error = $2 WHERE receipt_id = $1', [receiptId, reason]);
+  async recordInstanceThumbnailError(target: Pick<ThumbnailTarget, 'receiptId' | 'studyInstanceUid'>, reason: string): Promise<void> {
+    await this.pool.query('UPDATE instances SET thumbnail_error = $3 WHERE study_instance_uid = $2 AND receipt_id = $1', [target.receiptId, target.studyInstanceUid, reason]);
   }
 
-  async recordSeriesThumbnail(seriesInstanceUid: string, receiptId: string, thumbnailKey: string): Promise<void> {
+  async recordSeriesThumbnail(seriesInstanceUid: string, drawn: Pick<ThumbnailTarget, 'receiptId' | 'studyInstanceUid'>, thumbnailKey: string): Promise<void> {
     await this.pool.query(
-      'UPDATE series SET thumbnail_key = $3, thumbnail_receipt_id = $2 WHERE series_instance_uid = $1',
-      [seriesInstanceUid, receiptId, thumbnailKey],
+      'UPDATE series SET thumbnail_key = $4, thumbnail_receipt_id = $3 WHERE series_instance_uid = $1 AND study_instance_uid = $2',
+      [seriesInstanceUid, drawn.studyInstanceUid, drawn.receiptId, thumbnailKey],
     );
   }
 
@@ -310,15 +356,15 @@ export class ThumbnailsRepository {
   }
 
   /** Current versions still without a thumbnail, indexed more than `olderThanSeconds` ago. */
-  async awaitingThumbnail(olderThanSeconds: number, limit: number): Promise<string[]> {
-    const result = await this.pool.query<{ receiptId: string }>(
-      `SELECT i.receipt_id AS "receiptId"
-       FROM instances i JOIN receipts r ON r.id = i.receipt_id
+  async awaitingThumbnail(olderThanSeconds: number, limit: number): Promise<Array<{ receiptId: string; studyInstanceUid: string }>> {
+    const result = await this.pool.query<{ receiptId: string; studyInstanceUid: string }>(
+      `SELECT i.receipt_id AS "receiptId", i.study_instance_uid AS "studyInstanceUid"
+       FROM instances i JOIN receipts r ON r.study_instance_uid = i.study_instance_uid AND r.id = i.receipt_id
        WHERE i.thumbnail_receipt_id IS DISTINCT FROM i.receipt_id AND i.thumbnail_error IS NULL
          AND r.indexed_at < now() - make_interval(secs => $1)
        LIMIT $2`,
       [olderThanSeconds, limit],
     );
-    return result.rows.map((row) => row.receiptId);
+    return result.rows;
   }
 }

@@ -296,7 +296,7 @@ export class PersonRepository {
     const { rows } = await this.pool.query<PersonStudy>(
       `SELECT l.person_id::text AS "personId", p.id::text AS "patientPk", st.study_instance_uid AS "studyInstanceUid", to_char(st.study_date, 'YYYY-MM-DD') AS "studyDate",
               st.accession_number AS "accessionNumber", st.description, st.modalities,
-              ARRAY(SELECT DISTINCT upper(se.body_part) FROM series se WHERE se.study_pk = st.id AND se.body_part <> '' ORDER BY 1) AS "bodyParts",
+              ARRAY(SELECT DISTINCT upper(se.body_part) FROM series se WHERE se.study_pk = st.id AND se.study_instance_uid = st.study_instance_uid AND se.body_part <> '' ORDER BY 1) AS "bodyParts",
               st.institution_id::text AS "institutionId", i.name AS "institutionName",
               (SELECT r.status FROM reports r WHERE r.study_instance_uid = st.study_instance_uid AND r.status <> 'draft') AS "reportStatus",
               ${visibility.maskIdentity ? 'NULL' : 'p.patient_name'} AS "patientName", ${visibility.maskIdentity ? 'NULL' : "to_char(p.birth_date, 'YYYY-MM-DD')"} AS "patientBirthDate",

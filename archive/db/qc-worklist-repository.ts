@@ -103,7 +103,7 @@ export class QcWorklistRepository {
     if (!found) return null;
     const { rows } = await this.pool.query<CheckedInstanceRow>(
       `SELECT se.series_instance_uid AS "seriesInstanceUid", i.sop_instance_uid AS "sopInstanceUid", r.object_key AS "objectKey", r.metadata
-       FROM instances i JOIN series se ON se.id = i.series_pk JOIN receipts r ON r.id = i.receipt_id
+       FROM instances i JOIN series se ON se.id = i.series_pk JOIN receipts r ON r.study_instance_uid = i.study_instance_uid AND r.id = i.receipt_id
        WHERE i.study_pk = $1 AND i.study_instance_uid = $2 ORDER BY se.series_number NULLS LAST, se.id, i.instance_number NULLS LAST, i.id`,
       [found.studyPk, studyInstanceUid],
     );

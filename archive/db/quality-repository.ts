@@ -101,7 +101,7 @@ export class QualityRepository {
     const { rows } = await this.pool.query<GradableSeries>(
       `SELECT st.id::text AS "studyPk", se.id::text AS "seriesPk", st.study_instance_uid AS "studyInstanceUid", se.series_instance_uid AS "seriesInstanceUid",
               se.modality, st.institution_id::text AS "institutionId"
-       FROM series se JOIN studies st ON st.id = se.study_pk
+       FROM series se JOIN studies st ON st.id = se.study_pk AND st.study_instance_uid = se.study_instance_uid
        WHERE st.study_instance_uid = $1 AND se.series_instance_uid = $2`,
       [studyInstanceUid, seriesInstanceUid],
     );
@@ -174,7 +174,7 @@ export class QualityRepository {
   /** The header (receipt metadata, DICOM JSON) of the series' first current instance: a document of the study copies its patient and study. */
   async seriesHeader(seriesInstanceUid: string): Promise<Record<string, { vr?: string; Value?: unknown[] }> | null> {
     const { rows } = await this.pool.query<{ metadata: Record<string, { vr?: string; Value?: unknown[] }> }>(
-      `SELECT r.metadata FROM instances i JOIN series se ON se.id = i.series_pk JOIN receipts r ON r.id = i.receipt_id
+      `SELECT r.metadata FROM instances i JOIN series se ON se.id = i.series_pk JOIN receipts r ON r.study_instance_uid = i.study_instance_uid AND r.id = i.receipt_id
        WHERE se.series_instance_uid = $1 ORDER BY i.instance_number NULLS LAST, i.id LIMIT 1`,
       [seriesInstanceUid],
     );

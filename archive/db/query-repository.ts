@@ -243,7 +243,7 @@ export class QueryRepository {
   async missingScope(scope: QueryScope): Promise<'study' | 'series' | null> {
     const { rows } = await this.pool.query<{ study: boolean; series: boolean }>(
       `SELECT EXISTS (SELECT 1 FROM studies WHERE study_instance_uid = $1) AS study,
-              $2::text IS NULL OR EXISTS (SELECT 1 FROM series se JOIN studies st ON st.id = se.study_pk
+              $2::text IS NULL OR EXISTS (SELECT 1 FROM series se JOIN studies st ON st.id = se.study_pk AND st.study_instance_uid = se.study_instance_uid
                                           WHERE se.series_instance_uid = $2 AND st.study_instance_uid = $1) AS series`,
       [scope.studyInstanceUid, scope.seriesInstanceUid ?? null],
     );
@@ -394,7 +394,7 @@ export function seriesSearchSql(query: QidoQuery, visibility: Visibility): SqlQu
     query,
     where.values,
     `SELECT ${SERIES_COLUMNS}
-     FROM series se JOIN studies st ON st.id = se.study_pk JOIN patients p ON p.id = st.patient_pk
+     FROM series se JOIN studies st ON st.id = se.study_pk AND st.study_instance_uid = se.study_instance_uid JOIN patients p ON p.id = st.patient_pk
      ${where.text}
      ORDER BY ${orderBy(query, SERIES_ORDER)}`,
   );
@@ -410,7 +410,7 @@ export function instanceSearchSql(query: QidoQuery, visibility: Visibility, opti
     where.values.push(options.metadataTags);
     metadataColumn = `(SELECT jsonb_object_agg(key, value) FROM jsonb_each(r.metadata) WHERE key = ANY ($${where.values.length}::text[]))`;
   }
-  if (metadataColumn !== 'NULL::jsonb') receiptJoin = 'JOIN receipts r ON r.id = i.receipt_id';
+  if (metadataColumn !== 'NULL::jsonb') receiptJoin = 'JOIN receipts r ON r.study_instance_uid = i.study_instance_uid AND r.id = i.receipt_id';
   return page(
     query,
     where.values,
@@ -438,7 +438,7 @@ export function matchCountSql(query: QidoQuery, visibility: Visibility): SqlQuer
     from = studiesFrom(where.keyed);
   } else if (query.level === 'series') {
     from = 'series se';
-    if (needed.has('st') || needed.has('p')) from += ' JOIN studies st ON st.id = se.study_pk';
+    if (needed.has('st') || needed.has('p')) from += ' JOIN studies st ON st.id = se.study_pk AND st.study_instance_uid = se.study_instance_uid';
   } else {
     from = 'instances i';
     if (needed.has('se')) from += ' JOIN series se ON se.id = i.series_pk';

@@ -196,7 +196,7 @@ export class RecognitionRepository {
                     'graderInstitutionId', g.grader_institution_id::text, 'gradedAt', g.graded_at) END)
                   ORDER BY se.series_number NULLS LAST, se.id)
                 FROM series se LEFT JOIN qc_grades g ON g.series_pk = se.id AND g.superseded_by IS NULL
-                WHERE se.study_pk = st.id
+                WHERE se.study_pk = st.id AND se.study_instance_uid = st.study_instance_uid
               ), '[]'::json) AS series
        FROM studies st WHERE st.study_instance_uid = ANY($1::text[])`,
       [studyInstanceUids],

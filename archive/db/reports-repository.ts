@@ -208,15 +208,16 @@ export class ReportsRepository {
   /**
    * Versions signed between `withinDays` days and `olderThanSeconds` seconds ago whose SR or PDF has
    * not been received, and which: one range read of report_versions by signing time (migration 015's
-   * index) and two probes of the receipts' SOP Instance UID index per version in it.
+   * index) and two probes of the receipts' SOP Instance UID index per version in it, in the partition
+   * of the report's study (both documents are stored in it).
    */
   async versionsMissingDocuments(olderThanSeconds: number, withinDays: number): Promise<{ reportId: string; version: number; sr: boolean; pdf: boolean }[]> {
     const { rows } = await this.pool.query<{ reportId: string; version: number; sr: boolean; pdf: boolean }>(
       `SELECT "reportId", version, sr, pdf FROM (
          SELECT v.report_id::text AS "reportId", v.version, v.created_at,
-                NOT EXISTS (SELECT 1 FROM receipts r WHERE r.sop_instance_uid = v.sr_sop_instance_uid) AS sr,
-                NOT EXISTS (SELECT 1 FROM receipts r WHERE r.sop_instance_uid = v.pdf_sop_instance_uid) AS pdf
-         FROM report_versions v
+                NOT EXISTS (SELECT 1 FROM receipts r WHERE r.study_instance_uid = rep.study_instance_uid AND r.sop_instance_uid = v.sr_sop_instance_uid) AS sr,
+                NOT EXISTS (SELECT 1 FROM receipts r WHERE r.study_instance_uid = rep.study_instance_uid AND r.sop_instance_uid = v.pdf_sop_instance_uid) AS pdf
+         FROM report_versions v JOIN reports rep ON rep.id = v.report_id
          WHERE v.created_at < now() - make_interval(secs => $1) AND v.created_at > now() - make_interval(days => $2)
        ) checked
        WHERE sr OR pdf

@@ -58,7 +58,7 @@ const INSTANCE_COLUMNS = `${OBJECT_COLUMNS}, r.bulk_data AS "bulkData", r.pixel,
 const FROM_CURRENT_VERSIONS = `FROM studies st
   JOIN instances i ON i.study_pk = st.id AND i.study_instance_uid = st.study_instance_uid
   JOIN series se ON se.id = i.series_pk
-  JOIN receipts r ON r.id = i.receipt_id`;
+  JOIN receipts r ON r.study_instance_uid = i.study_instance_uid AND r.id = i.receipt_id`;
 
 /** Series by Series Number, instances by Instance Number: the order a viewer shows them in. */
 const DISPLAY_ORDER = 'ORDER BY se.series_number NULLS LAST, se.id, i.instance_number NULLS LAST, i.id';
@@ -160,7 +160,7 @@ export class RetrieveRepository {
   async seriesThumbnailKey(scope: RetrieveScope): Promise<string | null> {
     const { where, parameters } = whereScope({ studyInstanceUid: scope.studyInstanceUid, seriesInstanceUid: scope.seriesInstanceUid });
     const result = await this.pool.query<{ key: string }>(
-      `SELECT se.thumbnail_key AS key FROM studies st JOIN series se ON se.study_pk = st.id
+      `SELECT se.thumbnail_key AS key FROM studies st JOIN series se ON se.study_pk = st.id AND se.study_instance_uid = st.study_instance_uid
        ${where} AND se.thumbnail_key IS NOT NULL
        ORDER BY se.series_number NULLS LAST, se.id LIMIT 1`,
       parameters,
@@ -177,7 +177,7 @@ export class RetrieveRepository {
     const { where, parameters } = whereScope({ studyInstanceUid: scope.studyInstanceUid, seriesInstanceUid: scope.seriesInstanceUid });
     const result = await this.pool.query<StoredInstance>(
       `WITH chosen_series AS (
-         SELECT se.id FROM studies st JOIN series se ON se.study_pk = st.id
+         SELECT se.id FROM studies st JOIN series se ON se.study_pk = st.id AND se.study_instance_uid = st.study_instance_uid
          ${where} AND EXISTS (SELECT 1 FROM instances i WHERE i.series_pk = se.id AND i.study_instance_uid = $1 AND i.thumbnail_error IS NULL)
          ORDER BY se.series_number NULLS LAST, se.id LIMIT 1
        ), candidates AS (

@@ -167,14 +167,14 @@ export class RoutingRepository {
    * Queues a receipt for the destinations of the rules it matched, once per destination: an index
    * job run again, or two rules to one destination, add nothing. Returns the destinations that got a new item.
    */
-  async queueByRules(receiptId: string, matched: Array<{ ruleId: string; destination: DestinationRef }>): Promise<string[]> {
+  async queueByRules(receipt: { id: string; studyInstanceUid: string }, matched: Array<{ ruleId: string; destination: DestinationRef }>): Promise<string[]> {
     if (matched.length === 0) return [];
     const result = await this.pool.query<{ destination: string }>(
-      `INSERT INTO forward_items (receipt_id, rule_id, peer_id, dicomweb_node_id)
-       SELECT $1, rule_id, peer_id, node_id FROM unnest($2::bigint[], $3::bigint[], $4::bigint[]) AS m (rule_id, peer_id, node_id)
+      `INSERT INTO forward_items (receipt_id, study_instance_uid, rule_id, peer_id, dicomweb_node_id)
+       SELECT $1, $5, rule_id, peer_id, node_id FROM unnest($2::bigint[], $3::bigint[], $4::bigint[]) AS m (rule_id, peer_id, node_id)
        ON CONFLICT (receipt_id, destination) WHERE send_id IS NULL DO NOTHING
        RETURNING destination`,
-      [receiptId, matched.map((match) => match.ruleId), ...transpose(matched.map((match) => destinationColumns(match.destination)))],
+      [receipt.id, matched.map((match) => match.ruleId), ...transpose(matched.map((match) => destinationColumns(match.destination))), receipt.studyInstanceUid],
     );
     return [...new Set(result.rows.map((row) => row.destination))];
   }
@@ -190,8 +190,8 @@ export class RoutingRepository {
                        WHERE st.study_instance_uid = $1 AND ($2::text IS NULL OR se.series_instance_uid = $2))
          RETURNING id, peer_id, dicomweb_node_id
        ), items AS (
-         INSERT INTO forward_items (receipt_id, send_id, peer_id, dicomweb_node_id)
-         SELECT i.receipt_id, send.id, send.peer_id, send.dicomweb_node_id
+         INSERT INTO forward_items (receipt_id, study_instance_uid, send_id, peer_id, dicomweb_node_id)
+         SELECT i.receipt_id, i.study_instance_uid, send.id, send.peer_id, send.dicomweb_node_id
          FROM send, instances i JOIN series se ON se.id = i.series_pk JOIN studies st ON st.id = i.study_pk AND st.study_instance_uid = i.study_instance_uid
          WHERE st.study_instance_uid = $1 AND ($2::text IS NULL OR se.series_instance_uid = $2)
          RETURNING destination
@@ -239,10 +239,10 @@ export class RoutingRepository {
          UPDATE forward_items SET state = 'in-flight', claimed_at = now()
          WHERE id IN (SELECT id FROM forward_items WHERE destination = $1 AND state = 'pending' AND next_attempt_at <= now()
                       ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)
-         RETURNING id, receipt_id, attempts
+         RETURNING id, receipt_id, study_instance_uid, attempts
        )
        SELECT c.id, c.receipt_id AS "receiptId", r.object_key AS "objectKey", r.sop_instance_uid AS "sopInstanceUid", c.attempts
-       FROM claimed c JOIN receipts r ON r.id = c.receipt_id
+       FROM claimed c JOIN receipts r ON r.study_instance_uid = c.study_instance_uid AND r.id = c.receipt_id
        ORDER BY r.study_instance_uid, r.series_instance_uid, c.id`,
       [destination, limit],
     );
@@ -304,7 +304,7 @@ export class RoutingRepository {
     const result = await this.pool.query<DeadLetter>(
       `SELECT f.id, f.destination, r.sop_instance_uid AS "sopInstanceUid", r.study_instance_uid AS "studyInstanceUid", f.attempts,
               f.last_error AS "lastError", f.queued_at AS "queuedAt", f.rule_id AS "ruleId", f.send_id AS "sendId"
-       FROM forward_items f JOIN receipts r ON r.id = f.receipt_id
+       FROM forward_items f JOIN receipts r ON r.study_instance_uid = f.study_instance_uid AND r.id = f.receipt_id
        WHERE f.state = 'dead' AND ($1::text IS NULL OR f.destination = $1)
        ORDER BY f.id LIMIT $2`,
       [destination, limit],

@@ -200,7 +200,7 @@ export class ShareLinksRepository {
   async patientTelephone(studyInstanceUid: string): Promise<string | null> {
     const { rows } = await this.pool.query<{ telephone: string | null }>(
       `SELECT r.metadata -> '00102154' -> 'Value' ->> 0 AS telephone
-       FROM studies st JOIN instances i ON i.study_pk = st.id AND i.study_instance_uid = st.study_instance_uid JOIN receipts r ON r.id = i.receipt_id
+       FROM studies st JOIN instances i ON i.study_pk = st.id AND i.study_instance_uid = st.study_instance_uid JOIN receipts r ON r.study_instance_uid = i.study_instance_uid AND r.id = i.receipt_id
        WHERE st.study_instance_uid = $1 AND r.metadata ? '00102154' LIMIT 1`,
       [studyInstanceUid],
     );
@@ -236,7 +236,7 @@ export class ShareLinksRepository {
     const { rows } = await this.pool.query<{ seriesInstanceUid: string; sopInstanceUid: string; frameNumber: number }>(
       `SELECT series_ref -> '0020000E' -> 'Value' ->> 0 AS "seriesInstanceUid", sop_ref -> '00081155' -> 'Value' ->> 0 AS "sopInstanceUid",
               coalesce((sop_ref -> '00081160' -> 'Value' ->> 0)::int, 1) AS "frameNumber"
-       FROM studies st JOIN instances i ON i.study_pk = st.id AND i.study_instance_uid = st.study_instance_uid JOIN receipts r ON r.id = i.receipt_id,
+       FROM studies st JOIN instances i ON i.study_pk = st.id AND i.study_instance_uid = st.study_instance_uid JOIN receipts r ON r.study_instance_uid = i.study_instance_uid AND r.id = i.receipt_id,
             jsonb_array_elements(coalesce(r.metadata -> '0040A375' -> 'Value', '[]')) WITH ORDINALITY AS evidence(study_ref, evidence_order),
             jsonb_array_elements(coalesce(study_ref -> '00081115' -> 'Value', '[]')) WITH ORDINALITY AS series(series_ref, series_order),
             jsonb_array_elements(coalesce(series_ref -> '00081199' -> 'Value', '[]')) WITH ORDINALITY AS sops(sop_ref, sop_order)

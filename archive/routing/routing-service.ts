@@ -84,7 +84,7 @@ export class RoutingService {
    * destinations of every enabled rule it matches, at most once per destination however often the
    * index job runs, and wakes those destinations.
    */
-  async routeArrived(receipt: { id: string; sourceId: string; metadata: DicomJsonDataset }): Promise<void> {
+  async routeArrived(receipt: { id: string; studyInstanceUid: string; sourceId: string; metadata: DicomJsonDataset }): Promise<void> {
     const rules = await this.deps.repository.enabledRules();
     if (rules.length === 0) return;
     const source = await this.deps.repository.sourceOf(receipt.sourceId);
@@ -92,7 +92,7 @@ export class RoutingService {
     if (source.quarantined) return;
     const instance = { sourceInstitutionId: source.institutionId, callingAeTitle: source.callingAeTitle, metadata: receipt.metadata };
     const matched = rules.filter((rule) => matchesRule(rule, instance)).map((rule) => ({ ruleId: rule.id, destination: rule.destination }));
-    for (const destination of await this.deps.repository.queueByRules(receipt.id, matched)) await this.deps.wake(destination);
+    for (const destination of await this.deps.repository.queueByRules(receipt, matched)) await this.deps.wake(destination);
   }
 
   // --- the forward job ----------------------------------------------------------------------------

@@ -26,7 +26,7 @@ export interface StudyIntake {
 
 /** Routing rules (archive/routing/routing-service.ts): what arrives may have to be forwarded. */
 export interface ArrivalRouting {
-  routeArrived(receipt: { id: string; sourceId: string; metadata: StoredReceipt['metadata'] }): Promise<void>;
+  routeArrived(receipt: { id: string; studyInstanceUid: string; sourceId: string; metadata: StoredReceipt['metadata'] }): Promise<void>;
 }
 
 /**
@@ -47,6 +47,12 @@ export function indexInstanceJob(context: JobContext, intake: StudyIntake, routi
       await routing.routeArrived(receipt);
       const record = buildIndexRecord(receipt);
       const indexed = await context.index.indexReceipt(receipt.id, receipt.sourceId, record);
+      if (indexed.seriesInAnotherStudy) {
+        context.log.warn(
+          { receiptId, sopInstanceUid: record.instance.sopInstanceUid, seriesInstanceUid: record.series.seriesInstanceUid, seriesStudyInstanceUid: indexed.seriesInAnotherStudy },
+          'instance not indexed: its series is filed under another study than it names',
+        );
+      }
       // After the index commit, so the intake sees the study; a failure retries the whole job, which
       // is idempotent on both sides (upserts, and one task per study and centre by its UID).
       await intake.studyArrived(record.study.studyInstanceUid);
@@ -57,7 +63,7 @@ export function indexInstanceJob(context: JobContext, intake: StudyIntake, routi
       await enqueueCheckStudyQuality(context.queue, record.study.studyInstanceUid);
       // An SR claiming TID 2000 is checked against the template (flagged, never refused).
       if (claimsTid2000(receipt.metadata)) await enqueueCheckSrTemplate(context.queue, receipt.id);
-      await enqueueInstanceThumbnail(context.queue, receipt.id);
+      await enqueueInstanceThumbnail(context.queue, receipt.id, record.study.studyInstanceUid);
       await enqueueSeriesThumbnail(context.queue, indexed.seriesInstanceUid);
     },
   };

@@ -8,11 +8,12 @@ export const RENDER_INSTANCE_THUMBNAIL = 'render-instance-thumbnail';
 /** Longest side in pixels: sharp enough for a HiDPI series strip, small enough to list by the hundred. */
 const THUMBNAIL_SIZE = 256;
 
-const payload = z.object({ receiptId: z.string().regex(/^\d+$/) });
+// The receipt's study names the partitions to read (migration 035); jobs queued before it have none.
+const payload = z.object({ receiptId: z.string().regex(/^\d+$/), studyInstanceUid: z.string().optional() });
 type RenderInstanceThumbnailPayload = z.infer<typeof payload>;
 
-export function enqueueInstanceThumbnail(queue: JobQueue, receiptId: string): Promise<void> {
-  return queue.enqueue(RENDER_INSTANCE_THUMBNAIL, { receiptId } satisfies RenderInstanceThumbnailPayload, {
+export function enqueueInstanceThumbnail(queue: JobQueue, receiptId: string, studyInstanceUid: string): Promise<void> {
+  return queue.enqueue(RENDER_INSTANCE_THUMBNAIL, { receiptId, studyInstanceUid } satisfies RenderInstanceThumbnailPayload, {
     jobId: `thumbnail-${receiptId}`,
   });
 }
@@ -27,11 +28,11 @@ export async function renderInstanceThumbnail(context: JobContext, target: Thumb
     const image = await context.renderer.render(await context.store.get(target.objectKey), { maxSize: THUMBNAIL_SIZE, format: 'jpeg' });
     const key = `thumbnails/instances/${target.sopInstanceUid}/${target.receiptId}.jpg`;
     await context.store.putDerived(key, image.bytes, image.contentType);
-    await context.thumbnails.recordInstanceThumbnail(target.receiptId, key);
+    await context.thumbnails.recordInstanceThumbnail(target, key);
     return key;
   } catch (error) {
     if (!(error instanceof RenderUnsupported)) throw error;
-    await context.thumbnails.recordInstanceThumbnailError(target.receiptId, error.message);
+    await context.thumbnails.recordInstanceThumbnailError(target, error.message);
     return null;
   }
 }
@@ -40,8 +41,8 @@ export function renderInstanceThumbnailJob(context: JobContext): JobDefinition<R
   return {
     name: RENDER_INSTANCE_THUMBNAIL,
     payload,
-    async handle({ receiptId }) {
-      const target = await context.thumbnails.currentInstanceForReceipt(receiptId);
+    async handle({ receiptId, studyInstanceUid }) {
+      const target = await context.thumbnails.currentInstanceForReceipt(receiptId, studyInstanceUid);
       // A newer version replaced this one before we got here; its own job renders it.
       if (!target || target.thumbnailReceiptId === receiptId) return;
       await renderInstanceThumbnail(context, target);

@@ -29,7 +29,7 @@ export function renderSeriesThumbnailJob(context: JobContext): JobDefinition<Ren
         middle.thumbnailReceiptId === middle.receiptId && middle.thumbnailKey
           ? middle.thumbnailKey
           : await renderInstanceThumbnail(context, middle);
-      if (key) await context.thumbnails.recordSeriesThumbnail(seriesInstanceUid, middle.receiptId, key);
+      if (key) await context.thumbnails.recordSeriesThumbnail(seriesInstanceUid, middle, key);
     },
   };
 }
