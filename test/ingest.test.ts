@@ -112,6 +112,33 @@ describe('the ingest path', () => {
     }
   });
 
+  it('refuses an instance naming its series under another study than the series is filed under, and keeps nothing of it', async (t) => {
+    if (!requirePeer(t, havePydicom, 'python3-pydicom test files')) return;
+    const runtime = await openTestRuntime();
+    try {
+      const original = read('MR_small.dcm');
+      const first = await runtime.ingest.ingest({ part10: original }, source);
+      await runtime.queue.whenIdle();
+      // Another instance of the same series, naming another study: a series keeps its first study, and
+      // a receipt is filed with its instance (migration 035).
+      const message = dcmjs.data.DicomMessage.readFile(original.buffer.slice(original.byteOffset, original.byteOffset + original.byteLength));
+      message.dict['0020000D']!.Value = ['1.2.826.0.1.3680043.8.498.99999.2'];
+      message.dict['00080018']!.Value = ['1.2.826.0.1.3680043.8.498.99999.3'];
+      await assert.rejects(runtime.ingest.ingest({ part10: Buffer.from(message.write()) }, source), (error: unknown) => {
+        assert.ok(error instanceof IngestRejection);
+        assert.equal(error.kind, 'malformed');
+        assert.match(error.message, new RegExp(`series ${first.parsed.seriesInstanceUid} belongs to study ${first.parsed.studyInstanceUid}`));
+        return true;
+      });
+      assert.equal((await runtime.jobs.receipts.counts()).receipts, 1);
+      const objects = [];
+      for await (const key of runtime.store.list('instances/')) objects.push(key);
+      assert.deepEqual(objects, [first.objectKey]);
+    } finally {
+      await runtime.dispose();
+    }
+  });
+
   it('answers a failure and records nothing when the object store fails', async (t) => {
     if (!requirePeer(t, havePydicom, 'python3-pydicom test files')) return;
     const runtime = await openTestRuntime({ runWorkers: false });
