@@ -136,8 +136,8 @@ export async function addSyntheticIndex(pool: pg.Pool, size: SyntheticSize): Pro
   // The secondary indexes of the big tables are built once after the load, as a bulk load does:
   // sorting once is many times faster than ten million inserts into each b-tree. The same
   // definitions (the migrations') are recreated, so the schema measured is the real one.
-  const { rows: deferred } = await pool.query<{ name: string; definition: string }>(
-    `SELECT indexname AS name, indexdef AS definition FROM pg_indexes i
+  const { rows: deferred } = await pool.query<{ name: string; table: string; definition: string }>(
+    `SELECT indexname AS name, tablename AS table, indexdef AS definition FROM pg_indexes i
      WHERE schemaname = current_schema() AND tablename IN ('series', 'instances', 'receipts')
        AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)`,
   );
@@ -224,8 +224,12 @@ export async function addSyntheticIndex(pool: pg.Pool, size: SyntheticSize): Pro
       try {
         await client.query(`SET maintenance_work_mem = '512MB'`);
         // pg_indexes gives a partitioned table's index as `ON ONLY` (the parent alone, invalid until
-        // each partition's is attached): made without it, every partition gets its own again.
-        for (const { definition } of deferred.filter((_, index) => index % 2 === worker)) await client.query(definition.replace(' ON ONLY ', ' ON '));
+        // each partition's is attached): made without it, every partition gets its own again. One
+        // table's indexes on one connection: the partitions' index names are chosen from the columns,
+        // and two indexes on the same column (receipts' two on received_at) built at once by two
+        // transactions would both choose the same name for a partition's.
+        const tables = [...new Set(deferred.map((index) => index.table))].sort();
+        for (const { definition } of deferred.filter((index) => tables.indexOf(index.table) % 2 === worker)) await client.query(definition.replace(' ON ONLY ', ' ON '));
       } finally {
         client.release();
       }
