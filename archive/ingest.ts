@@ -110,7 +110,7 @@ export class IngestService {
       store: ObjectStore;
       log: Logger;
       /** Called after the commit (index job); a failure here is recovered by the reconciler. */
-      afterCommit: (receiptId: string) => Promise<void>;
+      afterCommit: (receipt: { id: string; studyInstanceUid: string }) => Promise<void>;
       /** Told while an instance is being ingested, so in-process background work can give way. */
       foreground?: ForegroundActivity;
       /** Counts each instance by source and outcome, with its size and its time to Success. */
@@ -263,7 +263,7 @@ export class IngestService {
       );
     }
     try {
-      await this.deps.afterCommit(receiptId);
+      await this.deps.afterCommit({ id: receiptId, studyInstanceUid: parsed.studyInstanceUid });
     } catch (error) {
       this.deps.log.warn({ receiptId, err: error }, 'could not enqueue indexing; the reconciler will retry it');
     }

@@ -451,7 +451,7 @@ describe('instances and receipts partitioned by study (migrations 032 and 035)',
         await pool.query(`UPDATE series SET thumbnail_receipt_id = ${mine} WHERE series_instance_uid = '2.25.95.1'`);
       });
 
-      it('reads one partition of instances and of receipts for the thumbnail jobs\' look-ups', async () => {
+      it('reads one partition of instances and of receipts for the index and thumbnail jobs\' look-ups', async () => {
         const id = await receipt('2.25.96.1.1', '2.25.96', '2.25.96.1');
         await index.indexReceipt(id, sourceId, record('2.25.96.1.1', '2.25.96', '2.25.96.1', 1));
         const remainder = (await partitionOf(id)).slice(-2);
@@ -465,6 +465,12 @@ describe('instances and receipts partitioned by study (migrations 032 and 035)',
         assert.deepEqual(await partitionsExecuted(pool, recorder.statements.at(-1)!), [`instances_p${remainder}`, `receipts_p${remainder}`]);
         // A job queued before 035 names no study: found all the same.
         assert.deepEqual(await thumbnails.currentInstanceForReceipt(id), target);
+        // The index job's receipt, by id with its study.
+        const receiptsRecorder = recording(pool);
+        const stored = await new ReceiptsRepository(receiptsRecorder.pool).get(id, '2.25.96');
+        assert.equal(stored?.id, id);
+        assert.deepEqual(await partitionsExecuted(pool, receiptsRecorder.statements.at(-1)!), [`receipts_p${remainder}`]);
+        assert.deepEqual(await receipts.get(id), stored);
       });
     });
   });

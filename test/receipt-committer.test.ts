@@ -208,8 +208,8 @@ describe('recovery of receipts committed beside their flush', () => {
         ],
         'the receipt without its object is gone; the other is confirmed',
       );
-      assert.deepEqual(await runtime.jobs.receipts.awaitingIndex(0, 10), [survivedOutcome.receiptId], 'the confirmed receipt is now for the reconciler to index');
-      await enqueueIndexInstance(runtime.queue, survivedOutcome.receiptId);
+      assert.deepEqual(await runtime.jobs.receipts.awaitingIndex(0, 10), [{ id: survivedOutcome.receiptId, studyInstanceUid: survivedOutcome.parsed.studyInstanceUid }], 'the confirmed receipt is now for the reconciler to index');
+      await enqueueIndexInstance(runtime.queue, survivedOutcome.receiptId, survivedOutcome.parsed.studyInstanceUid);
       await runtime.queue.whenIdle();
       const indexed = await runtime.db.pool.query<{ sop_instance_uid: string }>('SELECT sop_instance_uid FROM instances ORDER BY sop_instance_uid');
       assert.deepEqual(

@@ -76,8 +76,8 @@ export class Reconciler {
       try {
         // First: a receipt confirmed here is indexed in the same pass.
         await this.deps.resolveUnconfirmedReceipts();
-        for (const receiptId of await this.deps.receipts.awaitingIndex(this.deps.graceSeconds, BATCH)) {
-          await enqueueIndexInstance(this.deps.queue, receiptId);
+        for (const receipt of await this.deps.receipts.awaitingIndex(this.deps.graceSeconds, BATCH)) {
+          await enqueueIndexInstance(this.deps.queue, receipt.id, receipt.studyInstanceUid);
           requeued++;
         }
         for (const { receiptId, studyInstanceUid } of await this.deps.thumbnails.awaitingThumbnail(this.deps.graceSeconds, BATCH)) {

@@ -199,7 +199,7 @@ export async function openRuntime(config: Config, log: Logger, options: { runWor
       pool: db.pool,
       store,
       log: log.child({ component: 'ingest' }),
-      afterCommit: (receiptId) => enqueueIndexInstance(jobQueue, receiptId),
+      afterCommit: (receipt) => enqueueIndexInstance(jobQueue, receipt.id, receipt.studyInstanceUid),
       foreground,
       metrics: metrics.ingest,
     });

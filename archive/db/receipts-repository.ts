@@ -213,20 +213,24 @@ export class ReceiptsRepository {
     return result.rows[0]!.removed;
   }
 
-  async get(receiptId: string): Promise<StoredReceipt | null> {
-    const result = await this.pool.query<StoredReceipt>(`SELECT ${RECEIPT_COLUMNS} FROM receipts WHERE id = $1`, [receiptId]);
+  /** With the receipt's study one partition is read; without it, each partition's receipts_by_id is probed. */
+  async get(receiptId: string, studyInstanceUid?: string): Promise<StoredReceipt | null> {
+    const result = await this.pool.query<StoredReceipt>(
+      `SELECT ${RECEIPT_COLUMNS} FROM receipts WHERE id = $1 ${studyInstanceUid === undefined ? '' : 'AND study_instance_uid = $2'}`,
+      studyInstanceUid === undefined ? [receiptId] : [receiptId, studyInstanceUid],
+    );
     return result.rows[0] ?? null;
   }
 
   /** Receipts whose index job has not finished after `olderThanSeconds`: lost or failed messages. */
-  async awaitingIndex(olderThanSeconds: number, limit: number): Promise<string[]> {
-    const result = await this.pool.query<{ id: string }>(
-      `SELECT id FROM receipts
+  async awaitingIndex(olderThanSeconds: number, limit: number): Promise<Array<{ id: string; studyInstanceUid: string }>> {
+    const result = await this.pool.query<{ id: string; studyInstanceUid: string }>(
+      `SELECT id, study_instance_uid AS "studyInstanceUid" FROM receipts
        WHERE indexed_at IS NULL AND object_confirmed AND received_at < now() - make_interval(secs => $1)
        ORDER BY received_at LIMIT $2`,
       [olderThanSeconds, limit],
     );
-    return result.rows.map((row) => row.id);
+    return result.rows;
   }
 
   /**

@@ -12,11 +12,12 @@ import { enqueueSeriesThumbnail } from './render-series-thumbnail.ts';
 
 export const INDEX_INSTANCE = 'index-instance';
 
-const payload = z.object({ receiptId: z.string().regex(/^\d+$/) });
+// The receipt's study names the partition to read (migration 035); jobs queued before it have none.
+const payload = z.object({ receiptId: z.string().regex(/^\d+$/), studyInstanceUid: z.string().optional() });
 type IndexInstancePayload = z.infer<typeof payload>;
 
-export function enqueueIndexInstance(queue: JobQueue, receiptId: string): Promise<void> {
-  return queue.enqueue(INDEX_INSTANCE, { receiptId } satisfies IndexInstancePayload, { jobId: `index-${receiptId}` });
+export function enqueueIndexInstance(queue: JobQueue, receiptId: string, studyInstanceUid: string): Promise<void> {
+  return queue.enqueue(INDEX_INSTANCE, { receiptId, studyInstanceUid } satisfies IndexInstancePayload, { jobId: `index-${receiptId}` });
 }
 
 /** What happens once a study is known or grows: reading rules make its tasks (archive/reading/reading-service.ts). */
@@ -39,8 +40,8 @@ export function indexInstanceJob(context: JobContext, intake: StudyIntake, routi
   return {
     name: INDEX_INSTANCE,
     payload,
-    async handle({ receiptId }) {
-      const receipt = await context.receipts.get(receiptId);
+    async handle({ receiptId, studyInstanceUid }) {
+      const receipt = await context.receipts.get(receiptId, studyInstanceUid);
       if (!receipt) throw new Error(`receipt ${receiptId} does not exist`);
       // Before the index commit, which ends the reconciler's interest in this receipt: a crash in
       // between redoes both, and routing queues an instance for a destination once however often it runs.
