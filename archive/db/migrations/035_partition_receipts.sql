@@ -10,7 +10,7 @@
 -- receipts in arrival order (the receipt insert's "who sent this study first", formerly
 -- receipts_by_study of 004), and UNIQUE (sop_instance_uid, dataset_sha256, study_instance_uid), the
 -- same constraint as before: the Study Instance UID is inside the hashed dataset. A receipt looked up
--- by id alone (a job's payload) probes receipts_by_id in each partition.
+-- by id alone (a confirmation, a job queued before 035) probes receipts_by_id in each partition.
 --
 -- An instance's receipt is in the instance's study (the composite key from instances below). Before
 -- 035 an instance went to the study its series was first indexed in, even when its receipt named
@@ -149,7 +149,7 @@ ALTER SEQUENCE receipts_partitioned_id_seq RENAME TO receipts_id_seq;
 
 ALTER TABLE receipts ADD CONSTRAINT receipts_pkey PRIMARY KEY (study_instance_uid, id);
 ALTER TABLE receipts ADD CONSTRAINT receipts_sop_instance_uid_dataset_sha256_key UNIQUE (sop_instance_uid, dataset_sha256, study_instance_uid);
--- A receipt by id alone: the index and thumbnail jobs' payloads, confirmations, the reconciler.
+-- A receipt by id alone: confirmations, the reconciler, jobs queued before 035 (later ones name the study).
 CREATE INDEX receipts_by_id ON receipts (id);
 -- An instance's receipts in arrival order (migration 033): the receipt insert's first and latest
 -- version, in one study's partition, or in each when the study has none of the instance.
