@@ -418,12 +418,14 @@ describe('instances and receipts partitioned by study (migrations 032 and 035)',
         assert.equal(indexed.seriesInAnotherStudy, '2.25.91');
         assert.deepEqual(await rowsOf('2.25.92.1.2'), []);
         assert.deepEqual(await counts('2.25.91'), { instances: 1, series: [1] });
-        const { rows: [state] } = await pool.query(
+        // Its job run again records nothing more.
+        assert.equal((await index.indexReceipt(early, sourceId, record('2.25.92.1.2', '2.25.92', '2.25.91.1', 2))).seriesInAnotherStudy, '2.25.91');
+        const { rows: states } = await pool.query(
           `SELECT r.indexed_at IS NOT NULL AS indexed, e.kind, e.detail FROM receipts r JOIN instance_events e ON e.study_instance_uid = r.study_instance_uid AND e.receipt_id = r.id
            WHERE r.study_instance_uid = '2.25.92' AND r.id = $1`,
           [early],
         );
-        assert.deepEqual(state, { indexed: true, kind: 'series-in-another-study', detail: { seriesInstanceUid: '2.25.91.1', seriesStudyInstanceUid: '2.25.91' } });
+        assert.deepEqual(states, [{ indexed: true, kind: 'series-in-another-study', detail: { seriesInstanceUid: '2.25.91.1', seriesStudyInstanceUid: '2.25.91' } }]);
         const { rows: series } = await pool.query(`SELECT study_instance_uid FROM series WHERE series_instance_uid = '2.25.91.1'`);
         assert.deepEqual(series, [{ study_instance_uid: '2.25.91' }]);
       });

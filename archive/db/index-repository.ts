@@ -249,7 +249,8 @@ async function recordMisfiled(client: pg.PoolClient, receiptId: string, seriesSt
      )
      INSERT INTO instance_events (sop_instance_uid, study_instance_uid, kind, receipt_id, detail)
      SELECT $3, $2, 'series-in-another-study', $1, jsonb_build_object('seriesInstanceUid', $4::text, 'seriesStudyInstanceUid', $5::text)
-     WHERE NOT EXISTS (SELECT 1 FROM instance_events WHERE study_instance_uid = $2 AND receipt_id = $1 AND kind = 'series-in-another-study')`,
+     -- once per receipt, however often its job runs (instance_events_by_instance finds its events)
+     WHERE NOT EXISTS (SELECT 1 FROM instance_events WHERE sop_instance_uid = $3 AND receipt_id = $1 AND kind = 'series-in-another-study')`,
     [receiptId, record.study.studyInstanceUid, record.instance.sopInstanceUid, record.series.seriesInstanceUid, seriesStudyInstanceUid],
   );
   return null;
