@@ -13,33 +13,33 @@ SELECT st.study_instance_uid AS "studyInstanceUid", p.attributes AS "patientAttr
   ORDER BY st.study_date DESC NULLS LAST, st.id DESC, se.series_number, se.id, i.instance_number, i.id
   LIMIT $3 OFFSET $4;
 
--- Limit  (cost=719.35..719.35 rows=1 width=1482) (actual time=2.176..2.186 rows=101 loops=1)
---   Buffers: shared hit=4197
---   ->  Sort  (cost=719.35..719.35 rows=1 width=1482) (actual time=2.175..2.179 rows=101 loops=1)
+-- Limit  (cost=35.00..35.00 rows=1 width=1482) (actual time=3.789..3.802 rows=101 loops=1)
+--   Buffers: shared hit=4194
+--   ->  Sort  (cost=35.00..35.00 rows=1 width=1482) (actual time=3.788..3.794 rows=101 loops=1)
 --         Sort Key: st.study_date DESC NULLS LAST, st.id DESC, se.series_number, se.id, i.instance_number, i.id
 --         Sort Method: top-N heapsort  Memory: 228kB
---         Buffers: shared hit=4197
---         ->  Nested Loop  (cost=1.69..719.34 rows=1 width=1482) (actual time=0.038..1.301 rows=520 loops=1)
---               Buffers: shared hit=4197
---               ->  Nested Loop  (cost=1.27..710.90 rows=1 width=1083) (actual time=0.033..0.744 rows=520 loops=1)
---                     Buffers: shared hit=2117
---                     ->  Nested Loop  (cost=0.85..702.58 rows=1 width=783) (actual time=0.029..0.243 rows=520 loops=1)
---                           Join Filter: (i.study_pk = st.id)
---                           Buffers: shared hit=37
---                           ->  Index Scan Backward using studies_uid_and_id on studies st  (cost=0.42..8.44 rows=1 width=505) (actual time=0.012..0.012 rows=1 loops=1)
+--         Buffers: shared hit=4194
+--         ->  Nested Loop  (cost=1.69..34.99 rows=1 width=1482) (actual time=0.034..2.330 rows=520 loops=1)
+--               Buffers: shared hit=4194
+--               ->  Nested Loop  (cost=1.27..26.55 rows=1 width=1083) (actual time=0.029..1.410 rows=520 loops=1)
+--                     Buffers: shared hit=2114
+--                     ->  Nested Loop  (cost=0.85..18.30 rows=1 width=783) (actual time=0.023..0.427 rows=520 loops=1)
+--                           Buffers: shared hit=34
+--                           ->  Index Scan Backward using studies_uid_and_id on studies st  (cost=0.42..8.44 rows=1 width=505) (actual time=0.012..0.014 rows=1 loops=1)
 --                                 Index Cond: (study_instance_uid = '2.25.900000000001'::text)
 --                                 Filter: (institution_id = '4'::bigint)
 --                                 Buffers: shared hit=5
---                           ->  Index Scan using instances_p11_pkey on instances_p11 i  (cost=0.42..689.41 rows=378 width=304) (actual time=0.016..0.176 rows=520 loops=1)
---                                 Index Cond: (study_instance_uid = '2.25.900000000001'::text)
---                                 Buffers: shared hit=32
---                     ->  Index Scan using series_pkey on series se  (cost=0.43..8.32 rows=1 width=308) (actual time=0.001..0.001 rows=1 loops=520)
+--                           ->  Index Scan using instances_p11_study_pk_idx on instances_p11 i  (cost=0.42..9.84 rows=1 width=304) (actual time=0.009..0.331 rows=520 loops=1)
+--                                 Index Cond: (study_pk = st.id)
+--                                 Filter: (study_instance_uid = '2.25.900000000001'::text)
+--                                 Buffers: shared hit=29
+--                     ->  Index Scan using series_pkey on series se  (cost=0.43..8.25 rows=1 width=308) (actual time=0.001..0.001 rows=1 loops=520)
 --                           Index Cond: (id = i.series_pk)
 --                           Buffers: shared hit=2080
 --               ->  Index Scan using patients_pkey on patients p  (cost=0.42..8.44 rows=1 width=383) (actual time=0.001..0.001 rows=1 loops=520)
 --                     Index Cond: (id = st.patient_pk)
 --                     Buffers: shared hit=2080
 -- Planning:
---   Buffers: shared hit=56
--- Planning Time: 0.418 ms
--- Execution Time: 2.221 ms
+--   Buffers: shared hit=57
+-- Planning Time: 0.590 ms
+-- Execution Time: 3.852 ms

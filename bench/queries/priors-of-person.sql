@@ -16,12 +16,12 @@ WITH current AS (
   ) AS "patientPks"
   FROM current c;
 
--- Nested Loop Left Join  (cost=0.84..7672.98 rows=1 width=40) (actual time=0.082..0.084 rows=1 loops=1)
+-- Nested Loop Left Join  (cost=0.84..7672.98 rows=1 width=40) (actual time=0.093..0.096 rows=1 loops=1)
 --   Join Filter: (pl.patient_pk = p.id)
 --   Buffers: shared hit=13
---   ->  Nested Loop  (cost=0.84..16.88 rows=1 width=55) (actual time=0.015..0.016 rows=1 loops=1)
+--   ->  Nested Loop  (cost=0.84..16.88 rows=1 width=55) (actual time=0.016..0.018 rows=1 loops=1)
 --         Buffers: shared hit=8
---         ->  Index Scan using studies_uid_and_id on studies st  (cost=0.42..8.44 rows=1 width=16) (actual time=0.010..0.011 rows=1 loops=1)
+--         ->  Index Scan using studies_uid_and_id on studies st  (cost=0.42..8.44 rows=1 width=16) (actual time=0.010..0.012 rows=1 loops=1)
 --               Index Cond: (study_instance_uid = '2.25.900000000001'::text)
 --               Buffers: shared hit=4
 --         ->  Index Scan using patients_pkey on patients p  (cost=0.42..8.44 rows=1 width=47) (actual time=0.003..0.003 rows=1 loops=1)
@@ -29,26 +29,26 @@ WITH current AS (
 --               Buffers: shared hit=4
 --   ->  Seq Scan on person_links pl  (cost=0.00..0.00 rows=1 width=16) (actual time=0.001..0.001 rows=0 loops=1)
 --   SubPlan 1
---     ->  HashAggregate  (cost=7631.07..7656.09 rows=2502 width=8) (actual time=0.060..0.064 rows=2 loops=1)
+--     ->  HashAggregate  (cost=7631.07..7656.09 rows=2502 width=8) (actual time=0.068..0.073 rows=2 loops=1)
 --           Group Key: (p.id)
 --           Batches: 1  Memory Usage: 121kB
 --           Buffers: shared hit=5
---           ->  Append  (cost=0.00..7624.81 rows=2502 width=8) (actual time=0.001..0.057 rows=3 loops=1)
+--           ->  Append  (cost=0.00..7624.81 rows=2502 width=8) (actual time=0.001..0.064 rows=3 loops=1)
 --                 Buffers: shared hit=5
 --                 ->  Result  (cost=0.00..0.01 rows=1 width=8) (actual time=0.000..0.000 rows=1 loops=1)
---                 ->  Bitmap Heap Scan on patients p_1  (cost=35.62..7587.27 rows=2500 width=8) (actual time=0.054..0.054 rows=2 loops=1)
+--                 ->  Bitmap Heap Scan on patients p_1  (cost=35.62..7587.27 rows=2500 width=8) (actual time=0.060..0.061 rows=2 loops=1)
 --                       Recheck Cond: (other_patient_ids && array_remove_bare(p.other_patient_ids))
 --                       Heap Blocks: exact=1
 --                       Buffers: shared hit=5
---                       ->  Bitmap Index Scan on patients_by_other_ids  (cost=0.00..35.00 rows=2500 width=0) (actual time=0.010..0.010 rows=2 loops=1)
+--                       ->  Bitmap Index Scan on patients_by_other_ids  (cost=0.00..35.00 rows=2500 width=0) (actual time=0.008..0.008 rows=2 loops=1)
 --                             Index Cond: (other_patient_ids && array_remove_bare(p.other_patient_ids))
 --                             Buffers: shared hit=4
---                 ->  Seq Scan on person_links pl_1  (cost=0.00..0.00 rows=1 width=8) (actual time=0.000..0.001 rows=0 loops=1)
+--                 ->  Seq Scan on person_links pl_1  (cost=0.00..0.00 rows=1 width=8) (actual time=0.001..0.001 rows=0 loops=1)
 --                       Filter: (person_id = pl.person_id)
 -- Planning:
 --   Buffers: shared hit=37
--- Planning Time: 0.265 ms
--- Execution Time: 0.169 ms
+-- Planning Time: 0.343 ms
+-- Execution Time: 0.133 ms
 
 -- parameters: [["1001","1002"],"1001",200,["4"]]
 SELECT st.study_instance_uid AS "studyInstanceUid", p.attributes AS "patientAttributes",
@@ -62,43 +62,43 @@ SELECT st.study_instance_uid AS "studyInstanceUid", p.attributes AS "patientAttr
   ORDER BY st.study_date DESC NULLS LAST, st.id DESC
   LIMIT $3;
 
--- Limit  (cost=1090.76..1090.77 rows=1 width=926) (actual time=0.995..0.997 rows=3 loops=1)
+-- Limit  (cost=1049.88..1049.88 rows=1 width=926) (actual time=0.827..0.829 rows=3 loops=1)
 --   Buffers: shared hit=129
---   ->  Sort  (cost=1090.76..1090.77 rows=1 width=926) (actual time=0.994..0.995 rows=3 loops=1)
+--   ->  Sort  (cost=1049.88..1049.88 rows=1 width=926) (actual time=0.826..0.828 rows=3 loops=1)
 --         Sort Key: st.study_date DESC NULLS LAST, st.id DESC
 --         Sort Method: quicksort  Memory: 28kB
 --         Buffers: shared hit=129
---         ->  Nested Loop  (cost=0.84..1090.75 rows=1 width=926) (actual time=0.516..0.988 rows=3 loops=1)
+--         ->  Nested Loop  (cost=0.84..1049.87 rows=1 width=926) (actual time=0.469..0.819 rows=3 loops=1)
 --               Join Filter: (st.institution_id = ins.id)
 --               Rows Removed by Join Filter: 7
 --               Buffers: shared hit=129
---               ->  Nested Loop  (cost=0.84..1088.60 rows=1 width=880) (actual time=0.511..0.976 rows=3 loops=1)
+--               ->  Nested Loop  (cost=0.84..1047.71 rows=1 width=880) (actual time=0.462..0.808 rows=3 loops=1)
 --                     Buffers: shared hit=126
---                     ->  Index Scan using studies_by_patient on studies st  (cost=0.42..21.83 rows=4 width=513) (actual time=0.007..0.016 rows=3 loops=1)
+--                     ->  Index Scan using studies_by_patient on studies st  (cost=0.42..21.93 rows=4 width=513) (actual time=0.005..0.013 rows=3 loops=1)
 --                           Index Cond: (patient_pk = ANY ('{1001,1002}'::bigint[]))
 --                           Filter: ((id <> '1001'::bigint) AND (number_of_instances > 0))
 --                           Rows Removed by Filter: 1
 --                           Buffers: shared hit=10
---                     ->  Index Scan using patients_pkey on patients p  (cost=0.42..266.68 rows=1 width=430) (actual time=0.318..0.318 rows=1 loops=3)
+--                     ->  Index Scan using patients_pkey on patients p  (cost=0.42..256.44 rows=1 width=430) (actual time=0.263..0.264 rows=1 loops=3)
 --                           Index Cond: (id = st.patient_pk)
 --                           Filter: ((st.institution_id = '4'::bigint) OR ((institution_id = st.institution_id) AND (SubPlan 1)))
 --                           Buffers: shared hit=116
 --                           SubPlan 1
---                             ->  Bitmap Heap Scan on patients mine  (cost=254.13..463.62 rows=51 width=0) (actual time=0.473..0.473 rows=1 loops=2)
+--                             ->  Bitmap Heap Scan on patients mine  (cost=243.88..441.27 rows=48 width=0) (actual time=0.390..0.390 rows=1 loops=2)
 --                                   Recheck Cond: ((other_patient_ids && array_remove_bare(p.other_patient_ids)) AND (institution_id = ANY ('{4}'::bigint[])))
 --                                   Heap Blocks: exact=2
 --                                   Buffers: shared hit=104
---                                   ->  BitmapAnd  (cost=254.13..254.13 rows=51 width=0) (actual time=0.470..0.471 rows=0 loops=2)
+--                                   ->  BitmapAnd  (cost=243.88..243.88 rows=48 width=0) (actual time=0.388..0.388 rows=0 loops=2)
 --                                         Buffers: shared hit=102
 --                                         ->  Bitmap Index Scan on patients_by_other_ids  (cost=0.00..35.00 rows=2500 width=0) (actual time=0.005..0.005 rows=2 loops=2)
 --                                               Index Cond: (other_patient_ids && array_remove_bare(p.other_patient_ids))
 --                                               Buffers: shared hit=8
---                                         ->  Bitmap Index Scan on patients_identity  (cost=0.00..218.86 rows=5125 width=0) (actual time=0.439..0.440 rows=5000 loops=2)
+--                                         ->  Bitmap Index Scan on patients_identity  (cost=0.00..208.61 rows=4825 width=0) (actual time=0.357..0.357 rows=5000 loops=2)
 --                                               Index Cond: (institution_id = ANY ('{4}'::bigint[]))
 --                                               Buffers: shared hit=94
---               ->  Seq Scan on institutions ins  (cost=0.00..1.51 rows=51 width=30) (actual time=0.001..0.002 rows=3 loops=3)
+--               ->  Seq Scan on institutions ins  (cost=0.00..1.51 rows=51 width=30) (actual time=0.002..0.002 rows=3 loops=3)
 --                     Buffers: shared hit=3
 -- Planning:
 --   Buffers: shared hit=21
--- Planning Time: 0.335 ms
--- Execution Time: 1.027 ms
+-- Planning Time: 0.337 ms
+-- Execution Time: 0.857 ms

@@ -6,35 +6,35 @@ SELECT st.study_instance_uid AS "studyInstanceUid", p.attributes AS "patientAttr
   st.attributes AS "studyAttributes", st.modalities, st.institution_name AS "institutionName", st.number_of_series AS "numberOfSeries",
   st.number_of_instances AS "numberOfInstances", se.series_instance_uid AS "seriesInstanceUid",
   se.attributes AS "seriesAttributes", se.number_of_instances AS "numberOfSeriesInstances"
-  FROM series se JOIN studies st ON st.id = se.study_pk JOIN patients p ON p.id = st.patient_pk
+  FROM series se JOIN studies st ON st.id = se.study_pk AND st.study_instance_uid = se.study_instance_uid JOIN patients p ON p.id = st.patient_pk
   WHERE se.number_of_instances > 0
   AND st.institution_id = ($1::bigint[])[1]
   AND st.study_instance_uid = $2
   ORDER BY st.study_date DESC NULLS LAST, st.id DESC, se.series_number, se.id
   LIMIT $3 OFFSET $4;
 
--- Limit  (cost=43.18..43.19 rows=4 width=1180) (actual time=0.032..0.033 rows=5 loops=1)
+-- Limit  (cost=43.26..43.28 rows=11 width=1180) (actual time=0.046..0.047 rows=5 loops=1)
 --   Buffers: shared hit=13
---   ->  Sort  (cost=43.18..43.19 rows=4 width=1180) (actual time=0.032..0.032 rows=5 loops=1)
+--   ->  Sort  (cost=43.26..43.28 rows=11 width=1180) (actual time=0.045..0.046 rows=5 loops=1)
 --         Sort Key: st.study_date DESC NULLS LAST, st.id DESC, se.series_number, se.id
 --         Sort Method: quicksort  Memory: 35kB
 --         Buffers: shared hit=13
---         ->  Nested Loop  (cost=1.27..43.14 rows=4 width=1180) (actual time=0.022..0.025 rows=5 loops=1)
+--         ->  Nested Loop  (cost=1.27..43.07 rows=11 width=1180) (actual time=0.029..0.034 rows=5 loops=1)
 --               Buffers: shared hit=13
---               ->  Nested Loop  (cost=0.84..16.88 rows=1 width=872) (actual time=0.018..0.019 rows=1 loops=1)
+--               ->  Nested Loop  (cost=0.84..16.88 rows=1 width=872) (actual time=0.021..0.022 rows=1 loops=1)
 --                     Buffers: shared hit=9
---                     ->  Index Scan Backward using studies_uid_and_id on studies st  (cost=0.42..8.44 rows=1 width=505) (actual time=0.012..0.013 rows=1 loops=1)
+--                     ->  Index Scan Backward using studies_uid_and_id on studies st  (cost=0.42..8.44 rows=1 width=505) (actual time=0.014..0.015 rows=1 loops=1)
 --                           Index Cond: (study_instance_uid = '2.25.900000000001'::text)
 --                           Filter: (institution_id = '4'::bigint)
 --                           Buffers: shared hit=5
---                     ->  Index Scan using patients_pkey on patients p  (cost=0.42..8.44 rows=1 width=383) (actual time=0.004..0.004 rows=1 loops=1)
+--                     ->  Index Scan using patients_pkey on patients p  (cost=0.42..8.44 rows=1 width=383) (actual time=0.005..0.005 rows=1 loops=1)
 --                           Index Cond: (id = st.patient_pk)
 --                           Buffers: shared hit=4
---               ->  Index Scan using series_by_study on series se  (cost=0.43..26.15 rows=11 width=316) (actual time=0.003..0.005 rows=5 loops=1)
+--               ->  Index Scan using series_by_study on series se  (cost=0.43..26.17 rows=1 width=334) (actual time=0.006..0.010 rows=5 loops=1)
 --                     Index Cond: (study_pk = st.id)
---                     Filter: (number_of_instances > 0)
+--                     Filter: ((number_of_instances > 0) AND (study_instance_uid = '2.25.900000000001'::text))
 --                     Buffers: shared hit=4
 -- Planning:
 --   Buffers: shared hit=80
--- Planning Time: 0.357 ms
--- Execution Time: 0.052 ms
+-- Planning Time: 0.482 ms
+-- Execution Time: 0.076 ms

@@ -14,19 +14,19 @@ SELECT st.study_instance_uid AS "studyInstanceUid", p.attributes AS "patientAttr
   ORDER BY named.study_date DESC NULLS LAST, named.study_pk DESC
   LIMIT $5 OFFSET $6;
 
--- Limit  (cost=5.34..67.23 rows=1 width=872) (actual time=0.009..0.009 rows=0 loops=1)
+-- Limit  (cost=5.34..67.20 rows=1 width=872) (actual time=0.007..0.008 rows=0 loops=1)
 --   Buffers: shared hit=3
---   ->  Nested Loop  (cost=5.34..67.23 rows=1 width=872) (actual time=0.009..0.009 rows=0 loops=1)
+--   ->  Nested Loop  (cost=5.34..67.20 rows=1 width=872) (actual time=0.007..0.007 rows=0 loops=1)
 --         Buffers: shared hit=3
---         ->  Nested Loop  (cost=4.92..38.35 rows=1 width=505) (actual time=0.008..0.009 rows=0 loops=1)
+--         ->  Nested Loop  (cost=4.92..38.35 rows=1 width=505) (actual time=0.007..0.007 rows=0 loops=1)
 --               Buffers: shared hit=3
---               ->  Unique  (cost=4.50..4.52 rows=4 width=12) (actual time=0.008..0.008 rows=0 loops=1)
+--               ->  Unique  (cost=4.50..4.52 rows=4 width=12) (actual time=0.006..0.007 rows=0 loops=1)
 --                     Buffers: shared hit=3
---                     ->  Sort  (cost=4.50..4.50 rows=4 width=12) (actual time=0.008..0.008 rows=0 loops=1)
+--                     ->  Sort  (cost=4.50..4.50 rows=4 width=12) (actual time=0.006..0.007 rows=0 loops=1)
 --                           Sort Key: study_name_keys.study_date DESC NULLS LAST, study_name_keys.study_pk DESC
 --                           Sort Method: quicksort  Memory: 25kB
 --                           Buffers: shared hit=3
---                           ->  Index Only Scan using study_name_keys_by_name on study_name_keys  (cost=0.43..4.46 rows=4 width=12) (actual time=0.006..0.006 rows=0 loops=1)
+--                           ->  Index Only Scan using study_name_keys_by_name on study_name_keys  (cost=0.43..4.46 rows=4 width=12) (actual time=0.005..0.005 rows=0 loops=1)
 --                                 Index Cond: ((institution_id = ANY ('{2}'::bigint[])) AND (key >= '|诸葛'::text) AND (key < '|诸葜'::text))
 --                                 Filter: (key ~~ '|诸葛%'::text)
 --                                 Heap Fetches: 0
@@ -34,10 +34,10 @@ SELECT st.study_instance_uid AS "studyInstanceUid", p.attributes AS "patientAttr
 --               ->  Index Scan using studies_pkey on studies st  (cost=0.42..8.45 rows=1 width=501) (never executed)
 --                     Index Cond: (id = study_name_keys.study_pk)
 --                     Filter: ((number_of_instances > 0) AND (institution_id = '2'::bigint))
---         ->  Index Scan using patients_pkey on patients p  (cost=0.42..28.88 rows=1 width=383) (never executed)
+--         ->  Index Scan using patients_pkey on patients p  (cost=0.42..28.85 rows=1 width=383) (never executed)
 --               Index Cond: (id = st.patient_pk)
 --               Filter: person_name_matches(name_search, '\| 诸 ?葛[^|]* \|'::text)
 -- Planning:
 --   Buffers: shared hit=16
--- Planning Time: 0.254 ms
--- Execution Time: 0.029 ms
+-- Planning Time: 0.278 ms
+-- Execution Time: 0.027 ms

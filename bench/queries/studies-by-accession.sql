@@ -12,13 +12,13 @@ SELECT st.study_instance_uid AS "studyInstanceUid", p.attributes AS "patientAttr
   ORDER BY st.study_date DESC NULLS LAST, st.id DESC
   LIMIT $3 OFFSET $4;
 
--- Limit  (cost=16.89..16.90 rows=1 width=872) (actual time=0.016..0.017 rows=1 loops=1)
+-- Limit  (cost=16.89..16.90 rows=1 width=872) (actual time=0.015..0.016 rows=1 loops=1)
 --   Buffers: shared hit=8
---   ->  Sort  (cost=16.89..16.90 rows=1 width=872) (actual time=0.016..0.016 rows=1 loops=1)
+--   ->  Sort  (cost=16.89..16.90 rows=1 width=872) (actual time=0.015..0.016 rows=1 loops=1)
 --         Sort Key: st.study_date DESC NULLS LAST, st.id DESC
 --         Sort Method: quicksort  Memory: 26kB
 --         Buffers: shared hit=8
---         ->  Nested Loop  (cost=0.84..16.88 rows=1 width=872) (actual time=0.012..0.013 rows=1 loops=1)
+--         ->  Nested Loop  (cost=0.84..16.88 rows=1 width=872) (actual time=0.013..0.013 rows=1 loops=1)
 --               Buffers: shared hit=8
 --               ->  Index Scan using studies_by_accession on studies st  (cost=0.42..8.45 rows=1 width=505) (actual time=0.009..0.009 rows=1 loops=1)
 --                     Index Cond: (accession_number = 'SYN000000001'::text)
@@ -29,5 +29,5 @@ SELECT st.study_instance_uid AS "studyInstanceUid", p.attributes AS "patientAttr
 --                     Buffers: shared hit=4
 -- Planning:
 --   Buffers: shared hit=16
--- Planning Time: 0.128 ms
--- Execution Time: 0.028 ms
+-- Planning Time: 0.106 ms
+-- Execution Time: 0.026 ms

@@ -14,15 +14,15 @@ SELECT st.study_instance_uid AS "studyInstanceUid", p.attributes AS "patientAttr
   ORDER BY st.study_date DESC NULLS LAST, st.id DESC
   LIMIT $5 OFFSET $6;
 
--- Limit  (cost=453.80..453.84 rows=14 width=872) (actual time=0.239..0.240 rows=0 loops=1)
+-- Limit  (cost=453.80..453.84 rows=14 width=872) (actual time=0.192..0.193 rows=0 loops=1)
 --   Buffers: shared hit=141
---   ->  Sort  (cost=453.80..453.84 rows=14 width=872) (actual time=0.238..0.239 rows=0 loops=1)
+--   ->  Sort  (cost=453.80..453.84 rows=14 width=872) (actual time=0.192..0.192 rows=0 loops=1)
 --         Sort Key: st.study_date DESC NULLS LAST, st.id DESC
 --         Sort Method: quicksort  Memory: 25kB
 --         Buffers: shared hit=141
---         ->  Nested Loop  (cost=5.91..453.54 rows=14 width=872) (actual time=0.236..0.237 rows=0 loops=1)
+--         ->  Nested Loop  (cost=5.91..453.54 rows=14 width=872) (actual time=0.190..0.191 rows=0 loops=1)
 --               Buffers: shared hit=141
---               ->  Bitmap Heap Scan on studies st  (cost=5.49..335.41 rows=14 width=505) (actual time=0.236..0.236 rows=0 loops=1)
+--               ->  Bitmap Heap Scan on studies st  (cost=5.49..335.41 rows=14 width=505) (actual time=0.190..0.190 rows=0 loops=1)
 --                     Recheck Cond: ((institution_id = '2'::bigint) AND (study_date >= '2015-01-01'::date) AND (study_date <= '2015-01-31'::date))
 --                     Filter: ((number_of_instances > 0) AND (modalities && '{CT}'::text[]))
 --                     Rows Removed by Filter: 137
@@ -35,5 +35,5 @@ SELECT st.study_instance_uid AS "studyInstanceUid", p.attributes AS "patientAttr
 --                     Index Cond: (id = st.patient_pk)
 -- Planning:
 --   Buffers: shared hit=25
--- Planning Time: 0.162 ms
--- Execution Time: 0.253 ms
+-- Planning Time: 0.143 ms
+-- Execution Time: 0.214 ms

@@ -14,19 +14,19 @@ SELECT st.study_instance_uid AS "studyInstanceUid", p.attributes AS "patientAttr
   ORDER BY named.study_date DESC NULLS LAST, named.study_pk DESC
   LIMIT $5 OFFSET $6;
 
--- Limit  (cost=5.34..67.19 rows=1 width=872) (actual time=0.075..0.327 rows=26 loops=1)
+-- Limit  (cost=5.34..67.27 rows=1 width=872) (actual time=0.070..0.355 rows=26 loops=1)
 --   Buffers: shared hit=216
---   ->  Nested Loop  (cost=5.34..67.19 rows=1 width=872) (actual time=0.074..0.324 rows=26 loops=1)
+--   ->  Nested Loop  (cost=5.34..67.27 rows=1 width=872) (actual time=0.070..0.352 rows=26 loops=1)
 --         Buffers: shared hit=216
---         ->  Nested Loop  (cost=4.92..38.35 rows=1 width=505) (actual time=0.038..0.168 rows=26 loops=1)
+--         ->  Nested Loop  (cost=4.92..38.35 rows=1 width=505) (actual time=0.036..0.173 rows=26 loops=1)
 --               Buffers: shared hit=112
---               ->  Unique  (cost=4.50..4.52 rows=4 width=12) (actual time=0.028..0.033 rows=26 loops=1)
+--               ->  Unique  (cost=4.50..4.52 rows=4 width=12) (actual time=0.028..0.034 rows=26 loops=1)
 --                     Buffers: shared hit=8
---                     ->  Sort  (cost=4.50..4.50 rows=4 width=12) (actual time=0.028..0.029 rows=26 loops=1)
+--                     ->  Sort  (cost=4.50..4.50 rows=4 width=12) (actual time=0.027..0.029 rows=26 loops=1)
 --                           Sort Key: study_name_keys.study_date DESC NULLS LAST, study_name_keys.study_pk DESC
 --                           Sort Method: quicksort  Memory: 27kB
 --                           Buffers: shared hit=8
---                           ->  Index Only Scan using study_name_keys_by_name on study_name_keys  (cost=0.43..4.46 rows=4 width=12) (actual time=0.014..0.020 rows=50 loops=1)
+--                           ->  Index Only Scan using study_name_keys_by_name on study_name_keys  (cost=0.43..4.46 rows=4 width=12) (actual time=0.009..0.018 rows=50 loops=1)
 --                                 Index Cond: ((institution_id = ANY ('{3}'::bigint[])) AND (key >= '|张雨桐'::text) AND (key < '|张雨桑'::text))
 --                                 Filter: (key ~~ '|张雨桐%'::text)
 --                                 Heap Fetches: 0
@@ -35,11 +35,11 @@ SELECT st.study_instance_uid AS "studyInstanceUid", p.attributes AS "patientAttr
 --                     Index Cond: (id = study_name_keys.study_pk)
 --                     Filter: ((number_of_instances > 0) AND (institution_id = '3'::bigint))
 --                     Buffers: shared hit=104
---         ->  Index Scan using patients_pkey on patients p  (cost=0.42..28.85 rows=1 width=383) (actual time=0.006..0.006 rows=1 loops=26)
+--         ->  Index Scan using patients_pkey on patients p  (cost=0.42..28.92 rows=1 width=383) (actual time=0.006..0.006 rows=1 loops=26)
 --               Index Cond: (id = st.patient_pk)
 --               Filter: person_name_matches(name_search, '\| 张 ?雨 ?桐 \|'::text)
 --               Buffers: shared hit=104
 -- Planning:
 --   Buffers: shared hit=16
--- Planning Time: 0.328 ms
--- Execution Time: 0.355 ms
+-- Planning Time: 0.344 ms
+-- Execution Time: 0.379 ms

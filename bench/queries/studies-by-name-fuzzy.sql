@@ -14,32 +14,32 @@ SELECT st.study_instance_uid AS "studyInstanceUid", p.attributes AS "patientAttr
   ORDER BY named.study_date DESC NULLS LAST, named.study_pk DESC
   LIMIT $5 OFFSET $6;
 
--- Limit  (cost=39.03..3305.18 rows=3 width=872) (actual time=0.140..0.423 rows=26 loops=1)
+-- Limit  (cost=36.74..3040.23 rows=2 width=872) (actual time=0.126..0.360 rows=26 loops=1)
 --   Buffers: shared hit=255
---   ->  Nested Loop  (cost=39.03..3305.18 rows=3 width=872) (actual time=0.139..0.420 rows=26 loops=1)
+--   ->  Nested Loop  (cost=36.74..3040.23 rows=2 width=872) (actual time=0.125..0.357 rows=26 loops=1)
 --         Buffers: shared hit=255
---         ->  Nested Loop  (cost=38.61..3074.40 rows=8 width=505) (actual time=0.122..0.262 rows=26 loops=1)
+--         ->  Nested Loop  (cost=36.32..2837.77 rows=7 width=505) (actual time=0.110..0.230 rows=26 loops=1)
 --               Buffers: shared hit=151
---               ->  Unique  (cost=38.19..41.05 rows=381 width=12) (actual time=0.112..0.117 rows=26 loops=1)
+--               ->  Unique  (cost=35.89..38.52 rows=350 width=12) (actual time=0.103..0.108 rows=26 loops=1)
 --                     Buffers: shared hit=47
---                     ->  Sort  (cost=38.19..39.14 rows=381 width=12) (actual time=0.112..0.113 rows=26 loops=1)
+--                     ->  Sort  (cost=35.89..36.77 rows=350 width=12) (actual time=0.103..0.104 rows=26 loops=1)
 --                           Sort Key: study_name_keys.study_date DESC NULLS LAST, study_name_keys.study_pk DESC
 --                           Sort Method: quicksort  Memory: 47kB
 --                           Buffers: shared hit=47
---                           ->  Index Only Scan using study_name_keys_by_name on study_name_keys  (cost=0.43..21.85 rows=381 width=12) (actual time=0.010..0.072 rows=418 loops=1)
+--                           ->  Index Only Scan using study_name_keys_by_name on study_name_keys  (cost=0.43..21.10 rows=350 width=12) (actual time=0.007..0.066 rows=418 loops=1)
 --                                 Index Cond: ((institution_id = ANY ('{3}'::bigint[])) AND (key >= '雨桐'::text) AND (key < '雨桑'::text))
 --                                 Filter: (key ~~ '雨桐%'::text)
 --                                 Heap Fetches: 0
 --                                 Buffers: shared hit=47
---               ->  Index Scan using studies_pkey on studies st  (cost=0.42..7.95 rows=1 width=501) (actual time=0.005..0.005 rows=1 loops=26)
+--               ->  Index Scan using studies_pkey on studies st  (cost=0.42..7.99 rows=1 width=501) (actual time=0.004..0.004 rows=1 loops=26)
 --                     Index Cond: (id = study_name_keys.study_pk)
 --                     Filter: ((number_of_instances > 0) AND (institution_id = '3'::bigint))
 --                     Buffers: shared hit=104
---         ->  Index Scan using patients_pkey on patients p  (cost=0.42..28.85 rows=1 width=383) (actual time=0.006..0.006 rows=1 loops=26)
+--         ->  Index Scan using patients_pkey on patients p  (cost=0.42..28.92 rows=1 width=383) (actual time=0.005..0.005 rows=1 loops=26)
 --               Index Cond: (id = st.patient_pk)
 --               Filter: person_name_matches(name_search, '雨 ?桐'::text)
 --               Buffers: shared hit=104
 -- Planning:
 --   Buffers: shared hit=16
--- Planning Time: 0.253 ms
--- Execution Time: 0.444 ms
+-- Planning Time: 0.219 ms
+-- Execution Time: 0.379 ms

@@ -14,32 +14,32 @@ SELECT st.study_instance_uid AS "studyInstanceUid", p.attributes AS "patientAttr
   ORDER BY named.study_date DESC NULLS LAST, named.study_pk DESC
   LIMIT $5 OFFSET $6;
 
--- Limit  (cost=116.27..9915.92 rows=9 width=872) (actual time=0.436..0.702 rows=26 loops=1)
+-- Limit  (cost=155.58..12026.25 rows=10 width=872) (actual time=0.390..0.577 rows=26 loops=1)
 --   Buffers: shared hit=331
---   ->  Nested Loop  (cost=116.27..9915.92 rows=9 width=872) (actual time=0.435..0.700 rows=26 loops=1)
+--   ->  Nested Loop  (cost=155.58..12026.25 rows=10 width=872) (actual time=0.390..0.575 rows=26 loops=1)
 --         Buffers: shared hit=331
---         ->  Nested Loop  (cost=115.85..9165.89 rows=26 width=505) (actual time=0.418..0.550 rows=26 loops=1)
+--         ->  Nested Loop  (cost=155.16..11158.59 rows=30 width=505) (actual time=0.380..0.470 rows=26 loops=1)
 --               Buffers: shared hit=227
---               ->  Unique  (cost=115.43..124.95 rows=1268 width=12) (actual time=0.407..0.412 rows=26 loops=1)
+--               ->  Unique  (cost=154.73..166.68 rows=1591 width=12) (actual time=0.374..0.379 rows=26 loops=1)
 --                     Buffers: shared hit=123
---                     ->  Sort  (cost=115.43..118.60 rows=1270 width=12) (actual time=0.406..0.408 rows=26 loops=1)
+--                     ->  Sort  (cost=154.73..158.72 rows=1593 width=12) (actual time=0.374..0.375 rows=26 loops=1)
 --                           Sort Key: study_name_keys.study_date DESC NULLS LAST, study_name_keys.study_pk DESC
 --                           Sort Method: quicksort  Memory: 113kB
 --                           Buffers: shared hit=123
---                           ->  Index Only Scan using study_name_keys_by_name on study_name_keys  (cost=0.43..49.96 rows=1270 width=12) (actual time=0.013..0.184 rows=1178 loops=1)
+--                           ->  Index Only Scan using study_name_keys_by_name on study_name_keys  (cost=0.43..70.01 rows=1593 width=12) (actual time=0.008..0.158 rows=1178 loops=1)
 --                                 Index Cond: ((institution_id = ANY ('{3}'::bigint[])) AND (key >= '|张'::text) AND (key < '|弡'::text))
 --                                 Filter: (key ~~ '|张%'::text)
 --                                 Heap Fetches: 0
 --                                 Buffers: shared hit=123
---               ->  Index Scan using studies_pkey on studies st  (cost=0.42..7.12 rows=1 width=501) (actual time=0.005..0.005 rows=1 loops=26)
+--               ->  Index Scan using studies_pkey on studies st  (cost=0.42..6.90 rows=1 width=501) (actual time=0.003..0.003 rows=1 loops=26)
 --                     Index Cond: (id = study_name_keys.study_pk)
 --                     Filter: ((number_of_instances > 0) AND (institution_id = '3'::bigint))
 --                     Buffers: shared hit=104
---         ->  Index Scan using patients_pkey on patients p  (cost=0.42..28.85 rows=1 width=383) (actual time=0.005..0.005 rows=1 loops=26)
+--         ->  Index Scan using patients_pkey on patients p  (cost=0.42..28.92 rows=1 width=383) (actual time=0.004..0.004 rows=1 loops=26)
 --               Index Cond: (id = st.patient_pk)
 --               Filter: person_name_matches(name_search, '\| 张[^|]* \|'::text)
 --               Buffers: shared hit=104
 -- Planning:
 --   Buffers: shared hit=16
--- Planning Time: 0.240 ms
--- Execution Time: 0.722 ms
+-- Planning Time: 0.219 ms
+-- Execution Time: 0.595 ms

@@ -14,32 +14,32 @@ SELECT st.study_instance_uid AS "studyInstanceUid", p.attributes AS "patientAttr
   ORDER BY named.study_date DESC NULLS LAST, named.study_pk DESC
   LIMIT $5 OFFSET $6;
 
--- Limit  (cost=110.80..9475.54 rows=8 width=872) (actual time=0.441..0.724 rows=26 loops=1)
+-- Limit  (cost=115.64..9803.23 rows=8 width=872) (actual time=0.585..0.876 rows=26 loops=1)
 --   Buffers: shared hit=336
---   ->  Nested Loop  (cost=110.80..9475.54 rows=8 width=872) (actual time=0.441..0.722 rows=26 loops=1)
+--   ->  Nested Loop  (cost=115.64..9803.23 rows=8 width=872) (actual time=0.585..0.873 rows=26 loops=1)
 --         Buffers: shared hit=336
---         ->  Nested Loop  (cost=110.38..8754.36 rows=25 width=505) (actual time=0.421..0.553 rows=26 loops=1)
+--         ->  Nested Loop  (cost=115.22..9109.10 rows=24 width=505) (actual time=0.568..0.701 rows=26 loops=1)
 --               Buffers: shared hit=232
---               ->  Unique  (cost=109.96..118.99 rows=1203 width=12) (actual time=0.410..0.415 rows=26 loops=1)
+--               ->  Unique  (cost=114.80..124.26 rows=1259 width=12) (actual time=0.560..0.567 rows=26 loops=1)
 --                     Buffers: shared hit=128
---                     ->  Sort  (cost=109.96..112.97 rows=1204 width=12) (actual time=0.409..0.411 rows=26 loops=1)
+--                     ->  Sort  (cost=114.80..117.95 rows=1261 width=12) (actual time=0.560..0.561 rows=26 loops=1)
 --                           Sort Key: study_name_keys.study_date DESC NULLS LAST, study_name_keys.study_pk DESC
 --                           Sort Method: quicksort  Memory: 113kB
 --                           Buffers: shared hit=128
---                           ->  Index Only Scan using study_name_keys_by_name on study_name_keys  (cost=0.43..48.35 rows=1204 width=12) (actual time=0.015..0.186 rows=1178 loops=1)
+--                           ->  Index Only Scan using study_name_keys_by_name on study_name_keys  (cost=0.43..49.85 rows=1261 width=12) (actual time=0.012..0.257 rows=1178 loops=1)
 --                                 Index Cond: ((institution_id = ANY ('{3}'::bigint[])) AND (key >= '|zhang'::text) AND (key < '|zhanh'::text))
 --                                 Filter: (key ~~ '|zhang%'::text)
 --                                 Heap Fetches: 0
 --                                 Buffers: shared hit=128
---               ->  Index Scan using studies_pkey on studies st  (cost=0.42..7.17 rows=1 width=501) (actual time=0.005..0.005 rows=1 loops=26)
+--               ->  Index Scan using studies_pkey on studies st  (cost=0.42..7.13 rows=1 width=501) (actual time=0.005..0.005 rows=1 loops=26)
 --                     Index Cond: (id = study_name_keys.study_pk)
 --                     Filter: ((number_of_instances > 0) AND (institution_id = '3'::bigint))
 --                     Buffers: shared hit=104
---         ->  Index Scan using patients_pkey on patients p  (cost=0.42..28.85 rows=1 width=383) (actual time=0.006..0.006 rows=1 loops=26)
+--         ->  Index Scan using patients_pkey on patients p  (cost=0.42..28.92 rows=1 width=383) (actual time=0.006..0.006 rows=1 loops=26)
 --               Index Cond: (id = st.patient_pk)
 --               Filter: person_name_matches(name_search, '\| zhang [^|]* \|'::text)
 --               Buffers: shared hit=104
 -- Planning:
 --   Buffers: shared hit=16
--- Planning Time: 0.251 ms
--- Execution Time: 0.751 ms
+-- Planning Time: 0.299 ms
+-- Execution Time: 0.900 ms

@@ -12,22 +12,22 @@ SELECT st.study_instance_uid AS "studyInstanceUid", p.attributes AS "patientAttr
   ORDER BY st.study_date DESC NULLS LAST, st.id DESC
   LIMIT $3 OFFSET $4;
 
--- Limit  (cost=19.89..19.89 rows=1 width=872) (actual time=0.018..0.019 rows=2 loops=1)
+-- Limit  (cost=19.92..19.93 rows=1 width=872) (actual time=0.022..0.022 rows=2 loops=1)
 --   Buffers: shared hit=9
---   ->  Sort  (cost=19.89..19.89 rows=1 width=872) (actual time=0.018..0.018 rows=2 loops=1)
+--   ->  Sort  (cost=19.92..19.93 rows=1 width=872) (actual time=0.021..0.022 rows=2 loops=1)
 --         Sort Key: st.study_date DESC NULLS LAST, st.id DESC
 --         Sort Method: quicksort  Memory: 27kB
 --         Buffers: shared hit=9
---         ->  Nested Loop  (cost=0.84..19.88 rows=1 width=872) (actual time=0.012..0.015 rows=2 loops=1)
+--         ->  Nested Loop  (cost=0.84..19.91 rows=1 width=872) (actual time=0.015..0.018 rows=2 loops=1)
 --               Buffers: shared hit=9
---               ->  Index Scan using patients_by_patient_id on patients p  (cost=0.42..8.44 rows=1 width=383) (actual time=0.007..0.008 rows=1 loops=1)
+--               ->  Index Scan using patients_by_patient_id on patients p  (cost=0.42..8.44 rows=1 width=383) (actual time=0.008..0.008 rows=1 loops=1)
 --                     Index Cond: (patient_id = 'P00000001'::text)
 --                     Buffers: shared hit=4
---               ->  Index Scan using studies_by_patient on studies st  (cost=0.42..11.43 rows=1 width=505) (actual time=0.003..0.005 rows=2 loops=1)
+--               ->  Index Scan using studies_by_patient on studies st  (cost=0.42..11.47 rows=1 width=505) (actual time=0.005..0.008 rows=2 loops=1)
 --                     Index Cond: (patient_pk = p.id)
 --                     Filter: ((number_of_instances > 0) AND (institution_id = '3'::bigint))
 --                     Buffers: shared hit=5
 -- Planning:
 --   Buffers: shared hit=16
--- Planning Time: 0.146 ms
--- Execution Time: 0.031 ms
+-- Planning Time: 0.148 ms
+-- Execution Time: 0.035 ms

@@ -11,18 +11,18 @@ SELECT st.study_instance_uid AS "studyInstanceUid", p.attributes AS "patientAttr
   ORDER BY st.study_date DESC NULLS LAST, st.id DESC
   LIMIT $2 OFFSET $3;
 
--- Limit  (cost=0.84..195.05 rows=26 width=872) (actual time=0.010..0.096 rows=26 loops=1)
+-- Limit  (cost=0.84..194.05 rows=26 width=872) (actual time=0.016..0.138 rows=26 loops=1)
 --   Buffers: shared hit=133
---   ->  Nested Loop  (cost=0.84..74193.70 rows=9933 width=872) (actual time=0.010..0.094 rows=26 loops=1)
+--   ->  Nested Loop  (cost=0.84..75924.70 rows=10217 width=872) (actual time=0.015..0.135 rows=26 loops=1)
 --         Buffers: shared hit=133
---         ->  Index Scan using studies_by_institution on studies st  (cost=0.42..35668.01 rows=9933 width=505) (actual time=0.006..0.030 rows=26 loops=1)
+--         ->  Index Scan using studies_by_institution on studies st  (cost=0.42..36570.77 rows=10217 width=505) (actual time=0.010..0.042 rows=26 loops=1)
 --               Index Cond: (institution_id = '2'::bigint)
 --               Filter: (number_of_instances > 0)
 --               Buffers: shared hit=29
---         ->  Index Scan using patients_pkey on patients p  (cost=0.42..3.88 rows=1 width=383) (actual time=0.002..0.002 rows=1 loops=26)
+--         ->  Index Scan using patients_pkey on patients p  (cost=0.42..3.85 rows=1 width=383) (actual time=0.003..0.003 rows=1 loops=26)
 --               Index Cond: (id = st.patient_pk)
 --               Buffers: shared hit=104
 -- Planning:
 --   Buffers: shared hit=16
--- Planning Time: 0.127 ms
--- Execution Time: 0.107 ms
+-- Planning Time: 0.147 ms
+-- Execution Time: 0.150 ms
