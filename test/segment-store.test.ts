@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import type { ObjectStore } from '../archive/storage/object-store.ts';
 import { FileSystemObjectStore } from '../archive/storage/fs-store.ts';
 import { openLocalObjectStore } from '../archive/storage/open.ts';
+import { encodeFooter, recordLength } from '../archive/storage/segment-format.ts';
 import { SegmentObjectStore } from '../archive/storage/segment-store.ts';
 
 /**
@@ -129,6 +130,29 @@ describe('local segment log object store', () => {
       const { size } = await fs.stat(path.join(root, '.segments', segment!));
       assert.ok(size < 101_000, `${size} bytes left of a 4 MiB segment`);
       assert.ok((await (await open()).get(keyOf(1))).equals(body));
+    });
+  });
+
+  it('reads an open segment whose last object ends in bytes that look like a footer as open, and refuses what it cannot write', async () => {
+    await withRoot(async (root, open) => {
+      const gateway = await open();
+      const first = randomBytes(1000);
+      await gateway.put(keyOf(1), first, 'application/dicom');
+      // An object whose last 32 bytes read as a footer naming exactly where they lie in the segment:
+      // were it trusted, another process would take the open segment for sealed and stop reading it.
+      const secondAt = recordLength(keyOf(1), first.length);
+      const forgedFooterAt = secondAt + recordLength(keyOf(2), 5000 + 32) - 32;
+      await gateway.put(keyOf(2), Buffer.concat([randomBytes(5000), encodeFooter(forgedFooterAt)]), 'application/dicom');
+      const worker = await open();
+      assert.equal(await worker.exists(keyOf(2)), true);
+      await gateway.put(keyOf(3), randomBytes(1000), 'application/dicom');
+      assert.equal(await worker.exists(keyOf(3)), true, 'what the gateway stored after it is still read');
+      // A key the log cannot hold is refused before any space is handed out, and the log goes on.
+      await assert.rejects(gateway.put(`instances/${'1'.repeat(70_000)}.dcm`, Buffer.from('x'), 'application/dicom'), /too long/);
+      await gateway.put(keyOf(4), first, 'application/dicom');
+      assert.ok((await worker.get(keyOf(4))).equals(first));
+      await gateway.close();
+      await assert.rejects(gateway.put(keyOf(5), first, 'application/dicom'), /closed/);
     });
   });
 });

@@ -80,8 +80,9 @@ export async function readFooter(file: FileHandle, fileSize: number): Promise<nu
   if (fileSize < FOOTER_BYTES) return undefined;
   const footer = await readExactly(file, fileSize - FOOTER_BYTES, FOOTER_BYTES);
   if (!footer || footer.readUInt32LE(0) !== FOOTER_MAGIC || footer.readUInt32LE(16) !== zlib.crc32(footer.subarray(0, 16))) return undefined;
+  // Written right after the last record, so it is the file's last bytes and names where it starts.
   const end = Number(footer.readBigUInt64LE(8));
-  return end <= fileSize - FOOTER_BYTES ? end : undefined;
+  return end === fileSize - FOOTER_BYTES ? end : undefined;
 }
 
 /**

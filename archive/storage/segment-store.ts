@@ -66,6 +66,7 @@ export class SegmentObjectStore implements ObjectStore {
   private rolling?: Promise<SegmentWriter>;
   private catchingUp?: Promise<void>;
   private lastSequence = 0n;
+  private closed = false;
 
   constructor(
     root: string,
@@ -159,6 +160,7 @@ export class SegmentObjectStore implements ObjectStore {
 
   /** Seals this process's segment and closes every file it holds. */
   async close(): Promise<void> {
+    this.closed = true;
     await this.rolling?.catch(() => undefined);
     const active = this.active;
     this.active = undefined;
@@ -178,11 +180,13 @@ export class SegmentObjectStore implements ObjectStore {
    */
   private async append(kind: RecordKind, key: string, parts: readonly Buffer[], record?: StageRecorder): Promise<void> {
     const length = recordLength(key, parts.reduce((sum, part) => sum + part.length, 0));
+    const sequence = this.nextSequence();
+    // Encoded before any space is handed out: a reservation never written would hold back every
+    // record after it in the segment for ever.
+    const head = encodeRecordHead(kind, key, parts, sequence);
     let writer = this.active;
     while (!writer?.fits(length)) writer = await this.roll();
-    const sequence = this.nextSequence();
     const at = writer.reserve(length);
-    const head = encodeRecordHead(kind, key, parts, sequence);
     await writer.write(at, [head, ...parts], length, record);
     this.apply(path.basename(writer.file), { kind, key, sequence, bodyAt: at + head.length, bodyLength: length - head.length, end: at + length });
   }
@@ -194,6 +198,7 @@ export class SegmentObjectStore implements ObjectStore {
   private roll(): Promise<SegmentWriter> {
     this.rolling ??= (async () => {
       try {
+        if (this.closed) throw new Error(`object store ${this.folder} is closed`);
         await fsp.mkdir(this.folder, { recursive: true });
         const name = `${this.writerId}-${String(this.segmentCount++).padStart(6, '0')}${SEGMENT_SUFFIX}`;
         const writer = await SegmentWriter.create(path.join(this.folder, name), this.segmentBytes);
@@ -234,6 +239,9 @@ export class SegmentObjectStore implements ObjectStore {
     assertSafeKey(key);
     const known = this.locations.get(key);
     if (known || (await this.files.exists(key))) return known;
+    // A catch-up already under way may have passed the segment the key was just written to: wait for
+    // it, then read on from there in one that starts after the miss.
+    await this.catchingUp?.catch(() => undefined);
     await this.catchUp();
     return this.locations.get(key);
   }
@@ -261,15 +269,30 @@ export class SegmentObjectStore implements ObjectStore {
     const progress = this.progress.get(name) ?? { from: 0, sealed: false };
     this.progress.set(name, progress);
     if (progress.sealed) return;
-    await this.readers.use(name, async (handle) => {
-      const { size } = await handle.stat();
-      const sealedEnd = await readFooter(handle, size);
-      for await (const record of readRecords(handle, progress.from, sealedEnd ?? size, sealedEnd === undefined)) {
-        this.apply(name, record);
-        progress.from = record.end;
-      }
-      if (sealedEnd !== undefined && progress.from >= sealedEnd) progress.sealed = true;
-    });
+    try {
+      await this.readers.use(name, async (handle) => {
+        const { size } = await handle.stat();
+        const sealedEnd = await readFooter(handle, size);
+        // A footer is trusted only if the records end exactly where it says; an object's own bytes
+        // that happen to look like one, at the end of an open segment, are then read as records.
+        const records = [];
+        for await (const record of readRecords(handle, progress.from, sealedEnd ?? size, sealedEnd === undefined)) records.push(record);
+        const end = records.at(-1)?.end ?? progress.from;
+        if (sealedEnd !== undefined && end !== sealedEnd) {
+          records.length = 0;
+          for await (const record of readRecords(handle, progress.from, size, true)) records.push(record);
+        }
+        for (const record of records) {
+          this.apply(name, record);
+          progress.from = record.end;
+        }
+        if (sealedEnd !== undefined && progress.from === sealedEnd) progress.sealed = true;
+      });
+    } catch (error) {
+      // Removed since it was listed: a segment abandoned with nothing durable in it.
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      this.progress.delete(name);
+    }
   }
 
   private readInto(location: Location, buffer: Buffer, offset: number): Promise<void> {
