@@ -155,4 +155,32 @@ describe('local segment log object store', () => {
       await assert.rejects(gateway.put(keyOf(5), first, 'application/dicom'), /closed/);
     });
   });
+
+  it('cuts off what a failed flush left, so no other process or restart takes a refused object for stored', async () => {
+    await withRoot(async (root, open) => {
+      const gateway = await open();
+      await gateway.put(keyOf(1), randomBytes(1000), 'application/dicom');
+      // The disk reports an I/O error on the next flush (fdatasync) of any file, once.
+      const probe = await fs.open(path.join(root, 'probe'), 'w');
+      const prototype = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
+      await probe.close();
+      const datasync = prototype.datasync;
+      let failNext = true;
+      prototype.datasync = function (this: unknown) {
+        if (!failNext) return datasync.call(this);
+        failNext = false;
+        return Promise.reject(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+      };
+      try {
+        await assert.rejects(gateway.put(keyOf(2), randomBytes(40_000), 'application/dicom'), /EIO/);
+      } finally {
+        prototype.datasync = datasync;
+      }
+      const restarted = await open();
+      assert.equal(await restarted.exists(keyOf(2)), false, 'the refused object is not read back');
+      assert.equal(await restarted.exists(keyOf(1)), true);
+      await gateway.put(keyOf(3), randomBytes(1000), 'application/dicom');
+      assert.equal(await restarted.exists(keyOf(3)), true, 'the gateway goes on in a new segment');
+    });
+  });
 });

@@ -27,6 +27,7 @@ export class SegmentWriter {
   private flushing = false;
   private waiters: Array<{ end: number; resolve: () => void; reject: (error: Error) => void }> = [];
   private failure?: Error;
+  private cutOff?: Promise<void>;
   private sealing?: Promise<void>;
 
   private constructor(
@@ -66,7 +67,7 @@ export class SegmentWriter {
       if (this.failure) throw this.failure;
       await timed(record, 'object write', () => writeAllAt(this.handle, parts, at));
     } catch (error) {
-      this.fail(error as Error);
+      await this.fail(error as Error);
       throw error;
     }
     this.completed.set(at, at + length);
@@ -107,7 +108,7 @@ export class SegmentWriter {
   }
 
   private durable(end: number): Promise<void> {
-    if (this.failure) return Promise.reject(this.failure);
+    if (this.failure) return this.cutOff!.then(() => Promise.reject(this.failure));
     if (this.flushedUpTo >= end) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.waiters.push({ end, resolve, reject });
@@ -125,7 +126,7 @@ export class SegmentWriter {
         try {
           await this.handle.datasync();
         } catch (error) {
-          this.fail(error as Error);
+          void this.fail(error as Error);
           return;
         }
         this.flushedUpTo = target;
@@ -141,9 +142,19 @@ export class SegmentWriter {
     }
   }
 
-  private fail(error: Error): void {
-    this.failure ??= error;
-    for (const waiter of this.waiters) waiter.reject(this.failure);
-    this.waiters = [];
+  /**
+   * What lies past the last flush was never acknowledged: it is cut off before anyone waiting hears
+   * of the failure, so no other process or restart reads a refused object (a write still landing
+   * later leaves zeros before it, where readers stop).
+   */
+  private fail(error: Error): Promise<void> {
+    if (!this.failure) {
+      this.failure = error;
+      const waiters = this.waiters;
+      this.waiters = [];
+      this.cutOff = this.handle.truncate(this.flushedUpTo).catch(() => undefined);
+      void this.cutOff.then(() => waiters.forEach((waiter) => waiter.reject(error)));
+    }
+    return this.cutOff!;
   }
 }
