@@ -187,8 +187,8 @@ export interface TlsFiles {
 export interface Config {
   dataDir: string;
   /**
-   * How the local object store (no S3 configured) keeps objects: appended to segment logs (the default)
-   * or a file each (the default of the county edge, which deletes what it has forwarded).
+   * How the local object store (no S3 configured) keeps objects: a file each (the default), or appended
+   * to segment logs (faster to ingest, with an index in memory that grows with the store: opt in).
    */
   localStore: 'segments' | 'files';
   http: { host: string; port: number; maxStowBytes: number; tls?: TlsFiles };
@@ -282,7 +282,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     ...(statistics ? { statistics } : {}),
     ...(edge ? { edge } : {}),
     dataDir: path.resolve(env.YINGYUN_DATA_DIR),
-    localStore: env.YINGYUN_LOCAL_STORE ?? (edge ? 'files' : 'segments'),
+    localStore: env.YINGYUN_LOCAL_STORE ?? 'files',
     http: {
       host: env.YINGYUN_HTTP_HOST,
       port: env.YINGYUN_HTTP_PORT,

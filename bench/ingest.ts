@@ -91,7 +91,7 @@ async function registerBenchSender(httpUrl: string, headers: Record<string, stri
 }
 
 /** One gateway process (`gateway/main.ts`, as `npm start` runs it) on a data folder, optionally on a shared PostgreSQL. */
-async function startGateway(dataDir: string, databaseUrl?: string, localStore?: 'files') {
+async function startGateway(dataDir: string, databaseUrl?: string, localStore?: 'segments') {
   const httpPort = await freePort();
   const dicomPort = await freePort();
   // BENCH_INGEST_CPU_PROFILES=<folder>: each gateway writes a V8 CPU profile there when it stops
@@ -127,7 +127,7 @@ const SHARED_POSTGRES_URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgr
  * processes on one machine sharing one PostgreSQL server (SHARED_POSTGRES_URL) and one object store
  * folder, each with its in-process jobs, storescu's associations split between them.
  */
-async function startYingyun(workDir: string, gateways?: number, localStore?: 'files'): Promise<YingyunReceiver> {
+async function startYingyun(workDir: string, gateways?: number, localStore?: 'segments'): Promise<YingyunReceiver> {
   const dataDir = path.join(workDir, `yingyun-${randomBytes(4).toString('hex')}`);
   let databaseUrl: string | undefined;
   let dropDatabase = async () => undefined as unknown;
@@ -145,7 +145,7 @@ async function startYingyun(workDir: string, gateways?: number, localStore?: 'fi
   const sessions = await Promise.all(processes.map((gateway) => signIn(gateway.httpUrl)));
   await registerBenchSender(processes[0]!.httpUrl, sessions[0]!);
   const stats = () => Promise.all(processes.map(async (gateway, index) => (await (await fetch(`${gateway.httpUrl}/api/stats`, { headers: sessions[index]! })).json()) as Stats));
-  const name = gateways ? `Yingyun, ${gateways} gateway processes, shared PostgreSQL server` : localStore ? 'Yingyun, a file per object (YINGYUN_LOCAL_STORE=files)' : 'Yingyun';
+  const name = gateways ? `Yingyun, ${gateways} gateway processes, shared PostgreSQL server` : localStore ? 'Yingyun, segment log (YINGYUN_LOCAL_STORE=segments)' : 'Yingyun';
   return {
     name,
     aeTitle: 'YINGYUN',
@@ -153,7 +153,7 @@ async function startYingyun(workDir: string, gateways?: number, localStore?: 'fi
     ports: processes.map((gateway) => gateway.dicomPort),
     settings:
       `${YINGYUN_NETWORK_SETTINGS} (gateway/dimse/server.ts); ${gateways ? `${gateways} gateway processes (gateway/main.ts), one PostgreSQL server (${new URL(SHARED_POSTGRES_URL).host}, shared with whatever else runs on it) and one object store folder` : process.env.DATABASE_URL ? 'PostgreSQL at DATABASE_URL' : 'embedded PostgreSQL'}; ` +
-      `local object store ${localStore === 'files' ? '(a file per object: fdatasync, rename, folder fsync)' : '(segment log: objects appended to segment files, one fdatasync shared by the objects written meanwhile)'}, each object durable and its receipt committed (group commit, beside the flush) before Success; index and thumbnail jobs in-process`,
+      `local object store ${localStore === 'segments' ? '(segment log: objects appended to segment files, one fdatasync shared by the objects written meanwhile)' : '(a file per object: fdatasync, rename, folder fsync)'}, each object durable and its receipt committed (group commit, beside the flush) before Success; index and thumbnail jobs in-process`,
     httpUrl: processes[0]!.httpUrl,
     headers: sessions[0]!,
     databaseUrl,
@@ -285,7 +285,7 @@ interface Row {
  * Which receivers to run (all by default): BENCH_INGEST_RECEIVERS=yingyun,orthanc,… for a quicker look
  * while working on one of them. The figures recorded in docs/benchmarks.md come from a run of all.
  */
-const RECEIVER_KEYS = ['storescp', 'yingyun', 'yingyun-files', 'dimse-only', 'floor', 'segment', 'commit-only', 'orthanc', 'two-gateways'] as const;
+const RECEIVER_KEYS = ['storescp', 'yingyun', 'yingyun-segments', 'dimse-only', 'floor', 'segment', 'commit-only', 'orthanc', 'two-gateways'] as const;
 const chosenReceivers = new Set(process.env.BENCH_INGEST_RECEIVERS?.split(',') ?? RECEIVER_KEYS);
 
 async function main(): Promise<void> {
@@ -317,7 +317,7 @@ async function main(): Promise<void> {
         const receivers: Array<readonly [(typeof RECEIVER_KEYS)[number], () => Promise<Target>]> = [
           ['storescp', () => startStorescp(workDir, associations > 1)],
           ['yingyun', () => startYingyun(workDir)],
-          ['yingyun-files', () => startYingyun(workDir, undefined, 'files')],
+          ['yingyun-segments', () => startYingyun(workDir, undefined, 'segments')],
           ['dimse-only', startDimseOnly],
           ['floor', () => startDurableFloor(workDir, 'flush')],
           ['segment', () => startDurableFloor(workDir, 'segment')],

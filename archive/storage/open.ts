@@ -16,7 +16,7 @@ export async function openObjectStore(config: Pick<Config, 's3' | 'dataDir' | 'l
 }
 
 /** The local object store under `root`, as a process opens it: what a crash left in uploads swept, segments read. */
-export async function openLocalObjectStore(root: string, kind: Config['localStore'] = 'segments'): Promise<FileSystemObjectStore | SegmentObjectStore> {
+export async function openLocalObjectStore(root: string, kind: Config['localStore'] = 'files'): Promise<FileSystemObjectStore | SegmentObjectStore> {
   const files = new FileSystemObjectStore(root);
   await files.sweepIncoming();
   if (kind === 'files') return files;
