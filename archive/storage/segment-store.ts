@@ -145,7 +145,11 @@ export class SegmentObjectStore implements ObjectStore {
   }
 
   async exists(key: string): Promise<boolean> {
-    return (await this.locate(key)) !== undefined || this.files.exists(key);
+    // The files are asked once (through locate() they would be asked again for a key that is a file).
+    assertSafeKey(key);
+    if (this.locations.has(key) || (await this.files.exists(key))) return true;
+    await this.catchUp();
+    return this.locations.has(key);
   }
 
   async *list(prefix: string): AsyncIterable<string> {
