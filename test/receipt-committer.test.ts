@@ -99,10 +99,18 @@ describe('group commit of receipts', () => {
       await blocker.connect();
       await blocker.query('BEGIN');
       await blocker.query('LOCK TABLE receipts IN SHARE MODE');
+      // Waited for by the committer's own backlog, not a clock: on a loaded machine a first receipt
+      // still being parsed after a fixed pause would join the group with the poison.
+      const backlogReaches = async (reached: (backlog: { waiting: number; inFlight: number }) => boolean) => {
+        for (const started = Date.now(); !reached(runtime.ingest.committer.backlog); ) {
+          assert.ok(Date.now() - started < 20_000, `committer backlog ${JSON.stringify(runtime.ingest.committer.backlog)}`);
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+      };
       const firstOutcomes = firsts.map((part10) => runtime.ingest.ingest({ part10 }, source));
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await backlogReaches(({ inFlight }) => inFlight === TRANSACTIONS_IN_FLIGHT);
       const groupOutcomes = group.map((part10) => runtime.ingest.ingest({ part10 }, source).then(() => 'stored', (error: unknown) => error));
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      await backlogReaches(({ waiting }) => waiting === group.length);
       const before = { ...runtime.ingest.committer.counts };
       await blocker.query('COMMIT');
 

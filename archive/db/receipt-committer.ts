@@ -72,6 +72,11 @@ export class ReceiptCommitter {
   /** Transactions committed and receipts they carried, for the benchmark and the tests. */
   readonly counts = { transactions: 0, receipts: 0 };
 
+  /** Receipts waiting for a transaction, and transactions under way: what a test waits on instead of a clock. */
+  get backlog(): { waiting: number; inFlight: number } {
+    return { waiting: this.waiting.length, inFlight: this.inFlight };
+  }
+
   constructor(
     private readonly pool: pg.Pool,
     private readonly receipts: ReceiptsRepository,
