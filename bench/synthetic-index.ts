@@ -83,31 +83,35 @@ export async function addSyntheticIndex(pool: pg.Pool, size: SyntheticSize): Pro
   const hospitalOf = (patient: number) => hospitals.get(patient % SYNTHETIC_INSTITUTIONS)!;
   const base = await nextIds(pool, ['patients', 'studies', 'series', 'instances', 'receipts']);
 
-  await copy(pool, 'patients (id, issuer, patient_id, source_id, institution_id, patient_name, name_search, birth_date, sex, other_patient_ids, attributes)', function* () {
+  // A patient record's columns: written to `patients`, and copied onto each of its studies as
+  // migration 036's trigger would (the studies' triggers are off during their COPY).
+  const patientOf = (m: number) => {
+    const name = syntheticPatientName(m);
+    const birthDate = new Date(Date.UTC(1940, 0, 1) + (m % 25000) * 86_400_000).toISOString().slice(0, 10);
+    const sex = m % 2 === 0 ? 'F' : 'M';
+    const attributes = {
+      '00100010': { vr: 'PN', Value: [name] },
+      '00100020': { vr: 'LO', Value: [syntheticPatientId(m)] },
+      '00100021': { vr: 'LO', Value: [`SYN${m % SYNTHETIC_INSTITUTIONS}`] },
+      '00100030': { vr: 'DA', Value: [birthDate.replace(/-/g, '')] },
+      '00100040': { vr: 'CS', Value: [sex] },
+    };
+    // issuer, patient_id, patient_name, name_search, birth_date, sex, attributes
+    return [`SYN${m % SYNTHETIC_INSTITUTIONS}`, syntheticPatientId(m), JSON.stringify(name), personNameSearchKeys([name]), birthDate, sex, JSON.stringify(attributes)];
+  };
+
+  await copy(pool, 'patients (id, source_id, institution_id, other_patient_ids, issuer, patient_id, patient_name, name_search, birth_date, sex, attributes)', function* () {
     for (let m = 1; m <= size.patients; m++) {
       const hospital = hospitalOf(m);
-      const name = syntheticPatientName(m);
-      const birthDate = new Date(Date.UTC(1940, 0, 1) + (m % 25000) * 86_400_000).toISOString().slice(0, 10);
-      const sex = m % 2 === 0 ? 'F' : 'M';
       // Records m and m+1 (m odd) are one person registered at two hospitals under one resident ID.
       const person = m % 2 === 1 ? m : m - 1;
       const residentId = person % 3 !== 0 ? `{GB11643|500199${String(person).padStart(12, '0')}}` : '{}';
-      const attributes = {
-        '00100010': { vr: 'PN', Value: [name] },
-        '00100020': { vr: 'LO', Value: [syntheticPatientId(m)] },
-        '00100021': { vr: 'LO', Value: [`SYN${m % SYNTHETIC_INSTITUTIONS}`] },
-        '00100030': { vr: 'DA', Value: [birthDate.replace(/-/g, '')] },
-        '00100040': { vr: 'CS', Value: [sex] },
-      };
-      yield row([
-        base.patients + m, `SYN${m % SYNTHETIC_INSTITUTIONS}`, syntheticPatientId(m), hospital.sourceId, hospital.institutionId,
-        JSON.stringify(name), personNameSearchKeys([name]), birthDate, sex, residentId, JSON.stringify(attributes),
-      ]);
+      yield row([base.patients + m, hospital.sourceId, hospital.institutionId, residentId, ...patientOf(m)]);
     }
   });
 
   const seriesPk = (n: number, s: number) => base.series + (n - 1) * 6 + s;
-  await copy(pool, 'studies (id, study_instance_uid, patient_pk, source_id, institution_id, study_date, study_time, accession_number, description, institution_name, modalities, number_of_series, number_of_instances, attributes)', function* () {
+  await copy(pool, 'studies (id, study_instance_uid, patient_pk, source_id, institution_id, study_date, study_time, accession_number, description, institution_name, modalities, number_of_series, number_of_instances, attributes, patient_issuer, patient_id, patient_name, patient_name_search, patient_birth_date, patient_sex, patient_attributes)', function* () {
     for (let n = 1; n <= size.studies; n++) {
       const owner = syntheticStudyOwner(n, size.patients);
       const hospital = hospitalOf(owner);
@@ -126,6 +130,7 @@ export async function addSyntheticIndex(pool: pg.Pool, size: SyntheticSize): Pro
       yield row([
         base.studies + n, syntheticStudyUid(n), base.patients + owner, hospital.sourceId, hospital.institutionId, syntheticStudyDate(n), '093000',
         syntheticAccession(n), `${modality} 检查`, `synthetic hospital ${owner % SYNTHETIC_INSTITUTIONS}`, modalities, series, instances, JSON.stringify(attributes),
+        ...patientOf(owner),
       ]);
     }
   }, { withoutTriggers: true });

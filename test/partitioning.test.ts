@@ -7,7 +7,8 @@ import pg from 'pg';
 import type { Visibility } from '../archive/access/policy.ts';
 import { IndexRepository, ThumbnailsRepository } from '../archive/db/index-repository.ts';
 import { migrate } from '../archive/db/migrate.ts';
-import { instanceSearchSql } from '../archive/db/query-repository.ts';
+import { instanceSearchSql, matchCountSql, seriesSearchSql, type StudyRow, studySearchSql } from '../archive/db/query-repository.ts';
+import { personNameSearchKeys } from '../archive/dicom/normalize.ts';
 import { type NewReceipt, ReceiptsRepository } from '../archive/db/receipts-repository.ts';
 import { metadataSql } from '../archive/db/retrieve-repository.ts';
 import type { IndexRecord } from '../archive/index/index-record.ts';
@@ -345,6 +346,42 @@ describe('instances and receipts partitioned by study (migrations 032 and 035)',
       assert.equal(studies[0]!.instances, 1);
     });
 
+    it("copies the patient's columns onto its studies, and follows the patient record when it changes (migration 036)", async () => {
+      const named = (sop: string, study: string, alphabetic: string) => {
+        const indexed = record(sop, study, `${study}.1`, 1);
+        const patientName = { Alphabetic: alphabetic };
+        const attributes = { '00100010': { vr: 'PN', Value: [patientName] }, '00100020': { vr: 'LO', Value: ['P36'] } };
+        return { ...indexed, patient: { ...indexed.patient, patientId: 'P36', patientName, nameSearch: personNameSearchKeys([patientName]), sex: 'F', attributes } };
+      };
+      const copies = async () =>
+        (await pool.query<{ study: string; patientId: string; name: string; sex: string; attributes: unknown }>(
+          `SELECT study_instance_uid AS study, patient_id AS "patientId", patient_name->>'Alphabetic' AS name, patient_sex AS sex, patient_attributes AS attributes
+           FROM studies WHERE study_instance_uid LIKE '2.25.36_' ORDER BY study_instance_uid`,
+        )).rows;
+      // Two studies of one patient record: each carries the record's columns from its insert.
+      await index.indexReceipt(await receipt('2.25.361.1.1', '2.25.361', '2.25.361.1'), sourceId, named('2.25.361.1.1', '2.25.361', 'WANG^FANG'));
+      await index.indexReceipt(await receipt('2.25.362.1.1', '2.25.362', '2.25.362.1'), sourceId, named('2.25.362.1.1', '2.25.362', 'WANG^FANG'));
+      assert.deepEqual((await copies()).map(({ study, patientId, name, sex }) => [study, patientId, name, sex]), [
+        ['2.25.361', 'P36', 'WANG^FANG', 'F'],
+        ['2.25.362', 'P36', 'WANG^FANG', 'F'],
+      ]);
+      // A third study corrects the name: the record changes in the same statement as the new study,
+      // and the two earlier studies follow.
+      await index.indexReceipt(await receipt('2.25.363.1.1', '2.25.363', '2.25.363.1'), sourceId, named('2.25.363.1.1', '2.25.363', 'WANG^FANGFANG'));
+      const corrected = await copies();
+      assert.deepEqual(corrected.map(({ name }) => name), ['WANG^FANGFANG', 'WANG^FANGFANG', 'WANG^FANGFANG']);
+      const { rows: record36 } = await pool.query(`SELECT attributes FROM patients WHERE patient_id = 'P36'`);
+      for (const copy of corrected) assert.deepEqual(copy.attributes, record36[0]!.attributes);
+      // A study moved to another patient record takes that record's columns.
+      await pool.query(`UPDATE studies SET patient_pk = (SELECT id FROM patients WHERE patient_id = 'P2') WHERE study_instance_uid = '2.25.362'`);
+      assert.deepEqual((await copies()).map(({ patientId }) => patientId), ['P36', 'P2', 'P36']);
+      // QIDO-RS finds them by the copy: the new name, not the old one.
+      const search = (PatientName: string) => studySearchSql(parseQidoQuery('study', { PatientName, PatientID: 'P36' }), everyone);
+      const found = async (PatientName: string) => (await pool.query<StudyRow>(search(PatientName).text, search(PatientName).values)).rows.map((row) => row.studyInstanceUid).sort();
+      assert.deepEqual(await found('WANG^FANGFANG'), ['2.25.361', '2.25.363']);
+      assert.deepEqual(await found('WANG^FANG'), []);
+    });
+
     it('waits for the lock on the SOP Instance UID before writing it', async () => {
       const holder = await pool.connect();
       try {
@@ -477,9 +514,41 @@ describe('instances and receipts partitioned by study (migrations 032 and 035)',
     });
   });
 
+  describe('over a synthetic region', () => {
+    before(async () => {
+      await addSyntheticIndex(pool, { patients: 100, studies: 200, instances: true });
+      await pool.query('ANALYZE');
+    });
+
+  it('searches studies, series and instances without reading patient records, unless a stated purpose needs them (migration 036)', async () => {
+    const patientKeys = { PatientID: 'P0*', PatientName: 'W*', PatientBirthDate: '19400101-20000101', PatientSex: 'F', IssuerOfPatientID: 'SYN2' };
+    const { rows: synthetic } = await pool.query<{ id: string }>(`SELECT id::text FROM institutions WHERE code = 'SYNH1'`);
+    const hospital: Visibility = { institutionIds: [synthetic[0]!.id], linkedPatientsPurpose: null, maskIdentity: false };
+    const withPurpose: Visibility = { ...hospital, linkedPatientsPurpose: 'continuing care' };
+    const planOf = async (sql: { text: string; values: unknown[] }) =>
+      (await pool.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${sql.text}`, sql.values)).rows.map((row) => row['QUERY PLAN']).join('\n');
+    const planned = [
+      studySearchSql(parseQidoQuery('study', patientKeys), hospital),
+      seriesSearchSql(parseQidoQuery('series', patientKeys), hospital),
+      instanceSearchSql(parseQidoQuery('instance', patientKeys), hospital),
+      matchCountSql(parseQidoQuery('study', patientKeys), hospital),
+      matchCountSql(parseQidoQuery('instance', patientKeys), hospital),
+    ];
+    for (const sql of planned) assert.doesNotMatch(await planOf(sql), /\bon patients\b/, sql.text);
+    // With a stated purpose the visibility condition reads the records' identifiers: the join is there.
+    assert.match(await planOf(studySearchSql(parseQidoQuery('study', patientKeys), withPurpose)), /\bon patients\b/);
+    // The copies answer as the records did: every study of a patient whose record matches.
+    const byRecord = await pool.query<{ uid: string }>(
+      `SELECT st.study_instance_uid AS uid FROM studies st JOIN patients p ON p.id = st.patient_pk
+       WHERE p.patient_id LIKE 'P0%' AND p.sex = 'F' AND p.issuer = 'SYN2' AND st.number_of_instances > 0 ORDER BY 1`,
+    );
+    const bySearch = studySearchSql(parseQidoQuery('study', { PatientID: 'P0*', PatientSex: 'F', IssuerOfPatientID: 'SYN2', limit: '1000' }), everyone);
+    const found = (await pool.query<StudyRow>(bySearch.text, bySearch.values)).rows.map((row) => row.studyInstanceUid).sort();
+    assert.ok(found.length > 0);
+    assert.deepEqual(found, byRecord.rows.map((row) => row.uid));
+  });
+
   it('reads one partition for an instance search and WADO-RS metadata in one study', async () => {
-    await addSyntheticIndex(pool, { patients: 100, studies: 200, instances: true });
-    await pool.query('ANALYZE');
     const study = syntheticStudyUid(7);
     const search = instanceSearchSql(parseQidoQuery('instance', {}, { studyInstanceUid: study }), everyone);
     assert.equal((await partitionsRead(pool, search)).length, 1, search.text);
@@ -509,6 +578,7 @@ describe('instances and receipts partitioned by study (migrations 032 and 035)',
       await client.query('RESET enable_seqscan');
       client.release();
     }
+  });
   });
 });
 
@@ -546,6 +616,38 @@ describe('upgrading to migration 035 with an instance filed under another study 
       await migrate(pool, createLogger('silent'));
       assert.equal(await kind(), 'p');
       assert.equal((await pool.query(`SELECT count(*)::int AS n FROM receipts`)).rows[0]!.n, 1);
+    } finally {
+      await pool.end();
+      await database.drop();
+    }
+  });
+});
+
+describe('upgrading to migration 036', () => {
+  it("copies every study's patient columns from its record", async () => {
+    const database = await createTestDatabase();
+    const pool = new pg.Pool({ connectionString: database.url });
+    try {
+      await migrateBefore(pool, '036_study_patient_columns.sql');
+      await pool.query(`
+        WITH institution AS (INSERT INTO institutions (code, name, kind) VALUES ('UP36', 'upgraded', 'hospital') RETURNING id),
+        source AS (INSERT INTO sources (via, name, institution_id) SELECT 'import', 'upgraded', id FROM institution RETURNING id, institution_id),
+        patient AS (
+          INSERT INTO patients (issuer, patient_id, source_id, institution_id, patient_name, name_search, birth_date, sex, attributes)
+          SELECT 'UP36', 'P' || n, id, institution_id, jsonb_build_object('Alphabetic', 'LI^' || n), '|li|' || n, date '1950-01-01' + n, 'M',
+                 jsonb_build_object('00100020', jsonb_build_object('vr', 'LO', 'Value', jsonb_build_array('P' || n)))
+          FROM source, generate_series(1, 3) AS n RETURNING id, source_id, institution_id, patient_id
+        )
+        INSERT INTO studies (study_instance_uid, patient_pk, source_id, institution_id, attributes)
+        SELECT '2.25.36.' || patient_id || '.' || k, id, source_id, institution_id, '{}' FROM patient, generate_series(1, 2) AS k`);
+      await migrate(pool, createLogger('silent'));
+      const { rows } = await pool.query<{ differing: number; copied: number }>(
+        `SELECT count(*) FILTER (WHERE (st.patient_issuer, st.patient_id, st.patient_name, st.patient_name_search, st.patient_birth_date, st.patient_sex, st.patient_attributes)
+                                       IS DISTINCT FROM (p.issuer, p.patient_id, p.patient_name, p.name_search, p.birth_date, p.sex, p.attributes))::int AS differing,
+                count(st.patient_id)::int AS copied
+         FROM studies st JOIN patients p ON p.id = st.patient_pk`,
+      );
+      assert.deepEqual(rows[0], { differing: 0, copied: 6 });
     } finally {
       await pool.end();
       await database.drop();

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { Visibility } from '../access/policy.ts';
 import type { DicomJsonDataset } from '../dicom/types.ts';
 import type { Condition, MatchableTag, QidoQuery, QueryScope, SortableTag } from '../query/qido-query.ts';
-import { visibilityCondition } from './visibility-sql.ts';
+import { patientRecordJoin, visibilityCondition } from './visibility-sql.ts';
 
 export interface StudyRow {
   studyInstanceUid: string;
@@ -98,11 +98,11 @@ const COMMON_NAME_KEYS = 2000;
 
 /** Where each matchable attribute lives. Columns come only from here, never from a request. */
 const COLUMN: Record<MatchableTag, string> = {
-  '00100010': 'p.name_search',
-  '00100020': 'p.patient_id',
-  '00100021': 'p.issuer',
-  '00100030': 'p.birth_date',
-  '00100040': 'p.sex',
+  '00100010': 'st.patient_name_search',
+  '00100020': 'st.patient_id',
+  '00100021': 'st.patient_issuer',
+  '00100030': 'st.patient_birth_date',
+  '00100040': 'st.patient_sex',
   '0020000D': 'st.study_instance_uid',
   '00080020': 'st.study_date',
   '00080030': 'st.study_time',
@@ -131,9 +131,9 @@ const SORT_COLUMN: Record<SortableTag, string> = {
   '00201209': 'se.number_of_instances',
 };
 
-type Alias = 'p' | 'st' | 'se' | 'i';
+type Alias = 'st' | 'se' | 'i';
 
-const STUDY_COLUMNS = `st.study_instance_uid AS "studyInstanceUid", p.attributes AS "patientAttributes",
+const STUDY_COLUMNS = `st.study_instance_uid AS "studyInstanceUid", st.patient_attributes AS "patientAttributes",
        st.attributes AS "studyAttributes", st.modalities, st.institution_name AS "institutionName", st.number_of_series AS "numberOfSeries",
        st.number_of_instances AS "numberOfInstances"`;
 const SERIES_COLUMNS = `${STUDY_COLUMNS}, se.series_instance_uid AS "seriesInstanceUid",
@@ -154,9 +154,9 @@ export interface SqlQuery {
 }
 
 /**
- * The only SQL behind QIDO-RS, parameterised. Study-level queries read studies and patients only:
- * counts and modalities are kept on the study row, so they never touch series, instances or
- * receipts.
+ * The only SQL behind QIDO-RS, parameterised. Study-level queries read studies alone: counts,
+ * modalities and the patient's attributes (migration 036) are kept on the study row, so they never
+ * touch patients, series, instances or receipts.
  */
 export class QueryRepository {
   constructor(private readonly pool: pg.Pool) {}
@@ -229,11 +229,11 @@ export class QueryRepository {
     const values: unknown[] = [studyInstanceUid];
     const visible = visibilityCondition(visibility, (value) => `$${values.push(value)}`) ?? 'true';
     const { rows } = await this.pool.query<StudyOwnership>(
-      `SELECT st.study_instance_uid AS "studyInstanceUid", st.institution_id AS "institutionId", p.issuer, p.patient_id AS "patientId",
+      `SELECT st.study_instance_uid AS "studyInstanceUid", st.institution_id AS "institutionId", st.patient_issuer AS issuer, st.patient_id AS "patientId",
               -- as personNameText writes it (archive/dicom/normalize.ts): groups by '=', trailing empties dropped
-              NULLIF(rtrim(concat_ws('=', coalesce(p.patient_name->>'Alphabetic', ''), coalesce(p.patient_name->>'Ideographic', ''),
-                                      coalesce(p.patient_name->>'Phonetic', '')), '='), '') AS "patientName", ${visible} AS visible
-       FROM studies st JOIN patients p ON p.id = st.patient_pk WHERE st.study_instance_uid = $1`,
+              NULLIF(rtrim(concat_ws('=', coalesce(st.patient_name->>'Alphabetic', ''), coalesce(st.patient_name->>'Ideographic', ''),
+                                      coalesce(st.patient_name->>'Phonetic', '')), '='), '') AS "patientName", ${visible} AS visible
+       FROM studies st${patientRecordJoin(visibility)} WHERE st.study_instance_uid = $1`,
       values,
     );
     return rows[0] ?? null;
@@ -295,12 +295,16 @@ export class QueryRepository {
  */
 export function samePersonSql(studyInstanceUid: string): SqlQuery {
   return {
-    text: `WITH current AS (
-       SELECT st.id AS study_pk, p.id AS patient_pk, array_remove_bare(p.other_patient_ids) AS identifiers, pl.person_id
-       FROM studies st JOIN patients p ON p.id = st.patient_pk LEFT JOIN person_links pl ON pl.patient_pk = p.id
-       WHERE st.study_instance_uid = $1
+    // The study first, then its patient record by id: two look-ups, not a join, because studies and
+    // patient records are keyed (and, on Citus, distributed) differently.
+    text: `WITH study AS MATERIALIZED (
+       SELECT id, patient_pk FROM studies WHERE study_instance_uid = $1
+     ), current AS (
+       SELECT p.id AS patient_pk, array_remove_bare(p.other_patient_ids) AS identifiers, pl.person_id
+       FROM patients p LEFT JOIN person_links pl ON pl.patient_pk = p.id
+       WHERE p.id = (SELECT patient_pk FROM study)
      )
-     SELECT c.study_pk AS "studyPk", ARRAY(
+     SELECT (SELECT id FROM study) AS "studyPk", ARRAY(
               SELECT c.patient_pk
               UNION
               SELECT p.id FROM patients p WHERE p.other_patient_ids && c.identifiers
@@ -318,7 +322,7 @@ export function priorStudiesSql(patientPks: string[], excludedStudyPk: string, l
   const visible = visibilityCondition(visibility, (value) => `$${values.push(value)}`);
   return {
     text: `SELECT ${STUDY_COLUMNS}, st.institution_id::text AS "institutionId", ins.name AS "registeredInstitutionName"
-     FROM studies st JOIN patients p ON p.id = st.patient_pk JOIN institutions ins ON ins.id = st.institution_id
+     FROM studies st${patientRecordJoin(visibility)} JOIN institutions ins ON ins.id = st.institution_id
      WHERE st.patient_pk = ANY ($1::bigint[]) AND st.id <> $2 AND st.number_of_instances > 0${visible ? ` AND ${visible}` : ''}
      ORDER BY ${STUDY_ORDER}
      LIMIT $3`,
@@ -350,7 +354,7 @@ export function studySearchSql(query: QidoQuery, visibility: Visibility): SqlQue
     query,
     where.values,
     `SELECT ${STUDY_COLUMNS}
-     FROM ${studiesFrom(where.keyed)} JOIN patients p ON p.id = st.patient_pk
+     FROM ${studiesFrom(where.keyed)}${patientRecordJoin(visibility)}
      ${where.text}
      ORDER BY ${orderBy(query, where.keyed ? KEYED_STUDY_ORDER : STUDY_ORDER)}`,
   );
@@ -365,11 +369,11 @@ function studiesFrom(keyed: string | null): string {
  * The studies with a patient-name key in the institutions whose studies the caller may see, newest
  * first (the order of STUDY_ORDER, from the key's own copy of the study's date and id), once each:
  * `named (study_date, study_pk)`. Read from study_name_keys_by_name, one key range per institution,
- * index entries only, and sorted there, so that only the page's studies and patients are fetched:
+ * index entries only, and sorted there, so that only the page's studies are fetched:
  * for 王* in a hospital of 10,000 studies that is a sort of about 1,300 entries, where starting from
  * the patients read every one of their studies first. DISTINCT ON drops a study's second key with
  * the prefix ('|wang' in both the alphabetic and the phonetic group). The keys only narrow: the
- * caller's visibility and the PN pattern are still tested on the study and its patient.
+ * caller's visibility and the PN pattern are still tested on the study.
  */
 function keyedStudies(prefix: string, visibility: Visibility, parameter: (value: unknown) => string): string {
   return `(SELECT DISTINCT ON (study_date, study_pk) study_date, study_pk FROM study_name_keys
@@ -394,7 +398,7 @@ export function seriesSearchSql(query: QidoQuery, visibility: Visibility): SqlQu
     query,
     where.values,
     `SELECT ${SERIES_COLUMNS}
-     FROM series se JOIN studies st ON st.id = se.study_pk AND st.study_instance_uid = se.study_instance_uid JOIN patients p ON p.id = st.patient_pk
+     FROM series se JOIN studies st ON st.id = se.study_pk AND st.study_instance_uid = se.study_instance_uid${patientRecordJoin(visibility)}
      ${where.text}
      ORDER BY ${orderBy(query, SERIES_ORDER)}`,
   );
@@ -416,7 +420,7 @@ export function instanceSearchSql(query: QidoQuery, visibility: Visibility, opti
     where.values,
     `SELECT ${INSTANCE_COLUMNS}, ${metadataColumn} AS "metadataAttributes"
      FROM instances i JOIN series se ON se.id = i.series_pk JOIN studies st ON st.id = i.study_pk AND st.study_instance_uid = i.study_instance_uid
-     JOIN patients p ON p.id = st.patient_pk ${receiptJoin}
+     ${patientRecordJoin(visibility)} ${receiptJoin}
      ${where.text}
      ORDER BY ${orderBy(query, INSTANCE_ORDER)}`,
   );
@@ -432,19 +436,18 @@ export function matchCountSql(query: QidoQuery, visibility: Visibility): SqlQuer
   const needed = new Set<Alias>(query.conditions.map((condition) => COLUMN[condition.tag].split('.')[0] as Alias));
   // Counts obey the same visibility as rows: a count must not reveal studies the caller cannot open.
   if (visibility.institutionIds !== 'all') needed.add('st');
-  if (visibility.linkedPatientsPurpose) needed.add('p');
   let from: string;
   if (query.level === 'study') {
     from = studiesFrom(where.keyed);
   } else if (query.level === 'series') {
     from = 'series se';
-    if (needed.has('st') || needed.has('p')) from += ' JOIN studies st ON st.id = se.study_pk AND st.study_instance_uid = se.study_instance_uid';
+    if (needed.has('st')) from += ' JOIN studies st ON st.id = se.study_pk AND st.study_instance_uid = se.study_instance_uid';
   } else {
     from = 'instances i';
     if (needed.has('se')) from += ' JOIN series se ON se.id = i.series_pk';
-    if (needed.has('st') || needed.has('p')) from += ' JOIN studies st ON st.id = i.study_pk AND st.study_instance_uid = i.study_instance_uid';
+    if (needed.has('st')) from += ' JOIN studies st ON st.id = i.study_pk AND st.study_instance_uid = i.study_instance_uid';
   }
-  if (needed.has('p')) from += ' JOIN patients p ON p.id = st.patient_pk';
+  from += patientRecordJoin(visibility);
   where.values.push(query.offset + query.limit + REMAINING_COUNT_CAP);
   const order = where.keyed ? ` ORDER BY ${KEYED_STUDY_ORDER}` : '';
   return {

@@ -226,6 +226,6 @@ export class ReadingRepository {
 const STUDY_FACTS = `SELECT st.study_instance_uid AS "studyInstanceUid", st.institution_id::text AS "institutionId", i.name AS "institutionName",
     st.accession_number AS "accessionNumber", st.modalities, st.description,
     ARRAY(SELECT DISTINCT se.body_part FROM series se WHERE se.study_pk = st.id AND se.study_instance_uid = st.study_instance_uid AND se.body_part IS NOT NULL AND se.body_part <> '' ORDER BY 1) AS "bodyParts",
-    p.patient_id AS "patientId", p.issuer, p.patient_name AS "patientName", st.created_at AS "arrivedAt"
-  FROM studies st JOIN patients p ON p.id = st.patient_pk JOIN institutions i ON i.id = st.institution_id
+    st.patient_id AS "patientId", st.patient_issuer AS issuer, st.patient_name AS "patientName", st.created_at AS "arrivedAt"
+  FROM studies st JOIN institutions i ON i.id = st.institution_id
   WHERE st.study_instance_uid = $1`;

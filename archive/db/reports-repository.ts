@@ -4,7 +4,7 @@ import type { NewTemplate, ReaderAttributes, Report, ReportContent, ReportSearch
 import type { StudyHeader } from '../reading/report-sr.ts';
 import type { TemplateProblem } from '../reading/tid2000.ts';
 import { inTransaction } from './transaction.ts';
-import { visibilityCondition } from './visibility-sql.ts';
+import { patientRecordJoin, visibilityCondition } from './visibility-sql.ts';
 
 /** A signer as the service needs them: who they are, what they may do, and how they sign. */
 export interface Reader {
@@ -34,9 +34,9 @@ const REPORT_COLUMNS = `r.id::text AS id, r.study_instance_uid AS "studyInstance
 
 const ISO = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
-/** A report with its study and patient (for the visibility condition) and its newest signed version as `v`. */
-const SIGNED_REPORTS = `FROM reports r
-       JOIN studies st ON st.study_instance_uid = r.study_instance_uid JOIN patients p ON p.id = st.patient_pk
+/** A report with its study (and patient record, where `visibility` reads it) and its newest signed version as `v`. */
+const signedReports = (visibility: Visibility) => `FROM reports r
+       JOIN studies st ON st.study_instance_uid = r.study_instance_uid${patientRecordJoin(visibility)}
        JOIN LATERAL (SELECT content, created_at FROM report_versions WHERE report_id = r.id ORDER BY version DESC LIMIT 1) v ON TRUE`;
 
 /** Reports, their versions and signatures, templates, and the reporting attributes of users and centres: the only SQL for them. */
@@ -49,10 +49,10 @@ export class ReportsRepository {
     const visible = visibility ? (visibilityCondition(visibility, (value) => `$${values.push(value)}`) ?? 'TRUE') : 'TRUE';
     const { rows } = await this.pool.query<StudyHeader>(
       `SELECT st.study_instance_uid AS "studyInstanceUid", st.institution_id::text AS "institutionId", i.name AS "institutionName",
-              p.patient_id AS "patientId", p.issuer, p.patient_name AS "patientName", to_char(p.birth_date, 'YYYYMMDD') AS "birthDate", p.sex,
+              st.patient_id AS "patientId", st.patient_issuer AS issuer, st.patient_name AS "patientName", to_char(st.patient_birth_date, 'YYYYMMDD') AS "birthDate", st.patient_sex AS sex,
               to_char(st.study_date, 'YYYYMMDD') AS "studyDate", st.study_time AS "studyTime", st.accession_number AS "accessionNumber",
-              st.study_id AS "studyId", st.attributes, p.attributes AS "patientAttributes"
-       FROM studies st JOIN patients p ON p.id = st.patient_pk JOIN institutions i ON i.id = st.institution_id
+              st.study_id AS "studyId", st.attributes, st.patient_attributes AS "patientAttributes"
+       FROM studies st${visibility ? patientRecordJoin(visibility) : ''} JOIN institutions i ON i.id = st.institution_id
        WHERE st.study_instance_uid = $1 AND ${visible}`,
       values,
     );
@@ -132,7 +132,7 @@ export class ReportsRepository {
     if (visible) conditions.push(visible);
     const { rows } = await this.pool.query<ReportSearchHit>(
       `SELECT r.id::text AS "reportId", r.study_instance_uid AS "studyInstanceUid", r.status, v.content->>'impression' AS impression, ${ISO('v.created_at')} AS "signedAt"
-       ${SIGNED_REPORTS}
+       ${signedReports(visibility)}
        WHERE r.status <> 'draft' AND ${conditions.join(' AND ')}
        ORDER BY v.created_at DESC LIMIT ${parameter(limit)}`,
       values,
@@ -149,7 +149,7 @@ export class ReportsRepository {
     const visible = visibilityCondition(visibility, (value) => `$${values.push(value)}`) ?? 'TRUE';
     const { rows } = await this.pool.query<ReportStatusSummary>(
       `SELECT r.study_instance_uid AS "studyInstanceUid", r.status, jsonb_typeof(v.content->'criticalFinding') = 'object' AS critical, ${ISO('v.created_at')} AS "signedAt"
-       ${SIGNED_REPORTS}
+       ${signedReports(visibility)}
        WHERE r.study_instance_uid = ANY ($1::text[]) AND r.status <> 'draft' AND ${visible}`,
       values,
     );

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { Visibility } from '../access/policy.ts';
 import type { BulkDataLocation, DicomJsonElement, PixelDescription } from '../dicom/types.ts';
-import { visibilityCondition } from './visibility-sql.ts';
+import { patientRecordJoin, visibilityCondition } from './visibility-sql.ts';
 
 /** A study, a series of it, or an instance of that series: the target of a WADO request. */
 export interface RetrieveScope {
@@ -107,12 +107,12 @@ export class RetrieveRepository {
     const values: unknown[] = [];
     const parameter = (value: unknown) => `$${values.push(value)}`;
     const conditions = [visibilityCondition(visibility, parameter) ?? 'true'];
-    if (selection.patientId !== undefined) conditions.push(`p.patient_id = ${parameter(selection.patientId)}`);
+    if (selection.patientId !== undefined) conditions.push(`st.patient_id = ${parameter(selection.patientId)}`);
     if (selection.studyInstanceUids) conditions.push(`st.study_instance_uid = ANY (${parameter(selection.studyInstanceUids)}::text[])`);
     if (selection.seriesInstanceUids) conditions.push(`se.series_instance_uid = ANY (${parameter(selection.seriesInstanceUids)}::text[])`);
     if (selection.sopInstanceUids) conditions.push(`i.sop_instance_uid = ANY (${parameter(selection.sopInstanceUids)}::text[])`);
     const result = await this.pool.query<StoredObject>(
-      `SELECT ${OBJECT_COLUMNS} ${FROM_CURRENT_VERSIONS} JOIN patients p ON p.id = st.patient_pk
+      `SELECT ${OBJECT_COLUMNS} ${FROM_CURRENT_VERSIONS}${patientRecordJoin(visibility)}
        WHERE ${conditions.join(' AND ')} ORDER BY st.id, se.series_number NULLS LAST, se.id, i.instance_number NULLS LAST, i.id`,
       values,
     );

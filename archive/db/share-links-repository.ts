@@ -209,7 +209,7 @@ export class ShareLinksRepository {
 
   async patientBirthDate(studyInstanceUid: string): Promise<string | null> {
     const { rows } = await this.pool.query<{ birthDate: string | null }>(
-      `SELECT to_char(p.birth_date, 'YYYY-MM-DD') AS "birthDate" FROM studies st JOIN patients p ON p.id = st.patient_pk WHERE st.study_instance_uid = $1`,
+      `SELECT to_char(patient_birth_date, 'YYYY-MM-DD') AS "birthDate" FROM studies WHERE study_instance_uid = $1`,
       [studyInstanceUid],
     );
     return rows[0]?.birthDate ?? null;
@@ -218,10 +218,10 @@ export class ShareLinksRepository {
   /** Whose study it is: its institution, and its patient for the audit trail. */
   async studyPatient(studyInstanceUid: string): Promise<{ institutionId: string; issuer: string; patientId: string; patientName: string | null } | null> {
     const { rows } = await this.pool.query<{ institutionId: string; issuer: string; patientId: string; patientName: string | null }>(
-      `SELECT st.institution_id::text AS "institutionId", p.issuer, p.patient_id AS "patientId",
-              NULLIF(rtrim(concat_ws('=', coalesce(p.patient_name->>'Alphabetic', ''), coalesce(p.patient_name->>'Ideographic', ''),
-                                      coalesce(p.patient_name->>'Phonetic', '')), '='), '') AS "patientName"
-       FROM studies st JOIN patients p ON p.id = st.patient_pk WHERE st.study_instance_uid = $1`,
+      `SELECT st.institution_id::text AS "institutionId", st.patient_issuer AS issuer, st.patient_id AS "patientId",
+              NULLIF(rtrim(concat_ws('=', coalesce(st.patient_name->>'Alphabetic', ''), coalesce(st.patient_name->>'Ideographic', ''),
+                                      coalesce(st.patient_name->>'Phonetic', '')), '='), '') AS "patientName"
+       FROM studies st WHERE st.study_instance_uid = $1`,
       [studyInstanceUid],
     );
     return rows[0] ?? null;
@@ -254,9 +254,9 @@ export class ShareLinksRepository {
     const { rows: studies } = await this.pool.query<Omit<FilmStudy, 'series'>>(
       `SELECT st.study_instance_uid AS "studyInstanceUid", st.institution_name AS "institutionName",
               -- the name as a Chinese reader writes it: the ideographic group, else the alphabetic one
-              NULLIF(coalesce(NULLIF(replace(p.patient_name->>'Ideographic', '^', ''), ''), trim(replace(p.patient_name->>'Alphabetic', '^', ' '))), '') AS "patientName",
+              NULLIF(coalesce(NULLIF(replace(st.patient_name->>'Ideographic', '^', ''), ''), trim(replace(st.patient_name->>'Alphabetic', '^', ' '))), '') AS "patientName",
               to_char(st.study_date, 'YYYY-MM-DD') AS "studyDate", st.description
-       FROM studies st JOIN patients p ON p.id = st.patient_pk WHERE st.study_instance_uid = $1`,
+       FROM studies st WHERE st.study_instance_uid = $1`,
       [studyInstanceUid],
     );
     const study = studies[0];

@@ -2,7 +2,7 @@ import type { Visibility } from '../access/policy.ts';
 
 /**
  * The one SQL condition that limits rows to what a caller may see, on a query with the study as
- * `st` and its patient as `p`. Every query behind QIDO, WADO and the study list includes it; null
+ * `st` and, with a stated purpose, its patient record as `p` (patientRecordJoin). Every query behind QIDO, WADO and the study list includes it; null
  * means unrestricted (a system administrator).
  *
  * With a stated purpose, a study of another institution is visible when its patient is the same
@@ -33,4 +33,15 @@ export function visibilityCondition(visibility: Visibility, parameter: (value: u
   if (!visibility.grantedStudies?.length) return scoped;
   const granted = parameter(visibility.grantedStudies.map((grant) => grant.studyInstanceUid));
   return `(${scoped} OR st.study_instance_uid = ANY (${granted}::text[]))`;
+}
+
+/**
+ * The study's patient record as `p`, joined only where visibilityCondition reads it (a stated
+ * purpose reaches another institution's study through the patients' identifiers). Everything else
+ * a query matches or returns of the patient is copied onto the study (migration 036), so without a
+ * purpose a search reads the study alone: on Citus, no join between the study's shard and the
+ * patient record's.
+ */
+export function patientRecordJoin(visibility: Visibility): string {
+  return visibility.linkedPatientsPurpose ? ' JOIN patients p ON p.id = st.patient_pk' : '';
 }
