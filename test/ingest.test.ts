@@ -206,7 +206,7 @@ describe('the ingest path', () => {
       const attempt = ingest.ingest({ part10: read('CT_small.dcm') }, source);
       let unconfirmed: Array<{ id: string; object_confirmed: boolean }> = [];
       for (let tries = 0; tries < 250 && unconfirmed.length === 0; tries++) {
-        unconfirmed = (await runtime.db.pool.query<{ id: string; object_confirmed: boolean }>('SELECT id, object_confirmed FROM receipts')).rows;
+        unconfirmed = (await runtime.db.pool.query<{ id: string; object_confirmed: boolean }>('SELECT id, NOT EXISTS (SELECT 1 FROM receipt_object_pending p WHERE p.receipt_id = receipts.id) AS object_confirmed FROM receipts')).rows;
         if (unconfirmed.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
       }
       assert.equal(unconfirmed.length, 1, 'the receipt is committed before the flush ends');
@@ -224,7 +224,7 @@ describe('the ingest path', () => {
       assert.equal(retried.result, 'stored');
       await runtime.ingest.committer.drain();
       await new Promise((resolve) => setTimeout(resolve, 100));
-      const confirmed = await runtime.db.pool.query<{ object_confirmed: boolean }>('SELECT object_confirmed FROM receipts WHERE id = $1', [retried.receiptId]);
+      const confirmed = await runtime.db.pool.query<{ object_confirmed: boolean }>('SELECT NOT EXISTS (SELECT 1 FROM receipt_object_pending p WHERE p.receipt_id = receipts.id) AS object_confirmed FROM receipts WHERE id = $1', [retried.receiptId]);
       assert.equal(confirmed.rows[0]!.object_confirmed, true, 'the retry is confirmed once its flush is done');
     } finally {
       await runtime.dispose();

@@ -71,7 +71,7 @@ describe('group commit of receipts', () => {
       const committed = transactionsAfter - transactionsBefore;
       assert.ok(committed < receipts, `${receipts} receipts, ${committed} transactions committed in the database`);
       const { rows } = await runtime.db.pool.query<{ receipts: number; unconfirmed: number }>(
-        'SELECT count(*)::int AS receipts, count(*) FILTER (WHERE NOT object_confirmed)::int AS unconfirmed FROM receipts',
+        'SELECT count(*)::int AS receipts, (SELECT count(*)::int FROM receipt_object_pending) AS unconfirmed FROM receipts',
       );
       assert.deepEqual(rows[0], { receipts: parts.length + 1, unconfirmed: 0 });
       for (const outcome of outcomes) assert.ok(await runtime.store.exists(outcome.objectKey));
@@ -195,7 +195,11 @@ describe('recovery of receipts committed beside their flush', () => {
       await runtime.queue.whenIdle();
       await Promise.all([runtime.ingest.committer.drain(), crashed.committer.drain()]);
       await new Promise((resolve) => setTimeout(resolve, 200));
-      await runtime.db.pool.query('UPDATE receipts SET object_confirmed = false WHERE id = ANY ($1::bigint[])', [[lostOutcome.receiptId, survivedOutcome.receiptId]]);
+      await runtime.db.pool.query(
+        `INSERT INTO receipt_object_pending (receipt_id, study_instance_uid, received_at, size_bytes)
+         SELECT id, study_instance_uid, received_at, size_bytes FROM receipts WHERE id = ANY ($1::bigint[])`,
+        [[lostOutcome.receiptId, survivedOutcome.receiptId]],
+      );
       await runtime.store.delete(lostOutcome.objectKey);
       assert.deepEqual(await runtime.jobs.receipts.awaitingIndex(0, 10), [], 'unconfirmed receipts are not indexed before they are resolved');
 
@@ -203,11 +207,11 @@ describe('recovery of receipts committed beside their flush', () => {
       // A young unconfirmed receipt may still be flushing: the rule leaves it until its grace is over.
       assert.equal(await resolve(), 0);
       // So may an old one of a large object: 60 s is past a small object's grace, not a 2 GB one's.
-      await runtime.db.pool.query(`UPDATE receipts SET received_at = now() - interval '60 seconds', size_bytes = 2e9 WHERE id = $1`, [lostOutcome.receiptId]);
+      await runtime.db.pool.query(`UPDATE receipt_object_pending SET received_at = now() - interval '60 seconds', size_bytes = 2e9 WHERE receipt_id = $1`, [lostOutcome.receiptId]);
       assert.equal(graceSecondsFor(2e9), 430);
       assert.equal(await resolve(), 0, 'a 2 GB object unconfirmed for 60 s may still be flushing');
       assert.equal(await resolve({ seconds: 0, flushBytesPerSecond: Infinity }), 2);
-      const { rows } = await runtime.db.pool.query<{ id: string; object_confirmed: boolean }>('SELECT id, object_confirmed FROM receipts ORDER BY id');
+      const { rows } = await runtime.db.pool.query<{ id: string; object_confirmed: boolean }>('SELECT id, NOT EXISTS (SELECT 1 FROM receipt_object_pending p WHERE p.receipt_id = receipts.id) AS object_confirmed FROM receipts ORDER BY id');
       assert.deepEqual(
         rows.map((row) => [row.id, row.object_confirmed]),
         [
@@ -269,7 +273,7 @@ describe('kill -9 during a group commit', () => {
             for (let tries = 0; tries < 100 && waiting === 0; tries++) {
               await new Promise((resolve) => setTimeout(resolve, 20));
               const { rows } = await observer.query<{ count: number }>(
-                "SELECT count(*)::int AS count FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%UPDATE receipts SET object_confirmed%'",
+                "SELECT count(*)::int AS count FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%DELETE FROM receipt_object_pending%'",
               );
               waiting = rows[0]!.count;
             }

@@ -38,6 +38,9 @@ const RECEIPT_COLUMNS = `
   received_at AS "receivedAt", metadata, bulk_data AS "bulkData", pixel, dataset_offset AS "datasetOffset",
   deflated, character_set AS "characterSet", indexed_at AS "indexedAt"`;
 
+/** A receipt's object is confirmed durable when no row of receipt_object_pending names it (migration 037). */
+const OBJECT_CONFIRMED = 'NOT EXISTS (SELECT 1 FROM receipt_object_pending pending WHERE pending.receipt_id = receipts.id)';
+
 /** What inserting a receipt found (ReceiptsRepository.insertUnconfirmed). */
 export interface InsertedReceipt {
   /** True when the study, series or instance belongs to an institution outside the writable ones: nothing was inserted. */
@@ -76,7 +79,7 @@ export class ReceiptsRepository {
   /** The receipt already holding this dataset of the instance, if any (the dataset names the study: one partition). */
   async findByContent(sopInstanceUid: string, datasetSha256: string, studyInstanceUid: string): Promise<{ receiptId: string; objectKey: string; objectConfirmed: boolean } | null> {
     const result = await this.pool.query<{ receiptId: string; objectKey: string; objectConfirmed: boolean }>(
-      `SELECT id AS "receiptId", object_key AS "objectKey", object_confirmed AS "objectConfirmed"
+      `SELECT id AS "receiptId", object_key AS "objectKey", ${OBJECT_CONFIRMED} AS "objectConfirmed"
        FROM receipts WHERE sop_instance_uid = $1 AND dataset_sha256 = $2 AND study_instance_uid = $3`,
       [sopInstanceUid, datasetSha256, studyInstanceUid],
     );
@@ -84,8 +87,8 @@ export class ReceiptsRepository {
   }
 
   /**
-   * Inserts a receipt whose object is not yet confirmed durable (migration 029) on `on`, and marks
-   * the receipts `confirmIds` confirmed in the same statement: the receipt committer's confirmations
+   * Inserts a receipt whose object is not yet confirmed durable (migrations 029, 037: a row in
+   * receipt_object_pending) on `on`, and confirms the receipts `confirmIds` in the same statement: the receipt committer's confirmations
    * ride on the next receipt's commit instead of costing one of their own. When another version of the
    * instance already exists in the study, the new-version event is written with it.
    *
@@ -110,8 +113,8 @@ export class ReceiptsRepository {
       // walked an index in id order for it and read every receipt (migration 033). Reading all of an
       // instance's receipts (a handful) and ordering them is one index descent whatever the statistics.
       text: `WITH confirmed AS (
-         -- by id alone (a probe of each partition's receipts_by_id), and only when there is one to confirm
-         UPDATE receipts SET object_confirmed = true WHERE cardinality($20::bigint[]) > 0 AND id = ANY ($20::bigint[]) AND NOT object_confirmed
+         -- a row deleted from a small table: the receipts themselves are not written again (migration 037)
+         DELETE FROM receipt_object_pending WHERE receipt_id = ANY ($20::bigint[])
        ), here AS MATERIALIZED (
            SELECT id, source_id, dataset_sha256 FROM receipts WHERE study_instance_uid = $3 AND sop_instance_uid = $1
          ), earliest AS (
@@ -136,12 +139,14 @@ export class ReceiptsRepository {
          ), inserted AS (
            INSERT INTO receipts (sop_instance_uid, sop_class_uid, study_instance_uid, series_instance_uid,
              transfer_syntax_uid, object_key, object_sha256, dataset_sha256, size_bytes, source_id,
-             remote_address, called_ae_title, metadata, bulk_data, pixel, dataset_offset, deflated, character_set,
-             object_confirmed)
-           SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, false
+             remote_address, called_ae_title, metadata, bulk_data, pixel, dataset_offset, deflated, character_set)
+           SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18
            WHERE NOT EXISTS (SELECT 1 FROM refused) AND NOT EXISTS (SELECT 1 FROM elsewhere)
            ON CONFLICT (sop_instance_uid, dataset_sha256, study_instance_uid) DO NOTHING
-           RETURNING id
+           RETURNING id, received_at
+         ), pending AS (
+           INSERT INTO receipt_object_pending (receipt_id, study_instance_uid, received_at, size_bytes)
+           SELECT id, $3, received_at, $9 FROM inserted
          ), event AS (
            INSERT INTO instance_events (sop_instance_uid, study_instance_uid, kind, receipt_id, previous_receipt_id, detail)
            SELECT $1, $3, 'new-version', inserted.id, previous.id,
@@ -176,21 +181,35 @@ export class ReceiptsRepository {
     return result.rows[0]!;
   }
 
-  /** Confirms receipts' objects durable in a statement of their own (when no receipt comes to carry them). */
+  /**
+   * Confirms receipts' objects durable in a statement of their own (when no receipt comes to carry
+   * them). Returns those of `receiptIds` that exist and are confirmed now, by this call or before: one
+   * the reconciler removed meanwhile (its pending row locked, then gone with it) is not among them.
+   */
   async confirmObjects(receiptIds: readonly string[], on: Queryable = this.pool): Promise<string[]> {
-    const result = await on.query<{ id: string }>(
-      'UPDATE receipts SET object_confirmed = true WHERE id = ANY ($1::bigint[]) RETURNING id',
+    const { rows: deleted } = await on.query<{ id: string }>(
+      'DELETE FROM receipt_object_pending WHERE receipt_id = ANY ($1::bigint[]) RETURNING receipt_id::text AS id',
       [receiptIds],
     );
-    return result.rows.map((row) => row.id);
+    const confirmedNow = new Set(deleted.map((row) => row.id));
+    const others = receiptIds.filter((id) => !confirmedNow.has(id));
+    if (others.length === 0) return [...confirmedNow];
+    // Confirmed before, or by a transaction the DELETE waited for: a statement of its own, so that its
+    // snapshot sees what that transaction committed (one snapshot would still show the row it deleted).
+    const { rows: earlier } = await on.query<{ id: string }>(
+      `SELECT id::text FROM receipts WHERE id = ANY ($1::bigint[]) AND ${OBJECT_CONFIRMED}`,
+      [others],
+    );
+    return [...confirmedNow, ...earlier.map((row) => row.id)];
   }
 
   /** Receipts whose object was never confirmed durable, inserted longer ago than their grace (graceSecondsFor). */
   async unconfirmed(grace: UnconfirmedGrace, limit: number): Promise<Array<{ receiptId: string; objectKey: string }>> {
     const result = await this.pool.query<{ receiptId: string; objectKey: string }>(
-      `SELECT id AS "receiptId", object_key AS "objectKey" FROM receipts
-       WHERE NOT object_confirmed AND received_at < now() - make_interval(secs => $1 + size_bytes / $2::float8)
-       ORDER BY received_at LIMIT $3`,
+      `SELECT r.id AS "receiptId", r.object_key AS "objectKey"
+       FROM receipt_object_pending p JOIN receipts r ON r.study_instance_uid = p.study_instance_uid AND r.id = p.receipt_id
+       WHERE p.received_at < now() - make_interval(secs => $1 + p.size_bytes / $2::float8)
+       ORDER BY p.received_at LIMIT $3`,
       [grace.seconds, grace.flushBytesPerSecond, limit],
     );
     return result.rows;
@@ -203,7 +222,10 @@ export class ReceiptsRepository {
    */
   async removeUnconfirmed(receiptId: string): Promise<boolean> {
     const result = await this.pool.query<{ removed: boolean }>(
-      `WITH target AS (SELECT id FROM receipts WHERE id = $1 AND NOT object_confirmed FOR UPDATE),
+      `WITH target AS (
+         SELECT r.id FROM receipt_object_pending p JOIN receipts r ON r.study_instance_uid = p.study_instance_uid AND r.id = p.receipt_id
+         WHERE p.receipt_id = $1 FOR UPDATE
+       ),
        events AS (DELETE FROM instance_events WHERE receipt_id IN (SELECT id FROM target)),
        forwards AS (DELETE FROM edge_forwards WHERE receipt_id IN (SELECT id FROM target)),
        removed AS (DELETE FROM receipts WHERE id IN (SELECT id FROM target) RETURNING id)
@@ -226,7 +248,7 @@ export class ReceiptsRepository {
   async awaitingIndex(olderThanSeconds: number, limit: number): Promise<Array<{ id: string; studyInstanceUid: string }>> {
     const result = await this.pool.query<{ id: string; studyInstanceUid: string }>(
       `SELECT id, study_instance_uid AS "studyInstanceUid" FROM receipts
-       WHERE indexed_at IS NULL AND object_confirmed AND received_at < now() - make_interval(secs => $1)
+       WHERE indexed_at IS NULL AND ${OBJECT_CONFIRMED} AND received_at < now() - make_interval(secs => $1)
        ORDER BY received_at LIMIT $2`,
       [olderThanSeconds, limit],
     );
