@@ -4,7 +4,7 @@ import type { DicomJsonDataset, DicomJsonPersonName } from '../dicom/types.ts';
 import type { IdentifierKind } from '../person/identifiers.ts';
 import type { IdentifierRule } from '../person/identifier-extraction.ts';
 import { inTransaction } from './transaction.ts';
-import { visibilityCondition } from './visibility-sql.ts';
+import { patientRecordJoin, visibilityCondition } from './visibility-sql.ts';
 
 /** A patient record as linking reads it: who it names, and which institution's rules apply. */
 export interface PatientRecordFacts {
@@ -291,22 +291,31 @@ export class PersonRepository {
    * QIDO and the priors list (visibility-sql.ts), so the person index widens no one's view.
    */
   async visibleStudies(personIds: readonly string[], visibility: Visibility): Promise<PersonStudy[]> {
-    const values: unknown[] = [personIds];
+    // The persons' records first, then their studies: two statements, not a join, because records
+    // and studies are keyed (and, on Citus, distributed) differently; each study carries a copy of
+    // its record's columns (migration 036).
+    const { rows: links } = await this.pool.query<{ patientPk: string; personId: string }>(
+      'SELECT patient_pk::text AS "patientPk", person_id::text AS "personId" FROM person_links WHERE person_id = ANY ($1::bigint[])',
+      [personIds],
+    );
+    if (links.length === 0) return [];
+    const personOf = new Map(links.map((link) => [link.patientPk, link.personId]));
+    const values: unknown[] = [[...personOf.keys()]];
     const visible = visibilityCondition(visibility, (value) => `$${values.push(value)}`) ?? 'true';
-    const { rows } = await this.pool.query<PersonStudy>(
-      `SELECT l.person_id::text AS "personId", p.id::text AS "patientPk", st.study_instance_uid AS "studyInstanceUid", to_char(st.study_date, 'YYYY-MM-DD') AS "studyDate",
+    const { rows } = await this.pool.query<Omit<PersonStudy, 'personId'>>(
+      `SELECT st.patient_pk::text AS "patientPk", st.study_instance_uid AS "studyInstanceUid", to_char(st.study_date, 'YYYY-MM-DD') AS "studyDate",
               st.accession_number AS "accessionNumber", st.description, st.modalities,
               ARRAY(SELECT DISTINCT upper(se.body_part) FROM series se WHERE se.study_pk = st.id AND se.study_instance_uid = st.study_instance_uid AND se.body_part <> '' ORDER BY 1) AS "bodyParts",
               st.institution_id::text AS "institutionId", i.name AS "institutionName",
               (SELECT r.status FROM reports r WHERE r.study_instance_uid = st.study_instance_uid AND r.status <> 'draft') AS "reportStatus",
-              ${visibility.maskIdentity ? 'NULL' : 'p.patient_name'} AS "patientName", ${visibility.maskIdentity ? 'NULL' : "to_char(p.birth_date, 'YYYY-MM-DD')"} AS "patientBirthDate",
-              ${visibility.maskIdentity ? 'NULL' : 'p.sex'} AS "patientSex"
-       FROM person_links l JOIN patients p ON p.id = l.patient_pk JOIN studies st ON st.patient_pk = p.id JOIN institutions i ON i.id = st.institution_id
-       WHERE l.person_id = ANY ($1::bigint[]) AND ${visible}
+              ${visibility.maskIdentity ? 'NULL' : 'st.patient_name'} AS "patientName", ${visibility.maskIdentity ? 'NULL' : "to_char(st.patient_birth_date, 'YYYY-MM-DD')"} AS "patientBirthDate",
+              ${visibility.maskIdentity ? 'NULL' : 'st.patient_sex'} AS "patientSex"
+       FROM studies st${patientRecordJoin(visibility)} JOIN institutions i ON i.id = st.institution_id
+       WHERE st.patient_pk = ANY ($1::bigint[]) AND ${visible}
        ORDER BY st.study_date DESC NULLS LAST, st.id DESC LIMIT 1000`,
       values,
     );
-    return rows;
+    return rows.map((row) => ({ personId: personOf.get(row.patientPk)!, ...row }));
   }
 
   /** The person a study's patient record is linked to, or null while it is not linked. */
