@@ -11,6 +11,26 @@ const log = createLogger(config.logLevel);
 try {
   const running = await startYingyun(config, log, role);
   const { runtime } = running;
+  // Listening for Ctrl-C before saying ready: a signal that came between the two (a person, or a
+  // script, reacting to "ready") would end the process without its orderly stop.
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping: finishing in-flight associations, requests and jobs');
+    running.stop().then(
+      () => {
+        log.info('stopped cleanly');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        log.error({ err: error }, 'unclean stop');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
   log.info(
     {
       role,
@@ -34,24 +54,6 @@ try {
         : `First start: administrator "${username}" created with the password in YINGYUN_ADMIN_PASSWORD. 首次启动：已用 YINGYUN_ADMIN_PASSWORD 创建管理员 "${username}"。`,
     );
   }
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'stopping: finishing in-flight associations, requests and jobs');
-    running.stop().then(
-      () => {
-        log.info('stopped cleanly');
-        process.exit(0);
-      },
-      (error: unknown) => {
-        log.error({ err: error }, 'unclean stop');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
 } catch (error) {
   const reason = failureReason(error);
   log.fatal({ err: error, reason }, 'Yingyun could not start');
