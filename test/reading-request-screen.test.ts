@@ -74,7 +74,9 @@ describe('remote reading request and report status (hospital screens)', { skip: 
     const dialog = hospital.locator('.request-dialog');
     await dialog.waitFor();
     assert.equal(await dialog.locator('input[name=orderingDoctor]').inputValue(), '孙医生', 'the signed-in doctor orders by default');
-    await waitForCondition(hospital, `document.querySelectorAll('.request-dialog select[name=readingCentreId] option').length === 1`);
+    // Until the centres arrive the list holds one option too: the disabled "loading" placeholder.
+    await waitForCondition(hospital, `[...document.querySelectorAll('.request-dialog select[name=readingCentreId] option')].map((option) => option.value).join() !== ''`);
+    assert.equal(await dialog.locator('select[name=readingCentreId] option').count(), 1, 'one centre covers the hospital, and no placeholder is offered');
     assert.equal(await dialog.locator('select[name=readingCentreId]').inputValue(), centre.institutionIds.get('READING_CENTRE'), 'the only centre covering the hospital is chosen');
     await dialog.locator('button[data-action=send-request]').click();
     await waitForCondition(hospital, `document.querySelector('.request-dialog .form-error')?.textContent.includes('请填写检查目的')`);
