@@ -2,7 +2,8 @@
  * `npm run bench:ingest`: C-STORE throughput of Yingyun against DCMTK storescp (and Orthanc when
  * installed), measured in the same run on the same corpus with DCMTK's storescu as the sender.
  * Prints instances/s, MB/s, Yingyun's ratio to each peer, and the time from the last Success until
- * every instance is indexed and every thumbnail exists. Every receiver and the sender get the same network
+ * every instance is indexed and every thumbnail exists, and the CPU each receiver used per instance
+ * during the send (the whole machine's, less the senders'). Every receiver and the sender get the same network
  * settings (bench/peers.ts, BENCH_NETWORK); each receiver's settings are printed with the results.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -36,8 +37,34 @@ const YINGYUN_NETWORK_SETTINGS = networkSettings('socket.setNoDelay(true) on eac
 /** A receiver that may listen on several ports (several gateway processes): associations are split over them. */
 type Target = Receiver & { ports?: number[] };
 
-/** Sends the files over `associations` parallel storescu processes; resolves with the wall time. */
-async function send(receiver: Target, corpus: Corpus, associations: number): Promise<number> {
+/** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on Linux for every architecture it runs on here). */
+const TICKS_PER_SECOND = 100;
+
+/**
+ * CPU time, in seconds, of the whole machine (every core busy: user, system, interrupts; not idle,
+ * I/O wait or time stolen by the hypervisor) and of this process's children that have ended and been
+ * waited for. Around a send, the second is the storescu senders' own CPU (nothing else of ours ends
+ * meanwhile), so the first less the second is what the receiver cost, with the kernel's work for its
+ * sockets and files and whatever background work it did meanwhile (Linux only: elsewhere, null).
+ */
+async function cpuSeconds(): Promise<{ machine: number; endedChildren: number } | null> {
+  try {
+    const [machine, self] = await Promise.all([fs.readFile('/proc/stat', 'utf8'), fs.readFile('/proc/self/stat', 'utf8')]);
+    const [user, nice, system, , , irq, softirq] = machine.split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    // Fields after the command name (which may hold spaces): cutime and cstime are the 16th and 17th of stat(5).
+    const afterName = self.slice(self.lastIndexOf(')') + 2).split(' ').map(Number);
+    return { machine: (user! + nice! + system! + irq! + softirq!) / TICKS_PER_SECOND, endedChildren: (afterName[13]! + afterName[14]!) / TICKS_PER_SECOND };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Sends the files over `associations` parallel storescu processes; resolves with the wall time and,
+ * where /proc tells, the CPU seconds the receiver and the senders used meanwhile.
+ */
+async function send(receiver: Target, corpus: Corpus, associations: number): Promise<{ seconds: number; receiverCpuSeconds?: number; senderCpuSeconds?: number }> {
+  const cpuBefore = await cpuSeconds();
   const ports = receiver.ports ?? [receiver.port];
   const groups: string[][] = Array.from({ length: associations }, () => []);
   corpus.files.forEach((file, index) => groups[index % associations]!.push(file));
@@ -59,7 +86,11 @@ async function send(receiver: Target, corpus: Corpus, associations: number): Pro
         }),
     ),
   );
-  return Number(process.hrtime.bigint() - started) / 1e9;
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const cpuAfter = await cpuSeconds();
+  if (!cpuBefore || !cpuAfter) return { seconds };
+  const senderCpuSeconds = cpuAfter.endedChildren - cpuBefore.endedChildren;
+  return { seconds, senderCpuSeconds, receiverCpuSeconds: cpuAfter.machine - cpuBefore.machine - senderCpuSeconds };
 }
 
 type YingyunReceiver = Target & { stats(): Promise<Stats[]>; httpUrl: string; headers: Record<string, string>; databaseUrl?: string };
@@ -279,6 +310,8 @@ interface Row {
   megabytesPerSecond: number;
   settleSeconds?: number;
   stages?: StageBreakdown;
+  /** CPU milliseconds per instance during the send: the receiver's (the machine's less the senders') and the senders'. */
+  cpuMsPerInstance?: { receiver: number; sender: number };
 }
 
 /**
@@ -336,14 +369,15 @@ async function main(): Promise<void> {
           try {
             const yingyun = 'stats' in receiver ? (receiver as YingyunReceiver) : undefined;
             const countedBefore = yingyun?.databaseUrl ? await commitCounters(yingyun.databaseUrl) : undefined;
-            let seconds: number;
+            let sent: Awaited<ReturnType<typeof send>>;
             try {
-              seconds = await send(receiver, corpus, associations);
+              sent = await send(receiver, corpus, associations);
             } catch (error) {
               // One receiver's failure (a refused association on an overloaded machine) is printed, not the end of the run.
               console.log(`${corpus.name}, ${associations} association(s), ${receiver.name}: FAILED (${error instanceof Error ? error.message : String(error)})`);
               continue;
             }
+            const { seconds } = sent;
             const countedAfter = yingyun?.databaseUrl ? await commitCounters(yingyun.databaseUrl) : undefined;
             const settleStarted = process.hrtime.bigint();
             await receiver.settled?.();
@@ -361,10 +395,12 @@ async function main(): Promise<void> {
               megabytesPerSecond: corpus.bytes / 1e6 / seconds,
               settleSeconds,
               stages,
+              ...(sent.receiverCpuSeconds !== undefined ? { cpuMsPerInstance: { receiver: (sent.receiverCpuSeconds * 1000) / corpus.files.length, sender: (sent.senderCpuSeconds! * 1000) / corpus.files.length } } : {}),
             });
             console.log(
               `${corpus.name}, ${associations} association(s), ${receiver.name}: ${(corpus.files.length / seconds).toFixed(1)} inst/s` +
-                (settleSeconds !== undefined ? `, settled ${settleSeconds.toFixed(2)} s after the last Success` : ''),
+                (settleSeconds !== undefined ? `, settled ${settleSeconds.toFixed(2)} s after the last Success` : '') +
+                (sent.receiverCpuSeconds !== undefined ? `, receiver CPU ${((sent.receiverCpuSeconds * 1000) / corpus.files.length).toFixed(2)} ms per instance` : ''),
             );
             if (yingyun && !yingyun.databaseUrl && associations === 1 && corpus === corpora[0]) {
               const metadata = await seriesMetadataTiming((receiver as YingyunReceiver).httpUrl, (receiver as YingyunReceiver).headers);
@@ -418,6 +454,15 @@ function printTargets(rows: Row[], corpusNames: string[]): void {
       }
       const twoGateways = rows.find((row) => row.corpus === corpus && row.associations === associations && row.receiver.startsWith('Yingyun, 2 gateway'));
       if (twoGateways) parts.push(`two gateway processes together ${twoGateways.instancesPerSecond.toFixed(1)} inst/s (${(twoGateways.instancesPerSecond / yingyun.instancesPerSecond).toFixed(2)}× one)`);
+      if (orthanc?.cpuMsPerInstance && yingyun.cpuMsPerInstance) {
+        // What the machine's cores can carry at most, each instance costing its receiver's and its sender's CPU.
+        const ceiling = (row: Row) => (os.cpus().length * 1000) / (row.cpuMsPerInstance!.receiver + row.cpuMsPerInstance!.sender);
+        parts.push(
+          `CPU per instance ${yingyun.cpuMsPerInstance.receiver.toFixed(2)} ms against Orthanc's ${orthanc.cpuMsPerInstance.receiver.toFixed(2)} ms ` +
+            `(${(yingyun.cpuMsPerInstance.receiver / orthanc.cpuMsPerInstance.receiver).toFixed(2)}×): ${os.cpus().length} cores fully used carry at most ` +
+            `${ceiling(yingyun).toFixed(0)} inst/s of Yingyun with its senders, ${ceiling(orthanc).toFixed(0)} of Orthanc`,
+        );
+      }
       if (corpus === ctCorpus && yingyun.settleSeconds !== undefined) {
         parts.push(`thumbnails ${yingyun.settleSeconds.toFixed(2)} s after the last Success (≤ 10 s: ${verdict(yingyun.settleSeconds <= 10)})`);
       }
@@ -453,8 +498,8 @@ function printStages(rows: Row[], corpusSizes: Map<string, number>): void {
 }
 
 function printTable(rows: Row[], loadAtStart: number[]): void {
-  console.log('\n| corpus | assoc. | receiver | inst/s | MB/s | Yingyun ÷ this | this ÷ storescp | last Success → all indexed + thumbnails |');
-  console.log('|---|---|---|---|---|---|---|---|');
+  console.log('\n| corpus | assoc. | receiver | inst/s | MB/s | Yingyun ÷ this | this ÷ storescp | last Success → all indexed + thumbnails | CPU ms per instance: receiver (machine less senders) | senders |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|');
   for (const row of rows) {
     const yingyun = rows.find((r) => r.receiver === 'Yingyun' && r.corpus === row.corpus && r.associations === row.associations);
     const storescp = rows.find((r) => r.receiver === 'DCMTK storescp' && r.corpus === row.corpus && r.associations === row.associations);
@@ -463,7 +508,7 @@ function printTable(rows: Row[], loadAtStart: number[]): void {
     console.log(
       `| ${row.corpus} | ${row.associations} | ${row.receiver} | ${row.instancesPerSecond.toFixed(1)} | ${row.megabytesPerSecond.toFixed(1)} | ${ratio} | ${ofStorescp} | ${
         row.settleSeconds !== undefined ? `${row.settleSeconds.toFixed(2)} s` : ''
-      } |`,
+      } | ${row.cpuMsPerInstance?.receiver.toFixed(2) ?? ''} | ${row.cpuMsPerInstance?.sender.toFixed(2) ?? ''} |`,
     );
   }
   const load = (averages: number[]) => averages.map((average) => average.toFixed(2)).join(' ');
