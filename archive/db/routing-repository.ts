@@ -172,7 +172,7 @@ export class RoutingRepository {
     const result = await this.pool.query<{ destination: string }>(
       `INSERT INTO forward_items (receipt_id, study_instance_uid, rule_id, peer_id, dicomweb_node_id)
        SELECT $1, $5, rule_id, peer_id, node_id FROM unnest($2::bigint[], $3::bigint[], $4::bigint[]) AS m (rule_id, peer_id, node_id)
-       ON CONFLICT (receipt_id, destination) WHERE send_id IS NULL DO NOTHING
+       ON CONFLICT (receipt_id, destination, study_instance_uid) WHERE send_id IS NULL DO NOTHING
        RETURNING destination`,
       [receipt.id, matched.map((match) => match.ruleId), ...transpose(matched.map((match) => destinationColumns(match.destination))), receipt.studyInstanceUid],
     );
