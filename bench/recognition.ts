@@ -121,19 +121,19 @@ async function generate(pool: pg.Pool, regionId: string): Promise<void> {
   );
   await step(
     'prior views',
-    `${replica} INSERT INTO prior_views (study_pk, study_institution_id, viewing_institution_id, viewed_by_user_id, purpose, hr_mark, modality, viewed_on, viewed_at)
-     SELECT s.id, s.institution_id, h.id, u.id, '诊疗', CASE WHEN g % 10 < 7 THEN '渝HR' END, s.modalities[1], s.study_date + (g % 20), s.study_date + (g % 20) + time '10:00'
+    `${replica} INSERT INTO prior_views (study_pk, study_instance_uid, study_institution_id, viewing_institution_id, viewed_by_user_id, purpose, hr_mark, modality, viewed_on, viewed_at)
+     SELECT s.id, s.study_instance_uid, s.institution_id, h.id, u.id, '诊疗', CASE WHEN g % 10 < 7 THEN '渝HR' END, s.modalities[1], s.study_date + (g % 20), s.study_date + (g % 20) + time '10:00'
      FROM generate_series(1, ${VIEWS}) g
      CROSS JOIN (SELECT min(id) AS first FROM studies) f
      CROSS JOIN (SELECT min(id) AS id FROM users) u
      JOIN studies s ON s.id = f.first + (abs(hashint8(g + 3)) % ${STUDIES})
      JOIN bench_hospitals h ON h.n = (g + 1) % ${HOSPITALS}
-     ON CONFLICT (study_pk, viewed_by_user_id, viewed_on) DO NOTHING`,
+     ON CONFLICT (study_pk, viewed_by_user_id, viewed_on, study_instance_uid) DO NOTHING`,
   );
   await step(
     'recognition decisions',
-    `${replica} INSERT INTO recognition_decisions (study_pk, study_institution_id, deciding_institution_id, decided_by_user_id, decided_by_name, decision, reason_code, patient_informed, order_kind, order_value, hr_mark, modality, decided_at)
-     SELECT v.study_pk, v.study_institution_id, v.viewing_institution_id, v.viewed_by_user_id, 'bench', CASE WHEN v.id % 10 < 8 THEN 'recognised' ELSE 'not-recognised' END,
+    `${replica} INSERT INTO recognition_decisions (study_pk, study_instance_uid, study_institution_id, deciding_institution_id, decided_by_user_id, decided_by_name, decision, reason_code, patient_informed, order_kind, order_value, hr_mark, modality, decided_at)
+     SELECT v.study_pk, v.study_instance_uid, v.study_institution_id, v.viewing_institution_id, v.viewed_by_user_id, 'bench', CASE WHEN v.id % 10 < 8 THEN 'recognised' ELSE 'not-recognised' END,
             CASE WHEN v.id % 10 >= 8 THEN (ARRAY['condition-changed','emergency','major-intervention','quality-insufficient','patient-request'])[1 + v.id % 5] END,
             true, 'text', '复查', v.hr_mark, v.modality, v.viewed_at + interval '5 minutes'
      FROM prior_views v WHERE v.hr_mark IS NOT NULL LIMIT ${DECISIONS}`,
@@ -214,8 +214,9 @@ try {
   const grading = await timed(100, async () => {
     const target = seriesPks[graded++ % seriesPks.length]!;
     await pool.query(
-      `INSERT INTO qc_grades (study_pk, series_pk, scale_id, grade_code, given_grade_code, reject, graded_by_user_id, graded_by_name)
-       SELECT $1, $2, 'radiography', 'B', 'B', false, $3, 'bench' WHERE NOT EXISTS (SELECT 1 FROM qc_grades WHERE series_pk = $2)`,
+      `INSERT INTO qc_grades (study_pk, study_instance_uid, series_pk, scale_id, grade_code, given_grade_code, reject, graded_by_user_id, graded_by_name)
+       SELECT $1, study_instance_uid, $2, 'radiography', 'B', 'B', false, $3, 'bench' FROM studies
+       WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM qc_grades WHERE series_pk = $2)`,
       [target.study, target.id, user],
     );
   });

@@ -127,11 +127,11 @@ export class QcWorklistRepository {
     return rows[0]?.settings ?? null;
   }
 
-  async saveChecks(studyPk: string, outcome: CheckOutcome, results: CheckResult[], instanceCount: number): Promise<void> {
+  async saveChecks(study: { studyPk: string; studyInstanceUid: string }, outcome: CheckOutcome, results: CheckResult[], instanceCount: number): Promise<void> {
     await this.pool.query(
-      `INSERT INTO study_quality_checks (study_pk, outcome, results, instance_count) VALUES ($1, $2, $3, $4)
-       ON CONFLICT (study_pk) DO UPDATE SET outcome = excluded.outcome, results = excluded.results, instance_count = excluded.instance_count, checked_at = now()`,
-      [studyPk, outcome, JSON.stringify(results), instanceCount],
+      `INSERT INTO study_quality_checks (study_pk, study_instance_uid, outcome, results, instance_count) VALUES ($1, $5, $2, $3, $4)
+       ON CONFLICT (study_pk, study_instance_uid) DO UPDATE SET outcome = excluded.outcome, results = excluded.results, instance_count = excluded.instance_count, checked_at = now()`,
+      [study.studyPk, outcome, JSON.stringify(results), instanceCount, study.studyInstanceUid],
     );
   }
 
@@ -170,8 +170,8 @@ export class QcWorklistRepository {
 
   async addFlag(studyInstanceUid: string, reason: string, user: { userId: string; name: string; institutionId: string | null }): Promise<{ id: string; flaggedAt: Date } | null> {
     const { rows } = await this.pool.query<{ id: string; flaggedAt: Date }>(
-      `INSERT INTO qc_flags (study_pk, reason, flagged_by_user_id, flagged_by_name, flagger_institution_id)
-       SELECT id, $2, $3, $4, $5 FROM studies WHERE study_instance_uid = $1
+      `INSERT INTO qc_flags (study_pk, study_instance_uid, reason, flagged_by_user_id, flagged_by_name, flagger_institution_id)
+       SELECT id, study_instance_uid, $2, $3, $4, $5 FROM studies WHERE study_instance_uid = $1
        RETURNING id::text, flagged_at AS "flaggedAt"`,
       [studyInstanceUid, reason, user.userId, user.name, user.institutionId],
     );

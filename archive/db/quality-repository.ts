@@ -118,8 +118,8 @@ export class QualityRepository {
       await client.query('UPDATE qc_grades SET superseded_by = $1 WHERE series_pk = $2 AND superseded_by IS NULL', [newId, grade.series.seriesPk]);
       await client.query(
         `INSERT INTO qc_grades (id, study_pk, series_pk, scale_id, grade_code, given_grade_code, reject, defects, comment, graded_by_user_id, graded_by_name,
-                                grader_institution_id, rejection_kos_series_uid, rejection_kos_sop_uid)
-         OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+                                grader_institution_id, rejection_kos_series_uid, rejection_kos_sop_uid, study_instance_uid)
+         OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
         [
           newId,
           grade.series.studyPk,
@@ -135,6 +135,7 @@ export class QualityRepository {
           grade.graderInstitutionId,
           grade.rejectionKos?.seriesInstanceUid ?? null,
           grade.rejectionKos?.sopInstanceUid ?? null,
+          grade.series.studyInstanceUid,
         ],
       );
       return newId;

@@ -60,8 +60,8 @@ export class RecognitionDecisionsRepository {
   async insertDecision(decision: NewRecognitionDecision): Promise<StoredRecognitionDecision> {
     const { rows } = await this.pool.query<{ id: string }>(
       `INSERT INTO recognition_decisions (study_pk, person_id, study_institution_id, deciding_institution_id, decided_by_user_id, decided_by_name,
-                                          decision, reason_code, reason_text, patient_informed, order_kind, order_value, hr_mark, modality)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id::text AS id`,
+                                          decision, reason_code, reason_text, patient_informed, order_kind, order_value, hr_mark, modality, study_instance_uid)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id::text AS id`,
       [
         decision.study.studyPk,
         decision.study.personId,
@@ -77,6 +77,7 @@ export class RecognitionDecisionsRepository {
         decision.orderValue,
         decision.hrMark,
         decision.study.modality,
+        decision.study.studyInstanceUid,
       ],
     );
     const [stored] = await this.decisions({ id: rows[0]!.id });
@@ -94,10 +95,10 @@ export class RecognitionDecisionsRepository {
   /** Records a view once per study, user and day; true when this was the day's first. */
   async recordView(view: NewPriorView): Promise<boolean> {
     const result = await this.pool.query(
-      `INSERT INTO prior_views (study_pk, person_id, study_institution_id, viewing_institution_id, viewed_by_user_id, purpose, hr_mark, modality, viewed_on)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-       ON CONFLICT (study_pk, viewed_by_user_id, viewed_on) DO NOTHING`,
-      [view.study.studyPk, view.study.personId, view.study.institutionId, view.viewingInstitutionId, view.viewedByUserId, view.purpose, view.hrMark, view.study.modality, view.viewedOn],
+      `INSERT INTO prior_views (study_pk, person_id, study_institution_id, viewing_institution_id, viewed_by_user_id, purpose, hr_mark, modality, viewed_on, study_instance_uid)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+       ON CONFLICT (study_pk, viewed_by_user_id, viewed_on, study_instance_uid) DO NOTHING`,
+      [view.study.studyPk, view.study.personId, view.study.institutionId, view.viewingInstitutionId, view.viewedByUserId, view.purpose, view.hrMark, view.study.modality, view.viewedOn, view.study.studyInstanceUid],
     );
     return result.rowCount === 1;
   }

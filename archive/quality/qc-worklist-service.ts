@@ -79,7 +79,7 @@ export class QcWorklistService {
       series.push({ seriesInstanceUid, instances: instances.map((instance) => instance.metadata), samples });
     }
     const results = runTechnicalChecks({ series }, this.today(), thresholds);
-    await this.deps.repository.saveChecks(study.studyPk, worstOutcome(results), results, study.instances.length);
+    await this.deps.repository.saveChecks({ studyPk: study.studyPk, studyInstanceUid }, worstOutcome(results), results, study.instances.length);
     return results;
   }
 
