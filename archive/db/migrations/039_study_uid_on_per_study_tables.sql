@@ -11,11 +11,20 @@
 -- daily view); each is rewritten once under the ACCESS EXCLUSIVE lock that adding a column and
 -- rebuilding its keys take (docs/operations.md has the time measured).
 
-ALTER TABLE qc_grades ADD COLUMN study_instance_uid text;
-UPDATE qc_grades g SET study_instance_uid = st.study_instance_uid FROM studies st WHERE st.id = g.study_pk;
-ALTER TABLE qc_grades ALTER COLUMN study_instance_uid SET NOT NULL;
-ALTER TABLE qc_grades DROP CONSTRAINT qc_grades_study_pk_fkey;
-ALTER TABLE qc_grades ADD CONSTRAINT qc_grades_study_fkey FOREIGN KEY (study_instance_uid, study_pk) REFERENCES studies (study_instance_uid, id);
+DO $$
+DECLARE
+  per_study text;
+BEGIN
+  FOREACH per_study IN ARRAY ARRAY['qc_grades', 'qc_flags', 'study_quality_checks', 'recognition_decisions', 'prior_views'] LOOP
+    EXECUTE format('ALTER TABLE %I ADD COLUMN study_instance_uid text', per_study);
+    EXECUTE format('UPDATE %I t SET study_instance_uid = st.study_instance_uid FROM studies st WHERE st.id = t.study_pk', per_study);
+    EXECUTE format('ALTER TABLE %I ALTER COLUMN study_instance_uid SET NOT NULL', per_study);
+    EXECUTE format('ALTER TABLE %I DROP CONSTRAINT %I', per_study, per_study || '_study_pk_fkey');
+    EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I FOREIGN KEY (study_instance_uid, study_pk) REFERENCES studies (study_instance_uid, id)',
+                   per_study, per_study || '_study_fkey');
+  END LOOP;
+END $$;
+
 -- A grade is superseded by a later grade of the same series, so of the same study.
 ALTER TABLE qc_grades DROP CONSTRAINT qc_grades_superseded_by_fkey;
 ALTER TABLE qc_grades DROP CONSTRAINT qc_grades_pkey;
@@ -25,36 +34,9 @@ ALTER TABLE qc_grades ADD CONSTRAINT qc_grades_superseded_by_fkey FOREIGN KEY (s
 DROP INDEX qc_grades_current;
 CREATE UNIQUE INDEX qc_grades_current ON qc_grades (series_pk, study_instance_uid) WHERE superseded_by IS NULL;
 
-ALTER TABLE qc_flags ADD COLUMN study_instance_uid text;
-UPDATE qc_flags f SET study_instance_uid = st.study_instance_uid FROM studies st WHERE st.id = f.study_pk;
-ALTER TABLE qc_flags ALTER COLUMN study_instance_uid SET NOT NULL;
-ALTER TABLE qc_flags DROP CONSTRAINT qc_flags_study_pk_fkey;
-ALTER TABLE qc_flags ADD CONSTRAINT qc_flags_study_fkey FOREIGN KEY (study_instance_uid, study_pk) REFERENCES studies (study_instance_uid, id);
-ALTER TABLE qc_flags DROP CONSTRAINT qc_flags_pkey;
-ALTER TABLE qc_flags ADD PRIMARY KEY (id, study_instance_uid);
-
-ALTER TABLE study_quality_checks ADD COLUMN study_instance_uid text;
-UPDATE study_quality_checks c SET study_instance_uid = st.study_instance_uid FROM studies st WHERE st.id = c.study_pk;
-ALTER TABLE study_quality_checks ALTER COLUMN study_instance_uid SET NOT NULL;
-ALTER TABLE study_quality_checks DROP CONSTRAINT study_quality_checks_study_pk_fkey;
-ALTER TABLE study_quality_checks ADD CONSTRAINT study_quality_checks_study_fkey FOREIGN KEY (study_instance_uid, study_pk) REFERENCES studies (study_instance_uid, id);
-ALTER TABLE study_quality_checks DROP CONSTRAINT study_quality_checks_pkey;
-ALTER TABLE study_quality_checks ADD PRIMARY KEY (study_pk, study_instance_uid);
-
-ALTER TABLE recognition_decisions ADD COLUMN study_instance_uid text;
-UPDATE recognition_decisions d SET study_instance_uid = st.study_instance_uid FROM studies st WHERE st.id = d.study_pk;
-ALTER TABLE recognition_decisions ALTER COLUMN study_instance_uid SET NOT NULL;
-ALTER TABLE recognition_decisions DROP CONSTRAINT recognition_decisions_study_pk_fkey;
-ALTER TABLE recognition_decisions ADD CONSTRAINT recognition_decisions_study_fkey FOREIGN KEY (study_instance_uid, study_pk) REFERENCES studies (study_instance_uid, id);
-ALTER TABLE recognition_decisions DROP CONSTRAINT recognition_decisions_pkey;
-ALTER TABLE recognition_decisions ADD PRIMARY KEY (id, study_instance_uid);
-
-ALTER TABLE prior_views ADD COLUMN study_instance_uid text;
-UPDATE prior_views v SET study_instance_uid = st.study_instance_uid FROM studies st WHERE st.id = v.study_pk;
-ALTER TABLE prior_views ALTER COLUMN study_instance_uid SET NOT NULL;
-ALTER TABLE prior_views DROP CONSTRAINT prior_views_study_pk_fkey;
-ALTER TABLE prior_views ADD CONSTRAINT prior_views_study_fkey FOREIGN KEY (study_instance_uid, study_pk) REFERENCES studies (study_instance_uid, id);
-ALTER TABLE prior_views DROP CONSTRAINT prior_views_pkey;
-ALTER TABLE prior_views ADD PRIMARY KEY (id, study_instance_uid);
-ALTER TABLE prior_views DROP CONSTRAINT prior_views_study_pk_viewed_by_user_id_viewed_on_key;
-ALTER TABLE prior_views ADD CONSTRAINT prior_views_once_a_day UNIQUE (study_pk, viewed_by_user_id, viewed_on, study_instance_uid);
+ALTER TABLE qc_flags DROP CONSTRAINT qc_flags_pkey, ADD PRIMARY KEY (id, study_instance_uid);
+ALTER TABLE recognition_decisions DROP CONSTRAINT recognition_decisions_pkey, ADD PRIMARY KEY (id, study_instance_uid);
+ALTER TABLE study_quality_checks DROP CONSTRAINT study_quality_checks_pkey, ADD PRIMARY KEY (study_pk, study_instance_uid);
+ALTER TABLE prior_views DROP CONSTRAINT prior_views_pkey, ADD PRIMARY KEY (id, study_instance_uid);
+ALTER TABLE prior_views DROP CONSTRAINT prior_views_study_pk_viewed_by_user_id_viewed_on_key,
+  ADD CONSTRAINT prior_views_once_a_day UNIQUE (study_pk, viewed_by_user_id, viewed_on, study_instance_uid);
