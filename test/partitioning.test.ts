@@ -671,7 +671,7 @@ describe('keys of the tables distributed by study (the Citus plan)', () => {
   /** Tables keyed by `study_pk` that do not carry the Study Instance UID yet: every key of theirs lacks it. */
   const WITHOUT_THE_COLUMN = ['statistics_studies'];
   /** Keys of tables that carry the column, still without it. */
-  const KEYS_LEFT = ['series.series_pkey', 'studies.studies_pkey', 'study_name_keys.study_name_keys_pkey'];
+  const KEYS_LEFT = ['series.series_pkey', 'studies.studies_pkey'];
 
   it('include study_instance_uid, except those the document lists as left', async () => {
     const database = await createTestDatabase();
