@@ -378,6 +378,8 @@ async function main(): Promise<void> {
               continue;
             }
             const { seconds } = sent;
+            const cpuMsPerInstance =
+              sent.receiverCpuSeconds !== undefined ? { receiver: (sent.receiverCpuSeconds * 1000) / corpus.files.length, sender: (sent.senderCpuSeconds! * 1000) / corpus.files.length } : undefined;
             const countedAfter = yingyun?.databaseUrl ? await commitCounters(yingyun.databaseUrl) : undefined;
             const settleStarted = process.hrtime.bigint();
             await receiver.settled?.();
@@ -395,12 +397,12 @@ async function main(): Promise<void> {
               megabytesPerSecond: corpus.bytes / 1e6 / seconds,
               settleSeconds,
               stages,
-              ...(sent.receiverCpuSeconds !== undefined ? { cpuMsPerInstance: { receiver: (sent.receiverCpuSeconds * 1000) / corpus.files.length, sender: (sent.senderCpuSeconds! * 1000) / corpus.files.length } } : {}),
+              ...(cpuMsPerInstance ? { cpuMsPerInstance } : {}),
             });
             console.log(
               `${corpus.name}, ${associations} association(s), ${receiver.name}: ${(corpus.files.length / seconds).toFixed(1)} inst/s` +
                 (settleSeconds !== undefined ? `, settled ${settleSeconds.toFixed(2)} s after the last Success` : '') +
-                (sent.receiverCpuSeconds !== undefined ? `, receiver CPU ${((sent.receiverCpuSeconds * 1000) / corpus.files.length).toFixed(2)} ms per instance` : ''),
+                (cpuMsPerInstance ? `, receiver CPU ${cpuMsPerInstance.receiver.toFixed(2)} ms per instance` : ''),
             );
             if (yingyun && !yingyun.databaseUrl && associations === 1 && corpus === corpora[0]) {
               const metadata = await seriesMetadataTiming((receiver as YingyunReceiver).httpUrl, (receiver as YingyunReceiver).headers);

@@ -683,7 +683,7 @@ describe('keys of the tables distributed by study (the Citus plan)', () => {
                 EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'study_instance_uid' AND NOT a.attisdropped) AS "hasColumn"
          FROM pg_index x JOIN pg_class c ON c.oid = x.indrelid JOIN pg_class i ON i.oid = x.indexrelid
          WHERE x.indisunique AND c.relname = ANY ($1)
-           -- partitioned tables' own keys (a partition's index is attached to its parent's)
+           -- the project's tables (the names are those of parents: a partition's keys are its parent's)
            AND c.relnamespace = 'public'::regnamespace
            AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'study_instance_uid' AND a.attnum = ANY (x.indkey))
          ORDER BY 1, 2`,

@@ -50,7 +50,7 @@ describe('region statistics', () => {
   }
 
   async function grade(name: string, seriesIndex: number, scaleId: string, gradeCode: string, reject = false): Promise<void> {
-    const { pk, seriesPks } = studies[name]!;
+    const { pk, uid, seriesPks } = studies[name]!;
     const seriesPk = seriesPks[seriesIndex]!;
     // As QualityRepository regrades: the new row and the old one pointed at it, in one transaction.
     const client = await system.runtime.db.pool.connect();
@@ -62,8 +62,8 @@ describe('region statistics', () => {
       if (current.rows[0]) await client.query(`UPDATE qc_grades SET superseded_by = $1 WHERE id = $2`, [next.rows[0].id, current.rows[0].id]);
       await client.query(
         `INSERT INTO qc_grades (id, study_pk, study_instance_uid, series_pk, scale_id, grade_code, given_grade_code, reject, graded_by_user_id, graded_by_name, rejection_kos_series_uid, rejection_kos_sop_uid)
-         OVERRIDING SYSTEM VALUE VALUES ($1, $2, (SELECT study_instance_uid FROM studies WHERE id = $2), $3, $4, $5, $5, $6, $7, 'centre-qc', $8, $9)`,
-        [next.rows[0].id, pk, seriesPk, scaleId, gradeCode, reject, userIds['centre-qc'], kos[0], kos[1]],
+         OVERRIDING SYSTEM VALUE VALUES ($1, $2, $10, $3, $4, $5, $5, $6, $7, 'centre-qc', $8, $9)`,
+        [next.rows[0].id, pk, seriesPk, scaleId, gradeCode, reject, userIds['centre-qc'], kos[0], kos[1], uid],
       );
       await client.query('COMMIT');
     } finally {
@@ -88,16 +88,16 @@ describe('region statistics', () => {
   async function viewed(name: string, hrMark: string | null, modality: string): Promise<void> {
     await query(
       `INSERT INTO prior_views (study_pk, study_instance_uid, study_institution_id, viewing_institution_id, viewed_by_user_id, purpose, hr_mark, modality, viewed_on, viewed_at)
-       VALUES ($1, (SELECT study_instance_uid FROM studies WHERE id = $1), $2, $3, $4, '诊疗', $5, $6, '2026-10-15', '2026-10-15T10:00:00+08')`,
-      [studies[name]!.pk, ids.QS, ids.BH, userIds['bh-doctor'], hrMark, modality],
+       VALUES ($1, $7, $2, $3, $4, '诊疗', $5, $6, '2026-10-15', '2026-10-15T10:00:00+08')`,
+      [studies[name]!.pk, ids.QS, ids.BH, userIds['bh-doctor'], hrMark, modality, studies[name]!.uid],
     );
   }
 
   async function decided(name: string, decision: 'recognised' | 'not-recognised', hrMark: string | null, modality: string, reasonCode: string | null): Promise<void> {
     await query(
       `INSERT INTO recognition_decisions (study_pk, study_instance_uid, study_institution_id, deciding_institution_id, decided_by_user_id, decided_by_name, decision, reason_code, patient_informed, order_kind, order_value, hr_mark, modality, decided_at)
-       VALUES ($1, (SELECT study_instance_uid FROM studies WHERE id = $1), $2, $3, $4, 'bh-doctor', $5, $6, true, 'text', '胸片', $7, $8, '2026-10-15T10:05:00+08')`,
-      [studies[name]!.pk, ids.QS, ids.BH, userIds['bh-doctor'], decision, reasonCode, hrMark, modality],
+       VALUES ($1, $9, $2, $3, $4, 'bh-doctor', $5, $6, true, 'text', '胸片', $7, $8, '2026-10-15T10:05:00+08')`,
+      [studies[name]!.pk, ids.QS, ids.BH, userIds['bh-doctor'], decision, reasonCode, hrMark, modality, studies[name]!.uid],
     );
   }
 

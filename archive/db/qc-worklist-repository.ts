@@ -129,9 +129,9 @@ export class QcWorklistRepository {
 
   async saveChecks(study: { studyPk: string; studyInstanceUid: string }, outcome: CheckOutcome, results: CheckResult[], instanceCount: number): Promise<void> {
     await this.pool.query(
-      `INSERT INTO study_quality_checks (study_pk, study_instance_uid, outcome, results, instance_count) VALUES ($1, $5, $2, $3, $4)
+      `INSERT INTO study_quality_checks (study_pk, study_instance_uid, outcome, results, instance_count) VALUES ($1, $2, $3, $4, $5)
        ON CONFLICT (study_pk, study_instance_uid) DO UPDATE SET outcome = excluded.outcome, results = excluded.results, instance_count = excluded.instance_count, checked_at = now()`,
-      [study.studyPk, outcome, JSON.stringify(results), instanceCount, study.studyInstanceUid],
+      [study.studyPk, study.studyInstanceUid, outcome, JSON.stringify(results), instanceCount],
     );
   }
 
