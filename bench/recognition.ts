@@ -112,8 +112,9 @@ async function generate(pool: pg.Pool, regionId: string): Promise<void> {
             CASE WHEN graded THEN g4 = 4 END,
             reported,
             CASE WHEN reported THEN floor(20 * power(1.0065, r % 1000))::integer END,
-            CASE WHEN reported AND r % 10 = 0 THEN (ARRAY['conforming','conforming','conforming','conforming','conforming','conforming','conforming','conforming','basically-conforming','non-conforming'])[1 + (r / 10) % 10] END
-     FROM (SELECT st.id, st.institution_id, st.study_date, st.modalities[1] AS m, abs(hashint8(st.id + 7)) AS r,
+            CASE WHEN reported AND r % 10 = 0 THEN (ARRAY['conforming','conforming','conforming','conforming','conforming','conforming','conforming','conforming','basically-conforming','non-conforming'])[1 + (r / 10) % 10] END,
+            study_instance_uid
+     FROM (SELECT st.id, st.study_instance_uid, st.institution_id, st.study_date, st.modalities[1] AS m, abs(hashint8(st.id + 7)) AS r,
                   CASE WHEN st.modalities[1] IN ('DX','CR','MG') THEN 'radiography' WHEN st.modalities[1] = 'CT' THEN 'ct' WHEN st.modalities[1] = 'MR' THEN 'mr' END AS scale
            FROM studies st) s,
      LATERAL (SELECT scale IS NOT NULL AND r % 3 = 0 AS graded, r % 100 < 85 AS reported,

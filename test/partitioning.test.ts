@@ -1,8 +1,5 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { Visibility } from '../archive/access/policy.ts';
 import { IndexRepository, ThumbnailsRepository } from '../archive/db/index-repository.ts';
@@ -15,7 +12,7 @@ import type { IndexRecord } from '../archive/index/index-record.ts';
 import { createLogger } from '../archive/log.ts';
 import { parseQidoQuery } from '../archive/query/qido-query.ts';
 import { addSyntheticIndex, syntheticStudyUid } from '../bench/synthetic-index.ts';
-import { createTestDatabase, type TestDatabase } from './support/database.ts';
+import { createTestDatabase, migrateBefore, type TestDatabase } from './support/database.ts';
 
 /**
  * instances and receipts partitioned by hash of the Study Instance UID (migrations 032 and 035,
@@ -23,19 +20,9 @@ import { createTestDatabase, type TestDatabase } from './support/database.ts';
  * under the per-study uniqueness, the receipt insert and look-ups reading one study's partition, the
  * composite foreign keys to receipts, and partition pruning of the queries about one study.
  */
-const MIGRATIONS = path.join(path.dirname(fileURLToPath(import.meta.url)), '../archive/db/migrations');
 const PARTITIONING = '032_partition_instances.sql';
 const RECEIPTS_PARTITIONING = '035_partition_receipts.sql';
 const everyone: Visibility = { institutionIds: 'all', linkedPatientsPurpose: null, maskIdentity: false };
-
-/** The migrations before 032, as a database upgraded from an earlier release has them. */
-async function migrateBefore(pool: pg.Pool, name: string): Promise<void> {
-  await pool.query('CREATE TABLE schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
-  for (const file of (await fs.readdir(MIGRATIONS)).filter((file) => file.endsWith('.sql') && file < name).sort()) {
-    await pool.query(await fs.readFile(path.join(MIGRATIONS, file), 'utf8'));
-    await pool.query('INSERT INTO schema_migrations (name) VALUES ($1)', [file]);
-  }
-}
 
 interface Statement {
   text: string;
@@ -134,6 +121,21 @@ describe('instances and receipts partitioned by study (migrations 032 and 035)',
     await pool.query(`
       INSERT INTO edge_forwards (receipt_id, sop_instance_uid, object_key, object_sha256, size_bytes, received_at)
       SELECT id, sop_instance_uid, object_key, object_sha256, size_bytes, received_at FROM receipts WHERE object_key = 'k/2.25.74.1.1'`);
+    // A report's QC grade (021); the statistics' facts (022) are the triggers' own. Both refer to their
+    // study by study_pk alone until migration 043.
+    await pool.query(`
+      WITH grader AS (INSERT INTO users (username, display_name, role) VALUES ('part-admin', 'admin', 'system_admin') RETURNING id),
+      report AS (INSERT INTO reports (study_instance_uid, study_institution_id, status, draft)
+                 SELECT study_instance_uid, institution_id, 'final', '{}' FROM studies WHERE study_instance_uid = '2.25.75' RETURNING id),
+      version AS (INSERT INTO report_versions (report_id, version, status, content, sr_sop_instance_uid, sr_series_instance_uid, pdf_sop_instance_uid)
+                  SELECT id, 1, 'final', '{}', '2.25.751', '2.25.752', '2.25.753' FROM report RETURNING report_id)
+      INSERT INTO report_qc_grades (study_pk, report_id, report_version, grade_code, graded_by_user_id, graded_by_name)
+      SELECT st.id, version.report_id, 1, 'conforming', grader.id, 'admin' FROM studies st, version, grader WHERE st.study_instance_uid = '2.25.75'`);
+    const studyFacts = `SELECT study_pk::text, institution_id::text, month, modality, technologist, qc_grade, report_final, report_qc_grade
+                        FROM statistics_studies ORDER BY study_pk`;
+    const factsBefore = (await pool.query(studyFacts)).rows;
+    assert.equal(factsBefore.length, 30);
+    assert.equal(factsBefore.filter((fact) => fact.report_qc_grade === 'conforming').length, 1);
     const snapshot = `SELECT id::text, sop_instance_uid, series_pk::text, study_pk::text, receipt_id::text, sop_class_uid, instance_number, number_of_frames,
                              attributes, thumbnail_key, thumbnail_receipt_id::text, thumbnail_error, institution_id::text
                       FROM instances ORDER BY id`;
@@ -150,6 +152,14 @@ describe('instances and receipts partitioned by study (migrations 032 and 035)',
     assert.equal(receiptsBefore.length, 30 * 2 * 4 + 2);
 
     await migrate(pool, createLogger('silent'));
+
+    // The facts and the grade carry their study's UID (043), the facts otherwise as they were.
+    assert.deepEqual((await pool.query(studyFacts)).rows, factsBefore);
+    const { rows: [uids] } = await pool.query<{ facts: number; grades: number }>(
+      `SELECT (SELECT count(*)::int FROM statistics_studies f JOIN studies st ON st.id = f.study_pk AND st.study_instance_uid = f.study_instance_uid) AS facts,
+              (SELECT count(*)::int FROM report_qc_grades g JOIN studies st ON st.id = g.study_pk AND st.study_instance_uid = '2.25.75' AND g.study_instance_uid = '2.25.75') AS grades`,
+    );
+    assert.deepEqual(uids, { facts: 30, grades: 1 });
 
     const { rows: tables } = await pool.query<{ table: string; strategy: string; key: string; partitions: number }>(
       `SELECT pt.partrelid::regclass::text AS table, pt.partstrat AS strategy, a.attname AS key,
@@ -660,8 +670,8 @@ describe('upgrading to migration 036', () => {
 /**
  * The Citus plan (docs/architecture.md, "Region scale: partitioning and Citus"): every primary and unique
  * key of a table to be distributed by study includes `study_instance_uid`, as Citus requires of a
- * distributed table. What is still missing is listed here as it is in the document's "Left", so that the
- * list shrinks as the schema gets there and a new key without the column fails.
+ * distributed table. The lists of what was missing are empty since migration 043: a new key without the
+ * column, or a new per-study table without it, fails here.
  */
 describe('keys of the tables distributed by study (the Citus plan)', () => {
   const DISTRIBUTED_BY_STUDY = [
@@ -669,9 +679,9 @@ describe('keys of the tables distributed by study (the Citus plan)', () => {
     'study_quality_checks', 'qc_flags', 'recognition_decisions', 'prior_views', 'statistics_studies', 'forward_items', 'edge_forwards',
   ];
   /** Tables keyed by `study_pk` that do not carry the Study Instance UID yet: every key of theirs lacks it. */
-  const WITHOUT_THE_COLUMN = ['statistics_studies'];
+  const WITHOUT_THE_COLUMN: string[] = [];
   /** Keys of tables that carry the column, still without it. */
-  const KEYS_LEFT = ['studies.studies_pkey'];
+  const KEYS_LEFT: string[] = [];
 
   it('include study_instance_uid, except those the document lists as left', async () => {
     const database = await createTestDatabase();

@@ -82,7 +82,7 @@ describe('region statistics', () => {
        SELECT $1, 1, 'final', $2, 'reader', 'centre', created_at + make_interval(mins => $3) FROM studies WHERE id = $4`,
       [reportId, userIds['centre-qc'], minutes, pk],
     );
-    if (reportGrade) await query(`INSERT INTO report_qc_grades (study_pk, report_id, report_version, grade_code, graded_by_user_id, graded_by_name) VALUES ($1, $2, 1, $3, $4, 'centre-qc')`, [pk, reportId, reportGrade, userIds['centre-qc']]);
+    if (reportGrade) await query(`INSERT INTO report_qc_grades (study_pk, study_instance_uid, report_id, report_version, grade_code, graded_by_user_id, graded_by_name) VALUES ($1, $5, $2, 1, $3, $4, 'centre-qc')`, [pk, reportId, reportGrade, userIds['centre-qc'], uid]);
   }
 
   async function viewed(name: string, hrMark: string | null, modality: string): Promise<void> {

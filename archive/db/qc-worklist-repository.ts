@@ -56,6 +56,7 @@ export interface StudyReportVersion {
 
 export interface NewReportQcGrade {
   studyPk: string;
+  studyInstanceUid: string;
   reportId: string;
   reportVersion: number;
   gradeCode: string;
@@ -84,10 +85,10 @@ export interface StoredReportQcGrade {
 export const WORKLIST_LIMIT = 500;
 
 const REPORT_GRADE_SELECT = `
-  SELECT g.id::text, st.study_instance_uid AS "studyInstanceUid", g.report_id::text AS "reportId", g.report_version AS "reportVersion",
+  SELECT g.id::text, g.study_instance_uid AS "studyInstanceUid", g.report_id::text AS "reportId", g.report_version AS "reportVersion",
          g.grade_code AS "gradeCode", g.errors, g.comment, g.graded_by_name AS "gradedByName", g.grader_institution_id::text AS "graderInstitutionId",
          g.graded_at AS "gradedAt", g.superseded_by::text AS "supersededBy"
-  FROM report_qc_grades g JOIN studies st ON st.id = g.study_pk`;
+  FROM report_qc_grades g`;
 
 /** The QC work list's tables (migration 021): technical check results, centres' settings, flags, report QC grades. */
 export class QcWorklistRepository {
@@ -103,7 +104,7 @@ export class QcWorklistRepository {
     if (!found) return null;
     const { rows } = await this.pool.query<CheckedInstanceRow>(
       `SELECT se.series_instance_uid AS "seriesInstanceUid", i.sop_instance_uid AS "sopInstanceUid", r.object_key AS "objectKey", r.metadata
-       FROM instances i JOIN series se ON se.id = i.series_pk JOIN receipts r ON r.study_instance_uid = i.study_instance_uid AND r.id = i.receipt_id
+       FROM instances i JOIN series se ON se.study_instance_uid = i.study_instance_uid AND se.id = i.series_pk JOIN receipts r ON r.study_instance_uid = i.study_instance_uid AND r.id = i.receipt_id
        WHERE i.study_pk = $1 AND i.study_instance_uid = $2 ORDER BY se.series_number NULLS LAST, se.id, i.instance_number NULLS LAST, i.id`,
       [found.studyPk, studyInstanceUid],
     );
@@ -138,13 +139,13 @@ export class QcWorklistRepository {
   /**
    * Of the newest `recent` studies, those unchanged for `graceSeconds` whose checks are missing or
    * ran on fewer or more instances than the study has now: their job's message was lost. Only the
-   * newest, by key (a backward scan of the primary key), so a pass costs the same however large the archive.
+   * newest, by id (a backward scan of studies_by_id), so a pass costs the same however large the archive.
    */
   async studiesAwaitingChecks(graceSeconds: number, recent: number, limit: number): Promise<string[]> {
     const { rows } = await this.pool.query<{ uid: string }>(
       `SELECT st.study_instance_uid AS uid
        FROM (SELECT id, study_instance_uid, updated_at FROM studies ORDER BY id DESC LIMIT $2) st
-       LEFT JOIN study_quality_checks c ON c.study_pk = st.id
+       LEFT JOIN study_quality_checks c ON c.study_pk = st.id AND c.study_instance_uid = st.study_instance_uid
        WHERE st.updated_at < now() - make_interval(secs => $1)
          AND (c.study_pk IS NULL OR c.instance_count <> (SELECT count(*) FROM instances i WHERE i.study_pk = st.id AND i.study_instance_uid = st.study_instance_uid))
        ORDER BY st.id LIMIT $3`,
@@ -258,9 +259,9 @@ export class QcWorklistRepository {
       const newId = rows[0]!.id;
       await client.query('UPDATE report_qc_grades SET superseded_by = $1 WHERE report_id = $2 AND superseded_by IS NULL', [newId, grade.reportId]);
       await client.query(
-        `INSERT INTO report_qc_grades (id, study_pk, report_id, report_version, grade_code, errors, comment, graded_by_user_id, graded_by_name, grader_institution_id)
-         OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-        [newId, grade.studyPk, grade.reportId, grade.reportVersion, grade.gradeCode, grade.errors, grade.comment, grade.gradedByUserId, grade.gradedByName, grade.graderInstitutionId],
+        `INSERT INTO report_qc_grades (id, study_pk, study_instance_uid, report_id, report_version, grade_code, errors, comment, graded_by_user_id, graded_by_name, grader_institution_id)
+         OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+        [newId, grade.studyPk, grade.studyInstanceUid, grade.reportId, grade.reportVersion, grade.gradeCode, grade.errors, grade.comment, grade.gradedByUserId, grade.gradedByName, grade.graderInstitutionId],
       );
       return newId;
     });
@@ -284,7 +285,7 @@ export class QcWorklistRepository {
   }
 
   async reportGradesOfStudy(studyInstanceUid: string): Promise<StoredReportQcGrade[]> {
-    const { rows } = await this.pool.query<StoredReportQcGrade>(`${REPORT_GRADE_SELECT} WHERE st.study_instance_uid = $1 ORDER BY g.graded_at, g.id`, [studyInstanceUid]);
+    const { rows } = await this.pool.query<StoredReportQcGrade>(`${REPORT_GRADE_SELECT} WHERE g.study_instance_uid = $1 ORDER BY g.graded_at, g.id`, [studyInstanceUid]);
     return rows;
   }
 }

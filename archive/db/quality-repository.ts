@@ -47,8 +47,8 @@ const GRADE_SELECT = `
   SELECT g.id::text, st.study_instance_uid, se.series_instance_uid, se.modality, g.scale_id, g.grade_code, g.given_grade_code, g.reject,
          g.defects, g.comment, g.graded_by_name, g.graded_at, g.superseded_by::text, g.rejection_kos_series_uid, g.rejection_kos_sop_uid, g.rejection_kos_stored_at
   FROM qc_grades g
-  JOIN studies st ON st.id = g.study_pk
-  JOIN series se ON se.id = g.series_pk`;
+  JOIN studies st ON st.study_instance_uid = g.study_instance_uid AND st.id = g.study_pk
+  JOIN series se ON se.study_instance_uid = g.study_instance_uid AND se.id = g.series_pk`;
 
 interface GradeRow {
   id: string;
@@ -165,7 +165,7 @@ export class QualityRepository {
   async seriesInstances(seriesInstanceUid: string): Promise<{ sopClassUid: string; sopInstanceUid: string }[]> {
     const { rows } = await this.pool.query<{ sopClassUid: string; sopInstanceUid: string }>(
       `SELECT i.sop_class_uid AS "sopClassUid", i.sop_instance_uid AS "sopInstanceUid"
-       FROM instances i JOIN series se ON se.id = i.series_pk
+       FROM instances i JOIN series se ON se.study_instance_uid = i.study_instance_uid AND se.id = i.series_pk
        WHERE se.series_instance_uid = $1 ORDER BY i.instance_number NULLS LAST, i.id`,
       [seriesInstanceUid],
     );
@@ -175,7 +175,7 @@ export class QualityRepository {
   /** The header (receipt metadata, DICOM JSON) of the series' first current instance: a document of the study copies its patient and study. */
   async seriesHeader(seriesInstanceUid: string): Promise<Record<string, { vr?: string; Value?: unknown[] }> | null> {
     const { rows } = await this.pool.query<{ metadata: Record<string, { vr?: string; Value?: unknown[] }> }>(
-      `SELECT r.metadata FROM instances i JOIN series se ON se.id = i.series_pk JOIN receipts r ON r.study_instance_uid = i.study_instance_uid AND r.id = i.receipt_id
+      `SELECT r.metadata FROM instances i JOIN series se ON se.study_instance_uid = i.study_instance_uid AND se.id = i.series_pk JOIN receipts r ON r.study_instance_uid = i.study_instance_uid AND r.id = i.receipt_id
        WHERE se.series_instance_uid = $1 ORDER BY i.instance_number NULLS LAST, i.id LIMIT 1`,
       [seriesInstanceUid],
     );

@@ -362,21 +362,22 @@ export function studySearchSql(query: QidoQuery, visibility: Visibility): SqlQue
 
 /** The studies table, or, when a patient-name key drives the search, the keyed studies first (keyedStudies). */
 function studiesFrom(keyed: string | null): string {
-  return keyed ? `${keyed} JOIN studies st ON st.id = named.study_pk` : 'studies st';
+  return keyed ? `${keyed} JOIN studies st ON st.study_instance_uid = named.study_instance_uid AND st.id = named.study_pk` : 'studies st';
 }
 
 /**
  * The studies with a patient-name key in the institutions whose studies the caller may see, newest
  * first (the order of STUDY_ORDER, from the key's own copy of the study's date and id), once each:
- * `named (study_date, study_pk)`. Read from study_name_keys_by_name, one key range per institution,
- * index entries only, and sorted there, so that only the page's studies are fetched:
+ * `named (study_date, study_pk, study_instance_uid)`, joined to its study by both (on Citus, a join
+ * of co-located shards). Read from study_name_keys_by_name, one key range per institution,
+ * index entries only (the UID is included in the index, migration 043), and sorted there, so that only the page's studies are fetched:
  * for 王* in a hospital of 10,000 studies that is a sort of about 1,300 entries, where starting from
  * the patients read every one of their studies first. DISTINCT ON drops a study's second key with
  * the prefix ('|wang' in both the alphabetic and the phonetic group). The keys only narrow: the
  * caller's visibility and the PN pattern are still tested on the study.
  */
 function keyedStudies(prefix: string, visibility: Visibility, parameter: (value: unknown) => string): string {
-  return `(SELECT DISTINCT ON (study_date, study_pk) study_date, study_pk FROM study_name_keys
+  return `(SELECT DISTINCT ON (study_date, study_pk) study_date, study_pk, study_instance_uid FROM study_name_keys
         WHERE institution_id = ANY (${keyInstitutions(visibility, parameter)}) AND key LIKE ${parameter(`${likePattern(prefix)}%`)}
         ORDER BY study_date DESC NULLS LAST, study_pk DESC) AS named`;
 }
@@ -419,7 +420,7 @@ export function instanceSearchSql(query: QidoQuery, visibility: Visibility, opti
     query,
     where.values,
     `SELECT ${INSTANCE_COLUMNS}, ${metadataColumn} AS "metadataAttributes"
-     FROM instances i JOIN series se ON se.id = i.series_pk JOIN studies st ON st.id = i.study_pk AND st.study_instance_uid = i.study_instance_uid
+     FROM instances i JOIN series se ON se.study_instance_uid = i.study_instance_uid AND se.id = i.series_pk JOIN studies st ON st.id = i.study_pk AND st.study_instance_uid = i.study_instance_uid
      ${patientRecordJoin(visibility)} ${receiptJoin}
      ${where.text}
      ORDER BY ${orderBy(query, INSTANCE_ORDER)}`,
@@ -444,7 +445,7 @@ export function matchCountSql(query: QidoQuery, visibility: Visibility): SqlQuer
     if (needed.has('st')) from += ' JOIN studies st ON st.id = se.study_pk AND st.study_instance_uid = se.study_instance_uid';
   } else {
     from = 'instances i';
-    if (needed.has('se')) from += ' JOIN series se ON se.id = i.series_pk';
+    if (needed.has('se')) from += ' JOIN series se ON se.study_instance_uid = i.study_instance_uid AND se.id = i.series_pk';
     if (needed.has('st')) from += ' JOIN studies st ON st.id = i.study_pk AND st.study_instance_uid = i.study_instance_uid';
   }
   from += patientRecordJoin(visibility);
@@ -523,10 +524,10 @@ function whereClause(
               // Probed on each study walked (study_name_keys_pkey): a common name's walk, or the
               // further prefixes of a value with several groups once the first found the studies. A
               // scalar subquery, which PostgreSQL does not turn into a join.
-              clauses.push(`(SELECT true FROM study_name_keys k WHERE k.study_pk = st.id AND k.key LIKE ${key} LIMIT 1)`);
+              clauses.push(`(SELECT true FROM study_name_keys k WHERE k.study_pk = st.id AND k.study_instance_uid = st.study_instance_uid AND k.key LIKE ${key} LIMIT 1)`);
               continue;
             }
-            clauses.push(`st.id IN (SELECT study_pk FROM study_name_keys WHERE institution_id = ANY (${keyInstitutions(visibility, parameter)}) AND key LIKE ${key})`);
+            clauses.push(`(st.study_instance_uid, st.id) IN (SELECT study_instance_uid, study_pk FROM study_name_keys WHERE institution_id = ANY (${keyInstitutions(visibility, parameter)}) AND key LIKE ${key})`);
           }
         }
         for (const pattern of match.patterns) clauses.push(`person_name_matches(${column}, ${parameter(pattern)})`);

@@ -112,7 +112,7 @@ export class RecognitionDecisionsRepository {
               d.reason_text AS "reasonText", d.patient_informed AS "patientInformed",
               json_build_object('kind', d.order_kind, 'value', d.order_value) AS "order", d.hr_mark AS "hrMark", d.modality,
               to_char(d.decided_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "decidedAt"
-       FROM recognition_decisions d JOIN studies st ON st.id = d.study_pk JOIN institutions ins ON ins.id = d.deciding_institution_id
+       FROM recognition_decisions d JOIN studies st ON st.study_instance_uid = d.study_instance_uid AND st.id = d.study_pk JOIN institutions ins ON ins.id = d.deciding_institution_id
        WHERE ${condition}
        ORDER BY d.decided_at, d.id`,
       values,

@@ -195,7 +195,7 @@ export class RecognitionRepository {
                   'grade', CASE WHEN g.id IS NULL THEN NULL ELSE json_build_object('scaleId', g.scale_id, 'gradeCode', g.grade_code, 'reject', g.reject,
                     'graderInstitutionId', g.grader_institution_id::text, 'gradedAt', g.graded_at) END)
                   ORDER BY se.series_number NULLS LAST, se.id)
-                FROM series se LEFT JOIN qc_grades g ON g.series_pk = se.id AND g.superseded_by IS NULL
+                FROM series se LEFT JOIN qc_grades g ON g.study_instance_uid = se.study_instance_uid AND g.series_pk = se.id AND g.superseded_by IS NULL
                 WHERE se.study_pk = st.id AND se.study_instance_uid = st.study_instance_uid
               ), '[]'::json) AS series
        FROM studies st WHERE st.study_instance_uid = ANY($1::text[])`,

@@ -57,7 +57,7 @@ const INSTANCE_COLUMNS = `${OBJECT_COLUMNS}, r.bulk_data AS "bulkData", r.pixel,
 
 const FROM_CURRENT_VERSIONS = `FROM studies st
   JOIN instances i ON i.study_pk = st.id AND i.study_instance_uid = st.study_instance_uid
-  JOIN series se ON se.id = i.series_pk
+  JOIN series se ON se.study_instance_uid = i.study_instance_uid AND se.id = i.series_pk
   JOIN receipts r ON r.study_instance_uid = i.study_instance_uid AND r.id = i.receipt_id`;
 
 /** Series by Series Number, instances by Instance Number: the order a viewer shows them in. */

@@ -186,13 +186,13 @@ export class RoutingRepository {
       `WITH send AS (
          INSERT INTO manual_sends (study_instance_uid, series_instance_uid, peer_id, dicomweb_node_id, requested_by)
          SELECT $1, $2, $3, $4, $5
-         WHERE EXISTS (SELECT 1 FROM instances i JOIN series se ON se.id = i.series_pk JOIN studies st ON st.id = i.study_pk AND st.study_instance_uid = i.study_instance_uid
+         WHERE EXISTS (SELECT 1 FROM instances i JOIN series se ON se.study_instance_uid = i.study_instance_uid AND se.id = i.series_pk JOIN studies st ON st.id = i.study_pk AND st.study_instance_uid = i.study_instance_uid
                        WHERE st.study_instance_uid = $1 AND ($2::text IS NULL OR se.series_instance_uid = $2))
          RETURNING id, peer_id, dicomweb_node_id
        ), items AS (
          INSERT INTO forward_items (receipt_id, study_instance_uid, send_id, peer_id, dicomweb_node_id)
          SELECT i.receipt_id, i.study_instance_uid, send.id, send.peer_id, send.dicomweb_node_id
-         FROM send, instances i JOIN series se ON se.id = i.series_pk JOIN studies st ON st.id = i.study_pk AND st.study_instance_uid = i.study_instance_uid
+         FROM send, instances i JOIN series se ON se.study_instance_uid = i.study_instance_uid AND se.id = i.series_pk JOIN studies st ON st.id = i.study_pk AND st.study_instance_uid = i.study_instance_uid
          WHERE st.study_instance_uid = $1 AND ($2::text IS NULL OR se.series_instance_uid = $2)
          RETURNING destination
        )

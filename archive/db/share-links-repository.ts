@@ -264,7 +264,7 @@ export class ShareLinksRepository {
     const { rows } = await this.pool.query<{ seriesInstanceUid: string; modality: string | null; seriesNumber: number | null; description: string | null; sopInstanceUid: string; frames: number }>(
       `SELECT se.series_instance_uid AS "seriesInstanceUid", se.modality, se.series_number AS "seriesNumber", se.description,
               i.sop_instance_uid AS "sopInstanceUid", coalesce(i.number_of_frames, 1) AS frames
-       FROM studies st JOIN instances i ON i.study_pk = st.id AND i.study_instance_uid = st.study_instance_uid JOIN series se ON se.id = i.series_pk
+       FROM studies st JOIN instances i ON i.study_pk = st.id AND i.study_instance_uid = st.study_instance_uid JOIN series se ON se.study_instance_uid = i.study_instance_uid AND se.id = i.series_pk
        WHERE st.study_instance_uid = $1 AND NOT ${NO_IMAGE_SOP_CLASS}
        ORDER BY se.series_number NULLS LAST, se.id, i.instance_number NULLS LAST, i.id`,
       [studyInstanceUid],

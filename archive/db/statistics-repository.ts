@@ -192,7 +192,7 @@ export class StatisticsRepository {
       countSql = `SELECT count(*)::text AS total ${matching}`;
       sql = `SELECT ${studyColumns}
         FROM (SELECT r.* ${matching} ORDER BY r.month, r.study_pk OFFSET ${pageParameters()}) f
-        JOIN studies st ON st.id = f.study_pk JOIN institutions i ON i.id = f.institution_id
+        JOIN studies st ON st.study_instance_uid = f.study_instance_uid JOIN institutions i ON i.id = f.institution_id
         ORDER BY f.month, f.study_pk`;
     } else {
       // Counted where the prior was viewed or decided on, in that month, by the prior's modality then.
@@ -208,15 +208,15 @@ export class StatisticsRepository {
       if (filter.modality !== undefined) conditions.push(`coalesce(modality, '') = ${parameter(filter.modality)}`);
       if (figure.figure === 'not-recognised' && figure.reasonCode !== undefined) conditions.push(`reason_code = ${parameter(figure.reasonCode)}`);
       const events = viewed
-        ? `SELECT study_pk, ${institution} AS institution_id, viewed_at AS at, 'viewed' AS kind, NULL::text AS reason_code, hr_mark FROM prior_views`
-        : `SELECT study_pk, ${institution} AS institution_id, decided_at AS at, decision AS kind, reason_code, hr_mark FROM recognition_decisions`;
+        ? `SELECT study_pk, study_instance_uid, ${institution} AS institution_id, viewed_at AS at, 'viewed' AS kind, NULL::text AS reason_code, hr_mark FROM prior_views`
+        : `SELECT study_pk, study_instance_uid, ${institution} AS institution_id, decided_at AS at, decision AS kind, reason_code, hr_mark FROM recognition_decisions`;
       const matching = `${events} WHERE ${conditions.join(' AND ')}`;
       countSql = `SELECT count(*)::text AS total FROM (${matching}) e`;
       sql = `SELECT ${studyColumns}, ei.name AS "eventInstitutionName", to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS "eventAt",
           e.kind AS "eventKind", e.reason_code AS "eventReason", e.hr_mark AS "eventHrMark"
         FROM (${matching} ORDER BY at, study_pk OFFSET ${pageParameters()}) e
-        JOIN studies st ON st.id = e.study_pk JOIN institutions ei ON ei.id = e.institution_id
-        JOIN statistics_studies f ON f.study_pk = st.id JOIN institutions i ON i.id = f.institution_id
+        JOIN studies st ON st.study_instance_uid = e.study_instance_uid JOIN institutions ei ON ei.id = e.institution_id
+        JOIN statistics_studies f ON f.study_instance_uid = st.study_instance_uid AND f.study_pk = st.id JOIN institutions i ON i.id = f.institution_id
         ORDER BY e.at, e.study_pk`;
     }
     // The page is taken from the facts or events alone and only its rows are joined to the studies;

@@ -141,6 +141,7 @@ export class QcWorklistService {
     if (!report.versions.includes(version)) throw new QcWorklistRefusal(400, `the report has no signed version ${version} (signed: ${report.versions.join(', ')})`);
     return this.deps.repository.recordReportGrade({
       studyPk: report.studyPk,
+      studyInstanceUid,
       reportId: report.reportId,
       reportVersion: version,
       gradeCode: parsed.data.grade,

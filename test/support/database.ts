@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../../archive/db/database.ts';
 import { createLogger } from '../../archive/log.ts';
@@ -45,6 +46,17 @@ async function dropDatabase(client: pg.Client, name: string): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
   await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+}
+
+const MIGRATIONS = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../archive/db/migrations');
+
+/** Applies the migrations before `name` to an empty database, as a database upgraded from an earlier release has them. */
+export async function migrateBefore(pool: pg.Pool, name: string): Promise<void> {
+  await pool.query('CREATE TABLE schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
+  for (const file of (await fs.readdir(MIGRATIONS)).filter((file) => file.endsWith('.sql') && file < name).sort()) {
+    await pool.query(await fs.readFile(path.join(MIGRATIONS, file), 'utf8'));
+    await pool.query('INSERT INTO schema_migrations (name) VALUES ($1)', [file]);
+  }
 }
 
 async function reachable(url: string): Promise<boolean> {
