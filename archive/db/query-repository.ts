@@ -369,12 +369,12 @@ function studiesFrom(keyed: string | null): string {
  * The studies with a patient-name key in the institutions whose studies the caller may see, newest
  * first (the order of STUDY_ORDER, from the key's own copy of the study's date and id), once each:
  * `named (study_date, study_pk, study_instance_uid)`, joined to its study by both (on Citus, a join
- * of co-located shards). Read from study_name_keys_by_name, one key range per institution,
- * index entries only (the UID is included in the index, migration 043), and sorted there, so that only the page's studies are fetched:
- * for 王* in a hospital of 10,000 studies that is a sort of about 1,300 entries, where starting from
- * the patients read every one of their studies first. DISTINCT ON drops a study's second key with
- * the prefix ('|wang' in both the alphabetic and the phonetic group). The keys only narrow: the
- * caller's visibility and the PN pattern are still tested on the study.
+ * of co-located shards). Read from study_name_keys_by_name, one key range per institution, index
+ * entries only (the index includes the UID since migration 043), and sorted there, so that only the
+ * page's studies are fetched: for 王* in a hospital of 10,000 studies that is a sort of about 1,300
+ * entries, where starting from the patients read every one of their studies first. DISTINCT ON drops
+ * a study's second key with the prefix ('|wang' in both the alphabetic and the phonetic group). The
+ * keys only narrow: the caller's visibility and the PN pattern are still tested on the study.
  */
 function keyedStudies(prefix: string, visibility: Visibility, parameter: (value: unknown) => string): string {
   return `(SELECT DISTINCT ON (study_date, study_pk) study_date, study_pk, study_instance_uid FROM study_name_keys
