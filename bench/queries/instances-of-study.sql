@@ -6,34 +6,35 @@ SELECT st.study_instance_uid AS "studyInstanceUid", st.patient_attributes AS "pa
   st.attributes AS "studyAttributes", st.modalities, st.institution_name AS "institutionName", st.number_of_series AS "numberOfSeries",
   st.number_of_instances AS "numberOfInstances", se.series_instance_uid AS "seriesInstanceUid",
   se.attributes AS "seriesAttributes", se.number_of_instances AS "numberOfSeriesInstances", i.sop_instance_uid AS "sopInstanceUid", i.attributes AS "instanceAttributes", NULL::jsonb AS "metadataAttributes"
-  FROM instances i JOIN series se ON se.id = i.series_pk JOIN studies st ON st.id = i.study_pk AND st.study_instance_uid = i.study_instance_uid
+  FROM instances i JOIN series se ON se.study_instance_uid = i.study_instance_uid AND se.id = i.series_pk JOIN studies st ON st.id = i.study_pk AND st.study_instance_uid = i.study_instance_uid
   WHERE st.institution_id = ($1::bigint[])[1]
   AND st.study_instance_uid = $2
   ORDER BY st.study_date DESC NULLS LAST, st.id DESC, se.series_number, se.id, i.instance_number, i.id
   LIMIT $3 OFFSET $4;
 
--- Limit  (cost=26.57..26.57 rows=1 width=1482) (actual time=1.412..1.422 rows=101 loops=1)
---   Buffers: shared hit=2114
---   ->  Sort  (cost=26.57..26.57 rows=1 width=1482) (actual time=1.411..1.415 rows=101 loops=1)
+-- Limit  (cost=222.77..222.78 rows=1 width=1482) (actual time=3.006..3.019 rows=101 loops=1)
+--   Buffers: shared hit=2130
+--   ->  Sort  (cost=222.77..222.78 rows=1 width=1482) (actual time=3.006..3.011 rows=101 loops=1)
 --         Sort Key: st.study_date DESC NULLS LAST, st.id DESC, se.series_number, se.id, i.instance_number, i.id
 --         Sort Method: top-N heapsort  Memory: 228kB
---         Buffers: shared hit=2114
---         ->  Nested Loop  (cost=1.27..26.56 rows=1 width=1482) (actual time=0.025..0.700 rows=520 loops=1)
---               Buffers: shared hit=2114
---               ->  Nested Loop  (cost=0.85..18.30 rows=1 width=1150) (actual time=0.021..0.221 rows=520 loops=1)
---                     Buffers: shared hit=34
---                     ->  Index Scan Backward using studies_uid_and_id on studies st  (cost=0.42..8.44 rows=1 width=872) (actual time=0.011..0.013 rows=1 loops=1)
+--         Buffers: shared hit=2130
+--         ->  Nested Loop  (cost=1.27..222.76 rows=1 width=1482) (actual time=0.036..1.680 rows=520 loops=1)
+--               Join Filter: (i.study_pk = st.id)
+--               Buffers: shared hit=2130
+--               ->  Nested Loop  (cost=0.85..214.31 rows=1 width=604) (actual time=0.024..0.406 rows=520 loops=1)
+--                     Buffers: shared hit=50
+--                     ->  Index Scan using series_pkey on series se  (cost=0.43..27.89 rows=12 width=326) (actual time=0.014..0.016 rows=5 loops=1)
 --                           Index Cond: (study_instance_uid = '2.25.900000000001'::text)
---                           Filter: (institution_id = '4'::bigint)
---                           Buffers: shared hit=5
---                     ->  Index Scan using instances_p11_study_pk_idx on instances_p11 i  (cost=0.42..9.84 rows=1 width=304) (actual time=0.008..0.166 rows=520 loops=1)
---                           Index Cond: (study_pk = st.id)
+--                           Buffers: shared hit=4
+--                     ->  Index Scan using instances_p11_series_pk_instance_number_id_idx on instances_p11 i  (cost=0.42..15.53 rows=1 width=304) (actual time=0.004..0.064 rows=104 loops=5)
+--                           Index Cond: (series_pk = se.id)
 --                           Filter: (study_instance_uid = '2.25.900000000001'::text)
---                           Buffers: shared hit=29
---               ->  Index Scan using series_pkey on series se  (cost=0.43..8.26 rows=1 width=308) (actual time=0.001..0.001 rows=1 loops=520)
---                     Index Cond: (id = i.series_pk)
+--                           Buffers: shared hit=46
+--               ->  Index Scan Backward using studies_uid_and_id on studies st  (cost=0.42..8.44 rows=1 width=872) (actual time=0.002..0.002 rows=1 loops=520)
+--                     Index Cond: (study_instance_uid = '2.25.900000000001'::text)
+--                     Filter: (institution_id = '4'::bigint)
 --                     Buffers: shared hit=2080
 -- Planning:
---   Buffers: shared hit=25
--- Planning Time: 0.292 ms
--- Execution Time: 1.472 ms
+--   Buffers: shared hit=49
+-- Planning Time: 0.516 ms
+-- Execution Time: 3.068 ms

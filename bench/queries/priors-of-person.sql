@@ -18,44 +18,44 @@ WITH study AS MATERIALIZED (
   ) AS "patientPks"
   FROM current c;
 
--- Nested Loop Left Join  (cost=8.90..7673.02 rows=1 width=40) (actual time=0.147..0.183 rows=1 loops=1)
+-- Nested Loop Left Join  (cost=8.90..7673.02 rows=1 width=40) (actual time=0.096..0.098 rows=1 loops=1)
 --   Join Filter: (pl.patient_pk = p.id)
 --   Buffers: shared hit=13
 --   CTE study
---     ->  Index Scan using studies_uid_and_id on studies  (cost=0.42..8.44 rows=1 width=16) (actual time=0.017..0.018 rows=1 loops=1)
+--     ->  Index Scan using studies_pkey on studies  (cost=0.42..8.44 rows=1 width=16) (actual time=0.010..0.011 rows=1 loops=1)
 --           Index Cond: (study_instance_uid = '2.25.900000000001'::text)
 --           Buffers: shared hit=4
 --   InitPlan 2 (returns $1)
---     ->  CTE Scan on study  (cost=0.00..0.02 rows=1 width=8) (actual time=0.001..0.001 rows=1 loops=1)
+--     ->  CTE Scan on study  (cost=0.00..0.02 rows=1 width=8) (actual time=0.000..0.001 rows=1 loops=1)
 --   InitPlan 4 (returns $5)
---     ->  CTE Scan on study study_1  (cost=0.00..0.02 rows=1 width=8) (actual time=0.019..0.020 rows=1 loops=1)
+--     ->  CTE Scan on study study_1  (cost=0.00..0.02 rows=1 width=8) (actual time=0.012..0.013 rows=1 loops=1)
 --           Buffers: shared hit=4
---   ->  Index Scan using patients_pkey on patients p  (cost=0.42..8.44 rows=1 width=47) (actual time=0.029..0.030 rows=1 loops=1)
+--   ->  Index Scan using patients_pkey on patients p  (cost=0.42..8.44 rows=1 width=47) (actual time=0.019..0.019 rows=1 loops=1)
 --         Index Cond: (id = $5)
 --         Buffers: shared hit=8
---   ->  Seq Scan on person_links pl  (cost=0.00..0.00 rows=1 width=16) (actual time=0.003..0.003 rows=0 loops=1)
+--   ->  Seq Scan on person_links pl  (cost=0.00..0.00 rows=1 width=16) (actual time=0.001..0.001 rows=0 loops=1)
 --         Filter: (patient_pk = $5)
 --   SubPlan 3
---     ->  HashAggregate  (cost=7631.07..7656.09 rows=2502 width=8) (actual time=0.102..0.108 rows=2 loops=1)
+--     ->  HashAggregate  (cost=7631.07..7656.09 rows=2502 width=8) (actual time=0.069..0.073 rows=2 loops=1)
 --           Group Key: (p.id)
 --           Batches: 1  Memory Usage: 121kB
 --           Buffers: shared hit=5
---           ->  Append  (cost=0.00..7624.81 rows=2502 width=8) (actual time=0.001..0.097 rows=3 loops=1)
+--           ->  Append  (cost=0.00..7624.81 rows=2502 width=8) (actual time=0.001..0.066 rows=3 loops=1)
 --                 Buffers: shared hit=5
---                 ->  Result  (cost=0.00..0.01 rows=1 width=8) (actual time=0.000..0.001 rows=1 loops=1)
---                 ->  Bitmap Heap Scan on patients p_1  (cost=35.62..7587.27 rows=2500 width=8) (actual time=0.088..0.089 rows=2 loops=1)
+--                 ->  Result  (cost=0.00..0.01 rows=1 width=8) (actual time=0.000..0.000 rows=1 loops=1)
+--                 ->  Bitmap Heap Scan on patients p_1  (cost=35.62..7587.27 rows=2500 width=8) (actual time=0.062..0.062 rows=2 loops=1)
 --                       Recheck Cond: (other_patient_ids && array_remove_bare(p.other_patient_ids))
 --                       Heap Blocks: exact=1
 --                       Buffers: shared hit=5
---                       ->  Bitmap Index Scan on patients_by_other_ids  (cost=0.00..35.00 rows=2500 width=0) (actual time=0.011..0.011 rows=2 loops=1)
+--                       ->  Bitmap Index Scan on patients_by_other_ids  (cost=0.00..35.00 rows=2500 width=0) (actual time=0.006..0.006 rows=2 loops=1)
 --                             Index Cond: (other_patient_ids && array_remove_bare(p.other_patient_ids))
 --                             Buffers: shared hit=4
---                 ->  Seq Scan on person_links pl_1  (cost=0.00..0.00 rows=1 width=8) (actual time=0.003..0.003 rows=0 loops=1)
+--                 ->  Seq Scan on person_links pl_1  (cost=0.00..0.00 rows=1 width=8) (actual time=0.001..0.001 rows=0 loops=1)
 --                       Filter: (person_id = pl.person_id)
 -- Planning:
 --   Buffers: shared hit=5
--- Planning Time: 0.473 ms
--- Execution Time: 0.241 ms
+-- Planning Time: 0.209 ms
+-- Execution Time: 0.135 ms
 
 -- parameters: [["1001","1002"],"1001",200,["4"]]
 SELECT st.study_instance_uid AS "studyInstanceUid", st.patient_attributes AS "patientAttributes",
@@ -69,43 +69,43 @@ SELECT st.study_instance_uid AS "studyInstanceUid", st.patient_attributes AS "pa
   ORDER BY st.study_date DESC NULLS LAST, st.id DESC
   LIMIT $3;
 
--- Limit  (cost=1050.40..1050.41 rows=1 width=926) (actual time=1.198..1.201 rows=3 loops=1)
+-- Limit  (cost=1107.84..1107.84 rows=1 width=926) (actual time=0.825..0.827 rows=3 loops=1)
 --   Buffers: shared hit=129
---   ->  Sort  (cost=1050.40..1050.41 rows=1 width=926) (actual time=1.196..1.199 rows=3 loops=1)
+--   ->  Sort  (cost=1107.84..1107.84 rows=1 width=926) (actual time=0.825..0.826 rows=3 loops=1)
 --         Sort Key: st.study_date DESC NULLS LAST, st.id DESC
 --         Sort Method: quicksort  Memory: 28kB
 --         Buffers: shared hit=129
---         ->  Nested Loop  (cost=0.84..1050.39 rows=1 width=926) (actual time=0.677..1.184 rows=3 loops=1)
+--         ->  Nested Loop  (cost=0.84..1107.83 rows=1 width=926) (actual time=0.495..0.819 rows=3 loops=1)
 --               Join Filter: (st.institution_id = ins.id)
 --               Rows Removed by Join Filter: 7
 --               Buffers: shared hit=129
---               ->  Nested Loop  (cost=0.84..1048.24 rows=1 width=880) (actual time=0.661..1.154 rows=3 loops=1)
+--               ->  Nested Loop  (cost=0.84..1105.68 rows=1 width=880) (actual time=0.490..0.810 rows=3 loops=1)
 --                     Buffers: shared hit=126
---                     ->  Index Scan using studies_by_patient on studies st  (cost=0.42..21.94 rows=4 width=888) (actual time=0.010..0.027 rows=3 loops=1)
+--                     ->  Index Scan using studies_by_patient on studies st  (cost=0.42..21.92 rows=4 width=888) (actual time=0.005..0.012 rows=3 loops=1)
 --                           Index Cond: (patient_pk = ANY ('{1001,1002}'::bigint[]))
 --                           Filter: ((id <> '1001'::bigint) AND (number_of_instances > 0))
 --                           Rows Removed by Filter: 1
 --                           Buffers: shared hit=10
---                     ->  Index Scan using patients_pkey on patients p  (cost=0.42..256.56 rows=1 width=55) (actual time=0.372..0.373 rows=1 loops=3)
+--                     ->  Index Scan using patients_pkey on patients p  (cost=0.42..270.93 rows=1 width=55) (actual time=0.265..0.265 rows=1 loops=3)
 --                           Index Cond: (id = st.patient_pk)
 --                           Filter: ((st.institution_id = '4'::bigint) OR ((institution_id = st.institution_id) AND (SubPlan 1)))
 --                           Buffers: shared hit=116
 --                           SubPlan 1
---                             ->  Bitmap Heap Scan on patients mine  (cost=244.01..441.39 rows=48 width=0) (actual time=0.547..0.548 rows=1 loops=2)
+--                             ->  Bitmap Heap Scan on patients mine  (cost=258.38..471.89 rows=52 width=0) (actual time=0.393..0.393 rows=1 loops=2)
 --                                   Recheck Cond: ((other_patient_ids && array_remove_bare(p.other_patient_ids)) AND (institution_id = ANY ('{4}'::bigint[])))
 --                                   Heap Blocks: exact=2
 --                                   Buffers: shared hit=104
---                                   ->  BitmapAnd  (cost=244.01..244.01 rows=48 width=0) (actual time=0.543..0.544 rows=0 loops=2)
+--                                   ->  BitmapAnd  (cost=258.38..258.38 rows=52 width=0) (actual time=0.391..0.391 rows=0 loops=2)
 --                                         Buffers: shared hit=102
---                                         ->  Bitmap Index Scan on patients_by_other_ids  (cost=0.00..35.00 rows=2500 width=0) (actual time=0.009..0.009 rows=2 loops=2)
+--                                         ->  Bitmap Index Scan on patients_by_other_ids  (cost=0.00..35.00 rows=2500 width=0) (actual time=0.004..0.004 rows=2 loops=2)
 --                                               Index Cond: (other_patient_ids && array_remove_bare(p.other_patient_ids))
 --                                               Buffers: shared hit=8
---                                         ->  Bitmap Index Scan on patients_identity  (cost=0.00..208.73 rows=4842 width=0) (actual time=0.491..0.491 rows=5000 loops=2)
+--                                         ->  Bitmap Index Scan on patients_identity  (cost=0.00..223.10 rows=5158 width=0) (actual time=0.354..0.354 rows=5000 loops=2)
 --                                               Index Cond: (institution_id = ANY ('{4}'::bigint[]))
 --                                               Buffers: shared hit=94
---               ->  Seq Scan on institutions ins  (cost=0.00..1.51 rows=51 width=30) (actual time=0.004..0.005 rows=3 loops=3)
+--               ->  Seq Scan on institutions ins  (cost=0.00..1.51 rows=51 width=30) (actual time=0.001..0.002 rows=3 loops=3)
 --                     Buffers: shared hit=3
 -- Planning:
 --   Buffers: shared hit=21
--- Planning Time: 0.636 ms
--- Execution Time: 1.254 ms
+-- Planning Time: 0.335 ms
+-- Execution Time: 0.851 ms

@@ -7,37 +7,36 @@ SELECT replace(r.metadata::text, '"BulkDataURI": "bulkdata/',
   || se.series_instance_uid || '/instances/' || i.sop_instance_uid || '/bulkdata/') AS metadata
   FROM studies st
   JOIN instances i ON i.study_pk = st.id AND i.study_instance_uid = st.study_instance_uid
-  JOIN series se ON se.id = i.series_pk
+  JOIN series se ON se.study_instance_uid = i.study_instance_uid AND se.id = i.series_pk
   JOIN receipts r ON r.study_instance_uid = i.study_instance_uid AND r.id = i.receipt_id WHERE st.study_instance_uid = $1 AND se.series_instance_uid = $2 ORDER BY se.series_number NULLS LAST, se.id, i.instance_number NULLS LAST, i.id;
 
--- Sort  (cost=30.71..30.71 rows=1 width=56) (actual time=7.129..7.159 rows=500 loops=1)
+-- Sort  (cost=36.31..36.32 rows=1 width=56) (actual time=7.005..7.022 rows=500 loops=1)
 --   Sort Key: se.series_number, se.id, i.instance_number, i.id
 --   Sort Method: quicksort  Memory: 829kB
---   Buffers: shared hit=4113
---   ->  Nested Loop  (cost=1.70..30.70 rows=1 width=56) (actual time=0.243..6.881 rows=500 loops=1)
---         Buffers: shared hit=4113
---         ->  Nested Loop  (cost=1.27..22.75 rows=1 width=110) (actual time=0.166..1.294 rows=500 loops=1)
---               Join Filter: (i.series_pk = se.id)
---               Rows Removed by Join Filter: 20
---               Buffers: shared hit=2113
---               ->  Nested Loop  (cost=0.85..14.29 rows=1 width=86) (actual time=0.099..0.449 rows=520 loops=1)
---                     Buffers: shared hit=33
---                     ->  Index Only Scan using studies_uid_and_id on studies st  (cost=0.42..4.44 rows=1 width=26) (actual time=0.024..0.037 rows=1 loops=1)
+--   Buffers: shared hit=2038
+--   ->  Nested Loop  (cost=1.70..36.30 rows=1 width=56) (actual time=0.079..6.768 rows=500 loops=1)
+--         Buffers: shared hit=2038
+--         ->  Nested Loop  (cost=1.27..28.43 rows=1 width=110) (actual time=0.046..0.337 rows=500 loops=1)
+--               Join Filter: (st.id = i.study_pk)
+--               Buffers: shared hit=38
+--               ->  Nested Loop  (cost=0.85..12.90 rows=1 width=76) (actual time=0.032..0.036 rows=1 loops=1)
+--                     Buffers: shared hit=8
+--                     ->  Index Only Scan using studies_uid_and_id on studies st  (cost=0.42..4.44 rows=1 width=26) (actual time=0.014..0.016 rows=1 loops=1)
 --                           Index Cond: (study_instance_uid = '2.25.900000000001'::text)
 --                           Heap Fetches: 0
 --                           Buffers: shared hit=4
---                     ->  Index Scan using instances_p11_study_pk_idx on instances_p11 i  (cost=0.42..9.84 rows=1 width=76) (actual time=0.068..0.357 rows=520 loops=1)
---                           Index Cond: (study_pk = st.id)
---                           Filter: (study_instance_uid = '2.25.900000000001'::text)
---                           Buffers: shared hit=29
---               ->  Index Scan using series_uid_key on series se  (cost=0.43..8.45 rows=1 width=32) (actual time=0.001..0.001 rows=1 loops=520)
---                     Index Cond: (series_instance_uid = '2.25.900000000001.6'::text)
---                     Buffers: shared hit=2080
---         ->  Index Scan using receipts_p11_id_idx on receipts_p11 r  (cost=0.42..7.91 rows=1 width=416) (actual time=0.002..0.002 rows=1 loops=500)
+--                     ->  Index Scan using series_uid_key on series se  (cost=0.43..8.45 rows=1 width=50) (actual time=0.015..0.016 rows=1 loops=1)
+--                           Index Cond: ((series_instance_uid = '2.25.900000000001.6'::text) AND (study_instance_uid = '2.25.900000000001'::text))
+--                           Buffers: shared hit=4
+--               ->  Index Scan using instances_p11_series_pk_instance_number_id_idx on instances_p11 i  (cost=0.42..15.53 rows=1 width=76) (actual time=0.013..0.239 rows=500 loops=1)
+--                     Index Cond: (series_pk = se.id)
+--                     Filter: (study_instance_uid = '2.25.900000000001'::text)
+--                     Buffers: shared hit=30
+--         ->  Index Scan using receipts_p11_id_idx on receipts_p11 r  (cost=0.42..7.83 rows=1 width=416) (actual time=0.002..0.002 rows=1 loops=500)
 --               Index Cond: (id = i.receipt_id)
 --               Filter: (study_instance_uid = '2.25.900000000001'::text)
 --               Buffers: shared hit=2000
 -- Planning:
---   Buffers: shared hit=27
--- Planning Time: 1.185 ms
--- Execution Time: 7.271 ms
+--   Buffers: shared hit=34
+-- Planning Time: 0.765 ms
+-- Execution Time: 7.095 ms

@@ -13,23 +13,32 @@ SELECT st.study_instance_uid AS "studyInstanceUid", st.patient_attributes AS "pa
   ORDER BY st.study_date DESC NULLS LAST, st.id DESC, se.series_number, se.id
   LIMIT $3 OFFSET $4;
 
--- Limit  (cost=36.62..36.65 rows=12 width=1180) (actual time=0.029..0.031 rows=5 loops=1)
---   Buffers: shared hit=9
---   ->  Sort  (cost=36.62..36.65 rows=12 width=1180) (actual time=0.029..0.030 rows=5 loops=1)
+-- Limit  (cost=21.97..22.00 rows=12 width=1180) (actual time=0.036..0.038 rows=5 loops=1)
+--   Buffers: shared hit=12
+--   ->  Sort  (cost=21.97..22.00 rows=12 width=1180) (actual time=0.036..0.037 rows=5 loops=1)
 --         Sort Key: st.study_date DESC NULLS LAST, st.id DESC, se.series_number, se.id
 --         Sort Method: quicksort  Memory: 35kB
---         Buffers: shared hit=9
---         ->  Nested Loop  (cost=0.85..36.40 rows=12 width=1180) (actual time=0.018..0.022 rows=5 loops=1)
---               Buffers: shared hit=9
---               ->  Index Scan Backward using studies_uid_and_id on studies st  (cost=0.42..8.44 rows=1 width=872) (actual time=0.011..0.012 rows=1 loops=1)
+--         Buffers: shared hit=12
+--         ->  Nested Loop  (cost=9.71..21.76 rows=12 width=1180) (actual time=0.026..0.029 rows=5 loops=1)
+--               Buffers: shared hit=12
+--               ->  Index Scan Backward using studies_uid_and_id on studies st  (cost=0.42..8.44 rows=1 width=872) (actual time=0.010..0.011 rows=1 loops=1)
 --                     Index Cond: (study_instance_uid = '2.25.900000000001'::text)
 --                     Filter: (institution_id = '4'::bigint)
 --                     Buffers: shared hit=5
---               ->  Index Scan using series_by_study on series se  (cost=0.43..27.95 rows=1 width=334) (actual time=0.004..0.007 rows=5 loops=1)
---                     Index Cond: (study_pk = st.id)
---                     Filter: ((number_of_instances > 0) AND (study_instance_uid = '2.25.900000000001'::text))
---                     Buffers: shared hit=4
+--               ->  Bitmap Heap Scan on series se  (cost=9.29..13.31 rows=1 width=334) (actual time=0.014..0.016 rows=5 loops=1)
+--                     Recheck Cond: ((study_pk = st.id) AND (study_instance_uid = '2.25.900000000001'::text))
+--                     Filter: (number_of_instances > 0)
+--                     Heap Blocks: exact=1
+--                     Buffers: shared hit=7
+--                     ->  BitmapAnd  (cost=9.29..9.29 rows=1 width=0) (actual time=0.010..0.011 rows=0 loops=1)
+--                           Buffers: shared hit=6
+--                           ->  Bitmap Index Scan on series_by_study  (cost=0.00..4.52 rows=12 width=0) (actual time=0.003..0.003 rows=5 loops=1)
+--                                 Index Cond: (study_pk = st.id)
+--                                 Buffers: shared hit=3
+--                           ->  Bitmap Index Scan on series_pkey  (cost=0.00..4.52 rows=12 width=0) (actual time=0.007..0.007 rows=5 loops=1)
+--                                 Index Cond: (study_instance_uid = '2.25.900000000001'::text)
+--                                 Buffers: shared hit=3
 -- Planning:
 --   Buffers: shared hit=32
--- Planning Time: 0.262 ms
--- Execution Time: 0.049 ms
+-- Planning Time: 0.193 ms
+-- Execution Time: 0.055 ms

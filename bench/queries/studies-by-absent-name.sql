@@ -5,32 +5,32 @@
 SELECT st.study_instance_uid AS "studyInstanceUid", st.patient_attributes AS "patientAttributes",
   st.attributes AS "studyAttributes", st.modalities, st.institution_name AS "institutionName", st.number_of_series AS "numberOfSeries",
   st.number_of_instances AS "numberOfInstances"
-  FROM (SELECT DISTINCT ON (study_date, study_pk) study_date, study_pk FROM study_name_keys
+  FROM (SELECT DISTINCT ON (study_date, study_pk) study_date, study_pk, study_instance_uid FROM study_name_keys
   WHERE institution_id = ANY ($2::bigint[]) AND key LIKE $3
-  ORDER BY study_date DESC NULLS LAST, study_pk DESC) AS named JOIN studies st ON st.id = named.study_pk
+  ORDER BY study_date DESC NULLS LAST, study_pk DESC) AS named JOIN studies st ON st.study_instance_uid = named.study_instance_uid AND st.id = named.study_pk
   WHERE st.number_of_instances > 0
   AND st.institution_id = ($1::bigint[])[1]
   AND person_name_matches(st.patient_name_search, $4)
   ORDER BY named.study_date DESC NULLS LAST, named.study_pk DESC
   LIMIT $5 OFFSET $6;
 
--- Limit  (cost=4.92..138.36 rows=1 width=872) (actual time=0.017..0.018 rows=0 loops=1)
+-- Limit  (cost=4.90..104.90 rows=1 width=872) (actual time=0.010..0.010 rows=0 loops=1)
 --   Buffers: shared hit=3
---   ->  Nested Loop  (cost=4.92..138.36 rows=1 width=872) (actual time=0.016..0.017 rows=0 loops=1)
+--   ->  Nested Loop  (cost=4.90..104.90 rows=1 width=872) (actual time=0.010..0.010 rows=0 loops=1)
 --         Buffers: shared hit=3
---         ->  Unique  (cost=4.50..4.52 rows=4 width=12) (actual time=0.016..0.017 rows=0 loops=1)
+--         ->  Unique  (cost=4.48..4.50 rows=3 width=30) (actual time=0.009..0.010 rows=0 loops=1)
 --               Buffers: shared hit=3
---               ->  Sort  (cost=4.50..4.50 rows=4 width=12) (actual time=0.016..0.016 rows=0 loops=1)
+--               ->  Sort  (cost=4.48..4.49 rows=3 width=30) (actual time=0.009..0.009 rows=0 loops=1)
 --                     Sort Key: study_name_keys.study_date DESC NULLS LAST, study_name_keys.study_pk DESC
 --                     Sort Method: quicksort  Memory: 25kB
 --                     Buffers: shared hit=3
---                     ->  Index Only Scan using study_name_keys_by_name on study_name_keys  (cost=0.43..4.46 rows=4 width=12) (actual time=0.013..0.013 rows=0 loops=1)
+--                     ->  Index Only Scan using study_name_keys_by_name on study_name_keys  (cost=0.43..4.46 rows=3 width=30) (actual time=0.007..0.007 rows=0 loops=1)
 --                           Index Cond: ((institution_id = ANY ('{2}'::bigint[])) AND (key >= '|诸葛'::text) AND (key < '|诸葜'::text))
 --                           Filter: (key ~~ '|诸葛%'::text)
 --                           Heap Fetches: 0
 --                           Buffers: shared hit=3
---         ->  Index Scan using studies_pkey on studies st  (cost=0.42..33.45 rows=1 width=868) (never executed)
+--         ->  Index Scan using studies_by_id on studies st  (cost=0.42..33.45 rows=1 width=868) (never executed)
 --               Index Cond: (id = study_name_keys.study_pk)
---               Filter: ((number_of_instances > 0) AND (institution_id = '2'::bigint) AND person_name_matches(patient_name_search, '\| 诸 ?葛[^|]* \|'::text))
--- Planning Time: 0.277 ms
--- Execution Time: 0.046 ms
+--               Filter: ((number_of_instances > 0) AND (institution_id = '2'::bigint) AND (study_name_keys.study_instance_uid = study_instance_uid) AND person_name_matches(patient_name_search, '\| 诸 ?葛[^|]* \|'::text))
+-- Planning Time: 0.225 ms
+-- Execution Time: 0.031 ms

@@ -12,15 +12,15 @@ SELECT st.study_instance_uid AS "studyInstanceUid", st.patient_attributes AS "pa
   ORDER BY st.study_date DESC NULLS LAST, st.id DESC
   LIMIT $3 OFFSET $4;
 
--- Limit  (cost=8.46..8.46 rows=1 width=872) (actual time=0.011..0.012 rows=1 loops=1)
+-- Limit  (cost=8.46..8.46 rows=1 width=872) (actual time=0.013..0.014 rows=1 loops=1)
 --   Buffers: shared hit=4
---   ->  Sort  (cost=8.46..8.46 rows=1 width=872) (actual time=0.011..0.011 rows=1 loops=1)
+--   ->  Sort  (cost=8.46..8.46 rows=1 width=872) (actual time=0.013..0.014 rows=1 loops=1)
 --         Sort Key: study_date DESC NULLS LAST, id DESC
 --         Sort Method: quicksort  Memory: 26kB
 --         Buffers: shared hit=4
---         ->  Index Scan using studies_by_accession on studies st  (cost=0.42..8.45 rows=1 width=872) (actual time=0.009..0.009 rows=1 loops=1)
+--         ->  Index Scan using studies_by_accession on studies st  (cost=0.42..8.45 rows=1 width=872) (actual time=0.010..0.011 rows=1 loops=1)
 --               Index Cond: (accession_number = 'SYN000000001'::text)
 --               Filter: ((number_of_instances > 0) AND (institution_id = '4'::bigint))
 --               Buffers: shared hit=4
--- Planning Time: 0.054 ms
--- Execution Time: 0.018 ms
+-- Planning Time: 0.051 ms
+-- Execution Time: 0.022 ms

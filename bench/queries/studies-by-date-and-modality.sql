@@ -14,22 +14,22 @@ SELECT st.study_instance_uid AS "studyInstanceUid", st.patient_attributes AS "pa
   ORDER BY st.study_date DESC NULLS LAST, st.id DESC
   LIMIT $5 OFFSET $6;
 
--- Limit  (cost=338.87..338.91 rows=14 width=872) (actual time=0.221..0.222 rows=0 loops=1)
+-- Limit  (cost=338.90..338.94 rows=15 width=872) (actual time=0.226..0.226 rows=0 loops=1)
 --   Buffers: shared hit=141
---   ->  Sort  (cost=338.87..338.91 rows=14 width=872) (actual time=0.221..0.221 rows=0 loops=1)
+--   ->  Sort  (cost=338.90..338.94 rows=15 width=872) (actual time=0.225..0.226 rows=0 loops=1)
 --         Sort Key: study_date DESC NULLS LAST, id DESC
 --         Sort Method: quicksort  Memory: 25kB
 --         Buffers: shared hit=141
---         ->  Bitmap Heap Scan on studies st  (cost=5.49..338.60 rows=14 width=872) (actual time=0.219..0.219 rows=0 loops=1)
+--         ->  Bitmap Heap Scan on studies st  (cost=5.49..338.60 rows=15 width=872) (actual time=0.224..0.224 rows=0 loops=1)
 --               Recheck Cond: ((institution_id = '2'::bigint) AND (study_date >= '2015-01-01'::date) AND (study_date <= '2015-01-31'::date))
 --               Filter: ((number_of_instances > 0) AND (modalities && '{CT}'::text[]))
 --               Rows Removed by Filter: 137
 --               Heap Blocks: exact=137
 --               Buffers: shared hit=141
---               ->  Bitmap Index Scan on studies_by_institution  (cost=0.00..5.49 rows=85 width=0) (actual time=0.014..0.014 rows=137 loops=1)
+--               ->  Bitmap Index Scan on studies_by_institution  (cost=0.00..5.49 rows=85 width=0) (actual time=0.016..0.016 rows=137 loops=1)
 --                     Index Cond: ((institution_id = '2'::bigint) AND (study_date >= '2015-01-01'::date) AND (study_date <= '2015-01-31'::date))
 --                     Buffers: shared hit=4
 -- Planning:
 --   Buffers: shared hit=9
--- Planning Time: 0.138 ms
--- Execution Time: 0.234 ms
+-- Planning Time: 0.079 ms
+-- Execution Time: 0.236 ms

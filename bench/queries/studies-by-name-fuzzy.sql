@@ -5,33 +5,33 @@
 SELECT st.study_instance_uid AS "studyInstanceUid", st.patient_attributes AS "patientAttributes",
   st.attributes AS "studyAttributes", st.modalities, st.institution_name AS "institutionName", st.number_of_series AS "numberOfSeries",
   st.number_of_instances AS "numberOfInstances"
-  FROM (SELECT DISTINCT ON (study_date, study_pk) study_date, study_pk FROM study_name_keys
+  FROM (SELECT DISTINCT ON (study_date, study_pk) study_date, study_pk, study_instance_uid FROM study_name_keys
   WHERE institution_id = ANY ($2::bigint[]) AND key LIKE $3
-  ORDER BY study_date DESC NULLS LAST, study_pk DESC) AS named JOIN studies st ON st.id = named.study_pk
+  ORDER BY study_date DESC NULLS LAST, study_pk DESC) AS named JOIN studies st ON st.study_instance_uid = named.study_instance_uid AND st.id = named.study_pk
   WHERE st.number_of_instances > 0
   AND st.institution_id = ($1::bigint[])[1]
   AND person_name_matches(st.patient_name_search, $4)
   ORDER BY named.study_date DESC NULLS LAST, named.study_pk DESC
   LIMIT $5 OFFSET $6;
 
--- Limit  (cost=35.20..11100.74 rows=2 width=872) (actual time=0.119..0.261 rows=26 loops=1)
---   Buffers: shared hit=151
---   ->  Nested Loop  (cost=35.20..11100.74 rows=2 width=872) (actual time=0.118..0.259 rows=26 loops=1)
---         Buffers: shared hit=151
---         ->  Unique  (cost=34.78..37.29 rows=335 width=12) (actual time=0.100..0.105 rows=26 loops=1)
---               Buffers: shared hit=47
---               ->  Sort  (cost=34.78..35.62 rows=335 width=12) (actual time=0.100..0.101 rows=26 loops=1)
+-- Limit  (cost=37.55..10386.80 rows=1 width=872) (actual time=0.173..0.339 rows=26 loops=1)
+--   Buffers: shared hit=153
+--   ->  Nested Loop  (cost=37.55..10386.80 rows=1 width=872) (actual time=0.173..0.336 rows=26 loops=1)
+--         Buffers: shared hit=153
+--         ->  Unique  (cost=37.13..39.48 rows=313 width=30) (actual time=0.155..0.161 rows=26 loops=1)
+--               Buffers: shared hit=49
+--               ->  Sort  (cost=37.13..37.91 rows=313 width=30) (actual time=0.154..0.156 rows=26 loops=1)
 --                     Sort Key: study_name_keys.study_date DESC NULLS LAST, study_name_keys.study_pk DESC
---                     Sort Method: quicksort  Memory: 47kB
---                     Buffers: shared hit=47
---                     ->  Index Only Scan using study_name_keys_by_name on study_name_keys  (cost=0.43..20.73 rows=335 width=12) (actual time=0.011..0.066 rows=418 loops=1)
+--                     Sort Method: quicksort  Memory: 57kB
+--                     Buffers: shared hit=49
+--                     ->  Index Only Scan using study_name_keys_by_name on study_name_keys  (cost=0.43..24.16 rows=313 width=30) (actual time=0.012..0.097 rows=418 loops=1)
 --                           Index Cond: ((institution_id = ANY ('{3}'::bigint[])) AND (key >= '雨桐'::text) AND (key < '雨桑'::text))
 --                           Filter: (key ~~ '雨桐%'::text)
 --                           Heap Fetches: 0
---                           Buffers: shared hit=47
---         ->  Index Scan using studies_pkey on studies st  (cost=0.42..33.02 rows=1 width=868) (actual time=0.006..0.006 rows=1 loops=26)
+--                           Buffers: shared hit=49
+--         ->  Index Scan using studies_by_id on studies st  (cost=0.42..33.04 rows=1 width=868) (actual time=0.006..0.006 rows=1 loops=26)
 --               Index Cond: (id = study_name_keys.study_pk)
---               Filter: ((number_of_instances > 0) AND (institution_id = '3'::bigint) AND person_name_matches(patient_name_search, '雨 ?桐'::text))
+--               Filter: ((number_of_instances > 0) AND (institution_id = '3'::bigint) AND (study_name_keys.study_instance_uid = study_instance_uid) AND person_name_matches(patient_name_search, '雨 ?桐'::text))
 --               Buffers: shared hit=104
--- Planning Time: 0.187 ms
--- Execution Time: 0.282 ms
+-- Planning Time: 0.173 ms
+-- Execution Time: 0.359 ms

@@ -5,33 +5,33 @@
 SELECT st.study_instance_uid AS "studyInstanceUid", st.patient_attributes AS "patientAttributes",
   st.attributes AS "studyAttributes", st.modalities, st.institution_name AS "institutionName", st.number_of_series AS "numberOfSeries",
   st.number_of_instances AS "numberOfInstances"
-  FROM (SELECT DISTINCT ON (study_date, study_pk) study_date, study_pk FROM study_name_keys
+  FROM (SELECT DISTINCT ON (study_date, study_pk) study_date, study_pk, study_instance_uid FROM study_name_keys
   WHERE institution_id = ANY ($2::bigint[]) AND key LIKE $3
-  ORDER BY study_date DESC NULLS LAST, study_pk DESC) AS named JOIN studies st ON st.id = named.study_pk
+  ORDER BY study_date DESC NULLS LAST, study_pk DESC) AS named JOIN studies st ON st.study_instance_uid = named.study_instance_uid AND st.id = named.study_pk
   WHERE st.number_of_instances > 0
   AND st.institution_id = ($1::bigint[])[1]
   AND person_name_matches(st.patient_name_search, $4)
   ORDER BY named.study_date DESC NULLS LAST, named.study_pk DESC
   LIMIT $5 OFFSET $6;
 
--- Limit  (cost=124.38..42408.64 rows=9 width=872) (actual time=0.699..0.889 rows=26 loops=1)
---   Buffers: shared hit=227
---   ->  Nested Loop  (cost=124.38..42408.64 rows=9 width=872) (actual time=0.698..0.886 rows=26 loops=1)
---         Buffers: shared hit=227
---         ->  Unique  (cost=123.95..133.84 rows=1316 width=12) (actual time=0.660..0.667 rows=26 loops=1)
---               Buffers: shared hit=123
---               ->  Sort  (cost=123.95..127.25 rows=1318 width=12) (actual time=0.659..0.661 rows=26 loops=1)
+-- Limit  (cost=95.45..31500.31 rows=1 width=872) (actual time=0.662..0.847 rows=26 loops=1)
+--   Buffers: shared hit=231
+--   ->  Nested Loop  (cost=95.45..31500.31 rows=1 width=872) (actual time=0.662..0.844 rows=26 loops=1)
+--         Buffers: shared hit=231
+--         ->  Unique  (cost=95.03..102.30 rows=969 width=30) (actual time=0.632..0.639 rows=26 loops=1)
+--               Buffers: shared hit=127
+--               ->  Sort  (cost=95.03..97.45 rows=970 width=30) (actual time=0.631..0.633 rows=26 loops=1)
 --                     Sort Key: study_name_keys.study_date DESC NULLS LAST, study_name_keys.study_pk DESC
---                     Sort Method: quicksort  Memory: 113kB
---                     Buffers: shared hit=123
---                     ->  Index Only Scan using study_name_keys_by_name on study_name_keys  (cost=0.43..55.65 rows=1318 width=12) (actual time=0.020..0.285 rows=1178 loops=1)
+--                     Sort Method: quicksort  Memory: 141kB
+--                     Buffers: shared hit=127
+--                     ->  Index Only Scan using study_name_keys_by_name on study_name_keys  (cost=0.43..46.90 rows=970 width=30) (actual time=0.014..0.291 rows=1178 loops=1)
 --                           Index Cond: ((institution_id = ANY ('{3}'::bigint[])) AND (key >= '|张'::text) AND (key < '|弡'::text))
 --                           Filter: (key ~~ '|张%'::text)
 --                           Heap Fetches: 0
---                           Buffers: shared hit=123
---         ->  Index Scan using studies_pkey on studies st  (cost=0.42..32.11 rows=1 width=868) (actual time=0.008..0.008 rows=1 loops=26)
+--                           Buffers: shared hit=127
+--         ->  Index Scan using studies_by_id on studies st  (cost=0.42..32.38 rows=1 width=868) (actual time=0.007..0.007 rows=1 loops=26)
 --               Index Cond: (id = study_name_keys.study_pk)
---               Filter: ((number_of_instances > 0) AND (institution_id = '3'::bigint) AND person_name_matches(patient_name_search, '\| 张[^|]* \|'::text))
+--               Filter: ((number_of_instances > 0) AND (institution_id = '3'::bigint) AND (study_name_keys.study_instance_uid = study_instance_uid) AND person_name_matches(patient_name_search, '\| 张[^|]* \|'::text))
 --               Buffers: shared hit=104
--- Planning Time: 0.277 ms
--- Execution Time: 0.923 ms
+-- Planning Time: 0.238 ms
+-- Execution Time: 0.876 ms

@@ -5,33 +5,33 @@
 SELECT st.study_instance_uid AS "studyInstanceUid", st.patient_attributes AS "patientAttributes",
   st.attributes AS "studyAttributes", st.modalities, st.institution_name AS "institutionName", st.number_of_series AS "numberOfSeries",
   st.number_of_instances AS "numberOfInstances"
-  FROM (SELECT DISTINCT ON (study_date, study_pk) study_date, study_pk FROM study_name_keys
+  FROM (SELECT DISTINCT ON (study_date, study_pk) study_date, study_pk, study_instance_uid FROM study_name_keys
   WHERE institution_id = ANY ($2::bigint[]) AND key LIKE $3
-  ORDER BY study_date DESC NULLS LAST, study_pk DESC) AS named JOIN studies st ON st.id = named.study_pk
+  ORDER BY study_date DESC NULLS LAST, study_pk DESC) AS named JOIN studies st ON st.study_instance_uid = named.study_instance_uid AND st.id = named.study_pk
   WHERE st.number_of_instances > 0
   AND st.institution_id = ($1::bigint[])[1]
   AND person_name_matches(st.patient_name_search, $4)
   ORDER BY named.study_date DESC NULLS LAST, named.study_pk DESC
   LIMIT $5 OFFSET $6;
 
--- Limit  (cost=101.78..36939.56 rows=8 width=872) (actual time=0.386..0.575 rows=26 loops=1)
---   Buffers: shared hit=232
---   ->  Nested Loop  (cost=101.78..36939.56 rows=8 width=872) (actual time=0.386..0.573 rows=26 loops=1)
---         Buffers: shared hit=232
---         ->  Unique  (cost=101.36..109.93 rows=1142 width=12) (actual time=0.363..0.369 rows=26 loops=1)
---               Buffers: shared hit=128
---               ->  Sort  (cost=101.36..104.22 rows=1143 width=12) (actual time=0.363..0.365 rows=26 loops=1)
+-- Limit  (cost=85.73..29241.87 rows=1 width=872) (actual time=0.658..0.857 rows=26 loops=1)
+--   Buffers: shared hit=236
+--   ->  Nested Loop  (cost=85.73..29241.87 rows=1 width=872) (actual time=0.657..0.854 rows=26 loops=1)
+--         Buffers: shared hit=236
+--         ->  Unique  (cost=85.31..92.05 rows=898 width=30) (actual time=0.623..0.632 rows=26 loops=1)
+--               Buffers: shared hit=132
+--               ->  Sort  (cost=85.31..87.56 rows=899 width=30) (actual time=0.622..0.625 rows=26 loops=1)
 --                     Sort Key: study_name_keys.study_date DESC NULLS LAST, study_name_keys.study_pk DESC
---                     Sort Method: quicksort  Memory: 113kB
---                     Buffers: shared hit=128
---                     ->  Index Only Scan using study_name_keys_by_name on study_name_keys  (cost=0.43..43.30 rows=1143 width=12) (actual time=0.015..0.165 rows=1178 loops=1)
+--                     Sort Method: quicksort  Memory: 141kB
+--                     Buffers: shared hit=132
+--                     ->  Index Only Scan using study_name_keys_by_name on study_name_keys  (cost=0.43..41.21 rows=899 width=30) (actual time=0.015..0.309 rows=1178 loops=1)
 --                           Index Cond: ((institution_id = ANY ('{3}'::bigint[])) AND (key >= '|zhang'::text) AND (key < '|zhanh'::text))
 --                           Filter: (key ~~ '|zhang%'::text)
 --                           Heap Fetches: 0
---                           Buffers: shared hit=128
---         ->  Index Scan using studies_pkey on studies st  (cost=0.42..32.24 rows=1 width=868) (actual time=0.008..0.008 rows=1 loops=26)
+--                           Buffers: shared hit=132
+--         ->  Index Scan using studies_by_id on studies st  (cost=0.42..32.44 rows=1 width=868) (actual time=0.008..0.008 rows=1 loops=26)
 --               Index Cond: (id = study_name_keys.study_pk)
---               Filter: ((number_of_instances > 0) AND (institution_id = '3'::bigint) AND person_name_matches(patient_name_search, '\| zhang [^|]* \|'::text))
+--               Filter: ((number_of_instances > 0) AND (institution_id = '3'::bigint) AND (study_name_keys.study_instance_uid = study_instance_uid) AND person_name_matches(patient_name_search, '\| zhang [^|]* \|'::text))
 --               Buffers: shared hit=104
--- Planning Time: 0.187 ms
--- Execution Time: 0.596 ms
+-- Planning Time: 0.242 ms
+-- Execution Time: 0.885 ms

@@ -12,15 +12,15 @@ SELECT st.study_instance_uid AS "studyInstanceUid", st.patient_attributes AS "pa
   ORDER BY st.study_date DESC NULLS LAST, st.id DESC
   LIMIT $3 OFFSET $4;
 
--- Limit  (cost=12.48..12.48 rows=1 width=872) (actual time=0.023..0.024 rows=2 loops=1)
+-- Limit  (cost=12.48..12.48 rows=1 width=872) (actual time=0.018..0.019 rows=2 loops=1)
 --   Buffers: shared hit=5
---   ->  Sort  (cost=12.48..12.48 rows=1 width=872) (actual time=0.022..0.023 rows=2 loops=1)
+--   ->  Sort  (cost=12.48..12.48 rows=1 width=872) (actual time=0.018..0.018 rows=2 loops=1)
 --         Sort Key: study_date DESC NULLS LAST, id DESC
 --         Sort Method: quicksort  Memory: 27kB
 --         Buffers: shared hit=5
---         ->  Index Scan using studies_by_patient_id on studies st  (cost=0.42..12.47 rows=1 width=872) (actual time=0.015..0.018 rows=2 loops=1)
+--         ->  Index Scan using studies_by_patient_id on studies st  (cost=0.42..12.47 rows=1 width=872) (actual time=0.013..0.015 rows=2 loops=1)
 --               Index Cond: (patient_id = 'P00000001'::text)
 --               Filter: ((number_of_instances > 0) AND (institution_id = '3'::bigint))
 --               Buffers: shared hit=5
--- Planning Time: 0.089 ms
--- Execution Time: 0.036 ms
+-- Planning Time: 0.059 ms
+-- Execution Time: 0.029 ms

@@ -11,11 +11,11 @@ SELECT st.study_instance_uid AS "studyInstanceUid", st.patient_attributes AS "pa
   ORDER BY st.study_date DESC NULLS LAST, st.id DESC
   LIMIT $2 OFFSET $3;
 
--- Limit  (cost=0.42..98.55 rows=26 width=872) (actual time=0.042..0.104 rows=26 loops=1)
+-- Limit  (cost=0.42..98.71 rows=26 width=872) (actual time=0.014..0.051 rows=26 loops=1)
 --   Buffers: shared hit=29
---   ->  Index Scan using studies_by_institution on studies st  (cost=0.42..39628.82 rows=10500 width=872) (actual time=0.041..0.100 rows=26 loops=1)
+--   ->  Index Scan using studies_by_institution on studies st  (cost=0.42..38813.25 rows=10267 width=872) (actual time=0.014..0.049 rows=26 loops=1)
 --         Index Cond: (institution_id = '2'::bigint)
 --         Filter: (number_of_instances > 0)
 --         Buffers: shared hit=29
--- Planning Time: 0.227 ms
--- Execution Time: 0.136 ms
+-- Planning Time: 0.058 ms
+-- Execution Time: 0.061 ms
