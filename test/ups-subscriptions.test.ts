@@ -9,6 +9,7 @@ import { loadConfig } from '../archive/config.ts';
 import type { DicomJsonDataset } from '../archive/dicom/types.ts';
 import { createLogger } from '../archive/log.ts';
 import { readEventReport, UPS_EVENT_TYPES, type UpsEventReport, type UpsEventSummary } from '../archive/reading/ups-event-report.ts';
+import { eventsOfCreate } from '../archive/reading/ups-events.ts';
 import { startYingyun, type RunningYingyun } from '../gateway/start.ts';
 import { newUid, PERFORMED, upsNetwork, upsWorkitem, type Call, type TestUser } from './support/reading-centre.ts';
 import { startTestSystem, type TestSystem } from './support/system.ts';
@@ -349,6 +350,26 @@ describe('UPS-RS subscriptions and WebSocket event reports', () => {
     const again = await open('s-rc-radiologist', 'RC_RESILIENT');
     const uid = await create('s-qs-radiologist', upsWorkitem());
     assert.equal((await again.nextAbout(uid)).found.state, 'SCHEDULED');
+  });
+
+  it("does not repeat a workitem's state when its creation is reported after the new subscription's initial report of it", async () => {
+    const uid = await create('s-qs-radiologist', upsWorkitem());
+    const channel = await open('s-rc-radiologist', 'RC_OVERLAP');
+    await subscribe('s-rc-radiologist', GLOBAL, 'RC_OVERLAP');
+    assert.equal((await channel.nextAbout(uid)).found.state, 'SCHEDULED', 'the initial report');
+    // The creation's own notice handled now, as when the creation commits after the subscription but
+    // before its initial reports are searched for (seen with the subscriber on a second gateway
+    // process, below): the channel has just carried this state.
+    const pool = system.runtime.db.pool;
+    const { rows: [workitem] } = await pool.query<{ dataset: DicomJsonDataset; institutionId: string }>(
+      `SELECT dataset, institution_id::text AS "institutionId" FROM workitems WHERE sop_instance_uid = $1`,
+      [uid],
+    );
+    const notice = { kind: 'events', workitemUid: uid, institutionId: workitem!.institutionId, events: eventsOfCreate(workitem!.dataset) };
+    await pool.query(`SELECT pg_notify('yingyun_ups_events', $1)`, [JSON.stringify(notice)]);
+    await claim('s-rc-radiologist', uid);
+    const next = await channel.nextAbout(uid);
+    assert.deepEqual({ type: next.found.eventTypeId, state: next.found.state }, { type: UPS_EVENT_TYPES.stateReport, state: 'IN PROGRESS' });
   });
 
   it('delivers an event raised through one gateway process to a subscriber connected to another', async () => {

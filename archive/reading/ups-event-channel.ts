@@ -1,9 +1,18 @@
 import { randomUUID } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import type { Visibility } from '../access/policy.ts';
 import type { CoveringSubscription, UpsSubscriptionsRepository } from '../db/ups-subscriptions-repository.ts';
 import type { WorkitemsRepository } from '../db/workitems-repository.ts';
 import type { Logger } from '../log.ts';
-import { eventReport, UPS_FILTERED_GLOBAL_SUBSCRIPTION_UID, UPS_GLOBAL_SUBSCRIPTION_UID, type UpsEvent, type UpsEventReport } from './ups-event-report.ts';
+import {
+  eventReport,
+  UPS_EVENT_TAGS,
+  UPS_EVENT_TYPES,
+  UPS_FILTERED_GLOBAL_SUBSCRIPTION_UID,
+  UPS_GLOBAL_SUBSCRIPTION_UID,
+  type UpsEvent,
+  type UpsEventReport,
+} from './ups-event-report.ts';
 import { stateReport } from './ups-events.ts';
 import type { UpsState } from './ups-state.ts';
 import { workitemSearchOf } from './worklist-service.ts';
@@ -45,6 +54,15 @@ interface OpenSink {
   sink: UpsEventSink;
   /** Message ID (0000,0110) of the next report: one sequence per channel, as per association in DIMSE. */
   nextMessageId: number;
+  /**
+   * The last UPS State Report's attributes sent on this channel per workitem not yet COMPLETED or
+   * CANCELED. A new subscription's initial reports are a search made when its notice is handled, so
+   * a workitem created or changed after the subscription but before that search is reported by both:
+   * its change's state report, coming after, repeats what the channel has just carried and is not
+   * sent (a change always moves the state or the input readiness). An initial report is always
+   * sent: it answers the subscription.
+   */
+  lastStateReports: Map<string, UpsEvent['attributes']>;
 }
 
 /**
@@ -93,7 +111,7 @@ export class UpsEventChannel {
   async connect(sink: UpsEventSink): Promise<() => void> {
     if (this.closed) throw new Error('the UPS event channel is closed');
     await this.listen();
-    const entry: OpenSink = { sink, nextMessageId: 1 };
+    const entry: OpenSink = { sink, nextMessageId: 1, lastStateReports: new Map() };
     this.open.add(entry);
     return () => {
       this.open.delete(entry);
@@ -139,7 +157,10 @@ export class UpsEventChannel {
       if (!sees(sink.visibility, notice.institutionId)) continue;
       const own = covering.filter((subscription) => subscription.userId === sink.userId && subscription.aeTitle === sink.aeTitle);
       if (!(await this.anyCovers(own, notice.workitemUid, sink.visibility)) || !(await this.stillAuthorised(entry))) continue;
-      for (const event of notice.events) this.send(entry, notice.workitemUid, event);
+      for (const event of notice.events) {
+        const repeated = event.eventTypeId === UPS_EVENT_TYPES.stateReport && isDeepStrictEqual(entry.lastStateReports.get(notice.workitemUid), event.attributes);
+        if (!repeated) this.send(entry, notice.workitemUid, event);
+      }
     }
   }
 
@@ -197,6 +218,11 @@ export class UpsEventChannel {
   }
 
   private send(entry: OpenSink, workitemUid: string, event: UpsEvent): void {
+    if (event.eventTypeId === UPS_EVENT_TYPES.stateReport) {
+      const state = event.attributes[UPS_EVENT_TAGS.procedureStepState]?.Value?.[0];
+      if (state === 'COMPLETED' || state === 'CANCELED') entry.lastStateReports.delete(workitemUid);
+      else entry.lastStateReports.set(workitemUid, event.attributes);
+    }
     const messageId = entry.nextMessageId;
     entry.nextMessageId = (messageId % 0xffff) + 1;
     entry.sink.send(eventReport(workitemUid, event, messageId));
