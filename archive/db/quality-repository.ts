@@ -161,23 +161,23 @@ export class QualityRepository {
     return rows.map(gradeOf);
   }
 
-  /** The instances of a series as a KOS references them. */
-  async seriesInstances(seriesInstanceUid: string): Promise<{ sopClassUid: string; sopInstanceUid: string }[]> {
+  /** The instances of a series as a KOS references them (one partition: the series' study is named). */
+  async seriesInstances(studyInstanceUid: string, seriesInstanceUid: string): Promise<{ sopClassUid: string; sopInstanceUid: string }[]> {
     const { rows } = await this.pool.query<{ sopClassUid: string; sopInstanceUid: string }>(
       `SELECT i.sop_class_uid AS "sopClassUid", i.sop_instance_uid AS "sopInstanceUid"
        FROM instances i JOIN series se ON se.study_instance_uid = i.study_instance_uid AND se.id = i.series_pk
-       WHERE se.series_instance_uid = $1 ORDER BY i.instance_number NULLS LAST, i.id`,
-      [seriesInstanceUid],
+       WHERE i.study_instance_uid = $1 AND se.series_instance_uid = $2 ORDER BY i.instance_number NULLS LAST, i.id`,
+      [studyInstanceUid, seriesInstanceUid],
     );
     return rows;
   }
 
   /** The header (receipt metadata, DICOM JSON) of the series' first current instance: a document of the study copies its patient and study. */
-  async seriesHeader(seriesInstanceUid: string): Promise<Record<string, { vr?: string; Value?: unknown[] }> | null> {
+  async seriesHeader(studyInstanceUid: string, seriesInstanceUid: string): Promise<Record<string, { vr?: string; Value?: unknown[] }> | null> {
     const { rows } = await this.pool.query<{ metadata: Record<string, { vr?: string; Value?: unknown[] }> }>(
       `SELECT r.metadata FROM instances i JOIN series se ON se.study_instance_uid = i.study_instance_uid AND se.id = i.series_pk JOIN receipts r ON r.study_instance_uid = i.study_instance_uid AND r.id = i.receipt_id
-       WHERE se.series_instance_uid = $1 ORDER BY i.instance_number NULLS LAST, i.id LIMIT 1`,
-      [seriesInstanceUid],
+       WHERE i.study_instance_uid = $1 AND se.series_instance_uid = $2 ORDER BY i.instance_number NULLS LAST, i.id LIMIT 1`,
+      [studyInstanceUid, seriesInstanceUid],
     );
     return rows[0]?.metadata ?? null;
   }

@@ -43,8 +43,8 @@ export function writeRejectionKosJob(deps: { quality: QualityRepository; ingest:
       const grade = await deps.quality.grade(gradeId);
       if (!grade?.rejectionKos) throw new Error(`QC grade ${gradeId} is not a reject`);
       const series = await deps.quality.series(grade.studyInstanceUid, grade.seriesInstanceUid);
-      const header = await deps.quality.seriesHeader(grade.seriesInstanceUid);
-      const instances = await deps.quality.seriesInstances(grade.seriesInstanceUid);
+      const header = await deps.quality.seriesHeader(grade.studyInstanceUid, grade.seriesInstanceUid);
+      const instances = await deps.quality.seriesInstances(grade.studyInstanceUid, grade.seriesInstanceUid);
       if (!series || !header || !instances.length) throw new Error(`series ${grade.seriesInstanceUid} of QC grade ${gradeId} has no indexed instances`);
       const document = keyObjectSelection(
         instances.map((instance) => ({ studyInstanceUid: grade.studyInstanceUid, seriesInstanceUid: grade.seriesInstanceUid, ...instance })),
