@@ -259,7 +259,7 @@ async function recordMisfiled(client: pg.PoolClient, receiptId: string, seriesSt
 /** A new version that names another series (a correction at the PACS): recount both sides exactly. */
 async function recountAfterMove(client: pg.PoolClient, fromSeriesPk: string, toSeriesPk: string): Promise<void> {
   await client.query(
-    `UPDATE series SET number_of_instances = (SELECT count(*) FROM instances WHERE series_pk = series.id)
+    `UPDATE series SET number_of_instances = (SELECT count(*) FROM instances WHERE study_instance_uid = series.study_instance_uid AND series_pk = series.id)
      WHERE id = ANY ($1::bigint[])`,
     [[fromSeriesPk, toSeriesPk]],
   );
@@ -269,7 +269,7 @@ async function recountAfterMove(client: pg.PoolClient, fromSeriesPk: string, toS
        number_of_series = (SELECT count(*) FROM series WHERE study_pk = studies.id AND study_instance_uid = studies.study_instance_uid AND number_of_instances > 0),
        modalities = ARRAY(SELECT DISTINCT modality FROM series WHERE study_pk = studies.id AND study_instance_uid = studies.study_instance_uid AND modality IS NOT NULL
                           AND number_of_instances > 0)
-     WHERE id IN (SELECT study_pk FROM series WHERE id = ANY ($1::bigint[]))`,
+     WHERE (study_instance_uid, id) IN (SELECT study_instance_uid, study_pk FROM series WHERE id = ANY ($1::bigint[]))`,
     [[fromSeriesPk, toSeriesPk]],
   );
 }
